@@ -1,0 +1,601 @@
+//! The I/O half: a bounded HTTP transport and the requests of the device flow, refresh,
+//! revocation, discovery and "who signed in".
+//!
+//! Every response body is read with a size cap and every request has a timeout, so a hostile or
+//! broken server can make sidekey wait (until the code's deadline) but never hang or balloon.
+
+use crate::clock::Clock;
+use crate::error::{FlowError, RefreshError};
+use crate::poll::{PollEvent, Poller, Step};
+use crate::provider::{Endpoints, Provider, ProviderKind, endpoint_url};
+use crate::response::{
+    self, DeviceAuthorization, DeviceReplyError, TokenReply, TokenResponse, describe_body, one_line,
+};
+use crate::secret::Secret;
+use base64::Engine;
+use serde_json::Value;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
+
+#[derive(Clone, Debug)]
+pub struct HttpOptions {
+    /// Whole-request timeout (connect, send, receive).
+    pub timeout: Duration,
+    /// Bodies larger than this are refused (token responses are a few KiB).
+    pub max_body: usize,
+}
+
+impl Default for HttpOptions {
+    fn default() -> Self {
+        HttpOptions {
+            timeout: Duration::from_secs(30),
+            max_body: 256 * 1024,
+        }
+    }
+}
+
+/// A raw HTTP answer, read in full (up to the cap).
+#[derive(Debug)]
+pub struct Raw {
+    pub status: u16,
+    pub content_type: Option<String>,
+    pub retry_after: Option<Duration>,
+    pub date: Option<String>,
+    pub body: Vec<u8>,
+}
+
+#[derive(Clone, Debug)]
+pub struct Http {
+    client: reqwest::Client,
+    max_body: usize,
+}
+
+impl Http {
+    /// A client with rustls (ring) and Mozilla's roots compiled in, so it works in a `scratch`
+    /// image with no CA files. Proxies from `HTTPS_PROXY`/`NO_PROXY` are honoured.
+    pub fn new(opts: HttpOptions) -> Result<Http, FlowError> {
+        let mut roots = rustls::RootCertStore::empty();
+        for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
+            // A root that fails to parse is skipped; the others still work.
+            let _ = roots.add(der.clone());
+        }
+        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
+            rustls::crypto::ring::default_provider(),
+        ))
+        .with_safe_default_protocol_versions()
+        .map_err(|e| FlowError::Config(format!("TLS setup failed: {e}")))?
+        .with_root_certificates(roots)
+        .with_no_client_auth();
+        let client = reqwest::Client::builder()
+            .tls_backend_preconfigured(tls)
+            .timeout(opts.timeout)
+            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
+            .redirect(reqwest::redirect::Policy::none())
+            .user_agent(concat!("sidekey/", env!("CARGO_PKG_VERSION")))
+            .build()
+            .map_err(|e| FlowError::Config(format!("HTTP client setup failed: {e}")))?;
+        Ok(Http {
+            client,
+            max_body: opts.max_body,
+        })
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+
+    /// Send and read the whole body, refusing bodies over the cap. Errors are one line and
+    /// carry the host, never a body or a query string.
+    pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Raw, String> {
+        let mut resp = req.send().await.map_err(describe_reqwest)?;
+        let header = |name: reqwest::header::HeaderName| {
+            resp.headers()
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_owned)
+        };
+        let content_type = header(reqwest::header::CONTENT_TYPE);
+        let retry_after = header(reqwest::header::RETRY_AFTER)
+            .as_deref()
+            .and_then(response::parse_retry_after);
+        let date = header(reqwest::header::DATE);
+        let status = resp.status().as_u16();
+        if let Some(len) = resp.content_length() {
+            if len as usize > self.max_body {
+                return Err(format!(
+                    "HTTP {status} body of {len} bytes is over the {} byte limit",
+                    self.max_body
+                ));
+            }
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(chunk)) => {
+                    if body.len() + chunk.len() > self.max_body {
+                        return Err(format!(
+                            "HTTP {status} body is over the {} byte limit",
+                            self.max_body
+                        ));
+                    }
+                    body.extend_from_slice(&chunk);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(format!("HTTP {status}, body cut off: {}", describe_reqwest(e))),
+            }
+        }
+        Ok(Raw {
+            status,
+            content_type,
+            retry_after,
+            date,
+            body,
+        })
+    }
+
+    fn form(&self, url: &url::Url, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        self.client
+            .post(url.clone())
+            .header(reqwest::header::ACCEPT, "application/json")
+            .form(params)
+    }
+}
+
+/// One line about a transport failure, without the URL's query (none of ours carry secrets, but
+/// a Telegram-style URL would) and without nested debug noise.
+pub fn describe_reqwest(e: reqwest::Error) -> String {
+    let host = e
+        .url()
+        .map(|u| {
+            let mut s = format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?"));
+            if let Some(p) = u.port() {
+                s.push_str(&format!(":{p}"));
+            }
+            s
+        })
+        .unwrap_or_default();
+    let kind = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else if e.is_body() || e.is_decode() {
+        "the response body was cut off".to_string()
+    } else {
+        let mut msg = e.to_string();
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
+        while let Some(s) = src {
+            msg = s.to_string();
+            src = s.source();
+        }
+        one_line(&msg, 160)
+    };
+    if host.is_empty() {
+        kind
+    } else {
+        format!("{host}: {kind}")
+    }
+}
+
+/// Who signed in, for display and audit. Never used for authorization decisions.
+#[derive(Clone, Debug, Default, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub struct UserInfo {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+#[derive(Debug, PartialEq, Eq)]
+pub enum RevokeOutcome {
+    Revoked,
+    /// The provider offers no revocation this client can call (Microsoft; GitHub without a secret).
+    NotSupported(&'static str),
+    Failed(String),
+}
+
+/// The device flow for one provider.
+pub struct DeviceFlow<'a> {
+    pub http: &'a Http,
+    pub provider: &'a Provider,
+}
+
+impl<'a> DeviceFlow<'a> {
+    pub fn new(http: &'a Http, provider: &'a Provider) -> Self {
+        DeviceFlow { http, provider }
+    }
+
+    fn client_params(&self, with_secret: bool) -> Vec<(&'a str, &'a str)> {
+        let mut p = vec![("client_id", self.provider.client_id.as_str())];
+        if with_secret {
+            if let Some(s) = &self.provider.client_secret {
+                p.push(("client_secret", s.expose()));
+            }
+        }
+        p
+    }
+
+    /// RFC 8628 §3.1. Transient faults (5xx, 429, connection errors, Google's quota) are retried
+    /// a few times with back-off; configuration errors come back at once.
+    pub async fn start<C: Clock>(&self, clock: &C) -> Result<DeviceAuthorization, FlowError> {
+        let scope = self.provider.scope_string();
+        let mut params =
+            self.client_params(self.provider.kind.secret_at_device_endpoint());
+        if !scope.is_empty() {
+            params.push(("scope", scope.as_str()));
+        }
+        for (k, v) in &self.provider.device_params {
+            params.push((k.as_str(), v.as_str()));
+        }
+        let url = &self.provider.endpoints.device_authorization;
+        let mut last = String::new();
+        for attempt in 0..4u32 {
+            if attempt > 0 {
+                clock.sleep(Duration::from_secs(1 << (attempt - 1))).await;
+            }
+            let raw = match self.http.send(self.http.form(url, &params)).await {
+                Ok(raw) => raw,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            match response::parse_device_authorization(
+                raw.status,
+                raw.content_type.as_deref(),
+                &raw.body,
+            ) {
+                Ok(auth) => {
+                    endpoint_url(&auth.verification_uri).map_err(|e| {
+                        FlowError::Malformed(format!(
+                            "the provider sent an unusable verification URI: {e}"
+                        ))
+                    })?;
+                    return Ok(auth);
+                }
+                Err(DeviceReplyError::OAuth(e)) => {
+                    if e.code == "slow_down" {
+                        last = "slow_down".into();
+                        continue;
+                    }
+                    return Err(FlowError::from_oauth(&e, false));
+                }
+                Err(DeviceReplyError::Transient(t)) => last = t,
+                Err(DeviceReplyError::Malformed(m)) => {
+                    return Err(FlowError::Malformed(format!(
+                        "unexpected answer from the device authorization endpoint {}: {m}",
+                        host_of(url)
+                    )));
+                }
+            }
+        }
+        Err(FlowError::Unreachable(format!(
+            "device authorization at {} failed after 4 attempts: {last}",
+            host_of(url)
+        )))
+    }
+
+    /// One poll of the token endpoint (RFC 8628 §3.4).
+    pub async fn poll_once(&self, auth: &DeviceAuthorization) -> Result<TokenReply, String> {
+        let mut params = self.client_params(true);
+        params.push(("grant_type", DEVICE_CODE_GRANT));
+        params.push(("device_code", auth.device_code.expose()));
+        let raw = self
+            .http
+            .send(self.http.form(&self.provider.endpoints.token, &params))
+            .await?;
+        Ok(response::classify_token_reply(
+            raw.status,
+            raw.content_type.as_deref(),
+            raw.retry_after,
+            &raw.body,
+        ))
+    }
+
+    /// Poll until tokens, a terminal error or the deadline. `on_event` sees every intermediate
+    /// answer (for progress output). Returns as soon as tokens arrive: never polls again.
+    pub async fn poll<C: Clock>(
+        &self,
+        auth: &DeviceAuthorization,
+        received_at: Instant,
+        clock: &C,
+        mut on_event: impl FnMut(&PollEvent),
+    ) -> Result<TokenResponse, FlowError> {
+        let mut poller = Poller::new(auth, received_at);
+        let mut step = poller.first_wait(clock.now());
+        loop {
+            match step {
+                Step::Done(r) => return r,
+                Step::Wait(d) => clock.sleep(d).await,
+            }
+            step = match self.poll_once(auth).await {
+                Ok(reply) => poller.on_reply(reply, clock.now()),
+                Err(e) => poller.on_transport_error(e, clock.now()),
+            };
+            if let (Step::Wait(_), Some(ev)) = (&step, poller.last_event()) {
+                on_event(ev);
+            }
+        }
+    }
+
+    /// RFC 6749 §6 refresh. Transient faults are retried up to three times; `invalid_grant` (and
+    /// GitHub's `bad_refresh_token`) means the person must sign in again.
+    pub async fn refresh<C: Clock>(
+        &self,
+        refresh_token: &Secret,
+        clock: &C,
+    ) -> Result<TokenResponse, RefreshError> {
+        let scope = self.provider.scope_string();
+        let mut params = self.client_params(true);
+        params.push(("grant_type", "refresh_token"));
+        params.push(("refresh_token", refresh_token.expose()));
+        if self.provider.kind.refresh_sends_scope() && !scope.is_empty() {
+            params.push(("scope", scope.as_str()));
+        }
+        let url = &self.provider.endpoints.token;
+        let mut last = String::new();
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                clock.sleep(Duration::from_millis(500 << attempt)).await;
+            }
+            let raw = match self.http.send(self.http.form(url, &params)).await {
+                Ok(r) => r,
+                Err(e) => {
+                    last = e;
+                    continue;
+                }
+            };
+            match response::classify_token_reply(
+                raw.status,
+                raw.content_type.as_deref(),
+                raw.retry_after,
+                &raw.body,
+            ) {
+                TokenReply::Tokens(t) => return Ok(t),
+                TokenReply::Error(e) => {
+                    let description = e.short_description();
+                    return Err(match e.code.as_str() {
+                        "invalid_grant" | "bad_refresh_token" | "expired_token"
+                        | "unauthorized_client" => RefreshError::ReauthRequired {
+                            code: e.code,
+                            description,
+                        },
+                        _ => RefreshError::Provider {
+                            code: e.code,
+                            description,
+                        },
+                    });
+                }
+                TokenReply::Transient {
+                    what, retry_after, ..
+                } => {
+                    last = what;
+                    if let Some(ra) = retry_after {
+                        clock.sleep(ra.min(Duration::from_secs(10))).await;
+                    }
+                }
+            }
+        }
+        Err(RefreshError::Unreachable(format!(
+            "refresh at {} failed after 3 attempts: {last}",
+            host_of(url)
+        )))
+    }
+
+    /// Revoke a token: RFC 7009 where the provider has an endpoint (Google's `/revoke` speaks the
+    /// same form); GitHub's API with the client secret when one is configured.
+    pub async fn revoke(&self, token: &Secret, hint: &str, api_base: Option<&str>) -> RevokeOutcome {
+        if self.provider.kind == ProviderKind::GitHub {
+            return self.revoke_github(token, api_base).await;
+        }
+        let Some(url) = &self.provider.endpoints.revocation else {
+            return RevokeOutcome::NotSupported("the provider has no revocation endpoint");
+        };
+        let mut params = self.client_params(true);
+        params.push(("token", token.expose()));
+        params.push(("token_type_hint", hint));
+        for attempt in 0..3u32 {
+            if attempt > 0 {
+                tokio::time::sleep(Duration::from_millis(500 << attempt)).await;
+            }
+            match self.http.send(self.http.form(url, &params)).await {
+                Ok(r) if (200..300).contains(&r.status) => return RevokeOutcome::Revoked,
+                Ok(r) if r.status >= 500 || r.status == 429 => continue,
+                Ok(r) => {
+                    let m = response::parse_object(r.content_type.as_deref(), &r.body);
+                    let e = m.as_ref().and_then(response::oauth_error);
+                    // Google answers 400 invalid_token for a token that is already dead: the goal
+                    // (the token no longer works) is reached.
+                    if matches!(e.as_ref().map(|e| e.code.as_str()), Some("invalid_token")) {
+                        return RevokeOutcome::Revoked;
+                    }
+                    return RevokeOutcome::Failed(match e {
+                        Some(e) => format!(
+                            "{} answered {}{}",
+                            host_of(url),
+                            e.code,
+                            e.short_description().map(|d| format!(": {d}")).unwrap_or_default()
+                        ),
+                        None => format!(
+                            "{} answered HTTP {} ({})",
+                            host_of(url),
+                            r.status,
+                            describe_body(r.content_type.as_deref(), &r.body)
+                        ),
+                    });
+                }
+                Err(e) => {
+                    if attempt == 2 {
+                        return RevokeOutcome::Failed(e);
+                    }
+                }
+            }
+        }
+        RevokeOutcome::Failed(format!("{} kept failing", host_of(url)))
+    }
+
+    async fn revoke_github(&self, token: &Secret, api_base: Option<&str>) -> RevokeOutcome {
+        let (Some(secret), Some(api)) = (&self.provider.client_secret, api_base) else {
+            return RevokeOutcome::NotSupported(
+                "GitHub revokes tokens only with the app's client secret; revoke it in GitHub settings > Applications",
+            );
+        };
+        let url = format!(
+            "{}/applications/{}/token",
+            api.trim_end_matches('/'),
+            self.provider.client_id
+        );
+        let req = self
+            .http
+            .client
+            .delete(&url)
+            .basic_auth(&self.provider.client_id, Some(secret.expose()))
+            .header(reqwest::header::ACCEPT, "application/vnd.github+json")
+            .json(&serde_json::json!({ "access_token": token.expose() }));
+        match self.http.send(req).await {
+            Ok(r) if r.status == 204 || r.status == 404 || (200..300).contains(&r.status) => {
+                RevokeOutcome::Revoked
+            }
+            Ok(r) => RevokeOutcome::Failed(format!("GitHub answered HTTP {}", r.status)),
+            Err(e) => RevokeOutcome::Failed(e),
+        }
+    }
+
+    /// Who signed in: the userinfo-style endpoint, else the ID token's claims (display only).
+    pub async fn user_info(&self, tokens: &TokenResponse) -> Option<UserInfo> {
+        if let Some(url) = &self.provider.endpoints.userinfo {
+            let scheme = "Bearer";
+            let req = self
+                .http
+                .client
+                .get(url.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .header(
+                    reqwest::header::AUTHORIZATION,
+                    format!("{scheme} {}", tokens.access_token.expose()),
+                );
+            if let Ok(raw) = self.http.send(req).await {
+                if (200..300).contains(&raw.status) {
+                    if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&raw.body) {
+                        if let Some(u) = user_from_claims(self.provider.kind, &m) {
+                            return Some(u);
+                        }
+                    }
+                }
+            }
+        }
+        tokens
+            .id_token
+            .as_ref()
+            .and_then(|t| id_token_claims(t.expose()))
+            .and_then(|m| user_from_claims(ProviderKind::Oidc, &m))
+    }
+}
+
+fn user_from_claims(kind: ProviderKind, m: &serde_json::Map<String, Value>) -> Option<UserInfo> {
+    let s = |k: &str| {
+        m.get(k)
+            .and_then(Value::as_str)
+            .filter(|s| !s.is_empty())
+            .map(|s| one_line(s, 200))
+    };
+    let u = match kind {
+        ProviderKind::Microsoft => UserInfo {
+            name: s("displayName"),
+            // Personal accounts have `mail: null`.
+            email: s("mail").or_else(|| s("userPrincipalName")),
+        },
+        ProviderKind::GitHub => UserInfo {
+            name: s("name").or_else(|| s("login")),
+            email: s("email"),
+        },
+        _ => UserInfo {
+            name: s("name").or_else(|| s("preferred_username")).or_else(|| s("sub")),
+            email: s("email"),
+        },
+    };
+    (u.name.is_some() || u.email.is_some()).then_some(u)
+}
+
+/// The payload of a JWT, decoded without verification: for display only.
+pub fn id_token_claims(jwt: &str) -> Option<serde_json::Map<String, Value>> {
+    let payload = jwt.split('.').nth(1)?;
+    let bytes = base64::engine::general_purpose::URL_SAFE_NO_PAD
+        .decode(payload.trim_end_matches('='))
+        .ok()?;
+    match serde_json::from_slice(&bytes).ok()? {
+        Value::Object(m) => Some(m),
+        _ => None,
+    }
+}
+
+pub fn host_of(url: &url::Url) -> String {
+    match url.port() {
+        Some(p) => format!("{}:{p}", url.host_str().unwrap_or("?")),
+        None => url.host_str().unwrap_or("?").to_string(),
+    }
+}
+
+/// OIDC discovery (`/.well-known/openid-configuration`, then RFC 8414's
+/// `/.well-known/oauth-authorization-server`). The issuer comparison tolerates a trailing slash
+/// (Auth0) and Microsoft's `{tenantid}` placeholder.
+pub async fn discover(http: &Http, issuer: &str) -> Result<Endpoints, FlowError> {
+    let base = issuer.trim_end_matches('/');
+    endpoint_url(base).map_err(FlowError::Config)?;
+    let mut last = String::new();
+    for path in [
+        "/.well-known/openid-configuration",
+        "/.well-known/oauth-authorization-server",
+    ] {
+        let url = format!("{base}{path}");
+        let raw = match http
+            .send(http.client.get(&url).header(reqwest::header::ACCEPT, "application/json"))
+            .await
+        {
+            Ok(r) => r,
+            Err(e) => {
+                last = e;
+                continue;
+            }
+        };
+        if raw.status != 200 {
+            last = format!("{url} answered HTTP {}", raw.status);
+            continue;
+        }
+        let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&raw.body) else {
+            last = format!("{url} is not a JSON object");
+            continue;
+        };
+        let get = |k: &str| m.get(k).and_then(Value::as_str).map(str::to_owned);
+        if let Some(iss) = get("issuer") {
+            let same = iss.trim_end_matches('/') == base || iss.contains("{tenantid}");
+            if !same {
+                return Err(FlowError::Config(format!(
+                    "discovery at {url} names issuer '{}', not '{base}'",
+                    one_line(&iss, 120)
+                )));
+            }
+        }
+        let Some(device) = get("device_authorization_endpoint") else {
+            return Err(FlowError::Config(format!(
+                "{url} has no device_authorization_endpoint: this issuer does not offer the device flow (or set device_authorization_endpoint in the config)"
+            )));
+        };
+        let token = get("token_endpoint").ok_or_else(|| {
+            FlowError::Config(format!("{url} has no token_endpoint"))
+        })?;
+        let opt = |k: &str| -> Result<Option<url::Url>, FlowError> {
+            get(k)
+                .map(|u| endpoint_url(&u).map_err(FlowError::Config))
+                .transpose()
+        };
+        return Ok(Endpoints {
+            device_authorization: endpoint_url(&device).map_err(FlowError::Config)?,
+            token: endpoint_url(&token).map_err(FlowError::Config)?,
+            revocation: opt("revocation_endpoint")?,
+            userinfo: opt("userinfo_endpoint")?,
+        });
+    }
+    Err(FlowError::Unreachable(format!(
+        "OIDC discovery for {base} failed: {last}"
+    )))
+}

@@ -1,0 +1,107 @@
+//! The ways a sign-in or a refresh can end badly, each distinct so that callers (and exit codes)
+//! can tell "the person said no" from "the app registration is wrong" from "the network is down".
+
+use crate::response::OAuthError;
+use thiserror::Error;
+
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum FlowError {
+    #[error("sign-in was declined{}", suffix(.description))]
+    Declined { description: Option<String> },
+    #[error("the code expired before sign-in was finished")]
+    Expired,
+    #[error("the provider no longer accepts this device code ({code}){}", suffix(.description))]
+    BadCode {
+        code: String,
+        description: Option<String>,
+    },
+    #[error("device flow is not enabled for this app ({code}){}: enable it in the app's settings", suffix(.description))]
+    DeviceFlowDisabled {
+        code: String,
+        description: Option<String>,
+    },
+    #[error("the provider rejected the client ({code}){}: check client_id, client_secret and the app registration", suffix(.description))]
+    InvalidClient {
+        code: String,
+        description: Option<String>,
+    },
+    #[error("the provider refused the requested scopes{}", suffix(.description))]
+    InvalidScope { description: Option<String> },
+    #[error("the provider answered {code}{}", suffix(.description))]
+    Provider {
+        code: String,
+        description: Option<String>,
+    },
+    #[error("{0}")]
+    Unreachable(String),
+    #[error("{0}")]
+    Malformed(String),
+    #[error("{0}")]
+    Config(String),
+}
+
+fn suffix(d: &Option<String>) -> String {
+    match d {
+        Some(d) if !d.is_empty() => format!(": {d}"),
+        _ => String::new(),
+    }
+}
+
+impl FlowError {
+    /// A stable machine-readable reason, used in `--json` events.
+    pub fn reason(&self) -> &'static str {
+        match self {
+            FlowError::Declined { .. } => "declined",
+            FlowError::Expired => "expired",
+            FlowError::BadCode { .. } => "bad_code",
+            FlowError::DeviceFlowDisabled { .. } => "device_flow_disabled",
+            FlowError::InvalidClient { .. } => "invalid_client",
+            FlowError::InvalidScope { .. } => "invalid_scope",
+            FlowError::Provider { .. } => "provider_error",
+            FlowError::Unreachable(_) => "network",
+            FlowError::Malformed(_) => "provider_error",
+            FlowError::Config(_) => "config",
+        }
+    }
+
+    /// Map a terminal OAuth error from the device or token endpoint. `past_deadline` turns an
+    /// `invalid_grant` into `Expired` (Auth0 says `expired_token` once, then `invalid_grant`).
+    pub fn from_oauth(e: &OAuthError, past_deadline: bool) -> FlowError {
+        let description = e.short_description();
+        let code = e.code.clone();
+        match e.code.as_str() {
+            "access_denied" | "authorization_declined" => FlowError::Declined { description },
+            "expired_token" | "token_expired" => FlowError::Expired,
+            "invalid_grant" if past_deadline => FlowError::Expired,
+            "bad_verification_code" | "incorrect_device_code" | "invalid_grant" => {
+                FlowError::BadCode { code, description }
+            }
+            "device_flow_disabled" | "unauthorized_client" => {
+                FlowError::DeviceFlowDisabled { code, description }
+            }
+            "invalid_client" | "incorrect_client_credentials" => {
+                FlowError::InvalidClient { code, description }
+            }
+            "invalid_scope" => FlowError::InvalidScope { description },
+            _ => FlowError::Provider { code, description },
+        }
+    }
+}
+
+/// Why a refresh failed.
+#[derive(Debug, Clone, Error, PartialEq, Eq)]
+pub enum RefreshError {
+    /// The refresh token is dead (`invalid_grant`, GitHub's `bad_refresh_token`): sign in again.
+    #[error("the provider no longer accepts the refresh token ({code}){}", suffix(.description))]
+    ReauthRequired {
+        code: String,
+        description: Option<String>,
+    },
+    #[error("the provider refused the refresh ({code}){}", suffix(.description))]
+    Provider {
+        code: String,
+        description: Option<String>,
+    },
+    #[error("{0}")]
+    Unreachable(String),
+}

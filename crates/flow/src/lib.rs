@@ -1,0 +1,33 @@
+//! # sidekey-flow: an RFC 8628 device-authorization client that survives real providers
+//!
+//! Every identity provider speaks its own dialect of the device flow: Google says `verification_url`
+//! and answers "pending" with HTTP 428, GitHub reports errors with HTTP 200 in a form-encoded body,
+//! Auth0 uses 403 and 429, Microsoft says `authorization_declined` instead of `access_denied`. General
+//! OAuth crates trip over these (see `shared/docs/crates.md`), so this crate keeps the protocol in
+//! three small, separately testable pieces:
+//!
+//! * [`response`] — pure functions that turn a raw HTTP answer (status, content type, body) into a
+//!   typed meaning. They decide by the OAuth `error` member, never by the HTTP status alone.
+//! * [`poll`] — the polling state machine. It does no I/O: it is fed one classified answer at a time
+//!   and says how long to wait next or how the flow ended. Time comes from a [`Clock`] that tests
+//!   replace, so slow_down, back-off and deadlines are tested without real waiting.
+//! * [`client`] — the I/O: a size-limited, timeout-bounded HTTP transport, the device request, the
+//!   polling driver, refresh, revocation, discovery and "who signed in".
+//!
+//! [`provider`] describes where a provider's endpoints live and which quirks apply.
+
+pub mod client;
+pub mod clock;
+pub mod error;
+pub mod poll;
+pub mod provider;
+pub mod response;
+pub mod secret;
+
+pub use client::{DeviceFlow, Http, HttpOptions, RevokeOutcome, UserInfo};
+pub use clock::{Clock, SystemClock};
+pub use error::{FlowError, RefreshError};
+pub use poll::{PollEvent, Poller, Step};
+pub use provider::{Endpoints, Provider, ProviderKind};
+pub use response::{DeviceAuthorization, OAuthError, TokenReply, TokenResponse};
+pub use secret::Secret;

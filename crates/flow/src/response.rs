@@ -1,0 +1,333 @@
+//! Pure parsing of what authorization servers send back.
+//!
+//! Nothing here does I/O, so every provider quirk is covered by table-driven tests that feed in
+//! `(status, content type, body)` triples copied from the providers' documentation.
+//!
+//! The central rule (providers.md §11): a body with an OAuth `error` member is an error whatever the
+//! HTTP status (GitHub uses 200, Google 428/403, Auth0 403/429, Microsoft 400); only a body with an
+//! `access_token` is success; anything else — HTML, truncated JSON, 5xx, 429 without a body — is a
+//! transient fault that the poller backs off from.
+
+use crate::secret::Secret;
+use serde_json::{Map, Value};
+use std::time::Duration;
+
+/// RFC 8628 §3.2: used when the server sends no `interval` (or a useless one).
+pub const DEFAULT_INTERVAL: u64 = 5;
+/// Used when a server omits the (required) `expires_in`: the most common provider default.
+pub const DEFAULT_EXPIRES_IN: u64 = 900;
+
+/// A successful device authorization response (RFC 8628 §3.2), normalised across dialects.
+#[derive(Clone, Debug)]
+pub struct DeviceAuthorization {
+    /// The polling credential. Never shown to the person (RFC 8628 §3.3).
+    pub device_code: Secret,
+    /// Displayed exactly as received: Google's codes are case-sensitive.
+    pub user_code: String,
+    pub verification_uri: String,
+    pub verification_uri_complete: Option<String>,
+    /// Microsoft's ready-made sentence; informational only.
+    pub message: Option<String>,
+    pub expires_in: u64,
+    pub interval: u64,
+}
+
+/// An RFC 6749 §5.2 error body (or a provider's variant of it).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct OAuthError {
+    pub code: String,
+    pub description: Option<String>,
+    /// GitHub's `slow_down` carries the new interval.
+    pub interval: Option<u64>,
+}
+
+impl OAuthError {
+    /// The description cut to one printable line: Microsoft appends trace IDs on further lines.
+    pub fn short_description(&self) -> Option<String> {
+        let d = self.description.as_deref()?;
+        let line = d.lines().map(str::trim).find(|l| !l.is_empty())?;
+        Some(one_line(line, 300))
+    }
+}
+
+/// The token endpoint's answer (RFC 6749 §5.1), keeping only what sidekey needs.
+#[derive(Clone, Debug)]
+pub struct TokenResponse {
+    pub access_token: Secret,
+    pub token_type: String,
+    pub expires_in: Option<u64>,
+    pub refresh_token: Option<Secret>,
+    pub refresh_token_expires_in: Option<u64>,
+    /// Granted scopes. GitHub separates them with commas, everybody else with spaces.
+    pub scope: Option<Vec<String>>,
+    pub id_token: Option<Secret>,
+}
+
+/// What one token-endpoint exchange means.
+#[derive(Debug)]
+pub enum TokenReply {
+    Tokens(TokenResponse),
+    Error(OAuthError),
+    /// A fault worth retrying: 5xx, 429 without an OAuth body, HTML, garbage, a quota message.
+    Transient {
+        what: String,
+        retry_after: Option<Duration>,
+        /// HTTP 429 or a quota error: the server asked us to slow down without saying `slow_down`.
+        rate_limited: bool,
+    },
+}
+
+/// Parse a body as a JSON object or, failing that, as `application/x-www-form-urlencoded`
+/// (GitHub's default). Returns `None` for anything that is neither.
+pub fn parse_object(content_type: Option<&str>, body: &[u8]) -> Option<Map<String, Value>> {
+    let ct = content_type.unwrap_or("").to_ascii_lowercase();
+    let text = std::str::from_utf8(body).ok()?.trim();
+    if ct.contains("x-www-form-urlencoded") {
+        return parse_form(text);
+    }
+    if text.starts_with('{') {
+        return match serde_json::from_str::<Value>(text) {
+            Ok(Value::Object(m)) => Some(m),
+            _ => None,
+        };
+    }
+    // No or wrong content type: a form body still has `key=value` pairs and no markup.
+    if !ct.contains("html") && text.contains('=') && !text.contains('<') && !text.contains(' ') {
+        return parse_form(text);
+    }
+    None
+}
+
+fn parse_form(text: &str) -> Option<Map<String, Value>> {
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(text).ok()?;
+    if pairs.is_empty() {
+        return None;
+    }
+    Some(
+        pairs
+            .into_iter()
+            .map(|(k, v)| (k, Value::String(v)))
+            .collect(),
+    )
+}
+
+fn get_str(m: &Map<String, Value>, keys: &[&str]) -> Option<String> {
+    keys.iter().find_map(|k| match m.get(*k) {
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        _ => None,
+    })
+}
+
+/// Numbers arrive as JSON numbers, as strings (GitHub form bodies, legacy Azure AD), or not at all.
+fn get_u64(m: &Map<String, Value>, keys: &[&str]) -> Option<u64> {
+    keys.iter().find_map(|k| match m.get(*k)? {
+        Value::Number(n) => n
+            .as_u64()
+            .or_else(|| n.as_f64().filter(|f| *f >= 0.0).map(|f| f as u64)),
+        Value::String(s) => s.trim().parse::<u64>().ok(),
+        _ => None,
+    })
+}
+
+/// The OAuth error in a body, if it has one. Google's quota error uses `error_code` instead.
+pub fn oauth_error(m: &Map<String, Value>) -> Option<OAuthError> {
+    let code = get_str(m, &["error"])?;
+    Some(OAuthError {
+        code,
+        description: get_str(m, &["error_description", "errorDescription", "message"]),
+        interval: get_u64(m, &["interval"]),
+    })
+}
+
+/// Classify a device authorization response. `Ok` is a usable code; `Err` tells why not.
+pub fn parse_device_authorization(
+    status: u16,
+    content_type: Option<&str>,
+    body: &[u8],
+) -> Result<DeviceAuthorization, DeviceReplyError> {
+    let Some(m) = parse_object(content_type, body) else {
+        return Err(if status >= 500 || status == 429 {
+            DeviceReplyError::Transient(format!("HTTP {status}"))
+        } else {
+            DeviceReplyError::Malformed(format!(
+                "HTTP {status} with a body that is neither JSON nor a form ({})",
+                describe_body(content_type, body)
+            ))
+        });
+    };
+    if let Some(e) = oauth_error(&m) {
+        return Err(DeviceReplyError::OAuth(e));
+    }
+    if let Some(code) = get_str(&m, &["error_code"]) {
+        // Google: 403 {"error_code": "rate_limit_exceeded"}
+        return Err(DeviceReplyError::Transient(format!(
+            "HTTP {status} {code}"
+        )));
+    }
+    if status >= 500 || status == 429 {
+        return Err(DeviceReplyError::Transient(format!("HTTP {status}")));
+    }
+    let device_code = get_str(&m, &["device_code", "deviceCode"]);
+    let user_code = get_str(&m, &["user_code", "userCode"]);
+    let verification_uri = get_str(
+        &m,
+        &["verification_uri", "verification_url", "verificationUri"],
+    );
+    match (device_code, user_code, verification_uri) {
+        (Some(device_code), Some(user_code), Some(verification_uri)) if status < 300 => {
+            let interval = get_u64(&m, &["interval"])
+                .filter(|i| *i > 0)
+                .unwrap_or(DEFAULT_INTERVAL);
+            Ok(DeviceAuthorization {
+                device_code: Secret::new(device_code),
+                user_code,
+                verification_uri,
+                verification_uri_complete: get_str(
+                    &m,
+                    &["verification_uri_complete", "verificationUriComplete"],
+                ),
+                message: get_str(&m, &["message"]),
+                expires_in: get_u64(&m, &["expires_in", "expiresIn"])
+                    .filter(|e| *e > 0)
+                    .unwrap_or(DEFAULT_EXPIRES_IN),
+                interval,
+            })
+        }
+        (d, u, v) => {
+            let missing: Vec<&str> = [
+                (d.is_none(), "device_code"),
+                (u.is_none(), "user_code"),
+                (v.is_none(), "verification_uri"),
+            ]
+            .iter()
+            .filter(|(m, _)| *m)
+            .map(|(_, n)| *n)
+            .collect();
+            Err(DeviceReplyError::Malformed(if missing.is_empty() {
+                format!("HTTP {status} from the device authorization endpoint")
+            } else {
+                format!(
+                    "HTTP {status}: the response has no {}",
+                    missing.join(", ")
+                )
+            }))
+        }
+    }
+}
+
+/// Why a device authorization request produced no code.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum DeviceReplyError {
+    OAuth(OAuthError),
+    Transient(String),
+    Malformed(String),
+}
+
+/// Classify a token-endpoint answer (device-code polls and refresh grants alike).
+pub fn classify_token_reply(
+    status: u16,
+    content_type: Option<&str>,
+    retry_after: Option<Duration>,
+    body: &[u8],
+) -> TokenReply {
+    let parsed = parse_object(content_type, body);
+    if let Some(m) = &parsed {
+        if let Some(e) = oauth_error(m) {
+            return TokenReply::Error(e);
+        }
+        if let Some(code) = get_str(m, &["error_code"]) {
+            return TokenReply::Transient {
+                what: format!("HTTP {status} {}", one_line(&code, 80)),
+                retry_after,
+                rate_limited: true,
+            };
+        }
+        if (200..300).contains(&status) {
+            if let Some(t) = token_response(m) {
+                return TokenReply::Tokens(t);
+            }
+        }
+    }
+    let what = if (200..300).contains(&status) {
+        match parsed {
+            Some(_) => format!("HTTP {status} without an access_token"),
+            None => format!(
+                "HTTP {status} with an unreadable body ({})",
+                describe_body(content_type, body)
+            ),
+        }
+    } else {
+        format!("HTTP {status} ({})", describe_body(content_type, body))
+    };
+    TokenReply::Transient {
+        what,
+        retry_after,
+        rate_limited: status == 429,
+    }
+}
+
+fn token_response(m: &Map<String, Value>) -> Option<TokenResponse> {
+    let access_token = get_str(m, &["access_token", "accessToken"])?;
+    let scope = match m.get("scope") {
+        Some(Value::String(s)) => Some(
+            s.split([' ', ','])
+                .filter(|x| !x.is_empty())
+                .map(str::to_owned)
+                .collect(),
+        ),
+        Some(Value::Array(a)) => Some(
+            a.iter()
+                .filter_map(|v| v.as_str().map(str::to_owned))
+                .collect(),
+        ),
+        _ => None,
+    };
+    Some(TokenResponse {
+        access_token: Secret::new(access_token),
+        token_type: get_str(m, &["token_type", "tokenType"]).unwrap_or_else(|| "Bearer".into()),
+        expires_in: get_u64(m, &["expires_in", "expiresIn"]),
+        refresh_token: get_str(m, &["refresh_token", "refreshToken"]).map(Secret::new),
+        refresh_token_expires_in: get_u64(m, &["refresh_token_expires_in"]),
+        scope,
+        id_token: get_str(m, &["id_token", "idToken"]).map(Secret::new),
+    })
+}
+
+/// A short, safe description of a body for error messages: its type and size, never its content
+/// (a misbehaving server could echo a token back).
+pub fn describe_body(content_type: Option<&str>, body: &[u8]) -> String {
+    let ct = content_type
+        .and_then(|c| c.split(';').next())
+        .map(str::trim)
+        .filter(|c| !c.is_empty())
+        .unwrap_or("no content type");
+    format!("{}, {} bytes", one_line(ct, 60), body.len())
+}
+
+/// Collapse whitespace and cut to `max` characters so a message always fits on one line.
+pub fn one_line(s: &str, max: usize) -> String {
+    let mut out = String::new();
+    for (i, word) in s.split_whitespace().enumerate() {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(word);
+    }
+    out.retain(|c| !c.is_control());
+    if out.chars().count() > max {
+        let cut: String = out.chars().take(max.saturating_sub(1)).collect();
+        return format!("{cut}…");
+    }
+    out
+}
+
+/// `Retry-After` as delta-seconds (possibly fractional). HTTP-dates are rare on these endpoints
+/// and are ignored (the caller's own back-off applies).
+pub fn parse_retry_after(value: &str) -> Option<Duration> {
+    let v: f64 = value.trim().parse().ok()?;
+    if v.is_finite() && v >= 0.0 {
+        Some(Duration::from_secs_f64(v.min(3600.0)))
+    } else {
+        None
+    }
+}

@@ -1,0 +1,522 @@
+//! # sidekey-vault: the encrypted token store
+//!
+//! One sealed file per account under `DIR/accounts/`, each encrypted with XChaCha20-Poly1305
+//! (a random 24-byte nonce per write, so rewriting a file thousands of times never reuses one) and
+//! bound to its account name through the AEAD's associated data, so files cannot be swapped.
+//!
+//! Why it is safe to use from many processes at once:
+//! * **Writes are atomic**: a temp file in the same folder, fsync, rename over the old file, fsync
+//!   of the folder (`atomic-write-file`). A reader or a crash sees the old file or the new one,
+//!   never half of either. So plain reads need no lock.
+//! * **Read-modify-write happens under an exclusive lock** on a separate, never-replaced lock file
+//!   per account (std `File::lock`, i.e. `flock`). A lock on the data file itself would be lost at
+//!   the first rename. [`Vault::lock`] re-reads after acquiring, which is what makes refresh
+//!   single-flight: sixteen processes that all see an expired token queue on the lock, the first
+//!   refreshes, the other fifteen re-read and find the new token.
+//!
+//! A `keycheck` file sealed with the vault key tells "wrong key" apart from "damaged file": a wrong
+//! key is reported as such and never leads to a silent reset.
+
+use base64::Engine;
+use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use serde::{Serialize, de::DeserializeOwned};
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read, Write};
+use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
+use std::path::{Path, PathBuf};
+use thiserror::Error;
+
+const MAGIC: &[u8; 4] = b"SKV1";
+const NONCE_LEN: usize = 24;
+const KEYCHECK_PLAINTEXT: &[u8] = b"sidekey vault key check v1";
+/// Sealed files larger than this are refused rather than read into memory.
+const MAX_FILE: u64 = 4 * 1024 * 1024;
+
+#[derive(Debug, Error)]
+pub enum VaultError {
+    #[error(
+        "the vault key does not open this vault ({0}): use the key it was created with (key_file, SIDEKEY_VAULT_KEY_FILE or SIDEKEY_VAULT_KEY)"
+    )]
+    WrongKey(PathBuf),
+    #[error("vault file {0} is damaged or was altered; it was left untouched")]
+    Corrupt(PathBuf),
+    #[error("invalid vault key: {0}")]
+    BadKey(String),
+    #[error("invalid account name '{0}': use 1-64 of a-z, 0-9, '-' and '_', starting with a letter or digit")]
+    BadName(String),
+    #[error("{path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: io::Error,
+    },
+    #[error("vault record for '{account}' could not be encoded or decoded: {msg}")]
+    Format { account: String, msg: String },
+}
+
+fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VaultError + '_ {
+    move |source| VaultError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// A 256-bit vault key. Wiped from memory when dropped.
+pub struct Key([u8; 32]);
+
+impl Key {
+    /// Parse a key as written in a key file or `SIDEKEY_VAULT_KEY`: base64 (standard or URL-safe)
+    /// or hex of exactly 32 bytes, surrounding whitespace ignored.
+    pub fn parse(text: &str) -> Result<Key, VaultError> {
+        let t = text.trim();
+        let bytes = if t.len() == 64 && t.bytes().all(|b| b.is_ascii_hexdigit()) {
+            (0..32)
+                .map(|i| u8::from_str_radix(&t[2 * i..2 * i + 2], 16).unwrap_or(0))
+                .collect::<Vec<u8>>()
+        } else {
+            base64::engine::general_purpose::STANDARD
+                .decode(t)
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE.decode(t))
+                .or_else(|_| base64::engine::general_purpose::URL_SAFE_NO_PAD.decode(t))
+                .map_err(|_| {
+                    VaultError::BadKey(
+                        "expected 32 bytes as base64 or 64 hex characters (generate one with `openssl rand -base64 32`)".into(),
+                    )
+                })?
+        };
+        let arr: [u8; 32] = bytes.try_into().map_err(|b: Vec<u8>| {
+            VaultError::BadKey(format!("the key is {} bytes long; it must be 32", b.len()))
+        })?;
+        Ok(Key(arr))
+    }
+
+    pub fn generate() -> Result<Key, VaultError> {
+        let mut k = [0u8; 32];
+        getrandom::fill(&mut k)
+            .map_err(|e| VaultError::BadKey(format!("no randomness available: {e}")))?;
+        Ok(Key(k))
+    }
+
+    /// The key as base64, for writing a new key file.
+    pub fn to_base64(&self) -> String {
+        base64::engine::general_purpose::STANDARD.encode(self.0)
+    }
+}
+
+impl Drop for Key {
+    fn drop(&mut self) {
+        zeroize::Zeroize::zeroize(&mut self.0);
+    }
+}
+
+impl std::fmt::Debug for Key {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("Key([redacted])")
+    }
+}
+
+/// Load a key file, or create one (0600, in a 0700 folder) if it does not exist yet.
+/// Returns the key and whether it was just created.
+pub fn load_or_create_key_file(path: &Path) -> Result<(Key, bool), VaultError> {
+    match fs::read_to_string(path) {
+        Ok(text) => Ok((Key::parse(&text)?, false)),
+        Err(e) if e.kind() == io::ErrorKind::NotFound => {
+            if let Some(parent) = path.parent() {
+                create_private_dir(parent)?;
+            }
+            let key = Key::generate()?;
+            let mut f = OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(path);
+            if let Err(e) = &f {
+                if e.kind() == io::ErrorKind::AlreadyExists {
+                    // Another process created it first: use theirs.
+                    let text = fs::read_to_string(path).map_err(io_err(path))?;
+                    return Ok((Key::parse(&text)?, false));
+                }
+            }
+            let file = f.as_mut().map_err(|e| VaultError::Io {
+                path: path.to_path_buf(),
+                source: io::Error::new(e.kind(), e.to_string()),
+            })?;
+            file.write_all(format!("{}\n", key.to_base64()).as_bytes())
+                .and_then(|_| file.sync_all())
+                .map_err(io_err(path))?;
+            Ok((key, true))
+        }
+        Err(e) => Err(VaultError::Io {
+            path: path.to_path_buf(),
+            source: e,
+        }),
+    }
+}
+
+pub fn create_private_dir(path: &Path) -> Result<(), VaultError> {
+    fs::DirBuilder::new()
+        .recursive(true)
+        .mode(0o700)
+        .create(path)
+        .map_err(io_err(path))
+}
+
+/// Account names become file names, so they are restricted to a safe alphabet.
+pub fn check_name(name: &str) -> Result<(), VaultError> {
+    let ok = !name.is_empty()
+        && name.len() <= 64
+        && name
+            .bytes()
+            .all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-' || b == b'_')
+        && name.as_bytes()[0].is_ascii_alphanumeric();
+    if ok {
+        Ok(())
+    } else {
+        Err(VaultError::BadName(name.to_string()))
+    }
+}
+
+pub struct Vault {
+    dir: PathBuf,
+    cipher: XChaCha20Poly1305,
+}
+
+impl Vault {
+    /// Open (creating if needed) the vault in `dir` with `key`. Checks the key against the
+    /// vault's `keycheck` file, writing one if the vault is new.
+    pub fn open(dir: &Path, key: &Key) -> Result<Vault, VaultError> {
+        create_private_dir(dir)?;
+        let vault = Vault {
+            dir: dir.to_path_buf(),
+            cipher: XChaCha20Poly1305::new((&key.0).into()),
+        };
+        create_private_dir(&vault.accounts_dir())?;
+        create_private_dir(&vault.locks_dir())?;
+        let check = dir.join("keycheck");
+        match read_limited(&check)? {
+            Some(bytes) => {
+                if vault.open_bytes(&bytes, "keycheck").as_deref() != Some(KEYCHECK_PLAINTEXT) {
+                    return Err(VaultError::WrongKey(dir.to_path_buf()));
+                }
+            }
+            None => {
+                let _guard = vault.lock_file("keycheck")?;
+                if read_limited(&check)?.is_none() {
+                    let sealed = vault.seal_bytes(KEYCHECK_PLAINTEXT, "keycheck")?;
+                    write_atomic(&check, &sealed)?;
+                }
+            }
+        }
+        Ok(vault)
+    }
+
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    fn accounts_dir(&self) -> PathBuf {
+        self.dir.join("accounts")
+    }
+
+    fn locks_dir(&self) -> PathBuf {
+        self.dir.join("locks")
+    }
+
+    pub fn account_path(&self, account: &str) -> PathBuf {
+        self.accounts_dir().join(format!("{account}.sealed"))
+    }
+
+    /// Names of all accounts with a stored record.
+    pub fn accounts(&self) -> Result<Vec<String>, VaultError> {
+        let dir = self.accounts_dir();
+        let mut names = Vec::new();
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let name = entry.file_name();
+            if let Some(n) = name.to_str().and_then(|n| n.strip_suffix(".sealed")) {
+                if check_name(n).is_ok() {
+                    names.push(n.to_string());
+                }
+            }
+        }
+        names.sort();
+        Ok(names)
+    }
+
+    /// Read an account's record without locking. Safe because writes are atomic renames: the
+    /// result is the last committed record (or none).
+    pub fn load<T: DeserializeOwned>(&self, account: &str) -> Result<Option<T>, VaultError> {
+        check_name(account)?;
+        let path = self.account_path(account);
+        let Some(bytes) = read_limited(&path)? else {
+            return Ok(None);
+        };
+        let plain = self
+            .open_bytes(&bytes, account)
+            .ok_or_else(|| VaultError::Corrupt(path.clone()))?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|e| VaultError::Format {
+                account: account.into(),
+                msg: e.to_string(),
+            })
+    }
+
+    /// Take the account's exclusive cross-process lock. Blocks until it is free.
+    pub fn lock(&self, account: &str) -> Result<AccountLock<'_>, VaultError> {
+        check_name(account)?;
+        let file = self.lock_file(account)?;
+        Ok(AccountLock {
+            vault: self,
+            account: account.to_string(),
+            _file: file,
+        })
+    }
+
+    fn lock_file(&self, name: &str) -> Result<File, VaultError> {
+        let path = self.locks_dir().join(format!("{name}.lock"));
+        let file = OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(false)
+            .mode(0o600)
+            .open(&path)
+            .map_err(io_err(&path))?;
+        file.lock().map_err(io_err(&path))?;
+        Ok(file)
+    }
+
+    fn seal_bytes(&self, plain: &[u8], account: &str) -> Result<Vec<u8>, VaultError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| VaultError::BadKey(format!("no randomness available: {e}")))?;
+        let aad = aad(account);
+        let ct = self
+            .cipher
+            .encrypt(
+                XNonce::from_slice(&nonce),
+                Payload {
+                    msg: plain,
+                    aad: &aad,
+                },
+            )
+            .map_err(|_| VaultError::Format {
+                account: account.into(),
+                msg: "encryption failed".into(),
+            })?;
+        let mut out = Vec::with_capacity(4 + NONCE_LEN + ct.len());
+        out.extend_from_slice(MAGIC);
+        out.extend_from_slice(&nonce);
+        out.extend_from_slice(&ct);
+        Ok(out)
+    }
+
+    fn open_bytes(&self, sealed: &[u8], account: &str) -> Option<Vec<u8>> {
+        if sealed.len() < 4 + NONCE_LEN + 16 || &sealed[..4] != MAGIC {
+            return None;
+        }
+        let (nonce, ct) = sealed[4..].split_at(NONCE_LEN);
+        let aad = aad(account);
+        self.cipher
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+            .ok()
+    }
+}
+
+fn aad(account: &str) -> Vec<u8> {
+    let mut a = b"sidekey-vault-v1:".to_vec();
+    a.extend_from_slice(account.as_bytes());
+    a
+}
+
+fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, VaultError> {
+    let file = match File::open(path) {
+        Ok(f) => f,
+        Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(io_err(path)(e)),
+    };
+    let mut bytes = Vec::new();
+    file.take(MAX_FILE + 1)
+        .read_to_end(&mut bytes)
+        .map_err(io_err(path))?;
+    if bytes.len() as u64 > MAX_FILE {
+        return Err(VaultError::Corrupt(path.to_path_buf()));
+    }
+    Ok(Some(bytes))
+}
+
+/// Temp file in the same folder, fsync, rename, fsync of the folder; mode 0600.
+fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
+    let mut opts = atomic_write_file::OpenOptions::new();
+    opts.mode(0o600);
+    let mut file = opts.open(path).map_err(io_err(path))?;
+    file.write_all(bytes).map_err(io_err(path))?;
+    file.commit().map_err(io_err(path))
+}
+
+/// Exclusive access to one account's record, across threads and processes. Released on drop.
+pub struct AccountLock<'v> {
+    vault: &'v Vault,
+    account: String,
+    _file: File,
+}
+
+impl AccountLock<'_> {
+    /// The record as it is now (re-read under the lock).
+    pub fn load<T: DeserializeOwned>(&self) -> Result<Option<T>, VaultError> {
+        self.vault.load(&self.account)
+    }
+
+    /// Replace the record. When this returns, the new record is durable.
+    pub fn store<T: Serialize>(&self, record: &T) -> Result<(), VaultError> {
+        let mut plain = serde_json::to_vec(record).map_err(|e| VaultError::Format {
+            account: self.account.clone(),
+            msg: e.to_string(),
+        })?;
+        let sealed = self.vault.seal_bytes(&plain, &self.account);
+        zeroize::Zeroize::zeroize(&mut plain);
+        write_atomic(&self.vault.account_path(&self.account), &sealed?)
+    }
+
+    /// Forget the account (durably).
+    pub fn remove(&self) -> Result<(), VaultError> {
+        let path = self.vault.account_path(&self.account);
+        match fs::remove_file(&path) {
+            Ok(()) => {}
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
+            Err(e) => return Err(io_err(&path)(e)),
+        }
+        let dir = self.vault.accounts_dir();
+        File::open(&dir)
+            .and_then(|d| d.sync_all())
+            .map_err(io_err(&dir))
+    }
+}
+
+/// Permission problems worth reporting (`sidekey doctor`): anything group/other can touch.
+pub fn permission_problems(dir: &Path) -> Vec<String> {
+    let mut out = Vec::new();
+    let mut check = |p: &Path, want: u32| {
+        if let Ok(meta) = fs::metadata(p) {
+            let mode = meta.permissions().mode() & 0o777;
+            if mode & 0o077 != 0 {
+                out.push(format!(
+                    "{} has mode {:o}; it should be {:o}",
+                    p.display(),
+                    mode,
+                    want
+                ));
+            }
+        }
+    };
+    check(dir, 0o700);
+    for sub in ["accounts", "locks"] {
+        let d = dir.join(sub);
+        check(&d, 0o700);
+        if let Ok(rd) = fs::read_dir(&d) {
+            for e in rd.flatten() {
+                check(&e.path(), 0o600);
+            }
+        }
+    }
+    check(&dir.join("keycheck"), 0o600);
+    out
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde::{Deserialize, Serialize};
+
+    #[derive(Serialize, Deserialize, Debug, PartialEq)]
+    struct Rec {
+        refresh: String,
+        n: u32,
+    }
+
+    #[test]
+    fn roundtrip_and_modes() {
+        let tmp = tempfile::tempdir().unwrap();
+        let key = Key::generate().unwrap();
+        let dir = tmp.path().join("v");
+        let v = Vault::open(&dir, &key).unwrap();
+        let r = Rec {
+            refresh: "rt_secret_value".into(),
+            n: 7,
+        };
+        v.lock("work").unwrap().store(&r).unwrap();
+        assert_eq!(v.load::<Rec>("work").unwrap(), Some(r));
+        let raw = fs::read(v.account_path("work")).unwrap();
+        assert!(!raw.windows(15).any(|w| w == b"rt_secret_value"));
+        let mode = fs::metadata(v.account_path("work")).unwrap().permissions().mode() & 0o777;
+        assert_eq!(mode, 0o600);
+        assert_eq!(permission_problems(&dir), Vec::<String>::new());
+        assert_eq!(v.accounts().unwrap(), vec!["work".to_string()]);
+        v.lock("work").unwrap().remove().unwrap();
+        assert_eq!(v.load::<Rec>("work").unwrap(), None);
+    }
+
+    #[test]
+    fn wrong_key_is_an_error_not_a_reset() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = Vault::open(tmp.path(), &Key::generate().unwrap()).unwrap();
+        v.lock("a").unwrap().store(&1u32).unwrap();
+        let err = Vault::open(tmp.path(), &Key::generate().unwrap())
+            .err()
+            .unwrap();
+        assert!(matches!(err, VaultError::WrongKey(_)), "{err}");
+        assert!(v.account_path("a").exists());
+    }
+
+    #[test]
+    fn swapped_or_damaged_files_are_detected() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = Vault::open(tmp.path(), &Key::generate().unwrap()).unwrap();
+        v.lock("a").unwrap().store(&1u32).unwrap();
+        v.lock("b").unwrap().store(&2u32).unwrap();
+        fs::copy(v.account_path("a"), v.account_path("b")).unwrap();
+        assert!(matches!(v.load::<u32>("b"), Err(VaultError::Corrupt(_))));
+        let mut bytes = fs::read(v.account_path("a")).unwrap();
+        let last = bytes.len() - 1;
+        bytes[last] ^= 1;
+        fs::write(v.account_path("a"), bytes).unwrap();
+        assert!(matches!(v.load::<u32>("a"), Err(VaultError::Corrupt(_))));
+    }
+
+    #[test]
+    fn key_formats() {
+        let k = Key::generate().unwrap();
+        assert!(Key::parse(&format!("  {}\n", k.to_base64())).is_ok());
+        assert!(Key::parse(&"ab".repeat(32)).is_ok());
+        assert!(Key::parse("c2hvcnQ=").is_err());
+        assert!(Key::parse("not base64 at all!").is_err());
+        assert_eq!(format!("{k:?}"), "Key([redacted])");
+    }
+
+    #[test]
+    fn names_are_checked() {
+        for bad in ["", "../x", "A", "-x", "a b", &"a".repeat(65)] {
+            assert!(check_name(bad).is_err(), "{bad}");
+        }
+        for good in ["work", "gh_2", "a-b"] {
+            assert!(check_name(good).is_ok());
+        }
+    }
+
+    #[test]
+    fn generated_key_file_is_private_and_stable() {
+        let tmp = tempfile::tempdir().unwrap();
+        let p = tmp.path().join("sub/vault.key");
+        let (k1, created) = load_or_create_key_file(&p).unwrap();
+        assert!(created);
+        let (k2, created2) = load_or_create_key_file(&p).unwrap();
+        assert!(!created2);
+        assert_eq!(k1.to_base64(), k2.to_base64());
+        assert_eq!(
+            fs::metadata(&p).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+    }
+}
