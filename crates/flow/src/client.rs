@@ -123,7 +123,12 @@ impl Http {
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
-                Err(e) => return Err(format!("HTTP {status}, body cut off: {}", describe_reqwest(e))),
+                Err(e) => {
+                    return Err(format!(
+                        "HTTP {status}, body cut off: {}",
+                        describe_reqwest(e)
+                    ));
+                }
             }
         }
         Ok(Raw {
@@ -218,8 +223,7 @@ impl<'a> DeviceFlow<'a> {
     /// a few times with back-off; configuration errors come back at once.
     pub async fn start<C: Clock>(&self, clock: &C) -> Result<DeviceAuthorization, FlowError> {
         let scope = self.provider.scope_string();
-        let mut params =
-            self.client_params(self.provider.kind.secret_at_device_endpoint());
+        let mut params = self.client_params(self.provider.kind.secret_at_device_endpoint());
         if !scope.is_empty() {
             params.push(("scope", scope.as_str()));
         }
@@ -354,7 +358,9 @@ impl<'a> DeviceFlow<'a> {
                 TokenReply::Error(e) => {
                     let description = e.short_description();
                     return Err(match e.code.as_str() {
-                        "invalid_grant" | "bad_refresh_token" | "expired_token"
+                        "invalid_grant"
+                        | "bad_refresh_token"
+                        | "expired_token"
                         | "unauthorized_client" => RefreshError::ReauthRequired {
                             code: e.code,
                             description,
@@ -383,7 +389,12 @@ impl<'a> DeviceFlow<'a> {
 
     /// Revoke a token: RFC 7009 where the provider has an endpoint (Google's `/revoke` speaks the
     /// same form); GitHub's API with the client secret when one is configured.
-    pub async fn revoke(&self, token: &Secret, hint: &str, api_base: Option<&str>) -> RevokeOutcome {
+    pub async fn revoke(
+        &self,
+        token: &Secret,
+        hint: &str,
+        api_base: Option<&str>,
+    ) -> RevokeOutcome {
         if self.provider.kind == ProviderKind::GitHub {
             return self.revoke_github(token, api_base).await;
         }
@@ -413,7 +424,9 @@ impl<'a> DeviceFlow<'a> {
                             "{} answered {}{}",
                             host_of(url),
                             e.code,
-                            e.short_description().map(|d| format!(": {d}")).unwrap_or_default()
+                            e.short_description()
+                                .map(|d| format!(": {d}"))
+                                .unwrap_or_default()
                         ),
                         None => format!(
                             "{} answered HTTP {} ({})",
@@ -509,7 +522,9 @@ fn user_from_claims(kind: ProviderKind, m: &serde_json::Map<String, Value>) -> O
             email: s("email"),
         },
         _ => UserInfo {
-            name: s("name").or_else(|| s("preferred_username")).or_else(|| s("sub")),
+            name: s("name")
+                .or_else(|| s("preferred_username"))
+                .or_else(|| s("sub")),
             email: s("email"),
         },
     };
@@ -548,7 +563,11 @@ pub async fn discover(http: &Http, issuer: &str) -> Result<Endpoints, FlowError>
     ] {
         let url = format!("{base}{path}");
         let raw = match http
-            .send(http.client.get(&url).header(reqwest::header::ACCEPT, "application/json"))
+            .send(
+                http.client
+                    .get(&url)
+                    .header(reqwest::header::ACCEPT, "application/json"),
+            )
             .await
         {
             Ok(r) => r,
@@ -580,9 +599,8 @@ pub async fn discover(http: &Http, issuer: &str) -> Result<Endpoints, FlowError>
                 "{url} has no device_authorization_endpoint: this issuer does not offer the device flow (or set device_authorization_endpoint in the config)"
             )));
         };
-        let token = get("token_endpoint").ok_or_else(|| {
-            FlowError::Config(format!("{url} has no token_endpoint"))
-        })?;
+        let token = get("token_endpoint")
+            .ok_or_else(|| FlowError::Config(format!("{url} has no token_endpoint")))?;
         let opt = |k: &str| -> Result<Option<url::Url>, FlowError> {
             get(k)
                 .map(|u| endpoint_url(&u).map_err(FlowError::Config))

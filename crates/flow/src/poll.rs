@@ -145,8 +145,11 @@ impl Poller {
         self.schedule(wait, now)
     }
 
+    /// Wait before the next poll, but never past the deadline: the last poll lands on it, so a
+    /// server that tracks expiry gets to say `expired_token` itself. At or after the deadline
+    /// the flow ends — as a network failure if the last answers were faults, else as expired.
     fn schedule(&mut self, wait: Duration, now: Instant) -> Step {
-        if now + wait >= self.deadline {
+        if now >= self.deadline {
             let err = match (self.faults, &self.last_fault) {
                 (n, Some(f)) if n > 0 => FlowError::Unreachable(format!(
                     "the provider could not be reached reliably before the code expired (last error: {f})"
@@ -155,7 +158,7 @@ impl Poller {
             };
             return self.finish(Err(err));
         }
-        Step::Wait(wait)
+        Step::Wait(wait.min(self.deadline - now))
     }
 
     fn finish(&mut self, r: Result<TokenResponse, FlowError>) -> Step {

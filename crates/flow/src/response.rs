@@ -160,9 +160,7 @@ pub fn parse_device_authorization(
     }
     if let Some(code) = get_str(&m, &["error_code"]) {
         // Google: 403 {"error_code": "rate_limit_exceeded"}
-        return Err(DeviceReplyError::Transient(format!(
-            "HTTP {status} {code}"
-        )));
+        return Err(DeviceReplyError::Transient(format!("HTTP {status} {code}")));
     }
     if status >= 500 || status == 429 {
         return Err(DeviceReplyError::Transient(format!("HTTP {status}")));
@@ -206,10 +204,7 @@ pub fn parse_device_authorization(
             Err(DeviceReplyError::Malformed(if missing.is_empty() {
                 format!("HTTP {status} from the device authorization endpoint")
             } else {
-                format!(
-                    "HTTP {status}: the response has no {}",
-                    missing.join(", ")
-                )
+                format!("HTTP {status}: the response has no {}", missing.join(", "))
             }))
         }
     }

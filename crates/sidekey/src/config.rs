@@ -1,0 +1,631 @@
+//! The config file: one TOML document naming the accounts and how to reach each provider.
+//!
+//! Mistakes are reported as `PATH line N: what is wrong` (exit 2): an unknown key, an unknown
+//! provider, a missing `client_id`, a key that belongs to another provider, a scope Google refuses.
+//! Parsing checks everything that can be checked without the network, so `sidekey login` fails
+//! before the person is sent a code they cannot use.
+
+use crate::failure::Failure;
+use serde::Deserialize;
+use sidekey_flow::provider::{Endpoints, ProviderKind, endpoint_url, google};
+use sidekey_flow::{Http, Provider, Secret};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    refresh_margin: Option<Spanned<toml::Value>>,
+    http_timeout: Option<Spanned<toml::Value>>,
+    #[serde(default)]
+    vault: RawVault,
+    #[serde(default)]
+    accounts: BTreeMap<String, Spanned<RawAccount>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVault {
+    key_file: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawAccount {
+    provider: Option<Spanned<String>>,
+    client_id: Option<String>,
+    client_secret: Option<String>,
+    client_secret_file: Option<String>,
+    scopes: Option<Spanned<Vec<String>>>,
+    tenant: Option<Spanned<String>>,
+    authority: Option<Spanned<String>>,
+    issuer: Option<Spanned<String>>,
+    domain: Option<Spanned<String>>,
+    audience: Option<Spanned<String>>,
+    device_authorization_endpoint: Option<Spanned<String>>,
+    token_endpoint: Option<Spanned<String>>,
+    revocation_endpoint: Option<Spanned<String>>,
+    api_base: Option<Spanned<String>>,
+    token_env: Option<Vec<String>>,
+}
+
+/// A validated account.
+#[derive(Clone, Debug)]
+pub struct Account {
+    pub name: String,
+    pub kind: ProviderKind,
+    pub client_id: String,
+    pub client_secret: Option<Secret>,
+    pub scopes: Vec<String>,
+    pub device_params: Vec<(String, String)>,
+    /// Endpoints known without the network (everything but `oidc` discovery).
+    pub endpoints: Option<Endpoints>,
+    /// For `oidc`: the issuer to discover, plus any explicit overrides.
+    pub issuer: Option<String>,
+    pub overrides: Overrides,
+    pub api_base: Option<String>,
+    pub token_env: Vec<String>,
+}
+
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub device_authorization: Option<url::Url>,
+    pub token: Option<url::Url>,
+    pub revocation: Option<url::Url>,
+    pub userinfo: Option<url::Url>,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub exists: bool,
+    pub refresh_margin: Duration,
+    pub http_timeout: Duration,
+    pub key_file: Option<PathBuf>,
+    pub accounts: BTreeMap<String, Account>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, Failure> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config {
+                path: path.to_path_buf(),
+                exists: false,
+                ..Config::parse(path, "")?
+            }),
+            Err(e) => Err(Failure::config(format!(
+                "cannot read config {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Failure> {
+        let at = |span: Option<std::ops::Range<usize>>, msg: &str| {
+            let line = span
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .map(|l| format!(" line {l}"))
+                .unwrap_or_default();
+            Failure::config(format!("{}{line}: {msg}", path.display()))
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let msg = redact_quoted(&e.message().trim().replace('\n', " "));
+            at(e.span(), &msg)
+        })?;
+        let duration = |v: &Option<Spanned<toml::Value>>, default: u64, what: &str| {
+            let Some(v) = v else {
+                return Ok(Duration::from_secs(default));
+            };
+            parse_duration(v.get_ref()).ok_or_else(|| {
+                at(
+                    Some(v.span()),
+                    &format!("{what} must be seconds or a duration like \"5m\""),
+                )
+            })
+        };
+        let refresh_margin = duration(&raw.refresh_margin, 300, "refresh_margin")?;
+        let http_timeout = duration(&raw.http_timeout, 30, "http_timeout")?;
+        if http_timeout.is_zero() {
+            return Err(at(
+                raw.http_timeout.map(|s| s.span()),
+                "http_timeout must be above 0",
+            ));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let key_file = raw.vault.key_file.map(|k| base.join(k));
+        let mut accounts = BTreeMap::new();
+        for (name, spanned) in raw.accounts {
+            let span = spanned.span();
+            if let Err(e) = sidekey_vault::check_name(&name) {
+                return Err(at(Some(span), &e.to_string()));
+            }
+            let account = validate(&name, spanned.into_inner(), base).map_err(|(s, m)| {
+                at(s.or(Some(span.clone())), &format!("account '{name}': {m}"))
+            })?;
+            accounts.insert(name, account);
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            exists: true,
+            refresh_margin,
+            http_timeout,
+            key_file,
+            accounts,
+        })
+    }
+
+    pub fn account(&self, name: &str) -> Result<&Account, Failure> {
+        sidekey_vault::check_name(name).map_err(|e| Failure::usage(e.to_string()))?;
+        self.accounts.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
+            Failure::config(if !self.exists {
+                format!(
+                    "no config file at {} (set SIDEKEY_CONFIG or create it; see README)",
+                    self.path.display()
+                )
+            } else if known.is_empty() {
+                format!("{} defines no accounts", self.path.display())
+            } else {
+                format!(
+                    "no account '{name}' in {} (known: {})",
+                    self.path.display(),
+                    known.join(", ")
+                )
+            })
+        })
+    }
+}
+
+/// Serde's type errors quote the offending value (`invalid type: string "..."`); that value could
+/// be a secret typed into the wrong key, so quoted text is dropped from parse errors.
+fn redact_quoted(msg: &str) -> String {
+    let mut out = String::new();
+    let mut inside = false;
+    for c in msg.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+fn parse_duration(v: &toml::Value) -> Option<Duration> {
+    match v {
+        toml::Value::Integer(i) if *i >= 0 => Some(Duration::from_secs(*i as u64)),
+        toml::Value::String(s) => {
+            let s = s.trim();
+            if let Ok(n) = s.parse::<u64>() {
+                return Some(Duration::from_secs(n));
+            }
+            let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+            let n: u64 = num.parse().ok()?;
+            let mult = match unit.trim() {
+                "s" | "sec" | "secs" | "seconds" => 1,
+                "m" | "min" | "mins" | "minutes" => 60,
+                "h" | "hour" | "hours" => 3600,
+                _ => return None,
+            };
+            Some(Duration::from_secs(n.checked_mul(mult)?))
+        }
+        _ => None,
+    }
+}
+
+type Located = (Option<std::ops::Range<usize>>, String);
+
+fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> {
+    let provider = r.provider.as_ref().ok_or((
+        None,
+        "missing `provider` (microsoft, google, github, okta, auth0, oidc or generic)".to_string(),
+    ))?;
+    let kind = ProviderKind::parse(provider.get_ref()).ok_or_else(|| {
+        (
+            Some(provider.span()),
+            format!(
+                "unknown provider '{}' (use microsoft, google, github, okta, auth0, oidc or generic)",
+                provider.get_ref()
+            ),
+        )
+    })?;
+    let client_id = r
+        .client_id
+        .clone()
+        .filter(|c| !c.trim().is_empty())
+        .ok_or((None, "missing `client_id`".to_string()))?;
+    let only = |field: &Option<Spanned<String>>, key: &str, allowed: &[ProviderKind]| match field {
+        Some(f) if !allowed.contains(&kind) => Err((
+            Some(f.span()),
+            format!("`{key}` does not apply to provider {}", kind.name()),
+        )),
+        _ => Ok(()),
+    };
+    use ProviderKind::*;
+    only(&r.tenant, "tenant", &[Microsoft])?;
+    only(&r.authority, "authority", &[Microsoft])?;
+    only(&r.issuer, "issuer", &[Okta, Oidc])?;
+    only(&r.domain, "domain", &[Auth0])?;
+    only(&r.audience, "audience", &[Auth0, Okta, Oidc, Generic])?;
+
+    let client_secret = match (&r.client_secret, &r.client_secret_file) {
+        (Some(_), Some(_)) => {
+            return Err((
+                None,
+                "set `client_secret` or `client_secret_file`, not both".into(),
+            ));
+        }
+        (Some(s), None) => Some(Secret::new(s.trim())),
+        (None, Some(f)) => {
+            let p = base.join(f);
+            let text = std::fs::read_to_string(&p).map_err(|e| {
+                (
+                    None,
+                    format!("cannot read client_secret_file {}: {e}", p.display()),
+                )
+            })?;
+            Some(Secret::new(text.trim()))
+        }
+        (None, None) => None,
+    };
+    if kind == Google && client_secret.is_none() {
+        return Err((
+            None,
+            "Google's device flow needs the client secret of the \"TVs and Limited Input devices\" client: set `client_secret` or `client_secret_file`".into(),
+        ));
+    }
+
+    let url = |f: &Option<Spanned<String>>| -> Result<Option<url::Url>, Located> {
+        f.as_ref()
+            .map(|s| endpoint_url(s.get_ref()).map_err(|e| (Some(s.span()), e)))
+            .transpose()
+    };
+    let api_base = r.api_base.as_ref().map(|s| s.get_ref().clone());
+    let userinfo = match &r.api_base {
+        Some(s) => Some(
+            kind.userinfo_url(s.get_ref())
+                .map_err(|e| (Some(s.span()), e))?,
+        ),
+        None => None,
+    };
+    let overrides = Overrides {
+        device_authorization: url(&r.device_authorization_endpoint)?,
+        token: url(&r.token_endpoint)?,
+        revocation: url(&r.revocation_endpoint)?,
+        userinfo,
+    };
+
+    let mut scopes: Vec<String> = match &r.scopes {
+        Some(s) => s.get_ref().clone(),
+        None => default_scopes(kind).iter().map(|s| s.to_string()).collect(),
+    };
+    scopes.retain(|s| !s.trim().is_empty());
+    if kind == Microsoft && !scopes.iter().any(|s| s == "offline_access") {
+        // Without it Microsoft issues no refresh token and the account dies within the hour.
+        scopes.push("offline_access".into());
+    }
+    if kind == Google {
+        scopes =
+            google::check_scopes(&scopes).map_err(|e| (r.scopes.as_ref().map(|s| s.span()), e))?;
+    }
+
+    let need = |f: &Option<Spanned<String>>, key: &str| -> Result<String, Located> {
+        f.as_ref()
+            .map(|s| s.get_ref().trim().to_string())
+            .filter(|s| !s.is_empty())
+            .ok_or((None, format!("provider {} needs `{key}`", kind.name())))
+    };
+    let loc = |f: &Option<Spanned<String>>| f.as_ref().map(|s| s.span());
+    let mut issuer = None;
+    let built: Option<Endpoints> = match kind {
+        Microsoft => {
+            let authority = match (&r.authority, &r.tenant) {
+                (Some(a), _) => a.get_ref().trim_end_matches('/').to_string(),
+                (None, Some(t)) => {
+                    let t = t.get_ref().trim();
+                    if t.is_empty()
+                        || !t
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+                    {
+                        return Err((loc(&r.tenant), format!("invalid tenant '{t}'")));
+                    }
+                    format!("https://login.microsoftonline.com/{t}")
+                }
+                (None, None) => "https://login.microsoftonline.com/common".to_string(),
+            };
+            Some(
+                Endpoints::microsoft(&authority, "https://graph.microsoft.com/v1.0")
+                    .map_err(|e| (loc(&r.authority), e))?,
+            )
+        }
+        Google => Some(Endpoints::google()),
+        GitHub => Some(
+            Endpoints::github("https://github.com", "https://api.github.com")
+                .map_err(|e| (None, e))?,
+        ),
+        Okta => {
+            Some(Endpoints::okta(&need(&r.issuer, "issuer")?).map_err(|e| (loc(&r.issuer), e))?)
+        }
+        Auth0 => {
+            Some(Endpoints::auth0(&need(&r.domain, "domain")?).map_err(|e| (loc(&r.domain), e))?)
+        }
+        Oidc => {
+            let i = need(&r.issuer, "issuer")?;
+            endpoint_url(&i).map_err(|e| (loc(&r.issuer), e))?;
+            issuer = Some(i);
+            None
+        }
+        Generic => {
+            let (Some(d), Some(t)) = (&overrides.device_authorization, &overrides.token) else {
+                return Err((
+                    None,
+                    "provider generic needs `device_authorization_endpoint` and `token_endpoint`"
+                        .into(),
+                ));
+            };
+            Some(Endpoints {
+                device_authorization: d.clone(),
+                token: t.clone(),
+                revocation: None,
+                userinfo: None,
+            })
+        }
+    };
+    let mut device_params = Vec::new();
+    if let Some(a) = &r.audience {
+        device_params.push(("audience".to_string(), a.get_ref().clone()));
+    }
+    let mut token_env = default_token_env(kind)
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>();
+    for v in r.token_env.unwrap_or_default() {
+        if v.is_empty()
+            || !v.chars().all(|c| c.is_ascii_alphanumeric() || c == '_')
+            || v.starts_with(|c: char| c.is_ascii_digit())
+        {
+            return Err((
+                None,
+                format!("token_env '{v}' is not a valid environment variable name"),
+            ));
+        }
+        token_env.push(v);
+    }
+    let _ = name;
+    Ok(Account {
+        name: name.to_string(),
+        kind,
+        client_id,
+        client_secret,
+        scopes,
+        device_params,
+        endpoints: built.map(|e| apply(e, &overrides)),
+        issuer,
+        overrides,
+        api_base,
+        token_env,
+    })
+}
+
+fn apply(mut e: Endpoints, o: &Overrides) -> Endpoints {
+    if let Some(u) = &o.device_authorization {
+        e.device_authorization = u.clone();
+    }
+    if let Some(u) = &o.token {
+        e.token = u.clone();
+    }
+    if let Some(u) = &o.revocation {
+        e.revocation = Some(u.clone());
+    }
+    if let Some(u) = &o.userinfo {
+        e.userinfo = Some(u.clone());
+    }
+    e
+}
+
+pub fn default_scopes(kind: ProviderKind) -> &'static [&'static str] {
+    match kind {
+        ProviderKind::Microsoft => &["User.Read", "offline_access"],
+        ProviderKind::Google => &["openid", "email", "profile"],
+        ProviderKind::GitHub => &["read:user"],
+        _ => &["openid", "profile", "email", "offline_access"],
+    }
+}
+
+/// The variables `sidekey exec` sets besides `SIDEKEY_ACCESS_TOKEN`.
+pub fn default_token_env(kind: ProviderKind) -> &'static [&'static str] {
+    match kind {
+        ProviderKind::GitHub => &["GH_TOKEN", "GITHUB_TOKEN"],
+        ProviderKind::Google => &["GOOGLE_OAUTH_ACCESS_TOKEN"],
+        _ => &[],
+    }
+}
+
+impl Account {
+    /// The full provider description; `oidc` accounts run discovery here (network).
+    pub async fn resolve(&self, http: &Http) -> Result<Provider, Failure> {
+        let endpoints = match (&self.endpoints, &self.issuer) {
+            (Some(e), _) => e.clone(),
+            (None, Some(issuer)) => {
+                match (&self.overrides.device_authorization, &self.overrides.token) {
+                    (Some(d), Some(t)) => apply(
+                        Endpoints {
+                            device_authorization: d.clone(),
+                            token: t.clone(),
+                            revocation: None,
+                            userinfo: None,
+                        },
+                        &self.overrides,
+                    ),
+                    _ => apply(
+                        sidekey_flow::client::discover(http, issuer)
+                            .await
+                            .map_err(Failure::from_flow)?,
+                        &self.overrides,
+                    ),
+                }
+            }
+            (None, None) => return Err(Failure::internal("account without endpoints")),
+        };
+        Ok(Provider {
+            kind: self.kind,
+            endpoints,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            scopes: self.scopes.clone(),
+            device_params: self.device_params.clone(),
+        })
+    }
+
+    /// The provider for refresh and revocation, using the endpoints stored at sign-in when the
+    /// config cannot name them without discovery.
+    pub fn provider_with(
+        &self,
+        token: &str,
+        revocation: Option<&str>,
+    ) -> Result<Provider, Failure> {
+        let endpoints = match &self.endpoints {
+            Some(e) => e.clone(),
+            None => {
+                let t = endpoint_url(token).map_err(Failure::config)?;
+                apply(
+                    Endpoints {
+                        device_authorization: t.clone(),
+                        token: t,
+                        revocation: revocation.and_then(|r| endpoint_url(r).ok()),
+                        userinfo: None,
+                    },
+                    &Overrides {
+                        device_authorization: None,
+                        ..self.overrides.clone()
+                    },
+                )
+            }
+        };
+        Ok(Provider {
+            kind: self.kind,
+            endpoints,
+            client_id: self.client_id.clone(),
+            client_secret: self.client_secret.clone(),
+            scopes: self.scopes.clone(),
+            device_params: self.device_params.clone(),
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("c.toml"), text).map_err(|f| f.message)
+    }
+
+    #[test]
+    fn minimal_accounts() {
+        let c = parse(
+            r#"
+refresh_margin = "10m"
+[accounts.work]
+provider = "microsoft"
+client_id = "abc"
+tenant = "organizations"
+
+[accounts.gh]
+provider = "github"
+client_id = "Iv1.x"
+
+[accounts.g]
+provider = "google"
+client_id = "x.apps.googleusercontent.com"
+client_secret = "s"
+scopes = ["openid", "drive.file"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.refresh_margin, Duration::from_secs(600));
+        let w = &c.accounts["work"];
+        assert_eq!(
+            w.endpoints.as_ref().unwrap().device_authorization.as_str(),
+            "https://login.microsoftonline.com/organizations/oauth2/v2.0/devicecode"
+        );
+        assert!(w.scopes.contains(&"offline_access".to_string()));
+        assert_eq!(
+            c.accounts["g"].scopes[1],
+            "https://www.googleapis.com/auth/drive.file"
+        );
+        assert_eq!(c.accounts["gh"].token_env, vec!["GH_TOKEN", "GITHUB_TOKEN"]);
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases = [
+            (
+                "[accounts.a]\nprovider = \"myspace\"\nclient_id = \"x\"\n",
+                "line 2",
+                "unknown provider 'myspace'",
+            ),
+            (
+                "[accounts.a]\nprovider = \"github\"\n",
+                "line 1",
+                "missing `client_id`",
+            ),
+            (
+                "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nclinet_secret = \"y\"\n",
+                "line 4",
+                "unknown field `clinet_secret`",
+            ),
+            (
+                "[accounts.a]\nprovider = \"google\"\nclient_id = \"x\"\nclient_secret = \"s\"\nscopes = [\"drive\"]\n",
+                "line 5",
+                "does not allow the scope drive",
+            ),
+            (
+                "[accounts.a]\nprovider = \"google\"\nclient_id = \"x\"\n",
+                "line 1",
+                "client secret",
+            ),
+            (
+                "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\ntenant = \"common\"\n",
+                "line 4",
+                "`tenant` does not apply",
+            ),
+            (
+                "[accounts.a]\nprovider = \"okta\"\nclient_id = \"x\"\n",
+                "line 1",
+                "needs `issuer`",
+            ),
+            (
+                "[accounts.a]\nprovider = \"oidc\"\nclient_id = \"x\"\nissuer = \"http://idp.example.com\"\n",
+                "line 4",
+                "plain http",
+            ),
+            (
+                "[accounts.A]\nprovider = \"github\"\nclient_id = \"x\"\n",
+                "line 1",
+                "invalid account name",
+            ),
+            ("refresh_margin = \"soon\"\n", "line 1", "refresh_margin"),
+            ("[accounts.a\n", "line 1", ""),
+        ];
+        for (text, line, msg) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.starts_with(&format!("c.toml {line}:")), "{err}");
+            assert!(err.contains(msg), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn secret_not_in_errors() {
+        let err = parse("[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nclient_secret = \"hunter2-secret\"\nnope = 1\n").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

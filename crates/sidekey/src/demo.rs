@@ -1,0 +1,100 @@
+//! `sidekey demo [--auto-approve]`: the whole story offline, with nothing configured.
+//!
+//! It starts the test kit's OIDC authorization server on 127.0.0.1 (a real HTTP server with a
+//! verification page), points a throw-away config and vault at it, and runs the very same
+//! `login`, `status` and `token` code as the real commands. `--auto-approve` does the browser's
+//! part (a form POST to the verification page), so it also runs unattended in CI.
+
+use crate::account::{self, fresh_token};
+use crate::config::Config;
+use crate::context::Context;
+use crate::failure::Failure;
+use crate::login::{Reporter, login_async};
+use sidekey_testkit::{Dialect, FakeIdp, FakeUser, Options};
+use std::path::PathBuf;
+use std::time::Duration;
+
+pub fn run(auto_approve: bool) -> Result<(), Failure> {
+    let mut opts = Options::new(Dialect::Oidc);
+    opts.interval = Some(1);
+    opts.expires_in = 600;
+    opts.user = FakeUser {
+        name: "Ada Lovelace".into(),
+        email: Some("ada@example.test".into()),
+        login: "ada".into(),
+    };
+    let idp = FakeIdp::start(opts);
+    let home = std::env::temp_dir().join(format!("sidekey-demo-{}", std::process::id()));
+    let _cleanup = RemoveOnDrop(home.clone());
+    sidekey_vault::create_private_dir(&home)?;
+    let config_path = home.join("config.toml");
+    let config_text = format!(
+        "# written by `sidekey demo`\n[accounts.demo]\nprovider = \"oidc\"\nissuer = \"{}\"\nclient_id = \"test-client\"\nscopes = [\"openid\", \"profile\", \"email\", \"offline_access\"]\n",
+        idp.issuer()
+    );
+    std::fs::write(&config_path, &config_text)
+        .map_err(|e| Failure::internal(format!("cannot write the demo config: {e}")))?;
+    let mut config = Config::parse(&config_path, &config_text)?;
+    config.key_file = None;
+    let ctx = Context {
+        home: home.clone(),
+        config,
+    };
+
+    println!(
+        "sidekey demo: a local authorization server is running at {}",
+        idp.base_url()
+    );
+    println!("Throw-away config and vault: {}\n", home.display());
+    println!("$ sidekey login demo");
+    let account = ctx.config.account("demo")?;
+    let reporter = Reporter {
+        json: false,
+        account: "demo".into(),
+        provider: account.kind.name(),
+    };
+    let rt = account::runtime()?;
+    let client = account::http(&ctx)?.client().clone();
+    rt.block_on(login_async(&ctx, account, &reporter, |auth| {
+        if auto_approve {
+            let page = auth.verification_uri.clone();
+            let code = auth.user_code.clone();
+            let client = client.clone();
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(1200)).await;
+                println!("(--auto-approve: entering {code} on {page} and pressing Approve)");
+                let _ = client
+                    .post(&page)
+                    .form(&[("user_code", code.as_str()), ("action", "approve")])
+                    .send()
+                    .await;
+            });
+        } else {
+            println!(
+                "(Open the link in a browser on this machine, type the code and press Approve.)"
+            );
+        }
+    }))?;
+    drop(rt);
+
+    println!("\n$ sidekey status");
+    crate::commands::status(&ctx, None, false)?;
+    println!("\n$ sidekey token demo");
+    let rec = fresh_token(&ctx, "demo")?;
+    let t = rec.access_token.expose();
+    let shown: String = t.chars().take(6).collect();
+    println!(
+        "{shown}… ({} characters; the real command prints the whole token, the demo does not)",
+        t.chars().count()
+    );
+    println!("\nDemo finished. Next: configure a real provider (README, \"Using it for real\").");
+    Ok(())
+}
+
+struct RemoveOnDrop(PathBuf);
+
+impl Drop for RemoveOnDrop {
+    fn drop(&mut self) {
+        let _ = std::fs::remove_dir_all(&self.0);
+    }
+}

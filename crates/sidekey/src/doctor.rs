@@ -1,0 +1,163 @@
+//! `sidekey doctor`: everything that commonly goes wrong, checked and explained in one go.
+//! Exit 0 when nothing failed (warnings allowed), 2 for config/key problems, 5 when an endpoint
+//! cannot be reached.
+
+use crate::account;
+use crate::context::{Context, KeySource};
+use crate::failure::{self, Failure};
+use std::time::{Duration, SystemTime};
+
+struct Report {
+    worst: u8,
+}
+
+impl Report {
+    fn ok(&self, m: impl AsRef<str>) {
+        println!("ok    {}", m.as_ref());
+    }
+    fn warn(&self, m: impl AsRef<str>) {
+        println!("warn  {}", m.as_ref());
+    }
+    fn fail(&mut self, code: u8, m: impl AsRef<str>) {
+        println!("FAIL  {}", m.as_ref());
+        if self.worst == 0 || code < self.worst {
+            self.worst = code;
+        }
+    }
+}
+
+pub fn run(ctx: &Context) -> Result<(), Failure> {
+    let mut r = Report { worst: 0 };
+    let cfg = &ctx.config;
+    if cfg.exists {
+        r.ok(format!(
+            "config {} parses; {} account(s): {}",
+            cfg.path.display(),
+            cfg.accounts.len(),
+            cfg.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
+        ));
+    } else {
+        r.warn(format!(
+            "no config file at {} (SIDEKEY_CONFIG)",
+            cfg.path.display()
+        ));
+    }
+
+    // Key placement.
+    match ctx.key() {
+        Ok((_, source)) => match &source {
+            KeySource::Generated(p) => r.warn(format!(
+                "vault key: {} sits next to the data in {}: anyone who copies that folder can read the tokens. Keep the key elsewhere (a Docker secret via SIDEKEY_VAULT_KEY_FILE or [vault] key_file)",
+                p.display(),
+                ctx.home.display()
+            )),
+            KeySource::ConfigFile(p) | KeySource::EnvFile(p) => {
+                if p.starts_with(&ctx.home) {
+                    r.warn(format!("vault key {} is inside SIDEKEY_HOME {}; keep it elsewhere", p.display(), ctx.home.display()));
+                } else {
+                    r.ok(format!("vault key from {}", source.describe()));
+                }
+                key_file_mode(&mut r, p);
+            }
+            KeySource::Env => r.ok("vault key from SIDEKEY_VAULT_KEY"),
+        },
+        Err(e) => r.fail(failure::CONFIG, format!("vault key: {}", e.message)),
+    }
+    match ctx.vault() {
+        Ok(v) => {
+            r.ok(format!("vault {} opens with this key", v.dir().display()));
+            let problems = sidekey_vault::permission_problems(&ctx.vault_dir());
+            if problems.is_empty() {
+                r.ok("vault folders are 0700 and files 0600");
+            }
+            for p in problems {
+                r.warn(p);
+            }
+        }
+        Err(e) => r.fail(e.code, format!("vault: {}", e.message)),
+    }
+
+    // Endpoints and clock.
+    let http = account::http(ctx)?;
+    let rt = account::runtime()?;
+    let mut clock_checked = false;
+    for (name, acct) in &cfg.accounts {
+        let res = rt.block_on(async {
+            let provider = acct.resolve(&http).await?;
+            let url = provider.endpoints.token.clone();
+            let req = http.client().get(url.clone());
+            let raw = http
+                .send(req)
+                .await
+                .map_err(|e| Failure::new(failure::PROVIDER, "network", e))?;
+            Ok::<_, Failure>((url, raw))
+        });
+        match res {
+            Ok((url, raw)) => {
+                r.ok(format!(
+                    "{name} ({}): token endpoint {} answers (HTTP {})",
+                    acct.kind.name(),
+                    url,
+                    raw.status
+                ));
+                if !clock_checked {
+                    if let Some(skew) = raw.date.as_deref().and_then(clock_skew) {
+                        clock_checked = true;
+                        if skew > Duration::from_secs(60) {
+                            r.warn(format!(
+                                "clock differs from {} by {}s; token expiry checks will be off",
+                                url.host_str().unwrap_or("?"),
+                                skew.as_secs()
+                            ));
+                        } else {
+                            r.ok(format!(
+                                "clock agrees with {} within {}s",
+                                url.host_str().unwrap_or("?"),
+                                skew.as_secs().max(1)
+                            ));
+                        }
+                    }
+                }
+            }
+            Err(e) => r.fail(
+                e.code,
+                format!("{name} ({}): {}", acct.kind.name(), e.message),
+            ),
+        }
+    }
+    if !clock_checked {
+        r.warn("clock: no provider answered with a Date header to compare against");
+    }
+    match r.worst {
+        0 => Ok(()),
+        code => Err(Failure::new(
+            code,
+            "doctor",
+            "some checks failed (see above)",
+        )),
+    }
+}
+
+fn key_file_mode(r: &mut Report, p: &std::path::Path) {
+    use std::os::unix::fs::PermissionsExt;
+    if let Ok(m) = std::fs::metadata(p) {
+        let mode = m.permissions().mode() & 0o777;
+        if mode & 0o077 != 0 {
+            r.warn(format!(
+                "key file {} has mode {:o}; make it 0600 (or 0400)",
+                p.display(),
+                mode
+            ));
+        }
+    }
+}
+
+fn clock_skew(date: &str) -> Option<Duration> {
+    let t = jiff::fmt::rfc2822::parse(date).ok()?.timestamp();
+    let server = SystemTime::UNIX_EPOCH + Duration::from_secs(t.as_second().max(0) as u64);
+    let now = SystemTime::now();
+    Some(match now.duration_since(server) {
+        Ok(d) => d,
+        Err(e) => e.duration(),
+    })
+}
