@@ -261,7 +261,18 @@ impl<'a> DeviceFlow<'a> {
                         last = "slow_down".into();
                         continue;
                     }
-                    return Err(FlowError::from_oauth(&e, false));
+                    let err = FlowError::from_oauth(&e, false);
+                    // GitHub answers an unknown client_id with 404 {"error":"Not Found"}; any
+                    // unrecognised error with 401/403/404 here means the app or URL is wrong.
+                    if matches!(err, FlowError::Provider { .. })
+                        && matches!(raw.status, 401 | 403 | 404)
+                    {
+                        return Err(FlowError::InvalidClient {
+                            code: format!("HTTP {}", raw.status),
+                            description: e.short_description().or(Some(e.code.clone())),
+                        });
+                    }
+                    return Err(err);
                 }
                 Err(DeviceReplyError::Transient(t)) => last = t,
                 Err(DeviceReplyError::Malformed(m)) => {

@@ -1,0 +1,596 @@
+//! The CLI contract, end to end: the real `sidekey` binary against the test kit's fake providers.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use sidekey_testkit::{Dialect, FakeIdp, Fault, Options};
+use std::time::Duration;
+
+const T: Duration = Duration::from_secs(30);
+
+fn fake(dialect: Dialect, auto_after: u32) -> FakeIdp {
+    let mut o = Options::new(dialect);
+    o.auto_approve_after_polls = Some(auto_after);
+    FakeIdp::start(o)
+}
+
+/// Sign in, status, token, exec, logout — for every dialect.
+fn full_cycle(dialect: Dialect, generic: bool) {
+    let idp = fake(dialect, 2);
+    let cfg = if generic {
+        generic_toml("acct", &idp)
+    } else {
+        account_toml("acct", dialect, &idp)
+    };
+    let env = Env::new(&cfg);
+
+    let mut run = env.login_json("acct");
+    let code = run.next_event(T);
+    assert_eq!(code["event"], "code", "{code}");
+    assert_eq!(code["account"], "acct");
+    assert!(code["user_code"].as_str().unwrap().len() >= 8, "{code}");
+    assert!(
+        code["verification_uri"]
+            .as_str()
+            .unwrap()
+            .starts_with("http://127.0.0.1"),
+        "{code}"
+    );
+    assert!(
+        code["expires_at"].as_str().unwrap().ends_with('Z'),
+        "{code}"
+    );
+    assert!(code["interval"].as_u64().is_some(), "{code}");
+    assert!(code.get("verification_uri_complete").is_some(), "{code}");
+    let signed = run.next_event(T);
+    let (status, rest, err) = run.finish(&env);
+    assert_eq!(status, 0, "{err}");
+    assert!(rest.is_empty(), "{rest:?}");
+    assert_eq!(signed["event"], "signed_in", "{signed}");
+    assert_eq!(signed["user"]["name"], "Ada Lovelace", "{signed}");
+    if dialect != Dialect::GitHubApp {
+        assert_eq!(signed["user"]["email"], "ada@example.test", "{signed}");
+    }
+    assert!(signed["scopes"].is_array());
+    // Never polled again after success.
+    assert_eq!(idp.counters().polls_after_success, 0);
+    assert_eq!(idp.counters().polls, 2);
+
+    let st = env.run(&["status", "--json"]);
+    assert_eq!(st.status.code(), Some(0), "{}", stderr_of(&st));
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    let a = &v["accounts"][0];
+    assert_eq!(a["name"], "acct");
+    assert_eq!(a["state"], "signed_in");
+    assert_eq!(
+        a["provider"],
+        if generic {
+            "generic"
+        } else {
+            provider_name(dialect)
+        }
+    );
+    assert_eq!(a["user"]["name"], "Ada Lovelace");
+
+    let tok = env.run(&["token", "acct"]);
+    assert_eq!(tok.status.code(), Some(0), "{}", stderr_of(&tok));
+    let token = stdout(&tok).trim().to_string();
+    assert_eq!(Some(&token), idp.issued_access_tokens().last());
+    assert!(idp.access_token_valid(&token));
+    assert_eq!(
+        idp.counters().refresh_requests,
+        0,
+        "a valid token needs no refresh"
+    );
+
+    let tj = env.run(&["token", "acct", "--json"]);
+    let tv: Value = serde_json::from_slice(&tj.stdout).unwrap();
+    assert_eq!(tv["access_token"], token.as_str());
+
+    let ex = env.run(&[
+        "exec",
+        "acct",
+        "--",
+        "sh",
+        "-c",
+        "printf '%s|%s' \"$SIDEKEY_ACCESS_TOKEN\" \"${GH_TOKEN:-none}\"",
+    ]);
+    assert_eq!(ex.status.code(), Some(0), "{}", stderr_of(&ex));
+    let gh = if matches!(dialect, Dialect::GitHub | Dialect::GitHubApp) {
+        token.clone()
+    } else {
+        "none".into()
+    };
+    assert_eq!(stdout(&ex), format!("{token}|{gh}"));
+
+    let lo = env.run(&["logout", "acct"]);
+    assert_eq!(lo.status.code(), Some(0), "{}", stderr_of(&lo));
+    let revocable = matches!(
+        dialect,
+        Dialect::Google | Dialect::Okta | Dialect::Auth0 | Dialect::Oidc
+    );
+    if revocable {
+        assert!(idp.counters().revocations >= 1);
+        assert!(stdout(&lo).contains("Revoked"), "{}", stdout(&lo));
+        if dialect != Dialect::Auth0 {
+            assert!(
+                !idp.access_token_valid(&token),
+                "token still valid after logout"
+            );
+        }
+    } else {
+        assert!(
+            stdout(&lo).contains("Not revoked at the provider"),
+            "{}",
+            stdout(&lo)
+        );
+    }
+    let st = env.run(&["status", "acct", "--json"]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["accounts"][0]["state"], "signed_out");
+    let tok = env.run(&["token", "acct"]);
+    assert_eq!(tok.status.code(), Some(3));
+    assert!(
+        stderr(&tok).contains("sidekey login acct"),
+        "{}",
+        stderr(&tok)
+    );
+
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    secrets.push(VAULT_KEY.to_string());
+    env.assert_no_secrets(&secrets);
+    if dialect == Dialect::Google {
+        env.assert_no_secrets(&["test-secret".to_string()]);
+    }
+    if dialect == Dialect::Auth0 {
+        assert_eq!(
+            idp.last_audience().as_deref(),
+            Some("https://api.example.test")
+        );
+    }
+}
+
+fn stderr_of(o: &std::process::Output) -> String {
+    stderr(o)
+}
+
+fn provider_name(d: Dialect) -> &'static str {
+    match d {
+        Dialect::Microsoft => "microsoft",
+        Dialect::Google => "google",
+        Dialect::GitHub | Dialect::GitHubApp => "github",
+        Dialect::Okta => "okta",
+        Dialect::Auth0 => "auth0",
+        Dialect::Oidc => "oidc",
+    }
+}
+
+#[test]
+fn microsoft_full_cycle() {
+    full_cycle(Dialect::Microsoft, false);
+}
+#[test]
+fn google_full_cycle() {
+    full_cycle(Dialect::Google, false);
+}
+#[test]
+fn github_oauth_app_full_cycle() {
+    full_cycle(Dialect::GitHub, false);
+}
+#[test]
+fn github_app_full_cycle() {
+    full_cycle(Dialect::GitHubApp, false);
+}
+#[test]
+fn okta_full_cycle() {
+    full_cycle(Dialect::Okta, false);
+}
+#[test]
+fn auth0_full_cycle() {
+    full_cycle(Dialect::Auth0, false);
+}
+#[test]
+fn oidc_discovery_full_cycle() {
+    full_cycle(Dialect::Oidc, false);
+}
+#[test]
+fn generic_explicit_endpoints_full_cycle() {
+    full_cycle(Dialect::Oidc, true);
+}
+
+/// Start a login, then let `act` do something to the fake with the user code.
+fn login_then(
+    dialect: Dialect,
+    act: impl FnOnce(&FakeIdp, &str),
+) -> (i32, Value, String, Env, FakeIdp) {
+    let idp = FakeIdp::start(Options::new(dialect));
+    let env = Env::new(&account_toml("acct", dialect, &idp));
+    let mut run = env.login_json("acct");
+    let code = run.next_event(T);
+    act(&idp, code["user_code"].as_str().unwrap());
+    let last = run.next_event(T);
+    let (status, _, stderr) = run.finish(&env);
+    (status, last, stderr, env, idp)
+}
+
+#[test]
+fn declined_is_exit_4_with_reason() {
+    for dialect in [
+        Dialect::Microsoft,
+        Dialect::Google,
+        Dialect::GitHub,
+        Dialect::Auth0,
+    ] {
+        let (status, last, stderr, env, _idp) = login_then(dialect, |idp, code| {
+            std::thread::sleep(Duration::from_millis(1500));
+            assert!(idp.deny(code));
+        });
+        assert_eq!(status, 4, "{dialect:?}: {stderr}");
+        assert_eq!(last["event"], "failed");
+        assert_eq!(last["reason"], "declined", "{dialect:?}: {last}");
+        assert!(stderr.contains("declined"), "{stderr}");
+        assert_eq!(stderr.lines().count(), 1, "one line: {stderr}");
+        let st = env.run(&["status", "acct", "--json"]);
+        let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+        assert_eq!(v["accounts"][0]["state"], "signed_out");
+    }
+}
+
+#[test]
+fn expired_is_exit_4_with_reason() {
+    for dialect in [Dialect::Okta, Dialect::Google, Dialect::GitHub] {
+        let (status, last, stderr, _env, _idp) = login_then(dialect, |idp, code| {
+            assert!(idp.expire(code));
+        });
+        assert_eq!(status, 4, "{dialect:?}: {stderr}");
+        assert_eq!(last["reason"], "expired", "{dialect:?}: {last}");
+    }
+}
+
+#[test]
+fn the_local_deadline_ends_a_flow_the_server_never_expires() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.expires_in = 3; // the server keeps answering "pending" for a while after this
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("acct", Dialect::Oidc, &idp));
+    let start = std::time::Instant::now();
+    let out = env.run(&["login", "acct"]);
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    assert!(stderr(&out).contains("expired"), "{}", stderr(&out));
+    assert!(start.elapsed() < Duration::from_secs(15));
+}
+
+#[test]
+fn github_device_flow_disabled_is_a_config_error() {
+    let mut o = Options::new(Dialect::GitHub);
+    o.device_flow_disabled = true;
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("gh", Dialect::GitHub, &idp));
+    let out = env.run(&["login", "gh", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let v: Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(v["reason"], "device_flow_disabled");
+    assert!(
+        stderr(&out).contains("enable it in the app's settings"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn wrong_client_id_is_a_config_error() {
+    for dialect in [Dialect::Microsoft, Dialect::GitHub, Dialect::Oidc] {
+        let idp = FakeIdp::start(Options::new(dialect));
+        let cfg = account_toml("acct", dialect, &idp).replace("test-client", "someone-else");
+        let env = Env::new(&cfg);
+        let out = env.run(&["login", "acct", "--json"]);
+        assert_eq!(out.status.code(), Some(2), "{dialect:?} {}", stderr(&out));
+        assert!(
+            stdout(&out).contains("\"reason\":\"invalid_client\""),
+            "{dialect:?} {}",
+            stdout(&out)
+        );
+    }
+}
+
+#[test]
+fn faults_while_polling_are_survived() {
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(5);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "http_timeout = 1\n{}",
+        account_toml("g", Dialect::Google, &idp)
+    ));
+    idp.inject([Fault::Status(503), Fault::Oversized]);
+    let out = env.run(&["login", "g"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).contains("Signed in to 'g' as Ada Lovelace"),
+        "{}",
+        stdout(&out)
+    );
+    assert!(stderr(&out).contains("retrying"), "{}", stderr(&out));
+    assert_eq!(idp.counters().faults_applied, 2);
+}
+
+#[test]
+fn refresh_rotates_and_a_valid_token_is_served_from_the_vault() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    o.access_token_ttl = 120; // inside the default 5 min margin: the first `token` refreshes
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    assert_eq!(env.run(&["login", "o"]).status.code(), Some(0));
+    let first = idp.issued_access_tokens()[0].clone();
+    let t1 = stdout(&env.run(&["token", "o"])).trim().to_string();
+    assert_ne!(t1, first, "should have refreshed");
+    assert_eq!(idp.counters().refresh_successes, 1);
+    // The rotated refresh token was stored: the next refresh works (the old one is now dead).
+    let t2 = stdout(&env.run(&["token", "o"])).trim().to_string();
+    assert_ne!(t2, t1);
+    assert_eq!(idp.counters().refresh_successes, 2);
+    assert!(idp.access_token_valid(&t2));
+
+    // With a smaller margin the cached token is used as is.
+    env.write_config(&format!(
+        "refresh_margin = \"1m\"\n{}",
+        account_toml("o", Dialect::Oidc, &idp)
+    ));
+    let t3 = stdout(&env.run(&["token", "o"])).trim().to_string();
+    assert_eq!(t3, t2);
+    assert_eq!(idp.counters().refresh_requests, 2);
+}
+
+#[test]
+fn google_keeps_its_refresh_token_when_the_response_has_none() {
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    o.access_token_ttl = 60;
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("g", Dialect::Google, &idp));
+    assert_eq!(env.run(&["login", "g"]).status.code(), Some(0));
+    for _ in 0..3 {
+        let out = env.run(&["token", "g"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    assert_eq!(idp.counters().refresh_successes, 3);
+    assert_eq!(idp.issued_refresh_tokens().len(), 1);
+}
+
+#[test]
+fn invalid_grant_marks_the_account_for_reauthentication() {
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    o.access_token_ttl = 60;
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("work", Dialect::Microsoft, &idp));
+    assert_eq!(env.run(&["login", "work"]).status.code(), Some(0));
+    idp.invalidate_refresh_tokens();
+    let out = env.run(&["token", "work"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sidekey login work"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(stdout(&out).is_empty());
+    let st = env.run(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["accounts"][0]["state"], "reauth_required");
+    // No second refresh attempt with a dead token.
+    let again = env.run(&["token", "work"]);
+    assert_eq!(again.status.code(), Some(3));
+    assert_eq!(idp.counters().refresh_requests, 1);
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
+#[test]
+fn refresh_failure_with_a_still_valid_token_hands_out_the_old_one() {
+    let mut o = Options::new(Dialect::Okta);
+    o.auto_approve_after_polls = Some(1);
+    o.access_token_ttl = 200;
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "http_timeout = 1\n{}",
+        account_toml("ok", Dialect::Okta, &idp)
+    ));
+    assert_eq!(env.run(&["login", "ok"]).status.code(), Some(0));
+    idp.inject([Fault::Status(502), Fault::Status(502), Fault::Status(502)]);
+    let out = env.run(&["token", "ok"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(stdout(&out).trim(), idp.issued_access_tokens()[0]);
+    assert!(stderr(&out).contains("warning"), "{}", stderr(&out));
+}
+
+#[test]
+fn config_errors_exit_2_naming_the_line() {
+    let cases = [
+        (
+            "[accounts.a]\nprovider = \"myspace\"\nclient_id = \"x\"\n",
+            "line 2",
+        ),
+        (
+            "[accounts.a]\nprovider = \"github\"\n",
+            "missing `client_id`",
+        ),
+        (
+            "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nscoeps = [\"repo\"]\n",
+            "line 4",
+        ),
+        ("this is not toml", "line 1"),
+    ];
+    for (cfg, want) in cases {
+        let env = Env::new(cfg);
+        for args in [&["login", "a"][..], &["status"], &["token", "a"]] {
+            let out = env.run(args);
+            assert_eq!(out.status.code(), Some(2), "{cfg} {args:?}");
+            let err = stderr(&out);
+            assert!(err.contains(want), "{err}");
+            assert!(err.contains("config.toml"), "{err}");
+            assert_eq!(err.trim().lines().count(), 1, "{err}");
+        }
+    }
+}
+
+#[test]
+fn usage_errors_exit_2() {
+    let env = Env::new("");
+    assert_eq!(env.run(&["login"]).status.code(), Some(2));
+    assert_eq!(env.run(&["frobnicate"]).status.code(), Some(2));
+    assert_eq!(env.run(&["token", "nope"]).status.code(), Some(2));
+    assert_eq!(
+        env.run(&["token", "../../etc/passwd"]).status.code(),
+        Some(2)
+    );
+    assert_eq!(env.run(&["--help"]).status.code(), Some(0));
+    let ex = env.run(&["exec", "x"]);
+    assert_eq!(ex.status.code(), Some(2));
+}
+
+#[test]
+fn google_scopes_are_refused_before_any_request() {
+    let idp = FakeIdp::start(Options::new(Dialect::Google));
+    let cfg = account_toml("g", Dialect::Google, &idp)
+        .replace("\"drive.file\"", "\"drive\", \"gmail.readonly\"");
+    let env = Env::new(&cfg);
+    let out = env.run(&["login", "g"]);
+    assert_eq!(out.status.code(), Some(2));
+    let err = stderr(&out);
+    assert!(err.contains("drive, gmail.readonly"), "{err}");
+    assert!(
+        err.contains("allowed: openid, email, profile, drive.file"),
+        "{err}"
+    );
+    assert_eq!(idp.counters().device_requests, 0);
+}
+
+#[test]
+fn a_wrong_vault_key_is_an_error_and_loses_nothing() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    assert_eq!(env.run(&["login", "o"]).status.code(), Some(0));
+    let good = std::fs::read(&env.key_file).unwrap();
+    std::fs::write(
+        &env.key_file,
+        "AAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAAA=\n",
+    )
+    .unwrap();
+    for args in [&["token", "o"][..], &["status"], &["login", "o"]] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}");
+        assert!(
+            stderr(&out).contains("vault key does not open"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert_eq!(
+        idp.counters().device_requests,
+        1,
+        "no sign-in started with a wrong key"
+    );
+    std::fs::write(&env.key_file, good).unwrap();
+    let out = env.run(&["token", "o"]);
+    assert_eq!(out.status.code(), Some(0));
+    assert_eq!(stdout(&out).trim(), idp.issued_access_tokens()[0]);
+}
+
+#[test]
+fn generated_key_and_private_files() {
+    use std::os::unix::fs::PermissionsExt;
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    let login = env
+        .cmd(&["login", "o"])
+        .env_remove("SIDEKEY_VAULT_KEY_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    let key = env.home.join("vault.key");
+    assert_eq!(
+        std::fs::metadata(&key).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    let sealed = env.home.join("vault/accounts/o.sealed");
+    assert_eq!(
+        std::fs::metadata(&sealed).unwrap().permissions().mode() & 0o777,
+        0o600
+    );
+    assert_eq!(
+        std::fs::metadata(env.home.join("vault"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777,
+        0o700
+    );
+    let raw = std::fs::read(&sealed).unwrap();
+    for t in idp
+        .issued_access_tokens()
+        .iter()
+        .chain(idp.issued_refresh_tokens().iter())
+    {
+        assert!(
+            !raw.windows(t.len()).any(|w| w == t.as_bytes()),
+            "token in clear on disk"
+        );
+    }
+    let doc = env
+        .cmd(&["doctor"])
+        .env_remove("SIDEKEY_VAULT_KEY_FILE")
+        .output()
+        .unwrap();
+    let text = stdout(&doc);
+    assert!(text.contains("sits next to the data"), "{text}");
+    assert!(text.contains("token endpoint"), "{text}");
+    // Deleting the key file must not silently start a new vault.
+    std::fs::remove_file(&key).unwrap();
+    let out = env
+        .cmd(&["token", "o"])
+        .env_remove("SIDEKEY_VAULT_KEY_FILE")
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(2));
+    assert!(
+        stderr(&out).contains("refusing to create a new key"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+#[test]
+fn doctor_reports_unreachable_endpoints() {
+    let env = Env::new(
+        "http_timeout = 2\n[accounts.a]\nprovider = \"generic\"\nclient_id = \"x\"\ndevice_authorization_endpoint = \"http://127.0.0.1:9/device\"\ntoken_endpoint = \"http://127.0.0.1:9/token\"\n",
+    );
+    let out = env.run(&["doctor"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stdout(&out));
+    assert!(stdout(&out).contains("FAIL"), "{}", stdout(&out));
+}
+
+#[test]
+fn demo_runs_offline() {
+    let env = Env::new("");
+    let out = env.cmd(&["demo", "--auto-approve"]).output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("Signed in to 'demo' as Ada Lovelace"),
+        "{text}"
+    );
+    assert!(text.contains("signed_in"), "{text}");
+    assert!(
+        text.contains("characters; the real command prints the whole token"),
+        "{text}"
+    );
+    assert!(!env.home.exists(), "the demo must not touch SIDEKEY_HOME");
+}
