@@ -43,7 +43,9 @@ pub enum VaultError {
     Corrupt(PathBuf),
     #[error("invalid vault key: {0}")]
     BadKey(String),
-    #[error("invalid account name '{0}': use 1-64 of a-z, 0-9, '-' and '_', starting with a letter or digit")]
+    #[error(
+        "invalid account name '{0}': use 1-64 of a-z, 0-9, '-' and '_', starting with a letter or digit"
+    )]
     BadName(String),
     #[error("{path}: {source}")]
     Io {
@@ -450,7 +452,11 @@ mod tests {
         assert_eq!(v.load::<Rec>("work").unwrap(), Some(r));
         let raw = fs::read(v.account_path("work")).unwrap();
         assert!(!raw.windows(15).any(|w| w == b"rt_secret_value"));
-        let mode = fs::metadata(v.account_path("work")).unwrap().permissions().mode() & 0o777;
+        let mode = fs::metadata(v.account_path("work"))
+            .unwrap()
+            .permissions()
+            .mode()
+            & 0o777;
         assert_eq!(mode, 0o600);
         assert_eq!(permission_problems(&dir), Vec::<String>::new());
         assert_eq!(v.accounts().unwrap(), vec!["work".to_string()]);
