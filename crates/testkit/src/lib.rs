@@ -107,6 +107,10 @@ pub struct Options {
     pub enforce_interval: bool,
     /// Access-token lifetime in seconds. Default 3600 (GitHubApp: 28800, GitHub's fixed value).
     pub access_token_ttl: u64,
+    /// Lifetime of the first access token of a grant (the one the device-code grant issues),
+    /// if different: lets a test sign in with an already-expiring token whose refreshed
+    /// successor lives `access_token_ttl`. Default `None`.
+    pub first_access_token_ttl: Option<u64>,
     /// Refresh-token rotation. Defaults: Microsoft true (old stays valid), Google false (no
     /// `refresh_token` in refresh responses), GitHubApp true (old one invalid), Okta false
     /// (same token echoed back), Auth0 false (no `refresh_token` in refresh responses),
@@ -151,6 +155,7 @@ impl Options {
             } else {
                 3600
             },
+            first_access_token_ttl: None,
             rotate_refresh_tokens,
             auto_approve_after_polls: None,
             device_flow_disabled: false,

@@ -510,7 +510,11 @@ impl State {
     ) -> Issued {
         let dialect = sh.dialect();
         let at = new_access_token(dialect);
-        let ttl = sh.opts.access_token_ttl;
+        let first = self.grants.get(&gid).is_none_or(|g| g.access.is_empty());
+        let ttl = match sh.opts.first_access_token_ttl {
+            Some(t) if first => t,
+            _ => sh.opts.access_token_ttl,
+        };
         let expires_in = (dialect != Dialect::GitHub).then_some(ttl);
         self.access.insert(
             at.clone(),
