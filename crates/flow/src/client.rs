@@ -102,13 +102,13 @@ impl Http {
             .and_then(response::parse_retry_after);
         let date = header(reqwest::header::DATE);
         let status = resp.status().as_u16();
-        if let Some(len) = resp.content_length() {
-            if len as usize > self.max_body {
-                return Err(format!(
-                    "HTTP {status} body of {len} bytes is over the {} byte limit",
-                    self.max_body
-                ));
-            }
+        if let Some(len) = resp.content_length()
+            && len as usize > self.max_body
+        {
+            return Err(format!(
+                "HTTP {status} body of {len} bytes is over the {} byte limit",
+                self.max_body
+            ));
         }
         let mut body = Vec::new();
         loop {
@@ -211,10 +211,8 @@ impl<'a> DeviceFlow<'a> {
 
     fn client_params(&self, with_secret: bool) -> Vec<(&'a str, &'a str)> {
         let mut p = vec![("client_id", self.provider.client_id.as_str())];
-        if with_secret {
-            if let Some(s) = &self.provider.client_secret {
-                p.push(("client_secret", s.expose()));
-            }
+        if with_secret && let Some(s) = &self.provider.client_secret {
+            p.push(("client_secret", s.expose()));
         }
         p
     }
@@ -497,14 +495,12 @@ impl<'a> DeviceFlow<'a> {
                     reqwest::header::AUTHORIZATION,
                     format!("{scheme} {}", tokens.access_token.expose()),
                 );
-            if let Ok(raw) = self.http.send(req).await {
-                if (200..300).contains(&raw.status) {
-                    if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&raw.body) {
-                        if let Some(u) = user_from_claims(self.provider.kind, &m) {
-                            return Some(u);
-                        }
-                    }
-                }
+            if let Ok(raw) = self.http.send(req).await
+                && (200..300).contains(&raw.status)
+                && let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&raw.body)
+                && let Some(u) = user_from_claims(self.provider.kind, &m)
+            {
+                return Some(u);
             }
         }
         tokens

@@ -237,10 +237,10 @@ pub fn classify_token_reply(
                 rate_limited: true,
             };
         }
-        if (200..300).contains(&status) {
-            if let Some(t) = token_response(m) {
-                return TokenReply::Tokens(t);
-            }
+        if (200..300).contains(&status)
+            && let Some(t) = token_response(m)
+        {
+            return TokenReply::Tokens(t);
         }
     }
     let what = if (200..300).contains(&status) {

@@ -318,7 +318,9 @@ fn github_scopes_split_on_commas() {
 
 #[test]
 fn device_responses_of_every_dialect() {
-    let cases: &[(&str, Option<&str>, &str, &str, u64, bool)] = &[
+    // (name, content type, body, verification URI, interval, has a complete URI)
+    type Case<'a> = (&'a str, Option<&'a str>, &'a str, &'a str, u64, bool);
+    let cases: &[Case] = &[
         (
             "microsoft",
             JSON,

@@ -99,10 +99,10 @@ impl Record {
                 self.refresh_token_expires_at = Some(now + e as i64);
             }
         }
-        if let Some(s) = t.scope {
-            if !s.is_empty() {
-                self.scopes = s;
-            }
+        if let Some(s) = t.scope
+            && !s.is_empty()
+        {
+            self.scopes = s;
         }
         if t.id_token.is_some() {
             self.id_token = t.id_token;

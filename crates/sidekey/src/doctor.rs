@@ -100,22 +100,20 @@ pub fn run(ctx: &Context) -> Result<(), Failure> {
                     url,
                     raw.status
                 ));
-                if !clock_checked {
-                    if let Some(skew) = raw.date.as_deref().and_then(clock_skew) {
-                        clock_checked = true;
-                        if skew > Duration::from_secs(60) {
-                            r.warn(format!(
-                                "clock differs from {} by {}s; token expiry checks will be off",
-                                url.host_str().unwrap_or("?"),
-                                skew.as_secs()
-                            ));
-                        } else {
-                            r.ok(format!(
-                                "clock agrees with {} within {}s",
-                                url.host_str().unwrap_or("?"),
-                                skew.as_secs().max(1)
-                            ));
-                        }
+                if !clock_checked && let Some(skew) = raw.date.as_deref().and_then(clock_skew) {
+                    clock_checked = true;
+                    if skew > Duration::from_secs(60) {
+                        r.warn(format!(
+                            "clock differs from {} by {}s; token expiry checks will be off",
+                            url.host_str().unwrap_or("?"),
+                            skew.as_secs()
+                        ));
+                    } else {
+                        r.ok(format!(
+                            "clock agrees with {} within {}s",
+                            url.host_str().unwrap_or("?"),
+                            skew.as_secs().max(1)
+                        ));
                     }
                 }
             }

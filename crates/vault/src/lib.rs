@@ -133,12 +133,12 @@ pub fn load_or_create_key_file(path: &Path) -> Result<(Key, bool), VaultError> {
                 .create_new(true)
                 .mode(0o600)
                 .open(path);
-            if let Err(e) = &f {
-                if e.kind() == io::ErrorKind::AlreadyExists {
-                    // Another process created it first: use theirs.
-                    let text = fs::read_to_string(path).map_err(io_err(path))?;
-                    return Ok((Key::parse(&text)?, false));
-                }
+            if let Err(e) = &f
+                && e.kind() == io::ErrorKind::AlreadyExists
+            {
+                // Another process created it first: use theirs.
+                let text = fs::read_to_string(path).map_err(io_err(path))?;
+                return Ok((Key::parse(&text)?, false));
             }
             let file = f.as_mut().map_err(|e| VaultError::Io {
                 path: path.to_path_buf(),
@@ -236,10 +236,10 @@ impl Vault {
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
             let entry = entry.map_err(io_err(&dir))?;
             let name = entry.file_name();
-            if let Some(n) = name.to_str().and_then(|n| n.strip_suffix(".sealed")) {
-                if check_name(n).is_ok() {
-                    names.push(n.to_string());
-                }
+            if let Some(n) = name.to_str().and_then(|n| n.strip_suffix(".sealed"))
+                && check_name(n).is_ok()
+            {
+                names.push(n.to_string());
             }
         }
         names.sort();
