@@ -76,7 +76,10 @@ fn main() {
     let token = time_runs(|| cmd(&["token", "bench"]));
     let floor = time_runs(|| Command::new("true"));
     let c = idp.counters();
-    assert_eq!(c.refresh_requests, polls_before.refresh_requests, "no network on the fast path");
+    assert_eq!(
+        c.refresh_requests, polls_before.refresh_requests,
+        "no network on the fast path"
+    );
 
     println!("sidekey token, valid cached token, whole process:");
     report("sidekey token bench", &token);

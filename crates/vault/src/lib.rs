@@ -250,6 +250,23 @@ impl Vault {
     /// result is the last committed record (or none).
     pub fn load<T: DeserializeOwned>(&self, account: &str) -> Result<Option<T>, VaultError> {
         check_name(account)?;
+        self.load_file(account)
+    }
+
+    /// Read one of an account's side records (e.g. a pending sign-in), lock-free like [`load`].
+    ///
+    /// [`load`]: Vault::load
+    pub fn load_slot<T: DeserializeOwned>(
+        &self,
+        account: &str,
+        slot: &str,
+    ) -> Result<Option<T>, VaultError> {
+        check_name(account)?;
+        check_name(slot)?;
+        self.load_file(&format!("{account}.{slot}"))
+    }
+
+    fn load_file<T: DeserializeOwned>(&self, account: &str) -> Result<Option<T>, VaultError> {
         let path = self.account_path(account);
         let Some(bytes) = read_limited(&path)? else {
             return Ok(None);
@@ -276,7 +293,34 @@ impl Vault {
         })
     }
 
-    fn lock_file(&self, name: &str) -> Result<File, VaultError> {
+    /// Try to take a named per-account lock without waiting (e.g. "login": held by the one
+    /// process running a sign-in). `None` when another process holds it. The OS releases it
+    /// when the holder exits, however it exits — so a free lock also means "nobody is working
+    /// on it any more", which survives crashes and reboots.
+    pub fn try_lock_named(
+        &self,
+        account: &str,
+        name: &str,
+    ) -> Result<Option<NamedLock>, VaultError> {
+        check_name(account)?;
+        check_name(name)?;
+        let (file, path) = self.open_lock_file(&format!("{account}.{name}"))?;
+        match file.try_lock() {
+            Ok(()) => Ok(Some(NamedLock { _file: file })),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(None),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
+        }
+    }
+
+    /// Wait for a named per-account lock.
+    pub fn lock_named(&self, account: &str, name: &str) -> Result<NamedLock, VaultError> {
+        check_name(account)?;
+        check_name(name)?;
+        let file = self.lock_file(&format!("{account}.{name}"))?;
+        Ok(NamedLock { _file: file })
+    }
+
+    fn open_lock_file(&self, name: &str) -> Result<(File, PathBuf), VaultError> {
         let path = self.locks_dir().join(format!("{name}.lock"));
         let file = OpenOptions::new()
             .read(true)
@@ -286,6 +330,11 @@ impl Vault {
             .mode(0o600)
             .open(&path)
             .map_err(io_err(&path))?;
+        Ok((file, path))
+    }
+
+    fn lock_file(&self, name: &str) -> Result<File, VaultError> {
+        let (file, path) = self.open_lock_file(name)?;
         file.lock().map_err(io_err(&path))?;
         Ok(file)
     }
@@ -358,6 +407,11 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     file.commit().map_err(io_err(path))
 }
 
+/// A held named lock (see [`Vault::try_lock_named`]). Released on drop or process exit.
+pub struct NamedLock {
+    _file: File,
+}
+
 /// Exclusive access to one account's record, across threads and processes. Released on drop.
 pub struct AccountLock<'v> {
     vault: &'v Vault,
@@ -373,18 +427,41 @@ impl AccountLock<'_> {
 
     /// Replace the record. When this returns, the new record is durable.
     pub fn store<T: Serialize>(&self, record: &T) -> Result<(), VaultError> {
+        self.store_file(&self.account, record)
+    }
+
+    /// Replace one of the account's side records.
+    pub fn store_slot<T: Serialize>(&self, slot: &str, record: &T) -> Result<(), VaultError> {
+        check_name(slot)?;
+        self.store_file(&format!("{}.{slot}", self.account), record)
+    }
+
+    pub fn load_slot<T: DeserializeOwned>(&self, slot: &str) -> Result<Option<T>, VaultError> {
+        self.vault.load_slot(&self.account, slot)
+    }
+
+    pub fn remove_slot(&self, slot: &str) -> Result<(), VaultError> {
+        check_name(slot)?;
+        self.remove_file(&format!("{}.{slot}", self.account))
+    }
+
+    fn store_file<T: Serialize>(&self, name: &str, record: &T) -> Result<(), VaultError> {
         let mut plain = serde_json::to_vec(record).map_err(|e| VaultError::Format {
             account: self.account.clone(),
             msg: e.to_string(),
         })?;
-        let sealed = self.vault.seal_bytes(&plain, &self.account);
+        let sealed = self.vault.seal_bytes(&plain, name);
         zeroize::Zeroize::zeroize(&mut plain);
-        write_atomic(&self.vault.account_path(&self.account), &sealed?)
+        write_atomic(&self.vault.account_path(name), &sealed?)
     }
 
     /// Forget the account (durably).
     pub fn remove(&self) -> Result<(), VaultError> {
-        let path = self.vault.account_path(&self.account);
+        self.remove_file(&self.account.clone())
+    }
+
+    fn remove_file(&self, name: &str) -> Result<(), VaultError> {
+        let path = self.vault.account_path(name);
         match fs::remove_file(&path) {
             Ok(()) => {}
             Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(()),
@@ -489,6 +566,25 @@ mod tests {
         bytes[last] ^= 1;
         fs::write(v.account_path("a"), bytes).unwrap();
         assert!(matches!(v.load::<u32>("a"), Err(VaultError::Corrupt(_))));
+    }
+
+    #[test]
+    fn slots_and_named_locks() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = Vault::open(&tmp.path().join("v"), &Key::generate().unwrap()).unwrap();
+        let l = v.lock("work").unwrap();
+        l.store_slot("pending", &5u32).unwrap();
+        assert_eq!(v.load_slot::<u32>("work", "pending").unwrap(), Some(5));
+        assert_eq!(v.load::<u32>("work").unwrap(), None);
+        assert!(v.accounts().unwrap().is_empty(), "slots are not accounts");
+        l.remove_slot("pending").unwrap();
+        assert_eq!(v.load_slot::<u32>("work", "pending").unwrap(), None);
+        let held = v.try_lock_named("work", "login").unwrap();
+        assert!(held.is_some());
+        // flock is per open file description: a second open in this process is refused too.
+        assert!(v.try_lock_named("work", "login").unwrap().is_none());
+        drop(held);
+        assert!(v.try_lock_named("work", "login").unwrap().is_some());
     }
 
     #[test]
