@@ -176,6 +176,61 @@ pub fn is_loopback(url: &Url) -> bool {
     }
 }
 
+/// Domains whose hosts may serve a provider's verification page.
+fn builtin_verification_domains(kind: ProviderKind) -> &'static [&'static str] {
+    match kind {
+        ProviderKind::Microsoft => &[
+            "microsoft.com",
+            "microsoftonline.com",
+            "live.com",
+            "microsoftonline.us",
+            "microsoft.us",
+            "partner.microsoftonline.cn",
+        ],
+        ProviderKind::Google => &["google.com"],
+        ProviderKind::GitHub => &["github.com"],
+        _ => &[],
+    }
+}
+
+/// Device-code phishing defence: the page the person is sent to must be https (http only on
+/// loopback) and belong to the provider — its well-known domains, the hosts of the configured
+/// endpoints (issuer, device and token endpoints), or an explicit allowlist. A device
+/// authorization response pointing anywhere else is refused before any code is shown.
+pub fn check_verification_uri(
+    kind: ProviderKind,
+    endpoints: &Endpoints,
+    extra_hosts: &[String],
+    uri: &str,
+) -> Result<(), String> {
+    let url = endpoint_url(uri)?;
+    let host = url
+        .host_str()
+        .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
+        .ok_or_else(|| format!("'{uri}' has no host"))?;
+    let mut allowed: Vec<String> = builtin_verification_domains(kind)
+        .iter()
+        .map(|d| d.to_string())
+        .collect();
+    for u in [&endpoints.device_authorization, &endpoints.token] {
+        if let Some(h) = u.host_str() {
+            allowed.push(h.to_ascii_lowercase());
+        }
+    }
+    allowed.extend(extra_hosts.iter().map(|h| h.trim().to_ascii_lowercase()));
+    let ok = allowed
+        .iter()
+        .any(|d| !d.is_empty() && (host == *d || host.ends_with(&format!(".{d}"))));
+    if ok {
+        Ok(())
+    } else {
+        Err(format!(
+            "the provider sent a verification page on '{host}', which does not belong to it (allowed: {}); refusing to show the code. A tampered endpoint is how device-code phishing works; if the host is genuine, add it to verification_hosts",
+            allowed.join(", ")
+        ))
+    }
+}
+
 /// One app registration at one provider.
 #[derive(Clone, Debug)]
 pub struct Provider {
@@ -269,6 +324,68 @@ mod tests {
         assert!(endpoint_url("http://login.example.com/x").is_err());
         assert!(endpoint_url("ftp://x/").is_err());
         assert!(endpoint_url("not a url").is_err());
+    }
+
+    #[test]
+    fn verification_hosts() {
+        let ms = Endpoints::microsoft(
+            "https://login.microsoftonline.com/common",
+            "https://graph.microsoft.com/v1.0",
+        )
+        .unwrap();
+        let ok = |u: &str| check_verification_uri(ProviderKind::Microsoft, &ms, &[], u);
+        assert!(ok("https://microsoft.com/devicelogin").is_ok());
+        assert!(ok("https://login.microsoftonline.com/device").is_ok());
+        assert!(ok("https://microsoft.com.evil.example/devicelogin").is_err());
+        assert!(ok("https://evilmicrosoft.com/devicelogin").is_err());
+        assert!(ok("http://microsoft.com/devicelogin").is_err());
+        let g = Endpoints::google();
+        assert!(
+            check_verification_uri(
+                ProviderKind::Google,
+                &g,
+                &[],
+                "https://www.google.com/device"
+            )
+            .is_ok()
+        );
+        assert!(
+            check_verification_uri(
+                ProviderKind::Google,
+                &g,
+                &[],
+                "https://www.g00gle.com/device"
+            )
+            .is_err()
+        );
+        let okta = Endpoints::okta("https://dev-1.okta.com/oauth2/default").unwrap();
+        assert!(
+            check_verification_uri(
+                ProviderKind::Okta,
+                &okta,
+                &[],
+                "https://dev-1.okta.com/activate"
+            )
+            .is_ok()
+        );
+        assert!(
+            check_verification_uri(
+                ProviderKind::Okta,
+                &okta,
+                &[],
+                "https://login.example.com/activate"
+            )
+            .is_err()
+        );
+        assert!(
+            check_verification_uri(
+                ProviderKind::Okta,
+                &okta,
+                &["login.example.com".into()],
+                "https://login.example.com/activate"
+            )
+            .is_ok()
+        );
     }
 
     #[test]

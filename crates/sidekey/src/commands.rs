@@ -40,6 +40,7 @@ pub fn status(ctx: &Context, only: Option<&str>, json: bool) -> Result<(), Failu
         }
         let configured = ctx.config.accounts.get(&name);
         let rec: Option<Record> = vault.load(&name)?;
+        let pending = crate::login::pending_state(&vault, &name)?;
         let provider = configured
             .map(|a| a.kind.name().to_string())
             .or_else(|| rec.as_ref().map(|r| r.provider.clone()))
@@ -71,6 +72,16 @@ pub fn status(ctx: &Context, only: Option<&str>, json: bool) -> Result<(), Failu
                 expires_at: r.expires_at,
             },
         };
+        let mut row = row;
+        match pending {
+            Some(("pending", expires_at, note)) => {
+                row.state = "pending";
+                row.expires_at = Some(expires_at);
+                row.note = Some(note);
+            }
+            Some((_, _, note)) if row.state != "signed_in" => row.note = Some(note),
+            _ => {}
+        }
         rows.push(row);
     }
     let mut out = std::io::stdout().lock();
@@ -107,6 +118,7 @@ pub fn status(ctx: &Context, only: Option<&str>, json: bool) -> Result<(), Failu
             _ => "-".into(),
         };
         let expiry = match r.expires_at {
+            Some(e) if r.state == "pending" => format!("code expires {}", rfc3339(e)),
             Some(e) if r.state == "signed_in" => {
                 let left = e - now_unix();
                 if left > 0 {
@@ -240,6 +252,7 @@ pub fn logout(ctx: &Context, name: &str) -> Result<(), Failure> {
         outcome
     });
     lock.remove()?;
+    lock.remove_slot("pending")?;
     match outcome {
         RevokeOutcome::Revoked => {
             println!(

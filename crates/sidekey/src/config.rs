@@ -22,6 +22,8 @@ struct RawConfig {
     #[serde(default)]
     vault: RawVault,
     #[serde(default)]
+    notify: RawNotify,
+    #[serde(default)]
     accounts: BTreeMap<String, Spanned<RawAccount>>,
 }
 
@@ -29,6 +31,68 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawVault {
     key_file: Option<String>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawNotify {
+    telegram: Option<RawTelegram>,
+    webhook: Option<RawWebhook>,
+    ntfy: Option<RawNtfy>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawTelegram {
+    enabled: Option<bool>,
+    bot_token: Option<String>,
+    bot_token_file: Option<String>,
+    chat_id: Option<toml::Value>,
+    api_base: Option<Spanned<String>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawWebhook {
+    url: Spanned<String>,
+    bearer_token_file: Option<String>,
+    bearer_token_env: Option<String>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawNtfy {
+    server: Option<Spanned<String>>,
+    topic: Spanned<String>,
+    token_file: Option<String>,
+}
+
+/// Where login codes and outcomes are sent besides stdout. Secrets are read at load time.
+#[derive(Debug, Default)]
+pub struct Notify {
+    pub telegram: Option<Telegram>,
+    pub webhook: Option<Webhook>,
+    pub ntfy: Option<Ntfy>,
+}
+
+#[derive(Debug)]
+pub struct Telegram {
+    pub bot_token: Secret,
+    pub chat_id: String,
+    pub api_base: String,
+}
+
+#[derive(Debug)]
+pub struct Webhook {
+    pub url: String,
+    pub bearer: Option<Secret>,
+}
+
+#[derive(Debug)]
+pub struct Ntfy {
+    pub server: String,
+    pub topic: String,
+    pub token: Option<Secret>,
 }
 
 #[derive(Deserialize)]
@@ -49,6 +113,7 @@ struct RawAccount {
     revocation_endpoint: Option<Spanned<String>>,
     api_base: Option<Spanned<String>>,
     token_env: Option<Vec<String>>,
+    verification_hosts: Option<Vec<String>>,
 }
 
 /// A validated account.
@@ -67,6 +132,8 @@ pub struct Account {
     pub overrides: Overrides,
     pub api_base: Option<String>,
     pub token_env: Vec<String>,
+    /// Extra hosts allowed to serve the verification page.
+    pub verification_hosts: Vec<String>,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -84,6 +151,7 @@ pub struct Config {
     pub refresh_margin: Duration,
     pub http_timeout: Duration,
     pub key_file: Option<PathBuf>,
+    pub notify: Notify,
     pub accounts: BTreeMap<String, Account>,
 }
 
@@ -136,6 +204,7 @@ impl Config {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let key_file = raw.vault.key_file.map(|k| base.join(k));
+        let notify = notify(raw.notify, base).map_err(|(s, m)| at(s, &m))?;
         let mut accounts = BTreeMap::new();
         for (name, spanned) in raw.accounts {
             let span = spanned.span();
@@ -153,6 +222,7 @@ impl Config {
             refresh_margin,
             http_timeout,
             key_file,
+            notify,
             accounts,
         })
     }
@@ -398,7 +468,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         }
         token_env.push(v);
     }
-    let _ = name;
+    let verification_hosts = r.verification_hosts.unwrap_or_default();
     Ok(Account {
         name: name.to_string(),
         kind,
@@ -411,7 +481,142 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         overrides,
         api_base,
         token_env,
+        verification_hosts,
     })
+}
+
+fn read_secret(base: &Path, file: &str, what: &str) -> Result<Secret, Located> {
+    let p = base.join(file);
+    let text = std::fs::read_to_string(&p)
+        .map_err(|e| (None, format!("cannot read {what} {}: {e}", p.display())))?;
+    let t = text.trim();
+    if t.is_empty() {
+        return Err((None, format!("{what} {} is empty", p.display())));
+    }
+    Ok(Secret::new(t))
+}
+
+fn env_nonempty(var: &str) -> Option<String> {
+    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
+}
+
+/// `[notify.*]`. Telegram also switches on with `TELEGRAM_BOT_TOKEN` + `TELEGRAM_CHAT_ID` in the
+/// environment (as in the seed), unless `[notify.telegram] enabled = false`.
+fn notify(raw: RawNotify, base: &Path) -> Result<Notify, Located> {
+    let mut out = Notify::default();
+    let tg_section = raw.telegram.is_some();
+    let tg = raw.telegram.unwrap_or(RawTelegram {
+        enabled: None,
+        bot_token: None,
+        bot_token_file: None,
+        chat_id: None,
+        api_base: None,
+    });
+    if tg.enabled != Some(false) {
+        let token = match (&tg.bot_token, &tg.bot_token_file) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    None,
+                    "[notify.telegram]: set bot_token or bot_token_file, not both".into(),
+                ));
+            }
+            (Some(t), None) => Some(Secret::new(t.trim())),
+            (None, Some(f)) => Some(read_secret(base, f, "[notify.telegram] bot_token_file")?),
+            (None, None) => env_nonempty("TELEGRAM_BOT_TOKEN").map(Secret::new),
+        };
+        let chat = match &tg.chat_id {
+            Some(toml::Value::String(s)) => Some(s.trim().to_string()),
+            Some(toml::Value::Integer(i)) => Some(i.to_string()),
+            Some(_) => {
+                return Err((
+                    None,
+                    "[notify.telegram] chat_id must be a number or a string".into(),
+                ));
+            }
+            None => env_nonempty("TELEGRAM_CHAT_ID"),
+        };
+        match (token, chat) {
+            (Some(bot_token), Some(chat_id)) if !chat_id.is_empty() => {
+                let api_base = match &tg.api_base {
+                    Some(a) => endpoint_url(a.get_ref())
+                        .map_err(|e| (Some(a.span()), e))?
+                        .to_string()
+                        .trim_end_matches('/')
+                        .to_string(),
+                    None => "https://api.telegram.org".into(),
+                };
+                out.telegram = Some(Telegram {
+                    bot_token,
+                    chat_id,
+                    api_base,
+                });
+            }
+            (None, _) if tg_section => {
+                return Err((None, "[notify.telegram] needs a bot token: bot_token_file, or TELEGRAM_BOT_TOKEN in the environment".into()));
+            }
+            (_, None) if tg_section => {
+                return Err((
+                    None,
+                    "[notify.telegram] needs chat_id, or TELEGRAM_CHAT_ID in the environment"
+                        .into(),
+                ));
+            }
+            _ => {}
+        }
+    }
+    if let Some(w) = raw.webhook {
+        let url = endpoint_url(w.url.get_ref()).map_err(|e| (Some(w.url.span()), e))?;
+        let bearer = match (&w.bearer_token_file, &w.bearer_token_env) {
+            (Some(_), Some(_)) => {
+                return Err((
+                    None,
+                    "[notify.webhook]: set bearer_token_file or bearer_token_env, not both".into(),
+                ));
+            }
+            (Some(f), None) => Some(read_secret(base, f, "[notify.webhook] bearer_token_file")?),
+            (None, Some(var)) => Some(Secret::new(env_nonempty(var).ok_or_else(|| {
+                (
+                    None,
+                    format!("[notify.webhook] bearer_token_env: {var} is not set"),
+                )
+            })?)),
+            (None, None) => None,
+        };
+        out.webhook = Some(Webhook {
+            url: url.to_string(),
+            bearer,
+        });
+    }
+    if let Some(n) = raw.ntfy {
+        let server = match &n.server {
+            Some(s) => endpoint_url(s.get_ref())
+                .map_err(|e| (Some(s.span()), e))?
+                .to_string(),
+            None => "https://ntfy.sh".into(),
+        };
+        let topic = n.topic.get_ref().trim().to_string();
+        if topic.is_empty()
+            || !topic
+                .chars()
+                .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_')
+        {
+            return Err((
+                Some(n.topic.span()),
+                "[notify.ntfy] topic must be letters, digits, - and _".into(),
+            ));
+        }
+        let token = n
+            .token_file
+            .as_deref()
+            .map(|f| read_secret(base, f, "[notify.ntfy] token_file"))
+            .transpose()?;
+        out.ntfy = Some(Ntfy {
+            server: server.trim_end_matches('/').to_string(),
+            topic,
+            token,
+        });
+    }
+    Ok(out)
 }
 
 fn apply(mut e: Endpoints, o: &Overrides) -> Endpoints {

@@ -9,7 +9,7 @@ use crate::account::{self, fresh_token};
 use crate::config::Config;
 use crate::context::Context;
 use crate::failure::Failure;
-use crate::login::{Reporter, login_async};
+use crate::login::{self, Mode, Reporter};
 use sidekey_testkit::{Dialect, FakeIdp, FakeUser, Options};
 use std::path::PathBuf;
 use std::time::Duration;
@@ -48,33 +48,43 @@ pub fn run(auto_approve: bool) -> Result<(), Failure> {
     println!("Throw-away config and vault: {}\n", home.display());
     println!("$ sidekey login demo");
     let account = ctx.config.account("demo")?;
+    let http = account::http(&ctx)?;
     let reporter = Reporter {
         json: false,
+        quiet: false,
         account: "demo".into(),
         provider: account.kind.name(),
+        channels: sidekey_notify::Channels::new(http.client().clone(), None, None, None),
     };
     let rt = account::runtime()?;
-    let client = account::http(&ctx)?.client().clone();
-    rt.block_on(login_async(&ctx, account, &reporter, |auth| {
-        if auto_approve {
-            let page = auth.verification_uri.clone();
-            let code = auth.user_code.clone();
-            let client = client.clone();
-            tokio::spawn(async move {
-                tokio::time::sleep(Duration::from_millis(1200)).await;
-                println!("(--auto-approve: entering {code} on {page} and pressing Approve)");
-                let _ = client
-                    .post(&page)
-                    .form(&[("user_code", code.as_str()), ("action", "approve")])
-                    .send()
-                    .await;
-            });
-        } else {
-            println!(
-                "(Open the link in a browser on this machine, type the code and press Approve.)"
-            );
-        }
-    }))?;
+    let client = http.client().clone();
+    rt.block_on(login::run(
+        &ctx,
+        account,
+        &http,
+        &reporter,
+        Mode::Wait,
+        |page, code| {
+            if auto_approve {
+                let page = page.to_string();
+                let code = code.to_string();
+                let client = client.clone();
+                tokio::spawn(async move {
+                    tokio::time::sleep(Duration::from_millis(1200)).await;
+                    println!("(--auto-approve: entering {code} on {page} and pressing Approve)");
+                    let _ = client
+                        .post(&page)
+                        .form(&[("user_code", code.as_str()), ("action", "approve")])
+                        .send()
+                        .await;
+                });
+            } else {
+                println!(
+                    "(Open the link in a browser on this machine, type the code and press Approve.)"
+                );
+            }
+        },
+    ))?;
     drop(rt);
 
     println!("\n$ sidekey status");

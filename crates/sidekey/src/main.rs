@@ -36,6 +36,15 @@ enum Command {
         /// One JSON event per line on stdout
         #[arg(long)]
         json: bool,
+        /// Send the code, keep polling in a background process, return at once
+        #[arg(long, conflicts_with = "wait")]
+        no_wait: bool,
+        /// Wait for the sign-in that is already pending for this account
+        #[arg(long)]
+        wait: bool,
+        /// (internal) the background poller started by --no-wait
+        #[arg(long, hide = true, conflicts_with_all = ["wait", "no_wait"])]
+        background: bool,
     },
     /// Show every account (or one): provider, state, user, scopes, expiry
     Status {
@@ -100,7 +109,24 @@ fn run(cli: Cli) -> Result<(), Failure> {
     }
     let ctx = Context::from_env()?;
     match cli.command {
-        Command::Login { name, json } => login::login(&ctx, &name, json),
+        Command::Login {
+            name,
+            json,
+            no_wait,
+            wait,
+            background,
+        } => {
+            let mode = if background {
+                login::Mode::Background
+            } else if no_wait {
+                login::Mode::NoWait
+            } else if wait {
+                login::Mode::JoinOnly
+            } else {
+                login::Mode::Wait
+            };
+            login::login(&ctx, &name, json, mode)
+        }
         Command::Status { name, json } => commands::status(&ctx, name.as_deref(), json),
         Command::Token { name, json } => commands::token(&ctx, &name, json),
         Command::Exec { name, command } => commands::exec(&ctx, &name, &command),

@@ -193,3 +193,32 @@ fn expired_token_from_oidc_provider() {
     let last: Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
     assert_eq!(last["reason"], "expired", "{last}");
 }
+
+#[test]
+fn no_wait_sign_in_completes_in_the_background_against_oidc_provider() {
+    let idp = start_idp(&[]);
+    let env = Env::new(&config(&idp.issuer, "device-client"));
+    let t0 = std::time::Instant::now();
+    let out = env.run(&["login", "real", "--no-wait", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        t0.elapsed() < Duration::from_millis(2500),
+        "{:?}",
+        t0.elapsed()
+    );
+    let code: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    let st: Value = serde_json::from_slice(&env.run(&["status", "real", "--json"]).stdout).unwrap();
+    assert_eq!(st["accounts"][0]["state"], "pending", "{st}");
+    let a = approve(&idp.issuer, code["user_code"].as_str().unwrap(), "approve");
+    assert_eq!(a["outcome"], "approved", "{a}");
+    let w = env.run(&["login", "real", "--wait", "--json"]);
+    assert_eq!(w.status.code(), Some(0), "{}", stderr(&w));
+    assert!(
+        stdout(&w).contains("\"event\":\"signed_in\""),
+        "{}",
+        stdout(&w)
+    );
+    assert!(stdout(&w).contains("Alice Liddell"), "{}", stdout(&w));
+    let t = stdout(&env.run(&["token", "real"])).trim().to_string();
+    assert_eq!(get_status(&format!("{}/me", idp.issuer), &t), 200);
+}

@@ -40,8 +40,11 @@
 mod page;
 mod server;
 mod state;
+pub mod telegram;
 mod util;
 mod wire;
+
+pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::thread::JoinHandle;

@@ -49,6 +49,8 @@ impl Env {
         c.args(args)
             .env_remove("SIDEKEY_VAULT_KEY")
             .env_remove("XDG_DATA_HOME")
+            .env_remove("TELEGRAM_BOT_TOKEN")
+            .env_remove("TELEGRAM_CHAT_ID")
             .env_remove("XDG_CONFIG_HOME")
             .env("SIDEKEY_HOME", &self.home)
             .env("SIDEKEY_CONFIG", &self.config)

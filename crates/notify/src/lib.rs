@@ -1,0 +1,381 @@
+//! Delivers device-flow sign-in events to a person: Telegram (with a QR code), a webhook, ntfy.
+//!
+//! # Why this crate exists
+//!
+//! The device authorization grant (RFC 8628) only works if the short user code reaches the
+//! human who will type it in, on a device they trust. An agent's sidecar usually runs
+//! headless (a container, a server), so "print it to the terminal" is not enough: the code
+//! has to be *pushed* to where the person already is. This crate turns the three login
+//! events ([`Event`]: a code to enter, signed in, failed) into messages for each configured
+//! channel and sends them, concurrently and independently.
+//!
+//! # Design decisions
+//!
+//! * **Plain reqwest, no bot framework.** Telegram's Bot API is two calls here
+//!   (`sendMessage`, `sendPhoto`); teloxide/frankenstein would add a second reqwest, aws-lc or
+//!   OpenSSL (see `docs/crates.md` §3). The caller passes in its [`reqwest::Client`] (rustls with
+//!   the ring provider and compiled-in roots), so this crate never builds TLS itself.
+//! * **Send only, never `getUpdates`.** OpenClaw long-polls the same bot token; a second poller
+//!   makes both sides fail with HTTP 409. That is why the chat id is configured, not discovered.
+//! * **Secrets never leave in text.** The bot token sits in the Bot API's URL path, so every
+//!   transport error is stripped of its URL ([`reqwest::Error::without_url`]) and every
+//!   error string is additionally scrubbed of each configured secret. `Debug` of the configs
+//!   redacts them. The events themselves carry no token (only the short user code, which is
+//!   the whole point of the message).
+//! * **HTML, escaped everywhere.** Telegram's HTML parse mode is the only one with a small,
+//!   well-defined escaping rule (`&`, `<`, `>`); Markdown's rules differ between versions and
+//!   break on `_`/`*` in account names and scopes. Every dynamic piece goes through
+//!   [`html::escape`] and is cut to a length that keeps the message under Telegram's limits.
+//!   URLs are shown as text (Telegram links them itself): an `<a href>` or a URL button with a
+//!   `127.0.0.1` URL (the demo) is refused by Telegram, plain text is not.
+//! * **Bounded retries.** Telegram answers `429` with `parameters.retry_after`; it is honoured
+//!   (each wait capped). 5xx and connection errors are retried with exponential backoff;
+//!   4xx are not (they will not get better). Every channel has a total deadline, so a dead
+//!   endpoint cannot hold up the login: see [`RetryPolicy`].
+//! * **One channel never blocks another.** [`Channels::send`] runs all channels at once and
+//!   reports one [`Delivery`] per channel.
+
+use std::fmt;
+use std::time::Duration;
+
+mod http;
+mod ntfy;
+mod telegram;
+mod text;
+mod webhook;
+
+pub mod html;
+pub mod qr;
+
+/// Telegram's public Bot API server.
+pub const DEFAULT_TELEGRAM_API: &str = "https://api.telegram.org";
+/// The public ntfy server.
+pub const DEFAULT_NTFY_SERVER: &str = "https://ntfy.sh";
+
+/// The login events. Serialises to exactly the JSON lines `sidekey login --json` prints and
+/// webhooks receive (`{"event":"code",…}`, `{"event":"signed_in",…}`, `{"event":"failed",…}`).
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize, PartialEq)]
+#[serde(tag = "event", rename_all = "snake_case")]
+pub enum Event {
+    /// A user code is waiting to be entered.
+    Code {
+        account: String,
+        provider: String,
+        scopes: Vec<String>,
+        user_code: String,
+        verification_uri: String,
+        verification_uri_complete: Option<String>,
+        /// RFC 3339, UTC.
+        expires_at: String,
+        /// Polling interval in seconds.
+        interval: u64,
+    },
+    SignedIn {
+        account: String,
+        provider: String,
+        user: User,
+        scopes: Vec<String>,
+        expires_at: Option<String>,
+    },
+    Failed {
+        account: String,
+        provider: String,
+        /// Machine-readable: e.g. `access_denied`, `expired_token`, a provider error code.
+        reason: String,
+        /// Human-readable, one line.
+        message: String,
+    },
+}
+
+impl Event {
+    /// The account name the event is about.
+    pub fn account(&self) -> &str {
+        match self {
+            Event::Code { account, .. }
+            | Event::SignedIn { account, .. }
+            | Event::Failed { account, .. } => account,
+        }
+    }
+
+    /// The provider name the event is about.
+    pub fn provider(&self) -> &str {
+        match self {
+            Event::Code { provider, .. }
+            | Event::SignedIn { provider, .. }
+            | Event::Failed { provider, .. } => provider,
+        }
+    }
+}
+
+/// Who signed in, as far as the provider said.
+#[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
+pub struct User {
+    pub name: Option<String>,
+    pub email: Option<String>,
+}
+
+/// A Telegram bot that may *send* to one chat (it never reads updates).
+#[derive(Clone)]
+pub struct TelegramConfig {
+    /// Secret: never printed.
+    pub bot_token: String,
+    /// Numeric chat/user id (e.g. `123456789`, groups `-100…`) or `@channelname`.
+    pub chat_id: String,
+    /// Default [`DEFAULT_TELEGRAM_API`]; tests point it at a fake.
+    pub api_base: String,
+}
+
+impl TelegramConfig {
+    pub fn new(bot_token: impl Into<String>, chat_id: impl Into<String>) -> TelegramConfig {
+        TelegramConfig {
+            bot_token: bot_token.into(),
+            chat_id: chat_id.into(),
+            api_base: DEFAULT_TELEGRAM_API.to_string(),
+        }
+    }
+}
+
+impl fmt::Debug for TelegramConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("TelegramConfig")
+            .field("bot_token", &"[redacted]")
+            .field("chat_id", &self.chat_id)
+            .field("api_base", &text::origin(&self.api_base))
+            .finish()
+    }
+}
+
+/// An HTTP endpoint that receives each [`Event`] as JSON.
+#[derive(Clone)]
+pub struct WebhookConfig {
+    pub url: String,
+    /// Secret: sent as `Authorization: Bearer …`, never printed.
+    pub bearer: Option<String>,
+}
+
+impl fmt::Debug for WebhookConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // Webhook URLs often embed a secret in the path or query (Slack, Discord, …): show
+        // only the origin.
+        f.debug_struct("WebhookConfig")
+            .field("url", &text::origin(&self.url))
+            .field("bearer", &self.bearer.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// An ntfy topic (<https://docs.ntfy.sh/publish/>).
+#[derive(Clone)]
+pub struct NtfyConfig {
+    /// Default [`DEFAULT_NTFY_SERVER`].
+    pub server: String,
+    /// The topic name; on a public server it acts as a password.
+    pub topic: String,
+    /// Secret: access token, sent as `Authorization: Bearer …`, never printed.
+    pub token: Option<String>,
+}
+
+impl NtfyConfig {
+    pub fn new(topic: impl Into<String>) -> NtfyConfig {
+        NtfyConfig {
+            server: DEFAULT_NTFY_SERVER.to_string(),
+            topic: topic.into(),
+            token: None,
+        }
+    }
+}
+
+impl fmt::Debug for NtfyConfig {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        // On a public server the topic name is the only thing guarding the messages.
+        f.debug_struct("NtfyConfig")
+            .field("server", &text::origin(&self.server))
+            .field("topic", &"[redacted]")
+            .field("token", &self.token.as_ref().map(|_| "[redacted]"))
+            .finish()
+    }
+}
+
+/// Timeouts and retry bounds shared by all channels. The defaults suit real services; tests
+/// shrink the backoff.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct RetryPolicy {
+    /// Timeout of each HTTP request (connect + response). Default 15 s.
+    pub request_timeout: Duration,
+    /// Attempts per HTTP call, the first included. Default 4 (webhook/ntfy use at most 3).
+    pub attempts: u32,
+    /// First backoff after a 5xx or a connection error; doubles each time. Default 1 s.
+    pub backoff: Duration,
+    /// Cap on any single wait, including a server's `retry_after`. Default 30 s.
+    pub max_wait: Duration,
+    /// Deadline for one channel's whole delivery (all calls and waits). Default 60 s.
+    pub total: Duration,
+}
+
+impl Default for RetryPolicy {
+    fn default() -> Self {
+        RetryPolicy {
+            request_timeout: Duration::from_secs(15),
+            attempts: 4,
+            backoff: Duration::from_secs(1),
+            max_wait: Duration::from_secs(30),
+            total: Duration::from_secs(60),
+        }
+    }
+}
+
+/// The outcome for one channel.
+#[derive(Debug)]
+pub struct Delivery {
+    /// `"telegram"`, `"webhook"` or `"ntfy"`.
+    pub channel: &'static str,
+    /// `Err`: one line, no secrets, starting with the channel (`Telegram: Unauthorized`).
+    pub result: Result<(), String>,
+}
+
+/// The configured channels and the HTTP client they share.
+#[derive(Clone)]
+pub struct Channels {
+    client: reqwest::Client,
+    telegram: Option<TelegramConfig>,
+    webhook: Option<WebhookConfig>,
+    ntfy: Option<NtfyConfig>,
+    policy: RetryPolicy,
+}
+
+impl fmt::Debug for Channels {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.debug_struct("Channels")
+            .field("telegram", &self.telegram)
+            .field("webhook", &self.webhook)
+            .field("ntfy", &self.ntfy)
+            .field("policy", &self.policy)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Channels {
+    /// `client` is the caller's (rustls with the ring provider preconfigured); every request
+    /// sets its own timeout ([`RetryPolicy::request_timeout`]).
+    pub fn new(
+        client: reqwest::Client,
+        telegram: Option<TelegramConfig>,
+        webhook: Option<WebhookConfig>,
+        ntfy: Option<NtfyConfig>,
+    ) -> Channels {
+        Channels {
+            client,
+            telegram,
+            webhook,
+            ntfy,
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// Replaces the default [`RetryPolicy`].
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Channels {
+        self.policy = policy;
+        self
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.telegram.is_none() && self.webhook.is_none() && self.ntfy.is_none()
+    }
+
+    /// The configured channels, in delivery-report order.
+    pub fn names(&self) -> Vec<&'static str> {
+        let mut v = Vec::new();
+        if self.telegram.is_some() {
+            v.push(telegram::NAME);
+        }
+        if self.webhook.is_some() {
+            v.push(webhook::NAME);
+        }
+        if self.ntfy.is_some() {
+            v.push(ntfy::NAME);
+        }
+        v
+    }
+
+    /// Sends `event` to every configured channel concurrently. One channel's failure never
+    /// stops another; each channel is cut off after [`RetryPolicy::total`] (plus one request
+    /// timeout of slack). Returns one [`Delivery`] per configured channel, in [`names`] order.
+    ///
+    /// [`names`]: Channels::names
+    pub async fn send(&self, event: &Event) -> Vec<Delivery> {
+        let tg = async {
+            match &self.telegram {
+                Some(cfg) => Some(
+                    self.bounded(
+                        telegram::NAME,
+                        "Telegram",
+                        telegram::send(&self.client, cfg, &self.policy, event),
+                        &[&cfg.bot_token],
+                    )
+                    .await,
+                ),
+                None => None,
+            }
+        };
+        let hook = async {
+            match &self.webhook {
+                Some(cfg) => {
+                    let secrets: Vec<&str> = cfg.bearer.as_deref().into_iter().collect();
+                    Some(
+                        self.bounded(
+                            webhook::NAME,
+                            "webhook",
+                            webhook::send(&self.client, cfg, &self.policy, event),
+                            &secrets,
+                        )
+                        .await,
+                    )
+                }
+                None => None,
+            }
+        };
+        let nt = async {
+            match &self.ntfy {
+                Some(cfg) => {
+                    let secrets: Vec<&str> = cfg.token.as_deref().into_iter().collect();
+                    Some(
+                        self.bounded(
+                            ntfy::NAME,
+                            "ntfy",
+                            ntfy::send(&self.client, cfg, &self.policy, event),
+                            &secrets,
+                        )
+                        .await,
+                    )
+                }
+                None => None,
+            }
+        };
+        let (a, b, c) = tokio::join!(tg, hook, nt);
+        [a, b, c].into_iter().flatten().collect()
+    }
+
+    async fn bounded(
+        &self,
+        channel: &'static str,
+        label: &str,
+        fut: impl Future<Output = Result<(), String>>,
+        secrets: &[&str],
+    ) -> Delivery {
+        let limit = self
+            .policy
+            .total
+            .saturating_add(self.policy.request_timeout);
+        let result = match tokio::time::timeout(limit, fut).await {
+            Ok(r) => r,
+            Err(_) => Err(format!(
+                "{label}: gave up after {} s",
+                limit.as_secs_f64().round()
+            )),
+        };
+        Delivery {
+            channel,
+            result: result.map_err(|e| text::scrub(&text::one_line(&e, 400), secrets)),
+        }
+    }
+}

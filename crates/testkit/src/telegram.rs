@@ -1,0 +1,1001 @@
+//! A fake Telegram Bot API ([`FakeTelegram`]) and a generic HTTP recorder ([`FakeHook`]) for
+//! webhook and ntfy tests.
+//!
+//! # Why
+//!
+//! The code message is the one part of a device-flow login a person actually reads, and the
+//! Bot API refuses a message outright when its HTML is off by one character (an account
+//! called `R&D`, a scope with `<`). Tests therefore need a server that is at least as strict
+//! as Telegram: [`FakeTelegram`] checks the token, the chat id, the length limits and — with
+//! `parse_mode=HTML` — the markup itself, and answers with Telegram's envelope and its
+//! descriptions (`Unauthorized`, `Bad Request: chat not found`, `Bad Request: can't parse
+//! entities: …`, `Too Many Requests: retry after N`). It records every method called, so tests
+//! can prove that `getUpdates` (exclusive per token, owned by OpenClaw) is never touched.
+//!
+//! # Strictness
+//!
+//! The HTML check follows Telegram's *documented* rules: only the supported tags, properly
+//! nested; every `<`, `>` and `&` that is not markup written as an entity; only `&lt;`,
+//! `&gt;`, `&amp;`, `&quot;` and numeric entities. The real parser is a little more forgiving
+//! (it keeps an unknown `&name;` or a stray `>` as text); being stricter here means a message
+//! this fake accepts is accepted by Telegram too.
+//!
+//! Request bodies may be JSON, form-urlencoded or `multipart/form-data`, plus query-string
+//! parameters, like the real API. Multipart is parsed by hand (no extra dependency), which
+//! also checks the client's encoding independently of the library that produced it.
+//!
+//! Same design as [`crate::FakeIdp`]: each server owns a thread with a current-thread tokio
+//! runtime; state sits behind a `std::sync::Mutex` never held across an `.await`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::thread::JoinHandle;
+
+use axum::Router;
+use axum::body::Body;
+use axum::extract::{Request, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::Response;
+use serde_json::{Map, Value, json};
+
+/// Telegram accepts uploads up to 10 MB for photos (50 MB for other files).
+const MAX_BODY: usize = 20 * 1024 * 1024;
+const MAX_TEXT: usize = 4096;
+const MAX_CAPTION: usize = 1024;
+
+// ---------------------------------------------------------------------------------------
+// A tiny server runner shared by both fakes
+
+struct Running {
+    base: String,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Running {
+    /// Panics only if loopback or a runtime cannot be set up at all (a broken test machine).
+    fn start(name: &str, app: Router) -> Running {
+        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
+            .expect("sidekey-testkit: cannot bind 127.0.0.1:0");
+        std_listener
+            .set_nonblocking(true)
+            .expect("sidekey-testkit: cannot make listener non-blocking");
+        let addr = std_listener
+            .local_addr()
+            .expect("sidekey-testkit: listener has no local address");
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .expect("sidekey-testkit: cannot build tokio runtime");
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let thread = std::thread::Builder::new()
+            .name(format!("{name}-{}", addr.port()))
+            .spawn(move || {
+                runtime.block_on(async move {
+                    let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
+                        return;
+                    };
+                    tokio::select! {
+                        _ = axum::serve(listener, app).into_future() => {}
+                        _ = rx => {}
+                    }
+                });
+                drop(runtime);
+            })
+            .expect("sidekey-testkit: cannot spawn server thread");
+        Running {
+            base: format!("http://{addr}"),
+            shutdown: Some(tx),
+            thread: Some(thread),
+        }
+    }
+}
+
+impl Drop for Running {
+    fn drop(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        if let Some(t) = self.thread.take() {
+            let _ = t.join();
+        }
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+fn respond(status: u16, content_type: &str, body: impl Into<Body>) -> Response {
+    let mut r = Response::new(body.into());
+    *r.status_mut() = StatusCode::from_u16(status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
+    if let Ok(v) = content_type.parse() {
+        r.headers_mut().insert(header::CONTENT_TYPE, v);
+    }
+    r
+}
+
+// ---------------------------------------------------------------------------------------
+// FakeTelegram
+
+/// A fault answered instead of the next request (FIFO, one per request, any method).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum TgFault {
+    /// 429 `Too Many Requests: retry after N` with `parameters.retry_after` and `Retry-After`.
+    TooManyRequests { retry_after: u64 },
+    /// That status: 502/503/504 as an nginx HTML page (what a gateway really sends), others
+    /// as the Bot API's JSON envelope.
+    Status(u16),
+}
+
+/// An accepted `sendMessage`.
+#[derive(Clone, Debug)]
+pub struct SentMessage {
+    pub chat_id: String,
+    /// As sent (with markup), not the parsed text.
+    pub text: String,
+    pub parse_mode: Option<String>,
+    /// All parameters as a JSON object (strings as sent; JSON bodies as they were).
+    pub raw: Value,
+}
+
+/// An accepted `sendPhoto`.
+#[derive(Clone, Debug)]
+pub struct SentPhoto {
+    pub chat_id: String,
+    pub caption: Option<String>,
+    pub parse_mode: Option<String>,
+    /// The uploaded file (empty when `photo` was a URL or file id).
+    pub bytes: Vec<u8>,
+    pub file_name: Option<String>,
+    pub content_type: Option<String>,
+    /// `photo` given as a URL or file id instead of an upload.
+    pub photo_ref: Option<String>,
+    /// All non-file parameters as a JSON object.
+    pub raw: Value,
+}
+
+#[derive(Default)]
+struct TgState {
+    requests: Vec<String>,
+    messages: Vec<SentMessage>,
+    photos: Vec<SentPhoto>,
+    rejected: Vec<String>,
+    faults: VecDeque<TgFault>,
+    next_message_id: i64,
+}
+
+struct TgShared {
+    token: String,
+    state: Mutex<TgState>,
+}
+
+/// A fake Bot API server for one bot token. Dropping it shuts it down.
+pub struct FakeTelegram {
+    shared: Arc<TgShared>,
+    server: Running,
+}
+
+impl FakeTelegram {
+    /// Starts on 127.0.0.1:0; only `bot_token` is accepted.
+    pub fn start(bot_token: &str) -> FakeTelegram {
+        let shared = Arc::new(TgShared {
+            token: bot_token.to_string(),
+            state: Mutex::new(TgState::default()),
+        });
+        let app = Router::new().fallback(tg_handle).with_state(shared.clone());
+        FakeTelegram {
+            shared,
+            server: Running::start("fake-telegram", app),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` — what goes in place of `https://api.telegram.org`.
+    pub fn api_base(&self) -> String {
+        self.server.base.clone()
+    }
+
+    pub fn messages(&self) -> Vec<SentMessage> {
+        lock(&self.shared.state).messages.clone()
+    }
+
+    pub fn photos(&self) -> Vec<SentPhoto> {
+        lock(&self.shared.state).photos.clone()
+    }
+
+    /// Every method called, in order, as written in the URL (rejected calls included; a path
+    /// that is not `/bot<token>/<method>` is recorded as the path itself).
+    pub fn requests(&self) -> Vec<String> {
+        lock(&self.shared.state).requests.clone()
+    }
+
+    pub fn inject(&self, faults: impl IntoIterator<Item = TgFault>) {
+        lock(&self.shared.state).faults.extend(faults);
+    }
+
+    /// Descriptions of the 400 answers sent, in order.
+    pub fn rejected(&self) -> Vec<String> {
+        lock(&self.shared.state).rejected.clone()
+    }
+}
+
+impl std::fmt::Debug for FakeTelegram {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeTelegram")
+            .field("api_base", &self.server.base)
+            .finish_non_exhaustive()
+    }
+}
+
+fn envelope_error(status: u16, description: &str) -> Response {
+    let body = json!({ "ok": false, "error_code": status, "description": description });
+    respond(status, "application/json", body.to_string())
+}
+
+fn ok_result(result: Value) -> Response {
+    respond(
+        200,
+        "application/json",
+        json!({ "ok": true, "result": result }).to_string(),
+    )
+}
+
+fn fault_response(f: &TgFault) -> Response {
+    match *f {
+        TgFault::TooManyRequests { retry_after } => {
+            let body = json!({
+                "ok": false,
+                "error_code": 429,
+                "description": format!("Too Many Requests: retry after {retry_after}"),
+                "parameters": { "retry_after": retry_after },
+            });
+            let mut r = respond(429, "application/json", body.to_string());
+            r.headers_mut().insert(
+                header::RETRY_AFTER,
+                retry_after
+                    .to_string()
+                    .parse()
+                    .unwrap_or_else(|_| header::HeaderValue::from_static("1")),
+            );
+            r
+        }
+        TgFault::Status(s @ (502..=504)) => {
+            let reason = StatusCode::from_u16(s)
+                .ok()
+                .and_then(|c| c.canonical_reason())
+                .unwrap_or("Error");
+            respond(
+                s,
+                "text/html",
+                format!(
+                    "<html>\r\n<head><title>{s} {reason}</title></head>\r\n<body>\r\n\
+                     <center><h1>{s} {reason}</h1></center>\r\n<hr><center>nginx/1.18.0</center>\r\n\
+                     </body>\r\n</html>\r\n"
+                ),
+            )
+        }
+        TgFault::Status(s) => {
+            let description = match s {
+                400 => "Bad Request",
+                401 => "Unauthorized",
+                403 => "Forbidden: bot was blocked by the user",
+                404 => "Not Found",
+                409 => {
+                    "Conflict: terminated by other getUpdates request; make sure that only one bot instance is running"
+                }
+                500 => "Internal Server Error",
+                _ => "Error",
+            };
+            envelope_error(s, description)
+        }
+    }
+}
+
+/// A parameter value: text, or an uploaded file.
+enum Param {
+    Text(String),
+    File {
+        name: Option<String>,
+        content_type: Option<String>,
+        bytes: Vec<u8>,
+    },
+}
+
+type Params = HashMap<String, Param>;
+
+impl TgShared {
+    fn reject(&self, description: String) -> Response {
+        lock(&self.state).rejected.push(description.clone());
+        envelope_error(400, &description)
+    }
+}
+
+async fn tg_handle(State(sh): State<Arc<TgShared>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return envelope_error(413, "Request Entity Too Large"),
+    };
+    let path = parts.uri.path();
+    // `/bot<token>/<method>`
+    let parsed = path
+        .strip_prefix("/bot")
+        .and_then(|rest| rest.split_once('/'))
+        .filter(|(_, m)| !m.is_empty() && !m.contains('/'));
+    let fault = {
+        let mut st = lock(&sh.state);
+        st.requests.push(
+            parsed
+                .map(|(_, m)| m.to_string())
+                .unwrap_or_else(|| path.to_string()),
+        );
+        st.faults.pop_front()
+    };
+    if let Some(f) = fault {
+        return fault_response(&f);
+    }
+    let Some((token, method)) = parsed else {
+        return envelope_error(404, "Not Found");
+    };
+    if token != sh.token {
+        return envelope_error(401, "Unauthorized");
+    }
+    let params = match parse_params(parts.uri.query(), &parts.headers, &body) {
+        Ok(p) => p,
+        Err(e) => return sh.reject(format!("Bad Request: {e}")),
+    };
+    match method.to_ascii_lowercase().as_str() {
+        "getme" => ok_result(json!({
+            "id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot"
+        })),
+        // Known, recorded, harmless: tests assert it is never called.
+        "getupdates" => ok_result(json!([])),
+        "sendmessage" => send_message(&sh, &params),
+        "sendphoto" => send_photo(&sh, &params),
+        _ => envelope_error(404, "Not Found"),
+    }
+}
+
+fn text_param<'a>(p: &'a Params, name: &str) -> Option<&'a str> {
+    match p.get(name) {
+        Some(Param::Text(s)) => Some(s.as_str()),
+        _ => None,
+    }
+}
+
+fn raw_json(p: &Params) -> Value {
+    let mut m = Map::new();
+    for (k, v) in p {
+        match v {
+            Param::Text(s) => {
+                // JSON bodies keep their types where they round-trip (true, 123, objects).
+                let val = serde_json::from_str::<Value>(s)
+                    .ok()
+                    .filter(|v| !v.is_string())
+                    .unwrap_or_else(|| Value::String(s.clone()));
+                m.insert(k.clone(), val);
+            }
+            Param::File { name, bytes, .. } => {
+                m.insert(k.clone(), json!({ "file_name": name, "size": bytes.len() }));
+            }
+        }
+    }
+    Value::Object(m)
+}
+
+/// Numeric ids (groups are negative) and `@channelusername` exist; anything else does not.
+fn chat_ok(chat_id: Option<&str>) -> Option<String> {
+    let c = chat_id?.trim();
+    let digits = c.strip_prefix('-').unwrap_or(c);
+    let numeric = !digits.is_empty() && digits.bytes().all(|b| b.is_ascii_digit());
+    let username = c
+        .strip_prefix('@')
+        .is_some_and(|u| u.len() >= 4 && u.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_'));
+    (numeric || username).then(|| c.to_string())
+}
+
+/// Checks the text against `parse_mode`; returns its visible length in characters.
+fn check_entities(text: &str, parse_mode: Option<&str>) -> Result<usize, String> {
+    match parse_mode.map(str::trim).filter(|m| !m.is_empty()) {
+        None => Ok(text.chars().count()),
+        Some(m) if m.eq_ignore_ascii_case("html") => parse_html(text)
+            .map(|t| t.chars().count())
+            .map_err(|e| format!("Bad Request: can't parse entities: {e}")),
+        // Markdown flavours are not checked (sidekey does not use them).
+        Some(m) if m.eq_ignore_ascii_case("markdown") || m.eq_ignore_ascii_case("markdownv2") => {
+            Ok(text.chars().count())
+        }
+        Some(_) => Err("Bad Request: unsupported parse_mode".to_string()),
+    }
+}
+
+fn send_message(sh: &TgShared, p: &Params) -> Response {
+    let Some(chat_id) = chat_ok(text_param(p, "chat_id")) else {
+        return sh.reject("Bad Request: chat not found".to_string());
+    };
+    let text = text_param(p, "text").unwrap_or("");
+    if text.trim().is_empty() {
+        return sh.reject("Bad Request: message text is empty".to_string());
+    }
+    let parse_mode = text_param(p, "parse_mode").map(str::to_string);
+    let visible = match check_entities(text, parse_mode.as_deref()) {
+        Ok(n) => n,
+        Err(e) => return sh.reject(e),
+    };
+    if visible > MAX_TEXT {
+        return sh.reject("Bad Request: message is too long".to_string());
+    }
+    let id = {
+        let mut st = lock(&sh.state);
+        st.next_message_id += 1;
+        st.messages.push(SentMessage {
+            chat_id: chat_id.clone(),
+            text: text.to_string(),
+            parse_mode,
+            raw: raw_json(p),
+        });
+        st.next_message_id
+    };
+    ok_result(json!({
+        "message_id": id,
+        "date": 1_767_225_600,
+        "chat": { "id": chat_id, "type": "private" },
+        "text": text,
+    }))
+}
+
+fn send_photo(sh: &TgShared, p: &Params) -> Response {
+    let Some(chat_id) = chat_ok(text_param(p, "chat_id")) else {
+        return sh.reject("Bad Request: chat not found".to_string());
+    };
+    let caption = text_param(p, "caption").map(str::to_string);
+    let parse_mode = text_param(p, "parse_mode").map(str::to_string);
+    if let Some(c) = &caption {
+        let visible = match check_entities(c, parse_mode.as_deref()) {
+            Ok(n) => n,
+            Err(e) => return sh.reject(e),
+        };
+        if visible > MAX_CAPTION {
+            return sh.reject("Bad Request: message caption is too long".to_string());
+        }
+    }
+    let (bytes, file_name, content_type, photo_ref) = match p.get("photo") {
+        Some(Param::File {
+            name,
+            content_type,
+            bytes,
+        }) => {
+            let image =
+                bytes.starts_with(b"\x89PNG\r\n\x1a\n") || bytes.starts_with(b"\xFF\xD8\xFF");
+            if !image {
+                return sh.reject("Bad Request: IMAGE_PROCESS_FAILED".to_string());
+            }
+            (bytes.clone(), name.clone(), content_type.clone(), None)
+        }
+        Some(Param::Text(s)) if !s.trim().is_empty() => {
+            (Vec::new(), None, None, Some(s.trim().to_string()))
+        }
+        _ => return sh.reject("Bad Request: there is no photo in the request".to_string()),
+    };
+    let id = {
+        let mut st = lock(&sh.state);
+        st.next_message_id += 1;
+        st.photos.push(SentPhoto {
+            chat_id: chat_id.clone(),
+            caption: caption.clone(),
+            parse_mode,
+            bytes,
+            file_name,
+            content_type,
+            photo_ref,
+            raw: raw_json(p),
+        });
+        st.next_message_id
+    };
+    ok_result(json!({
+        "message_id": id,
+        "date": 1_767_225_600,
+        "chat": { "id": chat_id, "type": "private" },
+        "photo": [{ "file_id": format!("fake-photo-{id}"), "width": 320, "height": 320 }],
+        "caption": caption,
+    }))
+}
+
+// ---------------------------------------------------------------------------------------
+// Parameter parsing: query string + JSON / form / multipart body
+
+fn parse_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result<Params, String> {
+    let mut p = Params::new();
+    let ct = headers
+        .get(header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let ct_lower = ct.to_ascii_lowercase();
+    if ct_lower.starts_with("application/json") {
+        let Ok(Value::Object(obj)) = serde_json::from_slice::<Value>(body) else {
+            return Err("can't parse JSON object".to_string());
+        };
+        for (k, v) in obj {
+            let s = match v {
+                Value::String(s) => s,
+                Value::Null => continue,
+                other => other.to_string(),
+            };
+            p.insert(k, Param::Text(s));
+        }
+    } else if ct_lower.starts_with("multipart/form-data") {
+        let boundary = media_param(&ct, "boundary").ok_or("multipart without boundary")?;
+        for part in parse_multipart(body, &boundary)? {
+            p.entry(part.0).or_insert(part.1);
+        }
+    } else if !body.is_empty() {
+        let pairs: Vec<(String, String)> =
+            serde_urlencoded::from_bytes(body).map_err(|_| "can't parse form body".to_string())?;
+        for (k, v) in pairs {
+            p.entry(k).or_insert(Param::Text(v));
+        }
+    }
+    if let Some(q) = query {
+        let pairs: Vec<(String, String)> = serde_urlencoded::from_str(q).unwrap_or_default();
+        for (k, v) in pairs {
+            p.entry(k).or_insert(Param::Text(v));
+        }
+    }
+    Ok(p)
+}
+
+/// `name=value` or `name="value"` from a `;`-separated header value.
+fn media_param(value: &str, name: &str) -> Option<String> {
+    value.split(';').skip(1).find_map(|kv| {
+        let (k, v) = kv.split_once('=')?;
+        if !k.trim().eq_ignore_ascii_case(name) {
+            return None;
+        }
+        let v = v.trim();
+        let v = v
+            .strip_prefix('"')
+            .and_then(|v| v.strip_suffix('"'))
+            .unwrap_or(v);
+        Some(v.to_string())
+    })
+}
+
+fn find(hay: &[u8], needle: &[u8]) -> Option<usize> {
+    if needle.is_empty() || hay.len() < needle.len() {
+        return None;
+    }
+    hay.windows(needle.len()).position(|w| w == needle)
+}
+
+/// RFC 7578 `multipart/form-data`, strictly: CRLF line ends, a closing delimiter, a
+/// `Content-Disposition: form-data; name=…` header in every part.
+fn parse_multipart(body: &[u8], boundary: &str) -> Result<Vec<(String, Param)>, String> {
+    let bad = |what: &str| format!("invalid multipart body: {what}");
+    if boundary.is_empty() || boundary.len() > 70 {
+        return Err(bad("bad boundary"));
+    }
+    let delim = format!("--{boundary}");
+    let start = find(body, delim.as_bytes()).ok_or_else(|| bad("no boundary"))?;
+    let mut rest = &body[start + delim.len()..];
+    let mut out = Vec::new();
+    loop {
+        if rest.starts_with(b"--") {
+            return Ok(out);
+        }
+        rest = rest
+            .strip_prefix(b"\r\n")
+            .ok_or_else(|| bad("no CRLF after boundary"))?;
+        let head_end = find(rest, b"\r\n\r\n").ok_or_else(|| bad("part without headers"))?;
+        let head = std::str::from_utf8(&rest[..head_end]).map_err(|_| bad("headers not UTF-8"))?;
+        let content = &rest[head_end + 4..];
+        let next = format!("\r\n{delim}");
+        let end = find(content, next.as_bytes()).ok_or_else(|| bad("no closing boundary"))?;
+        let data = &content[..end];
+        rest = &content[end + next.len()..];
+
+        let mut disposition = None;
+        let mut content_type = None;
+        for line in head.split("\r\n") {
+            let Some((k, v)) = line.split_once(':') else {
+                return Err(bad("malformed part header"));
+            };
+            if k.trim().eq_ignore_ascii_case("content-disposition") {
+                disposition = Some(v.trim().to_string());
+            } else if k.trim().eq_ignore_ascii_case("content-type") {
+                content_type = Some(v.trim().to_string());
+            }
+        }
+        let disposition = disposition.ok_or_else(|| bad("part without Content-Disposition"))?;
+        if !disposition.to_ascii_lowercase().starts_with("form-data") {
+            return Err(bad("part is not form-data"));
+        }
+        let name = media_param(&disposition, "name").ok_or_else(|| bad("part without name"))?;
+        let file_name = media_param(&disposition, "filename");
+        let param = if file_name.is_some() {
+            Param::File {
+                name: file_name,
+                content_type,
+                bytes: data.to_vec(),
+            }
+        } else {
+            Param::Text(String::from_utf8(data.to_vec()).map_err(|_| bad("text part not UTF-8"))?)
+        };
+        out.push((name, param));
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// Telegram HTML
+
+const TAGS: &[&str] = &[
+    "b",
+    "strong",
+    "i",
+    "em",
+    "u",
+    "ins",
+    "s",
+    "strike",
+    "del",
+    "a",
+    "code",
+    "pre",
+    "tg-spoiler",
+    "span",
+    "blockquote",
+    "tg-emoji",
+];
+
+/// Decodes the entity starting at `s[0] == '&'`: (char, byte length).
+fn entity(s: &str) -> Option<(char, usize)> {
+    let end = s.find(';')?;
+    let name = &s[1..end];
+    let c = match name {
+        "lt" => '<',
+        "gt" => '>',
+        "amp" => '&',
+        "quot" => '"',
+        _ => {
+            let num = name.strip_prefix('#')?;
+            let code = match num.strip_prefix(['x', 'X']) {
+                Some(hex) if !hex.is_empty() && hex.len() <= 6 => {
+                    u32::from_str_radix(hex, 16).ok()?
+                }
+                None if !num.is_empty() && num.len() <= 7 => num.parse::<u32>().ok()?,
+                _ => return None,
+            };
+            char::from_u32(code)?
+        }
+    };
+    Some((c, end + 1))
+}
+
+/// Parses Telegram HTML and returns the visible text, or an error in Telegram's words.
+pub(crate) fn parse_html(s: &str) -> Result<String, String> {
+    let mut out = String::new();
+    let mut stack: Vec<String> = Vec::new();
+    let mut i = 0;
+    while i < s.len() {
+        let rest = &s[i..];
+        let Some(c) = rest.chars().next() else { break };
+        match c {
+            '&' => {
+                let (ch, len) = entity(rest).ok_or_else(|| {
+                    format!("unsupported HTML entity or unescaped \"&\" at byte offset {i}")
+                })?;
+                out.push(ch);
+                i += len;
+            }
+            '>' => {
+                return Err(format!(
+                    "character \">\" must be escaped at byte offset {i}"
+                ));
+            }
+            '<' => {
+                i += parse_tag(s, i, &mut stack)?;
+            }
+            c => {
+                out.push(c);
+                i += c.len_utf8();
+            }
+        }
+    }
+    if let Some(open) = stack.pop() {
+        return Err(format!(
+            "Can't find end tag corresponding to start tag \"{open}\""
+        ));
+    }
+    Ok(out)
+}
+
+/// Parses the tag at `s[start] == '<'`, updates the stack, returns its byte length.
+fn parse_tag(s: &str, start: usize, stack: &mut Vec<String>) -> Result<usize, String> {
+    let b = s.as_bytes();
+    let mut j = start + 1;
+    let closing = b.get(j) == Some(&b'/');
+    if closing {
+        j += 1;
+    }
+    let name_start = j;
+    while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'-') {
+        j += 1;
+    }
+    let name = s[name_start..j].to_ascii_lowercase();
+    if name.is_empty() {
+        return Err(format!("Unsupported start tag \"\" at byte offset {start}"));
+    }
+    if closing {
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if b.get(j) != Some(&b'>') {
+            return Err(format!("Unclosed end tag at byte offset {start}"));
+        }
+        match stack.pop() {
+            None => return Err(format!("Unexpected end tag at byte offset {start}")),
+            Some(open) if open != name => {
+                return Err(format!(
+                    "Unmatched end tag at byte offset {start}, expected \"</{open}>\", found \"</{name}>\""
+                ));
+            }
+            Some(_) => {}
+        }
+        return Ok(j + 1 - start);
+    }
+    if !TAGS.contains(&name.as_str()) {
+        return Err(format!(
+            "Unsupported start tag \"{name}\" at byte offset {start}"
+        ));
+    }
+    // Attributes: name[=value], value quoted with " or ' or bare.
+    let mut attrs: Vec<(String, String)> = Vec::new();
+    loop {
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        match b.get(j) {
+            None => return Err(format!("Unclosed start tag at byte offset {start}")),
+            Some(b'>') => break,
+            Some(_) => {}
+        }
+        let an_start = j;
+        while j < b.len() && (b[j].is_ascii_alphanumeric() || b[j] == b'-' || b[j] == b'_') {
+            j += 1;
+        }
+        if j == an_start {
+            return Err(format!(
+                "Expected equal sign in declaration of an attribute of the tag at byte offset {start}"
+            ));
+        }
+        let an = s[an_start..j].to_ascii_lowercase();
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        if b.get(j) != Some(&b'=') {
+            attrs.push((an, String::new()));
+            continue;
+        }
+        j += 1;
+        while j < b.len() && b[j].is_ascii_whitespace() {
+            j += 1;
+        }
+        let raw = match b.get(j) {
+            Some(&q @ (b'"' | b'\'')) => {
+                let v_start = j + 1;
+                let Some(len) = s[v_start..].find(q as char) else {
+                    return Err(format!("Unclosed start tag at byte offset {start}"));
+                };
+                j = v_start + len + 1;
+                &s[v_start..v_start + len]
+            }
+            Some(_) => {
+                let v_start = j;
+                while j < b.len() && !b[j].is_ascii_whitespace() && b[j] != b'>' {
+                    j += 1;
+                }
+                &s[v_start..j]
+            }
+            None => return Err(format!("Unclosed start tag at byte offset {start}")),
+        };
+        // Entities inside attribute values follow the same rules.
+        let mut value = String::new();
+        let mut k = 0;
+        while k < raw.len() {
+            let r = &raw[k..];
+            let Some(c) = r.chars().next() else { break };
+            if c == '&' {
+                let (ch, len) = entity(r).ok_or_else(|| {
+                    format!(
+                        "unsupported HTML entity in an attribute of the tag at byte offset {start}"
+                    )
+                })?;
+                value.push(ch);
+                k += len;
+            } else if c == '<' {
+                return Err(format!(
+                    "character \"<\" in an attribute of the tag at byte offset {start}"
+                ));
+            } else {
+                value.push(c);
+                k += c.len_utf8();
+            }
+        }
+        attrs.push((an, value));
+    }
+    let attr = |n: &str| attrs.iter().find(|(k, _)| k == n).map(|(_, v)| v.as_str());
+    match name.as_str() {
+        "a" if attr("href").is_none_or(|h| h.trim().is_empty()) => {
+            return Err(format!(
+                "Tag \"a\" must have attribute \"href\" at byte offset {start}"
+            ));
+        }
+        "span" if attr("class") != Some("tg-spoiler") => {
+            return Err(format!(
+                "Tag \"span\" must have class \"tg-spoiler\" at byte offset {start}"
+            ));
+        }
+        "tg-emoji" if attr("emoji-id").is_none() => {
+            return Err(format!(
+                "Tag \"tg-emoji\" must have attribute \"emoji-id\" at byte offset {start}"
+            ));
+        }
+        _ => {}
+    }
+    stack.push(name);
+    Ok(j + 1 - start)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn html_accepts_valid_markup() {
+        assert_eq!(
+            parse_html("<b>a</b> &amp; <code>x&lt;y</code>").unwrap(),
+            "a & x<y"
+        );
+        assert_eq!(
+            parse_html("<a href=\"https://x/?a=1&amp;b=2\">l</a>").unwrap(),
+            "l"
+        );
+        assert_eq!(parse_html("&#65;&#x42;&quot;").unwrap(), "AB\"");
+        assert_eq!(
+            parse_html("<span class=\"tg-spoiler\">s</span>").unwrap(),
+            "s"
+        );
+        assert_eq!(parse_html("<B>x</B>_*'").unwrap(), "x_*'");
+    }
+
+    #[test]
+    fn html_rejects_what_telegram_rejects() {
+        for bad in [
+            "<script>x</script>",
+            "a < b",
+            "a & b",
+            "&nbsp;",
+            "a > b",
+            "<b>x",
+            "x</b>",
+            "<b><i>x</b></i>",
+            "<a>x</a>",
+            "<span>x</span>",
+            "<b",
+            "<b x=\"unterminated>",
+            "&#xZZ;",
+        ] {
+            assert!(parse_html(bad).is_err(), "{bad:?} should be rejected");
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------
+// FakeHook
+
+/// One request as [`FakeHook`] saw it.
+#[derive(Clone, Debug)]
+pub struct HookRequest {
+    pub method: String,
+    pub path: String,
+    pub query: Option<String>,
+    /// Lower-case names, in arrival order.
+    pub headers: Vec<(String, String)>,
+    pub body: Vec<u8>,
+}
+
+impl HookRequest {
+    /// First header of that name (case-insensitive).
+    pub fn header(&self, name: &str) -> Option<&str> {
+        self.headers
+            .iter()
+            .find(|(k, _)| k.eq_ignore_ascii_case(name))
+            .map(|(_, v)| v.as_str())
+    }
+
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.body).into_owned()
+    }
+}
+
+#[derive(Default)]
+struct HookState {
+    requests: Vec<HookRequest>,
+    fail: VecDeque<u16>,
+}
+
+/// Records every request to any path and answers `200 ok` (or an injected failure).
+pub struct FakeHook {
+    state: Arc<Mutex<HookState>>,
+    server: Running,
+}
+
+impl FakeHook {
+    pub fn start() -> FakeHook {
+        let state = Arc::new(Mutex::new(HookState::default()));
+        let app = Router::new()
+            .fallback(hook_handle)
+            .with_state(state.clone());
+        FakeHook {
+            state,
+            server: Running::start("fake-hook", app),
+        }
+    }
+
+    /// `http://127.0.0.1:PORT` (any path is accepted).
+    pub fn url(&self) -> String {
+        self.server.base.clone()
+    }
+
+    pub fn requests(&self) -> Vec<HookRequest> {
+        lock(&self.state).requests.clone()
+    }
+
+    /// The next `n` requests are answered with `status` (and still recorded).
+    pub fn fail_next(&self, n: usize, status: u16) {
+        lock(&self.state)
+            .fail
+            .extend(std::iter::repeat_n(status, n));
+    }
+}
+
+impl std::fmt::Debug for FakeHook {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("FakeHook")
+            .field("url", &self.server.base)
+            .finish_non_exhaustive()
+    }
+}
+
+async fn hook_handle(State(state): State<Arc<Mutex<HookState>>>, request: Request) -> Response {
+    let (parts, body) = request.into_parts();
+    let body = match axum::body::to_bytes(body, MAX_BODY).await {
+        Ok(b) => b,
+        Err(_) => return respond(413, "text/plain", "Payload Too Large"),
+    };
+    let req = HookRequest {
+        method: parts.method.as_str().to_string(),
+        path: parts.uri.path().to_string(),
+        query: parts.uri.query().map(str::to_string),
+        headers: parts
+            .headers
+            .iter()
+            .map(|(k, v)| {
+                (
+                    k.as_str().to_ascii_lowercase(),
+                    String::from_utf8_lossy(v.as_bytes()).into_owned(),
+                )
+            })
+            .collect(),
+        body: body.to_vec(),
+    };
+    let fail = {
+        let mut st = lock(&state);
+        st.requests.push(req);
+        st.fail.pop_front()
+    };
+    match fail {
+        Some(s) => respond(s, "text/plain", format!("injected failure {s}")),
+        None => respond(200, "application/json", "{\"ok\":true}"),
+    }
+}
