@@ -56,6 +56,28 @@ impl Http {
     /// A client with rustls (ring) and Mozilla's roots compiled in, so it works in a `scratch`
     /// image with no CA files. Proxies from `HTTPS_PROXY`/`NO_PROXY` are honoured.
     pub fn new(opts: HttpOptions) -> Result<Http, FlowError> {
+        let client = client_builder(&opts)?
+            .build()
+            .map_err(|e| FlowError::Config(format!("HTTP client setup failed: {e}")))?;
+        Ok(Http {
+            client,
+            max_body: opts.max_body,
+        })
+    }
+
+    /// Wrap a client built elsewhere (e.g. one bound to a unix socket).
+    pub fn with_client(client: reqwest::Client, max_body: usize) -> Http {
+        Http { client, max_body }
+    }
+
+    pub fn client(&self) -> &reqwest::Client {
+        &self.client
+    }
+}
+
+/// A reqwest builder with sidekey's TLS (rustls/ring, embedded roots), timeouts, no redirects.
+pub fn client_builder(opts: &HttpOptions) -> Result<reqwest::ClientBuilder, FlowError> {
+    {
         let mut roots = rustls::RootCertStore::empty();
         for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
             // A root that fails to parse is skipped; the others still work.
@@ -68,24 +90,16 @@ impl Http {
         .map_err(|e| FlowError::Config(format!("TLS setup failed: {e}")))?
         .with_root_certificates(roots)
         .with_no_client_auth();
-        let client = reqwest::Client::builder()
+        Ok(reqwest::Client::builder()
             .tls_backend_preconfigured(tls)
             .timeout(opts.timeout)
             .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
             .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sidekey/", env!("CARGO_PKG_VERSION")))
-            .build()
-            .map_err(|e| FlowError::Config(format!("HTTP client setup failed: {e}")))?;
-        Ok(Http {
-            client,
-            max_body: opts.max_body,
-        })
+            .user_agent(concat!("sidekey/", env!("CARGO_PKG_VERSION"))))
     }
+}
 
-    pub fn client(&self) -> &reqwest::Client {
-        &self.client
-    }
-
+impl Http {
     /// Send and read the whole body, refusing bodies over the cap. Errors are one line and
     /// carry the host, never a body or a query string.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Raw, String> {

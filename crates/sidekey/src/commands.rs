@@ -19,6 +19,14 @@ struct Row {
 }
 
 pub fn status(ctx: &Context, only: Option<&str>, json: bool) -> Result<(), Failure> {
+    let v = status_value(ctx, only)?;
+    print_status(&v, json, &ctx.config.path.display().to_string());
+    Ok(())
+}
+
+/// `{"accounts":[{name, provider, state, user, scopes, expires_at, note}]}` — the `status --json`
+/// document, also served by the daemon.
+pub fn status_value(ctx: &Context, only: Option<&str>) -> Result<serde_json::Value, Failure> {
     if let Some(n) = only {
         sidekey_vault::check_name(n).map_err(|e| Failure::usage(e.to_string()))?;
         if !ctx.config.accounts.contains_key(n) {
@@ -84,74 +92,93 @@ pub fn status(ctx: &Context, only: Option<&str>, json: bool) -> Result<(), Failu
         }
         rows.push(row);
     }
+    let accounts: Vec<_> = rows
+        .iter()
+        .map(|r| {
+            json!({
+                "name": r.name,
+                "provider": r.provider,
+                "state": r.state,
+                "user": r.user.as_ref().map(|(n, e)| json!({"name": n, "email": e})),
+                "scopes": r.scopes,
+                "expires_at": r.expires_at.map(rfc3339),
+                "note": r.note,
+            })
+        })
+        .collect();
+    Ok(json!({ "accounts": accounts }))
+}
+
+/// Print a status document for a person (or as one JSON line).
+pub fn print_status(v: &serde_json::Value, json: bool, config_path: &str) {
     let mut out = std::io::stdout().lock();
     if json {
-        let accounts: Vec<_> = rows
-            .iter()
-            .map(|r| {
-                json!({
-                    "name": r.name,
-                    "provider": r.provider,
-                    "state": r.state,
-                    "user": r.user.as_ref().map(|(n, e)| json!({"name": n, "email": e})),
-                    "scopes": r.scopes,
-                    "expires_at": r.expires_at.map(rfc3339),
-                })
-            })
-            .collect();
-        let _ = writeln!(out, "{}", json!({ "accounts": accounts }));
-        return Ok(());
+        let _ = writeln!(out, "{v}");
+        return;
     }
+    let rows = v["accounts"].as_array().cloned().unwrap_or_default();
     if rows.is_empty() {
         let _ = writeln!(
             out,
-            "No accounts. Add one to {} (see README), then run `sidekey login NAME`.",
-            ctx.config.path.display()
+            "No accounts. Add one to {config_path} (see README), then run `sidekey login NAME`."
         );
-        return Ok(());
+        return;
     }
+    let s = |x: &serde_json::Value| x.as_str().map(str::to_owned);
     for r in rows {
-        let who = match &r.user {
-            Some((Some(n), Some(e))) => format!("{n} <{e}>"),
-            Some((Some(n), None)) => n.clone(),
-            Some((None, Some(e))) => e.clone(),
+        let state = s(&r["state"]).unwrap_or_default();
+        let who = match (s(&r["user"]["name"]), s(&r["user"]["email"])) {
+            (Some(n), Some(e)) => format!("{n} <{e}>"),
+            (Some(n), None) => n,
+            (None, Some(e)) => e,
             _ => "-".into(),
         };
-        let expiry = match r.expires_at {
-            Some(e) if r.state == "pending" => format!("code expires {}", rfc3339(e)),
-            Some(e) if r.state == "signed_in" => {
-                let left = e - now_unix();
+        let exp = s(&r["expires_at"]);
+        let exp_unix = exp
+            .as_deref()
+            .and_then(|e| e.parse::<jiff::Timestamp>().ok())
+            .map(|t| t.as_second());
+        let expiry = match (exp, exp_unix) {
+            (Some(e), _) if state == "pending" => format!("code expires {e}"),
+            (Some(e), Some(u)) if state == "signed_in" => {
+                let left = u - now_unix();
                 if left > 0 {
-                    format!("expires {} (in {} min)", rfc3339(e), left / 60)
+                    format!("expires {e} (in {} min)", left / 60)
                 } else {
-                    format!(
-                        "access token expired {} (refreshed on next use)",
-                        rfc3339(e)
-                    )
+                    format!("access token expired {e} (refreshed on next use)")
                 }
             }
-            None if r.state == "signed_in" => "no expiry".into(),
+            (None, _) if state == "signed_in" => "no expiry".into(),
             _ => String::new(),
         };
+        let scopes: Vec<String> = r["scopes"]
+            .as_array()
+            .map(|a| {
+                a.iter()
+                    .filter_map(|x| x.as_str().map(str::to_owned))
+                    .collect()
+            })
+            .unwrap_or_default();
         let _ = writeln!(
             out,
             "{:<16} {:<10} {:<16} {}{}{}",
-            r.name,
-            r.provider,
-            r.state,
+            s(&r["name"]).unwrap_or_default(),
+            s(&r["provider"]).unwrap_or_default(),
+            state,
             who,
             if expiry.is_empty() {
                 String::new()
             } else {
                 format!("  {expiry}")
             },
-            r.note.map(|n| format!("  ({n})")).unwrap_or_default()
+            s(&r["note"])
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default()
         );
-        if !r.scopes.is_empty() {
-            let _ = writeln!(out, "{:<16} scopes: {}", "", r.scopes.join(" "));
+        if !scopes.is_empty() {
+            let _ = writeln!(out, "{:<16} scopes: {}", "", scopes.join(" "));
         }
     }
-    Ok(())
 }
 
 /// The one command that prints a secret, because it was asked to.
@@ -179,14 +206,27 @@ pub fn token(ctx: &Context, name: &str, json: bool) -> Result<(), Failure> {
 
 /// Run a command with the token in its environment. On Unix the command replaces sidekey
 /// (`exec`), so signals and the exit status are the command's own.
-pub fn exec(ctx: &Context, name: &str, command: &[OsString]) -> Result<(), Failure> {
+pub fn exec(
+    ctx: &Context,
+    name: &str,
+    command: &[OsString],
+    audit: &dyn Fn(&Result<(), Failure>),
+) -> Result<(), Failure> {
     let Some((program, args)) = command.split_first() else {
         return Err(Failure::usage(
             "missing command: sidekey exec NAME -- COMMAND [ARGS...]",
         ));
     };
     let account = ctx.config.account(name)?;
-    let rec = fresh_token(ctx, name)?;
+    let rec = match fresh_token(ctx, name) {
+        Ok(r) => r,
+        Err(f) => {
+            let r = Err(f);
+            audit(&r);
+            return r;
+        }
+    };
+    audit(&Ok(()));
     let mut cmd = std::process::Command::new(program);
     cmd.args(args);
     cmd.env("SIDEKEY_ACCESS_TOKEN", rec.access_token.expose());
@@ -214,12 +254,17 @@ pub fn exec(ctx: &Context, name: &str, command: &[OsString]) -> Result<(), Failu
 
 /// Revoke at the provider where it can, then forget the tokens.
 pub fn logout(ctx: &Context, name: &str) -> Result<(), Failure> {
+    println!("{}", logout_inner(ctx, name)?);
+    Ok(())
+}
+
+/// Revoke and forget; returns the sentence to show.
+pub fn logout_inner(ctx: &Context, name: &str) -> Result<String, Failure> {
     let account = ctx.config.account(name)?;
     let vault = ctx.vault()?;
     let lock = vault.lock(name)?;
     let Some(rec) = lock.load::<Record>()? else {
-        println!("'{name}' was not signed in; nothing to do.");
-        return Ok(());
+        return Ok(format!("'{name}' was not signed in; nothing to do."));
     };
     let provider =
         account.provider_with(&rec.token_endpoint, rec.revocation_endpoint.as_deref())?;
@@ -254,23 +299,17 @@ pub fn logout(ctx: &Context, name: &str) -> Result<(), Failure> {
     lock.remove()?;
     lock.remove_slot("pending")?;
     match outcome {
-        RevokeOutcome::Revoked => {
-            println!(
-                "Revoked the tokens of '{name}' at the provider and removed them from the vault."
-            );
-            Ok(())
-        }
-        RevokeOutcome::NotSupported(why) => {
-            println!(
-                "Removed the tokens of '{name}' from the vault. Not revoked at the provider: {why}.{}",
-                if account.kind == sidekey_flow::ProviderKind::Microsoft {
-                    " To end the session, sign out of the app at https://myaccount.microsoft.com (Apps and devices)."
-                } else {
-                    ""
-                }
-            );
-            Ok(())
-        }
+        RevokeOutcome::Revoked => Ok(format!(
+            "Revoked the tokens of '{name}' at the provider and removed them from the vault."
+        )),
+        RevokeOutcome::NotSupported(why) => Ok(format!(
+            "Removed the tokens of '{name}' from the vault. Not revoked at the provider: {why}.{}",
+            if account.kind == sidekey_flow::ProviderKind::Microsoft {
+                " To end the session, sign out of the app at https://myaccount.microsoft.com (Apps and devices)."
+            } else {
+                ""
+            }
+        )),
         RevokeOutcome::Failed(why) => Err(Failure::new(
             crate::failure::PROVIDER,
             "network",

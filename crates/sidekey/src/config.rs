@@ -24,6 +24,8 @@ struct RawConfig {
     #[serde(default)]
     notify: RawNotify,
     #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
     accounts: BTreeMap<String, Spanned<RawAccount>>,
 }
 
@@ -114,6 +116,31 @@ struct RawAccount {
     api_base: Option<Spanned<String>>,
     token_env: Option<Vec<String>>,
     verification_hosts: Option<Vec<String>>,
+    policy: Option<Spanned<RawPolicy>>,
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawPolicy {
+    allow_token_export: Option<bool>,
+    allowed_scopes: Option<Vec<String>>,
+    allow: Option<Vec<Spanned<String>>>,
+}
+
+/// `[server]`: the daemon.
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawServer {
+    api_key_file: Option<String>,
+    socket: Option<String>,
+    listen: Option<String>,
+}
+
+#[derive(Debug, Default, Clone)]
+pub struct Server {
+    pub api_key_file: Option<PathBuf>,
+    pub socket: Option<PathBuf>,
+    pub listen: Option<String>,
 }
 
 /// A validated account.
@@ -134,6 +161,7 @@ pub struct Account {
     pub token_env: Vec<String>,
     /// Extra hosts allowed to serve the verification page.
     pub verification_hosts: Vec<String>,
+    pub policy: crate::policy::Policy,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -152,6 +180,7 @@ pub struct Config {
     pub http_timeout: Duration,
     pub key_file: Option<PathBuf>,
     pub notify: Notify,
+    pub server: Server,
     pub accounts: BTreeMap<String, Account>,
 }
 
@@ -205,6 +234,11 @@ impl Config {
         let base = path.parent().unwrap_or(Path::new("."));
         let key_file = raw.vault.key_file.map(|k| base.join(k));
         let notify = notify(raw.notify, base).map_err(|(s, m)| at(s, &m))?;
+        let server = Server {
+            api_key_file: raw.server.api_key_file.map(|f| base.join(f)),
+            socket: raw.server.socket.map(PathBuf::from),
+            listen: raw.server.listen,
+        };
         let mut accounts = BTreeMap::new();
         for (name, spanned) in raw.accounts {
             let span = spanned.span();
@@ -223,6 +257,7 @@ impl Config {
             http_timeout,
             key_file,
             notify,
+            server,
             accounts,
         })
     }
@@ -267,7 +302,7 @@ fn redact_quoted(msg: &str) -> String {
     out
 }
 
-fn parse_duration(v: &toml::Value) -> Option<Duration> {
+pub fn parse_duration(v: &toml::Value) -> Option<Duration> {
     match v {
         toml::Value::Integer(i) if *i >= 0 => Some(Duration::from_secs(*i as u64)),
         toml::Value::String(s) => {
@@ -469,6 +504,53 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         token_env.push(v);
     }
     let verification_hosts = r.verification_hosts.unwrap_or_default();
+    let policy = match r.policy {
+        None => crate::policy::Policy::default(),
+        Some(p) => {
+            let span = p.span();
+            let p = p.into_inner();
+            let mut allow = Vec::new();
+            for op in p.allow.unwrap_or_default() {
+                match crate::policy::kind_of(op.get_ref()) {
+                    Some(crate::policy::Kind::Write) => allow.push(op.get_ref().clone()),
+                    Some(_) => {
+                        return Err((
+                            Some(op.span()),
+                            format!(
+                                "policy allow: '{}' needs no allowing (read-only) or is governed by allow_token_export",
+                                op.get_ref()
+                            ),
+                        ));
+                    }
+                    None => {
+                        return Err((
+                            Some(op.span()),
+                            format!(
+                                "policy allow: unknown operation '{}' (known: {})",
+                                op.get_ref(),
+                                crate::policy::OPERATIONS
+                                    .iter()
+                                    .map(|(n, _)| *n)
+                                    .collect::<Vec<_>>()
+                                    .join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+            let allowed_scopes = match p.allowed_scopes {
+                Some(list) if kind == Google => {
+                    Some(google::check_scopes(&list).map_err(|e| (Some(span.clone()), e))?)
+                }
+                other => other,
+            };
+            crate::policy::Policy {
+                allow_token_export: p.allow_token_export.unwrap_or(false),
+                allowed_scopes,
+                allow,
+            }
+        }
+    };
     Ok(Account {
         name: name.to_string(),
         kind,
@@ -482,6 +564,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         api_base,
         token_env,
         verification_hosts,
+        policy,
     })
 }
 

@@ -24,7 +24,7 @@ use sidekey_notify::{Channels, Event, User};
 use std::io::{IsTerminal, Write};
 use std::time::{Duration, Instant};
 
-const PENDING: &str = "pending";
+pub const PENDING: &str = "pending";
 const LOGIN_LOCK: &str = "login";
 
 /// A sign-in in progress (or just finished), kept encrypted in the vault.
@@ -85,7 +85,7 @@ impl Reporter {
         let _ = out.flush();
     }
 
-    fn code_event(&self, p: &Pending) -> Event {
+    pub fn code_event(&self, p: &Pending) -> Event {
         Event::Code {
             account: self.account.clone(),
             provider: self.provider.into(),
@@ -100,41 +100,74 @@ impl Reporter {
 
     /// Show the code here (stdout, and a QR code in a terminal).
     pub fn show_code(&self, p: &Pending) {
+        self.show_code_event(&self.code_event(p));
+    }
+
+    /// Show a code event (also used by client mode, where the event comes from the daemon).
+    pub fn show_code_event(&self, e: &Event) {
         if self.quiet {
             return;
         }
         if self.json {
-            self.print_json(&self.code_event(p));
+            self.print_json(e);
             return;
         }
+        let Event::Code {
+            user_code,
+            verification_uri,
+            verification_uri_complete,
+            expires_at,
+            ..
+        } = e
+        else {
+            return;
+        };
         let tty = std::io::stdout().is_terminal();
         let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        let mins = (p.expires_at - now_unix()).max(0) / 60;
-        let link = p
-            .verification_uri_complete
+        let mins = expires_at
+            .parse::<jiff::Timestamp>()
+            .map(|t| (t.as_second() - now_unix()).max(0) / 60)
+            .unwrap_or(0);
+        let link = verification_uri_complete
             .as_deref()
-            .unwrap_or(&p.verification_uri);
+            .unwrap_or(verification_uri);
         if tty && let Ok(qr) = sidekey_notify::qr::terminal(link) {
             println!("{qr}");
         }
         let code = if color {
-            format!("\x1b[1;7m {} \x1b[0m", p.user_code)
+            format!("\x1b[1;7m {user_code} \x1b[0m")
         } else {
-            p.user_code.clone()
+            user_code.clone()
         };
         println!(
-            "To sign in to '{}' ({}), open {}\nand enter the code: {}\nThe code expires at {} (in {} min).",
-            self.account,
-            self.provider,
-            p.verification_uri,
-            code,
-            rfc3339(p.expires_at),
-            mins
+            "To sign in to '{}' ({}), open {verification_uri}\nand enter the code: {code}\nThe code expires at {expires_at} (in {mins} min).",
+            self.account, self.provider,
         );
-        if let Some(c) = &p.verification_uri_complete {
+        if let Some(c) = verification_uri_complete {
             println!("Or open this link, which carries the code: {c}");
         }
         let _ = std::io::stdout().flush();
+    }
+
+    /// Print the final event of a sign-in that ran elsewhere (daemon, client mode).
+    pub fn show_final_event(&self, e: &Event) {
+        if self.quiet {
+            return;
+        }
+        if self.json {
+            self.print_json(e);
+            return;
+        }
+        clear_countdown();
+        if let Event::SignedIn { user, .. } = e {
+            let who = match (&user.name, &user.email) {
+                (Some(n), Some(m)) => format!("{n} <{m}>"),
+                (Some(n), None) => n.clone(),
+                (None, Some(m)) => m.clone(),
+                (None, None) => "unknown user".into(),
+            };
+            println!("Signed in to '{}' as {who}.", self.account);
+        }
     }
 
     /// Send an event through every configured channel; a channel failure is a warning only.
@@ -165,7 +198,7 @@ impl Reporter {
         }
     }
 
-    fn signed_in_event(&self, rec: &Record) -> Event {
+    pub fn signed_in_event(&self, rec: &Record) -> Event {
         Event::SignedIn {
             account: self.account.clone(),
             provider: self.provider.into(),
@@ -178,7 +211,7 @@ impl Reporter {
         }
     }
 
-    fn failed_event(&self, reason: &str, message: &str) -> Event {
+    pub fn failed_event(&self, reason: &str, message: &str) -> Event {
         Event::Failed {
             account: self.account.clone(),
             provider: self.provider.into(),
@@ -199,7 +232,7 @@ impl Reporter {
         }
     }
 
-    fn show_failed(&self, reason: &str, message: &str) {
+    pub fn show_failed(&self, reason: &str, message: &str) {
         if self.json && !self.quiet {
             self.print_json(&self.failed_event(reason, message));
         } else {
@@ -254,8 +287,41 @@ pub fn channels(ctx: &Context, http: &sidekey_flow::Http) -> Channels {
     )
 }
 
-pub fn login(ctx: &Context, name: &str, json: bool, mode: Mode) -> Result<(), Failure> {
-    let account = ctx.config.account(name)?;
+/// The account as a sign-in should request it: the configured scopes, or `requested` ones
+/// (expanded like the config's), within the policy's ceiling.
+pub fn with_scopes(account: &Account, requested: Option<&[String]>) -> Result<Account, Failure> {
+    let mut a = account.clone();
+    if let Some(req) = requested.filter(|r| !r.is_empty()) {
+        let mut scopes: Vec<String> = req
+            .iter()
+            .map(|s| s.trim().to_string())
+            .filter(|s| !s.is_empty())
+            .collect();
+        if a.kind == sidekey_flow::ProviderKind::Google {
+            scopes =
+                sidekey_flow::provider::google::check_scopes(&scopes).map_err(Failure::usage)?;
+        }
+        if a.kind == sidekey_flow::ProviderKind::Microsoft
+            && !scopes.iter().any(|s| s == "offline_access")
+        {
+            scopes.push("offline_access".into());
+        }
+        a.scopes = scopes;
+    }
+    account
+        .policy
+        .check_scopes(&account.name, &account.scopes, &a.scopes)?;
+    Ok(a)
+}
+
+pub fn login(
+    ctx: &Context,
+    name: &str,
+    json: bool,
+    mode: Mode,
+    scopes: &[String],
+) -> Result<(), Failure> {
+    let account = &with_scopes(ctx.config.account(name)?, Some(scopes))?;
     let http = account::http(ctx)?;
     let reporter = Reporter {
         json,
@@ -556,8 +622,15 @@ async fn join(
 }
 
 /// Map a stored reason back to the static set used by `Failure`.
-fn failure_reason(r: &str) -> &'static str {
-    const KNOWN: [&str; 14] = [
+pub fn failure_reason(r: &str) -> &'static str {
+    const KNOWN: [&str; 21] = [
+        "policy",
+        "unauthorized",
+        "signed_out",
+        "reauth_required",
+        "no_pending",
+        "busy",
+        "signed_in",
         "declined",
         "expired",
         "bad_code",

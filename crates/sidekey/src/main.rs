@@ -2,13 +2,18 @@
 //! access tokens. See README.md for the command contract and exit codes.
 
 mod account;
+mod audit;
+mod client;
 mod commands;
 mod config;
 mod context;
+mod daemon;
 mod demo;
 mod doctor;
 mod failure;
 mod login;
+mod policy;
+mod skills;
 
 use clap::{Parser, Subcommand};
 use context::Context;
@@ -45,6 +50,9 @@ enum Command {
         /// (internal) the background poller started by --no-wait
         #[arg(long, hide = true, conflicts_with_all = ["wait", "no_wait"])]
         background: bool,
+        /// Request these scopes instead of the configured ones (repeatable; within the policy)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
     },
     /// Show every account (or one): provider, state, user, scopes, expiry
     Status {
@@ -68,12 +76,45 @@ enum Command {
     Logout { name: String },
     /// Check config, vault key placement, permissions, clock and endpoints
     Doctor,
+    /// Run the daemon: owns the vault, serves the API on a unix socket (and TCP with --listen)
+    Serve {
+        /// Unix socket path (default $SIDEKEY_HOME/sidekey.sock or [server] socket)
+        #[arg(long)]
+        socket: Option<std::path::PathBuf>,
+        /// Also listen on TCP, e.g. 0.0.0.0:8787 (use on a private network only)
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+    },
+    /// Exit 0 when the daemon answers its health check (for container healthchecks)
+    Health {
+        #[arg(long)]
+        socket: Option<std::path::PathBuf>,
+    },
+    /// OpenClaw skills for the configured accounts
+    Skills {
+        #[command(subcommand)]
+        action: SkillsAction,
+    },
+    /// Show the audit log
+    Audit {
+        /// Only entries newer than this, e.g. 30m, 24h
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
     /// Offline demo: a built-in local authorization server, a sign-in, status and a token
     Demo {
         /// Press "Approve" on the verification page automatically
         #[arg(long)]
         auto_approve: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum SkillsAction {
+    /// Write one skill folder per capability into DIR (OpenClaw's workspace `skills/`)
+    Write { dir: std::path::PathBuf },
 }
 
 fn main() -> ExitCode {
@@ -107,31 +148,102 @@ fn run(cli: Cli) -> Result<(), Failure> {
     if let Command::Demo { auto_approve } = cli.command {
         return demo::run(auto_approve);
     }
+    if let Some(c) = client::Client::from_env()? {
+        match &cli.command {
+            Command::Login {
+                name, json, scopes, ..
+            } => return client::login(&c, name, *json, login_mode(&cli.command), scopes),
+            Command::Status { name, json } => return client::status(&c, name.as_deref(), *json),
+            Command::Token { name, json } => return client::token(&c, name, *json),
+            Command::Exec { name, command } => return client::exec(&c, name, command),
+            Command::Logout { name } => return client::logout(&c, name),
+            Command::Health { .. } => return client::health(&c),
+            _ => {}
+        }
+    }
     let ctx = Context::from_env()?;
+    let started = std::time::Instant::now();
+    let audited =
+        |op: &str, account: Option<&str>, args: serde_json::Value, r: Result<(), Failure>| {
+            if ctx.home.exists() {
+                audit::record(
+                    &ctx.home,
+                    &audit::local_caller(),
+                    account,
+                    op,
+                    args,
+                    started,
+                    &r,
+                );
+            }
+            r
+        };
+    let mode = login_mode(&cli.command);
     match cli.command {
         Command::Login {
-            name,
-            json,
-            no_wait,
-            wait,
-            background,
+            name, json, scopes, ..
         } => {
-            let mode = if background {
-                login::Mode::Background
-            } else if no_wait {
-                login::Mode::NoWait
-            } else if wait {
-                login::Mode::JoinOnly
-            } else {
-                login::Mode::Wait
-            };
-            login::login(&ctx, &name, json, mode)
+            let r = login::login(&ctx, &name, json, mode, &scopes);
+            audited(
+                "login",
+                Some(&name),
+                serde_json::json!({"scopes": scopes, "mode": format!("{mode:?}")}),
+                r,
+            )
         }
         Command::Status { name, json } => commands::status(&ctx, name.as_deref(), json),
-        Command::Token { name, json } => commands::token(&ctx, &name, json),
-        Command::Exec { name, command } => commands::exec(&ctx, &name, &command),
-        Command::Logout { name } => commands::logout(&ctx, &name),
+        Command::Token { name, json } => {
+            let r = commands::token(&ctx, &name, json);
+            audited("token", Some(&name), serde_json::json!({"json": json}), r)
+        }
+        Command::Exec { name, command } => {
+            let program = command.first().map(|p| p.to_string_lossy().into_owned());
+            commands::exec(&ctx, &name, &command, &|res| {
+                audit::record(
+                    &ctx.home,
+                    &audit::local_caller(),
+                    Some(&name),
+                    "exec",
+                    serde_json::json!({"program": program}),
+                    started,
+                    res,
+                );
+            })
+        }
+        Command::Logout { name } => {
+            let r = commands::logout(&ctx, &name);
+            audited("logout", Some(&name), serde_json::json!({}), r)
+        }
         Command::Doctor => doctor::run(&ctx),
-        Command::Demo { .. } => unreachable!(),
+        Command::Serve { socket, listen } => daemon::serve(ctx, socket, listen),
+        Command::Health { socket } => {
+            let path = socket.unwrap_or_else(|| daemon::default_socket(&ctx));
+            let c = client::Client::new(
+                &format!("unix://{}", path.display()),
+                sidekey_flow::Secret::new("health-check-needs-no-key"),
+            )?;
+            client::health(&c)
+        }
+        Command::Audit { since, json } => audit::show(&ctx.home, since.as_deref(), json),
+        Command::Skills {
+            action: SkillsAction::Write { dir },
+        } => {
+            for name in skills::write(&ctx.config, &dir)? {
+                println!("wrote {}", dir.join(&name).join("SKILL.md").display());
+            }
+            Ok(())
+        }
+        Command::Demo { .. } => Ok(()),
+    }
+}
+
+fn login_mode(c: &Command) -> login::Mode {
+    match c {
+        Command::Login {
+            background: true, ..
+        } => login::Mode::Background,
+        Command::Login { no_wait: true, .. } => login::Mode::NoWait,
+        Command::Login { wait: true, .. } => login::Mode::JoinOnly,
+        _ => login::Mode::Wait,
     }
 }

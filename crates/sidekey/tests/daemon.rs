@@ -1,0 +1,357 @@
+//! The daemon and client mode: API keys, policy, audit, no vault on the agent's side, and a
+//! shutdown that never loses a refresh.
+
+mod common;
+
+use common::*;
+use serde_json::Value;
+use sidekey_testkit::{Dialect, FakeIdp, Options};
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+const API_KEY: &str = "k3y-for-the-agent-0123456789abcdef";
+
+struct Daemon {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn start_daemon(env: &Env) -> Daemon {
+    let key = env.dir.path().join("secrets/api_key");
+    std::fs::write(&key, format!("{API_KEY}\n")).unwrap();
+    let socket = env.dir.path().join("run/sidekey.sock");
+    let child = env
+        .cmd(&["serve", "--socket", socket.to_str().unwrap()])
+        .env("SIDEKEY_API_KEY_FILE", &key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while raw(&socket, "GET", "/healthz", None, None).0 != 200 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon { child, socket }
+}
+
+/// A plain HTTP/1.1 request over the unix socket: (status, body).
+fn raw(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return (0, String::new());
+    };
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let body = body.unwrap_or("");
+    let _ = write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: sidekey\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// The agent's side: no SIDEKEY_HOME, no config, no vault key — only the URL and the API key.
+fn agent(env: &Env, d: &Daemon, args: &[&str]) -> Output {
+    let home = env.dir.path().join("agent-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = Command::new(BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
+        .env(
+            "SIDEKEY_API_KEY_FILE",
+            env.dir.path().join("secrets/api_key"),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if !matches!(args.first(), Some(&"token") | Some(&"exec")) {
+        env.record(&String::from_utf8_lossy(&out.stdout));
+    }
+    env.record(&String::from_utf8_lossy(&out.stderr));
+    out
+}
+
+fn audit_entries(env: &Env) -> Vec<Value> {
+    std::fs::read_to_string(env.home.join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[test]
+fn unauthenticated_and_wrong_key_calls_are_refused_and_audited() {
+    let idp = FakeIdp::start(Options::new(Dialect::Oidc));
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    let d = start_daemon(&env);
+    assert_eq!(raw(&d.socket, "GET", "/healthz", None, None).0, 200);
+    let (s, body) = raw(&d.socket, "GET", "/v1/status", None, None);
+    assert_eq!(s, 401, "{body}");
+    let (s, _) = raw(
+        &d.socket,
+        "GET",
+        "/v1/status",
+        Some("wrong-key-wrong-key-wrong"),
+        None,
+    );
+    assert_eq!(s, 401);
+    let (s, _) = raw(
+        &d.socket,
+        "POST",
+        "/v1/token",
+        Some("nope"),
+        Some(r#"{"account":"o"}"#),
+    );
+    assert_eq!(s, 401);
+    let (s, body) = raw(&d.socket, "GET", "/v1/status", Some(API_KEY), None);
+    assert_eq!(s, 200, "{body}");
+    let denied: Vec<Value> = audit_entries(&env)
+        .into_iter()
+        .filter(|e| e["decision"] == "deny")
+        .collect();
+    assert_eq!(denied.len(), 3, "{denied:?}");
+    assert!(
+        denied
+            .iter()
+            .all(|e| e["outcome"] == "unauthorized" && e["caller"] == "api:unix")
+    );
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    assert!(
+        !log.contains(API_KEY) && !log.contains("wrong-key"),
+        "keys in the audit log"
+    );
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(&d.socket).unwrap().permissions().mode() & 0o777;
+    assert_eq!(mode, 0o660);
+    let h = env.run(&["health", "--socket", d.socket.to_str().unwrap()]);
+    assert_eq!(h.status.code(), Some(0), "{}", stderr(&h));
+}
+
+#[test]
+fn client_mode_signs_in_without_a_vault_and_never_sees_a_token_by_default() {
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(2);
+    let idp = FakeIdp::start(o);
+    let cfg = format!(
+        "{}{}[accounts.gh]\nprovider = \"github\"\nclient_id = \"test-client\"\ndevice_authorization_endpoint = \"{}\"\ntoken_endpoint = \"{}\"\n",
+        account_toml("work", Dialect::Microsoft, &idp),
+        "",
+        idp.device_authorization_endpoint(),
+        idp.token_endpoint()
+    );
+    let env = Env::new(&cfg);
+    let d = start_daemon(&env);
+
+    let out = agent(&env, &d, &["login", "work", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let evs: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(evs[0]["event"], "code", "{evs:?}");
+    assert_eq!(evs.last().unwrap()["event"], "signed_in", "{evs:?}");
+    assert_eq!(evs.last().unwrap()["user"]["name"], "Ada Lovelace");
+
+    let st = agent(&env, &d, &["status", "--json"]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    let work = v["accounts"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|a| a["name"] == "work")
+        .unwrap();
+    assert_eq!(work["state"], "signed_in");
+
+    for args in [
+        &["token", "work"][..],
+        &["exec", "work", "--", "true"],
+        &["logout", "work"],
+    ] {
+        let out = agent(&env, &d, args);
+        assert_eq!(out.status.code(), Some(6), "{args:?}: {}", stderr(&out));
+        assert!(stdout(&out).is_empty());
+        assert!(stderr(&out).contains("policy"), "{}", stderr(&out));
+    }
+    // Asking for more than the ceiling is refused before any request to the provider.
+    let before = idp.counters().device_requests;
+    let out = agent(&env, &d, &["login", "work", "--scope", "Mail.Send"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stderr(&out).contains("Mail.Send"), "{}", stderr(&out));
+    assert_eq!(idp.counters().device_requests, before);
+
+    // The agent's side has nothing but what it was given.
+    let agent_home = env.dir.path().join("agent-home");
+    let files: Vec<_> = walk(&agent_home);
+    assert!(files.is_empty(), "client mode wrote {files:?}");
+
+    let audit = audit_entries(&env);
+    let denied: Vec<&Value> = audit.iter().filter(|e| e["decision"] == "deny").collect();
+    let ops: Vec<&str> = denied
+        .iter()
+        .map(|e| e["operation"].as_str().unwrap())
+        .collect();
+    assert!(
+        ops.contains(&"token") && ops.contains(&"logout") && ops.contains(&"login"),
+        "{ops:?}"
+    );
+    assert!(
+        audit
+            .iter()
+            .any(|e| e["operation"] == "login" && e["decision"] == "allow" && e["outcome"] == "ok")
+    );
+    let shown = env.run(&["audit", "--since", "1h"]);
+    assert!(stdout(&shown).contains("token"), "{}", stdout(&shown));
+
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    secrets.push(API_KEY.to_string());
+    secrets.push(VAULT_KEY.to_string());
+    env.assert_no_secrets(&secrets);
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    for s in &secrets {
+        assert!(!log.contains(s.as_str()), "secret in the audit log");
+    }
+}
+
+fn walk(dir: &Path) -> Vec<PathBuf> {
+    let mut out = vec![];
+    if let Ok(rd) = std::fs::read_dir(dir) {
+        for e in rd.flatten() {
+            let p = e.path();
+            if p.is_dir() {
+                out.extend(walk(&p));
+            } else {
+                out.push(p);
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn allowed_calls_work_end_to_end() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let cfg = format!(
+        "{}[accounts.o.policy]\nallow_token_export = true\nallow = [\"logout\"]\n",
+        account_toml("o", Dialect::Oidc, &idp)
+    );
+    let env = Env::new(&cfg);
+    let d = start_daemon(&env);
+    let out = agent(&env, &d, &["login", "o", "--no-wait", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let w = agent(&env, &d, &["login", "o", "--wait", "--json"]);
+    assert_eq!(w.status.code(), Some(0), "{}", stderr(&w));
+    assert!(stdout(&w).contains("signed_in"), "{}", stdout(&w));
+    let t = agent(&env, &d, &["token", "o"]);
+    assert_eq!(t.status.code(), Some(0), "{}", stderr(&t));
+    assert_eq!(stdout(&t).trim(), idp.issued_access_tokens()[0]);
+    let ex = agent(
+        &env,
+        &d,
+        &[
+            "exec",
+            "o",
+            "--",
+            "sh",
+            "-c",
+            "printf %s \"$SIDEKEY_ACCESS_TOKEN\"",
+        ],
+    );
+    assert_eq!(stdout(&ex), idp.issued_access_tokens()[0]);
+    let lo = agent(&env, &d, &["logout", "o"]);
+    assert_eq!(lo.status.code(), Some(0), "{}", stderr(&lo));
+    assert!(stdout(&lo).contains("Revoked"), "{}", stdout(&lo));
+    assert!(!idp.access_token_valid(&idp.issued_access_tokens()[0]));
+}
+
+#[test]
+fn sigterm_during_a_refresh_loses_nothing() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    o.first_access_token_ttl = Some(30); // due for refresh as soon as the daemon starts
+    o.refresh_delay = Duration::from_millis(1500);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    assert_eq!(env.run(&["login", "o"]).status.code(), Some(0));
+    let mut d = start_daemon(&env);
+    let t0 = Instant::now();
+    while idp.counters().refresh_requests == 0 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no background refresh"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    // The provider has the request (and will rotate the refresh token): stop the daemon now.
+    let pid = d.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let code = wait_timeout(&mut d.child, Duration::from_secs(20));
+    assert_eq!(code, 0, "clean exit");
+    let c = idp.counters();
+    assert_eq!((c.refresh_requests, c.refresh_successes), (1, 1));
+    // The rotated refresh token and the new access token were stored before the exit.
+    let out = env.run(&["token", "o"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let new = idp.issued_access_tokens().last().cloned().unwrap();
+    assert_eq!(stdout(&out).trim(), new);
+    assert_eq!(
+        idp.counters().refresh_requests,
+        1,
+        "no second refresh needed"
+    );
+    assert!(!d.socket.exists(), "socket removed on shutdown");
+}
+
+#[test]
+fn the_daemon_refuses_to_start_without_an_api_key() {
+    let env = Env::new("");
+    let out = env.run(&[
+        "serve",
+        "--socket",
+        env.dir.path().join("s.sock").to_str().unwrap(),
+    ]);
+    assert_eq!(out.status.code(), Some(2));
+    assert!(stderr(&out).contains("API key"), "{}", stderr(&out));
+}
