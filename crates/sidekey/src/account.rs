@@ -152,22 +152,50 @@ pub fn http(ctx: &Context) -> Result<Http, Failure> {
 /// A fresh access token for `name`, refreshing (single-flight across processes) when it expires
 /// within the margin.
 pub fn fresh_token(ctx: &Context, name: &str) -> Result<Record, Failure> {
+    refresh_unless_fresh(ctx, name, None)
+}
+
+/// The provider refused `rejected` (HTTP 401) although it looked valid: refresh now — unless
+/// another process already replaced it, in which case its successor is returned.
+pub fn replace_rejected_token(
+    ctx: &Context,
+    name: &str,
+    rejected: &str,
+) -> Result<Record, Failure> {
+    refresh_unless_fresh(ctx, name, Some(rejected))
+}
+
+fn refresh_unless_fresh(
+    ctx: &Context,
+    name: &str,
+    rejected: Option<&str>,
+) -> Result<Record, Failure> {
     let account = ctx.config.account(name)?;
     let vault = ctx.vault()?;
     let margin = ctx.config.refresh_margin;
+    let still_good = |r: &Record| match rejected {
+        Some(bad) => r.access_token.expose() != bad,
+        None => r.good_for(margin),
+    };
     let rec: Record = vault
         .load(name)?
         .ok_or_else(|| Failure::not_signed_in(name))?;
     check_usable(name, account, &rec)?;
-    if rec.good_for(margin) {
+    if still_good(&rec) {
         return Ok(rec);
     }
 
     let lock = vault.lock(name)?;
     let mut rec: Record = lock.load()?.ok_or_else(|| Failure::not_signed_in(name))?;
     check_usable(name, account, &rec)?;
-    if rec.good_for(margin) {
+    if still_good(&rec) {
         return Ok(rec); // another process refreshed while we waited for the lock
+    }
+    if rejected.is_some() && rec.refresh_token.is_none() {
+        return Err(Failure::reauth(
+            name,
+            "the provider no longer accepts the access token",
+        ));
     }
     let Some(refresh_token) = rec.refresh_token.clone() else {
         if rec.expired() {
@@ -199,7 +227,7 @@ pub fn fresh_token(ctx: &Context, name: &str) -> Result<Record, Failure> {
             Err(Failure::from_refresh(name, e))
         }
         Err(e) => {
-            if !rec.expired() {
+            if rejected.is_none() && !rec.expired() {
                 // Still valid for a little while: hand it out, say why it was not renewed.
                 eprintln!("sidekey: warning: could not refresh '{name}' ahead of expiry: {e}");
                 return Ok(rec);

@@ -76,11 +76,12 @@ pub fn read_api_key(path: &Path) -> Result<Secret, Failure> {
     Ok(Secret::new(key))
 }
 
+/// `SIDEKEY_SOCKET`, else `[server] socket`, else `$SIDEKEY_HOME/sidekey.sock`.
 pub fn default_socket(ctx: &Context) -> PathBuf {
-    ctx.config
-        .server
-        .socket
-        .clone()
+    std::env::var_os("SIDEKEY_SOCKET")
+        .filter(|v| !v.is_empty())
+        .map(PathBuf::from)
+        .or_else(|| ctx.config.server.socket.clone())
         .unwrap_or_else(|| ctx.home.join("sidekey.sock"))
 }
 
