@@ -319,3 +319,13 @@ pub fn health(c: &Client) -> Result<(), Failure> {
         ))
     }
 }
+
+/// `sidekey ms …` through the daemon: `(JSON result, text)`.
+pub fn ms(c: &Client, req: &crate::ms::MsRequest) -> Result<(Value, String), Failure> {
+    let body = serde_json::to_value(req).map_err(|e| Failure::internal(e.to_string()))?;
+    let v = block(c.call("POST", "/v1/ms", Some(body)))?;
+    Ok((
+        v["result"].clone(),
+        v["text"].as_str().unwrap_or_default().to_string(),
+    ))
+}

@@ -19,6 +19,7 @@ use toml::Spanned;
 struct RawConfig {
     refresh_margin: Option<Spanned<toml::Value>>,
     http_timeout: Option<Spanned<toml::Value>>,
+    timezone: Option<Spanned<String>>,
     #[serde(default)]
     vault: RawVault,
     #[serde(default)]
@@ -178,6 +179,8 @@ pub struct Config {
     pub exists: bool,
     pub refresh_margin: Duration,
     pub http_timeout: Duration,
+    /// IANA zone for times shown to the person (default: the machine's).
+    pub timezone: Option<String>,
     pub key_file: Option<PathBuf>,
     pub notify: Notify,
     pub server: Server,
@@ -233,6 +236,21 @@ impl Config {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let key_file = raw.vault.key_file.map(|k| base.join(k));
+        let timezone = match raw.timezone {
+            Some(t) => {
+                if jiff::tz::TimeZone::get(t.get_ref()).is_err() {
+                    return Err(at(
+                        Some(t.span()),
+                        &format!(
+                            "unknown time zone '{}' (use an IANA name like Europe/Berlin)",
+                            t.get_ref()
+                        ),
+                    ));
+                }
+                Some(t.into_inner())
+            }
+            None => None,
+        };
         let notify = notify(raw.notify, base).map_err(|(s, m)| at(s, &m))?;
         let server = Server {
             api_key_file: raw.server.api_key_file.map(|f| base.join(f)),
@@ -255,6 +273,7 @@ impl Config {
             exists: true,
             refresh_margin,
             http_timeout,
+            timezone,
             key_file,
             notify,
             server,
@@ -359,26 +378,13 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     only(&r.domain, "domain", &[Auth0])?;
     only(&r.audience, "audience", &[Auth0, Okta, Oidc, Generic])?;
 
-    let client_secret = match (&r.client_secret, &r.client_secret_file) {
-        (Some(_), Some(_)) => {
-            return Err((
-                None,
-                "set `client_secret` or `client_secret_file`, not both".into(),
-            ));
-        }
-        (Some(s), None) => Some(Secret::new(s.trim())),
-        (None, Some(f)) => {
-            let p = base.join(f);
-            let text = std::fs::read_to_string(&p).map_err(|e| {
-                (
-                    None,
-                    format!("cannot read client_secret_file {}: {e}", p.display()),
-                )
-            })?;
-            Some(Secret::new(text.trim()))
-        }
-        (None, None) => None,
-    };
+    let client_secret = inline_or_file(
+        &r.client_secret,
+        &r.client_secret_file,
+        base,
+        "`client_secret`",
+        "`client_secret_file`",
+    )?;
     if kind == Google && client_secret.is_none() {
         return Err((
             None,
@@ -568,6 +574,22 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     })
 }
 
+/// A secret given inline or (better) in a file named relative to the config; not both.
+fn inline_or_file(
+    inline: &Option<String>,
+    file: &Option<String>,
+    base: &Path,
+    inline_key: &str,
+    file_key: &str,
+) -> Result<Option<Secret>, Located> {
+    match (inline, file) {
+        (Some(_), Some(_)) => Err((None, format!("set {inline_key} or {file_key}, not both"))),
+        (Some(s), None) => Ok(Some(Secret::new(s.trim()))),
+        (None, Some(f)) => read_secret(base, f, file_key).map(Some),
+        (None, None) => Ok(None),
+    }
+}
+
 fn read_secret(base: &Path, file: &str, what: &str) -> Result<Secret, Located> {
     let p = base.join(file);
     let text = std::fs::read_to_string(&p)
@@ -596,16 +618,15 @@ fn notify(raw: RawNotify, base: &Path) -> Result<Notify, Located> {
         api_base: None,
     });
     if tg.enabled != Some(false) {
-        let token = match (&tg.bot_token, &tg.bot_token_file) {
-            (Some(_), Some(_)) => {
-                return Err((
-                    None,
-                    "[notify.telegram]: set bot_token or bot_token_file, not both".into(),
-                ));
-            }
-            (Some(t), None) => Some(Secret::new(t.trim())),
-            (None, Some(f)) => Some(read_secret(base, f, "[notify.telegram] bot_token_file")?),
-            (None, None) => env_nonempty("TELEGRAM_BOT_TOKEN").map(Secret::new),
+        let token = match inline_or_file(
+            &tg.bot_token,
+            &tg.bot_token_file,
+            base,
+            "[notify.telegram] bot_token",
+            "[notify.telegram] bot_token_file",
+        )? {
+            Some(t) => Some(t),
+            None => env_nonempty("TELEGRAM_BOT_TOKEN").map(Secret::new),
         };
         let chat = match &tg.chat_id {
             Some(toml::Value::String(s)) => Some(s.trim().to_string()),

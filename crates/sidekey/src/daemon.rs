@@ -195,6 +195,7 @@ fn router(d: Shared, caller: Caller) -> Router {
         .route("/v1/login/{account}", get(login_wait))
         .route("/v1/token", post(token))
         .route("/v1/logout", post(logout))
+        .route("/v1/ms", post(ms_op))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::Extension(caller))
         .with_state(d)
@@ -643,4 +644,32 @@ async fn refresh_loop(d: Shared) {
         }
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
+}
+
+async fn ms_op(
+    AxState(d): AxState<Shared>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    headers: HeaderMap,
+    body: Option<axum::Json<crate::ms::MsRequest>>,
+) -> Response {
+    let Some(axum::Json(req)) = body else {
+        return error_response(&Failure::usage("expected a JSON body {\"op\": …}"));
+    };
+    let account = crate::ms::pick_account(&d.ctx, req.account.as_deref()).ok();
+    let op = format!("ms.{}", req.op);
+    guarded(
+        &d,
+        &headers,
+        caller,
+        &op,
+        account.as_deref(),
+        json!({"op": req.op}),
+        || {
+            blocking(&d, move |d| {
+                let (result, text) = crate::ms::run(&d.ctx, &req)?;
+                Ok(json!({"result": result, "text": text}))
+            })
+        },
+    )
+    .await
 }

@@ -12,14 +12,26 @@ mod demo;
 mod doctor;
 mod failure;
 mod login;
+mod ms;
 mod policy;
 mod skills;
 
 use clap::{Parser, Subcommand};
 use context::Context;
 use failure::Failure;
+use serde_json::Value;
 use std::ffi::OsString;
+use std::io::Write;
 use std::process::ExitCode;
+
+/// What the audit log keeps of an `ms` request: which arguments were given, not their values
+/// (a search query or a sender can be personal).
+fn ms_args(r: &ms::MsRequest) -> Value {
+    serde_json::json!({
+        "query": r.query.is_some(), "sender": r.sender.is_some(), "when": r.when,
+        "from_to": r.from.is_some(), "top": r.top, "month": r.month, "next_days": r.next_days,
+    })
+}
 
 #[derive(Parser)]
 #[command(
@@ -90,6 +102,17 @@ enum Command {
         #[arg(long)]
         socket: Option<std::path::PathBuf>,
     },
+    /// Microsoft 365, read-only: profile, OneDrive, calendar, unread mail, birthdays, dashboard
+    Ms {
+        /// The Microsoft account (default: the only one configured)
+        #[arg(long, global = true)]
+        account: Option<String>,
+        /// A JSON document instead of text
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: MsCmd,
+    },
     /// OpenClaw skills for the configured accounts
     Skills {
         #[command(subcommand)]
@@ -109,6 +132,155 @@ enum Command {
         #[arg(long)]
         auto_approve: bool,
     },
+}
+
+#[derive(Subcommand)]
+enum MsCmd {
+    /// Who is signed in
+    Me,
+    /// OneDrive files
+    Files {
+        #[command(subcommand)]
+        cmd: FilesCmd,
+    },
+    /// Events in a time window, in your time zone
+    Calendar {
+        /// today, tomorrow, tomorrow-afternoon, this-week or next-7-days
+        #[arg(long, default_value = "today", conflicts_with_all = ["from", "to"])]
+        when: String,
+        /// Window start (RFC 3339, or a date/time in --tz), with --to
+        #[arg(long, requires = "to")]
+        from: Option<String>,
+        #[arg(long, requires = "from")]
+        to: Option<String>,
+        /// IANA time zone (default: config `timezone`, else the machine's)
+        #[arg(long)]
+        tz: Option<String>,
+    },
+    /// Mail
+    Mail {
+        #[command(subcommand)]
+        cmd: MailCmd,
+    },
+    /// Contacts
+    Contacts {
+        #[command(subcommand)]
+        cmd: ContactsCmd,
+    },
+    /// Next appointments, recent files, important unread mail, upcoming birthdays (one request)
+    Dashboard {
+        #[arg(long)]
+        tz: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum FilesCmd {
+    /// Search by name and content
+    Search {
+        #[arg(allow_hyphen_values = true)]
+        query: String,
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+    /// Recently used files
+    Recent {
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+    },
+}
+
+#[derive(Subcommand)]
+enum MailCmd {
+    /// Unread messages: sender, subject, received time
+    Unread {
+        /// Only from this address or domain
+        #[arg(long, allow_hyphen_values = true)]
+        from: Option<String>,
+        #[arg(long, default_value_t = 10)]
+        top: usize,
+        #[arg(long)]
+        tz: Option<String>,
+    },
+}
+
+#[derive(Subcommand)]
+enum ContactsCmd {
+    /// Birthdays, sorted by upcoming date
+    Birthdays {
+        /// Month 1-12 (default: this month)
+        #[arg(long, conflicts_with = "next_days", value_parser = clap::value_parser!(i8).range(1..=12))]
+        month: Option<i8>,
+        #[arg(long, value_parser = clap::value_parser!(u16).range(1..=366))]
+        next_days: Option<u16>,
+    },
+}
+
+impl MsCmd {
+    fn request(&self, account: Option<String>) -> ms::MsRequest {
+        let mut r = ms::MsRequest {
+            account,
+            ..Default::default()
+        };
+        match self {
+            MsCmd::Me => r.op = "me".into(),
+            MsCmd::Files {
+                cmd: FilesCmd::Search { query, top },
+            } => {
+                r.op = "files.search".into();
+                r.query = Some(query.clone());
+                r.top = Some(*top);
+            }
+            MsCmd::Files {
+                cmd: FilesCmd::Recent { top },
+            } => {
+                r.op = "files.recent".into();
+                r.top = Some(*top);
+            }
+            MsCmd::Calendar { when, from, to, tz } => {
+                r.op = "calendar".into();
+                r.when = Some(when.clone());
+                r.from = from.clone();
+                r.to = to.clone();
+                r.tz = tz.clone();
+            }
+            MsCmd::Mail {
+                cmd: MailCmd::Unread { from, top, tz },
+            } => {
+                r.op = "mail.unread".into();
+                r.sender = from.clone();
+                r.top = Some(*top);
+                r.tz = tz.clone();
+            }
+            MsCmd::Contacts {
+                cmd: ContactsCmd::Birthdays { month, next_days },
+            } => {
+                r.op = "contacts.birthdays".into();
+                r.month = *month;
+                r.next_days = *next_days;
+            }
+            MsCmd::Dashboard { tz } => {
+                r.op = "dashboard".into();
+                r.tz = tz.clone();
+            }
+        }
+        r
+    }
+}
+
+fn print_ms(result: Value, text: &str, json: bool) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    let r = if json {
+        writeln!(out, "{result}")
+    } else {
+        write!(
+            out,
+            "{}{}",
+            text,
+            if text.ends_with('\n') { "" } else { "\n" }
+        )
+    };
+    r.map_err(|e| Failure::internal(format!("cannot write to stdout: {e}")))
 }
 
 #[derive(Subcommand)]
@@ -158,6 +330,11 @@ fn run(cli: Cli) -> Result<(), Failure> {
             Command::Exec { name, command } => return client::exec(&c, name, command),
             Command::Logout { name } => return client::logout(&c, name),
             Command::Health { .. } => return client::health(&c),
+            Command::Ms { account, json, cmd } => {
+                let req = cmd.request(account.clone());
+                let (v, text) = client::ms(&c, &req)?;
+                return print_ms(v, &text, *json);
+            }
             _ => {}
         }
     }
@@ -225,6 +402,19 @@ fn run(cli: Cli) -> Result<(), Failure> {
             client::health(&c)
         }
         Command::Audit { since, json } => audit::show(&ctx.home, since.as_deref(), json),
+        Command::Ms { account, json, cmd } => {
+            let req = cmd.request(account);
+            let r = ms::run(&ctx, &req);
+            let op = format!("ms.{}", req.op);
+            let acct = req
+                .account
+                .clone()
+                .or_else(|| ms::pick_account(&ctx, None).ok());
+            let summary = r.as_ref().map(|_| ()).map_err(Clone::clone);
+            audited(&op, acct.as_deref(), ms_args(&req), summary)?;
+            let (v, text) = r?;
+            print_ms(v, &text, json)
+        }
         Command::Skills {
             action: SkillsAction::Write { dir },
         } => {

@@ -19,6 +19,13 @@ pub const OPERATIONS: &[(&str, Kind)] = &[
     ("login", Kind::Read),
     ("logout", Kind::Write),
     ("token", Kind::Export),
+    ("ms.me", Kind::Read),
+    ("ms.files.search", Kind::Read),
+    ("ms.files.recent", Kind::Read),
+    ("ms.calendar", Kind::Read),
+    ("ms.mail.unread", Kind::Read),
+    ("ms.contacts.birthdays", Kind::Read),
+    ("ms.dashboard", Kind::Read),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]

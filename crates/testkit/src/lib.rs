@@ -37,6 +37,7 @@
 //! Where `providers.md` marks a behaviour as unconfirmed, the fake picks the most plausible
 //! shape and says so in a comment next to the code.
 
+pub mod graph;
 mod page;
 mod server;
 mod state;
@@ -44,6 +45,9 @@ pub mod telegram;
 mod util;
 mod wire;
 
+pub use graph::{
+    FakeContact, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData, GraphOptions, GraphRequest,
+};
 pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
 
 use std::sync::{Arc, Condvar, Mutex};

@@ -1,0 +1,1061 @@
+//! [`Graph`]: the bounded HTTP client and the operations.
+//!
+//! # Transport rules (apis.md part A)
+//!
+//! * Every request — first pages, `@odata.nextLink` pages and `$batch` sub-requests — carries
+//!   `Prefer: outlook.timezone="UTC"`: headers are not part of a nextLink, and asking for UTC
+//!   means we never have to map Windows zone names; conversion to the person's zone happens
+//!   here, with the tz database compiled in.
+//! * nextLinks are fetched exactly as given (never parsed or edited: the `$skip` inside counts
+//!   mailbox items), up to a page cap, and only if they point to the same origin as the base
+//!   URL — the bearer token is never sent anywhere else.
+//! * 429 and 503 are retried after `Retry-After` (seconds, fractional allowed, or an HTTP date;
+//!   exponential back-off from 0.5 s when absent), within a maximum number of attempts and a
+//!   bound on the *total* time spent waiting. A wait longer than what is left of that bound is
+//!   not shortened (an early retry counts against the limits): the call fails with
+//!   [`GraphError::Throttled`] carrying the wait Graph asked for.
+//! * Bodies over the size limit (4 MiB by default) are refused; each request has a timeout.
+//! * 401 is returned as [`GraphError::Unauthorized`] without retrying: only the caller can
+//!   refresh the token (see the crate docs for the refresh-once-and-retry pattern).
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use jiff::civil::Date;
+use jiff::tz::TimeZone;
+use jiff::{Timestamp, ToSpan};
+use serde::Serialize;
+use serde_json::{Value, json};
+
+use crate::error::{GraphError, classify, one_line};
+use crate::model::{
+    Birthday, BirthdayFilter, CalendarEvent, DriveItem, MailMessage, Me, RecentFiles, RecentSource,
+    plus_days, sort_by_modified,
+};
+use crate::odata::{self, rel, search_segment, string_literal};
+use crate::scopes::hint_for_path;
+use crate::window::{Window, day_start};
+
+/// The header sent on every request.
+pub const PREFER_UTC: &str = "outlook.timezone=\"UTC\"";
+
+const DRIVE_SELECT: &str =
+    "id,name,size,webUrl,lastModifiedDateTime,file,folder,package,parentReference,remoteItem";
+const EVENT_SELECT: &str = "id,subject,start,end,isAllDay,isCancelled,location,organizer,isOnlineMeeting,onlineMeeting,showAs,webLink";
+/// Fields `Mail.ReadBasic` allows (no body, bodyPreview, uniqueBody, attachments).
+const MAIL_SELECT: &str = "id,subject,from,sender,receivedDateTime,isRead,hasAttachments,importance,flag,inferenceClassification,webLink";
+const CONTACT_SELECT: &str = "id,displayName,givenName,surname,birthday";
+/// The always-true first clause that lets `$orderby=receivedDateTime desc` go with any
+/// filter without `InefficientFilter` (apis.md A.6: ordered properties first in `$filter`).
+const MAIL_FILTER_HEAD: &str = "receivedDateTime ge 1900-01-01T00:00:00Z";
+const MAX_BATCH: usize = 20;
+
+/// How many items each dashboard section shows.
+pub const DASHBOARD_EVENTS: usize = 10;
+pub const DASHBOARD_FILES: usize = 10;
+pub const DASHBOARD_MAIL: usize = 10;
+/// The dashboard's appointment window: from now, this many days.
+pub const DASHBOARD_EVENT_DAYS: i64 = 7;
+/// The dashboard's birthday window: today and the next this many days.
+pub const DASHBOARD_BIRTHDAY_DAYS: u16 = 14;
+
+/// A Microsoft Graph client for the read-only operations. Cheap to clone.
+#[derive(Clone, Debug)]
+pub struct Graph {
+    client: reqwest::Client,
+    base: String,
+    origin: Option<String>,
+    max_attempts: u32,
+    max_wait: Duration,
+    page_cap: usize,
+    max_body: usize,
+    timeout: Duration,
+}
+
+struct Raw {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Vec<u8>,
+}
+
+/// A finished `$batch` sub-request.
+#[derive(Debug)]
+struct SubAnswer {
+    status: u16,
+    retry_after: Option<Duration>,
+    body: Value,
+}
+
+/// `scheme://host[:port]` of a URL, lower-cased.
+fn origin_of(u: &str) -> Option<String> {
+    let u = url::Url::parse(u).ok()?;
+    let host = u.host_str()?;
+    Some(format!(
+        "{}://{}:{}",
+        u.scheme(),
+        host.to_ascii_lowercase(),
+        u.port_or_known_default()?
+    ))
+}
+
+/// `Retry-After`: delta-seconds (fractional accepted, e.g. `2.128`) or an HTTP date.
+pub fn parse_retry_after(v: &str) -> Option<Duration> {
+    let v = v.trim();
+    if let Ok(secs) = v.parse::<f64>() {
+        return (secs.is_finite() && secs >= 0.0)
+            .then(|| Duration::try_from_secs_f64(secs.min(86_400.0)).ok())
+            .flatten();
+    }
+    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
+    let d = Timestamp::now().duration_until(when);
+    Some(
+        Duration::try_from(d)
+            .unwrap_or(Duration::ZERO)
+            .min(Duration::from_secs(86_400)),
+    )
+}
+
+fn backoff(attempt: u32) -> Duration {
+    Duration::from_millis(500u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(10)))
+}
+
+/// One line about a transport failure: what happened and the host, never the path or query.
+fn describe_reqwest(e: &reqwest::Error) -> String {
+    let host = e
+        .url()
+        .and_then(|u| u.host_str().map(str::to_owned))
+        .unwrap_or_else(|| "?".into());
+    let what = if e.is_timeout() {
+        "timed out".to_string()
+    } else if e.is_connect() {
+        "could not connect".to_string()
+    } else if e.is_body() || e.is_decode() {
+        "the response was cut off".to_string()
+    } else if e.is_builder() {
+        "invalid request URL".to_string()
+    } else {
+        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
+        let mut msg = "request failed".to_string();
+        while let Some(s) = src {
+            msg = s.to_string();
+            src = s.source();
+        }
+        // Lower-level messages (hyper, rustls, io) do not carry URLs; still keep it short.
+        one_line(&msg, 120)
+    };
+    format!("{host}: {what}")
+}
+
+fn clamp_top(top: usize) -> usize {
+    top.clamp(1, 1000)
+}
+
+fn values(v: &Value) -> Result<&Vec<Value>, GraphError> {
+    v.get("value")
+        .and_then(Value::as_array)
+        .ok_or_else(|| GraphError::Malformed("a collection without a \"value\" array".into()))
+}
+
+fn next_link(v: &Value) -> Option<&str> {
+    v.get("@odata.nextLink").and_then(Value::as_str)
+}
+
+impl Graph {
+    /// `base` is the API root including the version, e.g. `https://graph.microsoft.com/v1.0`
+    /// (a trailing slash is removed). Defaults: 4 attempts, 10 s total wait for throttling,
+    /// 10 pages, 4 MiB per response, 30 s per request.
+    pub fn new(client: reqwest::Client, base: &str) -> Graph {
+        let base = base.trim().trim_end_matches('/').to_string();
+        Graph {
+            client,
+            origin: origin_of(&base),
+            base,
+            max_attempts: 4,
+            max_wait: Duration::from_secs(10),
+            page_cap: 10,
+            max_body: 4 * 1024 * 1024,
+            timeout: Duration::from_secs(30),
+        }
+    }
+
+    /// Throttling: at most `max_attempts` tries per request (≥ 1) and at most `max_wait`
+    /// spent waiting in total.
+    pub fn with_retry(mut self, max_attempts: u32, max_wait: Duration) -> Graph {
+        self.max_attempts = max_attempts.max(1);
+        self.max_wait = max_wait;
+        self
+    }
+
+    /// At most this many pages per operation (≥ 1).
+    pub fn with_page_cap(mut self, pages: usize) -> Graph {
+        self.page_cap = pages.max(1);
+        self
+    }
+
+    /// Response bodies larger than this are refused (default 4 MiB).
+    pub fn with_max_body(mut self, bytes: usize) -> Graph {
+        self.max_body = bytes;
+        self
+    }
+
+    /// Per-request timeout (default 30 s), on top of whatever the client has.
+    pub fn with_timeout(mut self, timeout: Duration) -> Graph {
+        self.timeout = timeout;
+        self
+    }
+
+    pub fn base(&self) -> &str {
+        &self.base
+    }
+
+    // -----------------------------------------------------------------------------------
+    // transport
+
+    async fn send_once(&self, req: reqwest::RequestBuilder) -> Result<Raw, GraphError> {
+        let mut resp = req
+            .timeout(self.timeout)
+            .send()
+            .await
+            .map_err(|e| GraphError::Network(describe_reqwest(&e)))?;
+        let status = resp.status().as_u16();
+        let retry_after = resp
+            .headers()
+            .get(reqwest::header::RETRY_AFTER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(parse_retry_after);
+        if let Some(len) = resp.content_length()
+            && len > self.max_body as u64
+        {
+            return Err(GraphError::Malformed(format!(
+                "HTTP {status} response of {len} bytes is over the {} byte limit",
+                self.max_body
+            )));
+        }
+        let mut body = Vec::new();
+        loop {
+            match resp.chunk().await {
+                Ok(Some(c)) => {
+                    if body.len() + c.len() > self.max_body {
+                        return Err(GraphError::Malformed(format!(
+                            "HTTP {status} response is over the {} byte limit",
+                            self.max_body
+                        )));
+                    }
+                    body.extend_from_slice(&c);
+                }
+                Ok(None) => break,
+                Err(e) => return Err(GraphError::Network(describe_reqwest(&e))),
+            }
+        }
+        Ok(Raw {
+            status,
+            retry_after,
+            body,
+        })
+    }
+
+    /// Sends (rebuilding the request for each attempt) with the throttling policy; returns
+    /// the JSON of a 2xx answer, or the mapped error.
+    async fn call(
+        &self,
+        token: &str,
+        make: impl Fn() -> reqwest::RequestBuilder,
+        hint: &str,
+    ) -> Result<Value, GraphError> {
+        let mut waited = Duration::ZERO;
+        let mut attempt = 1;
+        loop {
+            let req = make()
+                .bearer_auth(token)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .header("Prefer", PREFER_UTC);
+            let raw = self.send_once(req).await?;
+            let body: Value = serde_json::from_slice(&raw.body).unwrap_or(Value::Null);
+            if (200..300).contains(&raw.status) {
+                if body.is_null() {
+                    return Err(GraphError::Malformed(format!(
+                        "HTTP {} with a body that is not JSON",
+                        raw.status
+                    )));
+                }
+                return Ok(body);
+            }
+            if matches!(raw.status, 429 | 503) {
+                let wait = raw.retry_after.unwrap_or_else(|| backoff(attempt));
+                if attempt < self.max_attempts && waited + wait <= self.max_wait {
+                    tokio::time::sleep(wait).await;
+                    waited += wait;
+                    attempt += 1;
+                    continue;
+                }
+            }
+            return Err(classify(raw.status, &body, raw.retry_after, hint));
+        }
+    }
+
+    async fn get(&self, token: &str, url: &str, hint: &str) -> Result<Value, GraphError> {
+        self.call(token, || self.client.get(url), hint).await
+    }
+
+    fn check_origin(&self, link: &str) -> Result<(), GraphError> {
+        match (&self.origin, origin_of(link)) {
+            (Some(a), Some(b)) if *a == b => Ok(()),
+            _ => Err(GraphError::Malformed(
+                "an @odata.nextLink pointing away from the Graph base URL was refused".into(),
+            )),
+        }
+    }
+
+    /// Follows nextLinks from `rel_url` until `want` items passed `keep`, the pages run out
+    /// or the page cap is hit. Returns the kept items and whether Graph had more.
+    async fn collect(
+        &self,
+        token: &str,
+        rel_url: &str,
+        want: usize,
+        keep: impl Fn(&Value) -> bool,
+    ) -> Result<(Vec<Value>, bool), GraphError> {
+        let hint = hint_for_path(rel_url);
+        let mut url = format!("{}{rel_url}", self.base);
+        let mut out = Vec::new();
+        let mut pages = 0;
+        loop {
+            let page = self.get(token, &url, hint).await?;
+            pages += 1;
+            out.extend(values(&page)?.iter().filter(|v| keep(v)).cloned());
+            let Some(next) = next_link(&page) else {
+                return Ok((out, false));
+            };
+            if out.len() >= want || pages >= self.page_cap {
+                return Ok((out, true));
+            }
+            self.check_origin(next)?;
+            url = next.to_string();
+        }
+    }
+
+    // -----------------------------------------------------------------------------------
+    // operations
+
+    /// `GET /me`: who is signed in (`mail` null → `userPrincipalName`).
+    pub async fn me(&self, token: &str) -> Result<Me, GraphError> {
+        let url = odata::url(
+            &self.base,
+            "/me",
+            &[("$select", "id,displayName,mail,userPrincipalName".into())],
+        );
+        let v = self.get(token, &url, "User.Read").await?;
+        Me::from_graph(&v).ok_or_else(|| GraphError::Malformed("/me without an id".into()))
+    }
+
+    /// OneDrive search (`/me/drive/root/search(q='…')`), at most `top` items (1–1000).
+    pub async fn files_search(
+        &self,
+        token: &str,
+        query: &str,
+        top: usize,
+    ) -> Result<Vec<DriveItem>, GraphError> {
+        if query.trim().is_empty() {
+            return Err(GraphError::Invalid("the search text is empty".into()));
+        }
+        if query.chars().count() > 255 {
+            return Err(GraphError::Invalid(
+                "the search text is longer than 255 characters".into(),
+            ));
+        }
+        let top = clamp_top(top);
+        let path = format!("/me/drive/root/{}", search_segment(query));
+        let url = rel(
+            &path,
+            &[
+                ("$select", DRIVE_SELECT.into()),
+                ("$top", top.min(200).to_string()),
+            ],
+        );
+        let (vals, _) = self.collect(token, &url, top, |_| true).await?;
+        let mut items: Vec<DriveItem> = vals.iter().filter_map(DriveItem::from_graph).collect();
+        items.truncate(top);
+        Ok(items)
+    }
+
+    /// Recently used files, newest modification first. See [`Graph::files_recent_detailed`].
+    pub async fn files_recent(
+        &self,
+        token: &str,
+        top: usize,
+    ) -> Result<Vec<DriveItem>, GraphError> {
+        Ok(self.files_recent_detailed(token, top).await?.items)
+    }
+
+    /// `/me/drive/recent` is deprecated (degraded until November 2026, then no data). When it
+    /// answers with nothing, or with an error other than 401/403/throttling, this falls back
+    /// to `search(q='')` over the whole drive (a page or a few, up to the page cap) sorted by
+    /// `lastModifiedDateTime` here — OneDrive for Business cannot `$orderby` that field — and
+    /// says so in `source`.
+    pub async fn files_recent_detailed(
+        &self,
+        token: &str,
+        top: usize,
+    ) -> Result<RecentFiles, GraphError> {
+        let top = clamp_top(top);
+        let url = rel("/me/drive/recent", &[]);
+        match self.collect(token, &url, top, |_| true).await {
+            Ok((vals, _)) => {
+                let mut items: Vec<DriveItem> =
+                    vals.iter().filter_map(DriveItem::from_graph).collect();
+                if !items.is_empty() {
+                    sort_by_modified(&mut items);
+                    items.truncate(top);
+                    return Ok(RecentFiles {
+                        items,
+                        source: RecentSource::Recent,
+                    });
+                }
+            }
+            Err(
+                e @ (GraphError::Unauthorized
+                | GraphError::Forbidden { .. }
+                | GraphError::Throttled { .. }
+                | GraphError::Network(_)),
+            ) => return Err(e),
+            Err(_) => {}
+        }
+        let url = recent_fallback_url();
+        let (vals, _) = self.collect(token, &url, 200, |_| true).await?;
+        let mut items: Vec<DriveItem> = vals.iter().filter_map(DriveItem::from_graph).collect();
+        sort_by_modified(&mut items);
+        items.truncate(top);
+        Ok(RecentFiles {
+            items,
+            source: RecentSource::Search,
+        })
+    }
+
+    /// Events overlapping `window` (`/me/calendarView` with both bounds), times in `tz`,
+    /// sorted by start. All-day events are kept only if their *dates* overlap the window in
+    /// the person's calendar.
+    pub async fn calendar(
+        &self,
+        token: &str,
+        window: &Window,
+        tz: &TimeZone,
+    ) -> Result<Vec<CalendarEvent>, GraphError> {
+        if window.end <= window.start {
+            return Err(GraphError::Invalid("the time window is empty".into()));
+        }
+        let url = calendar_url(window, 50);
+        let (vals, _) = self.collect(token, &url, usize::MAX, |_| true).await?;
+        Ok(events_in(vals.iter(), window, tz))
+    }
+
+    /// Unread inbox mail, newest first, at most `top` (1–1000). `from` is an address
+    /// (`o'brien@x.test`: exact, case-insensitive, filtered by Graph) or a domain (`x.test` or
+    /// `@x.test`: the address's domain or a subdomain of it, filtered here because Graph
+    /// refuses `endswith` on messages). Needs only `Mail.ReadBasic`.
+    pub async fn unread_mail(
+        &self,
+        token: &str,
+        from: Option<&str>,
+        top: usize,
+    ) -> Result<Vec<MailMessage>, GraphError> {
+        let top = clamp_top(top);
+        let mut filter = format!("{MAIL_FILTER_HEAD} and isRead eq false");
+        let mut domain: Option<String> = None;
+        let mut page = top;
+        if let Some(f) = from {
+            let f = f.trim();
+            if f.is_empty() || f.chars().count() > 320 {
+                return Err(GraphError::Invalid(
+                    "--from must be an address or a domain".into(),
+                ));
+            }
+            match f.find('@') {
+                Some(i) if i > 0 => {
+                    filter.push_str(" and from/emailAddress/address eq ");
+                    filter.push_str(&string_literal(f));
+                }
+                _ => {
+                    let d = f.trim_start_matches('@').to_lowercase();
+                    if d.is_empty() || d.contains('@') {
+                        return Err(GraphError::Invalid(
+                            "--from must be an address or a domain".into(),
+                        ));
+                    }
+                    domain = Some(d);
+                    page = 100;
+                }
+            }
+        }
+        let url = rel(
+            "/me/mailFolders/inbox/messages",
+            &[
+                ("$filter", filter),
+                ("$orderby", "receivedDateTime desc".into()),
+                ("$select", MAIL_SELECT.into()),
+                ("$top", page.to_string()),
+            ],
+        );
+        let keep = |v: &Value| match &domain {
+            None => true,
+            Some(d) => v
+                .get("from")
+                .and_then(|f| f.get("emailAddress"))
+                .and_then(|e| e.get("address"))
+                .and_then(Value::as_str)
+                .is_some_and(|a| address_in_domain(a, d)),
+        };
+        let (vals, _) = self.collect(token, &url, top, keep).await?;
+        let mut out: Vec<MailMessage> = vals.iter().filter_map(MailMessage::from_graph).collect();
+        out.truncate(top);
+        Ok(out)
+    }
+
+    /// Contacts' birthdays matching `filter`, sorted by next occurrence (then name).
+    pub async fn birthdays(
+        &self,
+        token: &str,
+        filter: BirthdayFilter,
+        today: Date,
+    ) -> Result<Vec<Birthday>, GraphError> {
+        match filter {
+            BirthdayFilter::Month(m) if !(1..=12).contains(&m) => {
+                return Err(GraphError::Invalid("the month must be 1 to 12".into()));
+            }
+            BirthdayFilter::NextDays(n) if n > 366 => {
+                return Err(GraphError::Invalid(
+                    "the number of days must be at most 366".into(),
+                ));
+            }
+            _ => {}
+        }
+        let url = contacts_url();
+        let (vals, _) = self.collect(token, &url, usize::MAX, |_| true).await?;
+        Ok(birthdays_in(vals.iter(), filter, today))
+    }
+
+    // -----------------------------------------------------------------------------------
+    // $batch
+
+    /// Runs GET sub-requests `(id, relative url)` in `$batch` requests: one, plus one more
+    /// per round of throttled sub-requests (only those are sent again, after the longest
+    /// `Retry-After` among them, within the retry policy). Answers are matched by id
+    /// (case-insensitively), whatever their order. A 401 anywhere is returned as
+    /// [`GraphError::Unauthorized`]; other failures stay in their sub-answer.
+    async fn batch(
+        &self,
+        token: &str,
+        requests: &[(&str, String)],
+    ) -> Result<HashMap<String, SubAnswer>, GraphError> {
+        if requests.len() > MAX_BATCH {
+            return Err(GraphError::Invalid(format!(
+                "a $batch holds at most {MAX_BATCH} requests"
+            )));
+        }
+        let url = format!("{}/$batch", self.base);
+        let mut pending: Vec<(&str, String)> = requests.to_vec();
+        let mut answers: HashMap<String, SubAnswer> = HashMap::new();
+        let mut waited = Duration::ZERO;
+        let mut round = 1;
+        while !pending.is_empty() {
+            let body = json!({
+                "requests": pending.iter().map(|(id, u)| json!({
+                    "id": id,
+                    "method": "GET",
+                    "url": u,
+                    "headers": {"Prefer": PREFER_UTC},
+                })).collect::<Vec<_>>()
+            });
+            let outer = self.call_batch(token, &url, &body, &mut waited).await?;
+            let mut got: HashMap<String, SubAnswer> = HashMap::new();
+            for r in outer
+                .get("responses")
+                .and_then(Value::as_array)
+                .into_iter()
+                .flatten()
+            {
+                let Some(id) = r.get("id").and_then(|i| match i {
+                    Value::String(s) => Some(s.clone()),
+                    Value::Number(n) => Some(n.to_string()),
+                    _ => None,
+                }) else {
+                    continue;
+                };
+                let Some((want, _)) = pending.iter().find(|(p, _)| p.eq_ignore_ascii_case(&id))
+                else {
+                    continue;
+                };
+                let status = r
+                    .get("status")
+                    .and_then(Value::as_u64)
+                    .and_then(|s| u16::try_from(s).ok())
+                    .unwrap_or(0);
+                let retry_after = r
+                    .get("headers")
+                    .and_then(Value::as_object)
+                    .and_then(|h| {
+                        h.iter()
+                            .find(|(k, _)| k.eq_ignore_ascii_case("retry-after"))
+                            .map(|(_, v)| v)
+                    })
+                    .and_then(|v| match v {
+                        Value::String(s) => parse_retry_after(s),
+                        Value::Number(n) => {
+                            n.as_f64().and_then(|f| parse_retry_after(&f.to_string()))
+                        }
+                        _ => None,
+                    });
+                let body = sub_body(r.get("body"));
+                got.entry(want.to_string()).or_insert(SubAnswer {
+                    status,
+                    retry_after,
+                    body,
+                });
+            }
+            if got.values().any(|a| a.status == 401) {
+                return Err(GraphError::Unauthorized);
+            }
+            let mut throttled: Vec<(&str, String)> = Vec::new();
+            let mut longest: Option<Duration> = None;
+            let mut any_without_hint = false;
+            for (id, u) in pending {
+                match got.remove(id) {
+                    Some(a) if matches!(a.status, 429 | 503) => {
+                        match a.retry_after {
+                            Some(d) => longest = Some(longest.map_or(d, |l| l.max(d))),
+                            None => any_without_hint = true,
+                        }
+                        answers.insert(id.to_string(), a);
+                        throttled.push((id, u));
+                    }
+                    Some(a) => {
+                        answers.insert(id.to_string(), a);
+                    }
+                    None => {
+                        answers.insert(
+                            id.to_string(),
+                            SubAnswer {
+                                status: 0,
+                                retry_after: None,
+                                body: json!({"error":{"code":"missing","message":"no answer for this request in the $batch response"}}),
+                            },
+                        );
+                    }
+                }
+            }
+            if throttled.is_empty() {
+                break;
+            }
+            let wait = match (longest, any_without_hint) {
+                (Some(l), false) => l,
+                (Some(l), true) => l.max(backoff(round)),
+                (None, _) => backoff(round),
+            };
+            if round >= self.max_attempts || waited + wait > self.max_wait {
+                break; // the throttled answers stay as they are
+            }
+            tokio::time::sleep(wait).await;
+            waited += wait;
+            round += 1;
+            pending = throttled;
+        }
+        Ok(answers)
+    }
+
+    /// POSTs one `$batch`; the outer request is itself retried on 429/503 (sharing the wait
+    /// budget). Both documented outer statuses for a parseable batch — 200, and 424 from the
+    /// older throttling doc — are accepted when the body has `responses`.
+    async fn call_batch(
+        &self,
+        token: &str,
+        url: &str,
+        body: &Value,
+        waited: &mut Duration,
+    ) -> Result<Value, GraphError> {
+        let mut attempt = 1;
+        loop {
+            let req = self
+                .client
+                .post(url)
+                .bearer_auth(token)
+                .header(reqwest::header::ACCEPT, "application/json")
+                .header("Prefer", PREFER_UTC)
+                .json(body);
+            let raw = self.send_once(req).await?;
+            let v: Value = serde_json::from_slice(&raw.body).unwrap_or(Value::Null);
+            if (raw.status == 200 || raw.status == 424)
+                && v.get("responses").and_then(Value::as_array).is_some()
+            {
+                return Ok(v);
+            }
+            if (200..300).contains(&raw.status) {
+                return Err(GraphError::Malformed(
+                    "a $batch answer without a \"responses\" array".into(),
+                ));
+            }
+            if matches!(raw.status, 429 | 503) {
+                let wait = raw.retry_after.unwrap_or_else(|| backoff(attempt));
+                if attempt < self.max_attempts && *waited + wait <= self.max_wait {
+                    tokio::time::sleep(wait).await;
+                    *waited += wait;
+                    attempt += 1;
+                    continue;
+                }
+            }
+            return Err(classify(raw.status, &v, raw.retry_after, "User.Read"));
+        }
+    }
+
+    /// Next appointments, recently changed files, important unread mail and upcoming
+    /// birthdays, fetched with **one** `$batch` request (more only if Graph throttles a
+    /// sub-request: then exactly the throttled ones are sent again). Each section carries its
+    /// own error (a missing scope, no mailbox, still throttled) so the others still show; a
+    /// 401 anywhere fails the whole call with [`GraphError::Unauthorized`]. Sections hold one
+    /// page each: `more` says Graph had more.
+    pub async fn dashboard(
+        &self,
+        token: &str,
+        now: Timestamp,
+        tz: &TimeZone,
+    ) -> Result<Dashboard, GraphError> {
+        let window = Window {
+            start: now,
+            end: now
+                .to_zoned_datetime(tz.clone())
+                .checked_add(DASHBOARD_EVENT_DAYS.days())
+                .map(|z| z.timestamp())
+                .unwrap_or(now),
+        };
+        let today = now.to_zoned_datetime(tz.clone()).date();
+        let requests: Vec<(&str, String)> = vec![
+            ("calendar", calendar_url(&window, DASHBOARD_EVENTS * 3)),
+            ("recent", rel("/me/drive/recent", &[])),
+            ("files", recent_fallback_url()),
+            (
+                "mail",
+                rel(
+                    "/me/mailFolders/inbox/messages",
+                    &[
+                        ("$filter", format!("{MAIL_FILTER_HEAD} and isRead eq false")),
+                        ("$orderby", "receivedDateTime desc".into()),
+                        ("$select", MAIL_SELECT.into()),
+                        ("$top", "50".into()),
+                    ],
+                ),
+            ),
+            ("birthdays", contacts_url()),
+        ];
+        let mut answers = self.batch(token, &requests).await?;
+        let mut take = |id: &str| answers.remove(id);
+
+        let appointments = section(take("calendar"), "Calendars.ReadBasic", |v| {
+            let mut items = events_in(values(v)?.iter(), &window, tz);
+            items.truncate(DASHBOARD_EVENTS);
+            Ok(items)
+        });
+
+        let recent = take("recent");
+        let fallback = take("files");
+        let recent_items = recent
+            .as_ref()
+            .filter(|a| (200..300).contains(&a.status))
+            .and_then(|a| values(&a.body).ok())
+            .map(|v| {
+                v.iter()
+                    .filter_map(DriveItem::from_graph)
+                    .collect::<Vec<_>>()
+            })
+            .filter(|v| !v.is_empty());
+        let (files, files_source) = match recent_items {
+            Some(mut items) => {
+                sort_by_modified(&mut items);
+                let more = recent
+                    .as_ref()
+                    .is_some_and(|a| next_link(&a.body).is_some());
+                items.truncate(DASHBOARD_FILES);
+                (
+                    Section {
+                        items,
+                        more,
+                        error: None,
+                        error_kind: None,
+                    },
+                    RecentSource::Recent,
+                )
+            }
+            None => {
+                // A 403 on /recent says more than whatever the fallback says.
+                let pick = match &recent {
+                    Some(a) if a.status == 403 => recent,
+                    _ => fallback,
+                };
+                let s = section(pick, "Files.Read", |v| {
+                    let mut items: Vec<DriveItem> = values(v)?
+                        .iter()
+                        .filter_map(DriveItem::from_graph)
+                        .collect();
+                    sort_by_modified(&mut items);
+                    items.truncate(DASHBOARD_FILES);
+                    Ok(items)
+                });
+                (s, RecentSource::Search)
+            }
+        };
+
+        let mail = section(take("mail"), "Mail.ReadBasic", |v| {
+            let mut items: Vec<MailMessage> = values(v)?
+                .iter()
+                .filter_map(MailMessage::from_graph)
+                .filter(MailMessage::is_important)
+                .collect();
+            items.truncate(DASHBOARD_MAIL);
+            Ok(items)
+        });
+
+        let birthdays = section(take("birthdays"), "Contacts.Read", |v| {
+            Ok(birthdays_in(
+                values(v)?.iter(),
+                BirthdayFilter::NextDays(DASHBOARD_BIRTHDAY_DAYS),
+                today,
+            ))
+        });
+
+        Ok(Dashboard {
+            generated_at: now,
+            time_zone: tz_name(tz),
+            birthdays_until: plus_days(today, i64::from(DASHBOARD_BIRTHDAY_DAYS)),
+            appointments_until: window.end,
+            appointments,
+            files,
+            files_source,
+            mail,
+            birthdays,
+        })
+    }
+}
+
+/// The IANA name of `tz`, or its current offset for zones without one.
+pub(crate) fn tz_name(tz: &TimeZone) -> String {
+    tz.iana_name()
+        .map(str::to_owned)
+        .unwrap_or_else(|| tz.to_offset(Timestamp::now()).to_string())
+}
+
+fn address_in_domain(address: &str, domain: &str) -> bool {
+    let a = address.trim().to_lowercase();
+    match a.rsplit_once('@') {
+        Some((_, host)) => host == domain || host.ends_with(&format!(".{domain}")),
+        None => false,
+    }
+}
+
+fn graph_time(t: Timestamp) -> String {
+    t.strftime("%Y-%m-%dT%H:%M:%SZ").to_string()
+}
+
+fn calendar_url(window: &Window, top: usize) -> String {
+    // Round outward to whole seconds so the window never shrinks.
+    let start = Timestamp::from_second(window.start.as_second()).unwrap_or(window.start);
+    let end_s = window.end.as_second() + i64::from(window.end.subsec_nanosecond() > 0);
+    let end = Timestamp::from_second(end_s).unwrap_or(window.end);
+    rel(
+        "/me/calendarView",
+        &[
+            ("startDateTime", graph_time(start)),
+            ("endDateTime", graph_time(end)),
+            ("$select", EVENT_SELECT.into()),
+            ("$orderby", "start/dateTime".into()),
+            ("$top", top.to_string()),
+        ],
+    )
+}
+
+fn recent_fallback_url() -> String {
+    rel(
+        &format!("/me/drive/root/{}", search_segment("")),
+        &[("$select", DRIVE_SELECT.into()), ("$top", "200".into())],
+    )
+}
+
+fn contacts_url() -> String {
+    rel(
+        "/me/contacts",
+        &[("$select", CONTACT_SELECT.into()), ("$top", "500".into())],
+    )
+}
+
+fn events_in<'a>(
+    vals: impl Iterator<Item = &'a Value>,
+    window: &Window,
+    tz: &TimeZone,
+) -> Vec<CalendarEvent> {
+    let mut out: Vec<CalendarEvent> = vals
+        .filter_map(|v| CalendarEvent::from_graph(v, tz))
+        .filter(|e| {
+            if e.all_day {
+                // The dates in the person's calendar must overlap the window.
+                let s = day_start(e.start_date, tz).ok();
+                let en = plus_days(e.last_date, 1);
+                let en = day_start(en, tz).ok();
+                matches!((s, en), (Some(s), Some(en)) if window.overlaps(s, en))
+            } else {
+                true
+            }
+        })
+        .collect();
+    out.sort_by(|a, b| {
+        a.start
+            .timestamp()
+            .cmp(&b.start.timestamp())
+            .then_with(|| b.all_day.cmp(&a.all_day))
+            .then_with(|| a.subject.cmp(&b.subject))
+    });
+    out
+}
+
+fn birthdays_in<'a>(
+    vals: impl Iterator<Item = &'a Value>,
+    filter: BirthdayFilter,
+    today: Date,
+) -> Vec<Birthday> {
+    let mut out: Vec<Birthday> = vals
+        .filter_map(|v| Birthday::from_graph(v, today))
+        .filter(|b| b.matches(filter))
+        .collect();
+    out.sort_by(|a, b| a.next.cmp(&b.next).then_with(|| a.name.cmp(&b.name)));
+    out
+}
+
+/// A sub-response body: JSON, or (for non-JSON content types) a string that may hold JSON
+/// or base64-encoded JSON.
+fn sub_body(v: Option<&Value>) -> Value {
+    use base64::Engine;
+    match v {
+        Some(Value::String(s)) => serde_json::from_str(s).unwrap_or_else(|_| {
+            base64::engine::general_purpose::STANDARD
+                .decode(s)
+                .ok()
+                .and_then(|b| serde_json::from_slice(&b).ok())
+                .unwrap_or(Value::Null)
+        }),
+        Some(v) => v.clone(),
+        None => Value::Null,
+    }
+}
+
+fn section<T>(
+    answer: Option<SubAnswer>,
+    hint: &str,
+    parse: impl FnOnce(&Value) -> Result<Vec<T>, GraphError>,
+) -> Section<T> {
+    let failed = |e: GraphError| Section {
+        items: Vec::new(),
+        more: false,
+        error_kind: Some(e.kind()),
+        error: Some(e.to_string()),
+    };
+    let Some(a) = answer else {
+        return failed(GraphError::Malformed("no answer for this section".into()));
+    };
+    if !(200..300).contains(&a.status) {
+        return failed(classify(a.status, &a.body, a.retry_after, hint));
+    }
+    match parse(&a.body) {
+        Ok(items) => Section {
+            items,
+            more: next_link(&a.body).is_some(),
+            error: None,
+            error_kind: None,
+        },
+        Err(e) => failed(e),
+    }
+}
+
+/// One part of the [`Dashboard`].
+#[derive(Clone, Debug, Serialize)]
+pub struct Section<T> {
+    pub items: Vec<T>,
+    /// Graph had more than the one page the dashboard fetches.
+    pub more: bool,
+    /// Why this part is empty, one line ([`GraphError`]'s text), e.g. the scope to add.
+    pub error: Option<String>,
+    /// [`GraphError::kind`] of that error.
+    pub error_kind: Option<&'static str>,
+}
+
+/// `ms dashboard`.
+#[derive(Clone, Debug, Serialize)]
+pub struct Dashboard {
+    pub generated_at: Timestamp,
+    /// The zone times are shown in (IANA name, or an offset).
+    pub time_zone: String,
+    /// Appointments from `generated_at` up to this instant.
+    pub appointments_until: Timestamp,
+    /// Birthdays from today up to and including this date.
+    pub birthdays_until: Date,
+    pub appointments: Section<CalendarEvent>,
+    pub files: Section<DriveItem>,
+    pub files_source: RecentSource,
+    /// Unread inbox mail that is high-importance, flagged or in the Focused Inbox.
+    pub mail: Section<MailMessage>,
+    pub birthdays: Section<Birthday>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_after_forms() {
+        assert_eq!(
+            parse_retry_after("2.128"),
+            Some(Duration::from_millis(2128))
+        );
+        assert_eq!(parse_retry_after(" 5 "), Some(Duration::from_secs(5)));
+        assert_eq!(parse_retry_after("-1"), None);
+        assert_eq!(parse_retry_after("NaN"), None);
+        assert_eq!(parse_retry_after("inf"), None);
+        assert_eq!(
+            parse_retry_after("1e300"),
+            Some(Duration::from_secs(86_400))
+        );
+        assert_eq!(
+            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
+            Some(Duration::ZERO)
+        );
+        assert_eq!(parse_retry_after("soon"), None);
+    }
+
+    #[test]
+    fn domains_match_exactly_or_as_subdomain() {
+        assert!(address_in_domain("A@X.test", "x.test"));
+        assert!(address_in_domain("a@mail.x.test", "x.test"));
+        assert!(!address_in_domain("a@evilx.test", "x.test"));
+        assert!(!address_in_domain("x.test", "x.test"));
+    }
+
+    #[test]
+    fn next_links_to_other_hosts_are_refused() {
+        let client = sidekey_flow::client::client_builder(&Default::default())
+            .and_then(|b| {
+                b.build()
+                    .map_err(|e| sidekey_flow::FlowError::Config(e.to_string()))
+            })
+            .ok()
+            .unwrap();
+        let g = Graph::new(client, "https://graph.microsoft.com/v1.0/");
+        assert!(
+            g.check_origin("https://graph.microsoft.com/v1.0/me/messages?$skip=10")
+                .is_ok()
+        );
+        assert!(
+            g.check_origin("https://GRAPH.microsoft.com:443/v1.0/x")
+                .is_ok()
+        );
+        assert!(g.check_origin("https://evil.test/v1.0/me").is_err());
+        assert!(
+            g.check_origin("http://graph.microsoft.com/v1.0/me")
+                .is_err()
+        );
+        assert!(g.check_origin("not a url").is_err());
+    }
+}
