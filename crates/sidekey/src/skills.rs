@@ -384,31 +384,48 @@ sidekey exec {name} -- gh repo clone OWNER/REPO
 
 fn microsoft_skill(accounts: &[&Account]) -> Skill {
     let name = &accounts[0].name;
-    let description = "Microsoft 365 account for Outlook mail, calendar, contacts and OneDrive via sidekey (sign-in and status now; read-only access coming).";
+    let description = "Outlook calendar, unread mail, contacts' birthdays and OneDrive files from Microsoft 365, read-only, via sidekey ms.";
     let mut out = frontmatter("sidekey-microsoft", description, "📧", &["sidekey"]);
     out.push_str(
         "\
 # Microsoft 365 with sidekey
 
-Use when the person asks about their Microsoft account, or wants Outlook mail, calendar, contacts or
-OneDrive.
+Use when the person asks about their Outlook calendar or mail, their contacts' birthdays, their
+OneDrive files, or wants a morning overview. Everything here is read-only.
 
 ",
     );
     account_lines(&mut out, accounts);
+    let pick = if accounts.len() > 1 {
+        format!(" --account {name}")
+    } else {
+        String::new()
+    };
     let _ = write!(
         out,
         "\
-What works today:
+Commands (add `--json` for a JSON document; text is ready to quote to the person):
 
-- Is it connected, and as whom: `sidekey status {name} --json` gives `state`, `user` (name, email)
-  and `scopes`.
-- Connect or reconnect it: the sidekey-auth skill (`sidekey login {name} --no-wait --json`).
+- Overview: `sidekey ms dashboard{pick}` — next appointments, recently changed files, important
+  unread mail, upcoming birthdays, in one request.
+- Calendar: `sidekey ms calendar{pick} --when tomorrow-afternoon` (`today`, `tomorrow`,
+  `tomorrow-afternoon`, `this-week`, `next-7-days`), or `--from 2026-12-01 --to 2026-12-08`.
+  Times are in the person's time zone; all-day events are marked.
+- Unread mail: `sidekey ms mail unread{pick} --from bank.example` (an address or a domain;
+  `--top 20`). Sender, subject and time only — no message bodies.
+- Files: `sidekey ms files search{pick} \"tax 2025\"`, `sidekey ms files recent{pick}`.
+- Birthdays: `sidekey ms contacts birthdays{pick} --month 12` or `--next-days 30`.
+- Who is signed in: `sidekey ms me{pick}`.
 
-Reading Outlook mail, calendar, contacts and OneDrive comes with sidekey's Microsoft 365 support, as
-read-only `sidekey ms …` commands. Until then, tell the person it is not available yet. Don't work
-around it with raw Microsoft Graph calls, other Outlook skills or third-party OAuth proxies, and never
-ask for their Microsoft password.
+Pass the person's words as one quoted argument; sidekey escapes them for Microsoft Graph.
+
+If a command fails:
+- exit 3 — not signed in, or a scope is missing (the message names it): start the sign-in with the
+  sidekey-auth skill and tell the person.
+- exit 5 — Microsoft was unreachable or busy: try once more later.
+- exit 6 — the person's sidekey policy does not allow it: tell them, don't work around it.
+
+Never ask for the Microsoft password, and don't use raw Graph calls or other Outlook skills instead.
 "
     );
     Skill {
