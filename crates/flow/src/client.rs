@@ -36,6 +36,13 @@ impl Default for HttpOptions {
     }
 }
 
+/// A failed exchange: what went wrong, and whether the server may have received the request.
+#[derive(Debug, Clone)]
+pub struct SendFailure {
+    pub message: String,
+    pub maybe_sent: bool,
+}
+
 /// A raw HTTP answer, read in full (up to the cap).
 #[derive(Debug)]
 pub struct Raw {
@@ -103,7 +110,20 @@ impl Http {
     /// Send and read the whole body, refusing bodies over the cap. Errors are one line and
     /// carry the host, never a body or a query string.
     pub async fn send(&self, req: reqwest::RequestBuilder) -> Result<Raw, String> {
-        let mut resp = req.send().await.map_err(describe_reqwest)?;
+        self.send_tracked(req).await.map_err(|f| f.message)
+    }
+
+    /// Like [`Http::send`], but says whether the request may have reached the server — which
+    /// matters for requests that must not be repeated (a refresh that rotates its token).
+    pub async fn send_tracked(&self, req: reqwest::RequestBuilder) -> Result<Raw, SendFailure> {
+        let mut resp = req.send().await.map_err(|e| SendFailure {
+            maybe_sent: !e.is_connect(),
+            message: describe_reqwest(e),
+        })?;
+        let fail = |message: String| SendFailure {
+            maybe_sent: true,
+            message,
+        };
         let header = |name: reqwest::header::HeaderName| {
             resp.headers()
                 .get(name)
@@ -119,29 +139,29 @@ impl Http {
         if let Some(len) = resp.content_length()
             && len as usize > self.max_body
         {
-            return Err(format!(
+            return Err(fail(format!(
                 "HTTP {status} body of {len} bytes is over the {} byte limit",
                 self.max_body
-            ));
+            )));
         }
         let mut body = Vec::new();
         loop {
             match resp.chunk().await {
                 Ok(Some(chunk)) => {
                     if body.len() + chunk.len() > self.max_body {
-                        return Err(format!(
+                        return Err(fail(format!(
                             "HTTP {status} body is over the {} byte limit",
                             self.max_body
-                        ));
+                        )));
                     }
                     body.extend_from_slice(&chunk);
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    return Err(format!(
+                    return Err(fail(format!(
                         "HTTP {status}, body cut off: {}",
                         describe_reqwest(e)
-                    ));
+                    )));
                 }
             }
         }
@@ -325,7 +345,22 @@ impl<'a> DeviceFlow<'a> {
         auth: &DeviceAuthorization,
         received_at: Instant,
         clock: &C,
+        on_event: impl FnMut(&PollEvent),
+    ) -> Result<TokenResponse, FlowError> {
+        self.poll_until(auth, received_at, clock, on_event, &|| false)
+            .await
+    }
+
+    /// [`DeviceFlow::poll`] that also ends with [`FlowError::Interrupted`] when `stop()` says so
+    /// after a wait — never in the middle of an exchange, so tokens that were issued are never
+    /// dropped on the floor.
+    pub async fn poll_until<C: Clock>(
+        &self,
+        auth: &DeviceAuthorization,
+        received_at: Instant,
+        clock: &C,
         mut on_event: impl FnMut(&PollEvent),
+        stop: &(dyn Fn() -> bool + Sync),
     ) -> Result<TokenResponse, FlowError> {
         let mut poller = Poller::new(auth, received_at);
         let mut step = poller.first_wait(clock.now());
@@ -333,6 +368,9 @@ impl<'a> DeviceFlow<'a> {
             match step {
                 Step::Done(r) => return r,
                 Step::Wait(d) => clock.sleep(d).await,
+            }
+            if stop() {
+                return Err(FlowError::Interrupted);
             }
             step = match self.poll_once(auth).await {
                 Ok(reply) => poller.on_reply(reply, clock.now()),
@@ -364,10 +402,20 @@ impl<'a> DeviceFlow<'a> {
             if attempt > 0 {
                 clock.sleep(Duration::from_millis(500 << attempt)).await;
             }
-            let raw = match self.http.send(self.http.form(url, &params)).await {
+            let raw = match self.http.send_tracked(self.http.form(url, &params)).await {
                 Ok(r) => r,
-                Err(e) => {
-                    last = e;
+                // A refresh that may have reached the server is not sent again: if the server
+                // rotated the token, replaying the old one would trip reuse detection (Okta,
+                // Auth0 and oidc-provider then revoke the whole grant).
+                Err(f) if f.maybe_sent => {
+                    return Err(RefreshError::Unreachable(format!(
+                        "refresh at {} got no complete answer ({}); not retried, so a rotated refresh token is not replayed",
+                        host_of(url),
+                        f.message
+                    )));
+                }
+                Err(f) => {
+                    last = f.message;
                     continue;
                 }
             };

@@ -38,6 +38,10 @@ pub enum FlowError {
     Malformed(String),
     #[error("{0}")]
     Config(String),
+    /// The caller asked the poll to stop (e.g. a daemon shutting down). The device code is
+    /// untouched and can be polled again later.
+    #[error("the sign-in was interrupted before it finished; it can be resumed with the same code")]
+    Interrupted,
 }
 
 fn suffix(d: &Option<String>) -> String {
@@ -61,6 +65,7 @@ impl FlowError {
             FlowError::Unreachable(_) => "network",
             FlowError::Malformed(_) => "provider_error",
             FlowError::Config(_) => "config",
+            FlowError::Interrupted => "interrupted",
         }
     }
 

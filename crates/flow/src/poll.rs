@@ -16,6 +16,8 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(60);
 pub const MAX_RETRY_AFTER: Duration = Duration::from_secs(300);
 /// `slow_down` without a new interval adds this (RFC 8628 §3.5).
 pub const SLOW_DOWN_STEP: Duration = Duration::from_secs(5);
+/// However often a server says `slow_down`, polls are never further apart than this.
+pub const MAX_INTERVAL: Duration = Duration::from_secs(crate::response::MAX_INTERVAL);
 
 #[derive(Debug)]
 pub enum Step {
@@ -48,8 +50,9 @@ impl Poller {
     /// from receipt: some servers never say `expired_token` and keep answering "pending".
     pub fn new(auth: &DeviceAuthorization, received_at: Instant) -> Poller {
         Poller {
-            interval: Duration::from_secs(auth.interval.max(1)),
-            deadline: received_at + Duration::from_secs(auth.expires_in),
+            interval: Duration::from_secs(auth.interval.clamp(1, crate::response::MAX_INTERVAL)),
+            deadline: received_at
+                + Duration::from_secs(auth.expires_in.min(crate::response::MAX_DEVICE_EXPIRES_IN)),
             faults: 0,
             last_fault: None,
             finished: false,
@@ -96,8 +99,9 @@ impl Poller {
                     self.interval = match e.interval {
                         // GitHub sends the new interval (already previous + 5): use it.
                         Some(i) if i > 0 => Duration::from_secs(i).max(self.interval),
-                        _ => self.interval + SLOW_DOWN_STEP,
-                    };
+                        _ => self.interval.saturating_add(SLOW_DOWN_STEP),
+                    }
+                    .min(MAX_INTERVAL);
                     self.last_event = Some(PollEvent::SlowDown {
                         interval: self.interval,
                     });
@@ -115,7 +119,10 @@ impl Poller {
             } => {
                 if rate_limited {
                     // 429 without an OAuth body: treat it as slow_down as well as a fault.
-                    self.interval += SLOW_DOWN_STEP;
+                    self.interval = self
+                        .interval
+                        .saturating_add(SLOW_DOWN_STEP)
+                        .min(MAX_INTERVAL);
                 }
                 self.fault(what, retry_after, now)
             }

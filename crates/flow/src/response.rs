@@ -14,6 +14,12 @@ use std::time::Duration;
 
 /// RFC 8628 §3.2: used when the server sends no `interval` (or a useless one).
 pub const DEFAULT_INTERVAL: u64 = 5;
+/// Upper bounds for what a server may ask: a hostile `interval` or `expires_in` must not
+/// overflow time arithmetic or park the flow for days.
+pub const MAX_INTERVAL: u64 = 300;
+pub const MAX_DEVICE_EXPIRES_IN: u64 = 24 * 3600;
+/// Token lifetimes beyond ten years are treated as ten years.
+pub const MAX_TOKEN_LIFETIME: u64 = 10 * 365 * 24 * 3600;
 /// Used when a server omits the (required) `expires_in`: the most common provider default.
 pub const DEFAULT_EXPIRES_IN: u64 = 900;
 
@@ -135,7 +141,7 @@ pub fn oauth_error(m: &Map<String, Value>) -> Option<OAuthError> {
     Some(OAuthError {
         code,
         description: get_str(m, &["error_description", "errorDescription", "message"]),
-        interval: get_u64(m, &["interval"]),
+        interval: get_u64(m, &["interval"]).map(|i| i.min(MAX_INTERVAL)),
     })
 }
 
@@ -175,7 +181,8 @@ pub fn parse_device_authorization(
         (Some(device_code), Some(user_code), Some(verification_uri)) if status < 300 => {
             let interval = get_u64(&m, &["interval"])
                 .filter(|i| *i > 0)
-                .unwrap_or(DEFAULT_INTERVAL);
+                .unwrap_or(DEFAULT_INTERVAL)
+                .min(MAX_INTERVAL);
             Ok(DeviceAuthorization {
                 device_code: Secret::new(device_code),
                 user_code,
@@ -187,7 +194,8 @@ pub fn parse_device_authorization(
                 message: get_str(&m, &["message"]),
                 expires_in: get_u64(&m, &["expires_in", "expiresIn"])
                     .filter(|e| *e > 0)
-                    .unwrap_or(DEFAULT_EXPIRES_IN),
+                    .unwrap_or(DEFAULT_EXPIRES_IN)
+                    .min(MAX_DEVICE_EXPIRES_IN),
                 interval,
             })
         }
@@ -280,9 +288,10 @@ fn token_response(m: &Map<String, Value>) -> Option<TokenResponse> {
     Some(TokenResponse {
         access_token: Secret::new(access_token),
         token_type: get_str(m, &["token_type", "tokenType"]).unwrap_or_else(|| "Bearer".into()),
-        expires_in: get_u64(m, &["expires_in", "expiresIn"]),
+        expires_in: get_u64(m, &["expires_in", "expiresIn"]).map(|e| e.min(MAX_TOKEN_LIFETIME)),
         refresh_token: get_str(m, &["refresh_token", "refreshToken"]).map(Secret::new),
-        refresh_token_expires_in: get_u64(m, &["refresh_token_expires_in"]),
+        refresh_token_expires_in: get_u64(m, &["refresh_token_expires_in"])
+            .map(|e| e.min(MAX_TOKEN_LIFETIME)),
         scope,
         id_token: get_str(m, &["id_token", "idToken"]).map(Secret::new),
     })

@@ -608,3 +608,41 @@ fn nothing_is_scheduled_after_the_end() {
         Step::Done(Err(_))
     ));
 }
+
+#[test]
+fn hostile_numbers_are_clamped_not_overflowed() {
+    let huge = u64::MAX;
+    let a = parse_device_authorization(
+        200,
+        JSON,
+        format!(r#"{{"device_code":"d","user_code":"u","verification_uri":"https://x/","expires_in":{huge},"interval":{huge}}}"#).as_bytes(),
+    )
+    .unwrap();
+    assert_eq!(a.interval, 300);
+    assert_eq!(a.expires_in, 24 * 3600);
+    let t0 = Instant::now();
+    let mut p = Poller::new(&a, t0);
+    p.first_wait(t0);
+    for _ in 0..3 {
+        p.on_reply(err("slow_down", Some(huge)), t0);
+        p.on_reply(err("slow_down", None), t0);
+        p.on_reply(
+            TokenReply::Transient {
+                what: "429".into(),
+                retry_after: None,
+                rate_limited: true,
+            },
+            t0,
+        );
+    }
+    assert_eq!(p.interval(), Duration::from_secs(300));
+    let TokenReply::Tokens(t) = classify_token_reply(
+        200,
+        JSON,
+        None,
+        format!(r#"{{"access_token":"a","expires_in":{huge}}}"#).as_bytes(),
+    ) else {
+        panic!()
+    };
+    assert_eq!(t.expires_in, Some(10 * 365 * 24 * 3600));
+}

@@ -306,6 +306,17 @@ impl Config {
 /// Serde's type errors quote the offending value (`invalid type: string "..."`); that value could
 /// be a secret typed into the wrong key, so quoted text is dropped from parse errors.
 fn redact_quoted(msg: &str) -> String {
+    // `invalid type: integer `123`, expected a string`: keep only what was expected.
+    if let Some(at) = msg
+        .find("invalid type")
+        .or_else(|| msg.find("invalid value"))
+    {
+        let expected = msg[at..]
+            .find(", expected ")
+            .map(|e| msg[at + e + 2..].to_string())
+            .unwrap_or_else(|| "a different kind of value".into());
+        return format!("{}this value has the wrong type ({expected})", &msg[..at]);
+    }
     let mut out = String::new();
     let mut inside = false;
     for c in msg.chars() {
@@ -929,6 +940,21 @@ scopes = ["openid", "drive.file"]
             assert!(err.starts_with(&format!("c.toml {line}:")), "{err}");
             assert!(err.contains(msg), "{err}");
             assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_not_quoted() {
+        for text in [
+            "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nclient_secret = 987654321\n",
+            "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nscopes = \"s3cr\\\"et-value\"\n",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(
+                !err.contains("987654321") && !err.contains("et-value"),
+                "{err}"
+            );
+            assert!(err.contains("line 4"), "{err}");
         }
     }
 

@@ -43,7 +43,45 @@ struct Daemon {
     /// Refreshes running on blocking threads; shutdown waits for them.
     inflight: AtomicUsize,
     /// Sign-ins this daemon is polling, by account.
-    logins: Mutex<HashMap<String, tokio::task::JoinHandle<()>>>,
+    logins: Mutex<HashMap<String, LoginTask>>,
+}
+
+/// A sign-in running in the daemon.
+struct LoginTask {
+    handle: tokio::task::JoinHandle<()>,
+    /// Becomes true once the code is shown (stored in the vault's pending slot).
+    shown: tokio::sync::watch::Receiver<bool>,
+    /// Why it ended, if it failed.
+    error: Arc<Mutex<Option<Failure>>>,
+}
+
+/// Start a sign-in task (the caller holds the `logins` lock and records it).
+fn spawn_login(d: &Shared, account: crate::config::Account, mode: Mode) -> LoginTask {
+    let (tx, shown) = tokio::sync::watch::channel(false);
+    let error = Arc::new(Mutex::new(None));
+    let err2 = error.clone();
+    let d2 = d.clone();
+    let handle = tokio::spawn(async move {
+        let reporter = Reporter {
+            json: true,
+            quiet: true,
+            account: account.name.clone(),
+            provider: account.kind.name(),
+            channels: login::channels(&d2.ctx, &d2.http),
+        };
+        let r = login::run(&d2.ctx, &account, &d2.http, &reporter, mode, |_, _| {
+            let _ = tx.send(true);
+        })
+        .await;
+        if let Err(f) = r {
+            *err2.lock().unwrap() = Some(f);
+        }
+    });
+    LoginTask {
+        handle,
+        shown,
+        error,
+    }
 }
 
 type Shared = Arc<Daemon>;
@@ -103,7 +141,12 @@ pub fn serve(ctx: Context, socket: Option<PathBuf>, listen: Option<String>) -> R
         inflight: AtomicUsize::new(0),
         logins: Mutex::new(HashMap::new()),
     });
-    let rt = account::runtime()?;
+    // Two workers: a sign-in briefly waiting on an account's file lock must not stall the API.
+    let rt = tokio::runtime::Builder::new_multi_thread()
+        .worker_threads(2)
+        .enable_all()
+        .build()
+        .map_err(|e| Failure::internal(format!("cannot start the async runtime: {e}")))?;
     rt.block_on(run(daemon, socket, listen))
 }
 
@@ -144,6 +187,19 @@ async fn run(d: Shared, socket: PathBuf, listen: Option<String>) -> Result<(), F
     let _ = unix_task.await;
     if let Some(t) = tcp_task {
         let _ = t.await;
+    }
+    // Sign-ins stop at their next wait (their codes stay pending and resume after a restart);
+    // one mid-exchange finishes it and stores what it got.
+    login::request_stop();
+    let tasks: Vec<_> = d
+        .logins
+        .lock()
+        .unwrap()
+        .drain()
+        .map(|(_, t)| t.handle)
+        .collect();
+    for t in tasks {
+        let _ = tokio::time::timeout(Duration::from_secs(40), t).await;
     }
     // A refresh in flight may have rotated the refresh token at the provider: let it store it.
     let deadline = Instant::now() + Duration::from_secs(30);
@@ -189,16 +245,41 @@ fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, Failure> {
 
 fn router(d: Shared, caller: Caller) -> Router {
     Router::new()
-        .route("/healthz", get(healthz))
         .route("/v1/status", get(status))
         .route("/v1/login", post(login_start))
         .route("/v1/login/{account}", get(login_wait))
         .route("/v1/token", post(token))
         .route("/v1/logout", post(logout))
         .route("/v1/ms", post(ms_op))
+        // Every /v1 request is authenticated (and a refusal audited) before its body is read.
+        .route_layer(axum::middleware::from_fn_with_state(d.clone(), require_key))
+        .route("/healthz", get(healthz))
         .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
         .layer(axum::Extension(caller))
         .with_state(d)
+}
+
+async fn require_key(
+    AxState(d): AxState<Shared>,
+    axum::Extension(caller): axum::Extension<Caller>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    let started = Instant::now();
+    if let Err(f) = authorize(&d, req.headers()) {
+        let op = req.uri().path().trim_start_matches("/v1/").to_string();
+        audit::record(
+            &d.ctx.home,
+            caller.0,
+            None,
+            &op,
+            json!({}),
+            started,
+            &Err(f.clone()),
+        );
+        return error_response(&f);
+    }
+    next.run(req).await
 }
 
 async fn healthz() -> Response {
@@ -374,49 +455,38 @@ async fn login_start(
 /// Start (or join) the account's sign-in in this daemon and answer with its code event.
 async fn start_login(d: &Shared, account: crate::config::Account) -> Result<Value, Failure> {
     let name = account.name.clone();
-    let running = {
-        let logins = d.logins.lock().unwrap();
-        logins.get(&name).is_some_and(|h| !h.is_finished())
-    };
-    if !running {
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let d2 = d.clone();
-        let (etx, erx) = tokio::sync::oneshot::channel::<Failure>();
-        let handle = tokio::spawn(async move {
-            let reporter = Reporter {
-                json: true,
-                quiet: true,
-                account: account.name.clone(),
-                provider: account.kind.name(),
-                channels: login::channels(&d2.ctx, &d2.http),
-            };
-            let r = login::run(
-                &d2.ctx,
-                &account,
-                &d2.http,
-                &reporter,
-                Mode::Wait,
-                |_, _| {
-                    let _ = tx.send(());
-                },
-            )
-            .await;
-            if let Err(f) = r {
-                let _ = etx.send(f);
-            }
-        });
-        d.logins.lock().unwrap().insert(name.clone(), handle);
-        tokio::select! {
-            r = rx => { if r.is_err() {
-                // The task ended before showing a code: report why.
-                return Err(match erx.await { Ok(f) => f, Err(_) => Failure::internal("the sign-in ended without a code") });
-            } }
-            _ = tokio::time::sleep(Duration::from_secs(90)) => {
-                return Err(Failure::new(failure::PROVIDER, "network", "the provider did not hand out a code in time"));
+    // Check and start under one lock: two simultaneous requests share one sign-in.
+    let (mut shown, error) = {
+        let mut logins = d.logins.lock().unwrap();
+        let running = logins.get(&name).filter(|t| !t.handle.is_finished());
+        match running {
+            Some(t) => (t.shown.clone(), t.error.clone()),
+            None => {
+                let t = spawn_login(d, account, Mode::Wait);
+                let r = (t.shown.clone(), t.error.clone());
+                logins.insert(name.clone(), t);
+                r
             }
         }
+    };
+    let waited = tokio::time::timeout(Duration::from_secs(90), async {
+        shown.wait_for(|s| *s).await.map(|_| ())
+    })
+    .await;
+    match waited {
+        Ok(Ok(_)) => code_event(d, &name).await,
+        // The task ended before showing a code: report why.
+        Ok(Err(_)) => Err(error
+            .lock()
+            .unwrap()
+            .clone()
+            .unwrap_or_else(|| Failure::internal("the sign-in ended without a code"))),
+        Err(_) => Err(Failure::new(
+            failure::PROVIDER,
+            "network",
+            "the provider did not hand out a code in time",
+        )),
     }
-    code_event(d, &name).await
 }
 
 async fn code_event(d: &Shared, name: &str) -> Result<Value, Failure> {
@@ -583,28 +653,10 @@ fn resume_pending(d: &Shared) {
         if p.outcome.is_some() || p.expires_at <= now_unix() + 2 {
             continue;
         }
-        let d2 = d.clone();
         let mut account = account.clone();
         account.scopes = p.scopes.clone();
-        let handle = tokio::spawn(async move {
-            let reporter = Reporter {
-                json: true,
-                quiet: true,
-                account: account.name.clone(),
-                provider: account.kind.name(),
-                channels: login::channels(&d2.ctx, &d2.http),
-            };
-            let _ = login::run(
-                &d2.ctx,
-                &account,
-                &d2.http,
-                &reporter,
-                Mode::JoinOnly,
-                |_, _| {},
-            )
-            .await;
-        });
-        d.logins.lock().unwrap().insert(name.clone(), handle);
+        let task = spawn_login(d, account, Mode::JoinOnly);
+        d.logins.lock().unwrap().insert(name.clone(), task);
     }
 }
 

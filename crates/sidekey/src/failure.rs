@@ -62,9 +62,10 @@ impl Failure {
             | FlowError::InvalidClient { .. }
             | FlowError::InvalidScope { .. }
             | FlowError::Config(_) => CONFIG,
-            FlowError::Provider { .. } | FlowError::Unreachable(_) | FlowError::Malformed(_) => {
-                PROVIDER
-            }
+            FlowError::Provider { .. }
+            | FlowError::Unreachable(_)
+            | FlowError::Malformed(_)
+            | FlowError::Interrupted => PROVIDER,
         };
         Failure::new(code, e.reason(), e.to_string())
     }

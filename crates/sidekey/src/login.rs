@@ -297,6 +297,9 @@ pub fn with_scopes(account: &Account, requested: Option<&[String]>) -> Result<Ac
             .map(|s| s.trim().to_string())
             .filter(|s| !s.is_empty())
             .collect();
+        if scopes.is_empty() {
+            return Err(Failure::usage("--scope was given but names no scope"));
+        }
         if a.kind == sidekey_flow::ProviderKind::Google {
             scopes =
                 sidekey_flow::provider::google::check_scopes(&scopes).map_err(Failure::usage)?;
@@ -372,8 +375,13 @@ pub async fn run(
     };
 
     let existing: Option<Pending> = vault.load_slot(name, PENDING)?;
+    // A fresh `login` resumes only a code for the same scopes; the background poller and
+    // `--wait` resume whatever is pending (its scopes were checked when it started).
+    let any_scopes = matches!(mode, Mode::JoinOnly | Mode::Background);
     let resumable = existing.filter(|p| {
-        p.outcome.is_none() && p.expires_at > now_unix() + 1 && p.scopes == account.scopes
+        p.outcome.is_none()
+            && p.expires_at > now_unix() + 1
+            && (any_scopes || p.scopes == account.scopes)
     });
     let (pending, fresh) = match resumable {
         Some(p) => (p, false),
@@ -508,11 +516,46 @@ async fn poll(
         interval: p.interval,
     };
     DeviceFlow::new(http, provider)
-        .poll(&auth, Instant::now(), &SystemClock, |ev| {
-            reporter.progress(ev)
-        })
+        .poll_until(
+            &auth,
+            Instant::now(),
+            &StoppableClock,
+            |ev| reporter.progress(ev),
+            &stop_requested,
+        )
         .await
         .map_err(Failure::from_flow)
+}
+
+static STOP: std::sync::atomic::AtomicBool = std::sync::atomic::AtomicBool::new(false);
+
+/// Ask every sign-in polling in this process to stop at its next wait (daemon shutdown). The
+/// pending codes stay in the vault and are resumed after the restart.
+pub fn request_stop() {
+    STOP.store(true, std::sync::atomic::Ordering::SeqCst);
+}
+
+fn stop_requested() -> bool {
+    STOP.load(std::sync::atomic::Ordering::SeqCst)
+}
+
+/// The system clock, whose waits end early once a stop was requested.
+struct StoppableClock;
+
+impl sidekey_flow::Clock for StoppableClock {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    async fn sleep(&self, d: Duration) {
+        let end = Instant::now() + d;
+        while !stop_requested() {
+            let left = end.saturating_duration_since(Instant::now());
+            if left.is_zero() {
+                break;
+            }
+            tokio::time::sleep(left.min(Duration::from_millis(200))).await;
+        }
+    }
 }
 
 /// Store the tokens (or the failure) and close the pending sign-in. The tokens are durable
@@ -543,6 +586,7 @@ async fn finish(
             lock.store_slot(PENDING, &pending)?;
             return Ok(rec);
         }
+        Err(f) if f.reason == "interrupted" => return Err(f), // stays resumable
         Err(f) => f,
     };
     pending.outcome = Some(Outcome {

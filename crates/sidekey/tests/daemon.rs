@@ -355,3 +355,72 @@ fn the_daemon_refuses_to_start_without_an_api_key() {
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("API key"), "{}", stderr(&out));
 }
+
+#[test]
+fn malformed_requests_with_a_bad_key_are_401_and_audited() {
+    let env = Env::new("");
+    let d = start_daemon(&env);
+    let (s, _) = raw(
+        &d.socket,
+        "POST",
+        "/v1/token",
+        Some("nope"),
+        Some("not json"),
+    );
+    assert_eq!(s, 401);
+    let (s, _) = raw(&d.socket, "POST", "/v1/login", None, None);
+    assert_eq!(s, 401);
+    let denied = audit_entries(&env)
+        .into_iter()
+        .filter(|e| e["outcome"] == "unauthorized")
+        .count();
+    assert_eq!(denied, 2);
+}
+
+#[test]
+fn simultaneous_logins_share_one_sign_in_and_a_shutdown_keeps_it_resumable() {
+    let idp = FakeIdp::start(Options::new(Dialect::Oidc));
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    let mut d = start_daemon(&env);
+    let body = r#"{"account":"o"}"#;
+    let s1 = d.socket.clone();
+    let s2 = d.socket.clone();
+    let a = std::thread::spawn(move || raw(&s1, "POST", "/v1/login", Some(API_KEY), Some(body)));
+    let b = std::thread::spawn(move || raw(&s2, "POST", "/v1/login", Some(API_KEY), Some(body)));
+    let (a, b) = (a.join().unwrap(), b.join().unwrap());
+    assert_eq!((a.0, b.0), (200, 200), "{a:?} {b:?}");
+    let (ca, cb): (Value, Value) = (
+        serde_json::from_str(&a.1).unwrap(),
+        serde_json::from_str(&b.1).unwrap(),
+    );
+    assert_eq!(ca["user_code"], cb["user_code"]);
+    assert_eq!(idp.counters().device_requests, 1);
+
+    // SIGTERM while the sign-in waits for the person: a prompt, clean exit...
+    let t0 = Instant::now();
+    let pid = d.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-TERM", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    assert_eq!(wait_timeout(&mut d.child, Duration::from_secs(10)), 0);
+    assert!(t0.elapsed() < Duration::from_secs(5), "{:?}", t0.elapsed());
+    // ...and the code still works after the restart: the daemon resumes polling it.
+    let d2 = start_daemon(&env);
+    assert!(idp.approve(ca["user_code"].as_str().unwrap()));
+    let (s, body) = raw(
+        &d2.socket,
+        "GET",
+        "/v1/login/o?wait=20",
+        Some(API_KEY),
+        None,
+    );
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["event"], "signed_in", "{v}");
+    assert_eq!(idp.counters().device_requests, 1);
+    assert_eq!(idp.counters().polls_after_success, 0);
+}

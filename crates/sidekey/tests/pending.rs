@@ -166,3 +166,40 @@ fn a_tampered_verification_host_is_refused() {
     let _ = run.child.kill();
     let _ = run.child.wait();
 }
+
+#[test]
+fn no_wait_with_requested_scopes_completes_in_the_background() {
+    let mut o = Options::new(Dialect::Okta);
+    o.auto_approve_after_polls = Some(2);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("ok", Dialect::Okta, &idp));
+    let out = env.run(&[
+        "login",
+        "ok",
+        "--no-wait",
+        "--scope",
+        "openid",
+        "--scope",
+        "offline_access",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let w = env.run(&["login", "ok", "--wait", "--json"]);
+    assert_eq!(w.status.code(), Some(0), "{}", stderr(&w));
+    let last: Value = serde_json::from_str(stdout(&w).lines().last().unwrap()).unwrap();
+    assert_eq!(last["event"], "signed_in", "{last}");
+    assert_eq!(
+        last["scopes"],
+        serde_json::json!(["openid", "offline_access"])
+    );
+}
+
+#[test]
+fn requested_scopes_must_name_something_within_the_ceiling() {
+    let idp = FakeIdp::start(Options::new(Dialect::Okta));
+    let env = Env::new(&account_toml("ok", Dialect::Okta, &idp));
+    let out = env.run(&["login", "ok", "--scope", " "]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let out = env.run(&["login", "ok", "--scope", "admin"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert_eq!(idp.counters().device_requests, 0);
+}
