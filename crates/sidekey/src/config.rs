@@ -752,7 +752,15 @@ fn apply(mut e: Endpoints, o: &Overrides) -> Endpoints {
 
 pub fn default_scopes(kind: ProviderKind) -> &'static [&'static str] {
     match kind {
-        ProviderKind::Microsoft => &["User.Read", "offline_access"],
+        // Read-only: what `sidekey ms` needs, and nothing that writes.
+        ProviderKind::Microsoft => &[
+            "User.Read",
+            "Files.Read",
+            "Calendars.ReadBasic",
+            "Mail.ReadBasic",
+            "Contacts.Read",
+            "offline_access",
+        ],
         ProviderKind::Google => &["openid", "email", "profile"],
         ProviderKind::GitHub => &["read:user"],
         _ => &["openid", "profile", "email", "offline_access"],
