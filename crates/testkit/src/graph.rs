@@ -34,9 +34,9 @@
 
 use std::collections::HashSet;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 use std::time::Duration;
 
+use crate::running::{Bound, Running};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -680,28 +680,16 @@ impl GShared {
 /// A running fake Graph. Dropping it shuts it down.
 pub struct FakeGraph {
     shared: Arc<GShared>,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: Running,
 }
 
 impl FakeGraph {
     /// Starts on 127.0.0.1:0 on its own thread. Panics only if loopback or a runtime cannot
     /// be set up at all (a broken test machine).
     pub fn start(opts: GraphOptions) -> FakeGraph {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("sidekey-testkit: cannot bind 127.0.0.1:0");
-        std_listener
-            .set_nonblocking(true)
-            .expect("sidekey-testkit: cannot make listener non-blocking");
-        let addr = std_listener
-            .local_addr()
-            .expect("sidekey-testkit: listener has no local address");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("sidekey-testkit: cannot build tokio runtime");
+        let bound = Bound::loopback();
         let shared = Arc::new(GShared {
-            base: format!("http://{addr}"),
+            base: bound.base.clone(),
             opts,
             state: Mutex::new(GState {
                 requests: Vec::new(),
@@ -711,26 +699,10 @@ impl FakeGraph {
             }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-graph-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = axum::serve(listener, app).into_future() => {}
-                        _ = rx => {}
-                    }
-                });
-                drop(runtime);
-            })
-            .expect("sidekey-testkit: cannot spawn server thread");
+        let server = bound.serve("fake-graph", app);
         FakeGraph {
             shared,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -768,17 +740,6 @@ impl FakeGraph {
     /// Delay before answering each HTTP request.
     pub fn set_latency(&self, d: Duration) {
         self.shared.lock().latency = d;
-    }
-}
-
-impl Drop for FakeGraph {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -39,6 +39,7 @@
 
 pub mod graph;
 mod page;
+mod running;
 mod server;
 mod state;
 pub mod telegram;
@@ -51,7 +52,6 @@ pub use graph::{
 pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
 
 use std::sync::{Arc, Condvar, Mutex};
-use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
 use state::{DevStatus, Shared, State};
@@ -218,8 +218,7 @@ pub struct Counters {
 pub struct FakeIdp {
     shared: Arc<Shared>,
     base: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
+    _server: running::Running,
 }
 
 impl FakeIdp {
@@ -228,41 +227,22 @@ impl FakeIdp {
     /// Panics only if the loopback socket or the runtime cannot be created at all (a broken
     /// test environment, not bad input).
     pub fn start(opts: Options) -> FakeIdp {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("sidekey-testkit: cannot bind 127.0.0.1:0");
-        std_listener
-            .set_nonblocking(true)
-            .expect("sidekey-testkit: cannot make listener non-blocking");
-        let addr = std_listener
-            .local_addr()
-            .expect("sidekey-testkit: listener has no local address");
-        let base = format!("http://{addr}");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("sidekey-testkit: cannot build tokio runtime");
+        let bound = running::Bound::loopback();
+        let base = bound.base.clone();
         let shared = Arc::new(Shared {
             base: base.clone(),
             opts,
             state: Mutex::new(State::default()),
             issued: Condvar::new(),
         });
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server_shared = shared.clone();
-        let thread = std::thread::Builder::new()
-            .name(format!("fake-idp-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(server::run(std_listener, server_shared, rx));
-                // Dropping the runtime here cancels every connection task still running
-                // (e.g. one sleeping in a `Fault::Delay`).
-                drop(runtime);
-            })
-            .expect("sidekey-testkit: cannot spawn server thread");
+        let server = bound.run("fake-idp", move |listener, rx| {
+            server::run(listener, server_shared, rx)
+        });
         FakeIdp {
             shared,
             base,
-            shutdown: Some(tx),
-            thread: Some(thread),
+            _server: server,
         }
     }
 
@@ -433,17 +413,6 @@ impl FakeIdp {
     /// Auth0: the `audience` parameter of the most recent device authorization request.
     pub fn last_audience(&self) -> Option<String> {
         self.shared.lock().last_audience.clone()
-    }
-}
-
-impl Drop for FakeIdp {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
     }
 }
 

@@ -29,8 +29,8 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
 
+use crate::running::{Bound, Running};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -45,62 +45,6 @@ const MAX_CAPTION: usize = 1024;
 
 // ---------------------------------------------------------------------------------------
 // A tiny server runner shared by both fakes
-
-struct Running {
-    base: String,
-    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
-    thread: Option<JoinHandle<()>>,
-}
-
-impl Running {
-    /// Panics only if loopback or a runtime cannot be set up at all (a broken test machine).
-    fn start(name: &str, app: Router) -> Running {
-        let std_listener = std::net::TcpListener::bind("127.0.0.1:0")
-            .expect("sidekey-testkit: cannot bind 127.0.0.1:0");
-        std_listener
-            .set_nonblocking(true)
-            .expect("sidekey-testkit: cannot make listener non-blocking");
-        let addr = std_listener
-            .local_addr()
-            .expect("sidekey-testkit: listener has no local address");
-        let runtime = tokio::runtime::Builder::new_current_thread()
-            .enable_all()
-            .build()
-            .expect("sidekey-testkit: cannot build tokio runtime");
-        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let thread = std::thread::Builder::new()
-            .name(format!("{name}-{}", addr.port()))
-            .spawn(move || {
-                runtime.block_on(async move {
-                    let Ok(listener) = tokio::net::TcpListener::from_std(std_listener) else {
-                        return;
-                    };
-                    tokio::select! {
-                        _ = axum::serve(listener, app).into_future() => {}
-                        _ = rx => {}
-                    }
-                });
-                drop(runtime);
-            })
-            .expect("sidekey-testkit: cannot spawn server thread");
-        Running {
-            base: format!("http://{addr}"),
-            shutdown: Some(tx),
-            thread: Some(thread),
-        }
-    }
-}
-
-impl Drop for Running {
-    fn drop(&mut self) {
-        if let Some(tx) = self.shutdown.take() {
-            let _ = tx.send(());
-        }
-        if let Some(t) = self.thread.take() {
-            let _ = t.join();
-        }
-    }
-}
 
 fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
     m.lock().unwrap_or_else(|p| p.into_inner())
@@ -186,7 +130,7 @@ impl FakeTelegram {
         let app = Router::new().fallback(tg_handle).with_state(shared.clone());
         FakeTelegram {
             shared,
-            server: Running::start("fake-telegram", app),
+            server: Bound::loopback().serve("fake-telegram", app),
         }
     }
 
@@ -938,7 +882,7 @@ impl FakeHook {
             .with_state(state.clone());
         FakeHook {
             state,
-            server: Running::start("fake-hook", app),
+            server: Bound::loopback().serve("fake-hook", app),
         }
     }
 
