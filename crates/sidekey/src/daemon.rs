@@ -579,39 +579,44 @@ struct NameBody {
     account: String,
 }
 
+/// An operation on one account whose body is just `{"account": NAME}`, run off the reactor.
+async fn account_op(
+    d: Shared,
+    caller: Caller,
+    headers: HeaderMap,
+    body: Option<axum::Json<NameBody>>,
+    op: &'static str,
+    f: fn(&Daemon, &str) -> Result<Value, Failure>,
+) -> Response {
+    let Some(axum::Json(b)) = body else {
+        return error_response(&Failure::usage("expected a JSON body {\"account\": NAME}"));
+    };
+    let name = b.account;
+    guarded(&d, &headers, caller, op, Some(&name), json!({}), || {
+        let n = name.clone();
+        blocking(&d, move |d| f(d, &n))
+    })
+    .await
+}
+
 async fn token(
     AxState(d): AxState<Shared>,
     axum::Extension(caller): axum::Extension<Caller>,
     headers: HeaderMap,
     body: Option<axum::Json<NameBody>>,
 ) -> Response {
-    let Some(axum::Json(b)) = body else {
-        return error_response(&Failure::usage("expected a JSON body {\"account\": NAME}"));
-    };
-    let name = b.account;
-    guarded(
-        &d,
-        &headers,
-        caller,
-        "token",
-        Some(&name),
-        json!({}),
-        || {
-            let n = name.clone();
-            blocking(&d, move |d| {
-                let rec = account::fresh_token(&d.ctx, &n)?;
-                let account = d.ctx.config.account(&n)?;
-                Ok(json!({
-                    "account": n,
-                    "access_token": rec.access_token.expose(),
-                    "token_type": rec.token_type,
-                    "expires_at": rec.expires_at.map(account::rfc3339),
-                    "scopes": rec.scopes,
-                    "token_env": account.token_env,
-                }))
-            })
-        },
-    )
+    account_op(d, caller, headers, body, "token", |d, n| {
+        let rec = account::fresh_token(&d.ctx, n)?;
+        let account = d.ctx.config.account(n)?;
+        Ok(json!({
+            "account": n,
+            "access_token": rec.access_token.expose(),
+            "token_type": rec.token_type,
+            "expires_at": rec.expires_at.map(account::rfc3339),
+            "scopes": rec.scopes,
+            "token_env": account.token_env,
+        }))
+    })
     .await
 }
 
@@ -621,25 +626,10 @@ async fn logout(
     headers: HeaderMap,
     body: Option<axum::Json<NameBody>>,
 ) -> Response {
-    let Some(axum::Json(b)) = body else {
-        return error_response(&Failure::usage("expected a JSON body {\"account\": NAME}"));
-    };
-    let name = b.account;
-    guarded(
-        &d,
-        &headers,
-        caller,
-        "logout",
-        Some(&name),
-        json!({}),
-        || {
-            let n = name.clone();
-            blocking(&d, move |d| {
-                let message = crate::commands::logout_inner(&d.ctx, &n)?;
-                Ok(json!({"account": n, "message": message}))
-            })
-        },
-    )
+    account_op(d, caller, headers, body, "logout", |d, n| {
+        let message = crate::commands::logout_inner(&d.ctx, n)?;
+        Ok(json!({"account": n, "message": message}))
+    })
     .await
 }
 
