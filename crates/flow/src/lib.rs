@@ -3,8 +3,8 @@
 //! Every identity provider speaks its own dialect of the device flow: Google says `verification_url`
 //! and answers "pending" with HTTP 428, GitHub reports errors with HTTP 200 in a form-encoded body,
 //! Auth0 uses 403 and 429, Microsoft says `authorization_declined` instead of `access_denied`. General
-//! OAuth crates trip over these (see `shared/docs/crates.md`), so this crate keeps the protocol in
-//! three small, separately testable pieces:
+//! OAuth crates trip over these (see docs/dependencies.md, "Device flow: no OAuth crate"), so this
+//! crate keeps the protocol in three small, separately testable pieces:
 //!
 //! * [`response`] — pure functions that turn a raw HTTP answer (status, content type, body) into a
 //!   typed meaning. They decide by the OAuth `error` member, never by the HTTP status alone.

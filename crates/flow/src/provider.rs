@@ -2,8 +2,8 @@
 //!
 //! A [`Provider`] is everything the flow needs to talk to one app registration: the endpoints, the
 //! client credentials, the scopes and any extra device-request parameters (Auth0's `audience`).
-//! The constructors here encode the providers' documented URL layouts (providers.md §1–§7), so a
-//! config file only has to name a tenant, an issuer or a domain.
+//! The constructors here encode the providers' documented URL layouts (docs/providers.md, one
+//! section per provider), so a config file only has to name a tenant, an issuer or a domain.
 
 use crate::secret::Secret;
 use url::Url;
@@ -249,8 +249,9 @@ impl Provider {
     }
 }
 
-/// Google's device flow accepts only a short list of scopes (providers.md §2.2). Anything else
-/// fails at the device endpoint with `invalid_scope`, so sidekey refuses it before any request.
+/// Google's device flow accepts only a short list of scopes (docs/providers.md, "Google
+/// scopes"). Anything else fails at the device endpoint with `invalid_scope`, so sidekey refuses
+/// it before any request.
 pub mod google {
     pub const ALLOWED_SCOPES: [&str; 7] = [
         "openid",

@@ -3,10 +3,10 @@
 //! Nothing here does I/O, so every provider quirk is covered by table-driven tests that feed in
 //! `(status, content type, body)` triples copied from the providers' documentation.
 //!
-//! The central rule (providers.md §11): a body with an OAuth `error` member is an error whatever the
-//! HTTP status (GitHub uses 200, Google 428/403, Auth0 403/429, Microsoft 400); only a body with an
-//! `access_token` is success; anything else — HTML, truncated JSON, 5xx, 429 without a body — is a
-//! transient fault that the poller backs off from.
+//! The central rule (docs/providers.md, "Classification rule"): a body with an OAuth `error`
+//! member is an error whatever the HTTP status (GitHub uses 200, Google 428/403, Auth0 403/429,
+//! Microsoft 400); only a body with an `access_token` is success; anything else — HTML, truncated
+//! JSON, 5xx, 429 without a body — is a transient fault that the poller backs off from.
 
 use crate::secret::Secret;
 use serde_json::{Map, Value};

@@ -1,5 +1,5 @@
 //! Table-driven tests of the pure half: every provider's documented answer, copied from
-//! providers.md, must mean what the provider meant — whatever HTTP status it came with.
+//! docs/providers.md, must mean what the provider meant — whatever HTTP status it came with.
 
 use sidekey_flow::FlowError;
 use sidekey_flow::poll::{Poller, Step};

@@ -13,8 +13,9 @@
 //!
 //! * **Plain reqwest, no bot framework.** Telegram's Bot API is two calls here
 //!   (`sendMessage`, `sendPhoto`); teloxide/frankenstein would add a second reqwest, aws-lc or
-//!   OpenSSL (see `docs/crates.md` §3). The caller passes in its [`reqwest::Client`] (rustls with
-//!   the ring provider and compiled-in roots), so this crate never builds TLS itself.
+//!   OpenSSL (see docs/dependencies.md, "Telegram: no bot framework"). The caller passes in its
+//!   [`reqwest::Client`] (rustls with the ring provider and compiled-in roots), so this crate
+//!   never builds TLS itself.
 //! * **Send only, never `getUpdates`.** OpenClaw long-polls the same bot token; a second poller
 //!   makes both sides fail with HTTP 409. That is why the chat id is configured, not discovered.
 //! * **Secrets never leave in text.** The bot token sits in the Bot API's URL path, so every

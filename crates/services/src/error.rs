@@ -1,6 +1,7 @@
 //! [`GraphError`]: what can go wrong, in words a person can act on.
 //!
-//! Graph's error body is `{"error":{"code","message","innerError"?}}` (apis.md A.9). We branch
+//! Graph's error body is `{"error":{"code","message","innerError"?}}` (docs/graph.md,
+//! "Errors"). We branch
 //! on `code` and the inner code — never on `message` — and keep the message only as a short,
 //! single-line hint. No variant ever holds a token: the token lives only in the request's
 //! `Authorization` header, and transport errors are described by host, without the URL's path

@@ -1,6 +1,6 @@
 //! [`Graph`]: the bounded HTTP client and the operations.
 //!
-//! # Transport rules (apis.md part A)
+//! # Transport rules (docs/graph.md)
 //!
 //! * Every request — first pages, `@odata.nextLink` pages and `$batch` sub-requests — carries
 //!   `Prefer: outlook.timezone="UTC"`: headers are not part of a nextLink, and asking for UTC
@@ -46,7 +46,8 @@ const EVENT_SELECT: &str = "id,subject,start,end,isAllDay,isCancelled,location,o
 const MAIL_SELECT: &str = "id,subject,from,sender,receivedDateTime,isRead,hasAttachments,importance,flag,inferenceClassification,webLink";
 const CONTACT_SELECT: &str = "id,displayName,givenName,surname,birthday";
 /// The always-true first clause that lets `$orderby=receivedDateTime desc` go with any
-/// filter without `InefficientFilter` (apis.md A.6: ordered properties first in `$filter`).
+/// filter without `InefficientFilter` (docs/graph.md, "Messages": ordered properties first in
+/// `$filter`).
 const MAIL_FILTER_HEAD: &str = "receivedDateTime ge 1900-01-01T00:00:00Z";
 const MAX_BATCH: usize = 20;
 

@@ -7,7 +7,7 @@
 //! — who am I, search my files, what is on my calendar, unread mail, birthdays, a dashboard —
 //! and sidekey makes the Graph calls with the token it keeps. This crate is those operations:
 //! a thin, bounded Graph client ([`Graph`]) that gets the details right that a hand-rolled
-//! `curl` gets wrong (see `docs/apis.md` part A), and plain result types with a documented
+//! `curl` gets wrong (see `docs/graph.md`), and plain result types with a documented
 //! JSON shape and a readable text form ([`render`]).
 //!
 //! What it gets right, and where:

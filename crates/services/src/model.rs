@@ -157,7 +157,8 @@ impl DriveItem {
     pub(crate) fn from_graph(v: &Value) -> Option<DriveItem> {
         let id = s(v, "id")?;
         let remote = v.get("remoteItem").filter(|r| r.is_object());
-        // Top-level first, then remoteItem (apis.md A.3: name and size may only be there).
+        // Top-level first, then remoteItem (docs/graph.md, "Drive items": name and size may only
+        // be there).
         let pick = |key: &str| -> Option<&Value> {
             v.get(key)
                 .filter(|x| !x.is_null())
@@ -325,7 +326,8 @@ impl CalendarEvent {
         let (sdt, szone) = graph_dtz(v.get("start"))?;
         let (edt, ezone) = graph_dtz(v.get("end"))?;
         let (start, end, start_date, last_date) = if all_day {
-            // Floating dates: take the date part as written, never convert (apis.md A.5).
+            // Floating dates: take the date part as written, never convert (docs/graph.md,
+            // "Calendar view").
             let sd = sdt.date();
             let ed = edt.date().max(sd);
             let start = sd.to_zoned_datetime(tz.clone()).ok()?.start_of_day().ok()?;

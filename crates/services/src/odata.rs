@@ -5,7 +5,8 @@
 //! Every Graph query that carries user text (a search term, a sender) is an injection risk:
 //! a quote in `o'brien@x.test` that is not doubled ends the literal early and turns the rest
 //! into OData syntax (`' or 1 eq 1`). Graph then either answers 400 ("unterminated literal")
-//! or, worse, runs a *wider* query than the person asked for. The rule (apis.md A.0, A.2) is:
+//! or, worse, runs a *wider* query than the person asked for. The rule (docs/graph.md, "OData
+//! string literals") is:
 //!
 //! 1. write the value as an OData string literal: wrap in `'…'`, double every `'` inside;
 //! 2. then percent-encode the whole value for where it goes (a query parameter, or a

@@ -5,7 +5,7 @@
 //! # Why
 //!
 //! The Graph client's correctness is mostly about details a lenient mock would let through
-//! (docs/apis.md part A): an undoubled `'` in `$filter` or `search(q='…')` (Graph: 400
+//! (docs/graph.md): an undoubled `'` in `$filter` or `search(q='…')` (Graph: 400
 //! "unterminated literal"), a raw `+` in an offset (decoded as a space), `calendarView`
 //! without both bounds (400), `$filter` + `$orderby` in an order Exchange rejects
 //! (`InefficientFilter`), `endswith` on messages (`ErrorInvalidUrlQueryFilter`), nextLinks
@@ -27,7 +27,7 @@
 //! * Search matches a case-insensitive substring of the name (real search is word/prefix
 //!   based over several fields); `q=''` matches everything.
 //! * Search results carry `parentReference.path` only for personal accounts (business search
-//!   results often omit it, apis.md A.2).
+//!   results often omit it, docs/graph.md, "Drive items").
 //!
 //! Same design as [`crate::FakeIdp`]: one thread with a current-thread tokio runtime; state
 //! behind a `std::sync::Mutex` never held across an `.await`; no input can make it panic.
@@ -67,7 +67,7 @@ pub struct FakeFile {
     /// Listed by `/me/drive/recent`.
     pub recent: bool,
     /// Lives in another drive: `/recent` shows it as a `remoteItem` without top-level
-    /// `name`/`size` (apis.md A.3).
+    /// `name`/`size` (docs/graph.md, "Drive items").
     pub remote: bool,
 }
 
@@ -1478,7 +1478,7 @@ fn drive_json(f: &FakeFile, with_path: bool, as_remote: bool) -> Value {
         item["file"] = json!({"mimeType": f.mime_type});
     }
     if as_remote {
-        // apis.md A.3: top-level name and size missing, read them from remoteItem.
+        // docs/graph.md, "Drive items": top-level name and size missing, read them from remoteItem.
         let mut remote = item.clone();
         remote["id"] = json!(format!("REMOTE-{}", f.id));
         json!({
@@ -1804,7 +1804,7 @@ fn messages(sh: &GShared, raw_path: &str, q: &Query, folder: Option<&str>) -> Re
                 "The query filter contains one or more invalid nodes.",
             );
         }
-        // user-list-messages.md: ordered properties must appear in $filter, first, in order.
+        // docs/graph.md, "Messages": ordered properties must appear in $filter, first, in order.
         let props = expr.properties();
         for (i, (p, _)) in orderby.iter().enumerate() {
             if !props.get(i).is_some_and(|x| x.eq_ignore_ascii_case(p)) {

@@ -34,8 +34,8 @@
 //!   sockets can be told (per connection) to fail all further I/O with a zero-linger close.
 //! * All values shown to a browser on the verification page are HTML-escaped.
 //!
-//! Where `providers.md` marks a behaviour as unconfirmed, the fake picks the most plausible
-//! shape and says so in a comment next to the code.
+//! Where `docs/providers.md` ("Unconfirmed behaviours") marks a behaviour as unconfirmed, the
+//! fake picks the most plausible shape and says so in a comment next to the code.
 
 pub mod graph;
 mod page;
