@@ -24,7 +24,8 @@ pub const MAX_TOKEN_LIFETIME: u64 = 10 * 365 * 24 * 3600;
 pub const DEFAULT_EXPIRES_IN: u64 = 900;
 
 /// A successful device authorization response (RFC 8628 §3.2), normalised across dialects.
-#[derive(Clone, Debug)]
+/// Serialisable so a pending sign-in can be kept (encrypted) exactly as it was received.
+#[derive(Clone, Debug, serde::Serialize, serde::Deserialize)]
 pub struct DeviceAuthorization {
     /// The polling credential. Never shown to the person (RFC 8628 §3.3).
     pub device_code: Secret,

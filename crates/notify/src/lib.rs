@@ -42,8 +42,11 @@ use std::time::Duration;
 mod http;
 mod ntfy;
 mod telegram;
+mod terminal;
 mod text;
 mod webhook;
+
+pub use terminal::Terminal;
 
 pub mod html;
 pub mod qr;

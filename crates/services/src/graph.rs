@@ -379,6 +379,18 @@ impl Graph {
         Ok(items)
     }
 
+    /// `GET /me/drive/items/{id}`: one drive item's metadata (ids come from search or recent).
+    /// An unknown or unshared id is Graph's 404 `itemNotFound`.
+    pub async fn file(&self, token: &str, id: &str) -> Result<DriveItem, GraphError> {
+        if id.trim().is_empty() {
+            return Err(GraphError::Invalid("the item id is empty".into()));
+        }
+        let path = format!("/me/drive/items/{}", odata::path_segment(id));
+        let url = odata::url(&self.base, &path, &[("$select", DRIVE_SELECT.into())]);
+        let v = self.get(token, &url, "Files.Read").await?;
+        DriveItem::from_graph(&v).ok_or_else(|| GraphError::Malformed("a drive item without an id".into()))
+    }
+
     /// Recently used files, newest modification first. See [`Graph::files_recent_detailed`].
     pub async fn files_recent(
         &self,

@@ -65,6 +65,12 @@ pub fn encode_query_value(v: &str) -> String {
     utf8_percent_encode(v, QUERY_VALUE).to_string()
 }
 
+/// One path segment from outside (an item id): every character that could end the segment or
+/// start a query (`/`, `?`, `#`, `%`…) is percent-encoded, so an id cannot reach another resource.
+pub fn path_segment(v: &str) -> String {
+    utf8_percent_encode(v, PATH_ARG).to_string()
+}
+
 /// `search(q='…')` with the term written as a literal and encoded for a path segment.
 pub fn search_segment(term: &str) -> String {
     format!(

@@ -42,7 +42,7 @@ const CONTACTS: Need = &["Contacts.Read", "Contacts.ReadWrite"];
 pub fn scope_needs(op: &str) -> &'static [&'static [&'static str]] {
     match op {
         "me" => &[USER],
-        "files.search" | "files.recent" => &[FILES],
+        "files.search" | "files.recent" | "files.get" => &[FILES],
         "calendar" => &[CALENDAR],
         "mail.unread" => &[MAIL],
         "contacts.birthdays" => &[CONTACTS],
@@ -57,7 +57,7 @@ pub fn scope_needs(op: &str) -> &'static [&'static [&'static str]] {
 pub fn required_scopes(op: &str) -> &'static [&'static str] {
     match op {
         "me" => &["User.Read"],
-        "files.search" | "files.recent" => &["Files.Read"],
+        "files.search" | "files.recent" | "files.get" => &["Files.Read"],
         "calendar" => &["Calendars.ReadBasic"],
         "mail.unread" => &["Mail.ReadBasic"],
         "contacts.birthdays" => &["Contacts.Read"],

@@ -1,16 +1,16 @@
 //! What the vault holds for an account, and how a fresh access token is obtained from it.
 //!
 //! [`fresh_token`] is the hot path of `sidekey token`: a lock-free read of the sealed record and,
-//! when the token is still good beyond the refresh margin, nothing else — no runtime, no HTTP
-//! client. Only when a refresh is due does it take the account lock, re-read (another process may
+//! when the token is still good beyond the refresh margin ([`decide`]), nothing else — no lock,
+//! no HTTP client. Only when a refresh is due does it take the account lock, re-read (another process may
 //! have refreshed meanwhile), refresh, and store the new tokens — a rotated refresh token is
 //! durably written before the new access token is handed to anyone.
 
 use crate::config::Account;
 use crate::context::Context;
-use crate::failure::Failure;
+use crate::error::Failure;
 use serde::{Deserialize, Serialize};
-use sidekey_flow::{DeviceFlow, Http, HttpOptions, Secret, SystemClock, TokenResponse, UserInfo};
+use sidekey_flow::{DeviceFlow, Secret, SystemClock, TokenResponse, UserInfo};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
@@ -112,13 +112,6 @@ impl Record {
         self.reauth_reason = None;
     }
 
-    fn good_for(&self, margin: Duration) -> bool {
-        match self.expires_at {
-            None => true,
-            Some(exp) => exp - now_unix() > margin.as_secs() as i64,
-        }
-    }
-
     fn expired(&self) -> bool {
         self.expires_at.is_some_and(|e| e <= now_unix())
     }
@@ -133,39 +126,59 @@ impl Record {
     }
 }
 
-/// A current-thread runtime: every command is one short sequence of requests.
-pub fn runtime() -> Result<tokio::runtime::Runtime, Failure> {
-    tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .map_err(|e| Failure::internal(format!("cannot start the async runtime: {e}")))
+/// What to do with a stored record when a token is asked for: the refresh decision, without
+/// I/O, so it is tested on its own.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Decision {
+    /// Hand out the stored access token.
+    Use,
+    /// Refresh with the stored refresh token.
+    Refresh,
+    /// Nothing can renew it: the person must sign in again (why).
+    SignInAgain(&'static str),
 }
 
-pub fn http(ctx: &Context) -> Result<Http, Failure> {
-    Http::new(HttpOptions {
-        timeout: ctx.config.http_timeout,
-        ..HttpOptions::default()
-    })
-    .map_err(Failure::from_flow)
+/// `rejected`: an access token the provider just refused (HTTP 401) although it looked valid;
+/// the stored one is good only if it is a different (newer) one.
+pub fn decide(rec: &Record, now: i64, margin: Duration, rejected: Option<&str>) -> Decision {
+    let still_good = match rejected {
+        Some(bad) => rec.access_token.expose() != bad,
+        None => rec
+            .expires_at
+            .is_none_or(|exp| exp - now > margin.as_secs() as i64),
+    };
+    if still_good {
+        return Decision::Use;
+    }
+    if rec.refresh_token.is_some() {
+        return Decision::Refresh;
+    }
+    if rejected.is_some() {
+        Decision::SignInAgain("the provider no longer accepts the access token")
+    } else if rec.expires_at.is_some_and(|e| e <= now) {
+        Decision::SignInAgain("the access token expired and the provider issued no refresh token")
+    } else {
+        Decision::Use // expiring soon, but nothing to renew it with: use it while it lasts
+    }
 }
 
 /// A fresh access token for `name`, refreshing (single-flight across processes) when it expires
 /// within the margin.
-pub fn fresh_token(ctx: &Context, name: &str) -> Result<Record, Failure> {
-    refresh_unless_fresh(ctx, name, None)
+pub async fn fresh_token(ctx: &Context, name: &str) -> Result<Record, Failure> {
+    refresh_unless_fresh(ctx, name, None).await
 }
 
 /// The provider refused `rejected` (HTTP 401) although it looked valid: refresh now — unless
 /// another process already replaced it, in which case its successor is returned.
-pub fn replace_rejected_token(
+pub async fn replace_rejected_token(
     ctx: &Context,
     name: &str,
     rejected: &str,
 ) -> Result<Record, Failure> {
-    refresh_unless_fresh(ctx, name, Some(rejected))
+    refresh_unless_fresh(ctx, name, Some(rejected)).await
 }
 
-fn refresh_unless_fresh(
+async fn refresh_unless_fresh(
     ctx: &Context,
     name: &str,
     rejected: Option<&str>,
@@ -173,47 +186,37 @@ fn refresh_unless_fresh(
     let account = ctx.config.account(name)?;
     let vault = ctx.vault()?;
     let margin = ctx.config.refresh_margin;
-    let still_good = |r: &Record| match rejected {
-        Some(bad) => r.access_token.expose() != bad,
-        None => r.good_for(margin),
-    };
+    // Lock-free first: the common case (a token still good) takes no lock at all.
     let rec: Record = vault
         .load(name)?
         .ok_or_else(|| Failure::not_signed_in(name))?;
     check_usable(name, account, &rec)?;
-    if still_good(&rec) {
+    if decide(&rec, now_unix(), margin, rejected) == Decision::Use {
         return Ok(rec);
     }
 
-    let lock = vault.lock(name)?;
+    // The account lock is a blocking OS file lock: wait for it off the async threads.
+    let lock = {
+        let (vault, n) = (vault.clone(), name.to_string());
+        tokio::task::spawn_blocking(move || vault.lock(&n))
+            .await
+            .map_err(|_| Failure::internal("a worker thread failed"))??
+    };
     let mut rec: Record = lock.load()?.ok_or_else(|| Failure::not_signed_in(name))?;
     check_usable(name, account, &rec)?;
-    if still_good(&rec) {
-        return Ok(rec); // another process refreshed while we waited for the lock
-    }
-    if rejected.is_some() && rec.refresh_token.is_none() {
-        return Err(Failure::reauth(
-            name,
-            "the provider no longer accepts the access token",
-        ));
+    match decide(&rec, now_unix(), margin, rejected) {
+        Decision::Use => return Ok(rec), // another process refreshed while we waited
+        Decision::SignInAgain(why) => return Err(Failure::reauth(name, why)),
+        Decision::Refresh => {}
     }
     let Some(refresh_token) = rec.refresh_token.clone() else {
-        if rec.expired() {
-            return Err(Failure::reauth(
-                name,
-                "the access token expired and the provider issued no refresh token",
-            ));
-        }
-        return Ok(rec);
+        return Err(Failure::internal("refresh decided without a refresh token"));
     };
     let provider =
         account.provider_with(&rec.token_endpoint, rec.revocation_endpoint.as_deref())?;
-    let http = http(ctx)?;
-    let result = runtime()?.block_on(async {
-        DeviceFlow::new(&http, &provider)
-            .refresh(&refresh_token, &SystemClock)
-            .await
-    });
+    let result = DeviceFlow::new(ctx.http()?, &provider)
+        .refresh(&refresh_token, &SystemClock)
+        .await;
     match result {
         Ok(t) => {
             rec.apply_refresh(t);
@@ -253,4 +256,65 @@ fn check_usable(name: &str, account: &Account, rec: &Record) -> Result<(), Failu
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn record(expires_at: Option<i64>, refresh: bool) -> Record {
+        Record {
+            provider: "github".into(),
+            client_id: "c".into(),
+            state: State::SignedIn,
+            access_token: Secret::new("at-current"),
+            token_type: "Bearer".into(),
+            expires_at,
+            refresh_token: refresh.then(|| Secret::new("rt")),
+            refresh_token_expires_at: None,
+            id_token: None,
+            scopes: vec![],
+            user: UserInfo::default(),
+            token_endpoint: "https://example.test/token".into(),
+            revocation_endpoint: None,
+            signed_in_at: 0,
+            refreshed_at: None,
+            reauth_reason: None,
+        }
+    }
+
+    const NOW: i64 = 1_000_000;
+    const MARGIN: Duration = Duration::from_secs(300);
+
+    #[test]
+    fn good_tokens_are_used_as_they_are() {
+        assert_eq!(decide(&record(Some(NOW + 301), true), NOW, MARGIN, None), Decision::Use);
+        assert_eq!(decide(&record(None, false), NOW, MARGIN, None), Decision::Use);
+    }
+
+    #[test]
+    fn tokens_inside_the_margin_are_refreshed() {
+        assert_eq!(decide(&record(Some(NOW + 299), true), NOW, MARGIN, None), Decision::Refresh);
+        assert_eq!(decide(&record(Some(NOW - 5), true), NOW, MARGIN, None), Decision::Refresh);
+    }
+
+    #[test]
+    fn without_a_refresh_token_expiring_is_used_and_expired_is_sign_in_again() {
+        assert_eq!(decide(&record(Some(NOW + 10), false), NOW, MARGIN, None), Decision::Use);
+        assert!(matches!(
+            decide(&record(Some(NOW), false), NOW, MARGIN, None),
+            Decision::SignInAgain(_)
+        ));
+    }
+
+    #[test]
+    fn a_rejected_token_is_replaced_unless_someone_already_did() {
+        let r = record(Some(NOW + 3000), true);
+        assert_eq!(decide(&r, NOW, MARGIN, Some("at-current")), Decision::Refresh);
+        assert_eq!(decide(&r, NOW, MARGIN, Some("at-older")), Decision::Use);
+        assert!(matches!(
+            decide(&record(Some(NOW + 3000), false), NOW, MARGIN, Some("at-current")),
+            Decision::SignInAgain(_)
+        ));
+    }
 }

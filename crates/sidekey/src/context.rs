@@ -1,4 +1,6 @@
-//! Where things live, resolved once per command: the config file, `$SIDEKEY_HOME`, the vault key.
+//! Where things live, resolved once per process: the config file, `$SIDEKEY_HOME`, the vault key
+//! — and the two things every command shares once made: the open vault and the one HTTP client
+//! (made on first use, so `sidekey token` with a cached token never builds TLS).
 //!
 //! * Home: `$SIDEKEY_HOME`, else `$XDG_DATA_HOME/sidekey`, else `~/.local/share/sidekey`.
 //! * Config: `$SIDEKEY_CONFIG`, else `$XDG_CONFIG_HOME/sidekey/config.toml`, else
@@ -8,13 +10,18 @@
 //!   points out, because a key next to the data protects only against leaking the data alone.
 
 use crate::config::Config;
-use crate::failure::Failure;
+use crate::env;
+use crate::error::Failure;
+use sidekey_flow::{Http, HttpOptions};
 use sidekey_vault::{Key, Vault};
 use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
 
 pub struct Context {
     pub home: PathBuf,
     pub config: Config,
+    vault: OnceLock<Vault>,
+    http: OnceLock<Http>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -36,26 +43,20 @@ impl KeySource {
     }
 }
 
-fn env_path(var: &str) -> Option<PathBuf> {
-    std::env::var_os(var)
-        .filter(|v| !v.is_empty())
-        .map(PathBuf::from)
-}
-
 fn home_dir() -> Option<PathBuf> {
-    env_path("HOME")
+    env::path(env::HOME)
 }
 
 pub fn default_home() -> Result<PathBuf, Failure> {
-    env_path("SIDEKEY_HOME")
-        .or_else(|| env_path("XDG_DATA_HOME").map(|p| p.join("sidekey")))
+    env::path(env::SIDEKEY_HOME)
+        .or_else(|| env::path(env::XDG_DATA_HOME).map(|p| p.join("sidekey")))
         .or_else(|| home_dir().map(|h| h.join(".local/share/sidekey")))
         .ok_or_else(|| Failure::config("cannot locate a home for sidekey: set SIDEKEY_HOME"))
 }
 
 pub fn default_config_path() -> Result<PathBuf, Failure> {
-    env_path("SIDEKEY_CONFIG")
-        .or_else(|| env_path("XDG_CONFIG_HOME").map(|p| p.join("sidekey/config.toml")))
+    env::path(env::SIDEKEY_CONFIG)
+        .or_else(|| env::path(env::XDG_CONFIG_HOME).map(|p| p.join("sidekey/config.toml")))
         .or_else(|| home_dir().map(|h| h.join(".config/sidekey/config.toml")))
         .ok_or_else(|| Failure::config("cannot locate the config: set SIDEKEY_CONFIG"))
 }
@@ -63,10 +64,30 @@ pub fn default_config_path() -> Result<PathBuf, Failure> {
 impl Context {
     pub fn from_env() -> Result<Context, Failure> {
         let config = Config::load(&default_config_path()?)?;
-        Ok(Context {
-            home: default_home()?,
+        Ok(Context::new(default_home()?, config))
+    }
+
+    pub fn new(home: PathBuf, config: Config) -> Context {
+        Context {
+            home,
             config,
+            vault: OnceLock::new(),
+            http: OnceLock::new(),
+        }
+    }
+
+    /// The process's one HTTP client (rustls, embedded roots, the config's timeout, bounded
+    /// bodies), made on first use.
+    pub fn http(&self) -> Result<&Http, Failure> {
+        if let Some(h) = self.http.get() {
+            return Ok(h);
+        }
+        let made = Http::new(HttpOptions {
+            timeout: self.config.http_timeout,
+            ..HttpOptions::default()
         })
+        .map_err(Failure::from_flow)?;
+        Ok(self.http.get_or_init(|| made))
     }
 
     pub fn vault_dir(&self) -> PathBuf {
@@ -77,9 +98,9 @@ impl Context {
     pub fn key_source(&self) -> KeySource {
         if let Some(p) = &self.config.key_file {
             KeySource::ConfigFile(p.clone())
-        } else if let Some(p) = env_path("SIDEKEY_VAULT_KEY_FILE") {
+        } else if let Some(p) = env::path(env::SIDEKEY_VAULT_KEY_FILE) {
             KeySource::EnvFile(p)
-        } else if std::env::var_os("SIDEKEY_VAULT_KEY").is_some_and(|v| !v.is_empty()) {
+        } else if env::is_set(env::SIDEKEY_VAULT_KEY) {
             KeySource::Env
         } else {
             KeySource::Generated(self.home.join("vault.key"))
@@ -101,7 +122,7 @@ impl Context {
             KeySource::ConfigFile(p) => read(p, "key_file")?,
             KeySource::EnvFile(p) => read(p, "SIDEKEY_VAULT_KEY_FILE")?,
             KeySource::Env => {
-                let v = std::env::var("SIDEKEY_VAULT_KEY")
+                let v = std::env::var(env::SIDEKEY_VAULT_KEY)
                     .map_err(|_| Failure::config("SIDEKEY_VAULT_KEY is not valid UTF-8"))?;
                 Key::parse(&v).map_err(|e| Failure::config(format!("SIDEKEY_VAULT_KEY: {e}")))?
             }
@@ -121,9 +142,36 @@ impl Context {
         Ok((key, source))
     }
 
+    /// The configured notification channels (Telegram, webhook, ntfy) on the shared client.
+    pub fn channels(&self) -> Result<sidekey_notify::Channels, Failure> {
+        let n = &self.config.notify;
+        Ok(sidekey_notify::Channels::new(
+            self.http()?.client().clone(),
+            n.telegram.as_ref().map(|t| sidekey_notify::TelegramConfig {
+                bot_token: t.bot_token.expose().to_string(),
+                chat_id: t.chat_id.clone(),
+                api_base: t.api_base.clone(),
+            }),
+            n.webhook.as_ref().map(|w| sidekey_notify::WebhookConfig {
+                url: w.url.clone(),
+                bearer: w.bearer.as_ref().map(|b| b.expose().to_string()),
+            }),
+            n.ntfy.as_ref().map(|x| sidekey_notify::NtfyConfig {
+                server: x.server.clone(),
+                topic: x.topic.clone(),
+                token: x.token.as_ref().map(|t| t.expose().to_string()),
+            }),
+        ))
+    }
+
+    /// The vault, opened (and its key checked) once per process.
     pub fn vault(&self) -> Result<Vault, Failure> {
+        if let Some(v) = self.vault.get() {
+            return Ok(v.clone());
+        }
         sidekey_vault::create_private_dir(&self.home)?;
         let (key, _) = self.key()?;
-        Ok(Vault::open(&self.vault_dir(), &key)?)
+        let v = Vault::open(&self.vault_dir(), &key)?;
+        Ok(self.vault.get_or_init(|| v).clone())
     }
 }

@@ -11,21 +11,15 @@
 //!
 //! A refusal is exit code 6 / HTTP 403 with a message naming the rule, and an audit entry.
 
-use crate::failure::{self, Failure};
+use crate::error::Failure;
+use crate::ops::{Access, Operation};
 
-/// Every operation the daemon knows, and whether it changes anything.
-pub const OPERATIONS: &[(&str, Kind)] = &[
+/// The calls on an account itself (the service operations come from [`Operation::catalog`]).
+const ACCOUNT_CALLS: &[(&str, Kind)] = &[
     ("status", Kind::Read),
     ("login", Kind::Read),
     ("logout", Kind::Write),
     ("token", Kind::Export),
-    ("ms.me", Kind::Read),
-    ("ms.files.search", Kind::Read),
-    ("ms.files.recent", Kind::Read),
-    ("ms.calendar", Kind::Read),
-    ("ms.mail.unread", Kind::Read),
-    ("ms.contacts.birthdays", Kind::Read),
-    ("ms.dashboard", Kind::Read),
 ];
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -38,15 +32,31 @@ pub enum Kind {
     Export,
 }
 
+/// Whether the daemon knows `op`, and what kind of call it is.
+pub fn kind_of(op: &str) -> Option<Kind> {
+    if let Some((_, k)) = ACCOUNT_CALLS.iter().find(|(n, _)| *n == op) {
+        return Some(*k);
+    }
+    Operation::named(op).map(|info| match info.access {
+        Access::Read => Kind::Read,
+        Access::Write => Kind::Write,
+    })
+}
+
+/// Every call name the policy knows, for error messages.
+pub fn known() -> Vec<&'static str> {
+    ACCOUNT_CALLS
+        .iter()
+        .map(|(n, _)| *n)
+        .chain(Operation::catalog().map(|i| i.name))
+        .collect()
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
     pub allow_token_export: bool,
     pub allowed_scopes: Option<Vec<String>>,
     pub allow: Vec<String>,
-}
-
-pub fn kind_of(op: &str) -> Option<Kind> {
-    OPERATIONS.iter().find(|(n, _)| *n == op).map(|(_, k)| *k)
 }
 
 impl Policy {
@@ -55,26 +65,18 @@ impl Policy {
         match kind_of(op) {
             Some(Kind::Read) => Ok(()),
             Some(Kind::Write) if self.allow.iter().any(|a| a == op) => Ok(()),
-            Some(Kind::Write) => Err(Failure::new(
-                failure::POLICY,
-                "policy",
-                format!(
+            Some(Kind::Write) => Err(Failure::policy(format!(
                     "policy: '{op}' changes the account and is not in [accounts.{account}.policy] allow"
                 ),
             )),
             Some(Kind::Export) if self.allow_token_export => Ok(()),
-            Some(Kind::Export) => Err(Failure::new(
-                failure::POLICY,
-                "policy",
-                format!(
+            Some(Kind::Export) => Err(Failure::policy(format!(
                     "policy: raw tokens of '{account}' do not leave the sidekey daemon ([accounts.{account}.policy] allow_token_export = false)"
                 ),
             )),
-            None => Err(Failure::new(
-                failure::POLICY,
-                "policy",
-                format!("policy: unknown operation '{op}'"),
-            )),
+            None => Err(Failure::policy(format!(
+                "policy: unknown operation '{op}'"
+            ))),
         }
     }
 
@@ -94,10 +96,7 @@ impl Policy {
         if over.is_empty() {
             return Ok(());
         }
-        Err(Failure::new(
-            failure::POLICY,
-            "policy",
-            format!(
+        Err(Failure::policy(format!(
                 "policy: '{account}' may not request {} (allowed: {}; set [accounts.{account}.policy] allowed_scopes)",
                 over.join(", "),
                 ceiling.join(" ")
@@ -116,7 +115,7 @@ mod tests {
         assert!(p.check("a", "status").is_ok());
         assert!(p.check("a", "login").is_ok());
         let e = p.check("a", "logout").unwrap_err();
-        assert_eq!(e.code, 6);
+        assert_eq!(e.exit, crate::error::Exit::Policy);
         assert!(e.message.contains("allow"), "{}", e.message);
         assert!(
             p.check("a", "token")

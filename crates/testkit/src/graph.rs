@@ -1257,9 +1257,33 @@ fn route(
                     return search(sh, path, &decoded[prefix.len() - 1..], &q);
                 }
             }
+            if let Some(id) = path.strip_prefix("/me/drive/items/") {
+                if !sh.allowed(Need::Files) {
+                    return denied(Need::Files);
+                }
+                return item(sh, id, &q);
+            }
             let seg = decoded.rsplit('/').next().unwrap_or("");
             bad(&format!("Resource not found for the segment '{seg}'."))
         }
+    }
+}
+
+/// `GET /me/drive/items/{id}`: the id is one encoded path segment (a raw `/` would be another
+/// path); an unknown id is Graph's 404 `itemNotFound`.
+fn item(sh: &GShared, raw_id: &str, q: &Query) -> Reply {
+    if raw_id.contains('/') {
+        let seg = raw_id.rsplit('/').next().unwrap_or("");
+        return bad(&format!("Resource not found for the segment '{seg}'."));
+    }
+    let id = pct_decode(raw_id, false);
+    let Some(f) = sh.opts.data.files.iter().find(|f| f.id == id) else {
+        return gerr(404, "itemNotFound", "The resource could not be found.");
+    };
+    let v = drive_json(f, sh.opts.personal, false);
+    match select(std::slice::from_ref(&v), q.get("$select"), "driveItem") {
+        Ok(mut items) => ok(items.remove(0)),
+        Err(r) => r,
     }
 }
 

@@ -179,6 +179,7 @@ pub fn check_name(name: &str) -> Result<(), VaultError> {
     }
 }
 
+#[derive(Clone)]
 pub struct Vault {
     dir: PathBuf,
     cipher: XChaCha20Poly1305,
@@ -283,11 +284,11 @@ impl Vault {
     }
 
     /// Take the account's exclusive cross-process lock. Blocks until it is free.
-    pub fn lock(&self, account: &str) -> Result<AccountLock<'_>, VaultError> {
+    pub fn lock(&self, account: &str) -> Result<AccountLock, VaultError> {
         check_name(account)?;
         let file = self.lock_file(account)?;
         Ok(AccountLock {
-            vault: self,
+            vault: self.clone(),
             account: account.to_string(),
             _file: file,
         })
@@ -413,13 +414,15 @@ pub struct NamedLock {
 }
 
 /// Exclusive access to one account's record, across threads and processes. Released on drop.
-pub struct AccountLock<'v> {
-    vault: &'v Vault,
+/// It owns a handle to its vault, so it can be taken on a blocking thread and held across
+/// `.await`s.
+pub struct AccountLock {
+    vault: Vault,
     account: String,
     _file: File,
 }
 
-impl AccountLock<'_> {
+impl AccountLock {
     /// The record as it is now (re-read under the lock).
     pub fn load<T: DeserializeOwned>(&self) -> Result<Option<T>, VaultError> {
         self.vault.load(&self.account)

@@ -1,0 +1,237 @@
+//! The daemon's API on the wire: one Rust type per request and reply body, used by both ends
+//! (the daemon's handlers in [`crate::daemon`] and the client in [`crate::backend::remote`]), so
+//! the two cannot drift apart and nothing indexes JSON by hand.
+//!
+//! | route                          | request          | reply             |
+//! |--------------------------------|------------------|-------------------|
+//! | `GET /healthz`                 |                  | [`Health`]        |
+//! | `GET /v1/status[?account=]`    |                  | [`StatusReply`]   |
+//! | `POST /v1/login`               | [`LoginRequest`] | [`LoginStarted`]  |
+//! | `GET /v1/login/{name}?wait=S`  |                  | [`LoginProgress`] |
+//! | `POST /v1/token`               | [`AccountRequest`] | [`TokenReply`]  |
+//! | `POST /v1/logout`              | [`AccountRequest`] | [`LogoutReply`] |
+//! | `POST /v1/op`                  | [`OpRequest`]    | [`OpReply`]       |
+//!
+//! Every failure is `{"error": {"exit_code", "reason", "message"}}` ([`ApiError`]) with an HTTP
+//! status derived from the exit code; the client turns it back into the same
+//! [`Failure`](crate::error::Failure), reason and exit code included.
+
+use crate::error::{Exit, Failure};
+use crate::ops::Operation;
+use serde::{Deserialize, Serialize};
+use sidekey_flow::Secret;
+use sidekey_notify::Event;
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct Health {
+    pub ok: bool,
+    pub version: String,
+}
+
+/// `sidekey status --json`, locally and through the daemon.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Default)]
+pub struct StatusReply {
+    pub accounts: Vec<AccountStatus>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum AccountState {
+    SignedOut,
+    SignedIn,
+    ReauthRequired,
+    /// A code is out and a poller is waiting for the person.
+    Pending,
+}
+
+impl AccountState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            AccountState::SignedOut => "signed_out",
+            AccountState::SignedIn => "signed_in",
+            AccountState::ReauthRequired => "reauth_required",
+            AccountState::Pending => "pending",
+        }
+    }
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct AccountStatus {
+    pub name: String,
+    pub provider: String,
+    pub state: AccountState,
+    pub user: Option<sidekey_notify::User>,
+    pub scopes: Vec<String>,
+    /// Unix seconds: when the access token expires (or, while pending, the code).
+    #[serde(with = "rfc3339_opt")]
+    pub expires_at: Option<i64>,
+    pub note: Option<String>,
+}
+
+/// A request naming one account.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct AccountRequest {
+    pub account: String,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct LoginRequest {
+    pub account: String,
+    /// Scopes instead of the configured ones (within the policy's ceiling).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scopes: Option<Vec<String>>,
+    /// Only take over a sign-in that is already pending (`login --wait`); never request a code.
+    #[serde(default)]
+    pub resume_only: bool,
+}
+
+/// The answer to a started (or joined) sign-in: the code event to show.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct LoginStarted {
+    #[serde(flatten)]
+    pub event: Event,
+    /// Another sign-in for the account was already running and this one joined it.
+    #[serde(default)]
+    pub joined: bool,
+}
+
+/// Where a sign-in stands.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "progress", rename_all = "snake_case")]
+pub enum LoginProgress {
+    /// No sign-in is pending for the account.
+    None,
+    /// Still waiting for the person; the code event again.
+    Pending {
+        #[serde(flatten)]
+        event: Event,
+    },
+    /// Finished: `signed_in` (exit 0) or `failed` with its exit code.
+    Done {
+        #[serde(flatten)]
+        event: Event,
+        exit_code: Exit,
+    },
+}
+
+/// A fresh access token: the one reply that carries a secret, and only when policy allows.
+#[derive(Serialize, Deserialize, Debug, Clone)]
+pub struct TokenReply {
+    pub account: String,
+    pub access_token: Secret,
+    pub token_type: String,
+    #[serde(with = "rfc3339_opt")]
+    pub expires_at: Option<i64>,
+    pub scopes: Vec<String>,
+    /// The variables `exec` sets besides `SIDEKEY_ACCESS_TOKEN` (`GH_TOKEN`…).
+    pub token_env: Vec<String>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct LogoutReply {
+    pub account: String,
+    pub message: String,
+}
+
+/// One service operation on one account (default: the only account of the operation's provider).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OpRequest {
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub account: Option<String>,
+    #[serde(flatten)]
+    pub op: Operation,
+}
+
+/// An operation's result: a JSON document for programs, and the same as text for a person.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct OpReply {
+    pub account: String,
+    pub result: serde_json::Value,
+    pub text: String,
+}
+
+/// The body of every error answer.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct ApiError {
+    pub error: Failure,
+}
+
+/// Unix seconds on the wire as RFC 3339 (UTC), the way people and other programs read times.
+pub mod rfc3339_opt {
+    use serde::{Deserialize, Deserializer, Serializer};
+
+    pub fn serialize<S: Serializer>(v: &Option<i64>, s: S) -> Result<S::Ok, S::Error> {
+        match v {
+            Some(t) => s.serialize_some(&crate::account::rfc3339(*t)),
+            None => s.serialize_none(),
+        }
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<Option<i64>, D::Error> {
+        let v: Option<String> = Option::deserialize(d)?;
+        v.map(|t| {
+            t.parse::<jiff::Timestamp>()
+                .map(|t| t.as_second())
+                .map_err(serde::de::Error::custom)
+        })
+        .transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::error::Reason;
+
+    /// Every reason and exit code survives the daemon's error body unchanged.
+    #[test]
+    fn every_failure_survives_the_wire() {
+        for reason in Reason::ALL {
+            for exit in Exit::ALL {
+                let f = Failure::new(exit, reason, "why");
+                let text = serde_json::to_string(&ApiError { error: f.clone() }).unwrap();
+                let back: ApiError = serde_json::from_str(&text).unwrap();
+                assert_eq!(back.error, f);
+            }
+        }
+    }
+
+    #[test]
+    fn login_replies_carry_the_event_flat() {
+        let event = Event::Failed {
+            account: "a".into(),
+            provider: "github".into(),
+            reason: "declined".into(),
+            message: "no".into(),
+        };
+        let p = LoginProgress::Done {
+            event,
+            exit_code: Exit::Declined,
+        };
+        let v = serde_json::to_value(&p).unwrap();
+        assert_eq!(v["progress"], "done");
+        assert_eq!(v["event"], "failed");
+        assert_eq!(v["exit_code"], 4);
+        assert_eq!(serde_json::from_value::<LoginProgress>(v).unwrap(), p);
+        let none = serde_json::to_value(LoginProgress::None).unwrap();
+        assert_eq!(serde_json::from_value::<LoginProgress>(none).unwrap(), LoginProgress::None);
+    }
+
+    #[test]
+    fn times_are_rfc3339() {
+        let s = AccountStatus {
+            name: "a".into(),
+            provider: "github".into(),
+            state: AccountState::SignedIn,
+            user: None,
+            scopes: vec![],
+            expires_at: Some(1_700_000_000),
+            note: None,
+        };
+        let v = serde_json::to_value(&s).unwrap();
+        assert_eq!(v["expires_at"], "2023-11-14T22:13:20Z");
+        assert_eq!(v["state"], "signed_in");
+        let back: AccountStatus = serde_json::from_value(v).unwrap();
+        assert_eq!(back, s);
+    }
+}

@@ -1,0 +1,199 @@
+//! The local backend: this process owns the vault. The CLI uses it when no daemon is configured,
+//! and the daemon uses it behind its API (after the API key, the policy and the audit), so every
+//! command's real work is written here once.
+
+use crate::account::{self, Record, State, now_unix};
+use crate::api::{
+    AccountState, AccountStatus, LoginProgress, LoginRequest, LoginStarted, LogoutReply, OpReply,
+    OpRequest, StatusReply, TokenReply,
+};
+use crate::context::Context;
+use crate::error::{Exit, Failure, Reason};
+use crate::ops;
+use crate::signin::pending::PendingStore;
+use crate::signin::{self, Mode, SignIns, Stop};
+use sidekey_flow::{DeviceFlow, RevokeOutcome};
+use std::sync::Arc;
+use std::time::Duration;
+
+pub struct Local {
+    pub ctx: Arc<Context>,
+    pub signins: SignIns,
+}
+
+impl Local {
+    pub fn new(ctx: Context, stop: Stop) -> Local {
+        let ctx = Arc::new(ctx);
+        Local {
+            signins: SignIns::new(ctx.clone(), stop),
+            ctx,
+        }
+    }
+
+    /// Every configured account (and any stored one no longer configured), or just `only`.
+    pub async fn status(&self, only: Option<&str>) -> Result<StatusReply, Failure> {
+        let config = &self.ctx.config;
+        if let Some(n) = only {
+            config.account(n)?;
+        }
+        let vault = self.ctx.vault()?;
+        let mut names: Vec<String> = config.accounts.keys().cloned().collect();
+        for stored in vault.accounts()? {
+            if !names.contains(&stored) {
+                names.push(stored);
+            }
+        }
+        names.sort();
+        names.retain(|n| only.is_none_or(|o| o == n));
+        let now = now_unix();
+        let mut accounts = Vec::new();
+        for name in names {
+            let configured = config.accounts.get(&name);
+            let rec: Option<Record> = vault.load(&name)?;
+            let provider = configured
+                .map(|a| a.kind.name().to_string())
+                .or_else(|| rec.as_ref().map(|r| r.provider.clone()))
+                .unwrap_or_default();
+            let mut row = match rec {
+                None => AccountStatus {
+                    name: name.clone(),
+                    provider,
+                    state: AccountState::SignedOut,
+                    user: None,
+                    scopes: vec![],
+                    expires_at: None,
+                    note: None,
+                },
+                Some(r) => AccountStatus {
+                    note: if configured.is_none() {
+                        Some("not in the config any more".into())
+                    } else {
+                        r.reauth_reason.clone()
+                    },
+                    name: name.clone(),
+                    provider,
+                    state: match r.state {
+                        State::SignedIn => AccountState::SignedIn,
+                        State::ReauthRequired => AccountState::ReauthRequired,
+                    },
+                    user: Some(sidekey_notify::User {
+                        name: r.user.name.clone(),
+                        email: r.user.email.clone(),
+                    }),
+                    scopes: r.scopes.clone(),
+                    expires_at: r.expires_at,
+                },
+            };
+            match PendingStore::new(vault.clone(), &name).status_note(now)? {
+                Some((true, expires_at, note)) => {
+                    row.state = AccountState::Pending;
+                    row.expires_at = Some(expires_at);
+                    row.note = Some(note);
+                }
+                Some((false, _, note)) if row.state != AccountState::SignedIn => {
+                    row.note = Some(note)
+                }
+                _ => {}
+            }
+            accounts.push(row);
+        }
+        Ok(StatusReply { accounts })
+    }
+
+    /// Start, join or resume a sign-in; see [`crate::signin`].
+    pub async fn login(&self, req: &LoginRequest, mode: Mode) -> Result<LoginStarted, Failure> {
+        let account = self.ctx.config.account(&req.account)?;
+        let account = signin::with_scopes(account, req.scopes.as_deref())?;
+        self.signins.start(account, mode).await
+    }
+
+    pub async fn login_progress(
+        &self,
+        name: &str,
+        wait: Duration,
+    ) -> Result<LoginProgress, Failure> {
+        self.ctx.config.account(name)?;
+        self.signins.progress(name, wait).await
+    }
+
+    /// A fresh access token (no policy here: the daemon checks it before calling).
+    pub async fn token(&self, name: &str) -> Result<TokenReply, Failure> {
+        let account = self.ctx.config.account(name)?;
+        let rec = account::fresh_token(&self.ctx, name).await?;
+        Ok(TokenReply {
+            account: name.to_string(),
+            access_token: rec.access_token,
+            token_type: rec.token_type,
+            expires_at: rec.expires_at,
+            scopes: rec.scopes,
+            token_env: account.token_env.clone(),
+        })
+    }
+
+    /// Revoke at the provider where it can, then forget the tokens.
+    pub async fn logout(&self, name: &str) -> Result<LogoutReply, Failure> {
+        let account = self.ctx.config.account(name)?;
+        let vault = self.ctx.vault()?;
+        let lock = {
+            let (v, n) = (vault.clone(), name.to_string());
+            tokio::task::spawn_blocking(move || v.lock(&n))
+                .await
+                .map_err(|_| Failure::internal("a worker thread failed"))??
+        };
+        let reply = |message: String| LogoutReply {
+            account: name.to_string(),
+            message,
+        };
+        let Some(rec) = lock.load::<Record>()? else {
+            return Ok(reply(format!("'{name}' was not signed in; nothing to do.")));
+        };
+        let provider =
+            account.provider_with(&rec.token_endpoint, rec.revocation_endpoint.as_deref())?;
+        let flow = DeviceFlow::new(self.ctx.http()?, &provider);
+        // The refresh token first: revoking it usually ends the whole grant.
+        let mut outcome = RevokeOutcome::NotSupported("nothing to revoke");
+        if let Some(rt) = &rec.refresh_token {
+            outcome = flow.revoke(rt, "refresh_token").await;
+        }
+        if !matches!(outcome, RevokeOutcome::Failed(_)) {
+            let at = flow.revoke(&rec.access_token, "access_token").await;
+            if rec.refresh_token.is_none() || matches!(at, RevokeOutcome::Failed(_)) {
+                outcome = at;
+            }
+        }
+        lock.remove()?;
+        PendingStore::remove(&lock)?;
+        match outcome {
+            RevokeOutcome::Revoked => Ok(reply(format!(
+                "Revoked the tokens of '{name}' at the provider and removed them from the vault."
+            ))),
+            RevokeOutcome::NotSupported(why) => Ok(reply(format!(
+                "Removed the tokens of '{name}' from the vault. Not revoked at the provider: {why}.{}",
+                account.kind.dialect().logout_hint().unwrap_or("")
+            ))),
+            RevokeOutcome::Failed(why) => Err(Failure::new(
+                Exit::Provider,
+                Reason::Network,
+                format!(
+                    "removed the tokens of '{name}' from the vault, but revoking them at the provider failed: {why}"
+                ),
+            )),
+        }
+    }
+
+    /// The account an operation would run on (for the policy and the audit, before it runs).
+    pub fn op_account(&self, req: &OpRequest) -> Result<String, Failure> {
+        ops::pick_account(&self.ctx, req.account.as_deref(), req.op.provider())
+    }
+
+    pub async fn operate(&self, req: &OpRequest) -> Result<OpReply, Failure> {
+        req.op.validate()?;
+        let account = self.op_account(req)?;
+        let (result, text) = req.op.run(&self.ctx, &account).await?;
+        Ok(OpReply {
+            account,
+            result,
+            text,
+        })
+    }
+}

@@ -1,0 +1,204 @@
+//! The remote backend: client mode. The same `sidekey` binary on the agent's side talks to the
+//! daemon, so this side has no vault, no vault key and no refresh token; raw access tokens reach
+//! it only when the account's policy allows token export (else exit 6).
+//!
+//! Requests and replies are the [`crate::api`] types; a failure comes back as the daemon's
+//! [`Failure`] with its exit code and reason unchanged.
+
+use crate::api::{
+    AccountRequest, ApiError, Health, LoginProgress, LoginRequest, LoginStarted, LogoutReply,
+    OpReply, OpRequest, StatusReply, TokenReply,
+};
+use crate::error::{Exit, Failure, Reason};
+use serde::Serialize;
+use serde::de::DeserializeOwned;
+use sidekey_flow::Secret;
+use std::path::Path;
+use std::time::Duration;
+
+pub struct Remote {
+    http: reqwest::Client,
+    base: String,
+    /// The address as configured, for messages.
+    shown: String,
+    key: Secret,
+}
+
+/// Client-mode replies are small; anything bigger is not our daemon.
+const MAX_REPLY: usize = 4 * 1024 * 1024;
+
+impl Remote {
+    /// `url` is `unix:///path/to.sock` or `http(s)://host:port`.
+    pub fn new(url: &str, key: Secret) -> Result<Remote, Failure> {
+        let opts = sidekey_flow::HttpOptions {
+            timeout: Duration::from_secs(120),
+            ..Default::default()
+        };
+        let mut builder =
+            sidekey_flow::client::client_builder(&opts).map_err(Failure::from_flow)?;
+        let base = if let Some(path) = url.strip_prefix("unix://") {
+            builder = builder.unix_socket(std::path::PathBuf::from(path));
+            "http://sidekey".to_string()
+        } else if url.starts_with("http://") || url.starts_with("https://") {
+            url.trim_end_matches('/').to_string()
+        } else {
+            return Err(Failure::config(format!(
+                "SIDEKEY_URL '{url}' must be unix:///path/to.sock or http(s)://host:port"
+            )));
+        };
+        let http = builder
+            .build()
+            .map_err(|e| Failure::internal(format!("HTTP client setup failed: {e}")))?;
+        Ok(Remote {
+            http,
+            base,
+            shown: url.to_string(),
+            key,
+        })
+    }
+
+    /// The daemon's health, with no API key (what a container healthcheck runs).
+    pub fn for_socket(path: &Path) -> Result<Remote, Failure> {
+        Remote::new(
+            &format!("unix://{}", path.display()),
+            Secret::new("health-check-needs-no-key"),
+        )
+    }
+
+    async fn call<Rep: DeserializeOwned>(
+        &self,
+        req: reqwest::RequestBuilder,
+    ) -> Result<Rep, Failure> {
+        let resp = req.bearer_auth(self.key.expose()).send().await.map_err(|e| {
+            Failure::network(format!(
+                "cannot reach the sidekey daemon at {}: {}",
+                self.shown,
+                sidekey_flow::client::describe_reqwest(e)
+            ))
+        })?;
+        let status = resp.status();
+        let body = resp.bytes().await.map_err(|e| {
+            Failure::network(format!(
+                "the sidekey daemon at {} cut its answer short: {}",
+                self.shown,
+                sidekey_flow::client::describe_reqwest(e)
+            ))
+        })?;
+        let unreadable = || {
+            Failure::network(format!(
+                "the sidekey daemon at {} sent an unreadable answer (HTTP {status})",
+                self.shown
+            ))
+        };
+        if body.len() > MAX_REPLY {
+            return Err(unreadable());
+        }
+        if !status.is_success() {
+            return match serde_json::from_slice::<ApiError>(&body) {
+                Ok(e) => Err(e.error),
+                Err(_) if status == reqwest::StatusCode::UNAUTHORIZED => Err(Failure::new(
+                    Exit::Policy,
+                    Reason::Unauthorized,
+                    "the daemon refused the API key",
+                )),
+                Err(_) => Err(unreadable()),
+            };
+        }
+        serde_json::from_slice(&body).map_err(|_| unreadable())
+    }
+
+    async fn get<Rep: DeserializeOwned>(&self, path: &str) -> Result<Rep, Failure> {
+        self.call(self.http.get(format!("{}{path}", self.base)))
+            .await
+    }
+
+    async fn post<Req: Serialize, Rep: DeserializeOwned>(
+        &self,
+        path: &str,
+        body: &Req,
+    ) -> Result<Rep, Failure> {
+        self.call(self.http.post(format!("{}{path}", self.base)).json(body))
+            .await
+    }
+
+    pub async fn status(&self, only: Option<&str>) -> Result<StatusReply, Failure> {
+        match only {
+            Some(n) => {
+                check_name(n)?;
+                self.get(&format!("/v1/status?account={n}")).await
+            }
+            None => self.get("/v1/status").await,
+        }
+    }
+
+    pub async fn login(&self, req: &LoginRequest) -> Result<LoginStarted, Failure> {
+        check_name(&req.account)?;
+        self.post("/v1/login", req).await
+    }
+
+    pub async fn login_progress(
+        &self,
+        name: &str,
+        wait: Duration,
+    ) -> Result<LoginProgress, Failure> {
+        check_name(name)?;
+        self.get(&format!("/v1/login/{name}?wait={}", wait.as_secs()))
+            .await
+    }
+
+    pub async fn token(&self, name: &str) -> Result<TokenReply, Failure> {
+        check_name(name)?;
+        self.post(
+            "/v1/token",
+            &AccountRequest {
+                account: name.to_string(),
+            },
+        )
+        .await
+    }
+
+    pub async fn logout(&self, name: &str) -> Result<LogoutReply, Failure> {
+        check_name(name)?;
+        self.post(
+            "/v1/logout",
+            &AccountRequest {
+                account: name.to_string(),
+            },
+        )
+        .await
+    }
+
+    pub async fn operate(&self, req: &OpRequest) -> Result<OpReply, Failure> {
+        self.post("/v1/op", req).await
+    }
+
+    /// `/healthz`, answered without an API key, with a short timeout.
+    pub async fn health(&self) -> Result<Health, Failure> {
+        let resp = self
+            .http
+            .get(format!("{}/healthz", self.base))
+            .timeout(Duration::from_secs(5))
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::network(format!(
+                    "daemon not answering at {}: {}",
+                    self.shown,
+                    sidekey_flow::client::describe_reqwest(e)
+                ))
+            })?;
+        let h: Health = resp
+            .json()
+            .await
+            .map_err(|_| Failure::network("unreadable /healthz answer"))?;
+        if h.ok {
+            Ok(h)
+        } else {
+            Err(Failure::network("the daemon is not healthy"))
+        }
+    }
+}
+
+fn check_name(name: &str) -> Result<(), Failure> {
+    sidekey_vault::check_name(name).map_err(|e| Failure::usage(e.to_string()))
+}

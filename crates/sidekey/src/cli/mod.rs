@@ -1,0 +1,272 @@
+//! The command line: the clap definitions ([`Cli`]) and [`run`], which dispatches each command
+//! once, over the [`Backend`] chosen once. What a command prints is in [`output`]; the sign-in
+//! command, the one with a conversation, is in [`login`].
+//!
+//! To add a command: a variant here, its arm in [`run`], the backend method it needs (written
+//! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
+
+mod login;
+mod ms;
+pub mod output;
+
+use crate::api::OpRequest;
+use crate::backend::Backend;
+use crate::error::{Exit, Failure};
+use clap::{Parser, Subcommand};
+use std::ffi::OsString;
+use std::path::PathBuf;
+use std::time::Instant;
+
+#[derive(Parser)]
+#[command(
+    name = "sidekey",
+    version,
+    about = "Auth sidecar: device-flow sign-in, an encrypted token vault, fresh tokens on demand",
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 not signed in / re-authentication needed, 4 sign-in declined or code expired, 5 provider or network failure, 6 refused by policy."
+)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Subcommand)]
+pub enum Command {
+    /// Sign in to an account with the device flow and wait until it is done
+    Login {
+        name: String,
+        /// One JSON event per line on stdout
+        #[arg(long)]
+        json: bool,
+        /// Send the code, keep polling in a background process, return at once
+        #[arg(long, conflicts_with = "wait")]
+        no_wait: bool,
+        /// Wait for the sign-in that is already pending for this account
+        #[arg(long)]
+        wait: bool,
+        /// (internal) the background poller started by --no-wait
+        #[arg(long, hide = true, conflicts_with_all = ["wait", "no_wait"])]
+        background: bool,
+        /// Request these scopes instead of the configured ones (repeatable; within the policy)
+        #[arg(long = "scope", value_name = "SCOPE")]
+        scopes: Vec<String>,
+    },
+    /// Show every account (or one): provider, state, user, scopes, expiry
+    Status {
+        name: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Print a fresh access token (refreshing it if needed)
+    Token {
+        name: String,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Run a command with a fresh token in SIDEKEY_ACCESS_TOKEN (and GH_TOKEN etc.)
+    Exec {
+        name: String,
+        #[arg(last = true, required = true, value_name = "COMMAND")]
+        command: Vec<OsString>,
+    },
+    /// Revoke the account's tokens at the provider where possible, then forget them
+    Logout { name: String },
+    /// Check config, vault key placement, permissions, clock and endpoints
+    Doctor,
+    /// Run the daemon: owns the vault, serves the API on a unix socket (and TCP with --listen)
+    Serve {
+        /// Unix socket path (default $SIDEKEY_HOME/sidekey.sock or [server] socket)
+        #[arg(long)]
+        socket: Option<PathBuf>,
+        /// Also listen on TCP, e.g. 0.0.0.0:8787 (use on a private network only)
+        #[arg(long, value_name = "ADDR:PORT")]
+        listen: Option<String>,
+    },
+    /// Exit 0 when the daemon answers its health check (for container healthchecks)
+    Health {
+        #[arg(long)]
+        socket: Option<PathBuf>,
+    },
+    /// Microsoft 365, read-only: profile, OneDrive, calendar, unread mail, birthdays, dashboard
+    Ms {
+        /// The Microsoft account (default: the only one configured)
+        #[arg(long, global = true)]
+        account: Option<String>,
+        /// A JSON document instead of text
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: ms::MsCmd,
+    },
+    /// OpenClaw skills for the configured accounts
+    Skills {
+        #[command(subcommand)]
+        action: SkillsAction,
+    },
+    /// Show the audit log
+    Audit {
+        /// Only entries newer than this, e.g. 30m, 24h
+        #[arg(long, value_name = "DURATION")]
+        since: Option<String>,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Offline demo: a built-in local authorization server, a sign-in, status and a token
+    #[cfg(feature = "demo")]
+    Demo {
+        /// Press "Approve" on the verification page automatically
+        #[arg(long)]
+        auto_approve: bool,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum SkillsAction {
+    /// Write one skill folder per capability into DIR (OpenClaw's workspace `skills/`)
+    Write { dir: PathBuf },
+}
+
+impl Command {
+    /// The daemon serves many requests at once; every other command is one short sequence.
+    pub fn wants_threads(&self) -> bool {
+        matches!(self, Command::Serve { .. })
+    }
+}
+
+/// Run one command to its end.
+pub async fn run(cli: Cli) -> Result<(), Failure> {
+    let started = Instant::now();
+    match cli.command {
+        #[cfg(feature = "demo")]
+        Command::Demo { auto_approve } => crate::demo::run(auto_approve).await,
+        Command::Serve { socket, listen } => {
+            crate::daemon::serve(crate::context::Context::from_env()?, socket, listen).await
+        }
+        Command::Doctor => crate::doctor::run(&crate::context::Context::from_env()?).await,
+        Command::Audit { since, json } => {
+            let ctx = crate::context::Context::from_env()?;
+            crate::audit::show(&ctx.home, since.as_deref(), json)
+        }
+        Command::Skills {
+            action: SkillsAction::Write { dir },
+        } => {
+            let ctx = crate::context::Context::from_env()?;
+            for name in crate::skills::write(&ctx.config, &dir)? {
+                output::line(&dir.join(&name).join("SKILL.md").display().to_string())?;
+            }
+            Ok(())
+        }
+        Command::Health { socket: Some(path) } => {
+            crate::backend::Remote::for_socket(&path)?.health().await?;
+            output::line("ok")
+        }
+        Command::Health { socket: None } => {
+            let backend = match Backend::from_env()? {
+                Backend::Local(l) => {
+                    Backend::Remote(crate::backend::Remote::for_socket(&crate::daemon::default_socket(&l.ctx))?)
+                }
+                remote => remote,
+            };
+            backend.health().await?;
+            output::line("ok")
+        }
+        command => {
+            let backend = Backend::from_env()?;
+            run_on(&backend, command, started).await
+        }
+    }
+}
+
+/// The commands that work the same locally and through the daemon.
+async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result<(), Failure> {
+    match command {
+        Command::Login {
+            name,
+            json,
+            no_wait,
+            wait,
+            background,
+            scopes,
+        } => {
+            let mode = login::mode(no_wait, wait, background);
+            let r = login::run(backend, &name, json, mode, &scopes).await;
+            let args = serde_json::json!({"scopes": scopes, "mode": format!("{mode:?}")});
+            backend.audit("login", Some(&name), args, started, &r);
+            r
+        }
+        Command::Status { name, json } => {
+            let reply = backend.status(name.as_deref()).await?;
+            let config = match backend.local() {
+                Some(l) => l.ctx.config.path.display().to_string(),
+                None => "the daemon's config".to_string(),
+            };
+            output::status(&reply, json, &config)
+        }
+        Command::Token { name, json } => {
+            let r = backend.token(&name).await;
+            let args = serde_json::json!({"json": json});
+            backend.audit("token", Some(&name), args, started, &r.as_ref().map(|_| ()).map_err(Clone::clone));
+            output::token(&r?, json)
+        }
+        Command::Exec { name, command } => {
+            let Some((program, args)) = command.split_first() else {
+                return Err(Failure::usage(
+                    "missing command: sidekey exec NAME -- COMMAND [ARGS...]",
+                ));
+            };
+            let r = backend.token(&name).await;
+            let audit_args = serde_json::json!({"program": program.to_string_lossy()});
+            backend.audit("exec", Some(&name), audit_args, started, &r.as_ref().map(|_| ()).map_err(Clone::clone));
+            exec(&r?, program, args)
+        }
+        Command::Logout { name } => {
+            let r = backend.logout(&name).await;
+            backend.audit("logout", Some(&name), serde_json::json!({}), started, &r.as_ref().map(|_| ()).map_err(Clone::clone));
+            output::line(&r?.message)
+        }
+        Command::Ms { account, json, cmd } => {
+            // Arguments are checked before anything else: a bad one never costs a token.
+            let op = cmd.operation()?;
+            op.validate()?;
+            let req = OpRequest { account, op };
+            let r = backend.operate(&req).await;
+            let account = match (&r, backend.local()) {
+                (Ok(reply), _) => Some(reply.account.clone()),
+                (Err(_), Some(l)) => l.op_account(&req).ok(),
+                (Err(_), None) => req.account.clone(),
+            };
+            backend.audit(
+                req.op.info().name,
+                account.as_deref(),
+                req.op.audit_args(),
+                started,
+                &r.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
+            output::op(&r?, json)
+        }
+        _ => Err(Failure::internal("command dispatched twice")),
+    }
+}
+
+/// Run `program` with the token in its environment. On Unix it replaces sidekey (`exec`), so
+/// signals and the exit status are the program's own. sidekey's own secrets are not passed on.
+fn exec(
+    t: &crate::api::TokenReply,
+    program: &OsString,
+    args: &[OsString],
+) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt;
+    let token = t.access_token.expose();
+    let mut cmd = std::process::Command::new(program);
+    cmd.args(args)
+        .env("SIDEKEY_ACCESS_TOKEN", token)
+        .env("SIDEKEY_ACCOUNT", &t.account);
+    for var in &t.token_env {
+        cmd.env(var, token);
+    }
+    let err = cmd.exec();
+    Err(Failure::new(
+        Exit::Usage,
+        crate::error::Reason::Usage,
+        format!("cannot run '{}': {err}", program.to_string_lossy()),
+    ))
+}

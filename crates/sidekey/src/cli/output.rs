@@ -1,0 +1,114 @@
+//! Everything the CLI prints on stdout for a reply, in one place: text for a person, or the
+//! reply itself as one JSON line with `--json`. A closed stdout (`| head`) is not an error worth
+//! more than exit 1 with one line.
+
+use crate::account::{now_unix, rfc3339};
+use crate::api::{AccountState, OpReply, StatusReply, TokenReply};
+use crate::error::Failure;
+use serde::Serialize;
+use std::io::Write;
+
+fn write(text: &str) -> Result<(), Failure> {
+    let mut out = std::io::stdout().lock();
+    out.write_all(text.as_bytes())
+        .and_then(|_| out.flush())
+        .map_err(|e| Failure::internal(format!("cannot write to stdout: {e}")))
+}
+
+/// One line of text.
+pub fn line(text: &str) -> Result<(), Failure> {
+    write(&format!("{text}\n"))
+}
+
+fn json_line<T: Serialize>(v: &T) -> Result<(), Failure> {
+    let text = serde_json::to_string(v).map_err(|e| Failure::internal(e.to_string()))?;
+    line(&text)
+}
+
+/// `status`: a table for people, or `{"accounts": […]}`.
+pub fn status(reply: &StatusReply, json: bool, config_path: &str) -> Result<(), Failure> {
+    if json {
+        return json_line(reply);
+    }
+    if reply.accounts.is_empty() {
+        return line(&format!(
+            "No accounts. Add one to {config_path} (see README), then run `sidekey login NAME`."
+        ));
+    }
+    let mut text = String::new();
+    for r in &reply.accounts {
+        let who = match r.user.as_ref().map(|u| (&u.name, &u.email)) {
+            Some((Some(n), Some(e))) => format!("{n} <{e}>"),
+            Some((Some(n), None)) => n.clone(),
+            Some((None, Some(e))) => e.clone(),
+            _ => "-".into(),
+        };
+        let expiry = match (r.expires_at, r.state) {
+            (Some(e), AccountState::Pending) => format!("code expires {}", rfc3339(e)),
+            (Some(e), AccountState::SignedIn) => {
+                let left = e - now_unix();
+                if left > 0 {
+                    format!("expires {} (in {} min)", rfc3339(e), left / 60)
+                } else {
+                    format!("access token expired {} (refreshed on next use)", rfc3339(e))
+                }
+            }
+            (None, AccountState::SignedIn) => "no expiry".into(),
+            _ => String::new(),
+        };
+        text.push_str(&format!(
+            "{:<16} {:<10} {:<16} {}{}{}\n",
+            r.name,
+            r.provider,
+            r.state.as_str(),
+            who,
+            if expiry.is_empty() {
+                String::new()
+            } else {
+                format!("  {expiry}")
+            },
+            r.note
+                .as_deref()
+                .map(|n| format!("  ({n})"))
+                .unwrap_or_default()
+        ));
+        if !r.scopes.is_empty() {
+            text.push_str(&format!("{:<16} scopes: {}\n", "", r.scopes.join(" ")));
+        }
+    }
+    write(&text)
+}
+
+/// `token`: the one output that is a secret, because it was asked for.
+pub fn token(t: &TokenReply, json: bool) -> Result<(), Failure> {
+    if json {
+        #[derive(Serialize)]
+        struct Shown<'a> {
+            account: &'a str,
+            access_token: &'a str,
+            token_type: &'a str,
+            expires_at: Option<String>,
+            scopes: &'a [String],
+        }
+        return json_line(&Shown {
+            account: &t.account,
+            access_token: t.access_token.expose(),
+            token_type: &t.token_type,
+            expires_at: t.expires_at.map(rfc3339),
+            scopes: &t.scopes,
+        });
+    }
+    line(t.access_token.expose())
+}
+
+/// A service operation: its text, or its JSON document.
+pub fn op(reply: &OpReply, json: bool) -> Result<(), Failure> {
+    if json {
+        return json_line(&reply.result);
+    }
+    if reply.text.ends_with('\n') {
+        write(&reply.text)
+    } else {
+        line(&reply.text)
+    }
+}

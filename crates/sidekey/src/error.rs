@@ -1,0 +1,310 @@
+//! The two vocabularies every command, the daemon and its clients share: how a command ends
+//! ([`Exit`], the process exit code of the documented contract) and why it failed ([`Reason`],
+//! a stable machine-readable word that crosses the daemon's API unchanged).
+//!
+//! A [`Failure`] carries both plus one line for a person. Messages are cut to one line and never
+//! contain a secret: they are built from names, provider error codes and descriptions, never from
+//! tokens or request bodies.
+
+use serde::{Deserialize, Serialize};
+use sidekey_flow::{FlowError, RefreshError};
+use sidekey_vault::VaultError;
+
+/// The exit codes of the command contract (README, "Exit codes").
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(into = "u8", try_from = "u8")]
+pub enum Exit {
+    Ok = 0,
+    /// A bug, or the machine refused something (a full disk, a failed thread).
+    Internal = 1,
+    /// Bad arguments or configuration: fix the command or the config.
+    Usage = 2,
+    /// Not signed in, or the provider wants the person to sign in again.
+    NotSignedIn = 3,
+    /// The person declined, or the code expired before they finished.
+    Declined = 4,
+    /// The provider or the network failed; trying later may help.
+    Provider = 5,
+    /// Refused by policy (or a wrong API key).
+    Policy = 6,
+}
+
+impl Exit {
+    pub const ALL: [Exit; 7] = [
+        Exit::Ok,
+        Exit::Internal,
+        Exit::Usage,
+        Exit::NotSignedIn,
+        Exit::Declined,
+        Exit::Provider,
+        Exit::Policy,
+    ];
+
+    pub fn code(self) -> u8 {
+        self as u8
+    }
+}
+
+impl From<Exit> for u8 {
+    fn from(e: Exit) -> u8 {
+        e.code()
+    }
+}
+
+impl TryFrom<u8> for Exit {
+    type Error = String;
+    fn try_from(v: u8) -> Result<Exit, String> {
+        Exit::ALL
+            .into_iter()
+            .find(|e| e.code() == v)
+            .ok_or_else(|| format!("unknown exit code {v}"))
+    }
+}
+
+impl From<Exit> for std::process::ExitCode {
+    fn from(e: Exit) -> std::process::ExitCode {
+        std::process::ExitCode::from(e.code())
+    }
+}
+
+/// Why something failed, in one word; `--json` output, login events, audit entries and the
+/// daemon's error bodies all carry it. Serialised in snake_case (`missing_scope`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Reason {
+    Internal,
+    Config,
+    Usage,
+    Vault,
+    Io,
+    SignedOut,
+    ReauthRequired,
+    MissingScope,
+    NoPending,
+    Busy,
+    Declined,
+    Expired,
+    BadCode,
+    DeviceFlowDisabled,
+    InvalidClient,
+    InvalidScope,
+    ProviderError,
+    Network,
+    Interrupted,
+    UntrustedVerificationUri,
+    Policy,
+    Unauthorized,
+    Doctor,
+}
+
+impl Reason {
+    pub const ALL: [Reason; 23] = [
+        Reason::Internal,
+        Reason::Config,
+        Reason::Usage,
+        Reason::Vault,
+        Reason::Io,
+        Reason::SignedOut,
+        Reason::ReauthRequired,
+        Reason::MissingScope,
+        Reason::NoPending,
+        Reason::Busy,
+        Reason::Declined,
+        Reason::Expired,
+        Reason::BadCode,
+        Reason::DeviceFlowDisabled,
+        Reason::InvalidClient,
+        Reason::InvalidScope,
+        Reason::ProviderError,
+        Reason::Network,
+        Reason::Interrupted,
+        Reason::UntrustedVerificationUri,
+        Reason::Policy,
+        Reason::Unauthorized,
+        Reason::Doctor,
+    ];
+
+    /// The wire word (`"missing_scope"`).
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Reason::Internal => "internal",
+            Reason::Config => "config",
+            Reason::Usage => "usage",
+            Reason::Vault => "vault",
+            Reason::Io => "io",
+            Reason::SignedOut => "signed_out",
+            Reason::ReauthRequired => "reauth_required",
+            Reason::MissingScope => "missing_scope",
+            Reason::NoPending => "no_pending",
+            Reason::Busy => "busy",
+            Reason::Declined => "declined",
+            Reason::Expired => "expired",
+            Reason::BadCode => "bad_code",
+            Reason::DeviceFlowDisabled => "device_flow_disabled",
+            Reason::InvalidClient => "invalid_client",
+            Reason::InvalidScope => "invalid_scope",
+            Reason::ProviderError => "provider_error",
+            Reason::Network => "network",
+            Reason::Interrupted => "interrupted",
+            Reason::UntrustedVerificationUri => "untrusted_verification_uri",
+            Reason::Policy => "policy",
+            Reason::Unauthorized => "unauthorized",
+            Reason::Doctor => "doctor",
+        }
+    }
+
+    /// A refusal (policy, API key) rather than an attempt that failed: the audit log's `deny`.
+    pub fn is_refusal(self) -> bool {
+        matches!(self, Reason::Policy | Reason::Unauthorized)
+    }
+
+    /// The flow crate's reason words, mapped once.
+    fn of_flow(e: &FlowError) -> Reason {
+        match e {
+            FlowError::Declined { .. } => Reason::Declined,
+            FlowError::Expired => Reason::Expired,
+            FlowError::BadCode { .. } => Reason::BadCode,
+            FlowError::DeviceFlowDisabled { .. } => Reason::DeviceFlowDisabled,
+            FlowError::InvalidClient { .. } => Reason::InvalidClient,
+            FlowError::InvalidScope { .. } => Reason::InvalidScope,
+            FlowError::Provider { .. } | FlowError::Malformed(_) => Reason::ProviderError,
+            FlowError::Unreachable(_) => Reason::Network,
+            FlowError::Config(_) => Reason::Config,
+            FlowError::Interrupted => Reason::Interrupted,
+        }
+    }
+}
+
+impl std::fmt::Display for Reason {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// How a command failed: exit code, reason, one line for a person.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Failure {
+    #[serde(rename = "exit_code")]
+    pub exit: Exit,
+    pub reason: Reason,
+    pub message: String,
+}
+
+impl Failure {
+    pub fn new(exit: Exit, reason: Reason, message: impl Into<String>) -> Failure {
+        let message = sidekey_flow::response::one_line(&message.into(), 600);
+        Failure {
+            exit,
+            reason,
+            message,
+        }
+    }
+    pub fn internal(m: impl Into<String>) -> Failure {
+        Failure::new(Exit::Internal, Reason::Internal, m)
+    }
+    pub fn config(m: impl Into<String>) -> Failure {
+        Failure::new(Exit::Usage, Reason::Config, m)
+    }
+    pub fn usage(m: impl Into<String>) -> Failure {
+        Failure::new(Exit::Usage, Reason::Usage, m)
+    }
+    pub fn network(m: impl Into<String>) -> Failure {
+        Failure::new(Exit::Provider, Reason::Network, m)
+    }
+    pub fn policy(m: impl Into<String>) -> Failure {
+        Failure::new(Exit::Policy, Reason::Policy, m)
+    }
+    pub fn not_signed_in(account: &str) -> Failure {
+        Failure::new(
+            Exit::NotSignedIn,
+            Reason::SignedOut,
+            format!("'{account}' is not signed in: run `sidekey login {account}`"),
+        )
+    }
+    pub fn reauth(account: &str, why: &str) -> Failure {
+        Failure::new(
+            Exit::NotSignedIn,
+            Reason::ReauthRequired,
+            format!("'{account}' needs to sign in again ({why}): run `sidekey login {account}`"),
+        )
+    }
+    pub fn no_pending(account: &str) -> Failure {
+        Failure::new(
+            Exit::NotSignedIn,
+            Reason::NoPending,
+            format!(
+                "no sign-in is pending for '{account}': start one with `sidekey login {account}`"
+            ),
+        )
+    }
+
+    pub fn from_flow(e: FlowError) -> Failure {
+        let exit = match &e {
+            FlowError::Declined { .. } | FlowError::Expired | FlowError::BadCode { .. } => {
+                Exit::Declined
+            }
+            FlowError::DeviceFlowDisabled { .. }
+            | FlowError::InvalidClient { .. }
+            | FlowError::InvalidScope { .. }
+            | FlowError::Config(_) => Exit::Usage,
+            FlowError::Provider { .. }
+            | FlowError::Unreachable(_)
+            | FlowError::Malformed(_)
+            | FlowError::Interrupted => Exit::Provider,
+        };
+        Failure::new(exit, Reason::of_flow(&e), e.to_string())
+    }
+
+    pub fn from_refresh(account: &str, e: RefreshError) -> Failure {
+        match e {
+            RefreshError::ReauthRequired { .. } => Failure::reauth(account, &e.to_string()),
+            RefreshError::Provider { .. } => {
+                Failure::new(Exit::Provider, Reason::ProviderError, e.to_string())
+            }
+            RefreshError::Unreachable(_) => Failure::network(e.to_string()),
+        }
+    }
+}
+
+impl std::fmt::Display for Failure {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl From<VaultError> for Failure {
+    fn from(e: VaultError) -> Failure {
+        match e {
+            VaultError::WrongKey(_) | VaultError::BadKey(_) | VaultError::BadName(_) => {
+                Failure::config(e.to_string())
+            }
+            _ => Failure::new(Exit::Internal, Reason::Vault, e.to_string()),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_reason_has_its_wire_word() {
+        for r in Reason::ALL {
+            let json = serde_json::to_string(&r).unwrap();
+            assert_eq!(json, format!("\"{}\"", r.as_str()));
+            assert_eq!(serde_json::from_str::<Reason>(&json).unwrap(), r);
+        }
+    }
+
+    #[test]
+    fn exit_codes_are_the_contract() {
+        let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
+        assert!(Exit::try_from(7).is_err());
+        let f = Failure::new(Exit::NotSignedIn, Reason::MissingScope, "x\ny");
+        let v = serde_json::to_value(&f).unwrap();
+        assert_eq!(v["exit_code"], 3);
+        assert_eq!(v["reason"], "missing_scope");
+        assert_eq!(v["message"], "x y");
+    }
+}

@@ -1,0 +1,422 @@
+//! Microsoft 365 through Microsoft Graph, read-only: the `ms.*` operations. The Graph calls and
+//! their rendering live in `sidekey-services`; this module holds the operations' arguments, their
+//! checks, and the run arm of each.
+//!
+//! Before calling Graph the account's granted scopes are checked and a missing one is named; a
+//! 401 triggers one refresh (single-flight, like `token`) and one retry, then "sign in again".
+
+use super::{Access, OpInfo, parse_timezone, timezone};
+use crate::account::{fresh_token, replace_rejected_token};
+use crate::context::Context;
+use crate::error::{Exit, Failure, Reason};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sidekey_flow::ProviderKind;
+use sidekey_services::{BirthdayFilter, Graph, GraphError, Window, render};
+
+pub const PROVIDER: ProviderKind = ProviderKind::Microsoft;
+pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com/v1.0";
+
+/// A named calendar window, in the person's time zone.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[serde(rename_all = "kebab-case")]
+pub enum When {
+    Today,
+    Tomorrow,
+    TomorrowAfternoon,
+    ThisWeek,
+    #[value(name = "next-7-days")]
+    #[serde(rename = "next-7-days")]
+    Next7Days,
+}
+
+impl When {
+    fn name(self) -> &'static str {
+        match self {
+            When::Today => "today",
+            When::Tomorrow => "tomorrow",
+            When::TomorrowAfternoon => "tomorrow-afternoon",
+            When::ThisWeek => "this-week",
+            When::Next7Days => "next-7-days",
+        }
+    }
+}
+
+/// Which calendar window: a named one, or explicit bounds (RFC 3339, or a date/time in the zone).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Span {
+    Named(When),
+    Between { from: String, to: String },
+}
+
+/// Which birthdays.
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Birthdays {
+    ThisMonth,
+    Month(i8),
+    NextDays(u16),
+}
+
+/// The Microsoft operations. The tag is the operation's audit and policy name.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(tag = "op")]
+pub enum MsOp {
+    #[serde(rename = "ms.me")]
+    Me,
+    #[serde(rename = "ms.files.search")]
+    FilesSearch { query: String, top: usize },
+    #[serde(rename = "ms.files.recent")]
+    FilesRecent { top: usize },
+    #[serde(rename = "ms.files.get")]
+    FilesGet { id: String },
+    #[serde(rename = "ms.calendar")]
+    Calendar { span: Span, tz: Option<String> },
+    #[serde(rename = "ms.mail.unread")]
+    MailUnread {
+        from: Option<String>,
+        top: usize,
+        tz: Option<String>,
+    },
+    #[serde(rename = "ms.contacts.birthdays")]
+    Birthdays { which: Birthdays },
+    #[serde(rename = "ms.dashboard")]
+    Dashboard { tz: Option<String> },
+}
+
+impl MsOp {
+    /// One of each operation (arguments are placeholders): the catalog for policy and skills.
+    pub const EVERY: [MsOp; 8] = [
+        MsOp::Me,
+        MsOp::FilesSearch {
+            query: String::new(),
+            top: 10,
+        },
+        MsOp::FilesRecent { top: 10 },
+        MsOp::FilesGet { id: String::new() },
+        MsOp::Calendar {
+            span: Span::Named(When::Today),
+            tz: None,
+        },
+        MsOp::MailUnread {
+            from: None,
+            top: 10,
+            tz: None,
+        },
+        MsOp::Birthdays {
+            which: Birthdays::ThisMonth,
+        },
+        MsOp::Dashboard { tz: None },
+    ];
+
+    pub fn info(&self) -> &'static OpInfo {
+        use Access::Read;
+        match self {
+            MsOp::Me => &OpInfo {
+                name: "ms.me",
+                access: Read,
+                summary: "who is signed in",
+                usage: "sidekey ms me",
+            },
+            MsOp::FilesSearch { .. } => &OpInfo {
+                name: "ms.files.search",
+                access: Read,
+                summary: "OneDrive files matching a text (names and content)",
+                usage: "sidekey ms files search \"tax documents 2025\" [--top N]",
+            },
+            MsOp::FilesRecent { .. } => &OpInfo {
+                name: "ms.files.recent",
+                access: Read,
+                summary: "recently used OneDrive files",
+                usage: "sidekey ms files recent [--top N]",
+            },
+            MsOp::FilesGet { .. } => &OpInfo {
+                name: "ms.files.get",
+                access: Read,
+                summary: "one OneDrive item's details by its id (from search or recent)",
+                usage: "sidekey ms files get ITEM_ID",
+            },
+            MsOp::Calendar { .. } => &OpInfo {
+                name: "ms.calendar",
+                access: Read,
+                summary: "events in a window: today, tomorrow, tomorrow-afternoon, this-week, next-7-days, or --from/--to",
+                usage: "sidekey ms calendar --when tomorrow-afternoon",
+            },
+            MsOp::MailUnread { .. } => &OpInfo {
+                name: "ms.mail.unread",
+                access: Read,
+                summary: "unread mail (sender, subject, time; no bodies), optionally from one address or domain",
+                usage: "sidekey ms mail unread --from bank.example [--top N]",
+            },
+            MsOp::Birthdays { .. } => &OpInfo {
+                name: "ms.contacts.birthdays",
+                access: Read,
+                summary: "contacts' birthdays, by month or the next N days",
+                usage: "sidekey ms contacts birthdays --next-days 30",
+            },
+            MsOp::Dashboard { .. } => &OpInfo {
+                name: "ms.dashboard",
+                access: Read,
+                summary: "next appointments, recent files, important unread mail and upcoming birthdays in one request",
+                usage: "sidekey ms dashboard",
+            },
+        }
+    }
+
+    /// The operation's name without the `ms.` prefix, as `sidekey-services` names its scope needs.
+    fn graph_name(&self) -> &'static str {
+        let n = self.info().name;
+        n.strip_prefix("ms.").unwrap_or(n)
+    }
+
+    fn tz(&self) -> Option<&str> {
+        match self {
+            MsOp::Calendar { tz, .. } | MsOp::MailUnread { tz, .. } | MsOp::Dashboard { tz } => {
+                tz.as_deref()
+            }
+            _ => None,
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Failure> {
+        if let Some(tz) = self.tz() {
+            parse_timezone(tz)?;
+        }
+        match self {
+            MsOp::Calendar {
+                span: Span::Between { from, to },
+                ..
+            } => {
+                // The bounds' zone is known only when it runs (the config's); a bound that does
+                // not parse in UTC parses in no zone.
+                Window::between(from, to, &jiff::tz::TimeZone::UTC).map_err(Failure::usage)?;
+            }
+            MsOp::Birthdays {
+                which: Birthdays::Month(m),
+            } if !(1..=12).contains(m) => {
+                return Err(Failure::usage(format!("--month {m}: use 1 to 12")));
+            }
+            MsOp::Birthdays {
+                which: Birthdays::NextDays(n),
+            } if !(1..=366).contains(n) => {
+                return Err(Failure::usage(format!("--next-days {n}: use 1 to 366")));
+            }
+            MsOp::FilesGet { id } if id.trim().is_empty() || id.len() > 400 => {
+                return Err(Failure::usage("the item id is empty or too long"));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+
+    pub fn audit_args(&self) -> Value {
+        match self {
+            MsOp::Me => json!({}),
+            MsOp::FilesSearch { top, .. } => json!({"query": true, "top": top}),
+            MsOp::FilesRecent { top } => json!({"top": top}),
+            MsOp::FilesGet { .. } => json!({"id": true}),
+            MsOp::Calendar { span, tz } => match span {
+                Span::Named(w) => json!({"when": w.name(), "tz": tz.is_some()}),
+                Span::Between { .. } => json!({"from_to": true, "tz": tz.is_some()}),
+            },
+            MsOp::MailUnread { from, top, tz } => {
+                json!({"sender": from.is_some(), "top": top, "tz": tz.is_some()})
+            }
+            MsOp::Birthdays { which } => json!({"which": which}),
+            MsOp::Dashboard { tz } => json!({"tz": tz.is_some()}),
+        }
+    }
+}
+
+/// Run `op` for account `name`: check the granted scopes, call Graph, refresh once on a 401.
+pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String), Failure> {
+    let account = ctx.config.account(name)?;
+    let tz = timezone(ctx, op.tz())?;
+    let rec = fresh_token(ctx, name).await?;
+    if let Some(missing) = sidekey_services::missing_scope(op.graph_name(), &rec.scopes) {
+        if matches!(op, MsOp::Dashboard { .. }) {
+            // Each dashboard section fails on its own: show what can be shown.
+            eprintln!(
+                "sidekey: warning: '{name}' was not granted {missing}; those dashboard sections stay empty"
+            );
+        } else {
+            return Err(Failure::new(
+                Exit::NotSignedIn,
+                Reason::MissingScope,
+                format!(
+                    "'{name}' was not granted {missing}, which `ms {}` needs: add it to the account's scopes and run `sidekey login {name}`",
+                    op.graph_name().replace('.', " ")
+                ),
+            ));
+        }
+    }
+    let base = account.api_base.as_deref().unwrap_or(DEFAULT_GRAPH);
+    let graph = Graph::new(ctx.http()?.client().clone(), base);
+    let result = match call(&graph, rec.access_token.expose(), op, &tz).await {
+        Err(GraphError::Unauthorized) => {
+            let again = replace_rejected_token(ctx, name, rec.access_token.expose()).await?;
+            match call(&graph, again.access_token.expose(), op, &tz).await {
+                Err(GraphError::Unauthorized) => {
+                    return Err(Failure::reauth(
+                        name,
+                        "Microsoft Graph refused the refreshed token",
+                    ));
+                }
+                other => other,
+            }
+        }
+        other => other,
+    };
+    result.map_err(|e| graph_failure(name, e))
+}
+
+fn graph_failure(name: &str, e: GraphError) -> Failure {
+    let msg = e.to_string();
+    match e {
+        GraphError::Unauthorized => Failure::reauth(name, &msg),
+        GraphError::Forbidden { .. } => Failure::new(
+            Exit::NotSignedIn,
+            Reason::MissingScope,
+            format!("{msg} (then run `sidekey login {name}`)"),
+        ),
+        GraphError::Throttled { .. } | GraphError::Network(_) => Failure::network(msg),
+        _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+    }
+}
+
+fn to_json<T: Serialize>(v: &T) -> Result<Value, GraphError> {
+    serde_json::to_value(v).map_err(|e| GraphError::Malformed(e.to_string()))
+}
+
+async fn call(
+    g: &Graph,
+    token: &str,
+    op: &MsOp,
+    tz: &jiff::tz::TimeZone,
+) -> Result<(Value, String), GraphError> {
+    let now = jiff::Timestamp::now();
+    match op {
+        MsOp::Me => {
+            let me = g.me(token).await?;
+            Ok((to_json(&me)?, render::me(&me)))
+        }
+        MsOp::FilesSearch { query, top } => {
+            let items = g.files_search(token, query, *top).await?;
+            Ok((
+                json!({"query": query, "items": to_json(&items)?}),
+                render::files(&items, tz),
+            ))
+        }
+        MsOp::FilesRecent { top } => {
+            let recent = g.files_recent_detailed(token, *top).await?;
+            Ok((to_json(&recent)?, render::files(&recent.items, tz)))
+        }
+        MsOp::FilesGet { id } => {
+            let item = g.file(token, id).await?;
+            Ok((to_json(&item)?, render::files(std::slice::from_ref(&item), tz)))
+        }
+        MsOp::Calendar { span, .. } => {
+            let window = match span {
+                Span::Between { from, to } => Window::between(from, to, tz),
+                Span::Named(w) => Window::named(w.name(), now, tz),
+            }
+            .map_err(GraphError::Invalid)?;
+            let events = g.calendar(token, &window, tz).await?;
+            Ok((
+                json!({"start": window.start.to_string(), "end": window.end.to_string(), "time_zone": tz.iana_name(), "events": to_json(&events)?}),
+                render::calendar(&events, &window, tz),
+            ))
+        }
+        MsOp::MailUnread { from, top, .. } => {
+            let msgs = g.unread_mail(token, from.as_deref(), *top).await?;
+            Ok((
+                json!({"from": from, "messages": to_json(&msgs)?}),
+                render::mail(&msgs, tz),
+            ))
+        }
+        MsOp::Birthdays { which } => {
+            let today = now.to_zoned_datetime(tz.clone()).date();
+            let filter = match which {
+                Birthdays::Month(m) => BirthdayFilter::Month(*m),
+                Birthdays::NextDays(n) => BirthdayFilter::NextDays(*n),
+                Birthdays::ThisMonth => BirthdayFilter::Month(today.month()),
+            };
+            let items = g.birthdays(token, filter, today).await?;
+            Ok((
+                json!({"birthdays": to_json(&items)?}),
+                render::birthdays(&items),
+            ))
+        }
+        MsOp::Dashboard { .. } => {
+            let d = g.dashboard(token, now, tz).await?;
+            Ok((to_json(&d)?, render::dashboard(&d, tz)))
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bad_arguments_fail_before_any_request() {
+        let bad = [
+            MsOp::Calendar {
+                span: Span::Between {
+                    from: "someday".into(),
+                    to: "later".into(),
+                },
+                tz: None,
+            },
+            MsOp::Dashboard {
+                tz: Some("Mars/Olympus".into()),
+            },
+            MsOp::Birthdays {
+                which: Birthdays::Month(13),
+            },
+            MsOp::FilesGet { id: " ".into() },
+        ];
+        for op in bad {
+            let f = op.validate().unwrap_err();
+            assert_eq!(f.exit, Exit::Usage, "{op:?}: {f:?}");
+        }
+        let ok = MsOp::Calendar {
+            span: Span::Between {
+                from: "2026-12-01".into(),
+                to: "2026-12-08".into(),
+            },
+            tz: Some("Europe/Berlin".into()),
+        };
+        assert!(ok.validate().is_ok());
+    }
+
+    #[test]
+    fn the_wire_form_is_flat() {
+        let op = MsOp::Calendar {
+            span: Span::Named(When::TomorrowAfternoon),
+            tz: None,
+        };
+        let v = serde_json::to_value(&op).unwrap();
+        assert_eq!(
+            v,
+            json!({"op": "ms.calendar", "span": {"named": "tomorrow-afternoon"}, "tz": null})
+        );
+    }
+
+    #[test]
+    fn audit_args_hold_no_values() {
+        let op = MsOp::MailUnread {
+            from: Some("o'brien@bank.example".into()),
+            top: 5,
+            tz: None,
+        };
+        let text = op.audit_args().to_string();
+        assert!(!text.contains("brien"), "{text}");
+        let op = MsOp::FilesSearch {
+            query: "divorce papers".into(),
+            top: 5,
+        };
+        assert!(!op.audit_args().to_string().contains("divorce"));
+    }
+}

@@ -1,0 +1,174 @@
+//! The typed operation layer: everything the agent may ask a service to do, one enum variant per
+//! operation with its typed arguments.
+//!
+//! An [`Operation`] is built from CLI arguments (`sidekey ms calendar --when tomorrow`) or from
+//! the daemon's `POST /v1/op` body, and [`Operation::validate`] refuses bad arguments (exit 2)
+//! before any token is fetched. Each variant knows its [`OpInfo`]: the name used by the audit log
+//! and the policy (`ms.calendar`), whether it reads or writes ([`Access`]), and the one-line
+//! summary and usage the generated skills show. The daemon route, the policy check, the audit
+//! entry and the skills all come from here, so adding an operation is one variant in its service
+//! module (`microsoft.rs`), its run arm there, its CLI arguments and its test.
+
+pub mod microsoft;
+
+use crate::context::Context;
+use crate::error::Failure;
+use serde::{Deserialize, Serialize};
+use sidekey_flow::ProviderKind;
+
+/// Whether an operation changes anything (the policy allows reads by default, writes only when
+/// listed in `[accounts.NAME.policy] allow`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    Read,
+    Write,
+}
+
+/// What the rest of sidekey knows about an operation without running it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OpInfo {
+    /// The audit and policy name, also the wire tag: `ms.files.search`.
+    pub name: &'static str,
+    pub access: Access,
+    /// One line for people and skills.
+    pub summary: &'static str,
+    /// The command line, for skills and help.
+    pub usage: &'static str,
+}
+
+/// One service operation with its arguments. On the wire: `{"op": "ms.calendar", …arguments}`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[serde(untagged)]
+pub enum Operation {
+    Microsoft(microsoft::MsOp),
+}
+
+impl Operation {
+    pub fn info(&self) -> &'static OpInfo {
+        match self {
+            Operation::Microsoft(op) => op.info(),
+        }
+    }
+
+    /// The provider whose accounts serve this operation.
+    pub fn provider(&self) -> ProviderKind {
+        match self {
+            Operation::Microsoft(_) => microsoft::PROVIDER,
+        }
+    }
+
+    /// Every operation sidekey knows, for the policy, the skills and the docs.
+    pub fn catalog() -> impl Iterator<Item = &'static OpInfo> {
+        microsoft::MsOp::EVERY.iter().map(|op| op.info())
+    }
+
+    /// The operation named `name` (`ms.me`), if there is one.
+    pub fn named(name: &str) -> Option<&'static OpInfo> {
+        Operation::catalog().find(|i| i.name == name)
+    }
+
+    /// Check the arguments without the network: exit 2 on anything the service would refuse.
+    pub fn validate(&self) -> Result<(), Failure> {
+        match self {
+            Operation::Microsoft(op) => op.validate(),
+        }
+    }
+
+    /// What the audit log keeps of the arguments: which were given, never their values (a
+    /// search text or a sender can be personal).
+    pub fn audit_args(&self) -> serde_json::Value {
+        match self {
+            Operation::Microsoft(op) => op.audit_args(),
+        }
+    }
+
+    /// Run on `account` (already chosen and checked): `(JSON result, text for a person)`.
+    pub async fn run(
+        &self,
+        ctx: &Context,
+        account: &str,
+    ) -> Result<(serde_json::Value, String), Failure> {
+        self.validate()?;
+        match self {
+            Operation::Microsoft(op) => microsoft::run(ctx, account, op).await,
+        }
+    }
+}
+
+/// The account an operation acts on: the named one (which must be of the operation's provider),
+/// else the only account of that provider.
+pub fn pick_account(
+    ctx: &Context,
+    name: Option<&str>,
+    provider: ProviderKind,
+) -> Result<String, Failure> {
+    let display = provider.dialect().display_name();
+    if let Some(n) = name {
+        let a = ctx.config.account(n)?;
+        if a.kind != provider {
+            return Err(Failure::usage(format!(
+                "'{n}' is a {} account, not a {display} one",
+                a.kind.name()
+            )));
+        }
+        return Ok(n.to_string());
+    }
+    let of_provider: Vec<&String> = ctx
+        .config
+        .accounts
+        .iter()
+        .filter(|(_, a)| a.kind == provider)
+        .map(|(n, _)| n)
+        .collect();
+    match of_provider.as_slice() {
+        [one] => Ok((*one).clone()),
+        [] => Err(Failure::config(format!(
+            "no {display} account is configured (provider = \"{}\")",
+            provider.name()
+        ))),
+        many => Err(Failure::usage(format!(
+            "several {display} accounts ({}): pick one with --account",
+            many.iter()
+                .map(|s| s.as_str())
+                .collect::<Vec<_>>()
+                .join(", ")
+        ))),
+    }
+}
+
+/// The time zone for times shown to the person: `explicit`, else the config's, else the machine's.
+pub fn timezone(ctx: &Context, explicit: Option<&str>) -> Result<jiff::tz::TimeZone, Failure> {
+    match explicit.or(ctx.config.timezone.as_deref()) {
+        Some(name) => parse_timezone(name),
+        None => Ok(jiff::tz::TimeZone::system()),
+    }
+}
+
+pub fn parse_timezone(name: &str) -> Result<jiff::tz::TimeZone, Failure> {
+    jiff::tz::TimeZone::get(name).map_err(|_| {
+        Failure::usage(format!(
+            "unknown time zone '{name}' (use an IANA name like Europe/Berlin)"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_match_the_wire_tag() {
+        let mut seen = std::collections::HashSet::new();
+        for op in microsoft::MsOp::EVERY.iter().cloned().map(Operation::Microsoft) {
+            let info = op.info();
+            assert!(seen.insert(info.name), "duplicate {}", info.name);
+            let v = serde_json::to_value(&op).unwrap();
+            assert_eq!(v["op"], info.name, "{v}");
+            let back: Operation = serde_json::from_value(v).unwrap();
+            assert_eq!(back, op);
+            assert!(info.usage.starts_with("sidekey "), "{}", info.usage);
+        }
+        assert_eq!(Operation::named("ms.me").unwrap().access, Access::Read);
+        assert!(Operation::named("ms.nope").is_none());
+    }
+}

@@ -1,0 +1,565 @@
+//! The sign-in owner: every device-flow sign-in, in the CLI and in the daemon, goes through
+//! [`SignIns`].
+//!
+//! The order matters: the config and the vault key are checked *before* a code is requested, so
+//! the person is never sent to sign in for an account whose tokens could not be stored, and the
+//! verification page is checked against the provider's hosts before the code is shown anywhere.
+//!
+//! **One sign-in per account**, across processes ([`pending`]): the poller holds the account's
+//! login lock and keeps the code and, at the end, the outcome in the encrypted pending slot. A
+//! second sign-in that finds the lock held *joins* (shows the same code, waits for the outcome);
+//! one that finds the lock free but a live code *resumes* polling it. Within one process (the
+//! daemon answering two requests at once) the registry here makes them share one task, which
+//! reports the code through a watch channel as soon as it has one.
+//!
+//! [`Mode::Handover`] is `login --no-wait`: it gets the code, marks the slot as being handed
+//! over, starts `sidekey login NAME --background` and lets go. The stop signal (daemon shutdown)
+//! is passed in: a poll stops at its next wait and its code stays resumable.
+
+pub mod pending;
+
+use crate::account::{Record, now_unix};
+use crate::api::{LoginProgress, LoginStarted};
+use crate::config::Account;
+use crate::context::Context;
+use crate::error::{Exit, Failure, Reason};
+use pending::{Outcome, Pending, PendingStore, Seen, failed_event, signed_in_event};
+use sidekey_flow::provider::check_verification_uri;
+use sidekey_flow::{DeviceFlow, PollEvent, Provider, SystemClock, TokenResponse};
+use sidekey_notify::Event;
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// How a sign-in is started.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Mode {
+    /// Resume a pending code for the same scopes, else ask for a new one; poll here.
+    Fresh,
+    /// Only take over (or join) a sign-in that is already pending; never ask for a code.
+    Resume,
+    /// [`Mode::Fresh`], then hand the polling to a background process (`login --no-wait`).
+    Handover,
+    /// The background process of a handover: wait briefly for the lock, resume, poll quietly.
+    Background,
+}
+
+/// Tells sign-ins to stop at their next wait (daemon shutdown). Codes stay resumable.
+#[derive(Clone)]
+pub struct Stop(watch::Receiver<bool>);
+
+impl Stop {
+    /// A signal and the sender that raises it.
+    pub fn new() -> (watch::Sender<bool>, Stop) {
+        let (tx, rx) = watch::channel(false);
+        (tx, Stop(rx))
+    }
+
+    /// A signal that is never raised (a CLI process ends by itself).
+    pub fn never() -> Stop {
+        Stop::new().1
+    }
+
+    pub fn is_raised(&self) -> bool {
+        *self.0.borrow()
+    }
+
+    async fn raised(&self) {
+        let mut rx = self.0.clone();
+        // A dropped sender means nobody can raise it any more: wait forever.
+        if rx.wait_for(|s| *s).await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
+
+/// The system clock, whose waits end early once the stop signal is raised.
+struct StoppableClock<'a>(&'a Stop);
+
+impl sidekey_flow::Clock for StoppableClock<'_> {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    async fn sleep(&self, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.0.raised() => {}
+        }
+    }
+}
+
+/// What a starting task has to say so far.
+#[derive(Clone, Debug)]
+enum Shown {
+    Starting,
+    Code(LoginStarted),
+    Failed(Failure),
+}
+
+struct Task {
+    shown: watch::Receiver<Shown>,
+    handle: tokio::task::JoinHandle<()>,
+}
+
+/// The sign-ins of this process.
+pub struct SignIns {
+    ctx: Arc<Context>,
+    stop: Stop,
+    running: Mutex<HashMap<String, Task>>,
+}
+
+impl SignIns {
+    pub fn new(ctx: Arc<Context>, stop: Stop) -> SignIns {
+        SignIns {
+            ctx,
+            stop,
+            running: Mutex::new(HashMap::new()),
+        }
+    }
+
+    /// Start (or join, or resume) `account`'s sign-in and return its code as soon as there is
+    /// one. The polling goes on in a task of this process (or, for a handover, in a background
+    /// process); [`SignIns::progress`] tells how it ends.
+    pub async fn start(&self, account: Account, mode: Mode) -> Result<LoginStarted, Failure> {
+        self.ctx.vault()?; // a wrong or missing key fails now, not after the person signed in
+        let name = account.name.clone();
+        let mut shown = {
+            let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            match running.get(&name).filter(|t| !t.handle.is_finished()) {
+                Some(t) => t.shown.clone(),
+                None => {
+                    let (tx, rx) = watch::channel(Shown::Starting);
+                    let job = Job {
+                        ctx: self.ctx.clone(),
+                        stop: self.stop.clone(),
+                        account,
+                        mode,
+                        tx,
+                    };
+                    let handle = tokio::spawn(job.run());
+                    running.insert(
+                        name.clone(),
+                        Task {
+                            shown: rx.clone(),
+                            handle,
+                        },
+                    );
+                    rx
+                }
+            }
+        };
+        let waited = tokio::time::timeout(
+            Duration::from_secs(90),
+            shown.wait_for(|s| !matches!(s, Shown::Starting)),
+        )
+        .await;
+        match waited {
+            Ok(Ok(s)) => match s.clone() {
+                Shown::Code(started) => Ok(started),
+                Shown::Failed(f) => Err(f),
+                Shown::Starting => Err(Failure::internal("the sign-in ended without a code")),
+            },
+            Ok(Err(_)) => Err(Failure::internal("the sign-in ended without a code")),
+            Err(_) => Err(Failure::network(
+                "the provider did not hand out a code in time",
+            )),
+        }
+    }
+
+    /// Where `name`'s sign-in stands, waiting up to `wait` for it to finish.
+    pub async fn progress(&self, name: &str, wait: Duration) -> Result<LoginProgress, Failure> {
+        let store = PendingStore::new(self.ctx.vault()?, name);
+        let deadline = Instant::now() + wait;
+        loop {
+            match store.seen(now_unix())? {
+                Seen::None => return Ok(LoginProgress::None),
+                Seen::Finished(p, o) => return finished(&store, &p, &o),
+                Seen::Interrupted(p) => {
+                    let f = Failure::new(
+                        Exit::Provider,
+                        Reason::Interrupted,
+                        format!(
+                            "the sign-in for '{name}' stopped before it finished; run `sidekey login {name}` to resume it"
+                        ),
+                    );
+                    return Ok(LoginProgress::Done {
+                        event: failed_event(name, &p.provider, &f),
+                        exit_code: f.exit,
+                    });
+                }
+                Seen::Live(p) if Instant::now() >= deadline => {
+                    return Ok(LoginProgress::Pending {
+                        event: p.code_event(name),
+                    });
+                }
+                Seen::Live(_) => tokio::time::sleep(Duration::from_millis(250)).await,
+            }
+        }
+    }
+
+    /// After a restart: resume every sign-in whose code is still valid and that nobody polls.
+    pub fn resume_all(&self) {
+        let Ok(vault) = self.ctx.vault() else { return };
+        for (name, account) in &self.ctx.config.accounts {
+            let store = PendingStore::new(vault.clone(), name);
+            if let Ok(Seen::Interrupted(p)) = store.seen(now_unix())
+                && p.resumable(now_unix() + 1)
+            {
+                let mut account = account.clone();
+                account.scopes = p.scopes.clone();
+                let (tx, rx) = watch::channel(Shown::Starting);
+                let job = Job {
+                    ctx: self.ctx.clone(),
+                    stop: self.stop.clone(),
+                    account,
+                    mode: Mode::Resume,
+                    tx,
+                };
+                let handle = tokio::spawn(job.run());
+                self.running
+                    .lock()
+                    .unwrap_or_else(|e| e.into_inner())
+                    .insert(name.clone(), Task { shown: rx, handle });
+            }
+        }
+    }
+
+    /// Wait for `name`'s task in this process (if any) to end: its notifications sent, its
+    /// handover done. A CLI calls this before it exits.
+    pub async fn settle(&self, name: &str) {
+        let task = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(name);
+        if let Some(t) = task {
+            let _ = t.handle.await;
+        }
+    }
+
+    /// Wait (at most `limit`) for this process's sign-ins to stop; used at shutdown after the
+    /// stop signal, so one in the middle of storing tokens finishes storing them.
+    pub async fn drain(&self, limit: Duration) {
+        let handles: Vec<_> = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .drain()
+            .map(|(_, t)| t.handle)
+            .collect();
+        for h in handles {
+            let _ = tokio::time::timeout(limit, h).await;
+        }
+    }
+}
+
+/// The outcome of a finished sign-in, as an event.
+fn finished(store: &PendingStore, p: &Pending, o: &Outcome) -> Result<LoginProgress, Failure> {
+    let name = store.account();
+    let event = match (o.exit_code, store.vault().load::<Record>(name)?) {
+        (Exit::Ok, Some(rec)) => signed_in_event(name, &rec),
+        _ => Event::Failed {
+            account: name.to_string(),
+            provider: p.provider.clone(),
+            reason: o.reason.unwrap_or(Reason::ProviderError).as_str().into(),
+            message: o.message.clone(),
+        },
+    };
+    Ok(LoginProgress::Done {
+        event,
+        exit_code: o.exit_code,
+    })
+}
+
+/// One sign-in, from the lock to the stored tokens.
+struct Job {
+    ctx: Arc<Context>,
+    stop: Stop,
+    account: Account,
+    mode: Mode,
+    tx: watch::Sender<Shown>,
+}
+
+impl Job {
+    async fn run(self) {
+        if let Err(f) = self.drive().await {
+            // Only matters if no code was shown yet; afterwards the outcome is in the slot.
+            self.tx.send_if_modified(|s| {
+                let first = matches!(s, Shown::Starting);
+                if first {
+                    *s = Shown::Failed(f);
+                }
+                first
+            });
+        }
+    }
+
+    async fn drive(&self) -> Result<(), Failure> {
+        let name = self.account.name.as_str();
+        let store = PendingStore::new(self.ctx.vault()?, name);
+        let lock = if self.mode == Mode::Background {
+            // The parent hands over: wait briefly for it to let go.
+            let mut got = None;
+            for _ in 0..100 {
+                if let Some(l) = store.claim()? {
+                    got = Some(l);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            match got {
+                Some(l) => l,
+                None => return Err(Failure::new(Exit::Provider, Reason::Busy, "somebody else polls this sign-in")),
+            }
+        } else {
+            match store.claim()? {
+                Some(l) => l,
+                None => return self.join(&store),
+            }
+        };
+
+        let now = now_unix();
+        let any_scopes = matches!(self.mode, Mode::Resume | Mode::Background);
+        let resumable = store
+            .load()?
+            .filter(|p| p.resumable(now) && (any_scopes || p.scopes == self.account.scopes));
+        let http = self.ctx.http()?;
+        let (pending, fresh) = match resumable {
+            Some(p) => (p, false),
+            None if any_scopes => return Err(Failure::no_pending(name)),
+            None => (self.request_code(&store).await?, true),
+        };
+        let provider = provider_for(&self.account, &pending)?;
+        self.tx.send_replace(Shown::Code(LoginStarted {
+            event: pending.code_event(name),
+            joined: false,
+        }));
+        if fresh {
+            self.notify(&pending.code_event(name)).await;
+        }
+
+        if self.mode == Mode::Handover {
+            let mut p = pending;
+            p.handover_at = Some(now_unix());
+            store.save(&p).await?;
+            spawn_background(name)?;
+            drop(lock); // the background process takes it over
+            return Ok(());
+        }
+
+        let result = DeviceFlow::new(http, &provider)
+            .poll_until(
+                &pending.remaining(now_unix()),
+                Instant::now(),
+                &StoppableClock(&self.stop),
+                |ev| progress_note(ev, self.mode),
+                &|| self.stop.is_raised(),
+            )
+            .await
+            .map_err(Failure::from_flow);
+        let outcome = self.finish(&store, &provider, pending, result).await;
+        drop(lock);
+        match &outcome {
+            Ok(rec) => self.notify(&signed_in_event(name, rec)).await,
+            Err(f) if f.reason == Reason::Interrupted => {}
+            Err(f) => self.notify(&failed_event(name, self.account.kind.name(), f)).await,
+        }
+        outcome.map(|_| ())
+    }
+
+    /// Somebody else polls: show their code (the outcome is read from the slot).
+    fn join(&self, store: &PendingStore) -> Result<(), Failure> {
+        let name = self.account.name.as_str();
+        let Some(p) = store.load()?.filter(|p| p.outcome.is_none()) else {
+            return Err(if self.mode == Mode::Resume {
+                Failure::no_pending(name)
+            } else {
+                Failure::new(
+                    Exit::Provider,
+                    Reason::Busy,
+                    format!("another sign-in for '{name}' is starting; try again in a moment"),
+                )
+            });
+        };
+        self.tx.send_replace(Shown::Code(LoginStarted {
+            event: p.code_event(name),
+            joined: true,
+        }));
+        Ok(())
+    }
+
+    /// Ask the provider for a code, check where it sends the person, and record it as pending.
+    async fn request_code(&self, store: &PendingStore) -> Result<Pending, Failure> {
+        let http = self.ctx.http()?;
+        let provider = self.account.resolve(http).await?;
+        let auth = DeviceFlow::new(http, &provider)
+            .start(&SystemClock)
+            .await
+            .map_err(Failure::from_flow)?;
+        for uri in
+            std::iter::once(&auth.verification_uri).chain(auth.verification_uri_complete.iter())
+        {
+            check_verification_uri(
+                self.account.kind,
+                &provider.endpoints,
+                &self.account.verification_hosts,
+                uri,
+            )
+            .map_err(|m| Failure::new(Exit::Policy, Reason::UntrustedVerificationUri, m))?;
+        }
+        let e = &provider.endpoints;
+        let pending = Pending {
+            auth,
+            received_at: now_unix(),
+            provider: self.account.kind.name().to_string(),
+            scopes: provider.scopes.clone(),
+            device_endpoint: e.device_authorization.to_string(),
+            token_endpoint: e.token.to_string(),
+            revocation_endpoint: e.revocation.as_ref().map(|u| u.to_string()),
+            userinfo_endpoint: e.userinfo.as_ref().map(|u| u.to_string()),
+            handover_at: None,
+            outcome: None,
+        };
+        store.save(&pending).await?;
+        Ok(pending)
+    }
+
+    /// Store the tokens (or the failure) and close the pending sign-in. The tokens are durable
+    /// before anyone is told the sign-in succeeded.
+    async fn finish(
+        &self,
+        store: &PendingStore,
+        provider: &Provider,
+        mut pending: Pending,
+        result: Result<TokenResponse, Failure>,
+    ) -> Result<Record, Failure> {
+        let name = self.account.name.as_str();
+        let failure = match result {
+            Ok(tokens) => {
+                let user = DeviceFlow::new(self.ctx.http()?, provider)
+                    .user_info(&tokens)
+                    .await
+                    .unwrap_or_default();
+                let rec = Record::from_tokens(&self.account, provider, tokens, user);
+                pending.outcome = Some(Outcome {
+                    at: now_unix(),
+                    exit_code: Exit::Ok,
+                    reason: None,
+                    message: format!("Signed in as {}", rec.display_user()),
+                });
+                let (vault, n, r, p) = (
+                    store.vault().clone(),
+                    name.to_string(),
+                    rec.clone(),
+                    pending,
+                );
+                tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+                    let lock = vault.lock(&n)?;
+                    lock.store(&r)?;
+                    lock.store_slot("pending", &p)?;
+                    Ok(())
+                })
+                .await
+                .map_err(|_| Failure::internal("a worker thread failed"))??;
+                return Ok(rec);
+            }
+            Err(f) if f.reason == Reason::Interrupted => return Err(f), // stays resumable
+            Err(f) => f,
+        };
+        pending.outcome = Some(Outcome {
+            at: now_unix(),
+            exit_code: failure.exit,
+            reason: Some(failure.reason),
+            message: failure.message.clone(),
+        });
+        let _ = store.save(&pending).await;
+        Err(failure)
+    }
+
+    /// Push an event to the configured channels (Telegram, webhook, ntfy); a channel failure
+    /// is a warning only.
+    async fn notify(&self, e: &Event) {
+        let channels = match self.ctx.channels() {
+            Ok(c) if !c.is_empty() => c,
+            Ok(_) => return,
+            Err(f) => {
+                eprintln!("sidekey: warning: cannot notify: {}", f.message);
+                return;
+            }
+        };
+        for d in channels.send(e).await {
+            if let Err(err) = d.result {
+                eprintln!(
+                    "sidekey: warning: could not notify via {}: {err}",
+                    d.channel
+                );
+            }
+        }
+    }
+}
+
+fn progress_note(ev: &PollEvent, mode: Mode) {
+    if mode == Mode::Background {
+        return;
+    }
+    if let PollEvent::Fault { what, retry_in } = ev {
+        eprintln!(
+            "sidekey: provider hiccup ({what}); retrying in {}s",
+            retry_in.as_secs()
+        );
+    }
+}
+
+/// The provider with the endpoints the pending code was issued by (no second discovery).
+fn provider_for(account: &Account, p: &Pending) -> Result<Provider, Failure> {
+    let mut provider =
+        account.provider_with(&p.token_endpoint, p.revocation_endpoint.as_deref())?;
+    if let Ok(u) = url::Url::parse(&p.device_endpoint) {
+        provider.endpoints.device_authorization = u;
+    }
+    if provider.endpoints.userinfo.is_none() {
+        provider.endpoints.userinfo = p
+            .userinfo_endpoint
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok());
+    }
+    provider.scopes = p.scopes.clone();
+    Ok(provider)
+}
+
+/// Start `sidekey login NAME --background`, detached from this terminal and process group.
+fn spawn_background(name: &str) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("cannot find the sidekey binary: {e}")))?;
+    std::process::Command::new(exe)
+        .args(["login", name, "--background"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Failure::internal(format!("cannot start the background sign-in: {e}")))?;
+    Ok(())
+}
+
+/// The account as a sign-in should request it: the configured scopes, or `requested` ones
+/// (normalised like the config's), within the policy's ceiling.
+pub fn with_scopes(account: &Account, requested: Option<&[String]>) -> Result<Account, Failure> {
+    let mut a = account.clone();
+    if let Some(req) = requested.filter(|r| !r.is_empty()) {
+        if req.iter().all(|s| s.trim().is_empty()) {
+            return Err(Failure::usage("--scope was given but names no scope"));
+        }
+        a.scopes = account
+            .kind
+            .dialect()
+            .normalize_scopes(req.to_vec())
+            .map_err(Failure::usage)?;
+    }
+    account
+        .policy
+        .check_scopes(&account.name, &account.scopes, &a.scopes)?;
+    Ok(a)
+}

@@ -1,0 +1,229 @@
+//! The one record of a sign-in in progress, and the lock that says someone is polling it.
+//!
+//! * The **pending slot** (encrypted in the vault beside the account's tokens) holds the device
+//!   authorization exactly as the provider sent it, when it arrived, the endpoints it came from,
+//!   and — once finished — the outcome. Any process can read it: that is how a second `login`
+//!   joins, how `status` shows the code, and how the daemon answers `GET /v1/login/NAME`.
+//! * The **login lock** (an OS file lock) is held by the one process polling. The OS releases it
+//!   however that process ends, so a free lock with an unfinished slot means "interrupted": the
+//!   next `login` resumes polling the same code.
+//! * A **handover** mark covers the seconds in which `login --no-wait` has let go of the lock and
+//!   its background process has not yet taken it.
+
+use crate::account::{Record, now_unix, rfc3339};
+use crate::error::{Exit, Failure, Reason};
+use serde::{Deserialize, Serialize};
+use sidekey_flow::DeviceAuthorization;
+use sidekey_notify::{Event, User};
+use sidekey_vault::{NamedLock, Vault};
+
+const SLOT: &str = "pending";
+const LOCK: &str = "login";
+/// How long a handover mark stands for a live poller.
+const HANDOVER_SECS: i64 = 10;
+
+/// A sign-in in progress (or just finished).
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Pending {
+    /// The device authorization as received; `expires_in` counts from `received_at`.
+    pub auth: DeviceAuthorization,
+    /// Unix seconds.
+    pub received_at: i64,
+    pub provider: String,
+    pub scopes: Vec<String>,
+    pub device_endpoint: String,
+    pub token_endpoint: String,
+    pub revocation_endpoint: Option<String>,
+    pub userinfo_endpoint: Option<String>,
+    #[serde(default)]
+    pub handover_at: Option<i64>,
+    pub outcome: Option<Outcome>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct Outcome {
+    pub at: i64,
+    pub exit_code: Exit,
+    pub reason: Option<Reason>,
+    pub message: String,
+}
+
+impl Pending {
+    pub fn expires_at(&self) -> i64 {
+        self.received_at.saturating_add(self.auth.expires_in as i64)
+    }
+
+    /// Still worth polling: not finished and the code has not expired.
+    pub fn resumable(&self, now: i64) -> bool {
+        self.outcome.is_none() && self.expires_at() > now + 1
+    }
+
+    /// The authorization as of `now`: what is left of its lifetime.
+    pub fn remaining(&self, now: i64) -> DeviceAuthorization {
+        let mut a = self.auth.clone();
+        a.expires_in = (self.expires_at() - now).max(0) as u64;
+        a
+    }
+
+    pub fn code_event(&self, account: &str) -> Event {
+        Event::Code {
+            account: account.to_string(),
+            provider: self.provider.clone(),
+            scopes: self.scopes.clone(),
+            user_code: self.auth.user_code.clone(),
+            verification_uri: self.auth.verification_uri.clone(),
+            verification_uri_complete: self.auth.verification_uri_complete.clone(),
+            expires_at: rfc3339(self.expires_at()),
+            interval: self.auth.interval,
+        }
+    }
+}
+
+pub fn signed_in_event(account: &str, rec: &Record) -> Event {
+    Event::SignedIn {
+        account: account.to_string(),
+        provider: rec.provider.clone(),
+        user: User {
+            name: rec.user.name.clone(),
+            email: rec.user.email.clone(),
+        },
+        scopes: rec.scopes.clone(),
+        expires_at: rec.expires_at.map(rfc3339),
+    }
+}
+
+pub fn failed_event(account: &str, provider: &str, f: &Failure) -> Event {
+    Event::Failed {
+        account: account.to_string(),
+        provider: provider.to_string(),
+        reason: f.reason.as_str().into(),
+        message: f.message.clone(),
+    }
+}
+
+/// Where a sign-in stands, as seen from any process.
+#[derive(Debug, Clone)]
+pub enum Seen {
+    None,
+    /// Someone is polling (or is about to, after a handover).
+    Live(Pending),
+    /// Nobody polls it any more and it has no outcome (killed, restarted).
+    Interrupted(Pending),
+    Finished(Pending, Outcome),
+}
+
+/// One account's pending slot and login lock.
+#[derive(Clone)]
+pub struct PendingStore {
+    vault: Vault,
+    account: String,
+}
+
+impl PendingStore {
+    pub fn new(vault: Vault, account: &str) -> PendingStore {
+        PendingStore {
+            vault,
+            account: account.to_string(),
+        }
+    }
+
+    pub fn account(&self) -> &str {
+        &self.account
+    }
+
+    pub fn vault(&self) -> &Vault {
+        &self.vault
+    }
+
+    /// The slot; one written by an older sidekey that cannot be read counts as none.
+    pub fn load(&self) -> Result<Option<Pending>, Failure> {
+        match self.vault.load_slot::<Pending>(&self.account, SLOT) {
+            Ok(p) => Ok(p),
+            Err(sidekey_vault::VaultError::Format { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Write the slot under the account lock (taken off the async threads).
+    pub async fn save(&self, p: &Pending) -> Result<(), Failure> {
+        let (store, p) = (self.clone(), p.clone());
+        tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+            store.vault.lock(&store.account)?.store_slot(SLOT, &p)?;
+            Ok(())
+        })
+        .await
+        .map_err(|_| Failure::internal("a worker thread failed"))?
+    }
+
+    /// Become the account's poller, if nobody else is.
+    pub fn claim(&self) -> Result<Option<NamedLock>, Failure> {
+        Ok(self.vault.try_lock_named(&self.account, LOCK)?)
+    }
+
+    /// Is anybody polling `p` right now (or taking over after a handover)?
+    fn live(&self, p: &Pending, now: i64) -> Result<bool, Failure> {
+        if p.handover_at.is_some_and(|h| now - h <= HANDOVER_SECS) {
+            return Ok(true);
+        }
+        Ok(self.claim()?.is_none())
+    }
+
+    pub fn seen(&self, now: i64) -> Result<Seen, Failure> {
+        let Some(p) = self.load()? else {
+            return Ok(Seen::None);
+        };
+        if let Some(o) = p.outcome.clone() {
+            return Ok(Seen::Finished(p, o));
+        }
+        Ok(if self.live(&p, now)? {
+            Seen::Live(p)
+        } else {
+            Seen::Interrupted(p)
+        })
+    }
+
+    /// What `status` says about a sign-in: `(pending?, expires_at, note)`.
+    pub fn status_note(&self, now: i64) -> Result<Option<(bool, i64, String)>, Failure> {
+        let name = &self.account;
+        Ok(match self.seen(now)? {
+            Seen::None => None,
+            Seen::Finished(_, o) if o.exit_code == Exit::Ok => None,
+            Seen::Finished(p, o) => Some((
+                false,
+                p.expires_at(),
+                format!("last sign-in at {}: {}", rfc3339(o.at), o.message),
+            )),
+            Seen::Live(p) => Some((
+                true,
+                p.expires_at(),
+                format!(
+                    "waiting for the code {} until {}",
+                    p.auth.user_code,
+                    rfc3339(p.expires_at())
+                ),
+            )),
+            Seen::Interrupted(p) if p.expires_at() > now => Some((
+                false,
+                p.expires_at(),
+                format!(
+                    "the sign-in stopped (its process ended, e.g. a restart); `sidekey login {name}` resumes the code {} until {}",
+                    p.auth.user_code,
+                    rfc3339(p.expires_at())
+                ),
+            )),
+            Seen::Interrupted(p) => Some((
+                false,
+                p.expires_at(),
+                format!(
+                    "a sign-in was interrupted (e.g. by a restart) and its code expired at {}",
+                    rfc3339(p.expires_at())
+                ),
+            )),
+        })
+    }
+
+    /// Forget the slot (logout).
+    pub fn remove(lock: &sidekey_vault::AccountLock) -> Result<(), Failure> {
+        Ok(lock.remove_slot(SLOT)?)
+    }
+}
