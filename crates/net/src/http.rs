@@ -156,66 +156,52 @@ mod tests {
         format!("http://{addr}")
     }
 
-    async fn get(url: &str) -> reqwest::Response {
+    /// `reply` served once and read through [`read_capped`] with a cap of `max`.
+    async fn read(reply: &'static [u8], max: usize) -> Result<Vec<u8>, BodyError> {
+        let url = serve_once(reply).await;
         let client = client_builder(Duration::from_secs(5)).build().unwrap();
-        client.get(url).send().await.unwrap()
+        read_capped(client.get(url).send().await.unwrap(), max).await
     }
+
+    /// The Content-Length a [`BodyError::TooLarge`] with a cap of 10 reports.
+    fn declared_when_too_large(r: Result<Vec<u8>, BodyError>) -> Option<u64> {
+        match r {
+            Err(BodyError::TooLarge {
+                limit: 10,
+                declared,
+            }) => declared,
+            other => panic!("expected TooLarge with limit 10, got {other:?}"),
+        }
+    }
+
+    const CHUNKED: &[u8] = b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
+        6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n";
 
     #[tokio::test]
     async fn a_body_within_the_cap_is_read_whole() {
-        let url = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello").await;
-        assert_eq!(read_capped(get(&url).await, 5).await.unwrap(), b"hello");
+        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 5\r\n\r\nhello";
+        assert_eq!(read(reply, 5).await.unwrap(), b"hello");
+        assert_eq!(read(CHUNKED, 12).await.unwrap(), b"abcdefghijkl");
     }
 
     #[tokio::test]
     async fn an_over_limit_content_length_is_refused_before_reading() {
-        let url = serve_once(b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789").await;
-        let err = read_capped(get(&url).await, 10).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                BodyError::TooLarge {
-                    limit: 10,
-                    declared: Some(100)
-                }
-            ),
-            "{err:?}"
-        );
+        let reply = b"HTTP/1.1 200 OK\r\ncontent-length: 100\r\n\r\n0123456789";
+        let r = read(reply, 10).await;
+        let msg = r.as_ref().map_err(ToString::to_string).err();
+        assert_eq!(declared_when_too_large(r), Some(100));
         assert_eq!(
-            err.to_string(),
-            "body of 100 bytes is over the 10 byte limit"
+            msg.as_deref(),
+            Some("body of 100 bytes is over the 10 byte limit")
         );
     }
 
     #[tokio::test]
     async fn an_over_limit_chunked_body_is_refused_while_reading() {
-        let url = serve_once(
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
-              6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n",
-        )
-        .await;
-        let err = read_capped(get(&url).await, 10).await.unwrap_err();
-        assert!(
-            matches!(
-                err,
-                BodyError::TooLarge {
-                    limit: 10,
-                    declared: None
-                }
-            ),
-            "{err:?}"
-        );
-        assert_eq!(err.to_string(), "body is over the 10 byte limit");
-        // The same body fits a larger cap.
-        let url = serve_once(
-            b"HTTP/1.1 200 OK\r\ntransfer-encoding: chunked\r\n\r\n\
-              6\r\nabcdef\r\n6\r\nghijkl\r\n0\r\n\r\n",
-        )
-        .await;
-        assert_eq!(
-            read_capped(get(&url).await, 12).await.unwrap(),
-            b"abcdefghijkl"
-        );
+        let r = read(CHUNKED, 10).await;
+        let msg = r.as_ref().map_err(ToString::to_string).err();
+        assert_eq!(declared_when_too_large(r), None);
+        assert_eq!(msg.as_deref(), Some("body is over the 10 byte limit"));
     }
 
     #[tokio::test]

@@ -63,13 +63,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn one_line_collapses_and_cuts() {
-        assert_eq!(one_line("  a\n\tb\r\n c  ", 10), "a b c");
-        assert_eq!(one_line("abcdef", 4), "abc…");
-        assert_eq!(one_line("", 4), "");
-    }
-
-    #[test]
     fn scrub_removes_secrets() {
         assert_eq!(scrub("x 123:abc y", &["123:abc"]), "x [redacted] y");
     }
