@@ -14,7 +14,6 @@ use crate::response::{
 use crate::secret::Secret;
 use base64::Engine;
 use serde_json::Value;
-use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 pub const DEVICE_CODE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
@@ -82,28 +81,10 @@ impl Http {
     }
 }
 
-/// A reqwest builder with sidekey's TLS (rustls/ring, embedded roots), timeouts, no redirects.
+/// A reqwest builder with sidekey's TLS (rustls/ring, embedded roots), timeouts, no redirects:
+/// [`sidekey_net::client_builder`] with `opts.timeout`.
 pub fn client_builder(opts: &HttpOptions) -> Result<reqwest::ClientBuilder, FlowError> {
-    {
-        let mut roots = rustls::RootCertStore::empty();
-        for der in webpki_root_certs::TLS_SERVER_ROOT_CERTS {
-            // A root that fails to parse is skipped; the others still work.
-            let _ = roots.add(der.clone());
-        }
-        let tls = rustls::ClientConfig::builder_with_provider(Arc::new(
-            rustls::crypto::ring::default_provider(),
-        ))
-        .with_safe_default_protocol_versions()
-        .map_err(|e| FlowError::Config(format!("TLS setup failed: {e}")))?
-        .with_root_certificates(roots)
-        .with_no_client_auth();
-        Ok(reqwest::Client::builder()
-            .tls_backend_preconfigured(tls)
-            .timeout(opts.timeout)
-            .connect_timeout(opts.timeout.min(Duration::from_secs(10)))
-            .redirect(reqwest::redirect::Policy::none())
-            .user_agent(concat!("sidekey/", env!("CARGO_PKG_VERSION"))))
-    }
+    Ok(sidekey_net::client_builder(opts.timeout))
 }
 
 impl Http {
@@ -116,14 +97,10 @@ impl Http {
     /// Like [`Http::send`], but says whether the request may have reached the server — which
     /// matters for requests that must not be repeated (a refresh that rotates its token).
     pub async fn send_tracked(&self, req: reqwest::RequestBuilder) -> Result<Raw, SendFailure> {
-        let mut resp = req.send().await.map_err(|e| SendFailure {
+        let resp = req.send().await.map_err(|e| SendFailure {
             maybe_sent: !e.is_connect(),
             message: describe_reqwest(e),
         })?;
-        let fail = |message: String| SendFailure {
-            maybe_sent: true,
-            message,
-        };
         let header = |name: reqwest::header::HeaderName| {
             resp.headers()
                 .get(name)
@@ -133,38 +110,15 @@ impl Http {
         let content_type = header(reqwest::header::CONTENT_TYPE);
         let retry_after = header(reqwest::header::RETRY_AFTER)
             .as_deref()
-            .and_then(response::parse_retry_after);
+            .and_then(sidekey_net::parse_retry_after);
         let date = header(reqwest::header::DATE);
         let status = resp.status().as_u16();
-        if let Some(len) = resp.content_length()
-            && len as usize > self.max_body
-        {
-            return Err(fail(format!(
-                "HTTP {status} body of {len} bytes is over the {} byte limit",
-                self.max_body
-            )));
-        }
-        let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(chunk)) => {
-                    if body.len() + chunk.len() > self.max_body {
-                        return Err(fail(format!(
-                            "HTTP {status} body is over the {} byte limit",
-                            self.max_body
-                        )));
-                    }
-                    body.extend_from_slice(&chunk);
-                }
-                Ok(None) => break,
-                Err(e) => {
-                    return Err(fail(format!(
-                        "HTTP {status}, body cut off: {}",
-                        describe_reqwest(e)
-                    )));
-                }
-            }
-        }
+        let body = sidekey_net::read_capped(resp, self.max_body)
+            .await
+            .map_err(|e| SendFailure {
+                maybe_sent: true,
+                message: format!("HTTP {status} {e}"),
+            })?;
         Ok(Raw {
             status,
             content_type,
@@ -182,39 +136,10 @@ impl Http {
     }
 }
 
-/// One line about a transport failure, without the URL's query (none of ours carry secrets, but
-/// a Telegram-style URL would) and without nested debug noise.
+/// One line about a transport failure, naming `scheme://host[:port]` only:
+/// [`sidekey_net::describe_reqwest`], taking the error by value as callers always did.
 pub fn describe_reqwest(e: reqwest::Error) -> String {
-    let host = e
-        .url()
-        .map(|u| {
-            let mut s = format!("{}://{}", u.scheme(), u.host_str().unwrap_or("?"));
-            if let Some(p) = u.port() {
-                s.push_str(&format!(":{p}"));
-            }
-            s
-        })
-        .unwrap_or_default();
-    let kind = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "could not connect".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "the response body was cut off".to_string()
-    } else {
-        let mut msg = e.to_string();
-        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(&e);
-        while let Some(s) = src {
-            msg = s.to_string();
-            src = s.source();
-        }
-        one_line(&msg, 160)
-    };
-    if host.is_empty() {
-        kind
-    } else {
-        format!("{host}: {kind}")
-    }
+    sidekey_net::describe_reqwest(&e)
 }
 
 /// Who signed in, for display and audit. Never used for authorization decisions.

@@ -22,7 +22,8 @@ pub mod error;
 pub mod poll;
 pub mod provider;
 pub mod response;
-pub mod secret;
+/// [`Secret`] lives in `sidekey-net` (shared with the other crates); this path stays for callers.
+pub use sidekey_net::secret;
 
 pub use client::{DeviceFlow, Http, HttpOptions, RevokeOutcome, UserInfo};
 pub use clock::{Clock, SystemClock};

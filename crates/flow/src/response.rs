@@ -10,6 +10,9 @@
 
 use crate::secret::Secret;
 use serde_json::{Map, Value};
+/// One line of bounded length, and `Retry-After` parsing: shared with the other crates through
+/// `sidekey-net`, re-exported here where they always were.
+pub use sidekey_net::{one_line, parse_retry_after};
 use std::time::Duration;
 
 /// RFC 8628 §3.2: used when the server sends no `interval` (or a useless one).
@@ -307,32 +310,4 @@ pub fn describe_body(content_type: Option<&str>, body: &[u8]) -> String {
         .filter(|c| !c.is_empty())
         .unwrap_or("no content type");
     format!("{}, {} bytes", one_line(ct, 60), body.len())
-}
-
-/// Collapse whitespace and cut to `max` characters so a message always fits on one line.
-pub fn one_line(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    for (i, word) in s.split_whitespace().enumerate() {
-        if i > 0 {
-            out.push(' ');
-        }
-        out.push_str(word);
-    }
-    out.retain(|c| !c.is_control());
-    if out.chars().count() > max {
-        let cut: String = out.chars().take(max.saturating_sub(1)).collect();
-        return format!("{cut}…");
-    }
-    out
-}
-
-/// `Retry-After` as delta-seconds (possibly fractional). HTTP-dates are rare on these endpoints
-/// and are ignored (the caller's own back-off applies).
-pub fn parse_retry_after(value: &str) -> Option<Duration> {
-    let v: f64 = value.trim().parse().ok()?;
-    if v.is_finite() && v >= 0.0 {
-        Some(Duration::from_secs_f64(v.min(3600.0)))
-    } else {
-        None
-    }
 }

@@ -1,12 +1,12 @@
-//! The HTTP plumbing every channel shares: one attempt (with timeout and a body cap), error
-//! descriptions without URLs, and the bounded retry loop.
+//! The HTTP plumbing every channel shares: one attempt (with timeout and a body cap) and the
+//! bounded retry loop. Body cap, `Retry-After` and error descriptions (`scheme://host[:port]`,
+//! never the path that holds Telegram's bot token) come from `sidekey-net`.
 
 use std::time::Duration;
 
 use tokio::time::Instant;
 
 use crate::RetryPolicy;
-use crate::text::one_line;
 
 /// No channel needs more of a reply than this (Telegram echoes the message: a few KB).
 const MAX_REPLY: usize = 256 * 1024;
@@ -29,35 +29,6 @@ pub(crate) enum Verdict {
     Fail(String),
 }
 
-/// One line describing a transport error, without the URL (Telegram's holds the bot token).
-pub(crate) fn describe(err: reqwest::Error, timeout: Duration) -> String {
-    let err = err.without_url();
-    if err.is_timeout() {
-        return format!("no answer within {} s", timeout.as_secs_f64().round());
-    }
-    // The innermost cause is the useful part ("Connection refused (os error 111)", "dns
-    // error: …"); hyper/reqwest wrap it in generic layers.
-    let mut root: Option<&dyn std::error::Error> = None;
-    let mut next = std::error::Error::source(&err);
-    while let Some(e) = next {
-        root = Some(e);
-        next = e.source();
-    }
-    let what = if err.is_connect() {
-        "cannot connect"
-    } else if err.is_body() || err.is_decode() {
-        "reading the reply failed"
-    } else if err.is_builder() {
-        "invalid request"
-    } else {
-        "request failed"
-    };
-    match root {
-        Some(root) => one_line(&format!("{what}: {root}"), 200),
-        None => what.to_string(),
-    }
-}
-
 /// `now + total`, saturating at a day (a policy with an absurd `total` must not panic).
 pub(crate) fn deadline(policy: &RetryPolicy) -> Instant {
     let now = Instant::now();
@@ -76,32 +47,24 @@ pub(crate) async fn attempt(
         .request_timeout
         .min(left)
         .max(Duration::from_millis(1));
-    let mut resp = req
+    let resp = req
         .timeout(timeout)
         .send()
         .await
-        .map_err(|e| describe(e, timeout))?;
+        .map_err(|e| sidekey_net::describe_reqwest(&e))?;
     let status = resp.status().as_u16();
     let retry_after = resp
         .headers()
         .get(reqwest::header::RETRY_AFTER)
         .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.trim().parse::<u64>().ok())
-        .map(Duration::from_secs);
-    let mut body = Vec::new();
-    loop {
-        match resp.chunk().await {
-            Ok(Some(chunk)) => {
-                let room = MAX_REPLY - body.len();
-                body.extend_from_slice(&chunk[..chunk.len().min(room)]);
-                if body.len() >= MAX_REPLY {
-                    break;
-                }
-            }
-            Ok(None) => break,
-            Err(e) => return Err(describe(e, timeout)),
-        }
-    }
+        .and_then(sidekey_net::parse_retry_after);
+    let body = match sidekey_net::read_capped(resp, MAX_REPLY).await {
+        Ok(body) => body,
+        // No channel reads more than the status of an oversized reply (Telegram's envelope is
+        // small): it is judged without a body rather than sent again.
+        Err(sidekey_net::BodyError::TooLarge { .. }) => Vec::new(),
+        Err(e) => return Err(e.to_string()),
+    };
     Ok(Reply {
         status,
         retry_after,

@@ -19,7 +19,7 @@
 //! * **Send only, never `getUpdates`.** OpenClaw long-polls the same bot token; a second poller
 //!   makes both sides fail with HTTP 409. That is why the chat id is configured, not discovered.
 //! * **Secrets never leave in text.** The bot token sits in the Bot API's URL path, so every
-//!   transport error is stripped of its URL ([`reqwest::Error::without_url`]) and every
+//!   transport error names only `scheme://host[:port]` ([`sidekey_net::describe_reqwest`]) and every
 //!   error string is additionally scrubbed of each configured secret. `Debug` of the configs
 //!   redacts them. The events themselves carry no token (only the short user code, which is
 //!   the whole point of the message).

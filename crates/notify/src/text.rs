@@ -1,23 +1,7 @@
-//! Small text helpers shared by the channels: one-line cuts, secret scrubbing, expiry wording.
+//! Small text helpers shared by the channels: cuts, secret scrubbing, expiry wording.
 
-/// Collapses all whitespace and control characters to single spaces and cuts to `max` chars
-/// (adding `…`), so an error or a provider message always fits on one line.
-pub(crate) fn one_line(s: &str, max: usize) -> String {
-    let mut out = String::with_capacity(s.len().min(max * 4));
-    let mut space = false;
-    for c in s.chars() {
-        if c.is_whitespace() || c.is_control() {
-            space = !out.is_empty();
-            continue;
-        }
-        if space {
-            out.push(' ');
-            space = false;
-        }
-        out.push(c);
-    }
-    cut(&out, max)
-}
+/// One printable line of at most `max` chars (shared with the other crates).
+pub(crate) use sidekey_net::one_line;
 
 /// At most `max` chars; a cut string ends in `…` (counted in `max`).
 pub(crate) fn cut(s: &str, max: usize) -> String {
@@ -45,11 +29,7 @@ pub(crate) fn scrub(s: &str, secrets: &[&str]) -> String {
 /// `scheme://host[:port]` of a URL, for Debug output (paths and queries may hold secrets).
 pub(crate) fn origin(url: &str) -> String {
     match reqwest::Url::parse(url) {
-        Ok(u) => match (u.host_str(), u.port()) {
-            (Some(h), Some(p)) => format!("{}://{h}:{p}", u.scheme()),
-            (Some(h), None) => format!("{}://{h}", u.scheme()),
-            _ => format!("{}:…", u.scheme()),
-        },
+        Ok(u) => sidekey_net::origin(&u),
         Err(_) => "(invalid URL)".to_string(),
     }
 }
@@ -81,13 +61,6 @@ pub(crate) fn expiry(expires_at: &str, now: jiff::Timestamp) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn one_line_collapses_and_cuts() {
-        assert_eq!(one_line("  a\n\tb\r\n c  ", 10), "a b c");
-        assert_eq!(one_line("abcdef", 4), "abc…");
-        assert_eq!(one_line("", 4), "");
-    }
 
     #[test]
     fn scrub_removes_secrets() {

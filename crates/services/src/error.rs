@@ -106,30 +106,8 @@ impl fmt::Display for GraphError {
 
 impl std::error::Error for GraphError {}
 
-/// One printable line of at most `max` characters: control characters become spaces.
-pub(crate) fn one_line(s: &str, max: usize) -> String {
-    let mut out = String::new();
-    let mut n = 0;
-    let mut last_space = false;
-    for c in s.chars() {
-        let c = if c.is_control() || c.is_whitespace() {
-            ' '
-        } else {
-            c
-        };
-        if c == ' ' && last_space {
-            continue;
-        }
-        last_space = c == ' ';
-        if n == max {
-            out.push('…');
-            break;
-        }
-        out.push(c);
-        n += 1;
-    }
-    out.trim().to_string()
-}
+/// One printable line of at most `max` characters (shared with the other crates).
+pub(crate) use sidekey_net::one_line;
 
 /// `code`, inner `code` (key matched case-insensitively: `innerError`/`innererror`) and the
 /// message of a Graph error body.
@@ -192,11 +170,5 @@ mod tests {
             classify(403, &body, None, "Mail.ReadBasic"),
             GraphError::MailboxNotEnabled
         ));
-    }
-
-    #[test]
-    fn messages_are_one_line() {
-        assert_eq!(one_line("a\n\r\tb   c", 50), "a b c");
-        assert_eq!(one_line("abcdef", 3), "abc…");
     }
 }

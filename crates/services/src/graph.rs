@@ -26,8 +26,9 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 use serde_json::{Value, json};
+use sidekey_net::{BodyError, describe_reqwest, read_capped};
 
-use crate::error::{GraphError, classify, one_line};
+use crate::error::{GraphError, classify};
 use crate::model::{
     Birthday, BirthdayFilter, CalendarEvent, DriveItem, MailMessage, Me, RecentFiles, RecentSource,
     plus_days, sort_by_modified,
@@ -99,52 +100,12 @@ fn origin_of(u: &str) -> Option<String> {
     ))
 }
 
-/// `Retry-After`: delta-seconds (fractional accepted, e.g. `2.128`) or an HTTP date.
-pub fn parse_retry_after(v: &str) -> Option<Duration> {
-    let v = v.trim();
-    if let Ok(secs) = v.parse::<f64>() {
-        return (secs.is_finite() && secs >= 0.0)
-            .then(|| Duration::try_from_secs_f64(secs.min(86_400.0)).ok())
-            .flatten();
-    }
-    let when = jiff::fmt::rfc2822::parse(v).ok()?.timestamp();
-    let d = Timestamp::now().duration_until(when);
-    Some(
-        Duration::try_from(d)
-            .unwrap_or(Duration::ZERO)
-            .min(Duration::from_secs(86_400)),
-    )
-}
+/// `Retry-After`: delta-seconds (fractional accepted, e.g. `2.128`) or an HTTP date, at most a
+/// day. Shared with the other crates through `sidekey-net`.
+pub use sidekey_net::parse_retry_after;
 
 fn backoff(attempt: u32) -> Duration {
     Duration::from_millis(500u64.saturating_mul(1u64 << attempt.saturating_sub(1).min(10)))
-}
-
-/// One line about a transport failure: what happened and the host, never the path or query.
-fn describe_reqwest(e: &reqwest::Error) -> String {
-    let host = e
-        .url()
-        .and_then(|u| u.host_str().map(str::to_owned))
-        .unwrap_or_else(|| "?".into());
-    let what = if e.is_timeout() {
-        "timed out".to_string()
-    } else if e.is_connect() {
-        "could not connect".to_string()
-    } else if e.is_body() || e.is_decode() {
-        "the response was cut off".to_string()
-    } else if e.is_builder() {
-        "invalid request URL".to_string()
-    } else {
-        let mut src: Option<&dyn std::error::Error> = std::error::Error::source(e);
-        let mut msg = "request failed".to_string();
-        while let Some(s) = src {
-            msg = s.to_string();
-            src = s.source();
-        }
-        // Lower-level messages (hyper, rustls, io) do not carry URLs; still keep it short.
-        one_line(&msg, 120)
-    };
-    format!("{host}: {what}")
 }
 
 fn clamp_top(top: usize) -> usize {
@@ -213,7 +174,7 @@ impl Graph {
     // transport
 
     async fn send_once(&self, req: reqwest::RequestBuilder) -> Result<Raw, GraphError> {
-        let mut resp = req
+        let resp = req
             .timeout(self.timeout)
             .send()
             .await
@@ -224,30 +185,12 @@ impl Graph {
             .get(reqwest::header::RETRY_AFTER)
             .and_then(|v| v.to_str().ok())
             .and_then(parse_retry_after);
-        if let Some(len) = resp.content_length()
-            && len > self.max_body as u64
-        {
-            return Err(GraphError::Malformed(format!(
-                "HTTP {status} response of {len} bytes is over the {} byte limit",
-                self.max_body
-            )));
-        }
-        let mut body = Vec::new();
-        loop {
-            match resp.chunk().await {
-                Ok(Some(c)) => {
-                    if body.len() + c.len() > self.max_body {
-                        return Err(GraphError::Malformed(format!(
-                            "HTTP {status} response is over the {} byte limit",
-                            self.max_body
-                        )));
-                    }
-                    body.extend_from_slice(&c);
-                }
-                Ok(None) => break,
-                Err(e) => return Err(GraphError::Network(describe_reqwest(&e))),
-            }
-        }
+        let body = read_capped(resp, self.max_body)
+            .await
+            .map_err(|e| match e {
+                BodyError::TooLarge { .. } => GraphError::Malformed(format!("HTTP {status} {e}")),
+                BodyError::Transport(e) => GraphError::Network(describe_reqwest(&e)),
+            })?;
         Ok(Raw {
             status,
             retry_after,
@@ -1016,27 +959,6 @@ pub struct Dashboard {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn retry_after_forms() {
-        assert_eq!(
-            parse_retry_after("2.128"),
-            Some(Duration::from_millis(2128))
-        );
-        assert_eq!(parse_retry_after(" 5 "), Some(Duration::from_secs(5)));
-        assert_eq!(parse_retry_after("-1"), None);
-        assert_eq!(parse_retry_after("NaN"), None);
-        assert_eq!(parse_retry_after("inf"), None);
-        assert_eq!(
-            parse_retry_after("1e300"),
-            Some(Duration::from_secs(86_400))
-        );
-        assert_eq!(
-            parse_retry_after("Sun, 06 Nov 1994 08:49:37 GMT"),
-            Some(Duration::ZERO)
-        );
-        assert_eq!(parse_retry_after("soon"), None);
-    }
 
     #[test]
     fn domains_match_exactly_or_as_subdomain() {
