@@ -3,7 +3,7 @@
 //! entries are built from names, reasons and counts, never from tokens or request bodies.
 
 use crate::account::{now_unix, rfc3339};
-use crate::failure::Failure;
+use crate::error::Failure;
 use serde::{Deserialize, Serialize};
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
@@ -43,9 +43,7 @@ pub fn record(
 ) {
     let (decision, outcome) = match result {
         Ok(()) => ("allow", "ok".to_string()),
-        Err(f) if f.code == crate::failure::POLICY || f.reason == "unauthorized" => {
-            ("deny", f.reason.to_string())
-        }
+        Err(f) if f.reason.is_refusal() => ("deny", f.reason.to_string()),
         Err(f) => ("allow", f.reason.to_string()),
     };
     let entry = Entry {

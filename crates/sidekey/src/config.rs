@@ -5,7 +5,7 @@
 //! Parsing checks everything that can be checked without the network, so `sidekey login` fails
 //! before the person is sent a code they cannot use.
 
-use crate::failure::Failure;
+use crate::error::Failure;
 use serde::Deserialize;
 use sidekey_flow::provider::{Endpoints, ProviderKind, endpoint_url, google};
 use sidekey_flow::{Http, Provider, Secret};
@@ -545,11 +545,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
                             format!(
                                 "policy allow: unknown operation '{}' (known: {})",
                                 op.get_ref(),
-                                crate::policy::OPERATIONS
-                                    .iter()
-                                    .map(|(n, _)| *n)
-                                    .collect::<Vec<_>>()
-                                    .join(", ")
+                                crate::policy::known().join(", ")
                             ),
                         ));
                     }

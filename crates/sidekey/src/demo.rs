@@ -5,16 +5,19 @@
 //! `login`, `status` and `token` code as the real commands. `--auto-approve` does the browser's
 //! part (a form POST to the verification page), so it also runs unattended in CI.
 
-use crate::account::{self, fresh_token};
+use crate::api::LoginRequest;
+use crate::backend::{Backend, Local};
+use crate::cli::{login, output};
 use crate::config::Config;
 use crate::context::Context;
-use crate::failure::Failure;
-use crate::login::{self, Mode, Reporter};
+use crate::error::Failure;
+use crate::signin::{Mode, Stop};
 use sidekey_testkit::{Dialect, FakeIdp, FakeUser, Options};
+use sidekey_notify::Event;
 use std::path::PathBuf;
 use std::time::Duration;
 
-pub fn run(auto_approve: bool) -> Result<(), Failure> {
+pub async fn run(auto_approve: bool) -> Result<(), Failure> {
     let mut opts = Options::new(Dialect::Oidc);
     opts.interval = Some(1);
     opts.expires_in = 600;
@@ -36,10 +39,7 @@ pub fn run(auto_approve: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::internal(format!("cannot write the demo config: {e}")))?;
     let mut config = Config::parse(&config_path, &config_text)?;
     config.key_file = None;
-    let ctx = Context {
-        home: home.clone(),
-        config,
-    };
+    let backend = Backend::Local(Local::new(Context::new(home.clone(), config), Stop::never()));
 
     println!(
         "sidekey demo: a local authorization server is running at {}",
@@ -47,51 +47,43 @@ pub fn run(auto_approve: bool) -> Result<(), Failure> {
     );
     println!("Throw-away config and vault: {}\n", home.display());
     println!("$ sidekey login demo");
-    let account = ctx.config.account("demo")?;
-    let http = account::http(&ctx)?;
-    let reporter = Reporter {
-        json: false,
-        quiet: false,
+    // Start the sign-in to learn its code, then run the real `login` conversation, which joins it.
+    let req = LoginRequest {
         account: "demo".into(),
-        provider: account.kind.name(),
-        channels: sidekey_notify::Channels::new(http.client().clone(), None, None, None),
+        ..LoginRequest::default()
     };
-    let rt = account::runtime()?;
-    let client = http.client().clone();
-    rt.block_on(login::run(
-        &ctx,
-        account,
-        &http,
-        &reporter,
-        Mode::Wait,
-        |page, code| {
-            if auto_approve {
-                let page = page.to_string();
-                let code = code.to_string();
-                let client = client.clone();
-                tokio::spawn(async move {
-                    tokio::time::sleep(Duration::from_millis(1200)).await;
-                    println!("(--auto-approve: entering {code} on {page} and pressing Approve)");
-                    let _ = client
-                        .post(&page)
-                        .form(&[("user_code", code.as_str()), ("action", "approve")])
-                        .send()
-                        .await;
-                });
-            } else {
-                println!(
-                    "(Open the link in a browser on this machine, type the code and press Approve.)"
-                );
-            }
-        },
-    ))?;
-    drop(rt);
+    let started = backend.login(&req, Mode::Fresh).await?;
+    if let Event::Code {
+        verification_uri,
+        user_code,
+        ..
+    } = started.event
+    {
+        if auto_approve {
+            let client = match &backend {
+                Backend::Local(l) => l.ctx.http()?.client().clone(),
+                Backend::Remote(_) => unreachable!("the demo runs locally"),
+            };
+            tokio::spawn(async move {
+                tokio::time::sleep(Duration::from_millis(1200)).await;
+                println!("(--auto-approve: entering {user_code} on {verification_uri} and pressing Approve)");
+                let _ = client
+                    .post(&verification_uri)
+                    .form(&[("user_code", user_code.as_str()), ("action", "approve")])
+                    .send()
+                    .await;
+            });
+        } else {
+            println!("(Open the link below in a browser on this machine, type the code and press Approve.)");
+        }
+    }
+    login::run(&backend, "demo", false, Mode::Resume, &[]).await?;
 
     println!("\n$ sidekey status");
-    crate::commands::status(&ctx, None, false)?;
+    output::status(&backend.status(None).await?, false, &config_path.display().to_string())?;
     println!("\n$ sidekey token demo");
-    let rec = fresh_token(&ctx, "demo")?;
-    let t = rec.access_token.expose();
+    let token = backend.token("demo").await?;
+    let t = token.access_token.expose();
     let shown: String = t.chars().take(6).collect();
     println!(
         "{shown}… ({} characters; the real command prints the whole token, the demo does not)",

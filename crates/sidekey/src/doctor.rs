@@ -2,13 +2,13 @@
 //! Exit 0 when nothing failed (warnings allowed), 2 for config/key problems, 5 when an endpoint
 //! cannot be reached.
 
-use crate::account;
 use crate::context::{Context, KeySource};
-use crate::failure::{self, Failure};
+use crate::error::{Exit, Failure, Reason};
 use std::time::{Duration, SystemTime};
 
 struct Report {
-    worst: u8,
+    /// The most serious failure so far (the lowest non-zero exit code).
+    worst: Option<Exit>,
 }
 
 impl Report {
@@ -18,16 +18,16 @@ impl Report {
     fn warn(&self, m: impl AsRef<str>) {
         println!("warn  {}", m.as_ref());
     }
-    fn fail(&mut self, code: u8, m: impl AsRef<str>) {
+    fn fail(&mut self, exit: Exit, m: impl AsRef<str>) {
         println!("FAIL  {}", m.as_ref());
-        if self.worst == 0 || code < self.worst {
-            self.worst = code;
+        if self.worst.is_none_or(|w| exit.code() < w.code()) {
+            self.worst = Some(exit);
         }
     }
 }
 
-pub fn run(ctx: &Context) -> Result<(), Failure> {
-    let mut r = Report { worst: 0 };
+pub async fn run(ctx: &Context) -> Result<(), Failure> {
+    let mut r = Report { worst: None };
     let cfg = &ctx.config;
     if cfg.exists {
         r.ok(format!(
@@ -61,7 +61,7 @@ pub fn run(ctx: &Context) -> Result<(), Failure> {
             }
             KeySource::Env => r.ok("vault key from SIDEKEY_VAULT_KEY"),
         },
-        Err(e) => r.fail(failure::CONFIG, format!("vault key: {}", e.message)),
+        Err(e) => r.fail(Exit::Usage, format!("vault key: {}", e.message)),
     }
     match ctx.vault() {
         Ok(v) => {
@@ -74,24 +74,24 @@ pub fn run(ctx: &Context) -> Result<(), Failure> {
                 r.warn(p);
             }
         }
-        Err(e) => r.fail(e.code, format!("vault: {}", e.message)),
+        Err(e) => r.fail(e.exit, format!("vault: {}", e.message)),
     }
 
     // Endpoints and clock.
-    let http = account::http(ctx)?;
-    let rt = account::runtime()?;
+    let http = ctx.http()?;
     let mut clock_checked = false;
     for (name, acct) in &cfg.accounts {
-        let res = rt.block_on(async {
-            let provider = acct.resolve(&http).await?;
+        let res = async {
+            let provider = acct.resolve(http).await?;
             let url = provider.endpoints.token.clone();
             let req = http.client().get(url.clone());
             let raw = http
                 .send(req)
                 .await
-                .map_err(|e| Failure::new(failure::PROVIDER, "network", e))?;
+                .map_err(Failure::network)?;
             Ok::<_, Failure>((url, raw))
-        });
+        }
+        .await;
         match res {
             Ok((url, raw)) => {
                 r.ok(format!(
@@ -118,7 +118,7 @@ pub fn run(ctx: &Context) -> Result<(), Failure> {
                 }
             }
             Err(e) => r.fail(
-                e.code,
+                e.exit,
                 format!("{name} ({}): {}", acct.kind.name(), e.message),
             ),
         }
@@ -127,10 +127,10 @@ pub fn run(ctx: &Context) -> Result<(), Failure> {
         r.warn("clock: no provider answered with a Date header to compare against");
     }
     match r.worst {
-        0 => Ok(()),
-        code => Err(Failure::new(
-            code,
-            "doctor",
+        None => Ok(()),
+        Some(exit) => Err(Failure::new(
+            exit,
+            Reason::Doctor,
             "some checks failed (see above)",
         )),
     }

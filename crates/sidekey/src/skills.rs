@@ -15,7 +15,7 @@
 //! accounts are gone from the config.
 
 use crate::config::{Account, Config};
-use crate::failure::Failure;
+use crate::error::Failure;
 use sidekey_flow::provider::ProviderKind;
 use std::fmt::Write as _;
 use std::path::Path;
@@ -91,8 +91,8 @@ pub fn write(config: &Config, dir: &Path) -> Result<Vec<String>, Failure> {
     }
     let io = |what: &str, p: &Path, e: std::io::Error| {
         Failure::new(
-            crate::failure::INTERNAL,
-            "io",
+            crate::error::Exit::Internal,
+            crate::error::Reason::Io,
             format!("cannot {what} {}: {e}", p.display()),
         )
     };
@@ -765,7 +765,7 @@ token_endpoint = "https://auth.example.com/token"
         let own = dir.path().join("sidekey-microsoft/SKILL.md");
         std::fs::write(&own, "---\nname: sidekey-microsoft\n---\nmine\n").unwrap();
         let err = write(&c, dir.path()).unwrap_err();
-        assert_eq!(err.code, crate::failure::CONFIG, "{}", err.message);
+        assert_eq!(err.exit, crate::error::Exit::Usage, "{}", err.message);
         assert!(err.message.contains("not written by"), "{}", err.message);
         assert_eq!(
             std::fs::read_to_string(&own).unwrap(),
@@ -782,7 +782,7 @@ token_endpoint = "https://auth.example.com/token"
         let text = std::fs::read_to_string(&path).unwrap();
         let c = Config::parse(&path, &text).unwrap_or_else(|f| panic!("{}", f.message));
         let dir = root.join("skills");
-        if std::env::var_os("SIDEKEY_REGENERATE_SKILLS").is_some_and(|v| v == "1") {
+        if std::env::var_os(crate::env::SIDEKEY_REGENERATE_SKILLS).is_some_and(|v| v == "1") {
             write(&c, &dir).unwrap_or_else(|f| panic!("{}", f.message));
         }
         for s in render(&c) {

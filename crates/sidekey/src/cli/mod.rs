@@ -5,7 +5,7 @@
 //! To add a command: a variant here, its arm in [`run`], the backend method it needs (written
 //! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
 
-mod login;
+pub(crate) mod login;
 mod ms;
 pub mod output;
 
