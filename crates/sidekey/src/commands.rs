@@ -274,22 +274,10 @@ pub fn logout_inner(ctx: &Context, name: &str) -> Result<String, Failure> {
         // The refresh token first: revoking it usually ends the whole grant.
         let mut outcome = RevokeOutcome::NotSupported("nothing to revoke");
         if let Some(rt) = &rec.refresh_token {
-            outcome = flow
-                .revoke(
-                    rt,
-                    "refresh_token",
-                    account.api_base.as_deref().or(default_api(account.kind)),
-                )
-                .await;
+            outcome = flow.revoke(rt, "refresh_token").await;
         }
         if !matches!(outcome, RevokeOutcome::Failed(_)) {
-            let at = flow
-                .revoke(
-                    &rec.access_token,
-                    "access_token",
-                    account.api_base.as_deref().or(default_api(account.kind)),
-                )
-                .await;
+            let at = flow.revoke(&rec.access_token, "access_token").await;
             if rec.refresh_token.is_none() || matches!(at, RevokeOutcome::Failed(_)) {
                 outcome = at;
             }
@@ -304,11 +292,12 @@ pub fn logout_inner(ctx: &Context, name: &str) -> Result<String, Failure> {
         )),
         RevokeOutcome::NotSupported(why) => Ok(format!(
             "Removed the tokens of '{name}' from the vault. Not revoked at the provider: {why}.{}",
-            if account.kind == sidekey_flow::ProviderKind::Microsoft {
-                " To end the session, sign out of the app at https://myaccount.microsoft.com (Apps and devices)."
-            } else {
-                ""
-            }
+            account
+                .kind
+                .dialect()
+                .logout_hint()
+                .map(|hint| format!(" {hint}"))
+                .unwrap_or_default()
         )),
         RevokeOutcome::Failed(why) => Err(Failure::new(
             crate::failure::PROVIDER,
@@ -318,8 +307,4 @@ pub fn logout_inner(ctx: &Context, name: &str) -> Result<String, Failure> {
             ),
         )),
     }
-}
-
-fn default_api(kind: sidekey_flow::ProviderKind) -> Option<&'static str> {
-    (kind == sidekey_flow::ProviderKind::GitHub).then_some("https://api.github.com")
 }

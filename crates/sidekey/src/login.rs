@@ -300,15 +300,11 @@ pub fn with_scopes(account: &Account, requested: Option<&[String]>) -> Result<Ac
         if scopes.is_empty() {
             return Err(Failure::usage("--scope was given but names no scope"));
         }
-        if a.kind == sidekey_flow::ProviderKind::Google {
-            scopes =
-                sidekey_flow::provider::google::check_scopes(&scopes).map_err(Failure::usage)?;
-        }
-        if a.kind == sidekey_flow::ProviderKind::Microsoft
-            && !scopes.iter().any(|s| s == "offline_access")
-        {
-            scopes.push("offline_access".into());
-        }
+        scopes = account
+            .kind
+            .dialect()
+            .normalize_scopes(scopes)
+            .map_err(Failure::usage)?;
         a.scopes = scopes;
     }
     account
