@@ -897,6 +897,68 @@ scopes = ["openid", "drive.file"]
     }
 
     #[test]
+    fn dialect_settings_errors_point_at_their_key() {
+        let cases = [
+            (
+                "[accounts.a]\nprovider = \"microsoft\"\nclient_id = \"x\"\ntenant = \"a/b\"\n",
+                "line 4",
+                "invalid tenant 'a/b'",
+            ),
+            (
+                "[accounts.a]\nprovider = \"okta\"\nclient_id = \"x\"\ndomain = \"d.example\"\n",
+                "line 4",
+                "`domain` does not apply to provider okta",
+            ),
+            (
+                "[accounts.a]\nprovider = \"google\"\nclient_id = \"x\"\nclient_secret = \"s\"\naudience = \"api\"\n",
+                "line 5",
+                "`audience` does not apply to provider google",
+            ),
+            (
+                "[accounts.a]\nprovider = \"auth0\"\nclient_id = \"x\"\ndomain = \"http://evil.example\"\n",
+                "line 4",
+                "plain http",
+            ),
+            (
+                "[accounts.a]\nprovider = \"generic\"\nclient_id = \"x\"\ntoken_endpoint = \"https://idp.example.com/t\"\n",
+                "line 1",
+                "provider generic needs `device_authorization_endpoint` and `token_endpoint`",
+            ),
+        ];
+        for (text, line, msg) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.starts_with(&format!("c.toml {line}:")), "{err}");
+            assert!(err.contains(msg), "{err}");
+        }
+    }
+
+    #[test]
+    fn oidc_discovers_and_api_base_reaches_the_provider() {
+        let c = parse(
+            "[accounts.o]\nprovider = \"oidc\"\nclient_id = \"x\"\nissuer = \" https://idp.example.com \"\naudience = \"api\"\n\n[accounts.gh]\nprovider = \"github\"\nclient_id = \"x\"\napi_base = \"https://ghe.example.com/api/v3\"\n",
+        )
+        .unwrap();
+        let o = &c.accounts["o"];
+        assert!(o.endpoints.is_none());
+        assert_eq!(o.issuer.as_deref(), Some("https://idp.example.com"));
+        assert_eq!(o.device_params, [("audience".into(), "api".into())]);
+        assert_eq!(o.scopes, ["openid", "profile", "email", "offline_access"]);
+        let gh = &c.accounts["gh"];
+        let p = gh
+            .provider_with("https://github.com/login/oauth/access_token", None)
+            .unwrap();
+        assert_eq!(
+            p.api_base.as_deref(),
+            Some("https://ghe.example.com/api/v3")
+        );
+        assert_eq!(
+            p.endpoints.userinfo.unwrap().as_str(),
+            "https://ghe.example.com/api/v3/user"
+        );
+        assert_eq!(gh.scopes, ["read:user"]);
+    }
+
+    #[test]
     fn values_of_the_wrong_type_are_not_quoted() {
         for text in [
             "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nclient_secret = 987654321\n",
