@@ -5,9 +5,10 @@
 //! broken server can make sidekey wait (until the code's deadline) but never hang or balloon.
 
 use crate::clock::Clock;
+use crate::dialect::{self, Revocation};
 use crate::error::{FlowError, RefreshError};
 use crate::poll::{PollEvent, Poller, Step};
-use crate::provider::{Endpoints, Provider, ProviderKind, endpoint_url};
+use crate::provider::{Endpoints, Provider, endpoint_url};
 use crate::response::{
     self, DeviceAuthorization, DeviceReplyError, TokenReply, TokenResponse, describe_body, one_line,
 };
@@ -180,7 +181,8 @@ impl<'a> DeviceFlow<'a> {
     /// a few times with back-off; configuration errors come back at once.
     pub async fn start<C: Clock>(&self, clock: &C) -> Result<DeviceAuthorization, FlowError> {
         let scope = self.provider.scope_string();
-        let mut params = self.client_params(self.provider.kind.secret_at_device_endpoint());
+        let mut params =
+            self.client_params(self.provider.kind.dialect().secret_at_device_endpoint());
         if !scope.is_empty() {
             params.push(("scope", scope.as_str()));
         }
@@ -318,7 +320,7 @@ impl<'a> DeviceFlow<'a> {
         let mut params = self.client_params(true);
         params.push(("grant_type", "refresh_token"));
         params.push(("refresh_token", refresh_token.expose()));
-        if self.provider.kind.refresh_sends_scope() && !scope.is_empty() {
+        if self.provider.kind.dialect().refresh_sends_scope() && !scope.is_empty() {
             params.push(("scope", scope.as_str()));
         }
         let url = &self.provider.endpoints.token;
@@ -383,17 +385,26 @@ impl<'a> DeviceFlow<'a> {
         )))
     }
 
-    /// Revoke a token: RFC 7009 where the provider has an endpoint (Google's `/revoke` speaks the
-    /// same form); GitHub's API with the client secret when one is configured.
-    pub async fn revoke(
-        &self,
-        token: &Secret,
-        hint: &str,
-        api_base: Option<&str>,
-    ) -> RevokeOutcome {
-        if self.provider.kind == ProviderKind::GitHub {
-            return self.revoke_github(token, api_base).await;
+    /// Revoke a token the way the provider's dialect says: RFC 7009 where the provider has an
+    /// endpoint (Google's `/revoke` speaks the same form); GitHub's API with the client secret
+    /// when one is configured, at the provider's `api_base` (else the dialect's default).
+    pub async fn revoke(&self, token: &Secret, hint: &str) -> RevokeOutcome {
+        let dialect = self.provider.kind.dialect();
+        match dialect.revocation() {
+            Revocation::Rfc7009 => self.revoke_rfc7009(token, hint).await,
+            Revocation::GitHubApi => {
+                let api = self
+                    .provider
+                    .api_base
+                    .as_deref()
+                    .or(dialect.default_api_base());
+                self.revoke_github(token, api).await
+            }
+            Revocation::Unsupported(why) => RevokeOutcome::NotSupported(why),
         }
+    }
+
+    async fn revoke_rfc7009(&self, token: &Secret, hint: &str) -> RevokeOutcome {
         let Some(url) = &self.provider.endpoints.revocation else {
             return RevokeOutcome::NotSupported("the provider has no revocation endpoint");
         };
@@ -485,7 +496,7 @@ impl<'a> DeviceFlow<'a> {
             if let Ok(raw) = self.http.send(req).await
                 && (200..300).contains(&raw.status)
                 && let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&raw.body)
-                && let Some(u) = user_from_claims(self.provider.kind, &m)
+                && let Some(u) = self.provider.kind.dialect().user_from_claims(&m)
             {
                 return Some(u);
             }
@@ -494,35 +505,8 @@ impl<'a> DeviceFlow<'a> {
             .id_token
             .as_ref()
             .and_then(|t| id_token_claims(t.expose()))
-            .and_then(|m| user_from_claims(ProviderKind::Oidc, &m))
+            .and_then(|m| dialect::oidc::standard_user(&m))
     }
-}
-
-fn user_from_claims(kind: ProviderKind, m: &serde_json::Map<String, Value>) -> Option<UserInfo> {
-    let s = |k: &str| {
-        m.get(k)
-            .and_then(Value::as_str)
-            .filter(|s| !s.is_empty())
-            .map(|s| one_line(s, 200))
-    };
-    let u = match kind {
-        ProviderKind::Microsoft => UserInfo {
-            name: s("displayName"),
-            // Personal accounts have `mail: null`.
-            email: s("mail").or_else(|| s("userPrincipalName")),
-        },
-        ProviderKind::GitHub => UserInfo {
-            name: s("name").or_else(|| s("login")),
-            email: s("email"),
-        },
-        _ => UserInfo {
-            name: s("name")
-                .or_else(|| s("preferred_username"))
-                .or_else(|| s("sub")),
-            email: s("email"),
-        },
-    };
-    (u.name.is_some() || u.email.is_some()).then_some(u)
 }
 
 /// The payload of a JWT, decoded without verification: for display only.

@@ -14,10 +14,12 @@
 //! * [`client`] — the I/O: a size-limited, timeout-bounded HTTP transport, the device request, the
 //!   polling driver, refresh, revocation, discovery and "who signed in".
 //!
-//! [`provider`] describes where a provider's endpoints live and which quirks apply.
+//! [`provider`] holds the endpoints and credentials of one app registration; [`dialect`] holds
+//! everything that differs between providers, one file per provider.
 
 pub mod client;
 pub mod clock;
+pub mod dialect;
 pub mod error;
 pub mod poll;
 pub mod provider;
@@ -27,6 +29,7 @@ pub use sidekey_net::secret;
 
 pub use client::{DeviceFlow, Http, HttpOptions, RevokeOutcome, UserInfo};
 pub use clock::{Clock, SystemClock};
+pub use dialect::Dialect;
 pub use error::{FlowError, RefreshError};
 pub use poll::{PollEvent, Poller, Step};
 pub use provider::{Endpoints, Provider, ProviderKind};

@@ -22,12 +22,13 @@ fn provider_for(idp: &FakeIdp, dialect: Dialect, scopes: &[&str]) -> Provider {
             device_authorization: endpoint_url(&idp.device_authorization_endpoint()).unwrap(),
             token: endpoint_url(&idp.token_endpoint()).unwrap(),
             revocation: idp.revocation_endpoint().map(|r| endpoint_url(&r).unwrap()),
-            userinfo: Some(kind.userinfo_url(&idp.api_base()).unwrap()),
+            userinfo: Some(kind.dialect().userinfo_url(&idp.api_base()).unwrap()),
         },
         client_id: "test-client".into(),
         client_secret: (dialect == Dialect::Google).then(|| Secret::new("test-secret")),
         scopes: scopes.iter().map(|s| s.to_string()).collect(),
         device_params: vec![],
+        api_base: None,
     }
 }
 

@@ -18,8 +18,6 @@ pub struct Terminal {
     pub qr: bool,
 }
 
-pub const NAME: &str = "terminal";
-
 impl Terminal {
     /// Write `event` for a person (or as JSON). `now` is unix seconds, for "in N min".
     pub fn show(&self, event: &Event, now: i64, out: &mut dyn Write) -> std::io::Result<()> {

@@ -331,7 +331,8 @@ impl Graph {
         let path = format!("/me/drive/items/{}", odata::path_segment(id));
         let url = odata::url(&self.base, &path, &[("$select", DRIVE_SELECT.into())]);
         let v = self.get(token, &url, "Files.Read").await?;
-        DriveItem::from_graph(&v).ok_or_else(|| GraphError::Malformed("a drive item without an id".into()))
+        DriveItem::from_graph(&v)
+            .ok_or_else(|| GraphError::Malformed("a drive item without an id".into()))
     }
 
     /// Recently used files, newest modification first. See [`Graph::files_recent_detailed`].

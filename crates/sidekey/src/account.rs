@@ -288,19 +288,34 @@ mod tests {
 
     #[test]
     fn good_tokens_are_used_as_they_are() {
-        assert_eq!(decide(&record(Some(NOW + 301), true), NOW, MARGIN, None), Decision::Use);
-        assert_eq!(decide(&record(None, false), NOW, MARGIN, None), Decision::Use);
+        assert_eq!(
+            decide(&record(Some(NOW + 301), true), NOW, MARGIN, None),
+            Decision::Use
+        );
+        assert_eq!(
+            decide(&record(None, false), NOW, MARGIN, None),
+            Decision::Use
+        );
     }
 
     #[test]
     fn tokens_inside_the_margin_are_refreshed() {
-        assert_eq!(decide(&record(Some(NOW + 299), true), NOW, MARGIN, None), Decision::Refresh);
-        assert_eq!(decide(&record(Some(NOW - 5), true), NOW, MARGIN, None), Decision::Refresh);
+        assert_eq!(
+            decide(&record(Some(NOW + 299), true), NOW, MARGIN, None),
+            Decision::Refresh
+        );
+        assert_eq!(
+            decide(&record(Some(NOW - 5), true), NOW, MARGIN, None),
+            Decision::Refresh
+        );
     }
 
     #[test]
     fn without_a_refresh_token_expiring_is_used_and_expired_is_sign_in_again() {
-        assert_eq!(decide(&record(Some(NOW + 10), false), NOW, MARGIN, None), Decision::Use);
+        assert_eq!(
+            decide(&record(Some(NOW + 10), false), NOW, MARGIN, None),
+            Decision::Use
+        );
         assert!(matches!(
             decide(&record(Some(NOW), false), NOW, MARGIN, None),
             Decision::SignInAgain(_)
@@ -310,10 +325,18 @@ mod tests {
     #[test]
     fn a_rejected_token_is_replaced_unless_someone_already_did() {
         let r = record(Some(NOW + 3000), true);
-        assert_eq!(decide(&r, NOW, MARGIN, Some("at-current")), Decision::Refresh);
+        assert_eq!(
+            decide(&r, NOW, MARGIN, Some("at-current")),
+            Decision::Refresh
+        );
         assert_eq!(decide(&r, NOW, MARGIN, Some("at-older")), Decision::Use);
         assert!(matches!(
-            decide(&record(Some(NOW + 3000), false), NOW, MARGIN, Some("at-current")),
+            decide(
+                &record(Some(NOW + 3000), false),
+                NOW,
+                MARGIN,
+                Some("at-current")
+            ),
             Decision::SignInAgain(_)
         ));
     }

@@ -214,7 +214,10 @@ mod tests {
         assert_eq!(v["exit_code"], 4);
         assert_eq!(serde_json::from_value::<LoginProgress>(v).unwrap(), p);
         let none = serde_json::to_value(LoginProgress::None).unwrap();
-        assert_eq!(serde_json::from_value::<LoginProgress>(none).unwrap(), LoginProgress::None);
+        assert_eq!(
+            serde_json::from_value::<LoginProgress>(none).unwrap(),
+            LoginProgress::None
+        );
     }
 
     #[test]

@@ -7,7 +7,8 @@
 
 use crate::error::Failure;
 use serde::Deserialize;
-use sidekey_flow::provider::{Endpoints, ProviderKind, endpoint_url, google};
+use sidekey_flow::dialect::{self, ConfigKey, DialectSettings};
+use sidekey_flow::provider::{Endpoints, ProviderKind, endpoint_url};
 use sidekey_flow::{Http, Provider, Secret};
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
@@ -356,38 +357,52 @@ pub fn parse_duration(v: &toml::Value) -> Option<Duration> {
 
 type Located = (Option<std::ops::Range<usize>>, String);
 
+/// The raw config value of an optional per-provider key.
+fn key_value(r: &RawAccount, key: ConfigKey) -> &Option<Spanned<String>> {
+    match key {
+        ConfigKey::Tenant => &r.tenant,
+        ConfigKey::Authority => &r.authority,
+        ConfigKey::Issuer => &r.issuer,
+        ConfigKey::Domain => &r.domain,
+        ConfigKey::Audience => &r.audience,
+    }
+}
+
+/// Generic over the provider: what differs (applicable keys, endpoints, scopes, defaults) comes
+/// from the account's [`sidekey_flow::Dialect`].
 fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> {
-    let provider = r.provider.as_ref().ok_or((
-        None,
-        "missing `provider` (microsoft, google, github, okta, auth0, oidc or generic)".to_string(),
-    ))?;
+    let provider = r.provider.as_ref().ok_or_else(|| {
+        (
+            None,
+            format!("missing `provider` ({})", dialect::names_list()),
+        )
+    })?;
     let kind = ProviderKind::parse(provider.get_ref()).ok_or_else(|| {
         (
             Some(provider.span()),
             format!(
-                "unknown provider '{}' (use microsoft, google, github, okta, auth0, oidc or generic)",
-                provider.get_ref()
+                "unknown provider '{}' (use {})",
+                provider.get_ref(),
+                dialect::names_list()
             ),
         )
     })?;
+    let d = kind.dialect();
     let client_id = r
         .client_id
         .clone()
         .filter(|c| !c.trim().is_empty())
         .ok_or((None, "missing `client_id`".to_string()))?;
-    let only = |field: &Option<Spanned<String>>, key: &str, allowed: &[ProviderKind]| match field {
-        Some(f) if !allowed.contains(&kind) => Err((
-            Some(f.span()),
-            format!("`{key}` does not apply to provider {}", kind.name()),
-        )),
-        _ => Ok(()),
-    };
-    use ProviderKind::*;
-    only(&r.tenant, "tenant", &[Microsoft])?;
-    only(&r.authority, "authority", &[Microsoft])?;
-    only(&r.issuer, "issuer", &[Okta, Oidc])?;
-    only(&r.domain, "domain", &[Auth0])?;
-    only(&r.audience, "audience", &[Auth0, Okta, Oidc, Generic])?;
+    for key in ConfigKey::ALL {
+        if let Some(f) = key_value(&r, key)
+            && !d.config_keys().contains(&key)
+        {
+            return Err((
+                Some(f.span()),
+                format!("`{}` does not apply to provider {}", key.name(), d.name()),
+            ));
+        }
+    }
 
     let client_secret = inline_or_file(
         &r.client_secret,
@@ -396,11 +411,10 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         "`client_secret`",
         "`client_secret_file`",
     )?;
-    if kind == Google && client_secret.is_none() {
-        return Err((
-            None,
-            "Google's device flow needs the client secret of the \"TVs and Limited Input devices\" client: set `client_secret` or `client_secret_file`".into(),
-        ));
+    if let Some(why) = d.requires_client_secret()
+        && client_secret.is_none()
+    {
+        return Err((None, why.into()));
     }
 
     let url = |f: &Option<Spanned<String>>| -> Result<Option<url::Url>, Located> {
@@ -411,7 +425,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     let api_base = r.api_base.as_ref().map(|s| s.get_ref().clone());
     let userinfo = match &r.api_base {
         Some(s) => Some(
-            kind.userinfo_url(s.get_ref())
+            d.userinfo_url(s.get_ref())
                 .map_err(|e| (Some(s.span()), e))?,
         ),
         None => None,
@@ -423,88 +437,41 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         userinfo,
     };
 
-    let mut scopes: Vec<String> = match &r.scopes {
+    let scopes: Vec<String> = match &r.scopes {
         Some(s) => s.get_ref().clone(),
-        None => default_scopes(kind).iter().map(|s| s.to_string()).collect(),
+        None => d.default_scopes().iter().map(|s| s.to_string()).collect(),
     };
-    scopes.retain(|s| !s.trim().is_empty());
-    if kind == Microsoft && !scopes.iter().any(|s| s == "offline_access") {
-        // Without it Microsoft issues no refresh token and the account dies within the hour.
-        scopes.push("offline_access".into());
-    }
-    if kind == Google {
-        scopes =
-            google::check_scopes(&scopes).map_err(|e| (r.scopes.as_ref().map(|s| s.span()), e))?;
-    }
+    let scopes = d
+        .normalize_scopes(scopes)
+        .map_err(|e| (r.scopes.as_ref().map(|s| s.span()), e))?;
 
-    let need = |f: &Option<Spanned<String>>, key: &str| -> Result<String, Located> {
-        f.as_ref()
-            .map(|s| s.get_ref().trim().to_string())
-            .filter(|s| !s.is_empty())
-            .ok_or((None, format!("provider {} needs `{key}`", kind.name())))
+    let raw = |f: &Option<Spanned<String>>| f.as_ref().map(|s| s.get_ref().clone());
+    let settings = DialectSettings {
+        tenant: raw(&r.tenant),
+        authority: raw(&r.authority),
+        issuer: raw(&r.issuer),
+        domain: raw(&r.domain),
+        device_authorization_endpoint: overrides.device_authorization.clone(),
+        token_endpoint: overrides.token.clone(),
     };
-    let loc = |f: &Option<Spanned<String>>| f.as_ref().map(|s| s.span());
-    let mut issuer = None;
-    let built: Option<Endpoints> = match kind {
-        Microsoft => {
-            let authority = match (&r.authority, &r.tenant) {
-                (Some(a), _) => a.get_ref().trim_end_matches('/').to_string(),
-                (None, Some(t)) => {
-                    let t = t.get_ref().trim();
-                    if t.is_empty()
-                        || !t
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                    {
-                        return Err((loc(&r.tenant), format!("invalid tenant '{t}'")));
-                    }
-                    format!("https://login.microsoftonline.com/{t}")
-                }
-                (None, None) => "https://login.microsoftonline.com/common".to_string(),
-            };
-            Some(
-                Endpoints::microsoft(&authority, "https://graph.microsoft.com/v1.0")
-                    .map_err(|e| (loc(&r.authority), e))?,
-            )
-        }
-        Google => Some(Endpoints::google()),
-        GitHub => Some(
-            Endpoints::github("https://github.com", "https://api.github.com")
-                .map_err(|e| (None, e))?,
-        ),
-        Okta => {
-            Some(Endpoints::okta(&need(&r.issuer, "issuer")?).map_err(|e| (loc(&r.issuer), e))?)
-        }
-        Auth0 => {
-            Some(Endpoints::auth0(&need(&r.domain, "domain")?).map_err(|e| (loc(&r.domain), e))?)
-        }
-        Oidc => {
-            let i = need(&r.issuer, "issuer")?;
-            endpoint_url(&i).map_err(|e| (loc(&r.issuer), e))?;
-            issuer = Some(i);
-            None
-        }
-        Generic => {
-            let (Some(d), Some(t)) = (&overrides.device_authorization, &overrides.token) else {
-                return Err((
-                    None,
-                    "provider generic needs `device_authorization_endpoint` and `token_endpoint`"
-                        .into(),
-                ));
-            };
-            Some(Endpoints {
-                device_authorization: d.clone(),
-                token: t.clone(),
-                revocation: None,
-                userinfo: None,
-            })
-        }
+    let built: Option<Endpoints> = d.endpoints(&settings).map_err(|e| {
+        (
+            e.key
+                .and_then(|k| key_value(&r, k).as_ref().map(|s| s.span())),
+            e.message,
+        )
+    })?;
+    // No endpoints without the network: discovered from the issuer at sign-in.
+    let issuer = match built {
+        Some(_) => None,
+        None => settings.issuer.as_deref().map(|i| i.trim().to_string()),
     };
     let mut device_params = Vec::new();
     if let Some(a) = &r.audience {
         device_params.push(("audience".to_string(), a.get_ref().clone()));
     }
-    let mut token_env = default_token_env(kind)
+    let mut token_env = d
+        .default_token_env()
         .iter()
         .map(|s| s.to_string())
         .collect::<Vec<_>>();
@@ -551,12 +518,16 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
                     }
                 }
             }
-            let allowed_scopes = match p.allowed_scopes {
-                Some(list) if kind == Google => {
-                    Some(google::check_scopes(&list).map_err(|e| (Some(span.clone()), e))?)
-                }
-                other => other,
-            };
+            // The ceiling is written like `scopes` (short Google names, Microsoft's
+            // offline_access implied) and compared with them normalised the same way.
+            let allowed_scopes = p
+                .allowed_scopes
+                .map(|list| {
+                    kind.dialect()
+                        .normalize_scopes(list)
+                        .map_err(|e| (Some(span.clone()), e))
+                })
+                .transpose()?;
             crate::policy::Policy {
                 allow_token_export: p.allow_token_export.unwrap_or(false),
                 allowed_scopes,
@@ -746,32 +717,6 @@ fn apply(mut e: Endpoints, o: &Overrides) -> Endpoints {
     e
 }
 
-pub fn default_scopes(kind: ProviderKind) -> &'static [&'static str] {
-    match kind {
-        // Read-only: what `sidekey ms` needs, and nothing that writes.
-        ProviderKind::Microsoft => &[
-            "User.Read",
-            "Files.Read",
-            "Calendars.ReadBasic",
-            "Mail.ReadBasic",
-            "Contacts.Read",
-            "offline_access",
-        ],
-        ProviderKind::Google => &["openid", "email", "profile"],
-        ProviderKind::GitHub => &["read:user"],
-        _ => &["openid", "profile", "email", "offline_access"],
-    }
-}
-
-/// The variables `sidekey exec` sets besides `SIDEKEY_ACCESS_TOKEN`.
-pub fn default_token_env(kind: ProviderKind) -> &'static [&'static str] {
-    match kind {
-        ProviderKind::GitHub => &["GH_TOKEN", "GITHUB_TOKEN"],
-        ProviderKind::Google => &["GOOGLE_OAUTH_ACCESS_TOKEN"],
-        _ => &[],
-    }
-}
-
 impl Account {
     /// The full provider description; `oidc` accounts run discovery here (network).
     pub async fn resolve(&self, http: &Http) -> Result<Provider, Failure> {
@@ -805,6 +750,7 @@ impl Account {
             client_secret: self.client_secret.clone(),
             scopes: self.scopes.clone(),
             device_params: self.device_params.clone(),
+            api_base: self.api_base.clone(),
         })
     }
 
@@ -840,6 +786,7 @@ impl Account {
             client_secret: self.client_secret.clone(),
             scopes: self.scopes.clone(),
             device_params: self.device_params.clone(),
+            api_base: self.api_base.clone(),
         })
     }
 }
@@ -945,6 +892,68 @@ scopes = ["openid", "drive.file"]
             assert!(err.contains(msg), "{err}");
             assert!(!err.contains('\n'), "{err}");
         }
+    }
+
+    #[test]
+    fn dialect_settings_errors_point_at_their_key() {
+        let cases = [
+            (
+                "[accounts.a]\nprovider = \"microsoft\"\nclient_id = \"x\"\ntenant = \"a/b\"\n",
+                "line 4",
+                "invalid tenant 'a/b'",
+            ),
+            (
+                "[accounts.a]\nprovider = \"okta\"\nclient_id = \"x\"\ndomain = \"d.example\"\n",
+                "line 4",
+                "`domain` does not apply to provider okta",
+            ),
+            (
+                "[accounts.a]\nprovider = \"google\"\nclient_id = \"x\"\nclient_secret = \"s\"\naudience = \"api\"\n",
+                "line 5",
+                "`audience` does not apply to provider google",
+            ),
+            (
+                "[accounts.a]\nprovider = \"auth0\"\nclient_id = \"x\"\ndomain = \"http://evil.example\"\n",
+                "line 4",
+                "plain http",
+            ),
+            (
+                "[accounts.a]\nprovider = \"generic\"\nclient_id = \"x\"\ntoken_endpoint = \"https://idp.example.com/t\"\n",
+                "line 1",
+                "provider generic needs `device_authorization_endpoint` and `token_endpoint`",
+            ),
+        ];
+        for (text, line, msg) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.starts_with(&format!("c.toml {line}:")), "{err}");
+            assert!(err.contains(msg), "{err}");
+        }
+    }
+
+    #[test]
+    fn oidc_discovers_and_api_base_reaches_the_provider() {
+        let c = parse(
+            "[accounts.o]\nprovider = \"oidc\"\nclient_id = \"x\"\nissuer = \" https://idp.example.com \"\naudience = \"api\"\n\n[accounts.gh]\nprovider = \"github\"\nclient_id = \"x\"\napi_base = \"https://ghe.example.com/api/v3\"\n",
+        )
+        .unwrap();
+        let o = &c.accounts["o"];
+        assert!(o.endpoints.is_none());
+        assert_eq!(o.issuer.as_deref(), Some("https://idp.example.com"));
+        assert_eq!(o.device_params, [("audience".into(), "api".into())]);
+        assert_eq!(o.scopes, ["openid", "profile", "email", "offline_access"]);
+        let gh = &c.accounts["gh"];
+        let p = gh
+            .provider_with("https://github.com/login/oauth/access_token", None)
+            .unwrap();
+        assert_eq!(
+            p.api_base.as_deref(),
+            Some("https://ghe.example.com/api/v3")
+        );
+        assert_eq!(
+            p.endpoints.userinfo.unwrap().as_str(),
+            "https://ghe.example.com/api/v3/user"
+        );
+        assert_eq!(gh.scopes, ["read:user"]);
     }
 
     #[test]

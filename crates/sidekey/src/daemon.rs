@@ -201,17 +201,18 @@ async fn wait_for_signal() {
     use tokio::signal::unix::{SignalKind, signal};
     let mut term = signal(SignalKind::terminate()).ok();
     let mut int = signal(SignalKind::interrupt()).ok();
-    let recv = |s: Option<&mut tokio::signal::unix::Signal>| async move {
-        match s {
-            Some(s) => {
-                s.recv().await;
-            }
-            None => std::future::pending().await,
-        }
-    };
     tokio::select! {
         _ = recv(term.as_mut()) => {}
         _ = recv(int.as_mut()) => {}
+    }
+}
+
+async fn recv(s: Option<&mut tokio::signal::unix::Signal>) {
+    match s {
+        Some(s) => {
+            s.recv().await;
+        }
+        None => std::future::pending().await,
     }
 }
 
@@ -270,7 +271,13 @@ impl IntoResponse for Failure {
                 Exit::Ok | Exit::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             }
         };
-        let mut resp = (status, Json(ApiError { error: self.clone() })).into_response();
+        let mut resp = (
+            status,
+            Json(ApiError {
+                error: self.clone(),
+            }),
+        )
+            .into_response();
         resp.extensions_mut().insert(self);
         resp
     }

@@ -12,8 +12,8 @@ use crate::config::Config;
 use crate::context::Context;
 use crate::error::Failure;
 use crate::signin::{Mode, Stop};
-use sidekey_testkit::{Dialect, FakeIdp, FakeUser, Options};
 use sidekey_notify::Event;
+use sidekey_testkit::{Dialect, FakeIdp, FakeUser, Options};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -39,7 +39,10 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::internal(format!("cannot write the demo config: {e}")))?;
     let mut config = Config::parse(&config_path, &config_text)?;
     config.key_file = None;
-    let backend = Backend::Local(Local::new(Context::new(home.clone(), config), Stop::never()));
+    let backend = Backend::Local(Local::new(
+        Context::new(home.clone(), config),
+        Stop::never(),
+    ));
 
     println!(
         "sidekey demo: a local authorization server is running at {}",
@@ -66,7 +69,9 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
             };
             tokio::spawn(async move {
                 tokio::time::sleep(Duration::from_millis(1200)).await;
-                println!("(--auto-approve: entering {user_code} on {verification_uri} and pressing Approve)");
+                println!(
+                    "(--auto-approve: entering {user_code} on {verification_uri} and pressing Approve)"
+                );
                 let _ = client
                     .post(&verification_uri)
                     .form(&[("user_code", user_code.as_str()), ("action", "approve")])
@@ -74,13 +79,19 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
                     .await;
             });
         } else {
-            println!("(Open the link below in a browser on this machine, type the code and press Approve.)");
+            println!(
+                "(Open the link below in a browser on this machine, type the code and press Approve.)"
+            );
         }
     }
     login::run(&backend, "demo", false, Mode::Resume, &[]).await?;
 
     println!("\n$ sidekey status");
-    output::status(&backend.status(None).await?, false, &config_path.display().to_string())?;
+    output::status(
+        &backend.status(None).await?,
+        false,
+        &config_path.display().to_string(),
+    )?;
     println!("\n$ sidekey token demo");
     let token = backend.token("demo").await?;
     let t = token.access_token.expose();

@@ -85,10 +85,7 @@ pub async fn run(ctx: &Context) -> Result<(), Failure> {
             let provider = acct.resolve(http).await?;
             let url = provider.endpoints.token.clone();
             let req = http.client().get(url.clone());
-            let raw = http
-                .send(req)
-                .await
-                .map_err(Failure::network)?;
+            let raw = http.send(req).await.map_err(Failure::network)?;
             Ok::<_, Failure>((url, raw))
         }
         .await;

@@ -19,7 +19,11 @@ fn main() -> ExitCode {
     let cli = match Cli::try_parse() {
         Ok(c) => c,
         Err(e) => {
-            let exit = if e.use_stderr() { Exit::Usage } else { Exit::Ok };
+            let exit = if e.use_stderr() {
+                Exit::Usage
+            } else {
+                Exit::Ok
+            };
             let _ = e.print();
             return exit.into();
         }

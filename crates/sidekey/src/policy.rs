@@ -66,17 +66,13 @@ impl Policy {
             Some(Kind::Read) => Ok(()),
             Some(Kind::Write) if self.allow.iter().any(|a| a == op) => Ok(()),
             Some(Kind::Write) => Err(Failure::policy(format!(
-                    "policy: '{op}' changes the account and is not in [accounts.{account}.policy] allow"
-                ),
-            )),
+                "policy: '{op}' changes the account and is not in [accounts.{account}.policy] allow"
+            ))),
             Some(Kind::Export) if self.allow_token_export => Ok(()),
             Some(Kind::Export) => Err(Failure::policy(format!(
-                    "policy: raw tokens of '{account}' do not leave the sidekey daemon ([accounts.{account}.policy] allow_token_export = false)"
-                ),
-            )),
-            None => Err(Failure::policy(format!(
-                "policy: unknown operation '{op}'"
+                "policy: raw tokens of '{account}' do not leave the sidekey daemon ([accounts.{account}.policy] allow_token_export = false)"
             ))),
+            None => Err(Failure::policy(format!("policy: unknown operation '{op}'"))),
         }
     }
 
@@ -97,11 +93,10 @@ impl Policy {
             return Ok(());
         }
         Err(Failure::policy(format!(
-                "policy: '{account}' may not request {} (allowed: {}; set [accounts.{account}.policy] allowed_scopes)",
-                over.join(", "),
-                ceiling.join(" ")
-            ),
-        ))
+            "policy: '{account}' may not request {} (allowed: {}; set [accounts.{account}.policy] allowed_scopes)",
+            over.join(", "),
+            ceiling.join(" ")
+        )))
     }
 }
 

@@ -38,7 +38,10 @@ impl Backend {
                 let key = crate::daemon::read_api_key(&key_file)?;
                 Ok(Backend::Remote(Remote::new(url.trim(), key)?))
             }
-            None => Ok(Backend::Local(Local::new(Context::from_env()?, Stop::never()))),
+            None => Ok(Backend::Local(Local::new(
+                Context::from_env()?,
+                Stop::never(),
+            ))),
         }
     }
 

@@ -69,13 +69,17 @@ impl Remote {
         &self,
         req: reqwest::RequestBuilder,
     ) -> Result<Rep, Failure> {
-        let resp = req.bearer_auth(self.key.expose()).send().await.map_err(|e| {
-            Failure::network(format!(
-                "cannot reach the sidekey daemon at {}: {}",
-                self.shown,
-                sidekey_flow::client::describe_reqwest(e)
-            ))
-        })?;
+        let resp = req
+            .bearer_auth(self.key.expose())
+            .send()
+            .await
+            .map_err(|e| {
+                Failure::network(format!(
+                    "cannot reach the sidekey daemon at {}: {}",
+                    self.shown,
+                    sidekey_flow::client::describe_reqwest(e)
+                ))
+            })?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| {
             Failure::network(format!(

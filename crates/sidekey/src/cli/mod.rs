@@ -161,9 +161,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Health { socket: None } => {
             let backend = match Backend::from_env()? {
-                Backend::Local(l) => {
-                    Backend::Remote(crate::backend::Remote::for_socket(&crate::daemon::default_socket(&l.ctx))?)
-                }
+                Backend::Local(l) => Backend::Remote(crate::backend::Remote::for_socket(
+                    &crate::daemon::default_socket(&l.ctx),
+                )?),
                 remote => remote,
             };
             backend.health().await?;
@@ -204,7 +204,13 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
         Command::Token { name, json } => {
             let r = backend.token(&name).await;
             let args = serde_json::json!({"json": json});
-            backend.audit("token", Some(&name), args, started, &r.as_ref().map(|_| ()).map_err(Clone::clone));
+            backend.audit(
+                "token",
+                Some(&name),
+                args,
+                started,
+                &r.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
             output::token(&r?, json)
         }
         Command::Exec { name, command } => {
@@ -215,12 +221,24 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             };
             let r = backend.token(&name).await;
             let audit_args = serde_json::json!({"program": program.to_string_lossy()});
-            backend.audit("exec", Some(&name), audit_args, started, &r.as_ref().map(|_| ()).map_err(Clone::clone));
+            backend.audit(
+                "exec",
+                Some(&name),
+                audit_args,
+                started,
+                &r.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
             exec(&r?, program, args)
         }
         Command::Logout { name } => {
             let r = backend.logout(&name).await;
-            backend.audit("logout", Some(&name), serde_json::json!({}), started, &r.as_ref().map(|_| ()).map_err(Clone::clone));
+            backend.audit(
+                "logout",
+                Some(&name),
+                serde_json::json!({}),
+                started,
+                &r.as_ref().map(|_| ()).map_err(Clone::clone),
+            );
             output::line(&r?.message)
         }
         Command::Ms { account, json, cmd } => {
@@ -249,11 +267,7 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
 
 /// Run `program` with the token in its environment. On Unix it replaces sidekey (`exec`), so
 /// signals and the exit status are the program's own. sidekey's own secrets are not passed on.
-fn exec(
-    t: &crate::api::TokenReply,
-    program: &OsString,
-    args: &[OsString],
-) -> Result<(), Failure> {
+fn exec(t: &crate::api::TokenReply, program: &OsString, args: &[OsString]) -> Result<(), Failure> {
     use std::os::unix::process::CommandExt;
     let token = t.access_token.expose();
     let mut cmd = std::process::Command::new(program);

@@ -50,7 +50,10 @@ pub fn status(reply: &StatusReply, json: bool, config_path: &str) -> Result<(), 
                 if left > 0 {
                     format!("expires {} (in {} min)", rfc3339(e), left / 60)
                 } else {
-                    format!("access token expired {} (refreshed on next use)", rfc3339(e))
+                    format!(
+                        "access token expired {} (refreshed on next use)",
+                        rfc3339(e)
+                    )
                 }
             }
             (None, AccountState::SignedIn) => "no expiry".into(),

@@ -85,31 +85,31 @@ pub enum MsOp {
     Dashboard { tz: Option<String> },
 }
 
-impl MsOp {
-    /// One of each operation (arguments are placeholders): the catalog for policy and skills.
-    pub const EVERY: [MsOp; 8] = [
-        MsOp::Me,
-        MsOp::FilesSearch {
-            query: String::new(),
-            top: 10,
-        },
-        MsOp::FilesRecent { top: 10 },
-        MsOp::FilesGet { id: String::new() },
-        MsOp::Calendar {
-            span: Span::Named(When::Today),
-            tz: None,
-        },
-        MsOp::MailUnread {
-            from: None,
-            top: 10,
-            tz: None,
-        },
-        MsOp::Birthdays {
-            which: Birthdays::ThisMonth,
-        },
-        MsOp::Dashboard { tz: None },
-    ];
+/// One of each operation (arguments are placeholders): the catalog for policy and skills.
+pub static EVERY: [MsOp; 8] = [
+    MsOp::Me,
+    MsOp::FilesSearch {
+        query: String::new(),
+        top: 10,
+    },
+    MsOp::FilesRecent { top: 10 },
+    MsOp::FilesGet { id: String::new() },
+    MsOp::Calendar {
+        span: Span::Named(When::Today),
+        tz: None,
+    },
+    MsOp::MailUnread {
+        from: None,
+        top: 10,
+        tz: None,
+    },
+    MsOp::Birthdays {
+        which: Birthdays::ThisMonth,
+    },
+    MsOp::Dashboard { tz: None },
+];
 
+impl MsOp {
     pub fn info(&self) -> &'static OpInfo {
         use Access::Read;
         match self {
@@ -314,7 +314,10 @@ async fn call(
         }
         MsOp::FilesGet { id } => {
             let item = g.file(token, id).await?;
-            Ok((to_json(&item)?, render::files(std::slice::from_ref(&item), tz)))
+            Ok((
+                to_json(&item)?,
+                render::files(std::slice::from_ref(&item), tz),
+            ))
         }
         MsOp::Calendar { span, .. } => {
             let window = match span {

@@ -310,7 +310,13 @@ impl Job {
             }
             match got {
                 Some(l) => l,
-                None => return Err(Failure::new(Exit::Provider, Reason::Busy, "somebody else polls this sign-in")),
+                None => {
+                    return Err(Failure::new(
+                        Exit::Provider,
+                        Reason::Busy,
+                        "somebody else polls this sign-in",
+                    ));
+                }
             }
         } else {
             match store.claim()? {
@@ -363,7 +369,10 @@ impl Job {
         match &outcome {
             Ok(rec) => self.notify(&signed_in_event(name, rec)).await,
             Err(f) if f.reason == Reason::Interrupted => {}
-            Err(f) => self.notify(&failed_event(name, self.account.kind.name(), f)).await,
+            Err(f) => {
+                self.notify(&failed_event(name, self.account.kind.name(), f))
+                    .await
+            }
         }
         outcome.map(|_| ())
     }

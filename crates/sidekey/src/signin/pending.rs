@@ -10,7 +10,7 @@
 //! * A **handover** mark covers the seconds in which `login --no-wait` has let go of the lock and
 //!   its background process has not yet taken it.
 
-use crate::account::{Record, now_unix, rfc3339};
+use crate::account::{Record, rfc3339};
 use crate::error::{Exit, Failure, Reason};
 use serde::{Deserialize, Serialize};
 use sidekey_flow::DeviceAuthorization;

@@ -1,0 +1,119 @@
+//! GitHub (OAuth apps and GitHub Apps), docs/providers.md, "GitHub".
+//!
+//! Quirks: endpoints sit on the web host (`/login/device/code`, `/login/oauth/access_token`)
+//! while "who signed in" is the REST API's `/user`; there is no RFC 7009 endpoint, tokens are
+//! revoked with `DELETE /applications/{client_id}/token`, which needs the app's client secret.
+
+use super::{Dialect, DialectSettings, Revocation, SettingError};
+use crate::client::UserInfo;
+use crate::provider::{Endpoints, ProviderKind, endpoint_url};
+use crate::response::one_line;
+use serde_json::{Map, Value};
+use url::Url;
+
+pub const WEB: &str = "https://github.com";
+pub const API: &str = "https://api.github.com";
+
+pub struct GitHub;
+
+/// `web_base` is `https://github.com` (or a GitHub Enterprise Server host).
+pub fn endpoints(web_base: &str, api_base: &str) -> Result<Endpoints, String> {
+    let w = web_base.trim_end_matches('/');
+    Ok(Endpoints {
+        device_authorization: endpoint_url(&format!("{w}/login/device/code"))?,
+        token: endpoint_url(&format!("{w}/login/oauth/access_token"))?,
+        revocation: None,
+        userinfo: Some(GitHub.userinfo_url(api_base)?),
+    })
+}
+
+impl Dialect for GitHub {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::GitHub
+    }
+
+    fn name(&self) -> &'static str {
+        "github"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "GitHub"
+    }
+
+    fn default_scopes(&self) -> &'static [&'static str] {
+        &["read:user"]
+    }
+
+    fn default_token_env(&self) -> &'static [&'static str] {
+        &["GH_TOKEN", "GITHUB_TOKEN"]
+    }
+
+    fn revocation(&self) -> Revocation {
+        Revocation::GitHubApi
+    }
+
+    fn user_from_claims(&self, m: &Map<String, Value>) -> Option<UserInfo> {
+        let s = |k: &str| {
+            m.get(k)
+                .and_then(Value::as_str)
+                .filter(|s| !s.is_empty())
+                .map(|s| one_line(s, 200))
+        };
+        let u = UserInfo {
+            name: s("name").or_else(|| s("login")),
+            email: s("email"),
+        };
+        (u.name.is_some() || u.email.is_some()).then_some(u)
+    }
+
+    /// The REST API's `/user`.
+    fn userinfo_url(&self, api_base: &str) -> Result<Url, String> {
+        endpoint_url(&format!("{}/user", api_base.trim_end_matches('/')))
+    }
+
+    fn default_api_base(&self) -> Option<&'static str> {
+        Some(API)
+    }
+
+    fn verification_domains(&self) -> &'static [&'static str] {
+        &["github.com"]
+    }
+
+    fn endpoints(&self, _: &DialectSettings) -> Result<Option<Endpoints>, SettingError> {
+        endpoints(WEB, API).map(Some).map_err(SettingError::account)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn web_and_api_hosts() {
+        let e = GitHub
+            .endpoints(&DialectSettings::default())
+            .unwrap()
+            .unwrap();
+        assert_eq!(
+            e.device_authorization.as_str(),
+            "https://github.com/login/device/code"
+        );
+        assert_eq!(
+            e.token.as_str(),
+            "https://github.com/login/oauth/access_token"
+        );
+        assert_eq!(e.userinfo.unwrap().as_str(), "https://api.github.com/user");
+        assert!(e.revocation.is_none());
+        assert_eq!(GitHub.revocation(), Revocation::GitHubApi);
+        assert_eq!(GitHub.default_api_base(), Some("https://api.github.com"));
+    }
+
+    #[test]
+    fn login_when_no_name() {
+        let m: Map<String, Value> =
+            serde_json::from_str(r#"{"login":"octocat","name":null,"email":""}"#).unwrap();
+        let u = GitHub.user_from_claims(&m).unwrap();
+        assert_eq!(u.name.as_deref(), Some("octocat"));
+        assert_eq!(u.email, None);
+    }
+}

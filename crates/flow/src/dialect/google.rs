@@ -1,0 +1,164 @@
+//! Google (oauth2.googleapis.com), docs/providers.md, "Google".
+//!
+//! Quirks: only the "TVs and Limited Input devices" client type works, and its secret is required
+//! on polls but not sent to the device endpoint; the device flow allows only a short list of
+//! scopes (§2.2), anything else fails with `invalid_scope`, so sidekey refuses it before any
+//! request and expands short names (`drive.file`) to Google's scope URLs.
+
+use super::{Dialect, DialectSettings, SettingError, fixed};
+use crate::provider::{Endpoints, ProviderKind};
+
+pub struct Google;
+
+pub const ALLOWED_SCOPES: [&str; 7] = [
+    "openid",
+    "email",
+    "profile",
+    "https://www.googleapis.com/auth/drive.appdata",
+    "https://www.googleapis.com/auth/drive.file",
+    "https://www.googleapis.com/auth/youtube",
+    "https://www.googleapis.com/auth/youtube.readonly",
+];
+
+/// Expand a short name (`drive.file`) to Google's full scope URL.
+pub fn expand(scope: &str) -> String {
+    match scope {
+        "openid" | "email" | "profile" => scope.to_string(),
+        s if s.starts_with("https://") => s.to_string(),
+        s => format!("https://www.googleapis.com/auth/{s}"),
+    }
+}
+
+/// Expand every scope and refuse any that Google does not allow for this flow.
+pub fn check_scopes(scopes: &[String]) -> Result<Vec<String>, String> {
+    let expanded: Vec<String> = scopes.iter().map(|s| expand(s)).collect();
+    let refused: Vec<&str> = scopes
+        .iter()
+        .zip(&expanded)
+        .filter(|(_, full)| !ALLOWED_SCOPES.contains(&full.as_str()))
+        .map(|(short, _)| short.as_str())
+        .collect();
+    if refused.is_empty() {
+        return Ok(expanded);
+    }
+    Err(format!(
+        "Google's device flow does not allow the scope{} {}; allowed: openid, email, profile, drive.file, drive.appdata, youtube, youtube.readonly",
+        if refused.len() > 1 { "s" } else { "" },
+        refused.join(", ")
+    ))
+}
+
+pub fn endpoints() -> Endpoints {
+    Endpoints {
+        device_authorization: fixed("https://oauth2.googleapis.com/device/code"),
+        token: fixed("https://oauth2.googleapis.com/token"),
+        revocation: Some(fixed("https://oauth2.googleapis.com/revoke")),
+        userinfo: Some(fixed("https://openidconnect.googleapis.com/v1/userinfo")),
+    }
+}
+
+impl Dialect for Google {
+    fn kind(&self) -> ProviderKind {
+        ProviderKind::Google
+    }
+
+    fn name(&self) -> &'static str {
+        "google"
+    }
+
+    fn display_name(&self) -> &'static str {
+        "Google"
+    }
+
+    fn default_scopes(&self) -> &'static [&'static str] {
+        &["openid", "email", "profile"]
+    }
+
+    fn normalize_scopes(&self, scopes: Vec<String>) -> Result<Vec<String>, String> {
+        check_scopes(&super::trim_scopes(scopes))
+    }
+
+    fn default_token_env(&self) -> &'static [&'static str] {
+        &["GOOGLE_OAUTH_ACCESS_TOKEN"]
+    }
+
+    /// Google wants only `client_id` and `scope` at its device endpoint; the secret goes on polls.
+    fn secret_at_device_endpoint(&self) -> bool {
+        false
+    }
+
+    fn verification_domains(&self) -> &'static [&'static str] {
+        &["google.com"]
+    }
+
+    fn requires_client_secret(&self) -> Option<&'static str> {
+        Some(
+            "Google's device flow needs the client secret of the \"TVs and Limited Input devices\" client: set `client_secret` or `client_secret_file`",
+        )
+    }
+
+    fn endpoints(&self, _: &DialectSettings) -> Result<Option<Endpoints>, SettingError> {
+        Ok(Some(endpoints()))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::provider::check_verification_uri;
+
+    #[test]
+    fn google_scopes() {
+        let ok = check_scopes(&["openid".into(), "drive.file".into()]).unwrap();
+        assert_eq!(ok[1], "https://www.googleapis.com/auth/drive.file");
+        let err =
+            check_scopes(&["email".into(), "drive".into(), "gmail.readonly".into()]).unwrap_err();
+        assert!(err.contains("drive, gmail.readonly"), "{err}");
+        assert!(err.contains("allowed: openid"), "{err}");
+    }
+
+    #[test]
+    fn normalize_trims_expands_and_refuses() {
+        let ok = Google
+            .normalize_scopes(vec![" openid".into(), "".into(), "youtube ".into()])
+            .unwrap();
+        assert_eq!(ok, ["openid", "https://www.googleapis.com/auth/youtube"]);
+        let err = Google.normalize_scopes(vec!["drive".into()]).unwrap_err();
+        assert!(err.contains("does not allow the scope drive;"), "{err}");
+    }
+
+    #[test]
+    fn verification_hosts() {
+        let g = endpoints();
+        assert!(
+            check_verification_uri(
+                ProviderKind::Google,
+                &g,
+                &[],
+                "https://www.google.com/device"
+            )
+            .is_ok()
+        );
+        assert!(
+            check_verification_uri(
+                ProviderKind::Google,
+                &g,
+                &[],
+                "https://www.g00gle.com/device"
+            )
+            .is_err()
+        );
+    }
+
+    #[test]
+    fn secret_goes_on_polls_only() {
+        assert!(!Google.secret_at_device_endpoint());
+        assert!(
+            Google
+                .requires_client_secret()
+                .unwrap()
+                .contains("client secret")
+        );
+        assert_eq!(Google.default_token_env(), ["GOOGLE_OAUTH_ACCESS_TOKEN"]);
+    }
+}

@@ -1,0 +1,317 @@
+//! One place per provider: everything sidekey knows about an identity provider lives in one file.
+//!
+//! Providers differ in small ways that matter: Google wants its client secret on polls but not at
+//! the device endpoint and allows only a handful of scopes; Microsoft issues no refresh token
+//! without `offline_access` and wants the scope again on refresh; GitHub has no RFC 7009
+//! endpoint and revokes through its REST API. These quirks used to be spread over eight files in
+//! three crates, so adding a provider meant finding all of them, and a rule such as Microsoft's
+//! `offline_access` was written twice.
+//!
+//! Now each provider is a unit struct implementing [`Dialect`] in its own file (`microsoft.rs`,
+//! `google.rs`, …) with its tests beside it, and [`ALL`] lists them. The flow client and the
+//! config validation ask the dialect instead of matching on [`ProviderKind`]. A method with a
+//! default is the standard (RFC) behaviour; a dialect overrides only where its provider deviates,
+//! so each file reads as the list of that provider's quirks.
+//!
+//! Adding a provider = one `ProviderKind` variant, one file here with its tests, one row in
+//! [`ALL`] (the tests below check that the table and the enum agree).
+
+use crate::client::UserInfo;
+use crate::provider::{Endpoints, ProviderKind, endpoint_url};
+use serde_json::{Map, Value};
+use url::Url;
+
+pub mod auth0;
+pub mod generic;
+pub mod github;
+pub mod google;
+pub mod microsoft;
+pub mod oidc;
+pub mod okta;
+
+/// Every dialect, in the order of [`ProviderKind::ALL`].
+pub static ALL: &[&dyn Dialect] = &[
+    &microsoft::Microsoft,
+    &google::Google,
+    &github::GitHub,
+    &okta::Okta,
+    &auth0::Auth0,
+    &oidc::Oidc,
+    &generic::Generic,
+];
+
+/// The dialect of a provider kind.
+pub fn of(kind: ProviderKind) -> &'static dyn Dialect {
+    ALL.iter()
+        .copied()
+        .find(|d| d.kind() == kind)
+        .expect("every ProviderKind has a row in dialect::ALL")
+}
+
+impl ProviderKind {
+    /// What sidekey knows about this provider.
+    pub fn dialect(self) -> &'static dyn Dialect {
+        of(self)
+    }
+}
+
+/// The provider names for people choosing one: "microsoft, google, … or generic".
+pub fn names_list() -> String {
+    let names: Vec<&str> = ALL.iter().map(|d| d.name()).collect();
+    match names.split_last() {
+        Some((last, rest)) if !rest.is_empty() => format!("{} or {last}", rest.join(", ")),
+        Some((last, _)) => last.to_string(),
+        None => String::new(),
+    }
+}
+
+/// The optional per-provider keys of an account in the config file.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ConfigKey {
+    Tenant,
+    Authority,
+    Issuer,
+    Domain,
+    Audience,
+}
+
+impl ConfigKey {
+    /// In the order the config checks them.
+    pub const ALL: [ConfigKey; 5] = [
+        ConfigKey::Tenant,
+        ConfigKey::Authority,
+        ConfigKey::Issuer,
+        ConfigKey::Domain,
+        ConfigKey::Audience,
+    ];
+
+    pub fn name(self) -> &'static str {
+        match self {
+            ConfigKey::Tenant => "tenant",
+            ConfigKey::Authority => "authority",
+            ConfigKey::Issuer => "issuer",
+            ConfigKey::Domain => "domain",
+            ConfigKey::Audience => "audience",
+        }
+    }
+}
+
+/// The raw endpoint-related settings of an account, as written in the config file. Endpoint
+/// overrides arrive already parsed (and checked for https) by the config.
+#[derive(Clone, Debug, Default)]
+pub struct DialectSettings {
+    pub tenant: Option<String>,
+    pub authority: Option<String>,
+    pub issuer: Option<String>,
+    pub domain: Option<String>,
+    pub device_authorization_endpoint: Option<Url>,
+    pub token_endpoint: Option<Url>,
+}
+
+/// A setting that cannot be turned into endpoints; `key` names the config key to point at
+/// (`None`: the account as a whole).
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct SettingError {
+    pub key: Option<ConfigKey>,
+    pub message: String,
+}
+
+impl SettingError {
+    pub fn at(key: ConfigKey, message: impl Into<String>) -> SettingError {
+        SettingError {
+            key: Some(key),
+            message: message.into(),
+        }
+    }
+
+    pub fn account(message: impl Into<String>) -> SettingError {
+        SettingError {
+            key: None,
+            message: message.into(),
+        }
+    }
+}
+
+/// A required, non-empty setting (trimmed), or "provider X needs `key`".
+pub(crate) fn required(
+    value: &Option<String>,
+    provider: &str,
+    key: ConfigKey,
+) -> Result<String, SettingError> {
+    value
+        .as_ref()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .ok_or_else(|| SettingError::account(format!("provider {provider} needs `{}`", key.name())))
+}
+
+/// How a provider revokes tokens.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Revocation {
+    /// RFC 7009: a form POST to `endpoints.revocation`; without one, not supported.
+    Rfc7009,
+    /// GitHub: `DELETE {api_base}/applications/{client_id}/token` with HTTP basic auth (client
+    /// id and secret); without a secret, not supported.
+    GitHubApi,
+    /// No revocation this client can call; the text says what to do instead.
+    Unsupported(&'static str),
+}
+
+/// Trim every scope and drop empty ones: what every dialect does before its own rules.
+pub fn trim_scopes(scopes: Vec<String>) -> Vec<String> {
+    scopes
+        .into_iter()
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect()
+}
+
+/// Everything sidekey knows about one identity provider. Object-safe: dialects are used as
+/// `&'static dyn Dialect` from [`ALL`].
+pub trait Dialect: Send + Sync {
+    /// The enum value this dialect describes.
+    fn kind(&self) -> ProviderKind;
+
+    /// The config name (`provider = "microsoft"`).
+    fn name(&self) -> &'static str;
+
+    /// The name for people ("Microsoft 365").
+    fn display_name(&self) -> &'static str;
+
+    /// Scopes asked for when the config names none.
+    fn default_scopes(&self) -> &'static [&'static str];
+
+    /// The scopes as they should be requested, or why the provider would refuse them. Every
+    /// dialect trims and drops empty entries.
+    fn normalize_scopes(&self, scopes: Vec<String>) -> Result<Vec<String>, String> {
+        Ok(trim_scopes(scopes))
+    }
+
+    /// Variables `sidekey exec` sets besides `SIDEKEY_ACCESS_TOKEN`.
+    fn default_token_env(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// Whether the client secret (if any) is sent to the device authorization endpoint.
+    fn secret_at_device_endpoint(&self) -> bool {
+        true
+    }
+
+    /// Whether a refresh request repeats the scope list.
+    fn refresh_sends_scope(&self) -> bool {
+        false
+    }
+
+    /// How tokens are revoked.
+    fn revocation(&self) -> Revocation {
+        Revocation::Rfc7009
+    }
+
+    /// Who signed in, from the userinfo-style endpoint's answer.
+    fn user_from_claims(&self, claims: &Map<String, Value>) -> Option<UserInfo> {
+        oidc::standard_user(claims)
+    }
+
+    /// The "who signed in" URL for an `api_base` (by default the base is the userinfo endpoint).
+    fn userinfo_url(&self, api_base: &str) -> Result<Url, String> {
+        endpoint_url(api_base.trim_end_matches('/'))
+    }
+
+    /// The API base used when the config sets no `api_base`.
+    fn default_api_base(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Domains whose hosts may serve the verification page (besides the endpoints' hosts).
+    fn verification_domains(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// A sentence for people after a logout the provider could not revoke.
+    fn logout_hint(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// `Some(why)` when the flow cannot work without a client secret; `why` is the config error.
+    fn requires_client_secret(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// Which optional config keys apply to this provider.
+    fn config_keys(&self) -> &'static [ConfigKey] {
+        &[]
+    }
+
+    /// Endpoints from the config's settings; `Ok(None)` means "discover them from the issuer".
+    fn endpoints(&self, settings: &DialectSettings) -> Result<Option<Endpoints>, SettingError>;
+}
+
+/// A fixed, built-in URL.
+pub(crate) fn fixed(s: &str) -> Url {
+    Url::parse(s).expect("built-in endpoint URLs are valid")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashSet;
+
+    #[test]
+    fn table_and_enum_agree() {
+        assert_eq!(ALL.len(), ProviderKind::ALL.len());
+        for (d, k) in ALL.iter().zip(ProviderKind::ALL) {
+            assert_eq!(d.kind(), k);
+            assert_eq!(of(k).name(), d.name());
+            assert_eq!(k.name(), d.name());
+            assert_eq!(ProviderKind::parse(d.name()), Some(k));
+        }
+        let names: HashSet<&str> = ALL.iter().map(|d| d.name()).collect();
+        assert_eq!(names.len(), ALL.len(), "names are unique");
+    }
+
+    #[test]
+    fn names_for_people() {
+        assert_eq!(
+            names_list(),
+            "microsoft, google, github, okta, auth0, oidc or generic"
+        );
+        let shown: Vec<&str> = ALL.iter().map(|d| d.display_name()).collect();
+        assert_eq!(
+            shown,
+            [
+                "Microsoft 365",
+                "Google",
+                "GitHub",
+                "Okta",
+                "Auth0",
+                "OpenID Connect",
+                "OAuth"
+            ]
+        );
+    }
+
+    #[test]
+    fn every_dialect_trims_scopes() {
+        for d in ALL {
+            let s = d
+                .normalize_scopes(vec![" openid ".into(), "".into(), "  ".into()])
+                .unwrap();
+            assert_eq!(s[0], "openid", "{}", d.name());
+            assert!(s.iter().all(|x| !x.trim().is_empty()), "{}", d.name());
+        }
+    }
+
+    #[test]
+    fn config_keys_per_provider() {
+        let keys = |k: ProviderKind| -> Vec<&str> {
+            k.dialect().config_keys().iter().map(|c| c.name()).collect()
+        };
+        assert_eq!(keys(ProviderKind::Microsoft), ["tenant", "authority"]);
+        assert!(keys(ProviderKind::Google).is_empty());
+        assert!(keys(ProviderKind::GitHub).is_empty());
+        assert_eq!(keys(ProviderKind::Okta), ["issuer", "audience"]);
+        assert_eq!(keys(ProviderKind::Auth0), ["domain", "audience"]);
+        assert_eq!(keys(ProviderKind::Oidc), ["issuer", "audience"]);
+        assert_eq!(keys(ProviderKind::Generic), ["audience"]);
+    }
+}
