@@ -157,15 +157,7 @@ fn is_other(kind: ProviderKind) -> bool {
 
 /// How a provider is called in descriptions.
 fn service(kind: ProviderKind) -> &'static str {
-    match kind {
-        ProviderKind::Microsoft => "Microsoft 365",
-        ProviderKind::Google => "Google",
-        ProviderKind::GitHub => "GitHub",
-        ProviderKind::Okta => "Okta",
-        ProviderKind::Auth0 => "Auth0",
-        ProviderKind::Oidc => "OpenID Connect",
-        ProviderKind::Generic => "OAuth",
-    }
+    kind.dialect().display_name()
 }
 
 /// Google's scopes without the `https://www.googleapis.com/auth/` prefix.
@@ -401,23 +393,21 @@ OneDrive files, or wants a morning overview. Everything here is read-only.
     } else {
         String::new()
     };
+    let ops: String = crate::ops::microsoft::EVERY
+        .iter()
+        .map(|op| {
+            let i = op.info();
+            format!("- `{}{pick}`: {}.\n", i.usage, i.summary)
+        })
+        .collect();
     let _ = write!(
         out,
         "\
 Commands (add `--json` for a JSON document; text is ready to quote to the person):
 
-- Overview: `sidekey ms dashboard{pick}` — next appointments, recently changed files, important
-  unread mail, upcoming birthdays, in one request.
-- Calendar: `sidekey ms calendar{pick} --when tomorrow-afternoon` (`today`, `tomorrow`,
-  `tomorrow-afternoon`, `this-week`, `next-7-days`), or `--from 2026-12-01 --to 2026-12-08`.
-  Times are in the person's time zone; all-day events are marked.
-- Unread mail: `sidekey ms mail unread{pick} --from bank.example` (an address or a domain;
-  `--top 20`). Sender, subject and time only — no message bodies.
-- Files: `sidekey ms files search{pick} \"tax 2025\"`, `sidekey ms files recent{pick}`.
-- Birthdays: `sidekey ms contacts birthdays{pick} --month 12` or `--next-days 30`.
-- Who is signed in: `sidekey ms me{pick}`.
-
-Pass the person's words as one quoted argument; sidekey escapes them for Microsoft Graph.
+{ops}
+Times are in the person's time zone; message bodies are never read. Pass the person's words as
+one quoted argument: sidekey escapes them for Microsoft Graph.
 
 If a command fails:
 - exit 3 — not signed in, or a scope is missing (the message names it): start the sign-in with the
