@@ -325,8 +325,9 @@ impl Graph {
     /// `GET /me/drive/items/{id}`: one drive item's metadata (ids come from search or recent).
     /// An unknown or unshared id is Graph's 404 `itemNotFound`.
     pub async fn file(&self, token: &str, id: &str) -> Result<DriveItem, GraphError> {
-        if id.trim().is_empty() {
-            return Err(GraphError::Invalid("the item id is empty".into()));
+        // `.` and `..` would be resolved as path steps by the URL parser, not sent as an id.
+        if id.trim().is_empty() || id == "." || id == ".." {
+            return Err(GraphError::Invalid("not an item id".into()));
         }
         let path = format!("/me/drive/items/{}", odata::path_segment(id));
         let url = odata::url(&self.base, &path, &[("$select", DRIVE_SELECT.into())]);

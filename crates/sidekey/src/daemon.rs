@@ -553,3 +553,192 @@ async fn refresh_loop(d: Shared) {
         tokio::time::sleep(Duration::from_secs(30)).await;
     }
 }
+
+#[cfg(test)]
+mod tests {
+    //! The router driven with `oneshot`: no socket, no process.
+
+    use super::*;
+    use crate::config::Config;
+    use axum::body::Body;
+    use axum::http::Request;
+    use http_body_util::BodyExt;
+    use tower::ServiceExt;
+
+    const KEY: &str = "test-api-key-0123456789";
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        home: PathBuf,
+        app: Router,
+    }
+
+    fn setup(accounts: &str) -> Setup {
+        let dir = tempfile::tempdir().unwrap();
+        let key = sidekey_vault::Key::generate().unwrap();
+        std::fs::write(dir.path().join("vault.key"), key.to_base64()).unwrap();
+        let text = format!("[vault]\nkey_file = \"vault.key\"\n{accounts}");
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = Config::parse(&path, &text).unwrap();
+        let home = dir.path().join("home");
+        let ctx = Context::new(home.clone(), config);
+        ctx.vault().unwrap(); // as `serve` does before it listens
+        let d = Daemon::new(
+            ctx,
+            Secret::new(KEY),
+            Stop::never(),
+        );
+        Setup {
+            _dir: dir,
+            home,
+            app: router(d, "api:test"),
+        }
+    }
+
+    const GITHUB: &str = "[accounts.gh]\nprovider = \"github\"\nclient_id = \"Iv1.x\"\n";
+
+    async fn call(
+        app: &Router,
+        method: &str,
+        path: &str,
+        key: Option<&str>,
+        body: Option<&str>,
+    ) -> (StatusCode, Value) {
+        let mut req = Request::builder().method(method).uri(path);
+        if let Some(k) = key {
+            req = req.header("authorization", format!("Bearer {k}"));
+        }
+        if body.is_some() {
+            req = req.header("content-type", "application/json");
+        }
+        let req = req
+            .body(Body::from(body.unwrap_or("").to_string()))
+            .unwrap();
+        let resp = app.clone().oneshot(req).await.unwrap();
+        let status = resp.status();
+        let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+        (
+            status,
+            serde_json::from_slice(&bytes).unwrap_or(Value::Null),
+        )
+    }
+
+    fn audit(home: &Path) -> Vec<Value> {
+        std::fs::read_to_string(home.join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn health_needs_no_key_and_v1_does() {
+        let s = setup(GITHUB);
+        let (st, v) = call(&s.app, "GET", "/healthz", None, None).await;
+        assert_eq!(st, StatusCode::OK);
+        assert_eq!(v["ok"], true);
+        let (st, v) = call(&s.app, "GET", "/v1/status", None, None).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        let e: ApiError = serde_json::from_value(v).unwrap();
+        assert_eq!(
+            (e.error.exit, e.error.reason),
+            (Exit::Policy, Reason::Unauthorized)
+        );
+        let (st, v) = call(&s.app, "GET", "/v1/status", Some(KEY), None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let reply: StatusReply = serde_json::from_value(v).unwrap();
+        assert_eq!(reply.accounts.len(), 1);
+        assert_eq!(reply.accounts[0].name, "gh");
+        let log = audit(&s.home);
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert_eq!(log[0]["decision"], "deny");
+        assert_eq!(log[0]["outcome"], "unauthorized");
+        assert_eq!(log[1]["operation"], "status");
+        assert_eq!(log[1]["decision"], "allow");
+        assert!(
+            !std::fs::read_to_string(s.home.join("audit.log"))
+                .unwrap()
+                .contains(KEY)
+        );
+    }
+
+    #[tokio::test]
+    async fn policy_refusals_bad_bodies_and_unknown_accounts() {
+        let s = setup(GITHUB);
+        let (st, v) = call(
+            &s.app,
+            "POST",
+            "/v1/token",
+            Some(KEY),
+            Some(r#"{"account":"gh"}"#),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+        assert_eq!(v["error"]["reason"], "policy");
+        assert_eq!(v["error"]["exit_code"], 6);
+        let (st, v) = call(
+            &s.app,
+            "POST",
+            "/v1/logout",
+            Some(KEY),
+            Some(r#"{"account":"gh"}"#),
+        )
+        .await;
+        assert_eq!(st, StatusCode::FORBIDDEN, "{v}");
+        let (st, v) = call(&s.app, "POST", "/v1/token", Some(KEY), Some("{not json")).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"]["reason"], "usage");
+        let (st, v) = call(
+            &s.app,
+            "POST",
+            "/v1/token",
+            Some(KEY),
+            Some(r#"{"account":"nope"}"#),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"]["reason"], "config");
+        // An operation for a provider with no account, and one with bad arguments.
+        let (st, v) = call(
+            &s.app,
+            "POST",
+            "/v1/op",
+            Some(KEY),
+            Some(r#"{"op":"ms.me"}"#),
+        )
+        .await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        let bad =
+            r#"{"op":"ms.calendar","span":{"between":{"from":"someday","to":"later"}},"tz":null}"#;
+        let (st, v) = call(&s.app, "POST", "/v1/op", Some(KEY), Some(bad)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST, "{v}");
+        assert_eq!(v["error"]["reason"], "usage");
+        let log = audit(&s.home);
+        let ops: Vec<&str> = log
+            .iter()
+            .map(|e| e["operation"].as_str().unwrap())
+            .collect();
+        assert_eq!(
+            ops,
+            ["token", "logout", "token", "token", "ms.me", "ms.calendar"]
+        );
+        assert_eq!(log[0]["decision"], "deny");
+        assert_eq!(log[2]["decision"], "allow");
+    }
+
+    /// Every reason and exit code leaves the daemon and comes back as the same failure.
+    #[tokio::test]
+    async fn every_failure_survives_the_round_trip() {
+        for reason in Reason::ALL {
+            for exit in Exit::ALL {
+                let f = Failure::new(exit, reason, "why it failed");
+                let resp = f.clone().into_response();
+                assert!(!resp.status().is_success());
+                let bytes = resp.into_body().collect().await.unwrap().to_bytes();
+                let back: ApiError = serde_json::from_slice(&bytes).unwrap();
+                assert_eq!(back.error, f);
+            }
+        }
+    }
+}

@@ -129,3 +129,50 @@ fn a_401_refreshes_once_then_asks_to_sign_in_again() {
     secrets.extend(idp.issued_refresh_tokens());
     env.assert_no_secrets(&secrets);
 }
+
+#[test]
+fn files_get_reads_one_item_and_an_id_cannot_reach_another_resource() {
+    let (_idp, _graph, env) = setup(None);
+    let recent = json_of(&env, &["ms", "files", "recent", "--json"]);
+    let first = &recent["items"][0];
+    let id = first["id"].as_str().expect("recent items carry their id");
+    let item = json_of(&env, &["ms", "files", "get", id, "--json"]);
+    assert_eq!(item["id"], first["id"], "{item}");
+    assert_eq!(item["name"], first["name"], "{item}");
+    let text = env.run(&["ms", "files", "get", id]);
+    assert_eq!(text.status.code(), Some(0));
+    assert!(stdout(&text).contains(first["name"].as_str().unwrap()));
+
+    // Unknown ids are Graph's 404 itemNotFound; a path in the id stays one encoded segment.
+    for hostile in ["no-such-item", "../../me", "x?$select=id"] {
+        let out = env.run(&["ms", "files", "get", hostile]);
+        assert_eq!(out.status.code(), Some(5), "{hostile}: {}", stderr(&out));
+        assert!(stderr(&out).contains("itemNotFound"), "{}", stderr(&out));
+    }
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    assert!(log.contains("\"operation\":\"ms.files.get\""), "{log}");
+    assert!(
+        !log.contains("no-such-item"),
+        "the audit log keeps no ids: {log}"
+    );
+}
+
+#[test]
+fn bad_arguments_fail_before_any_token_is_fetched() {
+    // Never signed in: a command that fetched a token first would end with exit 3.
+    let env = Env::new(
+        "[accounts.work]\nprovider = \"microsoft\"\nclient_id = \"test-client\"\ntenant = \"common\"\n",
+    );
+    for args in [
+        &["ms", "calendar", "--when", "someday"][..],
+        &["ms", "calendar", "--from", "someday", "--to", "later"],
+        &["ms", "dashboard", "--tz", "Mars/Olympus"],
+        &["ms", "contacts", "birthdays", "--month", "13"],
+        &["ms", "files", "get", " "],
+        &["ms", "files", "get", ".."],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
+    }
+    assert_eq!(env.run(&["ms", "me"]).status.code(), Some(3));
+}

@@ -202,8 +202,14 @@ impl MsOp {
             } if !(1..=366).contains(n) => {
                 return Err(Failure::usage(format!("--next-days {n}: use 1 to 366")));
             }
-            MsOp::FilesGet { id } if id.trim().is_empty() || id.len() > 400 => {
-                return Err(Failure::usage("the item id is empty or too long"));
+            // `.` and `..` would be resolved as path steps, not sent as an id.
+            MsOp::FilesGet { id }
+                if id.trim().is_empty() || id.len() > 400 || id == "." || id == ".." =>
+            {
+                return Err(Failure::usage(format!(
+                    "'{}' is not an item id (use an id from `ms files search` or `ms files recent`)",
+                    sidekey_flow::response::one_line(id, 60)
+                )));
             }
             _ => {}
         }

@@ -572,3 +572,172 @@ pub fn with_scopes(account: &Account, requested: Option<&[String]>) -> Result<Ac
         .check_scopes(&account.name, &account.scopes, &a.scopes)?;
     Ok(a)
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use sidekey_testkit::{Dialect, FakeIdp, Options};
+
+    struct Setup {
+        _dir: tempfile::TempDir,
+        idp: FakeIdp,
+        ctx: Arc<Context>,
+    }
+
+    fn setup() -> Setup {
+        let mut o = Options::new(Dialect::Oidc);
+        o.interval = Some(1);
+        let idp = FakeIdp::start(o);
+        let dir = tempfile::tempdir().unwrap();
+        let key = sidekey_vault::Key::generate().unwrap();
+        std::fs::write(dir.path().join("vault.key"), key.to_base64()).unwrap();
+        let text = format!(
+            "[vault]\nkey_file = \"vault.key\"\n[accounts.o]\nprovider = \"oidc\"\nclient_id = \"test-client\"\nissuer = \"{}\"\n",
+            idp.issuer()
+        );
+        let path = dir.path().join("config.toml");
+        let config = Config::parse(&path, &text).unwrap();
+        let ctx = Arc::new(Context::new(dir.path().join("home"), config));
+        Setup {
+            _dir: dir,
+            idp,
+            ctx,
+        }
+    }
+
+    fn account(s: &Setup) -> Account {
+        s.ctx.config.account("o").unwrap().clone()
+    }
+
+    fn user_code(e: &Event) -> String {
+        match e {
+            Event::Code { user_code, .. } => user_code.clone(),
+            other => panic!("not a code event: {other:?}"),
+        }
+    }
+
+    async fn outcome(signins: &SignIns) -> (Event, Exit) {
+        match signins
+            .progress("o", Duration::from_secs(30))
+            .await
+            .unwrap()
+        {
+            LoginProgress::Done { event, exit_code } => (event, exit_code),
+            other => panic!("not finished: {other:?}"),
+        }
+    }
+
+    #[tokio::test]
+    async fn two_starts_in_one_process_share_one_sign_in() {
+        let s = setup();
+        let signins = SignIns::new(s.ctx.clone(), Stop::never());
+        let (a, b) = tokio::join!(
+            signins.start(account(&s), Mode::Fresh),
+            signins.start(account(&s), Mode::Fresh)
+        );
+        let (a, b) = (a.unwrap(), b.unwrap());
+        assert_eq!(user_code(&a.event), user_code(&b.event));
+        assert_eq!(s.idp.counters().device_requests, 1);
+        assert!(s.idp.approve(&user_code(&a.event)));
+        let (event, exit) = outcome(&signins).await;
+        assert_eq!(exit, Exit::Ok);
+        assert!(matches!(event, Event::SignedIn { .. }), "{event:?}");
+        signins.settle("o").await;
+    }
+
+    #[tokio::test]
+    async fn a_stopped_sign_in_is_resumed_with_the_same_code() {
+        let s = setup();
+        let (raise, stop) = Stop::new();
+        let first = SignIns::new(s.ctx.clone(), stop);
+        let code = user_code(&first.start(account(&s), Mode::Fresh).await.unwrap().event);
+        raise.send(true).unwrap();
+        first.drain(Duration::from_secs(10)).await;
+        // Nobody polls it now and it has no outcome: interrupted, and resumable.
+        let (event, exit) = outcome(&first).await;
+        assert_eq!(exit, Exit::Provider);
+        assert!(
+            matches!(&event, Event::Failed { reason, .. } if reason == "interrupted"),
+            "{event:?}"
+        );
+
+        let second = SignIns::new(s.ctx.clone(), Stop::never());
+        let resumed = second.start(account(&s), Mode::Resume).await.unwrap();
+        assert_eq!(user_code(&resumed.event), code);
+        assert_eq!(
+            s.idp.counters().device_requests,
+            1,
+            "no second code was requested"
+        );
+        assert!(s.idp.approve(&code));
+        assert_eq!(outcome(&second).await.1, Exit::Ok);
+        second.settle("o").await;
+    }
+
+    #[tokio::test]
+    async fn another_poller_is_joined_and_resume_only_never_asks_for_a_code() {
+        let s = setup();
+        let signins = SignIns::new(s.ctx.clone(), Stop::never());
+        let f = signins.start(account(&s), Mode::Resume).await.unwrap_err();
+        assert_eq!(f.reason, Reason::NoPending);
+        assert_eq!(s.idp.counters().device_requests, 0);
+
+        // Another process holds the login lock and has a code out: join it.
+        let store = PendingStore::new(s.ctx.vault().unwrap(), "o");
+        let pending = pending_for("WDJB-MJHT", now_unix(), None);
+        store.save(&pending).await.unwrap();
+        let held = store.claim().unwrap().expect("free");
+        let other = SignIns::new(s.ctx.clone(), Stop::never());
+        let joined = other.start(account(&s), Mode::Fresh).await.unwrap();
+        assert!(joined.joined);
+        assert_eq!(user_code(&joined.event), "WDJB-MJHT");
+        assert_eq!(s.idp.counters().device_requests, 0);
+        drop(held);
+    }
+
+    #[tokio::test]
+    async fn a_handover_counts_as_live_for_a_few_seconds_only() {
+        let s = setup();
+        let store = PendingStore::new(s.ctx.vault().unwrap(), "o");
+        let now = now_unix();
+        store
+            .save(&pending_for("ABCD-EFGH", now, Some(now - 2)))
+            .await
+            .unwrap();
+        assert!(matches!(store.seen(now).unwrap(), Seen::Live(_)));
+        store
+            .save(&pending_for("ABCD-EFGH", now, Some(now - 30)))
+            .await
+            .unwrap();
+        assert!(matches!(store.seen(now).unwrap(), Seen::Interrupted(_)));
+        let (pending, _, note) = store.status_note(now).unwrap().unwrap();
+        assert!(
+            !pending && note.contains("resumes the code ABCD-EFGH"),
+            "{note}"
+        );
+    }
+
+    fn pending_for(code: &str, received_at: i64, handover_at: Option<i64>) -> Pending {
+        Pending {
+            auth: sidekey_flow::DeviceAuthorization {
+                device_code: sidekey_flow::Secret::new("device-code-0123456789"),
+                user_code: code.into(),
+                verification_uri: "http://127.0.0.1:9/device".into(),
+                verification_uri_complete: None,
+                message: None,
+                expires_in: 600,
+                interval: 5,
+            },
+            received_at,
+            provider: "oidc".into(),
+            scopes: vec![],
+            device_endpoint: "http://127.0.0.1:9/device".into(),
+            token_endpoint: "http://127.0.0.1:9/token".into(),
+            revocation_endpoint: None,
+            userinfo_endpoint: None,
+            handover_at,
+            outcome: None,
+        }
+    }
+}
