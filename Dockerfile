@@ -25,11 +25,12 @@ WORKDIR /src
 # Caching: the manifests go in first, the sources after; compiled dependencies survive source
 # changes in BuildKit cache mounts (the cargo registry and target/). That replaces the usual
 # "dummy main.rs" trick, which breaks on this workspace's declared [[bench]] targets.
+# --no-default-features leaves out `sidekey demo` and with it the test kit's fake servers.
 COPY Cargo.toml Cargo.lock ./
 COPY crates/ crates/
 RUN --mount=type=cache,id=sidekey-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=sidekey-target-musl,target=/src/target \
-    cargo build --release --locked --target x86_64-unknown-linux-musl -p sidekey \
+    cargo build --release --locked --target x86_64-unknown-linux-musl -p sidekey --no-default-features \
  && install -D -m 0755 target/x86_64-unknown-linux-musl/release/sidekey /out/sidekey
 # The folders the final image needs, with owner and mode, because scratch has no shell to make
 # them: /data (the vault, SIDEKEY_HOME, 0700) and /run/sidekey (the socket, 0750: the group may

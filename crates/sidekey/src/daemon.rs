@@ -584,11 +584,7 @@ mod tests {
         let home = dir.path().join("home");
         let ctx = Context::new(home.clone(), config);
         ctx.vault().unwrap(); // as `serve` does before it listens
-        let d = Daemon::new(
-            ctx,
-            Secret::new(KEY),
-            Stop::never(),
-        );
+        let d = Daemon::new(ctx, Secret::new(KEY), Stop::never());
         Setup {
             _dir: dir,
             home,
