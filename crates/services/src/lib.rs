@@ -91,5 +91,5 @@ pub use model::{
     Birthday, BirthdayFilter, CalendarEvent, DriveItem, MailMessage, Me, Person, RecentFiles,
     RecentSource,
 };
-pub use scopes::{DEFAULT_SCOPES, missing_scope, required_scopes, scope_needs};
+pub use scopes::{missing_scope, required_scopes, scope_needs};
 pub use window::{WINDOW_NAMES, Window};

@@ -460,34 +460,42 @@ async fn token(
     AxState(d): AxState<Shared>,
     b: Result<Json<AccountRequest>, JsonRejection>,
 ) -> Reply<TokenReply> {
-    let req = match body(b, "{\"account\": NAME}") {
-        Ok(r) => r,
-        Err(f) => return (Note::new("token", None, json!({})), Err(f)),
-    };
-    let note = Note::new("token", Some(&req.account), json!({}));
-    let r = async {
-        d.allow(&req.account, "token")?;
-        let d2 = d.clone();
-        d.detached(async move { d2.local.token(&req.account).await })
-            .await
-    };
-    (note, r.await.map(Json))
+    account_call(d, b, "token", |d, name| async move {
+        d.local.token(&name).await
+    })
+    .await
 }
 
 async fn logout(
     AxState(d): AxState<Shared>,
     b: Result<Json<AccountRequest>, JsonRejection>,
 ) -> Reply<LogoutReply> {
+    account_call(d, b, "logout", |d, name| async move {
+        d.local.logout(&name).await
+    })
+    .await
+}
+
+/// A call on one account whose body is `{"account": NAME}`: the policy for `op`, then `work`,
+/// detached (it may rotate a refresh token).
+async fn account_call<T, Fut>(
+    d: Shared,
+    b: Result<Json<AccountRequest>, JsonRejection>,
+    op: &'static str,
+    work: impl FnOnce(Shared, String) -> Fut,
+) -> Reply<T>
+where
+    T: Send + 'static,
+    Fut: Future<Output = Result<T, Failure>> + Send + 'static,
+{
     let req = match body(b, "{\"account\": NAME}") {
         Ok(r) => r,
-        Err(f) => return (Note::new("logout", None, json!({})), Err(f)),
+        Err(f) => return (Note::new(op, None, json!({})), Err(f)),
     };
-    let note = Note::new("logout", Some(&req.account), json!({}));
+    let note = Note::new(op, Some(&req.account), json!({}));
     let r = async {
-        d.allow(&req.account, "logout")?;
-        let d2 = d.clone();
-        d.detached(async move { d2.local.logout(&req.account).await })
-            .await
+        d.allow(&req.account, op)?;
+        d.detached(work(d.clone(), req.account.clone())).await
     };
     (note, r.await.map(Json))
 }

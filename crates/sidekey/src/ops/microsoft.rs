@@ -400,6 +400,25 @@ mod tests {
         assert!(ok.validate().is_ok());
     }
 
+    /// A Microsoft account configured without `scopes` can run every `ms` operation.
+    #[test]
+    fn the_default_scopes_cover_every_operation() {
+        let defaults: Vec<String> = PROVIDER
+            .dialect()
+            .default_scopes()
+            .iter()
+            .map(|s| s.to_string())
+            .collect();
+        for op in EVERY.iter() {
+            assert_eq!(
+                sidekey_services::missing_scope(op.graph_name(), &defaults),
+                None,
+                "{}",
+                op.info().name
+            );
+        }
+    }
+
     #[test]
     fn the_wire_form_is_flat() {
         let op = MsOp::Calendar {
