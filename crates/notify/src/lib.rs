@@ -1,4 +1,5 @@
-//! Delivers device-flow sign-in events to a person: Telegram (with a QR code), a webhook, ntfy.
+//! Delivers device-flow sign-in events to a person: Telegram (with a QR code), a webhook, ntfy,
+//! or the terminal of the command that runs the sign-in — each a [`Channel`].
 //!
 //! # Why this crate exists
 //!
@@ -231,28 +232,47 @@ impl Default for RetryPolicy {
 /// The outcome for one channel.
 #[derive(Debug)]
 pub struct Delivery {
-    /// `"telegram"`, `"webhook"` or `"ntfy"`.
+    /// `"telegram"`, `"webhook"`, `"ntfy"` or `"terminal"`.
     pub channel: &'static str,
     /// `Err`: one line, no secrets, starting with the channel (`Telegram: Unauthorized`).
     pub result: Result<(), String>,
 }
 
+/// One place a sign-in event can go.
+#[derive(Clone, Debug)]
+pub enum Channel {
+    Telegram(TelegramConfig),
+    Webhook(WebhookConfig),
+    Ntfy(NtfyConfig),
+    /// The terminal of the process running the command (stdout): sentences, or JSON lines.
+    Terminal(Terminal),
+}
+
+impl Channel {
+    /// `"telegram"`, `"webhook"`, `"ntfy"` or `"terminal"`.
+    pub fn name(&self) -> &'static str {
+        match self {
+            Channel::Telegram(_) => telegram::NAME,
+            Channel::Webhook(_) => webhook::NAME,
+            Channel::Ntfy(_) => ntfy::NAME,
+            Channel::Terminal(_) => "terminal",
+        }
+    }
+}
+
 /// The configured channels and the HTTP client they share.
 #[derive(Clone)]
 pub struct Channels {
-    client: reqwest::Client,
-    telegram: Option<TelegramConfig>,
-    webhook: Option<WebhookConfig>,
-    ntfy: Option<NtfyConfig>,
+    /// `None` only for channel sets without an HTTP channel ([`Channels::terminal`]).
+    client: Option<reqwest::Client>,
+    list: Vec<Channel>,
     policy: RetryPolicy,
 }
 
 impl fmt::Debug for Channels {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.debug_struct("Channels")
-            .field("telegram", &self.telegram)
-            .field("webhook", &self.webhook)
-            .field("ntfy", &self.ntfy)
+            .field("list", &self.list)
             .field("policy", &self.policy)
             .finish_non_exhaustive()
     }
@@ -267,11 +287,24 @@ impl Channels {
         webhook: Option<WebhookConfig>,
         ntfy: Option<NtfyConfig>,
     ) -> Channels {
+        let list = telegram
+            .map(Channel::Telegram)
+            .into_iter()
+            .chain(webhook.map(Channel::Webhook))
+            .chain(ntfy.map(Channel::Ntfy))
+            .collect();
         Channels {
-            client,
-            telegram,
-            webhook,
-            ntfy,
+            client: Some(client),
+            list,
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// Just the terminal: no network, no HTTP client.
+    pub fn terminal(t: Terminal) -> Channels {
+        Channels {
+            client: None,
+            list: vec![Channel::Terminal(t)],
             policy: RetryPolicy::default(),
         }
     }
@@ -283,80 +316,71 @@ impl Channels {
     }
 
     pub fn is_empty(&self) -> bool {
-        self.telegram.is_none() && self.webhook.is_none() && self.ntfy.is_none()
+        self.list.is_empty()
     }
 
     /// The configured channels, in delivery-report order.
     pub fn names(&self) -> Vec<&'static str> {
-        let mut v = Vec::new();
-        if self.telegram.is_some() {
-            v.push(telegram::NAME);
-        }
-        if self.webhook.is_some() {
-            v.push(webhook::NAME);
-        }
-        if self.ntfy.is_some() {
-            v.push(ntfy::NAME);
-        }
-        v
+        self.list.iter().map(Channel::name).collect()
     }
 
     /// Sends `event` to every configured channel concurrently. One channel's failure never
-    /// stops another; each channel is cut off after [`RetryPolicy::total`] (plus one request
-    /// timeout of slack). Returns one [`Delivery`] per configured channel, in [`names`] order.
+    /// stops another; each network channel is cut off after [`RetryPolicy::total`] (plus one
+    /// request timeout of slack). Returns one [`Delivery`] per channel, in [`names`] order.
     ///
     /// [`names`]: Channels::names
     pub async fn send(&self, event: &Event) -> Vec<Delivery> {
-        let tg = async {
-            match &self.telegram {
-                Some(cfg) => Some(
-                    self.bounded(
-                        telegram::NAME,
-                        "Telegram",
-                        telegram::send(&self.client, cfg, &self.policy, event),
-                        &[&cfg.bot_token],
-                    )
-                    .await,
-                ),
-                None => None,
-            }
+        futures_util::future::join_all(self.list.iter().map(|c| self.deliver(c, event))).await
+    }
+
+    async fn deliver(&self, channel: &Channel, event: &Event) -> Delivery {
+        let name = channel.name();
+        let no_client = || Delivery {
+            channel: name,
+            result: Err(format!("{name}: no HTTP client")),
         };
-        let hook = async {
-            match &self.webhook {
-                Some(cfg) => {
-                    let secrets: Vec<&str> = cfg.bearer.as_deref().into_iter().collect();
-                    Some(
-                        self.bounded(
-                            webhook::NAME,
-                            "webhook",
-                            webhook::send(&self.client, cfg, &self.policy, event),
-                            &secrets,
-                        )
-                        .await,
-                    )
+        match (channel, &self.client) {
+            (Channel::Terminal(t), _) => {
+                let now = jiff::Timestamp::now().as_second();
+                let result = t
+                    .show(event, now, &mut std::io::stdout().lock())
+                    .map_err(|e| format!("terminal: {e}"));
+                Delivery {
+                    channel: name,
+                    result,
                 }
-                None => None,
             }
-        };
-        let nt = async {
-            match &self.ntfy {
-                Some(cfg) => {
-                    let secrets: Vec<&str> = cfg.token.as_deref().into_iter().collect();
-                    Some(
-                        self.bounded(
-                            ntfy::NAME,
-                            "ntfy",
-                            ntfy::send(&self.client, cfg, &self.policy, event),
-                            &secrets,
-                        )
-                        .await,
-                    )
-                }
-                None => None,
+            (_, None) => no_client(),
+            (Channel::Telegram(cfg), Some(client)) => {
+                self.bounded(
+                    name,
+                    "Telegram",
+                    telegram::send(client, cfg, &self.policy, event),
+                    &[&cfg.bot_token],
+                )
+                .await
             }
-        };
-        let (a, b, c) = tokio::join!(tg, hook, nt);
-        [a, b, c].into_iter().flatten().collect()
+            (Channel::Webhook(cfg), Some(client)) => {
+                let secrets: Vec<&str> = cfg.bearer.as_deref().into_iter().collect();
+                self.bounded(
+                    name,
+                    "webhook",
+                    webhook::send(client, cfg, &self.policy, event),
+                    &secrets,
+                )
+                .await
+            }
+            (Channel::Ntfy(cfg), Some(client)) => {
+                let secrets: Vec<&str> = cfg.token.as_deref().into_iter().collect();
+                self.bounded(
+                    name,
+                    "ntfy",
+                    ntfy::send(client, cfg, &self.policy, event),
+                    &secrets,
+                )
+                .await
+            }
+        }
     }
 
     async fn bounded(

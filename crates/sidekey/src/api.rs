@@ -106,6 +106,12 @@ pub enum LoginProgress {
         #[serde(flatten)]
         event: Event,
     },
+    /// Nobody polls it any more (its process ended); the code event, which `login --wait`
+    /// resumes while it is valid.
+    Interrupted {
+        #[serde(flatten)]
+        event: Event,
+    },
     /// Finished: `signed_in` (exit 0) or `failed` with its exit code.
     Done {
         #[serde(flatten)]

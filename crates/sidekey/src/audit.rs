@@ -43,7 +43,9 @@ pub fn record(
 ) {
     let (decision, outcome) = match result {
         Ok(()) => ("allow", "ok".to_string()),
-        Err(f) if f.reason.is_refusal() => ("deny", f.reason.to_string()),
+        Err(f) if f.exit == crate::error::Exit::Policy || f.reason.is_refusal() => {
+            ("deny", f.reason.to_string())
+        }
         Err(f) => ("allow", f.reason.to_string()),
     };
     let entry = Entry {

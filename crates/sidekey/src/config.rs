@@ -579,10 +579,6 @@ fn read_secret(base: &Path, file: &str, what: &str) -> Result<Secret, Located> {
     Ok(Secret::new(t))
 }
 
-fn env_nonempty(var: &str) -> Option<String> {
-    std::env::var(var).ok().filter(|v| !v.trim().is_empty())
-}
-
 /// `[notify.*]`. Telegram also switches on with `TELEGRAM_BOT_TOKEN` + `TELEGRAM_CHAT_ID` in the
 /// environment (as in the seed), unless `[notify.telegram] enabled = false`.
 fn notify(raw: RawNotify, base: &Path) -> Result<Notify, Located> {
@@ -604,7 +600,7 @@ fn notify(raw: RawNotify, base: &Path) -> Result<Notify, Located> {
             "[notify.telegram] bot_token_file",
         )? {
             Some(t) => Some(t),
-            None => env_nonempty("TELEGRAM_BOT_TOKEN").map(Secret::new),
+            None => crate::env::text(crate::env::TELEGRAM_BOT_TOKEN).map(Secret::new),
         };
         let chat = match &tg.chat_id {
             Some(toml::Value::String(s)) => Some(s.trim().to_string()),
@@ -615,7 +611,7 @@ fn notify(raw: RawNotify, base: &Path) -> Result<Notify, Located> {
                     "[notify.telegram] chat_id must be a number or a string".into(),
                 ));
             }
-            None => env_nonempty("TELEGRAM_CHAT_ID"),
+            None => crate::env::text(crate::env::TELEGRAM_CHAT_ID),
         };
         match (token, chat) {
             (Some(bot_token), Some(chat_id)) if !chat_id.is_empty() => {
@@ -656,7 +652,7 @@ fn notify(raw: RawNotify, base: &Path) -> Result<Notify, Located> {
                 ));
             }
             (Some(f), None) => Some(read_secret(base, f, "[notify.webhook] bearer_token_file")?),
-            (None, Some(var)) => Some(Secret::new(env_nonempty(var).ok_or_else(|| {
+            (None, Some(var)) => Some(Secret::new(crate::env::text(var).ok_or_else(|| {
                 (
                     None,
                     format!("[notify.webhook] bearer_token_env: {var} is not set"),

@@ -324,13 +324,20 @@ async fn audit_layer(
     if !path.starts_with("/v1/") {
         return resp;
     }
-    let note = resp.extensions().get::<Note>().cloned().unwrap_or_else(|| {
-        // Refused before a handler ran (API key, unreadable body): name the route, capped.
-        let op: String = path.trim_start_matches("/v1/").chars().take(40).collect();
-        Note::new(&op, None, json!({}))
-    });
-    let result = match resp.extensions().get::<Failure>() {
-        Some(f) => Err(f.clone()),
+    let failure = resp.extensions().get::<Failure>().cloned();
+    let note = match (resp.extensions().get::<Note>(), &failure) {
+        (Some(n), _) => n.clone(),
+        // Refused before a handler ran (the API key): name the route, capped.
+        (None, Some(_)) => {
+            let op: String = path.trim_start_matches("/v1/").chars().take(40).collect();
+            Note::new(&op, None, json!({}))
+        }
+        // No route answered (404, 405): nothing happened, and nothing the caller names is
+        // written down.
+        (None, None) => return resp,
+    };
+    let result = match failure {
+        Some(f) => Err(f),
         None => Ok(()),
     };
     audit::record(
@@ -660,6 +667,10 @@ mod tests {
         assert_eq!(log[0]["outcome"], "unauthorized");
         assert_eq!(log[1]["operation"], "status");
         assert_eq!(log[1]["decision"], "allow");
+        // A route that does not exist answers 404 and writes nothing the caller chose.
+        let (st, _) = call(&s.app, "GET", "/v1/anything-i-like", None, None).await;
+        assert_eq!(st, StatusCode::NOT_FOUND);
+        assert_eq!(audit(&s.home).len(), 2);
         assert!(
             !std::fs::read_to_string(s.home.join("audit.log"))
                 .unwrap()

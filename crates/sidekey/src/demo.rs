@@ -50,7 +50,8 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
     );
     println!("Throw-away config and vault: {}\n", home.display());
     println!("$ sidekey login demo");
-    // Start the sign-in to learn its code, then run the real `login` conversation, which joins it.
+    // Start the sign-in to learn its code, then run the real `login` conversation, which finds
+    // the same sign-in running in this process and shows it.
     let req = LoginRequest {
         account: "demo".into(),
         ..LoginRequest::default()
@@ -84,7 +85,7 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
             );
         }
     }
-    login::run(&backend, "demo", false, Mode::Resume, &[]).await?;
+    login::run(&backend, "demo", false, Mode::Fresh, &[]).await?;
 
     println!("\n$ sidekey status");
     output::status(

@@ -11,8 +11,10 @@ use sidekey_flow::{FlowError, RefreshError};
 use sidekey_vault::VaultError;
 
 /// The exit codes of the command contract (README, "Exit codes").
+/// On the wire a number; one this version does not know (from a newer daemon) reads as
+/// [`Exit::Internal`] rather than making the whole answer unreadable.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(into = "u8", try_from = "u8")]
+#[serde(into = "u8", from = "u8")]
 pub enum Exit {
     Ok = 0,
     /// A bug, or the machine refused something (a full disk, a failed thread).
@@ -51,13 +53,12 @@ impl From<Exit> for u8 {
     }
 }
 
-impl TryFrom<u8> for Exit {
-    type Error = String;
-    fn try_from(v: u8) -> Result<Exit, String> {
+impl From<u8> for Exit {
+    fn from(v: u8) -> Exit {
         Exit::ALL
             .into_iter()
             .find(|e| e.code() == v)
-            .ok_or_else(|| format!("unknown exit code {v}"))
+            .unwrap_or(Exit::Internal)
     }
 }
 
@@ -68,7 +69,8 @@ impl From<Exit> for std::process::ExitCode {
 }
 
 /// Why something failed, in one word; `--json` output, login events, audit entries and the
-/// daemon's error bodies all carry it. Serialised in snake_case (`missing_scope`).
+/// daemon's error bodies all carry it. Serialised in snake_case (`missing_scope`). A word this
+/// version does not know (from a newer daemon) reads as [`Reason::Other`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Reason {
@@ -95,10 +97,12 @@ pub enum Reason {
     Policy,
     Unauthorized,
     Doctor,
+    #[serde(other)]
+    Other,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 23] = [
+    pub const ALL: [Reason; 24] = [
         Reason::Internal,
         Reason::Config,
         Reason::Usage,
@@ -122,6 +126,7 @@ impl Reason {
         Reason::Policy,
         Reason::Unauthorized,
         Reason::Doctor,
+        Reason::Other,
     ];
 
     /// The wire word (`"missing_scope"`).
@@ -150,6 +155,7 @@ impl Reason {
             Reason::Policy => "policy",
             Reason::Unauthorized => "unauthorized",
             Reason::Doctor => "doctor",
+            Reason::Other => "other",
         }
     }
 
@@ -300,7 +306,12 @@ mod tests {
     fn exit_codes_are_the_contract() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
         assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
-        assert!(Exit::try_from(7).is_err());
+        assert_eq!(Exit::from(9), Exit::Internal);
+        let newer: Failure = serde_json::from_str(
+            r#"{"exit_code": 9, "reason": "aws_throttled", "message": "from a newer daemon"}"#,
+        )
+        .unwrap();
+        assert_eq!((newer.exit, newer.reason), (Exit::Internal, Reason::Other));
         let f = Failure::new(Exit::NotSignedIn, Reason::MissingScope, "x\ny");
         let v = serde_json::to_value(&f).unwrap();
         assert_eq!(v["exit_code"], 3);

@@ -160,20 +160,13 @@ fn service(kind: ProviderKind) -> &'static str {
     kind.dialect().display_name()
 }
 
-/// Google's scopes without the `https://www.googleapis.com/auth/` prefix.
-fn short_scope(scope: &str) -> &str {
-    scope
-        .strip_prefix("https://www.googleapis.com/auth/")
-        .unwrap_or(scope)
-}
-
 fn scope_list(a: &Account) -> String {
     if a.scopes.is_empty() {
         return "(none)".into();
     }
     a.scopes
         .iter()
-        .map(|s| cell(short_scope(s)))
+        .map(|s| cell(a.kind.dialect().short_scope(s)))
         .collect::<Vec<_>>()
         .join(", ")
 }
@@ -393,8 +386,8 @@ OneDrive files, or wants a morning overview. Everything here is read-only.
     } else {
         String::new()
     };
-    let ops: String = crate::ops::microsoft::EVERY
-        .iter()
+    use strum::IntoEnumIterator;
+    let ops: String = crate::ops::microsoft::MsOp::iter()
         .map(|op| {
             let i = op.info();
             format!("- `{}{pick}`: {}.\n", i.usage, i.summary)
@@ -427,9 +420,11 @@ Never ask for the Microsoft password, and don't use raw Graph calls or other Out
 fn google_skill(accounts: &[&Account]) -> Skill {
     let name = &accounts[0].name;
     let has = |s: &str| {
-        accounts
-            .iter()
-            .any(|a| a.scopes.iter().any(|x| short_scope(x) == s))
+        accounts.iter().any(|a| {
+            a.scopes
+                .iter()
+                .any(|x| a.kind.dialect().short_scope(x) == s)
+        })
     };
     let drive_file = has("drive.file");
     let appdata = has("drive.appdata");

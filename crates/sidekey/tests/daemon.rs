@@ -424,3 +424,36 @@ fn simultaneous_logins_share_one_sign_in_and_a_shutdown_keeps_it_resumable() {
     assert_eq!(idp.counters().device_requests, 1);
     assert_eq!(idp.counters().polls_after_success, 0);
 }
+
+/// `login --wait` after the person already finished: the outcome, not "nothing pending".
+#[test]
+fn waiting_for_a_sign_in_that_already_finished_reports_its_outcome() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    let d = start_daemon(&env);
+    let out = agent(&env, &d, &["login", "o", "--no-wait", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let t0 = Instant::now();
+    loop {
+        let st = agent(&env, &d, &["status", "o", "--json"]);
+        if stdout(&st).contains("\"state\":\"signed_in\"") {
+            break;
+        }
+        assert!(t0.elapsed() < Duration::from_secs(20), "{}", stdout(&st));
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    for side in ["agent", "local"] {
+        let w = if side == "agent" {
+            agent(&env, &d, &["login", "o", "--wait", "--json"])
+        } else {
+            env.run(&["login", "o", "--wait", "--json"])
+        };
+        assert_eq!(w.status.code(), Some(0), "{side}: {}", stderr(&w));
+        let last: Value =
+            serde_json::from_str(stdout(&w).lines().last().unwrap_or("null")).unwrap();
+        assert_eq!(last["event"], "signed_in", "{side}: {}", stdout(&w));
+    }
+    assert_eq!(idp.counters().device_requests, 1);
+}

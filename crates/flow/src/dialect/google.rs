@@ -10,6 +10,9 @@ use crate::provider::{Endpoints, ProviderKind};
 
 pub struct Google;
 
+/// What Google's short scope names stand for.
+pub const SCOPE_PREFIX: &str = "https://www.googleapis.com/auth/";
+
 pub const ALLOWED_SCOPES: [&str; 7] = [
     "openid",
     "email",
@@ -25,7 +28,7 @@ pub fn expand(scope: &str) -> String {
     match scope {
         "openid" | "email" | "profile" => scope.to_string(),
         s if s.starts_with("https://") => s.to_string(),
-        s => format!("https://www.googleapis.com/auth/{s}"),
+        s => format!("{SCOPE_PREFIX}{s}"),
     }
 }
 
@@ -68,6 +71,10 @@ impl Dialect for Google {
 
     fn display_name(&self) -> &'static str {
         "Google"
+    }
+
+    fn short_scope<'a>(&self, scope: &'a str) -> &'a str {
+        scope.strip_prefix(SCOPE_PREFIX).unwrap_or(scope)
     }
 
     fn default_scopes(&self) -> &'static [&'static str] {

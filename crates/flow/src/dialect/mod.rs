@@ -232,6 +232,11 @@ pub trait Dialect: Send + Sync {
         None
     }
 
+    /// A scope as people write it (Google's `drive.file` for its full URL): for display only.
+    fn short_scope<'a>(&self, scope: &'a str) -> &'a str {
+        scope
+    }
+
     /// `Some(why)` when the flow cannot work without a client secret; `why` is the config error.
     fn requires_client_secret(&self) -> Option<&'static str> {
         None

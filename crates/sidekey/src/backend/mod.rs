@@ -104,10 +104,12 @@ impl Backend {
         }
     }
 
-    /// Let this process's part of a sign-in finish (notifications, handover) before exiting.
-    pub async fn settle(&self, name: &str) {
-        if let Backend::Local(l) = self {
-            l.signins.settle(name).await;
+    /// Let this process's part of a sign-in finish (notifications, handover) before exiting,
+    /// and say how it ended.
+    pub async fn settle(&self, name: &str) -> Result<(), Failure> {
+        match self {
+            Backend::Local(l) => l.signins.settle(name).await,
+            Backend::Remote(_) => Ok(()),
         }
     }
 

@@ -1,5 +1,5 @@
-//! `sidekey login NAME [--json] [--no-wait | --wait]`: start (or join) a sign-in through the
-//! backend, show its code through the terminal channel, wait for the outcome.
+//! `sidekey login NAME [--json] [--no-wait | --wait]`: start (or join, or resume) a sign-in
+//! through the backend, show its events through the terminal channel, wait for the outcome.
 
 use crate::account::now_unix;
 use crate::api::{LoginProgress, LoginRequest};
@@ -7,7 +7,7 @@ use crate::backend::Backend;
 use crate::env;
 use crate::error::{Exit, Failure, Reason};
 use crate::signin::Mode;
-use sidekey_notify::{Event, Terminal};
+use sidekey_notify::{Channels, Event, Terminal};
 use std::io::{IsTerminal, Write};
 use std::time::Duration;
 
@@ -23,6 +23,42 @@ pub fn mode(no_wait: bool, wait: bool, background: bool) -> Mode {
     }
 }
 
+/// The mode as the audit log has always named it.
+pub fn audit_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Fresh => "Wait",
+        Mode::Handover => "NoWait",
+        Mode::Resume => "JoinOnly",
+        Mode::Background => "Background",
+    }
+}
+
+/// Where the events of this command go: the terminal (or nowhere, for the background poller).
+struct Screen {
+    channels: Option<Channels>,
+    json: bool,
+    failed_shown: std::cell::Cell<bool>,
+}
+
+impl Screen {
+    async fn show(&self, e: &Event) {
+        self.failed_shown
+            .set(self.failed_shown.get() || matches!(e, Event::Failed { .. }));
+        if let Some(c) = &self.channels {
+            clear_countdown();
+            c.send(e).await;
+        }
+    }
+
+    fn say(&self, text: &str) {
+        if self.channels.is_some() && !self.json {
+            let mut out = std::io::stdout().lock();
+            let _ = writeln!(out, "{text}");
+            let _ = out.flush();
+        }
+    }
+}
+
 pub async fn run(
     backend: &Backend,
     name: &str,
@@ -30,33 +66,47 @@ pub async fn run(
     mode: Mode,
     scopes: &[String],
 ) -> Result<(), Failure> {
-    let quiet = mode == Mode::Background;
     let tty = std::io::stdout().is_terminal();
-    let terminal = Terminal {
+    let screen = Screen {
+        channels: (mode != Mode::Background).then(|| {
+            Channels::terminal(Terminal {
+                json,
+                color: tty && !env::is_set(env::NO_COLOR),
+                qr: tty,
+            })
+        }),
         json,
-        color: tty && !env::is_set(env::NO_COLOR),
-        qr: tty,
+        failed_shown: std::cell::Cell::new(false),
     };
-    let failed_shown = std::cell::Cell::new(false);
-    let show = |e: &Event| {
-        failed_shown.set(failed_shown.get() || matches!(e, Event::Failed { .. }));
-        if !quiet {
-            clear_countdown();
-            let _ = terminal.show(e, now_unix(), &mut std::io::stdout().lock());
-        }
+    if let Some(l) = backend.local() {
+        l.signins
+            .set_progress_notes(!json && mode != Mode::Background);
+    }
+    let talked = conversation(backend, name, mode, scopes, &screen).await;
+    // This process's part of the sign-in (notifications, the handover) ends before it exits; a
+    // failure there is the command's failure.
+    let result = match (talked, backend.settle(name).await) {
+        (Ok(()), settled) => settled,
+        (Err(f), Err(late)) if f.reason == Reason::Interrupted => Err(late),
+        (Err(f), _) => Err(f),
     };
-    let result = conversation(backend, name, json, mode, scopes, &show).await;
-    backend.settle(name).await;
     if let Err(f) = &result
         && json
-        && !failed_shown.get()
+        && !screen.failed_shown.get()
     {
-        show(&Event::Failed {
-            account: name.to_string(),
-            provider: String::new(),
-            reason: f.reason.as_str().into(),
-            message: f.message.clone(),
-        });
+        let provider = backend
+            .local()
+            .and_then(|l| l.ctx.config.accounts.get(name))
+            .map(|a| a.kind.name().to_string())
+            .unwrap_or_default();
+        screen
+            .show(&Event::Failed {
+                account: name.to_string(),
+                provider,
+                reason: f.reason.as_str().into(),
+                message: f.message.clone(),
+            })
+            .await;
     }
     result
 }
@@ -64,33 +114,51 @@ pub async fn run(
 async fn conversation(
     backend: &Backend,
     name: &str,
-    json: bool,
     mode: Mode,
     scopes: &[String],
-    show: &dyn Fn(&Event),
+    screen: &Screen,
 ) -> Result<(), Failure> {
-    let req = LoginRequest {
+    let mut req = LoginRequest {
         account: name.to_string(),
         scopes: (!scopes.is_empty()).then(|| scopes.to_vec()),
-        resume_only: mode == Mode::Resume,
+        resume_only: false,
     };
-    let started = backend.login(&req, mode).await?;
-    if started.joined && !json && mode != Mode::Background {
-        say(&format!(
-            "A sign-in for '{name}' is already in progress; joining it."
-        ));
-    }
-    show(&started.event);
-    if mode == Mode::Handover {
-        if !json {
-            say(&format!(
-                "Waiting in the background; `sidekey status {name}` shows progress, `sidekey login {name} --wait` waits for it."
+    // `--wait`: the sign-in already pending — or already finished, or to be resumed.
+    let code = if mode == Mode::Resume {
+        match backend.login_progress(name, Duration::ZERO).await? {
+            LoginProgress::None => return Err(Failure::no_pending(name)),
+            LoginProgress::Done { event, exit_code } => {
+                return finish(event, exit_code, screen).await;
+            }
+            LoginProgress::Pending { event } => {
+                screen.say(&format!(
+                    "A sign-in for '{name}' is already in progress; joining it."
+                ));
+                event
+            }
+            LoginProgress::Interrupted { .. } => {
+                req.resume_only = true;
+                backend.login(&req, mode).await?.event
+            }
+        }
+    } else {
+        let started = backend.login(&req, mode).await?;
+        if started.joined {
+            screen.say(&format!(
+                "A sign-in for '{name}' is already in progress; joining it."
             ));
         }
+        started.event
+    };
+    screen.show(&code).await;
+    if mode == Mode::Handover {
+        screen.say(&format!(
+            "Waiting in the background; `sidekey status {name}` shows progress, `sidekey login {name} --wait` waits for it."
+        ));
         return Ok(());
     }
-    let ticker = match &started.event {
-        Event::Code { expires_at, .. } if !json && mode != Mode::Background => {
+    let ticker = match (&code, &screen.channels) {
+        (Event::Code { expires_at, .. }, Some(_)) if !screen.json => {
             countdown(expires_at.parse::<jiff::Timestamp>().ok())
         }
         _ => None,
@@ -99,6 +167,15 @@ async fn conversation(
         match backend.login_progress(name, Duration::from_secs(25)).await {
             Ok(LoginProgress::Pending { .. }) => continue,
             Ok(LoginProgress::None) => break Err(Failure::internal("the sign-in was lost")),
+            Ok(LoginProgress::Interrupted { .. }) => {
+                break Err(Failure::new(
+                    Exit::Provider,
+                    Reason::Interrupted,
+                    format!(
+                        "the sign-in for '{name}' stopped before it finished; run `sidekey login {name}` to resume it"
+                    ),
+                ));
+            }
             Ok(LoginProgress::Done { event, exit_code }) => break Ok((event, exit_code)),
             Err(f) => break Err(f),
         }
@@ -107,27 +184,23 @@ async fn conversation(
         t.abort();
     }
     let (event, exit) = outcome?;
+    finish(event, exit, screen).await
+}
+
+/// Show the final event; a failed one is the command's failure, with its exit code and reason.
+async fn finish(event: Event, exit: Exit, screen: &Screen) -> Result<(), Failure> {
+    screen.show(&event).await;
     match &event {
         Event::Failed {
             reason, message, ..
         } => {
-            show(&event);
             let reason = serde_json::from_value(serde_json::Value::String(reason.clone()))
                 .unwrap_or(Reason::ProviderError);
             Err(Failure::new(exit, reason, message.clone()))
         }
         _ if exit != Exit::Ok => Err(Failure::internal("a failed sign-in reported success")),
-        _ => {
-            show(&event);
-            Ok(())
-        }
+        _ => Ok(()),
     }
-}
-
-fn say(text: &str) {
-    let mut out = std::io::stdout().lock();
-    let _ = writeln!(out, "{text}");
-    let _ = out.flush();
 }
 
 fn clear_countdown() {

@@ -189,7 +189,7 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
         } => {
             let mode = login::mode(no_wait, wait, background);
             let r = login::run(backend, &name, json, mode, &scopes).await;
-            let args = serde_json::json!({"scopes": scopes, "mode": format!("{mode:?}")});
+            let args = serde_json::json!({"scopes": scopes, "mode": login::audit_name(mode)});
             backend.audit("login", Some(&name), args, started, &r);
             r
         }
@@ -242,11 +242,15 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             output::line(&r?.message)
         }
         Command::Ms { account, json, cmd } => {
+            let req = OpRequest {
+                account,
+                op: cmd.operation()?,
+            };
             // Arguments are checked before anything else: a bad one never costs a token.
-            let op = cmd.operation()?;
-            op.validate()?;
-            let req = OpRequest { account, op };
-            let r = backend.operate(&req).await;
+            let r = match req.op.validate() {
+                Ok(()) => backend.operate(&req).await,
+                Err(f) => Err(f),
+            };
             let account = match (&r, backend.local()) {
                 (Ok(reply), _) => Some(reply.account.clone()),
                 (Err(_), Some(l)) => l.op_account(&req).ok(),
@@ -271,6 +275,9 @@ fn exec(t: &crate::api::TokenReply, program: &OsString, args: &[OsString]) -> Re
     use std::os::unix::process::CommandExt;
     let token = t.access_token.expose();
     let mut cmd = std::process::Command::new(program);
+    for var in crate::env::SECRETS {
+        cmd.env_remove(var);
+    }
     cmd.args(args)
         .env("SIDEKEY_ACCESS_TOKEN", token)
         .env("SIDEKEY_ACCOUNT", &t.account);

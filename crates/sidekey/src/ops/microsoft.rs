@@ -15,7 +15,6 @@ use sidekey_flow::ProviderKind;
 use sidekey_services::{BirthdayFilter, Graph, GraphError, Window, render};
 
 pub const PROVIDER: ProviderKind = ProviderKind::Microsoft;
-pub const DEFAULT_GRAPH: &str = "https://graph.microsoft.com/v1.0";
 
 /// A named calendar window, in the person's time zone.
 #[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -28,6 +27,12 @@ pub enum When {
     #[value(name = "next-7-days")]
     #[serde(rename = "next-7-days")]
     Next7Days,
+}
+
+impl Default for Span {
+    fn default() -> Span {
+        Span::Named(When::Today)
+    }
 }
 
 impl When {
@@ -51,16 +56,19 @@ pub enum Span {
 }
 
 /// Which birthdays.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
 #[serde(rename_all = "snake_case")]
 pub enum Birthdays {
+    #[default]
     ThisMonth,
     Month(i8),
     NextDays(u16),
 }
 
-/// The Microsoft operations. The tag is the operation's audit and policy name.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+/// The Microsoft operations. The tag is the operation's audit and policy name. `MsOp::iter()`
+/// yields each variant once (with placeholder arguments): the catalog the policy and the skills
+/// read, complete by construction.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter)]
 #[serde(tag = "op")]
 pub enum MsOp {
     #[serde(rename = "ms.me")]
@@ -84,30 +92,6 @@ pub enum MsOp {
     #[serde(rename = "ms.dashboard")]
     Dashboard { tz: Option<String> },
 }
-
-/// One of each operation (arguments are placeholders): the catalog for policy and skills.
-pub static EVERY: [MsOp; 8] = [
-    MsOp::Me,
-    MsOp::FilesSearch {
-        query: String::new(),
-        top: 10,
-    },
-    MsOp::FilesRecent { top: 10 },
-    MsOp::FilesGet { id: String::new() },
-    MsOp::Calendar {
-        span: Span::Named(When::Today),
-        tz: None,
-    },
-    MsOp::MailUnread {
-        from: None,
-        top: 10,
-        tz: None,
-    },
-    MsOp::Birthdays {
-        which: Birthdays::ThisMonth,
-    },
-    MsOp::Dashboard { tz: None },
-];
 
 impl MsOp {
     pub fn info(&self) -> &'static OpInfo {
@@ -140,7 +124,7 @@ impl MsOp {
             MsOp::Calendar { .. } => &OpInfo {
                 name: "ms.calendar",
                 access: Read,
-                summary: "events in a window: today, tomorrow, tomorrow-afternoon, this-week, next-7-days, or --from/--to",
+                summary: "events in a window: `--when` today, tomorrow, tomorrow-afternoon, this-week or next-7-days, or `--from 2026-12-01 --to 2026-12-08`; all-day events are marked",
                 usage: "sidekey ms calendar --when tomorrow-afternoon",
             },
             MsOp::MailUnread { .. } => &OpInfo {
@@ -152,7 +136,7 @@ impl MsOp {
             MsOp::Birthdays { .. } => &OpInfo {
                 name: "ms.contacts.birthdays",
                 access: Read,
-                summary: "contacts' birthdays, by month or the next N days",
+                summary: "contacts' birthdays: `--month 12`, or `--next-days 30`",
                 usage: "sidekey ms contacts birthdays --next-days 30",
             },
             MsOp::Dashboard { .. } => &OpInfo {
@@ -257,7 +241,11 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
             ));
         }
     }
-    let base = account.api_base.as_deref().unwrap_or(DEFAULT_GRAPH);
+    let base = account
+        .api_base
+        .as_deref()
+        .or(PROVIDER.dialect().default_api_base())
+        .ok_or_else(|| Failure::internal("no Microsoft Graph address"))?;
     let graph = Graph::new(ctx.http()?.client().clone(), base);
     let result = match call(&graph, rec.access_token.expose(), op, &tz).await {
         Err(GraphError::Unauthorized) => {
@@ -367,6 +355,7 @@ async fn call(
 #[cfg(test)]
 mod tests {
     use super::*;
+    use strum::IntoEnumIterator;
 
     #[test]
     fn bad_arguments_fail_before_any_request() {
@@ -409,7 +398,7 @@ mod tests {
             .iter()
             .map(|s| s.to_string())
             .collect();
-        for op in EVERY.iter() {
+        for op in MsOp::iter() {
             assert_eq!(
                 sidekey_services::missing_scope(op.graph_name(), &defaults),
                 None,

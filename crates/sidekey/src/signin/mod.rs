@@ -89,17 +89,25 @@ impl sidekey_flow::Clock for StoppableClock<'_> {
     }
 }
 
-/// What a starting task has to say so far.
+/// What a sign-in task has to say so far.
 #[derive(Clone, Debug)]
 enum Shown {
     Starting,
     Code(LoginStarted),
     Failed(Failure),
+    /// The outcome is stored; what is left is notifying. Nobody joins it any more.
+    Done,
 }
 
 struct Task {
     shown: watch::Receiver<Shown>,
-    handle: tokio::task::JoinHandle<()>,
+    handle: tokio::task::JoinHandle<Result<(), Failure>>,
+}
+
+impl Task {
+    fn joinable(&self) -> bool {
+        !self.handle.is_finished() && !matches!(*self.shown.borrow(), Shown::Done)
+    }
 }
 
 /// The sign-ins of this process.
@@ -107,6 +115,8 @@ pub struct SignIns {
     ctx: Arc<Context>,
     stop: Stop,
     running: Mutex<HashMap<String, Task>>,
+    /// Say "provider hiccup, retrying" on stderr (a person at a terminal is watching).
+    notes: std::sync::atomic::AtomicBool,
 }
 
 impl SignIns {
@@ -115,6 +125,23 @@ impl SignIns {
             ctx,
             stop,
             running: Mutex::new(HashMap::new()),
+            notes: std::sync::atomic::AtomicBool::new(false),
+        }
+    }
+
+    /// Whether sign-ins of this process print provider hiccups on stderr (a CLI in text mode).
+    pub fn set_progress_notes(&self, on: bool) {
+        self.notes.store(on, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    fn job(&self, account: Account, mode: Mode, tx: watch::Sender<Shown>) -> Job {
+        Job {
+            ctx: self.ctx.clone(),
+            stop: self.stop.clone(),
+            notes: self.notes.load(std::sync::atomic::Ordering::Relaxed),
+            account,
+            mode,
+            tx,
         }
     }
 
@@ -126,18 +153,11 @@ impl SignIns {
         let name = account.name.clone();
         let mut shown = {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-            match running.get(&name).filter(|t| !t.handle.is_finished()) {
+            match running.get(&name).filter(|t| t.joinable()) {
                 Some(t) => t.shown.clone(),
                 None => {
                     let (tx, rx) = watch::channel(Shown::Starting);
-                    let job = Job {
-                        ctx: self.ctx.clone(),
-                        stop: self.stop.clone(),
-                        account,
-                        mode,
-                        tx,
-                    };
-                    let handle = tokio::spawn(job.run());
+                    let handle = tokio::spawn(self.job(account, mode, tx).run());
                     running.insert(
                         name.clone(),
                         Task {
@@ -154,17 +174,29 @@ impl SignIns {
             shown.wait_for(|s| !matches!(s, Shown::Starting)),
         )
         .await;
-        match waited {
+        let outcome = match waited {
             Ok(Ok(s)) => match s.clone() {
-                Shown::Code(started) => Ok(started),
+                Shown::Code(started) => return Ok(started),
                 Shown::Failed(f) => Err(f),
-                Shown::Starting => Err(Failure::internal("the sign-in ended without a code")),
+                Shown::Starting | Shown::Done => {
+                    Err(Failure::internal("the sign-in ended without a code"))
+                }
             },
             Ok(Err(_)) => Err(Failure::internal("the sign-in ended without a code")),
             Err(_) => Err(Failure::network(
                 "the provider did not hand out a code in time",
             )),
+        };
+        // No code was shown: whatever the task still does, nobody will see it.
+        if let Some(t) = self
+            .running
+            .lock()
+            .unwrap_or_else(|e| e.into_inner())
+            .remove(&name)
+        {
+            t.handle.abort();
         }
+        outcome
     }
 
     /// Where `name`'s sign-in stands, waiting up to `wait` for it to finish.
@@ -176,16 +208,8 @@ impl SignIns {
                 Seen::None => return Ok(LoginProgress::None),
                 Seen::Finished(p, o) => return finished(&store, &p, &o),
                 Seen::Interrupted(p) => {
-                    let f = Failure::new(
-                        Exit::Provider,
-                        Reason::Interrupted,
-                        format!(
-                            "the sign-in for '{name}' stopped before it finished; run `sidekey login {name}` to resume it"
-                        ),
-                    );
-                    return Ok(LoginProgress::Done {
-                        event: failed_event(name, &p.provider, &f),
-                        exit_code: f.exit,
+                    return Ok(LoginProgress::Interrupted {
+                        event: p.code_event(name),
                     });
                 }
                 Seen::Live(p) if Instant::now() >= deadline => {
@@ -209,14 +233,7 @@ impl SignIns {
                 let mut account = account.clone();
                 account.scopes = p.scopes.clone();
                 let (tx, rx) = watch::channel(Shown::Starting);
-                let job = Job {
-                    ctx: self.ctx.clone(),
-                    stop: self.stop.clone(),
-                    account,
-                    mode: Mode::Resume,
-                    tx,
-                };
-                let handle = tokio::spawn(job.run());
+                let handle = tokio::spawn(self.job(account, Mode::Resume, tx).run());
                 self.running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -225,16 +242,22 @@ impl SignIns {
         }
     }
 
-    /// Wait for `name`'s task in this process (if any) to end: its notifications sent, its
-    /// handover done. A CLI calls this before it exits.
-    pub async fn settle(&self, name: &str) {
+    /// Wait for `name`'s task in this process (if any) to end — its notifications sent, its
+    /// handover done — and say how it ended. A CLI calls this before it exits: a failure after
+    /// the code was shown (a handover that could not start its poller, tokens that could not be
+    /// stored) is reported here.
+    pub async fn settle(&self, name: &str) -> Result<(), Failure> {
         let task = self
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
-        if let Some(t) = task {
-            let _ = t.handle.await;
+        match task {
+            Some(t) => t
+                .handle
+                .await
+                .map_err(|_| Failure::internal("the sign-in task failed"))?,
+            None => Ok(()),
         }
     }
 
@@ -257,42 +280,54 @@ impl SignIns {
 /// The outcome of a finished sign-in, as an event.
 fn finished(store: &PendingStore, p: &Pending, o: &Outcome) -> Result<LoginProgress, Failure> {
     let name = store.account();
-    let event = match (o.exit_code, store.vault().load::<Record>(name)?) {
-        (Exit::Ok, Some(rec)) => signed_in_event(name, &rec),
-        _ => Event::Failed {
-            account: name.to_string(),
-            provider: p.provider.clone(),
-            reason: o.reason.unwrap_or(Reason::ProviderError).as_str().into(),
-            message: o.message.clone(),
-        },
+    let failed = |reason: Reason, message: &str| Event::Failed {
+        account: name.to_string(),
+        provider: p.provider.clone(),
+        reason: reason.as_str().into(),
+        message: message.to_string(),
     };
-    Ok(LoginProgress::Done {
-        event,
-        exit_code: o.exit_code,
-    })
+    let (event, exit_code) = match (o.exit_code, store.vault().load::<Record>(name)?) {
+        (Exit::Ok, Some(rec)) => (signed_in_event(name, &rec), Exit::Ok),
+        (Exit::Ok, None) => (
+            failed(
+                Reason::SignedOut,
+                &format!("'{name}' signed in, but its tokens are gone since (logged out?)"),
+            ),
+            Exit::NotSignedIn,
+        ),
+        (exit, _) => (
+            failed(o.reason.unwrap_or(Reason::ProviderError), &o.message),
+            exit,
+        ),
+    };
+    Ok(LoginProgress::Done { event, exit_code })
 }
 
 /// One sign-in, from the lock to the stored tokens.
 struct Job {
     ctx: Arc<Context>,
     stop: Stop,
+    notes: bool,
     account: Account,
     mode: Mode,
     tx: watch::Sender<Shown>,
 }
 
 impl Job {
-    async fn run(self) {
-        if let Err(f) = self.drive().await {
-            // Only matters if no code was shown yet; afterwards the outcome is in the slot.
+    /// The whole sign-in; a failure before the code is shown goes to whoever waits for the
+    /// code, and every failure is the task's result (see [`SignIns::settle`]).
+    async fn run(self) -> Result<(), Failure> {
+        let result = self.drive().await;
+        if let Err(f) = &result {
             self.tx.send_if_modified(|s| {
                 let first = matches!(s, Shown::Starting);
                 if first {
-                    *s = Shown::Failed(f);
+                    *s = Shown::Failed(f.clone());
                 }
                 first
             });
         }
+        result
     }
 
     async fn drive(&self) -> Result<(), Failure> {
@@ -359,13 +394,16 @@ impl Job {
                 &pending.remaining(now_unix()),
                 Instant::now(),
                 &StoppableClock(&self.stop),
-                |ev| progress_note(ev, self.mode),
+                |ev| progress_note(ev, self.notes && self.mode != Mode::Background),
                 &|| self.stop.is_raised(),
             )
             .await
             .map_err(Failure::from_flow);
         let outcome = self.finish(&store, &provider, pending, result).await;
         drop(lock);
+        if !matches!(&outcome, Err(f) if f.reason == Reason::Interrupted) {
+            self.tx.send_replace(Shown::Done);
+        }
         match &outcome {
             Ok(rec) => self.notify(&signed_in_event(name, rec)).await,
             Err(f) if f.reason == Reason::Interrupted => {}
@@ -461,17 +499,22 @@ impl Job {
                     store.vault().clone(),
                     name.to_string(),
                     rec.clone(),
-                    pending,
+                    pending.clone(),
                 );
-                tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+                let stored = tokio::task::spawn_blocking(move || -> Result<(), Failure> {
                     let lock = vault.lock(&n)?;
                     lock.store(&r)?;
                     lock.store_slot("pending", &p)?;
                     Ok(())
                 })
                 .await
-                .map_err(|_| Failure::internal("a worker thread failed"))??;
-                return Ok(rec);
+                .map_err(|_| Failure::internal("a worker thread failed"))
+                .and_then(|r| r);
+                match stored {
+                    Ok(()) => return Ok(rec),
+                    // The code is spent: say why the tokens were lost, never "resume it".
+                    Err(f) => f,
+                }
             }
             Err(f) if f.reason == Reason::Interrupted => return Err(f), // stays resumable
             Err(f) => f,
@@ -508,11 +551,14 @@ impl Job {
     }
 }
 
-fn progress_note(ev: &PollEvent, mode: Mode) {
-    if mode == Mode::Background {
+fn progress_note(ev: &PollEvent, show: bool) {
+    if !show {
         return;
     }
     if let PollEvent::Fault { what, retry_in } = ev {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprint!("\r\x1b[K"); // the countdown's line
+        }
         eprintln!(
             "sidekey: provider hiccup ({what}); retrying in {}s",
             retry_in.as_secs()
@@ -643,7 +689,7 @@ mod tests {
         let (event, exit) = outcome(&signins).await;
         assert_eq!(exit, Exit::Ok);
         assert!(matches!(event, Event::SignedIn { .. }), "{event:?}");
-        signins.settle("o").await;
+        signins.settle("o").await.unwrap();
     }
 
     #[tokio::test]
@@ -655,12 +701,10 @@ mod tests {
         raise.send(true).unwrap();
         first.drain(Duration::from_secs(10)).await;
         // Nobody polls it now and it has no outcome: interrupted, and resumable.
-        let (event, exit) = outcome(&first).await;
-        assert_eq!(exit, Exit::Provider);
-        assert!(
-            matches!(&event, Event::Failed { reason, .. } if reason == "interrupted"),
-            "{event:?}"
-        );
+        match first.progress("o", Duration::ZERO).await.unwrap() {
+            LoginProgress::Interrupted { event } => assert_eq!(user_code(&event), code),
+            other => panic!("not interrupted: {other:?}"),
+        }
 
         let second = SignIns::new(s.ctx.clone(), Stop::never());
         let resumed = second.start(account(&s), Mode::Resume).await.unwrap();
@@ -672,7 +716,7 @@ mod tests {
         );
         assert!(s.idp.approve(&code));
         assert_eq!(outcome(&second).await.1, Exit::Ok);
-        second.settle("o").await;
+        second.settle("o").await.unwrap();
     }
 
     #[tokio::test]
