@@ -171,4 +171,26 @@ mod tests {
             GraphError::MailboxNotEnabled
         ));
     }
+
+    #[test]
+    fn only_a_token_rejection_is_unauthorized() {
+        let body = |code: &str| json!({"error":{"code":code,"message":"m"}});
+        // Token problems: refresh and retry.
+        assert!(classify(401, &body("InvalidAuthenticationToken"), None, "x").is_unauthorized());
+        assert!(classify(401, &serde_json::Value::Null, None, "x").is_unauthorized());
+        assert!(classify(401, &json!({"error":{"message":"no code"}}), None, "x").is_unauthorized());
+        // No Exchange Online for this user/tenant, at any status: the "no mailbox" error.
+        for status in [401, 403, 404] {
+            assert!(matches!(
+                classify(status, &body("OrganizationFromTenantGuidNotFound"), None, "x"),
+                GraphError::MailboxNotEnabled
+            ));
+        }
+        // Another 401 is reported as it is, without a refresh.
+        let e = classify(401, &body("SomethingElse"), None, "x");
+        assert!(
+            matches!(&e, GraphError::Request { status: 401, code, .. } if code == "SomethingElse"),
+            "{e:?}"
+        );
+    }
 }

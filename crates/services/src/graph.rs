@@ -367,6 +367,7 @@ impl Graph {
                     return Ok(RecentFiles {
                         items,
                         source: RecentSource::Recent,
+                        approximate: false,
                     });
                 }
             }
@@ -386,6 +387,7 @@ impl Graph {
         Ok(RecentFiles {
             items,
             source: RecentSource::Search,
+            approximate: false,
         })
     }
 

@@ -247,6 +247,9 @@ pub enum RecentSource {
 pub struct RecentFiles {
     pub items: Vec<DriveItem>,
     pub source: RecentSource,
+    /// True for [`RecentSource::Search`]: recently *modified* files from a search of the
+    /// drive, sorted here — an approximation of "recently used".
+    pub approximate: bool,
 }
 
 /// Newest modification first; items without a time last; then by name.
@@ -649,6 +652,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(leap.next, Date::new(2028, 2, 29).unwrap());
+    }
+
+    #[test]
+    fn birthdays_are_rounded_to_the_nearest_date() {
+        let today = Date::new(2026, 1, 1).unwrap();
+        let day = |raw: &str| {
+            let b = Birthday::from_graph(&json!({"id":"1","birthday":raw}), today).unwrap();
+            (b.year, b.month, b.day)
+        };
+        assert_eq!(day("1985-07-22T00:00:00Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1985-07-22T11:59:00Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1985-07-21T12:00:00Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1985-07-21T22:00:00Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1985-07-21T22:00:00.0000000Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1989-12-31T23:00:00Z"), (Some(1990), 1, 1));
+        assert_eq!(day("2000-02-28T22:00:00Z"), (Some(2000), 2, 29));
+        assert_eq!(day("1604-10-31T22:00:00Z"), (None, 11, 1));
+        // A date without a time, as some proxies send it.
+        assert_eq!(day("1985-07-22"), (Some(1985), 7, 22));
     }
 
     #[test]

@@ -25,6 +25,11 @@ pub fn files(items: &[DriveItem], tz: &TimeZone) -> String {
     list(items, "No files found.", |f| f.human(tz))
 }
 
+/// `ms files recent`. (skeleton)
+pub fn recent_files(r: &crate::model::RecentFiles, tz: &TimeZone) -> String {
+    files(&r.items, tz)
+}
+
 /// `ms calendar`: a header with the window, then one line per event.
 pub fn calendar(events: &[CalendarEvent], window: &Window, tz: &TimeZone) -> String {
     let s = window.start.to_zoned_datetime(tz.clone());
