@@ -238,7 +238,8 @@ impl DriveItem {
 pub enum RecentSource {
     /// `/me/drive/recent` (deprecated; degraded until November 2026, then empty).
     Recent,
-    /// The fallback: `/me/drive/root/search(q='')`, sorted by modification time here.
+    /// The fallback: `/me/drive/root/search(q='')` (every page up to the page cap), sorted by
+    /// modification time here — recently *modified*, approximate.
     Search,
 }
 
@@ -565,9 +566,23 @@ impl Birthday {
     pub(crate) fn from_graph(v: &Value, today: Date) -> Option<Birthday> {
         let id = s(v, "id")?;
         let raw = s(v, "birthday")?;
-        // A date, not an instant: the YYYY-MM-DD part as written, never time-zone converted
-        // (Outlook may store a non-midnight time; converting shifts the day).
-        let date: Date = raw.get(..10)?.parse().ok()?;
+        // A date, not an instant: never converted to the person's zone (that shifts the
+        // day). Rounded to the nearest date: Graph documents UTC midnight, 11:59Z occurs, and
+        // clients in UTC+ zones store their local midnight, e.g. `…-17T22:00:00Z` for the
+        // 18th (krtek/Birthday-widget#37; MS-ASCNTC 2.2.2.6: the time "SHOULD be ignored").
+        // So a time from 12:00Z on means the next day.
+        let written: Date = raw.get(..10)?.parse().ok()?;
+        let date = match raw.parse::<Timestamp>() {
+            Ok(t) => {
+                let dt = t.to_zoned_datetime(TimeZone::UTC).datetime();
+                if dt.hour() >= 12 {
+                    dt.date().tomorrow().unwrap_or(dt.date())
+                } else {
+                    dt.date()
+                }
+            }
+            Err(_) => written,
+        };
         let year = (date.year() >= 1800 && date <= today).then_some(date.year());
         let (m, d) = (date.month(), date.day());
         let this_year = occurrence(today.year(), m, d)?;

@@ -420,3 +420,64 @@ async fn a_401_from_a_tenant_without_exchange_is_no_mailbox_not_a_bad_token() {
         "{text}"
     );
 }
+
+#[tokio::test]
+async fn the_dashboard_reads_other_contact_folders_and_every_fallback_page() {
+    use sidekey_testkit::{FakeContact, FakeContactFolder};
+    let mut data = sidekey_testkit::GraphData::sample();
+    data.contact_folders = vec![FakeContactFolder {
+        id: "CF-FAMILY".into(),
+        display_name: "Family".into(),
+        parent: None,
+        contacts: vec![FakeContact::new(
+            "C-AUNT",
+            "Aunt Agatha",
+            Some("1950-10-24T22:00:00Z"),
+        )],
+    }];
+    // /recent has nothing and the drive listing takes pages of 3.
+    for f in &mut data.files {
+        f.recent = false;
+    }
+    let (fake, g) = start(GraphOptions {
+        data,
+        page_size: 3,
+        ..GraphOptions::default()
+    });
+    let d = g
+        .dashboard("tok", ts("2026-10-23T06:00:00Z"), &tz("UTC"))
+        .await
+        .unwrap();
+    let bd: Vec<(&str, String)> = d
+        .birthdays
+        .items
+        .iter()
+        .map(|b| (b.name.as_str(), b.next.to_string()))
+        .collect();
+    assert!(
+        bd.contains(&("Aunt Agatha", "2026-10-25".to_string())),
+        "{bd:?}"
+    );
+    assert_eq!(d.files_source, RecentSource::Search);
+    let ids: Vec<&str> = d.files.items.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "F-QA",
+            "F-OBRIEN",
+            "F-BUDGET-DIR",
+            "F-RESUME",
+            "F-VACATION",
+            "F-NOTEBOOK",
+            "F-OLD"
+        ],
+        "all three pages of the listing, newest first"
+    );
+    assert!(!d.files.more);
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 2, "the batch, then one for the folder's contacts");
+}
