@@ -188,11 +188,18 @@ mod tests {
         // Token problems: refresh and retry.
         assert!(classify(401, &body("InvalidAuthenticationToken"), None, "x").is_unauthorized());
         assert!(classify(401, &serde_json::Value::Null, None, "x").is_unauthorized());
-        assert!(classify(401, &json!({"error":{"message":"no code"}}), None, "x").is_unauthorized());
+        assert!(
+            classify(401, &json!({"error":{"message":"no code"}}), None, "x").is_unauthorized()
+        );
         // No Exchange Online for this user/tenant, at any status: the "no mailbox" error.
         for status in [401, 403, 404] {
             assert!(matches!(
-                classify(status, &body("OrganizationFromTenantGuidNotFound"), None, "x"),
+                classify(
+                    status,
+                    &body("OrganizationFromTenantGuidNotFound"),
+                    None,
+                    "x"
+                ),
                 GraphError::MailboxNotEnabled
             ));
         }

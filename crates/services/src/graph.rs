@@ -618,8 +618,7 @@ impl Graph {
             // section and costs no refresh.
             if !got.is_empty()
                 && got.values().all(|a| {
-                    a.status == 401
-                        && classify(a.status, &a.body, None, "").is_unauthorized()
+                    a.status == 401 && classify(a.status, &a.body, None, "").is_unauthorized()
                 })
             {
                 return Err(GraphError::Unauthorized);
@@ -905,14 +904,15 @@ impl Graph {
             .filter(|a| (200..300).contains(&a.status))
             .map(|a| folder_ids_in(values(&a.body).map(Vec::as_slice).unwrap_or(&[])))
             .unwrap_or_default();
-        if let Some(a) = contacts.as_mut().filter(|a| (200..300).contains(&a.status)) {
-            if !folders.is_empty() {
-                let (more_vals, missing) = self.folder_contacts(token, &folders).await;
-                if let Some(v) = a.body.get_mut("value").and_then(Value::as_array_mut) {
-                    v.extend(more_vals);
-                }
-                partial = missing;
+        if let Some(a) = contacts
+            .as_mut()
+            .filter(|a| (200..300).contains(&a.status) && !folders.is_empty())
+        {
+            let (more_vals, missing) = self.folder_contacts(token, &folders).await;
+            if let Some(v) = a.body.get_mut("value").and_then(Value::as_array_mut) {
+                v.extend(more_vals);
             }
+            partial = missing;
         }
         let mut birthdays = section(contacts, "Contacts.Read", |v| {
             Ok(birthdays_in(
@@ -994,7 +994,10 @@ fn contacts_url() -> String {
 fn contact_folders_url(parent: Option<&str>) -> String {
     let path = match parent {
         None => "/me/contactFolders".to_string(),
-        Some(id) => format!("/me/contactFolders/{}/childFolders", odata::path_segment(id)),
+        Some(id) => format!(
+            "/me/contactFolders/{}/childFolders",
+            odata::path_segment(id)
+        ),
     };
     rel(
         &path,

@@ -264,7 +264,11 @@ async fn exchange_less_tenants_answer_401_with_their_own_code_also_in_batch() {
         "/me/contactFolders",
     ] {
         let (s, v) = get(&fake, path).await;
-        assert_eq!((s, code(&v)), (401, "OrganizationFromTenantGuidNotFound"), "{path}");
+        assert_eq!(
+            (s, code(&v)),
+            (401, "OrganizationFromTenantGuidNotFound"),
+            "{path}"
+        );
     }
     let (s, _) = get(&fake, "/me/drive/recent").await;
     assert_eq!(s, 200, "the token is fine");

@@ -473,7 +473,10 @@ async fn the_recent_fallback_reads_every_page_up_to_the_cap_before_sorting() {
         .iter()
         .filter(|r| r.path_and_query.contains("search("))
         .count();
-    assert_eq!(pages, 6, "every page of the drive listing (257 items, 50 a page)");
+    assert_eq!(
+        pages, 6,
+        "every page of the drive listing (257 items, 50 a page)"
+    );
 
     // The page cap still bounds it.
     let r = g

@@ -391,8 +391,8 @@ async fn a_401_from_a_tenant_without_exchange_is_no_mailbox_not_a_bad_token() {
         .await
         .unwrap_err();
     assert!(matches!(e, GraphError::MailboxNotEnabled), "{e:?}");
-    let window = sidekey_services::Window::named("today", ts("2026-10-23T06:00:00Z"), &tz("UTC"))
-        .unwrap();
+    let window =
+        sidekey_services::Window::named("today", ts("2026-10-23T06:00:00Z"), &tz("UTC")).unwrap();
     let e = g.calendar("tok", &window, &tz("UTC")).await.unwrap_err();
     assert!(matches!(e, GraphError::MailboxNotEnabled), "{e:?}");
     assert!(g.files_search("tok", "budget", 5).await.is_ok());
@@ -414,9 +414,14 @@ async fn a_401_from_a_tenant_without_exchange_is_no_mailbox_not_a_bad_token() {
     assert_eq!(d.files.error, None);
     assert_eq!(d.files.items.len(), 4);
     let text = render::dashboard(&d, &tz("UTC"));
-    assert!(text.contains("Recently used files\n  Vacation.jpg"), "{text}");
     assert!(
-        text.contains("Important unread mail\n  unavailable: this account has no Exchange Online mailbox"),
+        text.contains("Recently used files\n  Vacation.jpg"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Important unread mail\n  unavailable: this account has no Exchange Online mailbox"
+        ),
         "{text}"
     );
 }

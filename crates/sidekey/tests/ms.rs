@@ -210,9 +210,14 @@ fn a_tenant_without_exchange_is_told_so_without_a_refresh() {
     let dash = env.run(&["ms", "dashboard"]);
     assert_eq!(dash.status.code(), Some(0), "{}", stderr(&dash));
     let text = stdout(&dash);
-    assert!(text.contains("Recently used files\n  Vacation.jpg"), "{text}");
     assert!(
-        text.contains("Important unread mail\n  unavailable: this account has no Exchange Online mailbox"),
+        text.contains("Recently used files\n  Vacation.jpg"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Important unread mail\n  unavailable: this account has no Exchange Online mailbox"
+        ),
         "{text}"
     );
     assert_eq!(idp.counters().refresh_requests, before, "no refresh");

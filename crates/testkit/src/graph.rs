@@ -1,6 +1,6 @@
 //! A fake Microsoft Graph v1.0 ([`FakeGraph`]) for the read-only operations of
 //! `sidekey-services`: `/me`, OneDrive search and recent files, `calendarView`, inbox
-//! messages, contacts, and JSON `$batch`.
+//! messages, contacts and contact folders, and JSON `$batch`.
 //!
 //! # Why
 //!
@@ -11,7 +11,10 @@
 //! (`InefficientFilter`), `endswith` on messages (`ErrorInvalidUrlQueryFilter`), nextLinks
 //! that must be followed verbatim, `Prefer` headers that are not part of a nextLink, a body
 //! field requested under `Mail.ReadBasic`, `$batch` answers in another order and per-request
-//! 429s, personal accounts with `mail: null` and no mailbox. This fake enforces each of them,
+//! 429s, personal accounts with `mail: null` and no mailbox (404 `MailboxNotEnabledForRESTAPI`, or
+//! a 401 `OrganizationFromTenantGuidNotFound` with a valid token), `/me/drive/recent` in
+//! recently-used order (not by modification time), `/me/contacts` holding only the default
+//! folder (`/me/contactFolders` for the others). This fake enforces each of them,
 //! and it really *evaluates* the `$filter` expressions it accepts (a small OData parser:
 //! `and`/`or`/`not`, parentheses, `eq ne gt ge lt le`, `startswith`/`endswith`/`contains`,
 //! strings, booleans, numbers, `null` and DateTimeOffset literals) — so a test can prove that a
@@ -1331,8 +1334,7 @@ fn route(
                 // The id as sent (case kept): ids are opaque.
                 let start = "/me/contactfolders/".len();
                 let id = &decoded[start..start + id_len];
-                let Some(folder) = sh.opts.data.contact_folders.iter().find(|f| f.id == id)
-                else {
+                let Some(folder) = sh.opts.data.contact_folders.iter().find(|f| f.id == id) else {
                     return gerr(
                         404,
                         "ErrorItemNotFound",
@@ -2068,7 +2070,15 @@ fn contact_folders(sh: &GShared, raw_path: &str, q: &Query, parent: Option<&str>
         Ok(n) => n,
         Err(r) => return r,
     };
-    page(sh, raw_path, q, items, len, "$skip", "users('me')/contactFolders")
+    page(
+        sh,
+        raw_path,
+        q,
+        items,
+        len,
+        "$skip",
+        "users('me')/contactFolders",
+    )
 }
 
 // ---------------------------------------------------------------------------------------
