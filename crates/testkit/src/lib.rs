@@ -47,7 +47,8 @@ mod util;
 mod wire;
 
 pub use graph::{
-    FakeContact, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData, GraphOptions, GraphRequest,
+    FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
+    GraphOptions, GraphRequest,
 };
 pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
 
