@@ -335,3 +335,34 @@ async fn refresh_retries_transient_faults_then_gives_up_clearly() {
     let r = flow.refresh(&rt, &clock).await;
     assert!(matches!(r, Err(RefreshError::Unreachable(_))), "{r:?}");
 }
+
+/// GitHub: "The client_secret is not needed for the device flow" (github/docs
+/// authorizing-oauth-apps.md; review mismatch 9): none on the device request or the polls, so a
+/// stale secret cannot spoil a sign-in; refresh still sends it (needed for non-device tokens).
+#[tokio::test]
+async fn github_sends_its_client_secret_only_where_github_needs_it() {
+    let http = http(5000);
+    let mut o = Options::new(Dialect::GitHubApp);
+    o.auto_approve_after_polls = Some(2);
+    o.client_secret = Some("gh-app-secret-1".into());
+    let idp = FakeIdp::start(o);
+    let clock = ManualClock::default();
+    for secret in ["stale-secret", "gh-app-secret-1"] {
+        let mut p = provider_for(&idp, Dialect::GitHubApp, &["repo"]);
+        p.client_secret = Some(Secret::new(secret));
+        let flow = DeviceFlow::new(&http, &p);
+        let auth = flow.start(&clock).await.unwrap();
+        let t = flow.poll(&auth, clock.now_instant(), &clock, |_| {}).await;
+        let t = t.unwrap_or_else(|e| panic!("{secret}: {e}"));
+        assert_eq!(idp.counters().secrets_on_device_flow, 0, "{secret}");
+        if secret == "gh-app-secret-1" {
+            flow.refresh(&t.refresh_token.unwrap(), &clock).await.unwrap();
+        }
+    }
+    // Google still gets its secret on polls, not at the device endpoint.
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    sign_in(&idp, Dialect::Google, &clock, &http).await.unwrap();
+    assert_eq!(idp.counters().secrets_on_device_flow, 1, "the one poll");
+}

@@ -134,6 +134,22 @@ mod tests {
         assert!(err.contains("does not allow the scope drive;"), "{err}");
     }
 
+    /// Google grants and reports `…/auth/userinfo.email` and `…/userinfo.profile` for `email`
+    /// and `profile` (review mismatch 12): accepted as aliases, requested as the short names.
+    #[test]
+    fn long_forms_of_email_and_profile_are_aliases() {
+        let ok = Google
+            .normalize_scopes(vec![
+                "openid".into(),
+                "https://www.googleapis.com/auth/userinfo.email".into(),
+                "userinfo.profile".into(),
+                "https://www.googleapis.com/auth/userinfo.profile".into(),
+            ])
+            .unwrap();
+        assert_eq!(ok, ["openid", "email", "profile"]);
+        assert!(Google.normalize_scopes(vec!["userinfo.phone".into()]).is_err());
+    }
+
     #[test]
     fn verification_hosts() {
         let g = endpoints();
