@@ -356,7 +356,9 @@ async fn github_sends_its_client_secret_only_where_github_needs_it() {
         let t = t.unwrap_or_else(|e| panic!("{secret}: {e}"));
         assert_eq!(idp.counters().secrets_on_device_flow, 0, "{secret}");
         if secret == "gh-app-secret-1" {
-            flow.refresh(&t.refresh_token.unwrap(), &clock).await.unwrap();
+            flow.refresh(&t.refresh_token.unwrap(), &clock)
+                .await
+                .unwrap();
         }
     }
     // Google still gets its secret on polls, not at the device endpoint.

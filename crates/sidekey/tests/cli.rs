@@ -653,7 +653,9 @@ fn github_logout_failure_is_reported_and_the_local_copy_removed() {
     assert_eq!(lo.status.code(), Some(5), "{}", stderr(&lo));
     let err = stderr(&lo);
     assert!(
-        err.contains("removed the tokens of 'gh' from the vault, but revoking them at the provider failed"),
+        err.contains(
+            "removed the tokens of 'gh' from the vault, but revoking them at the provider failed"
+        ),
         "{err}"
     );
     assert!(err.contains("404"), "{err}");
@@ -678,7 +680,11 @@ fn auth0_logout_revokes_the_refresh_token_only() {
     assert_eq!(lo.status.code(), Some(0), "{}", stderr(&lo));
     assert!(stdout(&lo).contains("Revoked"), "{}", stdout(&lo));
     assert!(idp.valid_refresh_tokens().is_empty());
-    assert_eq!(idp.counters().revocations, 1, "the access token is not sent");
+    assert_eq!(
+        idp.counters().revocations,
+        1,
+        "the access token is not sent"
+    );
 }
 
 /// Google (review mismatch 12): the long forms Google reports are aliases of `email`/`profile`.
@@ -792,7 +798,8 @@ fn login_json_reports_config_errors_as_an_event() {
     let out = env.run(&["login", "a", "--json"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     let line = stdout(&out);
-    let v: Value = serde_json::from_str(line.lines().last().unwrap_or("")).unwrap_or_else(|e| panic!("no event ({e}): {line:?}"));
+    let v: Value = serde_json::from_str(line.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no event ({e}): {line:?}"));
     assert_eq!(v["event"], "failed", "{v}");
     assert_eq!(v["reason"], "config", "{v}");
     assert_eq!(v["account"], "a", "{v}");

@@ -376,12 +376,18 @@ const GOOGLE_DEVICE_SCOPES: &[&str] = &[
 // Routing
 
 enum Route {
-    Device { tenant: Option<String> },
-    Token { tenant: Option<String> },
+    Device {
+        tenant: Option<String>,
+    },
+    Token {
+        tenant: Option<String>,
+    },
     Revoke,
     UserInfo,
     Page,
-    Discovery { tenant: Option<String> },
+    Discovery {
+        tenant: Option<String>,
+    },
     Jwks,
     GitHubDelete {
         client_id: String,
@@ -729,13 +735,19 @@ fn userinfo(sh: &Shared, req: &Req) -> Response {
 fn github_delete(sh: &Shared, req: &Req, client_id: &str, which: GitHubDelete) -> Response {
     sh.lock().counters.revocations += 1;
     let doc = match which {
-        GitHubDelete::Token => "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-token",
+        GitHubDelete::Token => {
+            "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-token"
+        }
         GitHubDelete::Grant => {
             "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-authorization"
         }
     };
-    let not_found =
-        || wire::json(404, &json!({"message": "Not Found", "documentation_url": doc, "status": "404"}));
+    let not_found = || {
+        wire::json(
+            404,
+            &json!({"message": "Not Found", "documentation_url": doc, "status": "404"}),
+        )
+    };
     let authorized = match (req.basic_auth(), &sh.opts.client_secret) {
         (Some((id, secret)), Some(expected)) => {
             id == sh.opts.client_id && client_id == sh.opts.client_id && &secret == expected

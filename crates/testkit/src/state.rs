@@ -647,7 +647,12 @@ impl State {
     /// docs.github.com/rest/apps/oauth-applications, docs/real-services-review.md mismatch 5).
     /// A refresh token is not an access token: GitHub refuses it (422 here; whether the real
     /// answer is 404 or 422 is unconfirmed, either way nothing is revoked).
-    pub fn github_delete(&mut self, which: GitHubDelete, token: &str, now: Instant) -> RevokeOutcome {
+    pub fn github_delete(
+        &mut self,
+        which: GitHubDelete,
+        token: &str,
+        now: Instant,
+    ) -> RevokeOutcome {
         if self.refresh.contains_key(token) {
             return RevokeOutcome::WrongType;
         }

@@ -536,7 +536,11 @@ fn github_app_token_delete_needs_secret_and_an_access_token() {
     let r = request("DELETE", &url, &[good], body(&at).as_bytes());
     assert_eq!(r.status, 204);
     assert!(!idp.access_token_valid(&at));
-    assert_eq!(idp.valid_refresh_tokens(), [rt], "one token deleted, not the grant");
+    assert_eq!(
+        idp.valid_refresh_tokens(),
+        [rt],
+        "one token deleted, not the grant"
+    );
     // Already deleted: 404.
     let r = request("DELETE", &url, &[good], body(&at).as_bytes());
     assert_eq!(r.status, 404);
@@ -554,13 +558,25 @@ fn github_grant_delete_revokes_the_refresh_token_too() {
     let url = format!("{}/api/applications/test-client/grant", idp.base_url());
     let good = ("Authorization", "Basic dGVzdC1jbGllbnQ6c2ho");
     let body = |t: &str| serde_json::json!({ "access_token": t }).to_string();
-    assert_eq!(request("DELETE", &url, &[good], body(&rt).as_bytes()).status, 422);
-    assert_eq!(request("DELETE", &url, &[], body(&at).as_bytes()).status, 404);
-    assert_eq!(request("DELETE", &url, &[good], body(&at).as_bytes()).status, 204);
+    assert_eq!(
+        request("DELETE", &url, &[good], body(&rt).as_bytes()).status,
+        422
+    );
+    assert_eq!(
+        request("DELETE", &url, &[], body(&at).as_bytes()).status,
+        404
+    );
+    assert_eq!(
+        request("DELETE", &url, &[good], body(&at).as_bytes()).status,
+        204
+    );
     assert!(!idp.access_token_valid(&at));
     assert!(idp.valid_refresh_tokens().is_empty());
     assert!(idp.revoked_tokens().contains(&rt));
-    assert_eq!(request("DELETE", &url, &[good], body(&at).as_bytes()).status, 404);
+    assert_eq!(
+        request("DELETE", &url, &[good], body(&at).as_bytes()).status,
+        404
+    );
 }
 
 /// Auth0's `/oauth/revoke` is for refresh tokens only (review mismatch 10).
@@ -582,7 +598,11 @@ fn discovery_without_the_device_endpoint() {
     let mut o = Options::new(Dialect::Oidc);
     o.discovery_without_device_endpoint = true;
     let idp = FakeIdp::start(o);
-    let v = get(&format!("{}/.well-known/openid-configuration", idp.issuer()), &[]).json();
+    let v = get(
+        &format!("{}/.well-known/openid-configuration", idp.issuer()),
+        &[],
+    )
+    .json();
     assert!(v.get("device_authorization_endpoint").is_none(), "{v}");
     assert_eq!(v["token_endpoint"], idp.token_endpoint().as_str());
     // The endpoint itself still works.
@@ -600,10 +620,17 @@ fn userinfo_only_at_the_slashed_path() {
     let r = get(&idp.api_base(), &[("Authorization", &bearer)]);
     assert_eq!(r.status, 200);
     assert_eq!(r.json()["name"], "Ada Lovelace");
-    let r = get(idp.api_base().trim_end_matches('/'), &[("Authorization", &bearer)]);
+    let r = get(
+        idp.api_base().trim_end_matches('/'),
+        &[("Authorization", &bearer)],
+    );
     assert_eq!(r.status, 301);
     assert!(r.header("location").unwrap().ends_with("/me/"));
-    let v = get(&format!("{}/.well-known/openid-configuration", idp.issuer()), &[]).json();
+    let v = get(
+        &format!("{}/.well-known/openid-configuration", idp.issuer()),
+        &[],
+    )
+    .json();
     assert_eq!(v["userinfo_endpoint"], idp.api_base().as_str());
 }
 
@@ -619,5 +646,8 @@ fn refused_scopes_are_named_where_the_provider_names_them() {
     assert_eq!(r.status, 400);
     let v = r.json();
     assert_eq!(v["error"], "invalid_scope");
-    assert!(v["error_description"].as_str().unwrap().contains("'admin'"), "{v}");
+    assert!(
+        v["error_description"].as_str().unwrap().contains("'admin'"),
+        "{v}"
+    );
 }
