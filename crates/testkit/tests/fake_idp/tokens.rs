@@ -531,7 +531,7 @@ fn github_app_token_delete_needs_secret_and_an_access_token() {
     // A refresh token is not what this endpoint takes.
     let r = request("DELETE", &url, &[good], body(&rt).as_bytes());
     assert_eq!(r.status, 422, "{}", r.text());
-    assert_eq!(idp.valid_refresh_tokens(), [rt.clone()]);
+    assert_eq!(idp.valid_refresh_tokens(), std::slice::from_ref(&rt));
     assert!(idp.access_token_valid(&at));
     let r = request("DELETE", &url, &[good], body(&at).as_bytes());
     assert_eq!(r.status, 204);
