@@ -28,8 +28,13 @@ fn idp_dir() -> PathBuf {
 }
 
 /// The Python that has the pinned packages: the venv `.ci/run` makes, else `DOT_IDP_PYTHON`.
-/// `None` (test skipped) only outside CI.
+/// `None` (test skipped) only outside CI. Checked once per test binary.
 fn python() -> Option<PathBuf> {
+    static PY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
+    PY.get_or_init(find_python).clone()
+}
+
+fn find_python() -> Option<PathBuf> {
     let venv = idp_dir().join(".venv/bin/python");
     let py = match std::env::var_os("DOT_IDP_PYTHON") {
         Some(p) => PathBuf::from(p),
