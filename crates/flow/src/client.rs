@@ -255,18 +255,21 @@ impl<'a> DeviceFlow<'a> {
             FlowError::InvalidScope {
                 description,
                 refused,
+                ..
             } if refused.is_empty() => {
                 let dialect = self.provider.kind.dialect();
+                let short = |s: &String| dialect.short_scope(s).to_string();
                 let refused = description
                     .as_deref()
                     .map(|d| crate::error::scopes_named_in(d, &self.provider.scopes))
                     .unwrap_or_default()
                     .iter()
-                    .map(|s| dialect.short_scope(s).to_string())
+                    .map(short)
                     .collect();
                 FlowError::InvalidScope {
                     description,
                     refused,
+                    requested: self.provider.scopes.iter().map(short).collect(),
                 }
             }
             other => other,

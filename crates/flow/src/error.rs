@@ -26,11 +26,13 @@ pub enum FlowError {
         description: Option<String>,
     },
     /// `refused`: the requested scopes the provider's answer names (as people write them),
-    /// empty when it does not say which.
-    #[error("{}", invalid_scope(.refused, .description))]
+    /// empty when it does not say which; then `requested` lists what was asked for, so the
+    /// person knows what to look at.
+    #[error("{}", invalid_scope(.refused, .requested, .description))]
     InvalidScope {
         description: Option<String>,
         refused: Vec<String>,
+        requested: Vec<String>,
     },
     #[error("the provider answered {code}{}", suffix(.description))]
     Provider {
@@ -51,8 +53,13 @@ pub enum FlowError {
 
 /// "the provider refused the scope X: remove it …", or the general sentence when the provider
 /// did not say which.
-fn invalid_scope(refused: &[String], d: &Option<String>) -> String {
+fn invalid_scope(refused: &[String], requested: &[String], d: &Option<String>) -> String {
     match refused {
+        [] if !requested.is_empty() => format!(
+            "the provider refused the requested scopes ({}) without saying which{}: drop the ones this app may not ask for from the account's `scopes` (or --scope) and sign in again",
+            requested.join(" "),
+            suffix(d)
+        ),
         [] => format!("the provider refused the requested scopes{}", suffix(d)),
         [one] => format!(
             "the provider refused the scope {one}: remove it from the account's `scopes` (or leave it out of --scope) and sign in again{}",
@@ -133,6 +140,7 @@ impl FlowError {
             "invalid_scope" => FlowError::InvalidScope {
                 description,
                 refused: Vec::new(),
+                requested: Vec::new(),
             },
             _ => FlowError::Provider { code, description },
         }
@@ -165,6 +173,7 @@ mod tests {
         let e = FlowError::InvalidScope {
             description: None,
             refused: vec!["admin.all".into()],
+            requested: vec!["openid".into(), "admin.all".into()],
         };
         assert!(
             e.to_string()
@@ -174,10 +183,22 @@ mod tests {
         let e = FlowError::InvalidScope {
             description: Some("no".into()),
             refused: vec![],
+            requested: vec![],
         };
         assert_eq!(
             e.to_string(),
             "the provider refused the requested scopes: no"
+        );
+        // Nothing named: the message lists what was asked for.
+        let e = FlowError::InvalidScope {
+            description: None,
+            refused: vec![],
+            requested: vec!["openid".into(), "offline_access".into()],
+        };
+        assert!(
+            e.to_string()
+                .contains("(openid offline_access) without saying which"),
+            "{e}"
         );
     }
 }

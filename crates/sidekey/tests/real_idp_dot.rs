@@ -303,10 +303,8 @@ fn unknown_scope_refused_only_after_approval_by_django_oauth_toolkit() {
 
 /// Issue 9 item 10: where the provider refuses scopes only after approval and names none (as
 /// here: `{"error": "invalid_scope"}`, no description), the message says which scopes were asked
-/// for, so the person can drop the unknown one. Today it says only "the provider refused the
-/// requested scopes": scopes are named only when the provider's description names them.
+/// for, so the person can drop the unknown one.
 #[test]
-#[ignore = "issue 9 item 10: with no scope named by the provider, the message still names none"]
 fn unknown_scope_message_names_the_requested_scopes() {
     let Some(idp) = start_idp(&[]) else {
         return;
