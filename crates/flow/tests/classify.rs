@@ -646,3 +646,64 @@ fn hostile_numbers_are_clamped_not_overflowed() {
     };
     assert_eq!(t.expires_in, Some(10 * 365 * 24 * 3600));
 }
+
+// ---- Entra: busy and server errors are faults, not answers (issue 9, review mismatch 2) ----
+
+/// Entra documents `temporarily_unavailable` ("retry the request after a small delay") and
+/// `server_error` at its token endpoint (entra-docs v2-oauth2-auth-code-flow.md, "Error codes for
+/// token endpoint errors"); RFC 6749 §4.1.2.1 names both as the server's trouble. They and any
+/// 5xx with an OAuth body are transient, whatever their status.
+#[test]
+fn busy_and_server_errors_are_transient_whatever_the_status() {
+    use Meaning::*;
+    let busy = r#"{"error":"temporarily_unavailable","error_description":"The server is temporarily too busy to handle the request. Retry the request after a small delay.\r\nTrace ID: 1","error_codes":[]}"#;
+    let table: &[(&str, u16, Option<&str>, &str, Meaning)] = &[
+        ("ms busy 503", 503, JSON, busy, Transient),
+        ("ms busy 400", 400, JSON, busy, Transient),
+        (
+            "server_error 500",
+            500,
+            JSON,
+            r#"{"error":"server_error","error_description":"The server encountered an unexpected error."}"#,
+            Transient,
+        ),
+        (
+            "server_error 400",
+            400,
+            JSON,
+            r#"{"error":"server_error"}"#,
+            Transient,
+        ),
+        (
+            "5xx with another OAuth error",
+            502,
+            JSON,
+            r#"{"error":"invalid_request"}"#,
+            Transient,
+        ),
+        // A 4xx with a real answer stays an answer.
+        (
+            "ms declined",
+            400,
+            JSON,
+            r#"{"error":"authorization_declined"}"#,
+            Terminal("declined"),
+        ),
+    ];
+    for (name, status, ct, body, want) in table {
+        assert_eq!(&meaning(*status, *ct, body), want, "{name}");
+    }
+    // The poller backs off from them even when handed as an OAuth error.
+    let t0 = Instant::now();
+    let mut p = Poller::new(&auth(5, 900), t0);
+    p.first_wait(t0);
+    assert_eq!(
+        wait(p.on_reply(err("temporarily_unavailable", None), t0)),
+        Duration::from_secs(10)
+    );
+    assert_eq!(
+        wait(p.on_reply(err("server_error", None), t0)),
+        Duration::from_secs(20)
+    );
+    assert!(!p.is_finished());
+}
