@@ -693,6 +693,16 @@ fn busy_and_server_errors_are_transient_whatever_the_status() {
     for (name, status, ct, body, want) in table {
         assert_eq!(&meaning(*status, *ct, body), want, "{name}");
     }
+    // The same at the device authorization endpoint.
+    for (status, body) in [
+        (503, r#"{"error":"temporarily_unavailable"}"#),
+        (500, r#"{"error":"invalid_request"}"#),
+    ] {
+        assert!(matches!(
+            parse_device_authorization(status, JSON, body.as_bytes()),
+            Err(DeviceReplyError::Transient(_))
+        ));
+    }
     // The poller backs off from them even when handed as an OAuth error.
     let t0 = Instant::now();
     let mut p = Poller::new(&auth(5, 900), t0);
@@ -706,4 +716,41 @@ fn busy_and_server_errors_are_transient_whatever_the_status() {
         Duration::from_secs(20)
     );
     assert!(!p.is_finished());
+}
+
+/// `unauthorized_client` is worded by the provider's dialect (review mismatch 7): at Entra it is
+/// the app registration's tenant or account type, elsewhere the device-flow switch; the reason
+/// word (and so the exit code) stays the same.
+#[test]
+fn unauthorized_client_is_worded_per_provider() {
+    use sidekey_flow::ProviderKind;
+    let e = OAuthError {
+        code: "unauthorized_client".into(),
+        description: Some("AADSTS700016: x\r\nTrace ID: 1".into()),
+        interval: None,
+    };
+    let ms = FlowError::from_oauth(&e, false).for_provider(ProviderKind::Microsoft);
+    assert_eq!(ms.reason(), "device_flow_disabled");
+    let text = ms.to_string();
+    assert!(
+        text.starts_with("the app is not registered for this tenant or account type (unauthorized_client): AADSTS700016: x: check"),
+        "{text}"
+    );
+    assert!(!text.contains("enable it"), "{text}");
+    for kind in [ProviderKind::GitHub, ProviderKind::Oidc] {
+        let text = FlowError::from_oauth(&e, false)
+            .for_provider(kind)
+            .to_string();
+        assert!(text.contains("device flow is not enabled"), "{text}");
+    }
+    // GitHub's own device_flow_disabled keeps its wording even for Microsoft's dialect.
+    let gh = OAuthError {
+        code: "device_flow_disabled".into(),
+        description: None,
+        interval: None,
+    };
+    let text = FlowError::from_oauth(&gh, false)
+        .for_provider(ProviderKind::Microsoft)
+        .to_string();
+    assert!(text.contains("enable it in the app's settings"), "{text}");
 }

@@ -407,7 +407,9 @@ async fn entra_busy_while_polling_backs_off_and_goes_on() {
     let auth = flow.start(&clock).await.unwrap();
     let mut events = vec![];
     let t = flow
-        .poll(&auth, clock.now_instant(), &clock, |e| events.push(e.clone()))
+        .poll(&auth, clock.now_instant(), &clock, |e| {
+            events.push(e.clone())
+        })
         .await;
     assert!(t.is_ok(), "{t:?}");
     let s: Vec<u64> = clock.sleeps().iter().map(|d| d.as_secs()).collect();

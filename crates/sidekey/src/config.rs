@@ -454,13 +454,21 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         device_authorization_endpoint: overrides.device_authorization.clone(),
         token_endpoint: overrides.token.clone(),
     };
-    let built: Option<Endpoints> = d.endpoints(&settings).map_err(|e| {
+    let located = |e: dialect::SettingError| {
         (
             e.key
                 .and_then(|k| key_value(&r, k).as_ref().map(|s| s.span())),
             e.message,
         )
-    })?;
+    };
+    let built: Option<Endpoints> = d.endpoints(&settings).map_err(located)?;
+    // The API base as configured, else as the dialect derives it (Microsoft: the Graph of the
+    // authority's cloud; an unknown cloud needs `api_base`). Sign-in's "who signed in" and the
+    // `ms` operations both use this one value.
+    let api_base = match api_base {
+        Some(b) => Some(b),
+        None => d.api_base_for(&settings).map_err(located)?,
+    };
     // No endpoints without the network: discovered from the issuer at sign-in.
     let issuer = match built {
         Some(_) => None,
@@ -958,7 +966,10 @@ scopes = ["openid", "drive.file"]
     #[test]
     fn microsoft_graph_base_follows_the_cloud() {
         let cases = [
-            ("tenant = \"organizations\"", "https://graph.microsoft.com/v1.0"),
+            (
+                "tenant = \"organizations\"",
+                "https://graph.microsoft.com/v1.0",
+            ),
             ("", "https://graph.microsoft.com/v1.0"),
             (
                 "authority = \"https://login.microsoftonline.com/contoso.onmicrosoft.com\"",
@@ -990,7 +1001,13 @@ scopes = ["openid", "drive.file"]
             let w = &c.accounts["w"];
             assert_eq!(w.api_base.as_deref(), Some(graph), "{extra}");
             assert_eq!(
-                w.endpoints.as_ref().unwrap().userinfo.as_ref().unwrap().as_str(),
+                w.endpoints
+                    .as_ref()
+                    .unwrap()
+                    .userinfo
+                    .as_ref()
+                    .unwrap()
+                    .as_str(),
                 format!("{graph}/me"),
                 "{extra}"
             );
@@ -1015,7 +1032,14 @@ scopes = ["openid", "drive.file"]
         )
         .unwrap();
         assert_eq!(
-            c.accounts["w"].endpoints.as_ref().unwrap().userinfo.as_ref().unwrap().as_str(),
+            c.accounts["w"]
+                .endpoints
+                .as_ref()
+                .unwrap()
+                .userinfo
+                .as_ref()
+                .unwrap()
+                .as_str(),
             "https://graph.example.com/v1.0/me"
         );
     }

@@ -589,7 +589,9 @@ fn auth0_fail(fail: &Fail) -> Response {
             &format!("Unsupported grant type: {g}"),
         ),
         Fail::BadRefresh => oauth_error(403, "invalid_grant", "Unknown or invalid refresh token."),
-        Fail::InvalidScope(s) | Fail::NotConsented(s) => oauth_error(400, "invalid_scope", &format!("Invalid scope: {s}")),
+        Fail::InvalidScope(s) | Fail::NotConsented(s) => {
+            oauth_error(400, "invalid_scope", &format!("Invalid scope: {s}"))
+        }
         Fail::DeviceFlowDisabled | Fail::Malformed => oauth_error(
             400,
             "invalid_request",

@@ -164,5 +164,8 @@ fn oauth_error_faults_in_the_dialects_shape() {
         error: "server_error",
     }]);
     let r = poll(&idp, &dc);
-    assert_eq!((r.status, r.json()["error"].clone()), (500, "server_error".into()));
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (500, "server_error".into())
+    );
 }
