@@ -5,7 +5,7 @@
 //! broken server can make sidekey wait (until the code's deadline) but never hang or balloon.
 
 use crate::clock::Clock;
-use crate::dialect::{self, Revocation};
+use crate::dialect::{self, Revocation, SecretUse};
 use crate::error::{FlowError, RefreshError};
 use crate::poll::{PollEvent, Poller, Step};
 use crate::provider::{Endpoints, Provider, endpoint_url};
@@ -182,7 +182,7 @@ impl<'a> DeviceFlow<'a> {
     pub async fn start<C: Clock>(&self, clock: &C) -> Result<DeviceAuthorization, FlowError> {
         let scope = self.provider.scope_string();
         let mut params =
-            self.client_params(self.provider.kind.dialect().secret_at_device_endpoint());
+            self.client_params(self.provider.kind.dialect().sends_secret(SecretUse::Device));
         if !scope.is_empty() {
             params.push(("scope", scope.as_str()));
         }
@@ -220,7 +220,7 @@ impl<'a> DeviceFlow<'a> {
                         last = "slow_down".into();
                         continue;
                     }
-                    let err = FlowError::from_oauth(&e, false);
+                    let err = self.name_refused_scopes(FlowError::from_oauth(&e, false));
                     // GitHub answers an unknown client_id with 404 {"error":"Not Found"}; any
                     // unrecognised error with 401/403/404 here means the app or URL is wrong.
                     if matches!(err, FlowError::Provider { .. })
@@ -248,9 +248,35 @@ impl<'a> DeviceFlow<'a> {
         )))
     }
 
+    /// An `invalid_scope` names the requested scopes the provider's text names (shown as
+    /// people write them), so the message can say which to drop. Other errors pass through.
+    fn name_refused_scopes(&self, err: FlowError) -> FlowError {
+        match err {
+            FlowError::InvalidScope {
+                description,
+                refused,
+            } if refused.is_empty() => {
+                let dialect = self.provider.kind.dialect();
+                let refused = description
+                    .as_deref()
+                    .map(|d| crate::error::scopes_named_in(d, &self.provider.scopes))
+                    .unwrap_or_default()
+                    .iter()
+                    .map(|s| dialect.short_scope(s).to_string())
+                    .collect();
+                FlowError::InvalidScope {
+                    description,
+                    refused,
+                }
+            }
+            other => other,
+        }
+    }
+
     /// One poll of the token endpoint (RFC 8628 §3.4).
     pub async fn poll_once(&self, auth: &DeviceAuthorization) -> Result<TokenReply, String> {
-        let mut params = self.client_params(true);
+        let mut params =
+            self.client_params(self.provider.kind.dialect().sends_secret(SecretUse::Poll));
         params.push(("grant_type", DEVICE_CODE_GRANT));
         params.push(("device_code", auth.device_code.expose()));
         let raw = self
@@ -293,7 +319,8 @@ impl<'a> DeviceFlow<'a> {
         let mut step = poller.first_wait(clock.now());
         loop {
             match step {
-                Step::Done(r) => return r,
+                // Some providers refuse a scope only once it was approved.
+                Step::Done(r) => return r.map_err(|e| self.name_refused_scopes(e)),
                 Step::Wait(d) => clock.sleep(d).await,
             }
             if stop() {
@@ -373,20 +400,46 @@ impl<'a> DeviceFlow<'a> {
         )))
     }
 
-    /// Revoke a token the way the provider's dialect says: RFC 7009 where the provider has an
-    /// endpoint (Google's `/revoke` speaks the same form); GitHub's API with the client secret
-    /// when one is configured, at the provider's `api_base` (else the dialect's default).
-    pub async fn revoke(&self, token: &Secret, hint: &str) -> RevokeOutcome {
+    /// Revoke what a logout leaves behind, the way the provider's dialect says
+    /// ([`Revocation`]): RFC 7009 where the provider has an endpoint (Google's `/revoke` speaks
+    /// the same form), the refresh token first, then the access token; Auth0 the refresh token
+    /// only; GitHub's API with the client secret, at the provider's `api_base` (else the
+    /// dialect's default), never with the refresh token. A failure is reported as one.
+    pub async fn revoke(
+        &self,
+        access_token: &Secret,
+        refresh_token: Option<&Secret>,
+    ) -> RevokeOutcome {
         let dialect = self.provider.kind.dialect();
         match dialect.revocation() {
-            Revocation::Rfc7009 => self.revoke_rfc7009(token, hint).await,
+            Revocation::Rfc7009 => {
+                // The refresh token first: revoking it usually ends the whole grant.
+                let mut outcome = RevokeOutcome::NotSupported("nothing to revoke");
+                if let Some(rt) = refresh_token {
+                    outcome = self.revoke_rfc7009(rt, "refresh_token").await;
+                }
+                if !matches!(outcome, RevokeOutcome::Failed(_)) {
+                    let at = self.revoke_rfc7009(access_token, "access_token").await;
+                    if refresh_token.is_none() || matches!(at, RevokeOutcome::Failed(_)) {
+                        outcome = at;
+                    }
+                }
+                outcome
+            }
+            Revocation::RefreshTokenOnly => match refresh_token {
+                Some(rt) => self.revoke_rfc7009(rt, "refresh_token").await,
+                None => RevokeOutcome::NotSupported(
+                    "the provider revokes refresh tokens only, and there is none; the access token expires on its own",
+                ),
+            },
             Revocation::GitHubApi => {
                 let api = self
                     .provider
                     .api_base
                     .as_deref()
                     .or(dialect.default_api_base());
-                self.revoke_github(token, api).await
+                self.revoke_github(access_token, refresh_token.is_some(), api)
+                    .await
             }
             Revocation::Unsupported(why) => RevokeOutcome::NotSupported(why),
         }
@@ -396,7 +449,8 @@ impl<'a> DeviceFlow<'a> {
         let Some(url) = &self.provider.endpoints.revocation else {
             return RevokeOutcome::NotSupported("the provider has no revocation endpoint");
         };
-        let mut params = self.client_params(true);
+        let mut params =
+            self.client_params(self.provider.kind.dialect().sends_secret(SecretUse::Revoke));
         params.push(("token", token.expose()));
         params.push(("token_type_hint", hint));
         for attempt in 0..3u32 {
@@ -441,14 +495,26 @@ impl<'a> DeviceFlow<'a> {
         RevokeOutcome::Failed(format!("{} kept failing", host_of(url)))
     }
 
-    async fn revoke_github(&self, token: &Secret, api_base: Option<&str>) -> RevokeOutcome {
+    /// GitHub: `DELETE /applications/{client_id}/grant` (with a refresh token: it ends every
+    /// token of the app for the user, the `ghr_` one included) or `…/token`, both with the
+    /// access token in the body and the client secret in HTTP basic auth. The documented
+    /// answers are 204 and 422; GitHub also answers 404 for a token it did not issue to this app
+    /// or for wrong app credentials. Only 204 is a revocation (docs.github.com/rest/apps/
+    /// oauth-applications; docs/real-services-review.md mismatch 5).
+    async fn revoke_github(
+        &self,
+        access_token: &Secret,
+        has_refresh_token: bool,
+        api_base: Option<&str>,
+    ) -> RevokeOutcome {
         let (Some(secret), Some(api)) = (&self.provider.client_secret, api_base) else {
             return RevokeOutcome::NotSupported(
                 "GitHub revokes tokens only with the app's client secret; revoke it in GitHub settings > Applications",
             );
         };
+        let what = if has_refresh_token { "grant" } else { "token" };
         let url = format!(
-            "{}/applications/{}/token",
+            "{}/applications/{}/{what}",
             api.trim_end_matches('/'),
             self.provider.client_id
         );
@@ -458,12 +524,26 @@ impl<'a> DeviceFlow<'a> {
             .delete(&url)
             .basic_auth(&self.provider.client_id, Some(secret.expose()))
             .header(reqwest::header::ACCEPT, "application/vnd.github+json")
-            .json(&serde_json::json!({ "access_token": token.expose() }));
+            .json(&serde_json::json!({ "access_token": access_token.expose() }));
         match self.http.send(req).await {
-            Ok(r) if r.status == 204 || r.status == 404 || (200..300).contains(&r.status) => {
-                RevokeOutcome::Revoked
+            Ok(r) if r.status == 204 => RevokeOutcome::Revoked,
+            Ok(r) => {
+                let said = response::parse_object(r.content_type.as_deref(), &r.body)
+                    .and_then(|m| m.get("message").and_then(Value::as_str).map(str::to_owned))
+                    .map(|m| format!(" ({})", one_line(&m, 120)))
+                    .unwrap_or_default();
+                let why = match r.status {
+                    404 => {
+                        ": the token is unknown to this app (already revoked or expired), or the client secret is wrong"
+                    }
+                    422 => ": GitHub refused the request",
+                    _ => "",
+                };
+                RevokeOutcome::Failed(format!(
+                    "GitHub answered HTTP {}{said} to DELETE /applications/{{client_id}}/{what}{why}",
+                    r.status
+                ))
             }
-            Ok(r) => RevokeOutcome::Failed(format!("GitHub answered HTTP {}", r.status)),
             Err(e) => RevokeOutcome::Failed(e),
         }
     }
@@ -520,6 +600,19 @@ pub fn host_of(url: &url::Url) -> String {
 /// `/.well-known/oauth-authorization-server`). The issuer comparison tolerates a trailing slash
 /// (Auth0) and Microsoft's `{tenantid}` placeholder.
 pub async fn discover(http: &Http, issuer: &str) -> Result<Endpoints, FlowError> {
+    discover_with(http, issuer, None, None).await
+}
+
+/// [`discover`] for an account that configures some endpoints itself: a configured device or
+/// token endpoint stands in for one the document lacks (some issuers offer the device grant
+/// without advertising it), so only the endpoints nobody named must be discovered. The caller
+/// still applies its overrides to the result.
+pub async fn discover_with(
+    http: &Http,
+    issuer: &str,
+    device_authorization: Option<&url::Url>,
+    token_endpoint: Option<&url::Url>,
+) -> Result<Endpoints, FlowError> {
     let base = issuer.trim_end_matches('/');
     endpoint_url(base).map_err(FlowError::Config)?;
     let mut last = String::new();
@@ -560,21 +653,32 @@ pub async fn discover(http: &Http, issuer: &str) -> Result<Endpoints, FlowError>
                 )));
             }
         }
-        let Some(device) = get("device_authorization_endpoint") else {
-            return Err(FlowError::Config(format!(
-                "{url} has no device_authorization_endpoint: this issuer does not offer the device flow (or set device_authorization_endpoint in the config)"
-            )));
-        };
-        let token = get("token_endpoint")
-            .ok_or_else(|| FlowError::Config(format!("{url} has no token_endpoint")))?;
         let opt = |k: &str| -> Result<Option<url::Url>, FlowError> {
             get(k)
                 .map(|u| endpoint_url(&u).map_err(FlowError::Config))
                 .transpose()
         };
+        let device = match (device_authorization, opt("device_authorization_endpoint")?) {
+            (Some(configured), _) => configured.clone(),
+            (None, Some(found)) => found,
+            (None, None) => {
+                return Err(FlowError::Config(format!(
+                    "{url} has no device_authorization_endpoint: this issuer does not offer the device flow (or set device_authorization_endpoint in the config)"
+                )));
+            }
+        };
+        let token = match (token_endpoint, opt("token_endpoint")?) {
+            (Some(configured), _) => configured.clone(),
+            (None, Some(found)) => found,
+            (None, None) => {
+                return Err(FlowError::Config(format!(
+                    "{url} has no token_endpoint (or set token_endpoint in the config)"
+                )));
+            }
+        };
         return Ok(Endpoints {
-            device_authorization: endpoint_url(&device).map_err(FlowError::Config)?,
-            token: endpoint_url(&token).map_err(FlowError::Config)?,
+            device_authorization: device,
+            token,
             revocation: opt("revocation_endpoint")?,
             userinfo: opt("userinfo_endpoint")?,
         });

@@ -29,8 +29,13 @@ pub enum FlowError {
         code: String,
         description: Option<String>,
     },
-    #[error("the provider refused the requested scopes{}", suffix(.description))]
-    InvalidScope { description: Option<String> },
+    /// `refused`: the requested scopes the provider's answer names (as people write them),
+    /// empty when it does not say which.
+    #[error("{}", invalid_scope(.refused, .description))]
+    InvalidScope {
+        description: Option<String>,
+        refused: Vec<String>,
+    },
     #[error("the provider answered {code}{}", suffix(.description))]
     Provider {
         code: String,
@@ -66,6 +71,44 @@ fn unauthorized(code: &str, d: &Option<String>, hint: &Option<UnauthorizedHint>)
         ),
     };
     format!("{what} ({code}){}: {action}", suffix(d))
+}
+
+/// "the provider refused the scope X: remove it …", or the general sentence when the provider
+/// did not say which.
+fn invalid_scope(refused: &[String], d: &Option<String>) -> String {
+    match refused {
+        [] => format!("the provider refused the requested scopes{}", suffix(d)),
+        [one] => format!(
+            "the provider refused the scope {one}: remove it from the account's `scopes` (or leave it out of --scope) and sign in again{}",
+            suffix(d)
+        ),
+        many => format!(
+            "the provider refused the scopes {}: remove them from the account's `scopes` (or leave them out of --scope) and sign in again{}",
+            many.join(", "),
+            suffix(d)
+        ),
+    }
+}
+
+/// The requested scopes that an `invalid_scope` description names, in request order. Provider
+/// texts quote them in different ways ("The scope X is not valid.", "…resource: 'X'.",
+/// "Invalid scope: X"), so the description is split into words and each word is compared,
+/// stripped of quotes and punctuation, with the requested scopes.
+pub fn scopes_named_in(description: &str, requested: &[String]) -> Vec<String> {
+    let words: Vec<&str> = description
+        .split(|c: char| c.is_whitespace() || c == ',')
+        .map(|w| {
+            w.trim_matches(|c: char| "'\"`()[]{}<>;:".contains(c))
+                .trim_end_matches('.')
+                .trim_matches(|c: char| "'\"`".contains(c))
+        })
+        .filter(|w| !w.is_empty())
+        .collect();
+    requested
+        .iter()
+        .filter(|s| words.iter().any(|w| w.eq_ignore_ascii_case(s)))
+        .cloned()
+        .collect()
 }
 
 fn suffix(d: &Option<String>) -> String {
@@ -131,7 +174,10 @@ impl FlowError {
             "invalid_client" | "incorrect_client_credentials" => {
                 FlowError::InvalidClient { code, description }
             }
-            "invalid_scope" => FlowError::InvalidScope { description },
+            "invalid_scope" => FlowError::InvalidScope {
+                description,
+                refused: Vec::new(),
+            },
             _ => FlowError::Provider { code, description },
         }
     }
@@ -153,6 +199,49 @@ pub const REFRESH_REAUTH_CODES: &[&str] = &[
     "login_required",
     "bad_token",
 ];
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn refused_scopes_are_found_in_provider_texts() {
+        let req: Vec<String> = ["openid", "User.Read", "admin.all", "email"]
+            .map(String::from)
+            .to_vec();
+        for (text, want) in [
+            (
+                "One or more scopes are not configured for the authorization server resource: 'admin.all'.",
+                vec!["admin.all"],
+            ),
+            (
+                "The provided value for the input parameter 'scope' is not valid. The scope user.read admin.all is not valid.",
+                vec!["User.Read", "admin.all"],
+            ),
+            ("Invalid scope: admin.all", vec!["admin.all"]),
+            ("requested scope is not allowed", vec![]),
+        ] {
+            assert_eq!(scopes_named_in(text, &req), want, "{text}");
+        }
+        let e = FlowError::InvalidScope {
+            description: None,
+            refused: vec!["admin.all".into()],
+        };
+        assert!(
+            e.to_string()
+                .contains("refused the scope admin.all: remove it"),
+            "{e}"
+        );
+        let e = FlowError::InvalidScope {
+            description: Some("no".into()),
+            refused: vec![],
+        };
+        assert_eq!(
+            e.to_string(),
+            "the provider refused the requested scopes: no"
+        );
+    }
+}
 
 /// Why a refresh failed.
 #[derive(Debug, Clone, Error, PartialEq, Eq)]

@@ -3,7 +3,9 @@
 
 use sidekey_flow::clock::ManualClock;
 use sidekey_flow::provider::{Endpoints, ProviderKind, endpoint_url};
-use sidekey_flow::{DeviceFlow, FlowError, Http, HttpOptions, Provider, RefreshError, Secret};
+use sidekey_flow::{
+    DeviceFlow, FlowError, Http, HttpOptions, Provider, RefreshError, RevokeOutcome, Secret,
+};
 use sidekey_testkit::{Dialect, FakeIdp, Fault, Options};
 use std::time::{Duration, Instant};
 
@@ -421,4 +423,108 @@ async fn entra_busy_while_polling_backs_off_and_goes_on() {
             .all(|e| matches!(e, sidekey_flow::poll::PollEvent::Fault { .. })),
         "{events:?}"
     );
+}
+
+/// GitHub: "The client_secret is not needed for the device flow" (github/docs
+/// authorizing-oauth-apps.md; review mismatch 9): none on the device request or the polls, so a
+/// stale secret cannot spoil a sign-in; refresh still sends it (needed for non-device tokens).
+#[tokio::test]
+async fn github_sends_its_client_secret_only_where_github_needs_it() {
+    let http = http(5000);
+    let mut o = Options::new(Dialect::GitHubApp);
+    o.auto_approve_after_polls = Some(2);
+    o.client_secret = Some("gh-app-secret-1".into());
+    let idp = FakeIdp::start(o);
+    let clock = ManualClock::default();
+    for secret in ["stale-secret", "gh-app-secret-1"] {
+        let mut p = provider_for(&idp, Dialect::GitHubApp, &["repo"]);
+        p.client_secret = Some(Secret::new(secret));
+        let flow = DeviceFlow::new(&http, &p);
+        let auth = flow.start(&clock).await.unwrap();
+        let t = flow.poll(&auth, clock.now_instant(), &clock, |_| {}).await;
+        let t = t.unwrap_or_else(|e| panic!("{secret}: {e}"));
+        assert_eq!(idp.counters().secrets_on_device_flow, 0, "{secret}");
+        if secret == "gh-app-secret-1" {
+            flow.refresh(&t.refresh_token.unwrap(), &clock)
+                .await
+                .unwrap();
+        }
+    }
+    // Google still gets its secret on polls, not at the device endpoint.
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    sign_in(&idp, Dialect::Google, &clock, &http).await.unwrap();
+    assert_eq!(idp.counters().secrets_on_device_flow, 1, "the one poll");
+}
+
+/// Logout's revocation per dialect: GitHub deletes the grant with the access token when there
+/// is a refresh token (never sending the refresh token), else the token; only 204 counts.
+/// Auth0 gets the refresh token only.
+#[tokio::test]
+async fn revocation_follows_the_dialect() {
+    let http = http(5000);
+    let clock = ManualClock::default();
+    let mut o = Options::new(Dialect::GitHubApp);
+    o.auto_approve_after_polls = Some(1);
+    o.client_secret = Some("gh-app-secret-1".into());
+    let idp = FakeIdp::start(o);
+    let mut p = provider_for(&idp, Dialect::GitHubApp, &["repo"]);
+    p.client_secret = Some(Secret::new("gh-app-secret-1"));
+    p.api_base = Some(idp.api_base());
+    let flow = DeviceFlow::new(&http, &p);
+    let t = sign_in(&idp, Dialect::GitHubApp, &clock, &http)
+        .await
+        .unwrap();
+    let rt = t.refresh_token.clone().unwrap();
+    assert_eq!(
+        flow.revoke(&t.access_token, Some(&rt)).await,
+        RevokeOutcome::Revoked
+    );
+    assert!(idp.valid_refresh_tokens().is_empty());
+    assert!(!idp.access_token_valid(t.access_token.expose()));
+    // Again: GitHub no longer knows the token, and says so with 404: not a revocation.
+    match flow.revoke(&t.access_token, Some(&rt)).await {
+        RevokeOutcome::Failed(m) => {
+            assert!(m.contains("HTTP 404") && m.contains("/grant"), "{m}");
+            assert!(!m.contains(t.access_token.expose()) && !m.contains("gh-app-secret-1"));
+        }
+        other => panic!("{other:?}"),
+    }
+    // No refresh token: `/token`.
+    let t = sign_in(&idp, Dialect::GitHubApp, &clock, &http)
+        .await
+        .unwrap();
+    assert_eq!(
+        flow.revoke(&t.access_token, None).await,
+        RevokeOutcome::Revoked
+    );
+    assert!(!idp.access_token_valid(t.access_token.expose()));
+    // Without a secret: not supported, nothing sent.
+    let before = idp.counters().revocations;
+    p.client_secret = None;
+    let flow = DeviceFlow::new(&http, &p);
+    assert!(matches!(
+        flow.revoke(&t.access_token, None).await,
+        RevokeOutcome::NotSupported(_)
+    ));
+    assert_eq!(idp.counters().revocations, before);
+
+    let mut o = Options::new(Dialect::Auth0);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let p = provider_for(&idp, Dialect::Auth0, scopes(Dialect::Auth0));
+    let flow = DeviceFlow::new(&http, &p);
+    let t = sign_in(&idp, Dialect::Auth0, &clock, &http).await.unwrap();
+    let rt = t.refresh_token.clone().unwrap();
+    assert_eq!(
+        flow.revoke(&t.access_token, Some(&rt)).await,
+        RevokeOutcome::Revoked
+    );
+    assert_eq!(idp.counters().revocations, 1);
+    assert!(idp.valid_refresh_tokens().is_empty());
+    assert!(matches!(
+        flow.revoke(&t.access_token, None).await,
+        RevokeOutcome::NotSupported(_)
+    ));
 }

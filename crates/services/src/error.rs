@@ -13,14 +13,19 @@ use std::time::Duration;
 /// Everything an operation can fail with. `Display` is one line, safe to show and log.
 #[derive(Debug)]
 pub enum GraphError {
-    /// HTTP 401 (`InvalidAuthenticationToken`): the caller refreshes the token once and
-    /// retries; a second 401 means the person must sign in again.
+    /// HTTP 401 `InvalidAuthenticationToken` (or a 401 without a Graph error code): the
+    /// caller refreshes the token once and retries; a second 401 means the person must sign
+    /// in again. Other 401s are not token problems (see [`GraphError::MailboxNotEnabled`]) and
+    /// are [`GraphError::Request`].
     Unauthorized,
     /// HTTP 403: the token lacks a permission. `scope_hint` names the scope to add (the
     /// least-privileged one that would allow the call).
     Forbidden { scope_hint: String },
-    /// `MailboxNotEnabledForRESTAPI`: the account has no Exchange Online mailbox Graph can use
-    /// (typical for some personal accounts and for unlicensed work accounts).
+    /// `MailboxNotEnabledForRESTAPI` (usually 404), or `OrganizationFromTenantGuidNotFound`
+    /// (a **401** from mail, calendar and contacts for users or tenants without Exchange Online;
+    /// O365/python-o365#757, microsoftgraph/msgraph-sdk-dotnet#1920): the account has no
+    /// Exchange Online mailbox Graph can use (typical for some personal accounts and for
+    /// unlicensed work accounts). Refreshing the token does not help.
     MailboxNotEnabled,
     /// Still HTTP 429/503 after the retries allowed by the retry policy, or Graph asked for a
     /// wait longer than the policy allows.
@@ -140,12 +145,17 @@ pub(crate) fn classify(
     scope_hint: &str,
 ) -> GraphError {
     let (code, inner, message) = error_parts(body);
-    let mailbox = |c: &str| c.to_ascii_lowercase().contains("mailboxnotenabled");
+    let mailbox = |c: &str| {
+        let c = c.to_ascii_lowercase();
+        c.contains("mailboxnotenabled") || c == "organizationfromtenantguidnotfound"
+    };
     if mailbox(&code) || mailbox(&inner) {
         return GraphError::MailboxNotEnabled;
     }
+    // Only a rejected token is worth a refresh (docs/graph.md, "Errors").
+    let token = |c: &str| c.eq_ignore_ascii_case("InvalidAuthenticationToken");
     match status {
-        401 => GraphError::Unauthorized,
+        401 if code.is_empty() || token(&code) || token(&inner) => GraphError::Unauthorized,
         403 => GraphError::Forbidden {
             scope_hint: scope_hint.to_string(),
         },
@@ -170,5 +180,34 @@ mod tests {
             classify(403, &body, None, "Mail.ReadBasic"),
             GraphError::MailboxNotEnabled
         ));
+    }
+
+    #[test]
+    fn only_a_token_rejection_is_unauthorized() {
+        let body = |code: &str| json!({"error":{"code":code,"message":"m"}});
+        // Token problems: refresh and retry.
+        assert!(classify(401, &body("InvalidAuthenticationToken"), None, "x").is_unauthorized());
+        assert!(classify(401, &serde_json::Value::Null, None, "x").is_unauthorized());
+        assert!(
+            classify(401, &json!({"error":{"message":"no code"}}), None, "x").is_unauthorized()
+        );
+        // No Exchange Online for this user/tenant, at any status: the "no mailbox" error.
+        for status in [401, 403, 404] {
+            assert!(matches!(
+                classify(
+                    status,
+                    &body("OrganizationFromTenantGuidNotFound"),
+                    None,
+                    "x"
+                ),
+                GraphError::MailboxNotEnabled
+            ));
+        }
+        // Another 401 is reported as it is, without a refresh.
+        let e = classify(401, &body("SomethingElse"), None, "x");
+        assert!(
+            matches!(&e, GraphError::Request { status: 401, code, .. } if code == "SomethingElse"),
+            "{e:?}"
+        );
     }
 }

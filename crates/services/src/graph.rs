@@ -51,6 +51,11 @@ const CONTACT_SELECT: &str = "id,displayName,givenName,surname,birthday";
 /// `$filter`).
 const MAIL_FILTER_HEAD: &str = "receivedDateTime ge 1900-01-01T00:00:00Z";
 const MAX_BATCH: usize = 20;
+/// At most this many contact folders are read (besides the default one).
+const MAX_CONTACT_FOLDERS: usize = 50;
+/// Exchange runs at most 4 concurrent requests per app and mailbox (throttling-limits), so
+/// folder reads go in `$batch`es of this many.
+const EXCHANGE_BATCH: usize = 4;
 
 /// How many items each dashboard section shows.
 pub const DASHBOARD_EVENTS: usize = 10;
@@ -336,7 +341,8 @@ impl Graph {
             .ok_or_else(|| GraphError::Malformed("a drive item without an id".into()))
     }
 
-    /// Recently used files, newest modification first. See [`Graph::files_recent_detailed`].
+    /// Recently used files, in `/me/drive/recent`'s order (or, from the fallback, newest
+    /// modification first). See [`Graph::files_recent_detailed`].
     pub async fn files_recent(
         &self,
         token: &str,
@@ -345,11 +351,14 @@ impl Graph {
         Ok(self.files_recent_detailed(token, top).await?.items)
     }
 
-    /// `/me/drive/recent` is deprecated (degraded until November 2026, then no data). When it
-    /// answers with nothing, or with an error other than 401/403/throttling, this falls back
-    /// to `search(q='')` over the whole drive (a page or a few, up to the page cap) sorted by
-    /// `lastModifiedDateTime` here — OneDrive for Business cannot `$orderby` that field — and
-    /// says so in `source`.
+    /// `/me/drive/recent` lists items recently *used*, most recent first; its order is kept
+    /// (its items may lack `lastModifiedDateTime`, so sorting by it would be wrong). It is
+    /// deprecated (degraded until November 2026, then no data): when it answers with nothing,
+    /// or with an error other than 401/403/throttling, this falls back to `search(q='')` over
+    /// the whole drive — every page up to the page cap, since search answers in relevance
+    /// order — sorted by `lastModifiedDateTime` here (OneDrive for Business cannot `$orderby`
+    /// it). That is recently *modified*, and approximate on drives larger than the pages
+    /// read: `source` is `Search` and `approximate` true.
     pub async fn files_recent_detailed(
         &self,
         token: &str,
@@ -362,11 +371,11 @@ impl Graph {
                 let mut items: Vec<DriveItem> =
                     vals.iter().filter_map(DriveItem::from_graph).collect();
                 if !items.is_empty() {
-                    sort_by_modified(&mut items);
                     items.truncate(top);
                     return Ok(RecentFiles {
                         items,
                         source: RecentSource::Recent,
+                        approximate: false,
                     });
                 }
             }
@@ -379,13 +388,14 @@ impl Graph {
             Err(_) => {}
         }
         let url = recent_fallback_url();
-        let (vals, _) = self.collect(token, &url, 200, |_| true).await?;
+        let (vals, _) = self.collect(token, &url, usize::MAX, |_| true).await?;
         let mut items: Vec<DriveItem> = vals.iter().filter_map(DriveItem::from_graph).collect();
         sort_by_modified(&mut items);
         items.truncate(top);
         Ok(RecentFiles {
             items,
             source: RecentSource::Search,
+            approximate: true,
         })
     }
 
@@ -487,8 +497,40 @@ impl Graph {
             _ => {}
         }
         let url = contacts_url();
-        let (vals, _) = self.collect(token, &url, usize::MAX, |_| true).await?;
-        Ok(birthdays_in(vals.iter(), filter, today))
+        let (mut vals, _) = self.collect(token, &url, usize::MAX, |_| true).await?;
+        // `/me/contacts` is the default folder only (user-list-contacts.md): read the other
+        // folders and their child folders too, breadth first, up to a bound.
+        let mut queue: std::collections::VecDeque<String> = self
+            .folder_ids(token, &contact_folders_url(None))
+            .await?
+            .into();
+        let mut seen: std::collections::HashSet<String> = queue.iter().cloned().collect();
+        let mut read = 0;
+        while let Some(id) = queue.pop_front() {
+            if read >= MAX_CONTACT_FOLDERS {
+                break;
+            }
+            read += 1;
+            let (more, _) = self
+                .collect(token, &folder_contacts_url(&id), usize::MAX, |_| true)
+                .await?;
+            vals.extend(more);
+            for child in self
+                .folder_ids(token, &contact_folders_url(Some(&id)))
+                .await?
+            {
+                if seen.insert(child.clone()) {
+                    queue.push_back(child);
+                }
+            }
+        }
+        Ok(birthdays_in(unique_by_id(vals).iter(), filter, today))
+    }
+
+    /// The ids of the contact folders listed at `rel_url` (all pages up to the cap).
+    async fn folder_ids(&self, token: &str, rel_url: &str) -> Result<Vec<String>, GraphError> {
+        let (vals, _) = self.collect(token, rel_url, usize::MAX, |_| true).await?;
+        Ok(folder_ids_in(&vals))
     }
 
     // -----------------------------------------------------------------------------------
@@ -497,8 +539,9 @@ impl Graph {
     /// Runs GET sub-requests `(id, relative url)` in `$batch` requests: one, plus one more
     /// per round of throttled sub-requests (only those are sent again, after the longest
     /// `Retry-After` among them, within the retry policy). Answers are matched by id
-    /// (case-insensitively), whatever their order. A 401 anywhere is returned as
-    /// [`GraphError::Unauthorized`]; other failures stay in their sub-answer.
+    /// (case-insensitively), whatever their order. When every sub-request is refused for its
+    /// token, that is [`GraphError::Unauthorized`]; other failures (any other 401 included)
+    /// stay in their sub-answer.
     async fn batch(
         &self,
         token: &str,
@@ -569,7 +612,15 @@ impl Graph {
                     body,
                 });
             }
-            if got.values().any(|a| a.status == 401) {
+            // A rejected token is rejected everywhere: only when *every* answer says so is it
+            // the token (refresh and retry). Any other 401 — `OrganizationFromTenantGuidNotFound`
+            // from Exchange for users without a mailbox, or one odd section — stays in its
+            // section and costs no refresh.
+            if !got.is_empty()
+                && got.values().all(|a| {
+                    a.status == 401 && classify(a.status, &a.body, None, "").is_unauthorized()
+                })
+            {
                 return Err(GraphError::Unauthorized);
             }
             let mut throttled: Vec<(&str, String)> = Vec::new();
@@ -619,6 +670,70 @@ impl Graph {
         Ok(answers)
     }
 
+    /// `page` with the items of the pages its nextLinks lead to (same origin, up to the page
+    /// cap). A failing page ends the walk: what was read is kept, and the nextLink stays to
+    /// say there is more.
+    async fn rest_of(&self, token: &str, page: &Value, hint: &str) -> Value {
+        let mut vals = values(page).cloned().unwrap_or_default();
+        let mut next = next_link(page).map(str::to_owned);
+        let mut pages = 1;
+        while let Some(link) = next.take() {
+            if pages >= self.page_cap || self.check_origin(&link).is_err() {
+                next = Some(link);
+                break;
+            }
+            match self.get(token, &link, hint).await {
+                Ok(p) => {
+                    vals.extend(values(&p).cloned().unwrap_or_default());
+                    next = next_link(&p).map(str::to_owned);
+                    pages += 1;
+                }
+                Err(_) => {
+                    next = Some(link);
+                    break;
+                }
+            }
+        }
+        let mut out = json!({ "value": vals });
+        if let Some(n) = next {
+            out["@odata.nextLink"] = json!(n);
+        }
+        out
+    }
+
+    /// The contacts of these folders (first page each), in `$batch`es of
+    /// [`EXCHANGE_BATCH`]; `true` when something is missing (a failed sub-request, more pages
+    /// or more folders than [`MAX_CONTACT_FOLDERS`]).
+    async fn folder_contacts(&self, token: &str, folders: &[String]) -> (Vec<Value>, bool) {
+        let mut out = Vec::new();
+        let mut partial = folders.len() > MAX_CONTACT_FOLDERS;
+        let ids: Vec<String> = (0..folders.len().min(MAX_CONTACT_FOLDERS))
+            .map(|i| format!("f{i}"))
+            .collect();
+        let reqs: Vec<(&str, String)> = folders
+            .iter()
+            .zip(&ids)
+            .map(|(f, id)| (id.as_str(), folder_contacts_url(f)))
+            .collect();
+        for chunk in reqs.chunks(EXCHANGE_BATCH) {
+            match self.batch(token, chunk).await {
+                Ok(answers) => {
+                    for a in answers.values() {
+                        match values(&a.body) {
+                            Ok(v) if (200..300).contains(&a.status) => {
+                                out.extend(v.iter().cloned());
+                                partial |= next_link(&a.body).is_some();
+                            }
+                            _ => partial = true,
+                        }
+                    }
+                }
+                Err(_) => partial = true,
+            }
+        }
+        (out, partial)
+    }
+
     /// POSTs one `$batch`; the outer request is itself retried on 429/503 (sharing the wait
     /// budget). Both documented outer statuses for a parseable batch — 200, and 424 from the
     /// older throttling doc — are accepted when the body has `responses`.
@@ -663,12 +778,16 @@ impl Graph {
         }
     }
 
-    /// Next appointments, recently changed files, important unread mail and upcoming
-    /// birthdays, fetched with **one** `$batch` request (more only if Graph throttles a
-    /// sub-request: then exactly the throttled ones are sent again). Each section carries its
-    /// own error (a missing scope, no mailbox, still throttled) so the others still show; a
-    /// 401 anywhere fails the whole call with [`GraphError::Unauthorized`]. Sections hold one
-    /// page each: `more` says Graph had more.
+    /// Next appointments, recently used files, important unread mail and upcoming
+    /// birthdays, fetched with **one** `$batch` request. More requests only when needed: the
+    /// throttled sub-requests sent again; the further pages of the drive search when
+    /// `/me/drive/recent` has nothing (recently modified files, approximate); the contacts of
+    /// the folders below the default Contacts folder (one more `$batch` per
+    /// [`EXCHANGE_BATCH`] folders; their child folders are not read here). Each section
+    /// carries its own error (a missing scope, no mailbox — also Exchange's 401
+    /// `OrganizationFromTenantGuidNotFound` —, still throttled) so the others still show;
+    /// only a token refused by every sub-request fails the whole call with
+    /// [`GraphError::Unauthorized`]. Sections hold one page each: `more` says Graph had more.
     pub async fn dashboard(
         &self,
         token: &str,
@@ -701,6 +820,7 @@ impl Graph {
                 ),
             ),
             ("birthdays", contacts_url()),
+            ("contactFolders", contact_folders_url(None)),
         ];
         let mut answers = self.batch(token, &requests).await?;
         let mut take = |id: &str| answers.remove(id);
@@ -724,8 +844,8 @@ impl Graph {
             })
             .filter(|v| !v.is_empty());
         let (files, files_source) = match recent_items {
+            // /recent's own order: most recently used first.
             Some(mut items) => {
-                sort_by_modified(&mut items);
                 let more = recent
                     .as_ref()
                     .is_some_and(|a| next_link(&a.body).is_some());
@@ -744,7 +864,15 @@ impl Graph {
                 // A 403 on /recent says more than whatever the fallback says.
                 let pick = match &recent {
                     Some(a) if a.status == 403 => recent,
-                    _ => fallback,
+                    // Search answers in relevance order: read every page (up to the cap)
+                    // before sorting by modification time.
+                    _ => match fallback {
+                        Some(mut a) if (200..300).contains(&a.status) => {
+                            a.body = self.rest_of(token, &a.body, "Files.Read").await;
+                            Some(a)
+                        }
+                        other => other,
+                    },
                 };
                 let s = section(pick, "Files.Read", |v| {
                     let mut items: Vec<DriveItem> = values(v)?
@@ -769,13 +897,33 @@ impl Graph {
             Ok(items)
         });
 
-        let birthdays = section(take("birthdays"), "Contacts.Read", |v| {
+        // The default folder came in the batch; other folders' contacts need their ids first.
+        let mut contacts = take("birthdays");
+        let mut partial = false;
+        let folders = take("contactFolders")
+            .filter(|a| (200..300).contains(&a.status))
+            .map(|a| folder_ids_in(values(&a.body).map(Vec::as_slice).unwrap_or(&[])))
+            .unwrap_or_default();
+        if let Some(a) = contacts
+            .as_mut()
+            .filter(|a| (200..300).contains(&a.status) && !folders.is_empty())
+        {
+            let (more_vals, missing) = self.folder_contacts(token, &folders).await;
+            if let Some(v) = a.body.get_mut("value").and_then(Value::as_array_mut) {
+                v.extend(more_vals);
+            }
+            partial = missing;
+        }
+        let mut birthdays = section(contacts, "Contacts.Read", |v| {
             Ok(birthdays_in(
-                values(v)?.iter(),
+                unique_by_id(values(v)?.clone()).iter(),
                 BirthdayFilter::NextDays(DASHBOARD_BIRTHDAY_DAYS),
                 today,
             ))
         });
+        if birthdays.error.is_none() {
+            birthdays.more |= partial;
+        }
 
         Ok(Dashboard {
             generated_at: now,
@@ -839,6 +987,51 @@ fn contacts_url() -> String {
         "/me/contacts",
         &[("$select", CONTACT_SELECT.into()), ("$top", "500".into())],
     )
+}
+
+/// `/me/contactFolders` (the folders below the default Contacts folder) or a folder's
+/// `childFolders`.
+fn contact_folders_url(parent: Option<&str>) -> String {
+    let path = match parent {
+        None => "/me/contactFolders".to_string(),
+        Some(id) => format!(
+            "/me/contactFolders/{}/childFolders",
+            odata::path_segment(id)
+        ),
+    };
+    rel(
+        &path,
+        &[("$select", "id,displayName".into()), ("$top", "100".into())],
+    )
+}
+
+fn folder_contacts_url(folder_id: &str) -> String {
+    rel(
+        &format!(
+            "/me/contactFolders/{}/contacts",
+            odata::path_segment(folder_id)
+        ),
+        &[("$select", CONTACT_SELECT.into()), ("$top", "500".into())],
+    )
+}
+
+fn folder_ids_in(vals: &[Value]) -> Vec<String> {
+    vals.iter()
+        .filter_map(|v| v.get("id").and_then(Value::as_str))
+        .filter(|id| !id.is_empty())
+        .map(str::to_owned)
+        .collect()
+}
+
+/// The first of each `id` (a contact seen twice is listed once).
+fn unique_by_id(vals: Vec<Value>) -> Vec<Value> {
+    let mut seen = std::collections::HashSet::new();
+    vals.into_iter()
+        .filter(|v| match v.get("id").and_then(Value::as_str) {
+            Some(id) => seen.insert(id.to_owned()),
+            None => true,
+        })
+        .collect()
 }
 
 fn events_in<'a>(

@@ -21,10 +21,15 @@
 //!   calendar ([`Window`]); `Prefer: outlook.timezone="UTC"` on every request and page;
 //!   all-day events kept as dates;
 //! * paging through `@odata.nextLink` exactly as given, same origin only, with a page cap;
-//! * 429/503 with `Retry-After` (fractional or a date) honoured within a bound; 401, 403,
-//!   `MailboxNotEnabledForRESTAPI` mapped to errors that say what to do ([`GraphError`]);
+//! * 429/503 with `Retry-After` (fractional or a date) honoured within a bound; 401
+//!   `InvalidAuthenticationToken`, 403, `MailboxNotEnabledForRESTAPI` and Exchange's 401
+//!   `OrganizationFromTenantGuidNotFound` (no mailbox, not a bad token) mapped to errors that
+//!   say what to do ([`GraphError`]);
 //! * `mail: null` on personal accounts → `userPrincipalName`;
-//! * the deprecated `/me/drive/recent` with a fallback;
+//! * the deprecated `/me/drive/recent` in its own (recently used) order, with a fallback that
+//!   reads the whole drive listing up to the page cap and says it is approximate;
+//! * contacts from every contact folder, not only the default one; birthdays rounded to the
+//!   nearest date (`…T22:00:00Z` the day before is the next day);
 //! * the dashboard in **one** JSON `$batch` request (≤ 20 sub-requests, answers matched by id
 //!   in any order, a throttled sub-request retried on its own);
 //! * response size limit (4 MiB) and per-request timeout; never a token in an error.
@@ -32,7 +37,9 @@
 //! # The 401 contract (the caller's half)
 //!
 //! Only the caller can refresh a token, so the operations never retry a 401; they return
-//! [`GraphError::Unauthorized`]. The caller then refreshes **once** (forcing a refresh even if
+//! [`GraphError::Unauthorized`] — for `InvalidAuthenticationToken` or a 401 without a Graph
+//! error code only (Exchange's 401 for users without a mailbox is
+//! [`GraphError::MailboxNotEnabled`]). The caller then refreshes **once** (forcing a refresh even if
 //! the cached token looks valid) and calls the operation again; if that also returns
 //! `Unauthorized`, the account needs to sign in again:
 //!
@@ -60,7 +67,9 @@
 //! * `files search` / `files recent` → array of [`DriveItem`]:
 //!   `{"id","name","folder":bool,"child_count","parent_path","size","modified","web_url","mime_type","remote":bool}`
 //!   (`parent_path` is the containing folder, e.g. `"/Documents"`, often null in search
-//!   results). [`Graph::files_recent_detailed`] → `{"items":[…],"source":"recent"|"search"}`.
+//!   results). [`Graph::files_recent_detailed`] →
+//!   `{"items":[…],"source":"recent"|"search","approximate":bool}` (`recent`: recently used, in
+//!   Graph's order; `search`: recently modified, approximate).
 //! * `calendar` → array of [`CalendarEvent`]:
 //!   `{"id","subject","all_day":bool,"start","end","start_date","last_date","location","organizer":{"name","address"},"online_meeting_url","show_as","is_cancelled":bool,"web_link"}`
 //!   (`last_date` inclusive; for all-day events `start`/`end` are local midnights).

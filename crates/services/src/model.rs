@@ -238,7 +238,8 @@ impl DriveItem {
 pub enum RecentSource {
     /// `/me/drive/recent` (deprecated; degraded until November 2026, then empty).
     Recent,
-    /// The fallback: `/me/drive/root/search(q='')`, sorted by modification time here.
+    /// The fallback: `/me/drive/root/search(q='')` (every page up to the page cap), sorted by
+    /// modification time here — recently *modified*, approximate.
     Search,
 }
 
@@ -247,6 +248,9 @@ pub enum RecentSource {
 pub struct RecentFiles {
     pub items: Vec<DriveItem>,
     pub source: RecentSource,
+    /// True for [`RecentSource::Search`]: recently *modified* files from a search of the
+    /// drive, sorted here — an approximation of "recently used".
+    pub approximate: bool,
 }
 
 /// Newest modification first; items without a time last; then by name.
@@ -562,9 +566,23 @@ impl Birthday {
     pub(crate) fn from_graph(v: &Value, today: Date) -> Option<Birthday> {
         let id = s(v, "id")?;
         let raw = s(v, "birthday")?;
-        // A date, not an instant: the YYYY-MM-DD part as written, never time-zone converted
-        // (Outlook may store a non-midnight time; converting shifts the day).
-        let date: Date = raw.get(..10)?.parse().ok()?;
+        // A date, not an instant: never converted to the person's zone (that shifts the
+        // day). Rounded to the nearest date: Graph documents UTC midnight, 11:59Z occurs, and
+        // clients in UTC+ zones store their local midnight, e.g. `…-17T22:00:00Z` for the
+        // 18th (krtek/Birthday-widget#37; MS-ASCNTC 2.2.2.6: the time "SHOULD be ignored").
+        // So a time from 12:00Z on means the next day.
+        let written: Date = raw.get(..10)?.parse().ok()?;
+        let date = match raw.parse::<Timestamp>() {
+            Ok(t) => {
+                let dt = t.to_zoned_datetime(TimeZone::UTC).datetime();
+                if dt.hour() >= 12 {
+                    dt.date().tomorrow().unwrap_or(dt.date())
+                } else {
+                    dt.date()
+                }
+            }
+            Err(_) => written,
+        };
         let year = (date.year() >= 1800 && date <= today).then_some(date.year());
         let (m, d) = (date.month(), date.day());
         let this_year = occurrence(today.year(), m, d)?;
@@ -649,6 +667,25 @@ mod tests {
         )
         .unwrap();
         assert_eq!(leap.next, Date::new(2028, 2, 29).unwrap());
+    }
+
+    #[test]
+    fn birthdays_are_rounded_to_the_nearest_date() {
+        let today = Date::new(2026, 1, 1).unwrap();
+        let day = |raw: &str| {
+            let b = Birthday::from_graph(&json!({"id":"1","birthday":raw}), today).unwrap();
+            (b.year, b.month, b.day)
+        };
+        assert_eq!(day("1985-07-22T00:00:00Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1985-07-22T11:59:00Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1985-07-21T12:00:00Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1985-07-21T22:00:00Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1985-07-21T22:00:00.0000000Z"), (Some(1985), 7, 22));
+        assert_eq!(day("1989-12-31T23:00:00Z"), (Some(1990), 1, 1));
+        assert_eq!(day("2000-02-28T22:00:00Z"), (Some(2000), 2, 29));
+        assert_eq!(day("1604-10-31T22:00:00Z"), (None, 11, 1));
+        // A date without a time, as some proxies send it.
+        assert_eq!(day("1985-07-22"), (Some(1985), 7, 22));
     }
 
     #[test]

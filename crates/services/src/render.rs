@@ -5,7 +5,9 @@
 use jiff::tz::TimeZone;
 
 use crate::graph::{Dashboard, Section, tz_name};
-use crate::model::{Birthday, CalendarEvent, DriveItem, MailMessage, Me, RecentSource};
+use crate::model::{
+    Birthday, CalendarEvent, DriveItem, MailMessage, Me, RecentFiles, RecentSource,
+};
 use crate::window::Window;
 
 fn list<T>(items: &[T], empty: &str, one: impl Fn(&T) -> String) -> String {
@@ -23,6 +25,18 @@ pub fn me(me: &Me) -> String {
 /// `ms files search` / `ms files recent`.
 pub fn files(items: &[DriveItem], tz: &TimeZone) -> String {
     list(items, "No files found.", |f| f.human(tz))
+}
+
+/// `ms files recent`: `/me/drive/recent`'s list as it is (recently used first); the fallback
+/// says what it is instead.
+pub fn recent_files(r: &RecentFiles, tz: &TimeZone) -> String {
+    let list = files(&r.items, tz);
+    match r.source {
+        RecentSource::Recent => list,
+        RecentSource::Search => format!(
+            "Recently modified files (approximate: /me/drive/recent gave nothing, so this is a drive search sorted by modification time)\n{list}"
+        ),
+    }
 }
 
 /// `ms calendar`: a header with the window, then one line per event.
@@ -95,8 +109,8 @@ pub fn dashboard(d: &Dashboard, tz: &TimeZone) -> String {
     );
     out.push('\n');
     let files_title = match d.files_source {
-        RecentSource::Recent => "Recently changed files",
-        RecentSource::Search => "Recently changed files (from a drive search)",
+        RecentSource::Recent => "Recently used files",
+        RecentSource::Search => "Recently modified files (approximate, from a drive search)",
     };
     section(&mut out, files_title, &d.files, "None.", |f| f.human(tz));
     out.push('\n');

@@ -248,3 +248,88 @@ async fn batch_rules() {
     assert_eq!(by_id("2")["status"], json!(200));
     assert_eq!(by_id("6")["status"], json!(400), "urls are relative");
 }
+
+#[tokio::test]
+async fn exchange_less_tenants_answer_401_with_their_own_code_also_in_batch() {
+    // Real Graph: 401 OrganizationFromTenantGuidNotFound on mail/calendar for users without
+    // Exchange Online, while the token works elsewhere (real-services review, mismatch 4).
+    let fake = FakeGraph::start(GraphOptions {
+        tenant_without_exchange: true,
+        ..GraphOptions::default()
+    });
+    for path in [
+        INBOX,
+        "/me/calendarView?startDateTime=2026-10-23T00:00:00Z&endDateTime=2026-10-24T00:00:00Z",
+        "/me/contacts",
+        "/me/contactFolders",
+    ] {
+        let (s, v) = get(&fake, path).await;
+        assert_eq!(
+            (s, code(&v)),
+            (401, "OrganizationFromTenantGuidNotFound"),
+            "{path}"
+        );
+    }
+    let (s, _) = get(&fake, "/me/drive/recent").await;
+    assert_eq!(s, 200, "the token is fine");
+    let req = |id: &str, url: &str| json!({"id": id, "method": "GET", "url": url});
+    let (s, v) = post_batch(
+        &fake,
+        json!({"requests": [req("m", INBOX), req("f", "/me/drive/recent")]}),
+    )
+    .await;
+    assert_eq!(s, 200);
+    let resp = v["responses"].as_array().unwrap();
+    let by_id = |id: &str| resp.iter().find(|r| r["id"] == json!(id)).unwrap();
+    assert_eq!(by_id("m")["status"], json!(401));
+    assert_eq!(
+        code(&by_id("m")["body"]),
+        "OrganizationFromTenantGuidNotFound"
+    );
+    assert_eq!(by_id("f")["status"], json!(200));
+}
+
+#[tokio::test]
+async fn recent_is_in_used_order_and_contact_folders_are_separate() {
+    let mut data = sidekey_testkit::GraphData::sample();
+    data.contact_folders = vec![sidekey_testkit::FakeContactFolder {
+        id: "CF-FAMILY".into(),
+        display_name: "Family".into(),
+        parent: None,
+        contacts: vec![sidekey_testkit::FakeContact::new(
+            "C-AUNT",
+            "Aunt Agatha",
+            Some("1950-10-25T00:00:00Z"),
+        )],
+    }];
+    let fake = FakeGraph::start(GraphOptions {
+        data,
+        ..GraphOptions::default()
+    });
+    let (s, v) = get(&fake, "/me/drive/recent").await;
+    assert_eq!(s, 200);
+    let ids: Vec<&str> = v["value"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|i| i["id"].as_str().unwrap())
+        .collect();
+    assert_eq!(ids, ["F-VACATION", "F-QA", "F-REMOTE", "F-OBRIEN"]);
+    let remote = &v["value"][2];
+    assert!(remote.get("lastModifiedDateTime").is_none());
+    assert!(remote["remoteItem"].get("lastModifiedDateTime").is_none());
+    assert!(remote["fileSystemInfo"]["lastAccessedDateTime"].is_string());
+
+    let (_, v) = get(&fake, "/me/contacts?$top=500").await;
+    assert!(!v.to_string().contains("Agatha"), "default folder only");
+    let (s, v) = get(&fake, "/me/contactFolders?$select=id,displayName").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["value"][0]["id"], json!("CF-FAMILY"));
+    let (s, v) = get(&fake, "/me/contactFolders/CF-FAMILY/contacts").await;
+    assert_eq!(s, 200);
+    assert_eq!(v["value"][0]["displayName"], json!("Aunt Agatha"));
+    let (s, v) = get(&fake, "/me/contactFolders/CF-FAMILY/childFolders").await;
+    assert_eq!((s, v["value"].as_array().map(Vec::len)), (200, Some(0)));
+    let (s, v) = get(&fake, "/me/contactFolders/NOPE/contacts").await;
+    assert_eq!((s, code(&v)), (404, "ErrorItemNotFound"));
+}

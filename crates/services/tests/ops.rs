@@ -138,19 +138,29 @@ async fn files_recent_reads_remote_items_and_falls_back_when_empty() {
     let (fake, g) = default();
     let r = g.files_recent_detailed("tok", 10).await.unwrap();
     assert_eq!(r.source, RecentSource::Recent);
+    assert!(!r.approximate);
+    // /recent's own order (most recently *used* first), not re-sorted by modification time:
+    // Vacation.jpg was changed last week but opened this morning, and the shared item has no
+    // lastModifiedDateTime at all (drive-recent.md's example).
     let names: Vec<&str> = r.items.iter().map(|f| f.name.as_str()).collect();
     assert_eq!(
         names,
         [
+            "Vacation.jpg",
             "Q&A #1 — 100% done (Zoë's notes).docx",
-            "O'Brien budget 2024.xlsx",
             "March Proposal.docx",
-            "Vacation.jpg"
+            "O'Brien budget 2024.xlsx",
         ]
     );
     let shared = &r.items[2];
     assert!(shared.remote);
     assert_eq!(shared.size, Some(19_121), "size from remoteItem");
+    assert_eq!(shared.modified, None);
+    assert!(
+        !render::recent_files(&r, &tz("UTC")).contains("approximate"),
+        "{}",
+        render::recent_files(&r, &tz("UTC"))
+    );
     assert_eq!(fake.requests().len(), 1);
 
     // /recent answering nothing (deprecated): fall back to a drive search, newest first.
@@ -164,6 +174,12 @@ async fn files_recent_reads_remote_items_and_falls_back_when_empty() {
     });
     let r = g.files_recent_detailed("tok", 3).await.unwrap();
     assert_eq!(r.source, RecentSource::Search);
+    assert!(r.approximate);
+    let text = render::recent_files(&r, &tz("UTC"));
+    assert!(
+        text.starts_with("Recently modified files (approximate: "),
+        "{text}"
+    );
     let ids: Vec<&str> = r.items.iter().map(|f| f.id.as_str()).collect();
     assert_eq!(ids, ["F-QA", "F-OBRIEN", "F-BUDGET-DIR"]);
     let reqs = fake.requests();
@@ -348,9 +364,10 @@ async fn birthdays_sorted_by_next_date_with_explicit_feb_29() {
                 "2026-10-23".to_string(),
                 0
             ),
-            // 11:59Z and 23:00Z stored times: the date part, never shifted by a zone.
+            // 11:59Z stays on its day; 23:00Z (a UTC+1 client's local midnight) is the next
+            // day: rounded to the nearest date, never shifted by the person's zone.
             ("Noon Birthday".to_string(), "2026-10-26".to_string(), 3),
-            ("Late Evening".to_string(), "2026-10-27".to_string(), 4),
+            ("Late Evening".to_string(), "2026-10-28".to_string(), 5),
             ("Zoë D'Arcy".to_string(), "2026-11-01".to_string(), 9),
         ]
     );
@@ -421,4 +438,125 @@ async fn birthdays_sorted_by_next_date_with_explicit_feb_29() {
         ));
     }
     assert_eq!(render::birthdays(&[]), "No birthdays.");
+}
+
+#[tokio::test]
+async fn the_recent_fallback_reads_every_page_up_to_the_cap_before_sorting() {
+    // search(q='') lists the drive in search (relevance) order, not by date: with 250 items in
+    // pages of 50, the newest file is on the fifth page.
+    let mut data = sidekey_testkit::GraphData::sample();
+    for f in &mut data.files {
+        f.recent = false;
+    }
+    let template = data.files[0].clone();
+    for i in 0..250 {
+        let mut f = template.clone();
+        f.id = format!("F-BULK-{i}");
+        f.name = format!("bulk {i}.xlsx");
+        f.modified = if i == 240 {
+            "2026-10-23T09:00:00Z".into()
+        } else {
+            format!("2025-01-01T00:{:02}:00Z", i % 60)
+        };
+        data.files.push(f);
+    }
+    let (fake, g) = start(GraphOptions {
+        data,
+        ..GraphOptions::default()
+    });
+    let r = g.files_recent_detailed("tok", 2).await.unwrap();
+    assert_eq!(r.source, RecentSource::Search);
+    let ids: Vec<&str> = r.items.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(ids, ["F-BULK-240", "F-QA"]);
+    let pages = fake
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.contains("search("))
+        .count();
+    assert_eq!(
+        pages, 6,
+        "every page of the drive listing (257 items, 50 a page)"
+    );
+
+    // The page cap still bounds it.
+    let r = g
+        .clone()
+        .with_page_cap(2)
+        .files_recent_detailed("tok", 2)
+        .await
+        .unwrap();
+    assert_ne!(r.items[0].id, "F-BULK-240", "not on the first two pages");
+}
+
+#[tokio::test]
+async fn birthdays_from_other_contact_folders_and_their_child_folders() {
+    use sidekey_testkit::{FakeContact, FakeContactFolder};
+    let mut data = sidekey_testkit::GraphData::sample();
+    data.contact_folders = vec![
+        FakeContactFolder {
+            id: "CF-FAMILY".into(),
+            display_name: "Family".into(),
+            parent: None,
+            contacts: vec![
+                FakeContact::new("C-AUNT", "Aunt Agatha", Some("1950-10-25T00:00:00Z")),
+                FakeContact::new("C-UNCLE", "Uncle Bob", Some("1952-03-01T00:00:00Z")),
+                FakeContact::new("C-NIECE", "Niece Nora", Some("2010-10-30T00:00:00Z")),
+            ],
+        },
+        FakeContactFolder {
+            id: "CF-COUSINS".into(),
+            display_name: "Cousins".into(),
+            parent: Some("CF-FAMILY".into()),
+            contacts: vec![FakeContact::new(
+                "C-COUSIN",
+                "Cousin Carl",
+                Some("1990-10-24T00:00:00Z"),
+            )],
+        },
+    ];
+    // Pages of 2: every folder's contacts take more than one page.
+    let (_fake, g) = start(GraphOptions {
+        data,
+        page_size: 2,
+        ..GraphOptions::default()
+    });
+    let today = date("2026-10-23");
+    let next = g
+        .birthdays("tok", BirthdayFilter::NextDays(14), today)
+        .await
+        .unwrap();
+    let names: Vec<&str> = next.iter().map(|b| b.name.as_str()).collect();
+    assert_eq!(
+        names,
+        [
+            "O'Neil \"Birthday\" & Co",
+            "Cousin Carl",
+            "Aunt Agatha",
+            "Noon Birthday",
+            "Late Evening",
+            "Niece Nora",
+            "Zoë D'Arcy"
+        ]
+    );
+}
+
+#[tokio::test]
+async fn birthdays_stored_as_local_midnight_the_day_before_are_on_their_day() {
+    // Ulla Plus was born on 18 November; a UTC+2 client stored 1988-11-17T22:00:00Z.
+    let (_fake, g) = default();
+    let nov = g
+        .birthdays("tok", BirthdayFilter::Month(11), date("2026-10-23"))
+        .await
+        .unwrap();
+    let got: Vec<(&str, String, Option<i16>)> = nov
+        .iter()
+        .map(|b| (b.name.as_str(), b.next.to_string(), b.year))
+        .collect();
+    assert_eq!(
+        got,
+        [
+            ("Zoë D'Arcy", "2026-11-01".to_string(), None),
+            ("Ulla Plus", "2026-11-18".to_string(), Some(1988)),
+        ]
+    );
 }

@@ -215,7 +215,7 @@ async fn dashboard_is_one_batch_request() {
     let text = render::dashboard(&d, &berlin);
     for needle in [
         "Next appointments (until Fri 2026-10-30)\n  Fri 2026-10-23 09:00–09:30 CEST  Team sync  @ Room 1  (online)",
-        "Recently changed files\n  Q&A #1 — 100% done (Zoë's notes).docx (7.0 MiB)",
+        "Recently used files\n  Vacation.jpg (36.9 KiB)",
         "Important unread mail\n  Fri 2026-10-23 10:12 CEST  Siobhán O'Brien",
         "Upcoming birthdays (until Fri 2026-11-06)\n  Fri 2026-10-23  O'Neil \"Birthday\" & Co (turns 46)  today",
         "[cancelled]",
@@ -236,7 +236,7 @@ async fn a_throttled_sub_request_is_retried_alone() {
     assert!(t.elapsed() >= Duration::from_millis(200));
     let reqs = fake.requests();
     assert_eq!(reqs.len(), 2);
-    assert_eq!(reqs[0].batch_requests().len(), 5);
+    assert_eq!(reqs[0].batch_requests().len(), 6);
     let second = reqs[1].batch_requests();
     assert_eq!(second.len(), 1, "{second:?}");
     assert_eq!(second[0].0, "calendar");
@@ -329,7 +329,8 @@ async fn dashboard_sections_fail_on_their_own() {
     );
     assert_eq!(d.files.items[0].id, "F-QA");
     assert!(
-        render::dashboard(&d, &tz("UTC")).contains("Recently changed files (from a drive search)")
+        render::dashboard(&d, &tz("UTC"))
+            .contains("Recently modified files (approximate, from a drive search)")
     );
 
     // A 401 fails the whole call, so the caller can refresh and retry.
@@ -366,4 +367,122 @@ async fn responses_are_size_capped_and_requests_time_out() {
         matches!(&e, GraphError::Network(m) if m.contains("timed out")),
         "{e:?}"
     );
+}
+
+#[tokio::test]
+async fn a_401_from_a_tenant_without_exchange_is_no_mailbox_not_a_bad_token() {
+    // Real Graph answers mail/calendar/contacts with 401 OrganizationFromTenantGuidNotFound
+    // for users without Exchange Online (real-services review, mismatch 4): refreshing the
+    // token cannot help, and it is the existing "no mailbox" case.
+    let (fake, g) = start(GraphOptions {
+        tenant_without_exchange: true,
+        ..GraphOptions::default()
+    });
+    let e = g.unread_mail("tok", None, 5).await.unwrap_err();
+    assert!(matches!(e, GraphError::MailboxNotEnabled), "{e:?}");
+    assert!(!e.is_unauthorized());
+    assert!(e.to_string().contains("no Exchange Online mailbox"), "{e}");
+    let e = g
+        .birthdays(
+            "tok",
+            sidekey_services::BirthdayFilter::NextDays(3),
+            date("2026-10-23"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(e, GraphError::MailboxNotEnabled), "{e:?}");
+    let window =
+        sidekey_services::Window::named("today", ts("2026-10-23T06:00:00Z"), &tz("UTC")).unwrap();
+    let e = g.calendar("tok", &window, &tz("UTC")).await.unwrap_err();
+    assert!(matches!(e, GraphError::MailboxNotEnabled), "{e:?}");
+    assert!(g.files_search("tok", "budget", 5).await.is_ok());
+
+    // The dashboard: those three sections say "no mailbox", files still show, one request.
+    fake.clear_requests();
+    let d = g
+        .dashboard("tok", ts("2026-10-23T06:00:00Z"), &tz("UTC"))
+        .await
+        .unwrap();
+    assert_eq!(fake.requests().len(), 1);
+    for s in [
+        &d.appointments.error_kind,
+        &d.mail.error_kind,
+        &d.birthdays.error_kind,
+    ] {
+        assert_eq!(*s, Some("mailbox_not_enabled"));
+    }
+    assert_eq!(d.files.error, None);
+    assert_eq!(d.files.items.len(), 4);
+    let text = render::dashboard(&d, &tz("UTC"));
+    assert!(
+        text.contains("Recently used files\n  Vacation.jpg"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Important unread mail\n  unavailable: this account has no Exchange Online mailbox"
+        ),
+        "{text}"
+    );
+}
+
+#[tokio::test]
+async fn the_dashboard_reads_other_contact_folders_and_every_fallback_page() {
+    use sidekey_testkit::{FakeContact, FakeContactFolder};
+    let mut data = sidekey_testkit::GraphData::sample();
+    data.contact_folders = vec![FakeContactFolder {
+        id: "CF-FAMILY".into(),
+        display_name: "Family".into(),
+        parent: None,
+        contacts: vec![FakeContact::new(
+            "C-AUNT",
+            "Aunt Agatha",
+            Some("1950-10-24T22:00:00Z"),
+        )],
+    }];
+    // /recent has nothing and the drive listing takes pages of 3.
+    for f in &mut data.files {
+        f.recent = false;
+    }
+    let (fake, g) = start(GraphOptions {
+        data,
+        page_size: 3,
+        ..GraphOptions::default()
+    });
+    let d = g
+        .dashboard("tok", ts("2026-10-23T06:00:00Z"), &tz("UTC"))
+        .await
+        .unwrap();
+    let bd: Vec<(&str, String)> = d
+        .birthdays
+        .items
+        .iter()
+        .map(|b| (b.name.as_str(), b.next.to_string()))
+        .collect();
+    assert!(
+        bd.contains(&("Aunt Agatha", "2026-10-25".to_string())),
+        "{bd:?}"
+    );
+    assert_eq!(d.files_source, RecentSource::Search);
+    let ids: Vec<&str> = d.files.items.iter().map(|f| f.id.as_str()).collect();
+    assert_eq!(
+        ids,
+        [
+            "F-QA",
+            "F-OBRIEN",
+            "F-BUDGET-DIR",
+            "F-RESUME",
+            "F-VACATION",
+            "F-NOTEBOOK",
+            "F-OLD"
+        ],
+        "all three pages of the listing, newest first"
+    );
+    assert!(!d.files.more);
+    let posts = fake
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST")
+        .count();
+    assert_eq!(posts, 2, "the batch, then one for the folder's contacts");
 }

@@ -737,10 +737,17 @@ impl Account {
                         },
                         &self.overrides,
                     ),
-                    _ => apply(
-                        sidekey_flow::client::discover(http, issuer)
-                            .await
-                            .map_err(Failure::from_flow)?,
+                    // Each configured endpoint overrides its discovered one; discovery fills
+                    // in only the rest (a configured one may be missing from the document).
+                    (device, token) => apply(
+                        sidekey_flow::client::discover_with(
+                            http,
+                            issuer,
+                            device.as_ref(),
+                            token.as_ref(),
+                        )
+                        .await
+                        .map_err(Failure::from_flow)?,
                         &self.overrides,
                     ),
                 }

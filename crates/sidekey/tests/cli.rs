@@ -118,6 +118,8 @@ fn full_cycle(dialect: Dialect, generic: bool) {
                 !idp.access_token_valid(&token),
                 "token still valid after logout"
             );
+        } else {
+            assert!(idp.valid_refresh_tokens().is_empty());
         }
     } else {
         assert!(
@@ -710,4 +712,234 @@ fn an_unknown_microsoft_cloud_without_api_base_is_a_config_error() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("`api_base`"), "{}", stderr(&out));
     assert_eq!(idp.counters().device_requests, 0);
+}
+
+// ---------------------------------------------------------------------------------------
+// Issue 9: against the real services' behaviour (docs/real-services-review.md)
+
+fn signed_in(env: &Env, name: &str) {
+    let out = env.run(&["login", name]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// GitHub (review mismatch 5): a refresh token is never sent to `/applications/{id}/token`
+/// (GitHub refuses it); with one, logout deletes the grant with the access token, which ends
+/// the `ghr_` refresh token too. Without one (OAuth app), `/token` deletes the access token.
+#[test]
+fn github_logout_deletes_the_grant_and_never_sends_the_refresh_token() {
+    for dialect in [Dialect::GitHubApp, Dialect::GitHub] {
+        let mut o = Options::new(dialect);
+        o.auto_approve_after_polls = Some(1);
+        o.client_secret = Some("gh-app-secret-1".into());
+        let idp = FakeIdp::start(o);
+        let env = Env::new(&format!(
+            "{}\nclient_secret = \"gh-app-secret-1\"\n",
+            account_toml("gh", dialect, &idp).trim_end()
+        ));
+        signed_in(&env, "gh");
+        let at = idp.issued_access_tokens()[0].clone();
+        let lo = env.run(&["logout", "gh"]);
+        assert_eq!(lo.status.code(), Some(0), "{dialect:?}: {}", stderr(&lo));
+        assert!(stdout(&lo).contains("Revoked"), "{}", stdout(&lo));
+        assert!(!idp.access_token_valid(&at));
+        assert!(idp.valid_refresh_tokens().is_empty(), "{dialect:?}");
+        assert_eq!(idp.counters().revocations, 1, "{dialect:?}: one DELETE");
+        let mut secrets = idp.issued_access_tokens();
+        secrets.extend(idp.issued_refresh_tokens());
+        secrets.push("gh-app-secret-1".into());
+        env.assert_no_secrets(&secrets);
+    }
+}
+
+/// GitHub: only 204 is a revocation. A 404 (token unknown to the app, or a wrong client secret)
+/// is reported as a failure (exit 5), and the local copy is gone all the same. The stale secret
+/// does not get in the way of signing in: GitHub's device flow does not take it (item 7).
+#[test]
+fn github_logout_failure_is_reported_and_the_local_copy_removed() {
+    let mut o = Options::new(Dialect::GitHubApp);
+    o.auto_approve_after_polls = Some(1);
+    o.client_secret = Some("gh-app-secret-1".into());
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "{}\nclient_secret = \"stale-secret-value\"\n",
+        account_toml("gh", Dialect::GitHubApp, &idp).trim_end()
+    ));
+    signed_in(&env, "gh");
+    assert_eq!(idp.counters().secrets_on_device_flow, 0);
+    let lo = env.run(&["logout", "gh"]);
+    assert_eq!(lo.status.code(), Some(5), "{}", stderr(&lo));
+    let err = stderr(&lo);
+    assert!(
+        err.contains(
+            "removed the tokens of 'gh' from the vault, but revoking them at the provider failed"
+        ),
+        "{err}"
+    );
+    assert!(err.contains("404"), "{err}");
+    assert_eq!(err.trim().lines().count(), 1, "{err}");
+    let st = env.run(&["status", "gh", "--json"]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["accounts"][0]["state"], "signed_out");
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    secrets.push("stale-secret-value".into());
+    env.assert_no_secrets(&secrets);
+}
+
+/// Auth0 (review mismatch 10): `/oauth/revoke` takes refresh tokens only; logout revokes the
+/// refresh token and does not fail on the access token.
+#[test]
+fn auth0_logout_revokes_the_refresh_token_only() {
+    let idp = fake(Dialect::Auth0, 1);
+    let env = Env::new(&account_toml("a0", Dialect::Auth0, &idp));
+    signed_in(&env, "a0");
+    let lo = env.run(&["logout", "a0"]);
+    assert_eq!(lo.status.code(), Some(0), "{}", stderr(&lo));
+    assert!(stdout(&lo).contains("Revoked"), "{}", stdout(&lo));
+    assert!(idp.valid_refresh_tokens().is_empty());
+    assert_eq!(
+        idp.counters().revocations,
+        1,
+        "the access token is not sent"
+    );
+}
+
+/// Google (review mismatch 12): the long forms Google reports are aliases of `email`/`profile`.
+#[test]
+fn google_long_scope_forms_are_accepted() {
+    let idp = fake(Dialect::Google, 1);
+    let cfg = account_toml("g", Dialect::Google, &idp).replace(
+        "\"email\", \"profile\"",
+        "\"https://www.googleapis.com/auth/userinfo.email\", \"userinfo.profile\"",
+    );
+    let env = Env::new(&cfg);
+    let out = env.run(&["login", "g", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let last: Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(last["user"]["email"], "ada@example.test", "{last}");
+    let out = env.run(&[
+        "login",
+        "g",
+        "--scope",
+        "openid",
+        "--scope",
+        "https://www.googleapis.com/auth/userinfo.profile",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// Review item 8: an issuer whose discovery lacks the device endpoint, with the endpoint in the
+/// config: the configured one is used and discovery fills in the rest (token, revocation).
+#[test]
+fn oidc_configured_device_endpoint_fills_in_for_discovery() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    o.discovery_without_device_endpoint = true;
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "{}\ndevice_authorization_endpoint = \"{}\"\n",
+        account_toml("o", Dialect::Oidc, &idp).trim_end(),
+        idp.device_authorization_endpoint()
+    ));
+    let out = env.run(&["login", "o"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stdout(&out).contains("Ada Lovelace"), "{}", stdout(&out));
+    let lo = env.run(&["logout", "o"]);
+    assert_eq!(lo.status.code(), Some(0), "{}", stderr(&lo));
+    assert!(stdout(&lo).contains("Revoked"), "{}", stdout(&lo));
+    // Without the override the message still says what to do.
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    let out = env.run(&["login", "o"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("set device_authorization_endpoint"),
+        "{}",
+        stderr(&out)
+    );
+}
+
+/// Review item 9: for OIDC-style accounts `api_base` is the userinfo URL itself, trailing slash
+/// and all (redirects are never followed).
+#[test]
+fn api_base_is_used_exactly_as_given() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    o.userinfo_trailing_slash = true;
+    let idp = FakeIdp::start(o);
+    assert!(idp.api_base().ends_with('/'));
+    // Without `openid` there is no ID token to fall back on: userinfo is the only source.
+    let scopes = "scopes = [\"offline_access\", \"profile\", \"email\"]";
+    for cfg in [
+        generic_toml("o", &idp).replace(
+            "scopes = [\"openid\", \"offline_access\", \"profile\", \"email\"]",
+            scopes,
+        ),
+        format!(
+            "{}\napi_base = \"{}\"\n{scopes}\n",
+            account_toml("o", Dialect::Oidc, &idp).trim_end(),
+            idp.api_base()
+        ),
+    ] {
+        let env = Env::new(&cfg);
+        let out = env.run(&["login", "o", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let last: Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+        assert_eq!(last["user"]["name"], "Ada Lovelace", "{last}");
+    }
+}
+
+/// Review item 10: `invalid_scope` names the refused scopes where the provider does, and says
+/// which to drop.
+#[test]
+fn invalid_scope_names_the_refused_scopes() {
+    let mut o = Options::new(Dialect::Okta);
+    o.refused_scopes = vec!["admin.all".into()];
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "{}\nscopes = [\"openid\", \"admin.all\"]\n",
+        account_toml("ok", Dialect::Okta, &idp).trim_end()
+    ));
+    let out = env.run(&["login", "ok", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let last: Value = serde_json::from_str(stdout(&out).lines().last().unwrap()).unwrap();
+    assert_eq!(last["reason"], "invalid_scope", "{last}");
+    let msg = last["message"].as_str().unwrap();
+    assert!(msg.contains("refused the scope admin.all"), "{msg}");
+    assert!(msg.contains("remove it"), "{msg}");
+}
+
+/// Review item 10: `login --json` reports a broken config file as a `failed` event too.
+#[test]
+fn login_json_reports_config_errors_as_an_event() {
+    let env = Env::new("[accounts.a]\nprovider = \"myspace\"\nclient_id = \"x\"\n");
+    let out = env.run(&["login", "a", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let line = stdout(&out);
+    let v: Value = serde_json::from_str(line.lines().last().unwrap_or(""))
+        .unwrap_or_else(|e| panic!("no event ({e}): {line:?}"));
+    assert_eq!(v["event"], "failed", "{v}");
+    assert_eq!(v["reason"], "config", "{v}");
+    assert_eq!(v["account"], "a", "{v}");
+    assert!(v["message"].as_str().unwrap().contains("line 2"), "{v}");
+}
+
+/// Review item 10: `status --json` shows `"user": null` when the user is unknown.
+#[test]
+fn status_json_user_is_null_when_unknown() {
+    let idp = fake(Dialect::Oidc, 1);
+    // No ID token (no `openid`) and a userinfo URL that answers 404: nobody to name.
+    let cfg = generic_toml("o", &idp)
+        .replace(
+            "scopes = [\"openid\", \"offline_access\", \"profile\", \"email\"]",
+            "scopes = [\"offline_access\"]",
+        )
+        .replace(&idp.api_base(), &format!("{}/nowhere", idp.base_url()));
+    let env = Env::new(&cfg);
+    signed_in(&env, "o");
+    let st = env.run(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["accounts"][0]["state"], "signed_in", "{v}");
+    assert!(v["accounts"][0]["user"].is_null(), "{v}");
+    let st = env.run(&["status"]);
+    assert_eq!(st.status.code(), Some(0));
 }

@@ -9,13 +9,20 @@ use sidekey_testkit::graph::{FakeGraph, GraphData, GraphOptions};
 use sidekey_testkit::{Dialect, FakeIdp, Options};
 
 fn setup(scopes: Option<&str>) -> (FakeIdp, FakeGraph, Env) {
+    setup_with(
+        scopes,
+        GraphOptions {
+            data: GraphData::sample(),
+            ..GraphOptions::default()
+        },
+    )
+}
+
+fn setup_with(scopes: Option<&str>, graph: GraphOptions) -> (FakeIdp, FakeGraph, Env) {
     let mut o = Options::new(Dialect::Microsoft);
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
-    let graph = FakeGraph::start(GraphOptions {
-        data: GraphData::sample(),
-        ..GraphOptions::default()
-    });
+    let graph = FakeGraph::start(graph);
     let scopes = scopes.unwrap_or(
         "\"User.Read\", \"Files.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Contacts.Read\", \"offline_access\"",
     );
@@ -175,4 +182,43 @@ fn bad_arguments_fail_before_any_token_is_fetched() {
         assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr(&out));
     }
     assert_eq!(env.run(&["ms", "me"]).status.code(), Some(3));
+}
+
+#[test]
+fn a_tenant_without_exchange_is_told_so_without_a_refresh() {
+    // Real Graph answers 401 OrganizationFromTenantGuidNotFound on mail, calendar and contacts
+    // for users without Exchange Online; the token is fine, so no refresh and no "sign in
+    // again" (real-services review, mismatch 4).
+    let (idp, _graph, env) = setup_with(
+        None,
+        GraphOptions {
+            tenant_without_exchange: true,
+            ..GraphOptions::default()
+        },
+    );
+    let before = idp.counters().refresh_requests;
+    let out = env.run(&["ms", "mail", "unread"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no Exchange Online mailbox"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!stderr(&out).contains("sidekey login"), "{}", stderr(&out));
+
+    // The dashboard shows the files and says why the rest is missing.
+    let dash = env.run(&["ms", "dashboard"]);
+    assert_eq!(dash.status.code(), Some(0), "{}", stderr(&dash));
+    let text = stdout(&dash);
+    assert!(
+        text.contains("Recently used files\n  Vacation.jpg"),
+        "{text}"
+    );
+    assert!(
+        text.contains(
+            "Important unread mail\n  unavailable: this account has no Exchange Online mailbox"
+        ),
+        "{text}"
+    );
+    assert_eq!(idp.counters().refresh_requests, before, "no refresh");
 }

@@ -1,6 +1,6 @@
 //! A fake Microsoft Graph v1.0 ([`FakeGraph`]) for the read-only operations of
 //! `sidekey-services`: `/me`, OneDrive search and recent files, `calendarView`, inbox
-//! messages, contacts, and JSON `$batch`.
+//! messages, contacts and contact folders, and JSON `$batch`.
 //!
 //! # Why
 //!
@@ -11,7 +11,10 @@
 //! (`InefficientFilter`), `endswith` on messages (`ErrorInvalidUrlQueryFilter`), nextLinks
 //! that must be followed verbatim, `Prefer` headers that are not part of a nextLink, a body
 //! field requested under `Mail.ReadBasic`, `$batch` answers in another order and per-request
-//! 429s, personal accounts with `mail: null` and no mailbox. This fake enforces each of them,
+//! 429s, personal accounts with `mail: null` and no mailbox (404 `MailboxNotEnabledForRESTAPI`, or
+//! a 401 `OrganizationFromTenantGuidNotFound` with a valid token), `/me/drive/recent` in
+//! recently-used order (not by modification time), `/me/contacts` holding only the default
+//! folder (`/me/contactFolders` for the others). This fake enforces each of them,
 //! and it really *evaluates* the `$filter` expressions it accepts (a small OData parser:
 //! `and`/`or`/`not`, parentheses, `eq ne gt ge lt le`, `startswith`/`endswith`/`contains`,
 //! strings, booleans, numbers, `null` and DateTimeOffset literals) — so a test can prove that a
@@ -66,6 +69,9 @@ pub struct FakeFile {
     pub mime_type: String,
     /// Listed by `/me/drive/recent`.
     pub recent: bool,
+    /// RFC 3339: when the person last used (opened) it. `/me/drive/recent` lists items in
+    /// this order, most recently *used* first (`None`: `modified` stands in).
+    pub accessed: Option<String>,
     /// Lives in another drive: `/recent` shows it as a `remoteItem` without top-level
     /// `name`/`size` (docs/graph.md, "Drive items").
     pub remote: bool,
@@ -123,6 +129,29 @@ pub struct FakeContact {
     pub email: String,
 }
 
+/// A contact folder below the default Contacts folder (`/me/contactFolders`, and
+/// `/me/contactFolders/{id}/childFolders` for folders with a `parent`). Its contacts are *not*
+/// returned by `/me/contacts`, which reads only the default folder (microsoft-graph-docs-contrib
+/// `api-reference/v1.0/api/user-list-contacts.md`: "Get a contact collection from the default
+/// contacts folder of the signed-in user"; `user-list-contactfolders.md`: "Get the contact
+/// folder collection in the default Contacts folder").
+#[derive(Clone, Debug)]
+pub struct FakeContactFolder {
+    pub id: String,
+    pub display_name: String,
+    /// `None`: a direct subfolder of the default Contacts folder; `Some(id)`: a child folder of
+    /// that folder.
+    pub parent: Option<String>,
+    pub contacts: Vec<FakeContact>,
+}
+
+impl FakeContact {
+    /// A contact named `name` ("Given Surname") with `birthday` exactly as Graph would send it.
+    pub fn new(id: &str, name: &str, birthday: Option<&str>) -> FakeContact {
+        contact(id, name, birthday)
+    }
+}
+
 /// Everything the fake serves.
 #[derive(Clone, Debug, Default)]
 pub struct GraphData {
@@ -134,7 +163,10 @@ pub struct GraphData {
     pub files: Vec<FakeFile>,
     pub events: Vec<FakeEvent>,
     pub messages: Vec<FakeMessage>,
+    /// The default Contacts folder (`/me/contacts`).
     pub contacts: Vec<FakeContact>,
+    /// Other contact folders (empty in [`GraphData::sample`]).
+    pub contact_folders: Vec<FakeContactFolder>,
 }
 
 /// Behaviour knobs. [`GraphOptions::default`]: work account with a mailbox, page size 50,
@@ -146,6 +178,15 @@ pub struct GraphOptions {
     pub personal: bool,
     /// `false`: mail, calendar and contacts answer 404 `MailboxNotEnabledForRESTAPI`.
     pub mailbox: bool,
+    /// A user or tenant without Exchange Online (no licence, some dev tenants, GCC): mail,
+    /// calendar and contacts — also inside `$batch` — answer **401**
+    /// `OrganizationFromTenantGuidNotFound` ("The tenant for tenant guid '…' does not exist"),
+    /// although the token is fine (other endpoints accept it). Takes precedence over
+    /// `mailbox`. Real Graph does this: O365/python-o365#757 (401 on
+    /// `mailFolders/Inbox/messages`), microsoftgraph/msgraph-sdk-dotnet#1920,
+    /// microsoftgraph/microsoft-graph-toolkit#1467, MicrosoftDocs/azure-docs#32957 (the body);
+    /// see the real-services review, mismatch 4.
+    pub tenant_without_exchange: bool,
     /// Largest page served, whatever `$top` asks (0: no limit beyond `$top`).
     pub page_size: usize,
     pub data: GraphData,
@@ -160,6 +201,7 @@ impl Default for GraphOptions {
         GraphOptions {
             personal: false,
             mailbox: true,
+            tenant_without_exchange: false,
             page_size: 50,
             data: GraphData::sample(),
             granted_scopes: None,
@@ -240,6 +282,7 @@ fn file(
         modified: modified.into(),
         mime_type: mime.into(),
         recent,
+        accessed: None,
         remote: false,
     }
 }
@@ -326,6 +369,7 @@ impl GraphData {
             true,
         );
         shared.remote = true;
+        shared.accessed = Some("2026-10-22T18:05:00Z".into());
         let mut budget = file(
             "F-BUDGET-DIR",
             "Budget",
@@ -397,6 +441,19 @@ impl GraphData {
                 false,
             ),
         ];
+
+        // `/me/drive/recent` lists recently *used* items (drive-recent.md: "List a set of items
+        // recently used by the signed-in user"), which is not the order of modification:
+        // Vacation.jpg (changed a week ago) was opened this morning.
+        let mut files = files;
+        for f in &mut files {
+            f.accessed = match f.id.as_str() {
+                "F-VACATION" => Some("2026-10-23T07:45:00Z".into()),
+                "F-QA" => Some("2026-10-23T06:30:00Z".into()),
+                "F-OBRIEN" => Some("2026-10-22T10:15:00Z".into()),
+                _ => f.accessed.take(),
+            };
+        }
 
         let mut cancelled = event(
             "E-CANCELLED",
@@ -627,6 +684,10 @@ impl GraphData {
             contact("C-LEAP", "Leap Day", Some("2000-02-29T00:00:00Z")),
             contact("C-NOON", "Noon Birthday", Some("1990-10-26T11:59:00Z")),
             contact("C-LATE", "Late Evening", Some("1991-10-27T23:00:00Z")),
+            // Exchange/ActiveSync clients in UTC+ zones store the local midnight: born on the
+            // 18th, stored as the 17th 22:00Z (krtek/Birthday-widget#37; MS-ASCNTC 2.2.2.6 says
+            // the time "SHOULD be ignored"; real-services review, mismatch 11).
+            contact("C-UTCPLUS", "Ulla Plus", Some("1988-11-17T22:00:00Z")),
             contact("C-NOYEAR", "Zoë D'Arcy", Some("1604-11-01T00:00:00Z")),
             contact("C-NONE", "No Birthday", None),
             contact("C-BJORN", "Björn Ångström", Some("1970-12-24T00:00:00Z")),
@@ -645,6 +706,7 @@ impl GraphData {
             events,
             messages,
             contacts,
+            contact_folders: Vec::new(),
         }
     }
 }
@@ -1224,8 +1286,8 @@ fn route(
             if !sh.allowed(Need::Calendar) {
                 return denied(Need::Calendar);
             }
-            if !sh.opts.mailbox {
-                return no_mailbox();
+            if let Some(r) = no_mailbox(sh) {
+                return r;
             }
             calendar_view(sh, path, &q)
         }
@@ -1233,8 +1295,8 @@ fn route(
             if !sh.allowed(Need::Mail) {
                 return denied(Need::Mail);
             }
-            if !sh.opts.mailbox {
-                return no_mailbox();
+            if let Some(r) = no_mailbox(sh) {
+                return r;
             }
             let folder = (lower != "/me/messages").then_some("inbox");
             messages(sh, path, &q, folder)
@@ -1243,12 +1305,48 @@ fn route(
             if !sh.allowed(Need::Contacts) {
                 return denied(Need::Contacts);
             }
-            if !sh.opts.mailbox {
-                return no_mailbox();
+            if let Some(r) = no_mailbox(sh) {
+                return r;
             }
-            contacts(sh, path, &q)
+            contacts(sh, path, &q, &sh.opts.data.contacts)
+        }
+        "/me/contactfolders" => {
+            if !sh.allowed(Need::Contacts) {
+                return denied(Need::Contacts);
+            }
+            if let Some(r) = no_mailbox(sh) {
+                return r;
+            }
+            contact_folders(sh, path, &q, None)
         }
         _ => {
+            if let Some(rest) = lower.strip_prefix("/me/contactfolders/") {
+                if !sh.allowed(Need::Contacts) {
+                    return denied(Need::Contacts);
+                }
+                if let Some(r) = no_mailbox(sh) {
+                    return r;
+                }
+                let (id_len, what) = match rest.split_once('/') {
+                    Some((id, what)) => (id.len(), what),
+                    None => (rest.len(), ""),
+                };
+                // The id as sent (case kept): ids are opaque.
+                let start = "/me/contactfolders/".len();
+                let id = &decoded[start..start + id_len];
+                let Some(folder) = sh.opts.data.contact_folders.iter().find(|f| f.id == id) else {
+                    return gerr(
+                        404,
+                        "ErrorItemNotFound",
+                        "The specified object was not found in the store.",
+                    );
+                };
+                return match what {
+                    "contacts" => contacts(sh, path, &q, &folder.contacts),
+                    "childfolders" => contact_folders(sh, path, &q, Some(&folder.id)),
+                    _ => bad(&format!("Resource not found for the segment '{what}'.")),
+                };
+            }
             for prefix in ["/me/drive/root/search(", "/me/drive/search("] {
                 if lower.starts_with(prefix) {
                     if !sh.allowed(Need::Files) {
@@ -1287,12 +1385,26 @@ fn item(sh: &GShared, raw_id: &str, q: &Query) -> Reply {
     }
 }
 
-fn no_mailbox() -> Reply {
-    gerr(
-        404,
-        "MailboxNotEnabledForRESTAPI",
-        "REST API is not yet supported for this mailbox.",
-    )
+/// The answer of Exchange-backed endpoints (mail, calendar, contacts) for a user without a
+/// usable mailbox, or `None` when there is one.
+fn no_mailbox(sh: &GShared) -> Option<Reply> {
+    if sh.opts.tenant_without_exchange {
+        // A 401 although the token is valid: real Graph's answer for users/tenants without
+        // Exchange Online (body as in MicrosoftDocs/azure-docs#32957; 401 on mail and
+        // calendar in O365/python-o365#757, microsoftgraph/msgraph-sdk-dotnet#1920).
+        return Some(gerr(
+            401,
+            "OrganizationFromTenantGuidNotFound",
+            "The tenant for tenant guid '7f2c1f4e-9b1a-4c55-8d7e-0a3b5c6d7e8f' does not exist.",
+        ));
+    }
+    (!sh.opts.mailbox).then(|| {
+        gerr(
+            404,
+            "MailboxNotEnabledForRESTAPI",
+            "REST API is not yet supported for this mailbox.",
+        )
+    })
 }
 
 fn me(sh: &GShared, q: &Query) -> Reply {
@@ -1362,6 +1474,8 @@ const CONTACT_FIELDS: &[&str] = &[
     "businessPhones", "companyName", "jobTitle",
 ];
 
+const CONTACT_FOLDER_FIELDS: &[&str] = &["id", "displayName", "parentFolderId"];
+
 /// `$select` projection; an unknown property is Graph's 400.
 fn select(items: &[Value], sel: Option<&str>, kind: &str) -> Result<Vec<Value>, Reply> {
     let Some(sel) = sel else {
@@ -1372,6 +1486,7 @@ fn select(items: &[Value], sel: Option<&str>, kind: &str) -> Result<Vec<Value>, 
         "driveItem" => DRIVE_FIELDS,
         "event" => EVENT_FIELDS,
         "message" => MESSAGE_FIELDS,
+        "contactFolder" => CONTACT_FOLDER_FIELDS,
         _ => CONTACT_FIELDS,
     };
     let mut fields: Vec<&str> = Vec::new();
@@ -1492,7 +1607,7 @@ fn drive_json(f: &FakeFile, with_path: bool, as_remote: bool) -> Value {
         "size": f.size,
         "lastModifiedDateTime": f.modified,
         "parentReference": parent,
-        "fileSystemInfo": {"lastModifiedDateTime": f.modified, "lastAccessedDateTime": f.modified},
+        "fileSystemInfo": {"lastModifiedDateTime": f.modified, "lastAccessedDateTime": f.accessed.as_deref().unwrap_or(&f.modified)},
     });
     if f.folder {
         item["folder"] = json!({"childCount": f.child_count});
@@ -1502,13 +1617,19 @@ fn drive_json(f: &FakeFile, with_path: bool, as_remote: bool) -> Value {
         item["file"] = json!({"mimeType": f.mime_type});
     }
     if as_remote {
-        // docs/graph.md, "Drive items": top-level name and size missing, read them from remoteItem.
+        // docs/graph.md, "Drive items": top-level name and size missing, read them from
+        // remoteItem. As in drive-recent.md's example, no lastModifiedDateTime at all: only
+        // when it was last used.
         let mut remote = item.clone();
         remote["id"] = json!(format!("REMOTE-{}", f.id));
+        if let Some(o) = remote.as_object_mut() {
+            o.remove("lastModifiedDateTime");
+            o.remove("fileSystemInfo");
+        }
         json!({
             "id": f.id,
             "remoteItem": remote,
-            "fileSystemInfo": {"lastAccessedDateTime": f.modified},
+            "fileSystemInfo": {"lastAccessedDateTime": f.accessed.as_deref().unwrap_or(&f.modified)},
         })
     } else {
         item
@@ -1625,9 +1746,15 @@ fn orderby_one(ob: &str) -> (String, bool) {
     (field, desc)
 }
 
+/// `/me/drive/recent`: most recently *used* first (drive-recent.md, "List a set of items
+/// recently used by the signed-in user"), not by modification time. Items from other drives
+/// look like the docs' example: `remoteItem` plus `fileSystemInfo.lastAccessedDateTime`, with no
+/// top-level `name`, `size` or `lastModifiedDateTime`.
 fn recent(sh: &GShared, raw_path: &str, q: &Query) -> Reply {
     let mut files: Vec<&FakeFile> = sh.opts.data.files.iter().filter(|f| f.recent).collect();
-    files.sort_by_key(|f| std::cmp::Reverse(parse_rfc3339(&f.modified)));
+    files.sort_by_key(|f| {
+        std::cmp::Reverse(parse_rfc3339(f.accessed.as_deref().unwrap_or(&f.modified)))
+    });
     let items: Vec<Value> = files
         .iter()
         .map(|f| drive_json(f, true, f.remote))
@@ -1874,7 +2001,7 @@ fn messages(sh: &GShared, raw_path: &str, q: &Query, folder: Option<&str>) -> Re
 // ---------------------------------------------------------------------------------------
 // contacts
 
-fn contacts(sh: &GShared, raw_path: &str, q: &Query) -> Reply {
+fn contacts(sh: &GShared, raw_path: &str, q: &Query, list: &[FakeContact]) -> Reply {
     if q.get("$filter").is_some() {
         // Only emailAddresses/any(a:a/address eq '…') is documented; not needed here.
         return gerr(
@@ -1883,10 +2010,7 @@ fn contacts(sh: &GShared, raw_path: &str, q: &Query) -> Reply {
             "The query filter contains one or more invalid nodes.",
         );
     }
-    let mut items: Vec<Value> = sh
-        .opts
-        .data
-        .contacts
+    let mut items: Vec<Value> = list
         .iter()
         .map(|c| {
             json!({
@@ -1920,6 +2044,41 @@ fn contacts(sh: &GShared, raw_path: &str, q: &Query) -> Reply {
         Err(r) => return r,
     };
     page(sh, raw_path, q, items, len, "$skip", "users('me')/contacts")
+}
+
+/// `/me/contactFolders` (`parent` `None`) or `/me/contactFolders/{parent}/childFolders`.
+fn contact_folders(sh: &GShared, raw_path: &str, q: &Query, parent: Option<&str>) -> Reply {
+    let items: Vec<Value> = sh
+        .opts
+        .data
+        .contact_folders
+        .iter()
+        .filter(|f| f.parent.as_deref() == parent)
+        .map(|f| {
+            json!({
+                "id": f.id,
+                "displayName": f.display_name,
+                "parentFolderId": f.parent.clone().unwrap_or_else(|| "DEFAULT-CONTACTS".into()),
+            })
+        })
+        .collect();
+    let items = match select(&items, q.get("$select"), "contactFolder") {
+        Ok(i) => i,
+        Err(r) => return r,
+    };
+    let len = match page_len(sh, q, 10, 1000) {
+        Ok(n) => n,
+        Err(r) => return r,
+    };
+    page(
+        sh,
+        raw_path,
+        q,
+        items,
+        len,
+        "$skip",
+        "users('me')/contactFolders",
+    )
 }
 
 // ---------------------------------------------------------------------------------------

@@ -47,7 +47,8 @@ mod util;
 mod wire;
 
 pub use graph::{
-    FakeContact, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData, GraphOptions, GraphRequest,
+    FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
+    GraphOptions, GraphRequest,
 };
 pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
 
@@ -134,6 +135,17 @@ pub struct Options {
     /// If `Some(h)`, verification URIs use this host (or full `scheme://host` base) instead of
     /// the server's own base URL. Default `None`.
     pub verification_host: Option<String>,
+    /// Scopes the device endpoint refuses with the dialect's `invalid_scope` answer, which names
+    /// the first refused scope where the provider's text does (Entra, Okta, Auth0, Google).
+    /// Default empty.
+    pub refused_scopes: Vec<String>,
+    /// Oidc: the discovery document has no `device_authorization_endpoint` (issuers that offer
+    /// the device grant but do not advertise it; the endpoint itself still works). Default false.
+    pub discovery_without_device_endpoint: bool,
+    /// Userinfo answers only at its path with a trailing slash (`/me/`); the path without the
+    /// slash answers `301` to the slashed one, as directory-style servers do. [`FakeIdp::api_base`]
+    /// then returns the slashed URL. Default false.
+    pub userinfo_trailing_slash: bool,
 }
 
 impl Options {
@@ -169,6 +181,9 @@ impl Options {
             user: FakeUser::default(),
             refresh_delay: Duration::ZERO,
             verification_host: None,
+            refused_scopes: Vec::new(),
+            discovery_without_device_endpoint: false,
+            userinfo_trailing_slash: false,
         }
     }
 }
@@ -211,8 +226,11 @@ pub struct Counters {
     /// Token-endpoint requests with `grant_type=refresh_token`.
     pub refresh_requests: u64,
     pub refresh_successes: u64,
-    /// Requests to the revocation endpoint (whatever their outcome).
+    /// Requests to the revocation endpoint (whatever their outcome; GitHub: both `DELETE`s).
     pub revocations: u64,
+    /// Device-code requests and device-code polls that carried a `client_secret` (form or
+    /// HTTP Basic). GitHub: "The client_secret is not needed for the device flow".
+    pub secrets_on_device_flow: u64,
     /// Requests to userinfo / Graph `/me` / GitHub `/user`.
     pub userinfo_requests: u64,
     /// Token-endpoint requests answered (or delayed) by an injected [`Fault`].
@@ -310,14 +328,20 @@ impl FakeIdp {
     /// (GET `/user`); Google/Okta/Auth0/Oidc: the userinfo URL itself.
     pub fn api_base(&self) -> String {
         let b = &self.base;
-        match self.dialect() {
+        let base = match self.dialect() {
             Dialect::Microsoft => format!("{b}/v1.0"),
             Dialect::GitHub | Dialect::GitHubApp => format!("{b}/api"),
             Dialect::Google => format!("{b}/v1/userinfo"),
             Dialect::Okta => format!("{b}/oauth2/default/v1/userinfo"),
             Dialect::Auth0 => format!("{b}/userinfo"),
             Dialect::Oidc => format!("{b}/me"),
-        }
+        };
+        let slashed = self.shared.opts.userinfo_trailing_slash
+            && !matches!(
+                self.dialect(),
+                Dialect::Microsoft | Dialect::GitHub | Dialect::GitHubApp
+            );
+        if slashed { format!("{base}/") } else { base }
     }
 
     /// The `verification_uri` (Google: `verification_url`) the device endpoint hands out.

@@ -22,7 +22,7 @@ use serde_json::{Value, json};
 use tokio::io::{AsyncRead, AsyncWrite, ReadBuf};
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::state::{DEVICE_GRANT, PollInput, RevokeOutcome, Shared};
+use crate::state::{DEVICE_GRANT, GitHubDelete, PollInput, RevokeOutcome, Shared};
 use crate::wire::{self, Endpoint, Fail};
 use crate::{Dialect, Fault, page};
 
@@ -376,14 +376,23 @@ const GOOGLE_DEVICE_SCOPES: &[&str] = &[
 // Routing
 
 enum Route {
-    Device { tenant: Option<String> },
-    Token { tenant: Option<String> },
+    Device {
+        tenant: Option<String>,
+    },
+    Token {
+        tenant: Option<String>,
+    },
     Revoke,
     UserInfo,
     Page,
-    Discovery { tenant: Option<String> },
+    Discovery {
+        tenant: Option<String>,
+    },
     Jwks,
-    GitHubDeleteToken { client_id: String },
+    GitHubDelete {
+        client_id: String,
+        which: GitHubDelete,
+    },
     NotFound,
 }
 
@@ -424,8 +433,13 @@ fn route(dialect: Dialect, path: &str) -> Route {
             ["login", "oauth", "access_token"] => Route::Token { tenant: None },
             ["login", "device"] => Route::Page,
             ["api", "user"] => Route::UserInfo,
-            ["api", "applications", cid, "token"] => Route::GitHubDeleteToken {
+            ["api", "applications", cid, "token"] => Route::GitHubDelete {
                 client_id: cid.to_string(),
+                which: GitHubDelete::Token,
+            },
+            ["api", "applications", cid, "grant"] => Route::GitHubDelete {
+                client_id: cid.to_string(),
+                which: GitHubDelete::Grant,
             },
             _ => Route::NotFound,
         },
@@ -487,7 +501,20 @@ async fn handle(
         body,
     };
     let m = &req.method;
-    match route(sh.dialect(), &req.path) {
+    let route = route(sh.dialect(), &req.path);
+    // Directory-style userinfo: only `/me/` answers; `/me` redirects there (a client that does
+    // not follow redirects, rightly, learns nothing).
+    if sh.opts.userinfo_trailing_slash
+        && matches!(route, Route::UserInfo)
+        && !req.path.ends_with('/')
+    {
+        let mut r = wire::respond(301, "text/html; charset=utf-8", "Moved Permanently");
+        if let Ok(v) = axum::http::HeaderValue::from_str(&format!("{}/", req.path)) {
+            r.headers_mut().insert(header::LOCATION, v);
+        }
+        return r;
+    }
+    match route {
         Route::Device { tenant } if m == Method::POST => device(&sh, &req, tenant),
         Route::Token { tenant } if m == Method::POST => token(&sh, &conn, &req, tenant).await,
         Route::Revoke if m == Method::POST => revoke(&sh, &req),
@@ -495,8 +522,8 @@ async fn handle(
         Route::Page if m == Method::GET || m == Method::POST => page::handle(&sh, &req),
         Route::Discovery { tenant } if m == Method::GET => wire::discovery(&sh, tenant.as_deref()),
         Route::Jwks if m == Method::GET => wire::jwks(),
-        Route::GitHubDeleteToken { client_id } if m == Method::DELETE => {
-            github_delete_token(&sh, &req, &client_id)
+        Route::GitHubDelete { client_id, which } if m == Method::DELETE => {
+            github_delete(&sh, &req, &client_id, which)
         }
         Route::NotFound => wire::not_found(&sh),
         _ => wire::method_not_allowed(),
@@ -519,7 +546,11 @@ fn device(sh: &Shared, req: &Req, tenant: Option<String>) -> Response {
         dialect,
         Dialect::Microsoft | Dialect::Okta | Dialect::Auth0 | Dialect::Oidc
     );
-    if let Err(f) = check_client(sh, &client_auth(req, &params), secret_required) {
+    let auth = client_auth(req, &params);
+    if auth.secret.is_some() {
+        sh.lock().counters.secrets_on_device_flow += 1;
+    }
+    if let Err(f) = check_client(sh, &auth, secret_required) {
         return fail(f);
     }
     if matches!(dialect, Dialect::GitHub | Dialect::GitHubApp) && sh.opts.device_flow_disabled {
@@ -540,6 +571,9 @@ fn device(sh: &Shared, req: &Req, tenant: Option<String>) -> Response {
             }
         }
         _ => {}
+    }
+    if let Some(bad) = scopes.iter().find(|s| sh.opts.refused_scopes.contains(s)) {
+        return fail(Fail::InvalidScope(bad.clone()));
     }
     let (device_code, user_code) = {
         let mut st = sh.lock();
@@ -599,7 +633,11 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
     match grant_type.as_deref() {
         None | Some("") => fail(Fail::MissingParam("grant_type")),
         Some(DEVICE_GRANT) => {
-            if let Err(f) = check_client(sh, &client_auth(req, &params), !github) {
+            let auth = client_auth(req, &params);
+            if auth.secret.is_some() {
+                sh.lock().counters.secrets_on_device_flow += 1;
+            }
+            if let Err(f) = check_client(sh, &auth, !github) {
                 return fail(f);
             }
             let Some(device_code) = params.get("device_code").filter(|s| !s.is_empty()) else {
@@ -665,6 +703,11 @@ fn revoke(sh: &Shared, req: &Req) -> Response {
     };
     let outcome = sh.lock().revoke(dialect, token, Instant::now());
     match (dialect, outcome) {
+        (_, RevokeOutcome::WrongType) => wire::json(
+            400,
+            // (guess) Auth0 documents no answer for an access token at /oauth/revoke.
+            &json!({"error": "invalid_request", "error_description": "Only refresh tokens can be revoked"}),
+        ),
         (Dialect::Google, RevokeOutcome::Revoked) => wire::json(200, &json!({})),
         (Dialect::Google, RevokeOutcome::NotRevoked) => wire::json(
             400,
@@ -688,13 +731,26 @@ fn userinfo(sh: &Shared, req: &Req) -> Response {
     wire::userinfo(sh, scopes)
 }
 
-/// GitHub's `DELETE /applications/{client_id}/token` (HTTP Basic with the client secret).
-fn github_delete_token(sh: &Shared, req: &Req, client_id: &str) -> Response {
+/// GitHub's `DELETE /applications/{client_id}/token` ("Delete an app token") and `/grant`
+/// ("Delete an app authorization"), HTTP Basic with the client secret, body
+/// `{"access_token": …}`. Documented answers: 204, and 422 "Validation failed"; GitHub answers
+/// 404 for a token it did not issue to the app or for wrong app credentials (third-party
+/// note on the sibling check-token endpoint). Sources: docs.github.com/rest/apps/oauth-applications,
+/// docs/real-services-review.md mismatch 5.
+fn github_delete(sh: &Shared, req: &Req, client_id: &str, which: GitHubDelete) -> Response {
     sh.lock().counters.revocations += 1;
+    let doc = match which {
+        GitHubDelete::Token => {
+            "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-token"
+        }
+        GitHubDelete::Grant => {
+            "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-authorization"
+        }
+    };
     let not_found = || {
         wire::json(
             404,
-            &json!({"message": "Not Found", "documentation_url": "https://docs.github.com/rest/apps/oauth-applications#delete-an-app-token", "status": "404"}),
+            &json!({"message": "Not Found", "documentation_url": doc, "status": "404"}),
         )
     };
     let authorized = match (req.basic_auth(), &sh.opts.client_secret) {
@@ -712,15 +768,19 @@ fn github_delete_token(sh: &Shared, req: &Req, client_id: &str) -> Response {
     let Some(token) = token else {
         return wire::json(
             422,
-            &json!({"message": "Invalid request.\n\n\"access_token\" wasn't supplied.", "status": "422"}),
+            &json!({"message": "Invalid request.\n\n\"access_token\" wasn't supplied.", "documentation_url": doc, "status": "422"}),
         );
     };
-    match sh.lock().revoke(sh.dialect(), &token, Instant::now()) {
+    match sh.lock().github_delete(which, &token, Instant::now()) {
         RevokeOutcome::Revoked => {
             let mut r = empty_ok();
             *r.status_mut() = axum::http::StatusCode::NO_CONTENT;
             r
         }
+        RevokeOutcome::WrongType => wire::json(
+            422,
+            &json!({"message": "Validation Failed", "errors": [{"resource": "OauthAccess", "field": "access_token", "code": "invalid"}], "documentation_url": doc, "status": "422"}),
+        ),
         RevokeOutcome::NotRevoked => not_found(),
     }
 }

@@ -167,8 +167,22 @@ pub(crate) struct PollInput<'a> {
 
 pub(crate) enum RevokeOutcome {
     Revoked,
-    /// Unknown, already invalid, or a token type this dialect does not revoke.
+    /// Unknown or already invalid.
     NotRevoked,
+    /// A token of a type this endpoint does not take: a refresh token at GitHub's
+    /// `/applications/{id}/token|grant` (they take an access token), an access token at
+    /// Auth0's `/oauth/revoke` (refresh tokens only).
+    WrongType,
+}
+
+/// Which of GitHub's two `DELETE /applications/{client_id}/…` endpoints.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub(crate) enum GitHubDelete {
+    /// `/token`: "Delete an app token" — that one access token.
+    Token,
+    /// `/grant`: "Delete an app authorization" — every token of the app for the user,
+    /// the GitHub App's `ghr_` refresh token included.
+    Grant,
 }
 
 #[derive(Default)]
@@ -642,10 +656,13 @@ impl State {
             }
             match dialect {
                 // Google: revoking an access token that has a refresh token revokes both.
-                // GitHub's DELETE /applications/{id}/token revokes the authorization.
-                Dialect::Google | Dialect::GitHub | Dialect::GitHubApp => self.revoke_grant(gid),
-                // Auth0's /oauth/revoke only handles refresh tokens.
-                Dialect::Auth0 => return RevokeOutcome::NotRevoked,
+                Dialect::Google => self.revoke_grant(gid),
+                // Auth0 documents /oauth/revoke for refresh tokens only ("Use this endpoint to
+                // invalidate a Refresh Token"; docs/real-services-review.md, mismatch 10): an
+                // access token there is refused (the exact answer is unconfirmed; 400 assumed).
+                Dialect::Auth0 => return RevokeOutcome::WrongType,
+                // GitHub has no RFC 7009 endpoint: see `github_delete`.
+                Dialect::GitHub | Dialect::GitHubApp => return RevokeOutcome::NotRevoked,
                 _ => {
                     self.revoke_access(token);
                 }
@@ -653,6 +670,36 @@ impl State {
             return RevokeOutcome::Revoked;
         }
         RevokeOutcome::NotRevoked
+    }
+
+    /// GitHub's `DELETE /applications/{client_id}/token` and `/grant`, which take an access
+    /// token only ("The OAuth access token used to authenticate to the GitHub API";
+    /// docs.github.com/rest/apps/oauth-applications, docs/real-services-review.md mismatch 5).
+    /// A refresh token is not an access token: GitHub refuses it (422 here; whether the real
+    /// answer is 404 or 422 is unconfirmed, either way nothing is revoked).
+    pub fn github_delete(
+        &mut self,
+        which: GitHubDelete,
+        token: &str,
+        now: Instant,
+    ) -> RevokeOutcome {
+        if self.refresh.contains_key(token) {
+            return RevokeOutcome::WrongType;
+        }
+        if !self.access_token_valid(token, now) {
+            return RevokeOutcome::NotRevoked;
+        }
+        let Some(gid) = self.access.get(token).map(|a| a.grant) else {
+            return RevokeOutcome::NotRevoked;
+        };
+        match which {
+            // Deleting one access token leaves the GitHub App refresh token working.
+            GitHubDelete::Token => {
+                self.revoke_access(token);
+            }
+            GitHubDelete::Grant => self.revoke_grant(gid),
+        }
+        RevokeOutcome::Revoked
     }
 
     pub fn access_token_valid(&self, token: &str, now: Instant) -> bool {

@@ -1044,6 +1044,17 @@ pub(crate) fn discovery(sh: &Shared, tenant: Option<&str>) -> Response {
         }),
         Dialect::GitHub | Dialect::GitHubApp => return not_found(sh),
     };
+    let mut v = v;
+    if sh.opts.discovery_without_device_endpoint
+        && let Some(m) = v.as_object_mut()
+    {
+        m.remove("device_authorization_endpoint");
+    }
+    if sh.opts.userinfo_trailing_slash
+        && let Some(Value::String(u)) = v.get_mut("userinfo_endpoint")
+    {
+        u.push('/');
+    }
     json(200, &v)
 }
 

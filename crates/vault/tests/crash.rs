@@ -80,7 +80,10 @@ fn sigkill_while_writing_never_loses_the_last_commit() {
                     let mut max = 0u64;
                     for line in BufReader::new(out).lines() {
                         let Ok(line) = line else { break };
-                        if let Ok(n) = line.trim().parse::<u64>() {
+                        // The first number shares its line with libtest's `test crash_child ... `
+                        // prefix: read the last word, or that commit goes uncounted.
+                        let last = line.split_whitespace().last().unwrap_or("");
+                        if let Ok(n) = last.parse::<u64>() {
                             max = max.max(n);
                         }
                     }

@@ -1,9 +1,11 @@
 //! Auth0, docs/providers.md, "Auth0".
 //!
 //! Quirks: configured by tenant domain (https implied); an API's `audience` travels as an extra
-//! device-request parameter (the config turns the `audience` key into it).
+//! device-request parameter (the config turns the `audience` key into it); `/oauth/revoke` takes
+//! refresh tokens only (Auth0 Authentication API, "Revoke refresh token"; its access tokens are
+//! self-contained JWTs that cannot be revoked), so logout never sends the access token there.
 
-use super::{ConfigKey, Dialect, DialectSettings, SettingError, required};
+use super::{ConfigKey, Dialect, DialectSettings, Revocation, SettingError, required};
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
 
 pub struct Auth0;
@@ -41,6 +43,10 @@ impl Dialect for Auth0 {
         &["openid", "profile", "email", "offline_access"]
     }
 
+    fn revocation(&self) -> Revocation {
+        Revocation::RefreshTokenOnly
+    }
+
     fn config_keys(&self) -> &'static [ConfigKey] {
         &[ConfigKey::Domain, ConfigKey::Audience]
     }
@@ -65,6 +71,11 @@ mod tests {
             "https://acme.eu.auth0.com/oauth/device/code"
         );
         assert!(endpoints("http://evil.example").is_err());
+    }
+
+    #[test]
+    fn revokes_refresh_tokens_only() {
+        assert_eq!(Auth0.revocation(), Revocation::RefreshTokenOnly);
     }
 
     #[test]

@@ -2,9 +2,11 @@
 //!
 //! Quirks: endpoints sit on the web host (`/login/device/code`, `/login/oauth/access_token`)
 //! while "who signed in" is the REST API's `/user`; there is no RFC 7009 endpoint, tokens are
-//! revoked with `DELETE /applications/{client_id}/token`, which needs the app's client secret.
+//! revoked with `DELETE /applications/{client_id}/grant` (or `/token`), which take the access
+//! token and need the app's client secret; the secret is not needed for the device flow and is
+//! sent only on refresh and revocation.
 
-use super::{Dialect, DialectSettings, Revocation, SettingError};
+use super::{Dialect, DialectSettings, Revocation, SecretUse, SettingError};
 use crate::client::UserInfo;
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
 use crate::response::one_line;
@@ -50,6 +52,15 @@ impl Dialect for GitHub {
 
     fn revocation(&self) -> Revocation {
         Revocation::GitHubApi
+    }
+
+    /// "The client_secret is not needed for the device flow" (github/docs
+    /// authorizing-oauth-apps.md): none on the device request or the polls, where a stale one
+    /// could only turn a sign-in into `incorrect_client_credentials`. Refresh keeps it ("required
+    /// unless the user access token was generated using the device flow",
+    /// refreshing-user-access-tokens.md) and revocation needs it (HTTP basic auth).
+    fn sends_secret(&self, request: SecretUse) -> bool {
+        matches!(request, SecretUse::Refresh | SecretUse::Revoke)
     }
 
     fn user_from_claims(&self, m: &Map<String, Value>) -> Option<UserInfo> {
@@ -105,6 +116,10 @@ mod tests {
         assert_eq!(e.userinfo.unwrap().as_str(), "https://api.github.com/user");
         assert!(e.revocation.is_none());
         assert_eq!(GitHub.revocation(), Revocation::GitHubApi);
+        assert!(!GitHub.sends_secret(SecretUse::Device));
+        assert!(!GitHub.sends_secret(SecretUse::Poll));
+        assert!(GitHub.sends_secret(SecretUse::Refresh));
+        assert!(GitHub.sends_secret(SecretUse::Revoke));
         assert_eq!(GitHub.default_api_base(), Some("https://api.github.com"));
     }
 

@@ -5,7 +5,7 @@
 //! scopes (§2.2), anything else fails with `invalid_scope`, so sidekey refuses it before any
 //! request and expands short names (`drive.file`) to Google's scope URLs.
 
-use super::{Dialect, DialectSettings, SettingError, fixed};
+use super::{Dialect, DialectSettings, SecretUse, SettingError, fixed};
 use crate::provider::{Endpoints, ProviderKind};
 
 pub struct Google;
@@ -23,8 +23,16 @@ pub const ALLOWED_SCOPES: [&str; 7] = [
     "https://www.googleapis.com/auth/youtube.readonly",
 ];
 
-/// Expand a short name (`drive.file`) to Google's full scope URL.
+/// Expand a short name (`drive.file`) to Google's full scope URL. The long forms Google grants
+/// and reports for `email` and `profile` (`…/auth/userinfo.email`, `userinfo.profile`) are
+/// aliases and come back as the short names its device-flow allow-list names (review
+/// mismatch 12; the allow-list is docs/providers.md §2.2).
 pub fn expand(scope: &str) -> String {
+    match scope.strip_prefix(SCOPE_PREFIX).unwrap_or(scope) {
+        "userinfo.email" => return "email".to_string(),
+        "userinfo.profile" => return "profile".to_string(),
+        _ => {}
+    }
     match scope {
         "openid" | "email" | "profile" => scope.to_string(),
         s if s.starts_with("https://") => s.to_string(),
@@ -42,7 +50,14 @@ pub fn check_scopes(scopes: &[String]) -> Result<Vec<String>, String> {
         .map(|(short, _)| short.as_str())
         .collect();
     if refused.is_empty() {
-        return Ok(expanded);
+        // An alias and its short name are one scope.
+        let mut out: Vec<String> = Vec::with_capacity(expanded.len());
+        for s in expanded {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        return Ok(out);
     }
     Err(format!(
         "Google's device flow does not allow the scope{} {}; allowed: openid, email, profile, drive.file, drive.appdata, youtube, youtube.readonly",
@@ -90,8 +105,8 @@ impl Dialect for Google {
     }
 
     /// Google wants only `client_id` and `scope` at its device endpoint; the secret goes on polls.
-    fn secret_at_device_endpoint(&self) -> bool {
-        false
+    fn sends_secret(&self, request: SecretUse) -> bool {
+        request != SecretUse::Device
     }
 
     fn verification_domains(&self) -> &'static [&'static str] {
@@ -134,6 +149,26 @@ mod tests {
         assert!(err.contains("does not allow the scope drive;"), "{err}");
     }
 
+    /// Google grants and reports `…/auth/userinfo.email` and `…/userinfo.profile` for `email`
+    /// and `profile` (review mismatch 12): accepted as aliases, requested as the short names.
+    #[test]
+    fn long_forms_of_email_and_profile_are_aliases() {
+        let ok = Google
+            .normalize_scopes(vec![
+                "openid".into(),
+                "https://www.googleapis.com/auth/userinfo.email".into(),
+                "userinfo.profile".into(),
+                "https://www.googleapis.com/auth/userinfo.profile".into(),
+            ])
+            .unwrap();
+        assert_eq!(ok, ["openid", "email", "profile"]);
+        assert!(
+            Google
+                .normalize_scopes(vec!["userinfo.phone".into()])
+                .is_err()
+        );
+    }
+
     #[test]
     fn verification_hosts() {
         let g = endpoints();
@@ -159,7 +194,8 @@ mod tests {
 
     #[test]
     fn secret_goes_on_polls_only() {
-        assert!(!Google.secret_at_device_endpoint());
+        assert!(!Google.sends_secret(SecretUse::Device));
+        assert!(Google.sends_secret(SecretUse::Poll));
         assert!(
             Google
                 .requires_client_secret()

@@ -145,16 +145,37 @@ pub(crate) fn required(
         .ok_or_else(|| SettingError::account(format!("provider {provider} needs `{}`", key.name())))
 }
 
-/// How a provider revokes tokens.
+/// How a provider revokes tokens at logout ([`crate::DeviceFlow::revoke`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum Revocation {
-    /// RFC 7009: a form POST to `endpoints.revocation`; without one, not supported.
+    /// RFC 7009: a form POST to `endpoints.revocation`, the refresh token first (it usually
+    /// ends the grant), then the access token; without an endpoint, not supported.
     Rfc7009,
-    /// GitHub: `DELETE {api_base}/applications/{client_id}/token` with HTTP basic auth (client
-    /// id and secret); without a secret, not supported.
+    /// RFC 7009 for refresh tokens only (Auth0's `/oauth/revoke`: "Use this endpoint to
+    /// invalidate a Refresh Token"): the access token is never sent; with no refresh token
+    /// there is nothing this client can revoke.
+    RefreshTokenOnly,
+    /// GitHub's REST API with HTTP basic auth (client id and secret), body
+    /// `{"access_token": …}`: `DELETE {api_base}/applications/{client_id}/grant` when there is a
+    /// refresh token (it ends every token of the app for the user, the `ghr_` one included),
+    /// else `…/token`. A refresh token is never sent; only 204 counts; without a secret, not
+    /// supported.
     GitHubApi,
     /// No revocation this client can call; the text says what to do instead.
     Unsupported(&'static str),
+}
+
+/// The requests that may carry the client secret, for [`Dialect::sends_secret`].
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SecretUse {
+    /// The device authorization request (RFC 8628 §3.1).
+    Device,
+    /// The device-code polls of the token endpoint (§3.4).
+    Poll,
+    /// The refresh grant.
+    Refresh,
+    /// Revocation.
+    Revoke,
 }
 
 /// Trim every scope and drop empty ones: what every dialect does before its own rules.
@@ -192,8 +213,9 @@ pub trait Dialect: Send + Sync {
         &[]
     }
 
-    /// Whether the client secret (if any) is sent to the device authorization endpoint.
-    fn secret_at_device_endpoint(&self) -> bool {
+    /// Whether the client secret (if one is configured) goes on this kind of request. By
+    /// default on every one (a confidential client authenticates everywhere).
+    fn sends_secret(&self, _request: SecretUse) -> bool {
         true
     }
 
@@ -212,9 +234,11 @@ pub trait Dialect: Send + Sync {
         oidc::standard_user(claims)
     }
 
-    /// The "who signed in" URL for an `api_base` (by default the base is the userinfo endpoint).
+    /// The "who signed in" URL for an `api_base`. By default the base is the userinfo endpoint
+    /// itself, used exactly as given: a trailing slash is part of the URL (a server that wants
+    /// `/userinfo/` redirects `/userinfo`, and redirects are never followed).
     fn userinfo_url(&self, api_base: &str) -> Result<Url, String> {
-        endpoint_url(api_base.trim_end_matches('/'))
+        endpoint_url(api_base)
     }
 
     /// The API base used when the config sets no `api_base`.
@@ -317,6 +341,18 @@ mod tests {
             assert_eq!(s[0], "openid", "{}", d.name());
             assert!(s.iter().all(|x| !x.trim().is_empty()), "{}", d.name());
         }
+    }
+
+    #[test]
+    fn userinfo_api_base_is_used_as_given() {
+        let u = oidc::Oidc
+            .userinfo_url("https://id.example.com/userinfo/")
+            .unwrap();
+        assert_eq!(u.as_str(), "https://id.example.com/userinfo/");
+        let u = generic::Generic
+            .userinfo_url("https://id.example.com/me")
+            .unwrap();
+        assert_eq!(u.as_str(), "https://id.example.com/me");
     }
 
     #[test]

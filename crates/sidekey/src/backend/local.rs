@@ -76,9 +76,12 @@ impl Local {
                         State::SignedIn => AccountState::SignedIn,
                         State::ReauthRequired => AccountState::ReauthRequired,
                     },
-                    user: Some(sidekey_notify::User {
-                        name: r.user.name.clone(),
-                        email: r.user.email.clone(),
+                    // Unknown (nobody named by the provider): null, as the README documents.
+                    user: (r.user.name.is_some() || r.user.email.is_some()).then(|| {
+                        sidekey_notify::User {
+                            name: r.user.name.clone(),
+                            email: r.user.email.clone(),
+                        }
                     }),
                     scopes: r.scopes.clone(),
                     expires_at: r.expires_at,
@@ -150,17 +153,10 @@ impl Local {
         let provider =
             account.provider_with(&rec.token_endpoint, rec.revocation_endpoint.as_deref())?;
         let flow = DeviceFlow::new(self.ctx.http()?, &provider);
-        // The refresh token first: revoking it usually ends the whole grant.
-        let mut outcome = RevokeOutcome::NotSupported("nothing to revoke");
-        if let Some(rt) = &rec.refresh_token {
-            outcome = flow.revoke(rt, "refresh_token").await;
-        }
-        if !matches!(outcome, RevokeOutcome::Failed(_)) {
-            let at = flow.revoke(&rec.access_token, "access_token").await;
-            if rec.refresh_token.is_none() || matches!(at, RevokeOutcome::Failed(_)) {
-                outcome = at;
-            }
-        }
+        // How (and which tokens) is the dialect's business; the local copy goes either way.
+        let outcome = flow
+            .revoke(&rec.access_token, rec.refresh_token.as_ref())
+            .await;
         lock.remove()?;
         PendingStore::remove(&lock)?;
         match outcome {

@@ -111,6 +111,24 @@ pub async fn run(
     result
 }
 
+/// `login --json` when the command failed before any sign-in could start (the config file
+/// does not load): the same `failed` event as every other failure, besides the stderr line.
+pub(crate) async fn failed_before_start(name: &str, f: &Failure) {
+    let channels = Channels::terminal(Terminal {
+        json: true,
+        color: false,
+        qr: false,
+    });
+    channels
+        .send(&Event::Failed {
+            account: name.to_string(),
+            provider: String::new(),
+            reason: f.reason.as_str().into(),
+            message: f.message.clone(),
+        })
+        .await;
+}
+
 async fn conversation(
     backend: &Backend,
     name: &str,

@@ -170,7 +170,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             output::line("ok")
         }
         command => {
-            let backend = Backend::from_env()?;
+            let backend = match Backend::from_env() {
+                Ok(b) => b,
+                Err(f) => {
+                    if let Command::Login {
+                        name,
+                        json: true,
+                        background: false,
+                        ..
+                    } = &command
+                    {
+                        login::failed_before_start(name, &f).await;
+                    }
+                    return Err(f);
+                }
+            };
             run_on(&backend, command, started).await
         }
     }

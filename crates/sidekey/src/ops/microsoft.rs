@@ -304,7 +304,7 @@ async fn call(
         }
         MsOp::FilesRecent { top } => {
             let recent = g.files_recent_detailed(token, *top).await?;
-            Ok((to_json(&recent)?, render::files(&recent.items, tz)))
+            Ok((to_json(&recent)?, render::recent_files(&recent, tz)))
         }
         MsOp::FilesGet { id } => {
             let item = g.file(token, id).await?;

@@ -428,6 +428,12 @@ fn revocation_per_dialect() {
     assert!(idp.valid_refresh_tokens().is_empty());
     assert!(idp.access_token_valid(&at));
     assert_eq!(refresh(&idp, &rt).json()["error"], "invalid_grant");
+    // …and an access token is refused there (refresh tokens only).
+    let r = post_form(
+        &idp.revocation_endpoint().unwrap(),
+        &[("token", &at), ("client_id", "test-client")],
+    );
+    assert_eq!(r.status, 400);
 }
 
 #[test]
@@ -502,30 +508,148 @@ fn discovery_documents() {
     assert!(s(&v, "issuer").contains("{tenantid}"));
 }
 
+/// GitHub's `DELETE /applications/{id}/token` takes an access token and deletes that one token
+/// (the GitHub App refresh token keeps working); a refresh token there is refused with 422 and
+/// revokes nothing (docs.github.com/rest/apps/oauth-applications; review mismatch 5).
 #[test]
-fn github_app_token_delete_needs_secret() {
+fn github_app_token_delete_needs_secret_and_an_access_token() {
     let mut o = Options::new(Dialect::GitHubApp);
     o.client_secret = Some("shh".into());
     let idp = FakeIdp::start(o);
-    let at = s(&login(&idp), "access_token");
+    let v = login(&idp);
+    let (at, rt) = (s(&v, "access_token"), s(&v, "refresh_token"));
     let url = format!("{}/api/applications/test-client/token", idp.base_url());
-    let body = serde_json::json!({ "access_token": at }).to_string();
+    let body = |t: &str| serde_json::json!({ "access_token": t }).to_string();
+    let good = ("Authorization", "Basic dGVzdC1jbGllbnQ6c2ho");
     let r = request(
         "DELETE",
         &url,
         &[("Authorization", "Basic dGVzdC1jbGllbnQ6bm8=")],
-        body.as_bytes(),
+        body(&at).as_bytes(),
     );
     assert_eq!(r.status, 404);
-    let r = request(
-        "DELETE",
-        &url,
-        &[("Authorization", "Basic dGVzdC1jbGllbnQ6c2ho")],
-        body.as_bytes(),
-    );
+    // A refresh token is not what this endpoint takes.
+    let r = request("DELETE", &url, &[good], body(&rt).as_bytes());
+    assert_eq!(r.status, 422, "{}", r.text());
+    assert_eq!(idp.valid_refresh_tokens(), std::slice::from_ref(&rt));
+    assert!(idp.access_token_valid(&at));
+    let r = request("DELETE", &url, &[good], body(&at).as_bytes());
     assert_eq!(r.status, 204);
     assert!(!idp.access_token_valid(&at));
+    assert_eq!(
+        idp.valid_refresh_tokens(),
+        [rt],
+        "one token deleted, not the grant"
+    );
+    // Already deleted: 404.
+    let r = request("DELETE", &url, &[good], body(&at).as_bytes());
+    assert_eq!(r.status, 404);
+}
+
+/// `DELETE /applications/{id}/grant` with the access token deletes every token of the app for
+/// the user, the `ghr_` refresh token included.
+#[test]
+fn github_grant_delete_revokes_the_refresh_token_too() {
+    let mut o = Options::new(Dialect::GitHubApp);
+    o.client_secret = Some("shh".into());
+    let idp = FakeIdp::start(o);
+    let v = login(&idp);
+    let (at, rt) = (s(&v, "access_token"), s(&v, "refresh_token"));
+    let url = format!("{}/api/applications/test-client/grant", idp.base_url());
+    let good = ("Authorization", "Basic dGVzdC1jbGllbnQ6c2ho");
+    let body = |t: &str| serde_json::json!({ "access_token": t }).to_string();
+    assert_eq!(
+        request("DELETE", &url, &[good], body(&rt).as_bytes()).status,
+        422
+    );
+    assert_eq!(
+        request("DELETE", &url, &[], body(&at).as_bytes()).status,
+        404
+    );
+    assert_eq!(
+        request("DELETE", &url, &[good], body(&at).as_bytes()).status,
+        204
+    );
+    assert!(!idp.access_token_valid(&at));
     assert!(idp.valid_refresh_tokens().is_empty());
+    assert!(idp.revoked_tokens().contains(&rt));
+    assert_eq!(
+        request("DELETE", &url, &[good], body(&at).as_bytes()).status,
+        404
+    );
+}
+
+/// Auth0's `/oauth/revoke` is for refresh tokens only (review mismatch 10).
+#[test]
+fn auth0_refuses_an_access_token_at_revoke() {
+    let idp = start(Dialect::Auth0);
+    let at = s(&login(&idp), "access_token");
+    let r = post_form(
+        &idp.revocation_endpoint().unwrap(),
+        &[("token", &at), ("client_id", "test-client")],
+    );
+    assert_eq!(r.status, 400, "{}", r.text());
+    assert_eq!(r.json()["error"], "invalid_request");
+    assert!(idp.access_token_valid(&at));
+}
+
+#[test]
+fn discovery_without_the_device_endpoint() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.discovery_without_device_endpoint = true;
+    let idp = FakeIdp::start(o);
+    let v = get(
+        &format!("{}/.well-known/openid-configuration", idp.issuer()),
+        &[],
+    )
+    .json();
+    assert!(v.get("device_authorization_endpoint").is_none(), "{v}");
+    assert_eq!(v["token_endpoint"], idp.token_endpoint().as_str());
+    // The endpoint itself still works.
+    login(&idp);
+}
+
+#[test]
+fn userinfo_only_at_the_slashed_path() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.userinfo_trailing_slash = true;
+    let idp = FakeIdp::start(o);
+    assert!(idp.api_base().ends_with("/me/"));
+    let at = s(&login(&idp), "access_token");
+    let bearer = format!("Bearer {at}");
+    let r = get(&idp.api_base(), &[("Authorization", &bearer)]);
+    assert_eq!(r.status, 200);
+    assert_eq!(r.json()["name"], "Ada Lovelace");
+    let r = get(
+        idp.api_base().trim_end_matches('/'),
+        &[("Authorization", &bearer)],
+    );
+    assert_eq!(r.status, 301);
+    assert!(r.header("location").unwrap().ends_with("/me/"));
+    let v = get(
+        &format!("{}/.well-known/openid-configuration", idp.issuer()),
+        &[],
+    )
+    .json();
+    assert_eq!(v["userinfo_endpoint"], idp.api_base().as_str());
+}
+
+#[test]
+fn refused_scopes_are_named_where_the_provider_names_them() {
+    let mut o = Options::new(Dialect::Okta);
+    o.refused_scopes = vec!["admin".into()];
+    let idp = FakeIdp::start(o);
+    let r = post_form(
+        &idp.device_authorization_endpoint(),
+        &[("client_id", "test-client"), ("scope", "openid admin")],
+    );
+    assert_eq!(r.status, 400);
+    let v = r.json();
+    assert_eq!(v["error"], "invalid_scope");
+    assert!(
+        v["error_description"].as_str().unwrap().contains("'admin'"),
+        "{v}"
+    );
 }
 
 /// Entra refuses a refresh whose `scope` reaches beyond the consented grant (AADSTS65001,
