@@ -339,8 +339,10 @@ impl<'a> DeviceFlow<'a> {
         }
     }
 
-    /// RFC 6749 §6 refresh. Transient faults are retried up to three times; `invalid_grant` (and
-    /// GitHub's `bad_refresh_token`) means the person must sign in again.
+    /// RFC 6749 §6 refresh. Transient faults (including `temporarily_unavailable`,
+    /// `server_error` and 5xx OAuth bodies) are retried up to three times; `invalid_grant`,
+    /// GitHub's `bad_refresh_token` and Entra's interaction-required answers mean the person must
+    /// sign in again ([`crate::error::REFRESH_REAUTH_CODES`]).
     pub async fn refresh<C: Clock>(
         &self,
         refresh_token: &Secret,
@@ -383,22 +385,8 @@ impl<'a> DeviceFlow<'a> {
                 &raw.body,
             ) {
                 TokenReply::Tokens(t) => return Ok(t),
-                TokenReply::Error(e) => {
-                    let description = e.short_description();
-                    return Err(match e.code.as_str() {
-                        "invalid_grant"
-                        | "bad_refresh_token"
-                        | "expired_token"
-                        | "unauthorized_client" => RefreshError::ReauthRequired {
-                            code: e.code,
-                            description,
-                        },
-                        _ => RefreshError::Provider {
-                            code: e.code,
-                            description,
-                        },
-                    });
-                }
+                TokenReply::Error(e) if e.is_transient() => last = e.code,
+                TokenReply::Error(e) => return Err(RefreshError::from_oauth(&e)),
                 TokenReply::Transient {
                     what, retry_after, ..
                 } => {

@@ -15,10 +15,14 @@ pub enum FlowError {
         code: String,
         description: Option<String>,
     },
-    #[error("device flow is not enabled for this app ({code}){}: enable it in the app's settings", suffix(.description))]
+    /// GitHub's `device_flow_disabled`, or `unauthorized_client`: the app may not use this
+    /// grant. `hint` is the provider's own wording of why (its dialect's
+    /// [`crate::Dialect::unauthorized_client_hint`], set by [`FlowError::for_provider`]).
+    #[error("{}", unauthorized(.code, .description, .hint))]
     DeviceFlowDisabled {
         code: String,
         description: Option<String>,
+        hint: Option<UnauthorizedHint>,
     },
     #[error("the provider rejected the client ({code}){}: check client_id, client_secret and the app registration", suffix(.description))]
     InvalidClient {
@@ -49,6 +53,26 @@ pub enum FlowError {
     /// untouched and can be polled again later.
     #[error("the sign-in was interrupted before it finished; it can be resumed with the same code")]
     Interrupted,
+}
+
+/// How a provider explains `unauthorized_client`: what is wrong, and what to check.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct UnauthorizedHint {
+    /// "the app is not registered for this tenant or account type"
+    pub what: &'static str,
+    /// "check …"
+    pub action: &'static str,
+}
+
+fn unauthorized(code: &str, d: &Option<String>, hint: &Option<UnauthorizedHint>) -> String {
+    let (what, action) = match hint {
+        Some(h) => (h.what, h.action),
+        None => (
+            "device flow is not enabled for this app",
+            "enable it in the app's settings",
+        ),
+    };
+    format!("{what} ({code}){}: {action}", suffix(d))
 }
 
 /// "the provider refused the scope X: remove it …", or the general sentence when the provider
@@ -119,6 +143,24 @@ impl FlowError {
         }
     }
 
+    /// The error worded for `kind`'s provider: `unauthorized_client` explained the provider's
+    /// way (for Microsoft: the app registration's tenant or account type, not a device-flow
+    /// switch). Everything else is returned as it is.
+    pub fn for_provider(self, kind: crate::provider::ProviderKind) -> FlowError {
+        match self {
+            FlowError::DeviceFlowDisabled {
+                code,
+                description,
+                hint: None,
+            } if code == "unauthorized_client" => FlowError::DeviceFlowDisabled {
+                hint: kind.dialect().unauthorized_client_hint(),
+                code,
+                description,
+            },
+            other => other,
+        }
+    }
+
     /// Map a terminal OAuth error from the device or token endpoint. `past_deadline` turns an
     /// `invalid_grant` into `Expired` (Auth0 says `expired_token` once, then `invalid_grant`).
     pub fn from_oauth(e: &OAuthError, past_deadline: bool) -> FlowError {
@@ -131,9 +173,11 @@ impl FlowError {
             "bad_verification_code" | "incorrect_device_code" | "invalid_grant" => {
                 FlowError::BadCode { code, description }
             }
-            "device_flow_disabled" | "unauthorized_client" => {
-                FlowError::DeviceFlowDisabled { code, description }
-            }
+            "device_flow_disabled" | "unauthorized_client" => FlowError::DeviceFlowDisabled {
+                code,
+                description,
+                hint: None,
+            },
             "invalid_client" | "incorrect_client_credentials" => {
                 FlowError::InvalidClient { code, description }
             }
@@ -146,6 +190,23 @@ impl FlowError {
         }
     }
 }
+
+/// Refresh answers after which only a new sign-in helps: the refresh token is dead
+/// (`invalid_grant`, GitHub's `bad_refresh_token`, `expired_token`), the client may no longer use
+/// it (`unauthorized_client`), or the provider wants the person back — MSAL's interaction-required
+/// set (msal-common `InteractionRequiredAuthError.ts`: `interaction_required`, `consent_required`,
+/// `login_required`, `bad_token`), which Entra sends on refresh for MFA, sign-in frequency or
+/// missing consent (docs/real-services-review.md, mismatch 2).
+pub const REFRESH_REAUTH_CODES: &[&str] = &[
+    "invalid_grant",
+    "bad_refresh_token",
+    "expired_token",
+    "unauthorized_client",
+    "interaction_required",
+    "consent_required",
+    "login_required",
+    "bad_token",
+];
 
 #[cfg(test)]
 mod tests {
@@ -219,4 +280,18 @@ pub enum RefreshError {
     },
     #[error("{0}")]
     Unreachable(String),
+}
+
+impl RefreshError {
+    /// A terminal OAuth error on refresh: sign in again ([`REFRESH_REAUTH_CODES`]) or a
+    /// provider error. (Transient codes never get here: see [`OAuthError::is_transient`].)
+    pub fn from_oauth(e: &OAuthError) -> RefreshError {
+        let code = e.code.clone();
+        let description = e.short_description();
+        if REFRESH_REAUTH_CODES.contains(&e.code.as_str()) {
+            RefreshError::ReauthRequired { code, description }
+        } else {
+            RefreshError::Provider { code, description }
+        }
+    }
 }

@@ -107,6 +107,11 @@ impl Poller {
                     });
                     self.schedule(self.interval, now)
                 }
+                // Normally classified as transient already; a busy server never ends the flow.
+                _ if e.is_transient() => {
+                    let what = format!("the provider answered {}", e.code);
+                    self.fault(what, None, now)
+                }
                 _ => {
                     let past = now >= self.deadline;
                     self.finish(Err(FlowError::from_oauth(&e, past)))

@@ -52,6 +52,17 @@ pub struct OAuthError {
 }
 
 impl OAuthError {
+    /// The server's own trouble rather than an answer: `temporarily_unavailable` and
+    /// `server_error` (RFC 6749 §4.1.2.1; Entra documents both at its token endpoint, "retry the
+    /// request after a small delay": entra-docs v2-oauth2-auth-code-flow.md). Retried with
+    /// back-off, never the end of a sign-in or a refresh.
+    pub fn is_transient(&self) -> bool {
+        matches!(
+            self.code.as_str(),
+            "temporarily_unavailable" | "server_error"
+        )
+    }
+
     /// The description cut to one printable line: Microsoft appends trace IDs on further lines.
     pub fn short_description(&self) -> Option<String> {
         let d = self.description.as_deref()?;
@@ -166,6 +177,13 @@ pub fn parse_device_authorization(
         });
     };
     if let Some(e) = oauth_error(&m) {
+        // As at the token endpoint: a busy or failing server is retried, not believed.
+        if e.is_transient() || status >= 500 {
+            return Err(DeviceReplyError::Transient(format!(
+                "HTTP {status} {}",
+                one_line(&e.code, 80)
+            )));
+        }
         return Err(DeviceReplyError::OAuth(e));
     }
     if let Some(code) = get_str(&m, &["error_code"]) {
@@ -240,6 +258,15 @@ pub fn classify_token_reply(
     let parsed = parse_object(content_type, body);
     if let Some(m) = &parsed {
         if let Some(e) = oauth_error(m) {
+            // A busy or failing server (whatever its status), or any 5xx carrying an OAuth body,
+            // is a fault to back off from, not the server's answer to this request.
+            if e.is_transient() || status >= 500 {
+                return TokenReply::Transient {
+                    what: format!("HTTP {status} {}", one_line(&e.code, 80)),
+                    retry_after,
+                    rate_limited: false,
+                };
+            }
             return TokenReply::Error(e);
         }
         if let Some(code) = get_str(m, &["error_code"]) {

@@ -646,3 +646,111 @@ fn hostile_numbers_are_clamped_not_overflowed() {
     };
     assert_eq!(t.expires_in, Some(10 * 365 * 24 * 3600));
 }
+
+// ---- Entra: busy and server errors are faults, not answers (issue 9, review mismatch 2) ----
+
+/// Entra documents `temporarily_unavailable` ("retry the request after a small delay") and
+/// `server_error` at its token endpoint (entra-docs v2-oauth2-auth-code-flow.md, "Error codes for
+/// token endpoint errors"); RFC 6749 §4.1.2.1 names both as the server's trouble. They and any
+/// 5xx with an OAuth body are transient, whatever their status.
+#[test]
+fn busy_and_server_errors_are_transient_whatever_the_status() {
+    use Meaning::*;
+    let busy = r#"{"error":"temporarily_unavailable","error_description":"The server is temporarily too busy to handle the request. Retry the request after a small delay.\r\nTrace ID: 1","error_codes":[]}"#;
+    let table: &[(&str, u16, Option<&str>, &str, Meaning)] = &[
+        ("ms busy 503", 503, JSON, busy, Transient),
+        ("ms busy 400", 400, JSON, busy, Transient),
+        (
+            "server_error 500",
+            500,
+            JSON,
+            r#"{"error":"server_error","error_description":"The server encountered an unexpected error."}"#,
+            Transient,
+        ),
+        (
+            "server_error 400",
+            400,
+            JSON,
+            r#"{"error":"server_error"}"#,
+            Transient,
+        ),
+        (
+            "5xx with another OAuth error",
+            502,
+            JSON,
+            r#"{"error":"invalid_request"}"#,
+            Transient,
+        ),
+        // A 4xx with a real answer stays an answer.
+        (
+            "ms declined",
+            400,
+            JSON,
+            r#"{"error":"authorization_declined"}"#,
+            Terminal("declined"),
+        ),
+    ];
+    for (name, status, ct, body, want) in table {
+        assert_eq!(&meaning(*status, *ct, body), want, "{name}");
+    }
+    // The same at the device authorization endpoint.
+    for (status, body) in [
+        (503, r#"{"error":"temporarily_unavailable"}"#),
+        (500, r#"{"error":"invalid_request"}"#),
+    ] {
+        assert!(matches!(
+            parse_device_authorization(status, JSON, body.as_bytes()),
+            Err(DeviceReplyError::Transient(_))
+        ));
+    }
+    // The poller backs off from them even when handed as an OAuth error.
+    let t0 = Instant::now();
+    let mut p = Poller::new(&auth(5, 900), t0);
+    p.first_wait(t0);
+    assert_eq!(
+        wait(p.on_reply(err("temporarily_unavailable", None), t0)),
+        Duration::from_secs(10)
+    );
+    assert_eq!(
+        wait(p.on_reply(err("server_error", None), t0)),
+        Duration::from_secs(20)
+    );
+    assert!(!p.is_finished());
+}
+
+/// `unauthorized_client` is worded by the provider's dialect (review mismatch 7): at Entra it is
+/// the app registration's tenant or account type, elsewhere the device-flow switch; the reason
+/// word (and so the exit code) stays the same.
+#[test]
+fn unauthorized_client_is_worded_per_provider() {
+    use sidekey_flow::ProviderKind;
+    let e = OAuthError {
+        code: "unauthorized_client".into(),
+        description: Some("AADSTS700016: x\r\nTrace ID: 1".into()),
+        interval: None,
+    };
+    let ms = FlowError::from_oauth(&e, false).for_provider(ProviderKind::Microsoft);
+    assert_eq!(ms.reason(), "device_flow_disabled");
+    let text = ms.to_string();
+    assert!(
+        text.starts_with("the app is not registered for this tenant or account type (unauthorized_client): AADSTS700016: x: check"),
+        "{text}"
+    );
+    assert!(!text.contains("enable it"), "{text}");
+    for kind in [ProviderKind::GitHub, ProviderKind::Oidc] {
+        let text = FlowError::from_oauth(&e, false)
+            .for_provider(kind)
+            .to_string();
+        assert!(text.contains("device flow is not enabled"), "{text}");
+    }
+    // GitHub's own device_flow_disabled keeps its wording even for Microsoft's dialect.
+    let gh = OAuthError {
+        code: "device_flow_disabled".into(),
+        description: None,
+        interval: None,
+    };
+    let text = FlowError::from_oauth(&gh, false)
+        .for_provider(ProviderKind::Microsoft)
+        .to_string();
+    assert!(text.contains("enable it in the app's settings"), "{text}");
+}

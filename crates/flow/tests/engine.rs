@@ -338,6 +338,93 @@ async fn refresh_retries_transient_faults_then_gives_up_clearly() {
     assert!(matches!(r, Err(RefreshError::Unreachable(_))), "{r:?}");
 }
 
+/// Entra on refresh (issue 9, review mismatch 2): MSAL's "interaction required" answers mean the
+/// person must sign in again; `temporarily_unavailable` and `server_error` are retried.
+#[tokio::test]
+async fn entra_refresh_errors_mean_sign_in_again_or_retry() {
+    let http = http(5000);
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let clock = ManualClock::default();
+    let t = sign_in(&idp, Dialect::Microsoft, &clock, &http)
+        .await
+        .unwrap();
+    let p = provider_for(&idp, Dialect::Microsoft, scopes(Dialect::Microsoft));
+    let flow = DeviceFlow::new(&http, &p);
+    let rt = t.refresh_token.unwrap();
+    for code in [
+        "interaction_required",
+        "consent_required",
+        "login_required",
+        "bad_token",
+    ] {
+        idp.inject([Fault::OAuth {
+            status: 400,
+            error: code,
+        }]);
+        let r = flow.refresh(&rt, &clock).await;
+        match r {
+            Err(RefreshError::ReauthRequired { code: c, .. }) => assert_eq!(c, code),
+            other => panic!("{code}: {other:?}"),
+        }
+    }
+    idp.inject([
+        Fault::OAuth {
+            status: 503,
+            error: "temporarily_unavailable",
+        },
+        Fault::OAuth {
+            status: 500,
+            error: "server_error",
+        },
+    ]);
+    let r = flow.refresh(&rt, &clock).await;
+    assert!(r.is_ok(), "{r:?}");
+    assert_eq!(idp.counters().refresh_successes, 1);
+}
+
+/// A single `{"error":"temporarily_unavailable"}` 503 while the person is signing in does not end
+/// the sign-in: the poller backs off and goes on.
+#[tokio::test]
+async fn entra_busy_while_polling_backs_off_and_goes_on() {
+    let http = http(5000);
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    o.interval = Some(1);
+    let idp = FakeIdp::start(o);
+    idp.inject([
+        Fault::OAuth {
+            status: 503,
+            error: "temporarily_unavailable",
+        },
+        Fault::OAuth {
+            status: 500,
+            error: "server_error",
+        },
+    ]);
+    let clock = ManualClock::default();
+    let p = provider_for(&idp, Dialect::Microsoft, scopes(Dialect::Microsoft));
+    let flow = DeviceFlow::new(&http, &p);
+    let auth = flow.start(&clock).await.unwrap();
+    let mut events = vec![];
+    let t = flow
+        .poll(&auth, clock.now_instant(), &clock, |e| {
+            events.push(e.clone())
+        })
+        .await;
+    assert!(t.is_ok(), "{t:?}");
+    let s: Vec<u64> = clock.sleeps().iter().map(|d| d.as_secs()).collect();
+    assert_eq!(s, vec![1, 2, 4], "{s:?}");
+    assert_eq!(idp.counters().faults_applied, 2);
+    assert!(
+        events
+            .iter()
+            .all(|e| matches!(e, sidekey_flow::poll::PollEvent::Fault { .. })),
+        "{events:?}"
+    );
+}
+
 /// GitHub: "The client_secret is not needed for the device flow" (github/docs
 /// authorizing-oauth-apps.md; review mismatch 9): none on the device request or the polls, so a
 /// stale secret cannot spoil a sign-in; refresh still sends it (needed for non-device tokens).

@@ -32,7 +32,14 @@ pub struct Record {
     pub refresh_token: Option<Secret>,
     pub refresh_token_expires_at: Option<i64>,
     pub id_token: Option<Secret>,
+    /// Granted scopes, as the provider reported them (else as requested).
     pub scopes: Vec<String>,
+    /// The scopes the sign-in asked for (`login --scope` or the config's): what a refresh asks
+    /// for again, never the configured list when that is wider — Entra refuses scopes outside
+    /// the grant (AADSTS65001). Empty in records from before this field: the refresh then sends
+    /// no `scope`, which Entra's v2 refresh allows.
+    #[serde(default)]
+    pub requested_scopes: Vec<String>,
     pub user: UserInfo,
     pub token_endpoint: String,
     pub revocation_endpoint: Option<String>,
@@ -69,6 +76,7 @@ impl Record {
             expires_at: t.expires_in.map(|e| now + e as i64),
             refresh_token_expires_at: t.refresh_token_expires_in.map(|e| now + e as i64),
             scopes: t.scope.unwrap_or_else(|| account.scopes.clone()),
+            requested_scopes: provider.scopes.clone(),
             access_token: t.access_token,
             token_type: t.token_type,
             refresh_token: t.refresh_token,
@@ -212,8 +220,10 @@ async fn refresh_unless_fresh(
     let Some(refresh_token) = rec.refresh_token.clone() else {
         return Err(Failure::internal("refresh decided without a refresh token"));
     };
-    let provider =
+    let mut provider =
         account.provider_with(&rec.token_endpoint, rec.revocation_endpoint.as_deref())?;
+    // Ask for what this sign-in was granted, not for today's configured list.
+    provider.scopes = rec.requested_scopes.clone();
     let result = DeviceFlow::new(ctx.http()?, &provider)
         .refresh(&refresh_token, &SystemClock)
         .await;
@@ -274,6 +284,7 @@ mod tests {
             refresh_token_expires_at: None,
             id_token: None,
             scopes: vec![],
+            requested_scopes: vec![],
             user: UserInfo::default(),
             token_endpoint: "https://example.test/token".into(),
             revocation_endpoint: None,
@@ -281,6 +292,16 @@ mod tests {
             refreshed_at: None,
             reauth_reason: None,
         }
+    }
+
+    /// A record written before `requested_scopes` existed still reads (the vault keeps them).
+    #[test]
+    fn records_from_before_requested_scopes_still_read() {
+        let mut v = serde_json::to_value(record(Some(5), true)).unwrap();
+        v.as_object_mut().unwrap().remove("requested_scopes");
+        let r: Record = serde_json::from_value(v).unwrap();
+        assert!(r.requested_scopes.is_empty());
+        assert_eq!(r.refresh_token.unwrap().expose(), "rt");
     }
 
     const NOW: i64 = 1_000_000;

@@ -454,13 +454,21 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         device_authorization_endpoint: overrides.device_authorization.clone(),
         token_endpoint: overrides.token.clone(),
     };
-    let built: Option<Endpoints> = d.endpoints(&settings).map_err(|e| {
+    let located = |e: dialect::SettingError| {
         (
             e.key
                 .and_then(|k| key_value(&r, k).as_ref().map(|s| s.span())),
             e.message,
         )
-    })?;
+    };
+    let built: Option<Endpoints> = d.endpoints(&settings).map_err(located)?;
+    // The API base as configured, else as the dialect derives it (Microsoft: the Graph of the
+    // authority's cloud; an unknown cloud needs `api_base`). Sign-in's "who signed in" and the
+    // `ms` operations both use this one value.
+    let api_base = match api_base {
+        Some(b) => Some(b),
+        None => d.api_base_for(&settings).map_err(located)?,
+    };
     // No endpoints without the network: discovered from the issuer at sign-in.
     let issuer = match built {
         Some(_) => None,
@@ -957,6 +965,90 @@ scopes = ["openid", "drive.file"]
             "https://ghe.example.com/api/v3/user"
         );
         assert_eq!(gh.scopes, ["read:user"]);
+    }
+
+    /// The Microsoft Graph root follows the authority's cloud (learn.microsoft.com/graph/deployments;
+    /// docs/real-services-review.md, mismatch 1): a token from a national cloud is only good for
+    /// that cloud's Graph, both for `ms` calls and for "who signed in" at sign-in.
+    #[test]
+    fn microsoft_graph_base_follows_the_cloud() {
+        let cases = [
+            (
+                "tenant = \"organizations\"",
+                "https://graph.microsoft.com/v1.0",
+            ),
+            ("", "https://graph.microsoft.com/v1.0"),
+            (
+                "authority = \"https://login.microsoftonline.com/contoso.onmicrosoft.com\"",
+                "https://graph.microsoft.com/v1.0",
+            ),
+            (
+                "authority = \"https://login.microsoftonline.us/contoso.onmicrosoft.us\"",
+                "https://graph.microsoft.us/v1.0",
+            ),
+            (
+                "authority = \"https://login.chinacloudapi.cn/contoso.partner.onmschina.cn/\"",
+                "https://microsoftgraph.chinacloudapi.cn/v1.0",
+            ),
+            (
+                "authority = \"https://login.partner.microsoftonline.cn/common\"",
+                "https://microsoftgraph.chinacloudapi.cn/v1.0",
+            ),
+            // DoD shares the US Gov login host: its Graph must be named explicitly.
+            (
+                "authority = \"https://login.microsoftonline.us/dod-tenant\"\napi_base = \"https://dod-graph.microsoft.us/v1.0\"",
+                "https://dod-graph.microsoft.us/v1.0",
+            ),
+        ];
+        for (extra, graph) in cases {
+            let c = parse(&format!(
+                "[accounts.w]\nprovider = \"microsoft\"\nclient_id = \"x\"\n{extra}\n"
+            ))
+            .unwrap_or_else(|e| panic!("{extra}: {e}"));
+            let w = &c.accounts["w"];
+            assert_eq!(w.api_base.as_deref(), Some(graph), "{extra}");
+            assert_eq!(
+                w.endpoints
+                    .as_ref()
+                    .unwrap()
+                    .userinfo
+                    .as_ref()
+                    .unwrap()
+                    .as_str(),
+                format!("{graph}/me"),
+                "{extra}"
+            );
+            let p = w
+                .provider_with("https://login.example.invalid/token", None)
+                .unwrap();
+            assert_eq!(p.api_base.as_deref(), Some(graph), "{extra}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_microsoft_cloud_needs_api_base() {
+        let err = parse(
+            "[accounts.w]\nprovider = \"microsoft\"\nclient_id = \"x\"\nauthority = \"https://login.example.com/t\"\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("c.toml line 4:"), "{err}");
+        assert!(err.contains("`api_base`"), "{err}");
+        assert!(err.contains("login.example.com"), "{err}");
+        let c = parse(
+            "[accounts.w]\nprovider = \"microsoft\"\nclient_id = \"x\"\nauthority = \"https://login.example.com/t\"\napi_base = \"https://graph.example.com/v1.0/\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.accounts["w"]
+                .endpoints
+                .as_ref()
+                .unwrap()
+                .userinfo
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "https://graph.example.com/v1.0/me"
+        );
     }
 
     #[test]

@@ -597,6 +597,123 @@ fn demo_runs_offline() {
     assert!(!env.home.exists(), "the demo must not touch SIDEKEY_HOME");
 }
 
+// ---- Microsoft Entra against what the real service does (issue 9) ----
+
+/// A refresh answered `interaction_required` (Conditional Access wants MFA again, AADSTS50076)
+/// means the person must sign in: exit 3, and `status` says so (review mismatch 2).
+#[test]
+fn entra_interaction_required_on_refresh_means_sign_in_again() {
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    o.access_token_ttl = 60;
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("work", Dialect::Microsoft, &idp));
+    assert_eq!(env.run(&["login", "work"]).status.code(), Some(0));
+    idp.inject([Fault::OAuth {
+        status: 400,
+        error: "interaction_required",
+    }]);
+    let out = env.run(&["token", "work"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    assert!(
+        stderr(&out).contains("sidekey login work") && stderr(&out).contains("AADSTS50076"),
+        "{}",
+        stderr(&out)
+    );
+    let st = env.run(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["accounts"][0]["state"], "reauth_required");
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
+/// `{"error":"temporarily_unavailable"}` with 503 is Entra being busy: the sign-in in progress
+/// and a refresh both wait and go on (review mismatch 2).
+#[test]
+fn entra_temporarily_unavailable_is_retried_while_polling_and_refreshing() {
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    o.interval = Some(1);
+    o.access_token_ttl = 60;
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("work", Dialect::Microsoft, &idp));
+    idp.inject([Fault::OAuth {
+        status: 503,
+        error: "temporarily_unavailable",
+    }]);
+    let out = env.run(&["login", "work"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(stderr(&out).contains("retrying"), "{}", stderr(&out));
+    idp.inject([Fault::OAuth {
+        status: 503,
+        error: "temporarily_unavailable",
+    }]);
+    let out = env.run(&["token", "work"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(idp.counters().refresh_successes, 1);
+    assert_eq!(idp.counters().faults_applied, 2);
+}
+
+/// `login --scope` narrower than the config: the refresh asks for what was granted, not for the
+/// configured list, which Entra refuses (AADSTS65001; review mismatch 3).
+#[test]
+fn a_narrower_sign_in_refreshes_within_its_grant() {
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    o.access_token_ttl = 60;
+    let idp = FakeIdp::start(o);
+    // The config asks for User.Read and Files.Read.
+    let env = Env::new(&account_toml("work", Dialect::Microsoft, &idp));
+    let out = env.run(&["login", "work", "--scope", "User.Read"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    for _ in 0..2 {
+        let out = env.run(&["token", "work"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    }
+    assert_eq!(idp.counters().refresh_successes, 2);
+    let st = env.run(&["status", "--json"]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["accounts"][0]["state"], "signed_in");
+}
+
+/// Entra's `unauthorized_client` is about the app registration (tenant or account type), not a
+/// device-flow switch (review mismatch 7): exit 2, worded for Microsoft.
+#[test]
+fn entra_unauthorized_client_names_the_app_registration() {
+    let mut o = Options::new(Dialect::Microsoft);
+    o.interval = Some(1);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("work", Dialect::Microsoft, &idp));
+    idp.inject([Fault::OAuth {
+        status: 400,
+        error: "unauthorized_client",
+    }]);
+    let out = env.run(&["login", "work", "--json"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert!(err.contains("not registered for this tenant"), "{err}");
+    assert!(!err.contains("enable it in the app's settings"), "{err}");
+}
+
+/// An authority on a host that is no known Microsoft cloud, without `api_base`: a config error
+/// naming `api_base`, before any code is requested (review mismatch 1).
+#[test]
+fn an_unknown_microsoft_cloud_without_api_base_is_a_config_error() {
+    let mut o = Options::new(Dialect::Microsoft);
+    o.expires_in = 3; // without the check, the sign-in would wait for a person
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "http_timeout = 2\n[accounts.work]\nprovider = \"microsoft\"\nclient_id = \"test-client\"\nauthority = \"{}/common\"\n",
+        idp.base_url()
+    ));
+    let out = env.run(&["login", "work"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("`api_base`"), "{}", stderr(&out));
+    assert_eq!(idp.counters().device_requests, 0);
+}
+
 // ---------------------------------------------------------------------------------------
 // Issue 9: against the real services' behaviour (docs/real-services-review.md)
 

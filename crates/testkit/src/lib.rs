@@ -206,6 +206,11 @@ pub enum Fault {
     Reset,
     /// HTTP 429 with an empty body and an optional `Retry-After` header.
     RateLimited { retry_after: Option<u64> },
+    /// An OAuth error body (`{"error": …}`) with that status, in the dialect's own shape: for
+    /// Microsoft an AADSTS body with the documented code and text where there is one
+    /// (`interaction_required`, `consent_required`, `login_required`, `temporarily_unavailable`,
+    /// `server_error`, `unauthorized_client`; see `wire::ms_oauth_fault`).
+    OAuth { status: u16, error: &'static str },
 }
 
 /// Request counters. Requests answered by an injected fault count in `polls` /

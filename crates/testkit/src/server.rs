@@ -616,6 +616,9 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
             // Never reaches the client: the connection fails as hyper starts writing it.
             return wire::respond(500, "text/plain", "");
         }
+        Some(Fault::OAuth { status, error }) => {
+            return wire::oauth_fault(sh, status, error, gh_json);
+        }
         Some(other) => {
             if let Some(r) = wire::fault_response(&other) {
                 return r;
@@ -666,7 +669,9 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
             let Some(rt) = params.get("refresh_token").filter(|s| !s.is_empty()) else {
                 return fail(Fail::MissingParam("refresh_token"));
             };
-            let result = sh.lock().refresh(sh, rt, Instant::now());
+            // Microsoft checks the refresh's `scope` against what was consented.
+            let scope = params.get("scope").map(String::as_str);
+            let result = sh.lock().refresh(sh, rt, scope, Instant::now());
             match result {
                 Ok(issued) => wire::token_response(sh, &issued, gh_json),
                 Err(f) => fail(f),

@@ -447,8 +447,15 @@ impl State {
         }
     }
 
-    /// A refresh_token grant, after client authentication succeeded.
-    pub fn refresh(&mut self, sh: &Shared, token: &str, now: Instant) -> Result<Issued, Fail> {
+    /// A refresh_token grant, after client authentication succeeded. `scope` is the request's
+    /// `scope` parameter, if it had one.
+    pub fn refresh(
+        &mut self,
+        sh: &Shared,
+        token: &str,
+        scope: Option<&str>,
+        now: Instant,
+    ) -> Result<Issued, Fail> {
         let dialect = sh.dialect();
         let Some(rt) = self.refresh.get(token) else {
             return Err(Fail::BadRefresh);
@@ -465,6 +472,29 @@ impl State {
                 return Err(Fail::BadRefresh);
             }
             RtState::Revoked | RtState::Invalidated => return Err(Fail::BadRefresh),
+        }
+        // Entra v2: `scope` is optional on refresh, and "the scopes requested in this leg must be
+        // equivalent to or a subset of the scopes requested in the original ... request"
+        // (entra-docs v2-oauth2-auth-code-flow.md, "Refresh the access token"). Scopes the user
+        // never consented to fail with AADSTS65001 (docs/real-services-review.md, mismatch 3).
+        // The OIDC scopes Entra always allows are not counted.
+        if dialect == Dialect::Microsoft
+            && let Some(scope) = scope
+        {
+            let granted = self
+                .grants
+                .get(&gid)
+                .map(|g| g.scopes.clone())
+                .unwrap_or_default();
+            let outside: Vec<&str> = scope
+                .split(' ')
+                .filter(|s| !s.is_empty())
+                .filter(|s| !matches!(*s, "openid" | "profile" | "email" | "offline_access"))
+                .filter(|s| !has_scope(&granted, s))
+                .collect();
+            if !outside.is_empty() {
+                return Err(Fail::NotConsented(outside.join(" ")));
+            }
         }
         let new_refresh = if sh.opts.rotate_refresh_tokens {
             if dialect != Dialect::Microsoft {

@@ -37,6 +37,8 @@ pub(crate) enum Fail {
     /// Refresh token unknown, rotated, revoked or invalidated.
     BadRefresh,
     InvalidScope(String),
+    /// Microsoft: a refresh asked for scopes the user never consented to (AADSTS65001).
+    NotConsented(String),
     DeviceFlowDisabled,
     /// Body could not be parsed at all.
     Malformed,
@@ -137,6 +139,18 @@ fn github_fields(status: u16, fields: Vec<(&'static str, Gv)>, as_json: bool) ->
 
 /// Microsoft's AADSTS error body: description with trace text, `error_codes`, ids, timestamp.
 fn ms_error(sh: &Shared, status: u16, error: &str, code: Option<u32>, text: &str) -> Response {
+    ms_error_with(sh, status, error, code, text, None)
+}
+
+/// [`ms_error`] with Entra's `suberror` member (`consent_required`, `basic_action`, …).
+fn ms_error_with(
+    sh: &Shared,
+    status: u16,
+    error: &str,
+    code: Option<u32>,
+    text: &str,
+    suberror: Option<&str>,
+) -> Response {
     let trace_id = uuid_v4();
     let correlation_id = uuid_v4();
     let ts = ms_timestamp(unix_now());
@@ -155,6 +169,9 @@ fn ms_error(sh: &Shared, status: u16, error: &str, code: Option<u32>, text: &str
     });
     if let Some(c) = code {
         v["error_uri"] = Value::String(format!("{}/error?code={c}", sh.base));
+    }
+    if let Some(s) = suberror {
+        v["suberror"] = Value::String(s.into());
     }
     no_store(json(status, &v))
 }
@@ -249,6 +266,23 @@ fn ms_fail(sh: &Shared, fail: &Fail) -> Response {
             Some(70011),
             format!("The provided value for the input parameter 'scope' is not valid. The scope {s} is not valid."),
         ),
+        // Entra v2 refresh: "the scopes requested in this leg must be equivalent to or a subset
+        // of the scopes requested in the original ... request"; unconsented ones fail with
+        // AADSTS65001, error invalid_grant, suberror consent_required (entra-docs
+        // v2-oauth2-auth-code-flow.md, "Refresh the access token"; real-services-review.md #3).
+        Fail::NotConsented(s) => {
+            let text = format!(
+                "The user or administrator has not consented to use the application with ID 'test-client' named 'sidekey test'. Send an interactive authorization request for this user and resource. (scope {s})"
+            );
+            return ms_error_with(
+                sh,
+                400,
+                "invalid_grant",
+                Some(65001),
+                &text,
+                Some("consent_required"),
+            );
+        }
         Fail::DeviceFlowDisabled | Fail::Malformed => (
             400,
             "invalid_request",
@@ -257,6 +291,64 @@ fn ms_fail(sh: &Shared, fail: &Fail) -> Response {
         ),
     };
     ms_error(sh, status, err, code, &text)
+}
+
+/// An injected OAuth error ([`Fault::OAuth`]) in the dialect's shape.
+pub(crate) fn oauth_fault(sh: &Shared, status: u16, error: &str, github_json: bool) -> Response {
+    let r = match sh.dialect() {
+        Dialect::Microsoft => ms_oauth_fault(sh, status, error),
+        Dialect::GitHub | Dialect::GitHubApp => github_fields(
+            status,
+            vec![
+                ("error", Gv::S(error.into())),
+                ("error_description", Gv::S(error.into())),
+            ],
+            github_json,
+        ),
+        _ => oauth_error(status, error, error),
+    };
+    no_store(r)
+}
+
+/// Entra's token-endpoint errors beyond the device flow's, as the identity platform documents
+/// them (entra-docs `docs/identity-platform/v2-oauth2-auth-code-flow.md`, "Error codes for token
+/// endpoint errors"; AADSTS texts from the Entra error-code reference). MSAL treats
+/// `interaction_required`, `consent_required`, `login_required` and `bad_token` as "sign in
+/// again" (msal-common `InteractionRequiredAuthError.ts`); `temporarily_unavailable` means
+/// "retry the request after a small delay".
+fn ms_oauth_fault(sh: &Shared, status: u16, error: &str) -> Response {
+    let (code, text, suberror): (Option<u32>, &str, Option<&str>) = match error {
+        // MFA or sign-in frequency required by Conditional Access (observed on refresh).
+        "interaction_required" => (
+            Some(50076),
+            "Due to a configuration change made by your administrator, or because you moved to a new location, you must use multi-factor authentication to access '00000003-0000-0000-c000-000000000000'.",
+            Some("basic_action"),
+        ),
+        "consent_required" => (
+            Some(65001),
+            "The user or administrator has not consented to use the application with ID 'test-client' named 'sidekey test'. Send an interactive authorization request for this user and resource.",
+            Some("consent_required"),
+        ),
+        "login_required" => (
+            Some(50058),
+            "A silent sign-in request was sent but no user is signed in.",
+            None,
+        ),
+        "temporarily_unavailable" => (
+            None,
+            "The server is temporarily too busy to handle the request. Retry the request after a small delay.",
+            None,
+        ),
+        "server_error" => (None, "The server encountered an unexpected error.", None),
+        // Texts of the error table; the AADSTS code Entra attaches here is not documented.
+        "unauthorized_client" => (
+            None,
+            "The authenticated client isn't authorized to use this authorization grant type.",
+            None,
+        ),
+        _ => (None, "(guess) An error occurred.", None),
+    };
+    ms_error_with(sh, status, error, code, text, suberror)
 }
 
 fn google_fail(ep: Endpoint, fail: &Fail) -> Response {
@@ -286,7 +378,7 @@ fn google_fail(ep: Endpoint, fail: &Fail) -> Response {
             &format!("Invalid grant_type: {g}"),
         ),
         Fail::BadRefresh => oauth_error(400, "invalid_grant", "Token has been expired or revoked."),
-        Fail::InvalidScope(s) => oauth_error(
+        Fail::InvalidScope(s) | Fail::NotConsented(s) => oauth_error(
             400,
             "invalid_scope",
             &format!("Invalid device flow scope: {s}"),
@@ -393,7 +485,7 @@ fn github_fail(ep: Endpoint, fail: &Fail, as_json: bool) -> Response {
             "Device Flow must be explicitly enabled for this App",
             GH_DEVICE_ERR_URI,
         ),
-        Fail::InvalidScope(_) | Fail::Malformed => err(
+        Fail::InvalidScope(_) | Fail::NotConsented(_) | Fail::Malformed => err(
             400,
             "invalid_request",
             "The request could not be parsed.",
@@ -446,7 +538,7 @@ fn okta_fail(fail: &Fail) -> Response {
             "invalid_grant",
             "The refresh token is invalid or expired.",
         ),
-        Fail::InvalidScope(s) => oauth_error(
+        Fail::InvalidScope(s) | Fail::NotConsented(s) => oauth_error(
             400,
             "invalid_scope",
             &format!(
@@ -497,7 +589,9 @@ fn auth0_fail(fail: &Fail) -> Response {
             &format!("Unsupported grant type: {g}"),
         ),
         Fail::BadRefresh => oauth_error(403, "invalid_grant", "Unknown or invalid refresh token."),
-        Fail::InvalidScope(s) => oauth_error(400, "invalid_scope", &format!("Invalid scope: {s}")),
+        Fail::InvalidScope(s) | Fail::NotConsented(s) => {
+            oauth_error(400, "invalid_scope", &format!("Invalid scope: {s}"))
+        }
         Fail::DeviceFlowDisabled | Fail::Malformed => oauth_error(
             400,
             "invalid_request",
@@ -533,7 +627,7 @@ fn oidc_fail(fail: &Fail) -> Response {
             "unsupported_grant_type",
             "unsupported grant_type requested",
         ),
-        Fail::InvalidScope(_) => {
+        Fail::InvalidScope(_) | Fail::NotConsented(_) => {
             oauth_error(400, "invalid_scope", "requested scope is not allowed")
         }
         Fail::DeviceFlowDisabled | Fail::Malformed => oauth_error(
@@ -1014,7 +1108,7 @@ pub(crate) fn fault_response(f: &Fault) -> Option<Response> {
                 None => r,
             })
         }
-        Fault::Delay(_) | Fault::Reset => None,
+        Fault::Delay(_) | Fault::Reset | Fault::OAuth { .. } => None,
     }
 }
 

@@ -12,19 +12,65 @@ use serde_json::{Map, Value};
 use url::Url;
 
 pub const GRAPH: &str = "https://graph.microsoft.com/v1.0";
+/// US Government L4 (GCC High). DoD (L5) signs in at the same host but has its own Graph,
+/// `https://dod-graph.microsoft.us/v1.0`, so it must be configured as `api_base`.
+pub const GRAPH_US_GOV: &str = "https://graph.microsoft.us/v1.0";
+/// Microsoft Graph operated by 21Vianet (China).
+pub const GRAPH_CHINA: &str = "https://microsoftgraph.chinacloudapi.cn/v1.0";
 const LOGIN: &str = "https://login.microsoftonline.com";
+
+/// The Microsoft Graph root of the national cloud whose sign-in host serves `authority`, or
+/// `None` for a host that is no known cloud. A token is only good for its own cloud's Graph, and
+/// short scopes like `User.Read` are for that Graph (learn.microsoft.com/graph/deployments;
+/// microsoft-graph-docs-contrib `concepts/sdks/national-clouds.md`).
+pub fn graph_base(authority: &str) -> Option<&'static str> {
+    let url = Url::parse(authority.trim()).ok()?;
+    let host = url.host_str()?.to_ascii_lowercase();
+    match host.trim_end_matches('.') {
+        "login.microsoftonline.com" | "login.windows.net" => Some(GRAPH),
+        "login.microsoftonline.us" => Some(GRAPH_US_GOV),
+        "login.chinacloudapi.cn" | "login.partner.microsoftonline.cn" => Some(GRAPH_CHINA),
+        _ => None,
+    }
+}
 
 pub struct Microsoft;
 
 /// Endpoints under an authority: `https://login.microsoftonline.com/{tenant}` (or a
-/// sovereign-cloud host). "Who signed in" is Graph `/me`.
+/// national-cloud host). "Who signed in" is Graph `/me` of the authority's cloud (none for an
+/// unknown host: the config's `api_base` names it).
 pub fn endpoints(authority: &str) -> Result<Endpoints, String> {
     let a = authority.trim_end_matches('/');
     Ok(Endpoints {
         device_authorization: endpoint_url(&format!("{a}/oauth2/v2.0/devicecode"))?,
         token: endpoint_url(&format!("{a}/oauth2/v2.0/token"))?,
         revocation: None,
-        userinfo: Some(Microsoft.userinfo_url(GRAPH)?),
+        userinfo: graph_base(a)
+            .map(|g| Microsoft.userinfo_url(g))
+            .transpose()?,
+    })
+}
+
+/// The authority the settings name: `authority`, else `tenant` under the global cloud, else
+/// `common`. `tenant` is checked here.
+fn authority_of(s: &DialectSettings) -> Result<String, SettingError> {
+    Ok(match (&s.authority, &s.tenant) {
+        (Some(a), _) => a.trim().trim_end_matches('/').to_string(),
+        (None, Some(t)) => {
+            let t = t.trim();
+            if t.is_empty()
+                || !t
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
+            {
+                return Err(SettingError::at(
+                    ConfigKey::Tenant,
+                    format!("invalid tenant '{t}'"),
+                ));
+            }
+            format!("{LOGIN}/{t}")
+        }
+        (None, None) => format!("{LOGIN}/common"),
     })
 }
 
@@ -102,6 +148,16 @@ impl Dialect for Microsoft {
         ]
     }
 
+    /// Entra: `unauthorized_client` "usually occurs when the client application isn't registered
+    /// in Microsoft Entra ID or isn't added to the user's tenant" (entra-docs
+    /// v2-oauth2-auth-code-flow.md, token endpoint errors; docs/real-services-review.md #7).
+    fn unauthorized_client_hint(&self) -> Option<crate::error::UnauthorizedHint> {
+        Some(crate::error::UnauthorizedHint {
+            what: "the app is not registered for this tenant or account type",
+            action: "check the app registration's supported account types and the account's `tenant` or `authority` (organizations, consumers or the tenant's ID)",
+        })
+    }
+
     fn logout_hint(&self) -> Option<&'static str> {
         Some(
             "To end the session, sign out of the app at https://myaccount.microsoft.com (Apps and devices).",
@@ -112,26 +168,30 @@ impl Dialect for Microsoft {
         &[ConfigKey::Tenant, ConfigKey::Authority]
     }
 
+    /// The Graph of the authority's cloud ([`graph_base`]). DoD and any other host the table
+    /// does not know need `api_base`: guessing global Graph would fail every call with 401.
+    fn api_base_for(&self, s: &DialectSettings) -> Result<Option<String>, SettingError> {
+        let authority = authority_of(s)?;
+        match graph_base(&authority) {
+            Some(g) => Ok(Some(g.to_string())),
+            None => {
+                let host = Url::parse(&authority)
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or(authority);
+                Err(SettingError::at(
+                    ConfigKey::Authority,
+                    format!(
+                        "'{host}' is not a Microsoft cloud sidekey knows: set `api_base` to its Microsoft Graph root (US Gov DoD: https://dod-graph.microsoft.us/v1.0)"
+                    ),
+                ))
+            }
+        }
+    }
+
     /// `authority` wins; else `tenant` under login.microsoftonline.com; else `common`.
     fn endpoints(&self, s: &DialectSettings) -> Result<Option<Endpoints>, SettingError> {
-        let authority = match (&s.authority, &s.tenant) {
-            (Some(a), _) => a.trim_end_matches('/').to_string(),
-            (None, Some(t)) => {
-                let t = t.trim();
-                if t.is_empty()
-                    || !t
-                        .chars()
-                        .all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '.')
-                {
-                    return Err(SettingError::at(
-                        ConfigKey::Tenant,
-                        format!("invalid tenant '{t}'"),
-                    ));
-                }
-                format!("{LOGIN}/{t}")
-            }
-            (None, None) => format!("{LOGIN}/common"),
-        };
+        let authority = authority_of(s)?;
         endpoints(&authority)
             .map(Some)
             .map_err(|e| SettingError::at(ConfigKey::Authority, e))
@@ -202,6 +262,51 @@ mod tests {
         })
         .unwrap_err();
         assert_eq!(bad.key, Some(ConfigKey::Authority));
+    }
+
+    #[test]
+    fn graph_follows_the_authoritys_cloud() {
+        let g = |a: &str| graph_base(a);
+        assert_eq!(g("https://login.microsoftonline.com/common"), Some(GRAPH));
+        assert_eq!(g("https://LOGIN.microsoftonline.us/t/"), Some(GRAPH_US_GOV));
+        assert_eq!(g("https://login.chinacloudapi.cn/t"), Some(GRAPH_CHINA));
+        assert_eq!(
+            g("https://login.partner.microsoftonline.cn/t"),
+            Some(GRAPH_CHINA)
+        );
+        assert_eq!(g("https://login.microsoftonline.us.evil.example/t"), None);
+        assert_eq!(g("http://127.0.0.1:8080/common"), None);
+        let us = endpoints("https://login.microsoftonline.us/t").unwrap();
+        assert_eq!(
+            us.userinfo.unwrap().as_str(),
+            "https://graph.microsoft.us/v1.0/me"
+        );
+        assert!(
+            endpoints("http://127.0.0.1:8080/common")
+                .unwrap()
+                .userinfo
+                .is_none()
+        );
+        let api = |authority: &str| {
+            Microsoft.api_base_for(&DialectSettings {
+                authority: Some(authority.into()),
+                ..Default::default()
+            })
+        };
+        assert_eq!(
+            api("https://login.chinacloudapi.cn/t").unwrap().as_deref(),
+            Some(GRAPH_CHINA)
+        );
+        let e = api("https://login.example.com/t").unwrap_err();
+        assert_eq!(e.key, Some(ConfigKey::Authority));
+        assert!(e.message.contains("`api_base`"), "{}", e.message);
+        assert_eq!(
+            Microsoft
+                .api_base_for(&DialectSettings::default())
+                .unwrap()
+                .as_deref(),
+            Some(GRAPH)
+        );
     }
 
     #[test]

@@ -246,9 +246,22 @@ pub trait Dialect: Send + Sync {
         None
     }
 
+    /// The API base for an account whose config sets no `api_base`, from its other settings
+    /// (Microsoft: the Graph of the authority's cloud). By default [`Dialect::default_api_base`].
+    /// An error when no base can be named without `api_base`.
+    fn api_base_for(&self, _settings: &DialectSettings) -> Result<Option<String>, SettingError> {
+        Ok(self.default_api_base().map(str::to_string))
+    }
+
     /// Domains whose hosts may serve the verification page (besides the endpoints' hosts).
     fn verification_domains(&self) -> &'static [&'static str] {
         &[]
+    }
+
+    /// What `unauthorized_client` means at this provider, when it is not the standard "device
+    /// flow is not enabled for this app" (the meaning is still a configuration error, exit 2).
+    fn unauthorized_client_hint(&self) -> Option<crate::error::UnauthorizedHint> {
+        None
     }
 
     /// A sentence for people after a logout the provider could not revoke.

@@ -241,10 +241,10 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
             ));
         }
     }
+    // Configured, or derived from the authority's cloud by the config (never guessed here).
     let base = account
         .api_base
         .as_deref()
-        .or(PROVIDER.dialect().default_api_base())
         .ok_or_else(|| Failure::internal("no Microsoft Graph address"))?;
     let graph = Graph::new(ctx.http()?.client().clone(), base);
     let result = match call(&graph, rec.access_token.expose(), op, &tz).await {

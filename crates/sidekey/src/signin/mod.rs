@@ -398,7 +398,7 @@ impl Job {
                 &|| self.stop.is_raised(),
             )
             .await
-            .map_err(Failure::from_flow);
+            .map_err(|e| Failure::from_flow(e.for_provider(self.account.kind)));
         let outcome = self.finish(&store, &provider, pending, result).await;
         drop(lock);
         if !matches!(&outcome, Err(f) if f.reason == Reason::Interrupted) {
@@ -443,7 +443,7 @@ impl Job {
         let auth = DeviceFlow::new(http, &provider)
             .start(&SystemClock)
             .await
-            .map_err(Failure::from_flow)?;
+            .map_err(|e| Failure::from_flow(e.for_provider(self.account.kind)))?;
         for uri in
             std::iter::once(&auth.verification_uri).chain(auth.verification_uri_complete.iter())
         {

@@ -128,3 +128,44 @@ fn faults_do_not_touch_the_device_endpoint() {
     let dc = s(&r.json(), "device_code");
     assert_eq!(poll(&idp, &dc).status, 502);
 }
+
+/// `Fault::OAuth` answers with an OAuth error body; Microsoft's carries the AADSTS code and
+/// suberror Entra documents.
+#[test]
+fn oauth_error_faults_in_the_dialects_shape() {
+    let idp = start(Dialect::Microsoft);
+    let (dc, _uc) = start_device(&idp);
+    idp.inject([
+        Fault::OAuth {
+            status: 503,
+            error: "temporarily_unavailable",
+        },
+        Fault::OAuth {
+            status: 400,
+            error: "interaction_required",
+        },
+    ]);
+    let r = poll(&idp, &dc);
+    assert_eq!(r.status, 503);
+    assert_eq!(r.json()["error"], "temporarily_unavailable");
+    let r = poll(&idp, &dc);
+    assert_eq!(r.status, 400);
+    let v = r.json();
+    assert_eq!(v["error"], "interaction_required");
+    assert_eq!(v["error_codes"], serde_json::json!([50076]));
+    assert_eq!(v["suberror"], "basic_action");
+    assert!(s(&v, "error_description").starts_with("AADSTS50076:"));
+    assert_eq!(poll(&idp, &dc).json()["error"], "authorization_pending");
+
+    let idp = start(Dialect::Okta);
+    let (dc, _uc) = start_device(&idp);
+    idp.inject([Fault::OAuth {
+        status: 500,
+        error: "server_error",
+    }]);
+    let r = poll(&idp, &dc);
+    assert_eq!(
+        (r.status, r.json()["error"].clone()),
+        (500, "server_error".into())
+    );
+}

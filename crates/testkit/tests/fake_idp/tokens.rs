@@ -651,3 +651,33 @@ fn refused_scopes_are_named_where_the_provider_names_them() {
         "{v}"
     );
 }
+
+/// Entra refuses a refresh whose `scope` reaches beyond the consented grant (AADSTS65001,
+/// `invalid_grant` with suberror `consent_required`); a subset, the OIDC scopes or no `scope`
+/// at all are fine.
+#[test]
+fn microsoft_refresh_scope_must_stay_within_the_grant() {
+    let idp = start(Dialect::Microsoft);
+    let rt = s(&login(&idp), "refresh_token"); // granted: openid profile offline_access User.Read
+    let with_scope = |scope: &str| {
+        post_form(
+            &idp.token_endpoint(),
+            &[
+                ("grant_type", "refresh_token"),
+                ("client_id", "test-client"),
+                ("refresh_token", &rt),
+                ("scope", scope),
+            ],
+        )
+    };
+    let r = with_scope("User.Read Mail.Read offline_access");
+    assert_eq!(r.status, 400, "{}", r.text());
+    let v = r.json();
+    assert_eq!(v["error"], "invalid_grant");
+    assert_eq!(v["suberror"], "consent_required");
+    assert_eq!(v["error_codes"], serde_json::json!([65001]));
+    assert!(s(&v, "error_description").starts_with("AADSTS65001:"));
+    assert_eq!(with_scope("User.Read offline_access").status, 200);
+    assert_eq!(with_scope("openid User.Read").status, 200);
+    assert_eq!(refresh(&idp, &rt).status, 200);
+}
