@@ -222,21 +222,52 @@ fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, Failure> {
         std::fs::create_dir_all(parent)
             .map_err(|e| Failure::config(format!("cannot create {}: {e}", parent.display())))?;
     }
-    if path.exists() {
-        // A live daemon answers; a stale socket from a crash does not and is replaced.
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    // Whatever is at the path is looked at, not followed: only a socket is ever replaced, so a
+    // mistyped `--socket` (the vault key, a symlink to it, a folder) destroys nothing.
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_socket() {
+                return Err(Failure::config(format!(
+                    "{} exists and is not a socket ({}); refusing to replace it: choose another --socket path",
+                    path.display(),
+                    describe_file_type(&meta.file_type())
+                )));
+            }
+            // A live daemon answers; a stale socket from a crash does not and is replaced.
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(Failure::config(format!(
+                    "another sidekey daemon is already serving on {}",
+                    path.display()
+                )));
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
             return Err(Failure::config(format!(
-                "another sidekey daemon is already serving on {}",
+                "cannot inspect {}: {e}",
                 path.display()
             )));
         }
-        let _ = std::fs::remove_file(path);
     }
     let l = tokio::net::UnixListener::bind(path)
         .map_err(|e| Failure::config(format!("cannot listen on {}: {e}", path.display())))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| Failure::internal(format!("cannot set the socket's mode: {e}")))?;
     Ok(l)
+}
+
+fn describe_file_type(t: &std::fs::FileType) -> &'static str {
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a folder"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
 }
 
 /// The API for one listener. Tested with `oneshot`, no socket needed.
@@ -740,6 +771,36 @@ mod tests {
         );
         assert_eq!(log[0]["decision"], "deny");
         assert_eq!(log[2]["decision"], "allow");
+    }
+
+    /// Keyless floods cannot grow the audit log without bound: after a small burst, refusals
+    /// before the API key are counted, not written one by one; what an entry records is capped.
+    #[tokio::test]
+    async fn keyless_floods_add_a_bounded_amount_to_the_audit_log() {
+        let s = setup(GITHUB);
+        let long = "a".repeat(60 * 1024);
+        for i in 0..300 {
+            let path = if i % 2 == 0 {
+                format!("/v1/login/{long}")
+            } else {
+                format!("/v1/status?account={long}")
+            };
+            let (st, _) = call(&s.app, "GET", &path, None, None).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED);
+        }
+        let text = std::fs::read_to_string(s.home.join("audit.log")).unwrap();
+        assert!(text.lines().count() <= 20, "{} lines", text.lines().count());
+        assert!(text.len() <= 8 * 1024, "{} bytes", text.len());
+        // With the key, what a caller names is capped too.
+        let body = format!(r#"{{"account":"{long}"}}"#);
+        let (st, _) = call(&s.app, "POST", "/v1/token", Some(KEY), Some(&body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = call(&s.app, "GET", &format!("/v1/login/{long}"), Some(KEY), None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let after = std::fs::read_to_string(s.home.join("audit.log")).unwrap();
+        let added = &after[text.len()..];
+        assert_eq!(added.lines().count(), 2, "{added}");
+        assert!(added.lines().all(|l| l.len() < 1024), "{}", added.len());
     }
 
     /// Every reason and exit code leaves the daemon and comes back as the same failure.
