@@ -48,6 +48,8 @@ pub struct Daemon {
     api_key: Secret,
     /// Work that may rotate a refresh token, running detached; shutdown waits for it.
     inflight: AtomicUsize,
+    /// Refusals before the API key: a burst written, the rest counted (see [`audit::Refusals`]).
+    refusals: audit::Refusals,
 }
 
 type Shared = Arc<Daemon>;
@@ -62,6 +64,7 @@ impl Daemon {
             local: Local::new(ctx, stop),
             api_key,
             inflight: AtomicUsize::new(0),
+            refusals: audit::Refusals::default(),
         })
     }
 
@@ -175,11 +178,21 @@ pub async fn serve(
     );
     d.local.signins.resume_all();
     let refresher = tokio::spawn(refresh_loop(d.clone()));
+    let summaries = {
+        let d = d.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                d.refusals.flush(&d.ctx().home, false);
+            }
+        })
+    };
 
     wait_for_signal().await;
     eprintln!("sidekey: shutting down");
     let _ = down_tx.send(true);
     refresher.abort(); // a refresh it started runs detached and is waited for below
+    summaries.abort();
     let _ = unix_task.await;
     if let Some(t) = tcp_task {
         let _ = t.await;
@@ -193,6 +206,7 @@ pub async fn serve(
     while d.inflight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    d.refusals.flush(&d.ctx().home, true);
     let _ = std::fs::remove_file(&socket);
     Ok(())
 }
@@ -367,6 +381,15 @@ async fn audit_layer(
         // written down.
         (None, None) => return resp,
     };
+    // Refused before the API key: a small burst per minute is written, the rest is counted
+    // and summarised, so keyless floods cannot fill the disk.
+    if failure
+        .as_ref()
+        .is_some_and(|f| f.reason == Reason::Unauthorized)
+        && !d.refusals.admit(&d.ctx().home, caller.0)
+    {
+        return resp;
+    }
     let result = match failure {
         Some(f) => Err(f),
         None => Ok(()),
@@ -617,6 +640,7 @@ mod tests {
         _dir: tempfile::TempDir,
         home: PathBuf,
         app: Router,
+        d: Shared,
     }
 
     fn setup(accounts: &str) -> Setup {
@@ -634,7 +658,8 @@ mod tests {
         Setup {
             _dir: dir,
             home,
-            app: router(d, "api:test"),
+            app: router(d.clone(), "api:test"),
+            d,
         }
     }
 
@@ -791,6 +816,19 @@ mod tests {
         let text = std::fs::read_to_string(s.home.join("audit.log")).unwrap();
         assert!(text.lines().count() <= 20, "{} lines", text.lines().count());
         assert!(text.len() <= 8 * 1024, "{} bytes", text.len());
+        s.d.refusals.flush(&s.home, true);
+        let log = audit(&s.home);
+        let summary = log.last().unwrap();
+        assert_eq!(summary["args"]["count"], 300 - audit::REFUSAL_BURST as u64);
+        assert_eq!(summary["decision"], "deny");
+        assert!(
+            summary["note"]
+                .as_str()
+                .unwrap()
+                .contains("refused requests from api:test"),
+            "{summary}"
+        );
+        let text = std::fs::read_to_string(s.home.join("audit.log")).unwrap();
         // With the key, what a caller names is capped too.
         let body = format!(r#"{{"account":"{long}"}}"#);
         let (st, _) = call(&s.app, "POST", "/v1/token", Some(KEY), Some(&body)).await;
