@@ -160,16 +160,20 @@ pub async fn serve(
         None => None,
     };
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let unix_srv = axum::serve(unix, router(d.clone(), "api:unix"))
-        .with_graceful_shutdown(stopped(down_rx.clone()));
-    let unix_task = tokio::spawn(async move { unix_srv.await });
+    let slots = connection_slots(open_file_limit());
+    let unix_task = tokio::spawn(serve_listener(
+        unix,
+        router(d.clone(), "api:unix"),
+        slots,
+        down_rx.clone(),
+    ));
     let tcp_task = tcp.map(|l| {
-        let srv = axum::serve(l, router(d.clone(), "api:tcp"))
-            .with_graceful_shutdown(stopped(down_rx.clone()));
-        tokio::spawn(async move { srv.await })
+        tokio::spawn(serve_listener(
+            l,
+            router(d.clone(), "api:tcp"),
+            slots,
+            down_rx.clone(),
+        ))
     });
     eprintln!(
         "sidekey: serving on {}{}",
@@ -209,6 +213,93 @@ pub async fn serve(
     d.refusals.flush(&d.ctx().home, true);
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// How long a client may take to send a request's headers; a slower one is disconnected.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open files kept free, whatever the load, for the vault, the audit log and outgoing HTTPS.
+const FD_HEADROOM: u64 = 128;
+
+/// Raise the soft open-file limit to the hard one (the default soft limit is often 1024), and
+/// return the limit now in force.
+fn open_file_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let l = getrlimit(Resource::Nofile);
+    if let (Some(cur), Some(max)) = (l.current, l.maximum)
+        && cur < max
+    {
+        let _ = setrlimit(
+            Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(max),
+                maximum: Some(max),
+            },
+        );
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+/// Connections served at once per listener: both listeners together stay [`FD_HEADROOM`] below
+/// the open-file limit, so a flood on one (say TCP) never takes the files the other, the vault
+/// and the audit log need. Further clients wait in the kernel's backlog.
+fn connection_slots(limit: u64) -> usize {
+    (limit.saturating_sub(FD_HEADROOM) / 2).clamp(8, 512) as usize
+}
+
+/// Serve `app` on `listener`: at most `slots` connections at once, headers within
+/// [`HEADER_TIMEOUT`]. When `down` turns true it stops accepting, lets each connection finish
+/// its request, and waits (bounded) for them.
+async fn serve_listener<L: axum::serve::Listener>(
+    mut listener: L,
+    app: Router,
+    slots: usize,
+    down: tokio::sync::watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let free = Arc::new(tokio::sync::Semaphore::new(slots));
+    let mut stop = down.clone();
+    loop {
+        let slot = tokio::select! {
+            s = free.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let io = tokio::select! {
+            (io, _) = listener.accept() => io,
+            _ = stopped(&mut stop) => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut down = down.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let conn = http.serve_connection(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopped(&mut down) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    // Requests in flight finish (a `login --wait` long-poll lasts at most 60 s).
+    let _ = tokio::time::timeout(
+        Duration::from_secs(70),
+        free.acquire_many(slots as u32),
+    )
+    .await;
+}
+
+/// Until `down` turns true (or its sender is gone).
+async fn stopped(down: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = down.wait_for(|s| *s).await;
 }
 
 async fn wait_for_signal() {
