@@ -143,6 +143,9 @@ pub async fn serve(
         )
     })?;
     let api_key = read_api_key(&key_path)?;
+    for w in crate::doctor::loose_permissions(&ctx) {
+        eprintln!("sidekey: warning: {w}");
+    }
     ctx.vault()?; // a wrong or missing key fails now, not at the first request
     ctx.http()?;
     let socket = socket.unwrap_or_else(|| default_socket(&ctx));
