@@ -10,9 +10,9 @@
 use crate::account::{now_unix, rfc3339};
 use crate::error::Failure;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 use std::sync::Mutex;
 use std::time::{Duration, Instant};
@@ -308,12 +308,18 @@ mod tests {
 
     #[test]
     fn fields_are_escaped_and_capped() {
-        assert_eq!(escape("a\nb\u{1b}[2J\\\u{202e}"), r"a\nb\u{1b}[2J\\\u{202e}");
+        assert_eq!(
+            escape("a\nb\u{1b}[2J\\\u{202e}"),
+            r"a\nb\u{1b}[2J\\\u{202e}"
+        );
         assert_eq!(escape("work-1 ünïcode"), "work-1 ünïcode");
         assert_eq!(cap("abc", 64), "abc");
         let long = "é".repeat(100);
         let c = cap(&long, 64);
-        assert!(c.starts_with(&"é".repeat(64)) && c.ends_with("…(+72 bytes)"), "{c}");
+        assert!(
+            c.starts_with(&"é".repeat(64)) && c.ends_with("…(+72 bytes)"),
+            "{c}"
+        );
         let big = serde_json::json!({ "q": "x".repeat(5000) });
         assert_eq!(cap_args(big)["omitted_bytes"], 5008);
         // An entry with every kind of hostile text is still exactly one JSON line.

@@ -293,11 +293,7 @@ async fn serve_listener<L: axum::serve::Listener>(
     }
     drop(listener);
     // Requests in flight finish (a `login --wait` long-poll lasts at most 60 s).
-    let _ = tokio::time::timeout(
-        Duration::from_secs(70),
-        free.acquire_many(slots as u32),
-    )
-    .await;
+    let _ = tokio::time::timeout(Duration::from_secs(70), free.acquire_many(slots as u32)).await;
 }
 
 /// Until `down` turns true (or its sender is gone).

@@ -480,7 +480,12 @@ fn serve_never_replaces_a_file_that_is_not_a_socket() {
             .unwrap();
         let code = wait_timeout(&mut child, Duration::from_secs(15));
         let mut err = String::new();
-        child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
         assert_eq!(code, 2, "{}: {err}", target.display());
         assert!(err.contains("not a socket"), "{err}");
         assert_eq!(err.trim().lines().count(), 1, "{err}");
@@ -506,7 +511,10 @@ fn serve_never_replaces_a_file_that_is_not_a_socket() {
         .unwrap();
     let t0 = Instant::now();
     while raw(&stale, "GET", "/healthz", None, None).0 != 200 {
-        assert!(t0.elapsed() < Duration::from_secs(10), "no daemon on a stale socket");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no daemon on a stale socket"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let _ = child.kill();
@@ -580,7 +588,10 @@ fn slow_tcp_clients_never_starve_the_unix_socket() {
     };
     let t0 = Instant::now();
     while raw(&socket, "GET", "/healthz", None, None).0 != 200 {
-        assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "daemon did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     let mut slow = Vec::new();
@@ -593,7 +604,10 @@ fn slow_tcp_clients_never_starve_the_unix_socket() {
     std::thread::sleep(Duration::from_millis(500)); // let the daemon take what it takes
     let t = Instant::now();
     let (s, body) = raw_within(&socket, "/v1/status", Some(API_KEY), Duration::from_secs(5));
-    assert_eq!(s, 200, "the unix socket did not answer under TCP load: {body}");
+    assert_eq!(
+        s, 200,
+        "the unix socket did not answer under TCP load: {body}"
+    );
     let (s, _) = raw_within(&socket, "/healthz", None, Duration::from_secs(5));
     assert_eq!(s, 200);
     assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
@@ -621,11 +635,20 @@ fn the_audit_view_escapes_names_a_caller_chose() {
     let body = serde_json::json!({ "account": evil }).to_string();
     let (s, _) = raw(&d.socket, "POST", "/v1/token", Some(API_KEY), Some(&body));
     assert_eq!(s, 400);
-    let (s, _) = raw(&d.socket, "GET", "/v1/login/%0A%1B%5B2J", Some(API_KEY), None);
+    let (s, _) = raw(
+        &d.socket,
+        "GET",
+        "/v1/login/%0A%1B%5B2J",
+        Some(API_KEY),
+        None,
+    );
     assert_eq!(s, 400);
     let text = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
     assert_eq!(text.lines().count(), 2, "{text:?}");
-    assert!(text.lines().all(|l| serde_json::from_str::<Value>(l).is_ok()));
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok())
+    );
     let shown = env.run(&["audit"]);
     assert_eq!(shown.status.code(), Some(0));
     let out = stdout(&shown);

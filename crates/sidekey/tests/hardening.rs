@@ -29,7 +29,11 @@ fn exec_children_see_none_of_sidekeys_secrets() {
     );
     let env = Env::new(&cfg);
     let bearer = "webhook-bearer-0123456789abcdef";
-    let login = env.cmd(&["login", "o"]).env("HOOK_BEARER", bearer).output().unwrap();
+    let login = env
+        .cmd(&["login", "o"])
+        .env("HOOK_BEARER", bearer)
+        .output()
+        .unwrap();
     assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
     let out = env
         .cmd(&["exec", "o", "--", "env"])
@@ -41,7 +45,11 @@ fn exec_children_see_none_of_sidekeys_secrets() {
         .unwrap();
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let seen = stdout(&out);
-    let names: Vec<&str> = seen.lines().filter_map(|l| l.split_once('=')).map(|(n, _)| n).collect();
+    let names: Vec<&str> = seen
+        .lines()
+        .filter_map(|l| l.split_once('='))
+        .map(|(n, _)| n)
+        .collect();
     for secret in [
         "SIDEKEY_VAULT_KEY",
         "SIDEKEY_VAULT_KEY_FILE",
@@ -51,7 +59,10 @@ fn exec_children_see_none_of_sidekeys_secrets() {
     ] {
         assert!(!names.contains(&secret), "the child saw {secret}");
     }
-    assert!(!seen.contains(bearer), "the webhook bearer reached the child");
+    assert!(
+        !seen.contains(bearer),
+        "the webhook bearer reached the child"
+    );
     assert!(!seen.contains(VAULT_KEY));
     let token = &idp.issued_access_tokens()[0];
     assert!(seen.contains(&format!("SIDEKEY_ACCESS_TOKEN={token}")));
@@ -79,7 +90,11 @@ fn unsafe_permissions_are_reported_by_doctor_and_serve() {
     chmod(&audit, 0o600);
     chmod(&env.home, 0o700);
     let doctor = |env: &Env| {
-        let out = env.cmd(&["doctor"]).env("SIDEKEY_API_KEY_FILE", &api_key).output().unwrap();
+        let out = env
+            .cmd(&["doctor"])
+            .env("SIDEKEY_API_KEY_FILE", &api_key)
+            .output()
+            .unwrap();
         stdout(&out)
     };
     let clean = doctor(&env);
@@ -108,17 +123,26 @@ fn unsafe_permissions_are_reported_by_doctor_and_serve() {
         .unwrap();
     let t0 = Instant::now();
     while !socket.exists() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "daemon did not start"
+        );
         std::thread::sleep(Duration::from_millis(50));
     }
     std::thread::sleep(Duration::from_millis(200));
     let _ = child.kill();
     let _ = child.wait();
     let mut err = String::new();
-    child.stderr.take().unwrap().read_to_string(&mut err).unwrap();
+    child
+        .stderr
+        .take()
+        .unwrap()
+        .read_to_string(&mut err)
+        .unwrap();
     for p in [&api_key, &env.key_file, &audit, &env.home] {
         assert!(
-            err.lines().any(|l| l.contains("warning") && l.contains(p.to_str().unwrap())),
+            err.lines()
+                .any(|l| l.contains("warning") && l.contains(p.to_str().unwrap())),
             "serve did not warn about {}: {err}",
             p.display()
         );

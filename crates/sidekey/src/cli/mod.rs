@@ -334,7 +334,10 @@ fn variables_holding_config_secrets(config: &crate::config::Config) -> Vec<OsStr
     .filter(|s| !s.is_empty())
     .collect();
     std::env::vars_os()
-        .filter(|(_, v)| v.to_str().is_some_and(|v| secrets.contains(&v) || secrets.contains(&v.trim())))
+        .filter(|(_, v)| {
+            v.to_str()
+                .is_some_and(|v| secrets.contains(&v) || secrets.contains(&v.trim()))
+        })
         .map(|(k, _)| k)
         .collect()
 }
