@@ -8,6 +8,10 @@
 //! * The handlers are thin: the API key (a layer), the account's policy, then the same
 //!   [`Local`] backend the CLI uses. Every call, allowed or not, is written to the audit log by
 //!   one layer ([`audit_layer`]) from the note each handler leaves on its response.
+//! * Never starved or flooded: request headers must arrive within 10 s, each listener serves a
+//!   bounded number of connections (kept well below the open-file limit, whose soft value is
+//!   raised to the hard one at start), refusals before the API key are aggregated in the audit
+//!   log after a small burst, and `--socket` only ever replaces a stale socket.
 //! * Refreshes access tokens ahead of expiry in the background, runs sign-ins started through
 //!   the API (and resumes ones interrupted by a restart), and sends their notifications.
 //! * On SIGTERM/SIGINT it stops accepting requests and waits for work that may rotate a refresh
