@@ -42,6 +42,9 @@ pub enum AccountState {
     ReauthRequired,
     /// A code is out and a poller is waiting for the person.
     Pending,
+    /// Its sealed file cannot be read (it fails to decrypt or to parse); the note says which
+    /// file. The other accounts are unaffected.
+    Damaged,
 }
 
 impl AccountState {
@@ -51,6 +54,7 @@ impl AccountState {
             AccountState::SignedIn => "signed_in",
             AccountState::ReauthRequired => "reauth_required",
             AccountState::Pending => "pending",
+            AccountState::Damaged => "damaged",
         }
     }
 }

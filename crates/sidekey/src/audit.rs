@@ -1,14 +1,30 @@
 //! The audit log: `$SIDEKEY_HOME/audit.log`, append-only JSON lines, one per operation — who
 //! asked, which account, what, the decision, the outcome and how long it took. Never a secret:
 //! entries are built from names, reasons and counts, never from tokens or request bodies.
+//!
+//! Nothing a caller sends can grow it without bound or forge it: what an entry records is
+//! capped ([`MAX_NAME`], [`MAX_ARGS`]), refusals before the API key are written one by one only
+//! up to a small burst per caller and minute and counted after that ([`Refusals`]), every entry
+//! is one JSON line, and the text view escapes every field it shows ([`escape`]).
 
 use crate::account::{now_unix, rfc3339};
 use crate::error::Failure;
 use serde::{Deserialize, Serialize};
+use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::time::Instant;
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+/// The most characters an account or operation name keeps in an entry (account names are at
+/// most 64 characters; anything longer is a caller's invention).
+pub const MAX_NAME: usize = 64;
+/// The most bytes an entry's argument summary keeps; a longer one is replaced by its size.
+pub const MAX_ARGS: usize = 1024;
+/// Refusals before the API key written one by one per caller and [`REFUSAL_WINDOW`].
+pub const REFUSAL_BURST: u32 = 10;
+pub const REFUSAL_WINDOW: Duration = Duration::from_secs(60);
 
 #[derive(Serialize, Deserialize, Debug, Clone)]
 pub struct Entry {
@@ -23,6 +39,10 @@ pub struct Entry {
     /// `ok` or the failure reason.
     pub outcome: String,
     pub duration_ms: u64,
+    /// A summary in words, on aggregate entries ("N refused requests from api:tcp in the last
+    /// minute").
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub note: Option<String>,
 }
 
 pub fn path(home: &Path) -> PathBuf {
@@ -50,17 +70,169 @@ pub fn record(
     };
     let entry = Entry {
         time: rfc3339(now_unix()),
-        caller: caller.to_string(),
-        account: account.map(str::to_owned),
-        operation: operation.to_string(),
-        args,
+        caller: cap(caller, MAX_NAME),
+        account: account.map(|a| cap(a, MAX_NAME)),
+        operation: cap(operation, MAX_NAME),
+        args: cap_args(args),
         decision: decision.into(),
         outcome,
         duration_ms: started.elapsed().as_millis() as u64,
+        note: None,
     };
-    if let Err(e) = append(home, &entry) {
+    write(home, &entry);
+}
+
+fn write(home: &Path, entry: &Entry) {
+    if let Err(e) = append(home, entry) {
         eprintln!("sidekey: warning: could not write the audit log: {e}");
     }
+}
+
+/// At most `max` characters of `s`, marked when cut.
+pub fn cap(s: &str, max: usize) -> String {
+    match s.char_indices().nth(max) {
+        None => s.to_string(),
+        Some((i, _)) => format!("{}…(+{} bytes)", &s[..i], s.len() - i),
+    }
+}
+
+/// The argument summary, or its size when it is longer than [`MAX_ARGS`].
+fn cap_args(args: serde_json::Value) -> serde_json::Value {
+    let len = serde_json::to_string(&args).map(|t| t.len()).unwrap_or(0);
+    if len <= MAX_ARGS {
+        args
+    } else {
+        serde_json::json!({ "omitted_bytes": len })
+    }
+}
+
+/// Refusals before the API key, per caller: the first [`REFUSAL_BURST`] of each
+/// [`REFUSAL_WINDOW`] are written as entries, the rest counted and written as one summary when
+/// the window ends ([`Refusals::flush`]) — so a flood of keyless requests adds a few lines a
+/// minute, not one per request.
+#[derive(Default)]
+pub struct Refusals {
+    windows: Mutex<HashMap<String, Window>>,
+}
+
+struct Window {
+    started: Instant,
+    written: u32,
+    counted: u64,
+}
+
+impl Refusals {
+    /// Whether this refusal from `caller` gets its own entry; if not, it is counted. A window
+    /// that has ended is summarised first.
+    pub fn admit(&self, home: &Path, caller: &str) -> bool {
+        let now = Instant::now();
+        let (admit, summary) = {
+            let mut ws = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+            let w = ws.entry(caller.to_string()).or_insert(Window {
+                started: now,
+                written: 0,
+                counted: 0,
+            });
+            let mut summary = None;
+            if now.duration_since(w.started) >= REFUSAL_WINDOW {
+                summary = (w.counted > 0).then_some(w.counted);
+                *w = Window {
+                    started: now,
+                    written: 0,
+                    counted: 0,
+                };
+            }
+            if w.written < REFUSAL_BURST {
+                w.written += 1;
+                (true, summary)
+            } else {
+                w.counted += 1;
+                (false, summary)
+            }
+        };
+        if let Some(n) = summary {
+            write_summary(home, caller, n);
+        }
+        admit
+    }
+
+    /// Write the summary of every window that has ended (or of all of them, at shutdown).
+    pub fn flush(&self, home: &Path, all: bool) {
+        let now = Instant::now();
+        let due: Vec<(String, u64)> = {
+            let mut ws = self.windows.lock().unwrap_or_else(|p| p.into_inner());
+            let mut due = vec![];
+            ws.retain(|caller, w| {
+                let ended = all || now.duration_since(w.started) >= REFUSAL_WINDOW;
+                if ended && w.counted > 0 {
+                    due.push((caller.clone(), w.counted));
+                }
+                !ended
+            });
+            due
+        };
+        for (caller, n) in due {
+            write_summary(home, &caller, n);
+        }
+    }
+}
+
+fn write_summary(home: &Path, caller: &str, n: u64) {
+    write(
+        home,
+        &Entry {
+            time: rfc3339(now_unix()),
+            caller: cap(caller, MAX_NAME),
+            account: None,
+            operation: "refused".into(),
+            args: serde_json::json!({ "count": n }),
+            decision: "deny".into(),
+            outcome: crate::error::Reason::Unauthorized.to_string(),
+            duration_ms: 0,
+            note: Some(format!(
+                "{n} more refused requests from {} in the last minute",
+                cap(caller, MAX_NAME)
+            )),
+        },
+    );
+}
+
+/// A field as the text view shows it: control characters (newlines, escape sequences), the
+/// backslash itself and the characters that reorder text are written as Rust-style escapes
+/// (`\n`, `\u{1b}`), so no entry can fake another or reach the terminal as a command.
+pub fn escape(s: &str) -> String {
+    let mut out = String::with_capacity(s.len());
+    for c in s.chars() {
+        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\r' => out.push_str("\\r"),
+            '\t' => out.push_str("\\t"),
+            c if c.is_control() || bidi => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// One entry as a line of the text view, every field escaped.
+pub fn render(e: &Entry) -> String {
+    let mut line = format!(
+        "{}  {:<22} {:<12} {:<8} {:<5} {:<14} {}ms",
+        escape(&e.time),
+        escape(&e.caller),
+        escape(e.account.as_deref().unwrap_or("-")),
+        escape(&e.operation),
+        escape(&e.decision),
+        escape(&e.outcome),
+        e.duration_ms
+    );
+    if let Some(n) = &e.note {
+        line.push_str("  ");
+        line.push_str(&escape(n));
+    }
+    line
 }
 
 fn append(home: &Path, entry: &Entry) -> std::io::Result<()> {
@@ -121,21 +293,49 @@ pub fn show(home: &Path, since: Option<&str>, json: bool) -> Result<(), Failure>
         let r = if json {
             writeln!(out, "{line}")
         } else {
-            writeln!(
-                out,
-                "{}  {:<22} {:<12} {:<8} {:<5} {:<14} {}ms",
-                e.time,
-                e.caller,
-                e.account.as_deref().unwrap_or("-"),
-                e.operation,
-                e.decision,
-                e.outcome,
-                e.duration_ms
-            )
+            writeln!(out, "{}", render(&e))
         };
         if r.is_err() {
             break; // stdout closed (e.g. piped into head)
         }
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fields_are_escaped_and_capped() {
+        assert_eq!(
+            escape("a\nb\u{1b}[2J\\\u{202e}"),
+            r"a\nb\u{1b}[2J\\\u{202e}"
+        );
+        assert_eq!(escape("work-1 ünïcode"), "work-1 ünïcode");
+        assert_eq!(cap("abc", 64), "abc");
+        let long = "é".repeat(100);
+        let c = cap(&long, 64);
+        assert!(
+            c.starts_with(&"é".repeat(64)) && c.ends_with("…(+72 bytes)"),
+            "{c}"
+        );
+        let big = serde_json::json!({ "q": "x".repeat(5000) });
+        assert_eq!(cap_args(big)["omitted_bytes"], 5008);
+        // An entry with every kind of hostile text is still exactly one JSON line.
+        let e = Entry {
+            time: "t".into(),
+            caller: "api:unix".into(),
+            account: Some("a\nb\r\u{2028}\u{1b}".into()),
+            operation: "op\n".into(),
+            args: serde_json::json!({ "k": "\n" }),
+            decision: "deny".into(),
+            outcome: "usage".into(),
+            duration_ms: 0,
+            note: None,
+        };
+        let line = serde_json::to_string(&e).unwrap();
+        assert!(!line.contains('\n') && !line.contains('\r') && !line.contains('\u{1b}'));
+        assert_eq!(render(&e).lines().count(), 1);
+    }
 }

@@ -8,6 +8,10 @@
 //! * The handlers are thin: the API key (a layer), the account's policy, then the same
 //!   [`Local`] backend the CLI uses. Every call, allowed or not, is written to the audit log by
 //!   one layer ([`audit_layer`]) from the note each handler leaves on its response.
+//! * Never starved or flooded: request headers must arrive within 10 s, each listener serves a
+//!   bounded number of connections (kept well below the open-file limit, whose soft value is
+//!   raised to the hard one at start), refusals before the API key are aggregated in the audit
+//!   log after a small burst, and `--socket` only ever replaces a stale socket.
 //! * Refreshes access tokens ahead of expiry in the background, runs sign-ins started through
 //!   the API (and resumes ones interrupted by a restart), and sends their notifications.
 //! * On SIGTERM/SIGINT it stops accepting requests and waits for work that may rotate a refresh
@@ -48,6 +52,8 @@ pub struct Daemon {
     api_key: Secret,
     /// Work that may rotate a refresh token, running detached; shutdown waits for it.
     inflight: AtomicUsize,
+    /// Refusals before the API key: a burst written, the rest counted (see [`audit::Refusals`]).
+    refusals: audit::Refusals,
 }
 
 type Shared = Arc<Daemon>;
@@ -62,6 +68,7 @@ impl Daemon {
             local: Local::new(ctx, stop),
             api_key,
             inflight: AtomicUsize::new(0),
+            refusals: audit::Refusals::default(),
         })
     }
 
@@ -140,6 +147,9 @@ pub async fn serve(
         )
     })?;
     let api_key = read_api_key(&key_path)?;
+    for w in crate::doctor::loose_permissions(&ctx) {
+        eprintln!("sidekey: warning: {w}");
+    }
     ctx.vault()?; // a wrong or missing key fails now, not at the first request
     ctx.http()?;
     let socket = socket.unwrap_or_else(|| default_socket(&ctx));
@@ -157,16 +167,20 @@ pub async fn serve(
         None => None,
     };
     let (down_tx, down_rx) = tokio::sync::watch::channel(false);
-    let stopped = |mut rx: tokio::sync::watch::Receiver<bool>| async move {
-        let _ = rx.wait_for(|s| *s).await;
-    };
-    let unix_srv = axum::serve(unix, router(d.clone(), "api:unix"))
-        .with_graceful_shutdown(stopped(down_rx.clone()));
-    let unix_task = tokio::spawn(async move { unix_srv.await });
+    let slots = connection_slots(open_file_limit());
+    let unix_task = tokio::spawn(serve_listener(
+        unix,
+        router(d.clone(), "api:unix"),
+        slots,
+        down_rx.clone(),
+    ));
     let tcp_task = tcp.map(|l| {
-        let srv = axum::serve(l, router(d.clone(), "api:tcp"))
-            .with_graceful_shutdown(stopped(down_rx.clone()));
-        tokio::spawn(async move { srv.await })
+        tokio::spawn(serve_listener(
+            l,
+            router(d.clone(), "api:tcp"),
+            slots,
+            down_rx.clone(),
+        ))
     });
     eprintln!(
         "sidekey: serving on {}{}",
@@ -175,11 +189,21 @@ pub async fn serve(
     );
     d.local.signins.resume_all();
     let refresher = tokio::spawn(refresh_loop(d.clone()));
+    let summaries = {
+        let d = d.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                d.refusals.flush(&d.ctx().home, false);
+            }
+        })
+    };
 
     wait_for_signal().await;
     eprintln!("sidekey: shutting down");
     let _ = down_tx.send(true);
     refresher.abort(); // a refresh it started runs detached and is waited for below
+    summaries.abort();
     let _ = unix_task.await;
     if let Some(t) = tcp_task {
         let _ = t.await;
@@ -193,8 +217,92 @@ pub async fn serve(
     while d.inflight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
+    d.refusals.flush(&d.ctx().home, true);
     let _ = std::fs::remove_file(&socket);
     Ok(())
+}
+
+/// How long a client may take to send a request's headers; a slower one is disconnected.
+const HEADER_TIMEOUT: Duration = Duration::from_secs(10);
+/// Open files kept free, whatever the load, for the vault, the audit log and outgoing HTTPS.
+const FD_HEADROOM: u64 = 128;
+
+/// Raise the soft open-file limit to the hard one (the default soft limit is often 1024), and
+/// return the limit now in force.
+fn open_file_limit() -> u64 {
+    use rustix::process::{Resource, getrlimit, setrlimit};
+    let l = getrlimit(Resource::Nofile);
+    if let (Some(cur), Some(max)) = (l.current, l.maximum)
+        && cur < max
+    {
+        let _ = setrlimit(
+            Resource::Nofile,
+            rustix::process::Rlimit {
+                current: Some(max),
+                maximum: Some(max),
+            },
+        );
+    }
+    getrlimit(Resource::Nofile).current.unwrap_or(u64::MAX)
+}
+
+/// Connections served at once per listener: both listeners together stay [`FD_HEADROOM`] below
+/// the open-file limit, so a flood on one (say TCP) never takes the files the other, the vault
+/// and the audit log need. Further clients wait in the kernel's backlog.
+fn connection_slots(limit: u64) -> usize {
+    (limit.saturating_sub(FD_HEADROOM) / 2).clamp(8, 512) as usize
+}
+
+/// Serve `app` on `listener`: at most `slots` connections at once, headers within
+/// [`HEADER_TIMEOUT`]. When `down` turns true it stops accepting, lets each connection finish
+/// its request, and waits (bounded) for them.
+async fn serve_listener<L: axum::serve::Listener>(
+    mut listener: L,
+    app: Router,
+    slots: usize,
+    down: tokio::sync::watch::Receiver<bool>,
+) {
+    use hyper_util::rt::{TokioIo, TokioTimer};
+    let free = Arc::new(tokio::sync::Semaphore::new(slots));
+    let mut stop = down.clone();
+    loop {
+        let slot = tokio::select! {
+            s = free.clone().acquire_owned() => match s {
+                Ok(s) => s,
+                Err(_) => break,
+            },
+            _ = stopped(&mut stop) => break,
+        };
+        let io = tokio::select! {
+            (io, _) = listener.accept() => io,
+            _ = stopped(&mut stop) => break,
+        };
+        let service = hyper_util::service::TowerToHyperService::new(app.clone());
+        let mut down = down.clone();
+        tokio::spawn(async move {
+            let _slot = slot;
+            let mut http = hyper::server::conn::http1::Builder::new();
+            http.timer(TokioTimer::new())
+                .header_read_timeout(HEADER_TIMEOUT);
+            let conn = http.serve_connection(TokioIo::new(io), service);
+            tokio::pin!(conn);
+            tokio::select! {
+                _ = conn.as_mut() => {}
+                _ = stopped(&mut down) => {
+                    conn.as_mut().graceful_shutdown();
+                    let _ = conn.await;
+                }
+            }
+        });
+    }
+    drop(listener);
+    // Requests in flight finish (a `login --wait` long-poll lasts at most 60 s).
+    let _ = tokio::time::timeout(Duration::from_secs(70), free.acquire_many(slots as u32)).await;
+}
+
+/// Until `down` turns true (or its sender is gone).
+async fn stopped(down: &mut tokio::sync::watch::Receiver<bool>) {
+    let _ = down.wait_for(|s| *s).await;
 }
 
 async fn wait_for_signal() {
@@ -222,21 +330,52 @@ fn bind_unix(path: &Path) -> Result<tokio::net::UnixListener, Failure> {
         std::fs::create_dir_all(parent)
             .map_err(|e| Failure::config(format!("cannot create {}: {e}", parent.display())))?;
     }
-    if path.exists() {
-        // A live daemon answers; a stale socket from a crash does not and is replaced.
-        if std::os::unix::net::UnixStream::connect(path).is_ok() {
+    // Whatever is at the path is looked at, not followed: only a socket is ever replaced, so a
+    // mistyped `--socket` (the vault key, a symlink to it, a folder) destroys nothing.
+    match std::fs::symlink_metadata(path) {
+        Ok(meta) => {
+            use std::os::unix::fs::FileTypeExt;
+            if !meta.file_type().is_socket() {
+                return Err(Failure::config(format!(
+                    "{} exists and is not a socket ({}); refusing to replace it: choose another --socket path",
+                    path.display(),
+                    describe_file_type(&meta.file_type())
+                )));
+            }
+            // A live daemon answers; a stale socket from a crash does not and is replaced.
+            if std::os::unix::net::UnixStream::connect(path).is_ok() {
+                return Err(Failure::config(format!(
+                    "another sidekey daemon is already serving on {}",
+                    path.display()
+                )));
+            }
+            let _ = std::fs::remove_file(path);
+        }
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+        Err(e) => {
             return Err(Failure::config(format!(
-                "another sidekey daemon is already serving on {}",
+                "cannot inspect {}: {e}",
                 path.display()
             )));
         }
-        let _ = std::fs::remove_file(path);
     }
     let l = tokio::net::UnixListener::bind(path)
         .map_err(|e| Failure::config(format!("cannot listen on {}: {e}", path.display())))?;
     std::fs::set_permissions(path, std::fs::Permissions::from_mode(0o660))
         .map_err(|e| Failure::internal(format!("cannot set the socket's mode: {e}")))?;
     Ok(l)
+}
+
+fn describe_file_type(t: &std::fs::FileType) -> &'static str {
+    if t.is_symlink() {
+        "a symbolic link"
+    } else if t.is_dir() {
+        "a folder"
+    } else if t.is_file() {
+        "a regular file"
+    } else {
+        "a special file"
+    }
 }
 
 /// The API for one listener. Tested with `oneshot`, no socket needed.
@@ -336,6 +475,15 @@ async fn audit_layer(
         // written down.
         (None, None) => return resp,
     };
+    // Refused before the API key: a small burst per minute is written, the rest is counted
+    // and summarised, so keyless floods cannot fill the disk.
+    if failure
+        .as_ref()
+        .is_some_and(|f| f.reason == Reason::Unauthorized)
+        && !d.refusals.admit(&d.ctx().home, caller.0)
+    {
+        return resp;
+    }
     let result = match failure {
         Some(f) => Err(f),
         None => Ok(()),
@@ -586,6 +734,7 @@ mod tests {
         _dir: tempfile::TempDir,
         home: PathBuf,
         app: Router,
+        d: Shared,
     }
 
     fn setup(accounts: &str) -> Setup {
@@ -603,7 +752,8 @@ mod tests {
         Setup {
             _dir: dir,
             home,
-            app: router(d, "api:test"),
+            app: router(d.clone(), "api:test"),
+            d,
         }
     }
 
@@ -740,6 +890,49 @@ mod tests {
         );
         assert_eq!(log[0]["decision"], "deny");
         assert_eq!(log[2]["decision"], "allow");
+    }
+
+    /// Keyless floods cannot grow the audit log without bound: after a small burst, refusals
+    /// before the API key are counted, not written one by one; what an entry records is capped.
+    #[tokio::test]
+    async fn keyless_floods_add_a_bounded_amount_to_the_audit_log() {
+        let s = setup(GITHUB);
+        let long = "a".repeat(60 * 1024);
+        for i in 0..300 {
+            let path = if i % 2 == 0 {
+                format!("/v1/login/{long}")
+            } else {
+                format!("/v1/status?account={long}")
+            };
+            let (st, _) = call(&s.app, "GET", &path, None, None).await;
+            assert_eq!(st, StatusCode::UNAUTHORIZED);
+        }
+        let text = std::fs::read_to_string(s.home.join("audit.log")).unwrap();
+        assert!(text.lines().count() <= 20, "{} lines", text.lines().count());
+        assert!(text.len() <= 8 * 1024, "{} bytes", text.len());
+        s.d.refusals.flush(&s.home, true);
+        let log = audit(&s.home);
+        let summary = log.last().unwrap();
+        assert_eq!(summary["args"]["count"], 300 - audit::REFUSAL_BURST as u64);
+        assert_eq!(summary["decision"], "deny");
+        assert!(
+            summary["note"]
+                .as_str()
+                .unwrap()
+                .contains("refused requests from api:test"),
+            "{summary}"
+        );
+        let text = std::fs::read_to_string(s.home.join("audit.log")).unwrap();
+        // With the key, what a caller names is capped too.
+        let body = format!(r#"{{"account":"{long}"}}"#);
+        let (st, _) = call(&s.app, "POST", "/v1/token", Some(KEY), Some(&body)).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let (st, _) = call(&s.app, "GET", &format!("/v1/login/{long}"), Some(KEY), None).await;
+        assert_eq!(st, StatusCode::BAD_REQUEST);
+        let after = std::fs::read_to_string(s.home.join("audit.log")).unwrap();
+        let added = &after[text.len()..];
+        assert_eq!(added.lines().count(), 2, "{added}");
+        assert!(added.lines().all(|l| l.len() < 1024), "{}", added.len());
     }
 
     /// Every reason and exit code leaves the daemon and comes back as the same failure.

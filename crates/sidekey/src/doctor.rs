@@ -4,6 +4,7 @@
 
 use crate::context::{Context, KeySource};
 use crate::error::{Exit, Failure, Reason};
+use std::path::Path;
 use std::time::{Duration, SystemTime};
 
 struct Report {
@@ -57,11 +58,17 @@ pub async fn run(ctx: &Context) -> Result<(), Failure> {
                 } else {
                     r.ok(format!("vault key from {}", source.describe()));
                 }
-                key_file_mode(&mut r, p);
             }
             KeySource::Env => r.ok("vault key from SIDEKEY_VAULT_KEY"),
         },
         Err(e) => r.fail(Exit::Usage, format!("vault key: {}", e.message)),
+    }
+    let loose = loose_permissions(ctx);
+    if loose.is_empty() {
+        r.ok("the vault key, audit log, API key file and SIDEKEY_HOME are private to their owner");
+    }
+    for w in loose {
+        r.warn(w);
     }
     match ctx.vault() {
         Ok(v) => {
@@ -133,18 +140,48 @@ pub async fn run(ctx: &Context) -> Result<(), Failure> {
     }
 }
 
-fn key_file_mode(r: &mut Report, p: &std::path::Path) {
+/// sidekey's secrets and records that group or others can read, and a SIDEKEY_HOME they can
+/// read or enter — each as one sentence with the command that fixes it. `doctor` lists them and
+/// `serve` prints them as warnings when it starts.
+pub fn loose_permissions(ctx: &Context) -> Vec<String> {
     use std::os::unix::fs::PermissionsExt;
-    if let Ok(m) = std::fs::metadata(p) {
-        let mode = m.permissions().mode() & 0o777;
-        if mode & 0o077 != 0 {
-            r.warn(format!(
-                "key file {} has mode {:o}; make it 0600 (or 0400)",
+    let mode = |p: &Path| {
+        std::fs::metadata(p)
+            .ok()
+            .map(|m| m.permissions().mode() & 0o777)
+    };
+    let mut out = vec![];
+    let mut file = |what: &str, p: &Path| {
+        if let Some(m) = mode(p)
+            && m & 0o077 != 0
+        {
+            out.push(format!(
+                "{what} {} has mode {m:o}: group or others can read it; make it private: chmod 600 {}",
                 p.display(),
-                mode
+                p.display()
             ));
         }
+    };
+    match ctx.key_source() {
+        KeySource::ConfigFile(p) | KeySource::EnvFile(p) | KeySource::Generated(p) => {
+            file("vault key", &p)
+        }
+        KeySource::Env => {}
     }
+    file("audit log", &crate::audit::path(&ctx.home));
+    if let Some(p) = crate::daemon::api_key_path(ctx) {
+        file("API key file", &p);
+    }
+    if let Some(m) = mode(&ctx.home)
+        && m & 0o077 != 0
+    {
+        out.push(format!(
+            "SIDEKEY_HOME {} has mode {m:o}: group or others can list or enter it; make it private: chmod 700 {}",
+            ctx.home.display(),
+            ctx.home.display()
+        ));
+    }
+    out
 }
 
 fn clock_skew(date: &str) -> Option<Duration> {

@@ -457,3 +457,214 @@ fn waiting_for_a_sign_in_that_already_finished_reports_its_outcome() {
     }
     assert_eq!(idp.counters().device_requests, 1);
 }
+
+/// `serve --socket PATH` replaces only a stale socket: a regular file (the vault key!), a
+/// symlink to one, or a folder is refused with exit 2 and left exactly as it was.
+#[test]
+fn serve_never_replaces_a_file_that_is_not_a_socket() {
+    let env = Env::new("");
+    let api_key = env.dir.path().join("secrets/api_key");
+    std::fs::write(&api_key, format!("{API_KEY}\n")).unwrap();
+    let original = std::fs::read(&env.key_file).unwrap();
+    let link = env.dir.path().join("link.sock");
+    std::os::unix::fs::symlink(&env.key_file, &link).unwrap();
+    let folder = env.dir.path().join("a-folder");
+    std::fs::create_dir(&folder).unwrap();
+    for target in [&env.key_file, &link, &folder] {
+        let mut child = env
+            .cmd(&["serve", "--socket", target.to_str().unwrap()])
+            .env("SIDEKEY_API_KEY_FILE", &api_key)
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap();
+        let code = wait_timeout(&mut child, Duration::from_secs(15));
+        let mut err = String::new();
+        child
+            .stderr
+            .take()
+            .unwrap()
+            .read_to_string(&mut err)
+            .unwrap();
+        assert_eq!(code, 2, "{}: {err}", target.display());
+        assert!(err.contains("not a socket"), "{err}");
+        let errors = err
+            .lines()
+            .filter(|l| !l.starts_with("sidekey: warning:"))
+            .count();
+        assert_eq!(errors, 1, "{err}");
+        assert_eq!(std::fs::read(&env.key_file).unwrap(), original);
+        assert!(
+            std::fs::symlink_metadata(&link)
+                .unwrap()
+                .file_type()
+                .is_symlink()
+        );
+        assert!(folder.is_dir());
+    }
+    // A stale socket (from a crash) is still replaced.
+    let stale = env.dir.path().join("run/stale.sock");
+    std::fs::create_dir_all(stale.parent().unwrap()).unwrap();
+    drop(std::os::unix::net::UnixListener::bind(&stale).unwrap());
+    let mut child = env
+        .cmd(&["serve", "--socket", stale.to_str().unwrap()])
+        .env("SIDEKEY_API_KEY_FILE", &api_key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while raw(&stale, "GET", "/healthz", None, None).0 != 200 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no daemon on a stale socket"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+}
+
+/// A request over the unix socket with a deadline: (status, body), status 0 on a timeout.
+fn raw_within(socket: &Path, path: &str, key: Option<&str>, limit: Duration) -> (u16, String) {
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return (0, String::new());
+    };
+    s.set_read_timeout(Some(limit)).unwrap();
+    s.set_write_timeout(Some(limit)).unwrap();
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let _ = write!(
+        s,
+        "GET {path} HTTP/1.1\r\nHost: sidekey\r\n{auth}Connection: close\r\n\r\n"
+    );
+    let mut resp = Vec::new();
+    let _ = s.read_to_end(&mut resp);
+    let resp = String::from_utf8_lossy(&resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Hundreds of TCP clients that never finish their headers do not starve the daemon: the unix
+/// socket keeps answering (even with a file limit of 256), and unfinished headers time out.
+#[test]
+fn slow_tcp_clients_never_starve_the_unix_socket() {
+    let env = Env::new("");
+    let api_key = env.dir.path().join("secrets/api_key");
+    std::fs::write(&api_key, format!("{API_KEY}\n")).unwrap();
+    let socket = env.dir.path().join("run/sidekey.sock");
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let addr = format!("127.0.0.1:{port}");
+    let mut c = Command::new("sh");
+    c.args([
+        "-c",
+        "ulimit -n 256 && exec \"$0\" \"$@\"",
+        BIN,
+        "serve",
+        "--socket",
+        socket.to_str().unwrap(),
+        "--listen",
+        &addr,
+    ]);
+    env.configure(&mut c);
+    let child = c
+        .env("SIDEKEY_API_KEY_FILE", &api_key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let _d = Daemon {
+        child,
+        socket: socket.clone(),
+    };
+    let t0 = Instant::now();
+    while raw(&socket, "GET", "/healthz", None, None).0 != 200 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    let mut slow = Vec::new();
+    for _ in 0..300 {
+        let mut s = std::net::TcpStream::connect(&addr).unwrap();
+        s.write_all(b"GET /v1/status HTTP/1.1\r\nHost: sidekey\r\nX-Slow: ")
+            .unwrap();
+        slow.push(s);
+    }
+    std::thread::sleep(Duration::from_millis(500)); // let the daemon take what it takes
+    let t = Instant::now();
+    let (s, body) = raw_within(&socket, "/v1/status", Some(API_KEY), Duration::from_secs(5));
+    assert_eq!(
+        s, 200,
+        "the unix socket did not answer under TCP load: {body}"
+    );
+    let (s, _) = raw_within(&socket, "/healthz", None, Duration::from_secs(5));
+    assert_eq!(s, 200);
+    assert!(t.elapsed() < Duration::from_secs(3), "{:?}", t.elapsed());
+    // Unfinished headers time out: the first slow client is disconnected.
+    let first = &mut slow[0];
+    first
+        .set_read_timeout(Some(Duration::from_secs(30)))
+        .unwrap();
+    let mut buf = [0u8; 256];
+    let closed = match first.read(&mut buf) {
+        Ok(0) => true,
+        Ok(n) => String::from_utf8_lossy(&buf[..n]).contains(" 408 "),
+        Err(e) => e.kind() == std::io::ErrorKind::ConnectionReset,
+    };
+    assert!(closed, "an unfinished header was never timed out");
+}
+
+/// Names a caller chose reach `sidekey audit` escaped: no newline fakes an entry, no escape
+/// sequence reaches the terminal; every stored entry is one JSON line.
+#[test]
+fn the_audit_view_escapes_names_a_caller_chose() {
+    let env = Env::new("");
+    let d = start_daemon(&env);
+    let evil = "x\n2030-01-01T00:00:00Z  api:unix  gh  token  allow ok 1ms\u{1b}[2J\u{7}\r";
+    let body = serde_json::json!({ "account": evil }).to_string();
+    let (s, _) = raw(&d.socket, "POST", "/v1/token", Some(API_KEY), Some(&body));
+    assert_eq!(s, 400);
+    let (s, _) = raw(
+        &d.socket,
+        "GET",
+        "/v1/login/%0A%1B%5B2J",
+        Some(API_KEY),
+        None,
+    );
+    assert_eq!(s, 400);
+    let text = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    assert_eq!(text.lines().count(), 2, "{text:?}");
+    assert!(
+        text.lines()
+            .all(|l| serde_json::from_str::<Value>(l).is_ok())
+    );
+    let shown = env.run(&["audit"]);
+    assert_eq!(shown.status.code(), Some(0));
+    let out = stdout(&shown);
+    assert_eq!(out.lines().count(), 2, "{out:?}");
+    assert!(
+        !out.chars().any(|c| c.is_control() && c != '\n'),
+        "control characters reached the terminal: {out:?}"
+    );
+    assert!(out.contains(r"x\n2030-01-01"), "{out}");
+    assert!(out.contains(r"\u{1b}[2J"), "{out}");
+    // --json prints the stored lines, which JSON escaping already keeps whole.
+    let json = stdout(&env.run(&["audit", "--json"]));
+    assert_eq!(json.lines().count(), 2);
+    assert!(!json.contains('\u{1b}'));
+}

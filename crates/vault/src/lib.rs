@@ -15,7 +15,8 @@
 //!   refreshes, the other fifteen re-read and find the new token.
 //!
 //! A `keycheck` file sealed with the vault key tells "wrong key" apart from "damaged file": a wrong
-//! key is reported as such and never leads to a silent reset.
+//! key is reported as such and never leads to a silent reset. If the check is gone while sealed
+//! files exist, a key is only adopted (and the check written again) when it opens one of them.
 
 use base64::Engine;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
@@ -206,12 +207,41 @@ impl Vault {
             None => {
                 let _guard = vault.lock_file("keycheck")?;
                 if read_limited(&check)?.is_none() {
+                    // A vault that already holds sealed files keeps the key they were sealed
+                    // with: the check is only written again by a key that opens one of them.
+                    vault.verify_against_sealed_files()?;
                     let sealed = vault.seal_bytes(KEYCHECK_PLAINTEXT, "keycheck")?;
                     write_atomic(&check, &sealed)?;
                 }
             }
         }
         Ok(vault)
+    }
+
+    /// With no key check: if sealed files exist, this key must open at least one of them.
+    /// None opening means a wrong key (or every file damaged): refused, nothing written.
+    fn verify_against_sealed_files(&self) -> Result<(), VaultError> {
+        let dir = self.accounts_dir();
+        let mut seen = false;
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            let name = entry.file_name();
+            // `NAME.sealed` (aad NAME) and `NAME.SLOT.sealed` (aad NAME.SLOT).
+            let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".sealed")) else {
+                continue;
+            };
+            seen = true;
+            if let Some(bytes) = read_limited(&entry.path())?
+                && self.open_bytes(&bytes, stem).is_some()
+            {
+                return Ok(());
+            }
+        }
+        if seen {
+            Err(VaultError::WrongKey(self.dir.clone()))
+        } else {
+            Ok(())
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -554,6 +584,38 @@ mod tests {
             .unwrap();
         assert!(matches!(err, VaultError::WrongKey(_)), "{err}");
         assert!(v.account_path("a").exists());
+    }
+
+    /// Without its key check, the vault still knows its key from the sealed files: a wrong key
+    /// is refused and writes nothing (a new keycheck would lock the right key out for good).
+    #[test]
+    fn a_missing_keycheck_never_adopts_a_wrong_key() {
+        let tmp = tempfile::tempdir().unwrap();
+        let right = Key::generate().unwrap();
+        let v = Vault::open(tmp.path(), &right).unwrap();
+        v.lock("a").unwrap().store_slot("pending", &1u32).unwrap();
+        v.lock("b").unwrap().store(&2u32).unwrap();
+        let check = tmp.path().join("keycheck");
+        fs::remove_file(&check).unwrap();
+        let err = Vault::open(tmp.path(), &Key::generate().unwrap())
+            .err()
+            .expect("a wrong key was adopted");
+        assert!(matches!(err, VaultError::WrongKey(_)), "{err}");
+        assert!(!check.exists(), "a wrong key wrote a keycheck");
+        // The right key still opens it, and writes the check again.
+        let v = Vault::open(tmp.path(), &right).unwrap();
+        assert!(check.exists());
+        assert_eq!(v.load::<u32>("b").unwrap(), Some(2));
+        assert!(Vault::open(tmp.path(), &Key::generate().unwrap()).is_err());
+        // Only a slot left (no main record): it is checked too.
+        fs::remove_file(&check).unwrap();
+        fs::remove_file(v.account_path("b")).unwrap();
+        assert!(Vault::open(tmp.path(), &Key::generate().unwrap()).is_err());
+        assert!(!check.exists());
+        // An empty vault adopts whatever key opens it first, as before.
+        let empty = tmp.path().join("new");
+        Vault::open(&empty, &Key::generate().unwrap()).unwrap();
+        assert!(empty.join("keycheck").exists());
     }
 
     #[test]

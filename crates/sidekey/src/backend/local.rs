@@ -49,11 +49,29 @@ impl Local {
         let mut accounts = Vec::new();
         for name in names {
             let configured = config.accounts.get(&name);
-            let rec: Option<Record> = vault.load(&name)?;
+            // A file that does not open marks its account damaged; it never hides the others.
+            let (rec, damage): (Option<Record>, Option<String>) = match vault.load(&name) {
+                Ok(r) => (r, None),
+                Err(e) => (None, Some(Failure::from(e).message)),
+            };
             let provider = configured
                 .map(|a| a.kind.name().to_string())
                 .or_else(|| rec.as_ref().map(|r| r.provider.clone()))
                 .unwrap_or_default();
+            if let Some(why) = damage {
+                accounts.push(AccountStatus {
+                    name: name.clone(),
+                    provider,
+                    state: AccountState::Damaged,
+                    user: None,
+                    scopes: vec![],
+                    expires_at: None,
+                    note: Some(format!(
+                        "{why}: restore it from a backup, or remove that file and sign in again"
+                    )),
+                });
+                continue;
+            }
             let mut row = match rec {
                 None => AccountStatus {
                     name: name.clone(),
@@ -87,7 +105,14 @@ impl Local {
                     expires_at: r.expires_at,
                 },
             };
-            match PendingStore::new(vault.clone(), &name).status_note(now)? {
+            let pending = match PendingStore::new(vault.clone(), &name).status_note(now) {
+                Ok(p) => p,
+                Err(f) => {
+                    row.note = Some(format!("its pending sign-in cannot be read: {}", f.message));
+                    None
+                }
+            };
+            match pending {
                 Some((true, expires_at, note)) => {
                     row.state = AccountState::Pending;
                     row.expires_at = Some(expires_at);

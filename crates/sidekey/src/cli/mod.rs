@@ -242,7 +242,11 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
                 started,
                 &r.as_ref().map(|_| ()).map_err(Clone::clone),
             );
-            exec(&r?, program, args)
+            let hidden = backend
+                .local()
+                .map(|l| variables_holding_config_secrets(&l.ctx.config))
+                .unwrap_or_default();
+            exec(&r?, program, args, &hidden)
         }
         Command::Logout { name } => {
             let r = backend.logout(&name).await;
@@ -285,11 +289,19 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
 
 /// Run `program` with the token in its environment. On Unix it replaces sidekey (`exec`), so
 /// signals and the exit status are the program's own. sidekey's own secrets are not passed on.
-fn exec(t: &crate::api::TokenReply, program: &OsString, args: &[OsString]) -> Result<(), Failure> {
+fn exec(
+    t: &crate::api::TokenReply,
+    program: &OsString,
+    args: &[OsString],
+    hidden: &[OsString],
+) -> Result<(), Failure> {
     use std::os::unix::process::CommandExt;
     let token = t.access_token.expose();
     let mut cmd = std::process::Command::new(program);
     for var in crate::env::SECRETS {
+        cmd.env_remove(var);
+    }
+    for var in hidden {
         cmd.env_remove(var);
     }
     cmd.args(args)
@@ -304,4 +316,28 @@ fn exec(t: &crate::api::TokenReply, program: &OsString, args: &[OsString]) -> Re
         crate::error::Reason::Usage,
         format!("cannot run '{}': {err}", program.to_string_lossy()),
     ))
+}
+
+/// The variables that hold a secret the config read from the environment (the webhook's
+/// `bearer_token_env`, a Telegram or ntfy token): found by value, so whatever the variable is
+/// called, a child of `exec` never sees it.
+fn variables_holding_config_secrets(config: &crate::config::Config) -> Vec<OsString> {
+    let n = &config.notify;
+    let secrets: Vec<&str> = [
+        n.webhook.as_ref().and_then(|w| w.bearer.as_ref()),
+        n.telegram.as_ref().map(|t| &t.bot_token),
+        n.ntfy.as_ref().and_then(|x| x.token.as_ref()),
+    ]
+    .into_iter()
+    .flatten()
+    .map(|s| s.expose())
+    .filter(|s| !s.is_empty())
+    .collect();
+    std::env::vars_os()
+        .filter(|(_, v)| {
+            v.to_str()
+                .is_some_and(|v| secrets.contains(&v) || secrets.contains(&v.trim()))
+        })
+        .map(|(k, _)| k)
+        .collect()
 }

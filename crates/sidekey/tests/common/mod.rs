@@ -46,8 +46,15 @@ impl Env {
 
     pub fn cmd(&self, args: &[&str]) -> Command {
         let mut c = Command::new(BIN);
-        c.args(args)
-            .env_remove("SIDEKEY_VAULT_KEY")
+        c.args(args);
+        self.configure(&mut c);
+        c
+    }
+
+    /// The environment of [`Env::cmd`], for a command that is not the binary itself (e.g. a
+    /// shell that lowers a limit and then `exec`s it).
+    pub fn configure(&self, c: &mut Command) {
+        c.env_remove("SIDEKEY_VAULT_KEY")
             .env_remove("XDG_DATA_HOME")
             .env_remove("TELEGRAM_BOT_TOKEN")
             .env_remove("TELEGRAM_CHAT_ID")
@@ -58,7 +65,6 @@ impl Env {
             .env("HOME", self.dir.path())
             .env("NO_COLOR", "1")
             .stdin(Stdio::null());
-        c
     }
 
     /// Run to completion; record stdout (unless it may hold a token) and stderr.
