@@ -312,7 +312,10 @@ mod tests {
         assert_eq!(q["redirect_uri"], "http://127.0.0.1:8123/callback");
         assert_eq!(q["scope"], "openid email");
         assert_eq!(q["state"], "st4te");
-        assert_eq!(q["code_challenge"], "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM");
+        assert_eq!(
+            q["code_challenge"],
+            "E9Melhoa2OwvFrEMTJguCHaoeK1t8URWbuGJSstw-cM"
+        );
         assert_eq!(q["code_challenge_method"], "S256");
         assert_eq!(q["access_type"], "offline");
         assert_eq!(q["prompt"], "consent");

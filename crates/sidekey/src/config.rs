@@ -488,8 +488,8 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         Some(s) => s.get_ref().clone(),
         None => d.default_scopes().iter().map(|s| s.to_string()).collect(),
     };
-    let scopes = normalize_for(kind, flow, scopes)
-        .map_err(|e| (r.scopes.as_ref().map(|s| s.span()), e))?;
+    let scopes =
+        normalize_for(kind, flow, scopes).map_err(|e| (r.scopes.as_ref().map(|s| s.span()), e))?;
 
     let raw = |f: &Option<Spanned<String>>| f.as_ref().map(|s| s.get_ref().clone());
     let settings = DialectSettings {
@@ -577,10 +577,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
             // offline_access implied) and compared with them normalised the same way.
             let allowed_scopes = p
                 .allowed_scopes
-                .map(|list| {
-                    normalize_for(kind, flow, list)
-                        .map_err(|e| (Some(span.clone()), e))
-                })
+                .map(|list| normalize_for(kind, flow, list).map_err(|e| (Some(span.clone()), e)))
                 .transpose()?;
             crate::policy::Policy {
                 allow_token_export: p.allow_token_export.unwrap_or(false),

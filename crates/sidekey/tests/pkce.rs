@@ -22,8 +22,7 @@ fn code_toml(name: &str, idp: &FakeIdp) -> String {
 /// A browser's GET: (status, Location header).
 fn get(url: &str) -> (u16, Option<String>) {
     let u = url::Url::parse(url).unwrap();
-    let mut s =
-        std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
     let target = match u.query() {
         Some(q) => format!("{}?{q}", u.path()),
         None => u.path().to_string(),
@@ -43,7 +42,10 @@ fn get(url: &str) -> (u16, Option<String>) {
         .unwrap_or(0);
     let location = resp
         .lines()
-        .find_map(|l| l.strip_prefix("location: ").or(l.strip_prefix("Location: ")))
+        .find_map(|l| {
+            l.strip_prefix("location: ")
+                .or(l.strip_prefix("Location: "))
+        })
         .map(|l| l.trim().to_string());
     (status, location)
 }

@@ -401,7 +401,11 @@ fn route(dialect: Dialect, path: &str) -> Route {
     let trimmed = path.trim_start_matches('/');
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     let seg: Vec<&str> = trimmed.split('/').collect();
-    if matches!(seg.last(), Some(&"auth") | Some(&"authorize")) {
+    // (Not Okta's device endpoint `/v1/device/authorize`.)
+    if matches!(seg.as_slice(), [.., prev, "auth" | "authorize"] if *prev != "device")
+        || seg == ["authorize"]
+        || seg == ["auth"]
+    {
         // Every dialect's authorization endpoint (`/o/oauth2/v2/auth`, `/authorize`, `/auth`, …).
         return Route::Authorize;
     }

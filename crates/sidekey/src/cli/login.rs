@@ -164,7 +164,9 @@ async fn conversation(
     } else if let Some(url) = paste_url {
         // The link was shown when the sign-in started; now only its outcome matters.
         backend.login_redirect(name, url).await?;
-        screen.say(&format!("Redirect received for '{name}'; finishing the sign-in."));
+        screen.say(&format!(
+            "Redirect received for '{name}'; finishing the sign-in."
+        ));
         return wait_for_outcome(backend, name, None, screen).await;
     } else {
         let started = backend.login(&req, mode).await?;

@@ -66,7 +66,10 @@ async fn loopback_answer(
         .ok()
         .flatten()
         .and_then(|_| head.lines().next().map(str::to_string))
-        .and_then(|l| l.strip_prefix("GET ").map(|r| r.split(' ').next().unwrap_or("").to_string()));
+        .and_then(|l| {
+            l.strip_prefix("GET ")
+                .map(|r| r.split(' ').next().unwrap_or("").to_string())
+        });
     let answer = target.and_then(|t| {
         let base = url::Url::parse(redirect_uri).ok()?;
         let full = base.join(&t).ok()?;
@@ -76,9 +79,18 @@ async fn loopback_answer(
         }
     });
     let (status, text) = match &answer {
-        Some(Ok(_)) => ("200 OK", "sidekey received the sign-in. You can close this tab."),
-        Some(Err(_)) => ("200 OK", "sidekey received the answer: the sign-in was not approved. You can close this tab."),
-        None => ("400 Bad Request", "This is not a redirect sidekey is waiting for."),
+        Some(Ok(_)) => (
+            "200 OK",
+            "sidekey received the sign-in. You can close this tab.",
+        ),
+        Some(Err(_)) => (
+            "200 OK",
+            "sidekey received the answer: the sign-in was not approved. You can close this tab.",
+        ),
+        None => (
+            "400 Bad Request",
+            "This is not a redirect sidekey is waiting for.",
+        ),
     };
     let body = format!("<!doctype html><meta charset=utf-8><title>sidekey</title><p>{text}</p>");
     let _ = sock
@@ -496,7 +508,9 @@ impl Job {
             let result = self
                 .await_redirect(&store, &provider, &mut pending, listener)
                 .await;
-            return self.conclude(&store, &provider, pending, result, lock).await;
+            return self
+                .conclude(&store, &provider, pending, result, lock)
+                .await;
         }
         let result = DeviceFlow::new(http, &provider)
             .poll_until(
@@ -669,7 +683,9 @@ impl Job {
                 .ok()
                 .and_then(|u| u.port())
             {
-                Some(port) => tokio::net::TcpListener::bind(("127.0.0.1", port)).await.ok(),
+                Some(port) => tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .ok(),
                 None => None,
             },
         };
@@ -685,12 +701,10 @@ impl Job {
                 break pkce::parse_redirect(url.expose(), &state);
             }
             let accepted = match &listener {
-                Some(l) => {
-                    tokio::time::timeout(Duration::from_millis(250), l.accept())
-                        .await
-                        .ok()
-                        .and_then(|r| r.ok())
-                }
+                Some(l) => tokio::time::timeout(Duration::from_millis(250), l.accept())
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok()),
                 None => {
                     tokio::time::sleep(Duration::from_millis(250)).await;
                     None
