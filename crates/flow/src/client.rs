@@ -129,7 +129,7 @@ impl Http {
         })
     }
 
-    fn form(&self, url: &url::Url, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
+    pub(crate) fn form(&self, url: &url::Url, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
         self.client
             .post(url.clone())
             .header(reqwest::header::ACCEPT, "application/json")
@@ -684,6 +684,7 @@ pub async fn discover_with(
             token,
             revocation: opt("revocation_endpoint")?,
             userinfo: opt("userinfo_endpoint")?,
+            authorization: opt("authorization_endpoint")?,
         });
     }
     Err(FlowError::Unreachable(format!(

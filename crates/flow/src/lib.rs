@@ -21,6 +21,7 @@ pub mod client;
 pub mod clock;
 pub mod dialect;
 pub mod error;
+pub mod pkce;
 pub mod poll;
 pub mod provider;
 pub mod response;

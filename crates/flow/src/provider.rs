@@ -49,6 +49,9 @@ pub struct Endpoints {
     pub revocation: Option<Url>,
     /// Where to learn who signed in (Graph `/me`, GitHub `/user`, OIDC userinfo).
     pub userinfo: Option<Url>,
+    /// Where the person approves an authorization-code + PKCE sign-in (`flow = "code"`):
+    /// the dialect's known URL, discovery's `authorization_endpoint`, or the config's.
+    pub authorization: Option<Url>,
 }
 
 /// Parse an endpoint URL and insist on https, except for loopback hosts (tests, the demo, a

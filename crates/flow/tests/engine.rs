@@ -25,6 +25,7 @@ fn provider_for(idp: &FakeIdp, dialect: Dialect, scopes: &[&str]) -> Provider {
             token: endpoint_url(&idp.token_endpoint()).unwrap(),
             revocation: idp.revocation_endpoint().map(|r| endpoint_url(&r).unwrap()),
             userinfo: Some(kind.dialect().userinfo_url(&idp.api_base()).unwrap()),
+            authorization: None,
         },
         client_id: "test-client".into(),
         client_secret: (dialect == Dialect::Google).then(|| Secret::new("test-secret")),

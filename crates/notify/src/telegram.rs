@@ -244,11 +244,19 @@ pub(crate) fn message(event: &Event, now: jiff::Timestamp) -> String {
             ..
         } => {
             let mut t = format!("🔑 Sign-in request for {}\n\n", who(account, provider));
-            t += &format!(
-                "1. Open {}\n2. Enter the code <code>{}</code>\n",
-                e(verification_uri, MAX_URL),
-                e(user_code, MAX_CODE)
-            );
+            if user_code.is_empty() {
+                // `flow = "code"`: a link to approve; the final page may not load off-machine.
+                t += &format!(
+                    "1. Open {}\n2. Approve. If the last page (127.0.0.1) does not load, send its address back\n",
+                    e(verification_uri, MAX_URL)
+                );
+            } else {
+                t += &format!(
+                    "1. Open {}\n2. Enter the code <code>{}</code>\n",
+                    e(verification_uri, MAX_URL),
+                    e(user_code, MAX_CODE)
+                );
+            }
             if let Some(c) = verification_uri_complete
                 .as_deref()
                 .filter(|c| !c.trim().is_empty() && c.trim() != verification_uri.trim())

@@ -53,6 +53,14 @@ impl Terminal {
                 } else {
                     user_code.clone()
                 };
+                if user_code.is_empty() {
+                    // An authorization-code sign-in (`flow = "code"`): a link, no code.
+                    writeln!(
+                        out,
+                        "To sign in to '{account}' ({provider}), open {verification_uri}\nand approve. If the last page (127.0.0.1) does not load, copy its address and run:\n  sidekey login {account} --paste-url 'ADDRESS'\nThe link works until {expires_at} (in {mins} min)."
+                    )?;
+                    return out.flush();
+                }
                 writeln!(
                     out,
                     "To sign in to '{account}' ({provider}), open {verification_uri}\nand enter the code: {code}\nThe code expires at {expires_at} (in {mins} min)."

@@ -8,6 +8,7 @@
 //! | `GET /v1/status[?account=]`    |                  | [`StatusReply`]   |
 //! | `POST /v1/login`               | [`LoginRequest`] | [`LoginStarted`]  |
 //! | `GET /v1/login/{name}?wait=S`  |                  | [`LoginProgress`] |
+//! | `POST /v1/login/{name}/redirect` | [`RedirectRequest`] | [`LoginStarted`] |
 //! | `POST /v1/token`               | [`AccountRequest`] | [`TokenReply`]  |
 //! | `POST /v1/logout`              | [`AccountRequest`] | [`LogoutReply`] |
 //! | `POST /v1/op`                  | [`OpRequest`]    | [`OpReply`]       |
@@ -87,6 +88,13 @@ pub struct LoginRequest {
     /// Only take over a sign-in that is already pending (`login --wait`); never request a code.
     #[serde(default)]
     pub resume_only: bool,
+}
+
+/// `POST /v1/login/{name}/redirect`: the address a code-flow sign-in's browser ended on,
+/// pasted back (it carries the authorization code and the state).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct RedirectRequest {
+    pub url: String,
 }
 
 /// The answer to a started (or joined) sign-in: the code event to show.

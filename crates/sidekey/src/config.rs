@@ -115,6 +115,8 @@ struct RawAccount {
     device_authorization_endpoint: Option<Spanned<String>>,
     token_endpoint: Option<Spanned<String>>,
     revocation_endpoint: Option<Spanned<String>>,
+    authorization_endpoint: Option<Spanned<String>>,
+    flow: Option<Spanned<String>>,
     api_base: Option<Spanned<String>>,
     token_env: Option<Vec<String>>,
     verification_hosts: Option<Vec<String>>,
@@ -164,6 +166,36 @@ pub struct Account {
     /// Extra hosts allowed to serve the verification page.
     pub verification_hosts: Vec<String>,
     pub policy: crate::policy::Policy,
+    /// How this account signs in (`flow = "device" | "code"`).
+    pub flow: SignInFlow,
+}
+
+/// The sign-in method of an account.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum SignInFlow {
+    /// RFC 8628 device authorization grant (the default).
+    #[default]
+    Device,
+    /// Authorization code + PKCE with a loopback redirect or a pasted-back URL.
+    Code,
+}
+
+impl Account {
+    /// The scopes as this account's sign-in method requests them.
+    pub fn normalize_scopes(&self, scopes: Vec<String>) -> Result<Vec<String>, String> {
+        normalize_for(self.kind, self.flow, scopes)
+    }
+}
+
+fn normalize_for(
+    kind: ProviderKind,
+    flow: SignInFlow,
+    scopes: Vec<String>,
+) -> Result<Vec<String>, String> {
+    match flow {
+        SignInFlow::Device => kind.dialect().normalize_scopes(scopes),
+        SignInFlow::Code => kind.dialect().normalize_code_scopes(scopes),
+    }
 }
 
 #[derive(Clone, Debug, Default)]
@@ -172,6 +204,7 @@ pub struct Overrides {
     pub token: Option<url::Url>,
     pub revocation: Option<url::Url>,
     pub userinfo: Option<url::Url>,
+    pub authorization: Option<url::Url>,
 }
 
 #[derive(Debug)]
@@ -435,15 +468,28 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         token: url(&r.token_endpoint)?,
         revocation: url(&r.revocation_endpoint)?,
         userinfo,
+        authorization: url(&r.authorization_endpoint)?,
+    };
+    let flow = match r.flow.as_ref() {
+        None => SignInFlow::Device,
+        Some(f) => match f.get_ref().trim() {
+            "device" => SignInFlow::Device,
+            "code" => SignInFlow::Code,
+            other => {
+                return Err((
+                    Some(f.span()),
+                    format!("flow '{other}' is not known: use \"device\" or \"code\""),
+                ));
+            }
+        },
     };
 
     let scopes: Vec<String> = match &r.scopes {
         Some(s) => s.get_ref().clone(),
         None => d.default_scopes().iter().map(|s| s.to_string()).collect(),
     };
-    let scopes = d
-        .normalize_scopes(scopes)
-        .map_err(|e| (r.scopes.as_ref().map(|s| s.span()), e))?;
+    let scopes =
+        normalize_for(kind, flow, scopes).map_err(|e| (r.scopes.as_ref().map(|s| s.span()), e))?;
 
     let raw = |f: &Option<Spanned<String>>| f.as_ref().map(|s| s.get_ref().clone());
     let settings = DialectSettings {
@@ -453,6 +499,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         domain: raw(&r.domain),
         device_authorization_endpoint: overrides.device_authorization.clone(),
         token_endpoint: overrides.token.clone(),
+        authorization_endpoint: overrides.authorization.clone(),
     };
     let located = |e: dialect::SettingError| {
         (
@@ -530,11 +577,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
             // offline_access implied) and compared with them normalised the same way.
             let allowed_scopes = p
                 .allowed_scopes
-                .map(|list| {
-                    kind.dialect()
-                        .normalize_scopes(list)
-                        .map_err(|e| (Some(span.clone()), e))
-                })
+                .map(|list| normalize_for(kind, flow, list).map_err(|e| (Some(span.clone()), e)))
                 .transpose()?;
             crate::policy::Policy {
                 allow_token_export: p.allow_token_export.unwrap_or(false),
@@ -557,6 +600,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         token_env,
         verification_hosts,
         policy,
+        flow,
     })
 }
 
@@ -718,6 +762,9 @@ fn apply(mut e: Endpoints, o: &Overrides) -> Endpoints {
     if let Some(u) = &o.userinfo {
         e.userinfo = Some(u.clone());
     }
+    if let Some(u) = &o.authorization {
+        e.authorization = Some(u.clone());
+    }
     e
 }
 
@@ -734,6 +781,7 @@ impl Account {
                             token: t.clone(),
                             revocation: None,
                             userinfo: None,
+                            authorization: None,
                         },
                         &self.overrides,
                     ),
@@ -782,6 +830,7 @@ impl Account {
                         token: t,
                         revocation: revocation.and_then(|r| endpoint_url(r).ok()),
                         userinfo: None,
+                        authorization: None,
                     },
                     &Overrides {
                         device_authorization: None,

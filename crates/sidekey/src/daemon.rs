@@ -384,6 +384,7 @@ pub fn router(d: Shared, caller: &'static str) -> Router {
         .route("/v1/status", get(status))
         .route("/v1/login", post(login_start))
         .route("/v1/login/{account}", get(login_wait))
+        .route("/v1/login/{account}/redirect", post(login_redirect))
         .route("/v1/token", post(token))
         .route("/v1/logout", post(logout))
         .route("/v1/op", post(operate))
@@ -588,6 +589,21 @@ async fn login_start(
             Mode::Fresh
         };
         d.local.login(&req, mode).await
+    };
+    (note, r.await.map(Json))
+}
+
+/// A pasted redirect URL for a code-flow sign-in; the URL (it carries the code) is not audited.
+async fn login_redirect(
+    AxState(d): AxState<Shared>,
+    UrlPath(name): UrlPath<String>,
+    b: Result<Json<crate::api::RedirectRequest>, JsonRejection>,
+) -> Reply<LoginStarted> {
+    let note = Note::new("login", Some(&name), json!({"mode": "PasteUrl"}));
+    let r = async {
+        let req = body(b, "{\"url\": URL}")?;
+        d.allow(&name, "login")?;
+        d.local.login_redirect(&name, &req.url).await
     };
     (note, r.await.map(Json))
 }

@@ -85,7 +85,7 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
             );
         }
     }
-    login::run(&backend, "demo", false, Mode::Fresh, &[]).await?;
+    login::run(&backend, "demo", false, Mode::Fresh, &[], None).await?;
 
     println!("\n$ sidekey status");
     output::status(

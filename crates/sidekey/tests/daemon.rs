@@ -668,3 +668,57 @@ fn the_audit_view_escapes_names_a_caller_chose() {
     assert_eq!(json.lines().count(), 2);
     assert!(!json.contains('\u{1b}'));
 }
+
+/// `flow = "code"` through the daemon: the agent relays the URL the person pasted; the daemon
+/// holds the verifier and exchanges the code. The URL (it carries the code) is not audited.
+#[test]
+fn a_pasted_redirect_url_goes_through_the_daemon() {
+    let idp = FakeIdp::start(Options::new(Dialect::Oidc));
+    let env = Env::new(&format!(
+        "[accounts.c]\nprovider = \"oidc\"\nclient_id = \"test-client\"\nissuer = \"{}\"\nflow = \"code\"\n",
+        idp.issuer()
+    ));
+    let d = start_daemon(&env);
+    let (status, body) = raw(
+        &d.socket,
+        "POST",
+        "/v1/login",
+        Some(API_KEY),
+        Some(r#"{"account":"c"}"#),
+    );
+    assert_eq!(status, 200, "{body}");
+    let started: Value = serde_json::from_str(&body).unwrap();
+    let link = started["verification_uri"].as_str().unwrap();
+    let u = url::Url::parse(link).unwrap();
+    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
+    write!(
+        s,
+        "GET {}?{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
+        u.path(),
+        u.query().unwrap()
+    )
+    .unwrap();
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let redirect = resp
+        .lines()
+        .find_map(|l| l.strip_prefix("location: "))
+        .expect("a redirect")
+        .trim()
+        .to_string();
+    let out = agent(&env, &d, &["login", "c", "--paste-url", &redirect]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(idp.issued_access_tokens().len(), 1);
+    let code = url::Url::parse(&redirect)
+        .unwrap()
+        .query_pairs()
+        .find(|(k, _)| k == "code")
+        .unwrap()
+        .1
+        .to_string();
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap_or_default();
+    assert!(!log.contains(&code), "the code reached the audit log");
+    let mut secrets = idp.issued_access_tokens();
+    secrets.push(code);
+    env.assert_no_secrets(&secrets);
+}

@@ -393,6 +393,17 @@ impl FakeIdp {
             .set_status(user_code, DevStatus::Denied, Instant::now())
     }
 
+    /// Refuse (or again accept) the next authorization-code requests: the authorization
+    /// endpoint then redirects with `error=access_denied`.
+    pub fn deny_authorizations(&self, deny: bool) {
+        self.shared.lock().deny_authorizations = deny;
+    }
+
+    /// The authorization endpoint of the code + PKCE flow (every dialect serves `/authorize`).
+    pub fn authorization_endpoint(&self) -> String {
+        format!("{}/authorize", self.base_url())
+    }
+
     /// Force-expires a code now. `false` if the code is unknown.
     pub fn expire(&self, user_code: &str) -> bool {
         self.shared.lock().force_expire(user_code)

@@ -385,6 +385,7 @@ enum Route {
     Revoke,
     UserInfo,
     Page,
+    Authorize,
     Discovery {
         tenant: Option<String>,
     },
@@ -400,6 +401,14 @@ fn route(dialect: Dialect, path: &str) -> Route {
     let trimmed = path.trim_start_matches('/');
     let trimmed = trimmed.strip_suffix('/').unwrap_or(trimmed);
     let seg: Vec<&str> = trimmed.split('/').collect();
+    // (Not Okta's device endpoint `/v1/device/authorize`.)
+    if matches!(seg.as_slice(), [.., prev, "auth" | "authorize"] if *prev != "device")
+        || seg == ["authorize"]
+        || seg == ["auth"]
+    {
+        // Every dialect's authorization endpoint (`/o/oauth2/v2/auth`, `/authorize`, `/auth`, …).
+        return Route::Authorize;
+    }
     if seg == ["device"] {
         // Every dialect serves the verification page at /device as well.
         return Route::Page;
@@ -520,6 +529,7 @@ async fn handle(
         Route::Revoke if m == Method::POST => revoke(&sh, &req),
         Route::UserInfo if m == Method::GET || m == Method::POST => userinfo(&sh, &req),
         Route::Page if m == Method::GET || m == Method::POST => page::handle(&sh, &req),
+        Route::Authorize if m == Method::GET => authorize(&sh, &req),
         Route::Discovery { tenant } if m == Method::GET => wire::discovery(&sh, tenant.as_deref()),
         Route::Jwks if m == Method::GET => wire::jwks(),
         Route::GitHubDelete { client_id, which } if m == Method::DELETE => {
@@ -532,6 +542,55 @@ async fn handle(
 
 // ---------------------------------------------------------------------------------------
 // Handlers
+
+/// The authorization endpoint of the code + PKCE flow. Fetching it is the person approving:
+/// the answer redirects to the loopback `redirect_uri` with `code` and `state` (or with
+/// `error=access_denied` after [`crate::FakeIdp::deny_authorizations`]). Like Google's Desktop
+/// clients: any `http://127.0.0.1:<port>/…` redirect, S256 only.
+fn authorize(sh: &Shared, req: &Req) -> Response {
+    let q: Params = serde_urlencoded::from_str(&req.query).unwrap_or_default();
+    let get = |k: &str| q.get(k).map(String::as_str).unwrap_or("");
+    let bad = |m: &str| wire::respond(400, "text/plain; charset=utf-8", format!("Error 400: {m}"));
+    if get("response_type") != "code" {
+        return bad("unsupported_response_type");
+    }
+    if get("client_id") != sh.opts.client_id {
+        return bad("invalid_client");
+    }
+    let redirect = get("redirect_uri");
+    if !redirect.starts_with("http://127.0.0.1:") && !redirect.starts_with("http://[::1]:") {
+        return bad("redirect_uri_mismatch");
+    }
+    if get("code_challenge_method") != "S256" || get("code_challenge").len() != 43 {
+        return bad("invalid_request: PKCE S256 required");
+    }
+    let state = get("state");
+    let scopes = scopes_of(sh.dialect(), q.get("scope"));
+    let mut st = sh.lock();
+    let mut target = redirect.to_string();
+    target.push(if target.contains('?') { '&' } else { '?' });
+    let mut pairs: Vec<(&str, String)> = Vec::new();
+    if st.deny_authorizations {
+        pairs.push(("error", "access_denied".to_string()));
+    } else {
+        let code = st.create_auth_code(
+            get("client_id"),
+            redirect,
+            get("code_challenge"),
+            scopes.clone(),
+        );
+        pairs.push(("code", code));
+        pairs.push(("scope", scopes.join(" ")));
+    }
+    pairs.push(("state", state.to_string()));
+    drop(st);
+    target.push_str(&serde_urlencoded::to_string(&pairs).unwrap_or_default());
+    let mut r = wire::respond(302, "text/html; charset=utf-8", "Found");
+    if let Ok(v) = axum::http::HeaderValue::from_str(&target) {
+        r.headers_mut().insert(header::LOCATION, v);
+    }
+    r
+}
 
 fn device(sh: &Shared, req: &Req, tenant: Option<String>) -> Response {
     let dialect = sh.dialect();
@@ -649,6 +708,32 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
                     device_code,
                     tenant: tenant.as_deref(),
                 },
+                Instant::now(),
+            );
+            match result {
+                Ok(issued) => wire::token_response(sh, &issued, gh_json),
+                Err(f) => fail(f),
+            }
+        }
+        Some("authorization_code") => {
+            let auth = client_auth(req, &params);
+            if let Err(f) = check_client(sh, &auth, !github) {
+                return fail(f);
+            }
+            let p = |k: &'static str| params.get(k).filter(|s| !s.is_empty()).ok_or(k);
+            let (code, redirect_uri, verifier) =
+                match (p("code"), p("redirect_uri"), p("code_verifier")) {
+                    (Ok(c), Ok(r), Ok(v)) => (c, r, v),
+                    (Err(k), _, _) | (_, Err(k), _) | (_, _, Err(k)) => {
+                        return fail(Fail::MissingParam(k));
+                    }
+                };
+            let result = sh.lock().exchange_code(
+                sh,
+                auth.id.as_deref().unwrap_or(""),
+                code,
+                redirect_uri,
+                verifier,
                 Instant::now(),
             );
             match result {

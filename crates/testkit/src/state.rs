@@ -203,6 +203,20 @@ pub(crate) struct State {
     pub issued_access: Vec<String>,
     pub issued_refresh: Vec<String>,
     pub revoked: Vec<String>,
+    /// Authorization codes of the code + PKCE flow, by code.
+    codes: HashMap<String, AuthCode>,
+    /// The next authorization requests are refused (`error=access_denied`).
+    pub deny_authorizations: bool,
+}
+
+/// One authorization code (RFC 6749 §4.1 + RFC 7636): single-use, bound to its client,
+/// redirect URI and S256 challenge.
+struct AuthCode {
+    client_id: String,
+    redirect_uri: String,
+    challenge: String,
+    scopes: Vec<String>,
+    used: bool,
 }
 
 fn new_user_code(dialect: Dialect) -> String {
@@ -284,6 +298,72 @@ fn issues_id_token(dialect: Dialect, scopes: &[String]) -> bool {
 }
 
 impl State {
+    /// Record an approved authorization request; the code contains `/` like Google's.
+    pub fn create_auth_code(
+        &mut self,
+        client_id: &str,
+        redirect_uri: &str,
+        challenge: &str,
+        scopes: Vec<String>,
+    ) -> String {
+        let code = format!("4/{}", random_b64url(24));
+        self.codes.insert(
+            code.clone(),
+            AuthCode {
+                client_id: client_id.to_string(),
+                redirect_uri: redirect_uri.to_string(),
+                challenge: challenge.to_string(),
+                scopes,
+                used: false,
+            },
+        );
+        code
+    }
+
+    /// `grant_type=authorization_code`: the code once, with the same client and redirect URI
+    /// and a verifier whose S256 is the challenge; anything else is `invalid_grant`.
+    pub fn exchange_code(
+        &mut self,
+        sh: &Shared,
+        client_id: &str,
+        code: &str,
+        redirect_uri: &str,
+        verifier: &str,
+        now: Instant,
+    ) -> Result<Issued, Fail> {
+        let dialect = sh.dialect();
+        let Some(c) = self.codes.get_mut(code) else {
+            return Err(Fail::BadDeviceCode);
+        };
+        if c.used {
+            return Err(Fail::AlreadyUsed);
+        }
+        // A failed attempt spends the code too (RFC 6749 §4.1.2: use it once).
+        c.used = true;
+        let digest = ring::digest::digest(&ring::digest::SHA256, verifier.as_bytes());
+        let expected = base64::Engine::encode(
+            &base64::engine::general_purpose::URL_SAFE_NO_PAD,
+            digest.as_ref(),
+        );
+        if c.client_id != client_id || c.redirect_uri != redirect_uri || expected != c.challenge {
+            return Err(Fail::BadDeviceCode);
+        }
+        let scopes = c.scopes.clone();
+        let gid = self.next_grant;
+        self.next_grant += 1;
+        self.grants.insert(
+            gid,
+            Grant {
+                scopes: scopes.clone(),
+                tenant: None,
+                access: Vec::new(),
+                refresh: Vec::new(),
+            },
+        );
+        let refresh = issues_refresh(dialect, &scopes).then(|| self.mint_refresh(sh, gid));
+        Ok(self.mint_response(sh, gid, refresh, now))
+    }
+
     /// Issues a new device code; returns `(device_code, user_code)`.
     pub fn create_device(
         &mut self,

@@ -23,6 +23,7 @@ pub fn endpoints(domain: &str) -> Result<Endpoints, String> {
         token: endpoint_url(&format!("{base}/oauth/token"))?,
         revocation: Some(endpoint_url(&format!("{base}/oauth/revoke"))?),
         userinfo: Some(endpoint_url(&format!("{base}/userinfo"))?),
+        authorization: Some(endpoint_url(&format!("{base}/authorize"))?),
     })
 }
 

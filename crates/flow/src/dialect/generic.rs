@@ -37,6 +37,7 @@ impl Dialect for Generic {
             token: t.clone(),
             revocation: None,
             userinfo: None,
+            authorization: s.authorization_endpoint.clone(),
         }))
     }
 }

@@ -26,6 +26,7 @@ pub fn endpoints(web_base: &str, api_base: &str) -> Result<Endpoints, String> {
         token: endpoint_url(&format!("{w}/login/oauth/access_token"))?,
         revocation: None,
         userinfo: Some(GitHub.userinfo_url(api_base)?),
+        authorization: Some(endpoint_url(&format!("{w}/login/oauth/authorize"))?),
     })
 }
 

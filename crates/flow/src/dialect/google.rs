@@ -72,6 +72,7 @@ pub fn endpoints() -> Endpoints {
         token: fixed("https://oauth2.googleapis.com/token"),
         revocation: Some(fixed("https://oauth2.googleapis.com/revoke")),
         userinfo: Some(fixed("https://openidconnect.googleapis.com/v1/userinfo")),
+        authorization: Some(fixed("https://accounts.google.com/o/oauth2/v2/auth")),
     }
 }
 
@@ -98,6 +99,23 @@ impl Dialect for Google {
 
     fn normalize_scopes(&self, scopes: Vec<String>) -> Result<Vec<String>, String> {
         check_scopes(&super::trim_scopes(scopes))
+    }
+
+    /// The code flow takes any Google scope (short names expanded, aliases merged).
+    fn normalize_code_scopes(&self, scopes: Vec<String>) -> Result<Vec<String>, String> {
+        let mut out: Vec<String> = Vec::new();
+        for s in super::trim_scopes(scopes).iter().map(|s| expand(s)) {
+            if !out.contains(&s) {
+                out.push(s);
+            }
+        }
+        Ok(out)
+    }
+
+    /// A refresh token needs `access_type=offline`; `prompt=consent` makes Google issue one
+    /// again on a second sign-in (docs/google.md D.1).
+    fn authorization_params(&self) -> &'static [(&'static str, &'static str)] {
+        &[("access_type", "offline"), ("prompt", "consent")]
     }
 
     fn default_token_env(&self) -> &'static [&'static str] {

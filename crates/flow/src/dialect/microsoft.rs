@@ -48,6 +48,7 @@ pub fn endpoints(authority: &str) -> Result<Endpoints, String> {
         userinfo: graph_base(a)
             .map(|g| Microsoft.userinfo_url(g))
             .transpose()?,
+        authorization: Some(endpoint_url(&format!("{a}/oauth2/v2.0/authorize"))?),
     })
 }
 

@@ -106,6 +106,7 @@ pub struct DialectSettings {
     pub domain: Option<String>,
     pub device_authorization_endpoint: Option<Url>,
     pub token_endpoint: Option<Url>,
+    pub authorization_endpoint: Option<Url>,
 }
 
 /// A setting that cannot be turned into endpoints; `key` names the config key to point at
@@ -217,6 +218,19 @@ pub trait Dialect: Send + Sync {
     /// default on every one (a confidential client authenticates everywhere).
     fn sends_secret(&self, _request: SecretUse) -> bool {
         true
+    }
+
+    /// Extra parameters of an authorization-code request (`flow = "code"`), besides the
+    /// standard ones ([`crate::pkce::authorization_url`]).
+    fn authorization_params(&self) -> &'static [(&'static str, &'static str)] {
+        &[]
+    }
+
+    /// The scopes as a code-flow sign-in requests them. By default the same rules as the
+    /// device flow ([`Dialect::normalize_scopes`]); Google's device-flow allow-list does not
+    /// apply to the code flow (that is what it is for: `drive.appdata`, …).
+    fn normalize_code_scopes(&self, scopes: Vec<String>) -> Result<Vec<String>, String> {
+        self.normalize_scopes(scopes)
     }
 
     /// Whether a refresh request repeats the scope list.

@@ -25,6 +25,7 @@ pub fn endpoints(issuer: &str) -> Result<Endpoints, String> {
         token: endpoint_url(&format!("{base}/v1/token"))?,
         revocation: Some(endpoint_url(&format!("{base}/v1/revoke"))?),
         userinfo: Some(endpoint_url(&format!("{base}/v1/userinfo"))?),
+        authorization: Some(endpoint_url(&format!("{base}/v1/authorize"))?),
     })
 }
 

@@ -135,6 +135,11 @@ impl Local {
         self.signins.start(account, mode).await
     }
 
+    pub async fn login_redirect(&self, name: &str, url: &str) -> Result<LoginStarted, Failure> {
+        let account = self.ctx.config.account(name)?.clone();
+        self.signins.paste(account, url).await
+    }
+
     pub async fn login_progress(
         &self,
         name: &str,

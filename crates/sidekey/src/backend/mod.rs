@@ -93,6 +93,14 @@ impl Backend {
         }
     }
 
+    /// Hand a pasted redirect URL to `name`'s waiting code-flow sign-in.
+    pub async fn login_redirect(&self, name: &str, url: &str) -> Result<LoginStarted, Failure> {
+        match self {
+            Backend::Local(l) => l.login_redirect(name, url).await,
+            Backend::Remote(r) => r.login_redirect(name, url).await,
+        }
+    }
+
     pub async fn login_progress(
         &self,
         name: &str,

@@ -140,6 +140,17 @@ impl Remote {
         self.post("/v1/login", req).await
     }
 
+    pub async fn login_redirect(&self, name: &str, url: &str) -> Result<LoginStarted, Failure> {
+        check_name(name)?;
+        self.post(
+            &format!("/v1/login/{name}/redirect"),
+            &crate::api::RedirectRequest {
+                url: url.to_string(),
+            },
+        )
+        .await
+    }
+
     pub async fn login_progress(
         &self,
         name: &str,

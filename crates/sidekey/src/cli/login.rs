@@ -65,6 +65,7 @@ pub async fn run(
     json: bool,
     mode: Mode,
     scopes: &[String],
+    paste_url: Option<&str>,
 ) -> Result<(), Failure> {
     let tty = std::io::stdout().is_terminal();
     let screen = Screen {
@@ -82,7 +83,7 @@ pub async fn run(
         l.signins
             .set_progress_notes(!json && mode != Mode::Background);
     }
-    let talked = conversation(backend, name, mode, scopes, &screen).await;
+    let talked = conversation(backend, name, mode, scopes, paste_url, &screen).await;
     // This process's part of the sign-in (notifications, the handover) ends before it exits; a
     // failure there is the command's failure.
     let result = match (talked, backend.settle(name).await) {
@@ -134,6 +135,7 @@ async fn conversation(
     name: &str,
     mode: Mode,
     scopes: &[String],
+    paste_url: Option<&str>,
     screen: &Screen,
 ) -> Result<(), Failure> {
     let mut req = LoginRequest {
@@ -159,6 +161,13 @@ async fn conversation(
                 backend.login(&req, mode).await?.event
             }
         }
+    } else if let Some(url) = paste_url {
+        // The link was shown when the sign-in started; now only its outcome matters.
+        backend.login_redirect(name, url).await?;
+        screen.say(&format!(
+            "Redirect received for '{name}'; finishing the sign-in."
+        ));
+        return wait_for_outcome(backend, name, None, screen).await;
     } else {
         let started = backend.login(&req, mode).await?;
         if started.joined {
@@ -175,8 +184,18 @@ async fn conversation(
         ));
         return Ok(());
     }
-    let ticker = match (&code, &screen.channels) {
-        (Event::Code { expires_at, .. }, Some(_)) if !screen.json => {
+    wait_for_outcome(backend, name, Some(&code), screen).await
+}
+
+/// Wait for the sign-in's outcome (with a countdown under a shown code) and show it.
+async fn wait_for_outcome(
+    backend: &Backend,
+    name: &str,
+    code: Option<&Event>,
+    screen: &Screen,
+) -> Result<(), Failure> {
+    let ticker = match (code, &screen.channels) {
+        (Some(Event::Code { expires_at, .. }), Some(_)) if !screen.json => {
             countdown(expires_at.parse::<jiff::Timestamp>().ok())
         }
         _ => None,

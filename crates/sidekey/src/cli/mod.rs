@@ -49,6 +49,10 @@ pub enum Command {
         /// Request these scopes instead of the configured ones (repeatable; within the policy)
         #[arg(long = "scope", value_name = "SCOPE")]
         scopes: Vec<String>,
+        /// flow = "code": finish the waiting sign-in with the address the browser ended on
+        /// (the 127.0.0.1 page that did not load), pasted back
+        #[arg(long, value_name = "URL", conflicts_with_all = ["wait", "no_wait", "background", "scopes"])]
+        paste_url: Option<String>,
     },
     /// Show every account (or one): provider, state, user, scopes, expiry
     Status {
@@ -200,10 +204,16 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             wait,
             background,
             scopes,
+            paste_url,
         } => {
             let mode = login::mode(no_wait, wait, background);
-            let r = login::run(backend, &name, json, mode, &scopes).await;
-            let args = serde_json::json!({"scopes": scopes, "mode": login::audit_name(mode)});
+            let r = login::run(backend, &name, json, mode, &scopes, paste_url.as_deref()).await;
+            // Never the pasted URL itself: it carries the authorization code.
+            let mode_name = match paste_url {
+                Some(_) => "PasteUrl",
+                None => login::audit_name(mode),
+            };
+            let args = serde_json::json!({"scopes": scopes, "mode": mode_name});
             backend.audit("login", Some(&name), args, started, &r);
             r
         }

@@ -23,7 +23,8 @@ use crate::api::{LoginProgress, LoginStarted};
 use crate::config::Account;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
-use pending::{Outcome, Pending, PendingStore, Seen, failed_event, signed_in_event};
+use pending::{CodeGrant, Outcome, Pending, PendingStore, Seen, failed_event, signed_in_event};
+use sidekey_flow::pkce;
 use sidekey_flow::provider::check_verification_uri;
 use sidekey_flow::{DeviceFlow, PollEvent, Provider, SystemClock, TokenResponse};
 use sidekey_notify::Event;
@@ -31,6 +32,79 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
+
+/// How long a code-flow sign-in waits for its redirect.
+const CODE_FLOW_WAIT_SECS: u64 = 600;
+
+/// One request on the loopback listener: `Some(answer)` for a redirect carrying this
+/// sign-in's state (a code or a refusal), `None` for anything else (a favicon, a stray or
+/// forged request), which gets a 400 and is otherwise ignored.
+async fn loopback_answer(
+    mut sock: tokio::net::TcpStream,
+    redirect_uri: &str,
+    state: &str,
+) -> Option<Result<sidekey_flow::Secret, pkce::RedirectError>> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 8192];
+    let mut n = 0;
+    let read = tokio::time::timeout(Duration::from_secs(5), async {
+        while n < buf.len() {
+            let k = sock.read(&mut buf[n..]).await.ok()?;
+            if k == 0 {
+                break;
+            }
+            n += k;
+            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+        Some(())
+    })
+    .await;
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    let target = read
+        .ok()
+        .flatten()
+        .and_then(|_| head.lines().next().map(str::to_string))
+        .and_then(|l| {
+            l.strip_prefix("GET ")
+                .map(|r| r.split(' ').next().unwrap_or("").to_string())
+        });
+    let answer = target.and_then(|t| {
+        let base = url::Url::parse(redirect_uri).ok()?;
+        let full = base.join(&t).ok()?;
+        match pkce::parse_redirect(full.as_str(), state) {
+            Err(pkce::RedirectError::StateMismatch) | Err(pkce::RedirectError::NotAUrl) => None,
+            other => Some(other),
+        }
+    });
+    let (status, text) = match &answer {
+        Some(Ok(_)) => (
+            "200 OK",
+            "sidekey received the sign-in. You can close this tab.",
+        ),
+        Some(Err(_)) => (
+            "200 OK",
+            "sidekey received the answer: the sign-in was not approved. You can close this tab.",
+        ),
+        None => (
+            "400 Bad Request",
+            "This is not a redirect sidekey is waiting for.",
+        ),
+    };
+    let body = format!("<!doctype html><meta charset=utf-8><title>sidekey</title><p>{text}</p>");
+    let _ = sock
+        .write_all(
+            format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+    let _ = sock.shutdown().await;
+    answer
+}
 
 /// How a sign-in is started.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -197,6 +271,40 @@ impl SignIns {
             t.handle.abort();
         }
         outcome
+    }
+
+    /// A redirect URL pasted back (`login --paste-url`, `POST /v1/login/NAME/redirect`): checked
+    /// against the waiting code-flow sign-in's state here (a wrong one is refused, exit 6, and
+    /// the sign-in keeps waiting), then handed to the sign-in's owner through the encrypted
+    /// slot — this process's task, another process's, or a new one resuming it.
+    pub async fn paste(&self, account: Account, url: &str) -> Result<LoginStarted, Failure> {
+        let name = account.name.clone();
+        let store = PendingStore::new(self.ctx.vault()?, &name);
+        let waiting = store
+            .load()?
+            .filter(|p| p.outcome.is_none() && p.expires_at() > now_unix() && p.code.is_some());
+        let Some(mut p) = waiting else {
+            return Err(Failure::new(
+                Exit::Usage,
+                Reason::NoPending,
+                format!(
+                    "no sign-in for '{name}' is waiting for a redirect (finished, expired, or never started); run `sidekey login {name}` for a new link"
+                ),
+            ));
+        };
+        let Some(grant) = p.code.as_mut() else {
+            return Err(Failure::no_pending(&name));
+        };
+        match pkce::parse_redirect(url, grant.request.state.expose()) {
+            Ok(_) | Err(pkce::RedirectError::Refused { .. }) => {}
+            Err(e @ pkce::RedirectError::StateMismatch) => {
+                return Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string()));
+            }
+            Err(e) => return Err(Failure::usage(e.to_string())),
+        }
+        grant.pasted = Some(sidekey_flow::Secret::new(url.trim()));
+        store.save(&p).await?;
+        self.start(account, Mode::Resume).await
     }
 
     /// Where `name`'s sign-in stands, waiting up to `wait` for it to finish.
@@ -366,10 +474,15 @@ impl Job {
             .load()?
             .filter(|p| p.resumable(now) && (any_scopes || p.scopes == self.account.scopes));
         let http = self.ctx.http()?;
-        let (pending, fresh) = match resumable {
-            Some(p) => (p, false),
+        let code_flow = self.account.flow == crate::config::SignInFlow::Code;
+        let (pending, fresh, listener) = match resumable {
+            Some(p) => (p, false, None),
             None if any_scopes => return Err(Failure::no_pending(name)),
-            None => (self.request_code(&store).await?, true),
+            None if code_flow => {
+                let (p, l) = self.request_authorization(&store).await?;
+                (p, true, l)
+            }
+            None => (self.request_code(&store).await?, true, None),
         };
         let provider = provider_for(&self.account, &pending)?;
         self.tx.send_replace(Shown::Code(LoginStarted {
@@ -384,11 +497,21 @@ impl Job {
             let mut p = pending;
             p.handover_at = Some(now_unix());
             store.save(&p).await?;
+            drop(listener); // the background process listens on the same port
             spawn_background(name)?;
             drop(lock); // the background process takes it over
             return Ok(());
         }
 
+        if pending.code.is_some() {
+            let mut pending = pending;
+            let result = self
+                .await_redirect(&store, &provider, &mut pending, listener)
+                .await;
+            return self
+                .conclude(&store, &provider, pending, result, lock)
+                .await;
+        }
         let result = DeviceFlow::new(http, &provider)
             .poll_until(
                 &pending.remaining(now_unix()),
@@ -399,7 +522,21 @@ impl Job {
             )
             .await
             .map_err(|e| Failure::from_flow(e.for_provider(self.account.kind)));
-        let outcome = self.finish(&store, &provider, pending, result).await;
+        self.conclude(&store, &provider, pending, result, lock)
+            .await
+    }
+
+    /// Store the outcome, let go of the lock, tell the channels.
+    async fn conclude(
+        &self,
+        store: &PendingStore,
+        provider: &Provider,
+        pending: Pending,
+        result: Result<TokenResponse, Failure>,
+        lock: sidekey_vault::NamedLock,
+    ) -> Result<(), Failure> {
+        let name = self.account.name.as_str();
+        let outcome = self.finish(store, provider, pending, result).await;
         drop(lock);
         if !matches!(&outcome, Err(f) if f.reason == Reason::Interrupted) {
             self.tx.send_replace(Shown::Done);
@@ -466,10 +603,140 @@ impl Job {
             revocation_endpoint: e.revocation.as_ref().map(|u| u.to_string()),
             userinfo_endpoint: e.userinfo.as_ref().map(|u| u.to_string()),
             handover_at: None,
+            code: None,
             outcome: None,
         };
         store.save(&pending).await?;
         Ok(pending)
+    }
+
+    /// `flow = "code"`: a verifier and state (kept in the pending slot), a loopback listener
+    /// for the redirect, and the authorization URL to send the person to.
+    async fn request_authorization(
+        &self,
+        store: &PendingStore,
+    ) -> Result<(Pending, Option<tokio::net::TcpListener>), Failure> {
+        let http = self.ctx.http()?;
+        let provider = self.account.resolve(http).await?;
+        let Some(endpoint) = provider.endpoints.authorization.clone() else {
+            return Err(Failure::config(format!(
+                "account '{}' has flow = \"code\" but no authorization endpoint is known: set authorization_endpoint",
+                self.account.name
+            )));
+        };
+        let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+            .await
+            .map_err(|e| Failure::internal(format!("cannot listen on 127.0.0.1: {e}")))?;
+        let port = listener
+            .local_addr()
+            .map_err(|e| Failure::internal(format!("cannot listen on 127.0.0.1: {e}")))?
+            .port();
+        let request = pkce::CodeRequest::new(&pkce::loopback_redirect_uri(port))
+            .map_err(Failure::from_flow)?;
+        let url = pkce::authorization_url(&endpoint, &provider, &request);
+        let e = &provider.endpoints;
+        let pending = Pending {
+            auth: sidekey_flow::DeviceAuthorization {
+                device_code: sidekey_flow::Secret::new(""),
+                user_code: String::new(),
+                verification_uri: url.to_string(),
+                verification_uri_complete: None,
+                message: None,
+                expires_in: CODE_FLOW_WAIT_SECS,
+                interval: 1,
+            },
+            received_at: now_unix(),
+            provider: self.account.kind.name().to_string(),
+            scopes: provider.scopes.clone(),
+            device_endpoint: e.device_authorization.to_string(),
+            token_endpoint: e.token.to_string(),
+            revocation_endpoint: e.revocation.as_ref().map(|u| u.to_string()),
+            userinfo_endpoint: e.userinfo.as_ref().map(|u| u.to_string()),
+            handover_at: None,
+            code: Some(CodeGrant {
+                request,
+                pasted: None,
+            }),
+            outcome: None,
+        };
+        store.save(&pending).await?;
+        Ok((pending, Some(listener)))
+    }
+
+    /// Wait for the redirect: on the loopback listener, or pasted into the slot by
+    /// `login --paste-url` / `POST /v1/login/NAME/redirect`; then exchange the code, once.
+    async fn await_redirect(
+        &self,
+        store: &PendingStore,
+        provider: &Provider,
+        pending: &mut Pending,
+        listener: Option<tokio::net::TcpListener>,
+    ) -> Result<TokenResponse, Failure> {
+        let Some(grant) = pending.code.clone() else {
+            return Err(Failure::internal("not a code-flow sign-in"));
+        };
+        let state = grant.request.state.expose().to_string();
+        // A resumed sign-in listens again on its redirect's port if it can; else paste-back only.
+        let listener = match listener {
+            Some(l) => Some(l),
+            None => match url::Url::parse(&grant.request.redirect_uri)
+                .ok()
+                .and_then(|u| u.port())
+            {
+                Some(port) => tokio::net::TcpListener::bind(("127.0.0.1", port))
+                    .await
+                    .ok(),
+                None => None,
+            },
+        };
+        let answer = loop {
+            if self.stop.is_raised() {
+                return Err(Failure::from_flow(sidekey_flow::FlowError::Interrupted));
+            }
+            if now_unix() >= pending.expires_at() {
+                return Err(Failure::from_flow(sidekey_flow::FlowError::Expired));
+            }
+            let pasted = store.load()?.and_then(|p| p.code).and_then(|c| c.pasted);
+            if let Some(url) = pasted {
+                break pkce::parse_redirect(url.expose(), &state);
+            }
+            let accepted = match &listener {
+                Some(l) => tokio::time::timeout(Duration::from_millis(250), l.accept())
+                    .await
+                    .ok()
+                    .and_then(|r| r.ok()),
+                None => {
+                    tokio::time::sleep(Duration::from_millis(250)).await;
+                    None
+                }
+            };
+            if let Some((sock, _)) = accepted
+                && let Some(r) = loopback_answer(sock, &grant.request.redirect_uri, &state).await
+            {
+                break r;
+            }
+        };
+        if let Some(c) = pending.code.as_mut() {
+            c.pasted = None;
+        }
+        let code = match answer {
+            Ok(code) => code,
+            Err(pkce::RedirectError::Refused { code, description }) => {
+                return Err(Failure::from_flow(sidekey_flow::FlowError::from_oauth(
+                    &sidekey_flow::OAuthError {
+                        code,
+                        description,
+                        interval: None,
+                    },
+                    false,
+                )));
+            }
+            Err(e) => return Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string())),
+        };
+        DeviceFlow::new(self.ctx.http()?, provider)
+            .exchange_code(&code, &grant.request)
+            .await
+            .map_err(|e| Failure::from_flow(e.for_provider(self.account.kind)))
     }
 
     /// Store the tokens (or the failure) and close the pending sign-in. The tokens are durable
@@ -608,8 +875,6 @@ pub fn with_scopes(account: &Account, requested: Option<&[String]>) -> Result<Ac
             return Err(Failure::usage("--scope was given but names no scope"));
         }
         a.scopes = account
-            .kind
-            .dialect()
             .normalize_scopes(req.to_vec())
             .map_err(Failure::usage)?;
     }
@@ -781,6 +1046,7 @@ mod tests {
             revocation_endpoint: None,
             userinfo_endpoint: None,
             handover_at,
+            code: None,
             outcome: None,
         }
     }

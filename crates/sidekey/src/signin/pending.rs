@@ -37,7 +37,20 @@ pub struct Pending {
     pub userinfo_endpoint: Option<String>,
     #[serde(default)]
     pub handover_at: Option<i64>,
+    /// A code + PKCE sign-in (`flow = "code"`): its verifier, state and redirect, and a
+    /// redirect URL pasted back and not yet exchanged. `auth` then carries the authorization
+    /// URL as `verification_uri`, an empty user code and the waiting time; `device_code` is
+    /// empty. The secrets never leave this (encrypted) slot.
+    #[serde(default)]
+    pub code: Option<CodeGrant>,
     pub outcome: Option<Outcome>,
+}
+
+#[derive(Serialize, Deserialize, Clone, Debug)]
+pub struct CodeGrant {
+    pub request: sidekey_flow::pkce::CodeRequest,
+    #[serde(default)]
+    pub pasted: Option<sidekey_flow::Secret>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -196,11 +209,18 @@ impl PendingStore {
             Seen::Live(p) => Some((
                 true,
                 p.expires_at(),
-                format!(
-                    "waiting for the code {} until {}",
-                    p.auth.user_code,
-                    rfc3339(p.expires_at())
-                ),
+                if p.code.is_some() {
+                    format!(
+                        "waiting for the browser's redirect (or `sidekey login {name} --paste-url URL`) until {}",
+                        rfc3339(p.expires_at())
+                    )
+                } else {
+                    format!(
+                        "waiting for the code {} until {}",
+                        p.auth.user_code,
+                        rfc3339(p.expires_at())
+                    )
+                },
             )),
             Seen::Interrupted(p) if p.expires_at() > now => Some((
                 false,
