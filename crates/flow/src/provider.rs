@@ -129,11 +129,14 @@ pub fn check_verification_uri(
     extra_hosts: &[String],
     uri: &str,
 ) -> Result<(), String> {
-    let url = endpoint_url(uri)?;
+    // The URL parser drops tabs and line breaks inside a URL: what is checked must be exactly
+    // what is shown, one URL and nothing else.
+    let uri = crate::response::shown_uri(uri, "verification URI")?;
+    let url = endpoint_url(&uri)?;
     let host = url
         .host_str()
         .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-        .ok_or_else(|| format!("'{uri}' has no host"))?;
+        .ok_or_else(|| format!("'{}' has no host", shown_url(&uri)))?;
     let mut allowed: Vec<String> = kind
         .dialect()
         .verification_domains()

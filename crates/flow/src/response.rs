@@ -201,6 +201,20 @@ pub fn parse_device_authorization(
     );
     match (device_code, user_code, verification_uri) {
         (Some(device_code), Some(user_code), Some(verification_uri)) if status < 300 => {
+            // What the person is shown: checked here, before anything is shown anywhere.
+            check_user_code(&user_code).map_err(DeviceReplyError::Malformed)?;
+            let verification_uri = shown_uri(&verification_uri, "verification_uri")
+                .map_err(DeviceReplyError::Malformed)?;
+            let verification_uri_complete = match get_str(
+                &m,
+                &["verification_uri_complete", "verificationUriComplete"],
+            ) {
+                Some(c) => Some(
+                    shown_uri(&c, "verification_uri_complete")
+                        .map_err(DeviceReplyError::Malformed)?,
+                ),
+                None => None,
+            };
             let interval = get_u64(&m, &["interval"])
                 .filter(|i| *i > 0)
                 .unwrap_or(DEFAULT_INTERVAL)
@@ -209,10 +223,7 @@ pub fn parse_device_authorization(
                 device_code: Secret::new(device_code),
                 user_code,
                 verification_uri,
-                verification_uri_complete: get_str(
-                    &m,
-                    &["verification_uri_complete", "verificationUriComplete"],
-                ),
+                verification_uri_complete,
                 message: get_str(&m, &["message"]),
                 expires_in: get_u64(&m, &["expires_in", "expiresIn"])
                     .filter(|e| *e > 0)
@@ -238,6 +249,66 @@ pub fn parse_device_authorization(
             }))
         }
     }
+}
+
+/// The longest user code shown: RFC 8628 §6.1 codes are 8 or so characters; Microsoft's are 9,
+/// Google's 11 with a dash. Anything longer is not a code a person types.
+pub const MAX_USER_CODE: usize = 64;
+
+/// Characters that reorder or hide text (bidi controls, zero-width marks): not controls in
+/// Unicode's sense, but they change what a person reads.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A user code is a short line of printable characters (spaces inside allowed): no control
+/// characters (ANSI escapes), no line breaks, no invisible marks, at most [`MAX_USER_CODE`].
+pub fn check_user_code(code: &str) -> Result<(), String> {
+    let n = code.chars().count();
+    if code.trim().is_empty() {
+        return Err("the user code is empty; refusing to show it".into());
+    }
+    if n > MAX_USER_CODE {
+        return Err(format!(
+            "the user code is {n} characters long (at most {MAX_USER_CODE}); refusing to show it"
+        ));
+    }
+    if code
+        .chars()
+        .any(|c| c.is_control() || (c.is_whitespace() && c != ' ') || is_invisible(c))
+    {
+        return Err(
+            "the user code contains control or invisible characters; refusing to show it".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A verification URI as it is shown: exactly one absolute URL with a host, with no whitespace
+/// or control characters anywhere (a second URL after a line break is how a hostile page hides
+/// behind an allowed one), normalised by the URL parser. Only surrounding spaces are dropped.
+pub fn shown_uri(raw: &str, field: &str) -> Result<String, String> {
+    let t = raw.trim_matches(' ');
+    let refuse = |why: &str| {
+        Err(format!(
+            "the {field} is not exactly one absolute URL ({why}); refusing to show it"
+        ))
+    };
+    if t.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+    {
+        return refuse("it contains whitespace or control characters");
+    }
+    if t.len() > 2048 {
+        return refuse("it is longer than 2048 bytes");
+    }
+    let Ok(url) = url::Url::parse(t) else {
+        return refuse("it does not parse");
+    };
+    if url.cannot_be_a_base() || url.host_str().is_none_or(str::is_empty) {
+        return refuse("it has no host");
+    }
+    Ok(url.to_string())
 }
 
 /// Why a device authorization request produced no code.

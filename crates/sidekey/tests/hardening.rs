@@ -9,6 +9,34 @@ use std::time::{Duration, Instant};
 
 const API_KEY: &str = "k3y-for-the-agent-0123456789abcdef";
 
+/// Run to completion, but fail (and kill it) after `limit`: a sign-in that should have been
+/// refused would otherwise poll until its code expires.
+fn run_for(env: &Env, args: &[&str], limit: Duration) -> Output {
+    let child = env
+        .cmd(args)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let pid = child.id();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        let _ = tx.send(child.wait_with_output());
+    });
+    match rx.recv_timeout(limit) {
+        Ok(out) => {
+            let out = out.unwrap();
+            env.record(&String::from_utf8_lossy(&out.stdout));
+            env.record(&String::from_utf8_lossy(&out.stderr));
+            out
+        }
+        Err(_) => {
+            let _ = Command::new("kill").arg(pid.to_string()).status();
+            panic!("`sidekey {}` still ran after {limit:?}", args.join(" "));
+        }
+    }
+}
+
 /// The agent's side with `SIDEKEY_URL` = `url` (and `extra` variables).
 fn client(env: &Env, url: &str, extra: &[(&str, &str)], args: &[&str]) -> Output {
     let key = env.dir.path().join("secrets/api_key");
@@ -71,4 +99,66 @@ fn plain_http_to_a_remote_daemon_needs_an_opt_in() {
     // https is never refused for this reason.
     let out = client(&env, "https://sidekey.invalid:8700", &[], &["status"]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 7: the phishing check checks what is shown.
+
+use sidekey_testkit::telegram::FakeHook;
+use sidekey_testkit::{Dialect, FakeIdp, Options};
+
+/// A config with a webhook, so a code that got through would be delivered somewhere.
+fn with_hook(hook: &FakeHook, accounts: &str) -> String {
+    format!(
+        "[notify.webhook]\nurl = \"{}/sidekey\"\n\n{accounts}",
+        hook.url()
+    )
+}
+
+#[test]
+fn a_second_url_behind_an_allowed_verification_uri_is_never_shown() {
+    for dialect in [Dialect::Microsoft, Dialect::Oidc] {
+        let mut o = Options::new(dialect);
+        o.verification_uri_suffix = Some("\nhttps://evil.example/devicelogin".into());
+        let idp = FakeIdp::start(o);
+        let hook = FakeHook::start();
+        let env = Env::new(&with_hook(&hook, &account_toml("a", dialect, &idp)));
+        for json in [true, false] {
+            let args: &[&str] = if json {
+                &["login", "a", "--json"]
+            } else {
+                &["login", "a"]
+            };
+            let out = run_for(&env, args, Duration::from_secs(20));
+            let all = format!("{}{}", stdout(&out), stderr(&out));
+            assert_eq!(out.status.code(), Some(5), "{dialect:?}: {all}");
+            assert!(!all.contains("evil.example"), "{dialect:?}: {all}");
+            assert!(all.contains("verification"), "{dialect:?}: {all}");
+        }
+        assert!(
+            hook.requests().is_empty(),
+            "{dialect:?}: a code was delivered"
+        );
+    }
+}
+
+#[test]
+fn a_user_code_with_escapes_or_of_huge_size_is_refused_before_it_is_shown() {
+    for shown in [
+        "\u{1b}[2K\u{1b}[1AFAKE-CODE".to_string(),
+        "A".repeat(200 * 1024),
+    ] {
+        let mut o = Options::new(Dialect::Oidc);
+        o.shown_user_code = Some(shown.clone());
+        let idp = FakeIdp::start(o);
+        let hook = FakeHook::start();
+        let env = Env::new(&with_hook(&hook, &account_toml("a", Dialect::Oidc, &idp)));
+        let out = run_for(&env, &["login", "a", "--json"], Duration::from_secs(20));
+        let all = format!("{}{}", stdout(&out), stderr(&out));
+        assert_eq!(out.status.code(), Some(5), "{}", &all[..all.len().min(500)]);
+        assert!(!all.contains('\u{1b}'), "an escape reached the terminal");
+        assert!(all.len() < 4096, "{} bytes printed", all.len());
+        assert!(all.contains("user code"), "{all}");
+        assert!(hook.requests().is_empty(), "a code was delivered");
+    }
 }
