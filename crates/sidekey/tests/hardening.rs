@@ -162,3 +162,73 @@ fn a_user_code_with_escapes_or_of_huge_size_is_refused_before_it_is_shown() {
         assert!(hook.requests().is_empty(), "a code was delivered");
     }
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 13: a hanging channel never delays the sign-in.
+
+#[test]
+fn a_hanging_webhook_delays_neither_no_wait_nor_the_first_poll() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let hook = FakeHook::start();
+    hook.hang();
+    let env = Env::new(&with_hook(&hook, &account_toml("a", Dialect::Oidc, &idp)));
+
+    // `login --no-wait` prints the code and returns; the delivery is not its business.
+    let t0 = Instant::now();
+    let out = run_for(
+        &env,
+        &["login", "a", "--no-wait", "--json"],
+        Duration::from_secs(30),
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        t0.elapsed() < Duration::from_secs(5),
+        "login --no-wait took {:?}",
+        t0.elapsed()
+    );
+    // The background process polls on time (the code is approved at its first poll) and
+    // delivers the code to the webhook meanwhile.
+    let t1 = Instant::now();
+    while idp.counters().polls == 0 {
+        assert!(
+            t1.elapsed() < Duration::from_secs(8),
+            "no poll within 8 s of the handover"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    while !hook
+        .requests()
+        .iter()
+        .any(|r| r.text().contains("\"code\""))
+    {
+        assert!(
+            t1.elapsed() < Duration::from_secs(10),
+            "the code was never sent"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // In the foreground: signed in within seconds, not after the webhook's retries.
+    let env = Env::new(&with_hook(&hook, &account_toml("b", Dialect::Oidc, &idp)));
+    let t0 = Instant::now();
+    let mut run = env.login_json("b");
+    let code = run.next_event(Duration::from_secs(10));
+    assert_eq!(code["event"], "code", "{code}");
+    let signed = run.next_event(Duration::from_secs(10));
+    assert_eq!(signed["event"], "signed_in", "{signed}");
+    assert!(
+        t0.elapsed() < Duration::from_secs(8),
+        "took {:?}",
+        t0.elapsed()
+    );
+    // The process still waits (bounded) for its deliveries before it exits.
+    std::thread::sleep(Duration::from_millis(500));
+    assert!(
+        run.child.try_wait().unwrap().is_none(),
+        "exited without waiting for the deliveries"
+    );
+    let _ = run.child.kill();
+    let _ = run.child.wait();
+}

@@ -115,6 +115,9 @@ pub struct SignIns {
     ctx: Arc<Context>,
     stop: Stop,
     running: Mutex<HashMap<String, Task>>,
+    /// Notifications on their way (each bounded by the channels' `RetryPolicy::total`): sent in
+    /// the background so a slow or hanging channel never delays a poll or a handover.
+    deliveries: Deliveries,
     /// Say "provider hiccup, retrying" on stderr (a person at a terminal is watching).
     notes: std::sync::atomic::AtomicBool,
 }
@@ -125,6 +128,7 @@ impl SignIns {
             ctx,
             stop,
             running: Mutex::new(HashMap::new()),
+            deliveries: Deliveries::default(),
             notes: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -142,6 +146,7 @@ impl SignIns {
             account,
             mode,
             tx,
+            deliveries: self.deliveries.clone(),
         }
     }
 
@@ -246,19 +251,23 @@ impl SignIns {
     /// handover done — and say how it ended. A CLI calls this before it exits: a failure after
     /// the code was shown (a handover that could not start its poller, tokens that could not be
     /// stored) is reported here.
+    /// Its notifications (bounded) are waited for too, so a CLI never exits in the middle of one.
     pub async fn settle(&self, name: &str) -> Result<(), Failure> {
         let task = self
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
-        match task {
+        let result = match task {
             Some(t) => t
                 .handle
                 .await
-                .map_err(|_| Failure::internal("the sign-in task failed"))?,
+                .map_err(|_| Failure::internal("the sign-in task failed"))
+                .and_then(|r| r),
             None => Ok(()),
-        }
+        };
+        self.deliveries.wait(DELIVERY_BOUND).await;
+        result
     }
 
     /// Wait (at most `limit`) for this process's sign-ins to stop; used at shutdown after the
@@ -273,6 +282,33 @@ impl SignIns {
             .collect();
         for h in handles {
             let _ = tokio::time::timeout(limit, h).await;
+        }
+        self.deliveries.wait(limit).await;
+    }
+}
+
+/// The outer bound on waiting for notifications: each channel's delivery already ends within
+/// its `RetryPolicy::total` (60 s by default); this only guards against a bug there.
+const DELIVERY_BOUND: Duration = Duration::from_secs(75);
+
+/// Notification tasks of this process.
+#[derive(Clone, Default)]
+struct Deliveries(Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl Deliveries {
+    fn push(&self, h: tokio::task::JoinHandle<()>) {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        v.retain(|h| !h.is_finished()); // a daemon sends many over its life
+        v.push(h);
+    }
+
+    /// Wait (at most `limit` in all) for the deliveries started so far.
+    async fn wait(&self, limit: Duration) {
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let deadline = tokio::time::Instant::now() + limit;
+        for h in handles {
+            let _ = tokio::time::timeout_at(deadline, h).await;
         }
     }
 }
@@ -311,6 +347,7 @@ struct Job {
     account: Account,
     mode: Mode,
     tx: watch::Sender<Shown>,
+    deliveries: Deliveries,
 }
 
 impl Job {
@@ -376,13 +413,20 @@ impl Job {
             event: pending.code_event(name),
             joined: false,
         }));
-        if fresh {
-            self.notify(&pending.code_event(name)).await;
+        // A handover leaves the code's notification to its background process, which lives on.
+        let notify_code = match self.mode {
+            Mode::Handover => false,
+            Mode::Background => pending.notify_code,
+            _ => fresh,
+        };
+        if notify_code {
+            self.notify(&pending.code_event(name));
         }
 
         if self.mode == Mode::Handover {
             let mut p = pending;
             p.handover_at = Some(now_unix());
+            p.notify_code = fresh;
             store.save(&p).await?;
             spawn_background(name)?;
             drop(lock); // the background process takes it over
@@ -405,12 +449,9 @@ impl Job {
             self.tx.send_replace(Shown::Done);
         }
         match &outcome {
-            Ok(rec) => self.notify(&signed_in_event(name, rec)).await,
+            Ok(rec) => self.notify(&signed_in_event(name, rec)),
             Err(f) if f.reason == Reason::Interrupted => {}
-            Err(f) => {
-                self.notify(&failed_event(name, self.account.kind.name(), f))
-                    .await
-            }
+            Err(f) => self.notify(&failed_event(name, self.account.kind.name(), f)),
         }
         outcome.map(|_| ())
     }
@@ -466,6 +507,7 @@ impl Job {
             revocation_endpoint: e.revocation.as_ref().map(|u| u.to_string()),
             userinfo_endpoint: e.userinfo.as_ref().map(|u| u.to_string()),
             handover_at: None,
+            notify_code: false,
             outcome: None,
         };
         store.save(&pending).await?;
@@ -529,9 +571,9 @@ impl Job {
         Err(failure)
     }
 
-    /// Push an event to the configured channels (Telegram, webhook, ntfy); a channel failure
-    /// is a warning only.
-    async fn notify(&self, e: &Event) {
+    /// Push an event to the configured channels (Telegram, webhook, ntfy) in the background; a
+    /// channel failure is a warning only. [`SignIns::settle`] waits for it (bounded).
+    fn notify(&self, e: &Event) {
         let channels = match self.ctx.channels() {
             Ok(c) if !c.is_empty() => c,
             Ok(_) => return,
@@ -540,14 +582,17 @@ impl Job {
                 return;
             }
         };
-        for d in channels.send(e).await {
-            if let Err(err) = d.result {
-                eprintln!(
-                    "sidekey: warning: could not notify via {}: {err}",
-                    d.channel
-                );
+        let e = e.clone();
+        self.deliveries.push(tokio::spawn(async move {
+            for d in channels.send(&e).await {
+                if let Err(err) = d.result {
+                    eprintln!(
+                        "sidekey: warning: could not notify via {}: {err}",
+                        d.channel
+                    );
+                }
             }
-        }
+        }));
     }
 }
 
@@ -781,6 +826,7 @@ mod tests {
             revocation_endpoint: None,
             userinfo_endpoint: None,
             handover_at,
+            notify_code: false,
             outcome: None,
         }
     }

@@ -37,6 +37,10 @@ pub struct Pending {
     pub userinfo_endpoint: Option<String>,
     #[serde(default)]
     pub handover_at: Option<i64>,
+    /// A fresh code handed over by `login --no-wait`: the background process sends it to the
+    /// channels, so the command returns without waiting for a slow or hanging channel.
+    #[serde(default)]
+    pub notify_code: bool,
     pub outcome: Option<Outcome>,
 }
 
