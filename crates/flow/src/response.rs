@@ -63,6 +63,17 @@ impl OAuthError {
         )
     }
 
+    /// The error with every one of `secrets` (what the request sent: refresh token, device code,
+    /// client secret) scrubbed from its code and description, and both capped in length: a
+    /// provider or proxy that echoes the request must not hand them on.
+    pub fn scrubbed(mut self, secrets: &[&str]) -> OAuthError {
+        self.code = one_line(&sidekey_net::scrub(&self.code, secrets), 120);
+        self.description = self
+            .description
+            .map(|d| cap(&sidekey_net::scrub(&d, secrets), 2000));
+        self
+    }
+
     /// The description cut to one printable line: Microsoft appends trace IDs on further lines.
     pub fn short_description(&self) -> Option<String> {
         let d = self.description.as_deref()?;
@@ -96,6 +107,35 @@ pub enum TokenReply {
         /// HTTP 429 or a quota error: the server asked us to slow down without saying `slow_down`.
         rate_limited: bool,
     },
+}
+
+/// At most `max` characters (a provider's text is shown and stored, never a megabyte of it).
+fn cap(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut c: String = s.chars().take(max - 1).collect();
+    c.push('…');
+    c
+}
+
+impl TokenReply {
+    /// [`OAuthError::scrubbed`] for an error, and the same for a transient fault's text.
+    pub fn scrubbed(self, secrets: &[&str]) -> TokenReply {
+        match self {
+            TokenReply::Error(e) => TokenReply::Error(e.scrubbed(secrets)),
+            TokenReply::Transient {
+                what,
+                retry_after,
+                rate_limited,
+            } => TokenReply::Transient {
+                what: one_line(&sidekey_net::scrub(&what, secrets), 300),
+                retry_after,
+                rate_limited,
+            },
+            t => t,
+        }
+    }
 }
 
 /// Parse a body as a JSON object or, failing that, as `application/x-www-form-urlencoded`

@@ -232,3 +232,55 @@ fn a_hanging_webhook_delays_neither_no_wait_nor_the_first_poll() {
     let _ = run.child.kill();
     let _ = run.child.wait();
 }
+
+// ---------------------------------------------------------------------------------------------
+// Item 8: provider error text never carries our secrets onward.
+
+use sidekey_testkit::Fault;
+
+#[test]
+fn a_provider_that_echoes_the_request_never_hands_our_secrets_on() {
+    const SECRET: &str = "client-secret-0123456789-xyz";
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    o.client_secret = Some(SECRET.into());
+    o.first_access_token_ttl = Some(1);
+    let idp = FakeIdp::start(o);
+    let toml = format!(
+        "{}\nclient_secret = \"{SECRET}\"\n",
+        account_toml("a", Dialect::Oidc, &idp).trim_end()
+    );
+    let env = Env::new(&toml);
+    let out = run_for(&env, &["login", "a", "--json"], Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let refresh = idp.issued_refresh_tokens();
+    assert_eq!(refresh.len(), 1);
+
+    // The refresh is answered with an error that echoes the request form.
+    std::thread::sleep(Duration::from_millis(1500));
+    idp.inject([Fault::EchoRequest {
+        status: 400,
+        error: "invalid_grant",
+    }]);
+    let out = env.run(&["token", "a"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[redacted]"), "{}", stderr(&out));
+    let st = env.run(&["status", "--json"]);
+    assert!(stdout(&st).contains("reauth_required"), "{}", stdout(&st));
+
+    // A device-code poll answered the same way: the failed event names no device code.
+    let env2 = Env::new(&toml);
+    idp.inject([Fault::EchoRequest {
+        status: 400,
+        error: "access_denied",
+    }]);
+    let out = run_for(&env2, &["login", "a", "--json"], Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
+    let all = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(all.contains("device_code=[redacted]"), "{all}");
+
+    let mut secrets = refresh;
+    secrets.push(SECRET.to_string());
+    env.assert_no_secrets(&secrets);
+    env2.assert_no_secrets(&secrets);
+}
