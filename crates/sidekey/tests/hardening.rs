@@ -7,7 +7,7 @@ use common::*;
 use std::process::{Command, Output, Stdio};
 use std::time::{Duration, Instant};
 
-const API_KEY: &str = "k3y-for-the-agent-0123456789abcdef";
+use daemon_helpers::API_KEY;
 
 /// Run to completion, but fail (and kill it) after `limit`: a sign-in that should have been
 /// refused would otherwise poll until its code expires.
@@ -283,4 +283,115 @@ fn a_provider_that_echoes_the_request_never_hands_our_secrets_on() {
     secrets.push(SECRET.to_string());
     env.assert_no_secrets(&secrets);
     env2.assert_no_secrets(&secrets);
+}
+
+// ---------------------------------------------------------------------------------------------
+// Item 6: the scope ceiling holds for what the provider grants.
+
+#[path = "common/daemon_helpers.rs"]
+mod daemon_helpers;
+
+/// A Microsoft account limited to `openid offline_access` (+ User.Read) whose app was once
+/// consented to Mail.Send and Directory.ReadWrite.All: Entra returns them again.
+fn over_granted() -> (FakeIdp, FakeHook, Env) {
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    o.granted_extra_scopes = vec![
+        "https://graph.microsoft.com/Mail.Send".into(),
+        "Directory.ReadWrite.All".into(),
+        "Mail.Read".into(),
+        "profile".into(),
+        "email".into(),
+    ];
+    let idp = FakeIdp::start(o);
+    let hook = FakeHook::start();
+    let toml = format!(
+        "[notify.webhook]\nurl = \"{}/sidekey\"\n\n[accounts.m]\nprovider = \"microsoft\"\nclient_id = \"test-client\"\nauthority = \"{}/common\"\napi_base = \"{}\"\nscopes = [\"openid\", \"offline_access\", \"user.read\"]\n\n[accounts.m.policy]\nallow_token_export = true\n",
+        hook.url(),
+        idp.base_url(),
+        idp.api_base()
+    );
+    let env = Env::new(&toml);
+    (idp, hook, env)
+}
+
+#[test]
+fn granted_scopes_beyond_the_ceiling_are_refused_and_reported() {
+    let (_idp, hook, env) = over_granted();
+    let out = run_for(&env, &["login", "m"], Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let shown = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        shown.contains("Mail.Send"),
+        "no warning at sign-in: {shown}"
+    );
+    assert!(shown.contains("Directory.ReadWrite.All"), "{shown}");
+    assert!(
+        !shown.contains("profile,") && !shown.contains("email,"),
+        "{shown}"
+    );
+    // The channels are told too.
+    let t0 = Instant::now();
+    while !hook
+        .requests()
+        .iter()
+        .any(|r| r.text().contains("signed_in") && r.text().contains("Mail.Send"))
+    {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "no warning on the webhook"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+
+    // Status says so.
+    let st = env.run(&["status", "--json"]);
+    let v: serde_json::Value = serde_json::from_slice(&st.stdout).unwrap();
+    let note = v["accounts"][0]["note"]
+        .as_str()
+        .unwrap_or_default()
+        .to_string();
+    assert!(note.contains("Mail.Send"), "{v}");
+
+    // No export, locally (see the README: the ceiling is the account's, whoever asks) …
+    let out = env.run(&["token", "m"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    assert!(stderr(&out).contains("Mail.Send"), "{}", stderr(&out));
+    let out = env.run(&["exec", "m", "--", "true"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+
+    // … and through the daemon.
+    let d = daemon_helpers::start_daemon(&env);
+    let (s, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/token",
+        Some(daemon_helpers::API_KEY),
+        Some(r#"{"account":"m"}"#),
+    );
+    assert_eq!(s, 403, "{body}");
+    assert!(body.contains("\"policy\""), "{body}");
+    assert!(!body.contains("access_token\""), "{body}");
+    // An operation within the ceiling still runs; one beyond it does not.
+    let (s, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/op",
+        Some(daemon_helpers::API_KEY),
+        Some(r#"{"op":"ms.me"}"#),
+    );
+    assert_eq!(s, 200, "{body}");
+    let (s, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/op",
+        Some(daemon_helpers::API_KEY),
+        Some(r#"{"op":"ms.mail.unread","top":5}"#),
+    );
+    assert_eq!(s, 403, "{body}");
+    assert!(
+        body.contains("\"policy\"") && body.contains("Mail.Read"),
+        "{body}"
+    );
 }

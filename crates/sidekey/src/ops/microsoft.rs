@@ -224,6 +224,28 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
     let account = ctx.config.account(name)?;
     let tz = timezone(ctx, op.tz())?;
     let rec = fresh_token(ctx, name).await?;
+    // The ceiling holds for what was granted: an operation that needs a scope the provider
+    // granted beyond it (consented earlier, returned again by Entra) is refused.
+    let over = account
+        .policy
+        .granted_over_ceiling(&account.scopes, &rec.scopes);
+    if !over.is_empty() {
+        let within: Vec<String> = rec
+            .scopes
+            .iter()
+            .filter(|s| !over.contains(s))
+            .cloned()
+            .collect();
+        if sidekey_services::missing_scope(op.graph_name(), &rec.scopes).is_none()
+            && let Some(needed) = sidekey_services::missing_scope(op.graph_name(), &within)
+        {
+            return Err(Failure::policy(format!(
+                "policy: `ms {}` needs {needed}, which '{name}' was granted beyond its ceiling ({}); add it to [accounts.{name}.policy] allowed_scopes if that is intended",
+                op.graph_name().replace('.', " "),
+                account.policy.ceiling(&account.scopes).join(" ")
+            )));
+        }
+    }
     if let Some(missing) = sidekey_services::missing_scope(op.graph_name(), &rec.scopes) {
         if matches!(op, MsOp::Dashboard { .. }) {
             // Each dashboard section fails on its own: show what can be shown.

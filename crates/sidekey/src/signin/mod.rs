@@ -211,7 +211,7 @@ impl SignIns {
         loop {
             match store.seen(now_unix())? {
                 Seen::None => return Ok(LoginProgress::None),
-                Seen::Finished(p, o) => return finished(&store, &p, &o),
+                Seen::Finished(p, o) => return finished(&store, &p, &o, &self.ctx.config),
                 Seen::Interrupted(p) => {
                     return Ok(LoginProgress::Interrupted {
                         event: p.code_event(name),
@@ -314,7 +314,12 @@ impl Deliveries {
 }
 
 /// The outcome of a finished sign-in, as an event.
-fn finished(store: &PendingStore, p: &Pending, o: &Outcome) -> Result<LoginProgress, Failure> {
+fn finished(
+    store: &PendingStore,
+    p: &Pending,
+    o: &Outcome,
+    configured: &crate::config::Config,
+) -> Result<LoginProgress, Failure> {
     let name = store.account();
     let failed = |reason: Reason, message: &str| Event::Failed {
         account: name.to_string(),
@@ -323,7 +328,10 @@ fn finished(store: &PendingStore, p: &Pending, o: &Outcome) -> Result<LoginProgr
         message: message.to_string(),
     };
     let (event, exit_code) = match (o.exit_code, store.vault().load::<Record>(name)?) {
-        (Exit::Ok, Some(rec)) => (signed_in_event(name, &rec), Exit::Ok),
+        (Exit::Ok, Some(rec)) => (
+            signed_in_event(name, &rec, configured.accounts.get(name)),
+            Exit::Ok,
+        ),
         (Exit::Ok, None) => (
             failed(
                 Reason::SignedOut,
@@ -449,7 +457,12 @@ impl Job {
             self.tx.send_replace(Shown::Done);
         }
         match &outcome {
-            Ok(rec) => self.notify(&signed_in_event(name, rec)),
+            // The ceiling is the configured account's (`self.account` may carry `--scope`).
+            Ok(rec) => self.notify(&signed_in_event(
+                name,
+                rec,
+                self.ctx.config.accounts.get(name),
+            )),
             Err(f) if f.reason == Reason::Interrupted => {}
             Err(f) => self.notify(&failed_event(name, self.account.kind.name(), f)),
         }

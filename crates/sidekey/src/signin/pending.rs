@@ -83,8 +83,14 @@ impl Pending {
     }
 }
 
-pub fn signed_in_event(account: &str, rec: &Record) -> Event {
+/// The signed-in event, with the warning when the grant exceeds `configured`'s ceiling.
+pub fn signed_in_event(
+    account: &str,
+    rec: &Record,
+    configured: Option<&crate::config::Account>,
+) -> Event {
     Event::SignedIn {
+        warning: rec.over_ceiling(configured),
         account: account.to_string(),
         provider: rec.provider.clone(),
         user: User {
