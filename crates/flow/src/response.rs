@@ -12,7 +12,7 @@ use crate::secret::Secret;
 use serde_json::{Map, Value};
 /// One line of bounded length, and `Retry-After` parsing: shared with the other crates through
 /// `sidekey-net`, re-exported here where they always were.
-pub use sidekey_net::{one_line, parse_retry_after};
+pub use sidekey_net::{one_line, parse_retry_after, scrub};
 use std::time::Duration;
 
 /// RFC 8628 §3.2: used when the server sends no `interval` (or a useless one).

@@ -395,3 +395,50 @@ fn granted_scopes_beyond_the_ceiling_are_refused_and_reported() {
         "{body}"
     );
 }
+
+/// Graph (or a proxy in front of it) echoing the request: the access token never reaches the
+/// agent, through the CLI or `POST /v1/op`.
+#[test]
+fn a_graph_error_that_echoes_the_token_is_scrubbed() {
+    use sidekey_testkit::graph::{FakeGraph, GraphOptions};
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let graph = FakeGraph::start(GraphOptions {
+        echo_authorization: true,
+        ..GraphOptions::default()
+    });
+    let env = Env::new(&format!(
+        "[accounts.work]\nprovider = \"microsoft\"\nclient_id = \"test-client\"\nauthority = \"{}/common\"\napi_base = \"{}\"\nscopes = [\"User.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Files.Read\", \"Contacts.Read\", \"offline_access\"]\n",
+        idp.base_url(),
+        graph.base_url()
+    ));
+    let out = run_for(&env, &["login", "work"], Duration::from_secs(20));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&["ms", "me"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("[redacted]"), "{}", stderr(&out));
+    let out = env.run(&["ms", "dashboard", "--json"]);
+    assert!(out.status.code().is_some());
+    let d = daemon_helpers::start_daemon(&env);
+    let (_, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/op",
+        Some(API_KEY),
+        Some(r#"{"op":"ms.dashboard"}"#),
+    );
+    env.record(&body);
+    let (_, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/op",
+        Some(API_KEY),
+        Some(r#"{"op":"ms.me"}"#),
+    );
+    assert!(body.contains("[redacted]"), "{body}");
+    env.record(&body);
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
