@@ -169,6 +169,20 @@ impl<'a> DeviceFlow<'a> {
         DeviceFlow { http, provider }
     }
 
+    /// The secrets among a request's parameters: scrubbed from whatever the answer says.
+    fn sent_secrets<'p>(params: &[(&str, &'p str)]) -> Vec<&'p str> {
+        params
+            .iter()
+            .filter(|(k, _)| {
+                matches!(
+                    *k,
+                    "client_secret" | "refresh_token" | "device_code" | "client_assertion"
+                )
+            })
+            .map(|(_, v)| *v)
+            .collect()
+    }
+
     fn client_params(&self, with_secret: bool) -> Vec<(&'a str, &'a str)> {
         let mut p = vec![("client_id", self.provider.client_id.as_str())];
         if with_secret && let Some(s) = &self.provider.client_secret {
@@ -216,6 +230,7 @@ impl<'a> DeviceFlow<'a> {
                     return Ok(auth);
                 }
                 Err(DeviceReplyError::OAuth(e)) => {
+                    let e = e.scrubbed(&Self::sent_secrets(&params));
                     if e.code == "slow_down" {
                         last = "slow_down".into();
                         continue;
@@ -291,7 +306,8 @@ impl<'a> DeviceFlow<'a> {
             raw.content_type.as_deref(),
             raw.retry_after,
             &raw.body,
-        ))
+        )
+        .scrubbed(&Self::sent_secrets(&params)))
     }
 
     /// Poll until tokens, a terminal error or the deadline. `on_event` sees every intermediate
@@ -383,7 +399,9 @@ impl<'a> DeviceFlow<'a> {
                 raw.content_type.as_deref(),
                 raw.retry_after,
                 &raw.body,
-            ) {
+            )
+            .scrubbed(&Self::sent_secrets(&params))
+            {
                 TokenReply::Tokens(t) => return Ok(t),
                 TokenReply::Error(e) if e.is_transient() => last = e.code,
                 TokenReply::Error(e) => return Err(RefreshError::from_oauth(&e)),

@@ -56,16 +56,61 @@ pub struct Endpoints {
 
 /// Parse an endpoint URL and insist on https, except for loopback hosts (tests, the demo, a
 /// sidecar talking to a local IdP). A token sent over plain http to a remote host is a leak.
+///
+/// Error messages name the URL by [`shown_url`] only: a config's webhook URL or issuer may carry
+/// credentials (`https://user:password@host`, a token in the path or query).
 pub fn endpoint_url(s: &str) -> Result<Url, String> {
-    let url = Url::parse(s.trim()).map_err(|e| format!("'{s}' is not a valid URL ({e})"))?;
+    let url =
+        Url::parse(s.trim()).map_err(|e| format!("'{}' is not a valid URL ({e})", shown_url(s)))?;
     match url.scheme() {
         "https" => Ok(url),
         "http" if is_loopback(&url) => Ok(url),
         "http" => Err(format!(
-            "'{s}' uses plain http; only https is allowed (http only for 127.0.0.1, ::1 or localhost)"
+            "'{}' uses plain http; only https is allowed (http only for 127.0.0.1, ::1 or localhost)",
+            shown_url(s)
         )),
-        other => Err(format!("'{s}' has unsupported scheme '{other}'")),
+        other => Err(format!(
+            "'{}' has unsupported scheme '{}'",
+            shown_url(s),
+            crate::response::one_line(other, 20)
+        )),
     }
+}
+
+/// A URL as it may be shown in a message: its origin (`scheme://host:port`), with `/…` when it
+/// had a path, query or fragment, never its userinfo, path or query (where webhook tokens and
+/// passwords live). Text that does not parse as a URL shows as its scheme and `…` at most.
+pub fn shown_url(s: &str) -> String {
+    let s = s.trim();
+    let Ok(url) = Url::parse(s) else {
+        return match s.split_once("://") {
+            Some((scheme, _))
+                if !scheme.is_empty()
+                    && scheme.len() <= 20
+                    && scheme
+                        .chars()
+                        .all(|c| c.is_ascii_alphanumeric() || "+-.".contains(c)) =>
+            {
+                format!("{scheme}://…")
+            }
+            _ => "…".to_string(),
+        };
+    };
+    let scheme = url.scheme();
+    let mut out = match url.host_str() {
+        Some(h) => match url.port() {
+            Some(p) => format!("{scheme}://{h}:{p}"),
+            None => format!("{scheme}://{h}"),
+        },
+        None => format!("{scheme}:"),
+    };
+    let more = (url.path() != "/" && !url.path().is_empty())
+        || url.query().is_some()
+        || url.fragment().is_some();
+    if more {
+        out.push_str("/…");
+    }
+    out
 }
 
 pub fn is_loopback(url: &Url) -> bool {
@@ -87,11 +132,14 @@ pub fn check_verification_uri(
     extra_hosts: &[String],
     uri: &str,
 ) -> Result<(), String> {
-    let url = endpoint_url(uri)?;
+    // The URL parser drops tabs and line breaks inside a URL: what is checked must be exactly
+    // what is shown, one URL and nothing else.
+    let uri = crate::response::shown_uri(uri, "verification URI")?;
+    let url = endpoint_url(&uri)?;
     let host = url
         .host_str()
         .map(|h| h.trim_end_matches('.').to_ascii_lowercase())
-        .ok_or_else(|| format!("'{uri}' has no host"))?;
+        .ok_or_else(|| format!("'{}' has no host", shown_url(&uri)))?;
     let mut allowed: Vec<String> = kind
         .dialect()
         .verification_domains()
@@ -149,5 +197,21 @@ mod tests {
         assert!(endpoint_url("http://login.example.com/x").is_err());
         assert!(endpoint_url("ftp://x/").is_err());
         assert!(endpoint_url("not a url").is_err());
+    }
+
+    #[test]
+    fn shown_urls_carry_no_credentials() {
+        assert_eq!(
+            shown_url("https://u:pw@hooks.example:8443/services/T0/B0/XXXX?k=v#f"),
+            "https://hooks.example:8443/…"
+        );
+        assert_eq!(
+            shown_url("https://idp.example.com"),
+            "https://idp.example.com"
+        );
+        assert_eq!(shown_url("https://u:p w@[bad/x"), "https://…");
+        assert_eq!(shown_url("no url at all: secret"), "…");
+        let e = endpoint_url("http://u:pw@idp.example.com/secret").unwrap_err();
+        assert!(!e.contains("pw") && !e.contains("secret"), "{e}");
     }
 }

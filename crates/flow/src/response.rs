@@ -12,7 +12,7 @@ use crate::secret::Secret;
 use serde_json::{Map, Value};
 /// One line of bounded length, and `Retry-After` parsing: shared with the other crates through
 /// `sidekey-net`, re-exported here where they always were.
-pub use sidekey_net::{one_line, parse_retry_after};
+pub use sidekey_net::{one_line, parse_retry_after, scrub};
 use std::time::Duration;
 
 /// RFC 8628 §3.2: used when the server sends no `interval` (or a useless one).
@@ -63,6 +63,17 @@ impl OAuthError {
         )
     }
 
+    /// The error with every one of `secrets` (what the request sent: refresh token, device code,
+    /// client secret) scrubbed from its code and description, and both capped in length: a
+    /// provider or proxy that echoes the request must not hand them on.
+    pub fn scrubbed(mut self, secrets: &[&str]) -> OAuthError {
+        self.code = one_line(&sidekey_net::scrub(&self.code, secrets), 120);
+        self.description = self
+            .description
+            .map(|d| cap(&sidekey_net::scrub(&d, secrets), 2000));
+        self
+    }
+
     /// The description cut to one printable line: Microsoft appends trace IDs on further lines.
     pub fn short_description(&self) -> Option<String> {
         let d = self.description.as_deref()?;
@@ -96,6 +107,35 @@ pub enum TokenReply {
         /// HTTP 429 or a quota error: the server asked us to slow down without saying `slow_down`.
         rate_limited: bool,
     },
+}
+
+/// At most `max` characters (a provider's text is shown and stored, never a megabyte of it).
+fn cap(s: &str, max: usize) -> String {
+    if s.chars().count() <= max {
+        return s.to_string();
+    }
+    let mut c: String = s.chars().take(max - 1).collect();
+    c.push('…');
+    c
+}
+
+impl TokenReply {
+    /// [`OAuthError::scrubbed`] for an error, and the same for a transient fault's text.
+    pub fn scrubbed(self, secrets: &[&str]) -> TokenReply {
+        match self {
+            TokenReply::Error(e) => TokenReply::Error(e.scrubbed(secrets)),
+            TokenReply::Transient {
+                what,
+                retry_after,
+                rate_limited,
+            } => TokenReply::Transient {
+                what: one_line(&sidekey_net::scrub(&what, secrets), 300),
+                retry_after,
+                rate_limited,
+            },
+            t => t,
+        }
+    }
 }
 
 /// Parse a body as a JSON object or, failing that, as `application/x-www-form-urlencoded`
@@ -201,6 +241,20 @@ pub fn parse_device_authorization(
     );
     match (device_code, user_code, verification_uri) {
         (Some(device_code), Some(user_code), Some(verification_uri)) if status < 300 => {
+            // What the person is shown: checked here, before anything is shown anywhere.
+            check_user_code(&user_code).map_err(DeviceReplyError::Malformed)?;
+            let verification_uri = shown_uri(&verification_uri, "verification_uri")
+                .map_err(DeviceReplyError::Malformed)?;
+            let verification_uri_complete = match get_str(
+                &m,
+                &["verification_uri_complete", "verificationUriComplete"],
+            ) {
+                Some(c) => Some(
+                    shown_uri(&c, "verification_uri_complete")
+                        .map_err(DeviceReplyError::Malformed)?,
+                ),
+                None => None,
+            };
             let interval = get_u64(&m, &["interval"])
                 .filter(|i| *i > 0)
                 .unwrap_or(DEFAULT_INTERVAL)
@@ -209,10 +263,7 @@ pub fn parse_device_authorization(
                 device_code: Secret::new(device_code),
                 user_code,
                 verification_uri,
-                verification_uri_complete: get_str(
-                    &m,
-                    &["verification_uri_complete", "verificationUriComplete"],
-                ),
+                verification_uri_complete,
                 message: get_str(&m, &["message"]),
                 expires_in: get_u64(&m, &["expires_in", "expiresIn"])
                     .filter(|e| *e > 0)
@@ -238,6 +289,66 @@ pub fn parse_device_authorization(
             }))
         }
     }
+}
+
+/// The longest user code shown: RFC 8628 §6.1 codes are 8 or so characters; Microsoft's are 9,
+/// Google's 11 with a dash. Anything longer is not a code a person types.
+pub const MAX_USER_CODE: usize = 64;
+
+/// Characters that reorder or hide text (bidi controls, zero-width marks): not controls in
+/// Unicode's sense, but they change what a person reads.
+fn is_invisible(c: char) -> bool {
+    matches!(c, '\u{200B}'..='\u{200F}' | '\u{202A}'..='\u{202E}' | '\u{2060}'..='\u{2069}' | '\u{FEFF}')
+}
+
+/// A user code is a short line of printable characters (spaces inside allowed): no control
+/// characters (ANSI escapes), no line breaks, no invisible marks, at most [`MAX_USER_CODE`].
+pub fn check_user_code(code: &str) -> Result<(), String> {
+    let n = code.chars().count();
+    if code.trim().is_empty() {
+        return Err("the user code is empty; refusing to show it".into());
+    }
+    if n > MAX_USER_CODE {
+        return Err(format!(
+            "the user code is {n} characters long (at most {MAX_USER_CODE}); refusing to show it"
+        ));
+    }
+    if code
+        .chars()
+        .any(|c| c.is_control() || (c.is_whitespace() && c != ' ') || is_invisible(c))
+    {
+        return Err(
+            "the user code contains control or invisible characters; refusing to show it".into(),
+        );
+    }
+    Ok(())
+}
+
+/// A verification URI as it is shown: exactly one absolute URL with a host, with no whitespace
+/// or control characters anywhere (a second URL after a line break is how a hostile page hides
+/// behind an allowed one), normalised by the URL parser. Only surrounding spaces are dropped.
+pub fn shown_uri(raw: &str, field: &str) -> Result<String, String> {
+    let t = raw.trim_matches(' ');
+    let refuse = |why: &str| {
+        Err(format!(
+            "the {field} is not exactly one absolute URL ({why}); refusing to show it"
+        ))
+    };
+    if t.chars()
+        .any(|c| c.is_whitespace() || c.is_control() || is_invisible(c))
+    {
+        return refuse("it contains whitespace or control characters");
+    }
+    if t.len() > 2048 {
+        return refuse("it is longer than 2048 bytes");
+    }
+    let Ok(url) = url::Url::parse(t) else {
+        return refuse("it does not parse");
+    };
+    if url.cannot_be_a_base() || url.host_str().is_none_or(str::is_empty) {
+        return refuse("it has no host");
+    }
+    Ok(url.to_string())
 }
 
 /// Why a device authorization request produced no code.

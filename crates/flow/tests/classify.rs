@@ -754,3 +754,84 @@ fn unauthorized_client_is_worded_per_provider() {
         .to_string();
     assert!(text.contains("enable it in the app's settings"), "{text}");
 }
+
+/// Issue 10 item 7: what is shown is exactly one absolute URL and a short printable code.
+#[test]
+fn device_authorization_shows_one_url_and_a_printable_code() {
+    let body = |uri: &str, code: &str, complete: Option<&str>| {
+        let mut v = serde_json::json!({
+            "device_code": "dc-0123456789",
+            "user_code": code,
+            "verification_uri": uri,
+            "expires_in": 900,
+            "interval": 5,
+        });
+        if let Some(c) = complete {
+            v["verification_uri_complete"] = c.into();
+        }
+        v.to_string()
+    };
+    let parse = |b: String| parse_device_authorization(200, JSON, b.as_bytes());
+    let malformed = |b: String| matches!(parse(b), Err(DeviceReplyError::Malformed(_)));
+    // A second URL after a newline (or any whitespace), control characters, no URL at all.
+    for uri in [
+        "https://microsoft.com/devicelogin\nhttps://evil.example/",
+        "https://microsoft.com/devicelogin https://evil.example/",
+        "https://microsoft.com/devicelogin\r",
+        "https://microsoft.com/\u{1b}[2Kdevicelogin",
+        "https://microsoft.com/devicelogin\u{85}x",
+        "microsoft.com/devicelogin",
+        "/devicelogin",
+        "",
+    ] {
+        assert!(malformed(body(uri, "FRWQDE7YL", None)), "{uri:?}");
+        if uri.is_empty() {
+            continue; // an empty verification_uri_complete counts as absent
+        }
+        assert!(
+            malformed(body(
+                "https://microsoft.com/devicelogin",
+                "FRWQDE7YL",
+                Some(uri)
+            )),
+            "complete {uri:?}"
+        );
+    }
+    // ANSI escapes, other controls, a huge code, an empty one.
+    let huge = "A".repeat(200 * 1024);
+    for code in [
+        "\u{1b}[31mFRWQ\u{1b}[0m",
+        "FRWQ\nDE7YL",
+        "FRWQ\u{7f}",
+        "",
+        "   ",
+        &huge,
+    ] {
+        assert!(
+            malformed(body("https://microsoft.com/devicelogin", code, None)),
+            "{:?}",
+            &code[..code.len().min(20)]
+        );
+    }
+    // What is kept is the normalised URL; ordinary codes pass unchanged.
+    let a = parse(body(
+        "  https://MICROSOFT.com/devicelogin ",
+        "WDJB-MJHT",
+        None,
+    ))
+    .unwrap();
+    assert_eq!(a.verification_uri, "https://microsoft.com/devicelogin");
+    assert_eq!(a.user_code, "WDJB-MJHT");
+    let a = parse(body(
+        "https://example.com",
+        "ab12 cd34",
+        Some("https://example.com/?c=1"),
+    ))
+    .unwrap();
+    assert_eq!(a.verification_uri, "https://example.com/");
+    assert_eq!(a.user_code, "ab12 cd34");
+    assert_eq!(
+        a.verification_uri_complete.as_deref(),
+        Some("https://example.com/?c=1")
+    );
+}

@@ -27,4 +27,4 @@ mod text;
 pub use http::{BodyError, client_builder, describe_reqwest, origin, read_capped};
 pub use retry_after::{parse_retry_after, parse_retry_after_at};
 pub use secret::Secret;
-pub use text::one_line;
+pub use text::{REDACTED, one_line, scrub};

@@ -81,6 +81,10 @@ pub enum Event {
         user: User,
         scopes: Vec<String>,
         expires_at: Option<String>,
+        /// Something the person must know about this sign-in (the provider granted more than
+        /// the account's ceiling), one line.
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        warning: Option<String>,
     },
     Failed {
         account: String,

@@ -152,6 +152,7 @@ fn note(event: &Event, now: jiff::Timestamp) -> Note {
             account,
             provider,
             user,
+            warning,
             ..
         } => {
             let name = user.name.as_deref().map(|n| one_line(n, 100));
@@ -166,7 +167,14 @@ fn note(event: &Event, now: jiff::Timestamp) -> Note {
             };
             Note {
                 title: format!("Signed in: {}", who(account, provider)),
-                body: format!("{} signed in{as_whom}.", who(account, provider)),
+                body: format!(
+                    "{} signed in{as_whom}.{}",
+                    who(account, provider),
+                    warning
+                        .as_deref()
+                        .map(|w| format!("\nWarning: {}", one_line(w, 1000)))
+                        .unwrap_or_default()
+                ),
                 click: None,
                 tags: "white_check_mark",
                 priority: "default",

@@ -280,6 +280,7 @@ pub(crate) fn message(event: &Event, now: jiff::Timestamp) -> String {
             provider,
             user,
             scopes,
+            warning,
             ..
         } => {
             let mut t = format!("✅ {}: signed in", who(account, provider));
@@ -287,6 +288,9 @@ pub(crate) fn message(event: &Event, now: jiff::Timestamp) -> String {
             t += ".";
             if !scopes.is_empty() {
                 t += &format!("\nAccess granted: {}", scope_list(scopes));
+            }
+            if let Some(w) = warning {
+                t += &format!("\n⚠️ {}", escape(&one_line(w, 1000)));
             }
             t
         }

@@ -69,7 +69,12 @@ impl Terminal {
                     writeln!(out, "Or open this link, which carries the code: {c}")?;
                 }
             }
-            Event::SignedIn { account, user, .. } => {
+            Event::SignedIn {
+                account,
+                user,
+                warning,
+                ..
+            } => {
                 let who = match (&user.name, &user.email) {
                     (Some(n), Some(m)) => format!("{n} <{m}>"),
                     (Some(n), None) => n.clone(),
@@ -77,6 +82,9 @@ impl Terminal {
                     (None, None) => "unknown user".into(),
                 };
                 writeln!(out, "Signed in to '{account}' as {who}.")?;
+                if let Some(w) = warning {
+                    writeln!(out, "Warning: {}", crate::text::one_line(w, 1000))?;
+                }
             }
             // The failure itself is the command's error line on stderr.
             Event::Failed { .. } => {}
@@ -136,6 +144,7 @@ mod tests {
             },
             scopes: vec![],
             expires_at: None,
+            warning: None,
         };
         assert_eq!(
             shown(Terminal::default(), &done),

@@ -145,6 +145,7 @@ async fn hostile_strings_are_escaped_and_accepted() {
             },
             scopes: vec![HOSTILE.to_string()],
             expires_at: None,
+            warning: None,
         },
         Event::Failed {
             account: HOSTILE.to_string(),

@@ -62,6 +62,12 @@ pub fn rfc3339(unix: i64) -> String {
 }
 
 impl Record {
+    /// The status note when the provider granted more than the account's ceiling.
+    pub fn over_ceiling(&self, account: Option<&crate::config::Account>) -> Option<String> {
+        let a = account?;
+        a.policy.granted_warning(&a.name, &a.scopes, &self.scopes)
+    }
+
     pub fn from_tokens(
         account: &Account,
         provider: &sidekey_flow::Provider,

@@ -954,6 +954,31 @@ scopes = ["openid", "drive.file"]
         }
     }
 
+    /// Issue 10 item 11: a URL that is refused is shown without its credentials (userinfo, a
+    /// token in the path or query): its origin at most.
+    #[test]
+    fn config_errors_never_print_credentials_in_urls() {
+        let cases = [
+            "[notify.webhook]\nurl = \"http://hooks.example/services/T000/B000/XXXXsecretXXXX\"\n",
+            "[notify.webhook]\nurl = \"ftp://hooks.example/services/T000/B000/XXXXsecretXXXX\"\n",
+            "[notify.webhook]\nurl = \"http://hooks.example/hook?token=XXXXsecretXXXX\"\n",
+            "[notify.ntfy]\nserver = \"http://bob:XXXXsecretXXXX@ntfy.example\"\ntopic = \"t\"\n",
+            "[accounts.a]\nprovider = \"oidc\"\nclient_id = \"x\"\nissuer = \"http://bob:XXXXsecretXXXX@idp.example.com\"\n",
+            "[accounts.a]\nprovider = \"generic\"\nclient_id = \"x\"\ndevice_authorization_endpoint = \"https://bob:XXXXsecretXXXX@[idp/d\"\ntoken_endpoint = \"https://idp.example.com/t\"\n",
+            "[accounts.a]\nprovider = \"generic\"\nclient_id = \"x\"\ndevice_authorization_endpoint = \"https://idp.example.com/d\"\ntoken_endpoint = \"gopher://bob:XXXXsecretXXXX@idp.example.com/t\"\n",
+        ];
+        for text in cases {
+            let err = parse(text).unwrap_err();
+            assert!(!err.contains("XXXXsecretXXXX"), "{err}");
+            assert!(!err.contains("bob"), "{err}");
+            assert!(err.contains("c.toml line"), "{err}");
+        }
+        // The host is still named, so the person can find the line.
+        let err = parse(cases[0]).unwrap_err();
+        assert!(err.contains("http://hooks.example"), "{err}");
+        assert!(err.contains("plain http"), "{err}");
+    }
+
     #[test]
     fn dialect_settings_errors_point_at_their_key() {
         let cases = [

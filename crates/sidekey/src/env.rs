@@ -16,6 +16,10 @@ pub const SIDEKEY_VAULT_KEY_FILE: &str = "SIDEKEY_VAULT_KEY_FILE";
 pub const SIDEKEY_VAULT_KEY: &str = "SIDEKEY_VAULT_KEY";
 /// Client mode: the daemon to talk to, `unix:///run/sidekey/sidekey.sock` or `http://host:port`.
 pub const SIDEKEY_URL: &str = "SIDEKEY_URL";
+/// Client mode: `1` allows `SIDEKEY_URL=http://…` to a host that is not loopback. The API key
+/// then travels in cleartext; without this, such a URL is refused (exit 2). Loopback
+/// (`127.0.0.1`, `::1`, `localhost`) and `unix://` need nothing.
+pub const SIDEKEY_ALLOW_PLAIN_HTTP: &str = "SIDEKEY_ALLOW_PLAIN_HTTP";
 /// The file holding the daemon's API key: read by the daemon (unless `[server] api_key_file`)
 /// and by clients in client mode.
 pub const SIDEKEY_API_KEY_FILE: &str = "SIDEKEY_API_KEY_FILE";

@@ -100,6 +100,100 @@ impl Policy {
     }
 }
 
+/// Scopes every sign-in may carry whatever the ceiling says: OpenID Connect's own (and Google's
+/// long names for two of them). They name who signed in, not what the token may do.
+const IDENTITY_SCOPES: &[&str] = &[
+    "openid",
+    "profile",
+    "email",
+    "offline_access",
+    "https://www.googleapis.com/auth/userinfo.email",
+    "https://www.googleapis.com/auth/userinfo.profile",
+];
+
+/// Microsoft Graph's resource prefixes (global and national clouds): `Mail.Send` and
+/// `https://graph.microsoft.com/Mail.Send` are the same scope.
+const GRAPH_PREFIXES: &[&str] = &[
+    "https://graph.microsoft.com/",
+    "https://graph.microsoft.us/",
+    "https://dod-graph.microsoft.us/",
+    "https://microsoftgraph.chinacloudapi.cn/",
+    "https://graph.microsoft.de/",
+];
+
+/// A scope as providers compare it: case-insensitive, without a Graph resource prefix.
+fn scope_key(s: &str) -> String {
+    let l = s.trim().to_ascii_lowercase();
+    GRAPH_PREFIXES
+        .iter()
+        .find_map(|p| l.strip_prefix(p))
+        .map(str::to_string)
+        .unwrap_or(l)
+}
+
+impl Policy {
+    /// The scopes the account may ever hold: the policy's `allowed_scopes`, else the configured.
+    pub fn ceiling<'a>(&'a self, configured: &'a [String]) -> &'a [String] {
+        self.allowed_scopes.as_deref().unwrap_or(configured)
+    }
+
+    /// The *granted* scopes beyond the ceiling (Entra returns every scope the app was ever
+    /// consented to, not only those asked for). Identity scopes never count; a `.default` in
+    /// the ceiling means "whatever was consented", so nothing is beyond it.
+    pub fn granted_over_ceiling(&self, configured: &[String], granted: &[String]) -> Vec<String> {
+        let ceiling: Vec<String> = self
+            .ceiling(configured)
+            .iter()
+            .map(|s| scope_key(s))
+            .collect();
+        if ceiling
+            .iter()
+            .any(|s| s == ".default" || s.ends_with("/.default"))
+        {
+            return vec![];
+        }
+        granted
+            .iter()
+            .filter(|g| {
+                let k = scope_key(g);
+                !k.is_empty() && !IDENTITY_SCOPES.contains(&k.as_str()) && !ceiling.contains(&k)
+            })
+            .cloned()
+            .collect()
+    }
+
+    /// What to tell the person when the grant exceeds the ceiling, else `None`.
+    pub fn granted_warning(
+        &self,
+        account: &str,
+        configured: &[String],
+        granted: &[String],
+    ) -> Option<String> {
+        let over = self.granted_over_ceiling(configured, granted);
+        if over.is_empty() {
+            return None;
+        }
+        Some(format!(
+            "the provider granted '{account}' more than its ceiling allows: {} (allowed: {}). Raw tokens of '{account}' are refused and so are operations needing those scopes. The app was consented to them earlier: revoke that consent at the provider and sign in again, or, if intended, add them to [accounts.{account}.policy] allowed_scopes",
+            over.join(", "),
+            self.ceiling(configured).join(" ")
+        ))
+    }
+
+    /// Refuse (exit 6) handing out a token whose grant exceeds the ceiling.
+    pub fn check_granted(
+        &self,
+        account: &str,
+        configured: &[String],
+        granted: &[String],
+    ) -> Result<(), Failure> {
+        match self.granted_warning(account, configured, granted) {
+            None => Ok(()),
+            Some(w) => Err(Failure::policy(format!("policy: {w}"))),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -135,5 +229,45 @@ mod tests {
             .check_scopes("a", &conf, &["Mail.Send".to_string()])
             .unwrap_err();
         assert!(e.message.contains("Mail.Send"), "{}", e.message);
+    }
+
+    #[test]
+    fn granted_scopes_are_compared_as_providers_write_them() {
+        let p = Policy::default();
+        let conf: Vec<String> = ["openid", "offline_access", "User.Read"]
+            .map(String::from)
+            .to_vec();
+        let granted: Vec<String> = [
+            "https://graph.microsoft.com/user.read",
+            "profile",
+            "email",
+            "openid",
+            "https://graph.microsoft.com/Mail.Send",
+            "Directory.ReadWrite.All",
+        ]
+        .map(String::from)
+        .to_vec();
+        assert_eq!(
+            p.granted_over_ceiling(&conf, &granted),
+            vec![
+                "https://graph.microsoft.com/Mail.Send".to_string(),
+                "Directory.ReadWrite.All".to_string()
+            ]
+        );
+        let e = p.check_granted("a", &conf, &granted).unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Policy);
+        assert!(p.check_granted("a", &conf, &conf).is_ok());
+        // allowed_scopes widens the ceiling; .default means "whatever was consented".
+        let wide = Policy {
+            allowed_scopes: Some(vec![
+                "user.read".into(),
+                "mail.send".into(),
+                "Directory.ReadWrite.All".into(),
+            ]),
+            ..Policy::default()
+        };
+        assert!(wide.check_granted("a", &conf, &granted).is_ok());
+        let dflt = vec!["https://graph.microsoft.com/.default".to_string()];
+        assert!(p.check_granted("a", &dflt, &granted).is_ok());
     }
 }

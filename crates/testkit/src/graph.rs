@@ -194,6 +194,9 @@ pub struct GraphOptions {
     /// needing others get 403 with Graph's error shape, and body fields under
     /// `Mail.ReadBasic`/`Calendars.ReadBasic` get 403 too. `None`: everything is allowed.
     pub granted_scopes: Option<Vec<String>>,
+    /// Every request is answered 400 `BadRequest` whose message echoes the request's
+    /// `Authorization` header, as a misbehaving proxy might. Default false.
+    pub echo_authorization: bool,
 }
 
 impl Default for GraphOptions {
@@ -205,6 +208,7 @@ impl Default for GraphOptions {
             page_size: 50,
             data: GraphData::sample(),
             granted_scopes: None,
+            echo_authorization: false,
         }
     }
 }
@@ -882,7 +886,20 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let echo = headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone())
+        .filter(|_| sh.opts.echo_authorization);
     let reply = match body {
+        _ if echo.is_some() => gerr(
+            400,
+            "BadRequest",
+            &format!(
+                "Unexpected request. Headers: Authorization: {}",
+                echo.unwrap_or_default()
+            ),
+        ),
         Err(_) => gerr(
             413,
             "RequestEntityTooLarge",

@@ -146,6 +146,16 @@ pub struct Options {
     /// slash answers `301` to the slashed one, as directory-style servers do. [`FakeIdp::api_base`]
     /// then returns the slashed URL. Default false.
     pub userinfo_trailing_slash: bool,
+    /// Appended to the `verification_uri` (and `verification_uri_complete`) the device endpoint
+    /// sends, e.g. `"\nhttps://evil.example/"`: a hostile page hidden behind an allowed one.
+    /// Default `None`.
+    pub verification_uri_suffix: Option<String>,
+    /// The `user_code` the device endpoint *sends* instead of the real one (ANSI escapes, a huge
+    /// code); approving still uses the real one ([`FakeIdp::last_user_code`]). Default `None`.
+    pub shown_user_code: Option<String>,
+    /// Scopes added to every token response's `scope`, as Microsoft reports previously consented
+    /// scopes of the app beyond what was asked for (e.g. `Mail.Send`). Default empty.
+    pub granted_extra_scopes: Vec<String>,
 }
 
 impl Options {
@@ -184,6 +194,9 @@ impl Options {
             refused_scopes: Vec::new(),
             discovery_without_device_endpoint: false,
             userinfo_trailing_slash: false,
+            verification_uri_suffix: None,
+            shown_user_code: None,
+            granted_extra_scopes: Vec::new(),
         }
     }
 }
@@ -211,6 +224,10 @@ pub enum Fault {
     /// (`interaction_required`, `consent_required`, `login_required`, `temporarily_unavailable`,
     /// `server_error`, `unauthorized_client`; see `wire::ms_oauth_fault`).
     OAuth { status: u16, error: &'static str },
+    /// An OAuth error body whose `error_description` echoes the request: every form parameter
+    /// (`refresh_token`, `device_code`, `client_secret`, …) and the `Authorization` header, as a
+    /// misbehaving provider or proxy might.
+    EchoRequest { status: u16, error: &'static str },
 }
 
 /// Request counters. Requests answered by an injected fault count in `polls` /

@@ -678,6 +678,16 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
         Some(Fault::OAuth { status, error }) => {
             return wire::oauth_fault(sh, status, error, gh_json);
         }
+        Some(Fault::EchoRequest { status, error }) => {
+            let mut echoed: Vec<String> = parsed
+                .as_ref()
+                .map(|p| p.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                .unwrap_or_default();
+            if let Some((id, secret)) = req.basic_auth() {
+                echoed.push(format!("basic={id}:{secret}"));
+            }
+            return wire::echo_error(status, error, &echoed.join("&"));
+        }
         Some(other) => {
             if let Some(r) = wire::fault_response(&other) {
                 return r;

@@ -151,6 +151,7 @@ struct RefreshTok {
 }
 
 /// Tokens returned by a successful grant, before dialect rendering.
+#[derive(Clone)]
 pub(crate) struct Issued {
     pub access: String,
     pub refresh: Option<String>,

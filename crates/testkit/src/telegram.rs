@@ -866,6 +866,7 @@ impl HookRequest {
 struct HookState {
     requests: Vec<HookRequest>,
     fail: VecDeque<u16>,
+    hang: bool,
 }
 
 /// Records every request to any path and answers `200 ok` (or an injected failure).
@@ -901,6 +902,12 @@ impl FakeHook {
             .fail
             .extend(std::iter::repeat_n(status, n));
     }
+
+    /// From now on, requests are recorded and never answered (a channel that hangs: the
+    /// connection stays open until the client gives up).
+    pub fn hang(&self) {
+        lock(&self.state).hang = true;
+    }
 }
 
 impl std::fmt::Debug for FakeHook {
@@ -933,11 +940,14 @@ async fn hook_handle(State(state): State<Arc<Mutex<HookState>>>, request: Reques
             .collect(),
         body: body.to_vec(),
     };
-    let fail = {
+    let (fail, hang) = {
         let mut st = lock(&state);
         st.requests.push(req);
-        st.fail.pop_front()
+        (st.fail.pop_front(), st.hang)
     };
+    if hang {
+        std::future::pending::<()>().await;
+    }
     match fail {
         Some(s) => respond(s, "text/plain", format!("injected failure {s}")),
         None => respond(200, "application/json", "{\"ok\":true}"),

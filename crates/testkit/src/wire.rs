@@ -88,6 +88,15 @@ fn no_store(r: Response) -> Response {
     )
 }
 
+/// [`Fault::EchoRequest`]: an OAuth error whose description is the request itself.
+pub(crate) fn echo_error(status: u16, error: &str, echoed: &str) -> Response {
+    oauth_error(
+        status,
+        error,
+        &format!("Bad request. The request was: {echoed}"),
+    )
+}
+
 fn oauth_error(status: u16, error: &str, description: &str) -> Response {
     json(
         status,
@@ -648,7 +657,10 @@ pub(crate) fn device_response(
     github_json: bool,
 ) -> Response {
     let opts = &sh.opts;
-    let uri = sh.verification_uri();
+    let suffix = opts.verification_uri_suffix.as_deref().unwrap_or("");
+    let uri = format!("{}{suffix}", sh.verification_uri());
+    let real_code = user_code;
+    let user_code = opts.shown_user_code.as_deref().unwrap_or(user_code);
     match sh.dialect() {
         Dialect::GitHub | Dialect::GitHubApp => {
             let mut f = vec![
@@ -675,8 +687,8 @@ pub(crate) fn device_response(
                 "verification_uri"
             };
             v[key] = Value::String(uri.clone());
-            if let Some(c) = sh.verification_uri_complete(user_code) {
-                v["verification_uri_complete"] = Value::String(c);
+            if let Some(c) = sh.verification_uri_complete(real_code) {
+                v["verification_uri_complete"] = Value::String(format!("{c}{suffix}"));
             }
             if let Some(i) = opts.interval {
                 v["interval"] = Value::from(i);
@@ -705,6 +717,13 @@ fn google_scope(s: &str) -> &str {
 
 pub(crate) fn token_response(sh: &Shared, t: &Issued, github_json: bool) -> Response {
     let dialect = sh.dialect();
+    let mut t = t.clone();
+    for extra in &sh.opts.granted_extra_scopes {
+        if !t.scopes.contains(extra) {
+            t.scopes.push(extra.clone());
+        }
+    }
+    let t = &t;
     match dialect {
         Dialect::GitHub => github_fields(
             200,
@@ -1108,7 +1127,7 @@ pub(crate) fn fault_response(f: &Fault) -> Option<Response> {
                 None => r,
             })
         }
-        Fault::Delay(_) | Fault::Reset | Fault::OAuth { .. } => None,
+        Fault::Delay(_) | Fault::Reset | Fault::OAuth { .. } | Fault::EchoRequest { .. } => None,
     }
 }
 

@@ -213,6 +213,11 @@ mod tests {
         assert!(ok("https://microsoft.com.evil.example/devicelogin").is_err());
         assert!(ok("https://evilmicrosoft.com/devicelogin").is_err());
         assert!(ok("http://microsoft.com/devicelogin").is_err());
+        // Issue 10 item 7: what is checked is what is shown, one URL and nothing after it (the
+        // URL parser itself would drop the line break and check only the first host).
+        assert!(ok("https://microsoft.com/devicelogin\nhttps://evil.example/").is_err());
+        assert!(ok("https://microsoft.com/device\tlogin").is_err());
+        assert!(ok("https://microsoft.com/devicelogin\r\n").is_err());
     }
 
     #[test]

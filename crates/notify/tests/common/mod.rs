@@ -64,6 +64,7 @@ pub fn signed_in_event() -> Event {
         },
         scopes: vec!["User.Read".to_string()],
         expires_at: Some("2026-01-01T13:00:00Z".to_string()),
+        warning: None,
     }
 }
 

@@ -86,7 +86,9 @@ impl Local {
                     note: if configured.is_none() {
                         Some("not in the config any more".into())
                     } else {
-                        r.reauth_reason.clone()
+                        r.reauth_reason
+                            .clone()
+                            .or_else(|| r.over_ceiling(configured))
                     },
                     name: name.clone(),
                     provider,
@@ -153,6 +155,11 @@ impl Local {
     pub async fn token(&self, name: &str) -> Result<TokenReply, Failure> {
         let account = self.ctx.config.account(name)?;
         let rec = account::fresh_token(&self.ctx, name).await?;
+        // The ceiling holds for what was granted, whoever asks (the daemon, `exec`, or the
+        // person at this terminal): widening it is a change to the config.
+        account
+            .policy
+            .check_granted(name, &account.scopes, &rec.scopes)?;
         Ok(TokenReply {
             account: name.to_string(),
             access_token: rec.access_token,

@@ -24,12 +24,44 @@ pub struct Remote {
     key: Secret,
 }
 
+/// Whether the person opted in to plain http to a remote daemon.
+fn plain_http_allowed() -> bool {
+    crate::env::text(crate::env::SIDEKEY_ALLOW_PLAIN_HTTP)
+        .is_some_and(|v| matches!(v.trim().to_ascii_lowercase().as_str(), "1" | "true" | "yes"))
+}
+
+/// `http://` is fine to loopback; anywhere else it carries the API key in cleartext, which must
+/// be a conscious choice. The URL is shown as its origin only (no userinfo, path or query).
+pub fn check_plain_http(url: &str, allow_plain: bool) -> Result<(), Failure> {
+    if !url.starts_with("http://") || allow_plain {
+        return Ok(());
+    }
+    let parsed = url::Url::parse(url)
+        .map_err(|e| Failure::config(format!("SIDEKEY_URL is not a valid URL ({e})")))?;
+    if sidekey_flow::provider::is_loopback(&parsed) {
+        return Ok(());
+    }
+    Err(Failure::config(format!(
+        "SIDEKEY_URL {} is plain http to a host that is not loopback: the API key would travel in cleartext. Use the unix socket, a TLS-terminating proxy (https://), or set {}=1 if the network is private (e.g. an internal compose network)",
+        parsed.origin().ascii_serialization(),
+        crate::env::SIDEKEY_ALLOW_PLAIN_HTTP
+    )))
+}
+
 /// Client-mode replies are small; anything bigger is not our daemon.
 const MAX_REPLY: usize = 4 * 1024 * 1024;
 
 impl Remote {
-    /// `url` is `unix:///path/to.sock` or `http(s)://host:port`.
+    /// `url` is `unix:///path/to.sock` or `http(s)://host:port`. Plain `http://` to a host that
+    /// is not loopback sends the API key in cleartext: refused unless
+    /// [`crate::env::SIDEKEY_ALLOW_PLAIN_HTTP`] is `1`.
     pub fn new(url: &str, key: Secret) -> Result<Remote, Failure> {
+        Remote::with_plain_http(url, key, plain_http_allowed())
+    }
+
+    /// [`Remote::new`] with the plain-http opt-in given rather than read from the environment.
+    pub fn with_plain_http(url: &str, key: Secret, allow_plain: bool) -> Result<Remote, Failure> {
+        check_plain_http(url, allow_plain)?;
         let opts = sidekey_flow::HttpOptions {
             timeout: Duration::from_secs(120),
             ..Default::default()

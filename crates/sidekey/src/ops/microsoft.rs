@@ -224,6 +224,28 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
     let account = ctx.config.account(name)?;
     let tz = timezone(ctx, op.tz())?;
     let rec = fresh_token(ctx, name).await?;
+    // The ceiling holds for what was granted: an operation that needs a scope the provider
+    // granted beyond it (consented earlier, returned again by Entra) is refused.
+    let over = account
+        .policy
+        .granted_over_ceiling(&account.scopes, &rec.scopes);
+    if !over.is_empty() {
+        let within: Vec<String> = rec
+            .scopes
+            .iter()
+            .filter(|s| !over.contains(s))
+            .cloned()
+            .collect();
+        if sidekey_services::missing_scope(op.graph_name(), &rec.scopes).is_none()
+            && let Some(needed) = sidekey_services::missing_scope(op.graph_name(), &within)
+        {
+            return Err(Failure::policy(format!(
+                "policy: `ms {}` needs {needed}, which '{name}' was granted beyond its ceiling ({}); add it to [accounts.{name}.policy] allowed_scopes if that is intended",
+                op.graph_name().replace('.', " "),
+                account.policy.ceiling(&account.scopes).join(" ")
+            )));
+        }
+    }
     if let Some(missing) = sidekey_services::missing_scope(op.graph_name(), &rec.scopes) {
         if matches!(op, MsOp::Dashboard { .. }) {
             // Each dashboard section fails on its own: show what can be shown.
@@ -247,9 +269,12 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
         .as_deref()
         .ok_or_else(|| Failure::internal("no Microsoft Graph address"))?;
     let graph = Graph::new(ctx.http()?.client().clone(), base);
+    // Every token this call sent: scrubbed from whatever Graph (or a proxy) answers.
+    let mut sent = vec![rec.access_token.expose().to_string()];
     let result = match call(&graph, rec.access_token.expose(), op, &tz).await {
         Err(GraphError::Unauthorized) => {
             let again = replace_rejected_token(ctx, name, rec.access_token.expose()).await?;
+            sent.push(again.access_token.expose().to_string());
             match call(&graph, again.access_token.expose(), op, &tz).await {
                 Err(GraphError::Unauthorized) => {
                     return Err(Failure::reauth(
@@ -262,7 +287,25 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
         }
         other => other,
     };
-    result.map_err(|e| graph_failure(name, e))
+    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
+    let clean = |t: &str| sidekey_flow::response::scrub(t, &sent);
+    match result {
+        Ok((value, text)) => {
+            // Dashboard sections carry their own error texts.
+            let raw = value.to_string();
+            let value = if sent.iter().any(|s| raw.contains(s)) {
+                serde_json::from_str(&clean(&raw)).unwrap_or(Value::Null)
+            } else {
+                value
+            };
+            Ok((value, clean(&text)))
+        }
+        Err(e) => {
+            let mut f = graph_failure(name, e);
+            f.message = clean(&f.message);
+            Err(f)
+        }
+    }
 }
 
 fn graph_failure(name: &str, e: GraphError) -> Failure {

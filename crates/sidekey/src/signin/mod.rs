@@ -189,6 +189,9 @@ pub struct SignIns {
     ctx: Arc<Context>,
     stop: Stop,
     running: Mutex<HashMap<String, Task>>,
+    /// Notifications on their way (each bounded by the channels' `RetryPolicy::total`): sent in
+    /// the background so a slow or hanging channel never delays a poll or a handover.
+    deliveries: Deliveries,
     /// Say "provider hiccup, retrying" on stderr (a person at a terminal is watching).
     notes: std::sync::atomic::AtomicBool,
 }
@@ -199,6 +202,7 @@ impl SignIns {
             ctx,
             stop,
             running: Mutex::new(HashMap::new()),
+            deliveries: Deliveries::default(),
             notes: std::sync::atomic::AtomicBool::new(false),
         }
     }
@@ -216,6 +220,7 @@ impl SignIns {
             account,
             mode,
             tx,
+            deliveries: self.deliveries.clone(),
         }
     }
 
@@ -314,7 +319,7 @@ impl SignIns {
         loop {
             match store.seen(now_unix())? {
                 Seen::None => return Ok(LoginProgress::None),
-                Seen::Finished(p, o) => return finished(&store, &p, &o),
+                Seen::Finished(p, o) => return finished(&store, &p, &o, &self.ctx.config),
                 Seen::Interrupted(p) => {
                     return Ok(LoginProgress::Interrupted {
                         event: p.code_event(name),
@@ -354,19 +359,23 @@ impl SignIns {
     /// handover done — and say how it ended. A CLI calls this before it exits: a failure after
     /// the code was shown (a handover that could not start its poller, tokens that could not be
     /// stored) is reported here.
+    /// Its notifications (bounded) are waited for too, so a CLI never exits in the middle of one.
     pub async fn settle(&self, name: &str) -> Result<(), Failure> {
         let task = self
             .running
             .lock()
             .unwrap_or_else(|e| e.into_inner())
             .remove(name);
-        match task {
+        let result = match task {
             Some(t) => t
                 .handle
                 .await
-                .map_err(|_| Failure::internal("the sign-in task failed"))?,
+                .map_err(|_| Failure::internal("the sign-in task failed"))
+                .and_then(|r| r),
             None => Ok(()),
-        }
+        };
+        self.deliveries.wait(DELIVERY_BOUND).await;
+        result
     }
 
     /// Wait (at most `limit`) for this process's sign-ins to stop; used at shutdown after the
@@ -382,11 +391,43 @@ impl SignIns {
         for h in handles {
             let _ = tokio::time::timeout(limit, h).await;
         }
+        self.deliveries.wait(limit).await;
+    }
+}
+
+/// The outer bound on waiting for notifications: each channel's delivery already ends within
+/// its `RetryPolicy::total` (60 s by default); this only guards against a bug there.
+const DELIVERY_BOUND: Duration = Duration::from_secs(75);
+
+/// Notification tasks of this process.
+#[derive(Clone, Default)]
+struct Deliveries(Arc<Mutex<Vec<tokio::task::JoinHandle<()>>>>);
+
+impl Deliveries {
+    fn push(&self, h: tokio::task::JoinHandle<()>) {
+        let mut v = self.0.lock().unwrap_or_else(|e| e.into_inner());
+        v.retain(|h| !h.is_finished()); // a daemon sends many over its life
+        v.push(h);
+    }
+
+    /// Wait (at most `limit` in all) for the deliveries started so far.
+    async fn wait(&self, limit: Duration) {
+        let handles: Vec<_> =
+            std::mem::take(&mut *self.0.lock().unwrap_or_else(|e| e.into_inner()));
+        let deadline = tokio::time::Instant::now() + limit;
+        for h in handles {
+            let _ = tokio::time::timeout_at(deadline, h).await;
+        }
     }
 }
 
 /// The outcome of a finished sign-in, as an event.
-fn finished(store: &PendingStore, p: &Pending, o: &Outcome) -> Result<LoginProgress, Failure> {
+fn finished(
+    store: &PendingStore,
+    p: &Pending,
+    o: &Outcome,
+    configured: &crate::config::Config,
+) -> Result<LoginProgress, Failure> {
     let name = store.account();
     let failed = |reason: Reason, message: &str| Event::Failed {
         account: name.to_string(),
@@ -395,7 +436,10 @@ fn finished(store: &PendingStore, p: &Pending, o: &Outcome) -> Result<LoginProgr
         message: message.to_string(),
     };
     let (event, exit_code) = match (o.exit_code, store.vault().load::<Record>(name)?) {
-        (Exit::Ok, Some(rec)) => (signed_in_event(name, &rec), Exit::Ok),
+        (Exit::Ok, Some(rec)) => (
+            signed_in_event(name, &rec, configured.accounts.get(name)),
+            Exit::Ok,
+        ),
         (Exit::Ok, None) => (
             failed(
                 Reason::SignedOut,
@@ -419,6 +463,7 @@ struct Job {
     account: Account,
     mode: Mode,
     tx: watch::Sender<Shown>,
+    deliveries: Deliveries,
 }
 
 impl Job {
@@ -489,13 +534,20 @@ impl Job {
             event: pending.code_event(name),
             joined: false,
         }));
-        if fresh {
-            self.notify(&pending.code_event(name)).await;
+        // A handover leaves the code's notification to its background process, which lives on.
+        let notify_code = match self.mode {
+            Mode::Handover => false,
+            Mode::Background => pending.notify_code,
+            _ => fresh,
+        };
+        if notify_code {
+            self.notify(&pending.code_event(name));
         }
 
         if self.mode == Mode::Handover {
             let mut p = pending;
             p.handover_at = Some(now_unix());
+            p.notify_code = fresh;
             store.save(&p).await?;
             drop(listener); // the background process listens on the same port
             spawn_background(name)?;
@@ -542,12 +594,14 @@ impl Job {
             self.tx.send_replace(Shown::Done);
         }
         match &outcome {
-            Ok(rec) => self.notify(&signed_in_event(name, rec)).await,
+            // The ceiling is the configured account's (`self.account` may carry `--scope`).
+            Ok(rec) => self.notify(&signed_in_event(
+                name,
+                rec,
+                self.ctx.config.accounts.get(name),
+            )),
             Err(f) if f.reason == Reason::Interrupted => {}
-            Err(f) => {
-                self.notify(&failed_event(name, self.account.kind.name(), f))
-                    .await
-            }
+            Err(f) => self.notify(&failed_event(name, self.account.kind.name(), f)),
         }
         outcome.map(|_| ())
     }
@@ -604,6 +658,7 @@ impl Job {
             userinfo_endpoint: e.userinfo.as_ref().map(|u| u.to_string()),
             handover_at: None,
             code: None,
+            notify_code: false,
             outcome: None,
         };
         store.save(&pending).await?;
@@ -657,6 +712,7 @@ impl Job {
                 request,
                 pasted: None,
             }),
+            notify_code: false,
             outcome: None,
         };
         store.save(&pending).await?;
@@ -796,9 +852,9 @@ impl Job {
         Err(failure)
     }
 
-    /// Push an event to the configured channels (Telegram, webhook, ntfy); a channel failure
-    /// is a warning only.
-    async fn notify(&self, e: &Event) {
+    /// Push an event to the configured channels (Telegram, webhook, ntfy) in the background; a
+    /// channel failure is a warning only. [`SignIns::settle`] waits for it (bounded).
+    fn notify(&self, e: &Event) {
         let channels = match self.ctx.channels() {
             Ok(c) if !c.is_empty() => c,
             Ok(_) => return,
@@ -807,14 +863,17 @@ impl Job {
                 return;
             }
         };
-        for d in channels.send(e).await {
-            if let Err(err) = d.result {
-                eprintln!(
-                    "sidekey: warning: could not notify via {}: {err}",
-                    d.channel
-                );
+        let e = e.clone();
+        self.deliveries.push(tokio::spawn(async move {
+            for d in channels.send(&e).await {
+                if let Err(err) = d.result {
+                    eprintln!(
+                        "sidekey: warning: could not notify via {}: {err}",
+                        d.channel
+                    );
+                }
             }
-        }
+        }));
     }
 }
 
@@ -1047,6 +1106,7 @@ mod tests {
             userinfo_endpoint: None,
             handover_at,
             code: None,
+            notify_code: false,
             outcome: None,
         }
     }

@@ -43,6 +43,10 @@ pub struct Pending {
     /// empty. The secrets never leave this (encrypted) slot.
     #[serde(default)]
     pub code: Option<CodeGrant>,
+    /// A fresh code handed over by `login --no-wait`: the background process sends it to the
+    /// channels, so the command returns without waiting for a slow or hanging channel.
+    #[serde(default)]
+    pub notify_code: bool,
     pub outcome: Option<Outcome>,
 }
 
@@ -92,8 +96,14 @@ impl Pending {
     }
 }
 
-pub fn signed_in_event(account: &str, rec: &Record) -> Event {
+/// The signed-in event, with the warning when the grant exceeds `configured`'s ceiling.
+pub fn signed_in_event(
+    account: &str,
+    rec: &Record,
+    configured: Option<&crate::config::Account>,
+) -> Event {
     Event::SignedIn {
+        warning: rec.over_ceiling(configured),
         account: account.to_string(),
         provider: rec.provider.clone(),
         user: User {
