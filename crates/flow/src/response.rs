@@ -228,7 +228,10 @@ pub fn parse_device_authorization(
     }
     if let Some(code) = get_str(&m, &["error_code"]) {
         // Google: 403 {"error_code": "rate_limit_exceeded"}
-        return Err(DeviceReplyError::Transient(format!("HTTP {status} {code}")));
+        return Err(DeviceReplyError::Transient(format!(
+            "HTTP {status} {}",
+            one_line(&code, 80)
+        )));
     }
     if status >= 500 || status == 429 {
         return Err(DeviceReplyError::Transient(format!("HTTP {status}")));
@@ -240,7 +243,9 @@ pub fn parse_device_authorization(
         &["verification_uri", "verification_url", "verificationUri"],
     );
     match (device_code, user_code, verification_uri) {
-        (Some(device_code), Some(user_code), Some(verification_uri)) if status < 300 => {
+        (Some(device_code), Some(user_code), Some(verification_uri))
+            if (200..300).contains(&status) =>
+        {
             // What the person is shown: checked here, before anything is shown anywhere.
             check_user_code(&user_code).map_err(DeviceReplyError::Malformed)?;
             let verification_uri = shown_uri(&verification_uri, "verification_uri")

@@ -436,6 +436,41 @@ fn device_endpoint_failures() {
     ));
 }
 
+/// Found by `fuzz/` (target device_response): a hostile `error_code` reached the error text raw,
+/// control characters and all, at any length (the token endpoint's path already cut it).
+#[test]
+fn device_error_code_is_one_short_line() {
+    let long = "x".repeat(10_000);
+    for code in ["\u{0}", "a\nFAKE LINE\u{1b}[31m", long.as_str()] {
+        let body = serde_json::json!({ "error_code": code }).to_string();
+        match parse_device_authorization(403, JSON, body.as_bytes()).unwrap_err() {
+            DeviceReplyError::Transient(m) | DeviceReplyError::Malformed(m) => {
+                assert!(!m.chars().any(char::is_control), "{m:?}");
+                assert!(m.chars().count() <= 100, "{} chars", m.chars().count());
+            }
+            other => panic!("{other:?}"),
+        }
+    }
+}
+
+/// Found by `fuzz/` (target device_response): a complete body was accepted as a code with any
+/// status below 300, 1xx (101 Switching Protocols reaches the client as a final answer) included.
+/// RFC 8628 §3.2: the code comes with a success status.
+#[test]
+fn device_code_only_from_a_success_status() {
+    let body = r#"{"device_code":"d","user_code":"U","verification_uri":"https://x.test/device"}"#;
+    assert!(parse_device_authorization(200, JSON, body.as_bytes()).is_ok());
+    for status in [0, 1, 100, 101, 199, 300, 302] {
+        assert!(
+            matches!(
+                parse_device_authorization(status, JSON, body.as_bytes()),
+                Err(DeviceReplyError::Malformed(_))
+            ),
+            "HTTP {status}"
+        );
+    }
+}
+
 #[test]
 fn microsoft_descriptions_are_cut_to_one_line() {
     let e = OAuthError {

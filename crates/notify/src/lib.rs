@@ -116,6 +116,19 @@ impl Event {
     }
 }
 
+/// The Telegram `sendMessage` text (HTML parse mode) for `event` at `now`, exactly as sent: every
+/// dynamic piece is cut and escaped, and the text stays within Telegram's 4096-character limit.
+/// Public for previews and the fuzz targets (`fuzz/`).
+pub fn telegram_message(event: &Event, now: jiff::Timestamp) -> String {
+    telegram::message(event, now)
+}
+
+/// The caption of the QR photo sent after a code message (HTML parse mode, at most 1024
+/// characters); empty for events that have no QR code.
+pub fn telegram_caption(event: &Event) -> String {
+    telegram::caption(event)
+}
+
 /// Who signed in, as far as the provider said.
 #[derive(Clone, Debug, Default, serde::Serialize, serde::Deserialize, PartialEq)]
 pub struct User {

@@ -1,0 +1,53 @@
+#!/usr/bin/env bash
+# Runs every fuzz target (or the ones named) for a fixed time, one after another, and prints
+# per target: executions, executions per second, corpus size and crashes.
+#
+#   fuzz/run.sh [SECONDS] [TARGET...]        (default: 600 seconds each, all targets)
+#
+# Needs cargo-fuzz (`cargo install cargo-fuzz --locked`). Builds with `--sanitizer none`, which
+# works on the stable toolchain (the code under test is safe Rust; set FUZZ_SANITIZER=address and
+# RUSTC_BOOTSTRAP=1 for AddressSanitizer, which needs nightly flags). Corpora grow in
+# fuzz/corpus/TARGET, crashing inputs land in fuzz/artifacts/TARGET, full logs in fuzz/logs/
+# (all ignored by git). Exit status: 1 if any target crashed.
+set -uo pipefail
+cd "$(dirname "$0")"
+
+SECS=${1:-600}
+shift || true
+ALL=(device_response token_response config odata telegram_html api_bodies retry_after)
+if (($#)); then TARGETS=("$@"); else TARGETS=("${ALL[@]}"); fi
+SAN=${FUZZ_SANITIZER:-none}
+
+command -v cargo-fuzz >/dev/null || { echo "cargo-fuzz missing: cargo install cargo-fuzz --locked" >&2; exit 2; }
+echo "building the fuzz targets (sanitizer: $SAN)…"
+cargo fuzz build --sanitizer "$SAN" 2>&1 | grep -E '^(error|warning)' && exit 2
+
+mkdir -p logs
+status=0
+printf '%-16s %8s %14s %9s %8s %8s\n' target seconds executions exec/s corpus crashes
+for t in "${TARGETS[@]}"; do
+  mkdir -p "corpus/$t" "artifacts/$t"
+  dict=()
+  [[ -f dicts/$t.dict ]] && dict=(-dict="dicts/$t.dict")
+  before=$(ls "artifacts/$t" | wc -l)
+  start=$(date +%s)
+  cargo fuzz run --sanitizer "$SAN" "$t" "corpus/$t" -- \
+    -max_total_time="$SECS" -print_final_stats=1 -max_len=4096 "${dict[@]}" \
+    >"logs/$t.log" 2>&1
+  rc=$?
+  took=$(( $(date +%s) - start ))
+  execs=$(grep -oE 'stat::number_of_executed_units: *[0-9]+' "logs/$t.log" | tail -1 | awk '{print $2}')
+  rate=$(grep -oE 'stat::average_exec_per_sec: *[0-9]+' "logs/$t.log" | tail -1 | awk '{print $2}')
+  if [[ -z $execs ]]; then
+    # A crash ends the run before the final stats: take the last status line.
+    execs=$(grep -oE '^#[0-9]+' "logs/$t.log" | tail -1 | tr -d '#')
+    rate=$(grep -oE 'exec/s: [0-9]+' "logs/$t.log" | tail -1 | awk '{print $2}')
+  fi
+  corpus=$(ls "corpus/$t" | wc -l)
+  crashes=$(( $(ls "artifacts/$t" | wc -l) - before ))
+  (( rc != 0 && crashes == 0 )) && crashes="rc=$rc"
+  [[ $crashes != 0 ]] && status=1
+  printf '%-16s %8s %14s %9s %8s %8s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" "$corpus" "$crashes"
+  [[ $crashes != 0 ]] && grep -m3 -E 'panicked|Test unit written|SUMMARY' "logs/$t.log" | sed 's/^/    /'
+done
+exit $status
