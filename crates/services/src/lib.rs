@@ -90,6 +90,7 @@ pub mod odata;
 pub mod render;
 mod scopes;
 mod window;
+pub mod youtube;
 
 pub use error::GraphError;
 pub use graph::{
@@ -102,3 +103,4 @@ pub use model::{
 };
 pub use scopes::{missing_scope, required_scopes, scope_needs};
 pub use window::{WINDOW_NAMES, Window};
+pub use youtube::{YouTube, YouTubeError};

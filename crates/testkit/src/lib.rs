@@ -45,12 +45,14 @@ mod state;
 pub mod telegram;
 mod util;
 mod wire;
+pub mod youtube;
 
 pub use graph::{
     FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
     GraphOptions, GraphRequest,
 };
 pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
+pub use youtube::{FakePlaylist, FakeVideo, FakeYouTube, YouTubeOptions, YouTubeRequest};
 
 use std::sync::{Arc, Condvar, Mutex};
 use std::time::{Duration, Instant};
