@@ -118,6 +118,8 @@ struct RawAccount {
     authorization_endpoint: Option<Spanned<String>>,
     flow: Option<Spanned<String>>,
     api_base: Option<Spanned<String>>,
+    /// Google: the YouTube Data API root (default `https://www.googleapis.com/youtube/v3`).
+    youtube_api_base: Option<Spanned<String>>,
     token_env: Option<Vec<String>>,
     verification_hosts: Option<Vec<String>>,
     policy: Option<Spanned<RawPolicy>>,
@@ -162,6 +164,8 @@ pub struct Account {
     pub issuer: Option<String>,
     pub overrides: Overrides,
     pub api_base: Option<String>,
+    /// Google: the YouTube Data API root, when not the default (tests, proxies).
+    pub youtube_api_base: Option<String>,
     pub token_env: Vec<String>,
     /// Extra hosts allowed to serve the verification page.
     pub verification_hosts: Vec<String>,
@@ -456,6 +460,20 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
             .transpose()
     };
     let api_base = r.api_base.as_ref().map(|s| s.get_ref().clone());
+    let youtube_api_base = match &r.youtube_api_base {
+        Some(s) if kind != ProviderKind::Google => {
+            return Err((
+                Some(s.span()),
+                "`youtube_api_base` applies to Google accounts only".into(),
+            ));
+        }
+        Some(s) => Some(
+            endpoint_url(s.get_ref())
+                .map_err(|e| (Some(s.span()), e))?
+                .to_string(),
+        ),
+        None => None,
+    };
     let userinfo = match &r.api_base {
         Some(s) => Some(
             d.userinfo_url(s.get_ref())
@@ -597,6 +615,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         issuer,
         overrides,
         api_base,
+        youtube_api_base,
         token_env,
         verification_hosts,
         policy,

@@ -97,12 +97,14 @@ pub enum Reason {
     Policy,
     Unauthorized,
     Doctor,
+    /// A provider's daily quota is used up (YouTube `quotaExceeded`): wait for its reset.
+    QuotaExceeded,
     #[serde(other)]
     Other,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 24] = [
+    pub const ALL: [Reason; 25] = [
         Reason::Internal,
         Reason::Config,
         Reason::Usage,
@@ -126,6 +128,7 @@ impl Reason {
         Reason::Policy,
         Reason::Unauthorized,
         Reason::Doctor,
+        Reason::QuotaExceeded,
         Reason::Other,
     ];
 
@@ -155,6 +158,7 @@ impl Reason {
             Reason::Policy => "policy",
             Reason::Unauthorized => "unauthorized",
             Reason::Doctor => "doctor",
+            Reason::QuotaExceeded => "quota_exceeded",
             Reason::Other => "other",
         }
     }

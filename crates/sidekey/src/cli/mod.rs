@@ -5,9 +5,11 @@
 //! To add a command: a variant here, its arm in [`run`], the backend method it needs (written
 //! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
 
+mod google;
 pub(crate) mod login;
 mod ms;
 pub mod output;
+mod youtube;
 
 use crate::api::OpRequest;
 use crate::backend::Backend;
@@ -100,6 +102,17 @@ pub enum Command {
         json: bool,
         #[command(subcommand)]
         cmd: ms::MsCmd,
+    },
+    /// Google: YouTube playlists and search
+    Google {
+        /// The Google account (default: the only one configured)
+        #[arg(long, global = true)]
+        account: Option<String>,
+        /// A JSON document instead of text
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: google::GoogleCmd,
     },
     /// OpenClaw skills for the configured accounts
     Skills {
@@ -270,10 +283,26 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             output::line(&r?.message)
         }
         Command::Ms { account, json, cmd } => {
-            let req = OpRequest {
-                account,
-                op: cmd.operation()?,
-            };
+            run_op(backend, account, json, cmd.operation()?, started).await
+        }
+        Command::Google { account, json, cmd } => {
+            run_op(backend, account, json, cmd.operation()?, started).await
+        }
+        _ => Err(Failure::internal("command dispatched twice")),
+    }
+}
+
+/// A service operation, checked, run (here or by the daemon), audited and printed.
+async fn run_op(
+    backend: &Backend,
+    account: Option<String>,
+    json: bool,
+    op: crate::ops::Operation,
+    started: Instant,
+) -> Result<(), Failure> {
+    {
+        {
+            let req = OpRequest { account, op };
             // Arguments are checked before anything else: a bad one never costs a token.
             let r = match req.op.validate() {
                 Ok(()) => backend.operate(&req).await,
@@ -293,7 +322,6 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             );
             output::op(&r?, json)
         }
-        _ => Err(Failure::internal("command dispatched twice")),
     }
 }
 

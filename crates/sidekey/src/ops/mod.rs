@@ -10,6 +10,7 @@
 //! module (`microsoft.rs`), its run arm there, its CLI arguments and its test.
 
 pub mod microsoft;
+pub mod youtube;
 
 use crate::context::Context;
 use crate::error::Failure;
@@ -41,12 +42,14 @@ pub struct OpInfo {
 #[serde(untagged)]
 pub enum Operation {
     Microsoft(microsoft::MsOp),
+    YouTube(youtube::YouTubeOp),
 }
 
 impl Operation {
     pub fn info(&self) -> &'static OpInfo {
         match self {
             Operation::Microsoft(op) => op.info(),
+            Operation::YouTube(op) => op.info(),
         }
     }
 
@@ -54,13 +57,16 @@ impl Operation {
     pub fn provider(&self) -> ProviderKind {
         match self {
             Operation::Microsoft(_) => microsoft::PROVIDER,
+            Operation::YouTube(_) => youtube::PROVIDER,
         }
     }
 
     /// Every operation sidekey knows, for the policy, the skills and the docs.
     pub fn catalog() -> impl Iterator<Item = &'static OpInfo> {
         use strum::IntoEnumIterator;
-        microsoft::MsOp::iter().map(|op| op.info())
+        microsoft::MsOp::iter()
+            .map(|op| op.info())
+            .chain(youtube::YouTubeOp::iter().map(|op| op.info()))
     }
 
     /// The operation named `name` (`ms.me`), if there is one.
@@ -72,6 +78,7 @@ impl Operation {
     pub fn validate(&self) -> Result<(), Failure> {
         match self {
             Operation::Microsoft(op) => op.validate(),
+            Operation::YouTube(op) => op.validate(),
         }
     }
 
@@ -80,6 +87,7 @@ impl Operation {
     pub fn audit_args(&self) -> serde_json::Value {
         match self {
             Operation::Microsoft(op) => op.audit_args(),
+            Operation::YouTube(op) => op.audit_args(),
         }
     }
 
@@ -92,6 +100,7 @@ impl Operation {
         self.validate()?;
         match self {
             Operation::Microsoft(op) => microsoft::run(ctx, account, op).await,
+            Operation::YouTube(op) => youtube::run(ctx, account, op).await,
         }
     }
 }
@@ -161,7 +170,10 @@ mod tests {
     fn names_are_unique_and_match_the_wire_tag() {
         let mut seen = std::collections::HashSet::new();
         use strum::IntoEnumIterator;
-        for op in microsoft::MsOp::iter().map(Operation::Microsoft) {
+        let all = microsoft::MsOp::iter()
+            .map(Operation::Microsoft)
+            .chain(youtube::YouTubeOp::iter().map(Operation::YouTube));
+        for op in all {
             let info = op.info();
             assert!(seen.insert(info.name), "duplicate {}", info.name);
             let v = serde_json::to_value(&op).unwrap();
@@ -172,5 +184,15 @@ mod tests {
         }
         assert_eq!(Operation::named("ms.me").unwrap().access, Access::Read);
         assert!(Operation::named("ms.nope").is_none());
+        let add = Operation::named("google.youtube.playlist.add").unwrap();
+        assert_eq!(add.access, Access::Write);
+        assert_eq!(
+            Operation::named("google.youtube.search").unwrap().access,
+            Access::Read
+        );
+        assert_eq!(
+            Operation::YouTube(youtube::YouTubeOp::Quota).provider(),
+            ProviderKind::Google
+        );
     }
 }
