@@ -564,7 +564,8 @@ fn outer(
         used.units += units;
     }
     let q = Q(parse_query(query));
-    if q.get("part").is_none_or(|p| p.trim().is_empty()) {
+    // `part` is required on every list and insert; `playlistItems.delete` takes only `id`.
+    if method != "DELETE" && q.get("part").is_none_or(|p| p.trim().is_empty()) {
         return param_err("required", "part", "Required parameter: part");
     }
     match (method, resource) {
