@@ -82,16 +82,26 @@ pub enum YouTubeError {
     /// not help; the person has to create a channel.
     SignupRequired,
     /// 403 `quotaExceeded` / `dailyLimitExceeded`: the project's daily quota is used up.
-    QuotaExceeded { bucket: Bucket, message: String },
+    QuotaExceeded {
+        bucket: Bucket,
+        message: String,
+    },
     /// 403 `insufficientPermissions`: the token lacks the `youtube` scope.
     MissingScope,
     /// 403 `accessNotConfigured` / `SERVICE_DISABLED`: the YouTube Data API is not enabled in the
     /// Cloud project the OAuth client belongs to.
-    ApiDisabled { message: String },
+    ApiDisabled {
+        message: String,
+    },
     /// 404 `playlistNotFound`, `videoNotFound`, `playlistItemNotFound`, …
-    NotFound { reason: String, message: String },
+    NotFound {
+        reason: String,
+        message: String,
+    },
     /// Still 429/503 after the retries the policy allows.
-    Throttled { retry_after: Option<Duration> },
+    Throttled {
+        retry_after: Option<Duration>,
+    },
     /// Any other error answer.
     Request {
         status: u16,
@@ -217,11 +227,17 @@ pub fn error_parts(body: &Value) -> (String, String) {
     let reason = err
         .and_then(|e| e.get("errors"))
         .and_then(Value::as_array)
-        .and_then(|a| a.iter().find_map(|x| x.get("reason").and_then(Value::as_str)))
+        .and_then(|a| {
+            a.iter()
+                .find_map(|x| x.get("reason").and_then(Value::as_str))
+        })
         .or_else(|| {
             err.and_then(|e| e.get("details"))
                 .and_then(Value::as_array)
-                .and_then(|a| a.iter().find_map(|x| x.get("reason").and_then(Value::as_str)))
+                .and_then(|a| {
+                    a.iter()
+                        .find_map(|x| x.get("reason").and_then(Value::as_str))
+                })
         })
         .map(|s| one_line(s, 80))
         .unwrap_or_default();
@@ -313,9 +329,9 @@ pub fn unescape_html(s: &str) -> String {
             "gt" => Some('>'),
             "quot" => Some('"'),
             "apos" => Some('\''),
-            e if e.starts_with("#x") || e.starts_with("#X") => {
-                u32::from_str_radix(&e[2..], 16).ok().and_then(char::from_u32)
-            }
+            e if e.starts_with("#x") || e.starts_with("#X") => u32::from_str_radix(&e[2..], 16)
+                .ok()
+                .and_then(char::from_u32),
             e if e.starts_with('#') => e[1..].parse::<u32>().ok().and_then(char::from_u32),
             _ => None,
         };
@@ -410,7 +426,8 @@ pub fn playlist_url(id: &str) -> String {
 }
 
 fn playlist_of(v: &Value) -> Result<Playlist, YouTubeError> {
-    let id = s(v, &["id"]).ok_or_else(|| YouTubeError::Malformed("a playlist without id".into()))?;
+    let id =
+        s(v, &["id"]).ok_or_else(|| YouTubeError::Malformed("a playlist without id".into()))?;
     Ok(Playlist {
         title: unescape_html(&s(v, &["snippet", "title"]).unwrap_or_default()),
         description: s(v, &["snippet", "description"]).unwrap_or_default(),
@@ -542,9 +559,7 @@ impl YouTube {
         let body = read_capped(resp, self.max_body)
             .await
             .map_err(|e| match e {
-                BodyError::TooLarge { .. } => {
-                    YouTubeError::Malformed(format!("HTTP {status} {e}"))
-                }
+                BodyError::TooLarge { .. } => YouTubeError::Malformed(format!("HTTP {status} {e}")),
                 BodyError::Transport(e) => YouTubeError::Network(describe_reqwest(&e)),
             })?;
         Ok(Raw {
@@ -717,13 +732,7 @@ impl YouTube {
             q.push(("videoId", v.to_string()));
         }
         let (items, more, total) = self
-            .list(
-                token,
-                Method::PlaylistItemsList,
-                "playlistItems",
-                &q,
-                want,
-            )
+            .list(token, Method::PlaylistItemsList, "playlistItems", &q, want)
             .await?;
         Ok(Listing {
             items: items.iter().map(item_of).collect::<Result<_, _>>()?,
@@ -803,12 +812,15 @@ mod tests {
 
     #[test]
     fn reasons_decide_not_statuses() {
-        let body = |reason: &str, domain: &str| {
-            json!({"error": {"code": 0, "message": "m", "errors": [{"reason": reason, "domain": domain, "message": "m"}]}})
-        };
+        let body = |reason: &str, domain: &str| json!({"error": {"code": 0, "message": "m", "errors": [{"reason": reason, "domain": domain, "message": "m"}]}});
         let m = Method::PlaylistsInsert;
         assert!(matches!(
-            classify(m, 401, &body("youtubeSignupRequired", "youtube.header"), None),
+            classify(
+                m,
+                401,
+                &body("youtubeSignupRequired", "youtube.header"),
+                None
+            ),
             YouTubeError::SignupRequired
         ));
         assert!(matches!(
@@ -820,7 +832,12 @@ mod tests {
             YouTubeError::Unauthorized
         ));
         assert!(matches!(
-            classify(Method::SearchList, 403, &body("quotaExceeded", "youtube.quota"), None),
+            classify(
+                Method::SearchList,
+                403,
+                &body("quotaExceeded", "youtube.quota"),
+                None
+            ),
             YouTubeError::QuotaExceeded {
                 bucket: Bucket::Search,
                 ..
@@ -835,13 +852,21 @@ mod tests {
             YouTubeError::Throttled { .. }
         ));
         assert!(matches!(
-            classify(m, 404, &body("playlistNotFound", "youtube.playlistItem"), None),
+            classify(
+                m,
+                404,
+                &body("playlistNotFound", "youtube.playlistItem"),
+                None
+            ),
             YouTubeError::NotFound { .. }
         ));
         // Not charged: refused for quota, or a token Google could not attribute.
         assert!(!charged(403, &body("quotaExceeded", "youtube.quota")));
         assert!(!charged(401, &body("authError", "global")));
-        assert!(charged(401, &body("youtubeSignupRequired", "youtube.header")));
+        assert!(charged(
+            401,
+            &body("youtubeSignupRequired", "youtube.header")
+        ));
         assert!(charged(404, &body("videoNotFound", "youtube.playlistItem")));
     }
 
@@ -860,7 +885,8 @@ mod tests {
 
     #[test]
     fn int64_counts_as_strings_or_numbers() {
-        let v = json!({"id": "PL1", "snippet": {"title": "t"}, "contentDetails": {"itemCount": "12"}});
+        let v =
+            json!({"id": "PL1", "snippet": {"title": "t"}, "contentDetails": {"itemCount": "12"}});
         assert_eq!(playlist_of(&v).unwrap().item_count, Some(12));
         let v = json!({"id": "PL1", "snippet": {"title": "t"}, "contentDetails": {"itemCount": 3}});
         assert_eq!(playlist_of(&v).unwrap().item_count, Some(3));

@@ -499,23 +499,27 @@ by your shell.
         ));
     }
     if youtube {
-        out.push_str(&call(
-            "\"https://www.googleapis.com/youtube/v3/channels?part=snippet,statistics&mine=true\"",
-        ));
-        out.push_str(&call(
-            "\"https://www.googleapis.com/youtube/v3/playlists?part=snippet&mine=true&maxResults=25\"",
-        ));
-        out.push_str(&call(
-            "--get --data-urlencode \"q=QUERY\" \"https://www.googleapis.com/youtube/v3/search?part=snippet&type=video&maxResults=10\"",
-        ));
+        // YouTube has typed operations (no token leaves sidekey; quota and policy are kept):
+        // their usage lines, from the operation catalog.
+        out.push_str(
+            "# YouTube: playlists by id, link or exact title; videos by id or any YouTube link\n",
+        );
+        for op in crate::ops::Operation::catalog().filter(|i| i.name.starts_with("google.youtube."))
+        {
+            out.push_str(&format!(
+                "{} --account {name}\n",
+                op.usage.split("  |  ").next().unwrap_or(op.usage)
+            ));
+        }
     }
     out.push_str(
         "```
 
 - Answers are JSON. HTTP 401: run the command again once; 403 with `insufficient` in the message: the
   scope was not granted (see the list above).
-- Before anything that changes Drive or YouTube (upload, rename, delete), say what you will do and
-  wait for a yes.
+- Before anything that changes Drive or YouTube (upload, rename, delete, playlist changes), say
+  what you will do and wait for a yes. YouTube changes need the account's policy to allow them
+  (exit 6 otherwise); `quotaExceeded` (exit 5) means wait for the reset time it names.
 ",
     );
     exec_rules(&mut out, name, "`curl`");
@@ -702,7 +706,11 @@ token_endpoint = "https://auth.example.com/token"
             assert!(!all[1].content.contains(n) && !all[2].content.contains(n));
         }
         let google = &all[2].content;
-        assert!(google.contains("appDataFolder") && google.contains("youtube/v3"));
+        assert!(google.contains("appDataFolder"));
+        assert!(
+            google.contains("sidekey google youtube playlist add"),
+            "{google}"
+        );
         assert!(!google.contains("uploadType"), "no drive.file scope");
         assert_eq!(render(&config(ALL)), all, "deterministic");
     }

@@ -160,18 +160,29 @@ fn every_operation_end_to_end_and_the_ledger_matches_what_youtube_charged() {
         "https://www.youtube.com/watch?v=dQw4w9WgXcQ&t=1s",
     ]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("Removed video dQw4w9WgXcQ"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("Removed video dQw4w9WgXcQ"),
+        "{}",
+        stdout(&out)
+    );
     let out = env.run(&yt(&["playlist", "remove", "--item", &second_item]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(s.yt.playlist_videos(&new_id).unwrap(), Vec::<String>::new());
     // Removing what is not there removes nothing and says so.
     let out = env.run(&yt(&["playlist", "remove", &new_id, "dQw4w9WgXcQ"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
-    assert!(stdout(&out).contains("nothing was removed"), "{}", stdout(&out));
+    assert!(
+        stdout(&out).contains("nothing was removed"),
+        "{}",
+        stdout(&out)
+    );
 
     // Search: HTML entities in YouTube's titles come out as text.
     let found = json_of(env, &yt(&["search", "rust's \"async\"", "--json"]));
-    assert_eq!(found["results"][0]["title"], "Rust's \"async\" & you", "{found}");
+    assert_eq!(
+        found["results"][0]["title"], "Rust's \"async\" & you",
+        "{found}"
+    );
     assert_eq!(found["results"][0]["kind"], "video");
     assert_eq!(
         found["results"][0]["url"],
@@ -179,7 +190,11 @@ fn every_operation_end_to_end_and_the_ledger_matches_what_youtube_charged() {
     );
     let text = env.run(&yt(&["search", "gangnam"]));
     assert!(stdout(&text).contains("Gangnam Style"), "{}", stdout(&text));
-    assert!(stdout(&text).contains("of 100 searches"), "{}", stdout(&text));
+    assert!(
+        stdout(&text).contains("of 100 searches"),
+        "{}",
+        stdout(&text)
+    );
 
     // Every request was charged by both sides alike.
     assert_eq!(s.ledger(), s.charged());
@@ -197,7 +212,10 @@ fn every_operation_end_to_end_and_the_ledger_matches_what_youtube_charged() {
         "google.youtube.playlist.remove",
         "google.youtube.search",
     ] {
-        assert!(log.contains(&format!("\"operation\":\"{op}\"")), "{op}: {log}");
+        assert!(
+            log.contains(&format!("\"operation\":\"{op}\"")),
+            "{op}: {log}"
+        );
     }
     for private in ["Watch This Week", "gangnam", "dQw4w9WgXcQ"] {
         assert!(!log.contains(private), "{private} in the audit log");
@@ -211,7 +229,12 @@ fn youtube_errors_are_named_and_failed_writes_are_charged() {
     let env = &s.env;
     let cases: [(&[&str], &str); 4] = [
         (
-            &["playlist", "add", "PLdoesNotExist0000000000000000000", "dQw4w9WgXcQ"],
+            &[
+                "playlist",
+                "add",
+                "PLdoesNotExist0000000000000000000",
+                "dQw4w9WgXcQ",
+            ],
             "playlistNotFound",
         ),
         (
@@ -236,7 +259,11 @@ fn youtube_errors_are_named_and_failed_writes_are_charged() {
     // A title that matches no playlist is said so (after one list call).
     let out = env.run(&yt(&["playlist", "items", "No Such List"]));
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    assert!(stderr(&out).contains("no playlist titled 'No Such List'"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("no playlist titled 'No Such List'"),
+        "{}",
+        stderr(&out)
+    );
     // Four failed writes at 50 each and one list, on both sides.
     assert_eq!(s.charged(), (201, 0));
     assert_eq!(s.ledger(), s.charged());
@@ -245,15 +272,30 @@ fn youtube_errors_are_named_and_failed_writes_are_charged() {
     s.yt.clear_requests();
     for (args, why) in [
         (
-            &["playlist", "add", SAMPLE_PLAYLIST, "https://vimeo.com/12345"][..],
+            &[
+                "playlist",
+                "add",
+                SAMPLE_PLAYLIST,
+                "https://vimeo.com/12345",
+            ][..],
             "not a YouTube link",
         ),
         (
-            &["playlist", "add", SAMPLE_PLAYLIST, "https://www.youtube.com/watch?v=tooShort"],
+            &[
+                "playlist",
+                "add",
+                SAMPLE_PLAYLIST,
+                "https://www.youtube.com/watch?v=tooShort",
+            ],
             "valid video id",
         ),
         (
-            &["playlist", "add", SAMPLE_PLAYLIST, "https://www.youtube.com/playlist?list=PLabcdefghijkl"],
+            &[
+                "playlist",
+                "add",
+                SAMPLE_PLAYLIST,
+                "https://www.youtube.com/playlist?list=PLabcdefghijkl",
+            ],
             "playlist link",
         ),
         (&["playlist", "add", "WL", "dQw4w9WgXcQ"], "since 2016"),
@@ -281,7 +323,14 @@ fn pages_are_followed_up_to_max_and_each_page_is_charged() {
     s.yt.clear_requests();
     let items = json_of(
         &s.env,
-        &yt(&["playlist", "items", SAMPLE_PLAYLIST, "--max", "60", "--json"]),
+        &yt(&[
+            "playlist",
+            "items",
+            SAMPLE_PLAYLIST,
+            "--max",
+            "60",
+            "--json",
+        ]),
     );
     assert_eq!(items["items"].as_array().unwrap().len(), 60);
     assert_eq!(items["more"], false);
@@ -322,7 +371,10 @@ fn quota_exceeded_names_the_reset_and_is_not_asked_again_until_then() {
     assert!(err.contains("quotaExceeded"), "{err}");
     assert!(err.contains("123456789012"), "names the project: {err}");
     assert!(err.contains("resets at midnight Pacific time"), "{err}");
-    assert!(err.contains("T08:00:00Z") || err.contains("T07:00:00Z"), "{err}");
+    assert!(
+        err.contains("T08:00:00Z") || err.contains("T07:00:00Z"),
+        "{err}"
+    );
     assert!(!err.contains("<a"), "no HTML: {err}");
     assert_eq!(s.yt.my_playlists().len(), 3, "Learn Later, One, Two");
 
@@ -364,7 +416,10 @@ fn an_account_without_a_channel_is_told_what_to_do_and_not_asked_to_sign_in() {
     let err = stderr(&out);
     assert!(err.contains("youtubeSignupRequired"), "{err}");
     assert!(err.contains("has no YouTube channel"), "{err}");
-    assert!(err.contains("https://www.youtube.com/create_channel"), "{err}");
+    assert!(
+        err.contains("https://www.youtube.com/create_channel"),
+        "{err}"
+    );
     assert!(!err.contains("sidekey login"), "{err}");
     assert_eq!(s.idp.counters().refresh_requests, before, "no refresh");
     // Reads of a channel-less account: an empty list.
@@ -382,7 +437,11 @@ fn a_missing_scope_is_named_before_calling_youtube() {
     let out = s.env.run(&yt(&["playlists"]));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(stderr(&out).contains("youtube"), "{}", stderr(&out));
-    assert!(stderr(&out).contains("sidekey login tube"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sidekey login tube"),
+        "{}",
+        stderr(&out)
+    );
     assert!(s.yt.requests().is_empty());
 
     // youtube.readonly: reads work, writes are refused before any request.
@@ -418,7 +477,11 @@ fn youtube_answers_that_need_the_person() {
     );
     let out = s.env.run(&yt(&["playlists"]));
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(stderr(&out).contains("YouTube Data API v3"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("YouTube Data API v3"),
+        "{}",
+        stderr(&out)
+    );
     assert!(stderr(&out).contains("enable"), "{}", stderr(&out));
 
     // The token lacks the scope at Google although sidekey's record has it.
@@ -428,7 +491,11 @@ fn youtube_answers_that_need_the_person() {
     });
     let out = s.env.run(&yt(&["playlists"]));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("insufficientPermissions"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("insufficientPermissions"),
+        "{}",
+        stderr(&out)
+    );
 }
 
 #[test]
@@ -437,7 +504,11 @@ fn a_rejected_token_is_refreshed_once_then_sign_in_is_asked_for() {
     s.yt.set_valid_tokens(Some(vec![]));
     let out = s.env.run(&yt(&["playlists"]));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("sidekey login tube"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sidekey login tube"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(s.idp.counters().refresh_successes, 1, "exactly one refresh");
     // Rejected tokens cost nothing at YouTube, and nothing in the ledger.
     assert_eq!(s.charged(), (0, 0));
@@ -509,11 +580,19 @@ fn through_the_daemon_writes_need_the_accounts_policy() {
     let out = agent(
         &s.env,
         &d,
-        &yt(&["playlist", "add", "Learn Later", "https://youtu.be/abcDEF_-123"]),
+        &yt(&[
+            "playlist",
+            "add",
+            "Learn Later",
+            "https://youtu.be/abcDEF_-123",
+        ]),
     );
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(
-        s.yt.playlist_videos(SAMPLE_PLAYLIST).unwrap().last().unwrap(),
+        s.yt.playlist_videos(SAMPLE_PLAYLIST)
+            .unwrap()
+            .last()
+            .unwrap(),
         "abcDEF_-123"
     );
     let out = agent(&s.env, &d, &yt(&["playlist", "create", "Nope"]));
@@ -521,8 +600,9 @@ fn through_the_daemon_writes_need_the_accounts_policy() {
 
     let log = std::fs::read_to_string(s.env.home.join("audit.log")).unwrap();
     assert!(
-        log.lines().any(|l| l.contains("google.youtube.playlist.create")
-            && l.contains("\"decision\":\"deny\"")),
+        log.lines()
+            .any(|l| l.contains("google.youtube.playlist.create")
+                && l.contains("\"decision\":\"deny\"")),
         "{log}"
     );
     let mut secrets = s.secrets();

@@ -114,7 +114,10 @@ impl Default for YouTubeOptions {
             video("dQw4w9WgXcQ", "Never Gonna Give You Up"),
             video("9bZkp7q19f0", "Gangnam Style"),
             video("abcDEF_-123", "Rust's \"async\" & you"),
-            video("M7lc1UVf-VE", "YouTube Developers Live: Embedded Web Player Customization"),
+            video(
+                "M7lc1UVf-VE",
+                "YouTube Developers Live: Embedded Web Player Customization",
+            ),
         ];
         for i in 0..60 {
             videos.push(video(&format!("rustTalk{i:03}"), &format!("Rust talk {i}")));
@@ -387,7 +390,14 @@ async fn handle(State(sh): State<Arc<YShared>>, request: Request) -> Response {
         });
         match body {
             Err(_) => gerr(413, "uploadTooLarge", "global", "Request too large."),
-            Ok(body) => outer(&mut st, parts.method.as_str(), &path, &query, &headers, &body),
+            Ok(body) => outer(
+                &mut st,
+                parts.method.as_str(),
+                &path,
+                &query,
+                &headers,
+                &body,
+            ),
         }
     };
     to_response(reply)
@@ -676,10 +686,7 @@ fn playlists_list(st: &YState, q: &Q) -> Reply {
             } else if let Some(c) = q.get("channelId") {
                 p.channel_id == c && (p.privacy == "public" || Some(c) == mine)
             } else {
-                q.get("id")
-                    .unwrap_or("")
-                    .split(',')
-                    .any(|id| id == p.id)
+                q.get("id").unwrap_or("").split(',').any(|id| id == p.id)
             }
         })
         .map(playlist_json)
@@ -691,19 +698,17 @@ fn body_json(body: &str) -> Result<Value, Reply> {
     serde_json::from_str::<Value>(body)
         .ok()
         .filter(Value::is_object)
-        .ok_or_else(|| {
-            gerr(
-                400,
-                "parseError",
-                "global",
-                "Parse Error",
-            )
-        })
+        .ok_or_else(|| gerr(400, "parseError", "global", "Parse Error"))
 }
 
 fn playlists_insert(st: &mut YState, body: &str) -> Reply {
     let Some((channel_id, channel_title)) = st.opts.channel.clone() else {
-        return gerr(401, "youtubeSignupRequired", "youtube.header", "Unauthorized");
+        return gerr(
+            401,
+            "youtubeSignupRequired",
+            "youtube.header",
+            "Unauthorized",
+        );
     };
     let v = match body_json(body) {
         Ok(v) => v,
@@ -835,13 +840,21 @@ fn items_list(st: &YState, q: &Q) -> Reply {
 
 fn items_insert(st: &mut YState, body: &str) -> Reply {
     let Some((channel_id, _)) = st.opts.channel.clone() else {
-        return gerr(401, "youtubeSignupRequired", "youtube.header", "Unauthorized");
+        return gerr(
+            401,
+            "youtubeSignupRequired",
+            "youtube.header",
+            "Unauthorized",
+        );
     };
     let v = match body_json(body) {
         Ok(v) => v,
         Err(r) => return r,
     };
-    let Some(pid) = v["snippet"]["playlistId"].as_str().filter(|s| !s.is_empty()) else {
+    let Some(pid) = v["snippet"]["playlistId"]
+        .as_str()
+        .filter(|s| !s.is_empty())
+    else {
         return gerr(
             400,
             "playlistIdRequired",

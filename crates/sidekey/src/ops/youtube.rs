@@ -318,9 +318,7 @@ pub fn parse_video(input: &str) -> Result<String, String> {
         return Err("give a video id (11 characters) or a YouTube link".into());
     }
     if !t.contains('/') && !t.contains('.') {
-        return refuse(
-            "is not a YouTube video id (11 letters, digits, - or _) or a YouTube link",
-        );
+        return refuse("is not a YouTube video id (11 letters, digits, - or _) or a YouTube link");
     }
     let Some(u) = parse_url(t) else {
         return refuse("is not a YouTube link");
@@ -343,7 +341,9 @@ pub fn parse_video(input: &str) -> Result<String, String> {
                 .map(|(_, v)| v.into_owned()),
             ["shorts" | "live" | "embed" | "v" | "e", id, ..] => Some(id.to_string()),
             ["playlist"] => {
-                return refuse("is a playlist link; give a video (a watch, youtu.be or shorts link)");
+                return refuse(
+                    "is a playlist link; give a video (a watch, youtu.be or shorts link)",
+                );
             }
             _ => {
                 return refuse(
@@ -352,7 +352,9 @@ pub fn parse_video(input: &str) -> Result<String, String> {
             }
         }
     } else {
-        return refuse("is not a YouTube link (only youtube.com, youtu.be and youtube-nocookie.com)");
+        return refuse(
+            "is not a YouTube link (only youtube.com, youtu.be and youtube-nocookie.com)",
+        );
     };
     match candidate {
         Some(id) if is_video_id(&id) => Ok(id),
@@ -511,7 +513,11 @@ pub fn project_of(client_id: &str) -> String {
             .take(120)
             .collect()
     };
-    if key.is_empty() { "unknown".into() } else { key }
+    if key.is_empty() {
+        "unknown".into()
+    } else {
+        key
+    }
 }
 
 /// `$SIDEKEY_HOME/youtube-quota.json`, read and rewritten under an exclusive lock on a sibling
@@ -529,16 +535,16 @@ impl Ledger {
         }
     }
 
-    fn update<T>(
-        &self,
-        f: impl FnOnce(&mut BTreeMap<String, Day>) -> T,
-    ) -> Result<T, Failure> {
+    fn update<T>(&self, f: impl FnOnce(&mut BTreeMap<String, Day>) -> T) -> Result<T, Failure> {
         use std::os::unix::fs::OpenOptionsExt;
         let io = |what: &str, p: &Path, e: std::io::Error| {
             Failure::new(
                 Exit::Internal,
                 Reason::Io,
-                format!("cannot {what} the YouTube quota ledger {}: {e}", p.display()),
+                format!(
+                    "cannot {what} the YouTube quota ledger {}: {e}",
+                    p.display()
+                ),
             )
         };
         if let Some(dir) = self.path.parent() {
@@ -653,8 +659,14 @@ fn until(resets_at: &str, now: jiff::Timestamp) -> String {
 }
 
 fn quota_line(q: &QuotaView, now: jiff::Timestamp) -> String {
+    let used_up = match q.exhausted.as_slice() {
+        [] => String::new(),
+        [Bucket::Search] => " (searches used up: Google answered quotaExceeded)".into(),
+        [Bucket::Units] => " (units used up: Google answered quotaExceeded)".into(),
+        _ => " (units and searches used up: Google answered quotaExceeded)".into(),
+    };
     format!(
-        "YouTube quota today (project {}, counted by sidekey): {} of {} units, {} of {} searches; resets at midnight Pacific time, {}{}",
+        "YouTube quota today (project {}, counted by sidekey): {} of {} units, {} of {} searches{used_up}; resets at midnight Pacific time, {}{}",
         q.project,
         q.units_used,
         q.units_limit,
@@ -860,7 +872,11 @@ fn to_json<T: Serialize>(v: &T) -> Result<Value, YouTubeError> {
 
 /// The playlist id for `input`: as given, or the one playlist of the channel with that exact
 /// title (case-insensitive).
-async fn resolve(yt: &YouTube, token: &str, input: &str) -> Result<(String, Option<String>), YouTubeError> {
+async fn resolve(
+    yt: &YouTube,
+    token: &str,
+    input: &str,
+) -> Result<(String, Option<String>), YouTubeError> {
     match parse_playlist(input).map_err(YouTubeError::Invalid)? {
         PlaylistRef::Id(id) => Ok((id, None)),
         PlaylistRef::Title(title) => {
@@ -1095,16 +1111,37 @@ mod tests {
             ("dQw4w9WgXcQQ", "not a YouTube video id"),
             ("dQw4w9WgXc!", "not a YouTube video id"),
             ("https://vimeo.com/123456", "not a YouTube link"),
-            ("https://youtube.com.evil.test/watch?v=dQw4w9WgXcQ", "not a YouTube link"),
-            ("https://evil.test/youtube.com/watch?v=dQw4w9WgXcQ", "not a YouTube link"),
-            ("https://www.youtube.com@evil.test/watch?v=dQw4w9WgXcQ", "not a YouTube link"),
-            ("https://user@www.youtube.com/watch?v=dQw4w9WgXcQ", "user name"),
-            ("https://www.youtube.com/playlist?list=PLabcdefghijkl", "playlist link"),
+            (
+                "https://youtube.com.evil.test/watch?v=dQw4w9WgXcQ",
+                "not a YouTube link",
+            ),
+            (
+                "https://evil.test/youtube.com/watch?v=dQw4w9WgXcQ",
+                "not a YouTube link",
+            ),
+            (
+                "https://www.youtube.com@evil.test/watch?v=dQw4w9WgXcQ",
+                "not a YouTube link",
+            ),
+            (
+                "https://user@www.youtube.com/watch?v=dQw4w9WgXcQ",
+                "user name",
+            ),
+            (
+                "https://www.youtube.com/playlist?list=PLabcdefghijkl",
+                "playlist link",
+            ),
             ("https://www.youtube.com/@somechannel", "not to a video"),
             ("https://www.youtube.com/watch?v=short", "valid video id"),
-            ("https://www.youtube.com/watch?list=PLabcdefghijkl", "no video id"),
+            (
+                "https://www.youtube.com/watch?list=PLabcdefghijkl",
+                "no video id",
+            ),
             ("https://youtu.be/", "no video id"),
-            ("ftp://youtube.com/watch?v=dQw4w9WgXcQ", "not a YouTube link"),
+            (
+                "ftp://youtube.com/watch?v=dQw4w9WgXcQ",
+                "not a YouTube link",
+            ),
             ("javascript:alert(1)//youtube.com", "not a YouTube link"),
         ] {
             let e = parse_video(input).unwrap_err();
@@ -1122,7 +1159,9 @@ mod tests {
             Ok(PlaylistRef::Id(id.into()))
         );
         assert_eq!(
-            parse_playlist(&format!("https://www.youtube.com/watch?v=dQw4w9WgXcQ&list={id}")),
+            parse_playlist(&format!(
+                "https://www.youtube.com/watch?v=dQw4w9WgXcQ&list={id}"
+            )),
             Ok(PlaylistRef::Id(id.into()))
         );
         assert_eq!(
