@@ -609,3 +609,115 @@ fn through_the_daemon_writes_need_the_accounts_policy() {
     secrets.push(API_KEY.to_string());
     s.env.assert_no_secrets(&secrets);
 }
+
+/// The Python with Google's client (tests/youtube-client/requirements.txt): the venv `.ci/run`
+/// makes, else `YOUTUBE_CLIENT_PYTHON`. `None` (test skipped, said so) only outside CI.
+fn google_client_python() -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/youtube-client"
+    ));
+    let py = std::env::var_os("YOUTUBE_CLIENT_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.join(".venv/bin/python"));
+    let ok = Command::new(&py)
+        .args([
+            "-c",
+            "import googleapiclient.discovery, google.oauth2.credentials",
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(py);
+    }
+    let how = "python3 -m venv tests/youtube-client/.venv && tests/youtube-client/.venv/bin/pip install -r tests/youtube-client/requirements.txt";
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{} has no google-api-python-client; .ci/run should have run: {how}",
+            py.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: google-api-python-client is not installed at {} (run: {how})",
+        py.display()
+    );
+    None
+}
+
+/// Google's own client (google-api-python-client 2.202, its shipped YouTube v3 discovery
+/// document, `list_next` paging, `HttpError` parsing) against the fake: the fake is what a
+/// client nobody here wrote expects.
+#[test]
+fn googles_python_client_agrees_with_the_fake() {
+    let Some(py) = google_client_python() else {
+        return;
+    };
+    let fake = FakeYouTube::start(YouTubeOptions::default());
+    let root = fake.base_url().trim_end_matches("youtube/v3").to_string();
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/youtube-client/client.py"
+    );
+    let out = Command::new(py)
+        .args([script, &root, "ya29.fake-token-for-the-python-client"])
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success(), "{}", stderr(&out));
+    let steps: Vec<Value> = stdout(&out)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap_or_else(|e| panic!("{e}: {l}")))
+        .collect();
+    let step = |name: &str| -> &Value {
+        steps
+            .iter()
+            .find(|s| s["step"] == name)
+            .unwrap_or_else(|| panic!("no step {name}: {steps:?}"))
+    };
+    assert_eq!(
+        step("playlists.list")["result"],
+        serde_json::json!(["Learn Later"])
+    );
+    assert_eq!(step("playlists.insert")["result"]["privacy"], "private");
+    assert_eq!(
+        step("playlistItems.insert")["result"],
+        serde_json::json!({"position": 0, "video": "dQw4w9WgXcQ"})
+    );
+    assert_eq!(
+        step("search.list paged")["result"],
+        serde_json::json!({"pages": 3, "count": 60, "distinct": 60})
+    );
+    assert_eq!(step("playlistItems.delete")["ok"], true, "{steps:?}");
+    for (name, status, reason) in [
+        ("playlistItems.insert unknown video", 404, "videoNotFound"),
+        (
+            "playlistItems.list unknown playlist",
+            404,
+            "playlistNotFound",
+        ),
+        ("playlistItems.list WL", 403, "watchLaterNotAccessible"),
+    ] {
+        let s = step(name);
+        assert_eq!(s["ok"], false, "{s}");
+        assert_eq!(s["status"], status, "{s}");
+        assert_eq!(s["error_reasons"][0], reason, "{s}");
+    }
+    // The client's requests went where YouTube's go, with Google's parameter spelling.
+    let reqs = fake.requests();
+    assert!(
+        reqs.iter().any(|r| r.method == "GET"
+            && r.path_and_query.starts_with("/youtube/v3/playlists?")
+            && r.path_and_query.contains("mine=true")),
+        "{reqs:?}"
+    );
+    assert!(
+        reqs.iter()
+            .all(|r| r.header("authorization")
+                == Some("Bearer ya29.fake-token-for-the-python-client"))
+    );
+    // 1 + 50 + 50 + 50 (delete) + 50 (failed insert) + 1 (failed list) + 1 (WL) units; 3 searches.
+    let used = fake.quota_used("default");
+    assert_eq!((used.units, used.searches), (203, 3));
+}
