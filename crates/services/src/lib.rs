@@ -82,6 +82,13 @@
 //!   where each `S` is `{"items":[…],"more":bool,"error":null|"one line","error_kind":null|"forbidden"|…}`.
 //!
 //! Errors are [`GraphError`]; its `Display` is one line and `kind()` a stable name.
+//!
+//! # YouTube
+//!
+//! [`youtube`] holds the YouTube Data API v3 calls for playlists and search ([`YouTube`]), with
+//! the same transport rules; errors are [`YouTubeError`], decided by Google's `errors[].reason`
+//! (a 401 `youtubeSignupRequired` is not a bad token, a 403 `quotaExceeded` is not a missing
+//! permission), and the client counts the quota its requests spent (docs/youtube.md).
 
 mod error;
 mod graph;

@@ -301,7 +301,11 @@ pub fn classify(
 /// did not refuse for quota.
 fn charged(status: u16, body: &Value) -> bool {
     let (reason, _) = error_parts(body);
-    if matches!(reason.as_str(), "quotaExceeded" | "dailyLimitExceeded") {
+    // Refused before any work: the quota itself, or a rate limit [U for the latter].
+    if matches!(
+        reason.as_str(),
+        "quotaExceeded" | "dailyLimitExceeded" | "rateLimitExceeded" | "userRateLimitExceeded"
+    ) {
         return false;
     }
     !(status == 401 && reason != "youtubeSignupRequired")
@@ -868,6 +872,7 @@ mod tests {
             &body("youtubeSignupRequired", "youtube.header")
         ));
         assert!(charged(404, &body("videoNotFound", "youtube.playlistItem")));
+        assert!(!charged(429, &body("rateLimitExceeded", "usageLimits")));
     }
 
     #[test]

@@ -189,6 +189,8 @@ struct YState {
     token_project: HashMap<String, String>,
     quota: HashMap<String, QuotaUse>,
     next_id: u64,
+    /// The next n requests answer 429 `rateLimitExceeded` with this `Retry-After` (if any).
+    rate_limited: (usize, Option<String>),
 }
 
 struct YShared {
@@ -220,6 +222,7 @@ impl FakeYouTube {
                 token_project: HashMap::new(),
                 quota: HashMap::new(),
                 next_id: 1,
+                rate_limited: (0, None),
             }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -264,6 +267,12 @@ impl FakeYouTube {
             .get(project)
             .copied()
             .unwrap_or_default()
+    }
+
+    /// The next `times` authenticated requests answer 429 `rateLimitExceeded` (domain
+    /// `usageLimits`), with `Retry-After: retry_after` when given; they cost no quota [U].
+    pub fn inject_rate_limit(&self, times: usize, retry_after: Option<&str>) {
+        self.shared.lock().rate_limited = (times, retry_after.map(str::to_string));
     }
 
     /// Midnight Pacific time: every project's day starts again.
@@ -536,6 +545,19 @@ fn outer(
         return r;
     }
     let token = token.unwrap_or_default();
+    if st.rate_limited.0 > 0 {
+        st.rate_limited.0 -= 1;
+        let mut r = gerr(
+            429,
+            "rateLimitExceeded",
+            "usageLimits",
+            "Rate Limit Exceeded",
+        );
+        if let Some(after) = &st.rate_limited.1 {
+            r.headers.push(("Retry-After".into(), after.clone()));
+        }
+        return r;
+    }
     let Some(resource) = path.strip_prefix("/youtube/v3/") else {
         return gerr(404, "notFound", "global", "Not Found");
     };

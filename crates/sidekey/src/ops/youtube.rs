@@ -1213,6 +1213,38 @@ mod tests {
         assert_eq!(l.view("111", t2).unwrap().units_used, 0);
     }
 
+    /// The device flow's allow-list (crates/flow/src/dialect/google.rs) grants what the
+    /// operations need; `youtube.force-ssl` is not asked for, since the flow refuses it.
+    #[test]
+    fn the_device_flow_grants_what_the_operations_need() {
+        let d = PROVIDER.dialect();
+        let granted = d
+            .normalize_scopes(vec!["openid".into(), "youtube".into()])
+            .unwrap();
+        assert!(granted.contains(&SCOPE_YOUTUBE.to_string()), "{granted:?}");
+        let ro = d.normalize_scopes(vec!["youtube.readonly".into()]).unwrap();
+        assert_eq!(ro, [SCOPE_YOUTUBE_READONLY]);
+        assert!(
+            d.normalize_scopes(vec!["youtube.force-ssl".into()])
+                .is_err()
+        );
+        for op in YouTubeOp::iter().filter(|op| op.bucket().is_some()) {
+            assert!(has_any(&granted, scope_options(&op)), "{}", op.info().name);
+            let reads = op.info().access == Access::Read;
+            assert_eq!(
+                has_any(&ro, scope_options(&op)),
+                reads,
+                "{}",
+                op.info().name
+            );
+        }
+        // Short names, as a config may hold them, count too.
+        assert!(has_any(
+            &["youtube".to_string()],
+            scope_options(&YouTubeOp::Quota)
+        ));
+    }
+
     #[test]
     fn projects_come_from_the_client_id() {
         assert_eq!(
