@@ -721,3 +721,60 @@ fn googles_python_client_agrees_with_the_fake() {
     let used = fake.quota_used("default");
     assert_eq!((used.units, used.searches), (203, 3));
 }
+
+/// Quota belongs to the Cloud project, not the account: two accounts on one OAuth client share
+/// one ledger, so what one used up is refused for the other too.
+#[test]
+fn accounts_of_one_project_share_the_ledger() {
+    let s = setup_with(
+        DEFAULT_SCOPES,
+        YouTubeOptions {
+            units_per_day: 60,
+            ..YouTubeOptions::default()
+        },
+    );
+    let second =
+        config(&s.idp, &s.yt, DEFAULT_SCOPES, "").replace("[accounts.tube]", "[accounts.tube2]");
+    s.env.write_config(&format!(
+        "{}\n{second}",
+        config(&s.idp, &s.yt, DEFAULT_SCOPES, "")
+    ));
+    let out = s.env.run(&["login", "tube2"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = s.env.run(&[
+        "google",
+        "youtube",
+        "playlist",
+        "create",
+        "A",
+        "--account",
+        "tube",
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = s.env.run(&[
+        "google",
+        "youtube",
+        "playlist",
+        "create",
+        "B",
+        "--account",
+        "tube2",
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stderr(&out).contains("quotaExceeded"), "{}", stderr(&out));
+    s.yt.clear_requests();
+    let out = s
+        .env
+        .run(&["google", "youtube", "playlists", "--account", "tube"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(s.yt.requests().is_empty(), "refused from the shared ledger");
+    let q = json_of(
+        &s.env,
+        &["google", "youtube", "quota", "--account", "tube2", "--json"],
+    );
+    assert_eq!(q["quota"]["units_used"], 50);
+    // Without --account, two Google accounts are ambiguous.
+    let out = s.env.run(&["google", "youtube", "quota"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("--account"), "{}", stderr(&out));
+}
