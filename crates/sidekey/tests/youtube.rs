@@ -778,3 +778,26 @@ fn accounts_of_one_project_share_the_ledger() {
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
     assert!(stderr(&out).contains("--account"), "{}", stderr(&out));
 }
+
+/// A server (or proxy) that echoes the request's `Authorization` header into its error: the token
+/// is scrubbed from what sidekey prints.
+#[test]
+fn an_echoed_token_is_never_printed() {
+    let s = setup_with(
+        DEFAULT_SCOPES,
+        YouTubeOptions {
+            echo_authorization: true,
+            ..YouTubeOptions::default()
+        },
+    );
+    for args in [
+        &["playlists"][..],
+        &["playlists", "--json"],
+        &["search", "x"],
+    ] {
+        let out = s.env.run(&yt(args));
+        assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+        assert!(stderr(&out).contains("[redacted]"), "{}", stderr(&out));
+    }
+    s.env.assert_no_secrets(&s.secrets());
+}

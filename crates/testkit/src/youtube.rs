@@ -90,6 +90,9 @@ pub struct YouTubeOptions {
     pub api_enabled: bool,
     /// YouTube's cap on entries per playlist (5,000).
     pub max_items_per_playlist: usize,
+    /// Every request is answered 400 `badRequest` whose message echoes the request's
+    /// `Authorization` header, as a misbehaving proxy might. Default false.
+    pub echo_authorization: bool,
 }
 
 pub const SAMPLE_CHANNEL: &str = "UCadaLovelace000000000000";
@@ -154,6 +157,7 @@ impl Default for YouTubeOptions {
             granted_scopes: None,
             api_enabled: true,
             max_items_per_playlist: 5000,
+            echo_authorization: false,
         }
     }
 }
@@ -523,6 +527,19 @@ fn outer(
         })
         .filter(|t| !t.is_empty())
         .map(str::to_string);
+    if st.opts.echo_authorization {
+        let echoed = headers
+            .iter()
+            .find(|(k, _)| k == "authorization")
+            .map(|(_, v)| v.as_str())
+            .unwrap_or("");
+        return gerr(
+            400,
+            "badRequest",
+            "global",
+            &format!("Unexpected request. Headers: Authorization: {echoed}"),
+        );
+    }
     let accepted = match (&token, &st.valid_tokens) {
         (None, _) => false,
         (Some(_), None) => true,
