@@ -20,6 +20,7 @@ pub enum YoutubeCmd {
     },
     /// Search YouTube (one of the project's 100 searches a day)
     Search {
+        /// What to search for
         #[arg(allow_hyphen_values = true)]
         query: String,
         #[arg(long, default_value_t = 10)]
@@ -35,6 +36,7 @@ pub enum YoutubeCmd {
 pub enum PlaylistCmd {
     /// Create a playlist (private unless --privacy says otherwise)
     Create {
+        /// Title, up to 150 characters
         #[arg(allow_hyphen_values = true)]
         title: String,
         #[arg(long, allow_hyphen_values = true)]
@@ -44,6 +46,7 @@ pub enum PlaylistCmd {
     },
     /// The videos in a playlist (by id, link or exact title), with their item ids
     Items {
+        /// Playlist id (PL…), link with list=…, or exact title
         #[arg(allow_hyphen_values = true)]
         playlist: String,
         #[arg(long, default_value_t = 50)]
@@ -51,15 +54,19 @@ pub enum PlaylistCmd {
     },
     /// Add a video (an id or any YouTube link) to a playlist (id, link or exact title)
     Add {
+        /// Playlist id (PL…), link with list=…, or exact title
         #[arg(allow_hyphen_values = true)]
         playlist: String,
+        /// Video id (11 characters) or YouTube link (watch?v=, youtu.be/, shorts/, live/)
         #[arg(allow_hyphen_values = true)]
         video: String,
     },
     /// Remove a video from a playlist (every entry of it), or one entry with --item ID
     Remove {
+        /// Playlist id (PL…), link with list=…, or exact title
         #[arg(allow_hyphen_values = true, required_unless_present = "item")]
         playlist: Option<String>,
+        /// Video id or YouTube link: every entry of it is removed
         #[arg(allow_hyphen_values = true, requires = "playlist")]
         video: Option<String>,
         /// A playlist item id (from `playlist items`) instead of PLAYLIST VIDEO
