@@ -852,7 +852,21 @@ fn items_list(st: &YState, q: &Q) -> Reply {
         Ok(p) => p,
         Err(r) => return r,
     };
-    let Some(pid) = q.get("playlistId").or(q.get("id").map(|_| "")) else {
+    if q.get("playlistId").is_none()
+        && let Some(ids) = q.get("id")
+    {
+        let wanted: Vec<&str> = ids.split(',').collect();
+        let mut list = Vec::new();
+        for p in st.opts.playlists.iter().filter(|p| visible(st, p)) {
+            for (i, (id, v)) in p.items.iter().enumerate() {
+                if wanted.contains(&id.as_str()) {
+                    list.push(item_json(st, p, i, id, v));
+                }
+            }
+        }
+        return page("youtube#playlistItemListResponse", list, max, offset);
+    }
+    let Some(pid) = q.get("playlistId") else {
         return param_err(
             "missingRequiredParameter",
             "parameters",
