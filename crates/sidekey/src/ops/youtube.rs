@@ -1213,6 +1213,28 @@ mod tests {
         assert_eq!(l.view("111", t2).unwrap().units_used, 0);
     }
 
+    /// Concurrent charges (the daemon runs operations in parallel; a CLI may run beside it) are
+    /// serialised by the lock file: none is lost.
+    #[test]
+    fn concurrent_charges_are_not_lost() {
+        let dir = tempfile::tempdir().unwrap();
+        let now: jiff::Timestamp = "2026-11-28T12:00:00Z".parse().unwrap();
+        std::thread::scope(|s| {
+            for _ in 0..8 {
+                s.spawn(|| {
+                    let l = Ledger::at(dir.path());
+                    for _ in 0..25 {
+                        l.charge("p", now, 1, 0, None).unwrap();
+                    }
+                });
+            }
+        });
+        assert_eq!(
+            Ledger::at(dir.path()).view("p", now).unwrap().units_used,
+            200
+        );
+    }
+
     /// The device flow's allow-list (crates/flow/src/dialect/google.rs) grants what the
     /// operations need; `youtube.force-ssl` is not asked for, since the flow refuses it.
     #[test]
