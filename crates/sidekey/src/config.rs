@@ -120,6 +120,8 @@ struct RawAccount {
     api_base: Option<Spanned<String>>,
     token_env: Option<Vec<String>>,
     verification_hosts: Option<Vec<String>>,
+    git_hosts: Option<Spanned<Vec<String>>>,
+    git_username: Option<Spanned<String>>,
     policy: Option<Spanned<RawPolicy>>,
 }
 
@@ -165,6 +167,11 @@ pub struct Account {
     pub token_env: Vec<String>,
     /// Extra hosts allowed to serve the verification page.
     pub verification_hosts: Vec<String>,
+    /// The git hosts (`host` or `host:port`, lowercase) whose HTTPS credentials
+    /// `sidekey git-credential` answers with this account's token (GitHub: `github.com`).
+    pub git_hosts: Vec<String>,
+    /// The user name git sends with the token (GitHub: `x-access-token`).
+    pub git_username: String,
     pub policy: crate::policy::Policy,
     /// How this account signs in (`flow = "device" | "code"`).
     pub flow: SignInFlow,
@@ -542,6 +549,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         }
         token_env.push(v);
     }
+    let (git_hosts, git_username) = git_settings(kind, &r.git_hosts, &r.git_username)?;
     let verification_hosts = r.verification_hosts.unwrap_or_default();
     let policy = match r.policy {
         None => crate::policy::Policy::default(),
@@ -599,9 +607,75 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         api_base,
         token_env,
         verification_hosts,
+        git_hosts,
+        git_username,
         policy,
         flow,
     })
+}
+
+/// `git_hosts` and `git_username`, with the provider's defaults. GitHub serves git over HTTPS at
+/// `github.com` and takes an OAuth or GitHub App user token as the password with any user name;
+/// `x-access-token` is the name GitHub documents for token authentication ("Authenticating as a
+/// GitHub App installation": `https://x-access-token:TOKEN@github.com/...`). Other providers have
+/// no git host unless configured; their tokens go with `oauth2` (GitLab's documented name for
+/// OAuth tokens) unless `git_username` says otherwise.
+fn git_settings(
+    kind: ProviderKind,
+    git_hosts: &Option<Spanned<Vec<String>>>,
+    git_username: &Option<Spanned<String>>,
+) -> Result<(Vec<String>, String), Located> {
+    let hosts = match git_hosts {
+        None if kind == ProviderKind::GitHub => vec!["github.com".to_string()],
+        None => Vec::new(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for h in list.get_ref() {
+                let h = h.trim().to_ascii_lowercase();
+                if !valid_git_host(&h) {
+                    return Err((
+                        Some(list.span()),
+                        format!(
+                            "git_hosts: '{h}' is not a host name or host:port (no scheme, user or path), e.g. \"github.com\" or \"git.example.com:8443\""
+                        ),
+                    ));
+                }
+                out.push(h);
+            }
+            out
+        }
+    };
+    let username = match git_username {
+        Some(u) => {
+            let v = u.get_ref().trim();
+            if v.is_empty() || v.len() > 100 || v.chars().any(|c| c.is_control() || c == '=') {
+                return Err((
+                    Some(u.span()),
+                    "git_username must be one line of at most 100 characters, without '='".into(),
+                ));
+            }
+            v.to_string()
+        }
+        None if kind == ProviderKind::GitHub => "x-access-token".to_string(),
+        None => "oauth2".to_string(),
+    };
+    Ok((hosts, username))
+}
+
+/// `host` or `host:port` as git's credential protocol names it (`host=` line).
+pub fn valid_git_host(h: &str) -> bool {
+    let (name, port) = match h.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (h, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && !name.starts_with(['.', '-']);
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+    name_ok && port_ok
 }
 
 /// A secret given inline or (better) in a file named relative to the config; not both.

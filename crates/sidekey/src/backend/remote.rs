@@ -193,12 +193,17 @@ impl Remote {
             .await
     }
 
-    pub async fn token(&self, name: &str) -> Result<TokenReply, Failure> {
+    pub async fn token(
+        &self,
+        name: &str,
+        purpose: Option<&crate::api::TokenPurpose>,
+    ) -> Result<TokenReply, Failure> {
         check_name(name)?;
         self.post(
             "/v1/token",
             &AccountRequest {
                 account: name.to_string(),
+                purpose: purpose.cloned(),
             },
         )
         .await
@@ -210,6 +215,7 @@ impl Remote {
             "/v1/logout",
             &AccountRequest {
                 account: name.to_string(),
+                purpose: None,
             },
         )
         .await
