@@ -5,8 +5,10 @@
 //! To add a command: a variant here, its arm in [`run`], the backend method it needs (written
 //! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
 
+mod git;
 pub(crate) mod login;
 mod ms;
+mod secret_provider;
 pub mod output;
 
 use crate::api::OpRequest;
@@ -101,6 +103,17 @@ pub enum Command {
         #[command(subcommand)]
         cmd: ms::MsCmd,
     },
+    /// git's credential helper: a fresh token for the hosts in the accounts' git_hosts
+    /// (git config credential.https://github.com.helper '!sidekey git-credential')
+    GitCredential {
+        /// Answer only with this account (when several serve the same host)
+        #[arg(long)]
+        account: Option<String>,
+        /// get, store or erase (store and erase are accepted and ignored)
+        action: String,
+    },
+    /// OpenClaw exec secret provider: JSON request on stdin, account tokens on stdout
+    SecretProvider,
     /// OpenClaw skills for the configured accounts
     Skills {
         #[command(subcommand)]
@@ -153,12 +166,27 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Skills {
             action: SkillsAction::Write { dir },
         } => {
-            let ctx = crate::context::Context::from_env()?;
-            for name in crate::skills::write(&ctx.config, &dir)? {
+            // In client mode the daemon has the config: its `status` lists the accounts.
+            let written = match Backend::from_env()? {
+                Backend::Local(l) => crate::skills::write(&l.ctx.config, &dir)?,
+                remote => {
+                    let accounts: Vec<crate::skills::Account> = remote
+                        .status(None)
+                        .await?
+                        .accounts
+                        .iter()
+                        .filter_map(crate::skills::Account::from_status)
+                        .collect();
+                    crate::skills::write_accounts(&accounts, "the daemon's config", &dir)?
+                }
+            };
+            for name in written {
                 output::line(&dir.join(&name).join("SKILL.md").display().to_string())?;
             }
             Ok(())
         }
+        Command::GitCredential { account, action } => git::run(&action, account.as_deref()).await,
+        Command::SecretProvider => secret_provider::run().await,
         Command::Health { socket: Some(path) } => {
             crate::backend::Remote::for_socket(&path)?.health().await?;
             output::line("ok")
