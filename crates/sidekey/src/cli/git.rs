@@ -90,9 +90,7 @@ pub fn pick<'a>(
 ) -> Result<Option<&'a (String, AccountSetup)>, Failure> {
     let serving: Vec<&(String, AccountSetup)> = accounts
         .iter()
-        .filter(|(name, s)| {
-            only.is_none_or(|o| o == name) && s.git_hosts.iter().any(|h| h == host)
-        })
+        .filter(|(name, s)| only.is_none_or(|o| o == name) && s.git_hosts.iter().any(|h| h == host))
         .collect();
     match serving.as_slice() {
         [] => Ok(None),

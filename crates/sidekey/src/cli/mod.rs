@@ -8,8 +8,8 @@
 mod git;
 pub(crate) mod login;
 mod ms;
-mod secret_provider;
 pub mod output;
+mod secret_provider;
 
 use crate::api::OpRequest;
 use crate::backend::Backend;

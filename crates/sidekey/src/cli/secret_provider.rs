@@ -164,7 +164,10 @@ mod tests {
 
     #[test]
     fn request_shape() {
-        let r = parse(br#"{"protocolVersion":1,"provider":"sidekey","ids":["gh","work#authorization"]}"#).unwrap();
+        let r = parse(
+            br#"{"protocolVersion":1,"provider":"sidekey","ids":["gh","work#authorization"]}"#,
+        )
+        .unwrap();
         assert_eq!(r.ids, ["gh", "work#authorization"]);
         for bad in [
             &br#"{"protocolVersion":2,"ids":[]}"#[..],
