@@ -970,6 +970,54 @@ scopes = ["openid", "drive.file"]
     }
 
     #[test]
+    fn git_hosts_default_per_provider_and_are_checked() {
+        let c = parse(
+            r#"
+[accounts.gh]
+provider = "github"
+client_id = "Iv1.x"
+[accounts.ghe]
+provider = "github"
+client_id = "Iv1.y"
+git_hosts = ["Git.Corp.Example:8443"]
+git_username = "bot"
+[accounts.o]
+provider = "oidc"
+client_id = "i"
+issuer = "https://idp.example.com"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.accounts["gh"].git_hosts, ["github.com"]);
+        assert_eq!(c.accounts["gh"].git_username, "x-access-token");
+        assert_eq!(c.accounts["ghe"].git_hosts, ["git.corp.example:8443"]);
+        assert_eq!(c.accounts["ghe"].git_username, "bot");
+        assert!(c.accounts["o"].git_hosts.is_empty());
+        assert_eq!(c.accounts["o"].git_username, "oauth2");
+        for bad in [
+            "https://github.com",
+            "user@github.com",
+            "github.com/org",
+            "github.com:99999",
+            "",
+        ] {
+            let e = parse(&format!(
+                "[accounts.g]\nprovider = \"github\"\nclient_id = \"x\"\ngit_hosts = [\"{bad}\"]\n"
+            ))
+            .unwrap_err();
+            assert!(
+                e.contains("git_hosts") && e.contains("line 4"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse(
+            "[accounts.g]\nprovider = \"github\"\nclient_id = \"x\"\ngit_username = \"a=b\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("git_username"), "{e}");
+    }
+
+    #[test]
     fn errors_name_the_line() {
         let cases = [
             (

@@ -586,3 +586,32 @@ fn through_the_daemon_it_is_a_token_export() {
     // Nothing of sidekey's on the agent's side.
     assert!(!home.join(".local/share/sidekey").exists());
 }
+
+#[test]
+fn the_daemon_checks_the_purpose_before_writing_it_down() {
+    let (_idp, env) = signed_in("", "127.0.0.1:9");
+    let d = start_daemon(&env);
+    let key = Some(daemon_helpers::API_KEY);
+    let (s, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/token",
+        key,
+        Some(r#"{"account":"gh","purpose":{"via":"git_credential","host":"evil\nhost"}}"#),
+    );
+    assert_eq!(s, 400, "{body}");
+    let (s, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/logout",
+        key,
+        Some(r#"{"account":"gh","purpose":{"via":"secret_provider"}}"#),
+    );
+    assert_eq!(s, 400, "{body}");
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    assert!(!log.contains("evil"), "{log}");
+    assert!(std::fs::read_to_string(&env.config).is_ok());
+    // Still signed in: the refused logout did nothing.
+    let st = env.run(&["status", "gh", "--json"]);
+    assert!(stdout(&st).contains("signed_in"), "{}", stdout(&st));
+}
