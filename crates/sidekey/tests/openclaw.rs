@@ -410,11 +410,14 @@ fn secret_provider_speaks_openclaws_exec_protocol() {
     assert!(secrets.iter().all(|s| !log.contains(s.as_str())));
 }
 
+/// Each request the model server saw: its request line (as `request`) and headers.
+type Requests = Arc<Mutex<Vec<Vec<(String, String)>>>>;
+
 /// A fake OpenAI-compatible model server: records each request's headers, answers "ok".
-fn model_server() -> (u16, Arc<Mutex<Vec<Vec<(String, String)>>>>) {
+fn model_server() -> (u16, Requests) {
     let listener = TcpListener::bind("127.0.0.1:0").unwrap();
     let port = listener.local_addr().unwrap().port();
-    let seen: Arc<Mutex<Vec<Vec<(String, String)>>>> = Default::default();
+    let seen: Requests = Default::default();
     let seen2 = seen.clone();
     std::thread::spawn(move || {
         for conn in listener.incoming() {

@@ -1,5 +1,5 @@
-//! `sidekey git-credential ACTION`: git's credential-helper protocol (gitcredentials(7),
-//! git-credential(1) "INPUT/OUTPUT FORMAT"), so `git clone/fetch/push` over HTTPS get a fresh
+//! `sidekey git-credential ACTION`: git's credential-helper protocol (`docs/openclaw.md`, "git
+//! credential helpers"), so `git clone/fetch/push` over HTTPS get a fresh
 //! token of the account that serves the host, and nobody stores a token in git's config.
 //!
 //! * git writes `key=value` lines and ends with a blank line (or EOF); the helper answers the

@@ -2,8 +2,7 @@
 //! OpenClaw config fields that take a SecretRef (a model provider's `apiKey`, `headers`,
 //! `request.auth.token`, a skill's `apiKey`, ...) get a fresh OAuth access token from sidekey.
 //!
-//! The protocol is OpenClaw's "protocolVersion 1" (its docs/gateway/secrets/secretref-contract.md
-//! §Exec provider; dist/resolve-*.mjs `resolveExecRefs`, `parseExecValues`):
+//! The protocol is OpenClaw's "protocolVersion 1" (`docs/openclaw.md`, "Exec secret providers"):
 //! * stdin: `{"protocolVersion":1,"provider":"sidekey","ids":["gh","work#authorization"]}`
 //! * stdout: `{"protocolVersion":1,"values":{"gh":"…"},"errors":{"x":{"code":"NOT_FOUND"}}}`,
 //!   exit 0. OpenClaw shows the codes `NOT_FOUND` and `AMBIGUOUS_DUPLICATE_KEY` and treats any
@@ -17,7 +16,9 @@
 //!
 //! A token export like `sidekey token`: through the daemon the account's policy must allow it
 //! (`allow_token_export`), and the audit log records `token` with
-//! `{"via": "secret_provider"}`. OpenClaw starts the command with an empty environment except
+//! `{"via": "secret_provider"}`. OpenClaw resolves refs at start and on reload only
+//! (`docs/openclaw.md`, "SecretRef resolution and refresh"). It starts the command with an empty
+//! environment except
 //! its `passEnv`/`env` entries, so client mode needs `passEnv: ["SIDEKEY_URL",
 //! "SIDEKEY_API_KEY_FILE"]`.
 
