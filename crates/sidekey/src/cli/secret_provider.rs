@@ -8,19 +8,20 @@
 //!   exit 0. OpenClaw shows the codes `NOT_FOUND` and `AMBIGUOUS_DUPLICATE_KEY` and treats any
 //!   other code as a provider error for that id (it never shows `message`).
 //! * A request that is not protocol v1 JSON: one line on stderr and exit 2 (OpenClaw reports
-//!   "exited with code 2"); so does a sidekey that cannot reach its vault or daemon at all.
+//!   "exited with code 2"). A sidekey that cannot reach its vault or daemon at all also fails
+//!   the whole request: one line on stderr, its usual exit code.
 //!
 //! Ids: `NAME` (the account's access token), `NAME#access_token` (the same), or
 //! `NAME#authorization` (`Bearer TOKEN`, for a header value). OpenClaw's id grammar
-//! (`^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,255}$`) admits every sidekey account name.
+//! (`^[A-Za-z0-9][A-Za-z0-9._:/#-]{0,255}$`) admits account names of letters, digits and `-`
+//! that start with a letter or digit; a name with `_` cannot be named by a ref.
 //!
 //! A token export like `sidekey token`: through the daemon the account's policy must allow it
 //! (`allow_token_export`), and the audit log records `token` with
 //! `{"via": "secret_provider"}`. OpenClaw resolves refs at start and on reload only
 //! (`docs/openclaw.md`, "SecretRef resolution and refresh"). It starts the command with an empty
-//! environment except
-//! its `passEnv`/`env` entries, so client mode needs `passEnv: ["SIDEKEY_URL",
-//! "SIDEKEY_API_KEY_FILE"]`.
+//! environment except its `passEnv`/`env` entries, so client mode needs
+//! `passEnv: ["SIDEKEY_URL", "SIDEKEY_API_KEY_FILE"]`.
 
 use crate::api::TokenPurpose;
 use crate::backend::Backend;
