@@ -296,8 +296,9 @@ fn exec_rules(out: &mut String, name: &str, tool: &str) {
 fn not_found(out: &mut String) {
     out.push_str(
         "
-If the shell answers `sidekey: command not found` (exit 127), this session runs where sidekey is not
-available: OpenClaw's sandbox has neither the `sidekey` program nor its socket. Don't install it,
+If the shell cannot find `sidekey` (`sidekey: command not found` or `sidekey: not found`, exit 127),
+this session runs where sidekey is not available: OpenClaw's sandbox has neither the `sidekey`
+program nor its socket. Don't install it,
 don't search for tokens or config files, and don't switch to another tool's sign-in. Tell the person
 that sidekey works only outside the sandbox (their main session, or this agent with
 `agents.defaults.sandbox.mode` off) and stop there.
