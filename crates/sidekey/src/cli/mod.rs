@@ -170,13 +170,17 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let written = match Backend::from_env()? {
                 Backend::Local(l) => crate::skills::write(&l.ctx.config, &dir)?,
                 remote => {
-                    let accounts: Vec<crate::skills::Account> = remote
-                        .status(None)
-                        .await?
+                    let status = remote.status(None).await?;
+                    let accounts: Vec<crate::skills::Account> = status
                         .accounts
                         .iter()
                         .filter_map(crate::skills::Account::from_status)
                         .collect();
+                    if accounts.is_empty() && status.accounts.iter().any(|a| a.setup.is_none()) {
+                        return Err(Failure::config(
+                            "the daemon does not describe its accounts (it is older than this client, or they are gone from its config): run `sidekey skills write` in the daemon's container, or upgrade it",
+                        ));
+                    }
                     crate::skills::write_accounts(&accounts, "the daemon's config", &dir)?
                 }
             };
