@@ -134,7 +134,7 @@ impl Backend {
     ) -> Result<TokenReply, Failure> {
         match self {
             Backend::Local(l) => l.token(name).await,
-            Backend::Remote(r) => r.token(name, purpose).await,
+            Backend::Remote(r) => r.token_for(name, purpose).await,
         }
     }
 

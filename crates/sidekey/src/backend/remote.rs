@@ -193,7 +193,12 @@ impl Remote {
             .await
     }
 
-    pub async fn token(
+    pub async fn token(&self, name: &str) -> Result<TokenReply, Failure> {
+        self.token_for(name, None).await
+    }
+
+    /// A token whose purpose the daemon writes to its audit log.
+    pub async fn token_for(
         &self,
         name: &str,
         purpose: Option<&crate::api::TokenPurpose>,
