@@ -46,7 +46,21 @@ RUN mkdir -p /out/data /out/run-sidekey /out/tmp \
 # the daemon's socket; it holds no vault, no vault key, no refresh token). Built only on request
 # (`--target openclaw`, or by deploy/compose.yaml). OpenClaw runs as `node` (uid 1000).
 FROM ${OPENCLAW_IMAGE} AS openclaw
-COPY --from=builder /out/sidekey /usr/local/bin/sidekey
+# The GitHub CLI, so the sidekey-github skill (requires.bins: sidekey, gh) is eligible: OpenClaw's
+# image has git and curl but no gh. Debian's own package (bookworm: gh 2.23), signed by the
+# archive keys already in the image; `sidekey exec NAME -- gh ...` gives it the token.
+# OpenClaw's image ends as `node`; installing needs root for this one step.
+USER root
+RUN apt-get update \
+ && DEBIAN_FRONTEND=noninteractive apt-get install -y --no-install-recommends gh \
+ && rm -rf /var/lib/apt/lists/* \
+ && gh --version
+USER node
+# Owned by `node` (uid 1000), mode 0555: OpenClaw runs an exec secret provider only when the
+# command is owned by the gateway's own user (dist/exec-provider-path-validation-*.mjs), and
+# `sidekey secret-provider` is one. Owning it gives the agent nothing it lacks: it runs as node
+# and holds the API key already.
+COPY --from=builder --chown=1000:1000 --chmod=0555 /out/sidekey /usr/local/bin/sidekey
 # Same owner and mode as in the sidekey image, so whichever container first mounts the shared
 # socket volume gives it the right owner (compose.yaml also fixes it with tmpfs options).
 COPY --from=builder --chown=65532:65532 /out/run-sidekey /run/sidekey

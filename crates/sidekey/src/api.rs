@@ -71,12 +71,82 @@ pub struct AccountStatus {
     #[serde(with = "rfc3339_opt")]
     pub expires_at: Option<i64>,
     pub note: Option<String>,
+    /// What the config says of the account (absent for one no longer configured), so a client
+    /// without the config can write skills and pick the account for a git host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub setup: Option<AccountSetup>,
+}
+
+/// An account's configuration as a client may see it: nothing secret (no client secret, no
+/// endpoints, no policy).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct AccountSetup {
+    /// The configured scopes (what a sign-in requests), not the granted ones.
+    #[serde(default)]
+    pub scopes: Vec<String>,
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub audience: Option<String>,
+    /// The variables `exec` sets besides `SIDEKEY_ACCESS_TOKEN`.
+    #[serde(default)]
+    pub token_env: Vec<String>,
+    /// The git hosts `sidekey git-credential` answers for with this account.
+    #[serde(default)]
+    pub git_hosts: Vec<String>,
+    #[serde(default)]
+    pub git_username: String,
+}
+
+impl AccountSetup {
+    pub fn of(a: &crate::config::Account) -> AccountSetup {
+        AccountSetup {
+            scopes: a.scopes.clone(),
+            audience: a
+                .device_params
+                .iter()
+                .find(|(k, _)| k == "audience")
+                .map(|(_, v)| v.clone()),
+            token_env: a.token_env.clone(),
+            git_hosts: a.git_hosts.clone(),
+            git_username: a.git_username.clone(),
+        }
+    }
 }
 
 /// A request naming one account.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
 pub struct AccountRequest {
     pub account: String,
+    /// `POST /v1/token` only: what the token is for, written to the audit log.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub purpose: Option<TokenPurpose>,
+}
+
+/// Why a token leaves sidekey, besides `sidekey token` itself. Every one is a token export: the
+/// policy is `token`'s (`allow_token_export`); the audit entry names the purpose.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[serde(tag = "via", rename_all = "snake_case")]
+pub enum TokenPurpose {
+    /// `sidekey git-credential get` answering git for `host`.
+    GitCredential { host: String },
+    /// `sidekey secret-provider` answering an OpenClaw exec SecretRef.
+    SecretProvider,
+}
+
+impl TokenPurpose {
+    /// The audit entry's arguments.
+    pub fn audit_args(&self) -> serde_json::Value {
+        serde_json::to_value(self).unwrap_or_default()
+    }
+
+    /// Checks what a client sent (the host ends up in the audit log).
+    pub fn validate(&self) -> Result<(), Failure> {
+        match self {
+            TokenPurpose::GitCredential { host } if !crate::config::valid_git_host(host) => Err(
+                Failure::usage("purpose: the git host must be host or host:port"),
+            ),
+            _ => Ok(()),
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
@@ -248,6 +318,7 @@ mod tests {
             scopes: vec![],
             expires_at: Some(1_700_000_000),
             note: None,
+            setup: None,
         };
         let v = serde_json::to_value(&s).unwrap();
         assert_eq!(v["expires_at"], "2023-11-14T22:13:20Z");

@@ -122,6 +122,8 @@ struct RawAccount {
     youtube_api_base: Option<Spanned<String>>,
     token_env: Option<Vec<String>>,
     verification_hosts: Option<Vec<String>>,
+    git_hosts: Option<Spanned<Vec<String>>>,
+    git_username: Option<Spanned<String>>,
     policy: Option<Spanned<RawPolicy>>,
 }
 
@@ -169,6 +171,11 @@ pub struct Account {
     pub token_env: Vec<String>,
     /// Extra hosts allowed to serve the verification page.
     pub verification_hosts: Vec<String>,
+    /// The git hosts (`host` or `host:port`, lowercase) whose HTTPS credentials
+    /// `sidekey git-credential` answers with this account's token (GitHub: `github.com`).
+    pub git_hosts: Vec<String>,
+    /// The user name git sends with the token (GitHub: `x-access-token`).
+    pub git_username: String,
     pub policy: crate::policy::Policy,
     /// How this account signs in (`flow = "device" | "code"`).
     pub flow: SignInFlow,
@@ -560,6 +567,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         }
         token_env.push(v);
     }
+    let (git_hosts, git_username) = git_settings(kind, &r.git_hosts, &r.git_username)?;
     let verification_hosts = r.verification_hosts.unwrap_or_default();
     let policy = match r.policy {
         None => crate::policy::Policy::default(),
@@ -618,9 +626,75 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         youtube_api_base,
         token_env,
         verification_hosts,
+        git_hosts,
+        git_username,
         policy,
         flow,
     })
+}
+
+/// `git_hosts` and `git_username`, with the provider's defaults. GitHub serves git over HTTPS at
+/// `github.com` and takes an OAuth or GitHub App user token as the password with any user name;
+/// `x-access-token` is the name GitHub documents for token authentication ("Authenticating as a
+/// GitHub App installation": `https://x-access-token:TOKEN@github.com/...`). Other providers have
+/// no git host unless configured; their tokens go with `oauth2` (GitLab's documented name for
+/// OAuth tokens) unless `git_username` says otherwise.
+fn git_settings(
+    kind: ProviderKind,
+    git_hosts: &Option<Spanned<Vec<String>>>,
+    git_username: &Option<Spanned<String>>,
+) -> Result<(Vec<String>, String), Located> {
+    let hosts = match git_hosts {
+        None if kind == ProviderKind::GitHub => vec!["github.com".to_string()],
+        None => Vec::new(),
+        Some(list) => {
+            let mut out = Vec::new();
+            for h in list.get_ref() {
+                let h = h.trim().to_ascii_lowercase();
+                if !valid_git_host(&h) {
+                    return Err((
+                        Some(list.span()),
+                        format!(
+                            "git_hosts: '{h}' is not a host name or host:port (no scheme, user or path), e.g. \"github.com\" or \"git.example.com:8443\""
+                        ),
+                    ));
+                }
+                out.push(h);
+            }
+            out
+        }
+    };
+    let username = match git_username {
+        Some(u) => {
+            let v = u.get_ref().trim();
+            if v.is_empty() || v.len() > 100 || v.chars().any(|c| c.is_control() || c == '=') {
+                return Err((
+                    Some(u.span()),
+                    "git_username must be one line of at most 100 characters, without '='".into(),
+                ));
+            }
+            v.to_string()
+        }
+        None if kind == ProviderKind::GitHub => "x-access-token".to_string(),
+        None => "oauth2".to_string(),
+    };
+    Ok((hosts, username))
+}
+
+/// `host` or `host:port` as git's credential protocol names it (`host=` line).
+pub fn valid_git_host(h: &str) -> bool {
+    let (name, port) = match h.rsplit_once(':') {
+        Some((n, p)) => (n, Some(p)),
+        None => (h, None),
+    };
+    let name_ok = !name.is_empty()
+        && name.len() <= 253
+        && name
+            .chars()
+            .all(|c| c.is_ascii_alphanumeric() || c == '.' || c == '-')
+        && !name.starts_with(['.', '-']);
+    let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
+    name_ok && port_ok
 }
 
 /// A secret given inline or (better) in a file named relative to the config; not both.
@@ -912,6 +986,54 @@ scopes = ["openid", "drive.file"]
             "https://www.googleapis.com/auth/drive.file"
         );
         assert_eq!(c.accounts["gh"].token_env, vec!["GH_TOKEN", "GITHUB_TOKEN"]);
+    }
+
+    #[test]
+    fn git_hosts_default_per_provider_and_are_checked() {
+        let c = parse(
+            r#"
+[accounts.gh]
+provider = "github"
+client_id = "Iv1.x"
+[accounts.ghe]
+provider = "github"
+client_id = "Iv1.y"
+git_hosts = ["Git.Corp.Example:8443"]
+git_username = "bot"
+[accounts.o]
+provider = "oidc"
+client_id = "i"
+issuer = "https://idp.example.com"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.accounts["gh"].git_hosts, ["github.com"]);
+        assert_eq!(c.accounts["gh"].git_username, "x-access-token");
+        assert_eq!(c.accounts["ghe"].git_hosts, ["git.corp.example:8443"]);
+        assert_eq!(c.accounts["ghe"].git_username, "bot");
+        assert!(c.accounts["o"].git_hosts.is_empty());
+        assert_eq!(c.accounts["o"].git_username, "oauth2");
+        for bad in [
+            "https://github.com",
+            "user@github.com",
+            "github.com/org",
+            "github.com:99999",
+            "",
+        ] {
+            let e = parse(&format!(
+                "[accounts.g]\nprovider = \"github\"\nclient_id = \"x\"\ngit_hosts = [\"{bad}\"]\n"
+            ))
+            .unwrap_err();
+            assert!(
+                e.contains("git_hosts") && e.contains("line 4"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse(
+            "[accounts.g]\nprovider = \"github\"\nclient_id = \"x\"\ngit_username = \"a=b\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("git_username"), "{e}");
     }
 
     #[test]

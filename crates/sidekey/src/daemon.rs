@@ -663,8 +663,17 @@ where
         Ok(r) => r,
         Err(f) => return (Note::new(op, None, json!({})), Err(f)),
     };
-    let note = Note::new(op, Some(&req.account), json!({}));
+    // Only a token has a purpose (git, an OpenClaw secret); the host it names is checked before
+    // it is written down.
+    let purpose = match &req.purpose {
+        None => Ok(json!({})),
+        Some(_) if op != "token" => Err(Failure::usage(format!("{op} takes no purpose"))),
+        Some(p) => p.validate().map(|()| p.audit_args()),
+    };
+    let args = purpose.as_ref().cloned().unwrap_or_else(|_| json!({}));
+    let note = Note::new(op, Some(&req.account), args);
     let r = async {
+        purpose?;
         d.allow(&req.account, op)?;
         d.detached(work(d.clone(), req.account.clone())).await
     };

@@ -14,7 +14,7 @@
 //! to overwrite a `SKILL.md` without it, and removes generated `sidekey-*` skills whose
 //! accounts are gone from the config.
 
-use crate::config::{Account, Config};
+use crate::config::Config;
 use crate::error::Failure;
 use sidekey_flow::provider::ProviderKind;
 use std::fmt::Write as _;
@@ -34,9 +34,53 @@ pub struct Skill {
     pub content: String,
 }
 
+/// What a skill says of an account: from the config, or in client mode from the daemon's
+/// `status` (its `setup`), so `skills write` works on the agent's side too.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Account {
+    pub name: String,
+    pub kind: ProviderKind,
+    /// The configured scopes.
+    pub scopes: Vec<String>,
+    pub audience: Option<String>,
+    pub token_env: Vec<String>,
+}
+
+impl Account {
+    pub fn of(a: &crate::config::Account) -> Account {
+        let s = crate::api::AccountSetup::of(a);
+        Account {
+            name: a.name.clone(),
+            kind: a.kind,
+            scopes: s.scopes,
+            audience: s.audience,
+            token_env: s.token_env,
+        }
+    }
+
+    /// An account as the daemon's `status` describes it; `None` for one no longer configured
+    /// or of a provider this version does not know.
+    pub fn from_status(a: &crate::api::AccountStatus) -> Option<Account> {
+        let s = a.setup.as_ref()?;
+        Some(Account {
+            name: a.name.clone(),
+            kind: ProviderKind::parse(&a.provider)?,
+            scopes: s.scopes.clone(),
+            audience: s.audience.clone(),
+            token_env: s.token_env.clone(),
+        })
+    }
+}
+
 /// Every skill the config calls for, sorted by name.
 pub fn render(config: &Config) -> Vec<Skill> {
-    let accounts: Vec<&Account> = config.accounts.values().collect();
+    let accounts: Vec<Account> = config.accounts.values().map(Account::of).collect();
+    render_accounts(&accounts)
+}
+
+/// Every skill these accounts call for, sorted by name.
+pub fn render_accounts(accounts: &[Account]) -> Vec<Skill> {
+    let accounts: Vec<&Account> = accounts.iter().collect();
     if accounts.is_empty() {
         return Vec::new();
     }
@@ -82,11 +126,20 @@ pub fn write(config: &Config, dir: &Path) -> Result<Vec<String>, Failure> {
             config.path.display()
         )));
     }
-    let skills = render(config);
+    let accounts: Vec<Account> = config.accounts.values().map(Account::of).collect();
+    write_accounts(&accounts, &config.path.display().to_string(), dir)
+}
+
+/// [`write`] for accounts from anywhere (`source` names where they came from, for messages).
+pub fn write_accounts(
+    accounts: &[Account],
+    source: &str,
+    dir: &Path,
+) -> Result<Vec<String>, Failure> {
+    let skills = render_accounts(accounts);
     if skills.is_empty() {
         return Err(Failure::config(format!(
-            "{} defines no accounts: no skills to write",
-            config.path.display()
+            "{source} defines no accounts: no skills to write"
         )));
     }
     let io = |what: &str, p: &Path, e: std::io::Error| {
@@ -235,6 +288,22 @@ fn exec_rules(out: &mut String, name: &str, tool: &str) {
   and don't look for another way to get a token.
 "
     );
+    not_found(out);
+}
+
+/// What to do where there is no sidekey: OpenClaw's sandbox gets neither the binary nor the
+/// socket (skills are gated on the *host's* PATH, so the skill is listed there all the same).
+fn not_found(out: &mut String) {
+    out.push_str(
+        "
+If the shell cannot find `sidekey` (`sidekey: command not found` or `sidekey: not found`, exit 127),
+this session runs where sidekey is not available: OpenClaw's sandbox has neither the `sidekey`
+program nor its socket. Don't install it,
+don't search for tokens or config files, and don't switch to another tool's sign-in. Tell the person
+that sidekey works only outside the sandbox (their main session, or this agent with
+`agents.defaults.sandbox.mode` off) and stop there.
+",
+    );
 }
 
 fn auth(accounts: &[&Account]) -> Skill {
@@ -248,18 +317,20 @@ fn auth(accounts: &[&Account]) -> Skill {
     let services = join_and(&services);
     let description = fit(&[
         format!(
-            "Sign in or check sign-in to {services} with sidekey device code (/auth, log in, authenticate, connect my account)."
+            "Sign in or check sign-in to {services} with sidekey device code (/sidekey_auth, log in, authenticate, connect my account)."
         ),
-        format!("Sign in or check sign-in to {services} with sidekey (/auth, log in, connect my account)."),
-        "Sign in or check sign-in to the person's cloud accounts with sidekey (/auth, log in, authenticate, connect my account).".into(),
+        format!("Sign in or check sign-in to {services} with sidekey (/sidekey_auth, log in, connect my account)."),
+        "Sign in or check sign-in to the person's cloud accounts with sidekey (/sidekey_auth, log in, connect my account).".into(),
     ]);
     let mut out = frontmatter("sidekey-auth", &description, "🔑", &["sidekey"]);
     out.push_str(
         "\
 # Sign in with sidekey
 
-Use when the person says \"/auth\", \"sign in\", \"log in\", \"authenticate\" or \"connect my account\", or
-when a `sidekey` command exits with code 3.
+Use when the person sends `/sidekey_auth` (OpenClaw's command for this skill; `/skill sidekey-auth`
+also works), says \"sign in\", \"log in\", \"authenticate\" or \"connect my account\" for one of the
+accounts below, or when a `sidekey` command exits with code 3. (OpenClaw's own `/login` connects a
+model provider, not these accounts.)
 
 sidekey signs in with the provider's device code: the person opens the provider's own page and signs
 in there with their own password and MFA. Never ask for a password, an MFA code or a token.
@@ -319,6 +390,7 @@ sign-in is pending joins it (same code; nothing new is sent).
 Sign out (`sidekey logout NAME`) only when the person asks for it.
 ",
     );
+    not_found(&mut out);
     Skill {
         name: "sidekey-auth".into(),
         content: out,
@@ -358,6 +430,13 @@ sidekey exec {name} -- gh repo clone OWNER/REPO
   will do and wait for a yes.
 - Don't run `gh auth login`, `gh auth logout`, `gh auth token` or `gh auth status --show-token`:
   sidekey owns the sign-in.
+- Always through `sidekey exec`: a bare `gh` runs as whatever OpenClaw itself gives it (its own
+  GitHub identity, `tools.github`, or nobody), not as the person's `{name}` account. OpenClaw's
+  bundled `github` and `gh-issues` skills use a bare `gh`: prefer this skill, unless the person asks
+  for OpenClaw's own GitHub identity.
+- `git clone/fetch/push https://github.com/...` works directly when the person has set up sidekey's
+  git credential helper (`git config --get-regexp 'credential.*helper'` shows
+  `sidekey git-credential`); otherwise use `sidekey exec {name} -- gh repo clone OWNER/REPO`.
 "
     );
     exec_rules(&mut out, name, "`gh`");
@@ -411,6 +490,7 @@ If a command fails:
 Never ask for the Microsoft password, and don't use raw Graph calls or other Outlook skills instead.
 "
     );
+    not_found(&mut out);
     Skill {
         name: "sidekey-microsoft".into(),
         content: out,
@@ -563,10 +643,9 @@ Use when the person wants something from an API that one of these sign-ins prote
     );
     for a in accounts {
         let audience = a
-            .device_params
-            .iter()
-            .find(|(k, _)| k == "audience")
-            .map(|(_, v)| format!("`{}`", cell(v)))
+            .audience
+            .as_ref()
+            .map(|v| format!("`{}`", cell(v)))
             .unwrap_or_else(|| "-".into());
         let env = if a.token_env.is_empty() {
             "-".to_string()

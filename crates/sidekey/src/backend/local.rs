@@ -69,6 +69,7 @@ impl Local {
                     note: Some(format!(
                         "{why}: restore it from a backup, or remove that file and sign in again"
                     )),
+                    setup: configured.map(crate::api::AccountSetup::of),
                 });
                 continue;
             }
@@ -81,6 +82,7 @@ impl Local {
                     scopes: vec![],
                     expires_at: None,
                     note: None,
+                    setup: None,
                 },
                 Some(r) => AccountStatus {
                     note: if configured.is_none() {
@@ -105,8 +107,10 @@ impl Local {
                     }),
                     scopes: r.scopes.clone(),
                     expires_at: r.expires_at,
+                    setup: None,
                 },
             };
+            row.setup = configured.map(crate::api::AccountSetup::of);
             let pending = match PendingStore::new(vault.clone(), &name).status_note(now) {
                 Ok(p) => p,
                 Err(f) => {

@@ -122,9 +122,19 @@ impl Backend {
     }
 
     pub async fn token(&self, name: &str) -> Result<TokenReply, Failure> {
+        self.token_for(name, None).await
+    }
+
+    /// A token for `purpose` (git, an OpenClaw secret): the daemon audits the purpose; locally
+    /// the caller does (see [`Backend::audit`]).
+    pub async fn token_for(
+        &self,
+        name: &str,
+        purpose: Option<&crate::api::TokenPurpose>,
+    ) -> Result<TokenReply, Failure> {
         match self {
             Backend::Local(l) => l.token(name).await,
-            Backend::Remote(r) => r.token(name).await,
+            Backend::Remote(r) => r.token_for(name, purpose).await,
         }
     }
 

@@ -194,11 +194,21 @@ impl Remote {
     }
 
     pub async fn token(&self, name: &str) -> Result<TokenReply, Failure> {
+        self.token_for(name, None).await
+    }
+
+    /// A token whose purpose the daemon writes to its audit log.
+    pub async fn token_for(
+        &self,
+        name: &str,
+        purpose: Option<&crate::api::TokenPurpose>,
+    ) -> Result<TokenReply, Failure> {
         check_name(name)?;
         self.post(
             "/v1/token",
             &AccountRequest {
                 account: name.to_string(),
+                purpose: purpose.cloned(),
             },
         )
         .await
@@ -210,6 +220,7 @@ impl Remote {
             "/v1/logout",
             &AccountRequest {
                 account: name.to_string(),
+                purpose: None,
             },
         )
         .await

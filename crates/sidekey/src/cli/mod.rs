@@ -5,10 +5,12 @@
 //! To add a command: a variant here, its arm in [`run`], the backend method it needs (written
 //! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
 
+mod git;
 mod google;
 pub(crate) mod login;
 mod ms;
 pub mod output;
+mod secret_provider;
 mod youtube;
 
 use crate::api::OpRequest;
@@ -114,6 +116,17 @@ pub enum Command {
         #[command(subcommand)]
         cmd: google::GoogleCmd,
     },
+    /// git's credential helper: a fresh token for the hosts in the accounts' git_hosts
+    /// (git config credential.https://github.com.helper '!sidekey git-credential')
+    GitCredential {
+        /// Answer only with this account (when several serve the same host)
+        #[arg(long)]
+        account: Option<String>,
+        /// get, store or erase (store and erase are accepted and ignored)
+        action: String,
+    },
+    /// OpenClaw exec secret provider: JSON request on stdin, account tokens on stdout
+    SecretProvider,
     /// OpenClaw skills for the configured accounts
     Skills {
         #[command(subcommand)]
@@ -166,12 +179,31 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Skills {
             action: SkillsAction::Write { dir },
         } => {
-            let ctx = crate::context::Context::from_env()?;
-            for name in crate::skills::write(&ctx.config, &dir)? {
+            // In client mode the daemon has the config: its `status` lists the accounts.
+            let written = match Backend::from_env()? {
+                Backend::Local(l) => crate::skills::write(&l.ctx.config, &dir)?,
+                remote => {
+                    let status = remote.status(None).await?;
+                    let accounts: Vec<crate::skills::Account> = status
+                        .accounts
+                        .iter()
+                        .filter_map(crate::skills::Account::from_status)
+                        .collect();
+                    if accounts.is_empty() && status.accounts.iter().any(|a| a.setup.is_none()) {
+                        return Err(Failure::config(
+                            "the daemon does not describe its accounts (it is older than this client, or they are gone from its config): run `sidekey skills write` in the daemon's container, or upgrade it",
+                        ));
+                    }
+                    crate::skills::write_accounts(&accounts, "the daemon's config", &dir)?
+                }
+            };
+            for name in written {
                 output::line(&dir.join(&name).join("SKILL.md").display().to_string())?;
             }
             Ok(())
         }
+        Command::GitCredential { account, action } => git::run(&action, account.as_deref()).await,
+        Command::SecretProvider => secret_provider::run().await,
         Command::Health { socket: Some(path) } => {
             crate::backend::Remote::for_socket(&path)?.health().await?;
             output::line("ok")
