@@ -84,6 +84,9 @@
 //! Errors are [`GraphError`]; its `Display` is one line and `kind()` a stable name.
 
 mod error;
+pub mod google;
+pub mod google_docs;
+pub mod google_drive;
 mod graph;
 mod model;
 pub mod odata;

@@ -37,6 +37,7 @@
 //! Where `docs/providers.md` ("Unconfirmed behaviours") marks a behaviour as unconfirmed, the
 //! fake picks the most plausible shape and says so in a comment next to the code.
 
+pub mod google;
 pub mod graph;
 mod page;
 mod running;
@@ -46,6 +47,7 @@ pub mod telegram;
 mod util;
 mod wire;
 
+pub use google::{FakeGoogle, GoogleOptions};
 pub use graph::{
     FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
     GraphOptions, GraphRequest,

@@ -5,6 +5,7 @@
 //! To add a command: a variant here, its arm in [`run`], the backend method it needs (written
 //! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
 
+mod google;
 pub(crate) mod login;
 mod ms;
 pub mod output;
@@ -100,6 +101,17 @@ pub enum Command {
         json: bool,
         #[command(subcommand)]
         cmd: ms::MsCmd,
+    },
+    /// Google for the agent: Drive inbox, approved documents, drafting, memory, the Picker
+    Google {
+        /// The Google account (default: the only one configured)
+        #[arg(long, global = true)]
+        account: Option<String>,
+        /// A JSON document instead of text
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: google::GoogleCmd,
     },
     /// OpenClaw skills for the configured accounts
     Skills {
@@ -270,31 +282,42 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             output::line(&r?.message)
         }
         Command::Ms { account, json, cmd } => {
-            let req = OpRequest {
-                account,
-                op: cmd.operation()?,
-            };
-            // Arguments are checked before anything else: a bad one never costs a token.
-            let r = match req.op.validate() {
-                Ok(()) => backend.operate(&req).await,
-                Err(f) => Err(f),
-            };
-            let account = match (&r, backend.local()) {
-                (Ok(reply), _) => Some(reply.account.clone()),
-                (Err(_), Some(l)) => l.op_account(&req).ok(),
-                (Err(_), None) => req.account.clone(),
-            };
-            backend.audit(
-                req.op.info().name,
-                account.as_deref(),
-                req.op.audit_args(),
-                started,
-                &r.as_ref().map(|_| ()).map_err(Clone::clone),
-            );
-            output::op(&r?, json)
+            run_op(backend, account, json, cmd.operation()?, started).await
+        }
+        Command::Google { account, json, cmd } => {
+            run_op(backend, account, json, cmd.operation()?, started).await
         }
         _ => Err(Failure::internal("command dispatched twice")),
     }
+}
+
+/// A service operation: checked, run (here or by the daemon), audited, printed.
+async fn run_op(
+    backend: &Backend,
+    account: Option<String>,
+    json: bool,
+    op: crate::ops::Operation,
+    started: Instant,
+) -> Result<(), Failure> {
+    let req = OpRequest { account, op };
+    // Arguments are checked before anything else: a bad one never costs a token.
+    let r = match req.op.validate() {
+        Ok(()) => backend.operate(&req).await,
+        Err(f) => Err(f),
+    };
+    let account = match (&r, backend.local()) {
+        (Ok(reply), _) => Some(reply.account.clone()),
+        (Err(_), Some(l)) => l.op_account(&req).ok(),
+        (Err(_), None) => req.account.clone(),
+    };
+    backend.audit(
+        req.op.info().name,
+        account.as_deref(),
+        req.op.audit_args(),
+        started,
+        &r.as_ref().map(|_| ()).map_err(Clone::clone),
+    );
+    output::op(&r?, json)
 }
 
 /// Run `program` with the token in its environment. On Unix it replaces sidekey (`exec`), so

@@ -9,6 +9,8 @@
 //! entry and the skills all come from here, so adding an operation is one variant in its service
 //! module (`microsoft.rs`), its run arm there, its CLI arguments and its test.
 
+pub mod google;
+pub mod google_pick;
 pub mod microsoft;
 
 use crate::context::Context;
@@ -41,12 +43,14 @@ pub struct OpInfo {
 #[serde(untagged)]
 pub enum Operation {
     Microsoft(microsoft::MsOp),
+    Google(google::GoogleOp),
 }
 
 impl Operation {
     pub fn info(&self) -> &'static OpInfo {
         match self {
             Operation::Microsoft(op) => op.info(),
+            Operation::Google(op) => op.info(),
         }
     }
 
@@ -54,13 +58,16 @@ impl Operation {
     pub fn provider(&self) -> ProviderKind {
         match self {
             Operation::Microsoft(_) => microsoft::PROVIDER,
+            Operation::Google(_) => google::PROVIDER,
         }
     }
 
     /// Every operation sidekey knows, for the policy, the skills and the docs.
     pub fn catalog() -> impl Iterator<Item = &'static OpInfo> {
         use strum::IntoEnumIterator;
-        microsoft::MsOp::iter().map(|op| op.info())
+        microsoft::MsOp::iter()
+            .map(|op| op.info())
+            .chain(google::GoogleOp::iter().map(|op| op.info()))
     }
 
     /// The operation named `name` (`ms.me`), if there is one.
@@ -72,6 +79,7 @@ impl Operation {
     pub fn validate(&self) -> Result<(), Failure> {
         match self {
             Operation::Microsoft(op) => op.validate(),
+            Operation::Google(op) => op.validate(),
         }
     }
 
@@ -80,6 +88,7 @@ impl Operation {
     pub fn audit_args(&self) -> serde_json::Value {
         match self {
             Operation::Microsoft(op) => op.audit_args(),
+            Operation::Google(op) => op.audit_args(),
         }
     }
 
@@ -92,6 +101,7 @@ impl Operation {
         self.validate()?;
         match self {
             Operation::Microsoft(op) => microsoft::run(ctx, account, op).await,
+            Operation::Google(op) => google::run(ctx, account, op).await,
         }
     }
 }
