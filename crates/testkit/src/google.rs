@@ -148,10 +148,14 @@ impl GState {
     }
 }
 
+type TokenSource = Box<dyn Fn() -> Vec<String> + Send + Sync>;
+
 struct GShared {
     base: String,
     opts: GoogleOptions,
     state: Mutex<GState>,
+    /// Apps whose tokens an authorization server issues (checked for unbound tokens).
+    sources: Mutex<Vec<(String, TokenSource)>>,
 }
 
 impl GShared {
@@ -180,6 +184,7 @@ impl FakeGoogle {
             base: bound.base.clone(),
             opts,
             state: Mutex::new(GState::default()),
+            sources: Mutex::new(Vec::new()),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let server = bound.serve("fake-google", app);
@@ -201,6 +206,20 @@ impl FakeGoogle {
         for t in tokens {
             st.tokens.insert(t.clone(), app.to_string());
         }
+    }
+
+    /// Every token `source` lists (e.g. [`crate::FakeIdp::access_token_source`] of the Desktop
+    /// client's server) belongs to `app`.
+    pub fn bind_token_source(
+        &self,
+        app: &str,
+        source: impl Fn() -> Vec<String> + Send + Sync + 'static,
+    ) {
+        self.shared
+            .sources
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push((app.to_string(), Box::new(source)));
     }
 
     /// These tokens answer 401 from now on.
@@ -441,11 +460,15 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
                     derr(401, "authError", "Invalid Credentials")
                 }
                 Some(t) => {
-                    let app = sh
-                        .lock()
-                        .tokens
-                        .get(&t)
-                        .cloned()
+                    let bound = sh.lock().tokens.get(&t).cloned();
+                    let app = bound
+                        .or_else(|| {
+                            let sources = sh.sources.lock().unwrap_or_else(|p| p.into_inner());
+                            sources
+                                .iter()
+                                .find(|(_, f)| f().contains(&t))
+                                .map(|(a, _)| a.clone())
+                        })
                         .unwrap_or_else(|| sh.opts.default_app.clone());
                     let q: HashMap<String, String> =
                         serde_urlencoded::from_str(&query).unwrap_or_default();

@@ -418,6 +418,12 @@ impl FakeIdp {
         self.shared.lock().deny_authorizations = deny;
     }
 
+    /// Google's Picker for installed apps: what the person picks when an authorization request
+    /// carries `trigger_onepick=true` (sent back as `picked_file_ids`).
+    pub fn set_picked_files(&self, ids: &[&str]) {
+        self.shared.lock().picked_files = ids.iter().map(|s| s.to_string()).collect();
+    }
+
     /// The authorization endpoint of the code + PKCE flow (every dialect serves `/authorize`).
     pub fn authorization_endpoint(&self) -> String {
         format!("{}/authorize", self.base_url())
@@ -440,6 +446,13 @@ impl FakeIdp {
     /// Every access token ever issued, in issue order.
     pub fn issued_access_tokens(&self) -> Vec<String> {
         self.shared.lock().issued_access.clone()
+    }
+
+    /// A live view of [`FakeIdp::issued_access_tokens`], for another fake that must know which
+    /// client a token belongs to (the fake Google's per-app visibility).
+    pub fn access_token_source(&self) -> impl Fn() -> Vec<String> + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.lock().issued_access.clone()
     }
 
     /// Every refresh token ever issued, in issue order.

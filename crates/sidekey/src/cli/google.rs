@@ -47,7 +47,7 @@ pub enum InboxCmd {
     List,
     /// Read files by id (several are read concurrently)
     Read {
-        #[arg(required = true, allow_hyphen_values = true)]
+        #[arg(required = true)]
         ids: Vec<String>,
     },
     /// Upload a file (≤ 5 MB) into the inbox
