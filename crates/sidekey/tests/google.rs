@@ -543,3 +543,109 @@ fn the_picker_refuses_any_scope_but_drive_file() {
     let _ = s.read_to_string(&mut resp);
     assert!(resp.starts_with("HTTP/1.1 400"), "{resp}");
 }
+
+#[test]
+fn a_testing_mode_project_is_warned_about_at_sign_in_and_in_status() {
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    o.google_testing_mode = true;
+    let idp = FakeIdp::start(o);
+    let google = FakeGoogle::start(GoogleOptions::default());
+    let env = Env::new(&config(&idp, &google, "", None));
+    let out = env.run(&["login", "g"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(
+        said.contains("Testing") && said.contains("Publish app"),
+        "{said}"
+    );
+    let status = json_of(&env, &["status", "g", "--json"]);
+    let note = status.to_string();
+    assert!(
+        note.contains("7 days") && note.contains("In production"),
+        "{note}"
+    );
+    let text = stdout(&env.run(&["status"]));
+    assert!(text.contains("Publish app"), "{text}");
+
+    // A published project: no warning.
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&config(&idp, &google, "", None));
+    let out = env.run(&["login", "g"]);
+    let said = format!("{}{}", stdout(&out), stderr(&out));
+    assert!(!said.contains("Testing"), "{said}");
+    assert!(
+        !json_of(&env, &["status", "g", "--json"])
+            .to_string()
+            .contains("Testing")
+    );
+}
+
+/// With a Desktop client (`flow = "code"`) the sign-in can hold drive.appdata: memory lives in
+/// the hidden appDataFolder, never in a Drive listing.
+#[test]
+fn memory_in_app_data_with_a_code_flow_sign_in() {
+    let idp = FakeIdp::start(Options::new(Dialect::Google));
+    let mut opts = GoogleOptions::default();
+    opts.app_scopes.insert(
+        "tv".into(),
+        vec![
+            "https://www.googleapis.com/auth/drive.file".into(),
+            "https://www.googleapis.com/auth/drive.appdata".into(),
+        ],
+    );
+    let google = FakeGoogle::start(opts);
+    let cfg = config(&idp, &google, "", Some(WRITES))
+        .replace(
+            "scopes = [\"openid\", \"email\", \"profile\", \"drive.file\"]",
+            "scopes = [\"openid\", \"email\", \"drive.file\", \"drive.appdata\"]",
+        )
+        .replace(
+            "provider = \"google\"\n",
+            &format!(
+                "provider = \"google\"\nflow = \"code\"\nauthorization_endpoint = \"{}/o/oauth2/v2/auth\"\n",
+                idp.base_url()
+            ),
+        );
+    let env = Env::new(&cfg);
+    let out = env.run(&["login", "g", "--no-wait", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let ev: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
+    let redirect = follow(ev["verification_uri"].as_str().unwrap());
+    let out = env.run(&["login", "g", "--paste-url", &redirect]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    let out = env.run(&["google", "memory", "set", "likes", "-"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out)); // stdin is empty: an empty value
+    json_of(
+        &env,
+        &[
+            "google",
+            "memory",
+            "set",
+            "likes",
+            "tea, not coffee",
+            "--json",
+        ],
+    );
+    assert_eq!(
+        json_of(&env, &["google", "memory", "get", "likes", "--json"])["value"],
+        "tea, not coffee"
+    );
+    let keys = json_of(&env, &["google", "memory", "list", "--json"]);
+    assert_eq!(keys["store"], "appdata");
+    assert_eq!(keys["keys"], serde_json::json!(["likes"]));
+    let files = google.files();
+    assert!(files.iter().all(|f| f.4), "only appData files: {files:?}");
+    assert!(
+        google
+            .requests()
+            .iter()
+            .any(|r| r.contains("spaces=appDataFolder")),
+        "listed in the appDataFolder space"
+    );
+    let inbox = json_of(&env, &["google", "inbox", "list", "--json"]);
+    assert_eq!(inbox["files"].as_array().unwrap().len(), 0, "{inbox}");
+}

@@ -158,6 +158,9 @@ pub struct Options {
     /// Scopes added to every token response's `scope`, as Microsoft reports previously consented
     /// scopes of the app beyond what was asked for (e.g. `Mail.Send`). Default empty.
     pub granted_extra_scopes: Vec<String>,
+    /// Google: the Cloud project is in "Testing": token responses with a refresh token carry
+    /// `"refresh_token_expires_in": 604799` (7 days). Default false.
+    pub google_testing_mode: bool,
 }
 
 impl Options {
@@ -199,6 +202,7 @@ impl Options {
             verification_uri_suffix: None,
             shown_user_code: None,
             granted_extra_scopes: Vec::new(),
+            google_testing_mode: false,
         }
     }
 }

@@ -86,9 +86,7 @@ impl Local {
                     note: if configured.is_none() {
                         Some("not in the config any more".into())
                     } else {
-                        r.reauth_reason
-                            .clone()
-                            .or_else(|| r.over_ceiling(configured))
+                        r.reauth_reason.clone().or_else(|| r.warning(configured))
                     },
                     name: name.clone(),
                     provider,
