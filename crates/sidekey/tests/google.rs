@@ -5,6 +5,8 @@
 //! error shape.
 
 mod common;
+#[path = "common/daemon_helpers.rs"]
+mod daemon_helpers;
 
 use common::*;
 use serde_json::Value;
@@ -648,4 +650,58 @@ fn memory_in_app_data_with_a_code_flow_sign_in() {
     );
     let inbox = json_of(&env, &["google", "inbox", "list", "--json"]);
     assert_eq!(inbox["files"].as_array().unwrap().len(), 0, "{inbox}");
+}
+
+/// Through the daemon (`POST /v1/op`), as the agent calls it: reads run, writes need the
+/// policy, and a 401 from Google refreshes once and retries.
+#[test]
+fn the_agent_calls_google_through_the_daemon() {
+    let (idp, google, env) = setup(
+        GoogleOptions::default(),
+        "",
+        Some("[\"google.docs.create\"]"),
+    );
+    let d = daemon_helpers::start_daemon(&env);
+    let op = |body: &str| {
+        daemon_helpers::raw(
+            &d.socket,
+            "POST",
+            "/v1/op",
+            Some(daemon_helpers::API_KEY),
+            Some(body),
+        )
+    };
+    let (s, body) = op(r#"{"op":"google.inbox.list"}"#);
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains("OpenClaw Inbox"), "{body}");
+    let (s, body) = op(r##"{"op":"google.docs.create","title":"Draft","markdown":"# Hi\nthere"}"##);
+    assert_eq!(s, 200, "{body}");
+    // Not in the policy's allow list: refused before Google sees anything.
+    google.clear_requests();
+    let (s, body) = op(r#"{"op":"google.memory.set","key":"k","value":"v"}"#);
+    assert_eq!(s, 403, "{body}");
+    assert!(body.contains("\"policy\""), "{body}");
+    let (s, body) = op(
+        r#"{"op":"google.inbox.add","name":"a.txt","mime_type":"text/plain","content_base64":"aGk="}"#,
+    );
+    assert_eq!(s, 403, "{body}");
+    assert!(google.requests().is_empty(), "{:?}", google.requests());
+    // Bad arguments: 400-class, no request.
+    let (s, body) = op(r#"{"op":"google.docs.read","id":"../../drive/v3/files"}"#);
+    assert!((400..500).contains(&s), "{s} {body}");
+    assert!(google.requests().is_empty());
+
+    // Google stops accepting the access token: one refresh, one retry, then success.
+    google.revoke_tokens(&idp.issued_access_tokens());
+    let before = idp.counters().refresh_successes;
+    let (s, body) = op(r#"{"op":"google.inbox.list"}"#);
+    assert_eq!(s, 200, "{body}");
+    assert_eq!(idp.counters().refresh_successes, before + 1);
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    for t in &secrets {
+        assert!(!body.contains(t.as_str()));
+    }
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    assert!(log.contains("google.memory.set"), "{log}");
 }
