@@ -164,7 +164,7 @@ impl GoogleOp {
                 name: "google.pick",
                 access: Read,
                 summary: "send the person Google's file Picker link so they can grant existing files to the agent",
-                usage: "sidekey google pick",
+                usage: "sidekey google pick --no-wait   (then the person opens the link; finish with --paste-url if the page did not load)",
             },
         }
     }
