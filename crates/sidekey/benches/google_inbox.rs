@@ -38,7 +38,13 @@ fn main() {
     let ids: Vec<String> = (0..FILES)
         .map(|i| {
             let body = format!("note {i}\n{}", "text of the note. ".repeat(200));
-            google.app_creates_file("tv", Some(&inbox), &format!("note-{i}.txt"), "text/plain", body.as_bytes())
+            google.app_creates_file(
+                "tv",
+                Some(&inbox),
+                &format!("note-{i}.txt"),
+                "text/plain",
+                body.as_bytes(),
+            )
         })
         .collect();
     let drive = Drive::new(GoogleHttp::new(reqwest::Client::new()), &google.base_url());

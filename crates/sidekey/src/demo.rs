@@ -130,7 +130,10 @@ async fn google_part(backend: &Backend, google: &FakeGoogle) -> Result<(), Failu
         };
         async move { backend.operate(&req).await }
     };
-    println!("\n--- Google: the agent's Drive inbox (a fake Google on {}) ---", google.base_url());
+    println!(
+        "\n--- Google: the agent's Drive inbox (a fake Google on {}) ---",
+        google.base_url()
+    );
     println!("$ sidekey login google   (this fake Google approves by itself)");
     login::run(backend, "google", false, Mode::Fresh, &[], None).await?;
     println!("\n$ sidekey google inbox add welcome.md");
@@ -145,8 +148,15 @@ async fn google_part(backend: &Backend, google: &FakeGoogle) -> Result<(), Failu
     let id = added.result["id"].as_str().unwrap_or_default().to_string();
     if let Some(inbox) = added.result["parents"][0].as_str() {
         // The person drags a file into the same folder in the Drive website.
-        google.person_adds_file(Some(inbox), "dropped-in-the-browser.pdf", "application/pdf", b"%PDF");
-        println!("(meanwhile the person drops dropped-in-the-browser.pdf into the folder in the Drive website)");
+        google.person_adds_file(
+            Some(inbox),
+            "dropped-in-the-browser.pdf",
+            "application/pdf",
+            b"%PDF",
+        );
+        println!(
+            "(meanwhile the person drops dropped-in-the-browser.pdf into the folder in the Drive website)"
+        );
     }
     println!("\n$ sidekey google inbox list");
     output::op(&run(GoogleOp::InboxList).await?, false)?;

@@ -313,12 +313,10 @@ fn docs_create_and_revise_need_the_policy_and_are_verified() {
 fn the_fake_docs_batch_is_atomic() {
     let google = FakeGoogle::start(GoogleOptions::default());
     let id = google.app_creates_file("tv", None, "D", DOC_MIME, b"abc");
-    let body = format!(
-        "{{\"requests\":[{{\"insertText\":{{\"location\":{{\"index\":1}},\"text\":\"X\"}}}},{{\"deleteContentRange\":{{\"range\":{{\"startIndex\":1,\"endIndex\":6}}}}}}]}}"
-    );
+    let body = r#"{"requests":[{"insertText":{"location":{"index":1},"text":"X"}},{"deleteContentRange":{"range":{"startIndex":1,"endIndex":6}}}]}"#;
     let (status, reply) = http_post(
         &format!("{}/v1/documents/{id}:batchUpdate", google.base_url()),
-        &body,
+        body,
     );
     assert_eq!(status, 400, "{reply}");
     assert!(

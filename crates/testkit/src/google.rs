@@ -375,11 +375,10 @@ fn derr(status: u16, reason: &str, message: &str) -> Reply {
         413 => "FAILED_PRECONDITION",
         _ => "UNKNOWN",
     };
-    let domain = if status == 401 { "global" } else { "global" };
     let mut e = json!({"error": {
         "code": status,
         "message": message,
-        "errors": [{"message": message, "domain": domain, "reason": reason}],
+        "errors": [{"message": message, "domain": "global", "reason": reason}],
         "status": s,
     }});
     if status == 404 {

@@ -204,10 +204,8 @@ impl GoogleOp {
                     ));
                 }
             }
-            GoogleOp::DocsSearch { query, .. } => {
-                if query.trim().is_empty() || query.len() > 500 {
-                    return Err(Failure::usage("give a search text of 1 to 500 characters"));
-                }
+            GoogleOp::DocsSearch { query, .. } if query.trim().is_empty() || query.len() > 500 => {
+                return Err(Failure::usage("give a search text of 1 to 500 characters"));
             }
             GoogleOp::DocsCreate { title, markdown } => {
                 check_name(title, "title")?;
@@ -917,14 +915,11 @@ fn render_reads(
         match r {
             Ok(f) => {
                 text.push_str(&format!("=== {} [{}] ({})\n", f.file.name, id, f.format));
-                match (&f.content, f.format) {
-                    (Some(c), "markdown" | "text") => {
-                        text.push_str(c);
-                        if !c.ends_with('\n') {
-                            text.push('\n');
-                        }
+                if let (Some(c), "markdown" | "text") = (&f.content, f.format) {
+                    text.push_str(c);
+                    if !c.ends_with('\n') {
+                        text.push('\n');
                     }
-                    _ => {}
                 }
                 if let Some(n) = &f.note {
                     text.push_str(&format!("({n})\n"));
