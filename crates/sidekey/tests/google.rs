@@ -703,3 +703,56 @@ fn the_agent_calls_google_through_the_daemon() {
     let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
     assert!(log.contains("google.memory.set"), "{log}");
 }
+
+/// The Python that has Google's own client (tests/google-client/.venv, made by `.ci/run`), else
+/// `GOOGLE_CLIENT_PYTHON`. `None` (skipped, said so) only outside CI.
+fn google_client_python() -> Option<std::path::PathBuf> {
+    let dir = std::path::PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/google-client"
+    ));
+    let py = std::env::var_os("GOOGLE_CLIENT_PYTHON")
+        .map(std::path::PathBuf::from)
+        .unwrap_or_else(|| dir.join(".venv/bin/python"));
+    let works = std::process::Command::new(&py)
+        .args(["-c", "import googleapiclient"])
+        .output()
+        .is_ok_and(|o| o.status.success());
+    if works {
+        return Some(py);
+    }
+    let how = "python3 -m venv tests/google-client/.venv && tests/google-client/.venv/bin/pip install -r tests/google-client/requirements.txt";
+    assert!(
+        std::env::var_os("CI").is_none(),
+        "google-api-python-client is missing under CI: {how}"
+    );
+    eprintln!("skipped: google-api-python-client is not installed ({how})");
+    None
+}
+
+/// Google's own Python client (google-api-python-client, requests built from Google's discovery
+/// documents) against the fake: multipart uploads, query escaping, alt=media, export, and the
+/// error shapes its HttpError parses (reason `fileNotDownloadable`, `notFound`).
+#[test]
+fn googles_python_client_accepts_the_fake() {
+    let Some(py) = google_client_python() else {
+        return;
+    };
+    let google = FakeGoogle::start(GoogleOptions::default());
+    let script = concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/google-client/check_fake.py"
+    );
+    let out = std::process::Command::new(py)
+        .arg(script)
+        .arg(google.base_url())
+        .output()
+        .unwrap();
+    let said = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(out.status.success(), "{said}");
+    assert!(said.contains("all checks passed"), "{said}");
+}

@@ -796,24 +796,28 @@ fn upload(
     create(sh, app, has, &meta, Some(&media), Some(&media_mime))
 }
 
-/// (metadata, media content type, media) of a `multipart/related` body.
+/// (metadata, media content type, media) of a `multipart/related` body. Line ends may be CRLF
+/// (RFC 2046) or bare LF, as Python's email generator writes them (google-api-python-client).
 fn split_multipart(body: &[u8], boundary: &str) -> Option<(Vec<u8>, String, Vec<u8>)> {
     let delim = format!("--{boundary}");
-    let text = body;
-    let mut parts = Vec::new();
-    let mut rest = text;
     let d = delim.as_bytes();
     let pos = |h: &[u8], n: &[u8]| h.windows(n.len()).position(|w| w == n);
-    let first = pos(rest, d)?;
-    rest = &rest[first + d.len()..];
+    let mut rest = &body[pos(body, d)? + d.len()..];
+    let mut parts = Vec::new();
     loop {
         if rest.starts_with(b"--") {
             break;
         }
         let next = pos(rest, d)?;
-        let part = &rest[..next];
-        let part = part.strip_prefix(b"\r\n").unwrap_or(part);
-        let part = part.strip_suffix(b"\r\n").unwrap_or(part);
+        let mut part = &rest[..next];
+        part = part
+            .strip_prefix(b"\r\n")
+            .or_else(|| part.strip_prefix(b"\n"))
+            .unwrap_or(part);
+        part = part
+            .strip_suffix(b"\r\n")
+            .or_else(|| part.strip_suffix(b"\n"))
+            .unwrap_or(part);
         parts.push(part.to_vec());
         rest = &rest[next + d.len()..];
     }
@@ -821,16 +825,22 @@ fn split_multipart(body: &[u8], boundary: &str) -> Option<(Vec<u8>, String, Vec<
         return None;
     }
     let split = |p: &[u8]| -> Option<(String, Vec<u8>)> {
-        let i = pos(p, b"\r\n\r\n")?;
+        let (i, sep) = match (pos(p, b"\r\n\r\n"), pos(p, b"\n\n")) {
+            (Some(a), Some(b)) if b < a => (b, 2),
+            (Some(a), _) => (a, 4),
+            (None, Some(b)) => (b, 2),
+            (None, None) => return None,
+        };
         let head = String::from_utf8_lossy(&p[..i]).to_ascii_lowercase();
         let ct = head
             .lines()
             .find_map(|l| {
-                l.strip_prefix("content-type:")
+                l.trim_end()
+                    .strip_prefix("content-type:")
                     .map(|v| v.trim().to_string())
             })
             .unwrap_or_default();
-        Some((ct, p[i + 4..].to_vec()))
+        Some((ct, p[i + sep..].to_vec()))
     };
     let (mct, meta) = split(&parts[0])?;
     if !mct.starts_with("application/json") {
