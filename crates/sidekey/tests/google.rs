@@ -506,6 +506,18 @@ fn pick_flow(per_project: bool) {
     // The code was single-use.
     let again = env.run(&["google", "pick", "--paste-url", &redirect]);
     assert_ne!(again.status.code(), Some(0));
+    // Logging out forgets the Drive state too, the Picker client's tokens included.
+    let slot = |env: &Env| {
+        std::fs::read_dir(env.home.join("vault/accounts"))
+            .map(|d| {
+                d.filter_map(|e| e.ok())
+                    .any(|e| e.file_name().to_string_lossy().contains("gdrive"))
+            })
+            .unwrap_or(false)
+    };
+    assert!(slot(&env), "the Drive state is in the vault");
+    assert_eq!(env.run(&["logout", "g"]).status.code(), Some(0));
+    assert!(!slot(&env), "logout removed the Drive state");
     let mut secrets = idp.issued_access_tokens();
     secrets.extend(desktop.issued_access_tokens());
     secrets.extend(desktop.issued_refresh_tokens());

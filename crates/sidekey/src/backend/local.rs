@@ -194,6 +194,9 @@ impl Local {
             .await;
         lock.remove()?;
         PendingStore::remove(&lock)?;
+        // Google: the Drive state (inbox id, picks, the Picker client's tokens). Google revokes
+        // per project, so the Picker client's grant went with the revocation above.
+        lock.remove_slot(crate::ops::google::SLOT)?;
         match outcome {
             RevokeOutcome::Revoked => Ok(reply(format!(
                 "Revoked the tokens of '{name}' at the provider and removed them from the vault."

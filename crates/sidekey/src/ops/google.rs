@@ -335,7 +335,8 @@ pub struct PendingPick {
     pub pasted: Option<Secret>,
 }
 
-const SLOT: &str = "gdrive";
+/// The vault slot (`NAME.gdrive`) holding [`DriveState`].
+pub const SLOT: &str = "gdrive";
 
 pub fn load_state(ctx: &Context, name: &str) -> Result<DriveState, Failure> {
     Ok(ctx.vault()?.load_slot(name, SLOT)?.unwrap_or_default())
