@@ -47,7 +47,9 @@ fn main() {
             )
         })
         .collect();
-    let drive = Drive::new(GoogleHttp::new(reqwest::Client::new()), &google.base_url());
+    // The product's client (rustls with its provider, timeouts, body caps).
+    let http = sidekey_flow::Http::new(sidekey_flow::HttpOptions::default()).unwrap();
+    let drive = Drive::new(GoogleHttp::new(http.client().clone()), &google.base_url());
     let token = "bench-token";
     println!(
         "{FILES} inbox files (text, ~3.4 KB each), 2 requests per file, concurrency {READ_CONCURRENCY}, median of {RUNS} runs"
