@@ -91,6 +91,9 @@
 //! permission), and the client counts the quota its requests spent (docs/youtube.md).
 
 mod error;
+pub mod google;
+pub mod google_docs;
+pub mod google_drive;
 mod graph;
 mod model;
 pub mod odata;

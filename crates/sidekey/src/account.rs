@@ -68,6 +68,28 @@ impl Record {
         a.policy.granted_warning(&a.name, &a.scopes, &self.scopes)
     }
 
+    /// Google issues refresh tokens that die after 7 days while the Cloud project's publishing
+    /// status is "Testing" and says so with `refresh_token_expires_in` (about 604799;
+    /// docs/google.md A.6). The note says when, and how to publish the project.
+    pub fn testing_mode_warning(&self) -> Option<String> {
+        let until = self.refresh_token_expires_at?;
+        if self.provider != "google" || until - self.signed_in_at > 8 * 86_400 {
+            return None;
+        }
+        Some(format!(
+            "Google will end this sign-in on {} (the Cloud project is in \"Testing\", where refresh tokens last 7 days): publish it in Google Cloud console > Google Auth Platform > Audience > \"Publish app\" (In production), then sign in again",
+            rfc3339(until)
+        ))
+    }
+
+    /// Everything the person should know about this sign-in, one line (or none).
+    pub fn warning(&self, account: Option<&crate::config::Account>) -> Option<String> {
+        match (self.over_ceiling(account), self.testing_mode_warning()) {
+            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
+            (a, b) => a.or(b),
+        }
+    }
+
     pub fn from_tokens(
         account: &Account,
         provider: &sidekey_flow::Provider,

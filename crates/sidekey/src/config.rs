@@ -125,6 +125,24 @@ struct RawAccount {
     git_hosts: Option<Spanned<Vec<String>>>,
     git_username: Option<Spanned<String>>,
     policy: Option<Spanned<RawPolicy>>,
+    /// `[accounts.NAME.drive]`: Google Drive settings (inbox, memory, Picker client).
+    drive: Option<Spanned<RawDrive>>,
+}
+
+/// `[accounts.NAME.drive]` (Google accounts): see [`DriveSettings`].
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct RawDrive {
+    inbox_folder: Option<String>,
+    memory: Option<String>,
+    memory_folder: Option<String>,
+    api_root: Option<String>,
+    docs_root: Option<String>,
+    picker_client_id: Option<String>,
+    picker_client_secret: Option<String>,
+    picker_client_secret_file: Option<String>,
+    picker_authorization_endpoint: Option<String>,
+    picker_token_endpoint: Option<String>,
 }
 
 #[derive(Deserialize)]
@@ -179,6 +197,47 @@ pub struct Account {
     pub policy: crate::policy::Policy,
     /// How this account signs in (`flow = "device" | "code"`).
     pub flow: SignInFlow,
+    /// Google Drive settings (`[accounts.NAME.drive]`; defaults when absent).
+    pub drive: DriveSettings,
+}
+
+/// `[accounts.NAME.drive]`: where the agent's Google inbox and memory live, and the Desktop
+/// client that opens Google's Picker (docs/google.md F).
+#[derive(Clone, Debug)]
+pub struct DriveSettings {
+    /// The inbox folder's name (default "OpenClaw Inbox").
+    pub inbox_folder: String,
+    /// Memory in the hidden appDataFolder (needs `drive.appdata`, a code-flow sign-in), or
+    /// in a visible app-created folder (`memory = "folder"`, works with `drive.file` only).
+    pub memory_in_folder: bool,
+    /// The visible memory folder's name (default "OpenClaw Memory").
+    pub memory_folder: String,
+    /// `https://www.googleapis.com` (Drive and uploads).
+    pub api_root: String,
+    /// `https://docs.googleapis.com`.
+    pub docs_root: String,
+    /// The Desktop client for the Picker (default: the account's own client when it signs in
+    /// with `flow = "code"`).
+    pub picker_client_id: Option<String>,
+    pub picker_client_secret: Option<Secret>,
+    pub picker_authorization_endpoint: Option<url::Url>,
+    pub picker_token_endpoint: Option<url::Url>,
+}
+
+impl Default for DriveSettings {
+    fn default() -> Self {
+        DriveSettings {
+            inbox_folder: "OpenClaw Inbox".into(),
+            memory_in_folder: false,
+            memory_folder: "OpenClaw Memory".into(),
+            api_root: "https://www.googleapis.com".into(),
+            docs_root: "https://docs.googleapis.com".into(),
+            picker_client_id: None,
+            picker_client_secret: None,
+            picker_authorization_endpoint: None,
+            picker_token_endpoint: None,
+        }
+    }
 }
 
 /// The sign-in method of an account.
@@ -569,6 +628,16 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     }
     let (git_hosts, git_username) = git_settings(kind, &r.git_hosts, &r.git_username)?;
     let verification_hosts = r.verification_hosts.unwrap_or_default();
+    let drive = match r.drive {
+        None => DriveSettings::default(),
+        Some(d) if kind != ProviderKind::Google => {
+            return Err((
+                Some(d.span()),
+                "`drive` applies to Google accounts only".into(),
+            ));
+        }
+        Some(d) => drive_settings(d, base)?,
+    };
     let policy = match r.policy {
         None => crate::policy::Policy::default(),
         Some(p) => {
@@ -630,6 +699,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         git_username,
         policy,
         flow,
+        drive,
     })
 }
 
@@ -695,6 +765,61 @@ pub fn valid_git_host(h: &str) -> bool {
         && !name.starts_with(['.', '-']);
     let port_ok = port.is_none_or(|p| !p.is_empty() && p.len() <= 5 && p.parse::<u16>().is_ok());
     name_ok && port_ok
+}
+
+fn drive_settings(d: Spanned<RawDrive>, base: &Path) -> Result<DriveSettings, Located> {
+    let span = d.span();
+    let d = d.into_inner();
+    let at = |m: String| (Some(span.clone()), m);
+    let mut out = DriveSettings::default();
+    let name = |v: Option<String>, key: &str, default: String| -> Result<String, Located> {
+        match v.map(|s| s.trim().to_string()) {
+            None => Ok(default),
+            Some(s) if s.is_empty() || s.len() > 200 || s.chars().any(char::is_control) => Err(at(
+                format!("[drive] {key}: use a folder name of 1 to 200 printable characters"),
+            )),
+            Some(s) => Ok(s),
+        }
+    };
+    out.inbox_folder = name(d.inbox_folder, "inbox_folder", out.inbox_folder)?;
+    out.memory_folder = name(d.memory_folder, "memory_folder", out.memory_folder)?;
+    out.memory_in_folder = match d.memory.as_deref().map(str::trim) {
+        None | Some("appdata") => false,
+        Some("folder") => true,
+        Some(o) => {
+            return Err(at(format!(
+                "[drive] memory '{o}': use \"appdata\" (hidden, needs drive.appdata) or \"folder\" (visible)"
+            )));
+        }
+    };
+    let root = |v: Option<String>, key: &str, default: String| -> Result<String, Located> {
+        match v {
+            None => Ok(default),
+            Some(s) => endpoint_url(s.trim())
+                .map(|u| u.as_str().trim_end_matches('/').to_string())
+                .map_err(|e| at(format!("[drive] {key}: {e}"))),
+        }
+    };
+    out.api_root = root(d.api_root, "api_root", out.api_root)?;
+    out.docs_root = root(d.docs_root, "docs_root", out.docs_root)?;
+    out.picker_client_id = d.picker_client_id.map(|s| s.trim().to_string());
+    out.picker_client_secret = inline_or_file(
+        &d.picker_client_secret,
+        &d.picker_client_secret_file,
+        base,
+        "[drive] picker_client_secret",
+        "[drive] picker_client_secret_file",
+    )?;
+    let url = |v: Option<String>, key: &str| -> Result<Option<url::Url>, Located> {
+        v.map(|s| endpoint_url(s.trim()).map_err(|e| at(format!("[drive] {key}: {e}"))))
+            .transpose()
+    };
+    out.picker_authorization_endpoint = url(
+        d.picker_authorization_endpoint,
+        "picker_authorization_endpoint",
+    )?;
+    out.picker_token_endpoint = url(d.picker_token_endpoint, "picker_token_endpoint")?;
+    Ok(out)
 }
 
 /// A secret given inline or (better) in a file named relative to the config; not both.

@@ -13,7 +13,7 @@ use crate::context::Context;
 use crate::error::Failure;
 use crate::signin::{Mode, Stop};
 use sidekey_notify::Event;
-use sidekey_testkit::{Dialect, FakeIdp, FakeUser, Options};
+use sidekey_testkit::{Dialect, FakeGoogle, FakeIdp, FakeUser, GoogleOptions, Options};
 use std::path::PathBuf;
 use std::time::Duration;
 
@@ -27,6 +27,11 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
         login: "ada".into(),
     };
     let idp = FakeIdp::start(opts);
+    // Google's part: its device-flow dialect (approving by itself) and a fake Drive.
+    let mut gopts = Options::new(Dialect::Google);
+    gopts.auto_approve_after_polls = Some(1);
+    let gidp = FakeIdp::start(gopts);
+    let google = FakeGoogle::start(GoogleOptions::default());
     let home = std::env::temp_dir().join(format!("sidekey-demo-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(home.clone());
     sidekey_vault::create_private_dir(&home)?;
@@ -34,6 +39,11 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
     let config_text = format!(
         "# written by `sidekey demo`\n[accounts.demo]\nprovider = \"oidc\"\nissuer = \"{}\"\nclient_id = \"test-client\"\nscopes = [\"openid\", \"profile\", \"email\", \"offline_access\"]\n",
         idp.issuer()
+    ) + &format!(
+        "\n[accounts.google]\nprovider = \"google\"\nclient_id = \"test-client\"\nclient_secret = \"test-secret\"\ndevice_authorization_endpoint = \"{}\"\ntoken_endpoint = \"{}\"\nscopes = [\"openid\", \"email\", \"drive.file\"]\n[accounts.google.drive]\napi_root = \"{g}\"\ndocs_root = \"{g}\"\n[accounts.google.policy]\nallow = [\"google.inbox.add\"]\n",
+        gidp.device_authorization_endpoint(),
+        gidp.token_endpoint(),
+        g = google.base_url()
     );
     std::fs::write(&config_path, &config_text)
         .map_err(|e| Failure::internal(format!("cannot write the demo config: {e}")))?;
@@ -101,7 +111,57 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
         "{shown}… ({} characters; the real command prints the whole token, the demo does not)",
         t.chars().count()
     );
+    google_part(&backend, &google).await?;
     println!("\nDemo finished. Next: configure a real provider (README, \"Using it for real\").");
+    Ok(())
+}
+
+/// The agent's Google inbox, offline: sign in (the fake approves by itself), upload a note,
+/// see that a file dropped in through the Drive website stays invisible, read the note.
+async fn google_part(backend: &Backend, google: &FakeGoogle) -> Result<(), Failure> {
+    use crate::api::OpRequest;
+    use crate::ops::Operation;
+    use crate::ops::google::GoogleOp;
+    use base64::Engine;
+    let run = |op: GoogleOp| {
+        let req = OpRequest {
+            account: Some("google".into()),
+            op: Operation::Google(op),
+        };
+        async move { backend.operate(&req).await }
+    };
+    println!(
+        "\n--- Google: the agent's Drive inbox (a fake Google on {}) ---",
+        google.base_url()
+    );
+    println!("$ sidekey login google   (this fake Google approves by itself)");
+    login::run(backend, "google", false, Mode::Fresh, &[], None).await?;
+    println!("\n$ sidekey google inbox add welcome.md");
+    let note = "# Welcome\nThe agent reads this through sidekey, never with a token of its own.\n";
+    let added = run(GoogleOp::InboxAdd {
+        name: "welcome.md".into(),
+        mime_type: "text/markdown".into(),
+        content_base64: base64::engine::general_purpose::STANDARD.encode(note),
+    })
+    .await?;
+    output::op(&added, false)?;
+    let id = added.result["id"].as_str().unwrap_or_default().to_string();
+    if let Some(inbox) = added.result["parents"][0].as_str() {
+        // The person drags a file into the same folder in the Drive website.
+        google.person_adds_file(
+            Some(inbox),
+            "dropped-in-the-browser.pdf",
+            "application/pdf",
+            b"%PDF",
+        );
+        println!(
+            "(meanwhile the person drops dropped-in-the-browser.pdf into the folder in the Drive website)"
+        );
+    }
+    println!("\n$ sidekey google inbox list");
+    output::op(&run(GoogleOp::InboxList).await?, false)?;
+    println!("\n$ sidekey google inbox read {id}");
+    output::op(&run(GoogleOp::InboxRead { ids: vec![id] }).await?, false)?;
     Ok(())
 }
 

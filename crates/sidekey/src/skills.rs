@@ -540,6 +540,9 @@ Use for the person's Google account through their sidekey sign-in.
 ",
     );
     account_lines(&mut out, accounts);
+    if drive_file {
+        google_drive_ops(&mut out, accounts);
+    }
     out.push_str(
         "\
 Google's device sign-in allows only: the name and email (`openid`, `email`, `profile`), Drive files
@@ -607,6 +610,48 @@ by your shell.
         name: "sidekey-google".into(),
         content: out,
     }
+}
+
+/// The `sidekey google` operations (inbox, approved documents, drafting, memory, Picker): the
+/// agent's way to Drive, preferred over raw calls.
+fn google_drive_ops(out: &mut String, accounts: &[&Account]) {
+    let pick = if accounts.len() > 1 {
+        format!(" --account {}", accounts[0].name)
+    } else {
+        String::new()
+    };
+    use strum::IntoEnumIterator;
+    let ops: String = crate::ops::google::GoogleOp::iter()
+        .map(|op| {
+            let i = op.info();
+            let write = if i.access == crate::ops::Access::Write {
+                " (a change: only if the person's policy allows it; say what you will do first)"
+            } else {
+                ""
+            };
+            format!("- `{}{pick}`: {}{write}.\n", i.usage, i.summary)
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "\
+## Drive inbox, documents and memory: use `sidekey google`
+
+Commands (add `--json` for a JSON document):
+
+{ops}
+What you can see: only files sidekey created (the inbox folder \"OpenClaw Inbox\", uploads, drafts)
+and files the person granted in Google's Picker. **Files the person drops into the inbox folder in the
+Drive website or app are not visible to you** (Google's `drive.file` rule). When a file is missing, say
+so and offer two ways: upload it with `sidekey google inbox add FILE`, or run `sidekey google pick` and
+ask the person to open the link and pick it. A 404 `notFound` means the same thing.
+
+If a command fails: exit 3, a scope is missing (the message says which and how to sign in); exit 5,
+Google refused or was unreachable (the message says why); exit 6, the policy does not allow it: tell
+the person, don't work around it.
+
+"
+    );
 }
 
 fn token_skill(accounts: &[&Account]) -> Skill {

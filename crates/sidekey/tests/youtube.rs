@@ -610,12 +610,12 @@ fn through_the_daemon_writes_need_the_accounts_policy() {
     s.env.assert_no_secrets(&secrets);
 }
 
-/// The Python with Google's client (tests/youtube-client/requirements.txt): the venv `.ci/run`
+/// The Python with Google's client (tests/google-client/requirements.txt): the venv `.ci/run`
 /// makes, else `YOUTUBE_CLIENT_PYTHON`. `None` (test skipped, said so) only outside CI.
 fn google_client_python() -> Option<std::path::PathBuf> {
     let dir = std::path::PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/youtube-client"
+        "/../../tests/google-client"
     ));
     let py = std::env::var_os("YOUTUBE_CLIENT_PYTHON")
         .map(std::path::PathBuf::from)
@@ -632,7 +632,7 @@ fn google_client_python() -> Option<std::path::PathBuf> {
     if ok {
         return Some(py);
     }
-    let how = "python3 -m venv tests/youtube-client/.venv && tests/youtube-client/.venv/bin/pip install -r tests/youtube-client/requirements.txt";
+    let how = "python3 -m venv tests/google-client/.venv && tests/google-client/.venv/bin/pip install -r tests/google-client/requirements.txt";
     if std::env::var_os("CI").is_some() {
         panic!(
             "{} has no google-api-python-client; .ci/run should have run: {how}",
@@ -658,7 +658,7 @@ fn googles_python_client_agrees_with_the_fake() {
     let root = fake.base_url().trim_end_matches("youtube/v3").to_string();
     let script = concat!(
         env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/youtube-client/client.py"
+        "/../../tests/google-client/youtube_client.py"
     );
     let out = Command::new(py)
         .args([script, &root, "ya29.fake-token-for-the-python-client"])

@@ -37,6 +37,7 @@
 //! Where `docs/providers.md` ("Unconfirmed behaviours") marks a behaviour as unconfirmed, the
 //! fake picks the most plausible shape and says so in a comment next to the code.
 
+pub mod google;
 pub mod graph;
 mod page;
 mod running;
@@ -47,6 +48,7 @@ mod util;
 mod wire;
 pub mod youtube;
 
+pub use google::{FakeGoogle, GoogleOptions};
 pub use graph::{
     FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
     GraphOptions, GraphRequest,
@@ -158,6 +160,9 @@ pub struct Options {
     /// Scopes added to every token response's `scope`, as Microsoft reports previously consented
     /// scopes of the app beyond what was asked for (e.g. `Mail.Send`). Default empty.
     pub granted_extra_scopes: Vec<String>,
+    /// Google: the Cloud project is in "Testing": token responses with a refresh token carry
+    /// `"refresh_token_expires_in": 604799` (7 days). Default false.
+    pub google_testing_mode: bool,
 }
 
 impl Options {
@@ -199,6 +204,7 @@ impl Options {
             verification_uri_suffix: None,
             shown_user_code: None,
             granted_extra_scopes: Vec::new(),
+            google_testing_mode: false,
         }
     }
 }
@@ -418,6 +424,12 @@ impl FakeIdp {
         self.shared.lock().deny_authorizations = deny;
     }
 
+    /// Google's Picker for installed apps: what the person picks when an authorization request
+    /// carries `trigger_onepick=true` (sent back as `picked_file_ids`).
+    pub fn set_picked_files(&self, ids: &[&str]) {
+        self.shared.lock().picked_files = ids.iter().map(|s| s.to_string()).collect();
+    }
+
     /// The authorization endpoint of the code + PKCE flow (every dialect serves `/authorize`).
     pub fn authorization_endpoint(&self) -> String {
         format!("{}/authorize", self.base_url())
@@ -440,6 +452,13 @@ impl FakeIdp {
     /// Every access token ever issued, in issue order.
     pub fn issued_access_tokens(&self) -> Vec<String> {
         self.shared.lock().issued_access.clone()
+    }
+
+    /// A live view of [`FakeIdp::issued_access_tokens`], for another fake that must know which
+    /// client a token belongs to (the fake Google's per-app visibility).
+    pub fn access_token_source(&self) -> impl Fn() -> Vec<String> + Send + Sync + 'static {
+        let shared = self.shared.clone();
+        move || shared.lock().issued_access.clone()
     }
 
     /// Every refresh token ever issued, in issue order.

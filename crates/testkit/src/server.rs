@@ -366,7 +366,8 @@ const GOOGLE_DEVICE_SCOPES: &[&str] = &[
     "profile",
     "https://www.googleapis.com/auth/userinfo.email",
     "https://www.googleapis.com/auth/userinfo.profile",
-    "https://www.googleapis.com/auth/drive.appdata",
+    // `drive.appdata` is on Google's documented list but the live endpoint refuses it with
+    // `invalid_scope` (docs/google.md A.5, several independent reports): so does the fake.
     "https://www.googleapis.com/auth/drive.file",
     "https://www.googleapis.com/auth/youtube",
     "https://www.googleapis.com/auth/youtube.readonly",
@@ -566,6 +567,12 @@ fn authorize(sh: &Shared, req: &Req) -> Response {
     }
     let state = get("state");
     let scopes = scopes_of(sh.dialect(), q.get("scope"));
+    // Google's Picker for installed apps: "Only the drive.file scope is permitted … and it
+    // can't be combined with any other scope" (desktop-mobile-picker guide).
+    let onepick = get("trigger_onepick") == "true";
+    if onepick && scopes != ["https://www.googleapis.com/auth/drive.file"] {
+        return bad("invalid_scope: only drive.file is permitted with trigger_onepick");
+    }
     let mut st = sh.lock();
     let mut target = redirect.to_string();
     target.push(if target.contains('?') { '&' } else { '?' });
@@ -581,6 +588,9 @@ fn authorize(sh: &Shared, req: &Req) -> Response {
         );
         pairs.push(("code", code));
         pairs.push(("scope", scopes.join(" ")));
+        if onepick {
+            pairs.push(("picked_file_ids", st.picked_files.join(",")));
+        }
     }
     pairs.push(("state", state.to_string()));
     drop(st);

@@ -208,6 +208,8 @@ pub(crate) struct State {
     codes: HashMap<String, AuthCode>,
     /// The next authorization requests are refused (`error=access_denied`).
     pub deny_authorizations: bool,
+    /// Google Picker (`trigger_onepick=true`): the ids the person picks.
+    pub picked_files: Vec<String>,
 }
 
 /// One authorization code (RFC 6749 §4.1 + RFC 7636): single-use, bound to its client,

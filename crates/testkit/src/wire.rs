@@ -779,6 +779,11 @@ pub(crate) fn token_response(sh: &Shared, t: &Issued, github_json: bool) -> Resp
             }
             if let Some(r) = &t.refresh {
                 v["refresh_token"] = Value::String(r.clone());
+                // A Cloud project in "Testing": refresh tokens live 7 days and Google says so
+                // (captured responses, docs/google.md A.6).
+                if dialect == Dialect::Google && sh.opts.google_testing_mode {
+                    v["refresh_token_expires_in"] = Value::from(604_799u64);
+                }
             }
             if let Some(i) = &t.id_token {
                 v["id_token"] = Value::String(i.clone());

@@ -88,9 +88,7 @@ impl Local {
                     note: if configured.is_none() {
                         Some("not in the config any more".into())
                     } else {
-                        r.reauth_reason
-                            .clone()
-                            .or_else(|| r.over_ceiling(configured))
+                        r.reauth_reason.clone().or_else(|| r.warning(configured))
                     },
                     name: name.clone(),
                     provider,
@@ -200,6 +198,9 @@ impl Local {
             .await;
         lock.remove()?;
         PendingStore::remove(&lock)?;
+        // Google: the Drive state (inbox id, picks, the Picker client's tokens). Google revokes
+        // per project, so the Picker client's grant went with the revocation above.
+        lock.remove_slot(crate::ops::google::SLOT)?;
         match outcome {
             RevokeOutcome::Revoked => Ok(reply(format!(
                 "Revoked the tokens of '{name}' at the provider and removed them from the vault."

@@ -105,7 +105,7 @@ pub enum Command {
         #[command(subcommand)]
         cmd: ms::MsCmd,
     },
-    /// Google: YouTube playlists and search
+    /// Google for the agent: Drive inbox, approved documents, drafting, memory, the Picker, YouTube
     Google {
         /// The Google account (default: the only one configured)
         #[arg(long, global = true)]
@@ -324,7 +324,7 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
     }
 }
 
-/// A service operation, checked, run (here or by the daemon), audited and printed.
+/// A service operation: checked, run (here or by the daemon), audited, printed.
 async fn run_op(
     backend: &Backend,
     account: Option<String>,
@@ -332,29 +332,25 @@ async fn run_op(
     op: crate::ops::Operation,
     started: Instant,
 ) -> Result<(), Failure> {
-    {
-        {
-            let req = OpRequest { account, op };
-            // Arguments are checked before anything else: a bad one never costs a token.
-            let r = match req.op.validate() {
-                Ok(()) => backend.operate(&req).await,
-                Err(f) => Err(f),
-            };
-            let account = match (&r, backend.local()) {
-                (Ok(reply), _) => Some(reply.account.clone()),
-                (Err(_), Some(l)) => l.op_account(&req).ok(),
-                (Err(_), None) => req.account.clone(),
-            };
-            backend.audit(
-                req.op.info().name,
-                account.as_deref(),
-                req.op.audit_args(),
-                started,
-                &r.as_ref().map(|_| ()).map_err(Clone::clone),
-            );
-            output::op(&r?, json)
-        }
-    }
+    let req = OpRequest { account, op };
+    // Arguments are checked before anything else: a bad one never costs a token.
+    let r = match req.op.validate() {
+        Ok(()) => backend.operate(&req).await,
+        Err(f) => Err(f),
+    };
+    let account = match (&r, backend.local()) {
+        (Ok(reply), _) => Some(reply.account.clone()),
+        (Err(_), Some(l)) => l.op_account(&req).ok(),
+        (Err(_), None) => req.account.clone(),
+    };
+    backend.audit(
+        req.op.info().name,
+        account.as_deref(),
+        req.op.audit_args(),
+        started,
+        &r.as_ref().map(|_| ()).map_err(Clone::clone),
+    );
+    output::op(&r?, json)
 }
 
 /// Run `program` with the token in its environment. On Unix it replaces sidekey (`exec`), so

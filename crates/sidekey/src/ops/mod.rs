@@ -9,6 +9,8 @@
 //! entry and the skills all come from here, so adding an operation is one variant in its service
 //! module (`microsoft.rs`), its run arm there, its CLI arguments and its test.
 
+pub mod google;
+pub mod google_pick;
 pub mod microsoft;
 pub mod youtube;
 
@@ -42,6 +44,7 @@ pub struct OpInfo {
 #[serde(untagged)]
 pub enum Operation {
     Microsoft(microsoft::MsOp),
+    Google(google::GoogleOp),
     YouTube(youtube::YouTubeOp),
 }
 
@@ -49,6 +52,7 @@ impl Operation {
     pub fn info(&self) -> &'static OpInfo {
         match self {
             Operation::Microsoft(op) => op.info(),
+            Operation::Google(op) => op.info(),
             Operation::YouTube(op) => op.info(),
         }
     }
@@ -57,6 +61,7 @@ impl Operation {
     pub fn provider(&self) -> ProviderKind {
         match self {
             Operation::Microsoft(_) => microsoft::PROVIDER,
+            Operation::Google(_) => google::PROVIDER,
             Operation::YouTube(_) => youtube::PROVIDER,
         }
     }
@@ -66,6 +71,7 @@ impl Operation {
         use strum::IntoEnumIterator;
         microsoft::MsOp::iter()
             .map(|op| op.info())
+            .chain(google::GoogleOp::iter().map(|op| op.info()))
             .chain(youtube::YouTubeOp::iter().map(|op| op.info()))
     }
 
@@ -78,6 +84,7 @@ impl Operation {
     pub fn validate(&self) -> Result<(), Failure> {
         match self {
             Operation::Microsoft(op) => op.validate(),
+            Operation::Google(op) => op.validate(),
             Operation::YouTube(op) => op.validate(),
         }
     }
@@ -87,6 +94,7 @@ impl Operation {
     pub fn audit_args(&self) -> serde_json::Value {
         match self {
             Operation::Microsoft(op) => op.audit_args(),
+            Operation::Google(op) => op.audit_args(),
             Operation::YouTube(op) => op.audit_args(),
         }
     }
@@ -100,6 +108,7 @@ impl Operation {
         self.validate()?;
         match self {
             Operation::Microsoft(op) => microsoft::run(ctx, account, op).await,
+            Operation::Google(op) => google::run(ctx, account, op).await,
             Operation::YouTube(op) => youtube::run(ctx, account, op).await,
         }
     }

@@ -103,7 +103,7 @@ pub fn signed_in_event(
     configured: Option<&crate::config::Account>,
 ) -> Event {
     Event::SignedIn {
-        warning: rec.over_ceiling(configured),
+        warning: rec.warning(configured),
         account: account.to_string(),
         provider: rec.provider.clone(),
         user: User {

@@ -1,0 +1,374 @@
+//! `sidekey google pick`: Google's Picker for installed apps (docs/google.md C.2 4,
+//! "OAuth-redirect Picker"): an ordinary authorization-code + PKCE URL of the *Desktop* client
+//! with `trigger_onepick=true`, scope exactly `drive.file`. The person picks files; Google
+//! redirects to the loopback address with `code`, `scope`, `state` and `picked_file_ids`. The
+//! redirect arrives on sidekey's loopback listener, or is pasted back
+//! (`sidekey google pick --paste-url URL`) when the browser is on another device.
+//!
+//! After the exchange each picked file is probed with the account's own token. Whether a pick
+//! made through the Desktop client is visible to the TV client's token is an open question
+//! (docs/google.md C.3, H.2): where it is not, the file is marked `via = "picker"` and the
+//! Desktop client's `drive.file` tokens are kept for the calls on it.
+
+use super::google::{DriveState, PendingPick, Picked, PickerTokens, load_state, update_state};
+use crate::account::{fresh_token, now_unix};
+use crate::context::Context;
+use crate::error::{Exit, Failure, Reason};
+use serde_json::{Value, json};
+use sidekey_flow::pkce::{self, CodeRequest};
+use sidekey_flow::{DeviceFlow, Provider, Secret};
+use sidekey_services::google::GoogleHttp;
+use sidekey_services::google_drive::{Drive, check_id};
+use std::time::Duration;
+
+const DRIVE_FILE: &str = "https://www.googleapis.com/auth/drive.file";
+/// A Picker link is good for this long.
+const PICK_TTL: i64 = 1800;
+
+/// The Desktop client that opens the Picker: `[accounts.NAME.drive] picker_client_id`, else
+/// the account's own client when it signs in with `flow = "code"`.
+pub fn picker_provider(ctx: &Context, name: &str) -> Result<Provider, Failure> {
+    let account = ctx.config.account(name)?;
+    let d = &account.drive;
+    let (client_id, client_secret) = match (&d.picker_client_id, account.flow) {
+        (Some(id), _) => (
+            id.clone(),
+            d.picker_client_secret
+                .clone()
+                .or_else(|| account.client_secret.clone()),
+        ),
+        (None, crate::config::SignInFlow::Code) => {
+            (account.client_id.clone(), account.client_secret.clone())
+        }
+        (None, crate::config::SignInFlow::Device) => {
+            return Err(Failure::config(format!(
+                "Google's Picker needs a Desktop client: create one (\"Desktop app\") in the same Cloud project and set [accounts.{name}.drive] picker_client_id and picker_client_secret_file"
+            )));
+        }
+    };
+    let base = account.provider_with("https://oauth2.googleapis.com/token", None)?;
+    let mut endpoints = base.endpoints.clone();
+    if let Some(t) = &d.picker_token_endpoint {
+        endpoints.token = t.clone();
+    }
+    if let Some(a) = &d.picker_authorization_endpoint {
+        endpoints.authorization = Some(a.clone());
+    }
+    Ok(Provider {
+        kind: account.kind,
+        endpoints,
+        client_id,
+        client_secret,
+        scopes: vec![DRIVE_FILE.to_string()],
+        device_params: Vec::new(),
+        api_base: None,
+    })
+}
+
+/// The Picker link for a request: the code-flow URL plus the Picker's parameters.
+pub fn picker_url(provider: &Provider, req: &CodeRequest) -> Result<url::Url, Failure> {
+    let Some(endpoint) = provider.endpoints.authorization.clone() else {
+        return Err(Failure::config("no Google authorization endpoint is known"));
+    };
+    let mut url = pkce::authorization_url(&endpoint, provider, req);
+    url.query_pairs_mut()
+        .append_pair("trigger_onepick", "true")
+        .append_pair("include_granted_scopes", "false")
+        .append_pair("allow_multiple", "true");
+    Ok(url)
+}
+
+pub async fn run(
+    ctx: &Context,
+    name: &str,
+    paste_url: Option<&str>,
+    wait_secs: u64,
+) -> Result<(Value, String), Failure> {
+    let provider = picker_provider(ctx, name)?;
+    if let Some(pasted) = paste_url {
+        let state = load_state(ctx, name)?;
+        let Some(pending) = state.pick.filter(|p| now_unix() - p.started_at < PICK_TTL) else {
+            return Err(Failure::new(
+                Exit::Usage,
+                Reason::NoPending,
+                format!("no Picker link is waiting for '{name}': run `sidekey google pick` first"),
+            ));
+        };
+        return finish(ctx, name, &provider, &pending.request, pasted).await;
+    }
+
+    let listener = tokio::net::TcpListener::bind(("127.0.0.1", 0))
+        .await
+        .map_err(|e| Failure::internal(format!("cannot listen on 127.0.0.1: {e}")))?;
+    let port = listener
+        .local_addr()
+        .map_err(|e| Failure::internal(format!("cannot listen on 127.0.0.1: {e}")))?
+        .port();
+    let request =
+        CodeRequest::new(&pkce::loopback_redirect_uri(port)).map_err(Failure::from_flow)?;
+    let url = picker_url(&provider, &request)?.to_string();
+    let pending = PendingPick {
+        request: request.clone(),
+        url: url.clone(),
+        started_at: now_unix(),
+        pasted: None,
+    };
+    update_state(ctx, name, move |s| s.pick = Some(pending)).await?;
+    notify(ctx, name, &url).await;
+    let how = format!(
+        "Open this link, sign in and pick the files the agent may use:\n{url}\nIf the browser then shows a page that does not load (127.0.0.1), copy its address and run: sidekey google pick --account {name} --paste-url 'ADDRESS'"
+    );
+    if wait_secs == 0 {
+        return Ok((json!({"url": url, "waiting": false}), how));
+    }
+    eprintln!("{how}");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
+    loop {
+        if tokio::time::Instant::now() >= deadline {
+            return Err(Failure::from_flow(sidekey_flow::FlowError::Expired));
+        }
+        // Finished by a `--paste-url` in another process?
+        let st: DriveState = load_state(ctx, name)?;
+        if st.pick.as_ref().is_none_or(|p| {
+            !pkce::constant_time_eq(
+                p.request.state.expose().as_bytes(),
+                request.state.expose().as_bytes(),
+            )
+        }) {
+            return Ok((
+                json!({"picked": st.picked, "finished_elsewhere": true}),
+                "The pick was finished with --paste-url.".to_string(),
+            ));
+        }
+        let accepted = tokio::time::timeout(Duration::from_millis(250), listener.accept()).await;
+        if let Ok(Ok((sock, _))) = accepted
+            && let Some(target) = loopback_target(sock, request.state.expose()).await
+        {
+            return finish(ctx, name, &provider, &request, &target).await;
+        }
+    }
+}
+
+async fn notify(ctx: &Context, name: &str, url: &str) {
+    let Ok(channels) = ctx.channels() else { return };
+    if channels.is_empty() {
+        return;
+    }
+    let ev = sidekey_notify::Event::Code {
+        account: name.to_string(),
+        provider: "google".into(),
+        scopes: vec![DRIVE_FILE.into()],
+        user_code: String::new(),
+        verification_uri: url.to_string(),
+        verification_uri_complete: None,
+        expires_at: crate::account::rfc3339(now_unix() + PICK_TTL),
+        interval: 1,
+    };
+    for d in channels.send(&ev).await {
+        if let Err(e) = d.result {
+            eprintln!(
+                "sidekey: warning: could not send the Picker link via {}: {e}",
+                d.channel
+            );
+        }
+    }
+}
+
+/// Read one request on the loopback listener: the full redirect URL when it carries this
+/// request's state, else `None` (answered 400).
+async fn loopback_target(mut sock: tokio::net::TcpStream, state: &str) -> Option<String> {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buf = vec![0u8; 16 * 1024];
+    let mut n = 0;
+    let _ = tokio::time::timeout(Duration::from_secs(5), async {
+        while n < buf.len() {
+            match sock.read(&mut buf[n..]).await {
+                Ok(0) | Err(_) => break,
+                Ok(k) => n += k,
+            }
+            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+                break;
+            }
+        }
+    })
+    .await;
+    let head = String::from_utf8_lossy(&buf[..n]).to_string();
+    let target = head
+        .lines()
+        .next()
+        .and_then(|l| l.strip_prefix("GET "))
+        .and_then(|r| r.split(' ').next())
+        .map(|t| format!("http://127.0.0.1{t}"));
+    let ours = target.as_deref().is_some_and(|t| {
+        !matches!(
+            pkce::parse_redirect(t, state),
+            Err(pkce::RedirectError::StateMismatch) | Err(pkce::RedirectError::NotAUrl)
+        )
+    });
+    let (status, text) = if ours {
+        (
+            "200 OK",
+            "sidekey received your choice. You can close this tab.",
+        )
+    } else {
+        (
+            "400 Bad Request",
+            "This is not a redirect sidekey is waiting for.",
+        )
+    };
+    let body = format!("<!doctype html><meta charset=utf-8><title>sidekey</title><p>{text}</p>");
+    let _ = sock
+        .write_all(
+            format!(
+                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+                body.len()
+            )
+            .as_bytes(),
+        )
+        .await;
+    let _ = sock.shutdown().await;
+    if ours { target } else { None }
+}
+
+/// What the redirect says besides the code: the granted scope and the picked ids.
+pub fn picked_ids(redirect: &str) -> Result<Vec<String>, String> {
+    let compact: String = redirect.chars().filter(|c| !c.is_whitespace()).collect();
+    let url = url::Url::parse(&compact).map_err(|_| "not a URL".to_string())?;
+    let get = |k: &str| {
+        url.query_pairs()
+            .find(|(n, _)| n == k)
+            .map(|(_, v)| v.into_owned())
+    };
+    let scope = get("scope").unwrap_or_default();
+    if scope.split(' ').any(|s| s != DRIVE_FILE) || scope.is_empty() {
+        return Err(format!(
+            "the redirect grants '{}', not exactly drive.file; refused",
+            sidekey_flow::response::one_line(&scope, 80)
+        ));
+    }
+    let ids: Vec<String> = get("picked_file_ids")
+        .unwrap_or_default()
+        .split(',')
+        .map(|s| s.trim().to_string())
+        .filter(|s| !s.is_empty())
+        .collect();
+    if ids.is_empty() {
+        return Err("the redirect names no picked files (picked_file_ids is empty)".into());
+    }
+    if ids.len() > 100 || ids.iter().any(|i| check_id(i).is_err()) {
+        return Err("picked_file_ids holds something that is not a Drive file id".into());
+    }
+    Ok(ids)
+}
+
+async fn finish(
+    ctx: &Context,
+    name: &str,
+    provider: &Provider,
+    request: &CodeRequest,
+    redirect: &str,
+) -> Result<(Value, String), Failure> {
+    let code = match pkce::parse_redirect(redirect, request.state.expose()) {
+        Ok(c) => c,
+        Err(pkce::RedirectError::Refused { code, description }) => {
+            update_state(ctx, name, |s| s.pick = None).await?;
+            return Err(Failure::new(
+                Exit::Declined,
+                Reason::Declined,
+                format!(
+                    "the Picker was not approved: {code}{}",
+                    description.map(|d| format!(" ({d})")).unwrap_or_default()
+                ),
+            ));
+        }
+        Err(e) => return Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string())),
+    };
+    let ids = picked_ids(redirect).map_err(|m| Failure::new(Exit::Policy, Reason::Policy, m))?;
+    // The code is single-use: the pending pick is spent whatever the exchange says.
+    update_state(ctx, name, |s| s.pick = None).await?;
+    let tokens = DeviceFlow::new(ctx.http()?, provider)
+        .exchange_code(&code, request)
+        .await
+        .map_err(Failure::from_flow)?;
+    let picker_access = tokens.access_token.expose().to_string();
+    let account = ctx.config.account(name)?;
+    let drive = Drive::new(
+        GoogleHttp::new(ctx.http()?.client().clone()),
+        &account.drive.api_root,
+    );
+    let own = fresh_token(ctx, name).await.ok();
+    let mut picked = Vec::new();
+    let mut problems = Vec::new();
+    for id in &ids {
+        let mine = match &own {
+            Some(rec) => drive.get(rec.access_token.expose(), id).await.ok(),
+            None => None,
+        };
+        let (file, via) = match mine {
+            Some(f) => (Some(f), "account"),
+            None => (drive.get(&picker_access, id).await.ok(), "picker"),
+        };
+        match file {
+            Some(f) => picked.push(Picked {
+                id: f.id,
+                name: f.name,
+                mime_type: f.mime_type,
+                via: via.to_string(),
+            }),
+            None => problems.push(id.clone()),
+        }
+    }
+    let keep_picker = picked.iter().any(|p| p.via == "picker");
+    let kept = PickerTokens {
+        access_token: tokens.access_token,
+        expires_at: tokens.expires_in.map(|e| now_unix() + e as i64),
+        refresh_token: tokens.refresh_token.map(|r| Secret::new(r.expose())),
+    };
+    let add = picked.clone();
+    update_state(ctx, name, move |s| {
+        for p in add {
+            s.picked.retain(|x| x.id != p.id);
+            s.picked.push(p);
+        }
+        if keep_picker {
+            s.picker = Some(kept);
+        }
+    })
+    .await?;
+    let mut text = format!("{} file(s) granted to the agent:\n", picked.len());
+    for p in &picked {
+        text.push_str(&format!("- {} [{}]\n", p.name, p.id));
+    }
+    if keep_picker {
+        text.push_str("The account's own sign-in cannot see these picks (Google keeps drive.file grants per client here); sidekey keeps the Picker client's drive.file token for them.\n");
+    }
+    if !problems.is_empty() {
+        text.push_str(&format!(
+            "{} picked id(s) could not be read by either client: {}\n",
+            problems.len(),
+            problems.join(", ")
+        ));
+    }
+    Ok((
+        json!({"picked": picked, "picker_token_kept": keep_picker, "unreadable": problems}),
+        text,
+    ))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_redirect_must_grant_exactly_drive_file_and_name_ids() {
+        let ok = "http://127.0.0.1:5/callback?code=4%2Fx&scope=https://www.googleapis.com/auth/drive.file&state=s&picked_file_ids=1Ab,2Cd";
+        assert_eq!(picked_ids(ok).unwrap(), ["1Ab", "2Cd"]);
+        let wide = ok.replace(
+            "drive.file",
+            "drive.file%20https://www.googleapis.com/auth/drive",
+        );
+        assert!(picked_ids(&wide).is_err());
+        assert!(picked_ids(&ok.replace("1Ab,2Cd", "")).is_err());
+        assert!(picked_ids(&ok.replace("1Ab", "..%2Fx")).is_err());
+    }
+}
