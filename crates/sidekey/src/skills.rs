@@ -498,7 +498,6 @@ Never ask for the Microsoft password, and don't use raw Graph calls or other Out
 }
 
 fn google_skill(accounts: &[&Account]) -> Skill {
-    let name = &accounts[0].name;
     let has = |s: &str| {
         accounts.iter().any(|a| {
             a.scopes
@@ -511,26 +510,25 @@ fn google_skill(accounts: &[&Account]) -> Skill {
     let youtube = has("youtube") || has("youtube.readonly");
     let mut what: Vec<&str> = Vec::new();
     if drive_file {
-        what.push("Drive files this app created");
-    }
-    if appdata {
-        what.push("Drive app data");
+        what.push("Drive inbox, approved documents, drafts and memory");
+    } else if appdata {
+        what.push("the agent's memory in Drive");
     }
     if youtube {
-        what.push("YouTube");
+        what.push("YouTube playlists");
     }
     let description = if what.is_empty() {
         "Google account name and email via sidekey-managed sign-in (no Gmail, Calendar or Drive with this sign-in).".to_string()
     } else {
         fit(&[
             format!(
-                "Google {} via sidekey-managed sign-in (no Gmail, Calendar or full Drive with this sign-in).",
+                "Google {} via sidekey google (no Gmail, Calendar or full Drive).",
                 join_and(&what)
             ),
-            format!("Google {} via sidekey-managed sign-in.", join_and(&what)),
+            format!("Google {} via sidekey google.", join_and(&what)),
         ])
     };
-    let mut out = frontmatter("sidekey-google", &description, "🔎", &["sidekey", "curl"]);
+    let mut out = frontmatter("sidekey-google", &description, "🔎", &["sidekey"]);
     out.push_str(
         "\
 # Google with sidekey
@@ -540,102 +538,33 @@ Use for the person's Google account through their sidekey sign-in.
 ",
     );
     account_lines(&mut out, accounts);
-    if drive_file {
-        google_drive_ops(&mut out, accounts);
-    }
-    out.push_str(
-        "\
-Google's device sign-in allows only: the name and email (`openid`, `email`, `profile`), Drive files
-this app created or opened (`drive.file`), the app's hidden Drive folder (`drive.appdata`) and
-YouTube (`youtube`, `youtube.readonly`). Gmail, Calendar, Contacts and the rest of Drive are not
-possible this way: say so; don't try.
-
-Run each call through sidekey, which puts a fresh token in `SIDEKEY_ACCESS_TOKEN` for that one
-command. Keep the single quotes: the variable must be expanded by the `sh` that sidekey starts, not
-by your shell.
-
-```sh
-",
-    );
-    let call = |args: &str| {
-        format!(
-            "sidekey exec {name} -- sh -c 'curl -sS -H \"Authorization: Bearer $SIDEKEY_ACCESS_TOKEN\" {args}'\n"
-        )
-    };
-    if has("openid") || has("email") || has("profile") {
-        out.push_str(&call("https://openidconnect.googleapis.com/v1/userinfo"));
-    }
-    if drive_file {
-        out.push_str(&call(
-            "\"https://www.googleapis.com/drive/v3/files?pageSize=20&fields=files(id,name,mimeType,modifiedTime)\"",
-        ));
-        out.push_str(&call(
-            "-o FILE \"https://www.googleapis.com/drive/v3/files/FILE_ID?alt=media\"",
-        ));
-        out.push_str(&call(
-            "-F \"metadata={\\\"name\\\":\\\"NAME\\\"};type=application/json\" -F \"file=@FILE\" \"https://www.googleapis.com/upload/drive/v3/files?uploadType=multipart\"",
-        ));
-    }
-    if appdata {
-        out.push_str(&call(
-            "\"https://www.googleapis.com/drive/v3/files?spaces=appDataFolder&fields=files(id,name,modifiedTime)\"",
-        ));
-    }
-    if youtube {
-        // YouTube has typed operations (no token leaves sidekey; quota and policy are kept):
-        // their usage lines, from the operation catalog.
-        out.push_str(
-            "# YouTube: playlists by id, link or exact title; videos by id or any YouTube link\n",
-        );
-        for op in crate::ops::Operation::catalog().filter(|i| i.name.starts_with("google.youtube."))
-        {
-            out.push_str(&format!(
-                "{} --account {name}\n",
-                op.usage.split("  |  ").next().unwrap_or(op.usage)
-            ));
-        }
-    }
-    out.push_str(
-        "```
-
-- Answers are JSON. HTTP 401: run the command again once; 403 with `insufficient` in the message: the
-  scope was not granted (see the list above).
-- Before anything that changes Drive or YouTube (upload, rename, delete, playlist changes), say
-  what you will do and wait for a yes. YouTube changes need the account's policy to allow them
-  (exit 6 otherwise); `quotaExceeded` (exit 5) means wait for the reset time it names.
-",
-    );
-    exec_rules(&mut out, name, "`curl`");
-    Skill {
-        name: "sidekey-google".into(),
-        content: out,
-    }
-}
-
-/// The `sidekey google` operations (inbox, approved documents, drafting, memory, Picker): the
-/// agent's way to Drive, preferred over raw calls.
-fn google_drive_ops(out: &mut String, accounts: &[&Account]) {
     let pick = if accounts.len() > 1 {
         format!(" --account {}", accounts[0].name)
     } else {
         String::new()
     };
-    use strum::IntoEnumIterator;
-    let ops: String = crate::ops::google::GoogleOp::iter()
-        .map(|op| {
-            let i = op.info();
-            let write = if i.access == crate::ops::Access::Write {
-                " (a change: only if the person's policy allows it; say what you will do first)"
-            } else {
-                ""
-            };
-            format!("- `{}{pick}`: {}{write}.\n", i.usage, i.summary)
-        })
-        .collect();
-    let _ = write!(
-        out,
-        "\
-## Drive inbox, documents and memory: use `sidekey google`
+    // The typed operations, from the catalog: no token leaves sidekey, and policy, audit and the
+    // YouTube quota ledger apply to every call.
+    let list = |prefix: &str, skip: &str| -> String {
+        crate::ops::Operation::catalog()
+            .filter(|i| i.name.starts_with(prefix) && !i.name.starts_with(skip))
+            .map(|i| {
+                let write = if i.access == crate::ops::Access::Write {
+                    " (a change: only if the person's policy allows it; say what you will do first)"
+                } else {
+                    ""
+                };
+                let usage = i.usage.split("  |  ").next().unwrap_or(i.usage);
+                format!("- `{usage}{pick}`: {}{write}.\n", i.summary)
+            })
+            .collect()
+    };
+    if drive_file {
+        let ops = list("google.", "google.youtube.");
+        let _ = write!(
+            out,
+            "\
+## Drive inbox, documents and memory
 
 Commands (add `--json` for a JSON document):
 
@@ -646,12 +575,56 @@ Drive website or app are not visible to you** (Google's `drive.file` rule). When
 so and offer two ways: upload it with `sidekey google inbox add FILE`, or run `sidekey google pick` and
 ask the person to open the link and pick it. A 404 `notFound` means the same thing.
 
-If a command fails: exit 3, a scope is missing (the message says which and how to sign in); exit 5,
-Google refused or was unreachable (the message says why); exit 6, the policy does not allow it: tell
-the person, don't work around it.
+"
+        );
+    } else if appdata {
+        let ops = list("google.memory.", "-");
+        let _ = write!(
+            out,
+            "\
+## The agent's memory (the app's hidden Drive folder)
+
+Commands (add `--json` for a JSON document):
+
+{ops}
+"
+        );
+    }
+    if youtube {
+        let ops = list("google.youtube.", "-");
+        let _ = write!(
+            out,
+            "\
+## YouTube playlists
+
+Playlists by id, link or exact title; videos by id or any YouTube link. Commands:
+
+{ops}
+`quotaExceeded` (exit 5) means the project's daily YouTube quota is spent: wait for the reset time the
+message names. An account without a YouTube channel is told how to create one: pass that on.
 
 "
+        );
+    }
+    out.push_str(
+        "\
+Google's device sign-in grants only the name and email (`openid`, `email`, `profile`), files this app
+created or was given (`drive.file`) and YouTube (`youtube`, `youtube.readonly`). The hidden memory
+folder (`drive.appdata`) needs the link sign-in (`flow = \"code\"`). Gmail, Calendar, Contacts and the
+rest of Drive are not possible this way: say so; don't try, and don't use raw API calls instead.
+
+If a command fails:
+- exit 3 — not signed in, or a scope is missing (the message names it and how to sign in): start the
+  sign-in with the sidekey-auth skill and tell the person.
+- exit 5 — Google refused or was unreachable (the message says why): pass the reason on.
+- exit 6 — the person's sidekey policy does not allow it: tell them, don't work around it.
+",
     );
+    not_found(&mut out);
+    Skill {
+        name: "sidekey-google".into(),
+        content: out,
+    }
 }
 
 fn token_skill(accounts: &[&Account]) -> Skill {
