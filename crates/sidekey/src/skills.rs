@@ -747,6 +747,7 @@ client_secret = "github-secret-value"
 provider = "google"
 client_id = "x.apps.googleusercontent.com"
 client_secret = "google-secret-value"
+flow = "code"
 scopes = ["openid", "email", "drive.appdata", "youtube"]
 [accounts.corp]
 provider = "okta"
