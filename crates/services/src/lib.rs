@@ -83,6 +83,7 @@
 //!
 //! Errors are [`GraphError`]; its `Display` is one line and `kind()` a stable name.
 
+pub mod aws;
 mod error;
 mod graph;
 mod model;

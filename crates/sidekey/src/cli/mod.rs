@@ -5,6 +5,7 @@
 //! To add a command: a variant here, its arm in [`run`], the backend method it needs (written
 //! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
 
+mod aws;
 pub(crate) mod login;
 mod ms;
 pub mod output;
@@ -100,6 +101,17 @@ pub enum Command {
         json: bool,
         #[command(subcommand)]
         cmd: ms::MsCmd,
+    },
+    /// AWS IAM Identity Center: accounts, roles, and role credentials for credential_process
+    Aws {
+        /// The AWS account in the config (default: the only one configured)
+        #[arg(long, global = true)]
+        account: Option<String>,
+        /// A JSON document instead of text
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: aws::AwsCmd,
     },
     /// OpenClaw skills for the configured accounts
     Skills {
@@ -269,11 +281,15 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             );
             output::line(&r?.message)
         }
-        Command::Ms { account, json, cmd } => {
-            let req = OpRequest {
-                account,
-                op: cmd.operation()?,
+        Command::Ms { .. } | Command::Aws { .. } => {
+            let (account, json, op) = match command {
+                Command::Ms { account, json, cmd } => (account, json, cmd.operation()?),
+                Command::Aws { account, json, cmd } => {
+                    (account, json || cmd.always_json(), cmd.operation())
+                }
+                _ => return Err(Failure::internal("command dispatched twice")),
             };
+            let req = OpRequest { account, op };
             // Arguments are checked before anything else: a bad one never costs a token.
             let r = match req.op.validate() {
                 Ok(()) => backend.operate(&req).await,

@@ -9,6 +9,7 @@
 //! entry and the skills all come from here, so adding an operation is one variant in its service
 //! module (`microsoft.rs`), its run arm there, its CLI arguments and its test.
 
+pub mod aws;
 pub mod microsoft;
 
 use crate::context::Context;
@@ -22,6 +23,9 @@ use sidekey_flow::ProviderKind;
 pub enum Access {
     Read,
     Write,
+    /// Hands out a credential (AWS role keys): governed by its own policy rule, refused through
+    /// the daemon by default.
+    Export,
 }
 
 /// What the rest of sidekey knows about an operation without running it.
@@ -41,12 +45,14 @@ pub struct OpInfo {
 #[serde(untagged)]
 pub enum Operation {
     Microsoft(microsoft::MsOp),
+    Aws(aws::AwsOp),
 }
 
 impl Operation {
     pub fn info(&self) -> &'static OpInfo {
         match self {
             Operation::Microsoft(op) => op.info(),
+            Operation::Aws(op) => op.info(),
         }
     }
 
@@ -54,13 +60,16 @@ impl Operation {
     pub fn provider(&self) -> ProviderKind {
         match self {
             Operation::Microsoft(_) => microsoft::PROVIDER,
+            Operation::Aws(_) => aws::PROVIDER,
         }
     }
 
     /// Every operation sidekey knows, for the policy, the skills and the docs.
     pub fn catalog() -> impl Iterator<Item = &'static OpInfo> {
         use strum::IntoEnumIterator;
-        microsoft::MsOp::iter().map(|op| op.info())
+        microsoft::MsOp::iter()
+            .map(|op| op.info())
+            .chain(aws::AwsOp::iter().map(|op| op.info()))
     }
 
     /// The operation named `name` (`ms.me`), if there is one.
@@ -72,6 +81,7 @@ impl Operation {
     pub fn validate(&self) -> Result<(), Failure> {
         match self {
             Operation::Microsoft(op) => op.validate(),
+            Operation::Aws(op) => op.validate(),
         }
     }
 
@@ -80,6 +90,7 @@ impl Operation {
     pub fn audit_args(&self) -> serde_json::Value {
         match self {
             Operation::Microsoft(op) => op.audit_args(),
+            Operation::Aws(op) => op.audit_args(),
         }
     }
 
@@ -92,6 +103,7 @@ impl Operation {
         self.validate()?;
         match self {
             Operation::Microsoft(op) => microsoft::run(ctx, account, op).await,
+            Operation::Aws(op) => aws::run(ctx, account, op).await,
         }
     }
 }
@@ -161,7 +173,10 @@ mod tests {
     fn names_are_unique_and_match_the_wire_tag() {
         let mut seen = std::collections::HashSet::new();
         use strum::IntoEnumIterator;
-        for op in microsoft::MsOp::iter().map(Operation::Microsoft) {
+        let all = microsoft::MsOp::iter()
+            .map(Operation::Microsoft)
+            .chain(aws::AwsOp::iter().map(Operation::Aws));
+        for op in all {
             let info = op.info();
             assert!(seen.insert(info.name), "duplicate {}", info.name);
             let v = serde_json::to_value(&op).unwrap();
@@ -172,5 +187,11 @@ mod tests {
         }
         assert_eq!(Operation::named("ms.me").unwrap().access, Access::Read);
         assert!(Operation::named("ms.nope").is_none());
+        assert_eq!(Operation::named("aws.roles").unwrap().access, Access::Read);
+        assert_eq!(
+            Operation::named("aws.credentials").unwrap().access,
+            Access::Export
+        );
+        assert_eq!(Operation::catalog().count(), 11);
     }
 }
