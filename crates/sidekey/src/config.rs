@@ -496,6 +496,8 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     };
     let api_base = r.api_base.as_ref().map(|s| s.get_ref().clone());
     let userinfo = match &r.api_base {
+        // The AWS access portal has no "who am I" (and wants its own bearer header).
+        Some(_) if aws => None,
         Some(s) => Some(
             d.userinfo_url(s.get_ref())
                 .map_err(|e| (Some(s.span()), e))?,

@@ -59,6 +59,8 @@ pub struct AwsOptions {
     pub start_url: String,
     /// `interval` of StartDeviceAuthorization (seconds).
     pub interval: u64,
+    /// The interval actually enforced (`slow_down` when polled faster); `None`: `interval`.
+    pub enforced_interval: Option<u64>,
     /// `expiresIn` of StartDeviceAuthorization (seconds; AWS: 600).
     pub device_expires_in: u64,
     /// `expiresIn` of CreateToken (seconds).
@@ -77,6 +79,7 @@ impl Default for AwsOptions {
         AwsOptions {
             start_url: "https://d-9067c4a1b2.awsapps.com/start".into(),
             interval: 1,
+            enforced_interval: None,
             device_expires_in: 600,
             token_lifetime: 3600,
             registration_lifetime: 90 * 24 * 3600,
@@ -511,7 +514,7 @@ fn start_device(sh: &AShared, o: &Map<String, Value>) -> Response {
             user_code: user_code.clone(),
             issued: Instant::now(),
             expires_in: sh.opts.device_expires_in,
-            interval: Duration::from_secs(sh.opts.interval),
+            interval: Duration::from_secs(sh.opts.enforced_interval.unwrap_or(sh.opts.interval)),
             last_poll: None,
             polls: 0,
             state: DevState::Pending,
