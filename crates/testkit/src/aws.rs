@@ -310,6 +310,18 @@ impl FakeAws {
         out
     }
 
+    /// An access token the portal accepts (for a bench that hands one to botocore's own SSO
+    /// provider through its token cache).
+    pub fn valid_access_token(&self) -> Option<String> {
+        let now = Instant::now();
+        self.shared
+            .lock()
+            .access
+            .iter()
+            .find(|(_, i)| i.expires_at > now)
+            .map(|(t, _)| t.clone())
+    }
+
     pub fn requests(&self) -> Vec<AwsRequest> {
         self.shared.lock().requests.clone()
     }
