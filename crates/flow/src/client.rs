@@ -427,6 +427,19 @@ impl<'a> DeviceFlow<'a> {
             {
                 TokenReply::Tokens(t) => return Ok(t),
                 TokenReply::Error(e) if e.is_transient() => last = e.code,
+                TokenReply::Error(e)
+                    if self
+                        .provider
+                        .kind
+                        .dialect()
+                        .refresh_reauth_codes()
+                        .contains(&e.code.as_str()) =>
+                {
+                    return Err(RefreshError::ReauthRequired {
+                        description: e.short_description(),
+                        code: e.code,
+                    });
+                }
                 TokenReply::Error(e) => return Err(RefreshError::from_oauth(&e)),
                 TokenReply::Transient {
                     what, retry_after, ..

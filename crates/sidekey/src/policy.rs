@@ -239,6 +239,42 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn aws_role_credentials_only_for_listed_pairs() {
+        use crate::ops::aws::AwsOp;
+        let creds = |role: &str| {
+            Operation::Aws(AwsOp::Credentials {
+                account_id: "123456789012".into(),
+                role_name: role.into(),
+            })
+        };
+        let none = Policy::default();
+        let f = none.check_operation("a", &creds("ReadOnly")).unwrap_err();
+        assert!(f.message.contains("aws_roles"), "{}", f.message);
+        // allow_token_export is about tokens, not role keys.
+        let tokens = Policy {
+            allow_token_export: true,
+            ..Policy::default()
+        };
+        assert!(tokens.check_operation("a", &creds("ReadOnly")).is_err());
+        assert!(tokens.check("a", "aws.credentials").is_err());
+        let listed = Policy {
+            aws_roles: vec!["123456789012/ReadOnly".into()],
+            ..Policy::default()
+        };
+        assert!(listed.check_operation("a", &creds("ReadOnly")).is_ok());
+        assert!(listed.check_operation("a", &creds("Admin")).is_err());
+        assert!(
+            none.check_operation("a", &Operation::Aws(AwsOp::Accounts))
+                .is_ok()
+        );
+        assert!(valid_aws_role("123456789012/Read.Only-1"));
+        assert!(!valid_aws_role("123456789012"));
+        assert!(!valid_aws_role("12345678901/R"));
+        assert!(!valid_aws_role("123456789012/a/b"));
+    }
+
     use super::*;
 
     #[test]

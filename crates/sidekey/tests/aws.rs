@@ -217,8 +217,14 @@ fn refresh_on_expiry_and_on_a_rejected_bearer() {
 fn an_expired_registration_is_replaced_at_the_next_sign_in() {
     let (fake, env) = setup(AwsOptions::default(), "");
     assert_eq!(fake.registrations(), 1);
-    // AWS refuses the registration (401 invalid_client) although its stored expiry is ahead.
+    // AWS refuses the registration (401 invalid_client) although its stored expiry is ahead:
+    // the refresh token died with it, so a refresh means "sign in again" (exit 3).
     fake.expire_registrations();
+    fake.invalidate_access_tokens();
+    let out = env.run(&["aws", "accounts"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(stderr(&out).contains("sidekey login aws"), "{}", stderr(&out));
+    // The next sign-in registers again (its StartDeviceAuthorization got invalid_client).
     let out = env.run(&["login", "aws"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     assert_eq!(fake.registrations(), 2);

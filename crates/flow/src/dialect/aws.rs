@@ -52,6 +52,12 @@ impl Dialect for Aws {
         Wire::AwsJson
     }
 
+    /// `invalid_client` (401) on a refresh: the registration expired, and its refresh tokens with
+    /// it; a new registration cannot use them.
+    fn refresh_reauth_codes(&self) -> &'static [&'static str] {
+        &["invalid_client"]
+    }
+
     fn revocation(&self) -> Revocation {
         Revocation::Unsupported(
             "IAM Identity Center has no token revocation; sidekey ends the portal session with Logout instead",

@@ -271,6 +271,12 @@ pub trait Dialect: Send + Sync {
         false
     }
 
+    /// Error codes that, on a refresh, mean "sign in again" at this provider besides the
+    /// standard ones ([`crate::error::REFRESH_REAUTH_CODES`]).
+    fn refresh_reauth_codes(&self) -> &'static [&'static str] {
+        &[]
+    }
+
     /// How tokens are revoked.
     fn revocation(&self) -> Revocation {
         Revocation::Rfc7009

@@ -822,6 +822,16 @@ impl Job {
                     .user_info(&tokens)
                     .await
                     .unwrap_or_default();
+                // IAM Identity Center says nothing about who signed in: name the portal.
+                let user = match self.account.kind {
+                    sidekey_flow::ProviderKind::Aws if user == Default::default() => {
+                        sidekey_flow::UserInfo {
+                            name: Some(format!("AWS access portal {}", self.account.client_id)),
+                            email: None,
+                        }
+                    }
+                    _ => user,
+                };
                 let rec = Record::from_tokens(&self.account, provider, tokens, user);
                 pending.outcome = Some(Outcome {
                     at: now_unix(),
