@@ -34,7 +34,10 @@ pub enum PortalError {
     /// HTTP 404: no such account or role for this user (or no access to it).
     NotFound(String),
     /// HTTP 400 or another status.
-    Request { status: u16, message: String },
+    Request {
+        status: u16,
+        message: String,
+    },
     Network(String),
     Malformed(String),
 }
@@ -63,12 +66,17 @@ impl fmt::Display for PortalError {
                 f,
                 "the AWS access portal kept answering HTTP 429 TooManyRequestsException; try again shortly"
             ),
-            PortalError::NotFound(m) => write!(f, "the AWS access portal has no such account or role for this user (HTTP 404{m})"),
+            PortalError::NotFound(m) => write!(
+                f,
+                "the AWS access portal has no such account or role for this user (HTTP 404{m})"
+            ),
             PortalError::Request { status, message } => {
                 write!(f, "the AWS access portal answered HTTP {status}{message}")
             }
             PortalError::Network(m) => write!(f, "cannot reach the AWS access portal: {m}"),
-            PortalError::Malformed(m) => write!(f, "unexpected answer from the AWS access portal: {m}"),
+            PortalError::Malformed(m) => {
+                write!(f, "unexpected answer from the AWS access portal: {m}")
+            }
         }
     }
 }
@@ -160,7 +168,12 @@ impl Portal {
                 .as_ref()
                 .and_then(|m| m.get("message").or_else(|| m.get("Message")))
                 .and_then(|v| v.as_str())
-                .map(|m| format!(": {}", one_line(&sidekey_net::scrub(m, &[token.expose()]), 200)))
+                .map(|m| {
+                    format!(
+                        ": {}",
+                        one_line(&sidekey_net::scrub(m, &[token.expose()]), 200)
+                    )
+                })
                 .unwrap_or_default();
             match status {
                 200..=299 => {
@@ -190,7 +203,9 @@ impl Portal {
             if let Some(n) = &next {
                 q.push(("next_token", n.as_str()));
             }
-            let m = self.call(false, self.url("/assignment/accounts", &q), token).await?;
+            let m = self
+                .call(false, self.url("/assignment/accounts", &q), token)
+                .await?;
             let list = m
                 .get("accountList")
                 .and_then(|v| v.as_array())
@@ -199,7 +214,9 @@ impl Portal {
             for a in list {
                 let s = |k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_owned);
                 let Some(id) = s("accountId") else {
-                    return Err(PortalError::Malformed("an account without accountId".into()));
+                    return Err(PortalError::Malformed(
+                        "an account without accountId".into(),
+                    ));
                 };
                 out.push(AwsAccount {
                     account_id: id,
@@ -234,7 +251,9 @@ impl Portal {
             if let Some(n) = &next {
                 q.push(("next_token", n.as_str()));
             }
-            let m = self.call(false, self.url("/assignment/roles", &q), token).await?;
+            let m = self
+                .call(false, self.url("/assignment/roles", &q), token)
+                .await?;
             let list = m
                 .get("roleList")
                 .and_then(|v| v.as_array())
@@ -303,6 +322,8 @@ impl Portal {
     /// `POST /logout`: ends the portal session (role credentials already issued keep working
     /// until they expire).
     pub async fn logout(&self, token: &Secret) -> Result<(), PortalError> {
-        self.call(true, self.url("/logout", &[]), token).await.map(|_| ())
+        self.call(true, self.url("/logout", &[]), token)
+            .await
+            .map(|_| ())
     }
 }

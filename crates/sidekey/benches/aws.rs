@@ -189,8 +189,14 @@ fn main() {
     let via_sso = time_runs(PY_RUNS, || py_cmd(&resolve("sso"), true));
     let import_only = time_runs(PY_RUNS, || py_cmd("import boto3", false));
     println!("\nbotocore, whole `python -c` process (import boto3 + resolve credentials):");
-    report("botocore credential_process = sidekey (cached)", &via_sidekey);
-    report("botocore own SSO provider (token cache + GetRoleCredentials)", &via_sso);
+    report(
+        "botocore credential_process = sidekey (cached)",
+        &via_sidekey,
+    );
+    report(
+        "botocore own SSO provider (token cache + GetRoleCredentials)",
+        &via_sso,
+    );
     report("python -c 'import boto3' (floor)", &import_only);
     println!(
         "GetRoleCredentials calls: {} by the SSO-provider runs, 0 by the sidekey runs",

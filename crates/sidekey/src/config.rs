@@ -456,7 +456,10 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     {
         return Err((
             Some(s.span()),
-            format!("`registration_scopes` does not apply to provider {}", d.name()),
+            format!(
+                "`registration_scopes` does not apply to provider {}",
+                d.name()
+            ),
         ));
     }
     if aws && let Some(s) = &r.scopes {

@@ -72,11 +72,17 @@ fn sign_in_accounts_roles_and_cached_credentials() {
     for r in &oidc {
         assert_eq!(r.content_type.as_deref(), Some("application/json"), "{r:?}");
         let v: Value = serde_json::from_str(&r.body).unwrap();
-        assert!(v.get("client_id").is_none() && v.get("scope").is_none(), "{r:?}");
+        assert!(
+            v.get("client_id").is_none() && v.get("scope").is_none(),
+            "{r:?}"
+        );
     }
     let register: Value = serde_json::from_str(&oidc[0].body).unwrap();
     assert_eq!(register["clientType"], "public");
-    assert_eq!(register["scopes"], serde_json::json!(["sso:account:access"]));
+    assert_eq!(
+        register["scopes"],
+        serde_json::json!(["sso:account:access"])
+    );
     let start: Value = serde_json::from_str(&oidc[1].body).unwrap();
     assert_eq!(start["startUrl"], fake.start_url());
 
@@ -131,11 +137,21 @@ fn sign_in_accounts_roles_and_cached_credentials() {
     }
     assert_eq!(fake.role_credential_calls(), 1);
     // Another role is its own cache entry.
-    assert_eq!(credentials(&env, "AdministratorAccess").status.code(), Some(0));
+    assert_eq!(
+        credentials(&env, "AdministratorAccess").status.code(),
+        Some(0)
+    );
     assert_eq!(fake.role_credential_calls(), 2);
 
     // Bad input: exit 2 before any request; a role the user lacks: the portal's 404, non-zero.
-    let bad = env.run(&["aws", "credentials", "--account-id", "12", "--role-name", "X"]);
+    let bad = env.run(&[
+        "aws",
+        "credentials",
+        "--account-id",
+        "12",
+        "--role-name",
+        "X",
+    ]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
     assert!(stderr(&bad).contains("12 digits"), "{}", stderr(&bad));
     let none = credentials(&env, "NoSuchRole");
@@ -209,7 +225,11 @@ fn refresh_on_expiry_and_on_a_rejected_bearer() {
     fake.invalidate_refresh_tokens();
     let out = env.run(&["aws", "accounts"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("sidekey login aws"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sidekey login aws"),
+        "{}",
+        stderr(&out)
+    );
     env.assert_no_secrets(&fake.secrets());
 }
 
@@ -223,7 +243,11 @@ fn an_expired_registration_is_replaced_at_the_next_sign_in() {
     fake.invalidate_access_tokens();
     let out = env.run(&["aws", "accounts"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("sidekey login aws"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("sidekey login aws"),
+        "{}",
+        stderr(&out)
+    );
     // The next sign-in registers again (its StartDeviceAuthorization got invalid_client).
     let out = env.run(&["login", "aws"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -263,7 +287,11 @@ fn denied_and_expired_device_codes() {
     let env = Env::new(&config(&fake, ""));
     let out = env.run(&["login", "aws"]);
     assert_eq!(out.status.code(), Some(4), "{}", stderr(&out));
-    assert!(stderr(&out).to_lowercase().contains("expired"), "{}", stderr(&out));
+    assert!(
+        stderr(&out).to_lowercase().contains("expired"),
+        "{}",
+        stderr(&out)
+    );
 
     let mut run = env.login_json("aws");
     let ev = run.next_event(std::time::Duration::from_secs(10));
@@ -281,7 +309,10 @@ fn config_mistakes_are_named() {
     for (extra, want) in [
         ("client_id = \"x\"\n", "registers its own client"),
         ("scopes = [\"sso:account:access\"]\n", "registration_scopes"),
-        ("[accounts.aws.policy]\naws_roles = [\"1234/ReadOnly\"]\n", "ACCOUNT_ID/ROLE_NAME"),
+        (
+            "[accounts.aws.policy]\naws_roles = [\"1234/ReadOnly\"]\n",
+            "ACCOUNT_ID/ROLE_NAME",
+        ),
     ] {
         let env = Env::new(&config(&fake, extra));
         let out = env.run(&["status"]);
@@ -346,7 +377,10 @@ fn through_the_daemon_only_listed_roles_leave() {
             role,
         ])
         .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
-        .env("SIDEKEY_API_KEY_FILE", env.dir.path().join("secrets/api_key"))
+        .env(
+            "SIDEKEY_API_KEY_FILE",
+            env.dir.path().join("secrets/api_key"),
+        )
         .output()
         .unwrap()
     };
@@ -386,12 +420,17 @@ fn venv_python() -> Option<PathBuf> {
     if ok {
         return Some(py);
     }
-    let how =
-        "python3 -m venv tests/aws/.venv && tests/aws/.venv/bin/pip install -r tests/aws/requirements.txt";
+    let how = "python3 -m venv tests/aws/.venv && tests/aws/.venv/bin/pip install -r tests/aws/requirements.txt";
     if std::env::var_os("CI").is_some() {
-        panic!("{} has no boto3/moto; .ci/run should have run: {how}", py.display());
+        panic!(
+            "{} has no boto3/moto; .ci/run should have run: {how}",
+            py.display()
+        );
     }
-    eprintln!("SKIPPED: boto3/moto are not installed at {} (run: {how})", py.display());
+    eprintln!(
+        "SKIPPED: boto3/moto are not installed at {} (run: {how})",
+        py.display()
+    );
     None
 }
 

