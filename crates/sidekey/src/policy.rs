@@ -109,7 +109,7 @@ impl Policy {
         if let Operation::Aws(a) = op
             && let Some(pair) = a.role_pair()
         {
-            if self.aws_roles.iter().any(|p| *p == pair) {
+            if self.aws_roles.contains(&pair) {
                 return Ok(());
             }
             return Err(Failure::policy(format!(
