@@ -297,9 +297,9 @@ where
 
 pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String), Failure> {
     let account = ctx.config.account(name)?;
-    let portal = portal(ctx, account)?;
     match op {
         AwsOp::Accounts => {
+            let portal = portal(ctx, account)?;
             let list = with_token(ctx, name, |t| {
                 let p = portal.clone();
                 async move { p.list_accounts(&t).await }
@@ -326,6 +326,7 @@ pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String
             Ok((json!({ "accounts": list }), text))
         }
         AwsOp::Roles { account_id } => {
+            let portal = portal(ctx, account)?;
             let list = with_token(ctx, name, |t| {
                 let (p, id) = (portal.clone(), account_id.clone());
                 async move { p.list_roles(&t, &id).await }
@@ -346,7 +347,7 @@ pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String
             role_name,
         } => {
             let key = format!("{account_id}/{role_name}");
-            let c = role_credentials(ctx, name, &portal, account_id, role_name, &key).await?;
+            let c = role_credentials(ctx, account, account_id, role_name, &key).await?;
             let exp = jiff::Timestamp::from_millisecond(c.expiration_ms)
                 .map(|t| t.to_string())
                 .unwrap_or_default();
@@ -365,20 +366,21 @@ pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String
 /// no HTTP client, no lock), else new ones from the portal, stored before they are handed out.
 async fn role_credentials(
     ctx: &Context,
-    name: &str,
-    portal: &Portal,
+    account: &Account,
     account_id: &str,
     role_name: &str,
     key: &str,
 ) -> Result<RoleCredentials, Failure> {
     let good = |c: &RoleCredentials| c.expiration_ms / 1000 - now_unix() > CREDENTIALS_MARGIN;
     let vault = ctx.vault()?;
-    let cache: Option<CredentialCache> = vault.load_slot(name, CREDENTIALS_SLOT)?;
+    let cache: Option<CredentialCache> = vault.load_slot(&account.name, CREDENTIALS_SLOT)?;
     if let Some(c) = cache.as_ref().and_then(|c| c.roles.get(key))
         && good(c)
     {
         return Ok(c.clone());
     }
+    let name = account.name.as_str();
+    let portal = portal(ctx, account)?;
     let fresh = with_token(ctx, name, |t| {
         let (p, a, r) = (
             portal.clone(),
