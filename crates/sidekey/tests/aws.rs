@@ -179,6 +179,26 @@ fn sign_in_accounts_roles_and_cached_credentials() {
 }
 
 #[test]
+fn role_keys_close_to_expiry_are_not_handed_out_again() {
+    // Role keys living 10 minutes are inside the 20-minute margin (botocore refreshes 15 minutes
+    // before expiry): every call asks the portal, so no SDK is handed keys it would reject.
+    let (fake, env) = setup(
+        AwsOptions {
+            role_lifetime: 600,
+            ..AwsOptions::default()
+        },
+        "",
+    );
+    let a = credentials(&env, "ReadOnly");
+    let b = credentials(&env, "ReadOnly");
+    assert_eq!(a.status.code(), Some(0), "{}", stderr(&a));
+    assert_eq!(b.status.code(), Some(0), "{}", stderr(&b));
+    assert_eq!(fake.role_credential_calls(), 2);
+    assert_ne!(a.stdout, b.stdout);
+    env.assert_no_secrets(&fake.secrets());
+}
+
+#[test]
 fn slow_down_and_portal_throttling() {
     let (fake, env) = setup(
         AwsOptions {
