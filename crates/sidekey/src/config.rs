@@ -599,7 +599,11 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         }
         token_env.push(v);
     }
-    let verification_hosts = r.verification_hosts.unwrap_or_default();
+    let mut verification_hosts = r.verification_hosts.unwrap_or_default();
+    if aws && let Some(region) = &settings.region {
+        // The one host AWS's verification page lives on (not all of amazonaws.com).
+        verification_hosts.push(sidekey_flow::dialect::aws::device_host(region));
+    }
     let policy = match r.policy {
         None => crate::policy::Policy::default(),
         Some(p) => {

@@ -324,6 +324,26 @@ fn denied_and_expired_device_codes() {
 }
 
 #[test]
+fn a_verification_page_elsewhere_on_amazonaws_com_is_refused() {
+    // An S3 website bucket is on amazonaws.com too: only device.sso.{region}.amazonaws.com (and
+    // the configured endpoints' hosts) may serve the page.
+    let fake = FakeAws::start(AwsOptions {
+        verification_uri: Some("https://evil-bucket.s3-website-eu-west-1.amazonaws.com/".into()),
+        ..AwsOptions::default()
+    });
+    let env = Env::new(&config(&fake, ""));
+    let out = env.run(&["login", "aws"]);
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("device.sso.eu-west-1.amazonaws.com"),
+        "{}",
+        stderr(&out)
+    );
+    let codes = fake.user_codes();
+    assert!(!stdout(&out).contains(&codes[0]), "the code was shown");
+}
+
+#[test]
 fn config_mistakes_are_named() {
     let fake = FakeAws::start(AwsOptions::default());
     for (extra, want) in [

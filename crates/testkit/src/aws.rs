@@ -73,6 +73,9 @@ pub struct AwsOptions {
     pub registration_lifetime: u64,
     /// How long role credentials live (seconds).
     pub role_lifetime: u64,
+    /// Where `verificationUri` points (`None`: the fake's own `/device/`); a test of the
+    /// phishing defence sets a foreign host.
+    pub verification_uri: Option<String>,
     /// Approve a device code on this poll (1 = the first).
     pub auto_approve_after_polls: Option<u32>,
     pub accounts: Vec<FakeAwsAccount>,
@@ -88,6 +91,7 @@ impl Default for AwsOptions {
             token_lifetime: 3600,
             registration_lifetime: 90 * 24 * 3600,
             role_lifetime: 3600,
+            verification_uri: None,
             auto_approve_after_polls: Some(1),
             accounts: vec![
                 FakeAwsAccount {
@@ -540,7 +544,11 @@ fn start_device(sh: &AShared, o: &Map<String, Value>) -> Response {
         },
     );
     // The real page lives on device.sso.{region}.amazonaws.com; the fake's own host stands in.
-    let page = format!("{}/device/", sh.base);
+    let page = sh
+        .opts
+        .verification_uri
+        .clone()
+        .unwrap_or_else(|| format!("{}/device/", sh.base));
     ok_json(json!({
         "deviceCode": device_code,
         "userCode": user_code,

@@ -64,10 +64,9 @@ impl Dialect for Aws {
         )
     }
 
-    fn verification_domains(&self) -> &'static [&'static str] {
-        // `https://device.sso.{region}.amazonaws.com/` (docs/providers.md §4.2).
-        &["amazonaws.com", "amazonaws.com.cn"]
-    }
+    // No `verification_domains`: all of `amazonaws.com` would admit any S3 website bucket
+    // (`bucket.s3-website-….amazonaws.com`) as the page to send a code to. The config adds the
+    // one host the page lives on, [`device_host`].
 
     fn config_keys(&self) -> &'static [ConfigKey] {
         &[
@@ -118,6 +117,17 @@ fn region(s: &DialectSettings) -> Result<String, SettingError> {
         ));
     }
     Ok(r)
+}
+
+/// The host of AWS's verification page for an Identity Center region:
+/// `device.sso.{region}.amazonaws.com` (docs/providers.md §4.2; `.amazonaws.com.cn` in China).
+pub fn device_host(region: &str) -> String {
+    let suffix = if region.starts_with("cn-") {
+        "amazonaws.com.cn"
+    } else {
+        "amazonaws.com"
+    };
+    format!("device.sso.{}.{suffix}", region.trim())
 }
 
 /// `oidc_endpoint` when set, else `https://oidc.{region}.amazonaws.com`.
@@ -365,6 +375,19 @@ mod tests {
         };
         let e = Aws.endpoints(&bad).unwrap_err();
         assert_eq!(e.key, Some(ConfigKey::Region));
+    }
+
+    #[test]
+    fn the_device_page_host() {
+        assert_eq!(
+            device_host("eu-west-1"),
+            "device.sso.eu-west-1.amazonaws.com"
+        );
+        assert_eq!(
+            device_host("cn-north-1"),
+            "device.sso.cn-north-1.amazonaws.com.cn"
+        );
+        assert!(Aws.verification_domains().is_empty());
     }
 
     #[test]
