@@ -104,7 +104,7 @@ pub enum Command {
     },
     /// AWS IAM Identity Center: accounts, roles, and role credentials for credential_process
     Aws {
-        /// The AWS account in the config (default: the only one configured)
+        /// The sidekey account with provider = "aws" (default: the only one configured)
         #[arg(long, global = true)]
         account: Option<String>,
         /// A JSON document instead of text
