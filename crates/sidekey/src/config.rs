@@ -499,8 +499,12 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     };
     let api_base = r.api_base.as_ref().map(|s| s.get_ref().clone());
     let userinfo = match &r.api_base {
-        // The AWS access portal has no "who am I" (and wants its own bearer header).
-        Some(_) if aws => None,
+        // The AWS access portal has no "who am I" (and wants its own bearer header); its URL
+        // gets the access token, so it must be https (or loopback) like every endpoint.
+        Some(s) if aws => {
+            endpoint_url(s.get_ref()).map_err(|e| (Some(s.span()), e))?;
+            None
+        }
         Some(s) => Some(
             d.userinfo_url(s.get_ref())
                 .map_err(|e| (Some(s.span()), e))?,

@@ -366,6 +366,20 @@ fn config_mistakes_are_named() {
     let out = env.run(&["status"]);
     assert_eq!(out.status.code(), Some(2));
     assert!(stderr(&out).contains("region"), "{}", stderr(&out));
+    // The OIDC endpoint and the portal get secrets: plain http only on loopback.
+    for key in ["oidc_endpoint", "api_base"] {
+        let env = Env::new(&format!(
+            "[accounts.aws]\nprovider = \"aws\"\nstart_url = \"{}\"\nregion = \"eu-west-1\"\n{key} = \"http://aws.example.com\"\n",
+            fake.start_url()
+        ));
+        let out = env.run(&["status"]);
+        assert_eq!(out.status.code(), Some(2), "{key}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("only https"),
+            "{key}: {}",
+            stderr(&out)
+        );
+    }
 }
 
 #[test]
