@@ -541,3 +541,55 @@ fn boto3_uses_sidekey_as_credential_process_against_moto_sts() {
     assert!(msg.contains("HTTP 404"), "{msg}");
     env.assert_no_secrets(&fake.secrets());
 }
+
+#[test]
+fn boto3_in_an_agent_container_gets_only_the_listed_roles_through_the_daemon() {
+    let Some(py) = venv_python() else { return };
+    let (fake, env) = setup(
+        AwsOptions::default(),
+        &format!("[accounts.aws.policy]\naws_roles = [\"{ACCOUNT}/ReadOnly\"]\n"),
+    );
+    let d = start_daemon(&env);
+    // The agent's side: the daemon's URL and API key, no vault key, no config.
+    let run = |role: &str| {
+        let script = concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/aws/caller.py");
+        let mut c = Command::new(&py);
+        c.args([script, BIN, ACCOUNT, role, "aws"]);
+        env.configure(&mut c);
+        c.env_remove("SIDEKEY_VAULT_KEY_FILE")
+            .env("SIDEKEY_CONFIG", env.dir.path().join("no-config.toml"))
+            .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
+            .env(
+                "SIDEKEY_API_KEY_FILE",
+                env.dir.path().join("secrets/api_key"),
+            );
+        let out = c.output().unwrap();
+        env.record(&stdout(&out));
+        env.record(&stderr(&out));
+        let v: Value = stdout(&out)
+            .lines()
+            .last()
+            .and_then(|l| serde_json::from_str(l).ok())
+            .unwrap_or(Value::Null);
+        (out.status.code().unwrap_or(-1), v)
+    };
+    let (code, v) = run("ReadOnly");
+    assert_eq!(code, 0, "{v}");
+    assert_eq!(
+        v["access_key_id"],
+        fake.issued_role_credentials()[0].access_key_id
+    );
+    assert_eq!(v["account"], "123456789012");
+    // Not listed in aws_roles: botocore fails with sidekey's refusal, and gets no keys.
+    let (code, v) = run("AdministratorAccess");
+    assert_eq!(code, 3, "{v}");
+    assert!(
+        v["error"]
+            .as_str()
+            .unwrap_or_default()
+            .contains("aws_roles"),
+        "{v}"
+    );
+    assert_eq!(fake.role_credential_calls(), 1);
+    env.assert_no_secrets(&fake.secrets());
+}
