@@ -5,7 +5,7 @@
 //! broken server can make sidekey wait (until the code's deadline) but never hang or balloon.
 
 use crate::clock::Clock;
-use crate::dialect::{self, Revocation, SecretUse};
+use crate::dialect::{self, Revocation, SecretUse, Wire};
 use crate::error::{FlowError, RefreshError};
 use crate::poll::{PollEvent, Poller, Step};
 use crate::provider::{Endpoints, Provider, endpoint_url};
@@ -191,6 +191,28 @@ impl<'a> DeviceFlow<'a> {
         p
     }
 
+    /// A request to the device or token endpoint in the provider's wire ([`Wire`]): a form, or
+    /// AWS's camelCase JSON.
+    fn request(&self, url: &url::Url, params: &[(&str, &str)]) -> reqwest::RequestBuilder {
+        match self.provider.kind.dialect().wire() {
+            Wire::Form => self.http.form(url, params),
+            Wire::AwsJson => self
+                .http
+                .client
+                .post(url.clone())
+                .header(reqwest::header::ACCEPT, "application/json")
+                .json(&dialect::aws::json_body(params)),
+        }
+    }
+
+    /// An answer as the standard parsers read it: AWS's camelCase members in snake_case.
+    fn decode(&self, mut raw: Raw) -> Raw {
+        if self.provider.kind.dialect().wire() == Wire::AwsJson {
+            raw.body = dialect::aws::snake_body(&raw.body);
+        }
+        raw
+    }
+
     /// RFC 8628 §3.1. Transient faults (5xx, 429, connection errors, Google's quota) are retried
     /// a few times with back-off; configuration errors come back at once.
     pub async fn start<C: Clock>(&self, clock: &C) -> Result<DeviceAuthorization, FlowError> {
@@ -209,8 +231,8 @@ impl<'a> DeviceFlow<'a> {
             if attempt > 0 {
                 clock.sleep(Duration::from_secs(1 << (attempt - 1))).await;
             }
-            let raw = match self.http.send(self.http.form(url, &params)).await {
-                Ok(raw) => raw,
+            let raw = match self.http.send(self.request(url, &params)).await {
+                Ok(raw) => self.decode(raw),
                 Err(e) => {
                     last = e;
                     continue;
@@ -299,8 +321,9 @@ impl<'a> DeviceFlow<'a> {
         params.push(("device_code", auth.device_code.expose()));
         let raw = self
             .http
-            .send(self.http.form(&self.provider.endpoints.token, &params))
-            .await?;
+            .send(self.request(&self.provider.endpoints.token, &params))
+            .await
+            .map(|r| self.decode(r))?;
         Ok(response::classify_token_reply(
             raw.status,
             raw.content_type.as_deref(),
@@ -377,8 +400,8 @@ impl<'a> DeviceFlow<'a> {
             if attempt > 0 {
                 clock.sleep(Duration::from_millis(500 << attempt)).await;
             }
-            let raw = match self.http.send_tracked(self.http.form(url, &params)).await {
-                Ok(r) => r,
+            let raw = match self.http.send_tracked(self.request(url, &params)).await {
+                Ok(r) => self.decode(r),
                 // A refresh that may have reached the server is not sent again: if the server
                 // rotated the token, replaying the old one would trip reuse detection (Okta,
                 // Auth0 and oidc-provider then revoke the whole grant).
@@ -404,6 +427,19 @@ impl<'a> DeviceFlow<'a> {
             {
                 TokenReply::Tokens(t) => return Ok(t),
                 TokenReply::Error(e) if e.is_transient() => last = e.code,
+                TokenReply::Error(e)
+                    if self
+                        .provider
+                        .kind
+                        .dialect()
+                        .refresh_reauth_codes()
+                        .contains(&e.code.as_str()) =>
+                {
+                    return Err(RefreshError::ReauthRequired {
+                        description: e.short_description(),
+                        code: e.code,
+                    });
+                }
                 TokenReply::Error(e) => return Err(RefreshError::from_oauth(&e)),
                 TokenReply::Transient {
                     what, retry_after, ..

@@ -17,10 +17,11 @@ pub enum ProviderKind {
     Auth0,
     Oidc,
     Generic,
+    Aws,
 }
 
 impl ProviderKind {
-    pub const ALL: [ProviderKind; 7] = [
+    pub const ALL: [ProviderKind; 8] = [
         ProviderKind::Microsoft,
         ProviderKind::Google,
         ProviderKind::GitHub,
@@ -28,6 +29,7 @@ impl ProviderKind {
         ProviderKind::Auth0,
         ProviderKind::Oidc,
         ProviderKind::Generic,
+        ProviderKind::Aws,
     ];
 
     /// The config name (`provider = "microsoft"`), from the kind's [`crate::dialect::Dialect`].

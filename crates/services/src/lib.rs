@@ -90,6 +90,7 @@
 //! (a 401 `youtubeSignupRequired` is not a bad token, a 403 `quotaExceeded` is not a missing
 //! permission), and the client counts the quota its requests spent (docs/youtube.md).
 
+pub mod aws;
 mod error;
 pub mod google;
 pub mod google_docs;

@@ -248,8 +248,18 @@ async fn refresh_unless_fresh(
     let Some(refresh_token) = rec.refresh_token.clone() else {
         return Err(Failure::internal("refresh decided without a refresh token"));
     };
-    let mut provider =
+    let provider =
         account.provider_with(&rec.token_endpoint, rec.revocation_endpoint.as_deref())?;
+    // AWS: the refresh token belongs to the stored client registration.
+    let mut provider = match crate::ops::aws::attach_registration(ctx, account, provider) {
+        Ok(p) => p,
+        Err(f) => {
+            rec.state = State::ReauthRequired;
+            rec.reauth_reason = Some(f.message.clone());
+            lock.store(&rec)?;
+            return Err(f);
+        }
+    };
     // Ask for what this sign-in was granted, not for today's configured list.
     provider.scopes = rec.requested_scopes.clone();
     let result = DeviceFlow::new(ctx.http()?, &provider)

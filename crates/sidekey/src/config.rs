@@ -112,6 +112,10 @@ struct RawAccount {
     issuer: Option<Spanned<String>>,
     domain: Option<Spanned<String>>,
     audience: Option<Spanned<String>>,
+    start_url: Option<Spanned<String>>,
+    region: Option<Spanned<String>>,
+    oidc_endpoint: Option<Spanned<String>>,
+    registration_scopes: Option<Spanned<Vec<String>>>,
     device_authorization_endpoint: Option<Spanned<String>>,
     token_endpoint: Option<Spanned<String>>,
     revocation_endpoint: Option<Spanned<String>>,
@@ -151,6 +155,7 @@ struct RawPolicy {
     allow_token_export: Option<bool>,
     allowed_scopes: Option<Vec<String>>,
     allow: Option<Vec<Spanned<String>>>,
+    aws_roles: Option<Vec<Spanned<String>>>,
 }
 
 /// `[server]`: the daemon.
@@ -468,6 +473,9 @@ fn key_value(r: &RawAccount, key: ConfigKey) -> &Option<Spanned<String>> {
         ConfigKey::Issuer => &r.issuer,
         ConfigKey::Domain => &r.domain,
         ConfigKey::Audience => &r.audience,
+        ConfigKey::StartUrl => &r.start_url,
+        ConfigKey::Region => &r.region,
+        ConfigKey::OidcEndpoint => &r.oidc_endpoint,
     }
 }
 
@@ -491,11 +499,45 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         )
     })?;
     let d = kind.dialect();
-    let client_id = r
-        .client_id
-        .clone()
-        .filter(|c| !c.trim().is_empty())
-        .ok_or((None, "missing `client_id`".to_string()))?;
+    let aws = kind == ProviderKind::Aws;
+    let client_id = if aws {
+        // IAM Identity Center registers its own public client (RegisterClient, cached in the
+        // vault); the account's tokens belong to its start URL, which stands in as the id that
+        // a sign-in is checked against.
+        if r.client_id.is_some() || r.client_secret.is_some() || r.client_secret_file.is_some() {
+            return Err((
+                None,
+                "provider aws registers its own client: remove `client_id`/`client_secret`"
+                    .to_string(),
+            ));
+        }
+        r.start_url
+            .as_ref()
+            .map(|s| s.get_ref().trim().to_string())
+            .unwrap_or_default()
+    } else {
+        r.client_id
+            .clone()
+            .filter(|c| !c.trim().is_empty())
+            .ok_or((None, "missing `client_id`".to_string()))?
+    };
+    if let Some(s) = &r.registration_scopes
+        && !aws
+    {
+        return Err((
+            Some(s.span()),
+            format!(
+                "`registration_scopes` does not apply to provider {}",
+                d.name()
+            ),
+        ));
+    }
+    if aws && let Some(s) = &r.scopes {
+        return Err((
+            Some(s.span()),
+            "provider aws takes `registration_scopes` (the scopes of its client registration), not `scopes`".to_string(),
+        ));
+    }
     for key in ConfigKey::ALL {
         if let Some(f) = key_value(&r, key)
             && !d.config_keys().contains(&key)
@@ -541,6 +583,12 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         None => None,
     };
     let userinfo = match &r.api_base {
+        // The AWS access portal has no "who am I" (and wants its own bearer header); its URL
+        // gets the access token, so it must be https (or loopback) like every endpoint.
+        Some(s) if aws => {
+            endpoint_url(s.get_ref()).map_err(|e| (Some(s.span()), e))?;
+            None
+        }
         Some(s) => Some(
             d.userinfo_url(s.get_ref())
                 .map_err(|e| (Some(s.span()), e))?,
@@ -568,10 +616,16 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         },
     };
 
-    let scopes: Vec<String> = match &r.scopes {
+    let scopes: Vec<String> = match r.scopes.as_ref().or(r.registration_scopes.as_ref()) {
         Some(s) => s.get_ref().clone(),
         None => d.default_scopes().iter().map(|s| s.to_string()).collect(),
     };
+    if aws && flow == SignInFlow::Code {
+        return Err((
+            r.flow.as_ref().map(|f| f.span()),
+            "provider aws signs in with the device flow only".to_string(),
+        ));
+    }
     let scopes =
         normalize_for(kind, flow, scopes).map_err(|e| (r.scopes.as_ref().map(|s| s.span()), e))?;
 
@@ -581,6 +635,9 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         authority: raw(&r.authority),
         issuer: raw(&r.issuer),
         domain: raw(&r.domain),
+        start_url: raw(&r.start_url),
+        region: raw(&r.region),
+        oidc_endpoint: raw(&r.oidc_endpoint),
         device_authorization_endpoint: overrides.device_authorization.clone(),
         token_endpoint: overrides.token.clone(),
         authorization_endpoint: overrides.authorization.clone(),
@@ -609,6 +666,10 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     if let Some(a) = &r.audience {
         device_params.push(("audience".to_string(), a.get_ref().clone()));
     }
+    if aws {
+        // StartDeviceAuthorization's `startUrl` (sent as JSON with the client's id and secret).
+        device_params.push(("startUrl".to_string(), client_id.clone()));
+    }
     let mut token_env = d
         .default_token_env()
         .iter()
@@ -627,7 +688,11 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         token_env.push(v);
     }
     let (git_hosts, git_username) = git_settings(kind, &r.git_hosts, &r.git_username)?;
-    let verification_hosts = r.verification_hosts.unwrap_or_default();
+    let mut verification_hosts = r.verification_hosts.unwrap_or_default();
+    if aws && let Some(region) = &settings.region {
+        // The one host AWS's verification page lives on (not all of amazonaws.com).
+        verification_hosts.push(sidekey_flow::dialect::aws::device_host(region));
+    }
     let drive = match r.drive {
         None => DriveSettings::default(),
         Some(d) if kind != ProviderKind::Google => {
@@ -674,10 +739,31 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
                 .allowed_scopes
                 .map(|list| normalize_for(kind, flow, list).map_err(|e| (Some(span.clone()), e)))
                 .transpose()?;
+            let mut aws_roles = Vec::new();
+            for pair in p.aws_roles.unwrap_or_default() {
+                if !aws {
+                    return Err((
+                        Some(pair.span()),
+                        format!("policy aws_roles does not apply to provider {}", d.name()),
+                    ));
+                }
+                let v = pair.get_ref().trim();
+                if !crate::policy::valid_aws_role(v) {
+                    return Err((
+                        Some(pair.span()),
+                        format!(
+                            "policy aws_roles: '{}' is not ACCOUNT_ID/ROLE_NAME (12 digits, a slash, a role name)",
+                            sidekey_flow::response::one_line(v, 80)
+                        ),
+                    ));
+                }
+                aws_roles.push(v.to_string());
+            }
             crate::policy::Policy {
                 allow_token_export: p.allow_token_export.unwrap_or(false),
                 allowed_scopes,
                 allow,
+                aws_roles,
             }
         }
     };

@@ -693,7 +693,11 @@ async fn operate(
     let r = async {
         req.op.validate()?;
         let name = d.local.op_account(&req)?;
-        d.allow(&name, req.op.info().name)?;
+        d.ctx()
+            .config
+            .account(&name)?
+            .policy
+            .check_operation(&name, &req.op)?;
         let d2 = d.clone();
         d.detached(async move { d2.local.operate(&req).await })
             .await

@@ -40,6 +40,7 @@ pub fn kind_of(op: &str) -> Option<Kind> {
     Operation::named(op).map(|info| match info.access {
         Access::Read => Kind::Read,
         Access::Write => Kind::Write,
+        Access::Export => Kind::Export,
     })
 }
 
@@ -57,6 +58,28 @@ pub struct Policy {
     pub allow_token_export: bool,
     pub allowed_scopes: Option<Vec<String>>,
     pub allow: Vec<String>,
+    /// AWS: the `ACCOUNT_ID/ROLE_NAME` pairs whose role credentials may leave the daemon
+    /// (`aws.credentials`). Empty by default: none.
+    pub aws_roles: Vec<String>,
+}
+
+/// `123456789012/ReadOnly`: a 12-digit AWS account id, a slash, an IAM role name (1–64 of
+/// letters, digits and `+=,.@_-`).
+pub fn valid_aws_role(pair: &str) -> bool {
+    let Some((account, role)) = pair.split_once('/') else {
+        return false;
+    };
+    valid_aws_account_id(account) && valid_aws_role_name(role)
+}
+
+pub fn valid_aws_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+pub fn valid_aws_role_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
 impl Policy {
@@ -68,12 +91,32 @@ impl Policy {
             Some(Kind::Write) => Err(Failure::policy(format!(
                 "policy: '{op}' changes the account and is not in [accounts.{account}.policy] allow"
             ))),
+            // Role credentials are governed per account/role pair: see `check_operation`.
+            Some(Kind::Export) if op == "aws.credentials" => Err(Failure::policy(format!(
+                "policy: AWS role credentials of '{account}' do not leave the sidekey daemon unless the account/role pair is in [accounts.{account}.policy] aws_roles"
+            ))),
             Some(Kind::Export) if self.allow_token_export => Ok(()),
             Some(Kind::Export) => Err(Failure::policy(format!(
                 "policy: raw tokens of '{account}' do not leave the sidekey daemon ([accounts.{account}.policy] allow_token_export = false)"
             ))),
             None => Err(Failure::policy(format!("policy: unknown operation '{op}'"))),
         }
+    }
+
+    /// May the agent run `op` (with its arguments) on `account` through the daemon? AWS role
+    /// credentials: only the `ACCOUNT_ID/ROLE_NAME` pairs listed in `aws_roles`.
+    pub fn check_operation(&self, account: &str, op: &Operation) -> Result<(), Failure> {
+        if let Operation::Aws(a) = op
+            && let Some(pair) = a.role_pair()
+        {
+            if self.aws_roles.contains(&pair) {
+                return Ok(());
+            }
+            return Err(Failure::policy(format!(
+                "policy: role credentials for {pair} do not leave the sidekey daemon: add \"{pair}\" to [accounts.{account}.policy] aws_roles"
+            )));
+        }
+        self.check(account, op.info().name)
     }
 
     /// A sign-in may request at most the ceiling (the policy's, else the configured scopes).
@@ -196,6 +239,42 @@ impl Policy {
 
 #[cfg(test)]
 mod tests {
+
+    #[test]
+    fn aws_role_credentials_only_for_listed_pairs() {
+        use crate::ops::aws::AwsOp;
+        let creds = |role: &str| {
+            Operation::Aws(AwsOp::Credentials {
+                account_id: "123456789012".into(),
+                role_name: role.into(),
+            })
+        };
+        let none = Policy::default();
+        let f = none.check_operation("a", &creds("ReadOnly")).unwrap_err();
+        assert!(f.message.contains("aws_roles"), "{}", f.message);
+        // allow_token_export is about tokens, not role keys.
+        let tokens = Policy {
+            allow_token_export: true,
+            ..Policy::default()
+        };
+        assert!(tokens.check_operation("a", &creds("ReadOnly")).is_err());
+        assert!(tokens.check("a", "aws.credentials").is_err());
+        let listed = Policy {
+            aws_roles: vec!["123456789012/ReadOnly".into()],
+            ..Policy::default()
+        };
+        assert!(listed.check_operation("a", &creds("ReadOnly")).is_ok());
+        assert!(listed.check_operation("a", &creds("Admin")).is_err());
+        assert!(
+            none.check_operation("a", &Operation::Aws(AwsOp::Accounts))
+                .is_ok()
+        );
+        assert!(valid_aws_role("123456789012/Read.Only-1"));
+        assert!(!valid_aws_role("123456789012"));
+        assert!(!valid_aws_role("12345678901/R"));
+        assert!(!valid_aws_role("123456789012/a/b"));
+    }
+
     use super::*;
 
     #[test]

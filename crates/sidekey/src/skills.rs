@@ -104,6 +104,10 @@ pub fn render_accounts(accounts: &[Account]) -> Vec<Skill> {
     if !google.is_empty() {
         skills.push(google_skill(&google));
     }
+    let aws = of(ProviderKind::Aws);
+    if !aws.is_empty() {
+        skills.push(aws_skill(&aws));
+    }
     let other: Vec<&Account> = accounts
         .iter()
         .copied()
@@ -497,6 +501,61 @@ Never ask for the Microsoft password, and don't use raw Graph calls or other Out
     }
 }
 
+fn aws_skill(accounts: &[&Account]) -> Skill {
+    let name = &accounts[0].name;
+    let description = "AWS accounts and roles from IAM Identity Center, and short-lived role keys for the AWS CLI and SDKs through credential_process, via sidekey aws.";
+    let mut out = frontmatter("sidekey-aws", description, "☁️", &["sidekey"]);
+    out.push_str(
+        "\
+# AWS with sidekey
+
+Use when the person asks which AWS accounts or roles they have, or when an AWS CLI or SDK call
+needs credentials. sidekey holds the IAM Identity Center session; you get accounts, roles and
+short-lived keys of the roles the person allowed, never the session itself.
+
+",
+    );
+    account_lines(&mut out, accounts);
+    let pick = if accounts.len() > 1 {
+        format!(" --account {name}")
+    } else {
+        String::new()
+    };
+    use strum::IntoEnumIterator;
+    let ops: String = crate::ops::aws::AwsOp::iter()
+        .map(|op| {
+            let i = op.info();
+            format!("- `{}{pick}`: {}.\n", i.usage, i.summary)
+        })
+        .collect();
+    let _ = write!(
+        out,
+        "\
+Commands (add `--json` for a JSON document):
+
+{ops}
+For the AWS CLI or an SDK, use a profile in `~/.aws/config` rather than copying keys:
+
+```ini
+[profile NAME]
+credential_process = sidekey aws credentials --account-id 123456789012 --role-name ReadOnly{pick}
+```
+
+then `aws --profile NAME …`. Never print, store or pass on the keys yourself.
+
+If a command fails:
+- exit 3 — not signed in: start the sign-in with the sidekey-auth skill and tell the person.
+- exit 5 — AWS was unreachable or busy: try once more later.
+- exit 6 — the person's sidekey policy (aws_roles) does not hand out that role, or AWS has no such
+  assignment: tell them, don't work around it.
+"
+    );
+    Skill {
+        name: "sidekey-aws".into(),
+        content: out,
+    }
+}
+
 fn google_skill(accounts: &[&Account]) -> Skill {
     let has = |s: &str| {
         accounts.iter().any(|a| {
@@ -811,6 +870,20 @@ token_endpoint = "https://auth.example.com/token"
         );
         assert!(!google.contains("uploadType"), "no drive.file scope");
         assert_eq!(render(&config(ALL)), all, "deterministic");
+    }
+
+    #[test]
+    fn aws_accounts_get_their_own_skill() {
+        let c = config(
+            "[accounts.cloud]\nprovider = \"aws\"\nstart_url = \"https://d-1234567890.awsapps.com/start\"\nregion = \"eu-west-1\"\n",
+        );
+        let s = render(&c);
+        assert_eq!(names(&s), ["sidekey-auth", "sidekey-aws"]);
+        let aws = &s[1].content;
+        assert!(aws.contains("credential_process = sidekey aws credentials --account-id"));
+        assert!(aws.contains("`sidekey aws roles 123456789012`"), "{aws}");
+        let fm = frontmatter_of(&s[1]);
+        assert!(fm[1].1.chars().count() < 160 && !fm[1].1.contains(": "));
     }
 
     #[test]

@@ -37,6 +37,7 @@
 //! Where `docs/providers.md` ("Unconfirmed behaviours") marks a behaviour as unconfirmed, the
 //! fake picks the most plausible shape and says so in a comment next to the code.
 
+pub mod aws;
 pub mod google;
 pub mod graph;
 mod page;

@@ -22,6 +22,7 @@ use serde_json::{Map, Value};
 use url::Url;
 
 pub mod auth0;
+pub mod aws;
 pub mod generic;
 pub mod github;
 pub mod google;
@@ -38,6 +39,7 @@ pub static ALL: &[&dyn Dialect] = &[
     &auth0::Auth0,
     &oidc::Oidc,
     &generic::Generic,
+    &aws::Aws,
 ];
 
 /// The dialect of a provider kind.
@@ -73,16 +75,22 @@ pub enum ConfigKey {
     Issuer,
     Domain,
     Audience,
+    StartUrl,
+    Region,
+    OidcEndpoint,
 }
 
 impl ConfigKey {
     /// In the order the config checks them.
-    pub const ALL: [ConfigKey; 5] = [
+    pub const ALL: [ConfigKey; 8] = [
         ConfigKey::Tenant,
         ConfigKey::Authority,
         ConfigKey::Issuer,
         ConfigKey::Domain,
         ConfigKey::Audience,
+        ConfigKey::StartUrl,
+        ConfigKey::Region,
+        ConfigKey::OidcEndpoint,
     ];
 
     pub fn name(self) -> &'static str {
@@ -92,6 +100,9 @@ impl ConfigKey {
             ConfigKey::Issuer => "issuer",
             ConfigKey::Domain => "domain",
             ConfigKey::Audience => "audience",
+            ConfigKey::StartUrl => "start_url",
+            ConfigKey::Region => "region",
+            ConfigKey::OidcEndpoint => "oidc_endpoint",
         }
     }
 }
@@ -104,6 +115,11 @@ pub struct DialectSettings {
     pub authority: Option<String>,
     pub issuer: Option<String>,
     pub domain: Option<String>,
+    /// AWS IAM Identity Center: the AWS access portal URL, the Identity Center region, and an
+    /// override of `https://oidc.{region}.amazonaws.com` (tests, private endpoints).
+    pub start_url: Option<String>,
+    pub region: Option<String>,
+    pub oidc_endpoint: Option<String>,
     pub device_authorization_endpoint: Option<Url>,
     pub token_endpoint: Option<Url>,
     pub authorization_endpoint: Option<Url>,
@@ -166,6 +182,18 @@ pub enum Revocation {
     Unsupported(&'static str),
 }
 
+/// How requests to the token and device endpoints are written and answers read.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Wire {
+    /// RFC 6749/8628: form-encoded parameters, snake_case JSON answers.
+    Form,
+    /// AWS SSO OIDC (`rest-json`): a JSON body with camelCase members (`clientId`,
+    /// `grantType`, `deviceCode`, …), camelCase answers (`accessToken`, `expiresIn`,
+    /// `verificationUriComplete`), errors still `{"error", "error_description"}` (snake_case).
+    /// `scope` is never sent: the client registration's scopes decide (docs/aws.md).
+    AwsJson,
+}
+
 /// The requests that may carry the client secret, for [`Dialect::sends_secret`].
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub enum SecretUse {
@@ -199,6 +227,11 @@ pub trait Dialect: Send + Sync {
 
     /// The name for people ("Microsoft 365").
     fn display_name(&self) -> &'static str;
+
+    /// How requests are written and answers read. By default the RFC form wire.
+    fn wire(&self) -> Wire {
+        Wire::Form
+    }
 
     /// Scopes asked for when the config names none.
     fn default_scopes(&self) -> &'static [&'static str];
@@ -236,6 +269,12 @@ pub trait Dialect: Send + Sync {
     /// Whether a refresh request repeats the scope list.
     fn refresh_sends_scope(&self) -> bool {
         false
+    }
+
+    /// Error codes that, on a refresh, mean "sign in again" at this provider besides the
+    /// standard ones ([`crate::error::REFRESH_REAUTH_CODES`]).
+    fn refresh_reauth_codes(&self) -> &'static [&'static str] {
+        &[]
     }
 
     /// How tokens are revoked.
@@ -329,7 +368,7 @@ mod tests {
     fn names_for_people() {
         assert_eq!(
             names_list(),
-            "microsoft, google, github, okta, auth0, oidc or generic"
+            "microsoft, google, github, okta, auth0, oidc, generic or aws"
         );
         let shown: Vec<&str> = ALL.iter().map(|d| d.display_name()).collect();
         assert_eq!(
@@ -341,7 +380,8 @@ mod tests {
                 "Okta",
                 "Auth0",
                 "OpenID Connect",
-                "OAuth"
+                "OAuth",
+                "AWS IAM Identity Center"
             ]
         );
     }
@@ -381,5 +421,9 @@ mod tests {
         assert_eq!(keys(ProviderKind::Auth0), ["domain", "audience"]);
         assert_eq!(keys(ProviderKind::Oidc), ["issuer", "audience"]);
         assert_eq!(keys(ProviderKind::Generic), ["audience"]);
+        assert_eq!(
+            keys(ProviderKind::Aws),
+            ["start_url", "region", "oidc_endpoint"]
+        );
     }
 }

@@ -5,6 +5,7 @@
 //! To add a command: a variant here, its arm in [`run`], the backend method it needs (written
 //! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
 
+mod aws;
 mod git;
 mod google;
 pub(crate) mod login;
@@ -115,6 +116,17 @@ pub enum Command {
         json: bool,
         #[command(subcommand)]
         cmd: google::GoogleCmd,
+    },
+    /// AWS IAM Identity Center: accounts, roles, and role credentials for credential_process
+    Aws {
+        /// The sidekey account with provider = "aws" (default: the only one configured)
+        #[arg(long, global = true)]
+        account: Option<String>,
+        /// A JSON document instead of text
+        #[arg(long, global = true)]
+        json: bool,
+        #[command(subcommand)]
+        cmd: aws::AwsCmd,
     },
     /// git's credential helper: a fresh token for the hosts in the accounts' git_hosts
     /// (git config credential.https://github.com.helper '!sidekey git-credential')
@@ -319,6 +331,10 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
         }
         Command::Google { account, json, cmd } => {
             run_op(backend, account, json, cmd.operation()?, started).await
+        }
+        Command::Aws { account, json, cmd } => {
+            let json = json || cmd.always_json();
+            run_op(backend, account, json, cmd.operation(), started).await
         }
         _ => Err(Failure::internal("command dispatched twice")),
     }

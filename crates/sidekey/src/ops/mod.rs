@@ -9,6 +9,7 @@
 //! entry and the skills all come from here, so adding an operation is one variant in its service
 //! module (`microsoft.rs`), its run arm there, its CLI arguments and its test.
 
+pub mod aws;
 pub mod google;
 pub mod google_pick;
 pub mod microsoft;
@@ -25,6 +26,9 @@ use sidekey_flow::ProviderKind;
 pub enum Access {
     Read,
     Write,
+    /// Hands out a credential (AWS role keys): governed by its own policy rule, refused through
+    /// the daemon by default.
+    Export,
 }
 
 /// What the rest of sidekey knows about an operation without running it.
@@ -46,6 +50,7 @@ pub enum Operation {
     Microsoft(microsoft::MsOp),
     Google(google::GoogleOp),
     YouTube(youtube::YouTubeOp),
+    Aws(aws::AwsOp),
 }
 
 impl Operation {
@@ -54,6 +59,7 @@ impl Operation {
             Operation::Microsoft(op) => op.info(),
             Operation::Google(op) => op.info(),
             Operation::YouTube(op) => op.info(),
+            Operation::Aws(op) => op.info(),
         }
     }
 
@@ -63,6 +69,7 @@ impl Operation {
             Operation::Microsoft(_) => microsoft::PROVIDER,
             Operation::Google(_) => google::PROVIDER,
             Operation::YouTube(_) => youtube::PROVIDER,
+            Operation::Aws(_) => aws::PROVIDER,
         }
     }
 
@@ -73,6 +80,7 @@ impl Operation {
             .map(|op| op.info())
             .chain(google::GoogleOp::iter().map(|op| op.info()))
             .chain(youtube::YouTubeOp::iter().map(|op| op.info()))
+            .chain(aws::AwsOp::iter().map(|op| op.info()))
     }
 
     /// The operation named `name` (`ms.me`), if there is one.
@@ -86,6 +94,7 @@ impl Operation {
             Operation::Microsoft(op) => op.validate(),
             Operation::Google(op) => op.validate(),
             Operation::YouTube(op) => op.validate(),
+            Operation::Aws(op) => op.validate(),
         }
     }
 
@@ -96,6 +105,7 @@ impl Operation {
             Operation::Microsoft(op) => op.audit_args(),
             Operation::Google(op) => op.audit_args(),
             Operation::YouTube(op) => op.audit_args(),
+            Operation::Aws(op) => op.audit_args(),
         }
     }
 
@@ -110,6 +120,7 @@ impl Operation {
             Operation::Microsoft(op) => microsoft::run(ctx, account, op).await,
             Operation::Google(op) => google::run(ctx, account, op).await,
             Operation::YouTube(op) => youtube::run(ctx, account, op).await,
+            Operation::Aws(op) => aws::run(ctx, account, op).await,
         }
     }
 }
@@ -181,7 +192,9 @@ mod tests {
         use strum::IntoEnumIterator;
         let all = microsoft::MsOp::iter()
             .map(Operation::Microsoft)
-            .chain(youtube::YouTubeOp::iter().map(Operation::YouTube));
+            .chain(google::GoogleOp::iter().map(Operation::Google))
+            .chain(youtube::YouTubeOp::iter().map(Operation::YouTube))
+            .chain(aws::AwsOp::iter().map(Operation::Aws));
         for op in all {
             let info = op.info();
             assert!(seen.insert(info.name), "duplicate {}", info.name);
@@ -203,5 +216,11 @@ mod tests {
             Operation::YouTube(youtube::YouTubeOp::Quota).provider(),
             ProviderKind::Google
         );
+        assert_eq!(Operation::named("aws.roles").unwrap().access, Access::Read);
+        assert_eq!(
+            Operation::named("aws.credentials").unwrap().access,
+            Access::Export
+        );
+        assert!(Operation::catalog().any(|i| i.name == "aws.accounts"));
     }
 }

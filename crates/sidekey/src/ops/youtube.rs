@@ -718,7 +718,7 @@ fn scope_options(op: &YouTubeOp) -> &'static [&'static str] {
         "https://www.googleapis.com/auth/youtubepartner",
     ];
     match op.info().access {
-        Access::Write => WRITE,
+        Access::Write | Access::Export => WRITE,
         Access::Read => READ,
     }
 }

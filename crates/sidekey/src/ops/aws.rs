@@ -1,0 +1,462 @@
+//! AWS IAM Identity Center: the `aws.*` operations, the client registration the sign-in uses,
+//! and the cache of role credentials.
+//!
+//! * `aws.accounts`, `aws.roles` read the access portal (`ListAccounts`, `ListAccountRoles`).
+//! * `aws.credentials` hands out a role's short-lived keys (`GetRoleCredentials`) in the
+//!   `credential_process` shape, so every AWS SDK and CLI can use them. It is an export: through
+//!   the daemon only for the `ACCOUNT_ID/ROLE_NAME` pairs in `[accounts.NAME.policy] aws_roles`.
+//!   The keys are cached sealed in the vault (slot `aws-credentials`) until
+//!   [`CREDENTIALS_MARGIN`] before they expire; the audit keeps the account id and role name,
+//!   never a key.
+//! * The registration (`RegisterClient`'s client id and secret) lives in the vault slot
+//!   `aws-registration`; a sign-in registers again when it is missing, belongs to another
+//!   endpoint or scope list, or expires within [`REGISTRATION_RENEW`]. A refresh needs the
+//!   registration the refresh token was issued to: once that expired the person signs in again.
+//!
+//! Facts and sources: docs/aws.md and docs/providers.md §4.
+
+use super::{Access, OpInfo};
+use crate::account::{fresh_token, now_unix, replace_rejected_token};
+use crate::config::Account;
+use crate::context::Context;
+use crate::error::{Exit, Failure, Reason};
+use serde::{Deserialize, Serialize};
+use serde_json::{Value, json};
+use sidekey_flow::dialect::aws::{Registration, register_client};
+use sidekey_flow::{Provider, ProviderKind, Secret};
+use sidekey_services::aws::{Portal, PortalError, RoleCredentials};
+use std::collections::BTreeMap;
+
+pub const PROVIDER: ProviderKind = ProviderKind::Aws;
+
+/// Vault slots.
+pub const REGISTRATION_SLOT: &str = "aws-registration";
+pub const CREDENTIALS_SLOT: &str = "aws-credentials";
+/// A registration is renewed at sign-in when it has less than this left (its refresh tokens
+/// die with it).
+pub const REGISTRATION_RENEW: i64 = 7 * 24 * 3600;
+/// Cached role credentials are handed out until this long before they expire. botocore
+/// refreshes `credential_process` credentials 15 minutes before expiry (advisory) and insists
+/// at 10 (`botocore/credentials.py` `_advisory_refresh_timeout`/`_mandatory_refresh_timeout`):
+/// handing out keys with less left would make every SDK call run the process again.
+pub const CREDENTIALS_MARGIN: i64 = 20 * 60;
+
+/// The AWS operations. The tag is the audit and policy name.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter)]
+#[serde(tag = "op")]
+pub enum AwsOp {
+    #[serde(rename = "aws.accounts")]
+    Accounts,
+    #[serde(rename = "aws.roles")]
+    Roles { account_id: String },
+    #[serde(rename = "aws.credentials")]
+    Credentials {
+        account_id: String,
+        role_name: String,
+    },
+}
+
+impl AwsOp {
+    pub fn info(&self) -> &'static OpInfo {
+        match self {
+            AwsOp::Accounts => &OpInfo {
+                name: "aws.accounts",
+                access: Access::Read,
+                summary: "the AWS accounts this Identity Center user may use (id, name, email)",
+                usage: "sidekey aws accounts",
+            },
+            AwsOp::Roles { .. } => &OpInfo {
+                name: "aws.roles",
+                access: Access::Read,
+                summary: "the roles this user may assume in one AWS account",
+                usage: "sidekey aws roles 123456789012",
+            },
+            AwsOp::Credentials { .. } => &OpInfo {
+                name: "aws.credentials",
+                access: Access::Export,
+                summary: "short-lived keys of one role as credential_process JSON (only pairs in the account's policy aws_roles through the daemon)",
+                usage: "sidekey aws credentials --account-id 123456789012 --role-name ReadOnly",
+            },
+        }
+    }
+
+    pub fn validate(&self) -> Result<(), Failure> {
+        let (id, role) = match self {
+            AwsOp::Accounts => return Ok(()),
+            AwsOp::Roles { account_id } => (account_id, None),
+            AwsOp::Credentials {
+                account_id,
+                role_name,
+            } => (account_id, Some(role_name)),
+        };
+        if !crate::policy::valid_aws_account_id(id) {
+            return Err(Failure::usage(format!(
+                "'{}' is not an AWS account id (12 digits)",
+                sidekey_flow::response::one_line(id, 40)
+            )));
+        }
+        if let Some(r) = role
+            && !crate::policy::valid_aws_role_name(r)
+        {
+            return Err(Failure::usage(format!(
+                "'{}' is not an IAM role name (1-64 of letters, digits and +=,.@_-)",
+                sidekey_flow::response::one_line(r, 80)
+            )));
+        }
+        Ok(())
+    }
+
+    /// The audit keeps which account and role were asked for (never a key): they are what an
+    /// export is reviewed by.
+    pub fn audit_args(&self) -> Value {
+        match self {
+            AwsOp::Accounts => json!({}),
+            AwsOp::Roles { account_id } => json!({ "account_id": account_id }),
+            AwsOp::Credentials {
+                account_id,
+                role_name,
+            } => json!({ "account_id": account_id, "role_name": role_name }),
+        }
+    }
+
+    /// `ACCOUNT_ID/ROLE_NAME` of a credentials request.
+    pub fn role_pair(&self) -> Option<String> {
+        match self {
+            AwsOp::Credentials {
+                account_id,
+                role_name,
+            } => Some(format!("{account_id}/{role_name}")),
+            _ => None,
+        }
+    }
+}
+
+// ---------------------------------------------------------------------------------------------
+// The client registration.
+
+fn settings(account: &Account) -> Result<url::Url, Failure> {
+    // The token endpoint is `{oidc base}/token`: the base is what the registration belongs to.
+    let e = account
+        .endpoints
+        .as_ref()
+        .ok_or_else(|| Failure::internal("aws account without endpoints"))?;
+    let mut base = e.token.clone();
+    let path = base.path().trim_end_matches("/token").to_string();
+    base.set_path(&path);
+    Ok(base)
+}
+
+fn usable(r: &Registration, account: &Account, base: &url::Url, margin: i64) -> bool {
+    r.oidc_base == base.as_str()
+        && r.scopes == account.scopes
+        && r.client_secret_expires_at - now_unix() > margin
+}
+
+fn load_registration(ctx: &Context, name: &str) -> Result<Option<Registration>, Failure> {
+    Ok(ctx.vault()?.load_slot(name, REGISTRATION_SLOT)?)
+}
+
+async fn store_slot<T: Serialize + Send + 'static>(
+    ctx: &Context,
+    name: &str,
+    slot: &'static str,
+    value: T,
+) -> Result<(), Failure> {
+    let (vault, n) = (ctx.vault()?, name.to_string());
+    tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+        let lock = vault.lock(&n)?;
+        lock.store_slot(slot, &value)?;
+        Ok(())
+    })
+    .await
+    .map_err(|_| Failure::internal("a worker thread failed"))?
+}
+
+/// For a sign-in: the provider with a usable registration's client id and secret, registering
+/// (and storing) a new one when needed or when `renew` says the old one was refused.
+pub async fn ensure_registration(
+    ctx: &Context,
+    account: &Account,
+    mut provider: Provider,
+    renew: bool,
+) -> Result<Provider, Failure> {
+    if account.kind != PROVIDER {
+        return Ok(provider);
+    }
+    let base = settings(account)?;
+    let cached = load_registration(ctx, &account.name)?
+        .filter(|r| !renew && usable(r, account, &base, REGISTRATION_RENEW));
+    let reg = match cached {
+        Some(r) => r,
+        None => {
+            let client_name = format!("sidekey-{}", account.name);
+            let r = register_client(ctx.http()?, &base, &client_name, &account.scopes)
+                .await
+                .map_err(|e| Failure::from_flow(e.for_provider(PROVIDER)))?;
+            store_slot(ctx, &account.name, REGISTRATION_SLOT, r.clone()).await?;
+            r
+        }
+    };
+    provider.client_id = reg.client_id;
+    provider.client_secret = Some(reg.client_secret);
+    Ok(provider)
+}
+
+/// For polling and refresh: the provider with the stored registration (never a new one: the
+/// device code and the refresh token belong to the client that asked for them).
+pub fn attach_registration(
+    ctx: &Context,
+    account: &Account,
+    mut provider: Provider,
+) -> Result<Provider, Failure> {
+    if account.kind != PROVIDER {
+        return Ok(provider);
+    }
+    let base = settings(account)?;
+    let reg = load_registration(ctx, &account.name)?
+        .filter(|r| usable(r, account, &base, 0))
+        .ok_or_else(|| {
+            Failure::reauth(
+                &account.name,
+                "the AWS client registration this sign-in used has expired or changed",
+            )
+        })?;
+    provider.client_id = reg.client_id;
+    provider.client_secret = Some(reg.client_secret);
+    Ok(provider)
+}
+
+// ---------------------------------------------------------------------------------------------
+// Running the operations.
+
+/// Cached role credentials, keyed `ACCOUNT_ID/ROLE_NAME`.
+#[derive(Serialize, Deserialize, Default)]
+struct CredentialCache {
+    roles: BTreeMap<String, RoleCredentials>,
+}
+
+/// The `credential_process` JSON (AWS CLI "Sourcing credentials with an external process").
+pub fn credential_process_json(c: &RoleCredentials) -> Value {
+    let exp = jiff::Timestamp::from_millisecond(c.expiration_ms)
+        .map(|t| t.to_string())
+        .unwrap_or_default();
+    json!({
+        "Version": 1,
+        "AccessKeyId": c.access_key_id,
+        "SecretAccessKey": c.secret_access_key.expose(),
+        "SessionToken": c.session_token.expose(),
+        "Expiration": exp,
+    })
+}
+
+fn portal(ctx: &Context, account: &Account) -> Result<Portal, Failure> {
+    let base = account
+        .api_base
+        .as_deref()
+        .ok_or_else(|| Failure::internal("no AWS access portal address"))?;
+    Portal::new(ctx.http()?.client().clone(), base).map_err(|e| Failure::config(e.to_string()))
+}
+
+fn portal_failure(name: &str, e: PortalError, secrets: &[&str]) -> Failure {
+    let msg = sidekey_flow::response::scrub(&e.to_string(), secrets);
+    match e {
+        PortalError::Unauthorized => Failure::reauth(name, &msg),
+        PortalError::NotFound(_) => Failure::new(Exit::Policy, Reason::ProviderError, msg),
+        PortalError::Throttled | PortalError::Network(_) => Failure::network(msg),
+        _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+    }
+}
+
+/// One portal call with the account's token; a 401 refreshes once (single-flight) and retries.
+async fn with_token<T, F, Fut>(ctx: &Context, name: &str, call: F) -> Result<T, Failure>
+where
+    F: Fn(Secret) -> Fut,
+    Fut: std::future::Future<Output = Result<T, PortalError>>,
+{
+    let rec = fresh_token(ctx, name).await?;
+    let mut sent = vec![rec.access_token.expose().to_string()];
+    let result = match call(rec.access_token.clone()).await {
+        Err(PortalError::Unauthorized) => {
+            let again = replace_rejected_token(ctx, name, rec.access_token.expose()).await?;
+            sent.push(again.access_token.expose().to_string());
+            match call(again.access_token.clone()).await {
+                Err(PortalError::Unauthorized) => {
+                    return Err(Failure::reauth(
+                        name,
+                        "the AWS access portal refused the refreshed token",
+                    ));
+                }
+                other => other,
+            }
+        }
+        other => other,
+    };
+    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
+    result.map_err(|e| portal_failure(name, e, &sent))
+}
+
+pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String), Failure> {
+    let account = ctx.config.account(name)?;
+    match op {
+        AwsOp::Accounts => {
+            let portal = portal(ctx, account)?;
+            let list = with_token(ctx, name, |t| {
+                let p = portal.clone();
+                async move { p.list_accounts(&t).await }
+            })
+            .await?;
+            let text = if list.is_empty() {
+                "no AWS accounts are assigned to this user".to_string()
+            } else {
+                list.iter()
+                    .map(|a| {
+                        format!(
+                            "{}  {}{}",
+                            a.account_id,
+                            a.account_name.as_deref().unwrap_or("-"),
+                            a.email_address
+                                .as_deref()
+                                .map(|e| format!(" <{e}>"))
+                                .unwrap_or_default()
+                        )
+                    })
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Ok((json!({ "accounts": list }), text))
+        }
+        AwsOp::Roles { account_id } => {
+            let portal = portal(ctx, account)?;
+            let list = with_token(ctx, name, |t| {
+                let (p, id) = (portal.clone(), account_id.clone());
+                async move { p.list_roles(&t, &id).await }
+            })
+            .await?;
+            let text = if list.is_empty() {
+                format!("no roles in {account_id} for this user")
+            } else {
+                list.iter()
+                    .map(|r| r.role_name.clone())
+                    .collect::<Vec<_>>()
+                    .join("\n")
+            };
+            Ok((json!({ "account_id": account_id, "roles": list }), text))
+        }
+        AwsOp::Credentials {
+            account_id,
+            role_name,
+        } => {
+            let key = format!("{account_id}/{role_name}");
+            let c = role_credentials(ctx, account, account_id, role_name, &key).await?;
+            let exp = jiff::Timestamp::from_millisecond(c.expiration_ms)
+                .map(|t| t.to_string())
+                .unwrap_or_default();
+            Ok((
+                credential_process_json(&c),
+                format!(
+                    "credentials for {key} (access key {}), valid until {exp}",
+                    c.access_key_id
+                ),
+            ))
+        }
+    }
+}
+
+/// Cached credentials while they have more than [`CREDENTIALS_MARGIN`] left (a lock-free read:
+/// no HTTP client, no lock), else new ones from the portal, stored before they are handed out.
+async fn role_credentials(
+    ctx: &Context,
+    account: &Account,
+    account_id: &str,
+    role_name: &str,
+    key: &str,
+) -> Result<RoleCredentials, Failure> {
+    let good = |c: &RoleCredentials| c.expiration_ms / 1000 - now_unix() > CREDENTIALS_MARGIN;
+    let vault = ctx.vault()?;
+    let cache: Option<CredentialCache> = vault.load_slot(&account.name, CREDENTIALS_SLOT)?;
+    if let Some(c) = cache.as_ref().and_then(|c| c.roles.get(key))
+        && good(c)
+    {
+        return Ok(c.clone());
+    }
+    let name = account.name.as_str();
+    let portal = portal(ctx, account)?;
+    let fresh = with_token(ctx, name, |t| {
+        let (p, a, r) = (
+            portal.clone(),
+            account_id.to_string(),
+            role_name.to_string(),
+        );
+        async move { p.role_credentials(&t, &a, &r).await }
+    })
+    .await?;
+    // Under the account lock: re-read, drop what expired, add these.
+    let (n, k, c) = (name.to_string(), key.to_string(), fresh.clone());
+    tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+        let lock = vault.lock(&n)?;
+        let mut cache: CredentialCache = lock.load_slot(CREDENTIALS_SLOT)?.unwrap_or_default();
+        let now_ms = now_unix() * 1000;
+        cache.roles.retain(|_, c| c.expiration_ms > now_ms);
+        cache.roles.insert(k, c);
+        lock.store_slot(CREDENTIALS_SLOT, &cache)?;
+        Ok(())
+    })
+    .await
+    .map_err(|_| Failure::internal("a worker thread failed"))??;
+    Ok(fresh)
+}
+
+/// At logout: end the portal session (`POST /logout`), best effort. The caller (holding the
+/// account lock) removes the cached role credentials. Returns a sentence for the logout message.
+pub async fn logout(ctx: &Context, account: &Account, token: &Secret) -> String {
+    match portal(ctx, account) {
+        Ok(p) => match p.logout(token).await {
+            Ok(()) => "the AWS access portal session was ended (Logout); role credentials already handed out stay valid until they expire".to_string(),
+            Err(e) => format!(
+                "the portal Logout failed ({})",
+                sidekey_flow::response::scrub(&e.to_string(), &[token.expose()])
+            ),
+        },
+        Err(f) => f.message,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn credential_process_shape() {
+        let c = RoleCredentials {
+            access_key_id: "ASIAEXAMPLE".into(),
+            secret_access_key: Secret::new("sk"),
+            session_token: Secret::new("st"),
+            expiration_ms: 1_795_000_000_123,
+        };
+        let v = credential_process_json(&c);
+        assert_eq!(v["Version"], 1);
+        assert_eq!(v["AccessKeyId"], "ASIAEXAMPLE");
+        assert_eq!(v["Expiration"], "2026-11-18T11:06:40.123Z");
+    }
+
+    #[test]
+    fn arguments_are_checked() {
+        let ok = AwsOp::Credentials {
+            account_id: "123456789012".into(),
+            role_name: "ReadOnly".into(),
+        };
+        assert!(ok.validate().is_ok());
+        assert_eq!(ok.role_pair().unwrap(), "123456789012/ReadOnly");
+        for (id, role) in [
+            ("12345", "R"),
+            ("123456789012", "a/b"),
+            ("123456789012", ""),
+        ] {
+            let bad = AwsOp::Credentials {
+                account_id: id.into(),
+                role_name: role.into(),
+            };
+            assert_eq!(bad.validate().unwrap_err().exit, Exit::Usage);
+        }
+    }
+}
