@@ -24,7 +24,7 @@
 use crate::account::{self, Record, State, now_unix};
 use crate::api::{
     AccountRequest, ApiError, Health, LoginProgress, LoginRequest, LoginStarted, LogoutReply,
-    OpReply, OpRequest, StatusReply, TokenReply,
+    OpReply, OpRequest, OpsReply, StatusReply, TokenReply,
 };
 use crate::audit;
 use crate::backend::Local;
@@ -388,6 +388,7 @@ pub fn router(d: Shared, caller: &'static str) -> Router {
         .route("/v1/token", post(token))
         .route("/v1/logout", post(logout))
         .route("/v1/op", post(operate))
+        .route("/v1/ops", get(allowed_ops))
         // Every /v1 request is authenticated before its body is read.
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), require_key))
         .route("/healthz", get(healthz))
@@ -690,6 +691,14 @@ async fn operate(
             .await
     };
     (note, r.await.map(Json))
+}
+
+/// Which operations the policy allows on which account (`sidekey mcp`'s tool list).
+async fn allowed_ops(AxState(d): AxState<Shared>) -> Reply<OpsReply> {
+    (
+        Note::new("ops", None, json!({})),
+        Ok(Json(d.local.allowed_ops())),
+    )
 }
 
 /// Refresh every signed-in account shortly before its token enters the refresh margin, so
