@@ -306,14 +306,22 @@ impl Server {
             self.audit("mcp.unknown", None, json!({}), started, &Err(f.clone()));
             return Err(f);
         };
-        let account = match args.remove("account") {
-            None | Some(Value::Null) => None,
-            Some(Value::String(s)) => Some(s),
-            Some(_) => {
-                return Err(Failure::usage(format!("{tool}: `account` must be a string")));
+        let parsed = match args.remove("account") {
+            None | Some(Value::Null) => Ok(None),
+            Some(Value::String(s)) => Ok(Some(s)),
+            Some(_) => Err(Failure::usage(format!(
+                "{tool}: `account` must be a string"
+            ))),
+        }
+        .and_then(|account| Ok((account, operation_of(info.name, args, &self.schemas)?)));
+        let (account, op) = match parsed {
+            Ok(p) => p,
+            Err(f) => {
+                // Arguments that do not read are audited as the daemon audits them.
+                self.audit(info.name, None, json!({}), started, &Err(f.clone()));
+                return Err(f);
             }
         };
-        let op = operation_of(info.name, args, &self.schemas)?;
         let req = OpRequest { account, op };
         let r: Result<OpReply, Failure> = match &*self.backend {
             Backend::Local(l) => {
