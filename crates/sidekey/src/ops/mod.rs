@@ -209,7 +209,10 @@ mod tests {
         assert_eq!(Operation::named("ms.me").unwrap().access, Access::Read);
         let all: Vec<&str> = Operation::all().map(|o| o.info().name).collect();
         let catalog: Vec<&str> = Operation::catalog().map(|i| i.name).collect();
-        assert_eq!(all, catalog, "Operation::all and Operation::catalog disagree");
+        assert_eq!(
+            all, catalog,
+            "Operation::all and Operation::catalog disagree"
+        );
         assert!(Operation::named("ms.nope").is_none());
     }
 }
