@@ -20,7 +20,10 @@ fn main() {
         .map(PathBuf::from)
         .unwrap_or_else(|| mcp.join(".venv/bin/python"));
     if !py.exists() {
-        println!("SKIPPED: no MCP Python SDK at {} (see tests/mcp/requirements.txt)", py.display());
+        println!(
+            "SKIPPED: no MCP Python SDK at {} (see tests/mcp/requirements.txt)",
+            py.display()
+        );
         return;
     }
     let n: usize = std::env::var("MCP_BENCH_N")
@@ -77,11 +80,16 @@ fn main() {
     let mut daemon = serve.spawn().unwrap();
     let t0 = Instant::now();
     while std::os::unix::net::UnixStream::connect(&socket).is_err() {
-        assert!(t0.elapsed() < Duration::from_secs(10), "daemon did not start");
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "daemon did not start"
+        );
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    println!("{n} tools/call requests over one stdio session each (Python SDK client, one at a time):");
+    println!(
+        "{n} tools/call requests over one stdio session each (Python SDK client, one at a time):"
+    );
     for (mode, setup) in [
         ("local", &local as &dyn Fn(&mut Command)),
         ("daemon", &agent as &dyn Fn(&mut Command)),
