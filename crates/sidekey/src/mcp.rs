@@ -69,7 +69,11 @@ pub fn exit_meaning(exit: Exit) -> &'static str {
 /// Each operation's input schema as the MCP tool takes it, keyed by the operation's name: the
 /// variant's schema from `schemars` (the `op` tag removed, the `$defs` it uses carried along).
 pub fn input_schemas() -> BTreeMap<String, JsonObject> {
-    let root = schemars::schema_for!(Operation).to_value();
+    schemas_of(schemars::schema_for!(Operation).to_value())
+}
+
+/// [`input_schemas`] for any schema whose variants pin `op` (tests feed it other enums).
+fn schemas_of(root: Value) -> BTreeMap<String, JsonObject> {
     let defs = root
         .get("$defs")
         .and_then(Value::as_object)
@@ -80,6 +84,9 @@ pub fn input_schemas() -> BTreeMap<String, JsonObject> {
     found
         .into_iter()
         .map(|(name, mut schema)| {
+            // A variant that wraps a struct (`Op(Args)`) or flattens one refers to it: its
+            // fields become this tool's own, so `additionalProperties` below sees them.
+            flatten(&mut schema, &defs, 0);
             if let Some(Value::Object(props)) = schema.get_mut("properties") {
                 props.remove("op");
             }
@@ -106,22 +113,62 @@ pub fn input_schemas() -> BTreeMap<String, JsonObject> {
         .collect()
 }
 
+/// Merge the properties and `required` of the schemas `schema` refers to at its top level
+/// (`$ref`, `allOf`) into its own.
+fn flatten(schema: &mut JsonObject, defs: &Map<String, Value>, depth: u8) {
+    if depth > 8 {
+        return;
+    }
+    let resolve = |v: Value| match v.get("$ref").and_then(Value::as_str) {
+        Some(r) => r
+            .strip_prefix("#/$defs/")
+            .and_then(|t| defs.get(t))
+            .cloned()
+            .unwrap_or(Value::Null),
+        None => v,
+    };
+    let mut parts = Vec::new();
+    if let Some(r) = schema.remove("$ref") {
+        parts.push(resolve(json!({ "$ref": r })));
+    }
+    if let Some(Value::Array(all)) = schema.remove("allOf") {
+        parts.extend(all.into_iter().map(resolve));
+    }
+    for part in parts {
+        let Value::Object(mut part) = part else {
+            continue;
+        };
+        flatten(&mut part, defs, depth + 1);
+        if let Some(Value::Object(props)) = part.remove("properties") {
+            let own = schema
+                .entry("properties")
+                .or_insert_with(|| Value::Object(Map::new()));
+            if let Value::Object(own) = own {
+                for (k, v) in props {
+                    own.entry(k).or_insert(v);
+                }
+            }
+        }
+        if let Some(Value::Array(req)) = part.remove("required") {
+            let own = schema.entry("required").or_insert_with(|| json!([]));
+            if let Value::Array(own) = own {
+                for r in req {
+                    if !own.contains(&r) {
+                        own.push(r);
+                    }
+                }
+            }
+        }
+    }
+}
+
 /// The object schemas below `v` that pin `op` to one name (one per operation variant).
 fn variants(v: &Value, defs: &Map<String, Value>, out: &mut Vec<(String, JsonObject)>, depth: u8) {
     if depth > 16 {
         return;
     }
     let Some(obj) = v.as_object() else { return };
-    if let Some(target) = obj
-        .get("$ref")
-        .and_then(Value::as_str)
-        .and_then(|r| r.strip_prefix("#/$defs/"))
-    {
-        if let Some(d) = defs.get(target) {
-            variants(d, defs, out, depth + 1);
-        }
-        return;
-    }
+    // A variant pins `op` itself, even when it also refers to a struct (`Op(Args)`).
     let op = obj
         .get("properties")
         .and_then(|p| p.get("op"))
@@ -132,6 +179,16 @@ fn variants(v: &Value, defs: &Map<String, Value>, out: &mut Vec<(String, JsonObj
         });
     if let Some(name) = op {
         out.push((name.to_string(), obj.clone()));
+        return;
+    }
+    if let Some(target) = obj
+        .get("$ref")
+        .and_then(Value::as_str)
+        .and_then(|r| r.strip_prefix("#/$defs/"))
+    {
+        if let Some(d) = defs.get(target) {
+            variants(d, defs, out, depth + 1);
+        }
         return;
     }
     for key in ["anyOf", "oneOf", "allOf"] {
@@ -645,6 +702,54 @@ mod tests {
         assert!(cal["$defs"].get("Span").is_some(), "{cal:?}");
         assert!(cal["$defs"].get("When").is_some(), "{cal:?}");
         assert!(schemas["ms.me"].get("$defs").is_none());
+    }
+
+    /// Another service's enum, written the other ways serde allows: a variant wrapping a struct
+    /// and one flattening a struct. Their fields still become the tool's own.
+    #[test]
+    fn variants_wrapping_or_flattening_a_struct_get_their_fields() {
+        #[derive(serde::Deserialize, schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Upload {
+            /// Where to.
+            path: String,
+            #[serde(default)]
+            overwrite: bool,
+        }
+        #[derive(serde::Deserialize, schemars::JsonSchema)]
+        #[allow(dead_code)]
+        struct Paging {
+            #[serde(default)]
+            page: u32,
+        }
+        #[derive(serde::Deserialize, schemars::JsonSchema)]
+        #[serde(tag = "op")]
+        #[allow(dead_code)]
+        enum TestOp {
+            #[serde(rename = "t.upload")]
+            Upload(Upload),
+            #[serde(rename = "t.list")]
+            List {
+                folder: String,
+                #[serde(flatten)]
+                paging: Paging,
+            },
+            #[serde(rename = "t.ping")]
+            Ping,
+        }
+        let s = schemas_of(schemars::schema_for!(TestOp).to_value());
+        assert_eq!(s.len(), 3, "{s:?}");
+        let up = &s["t.upload"];
+        assert_eq!(up["properties"]["path"]["type"], "string", "{up:?}");
+        assert_eq!(up["required"], json!(["path"]), "{up:?}");
+        assert!(
+            up.get("$ref").is_none() && up.get("allOf").is_none(),
+            "{up:?}"
+        );
+        let list = &s["t.list"];
+        assert!(list["properties"].get("page").is_some(), "{list:?}");
+        assert!(list["properties"].get("folder").is_some(), "{list:?}");
+        assert!(s["t.ping"]["properties"].as_object().unwrap().is_empty());
     }
 
     #[test]
