@@ -12,13 +12,14 @@
 //! | `POST /v1/token`               | [`AccountRequest`] | [`TokenReply`]  |
 //! | `POST /v1/logout`              | [`AccountRequest`] | [`LogoutReply`] |
 //! | `POST /v1/op`                  | [`OpRequest`]    | [`OpReply`]       |
+//! | `GET /v1/ops`                  |                  | [`OpsReply`]      |
 //!
 //! Every failure is `{"error": {"exit_code", "reason", "message"}}` ([`ApiError`]) with an HTTP
 //! status derived from the exit code; the client turns it back into the same
 //! [`Failure`](crate::error::Failure), reason and exit code included.
 
 use crate::error::{Exit, Failure};
-use crate::ops::Operation;
+use crate::ops::{Access, Operation};
 use serde::{Deserialize, Serialize};
 use sidekey_flow::Secret;
 use sidekey_notify::Event;
@@ -236,6 +237,23 @@ pub struct OpReply {
     pub account: String,
     pub result: serde_json::Value,
     pub text: String,
+}
+
+/// `GET /v1/ops`: every operation the daemon knows, with the accounts on which the policy lets
+/// the agent run it. `sidekey mcp` in client mode lists as tools only the operations with at
+/// least one account here, so a write the policy refuses is not offered at all.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, Default)]
+pub struct OpsReply {
+    pub ops: Vec<OpGrant>,
+}
+
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+pub struct OpGrant {
+    /// The operation's policy and audit name (`ms.calendar`).
+    pub op: String,
+    pub access: Access,
+    /// The configured accounts of the operation's provider whose policy allows it.
+    pub accounts: Vec<String>,
 }
 
 /// The body of every error answer.

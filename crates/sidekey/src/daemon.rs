@@ -24,7 +24,7 @@
 use crate::account::{self, Record, State, now_unix};
 use crate::api::{
     AccountRequest, ApiError, Health, LoginProgress, LoginRequest, LoginStarted, LogoutReply,
-    OpReply, OpRequest, StatusReply, TokenReply,
+    OpReply, OpRequest, OpsReply, StatusReply, TokenReply,
 };
 use crate::audit;
 use crate::backend::Local;
@@ -388,6 +388,7 @@ pub fn router(d: Shared, caller: &'static str) -> Router {
         .route("/v1/token", post(token))
         .route("/v1/logout", post(logout))
         .route("/v1/op", post(operate))
+        .route("/v1/ops", get(allowed_ops))
         // Every /v1 request is authenticated before its body is read.
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), require_key))
         .route("/healthz", get(healthz))
@@ -705,6 +706,14 @@ async fn operate(
     (note, r.await.map(Json))
 }
 
+/// Which operations the policy allows on which account (`sidekey mcp`'s tool list).
+async fn allowed_ops(AxState(d): AxState<Shared>) -> Reply<OpsReply> {
+    (
+        Note::new("ops", None, json!({})),
+        Ok(Json(d.local.allowed_ops())),
+    )
+}
+
 /// Refresh every signed-in account shortly before its token enters the refresh margin, so
 /// `token` calls never wait for the provider.
 async fn refresh_loop(d: Shared) {
@@ -919,6 +928,40 @@ mod tests {
         );
         assert_eq!(log[0]["decision"], "deny");
         assert_eq!(log[2]["decision"], "allow");
+    }
+
+    /// `GET /v1/ops`: each operation with the accounts whose policy allows it; an account of
+    /// another provider gets none. Behind the API key, and audited.
+    #[tokio::test]
+    async fn ops_lists_the_grants_per_account() {
+        let ms = "[accounts.work]\nprovider = \"microsoft\"\nclient_id = \"x\"\n";
+        let s = setup(&format!("{GITHUB}{ms}"));
+        let (st, _) = call(&s.app, "GET", "/v1/ops", None, None).await;
+        assert_eq!(st, StatusCode::UNAUTHORIZED);
+        let (st, v) = call(&s.app, "GET", "/v1/ops", Some(KEY), None).await;
+        assert_eq!(st, StatusCode::OK, "{v}");
+        let reply: OpsReply = serde_json::from_value(v).unwrap();
+        let names: Vec<&str> = reply.ops.iter().map(|g| g.op.as_str()).collect();
+        let catalog: Vec<&str> = crate::ops::Operation::catalog().map(|i| i.name).collect();
+        assert_eq!(names, catalog);
+        for g in &reply.ops {
+            // Microsoft reads on `work`; a write would need `allow`; other services' operations
+            // never on a Microsoft account.
+            let expected: &[&str] = match (g.op.starts_with("ms."), g.access) {
+                (true, crate::ops::Access::Read) => &["work"],
+                _ => &[],
+            };
+            assert!(
+                g.accounts.iter().all(|a| a != "work") || !expected.is_empty(),
+                "{g:?}"
+            );
+            if g.op.starts_with("ms.") {
+                assert_eq!(g.accounts, expected, "{}", g.op);
+            }
+        }
+        let log = audit(&s.home);
+        assert_eq!(log.last().unwrap()["operation"], "ops");
+        assert_eq!(log.last().unwrap()["decision"], "allow");
     }
 
     /// Keyless floods cannot grow the audit log without bound: after a small burst, refusals

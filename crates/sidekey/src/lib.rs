@@ -28,6 +28,7 @@
 //! | [`error`] | exit codes ([`error::Exit`]) and reasons ([`error::Reason`]) | add a failure reason |
 //! | [`env`] | every environment variable sidekey reads | read a new variable |
 //! | [`skills`] | OpenClaw skills generated from the config and the operations | |
+//! | [`mcp`] | `sidekey mcp`: the operations as MCP tools over stdio | |
 //!
 //! A provider is not changed here: everything sidekey knows about one is its dialect file in
 //! `crates/flow/src/dialect/`.
@@ -45,6 +46,7 @@ pub mod demo;
 pub mod doctor;
 pub mod env;
 pub mod error;
+pub mod mcp;
 pub mod ops;
 pub mod policy;
 pub mod signin;

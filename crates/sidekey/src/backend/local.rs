@@ -4,8 +4,8 @@
 
 use crate::account::{self, Record, State, now_unix};
 use crate::api::{
-    AccountState, AccountStatus, LoginProgress, LoginRequest, LoginStarted, LogoutReply, OpReply,
-    OpRequest, StatusReply, TokenReply,
+    AccountState, AccountStatus, LoginProgress, LoginRequest, LoginStarted, LogoutReply, OpGrant,
+    OpReply, OpRequest, OpsReply, StatusReply, TokenReply,
 };
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
@@ -231,6 +231,30 @@ impl Local {
     /// The account an operation would run on (for the policy and the audit, before it runs).
     pub fn op_account(&self, req: &OpRequest) -> Result<String, Failure> {
         ops::pick_account(&self.ctx, req.account.as_deref(), req.op.provider())
+    }
+
+    /// Every operation with the accounts whose policy allows it (the daemon's `GET /v1/ops`).
+    pub fn allowed_ops(&self) -> OpsReply {
+        let config = &self.ctx.config;
+        let ops = ops::Operation::all()
+            .map(|op| {
+                let info = op.info();
+                let accounts = config
+                    .accounts
+                    .iter()
+                    .filter(|(name, a)| {
+                        a.kind == op.provider() && a.policy.check(name, info.name).is_ok()
+                    })
+                    .map(|(name, _)| name.clone())
+                    .collect();
+                OpGrant {
+                    op: info.name.to_string(),
+                    access: info.access,
+                    accounts,
+                }
+            })
+            .collect();
+        OpsReply { ops }
     }
 
     pub async fn operate(&self, req: &OpRequest) -> Result<OpReply, Failure> {

@@ -11,7 +11,7 @@ pub use local::Local;
 pub use remote::Remote;
 
 use crate::api::{
-    Health, LoginProgress, LoginRequest, LoginStarted, LogoutReply, OpReply, OpRequest,
+    Health, LoginProgress, LoginRequest, LoginStarted, LogoutReply, OpReply, OpRequest, OpsReply,
     StatusReply, TokenReply,
 };
 use crate::audit;
@@ -149,6 +149,14 @@ impl Backend {
         match self {
             Backend::Local(l) => l.operate(req).await,
             Backend::Remote(r) => r.operate(req).await,
+        }
+    }
+
+    /// Every operation with the accounts whose policy allows it.
+    pub async fn allowed_ops(&self) -> Result<OpsReply, Failure> {
+        match self {
+            Backend::Local(l) => Ok(l.allowed_ops()),
+            Backend::Remote(r) => r.allowed_ops().await,
         }
     }
 

@@ -7,7 +7,7 @@
 
 use crate::api::{
     AccountRequest, ApiError, Health, LoginProgress, LoginRequest, LoginStarted, LogoutReply,
-    OpReply, OpRequest, StatusReply, TokenReply,
+    OpReply, OpRequest, OpsReply, StatusReply, TokenReply,
 };
 use crate::error::{Exit, Failure, Reason};
 use serde::Serialize;
@@ -228,6 +228,10 @@ impl Remote {
 
     pub async fn operate(&self, req: &OpRequest) -> Result<OpReply, Failure> {
         self.post("/v1/op", req).await
+    }
+
+    pub async fn allowed_ops(&self) -> Result<OpsReply, Failure> {
+        self.get("/v1/ops").await
     }
 
     /// `/healthz`, answered without an API key, with a short timeout.

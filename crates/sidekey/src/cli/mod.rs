@@ -139,6 +139,9 @@ pub enum Command {
     },
     /// OpenClaw exec secret provider: JSON request on stdin, account tokens on stdout
     SecretProvider,
+    /// Serve the operations as Model Context Protocol tools on stdin/stdout (for MCP clients
+    /// such as OpenClaw: `openclaw mcp add sidekey --command sidekey --arg mcp`)
+    Mcp,
     /// OpenClaw skills for the configured accounts
     Skills {
         #[command(subcommand)]
@@ -184,6 +187,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             crate::daemon::serve(crate::context::Context::from_env()?, socket, listen).await
         }
         Command::Doctor => crate::doctor::run(&crate::context::Context::from_env()?).await,
+        Command::Mcp => crate::mcp::serve(Backend::from_env()?).await,
         Command::Audit { since, json } => {
             let ctx = crate::context::Context::from_env()?;
             crate::audit::show(&ctx.home, since.as_deref(), json)

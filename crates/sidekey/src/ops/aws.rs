@@ -42,16 +42,23 @@ pub const REGISTRATION_RENEW: i64 = 7 * 24 * 3600;
 pub const CREDENTIALS_MARGIN: i64 = 20 * 60;
 
 /// The AWS operations. The tag is the audit and policy name.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter)]
+#[derive(
+    Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter, schemars::JsonSchema,
+)]
 #[serde(tag = "op")]
 pub enum AwsOp {
     #[serde(rename = "aws.accounts")]
     Accounts,
     #[serde(rename = "aws.roles")]
-    Roles { account_id: String },
+    Roles {
+        /// The 12-digit AWS account id, as `aws.accounts` returns it.
+        account_id: String,
+    },
     #[serde(rename = "aws.credentials")]
     Credentials {
+        /// The 12-digit AWS account id.
         account_id: String,
+        /// The role (permission set) name, as `aws.roles` returns it.
         role_name: String,
     },
 }

@@ -34,15 +34,26 @@ pub const READ_CONCURRENCY: usize = 6;
 const NOT_VISIBLE: &str = "files added to the folder in the Drive website or app are not visible to sidekey (Google's drive.file scope): add them with `sidekey google inbox add FILE`, or grant existing files with `sidekey google pick`";
 
 /// How to revise a document.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case", tag = "kind")]
 pub enum Edit {
     /// Replace every occurrence (case-sensitive).
-    ReplaceAll { find: String, replace: String },
+    ReplaceAll {
+        /// The text to find.
+        find: String,
+        /// What replaces it.
+        replace: String,
+    },
     /// Add paragraphs at the end.
-    Append { text: String },
+    Append {
+        /// The text to add.
+        text: String,
+    },
     /// Replace the whole body.
-    ReplaceBody { text: String },
+    ReplaceBody {
+        /// The new body.
+        text: String,
+    },
 }
 
 impl Default for Edit {
@@ -54,38 +65,81 @@ impl Default for Edit {
 }
 
 /// The Google operations. The tag is the audit and policy name.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter)]
+#[derive(
+    Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter, schemars::JsonSchema,
+)]
 #[serde(tag = "op")]
 pub enum GoogleOp {
     #[serde(rename = "google.inbox.list")]
     InboxList,
     #[serde(rename = "google.inbox.read")]
-    InboxRead { ids: Vec<String> },
+    InboxRead {
+        /// Drive file ids, as `google.inbox.list` or `google.docs.search` return them (read
+        /// several at once).
+        ids: Vec<String>,
+    },
     #[serde(rename = "google.inbox.add")]
     InboxAdd {
+        /// The file's name in Drive.
         name: String,
+        /// Its MIME type, e.g. text/plain or application/pdf.
         mime_type: String,
+        /// The file's bytes, base64 (at most 5 MB once decoded).
         content_base64: String,
     },
     #[serde(rename = "google.docs.search")]
-    DocsSearch { query: String, content: bool },
+    DocsSearch {
+        /// Text to find in the names of the granted documents.
+        query: String,
+        /// Search their text as well as their names.
+        #[serde(default)]
+        content: bool,
+    },
     #[serde(rename = "google.docs.read")]
-    DocsRead { id: String },
+    DocsRead {
+        /// A Drive file id.
+        id: String,
+    },
     #[serde(rename = "google.docs.create")]
-    DocsCreate { title: String, markdown: String },
+    DocsCreate {
+        /// The new document's title.
+        title: String,
+        /// Its content, in Markdown.
+        markdown: String,
+    },
     #[serde(rename = "google.docs.revise")]
-    DocsRevise { id: String, edit: Edit },
+    DocsRevise {
+        /// The Google Doc's file id.
+        id: String,
+        /// The change: replace_all, append or replace_body.
+        edit: Edit,
+    },
     #[serde(rename = "google.memory.list")]
     MemoryList,
     #[serde(rename = "google.memory.get")]
-    MemoryGet { key: String },
+    MemoryGet {
+        /// The memory key.
+        key: String,
+    },
     #[serde(rename = "google.memory.set")]
-    MemorySet { key: String, value: String },
+    MemorySet {
+        /// The memory key.
+        key: String,
+        /// The value to keep (at most 256 KB).
+        value: String,
+    },
     #[serde(rename = "google.memory.delete")]
-    MemoryDelete { key: String },
+    MemoryDelete {
+        /// The memory key.
+        key: String,
+    },
     #[serde(rename = "google.pick")]
     Pick {
+        /// The address the person's browser ended on after picking (finishes a pick).
+        #[serde(default)]
         paste_url: Option<String>,
+        /// How long to wait for the redirect on 127.0.0.1 (0: return the link at once).
+        #[serde(default)]
         wait_secs: u64,
     },
 }

@@ -9,6 +9,7 @@ use super::{Access, OpInfo, parse_timezone, timezone};
 use crate::account::{fresh_token, replace_rejected_token};
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sidekey_flow::ProviderKind;
@@ -17,7 +18,9 @@ use sidekey_services::{BirthdayFilter, Graph, GraphError, Window, render};
 pub const PROVIDER: ProviderKind = ProviderKind::Microsoft;
 
 /// A named calendar window, in the person's time zone.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+#[derive(
+    Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum, JsonSchema,
+)]
 #[serde(rename_all = "kebab-case")]
 pub enum When {
     Today,
@@ -48,49 +51,97 @@ impl When {
 }
 
 /// Which calendar window: a named one, or explicit bounds (RFC 3339, or a date/time in the zone).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Span {
+    /// A named window: today, tomorrow, tomorrow-afternoon, this-week or next-7-days.
     Named(When),
+    /// Explicit bounds: RFC 3339 (`2026-12-01T09:00:00Z`), or a date or date-time in the time zone.
     Between { from: String, to: String },
 }
 
 /// Which birthdays.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default)]
+#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum Birthdays {
+    /// This month's, in the person's time zone.
     #[default]
     ThisMonth,
-    Month(i8),
-    NextDays(u16),
+    /// One month's, 1 to 12.
+    Month(#[schemars(range(min = 1, max = 12))] i8),
+    /// The next N days', 1 to 366.
+    NextDays(#[schemars(range(min = 1, max = 366))] u16),
+}
+
+/// How many items a listing returns when the caller does not say (the CLI's `--top` default).
+fn ten() -> usize {
+    10
 }
 
 /// The Microsoft operations. The tag is the operation's audit and policy name. `MsOp::iter()`
 /// yields each variant once (with placeholder arguments): the catalog the policy and the skills
-/// read, complete by construction.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter)]
+/// read, complete by construction. The field docs and defaults below are what an MCP client
+/// sees as each tool's input schema (`JsonSchema`, see [`crate::mcp`]).
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter, JsonSchema)]
 #[serde(tag = "op")]
 pub enum MsOp {
     #[serde(rename = "ms.me")]
     Me,
     #[serde(rename = "ms.files.search")]
-    FilesSearch { query: String, top: usize },
+    FilesSearch {
+        /// Text to find in file names and contents.
+        query: String,
+        /// How many files at most.
+        #[serde(default = "ten")]
+        #[schemars(range(min = 1, max = 1000))]
+        top: usize,
+    },
     #[serde(rename = "ms.files.recent")]
-    FilesRecent { top: usize },
+    FilesRecent {
+        /// How many files at most.
+        #[serde(default = "ten")]
+        #[schemars(range(min = 1, max = 1000))]
+        top: usize,
+    },
     #[serde(rename = "ms.files.get")]
-    FilesGet { id: String },
+    FilesGet {
+        /// A OneDrive item id, as `ms.files.search` or `ms.files.recent` return it.
+        id: String,
+    },
     #[serde(rename = "ms.calendar")]
-    Calendar { span: Span, tz: Option<String> },
+    Calendar {
+        /// The window (default: today).
+        #[serde(default)]
+        span: Span,
+        /// IANA time zone, e.g. Europe/Berlin (default: the config's, else the machine's).
+        #[serde(default)]
+        tz: Option<String>,
+    },
     #[serde(rename = "ms.mail.unread")]
     MailUnread {
+        /// Only mail from this address or domain.
+        #[serde(default)]
         from: Option<String>,
+        /// How many messages at most.
+        #[serde(default = "ten")]
+        #[schemars(range(min = 1, max = 1000))]
         top: usize,
+        /// IANA time zone for the times shown.
+        #[serde(default)]
         tz: Option<String>,
     },
     #[serde(rename = "ms.contacts.birthdays")]
-    Birthdays { which: Birthdays },
+    Birthdays {
+        /// Which birthdays (default: this month's).
+        #[serde(default)]
+        which: Birthdays,
+    },
     #[serde(rename = "ms.dashboard")]
-    Dashboard { tz: Option<String> },
+    Dashboard {
+        /// IANA time zone for the times shown.
+        #[serde(default)]
+        tz: Option<String>,
+    },
 }
 
 impl MsOp {

@@ -8,6 +8,23 @@
 //! summary and usage the generated skills show. The daemon route, the policy check, the audit
 //! entry and the skills all come from here, so adding an operation is one variant in its service
 //! module (`microsoft.rs`), its run arm there, its CLI arguments and its test.
+//!
+//! ## What an operation enum needs to be an MCP tool (`sidekey mcp`)
+//! The MCP server ([`crate::mcp`]) makes one tool per entry of [`Operation::all`], and derives
+//! each tool's input schema from the enum itself, so nothing is written per tool. A new service's
+//! enum (`GoogleOp`, `AwsOp`, …) needs:
+//! * `#[derive(schemars::JsonSchema)]` next to `Serialize, Deserialize`, with `#[serde(tag =
+//!   "op")]` and each variant `#[serde(rename = "<policy name>")]` (the wire form already
+//!   required); every type its fields use derives `JsonSchema` too;
+//! * a `///` line on each field (the schema's `description`, which the model reads) and
+//!   `#[serde(default…)]` on every field that has a sensible default (it becomes optional);
+//! * its variant in [`Operation`], its iterator chained in both [`Operation::catalog`] and
+//!   [`Operation::all`] (a test checks the two agree and that every operation has a schema), and
+//!   its enum tried in [`Operation::mismatch`] (for a precise "bad arguments" message).
+//!
+//! The tool is named after the operation with `_` for `.` (`ms.files.search` → `ms_files_search`,
+//! since several clients accept only `[A-Za-z0-9_-]` in tool names); writes appear only for
+//! accounts whose policy allows them.
 
 pub mod aws;
 pub mod google;
@@ -22,7 +39,8 @@ use sidekey_flow::ProviderKind;
 
 /// Whether an operation changes anything (the policy allows reads by default, writes only when
 /// listed in `[accounts.NAME.policy] allow`).
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
 pub enum Access {
     Read,
     Write,
@@ -44,7 +62,7 @@ pub struct OpInfo {
 }
 
 /// One service operation with its arguments. On the wire: `{"op": "ms.calendar", …arguments}`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Operation {
     Microsoft(microsoft::MsOp),
@@ -81,6 +99,33 @@ impl Operation {
             .chain(google::GoogleOp::iter().map(|op| op.info()))
             .chain(youtube::YouTubeOp::iter().map(|op| op.info()))
             .chain(aws::AwsOp::iter().map(|op| op.info()))
+    }
+
+    /// Every operation as a value (placeholder arguments): what [`Operation::catalog`] lists,
+    /// with the provider each belongs to (the MCP tool list needs both).
+    pub fn all() -> impl Iterator<Item = Operation> {
+        use strum::IntoEnumIterator;
+        microsoft::MsOp::iter()
+            .map(Operation::Microsoft)
+            .chain(google::GoogleOp::iter().map(Operation::Google))
+            .chain(youtube::YouTubeOp::iter().map(Operation::YouTube))
+            .chain(aws::AwsOp::iter().map(Operation::Aws))
+    }
+
+    /// Why `value` is not an operation, in serde's words (the untagged [`Operation`] only says
+    /// "did not match any variant"): the first service enum whose message is not about the tag.
+    pub fn mismatch(value: &serde_json::Value) -> Option<String> {
+        let tries = [
+            serde_json::from_value::<microsoft::MsOp>(value.clone()).err(),
+            serde_json::from_value::<google::GoogleOp>(value.clone()).err(),
+            serde_json::from_value::<youtube::YouTubeOp>(value.clone()).err(),
+            serde_json::from_value::<aws::AwsOp>(value.clone()).err(),
+        ];
+        tries
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_string())
+            .find(|e| !e.contains("unknown variant"))
     }
 
     /// The operation named `name` (`ms.me`), if there is one.
@@ -205,6 +250,12 @@ mod tests {
             assert!(info.usage.starts_with("sidekey "), "{}", info.usage);
         }
         assert_eq!(Operation::named("ms.me").unwrap().access, Access::Read);
+        let all: Vec<&str> = Operation::all().map(|o| o.info().name).collect();
+        let catalog: Vec<&str> = Operation::catalog().map(|i| i.name).collect();
+        assert_eq!(
+            all, catalog,
+            "Operation::all and Operation::catalog disagree"
+        );
         assert!(Operation::named("ms.nope").is_none());
         let add = Operation::named("google.youtube.playlist.add").unwrap();
         assert_eq!(add.access, Access::Write);

@@ -35,7 +35,18 @@ pub const UNITS_PER_DAY: u32 = 10_000;
 pub const SEARCHES_PER_DAY: u32 = 100;
 
 /// Who may see a new playlist.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum Privacy {
     #[default]
@@ -55,7 +66,18 @@ impl Privacy {
 }
 
 /// What a search looks for.
-#[derive(Serialize, Deserialize, Debug, Clone, Copy, PartialEq, Eq, Default, clap::ValueEnum)]
+#[derive(
+    Serialize,
+    Deserialize,
+    Debug,
+    Clone,
+    Copy,
+    PartialEq,
+    Eq,
+    Default,
+    clap::ValueEnum,
+    schemars::JsonSchema,
+)]
 #[serde(rename_all = "snake_case")]
 pub enum SearchKind {
     #[default]
@@ -75,13 +97,21 @@ impl SearchKind {
 }
 
 /// What `playlist remove` removes.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq, schemars::JsonSchema)]
 #[serde(rename_all = "snake_case")]
 pub enum RemoveTarget {
     /// One playlist entry by its item id (as `playlist items` shows it).
-    Item { id: String },
+    Item {
+        /// The playlist item id.
+        id: String,
+    },
     /// Every entry of a video in a playlist.
-    Video { playlist: String, video: String },
+    Video {
+        /// Playlist id, link with list=, or exact title.
+        playlist: String,
+        /// Video id or any YouTube link.
+        video: String,
+    },
 }
 
 impl Default for RemoveTarget {
@@ -92,31 +122,72 @@ impl Default for RemoveTarget {
 
 /// The YouTube operations. The tag is the audit and policy name; `YouTubeOp::iter()` yields each
 /// variant once (placeholder arguments) for the catalog.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter)]
+#[derive(
+    Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter, schemars::JsonSchema,
+)]
 #[serde(tag = "op")]
 pub enum YouTubeOp {
     #[serde(rename = "google.youtube.playlists")]
-    Playlists { max: usize },
+    Playlists {
+        /// How many playlists at most.
+        #[serde(default = "fifty")]
+        #[schemars(range(min = 1, max = 500))]
+        max: usize,
+    },
     #[serde(rename = "google.youtube.playlist.create")]
     PlaylistCreate {
+        /// The new playlist's title.
         title: String,
+        /// Its description.
+        #[serde(default)]
         description: Option<String>,
+        /// Who may see it (default private).
+        #[serde(default)]
         privacy: Privacy,
     },
     #[serde(rename = "google.youtube.playlist.items")]
-    PlaylistItems { playlist: String, max: usize },
+    PlaylistItems {
+        /// Playlist id (PL…), link with list=, or exact title.
+        playlist: String,
+        /// How many entries at most.
+        #[serde(default = "fifty")]
+        #[schemars(range(min = 1, max = 500))]
+        max: usize,
+    },
     #[serde(rename = "google.youtube.playlist.add")]
-    PlaylistAdd { playlist: String, video: String },
+    PlaylistAdd {
+        /// Playlist id (PL…), link with list=, or exact title.
+        playlist: String,
+        /// Video id or any YouTube link.
+        video: String,
+    },
     #[serde(rename = "google.youtube.playlist.remove")]
-    PlaylistRemove { target: RemoveTarget },
+    PlaylistRemove {
+        /// One entry by its item id, or every entry of a video in a playlist.
+        target: RemoveTarget,
+    },
     #[serde(rename = "google.youtube.search")]
     Search {
+        /// What to search for.
         query: String,
+        /// How many results at most.
+        #[serde(default = "ten")]
+        #[schemars(range(min = 1, max = 50))]
         max: usize,
+        /// Videos, channels or playlists (default videos).
+        #[serde(default)]
         kind: SearchKind,
     },
     #[serde(rename = "google.youtube.quota")]
     Quota,
+}
+
+fn fifty() -> usize {
+    50
+}
+
+fn ten() -> usize {
+    10
 }
 
 impl YouTubeOp {

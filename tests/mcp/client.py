@@ -1,0 +1,92 @@
+"""A real MCP client (the official Python SDK, `mcp` on PyPI) driving `sidekey mcp` over stdio.
+
+Used by crates/sidekey/tests/mcp.rs and by the round-trip bench (README, "MCP: sidekey as typed
+tools"). It starts `SIDEKEY mcp` as the SDK's stdio transport does (a child process, JSON-RPC on
+its stdin/stdout), with the SIDEKEY_* variables of this process passed on explicitly (the SDK
+passes on only a short safe list by default), and prints one JSON document on stdout:
+
+    client.py SIDEKEY_BIN calls CALLS_JSON
+        {"server": {...initialize result...}, "tools": [...tools/list, wire form...],
+         "calls": [{"name", "arguments", "result": {...tools/call result, wire form...}}]}
+
+    client.py SIDEKEY_BIN bench N TOOL ARGS_JSON
+        N tools/call requests of TOOL over one session, one after the other:
+        {"n", "median_ms", "p99_ms", "min_ms", "max_ms", "errors"}
+"""
+
+import json
+import os
+import statistics
+import sys
+import time
+
+import anyio
+from mcp import ClientSession, StdioServerParameters
+from mcp.client.stdio import stdio_client
+
+
+def wire(model):
+    return model.model_dump(by_alias=True, mode="json", exclude_none=True)
+
+
+def params(binary):
+    env = {k: v for k, v in os.environ.items() if k.startswith("SIDEKEY_") or k in ("HOME", "NO_COLOR")}
+    return StdioServerParameters(command=binary, args=["mcp"], env=env)
+
+
+async def calls(binary, todo):
+    async with stdio_client(params(binary)) as (read, write):
+        async with ClientSession(read, write) as session:
+            init = await session.initialize()
+            listed = await session.list_tools()
+            out = {
+                "server": wire(init),
+                "tools": [wire(t) for t in listed.tools],
+                "calls": [],
+            }
+            for call in todo:
+                result = await session.call_tool(call["name"], call.get("arguments") or {})
+                out["calls"].append(
+                    {"name": call["name"], "arguments": call.get("arguments"), "result": wire(result)}
+                )
+            return out
+
+
+async def bench(binary, n, tool, arguments):
+    async with stdio_client(params(binary)) as (read, write):
+        async with ClientSession(read, write) as session:
+            await session.initialize()
+            # One untimed call first: the session and the fake are warm.
+            await session.call_tool(tool, arguments)
+            times, errors = [], 0
+            for _ in range(n):
+                start = time.perf_counter()
+                result = await session.call_tool(tool, arguments)
+                times.append((time.perf_counter() - start) * 1000)
+                errors += bool(result.is_error)
+            times.sort()
+            p99 = times[min(len(times) - 1, max(0, int(round(0.99 * len(times))) - 1))]
+            return {
+                "tool": tool,
+                "n": n,
+                "median_ms": round(statistics.median(times), 3),
+                "p99_ms": round(p99, 3),
+                "min_ms": round(times[0], 3),
+                "max_ms": round(times[-1], 3),
+                "errors": errors,
+            }
+
+
+def main(argv):
+    binary, mode = argv[1], argv[2]
+    if mode == "calls":
+        out = anyio.run(calls, binary, json.loads(argv[3]))
+    elif mode == "bench":
+        out = anyio.run(bench, binary, int(argv[3]), argv[4], json.loads(argv[5]))
+    else:
+        raise SystemExit(f"unknown mode {mode}")
+    print(json.dumps(out))
+
+
+if __name__ == "__main__":
+    main(sys.argv)
