@@ -818,6 +818,63 @@ mod tests {
         assert_eq!(a.read_only_hint, Some(true));
     }
 
+    /// The real grants of a config (`Local::allowed_ops`, what `GET /v1/ops` serves): writes
+    /// appear as tools only for accounts whose policy lists them, and AWS role keys never do.
+    #[test]
+    fn writes_are_tools_only_where_the_policy_allows_them_and_exports_never() {
+        let text = r#"
+[accounts.home]
+provider = "google"
+client_id = "1-x.apps.googleusercontent.com"
+client_secret = "s"
+scopes = ["openid", "drive.file", "youtube"]
+[accounts.home.policy]
+allow = ["google.docs.create"]
+[accounts.shared]
+provider = "google"
+client_id = "2-x.apps.googleusercontent.com"
+client_secret = "s"
+scopes = ["openid", "drive.file"]
+[accounts.sso]
+provider = "aws"
+start_url = "https://example.awsapps.com/start"
+region = "eu-west-1"
+[accounts.sso.policy]
+aws_roles = ["123456789012/ReadOnly"]
+allow_token_export = true
+"#;
+        let dir = tempfile::tempdir().unwrap();
+        let config = crate::config::Config::parse(&dir.path().join("c.toml"), text).unwrap();
+        let ctx = crate::context::Context::new(dir.path().to_path_buf(), config);
+        let local = crate::backend::local::Local::new(ctx, crate::signin::Stop::never());
+        let grants = local.allowed_ops();
+        let tools = op_tools(&grants, &input_schemas());
+        let tool = |n: &str| tools.iter().find(|t| t.name == n);
+        let accounts =
+            |n: &str| tool(n).unwrap().input_schema["properties"]["account"]["enum"].clone();
+        // Reads: every account of the service.
+        assert_eq!(accounts("google_docs_read"), json!(["home", "shared"]));
+        assert_eq!(accounts("aws_roles"), json!(["sso"]));
+        // A listed write: only where it is listed, and marked as a change.
+        assert_eq!(accounts("google_docs_create"), json!(["home"]));
+        let a = tool("google_docs_create")
+            .unwrap()
+            .annotations
+            .clone()
+            .unwrap();
+        assert_eq!(a.read_only_hint, Some(false));
+        // Writes nobody allowed: no tool at all.
+        for w in [
+            "google_docs_revise",
+            "google_inbox_add",
+            "google_youtube_playlist_add",
+        ] {
+            assert!(tool(w).is_none(), "{w} is listed");
+        }
+        // Role keys: never a tool, even with aws_roles and token export allowed.
+        assert!(tool("aws_credentials").is_none());
+    }
+
     #[test]
     fn failures_carry_reason_and_exit_meaning() {
         let r = failure(&Failure::policy("policy: no"));
