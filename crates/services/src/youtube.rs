@@ -321,7 +321,14 @@ pub fn unescape_html(s: &str) -> String {
     while let Some(at) = rest.find('&') {
         out.push_str(&rest[..at]);
         let tail = &rest[at..];
-        let Some(end) = tail[..tail.len().min(12)].find(';') else {
+        // An entity is short: look for its `;` in the first 12 bytes (by characters: a title can
+        // go on with any UTF-8 after a bare `&`).
+        let Some(end) = tail
+            .char_indices()
+            .take_while(|(i, _)| *i < 12)
+            .find(|(_, c)| *c == ';')
+            .map(|(i, _)| i)
+        else {
             out.push('&');
             rest = &tail[1..];
             continue;
@@ -886,6 +893,11 @@ mod tests {
             unescape_html("Rock &amp; Roll &#39;74 &quot;live&quot; &#x263A; &bogus; & done"),
             "Rock & Roll '74 \"live\" ☺ &bogus; & done"
         );
+        // Multi-byte text right after a `&` (a byte-12 cut inside a character used to panic).
+        assert_eq!(unescape_html("Tom & Jerry 日本語"), "Tom & Jerry 日本語");
+        assert_eq!(unescape_html("&amp;日本語テスト"), "&日本語テスト");
+        assert_eq!(unescape_html("&日本語テスト;"), "&日本語テスト;");
+        assert_eq!(unescape_html("&"), "&");
     }
 
     #[test]

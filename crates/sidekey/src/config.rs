@@ -712,13 +712,17 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
             for op in p.allow.unwrap_or_default() {
                 match crate::policy::kind_of(op.get_ref()) {
                     Some(crate::policy::Kind::Write) => allow.push(op.get_ref().clone()),
-                    Some(_) => {
+                    Some(kind) => {
+                        let rule = match (kind, op.get_ref().as_str()) {
+                            (crate::policy::Kind::Export, "aws.credentials") => {
+                                "is governed by aws_roles (ACCOUNT_ID/ROLE_NAME pairs)"
+                            }
+                            (crate::policy::Kind::Export, _) => "is governed by allow_token_export",
+                            _ => "needs no allowing (read-only)",
+                        };
                         return Err((
                             Some(op.span()),
-                            format!(
-                                "policy allow: '{}' needs no allowing (read-only) or is governed by allow_token_export",
-                                op.get_ref()
-                            ),
+                            format!("policy allow: '{}' {rule}", op.get_ref()),
                         ));
                     }
                     None => {
@@ -758,6 +762,14 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
                     ));
                 }
                 aws_roles.push(v.to_string());
+            }
+            if aws && p.allow_token_export == Some(true) {
+                // The Identity Center token fetches the keys of every role the person has, so
+                // exporting it would bypass aws_roles.
+                return Err((
+                    Some(span.clone()),
+                    "policy allow_token_export cannot be set on an aws account: its token reaches every role the person has; list the roles the agent may use in aws_roles instead".into(),
+                ));
             }
             crate::policy::Policy {
                 allow_token_export: p.allow_token_export.unwrap_or(false),

@@ -378,6 +378,9 @@ fn describe_file_type(t: &std::fs::FileType) -> &'static str {
     }
 }
 
+/// The largest `/v1/op` body: a 5 MB upload in base64 (6.7 MB) and its JSON around it.
+pub const OP_BODY_LIMIT: usize = 8 * 1024 * 1024;
+
 /// The API for one listener. Tested with `oneshot`, no socket needed.
 pub fn router(d: Shared, caller: &'static str) -> Router {
     Router::new()
@@ -387,7 +390,12 @@ pub fn router(d: Shared, caller: &'static str) -> Router {
         .route("/v1/login/{account}/redirect", post(login_redirect))
         .route("/v1/token", post(token))
         .route("/v1/logout", post(logout))
-        .route("/v1/op", post(operate))
+        // Operations carry uploads (`google.inbox.add`: 5 MB, base64) and drafts: their own
+        // limit; every other route keeps the small one below.
+        .route(
+            "/v1/op",
+            post(operate).layer(axum::extract::DefaultBodyLimit::max(OP_BODY_LIMIT)),
+        )
         .route("/v1/ops", get(allowed_ops))
         // Every /v1 request is authenticated before its body is read.
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), require_key))
@@ -546,8 +554,13 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 
 /// A JSON body, or a usage failure saying what was expected.
 fn body<T>(b: Result<Json<T>, JsonRejection>, expected: &str) -> Result<T, Failure> {
-    b.map(|Json(v)| v)
-        .map_err(|_| Failure::usage(format!("expected a JSON body {expected}")))
+    b.map(|Json(v)| v).map_err(|r| {
+        if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
+            Failure::usage("the request body is larger than the daemon accepts (uploads: 5 MB)")
+        } else {
+            Failure::usage(format!("expected a JSON body {expected}"))
+        }
+    })
 }
 
 async fn healthz() -> Json<Health> {
@@ -685,10 +698,17 @@ async fn operate(
     AxState(d): AxState<Shared>,
     b: Result<Json<OpRequest>, JsonRejection>,
 ) -> Reply<OpReply> {
-    let req = match body(b, "{\"op\": \"ms.me\", …}") {
+    let mut req = match body(b, "{\"op\": \"ms.me\", …}") {
         Ok(r) => r,
         Err(f) => return (Note::new("op", None, json!({})), Err(f)),
     };
+    // The Picker's 127.0.0.1 redirect would reach the daemon's host, where no browser is: the
+    // daemon only hands out the link (finished with `paste_url`).
+    if let crate::ops::Operation::Google(crate::ops::google::GoogleOp::Pick { wait_secs, .. }) =
+        &mut req.op
+    {
+        *wait_secs = 0;
+    }
     let account = d.local.op_account(&req).ok();
     let note = Note::new(req.op.info().name, account.as_deref(), req.op.audit_args());
     let r = async {

@@ -841,7 +841,6 @@ start_url = "https://example.awsapps.com/start"
 region = "eu-west-1"
 [accounts.sso.policy]
 aws_roles = ["123456789012/ReadOnly"]
-allow_token_export = true
 "#;
         let dir = tempfile::tempdir().unwrap();
         let config = crate::config::Config::parse(&dir.path().join("c.toml"), text).unwrap();
@@ -871,7 +870,7 @@ allow_token_export = true
         ] {
             assert!(tool(w).is_none(), "{w} is listed");
         }
-        // Role keys: never a tool, even with aws_roles and token export allowed.
+        // Role keys: never a tool, even for a role in aws_roles.
         assert!(tool("aws_credentials").is_none());
     }
 

@@ -522,11 +522,12 @@ short-lived keys of the roles the person allowed, never the session itself.
         String::new()
     };
     use strum::IntoEnumIterator;
+    // Not the exports: `aws credentials` prints keys, which belong in an SDK's credential_process,
+    // never in the conversation.
     let ops: String = crate::ops::aws::AwsOp::iter()
-        .map(|op| {
-            let i = op.info();
-            format!("- `{}{pick}`: {}.\n", i.usage, i.summary)
-        })
+        .map(|op| op.info())
+        .filter(|i| i.access != crate::ops::Access::Export)
+        .map(|i| format!("- `{}{pick}`: {}.\n", i.usage, i.summary))
         .collect();
     let _ = write!(
         out,
@@ -541,7 +542,8 @@ For the AWS CLI or an SDK, use a profile in `~/.aws/config` rather than copying 
 credential_process = sidekey aws credentials --account-id 123456789012 --role-name ReadOnly{pick}
 ```
 
-then `aws --profile NAME …`. Never print, store or pass on the keys yourself.
+then `aws --profile NAME …`. Don't run `sidekey aws credentials` yourself: it prints the keys.
+Never print, store or pass on keys.
 
 If a command fails:
 - exit 3 — not signed in: start the sign-in with the sidekey-auth skill and tell the person.

@@ -353,6 +353,15 @@ fn config_mistakes_are_named() {
             "[accounts.aws.policy]\naws_roles = [\"1234/ReadOnly\"]\n",
             "ACCOUNT_ID/ROLE_NAME",
         ),
+        // The Identity Center token reaches every role: exporting it would bypass aws_roles.
+        (
+            "[accounts.aws.policy]\nallow_token_export = true\n",
+            "cannot be set on an aws account",
+        ),
+        (
+            "[accounts.aws.policy]\nallow = [\"aws.credentials\"]\n",
+            "governed by aws_roles",
+        ),
     ] {
         let env = Env::new(&config(&fake, extra));
         let out = env.run(&["status"]);
@@ -591,5 +600,35 @@ fn boto3_in_an_agent_container_gets_only_the_listed_roles_through_the_daemon() {
         "{v}"
     );
     assert_eq!(fake.role_credential_calls(), 1);
+    env.assert_no_secrets(&fake.secrets());
+}
+
+/// Cached role keys belong to the sign-in that fetched them: once the account needs a new
+/// sign-in they are not handed out, and after signing in again they are fetched afresh.
+#[test]
+fn cached_role_keys_follow_the_sign_in() {
+    let (fake, env) = setup(AwsOptions::default(), "");
+    let out = credentials(&env, "ReadOnly");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(fake.role_credential_calls(), 1);
+    // Cached: no portal call.
+    let out = credentials(&env, "ReadOnly");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(fake.role_credential_calls(), 1);
+    // The session dies (refresh token refused): the account needs a new sign-in.
+    fake.invalidate_access_tokens();
+    fake.invalidate_refresh_tokens();
+    let out = env.run(&["aws", "accounts"]);
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    // The cached keys are not handed out any more.
+    let out = credentials(&env, "ReadOnly");
+    assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
+    assert!(out.stdout.is_empty());
+    // A new sign-in fetches new keys (the old cache belonged to the old sign-in).
+    let out = env.run(&["login", "aws"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = credentials(&env, "ReadOnly");
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(fake.role_credential_calls(), 2);
     env.assert_no_secrets(&fake.secrets());
 }

@@ -686,6 +686,19 @@ fn the_agent_calls_google_through_the_daemon() {
     assert!(body.contains("OpenClaw Inbox"), "{body}");
     let (s, body) = op(r##"{"op":"google.docs.create","title":"Draft","markdown":"# Hi\nthere"}"##);
     assert_eq!(s, 200, "{body}");
+    // A long draft is a big request body: /v1/op takes it (the other routes keep 64 KiB).
+    let long = "A paragraph of the weekly report.\\n".repeat(10_000);
+    let (s, body) = op(&format!(
+        r#"{{"op":"google.docs.create","title":"Long draft","markdown":"{long}"}}"#
+    ));
+    assert_eq!(s, 200, "{body}");
+    // Beyond any upload: said plainly, not "expected a JSON body".
+    let (s, body) = op(&format!(
+        r#"{{"op":"google.docs.create","title":"Huge","markdown":"{}"}}"#,
+        "x".repeat(9 * 1024 * 1024)
+    ));
+    assert_eq!(s, 400, "{}", &body[..body.len().min(300)]);
+    assert!(body.contains("larger than the daemon accepts"), "{body}");
     // Not in the policy's allow list: refused before Google sees anything.
     google.clear_requests();
     let (s, body) = op(r#"{"op":"google.memory.set","key":"k","value":"v"}"#);

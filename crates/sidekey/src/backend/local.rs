@@ -187,6 +187,9 @@ impl Local {
             message,
         };
         let Some(rec) = lock.load::<Record>()? else {
+            // What other sign-ins left (the Picker client's tokens, cached role keys) goes too.
+            lock.remove_slot(crate::ops::google::SLOT)?;
+            lock.remove_slot(crate::ops::aws::CREDENTIALS_SLOT)?;
             return Ok(reply(format!("'{name}' was not signed in; nothing to do.")));
         };
         let provider =

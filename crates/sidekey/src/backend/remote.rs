@@ -48,8 +48,9 @@ pub fn check_plain_http(url: &str, allow_plain: bool) -> Result<(), Failure> {
     )))
 }
 
-/// Client-mode replies are small; anything bigger is not our daemon.
-const MAX_REPLY: usize = 4 * 1024 * 1024;
+/// The largest reply from the daemon: inbox reads carry several files (2 MB each, base64);
+/// anything bigger is not our daemon.
+const MAX_REPLY: usize = 32 * 1024 * 1024;
 
 impl Remote {
     /// `url` is `unix:///path/to.sock` or `http(s)://host:port`. Plain `http://` to a host that

@@ -334,7 +334,18 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             run_op(backend, account, json, cmd.operation()?, started).await
         }
         Command::Google { account, json, cmd } => {
-            run_op(backend, account, json, cmd.operation()?, started).await
+            let mut op = cmd.operation()?;
+            // Through the daemon the 127.0.0.1 redirect would land in the daemon's container,
+            // where no browser is: hand out the link, finish with --paste-url.
+            if backend.local().is_none()
+                && let crate::ops::Operation::Google(crate::ops::google::GoogleOp::Pick {
+                    wait_secs,
+                    ..
+                }) = &mut op
+            {
+                *wait_secs = 0;
+            }
+            run_op(backend, account, json, op, started).await
         }
         Command::Aws { account, json, cmd } => {
             let json = json || cmd.always_json();

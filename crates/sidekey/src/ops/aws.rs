@@ -236,10 +236,24 @@ pub fn attach_registration(
 // ---------------------------------------------------------------------------------------------
 // Running the operations.
 
-/// Cached role credentials, keyed `ACCOUNT_ID/ROLE_NAME`.
+/// Cached role credentials, keyed `ACCOUNT_ID/ROLE_NAME`, for one sign-in.
 #[derive(Serialize, Deserialize, Default)]
 struct CredentialCache {
     roles: BTreeMap<String, RoleCredentials>,
+    /// The `signed_in_at` of the sign-in they were fetched with: keys of an earlier sign-in
+    /// (maybe another Identity Center user) are never handed out.
+    #[serde(default)]
+    session: i64,
+}
+
+/// The sign-in the cache may serve: the account's record, signed in (not waiting for a new
+/// sign-in). Read without the lock, like the cache itself.
+fn current_session(vault: &sidekey_vault::Vault, name: &str) -> Result<Option<i64>, Failure> {
+    use crate::account::{Record, State};
+    Ok(vault
+        .load::<Record>(name)?
+        .filter(|r| r.state == State::SignedIn)
+        .map(|r| r.signed_in_at))
 }
 
 /// The `credential_process` JSON (AWS CLI "Sourcing credentials with an external process").
@@ -381,7 +395,11 @@ async fn role_credentials(
     let good = |c: &RoleCredentials| c.expiration_ms / 1000 - now_unix() > CREDENTIALS_MARGIN;
     let vault = ctx.vault()?;
     let cache: Option<CredentialCache> = vault.load_slot(&account.name, CREDENTIALS_SLOT)?;
-    if let Some(c) = cache.as_ref().and_then(|c| c.roles.get(key))
+    let session = current_session(&vault, &account.name)?;
+    if let Some(c) = cache
+        .as_ref()
+        .filter(|c| session == Some(c.session))
+        .and_then(|c| c.roles.get(key))
         && good(c)
     {
         return Ok(c.clone());
@@ -402,6 +420,14 @@ async fn role_credentials(
     tokio::task::spawn_blocking(move || -> Result<(), Failure> {
         let lock = vault.lock(&n)?;
         let mut cache: CredentialCache = lock.load_slot(CREDENTIALS_SLOT)?.unwrap_or_default();
+        let session = lock
+            .load::<crate::account::Record>()?
+            .map(|r| r.signed_in_at)
+            .unwrap_or_default();
+        if cache.session != session {
+            cache.roles.clear();
+            cache.session = session;
+        }
         let now_ms = now_unix() * 1000;
         cache.roles.retain(|_, c| c.expiration_ms > now_ms);
         cache.roles.insert(k, c);

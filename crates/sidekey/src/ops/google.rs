@@ -217,8 +217,8 @@ impl GoogleOp {
             GoogleOp::Pick { .. } => &OpInfo {
                 name: "google.pick",
                 access: Read,
-                summary: "send the person Google's file Picker link so they can grant existing files to the agent",
-                usage: "sidekey google pick --no-wait   (then the person opens the link; finish with --paste-url if the page did not load)",
+                summary: "send the person Google's file Picker link so they can grant existing files to the agent (then they open the link; finish with --paste-url ADDRESS if the last page did not load)",
+                usage: "sidekey google pick --no-wait",
             },
         }
     }
@@ -528,6 +528,23 @@ pub async fn run(ctx: &Context, name: &str, op: &GoogleOp) -> Result<(Value, Str
                 op.info().usage
             ),
         ));
+    }
+    // The ceiling holds for what was granted, as for the Microsoft and YouTube operations.
+    let needed = if memory_hidden {
+        DRIVE_APPDATA
+    } else {
+        DRIVE_FILE
+    };
+    let over = account
+        .policy
+        .granted_over_ceiling(&account.scopes, &s.rec.scopes);
+    if over.iter().any(|g| g == needed) {
+        return Err(Failure::policy(format!(
+            "policy: `{}` needs {} which '{name}' was granted beyond its ceiling ({}); add it to [accounts.{name}.policy] allowed_scopes if that is intended",
+            op.info().usage,
+            needed.trim_start_matches(sidekey_flow::dialect::google::SCOPE_PREFIX),
+            account.policy.ceiling(&account.scopes).join(" ")
+        )));
     }
     let result = match call(&mut s, op).await {
         Err(GoogleError::Unauthorized) => {
