@@ -13,7 +13,7 @@ use daemon_helpers::{API_KEY, raw, start_daemon};
 use serde_json::Value;
 use sidekey_testkit::aws::{AwsOptions, FakeAws};
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Output};
 
 const ACCOUNT: &str = "123456789012";
 
@@ -469,32 +469,12 @@ fn through_the_daemon_only_listed_roles_leave() {
 // A real AWS client: boto3/botocore with `credential_process`, STS on moto's server.
 
 fn venv_python() -> Option<PathBuf> {
-    let dir = PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/aws"));
-    let py = match std::env::var_os("AWS_TEST_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => dir.join(".venv/bin/python"),
-    };
-    let ok = Command::new(&py)
-        .args(["-c", "import boto3, botocore, moto.server"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let how = "python3 -m venv tests/aws/.venv && tests/aws/.venv/bin/pip install -r tests/aws/requirements.txt";
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} has no boto3/moto; .ci/run should have run: {how}",
-            py.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: boto3/moto are not installed at {} (run: {how})",
-        py.display()
-    );
-    None
+    test_python(
+        "aws",
+        "AWS_TEST_PYTHON",
+        "boto3, botocore, moto.server",
+        "boto3/moto",
+    )
 }
 
 fn caller(env: &Env, py: &PathBuf, role: &str) -> (i32, Value, String) {

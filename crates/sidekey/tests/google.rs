@@ -732,27 +732,12 @@ fn the_agent_calls_google_through_the_daemon() {
 /// The Python that has Google's own client (tests/google-client/.venv, made by `.ci/run`), else
 /// `GOOGLE_CLIENT_PYTHON`. `None` (skipped, said so) only outside CI.
 fn google_client_python() -> Option<std::path::PathBuf> {
-    let dir = std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/google-client"
-    ));
-    let py = std::env::var_os("GOOGLE_CLIENT_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| dir.join(".venv/bin/python"));
-    let works = std::process::Command::new(&py)
-        .args(["-c", "import googleapiclient"])
-        .output()
-        .is_ok_and(|o| o.status.success());
-    if works {
-        return Some(py);
-    }
-    let how = "python3 -m venv tests/google-client/.venv && tests/google-client/.venv/bin/pip install -r tests/google-client/requirements.txt";
-    assert!(
-        std::env::var_os("CI").is_none(),
-        "google-api-python-client is missing under CI: {how}"
-    );
-    eprintln!("skipped: google-api-python-client is not installed ({how})");
-    None
+    test_python(
+        "google-client",
+        "GOOGLE_CLIENT_PYTHON",
+        "googleapiclient",
+        "google-api-python-client",
+    )
 }
 
 /// Google's own Python client (google-api-python-client, requests built from Google's discovery

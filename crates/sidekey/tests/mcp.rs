@@ -17,7 +17,7 @@ use serde_json::{Value, json};
 use sidekey_testkit::graph::{FakeGraph, GraphData, GraphOptions};
 use sidekey_testkit::{Dialect, FakeIdp, Options};
 use std::path::PathBuf;
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 fn mcp_dir() -> PathBuf {
@@ -28,30 +28,8 @@ fn mcp_dir() -> PathBuf {
 /// skipped) only outside CI.
 fn python() -> Option<PathBuf> {
     static PY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    PY.get_or_init(|| {
-        let py = std::env::var_os("MCP_PYTHON")
-            .map(PathBuf::from)
-            .unwrap_or_else(|| mcp_dir().join(".venv/bin/python"));
-        let ok = Command::new(&py)
-            .args(["-c", "import mcp, anyio"])
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .status()
-            .is_ok_and(|s| s.success());
-        if ok {
-            return Some(py);
-        }
-        let how = "python3 -m venv tests/mcp/.venv && tests/mcp/.venv/bin/pip install -r tests/mcp/requirements.txt";
-        if std::env::var_os("CI").is_some() {
-            panic!("{} has no MCP SDK; .ci/run should have run: {how}", py.display());
-        }
-        eprintln!(
-            "SKIPPED: the MCP Python SDK is not installed at {} (run: {how})",
-            py.display()
-        );
-        None
-    })
-    .clone()
+    PY.get_or_init(|| test_python("mcp", "MCP_PYTHON", "mcp, anyio", "the MCP Python SDK"))
+        .clone()
 }
 
 const SCOPES: &str = "\"User.Read\", \"Files.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Contacts.Read\", \"offline_access\"";

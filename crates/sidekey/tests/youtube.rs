@@ -613,37 +613,12 @@ fn through_the_daemon_writes_need_the_accounts_policy() {
 /// The Python with Google's client (tests/google-client/requirements.txt): the venv `.ci/run`
 /// makes, else `YOUTUBE_CLIENT_PYTHON`. `None` (test skipped, said so) only outside CI.
 fn google_client_python() -> Option<std::path::PathBuf> {
-    let dir = std::path::PathBuf::from(concat!(
-        env!("CARGO_MANIFEST_DIR"),
-        "/../../tests/google-client"
-    ));
-    let py = std::env::var_os("YOUTUBE_CLIENT_PYTHON")
-        .map(std::path::PathBuf::from)
-        .unwrap_or_else(|| dir.join(".venv/bin/python"));
-    let ok = Command::new(&py)
-        .args([
-            "-c",
-            "import googleapiclient.discovery, google.oauth2.credentials",
-        ])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let how = "python3 -m venv tests/google-client/.venv && tests/google-client/.venv/bin/pip install -r tests/google-client/requirements.txt";
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} has no google-api-python-client; .ci/run should have run: {how}",
-            py.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: google-api-python-client is not installed at {} (run: {how})",
-        py.display()
-    );
-    None
+    test_python(
+        "google-client",
+        "YOUTUBE_CLIENT_PYTHON",
+        "googleapiclient.discovery, google.oauth2.credentials",
+        "google-api-python-client",
+    )
 }
 
 /// Google's own client (google-api-python-client 2.202, its shipped YouTube v3 discovery

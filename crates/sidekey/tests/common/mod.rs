@@ -221,3 +221,39 @@ pub fn stdout(o: &Output) -> String {
 pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
+
+/// The Python of a pinned test venv: `tests/NAME/.venv` (which `.ci/run` makes), or the
+/// interpreter named by `env_var`, checked by importing `imports`. `None` — the test is skipped,
+/// and says so with the command that installs it — only outside CI; under CI (`CI` set) a
+/// missing venv fails the test.
+pub fn test_python(name: &str, env_var: &str, imports: &str, what: &str) -> Option<PathBuf> {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
+        .join("../../tests")
+        .join(name);
+    let py = std::env::var_os(env_var)
+        .map(PathBuf::from)
+        .unwrap_or_else(|| dir.join(".venv/bin/python"));
+    let ok = Command::new(&py)
+        .args(["-c", &format!("import {imports}")])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .status()
+        .is_ok_and(|s| s.success());
+    if ok {
+        return Some(py);
+    }
+    let how = format!(
+        "python3 -m venv tests/{name}/.venv && tests/{name}/.venv/bin/pip install -r tests/{name}/requirements.txt"
+    );
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{} has no {what}; .ci/run should have run: {how}",
+            py.display()
+        );
+    }
+    eprintln!(
+        "SKIPPED: {what} is not installed at {} (run: {how})",
+        py.display()
+    );
+    None
+}
