@@ -15,6 +15,9 @@ use sidekey_testkit::{Dialect, FakeIdp, FakeYouTube, Options, YouTubeOptions};
 use std::process::{Command, Output, Stdio};
 
 const DEFAULT_SCOPES: &str = "\"openid\", \"email\", \"profile\", \"youtube\"";
+/// Changes need the account's policy (locally too): the tests allow them all, but the ones
+/// about the policy itself.
+const ALLOW_WRITES: &str = "[accounts.tube.policy]\nallow = [\"google.youtube.playlist.create\", \"google.youtube.playlist.add\", \"google.youtube.playlist.remove\"]\n";
 
 struct Setup {
     idp: FakeIdp,
@@ -39,7 +42,7 @@ fn setup_with(scopes: &str, yt: YouTubeOptions) -> Setup {
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
     let yt = FakeYouTube::start(yt);
-    let env = Env::new(&config(&idp, &yt, scopes, ""));
+    let env = Env::new(&config(&idp, &yt, scopes, ALLOW_WRITES));
     let out = env.run(&["login", "tube"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     Setup { idp, yt, env }
@@ -548,6 +551,13 @@ fn agent(env: &Env, d: &Daemon, args: &[&str]) -> Output {
 #[test]
 fn through_the_daemon_writes_need_the_accounts_policy() {
     let s = setup();
+    s.env
+        .write_config(&config(&s.idp, &s.yt, DEFAULT_SCOPES, ""));
+    // Locally too, a change outside the policy is refused before YouTube sees it.
+    s.yt.clear_requests();
+    let out = s.env.run(&yt(&["playlist", "create", "Mine"]));
+    assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
+    assert!(s.yt.requests().is_empty(), "{:?}", s.yt.requests());
     let d = start_daemon(&s.env);
     // Reads are allowed by default.
     let out = agent(&s.env, &d, &yt(&["playlists", "--json"]));
@@ -708,11 +718,12 @@ fn accounts_of_one_project_share_the_ledger() {
             ..YouTubeOptions::default()
         },
     );
-    let second =
-        config(&s.idp, &s.yt, DEFAULT_SCOPES, "").replace("[accounts.tube]", "[accounts.tube2]");
+    let second = config(&s.idp, &s.yt, DEFAULT_SCOPES, ALLOW_WRITES)
+        .replace("[accounts.tube]", "[accounts.tube2]")
+        .replace("[accounts.tube.policy]", "[accounts.tube2.policy]");
     s.env.write_config(&format!(
         "{}\n{second}",
-        config(&s.idp, &s.yt, DEFAULT_SCOPES, "")
+        config(&s.idp, &s.yt, DEFAULT_SCOPES, ALLOW_WRITES)
     ));
     let out = s.env.run(&["login", "tube2"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
