@@ -68,6 +68,52 @@ impl std::error::Error for BodyError {
     }
 }
 
+/// An answer read whole: its status, its `Retry-After` (seconds or an HTTP date) and its body.
+#[derive(Debug)]
+pub struct Reply {
+    pub status: u16,
+    pub retry_after: Option<Duration>,
+    pub body: Vec<u8>,
+}
+
+/// Why [`send_capped`] has no [`Reply`]: the request or the body's transfer failed (one line,
+/// from [`describe_reqwest`]), or the body was over the cap (`HTTP 200 body of … bytes is over
+/// the … byte limit`).
+#[derive(Debug)]
+pub enum SendError {
+    Network(String),
+    TooLarge(String),
+}
+
+/// Send `req` with a per-request `timeout` and read its whole body, refused over `max` bytes:
+/// the one transport step the API clients (Graph, YouTube) share.
+pub async fn send_capped(
+    req: reqwest::RequestBuilder,
+    timeout: Duration,
+    max: usize,
+) -> Result<Reply, SendError> {
+    let resp = req
+        .timeout(timeout)
+        .send()
+        .await
+        .map_err(|e| SendError::Network(describe_reqwest(&e)))?;
+    let status = resp.status().as_u16();
+    let retry_after = resp
+        .headers()
+        .get(reqwest::header::RETRY_AFTER)
+        .and_then(|v| v.to_str().ok())
+        .and_then(crate::retry_after::parse_retry_after);
+    let body = read_capped(resp, max).await.map_err(|e| match e {
+        BodyError::TooLarge { .. } => SendError::TooLarge(format!("HTTP {status} {e}")),
+        BodyError::Transport(e) => SendError::Network(describe_reqwest(&e)),
+    })?;
+    Ok(Reply {
+        status,
+        retry_after,
+        body,
+    })
+}
+
 /// The whole body of `resp`, refused once it is over `max` bytes: by its Content-Length before
 /// anything is read, else as soon as the chunks received add up to more.
 pub async fn read_capped(mut resp: reqwest::Response, max: usize) -> Result<Vec<u8>, BodyError> {

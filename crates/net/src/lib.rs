@@ -24,7 +24,9 @@ mod retry_after;
 pub mod secret;
 mod text;
 
-pub use http::{BodyError, client_builder, describe_reqwest, origin, read_capped};
+pub use http::{
+    BodyError, Reply, SendError, client_builder, describe_reqwest, origin, read_capped, send_capped,
+};
 pub use retry_after::{parse_retry_after, parse_retry_after_at};
 pub use secret::Secret;
 pub use text::{REDACTED, one_line, scrub};

@@ -26,7 +26,7 @@ use jiff::tz::TimeZone;
 use jiff::{Timestamp, ToSpan};
 use serde::Serialize;
 use serde_json::{Value, json};
-use sidekey_net::{BodyError, describe_reqwest, read_capped};
+use sidekey_net::{Reply as Raw, SendError, send_capped};
 
 use crate::error::{GraphError, classify};
 use crate::model::{
@@ -77,12 +77,6 @@ pub struct Graph {
     page_cap: usize,
     max_body: usize,
     timeout: Duration,
-}
-
-struct Raw {
-    status: u16,
-    retry_after: Option<Duration>,
-    body: Vec<u8>,
 }
 
 /// A finished `$batch` sub-request.
@@ -179,28 +173,12 @@ impl Graph {
     // transport
 
     async fn send_once(&self, req: reqwest::RequestBuilder) -> Result<Raw, GraphError> {
-        let resp = req
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| GraphError::Network(describe_reqwest(&e)))?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let body = read_capped(resp, self.max_body)
+        send_capped(req, self.timeout, self.max_body)
             .await
             .map_err(|e| match e {
-                BodyError::TooLarge { .. } => GraphError::Malformed(format!("HTTP {status} {e}")),
-                BodyError::Transport(e) => GraphError::Network(describe_reqwest(&e)),
-            })?;
-        Ok(Raw {
-            status,
-            retry_after,
-            body,
-        })
+                SendError::Network(m) => GraphError::Network(m),
+                SendError::TooLarge(m) => GraphError::Malformed(m),
+            })
     }
 
     /// Sends (rebuilding the request for each attempt) with the throttling policy; returns

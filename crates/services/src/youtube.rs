@@ -22,7 +22,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 use serde_json::{Value, json};
-use sidekey_net::{BodyError, describe_reqwest, one_line, parse_retry_after, read_capped};
+use sidekey_net::{Reply as Raw, SendError, one_line, send_capped};
 
 /// Where the API lives (the docs use both `www.googleapis.com` and `youtube.googleapis.com`).
 pub const YOUTUBE_BASE: &str = "https://www.googleapis.com/youtube/v3";
@@ -506,12 +506,6 @@ pub struct YouTube {
     spent_searches: Arc<AtomicU32>,
 }
 
-struct Raw {
-    status: u16,
-    retry_after: Option<Duration>,
-    body: Vec<u8>,
-}
-
 impl YouTube {
     /// `base` is the API root with the version, e.g. [`YOUTUBE_BASE`]. Defaults: 3 attempts,
     /// 10 s total wait for rate limits, 10 pages, 4 MiB per answer, 30 s per request.
@@ -556,28 +550,12 @@ impl YouTube {
     }
 
     async fn send_once(&self, req: reqwest::RequestBuilder) -> Result<Raw, YouTubeError> {
-        let resp = req
-            .timeout(self.timeout)
-            .send()
-            .await
-            .map_err(|e| YouTubeError::Network(describe_reqwest(&e)))?;
-        let status = resp.status().as_u16();
-        let retry_after = resp
-            .headers()
-            .get(reqwest::header::RETRY_AFTER)
-            .and_then(|v| v.to_str().ok())
-            .and_then(parse_retry_after);
-        let body = read_capped(resp, self.max_body)
+        send_capped(req, self.timeout, self.max_body)
             .await
             .map_err(|e| match e {
-                BodyError::TooLarge { .. } => YouTubeError::Malformed(format!("HTTP {status} {e}")),
-                BodyError::Transport(e) => YouTubeError::Network(describe_reqwest(&e)),
-            })?;
-        Ok(Raw {
-            status,
-            retry_after,
-            body,
-        })
+                SendError::Network(m) => YouTubeError::Network(m),
+                SendError::TooLarge(m) => YouTubeError::Malformed(m),
+            })
     }
 
     /// One call with the rate-limit policy; the JSON of a 2xx answer (`Null` for 204), or the
