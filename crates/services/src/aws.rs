@@ -194,35 +194,30 @@ impl Portal {
         }
     }
 
-    /// `GET /assignment/accounts` (`next_token`, `max_result`), every page.
-    pub async fn list_accounts(&self, token: &Secret) -> Result<Vec<AwsAccount>, PortalError> {
+    /// Every page of a portal list (`next_token`, `max_result`): the entries under `list_key`,
+    /// each read by `entry`; at most [`MAX_PAGES`] pages.
+    async fn every_page<T>(
+        &self,
+        token: &Secret,
+        path: &str,
+        query: &[(&str, &str)],
+        list_key: &str,
+        what: &str,
+        entry: impl Fn(&serde_json::Value) -> Result<T, PortalError>,
+    ) -> Result<Vec<T>, PortalError> {
         let mut out = Vec::new();
         let mut next: Option<String> = None;
         for _ in 0..MAX_PAGES {
-            let mut q = vec![("max_result", "100")];
+            let mut q = query.to_vec();
+            q.push(("max_result", "100"));
             if let Some(n) = &next {
                 q.push(("next_token", n.as_str()));
             }
-            let m = self
-                .call(false, self.url("/assignment/accounts", &q), token)
-                .await?;
-            let list = m
-                .get("accountList")
-                .and_then(|v| v.as_array())
-                .cloned()
-                .unwrap_or_default();
-            for a in list {
-                let s = |k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_owned);
-                let Some(id) = s("accountId") else {
-                    return Err(PortalError::Malformed(
-                        "an account without accountId".into(),
-                    ));
-                };
-                out.push(AwsAccount {
-                    account_id: id,
-                    account_name: s("accountName"),
-                    email_address: s("emailAddress"),
-                });
+            let m = self.call(false, self.url(path, &q), token).await?;
+            if let Some(list) = m.get(list_key).and_then(|v| v.as_array()) {
+                for e in list {
+                    out.push(entry(e)?);
+                }
             }
             next = m
                 .get("nextToken")
@@ -234,8 +229,33 @@ impl Portal {
             }
         }
         Err(PortalError::Malformed(format!(
-            "more than {MAX_PAGES} pages of accounts"
+            "more than {MAX_PAGES} pages of {what}"
         )))
+    }
+
+    /// `GET /assignment/accounts`, every page.
+    pub async fn list_accounts(&self, token: &Secret) -> Result<Vec<AwsAccount>, PortalError> {
+        self.every_page(
+            token,
+            "/assignment/accounts",
+            &[],
+            "accountList",
+            "accounts",
+            |a| {
+                let s = |k: &str| a.get(k).and_then(|v| v.as_str()).map(str::to_owned);
+                let Some(id) = s("accountId") else {
+                    return Err(PortalError::Malformed(
+                        "an account without accountId".into(),
+                    ));
+                };
+                Ok(AwsAccount {
+                    account_id: id,
+                    account_name: s("accountName"),
+                    email_address: s("emailAddress"),
+                })
+            },
+        )
+        .await
     }
 
     /// `GET /assignment/roles?account_id=…`, every page.
@@ -244,43 +264,24 @@ impl Portal {
         token: &Secret,
         account_id: &str,
     ) -> Result<Vec<AwsRole>, PortalError> {
-        let mut out = Vec::new();
-        let mut next: Option<String> = None;
-        for _ in 0..MAX_PAGES {
-            let mut q = vec![("account_id", account_id), ("max_result", "100")];
-            if let Some(n) = &next {
-                q.push(("next_token", n.as_str()));
-            }
-            let m = self
-                .call(false, self.url("/assignment/roles", &q), token)
-                .await?;
-            let list = m
-                .get("roleList")
-                .and_then(|v| v.as_array())
-                .cloned()
-                .unwrap_or_default();
-            for r in list {
+        self.every_page(
+            token,
+            "/assignment/roles",
+            &[("account_id", account_id)],
+            "roleList",
+            "roles",
+            |r| {
                 let s = |k: &str| r.get(k).and_then(|v| v.as_str()).map(str::to_owned);
                 let Some(role) = s("roleName") else {
                     return Err(PortalError::Malformed("a role without roleName".into()));
                 };
-                out.push(AwsRole {
+                Ok(AwsRole {
                     account_id: s("accountId").unwrap_or_else(|| account_id.to_string()),
                     role_name: role,
-                });
-            }
-            next = m
-                .get("nextToken")
-                .and_then(|v| v.as_str())
-                .filter(|s| !s.is_empty())
-                .map(str::to_owned);
-            if next.is_none() {
-                return Ok(out);
-            }
-        }
-        Err(PortalError::Malformed(format!(
-            "more than {MAX_PAGES} pages of roles"
-        )))
+                })
+            },
+        )
+        .await
     }
 
     /// `GET /federation/credentials?role_name=…&account_id=…`.
