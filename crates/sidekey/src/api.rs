@@ -13,6 +13,7 @@
 //! | `POST /v1/logout`              | [`AccountRequest`] | [`LogoutReply`] |
 //! | `POST /v1/op`                  | [`OpRequest`]    | [`OpReply`]       |
 //! | `GET /v1/ops`                  |                  | [`OpsReply`]      |
+//! | `POST /v1/refused`             | [`RefusalReport`] | `{}`             |
 //!
 //! Every failure is `{"error": {"exit_code", "reason", "message"}}` ([`ApiError`]) with an HTTP
 //! status derived from the exit code; the client turns it back into the same
@@ -131,6 +132,8 @@ pub enum TokenPurpose {
     GitCredential { host: String },
     /// `sidekey secret-provider` answering an OpenClaw exec SecretRef.
     SecretProvider,
+    /// `sidekey exec NAME -- PROGRAM`: the token goes into `program`'s environment.
+    Exec { program: String },
 }
 
 impl TokenPurpose {
@@ -145,8 +148,51 @@ impl TokenPurpose {
             TokenPurpose::GitCredential { host } if !crate::config::valid_git_host(host) => Err(
                 Failure::usage("purpose: the git host must be host or host:port"),
             ),
+            TokenPurpose::Exec { program }
+                if program.is_empty()
+                    || program.chars().count() > MAX_PROGRAM
+                    || program.chars().any(char::is_control) =>
+            {
+                Err(Failure::usage(format!(
+                    "purpose: the program must be one line of at most {MAX_PROGRAM} characters"
+                )))
+            }
             _ => Ok(()),
         }
+    }
+}
+
+/// The longest program name an `exec` purpose carries to the audit log.
+pub const MAX_PROGRAM: usize = 200;
+
+/// `POST /v1/refused`: a refusal a client made before it could call the daemon (an MCP tool's
+/// arguments refused on the agent's side), so the daemon's audit log has it too. Only usage
+/// and policy refusals are taken; nothing is run.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+pub struct RefusalReport {
+    /// The operation (or `mcp.unknown`), at most [`MAX_REFUSED_OP`] characters of one line.
+    pub op: String,
+    pub error: Failure,
+}
+
+pub const MAX_REFUSED_OP: usize = 64;
+
+impl RefusalReport {
+    pub fn validate(&self) -> Result<(), Failure> {
+        if self.op.is_empty()
+            || self.op.chars().count() > MAX_REFUSED_OP
+            || self.op.chars().any(char::is_control)
+        {
+            return Err(Failure::usage(format!(
+                "refused: op must be one line of 1 to {MAX_REFUSED_OP} characters"
+            )));
+        }
+        if !matches!(self.error.exit, Exit::Usage | Exit::Policy) {
+            return Err(Failure::usage(
+                "refused: only usage (2) and policy (6) refusals are reported",
+            ));
+        }
+        Ok(())
     }
 }
 

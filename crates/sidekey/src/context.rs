@@ -12,7 +12,7 @@
 use crate::config::Config;
 use crate::env;
 use crate::error::Failure;
-use sidekey_flow::{Http, HttpOptions};
+use sidekey_flow::{Http, HttpOptions, Secret};
 use sidekey_vault::{Key, Vault};
 use std::path::{Path, PathBuf};
 use std::sync::OnceLock;
@@ -174,4 +174,29 @@ impl Context {
         let v = Vault::open(&self.vault_dir(), &key)?;
         Ok(self.vault.get_or_init(|| v).clone())
     }
+}
+
+pub fn api_key_path(ctx: &Context) -> Option<PathBuf> {
+    ctx.config
+        .server
+        .api_key_file
+        .clone()
+        .or_else(|| env::path(env::SIDEKEY_API_KEY_FILE))
+}
+
+pub fn read_api_key(path: &Path) -> Result<Secret, Failure> {
+    let text = std::fs::read_to_string(path).map_err(|e| {
+        Failure::config(format!(
+            "cannot read the API key file {}: {e}",
+            path.display()
+        ))
+    })?;
+    let key = text.trim();
+    if key.len() < 16 {
+        return Err(Failure::config(format!(
+            "the API key in {} is shorter than 16 characters (make one with `openssl rand -base64 32`)",
+            path.display()
+        )));
+    }
+    Ok(Secret::new(key))
 }

@@ -169,7 +169,7 @@ pub fn loose_permissions(ctx: &Context) -> Vec<String> {
         KeySource::Env => {}
     }
     file("audit log", &crate::audit::path(&ctx.home));
-    if let Some(p) = crate::daemon::api_key_path(ctx) {
+    if let Some(p) = crate::context::api_key_path(ctx) {
         file("API key file", &p);
     }
     if let Some(m) = mode(&ctx.home)

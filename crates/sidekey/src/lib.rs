@@ -41,8 +41,6 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod daemon;
-#[cfg(feature = "demo")]
-pub mod demo;
 pub mod doctor;
 pub mod env;
 pub mod error;

@@ -24,8 +24,7 @@
 //!   plus what the exit code means — so an agent can tell "sign in again" (3) from "refused by
 //!   policy" (6). Only a request that is not a tool call at all is a JSON-RPC error.
 
-use crate::api::{LoginRequest, OpReply, OpRequest, OpsReply, StatusReply};
-use crate::audit;
+use crate::api::{LoginRequest, OpRequest, OpsReply, StatusReply};
 use crate::backend::Backend;
 use crate::error::{Exit, Failure};
 use crate::ops::{Access, Operation};
@@ -40,7 +39,6 @@ use rmcp::{ErrorData as McpError, RoleServer, ServerHandler, ServiceExt};
 use serde_json::{Map, Value, json};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
 
 /// The account tools, besides one tool per operation.
 pub const AUTH_STATUS: &str = "auth_status";
@@ -236,10 +234,10 @@ fn used_defs(schema: &Value, defs: &Map<String, Value>) -> Map<String, Value> {
 /// The MCP server: one per `sidekey mcp` process (one client session).
 #[derive(Clone)]
 pub struct Server {
+    /// Every call goes through the guard: this process's (caller `mcp uid=N`, the agent), or
+    /// the daemon's in client mode.
     backend: Arc<Backend>,
     schemas: Arc<BTreeMap<String, JsonObject>>,
-    /// The audit log's name for local calls.
-    caller: Arc<str>,
 }
 
 impl Server {
@@ -247,7 +245,6 @@ impl Server {
         Server {
             backend: Arc::new(backend),
             schemas: Arc::new(input_schemas()),
-            caller: audit::local_caller().replacen("cli", "mcp", 1).into(),
         }
     }
 
@@ -276,71 +273,37 @@ impl Server {
         }
     }
 
-    /// Write a local call's audit entry (the daemon writes its own).
-    fn audit(
-        &self,
-        op: &str,
-        account: Option<&str>,
-        args: Value,
-        started: Instant,
-        r: &Result<(), Failure>,
-    ) {
-        if let Backend::Local(l) = &*self.backend
-            && l.ctx.home.exists()
-        {
-            audit::record(&l.ctx.home, &self.caller, account, op, args, started, r);
-        }
-    }
-
-    /// The local policy check for `op` on `account` (the daemon runs its own).
-    fn allow(&self, account: &str, op: &str) -> Result<(), Failure> {
-        match &*self.backend {
-            Backend::Local(l) => l.ctx.config.account(account)?.policy.check(account, op),
-            Backend::Remote(_) => Ok(()),
-        }
+    /// Arguments refused here, before any call: the guard's audit log has them too (this
+    /// process's, or the daemon's in client mode).
+    async fn refuse<T>(&self, op: &str, f: Failure) -> Result<T, Failure> {
+        self.backend.refused(op, &f).await;
+        Err(f)
     }
 
     async fn auth_status(&self, args: JsonObject) -> Result<(Value, String), Failure> {
-        let started = Instant::now();
-        let account = take_args::<AccountArg>(AUTH_STATUS, args)?.account;
-        let r: Result<StatusReply, Failure> = async {
-            if let Some(a) = &account {
-                self.allow(a, "status")?;
-            }
-            self.backend.status(account.as_deref()).await
-        }
-        .await;
-        self.audit("status", account.as_deref(), json!({}), started, &unit(&r));
-        let reply = r?;
+        let account = match take_args::<AccountArg>(AUTH_STATUS, args) {
+            Ok(a) => a.account,
+            Err(f) => return self.refuse("status", f).await,
+        };
+        let reply = self.backend.status(account.as_deref()).await?;
         let text = status_text(&reply);
         Ok((to_value(&reply)?, text))
     }
 
     async fn auth_login(&self, args: JsonObject) -> Result<(Value, String), Failure> {
-        let started = Instant::now();
-        let account = take_args::<LoginArg>(AUTH_LOGIN, args)?.account;
-        let r = async {
-            self.allow(&account, "login")?;
-            let req = LoginRequest {
-                account: account.clone(),
-                scopes: None,
-                resume_only: false,
-            };
-            let started = self.backend.login(&req, Mode::Handover).await?;
-            // Locally: the background poller has taken over before this answers (as `login
-            // --no-wait` does before it exits). Through the daemon, the daemon polls.
-            self.backend.settle(&account).await?;
-            Ok(started)
-        }
-        .await;
-        self.audit(
-            "login",
-            Some(&account),
-            json!({"scopes": [], "mode": "Mcp"}),
-            started,
-            &unit(&r),
-        );
-        let started = r?;
+        let account = match take_args::<LoginArg>(AUTH_LOGIN, args) {
+            Ok(a) => a.account,
+            Err(f) => return self.refuse("login", f).await,
+        };
+        let req = LoginRequest {
+            account: account.clone(),
+            scopes: None,
+            resume_only: false,
+        };
+        let started = self.backend.login(&req, Mode::Handover).await?;
+        // Locally: the background poller has taken over before this answers (as `login
+        // --no-wait` does before it exits). Through the daemon, the daemon polls.
+        self.backend.settle(&account).await?;
         let text = match &started.event {
             sidekey_notify::Event::Code {
                 user_code,
@@ -365,7 +328,6 @@ impl Server {
     }
 
     async fn operate(&self, tool: &str, mut args: JsonObject) -> Result<(Value, String), Failure> {
-        let started = Instant::now();
         // Exports (AWS role keys) are not tools: see `op_tools`.
         let Some(info) = Operation::catalog()
             .find(|i| tool_name(i.name) == tool && i.access != crate::ops::Access::Export)
@@ -375,8 +337,7 @@ impl Server {
                 "policy: unknown tool '{}'",
                 sidekey_flow::response::one_line(tool, 60)
             ));
-            self.audit("mcp.unknown", None, json!({}), started, &Err(f.clone()));
-            return Err(f);
+            return self.refuse("mcp.unknown", f).await;
         };
         let parsed = match args.remove("account") {
             None | Some(Value::Null) => Ok(None),
@@ -388,41 +349,9 @@ impl Server {
         .and_then(|account| Ok((account, operation_of(info.name, args, &self.schemas)?)));
         let (account, op) = match parsed {
             Ok(p) => p,
-            Err(f) => {
-                // Arguments that do not read are audited as the daemon audits them.
-                self.audit(info.name, None, json!({}), started, &Err(f.clone()));
-                return Err(f);
-            }
+            Err(f) => return self.refuse(info.name, f).await,
         };
-        let req = OpRequest { account, op };
-        let r: Result<OpReply, Failure> = match &*self.backend {
-            Backend::Local(l) => {
-                let r = async {
-                    req.op.validate()?;
-                    let name = l.op_account(&req)?;
-                    self.allow(&name, info.name)?;
-                    l.operate(&req).await
-                }
-                .await;
-                let account = match &r {
-                    Ok(reply) => Some(reply.account.clone()),
-                    Err(_) => l.op_account(&req).ok(),
-                };
-                self.audit(
-                    info.name,
-                    account.as_deref(),
-                    req.op.audit_args(),
-                    started,
-                    &unit(&r),
-                );
-                r
-            }
-            Backend::Remote(remote) => {
-                req.op.validate()?;
-                remote.operate(&req).await
-            }
-        };
-        let reply = r?;
+        let reply = self.backend.operate(&OpRequest { account, op }).await?;
         Ok((reply.result, reply.text))
     }
 }
@@ -574,10 +503,6 @@ fn auth_tools() -> Vec<Tool> {
                 .open_world(true),
         ),
     ]
-}
-
-fn unit<T>(r: &Result<T, Failure>) -> Result<(), Failure> {
-    r.as_ref().map(|_| ()).map_err(Clone::clone)
 }
 
 fn to_value<T: serde::Serialize>(v: &T) -> Result<Value, Failure> {
@@ -846,7 +771,12 @@ aws_roles = ["123456789012/ReadOnly"]
         let config = crate::config::Config::parse(&dir.path().join("c.toml"), text).unwrap();
         let ctx = crate::context::Context::new(dir.path().to_path_buf(), config);
         let local = crate::backend::local::Local::new(ctx, crate::signin::Stop::never());
-        let grants = local.allowed_ops();
+        let backend = Backend::Local(local, crate::backend::Caller::Mcp);
+        let grants = tokio::runtime::Builder::new_current_thread()
+            .build()
+            .unwrap()
+            .block_on(backend.allowed_ops())
+            .unwrap();
         let tools = op_tools(&grants, &input_schemas());
         let tool = |n: &str| tools.iter().find(|t| t.name == n);
         let accounts =

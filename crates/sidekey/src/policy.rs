@@ -15,33 +15,26 @@ use crate::error::Failure;
 use crate::ops::{Access, Operation};
 
 /// The calls on an account itself (the service operations come from [`Operation::catalog`]).
-const ACCOUNT_CALLS: &[(&str, Kind)] = &[
-    ("status", Kind::Read),
-    ("login", Kind::Read),
-    ("logout", Kind::Write),
-    ("token", Kind::Export),
+const ACCOUNT_CALLS: &[(&str, Access)] = &[
+    ("status", Access::Read),
+    ("login", Access::Read),
+    ("logout", Access::Write),
+    ("token", Access::Export),
 ];
 
-#[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Kind {
-    /// Reads, or starts a sign-in the person still has to approve.
-    Read,
-    /// Changes or destroys something: must be listed in `allow`.
-    Write,
-    /// Hands out a raw token: needs `allow_token_export`.
-    Export,
-}
+/// The policy's name for an operation's [`Access`] (one enum for both).
+pub type Kind = Access;
 
 /// Whether the daemon knows `op`, and what kind of call it is.
-pub fn kind_of(op: &str) -> Option<Kind> {
+pub fn kind_of(op: &str) -> Option<Access> {
     if let Some((_, k)) = ACCOUNT_CALLS.iter().find(|(n, _)| *n == op) {
         return Some(*k);
     }
-    Operation::named(op).map(|info| match info.access {
-        Access::Read => Kind::Read,
-        Access::Write => Kind::Write,
-        Access::Export => Kind::Export,
-    })
+    Operation::named(op).map(|info| info.access)
+}
+
+fn is_account_call(op: &str) -> bool {
+    ACCOUNT_CALLS.iter().any(|(n, _)| *n == op)
 }
 
 /// Every call name the policy knows, for error messages.
@@ -51,6 +44,17 @@ pub fn known() -> Vec<&'static str> {
         .map(|(n, _)| *n)
         .chain(Operation::catalog().map(|i| i.name))
         .collect()
+}
+
+/// Who makes a call, as far as the policy cares.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Who {
+    /// The person at the terminal of the machine that holds the vault: their own tokens and
+    /// role keys are theirs to see, and signing out is theirs to do. A change at a service
+    /// still needs `allow`, whoever asks (the policy is the person's list of what may change).
+    Person,
+    /// The agent: the daemon's API, or an MCP client. Reads only, unless the policy says more.
+    Agent,
 }
 
 #[derive(Clone, Debug, Default)]
@@ -83,40 +87,46 @@ pub fn valid_aws_role_name(s: &str) -> bool {
 }
 
 impl Policy {
-    /// May the agent call `op` on `account`?
-    pub fn check(&self, account: &str, op: &str) -> Result<(), Failure> {
-        match kind_of(op) {
-            Some(Kind::Read) => Ok(()),
-            Some(Kind::Write) if self.allow.iter().any(|a| a == op) => Ok(()),
-            Some(Kind::Write) => Err(Failure::policy(format!(
+    /// The one decision, made by the guard ([`crate::backend::guard`]) and nowhere else: may
+    /// `who` make the call `op` on `account`? `credential` names what an export hands out when
+    /// it is narrower than the account's token (an AWS `ACCOUNT_ID/ROLE_NAME` pair).
+    pub fn permit(
+        &self,
+        who: Who,
+        account: &str,
+        op: &str,
+        credential: Option<&str>,
+    ) -> Result<(), Failure> {
+        let Some(access) = kind_of(op) else {
+            return Err(Failure::policy(format!("policy: unknown operation '{op}'")));
+        };
+        match (access, who) {
+            (Access::Read, _) => Ok(()),
+            (Access::Export, Who::Person) => Ok(()),
+            (Access::Write, Who::Person) if is_account_call(op) => Ok(()),
+            (Access::Write, _) if self.allow.iter().any(|a| a == op) => Ok(()),
+            (Access::Write, _) => Err(Failure::policy(format!(
                 "policy: '{op}' changes the account and is not in [accounts.{account}.policy] allow"
             ))),
-            // Role credentials are governed per account/role pair: see `check_operation`.
-            Some(Kind::Export) if op == "aws.credentials" => Err(Failure::policy(format!(
-                "policy: AWS role credentials of '{account}' do not leave the sidekey daemon unless the account/role pair is in [accounts.{account}.policy] aws_roles"
-            ))),
-            Some(Kind::Export) if self.allow_token_export => Ok(()),
-            Some(Kind::Export) => Err(Failure::policy(format!(
-                "policy: raw tokens of '{account}' do not leave the sidekey daemon ([accounts.{account}.policy] allow_token_export = false)"
-            ))),
-            None => Err(Failure::policy(format!("policy: unknown operation '{op}'"))),
+            (Access::Export, Who::Agent) => match credential {
+                Some(pair) if self.aws_roles.iter().any(|r| r == pair) => Ok(()),
+                Some(pair) => Err(Failure::policy(format!(
+                    "policy: role credentials for {pair} do not leave the sidekey daemon: add \"{pair}\" to [accounts.{account}.policy] aws_roles"
+                ))),
+                None if !is_account_call(op) => Err(Failure::policy(format!(
+                    "policy: AWS role credentials of '{account}' do not leave the sidekey daemon unless the account/role pair is in [accounts.{account}.policy] aws_roles"
+                ))),
+                None if self.allow_token_export => Ok(()),
+                None => Err(Failure::policy(format!(
+                    "policy: raw tokens of '{account}' do not leave the sidekey daemon ([accounts.{account}.policy] allow_token_export = false)"
+                ))),
+            },
         }
     }
 
-    /// May the agent run `op` (with its arguments) on `account` through the daemon? AWS role
-    /// credentials: only the `ACCOUNT_ID/ROLE_NAME` pairs listed in `aws_roles`.
-    pub fn check_operation(&self, account: &str, op: &Operation) -> Result<(), Failure> {
-        if let Operation::Aws(a) = op
-            && let Some(pair) = a.role_pair()
-        {
-            if self.aws_roles.contains(&pair) {
-                return Ok(());
-            }
-            return Err(Failure::policy(format!(
-                "policy: role credentials for {pair} do not leave the sidekey daemon: add \"{pair}\" to [accounts.{account}.policy] aws_roles"
-            )));
-        }
-        self.check(account, op.info().name)
+    /// [`Policy::permit`] for a service operation with its arguments.
+    pub fn permit_operation(&self, who: Who, account: &str, op: &Operation) -> Result<(), Failure> {
+        self.permit(who, account, op.info().name, op.credential().as_deref())
     }
 
     /// A sign-in may request at most the ceiling (the policy's, else the configured scopes).
@@ -250,23 +260,41 @@ mod tests {
             })
         };
         let none = Policy::default();
-        let f = none.check_operation("a", &creds("ReadOnly")).unwrap_err();
+        let f = none
+            .permit_operation(Who::Agent, "a", &creds("ReadOnly"))
+            .unwrap_err();
         assert!(f.message.contains("aws_roles"), "{}", f.message);
         // allow_token_export is about tokens, not role keys.
         let tokens = Policy {
             allow_token_export: true,
             ..Policy::default()
         };
-        assert!(tokens.check_operation("a", &creds("ReadOnly")).is_err());
-        assert!(tokens.check("a", "aws.credentials").is_err());
+        assert!(
+            tokens
+                .permit_operation(Who::Agent, "a", &creds("ReadOnly"))
+                .is_err()
+        );
+        assert!(
+            tokens
+                .permit(Who::Agent, "a", "aws.credentials", None)
+                .is_err()
+        );
         let listed = Policy {
             aws_roles: vec!["123456789012/ReadOnly".into()],
             ..Policy::default()
         };
-        assert!(listed.check_operation("a", &creds("ReadOnly")).is_ok());
-        assert!(listed.check_operation("a", &creds("Admin")).is_err());
         assert!(
-            none.check_operation("a", &Operation::Aws(AwsOp::Accounts))
+            listed
+                .permit_operation(Who::Agent, "a", &creds("ReadOnly"))
+                .is_ok()
+        );
+        assert!(
+            listed
+                .permit_operation(Who::Agent, "a", &creds("Admin"))
+                .is_err()
+        );
+        assert!(
+            none.permit_operation(Who::Agent, "a", &Operation::Aws(AwsOp::Accounts))
                 .is_ok()
         );
         assert!(valid_aws_role("123456789012/Read.Only-1"));
@@ -280,13 +308,13 @@ mod tests {
     #[test]
     fn defaults_are_read_only_without_token_export() {
         let p = Policy::default();
-        assert!(p.check("a", "status").is_ok());
-        assert!(p.check("a", "login").is_ok());
-        let e = p.check("a", "logout").unwrap_err();
+        assert!(p.permit(Who::Agent, "a", "status", None).is_ok());
+        assert!(p.permit(Who::Agent, "a", "login", None).is_ok());
+        let e = p.permit(Who::Agent, "a", "logout", None).unwrap_err();
         assert_eq!(e.exit, crate::error::Exit::Policy);
         assert!(e.message.contains("allow"), "{}", e.message);
         assert!(
-            p.check("a", "token")
+            p.permit(Who::Agent, "a", "token", None)
                 .unwrap_err()
                 .message
                 .contains("allow_token_export")
@@ -296,7 +324,40 @@ mod tests {
             allow: vec!["logout".into()],
             ..Policy::default()
         };
-        assert!(open.check("a", "logout").is_ok() && open.check("a", "token").is_ok());
+        assert!(
+            open.permit(Who::Agent, "a", "logout", None).is_ok()
+                && open.permit(Who::Agent, "a", "token", None).is_ok()
+        );
+    }
+
+    #[test]
+    fn the_person_may_export_and_sign_out_but_changes_need_allow() {
+        use crate::ops::aws::AwsOp;
+        let p = Policy::default();
+        for op in ["status", "login", "logout", "token", "aws.credentials"] {
+            assert!(p.permit(Who::Person, "a", op, None).is_ok(), "{op}");
+        }
+        let creds = Operation::Aws(AwsOp::Credentials {
+            account_id: "123456789012".into(),
+            role_name: "Admin".into(),
+        });
+        assert!(p.permit_operation(Who::Person, "a", &creds).is_ok());
+        assert!(p.permit_operation(Who::Agent, "a", &creds).is_err());
+        // A change at a service is the policy's to allow, whoever asks.
+        let e = p
+            .permit(Who::Person, "a", "google.docs.create", None)
+            .unwrap_err();
+        assert_eq!(e.exit, crate::error::Exit::Policy);
+        let allowed = Policy {
+            allow: vec!["google.docs.create".into()],
+            ..Policy::default()
+        };
+        assert!(
+            allowed
+                .permit(Who::Person, "a", "google.docs.create", None)
+                .is_ok()
+        );
+        assert!(p.permit(Who::Person, "a", "ms.nope", None).is_err());
     }
 
     #[test]

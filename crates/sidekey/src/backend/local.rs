@@ -1,17 +1,15 @@
-//! The local backend: this process owns the vault. The CLI uses it when no daemon is configured,
-//! and the daemon uses it behind its API (after the API key, the policy and the audit), so every
-//! command's real work is written here once.
+//! The local backend: this process owns the vault. Every command's real work is written here
+//! once, and reached only through the guard ([`super::guard`]), which validates, resolves the
+//! account, checks the policy and audits: from the CLI, the daemon and the MCP server alike.
 
 use crate::account::{self, Record, State, now_unix};
 use crate::api::{
-    AccountState, AccountStatus, LoginProgress, LoginRequest, LoginStarted, LogoutReply, OpGrant,
-    OpReply, OpRequest, OpsReply, StatusReply, TokenReply,
+    AccountState, AccountStatus, LoginProgress, LoginStarted, LogoutReply, StatusReply, TokenReply,
 };
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
-use crate::ops;
 use crate::signin::pending::PendingStore;
-use crate::signin::{self, Mode, SignIns, Stop};
+use crate::signin::{SignIns, Stop};
 use sidekey_flow::{DeviceFlow, RevokeOutcome};
 use std::sync::Arc;
 use std::time::Duration;
@@ -132,13 +130,6 @@ impl Local {
         Ok(StatusReply { accounts })
     }
 
-    /// Start, join or resume a sign-in; see [`crate::signin`].
-    pub async fn login(&self, req: &LoginRequest, mode: Mode) -> Result<LoginStarted, Failure> {
-        let account = self.ctx.config.account(&req.account)?;
-        let account = signin::with_scopes(account, req.scopes.as_deref())?;
-        self.signins.start(account, mode).await
-    }
-
     pub async fn login_redirect(&self, name: &str, url: &str) -> Result<LoginStarted, Failure> {
         let account = self.ctx.config.account(name)?.clone();
         self.signins.paste(account, url).await
@@ -153,15 +144,10 @@ impl Local {
         self.signins.progress(name, wait).await
     }
 
-    /// A fresh access token (no policy here: the daemon checks it before calling).
+    /// A fresh access token (no policy here: the guard checks it, and the grant after).
     pub async fn token(&self, name: &str) -> Result<TokenReply, Failure> {
         let account = self.ctx.config.account(name)?;
         let rec = account::fresh_token(&self.ctx, name).await?;
-        // The ceiling holds for what was granted, whoever asks (the daemon, `exec`, or the
-        // person at this terminal): widening it is a change to the config.
-        account
-            .policy
-            .check_granted(name, &account.scopes, &rec.scopes)?;
         Ok(TokenReply {
             account: name.to_string(),
             access_token: rec.access_token,
@@ -229,45 +215,5 @@ impl Local {
                 ),
             )),
         }
-    }
-
-    /// The account an operation would run on (for the policy and the audit, before it runs).
-    pub fn op_account(&self, req: &OpRequest) -> Result<String, Failure> {
-        ops::pick_account(&self.ctx, req.account.as_deref(), req.op.provider())
-    }
-
-    /// Every operation with the accounts whose policy allows it (the daemon's `GET /v1/ops`).
-    pub fn allowed_ops(&self) -> OpsReply {
-        let config = &self.ctx.config;
-        let ops = ops::Operation::all()
-            .map(|op| {
-                let info = op.info();
-                let accounts = config
-                    .accounts
-                    .iter()
-                    .filter(|(name, a)| {
-                        a.kind == op.provider() && a.policy.check(name, info.name).is_ok()
-                    })
-                    .map(|(name, _)| name.clone())
-                    .collect();
-                OpGrant {
-                    op: info.name.to_string(),
-                    access: info.access,
-                    accounts,
-                }
-            })
-            .collect();
-        OpsReply { ops }
-    }
-
-    pub async fn operate(&self, req: &OpRequest) -> Result<OpReply, Failure> {
-        req.op.validate()?;
-        let account = self.op_account(req)?;
-        let (result, text) = req.op.run(&self.ctx, &account).await?;
-        Ok(OpReply {
-            account,
-            result,
-            text,
-        })
     }
 }

@@ -2,11 +2,15 @@
 //! owns the vault) or [`Backend::Remote`] (client mode: `SIDEKEY_URL` names a daemon). Every
 //! command in [`crate::cli`] is written once against this enum.
 //!
-//! Local calls are audited here (caller `cli uid=N`); remote ones are audited by the daemon.
+//! Every local call passes through the guard ([`guard::operate`]) with this process's
+//! [`Caller`] (the person at the terminal, or an MCP client); remote ones pass through the
+//! daemon's guard.
 
+pub mod guard;
 pub mod local;
 pub mod remote;
 
+pub use guard::{Call, Caller, Done};
 pub use local::Local;
 pub use remote::Remote;
 
@@ -14,15 +18,15 @@ use crate::api::{
     Health, LoginProgress, LoginRequest, LoginStarted, LogoutReply, OpReply, OpRequest, OpsReply,
     StatusReply, TokenReply,
 };
-use crate::audit;
 use crate::context::Context;
 use crate::env;
 use crate::error::Failure;
 use crate::signin::{Mode, Stop};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 pub enum Backend {
-    Local(Local),
+    /// This process owns the vault; its calls are the caller's.
+    Local(Local, Caller),
     Remote(Remote),
 }
 
@@ -35,51 +39,70 @@ impl Backend {
                 let key_file = env::path(env::SIDEKEY_API_KEY_FILE).ok_or_else(|| {
                     Failure::config("SIDEKEY_URL is set but SIDEKEY_API_KEY_FILE is not")
                 })?;
-                let key = crate::daemon::read_api_key(&key_file)?;
+                let key = crate::context::read_api_key(&key_file)?;
                 Ok(Backend::Remote(Remote::new(url.trim(), key)?))
             }
-            None => Ok(Backend::Local(Local::new(
-                Context::from_env()?,
-                Stop::never(),
-            ))),
+            None => Ok(Backend::Local(
+                Local::new(Context::from_env()?, Stop::never()),
+                Caller::Person,
+            )),
+        }
+    }
+
+    /// The same backend with calls made by `caller` (`sidekey mcp`: the agent, not the person).
+    pub fn called_by(self, caller: Caller) -> Backend {
+        match self {
+            Backend::Local(l, _) => Backend::Local(l, caller),
+            remote => remote,
         }
     }
 
     /// The local context, when there is one (commands that need the config itself).
     pub fn local(&self) -> Option<&Local> {
         match self {
-            Backend::Local(l) => Some(l),
+            Backend::Local(l, _) => Some(l),
             Backend::Remote(_) => None,
         }
     }
 
-    /// Record a local call in the audit log (the daemon records its own).
-    pub fn audit(
-        &self,
-        op: &str,
-        account: Option<&str>,
-        args: serde_json::Value,
-        started: Instant,
-        result: &Result<(), Failure>,
-    ) {
-        if let Backend::Local(l) = self
-            && l.ctx.home.exists()
-        {
-            audit::record(
-                &l.ctx.home,
-                &audit::local_caller(),
-                account,
-                op,
-                args,
-                started,
-                result,
-            );
+    /// Run `call` through the guard (locally; the daemon runs its own for remote calls).
+    async fn guarded<T>(
+        l: &Local,
+        caller: &Caller,
+        call: Call,
+        pick: impl FnOnce(Done) -> Option<T>,
+    ) -> Result<T, Failure> {
+        guard::expect(guard::operate(l, caller, call).await?, pick)
+    }
+
+    /// Record a refusal made before a call could be made (an MCP tool's arguments), in this
+    /// process's audit log or, in client mode, the daemon's.
+    pub async fn refused(&self, op: &str, failure: &Failure) {
+        let call = Call::Refused {
+            op: op.to_string(),
+            account: None,
+            failure: failure.clone(),
+        };
+        match self {
+            Backend::Local(l, caller) => {
+                let _ = guard::operate(l, caller, call).await;
+            }
+            Backend::Remote(r) => r.refused(op, failure).await,
         }
     }
 
     pub async fn status(&self, only: Option<&str>) -> Result<StatusReply, Failure> {
         match self {
-            Backend::Local(l) => l.status(only).await,
+            Backend::Local(l, c) => {
+                let call = Call::Status {
+                    account: only.map(str::to_owned),
+                };
+                Self::guarded(l, c, call, |d| match d {
+                    Done::Status(r) => Some(r),
+                    _ => None,
+                })
+                .await
+            }
             Backend::Remote(r) => r.status(only).await,
         }
     }
@@ -88,7 +111,17 @@ impl Backend {
     /// is the same as `Fresh` there.
     pub async fn login(&self, req: &LoginRequest, mode: Mode) -> Result<LoginStarted, Failure> {
         match self {
-            Backend::Local(l) => l.login(req, mode).await,
+            Backend::Local(l, c) => {
+                let call = Call::Login {
+                    req: req.clone(),
+                    mode,
+                };
+                Self::guarded(l, c, call, |d| match d {
+                    Done::Started(r) => Some(r),
+                    _ => None,
+                })
+                .await
+            }
             Backend::Remote(r) => r.login(req).await,
         }
     }
@@ -96,7 +129,17 @@ impl Backend {
     /// Hand a pasted redirect URL to `name`'s waiting code-flow sign-in.
     pub async fn login_redirect(&self, name: &str, url: &str) -> Result<LoginStarted, Failure> {
         match self {
-            Backend::Local(l) => l.login_redirect(name, url).await,
+            Backend::Local(l, c) => {
+                let call = Call::Redirect {
+                    account: name.to_string(),
+                    url: url.to_string(),
+                };
+                Self::guarded(l, c, call, |d| match d {
+                    Done::Started(r) => Some(r),
+                    _ => None,
+                })
+                .await
+            }
             Backend::Remote(r) => r.login_redirect(name, url).await,
         }
     }
@@ -107,7 +150,17 @@ impl Backend {
         wait: Duration,
     ) -> Result<LoginProgress, Failure> {
         match self {
-            Backend::Local(l) => l.login_progress(name, wait).await,
+            Backend::Local(l, c) => {
+                let call = Call::Progress {
+                    account: name.to_string(),
+                    wait,
+                };
+                Self::guarded(l, c, call, |d| match d {
+                    Done::Progress(r) => Some(r),
+                    _ => None,
+                })
+                .await
+            }
             Backend::Remote(r) => r.login_progress(name, wait).await,
         }
     }
@@ -116,7 +169,7 @@ impl Backend {
     /// and say how it ended.
     pub async fn settle(&self, name: &str) -> Result<(), Failure> {
         match self {
-            Backend::Local(l) => l.signins.settle(name).await,
+            Backend::Local(l, _) => l.signins.settle(name).await,
             Backend::Remote(_) => Ok(()),
         }
     }
@@ -125,29 +178,53 @@ impl Backend {
         self.token_for(name, None).await
     }
 
-    /// A token for `purpose` (git, an OpenClaw secret): the daemon audits the purpose; locally
-    /// the caller does (see [`Backend::audit`]).
+    /// A token for `purpose` (git, an OpenClaw secret, `exec`): the audit entry names it.
     pub async fn token_for(
         &self,
         name: &str,
         purpose: Option<&crate::api::TokenPurpose>,
     ) -> Result<TokenReply, Failure> {
         match self {
-            Backend::Local(l) => l.token(name).await,
+            Backend::Local(l, c) => {
+                let call = Call::Token {
+                    account: name.to_string(),
+                    purpose: purpose.cloned(),
+                };
+                Self::guarded(l, c, call, |d| match d {
+                    Done::Token(r) => Some(r),
+                    _ => None,
+                })
+                .await
+            }
             Backend::Remote(r) => r.token_for(name, purpose).await,
         }
     }
 
     pub async fn logout(&self, name: &str) -> Result<LogoutReply, Failure> {
         match self {
-            Backend::Local(l) => l.logout(name).await,
+            Backend::Local(l, c) => {
+                let call = Call::Logout {
+                    account: name.to_string(),
+                };
+                Self::guarded(l, c, call, |d| match d {
+                    Done::Logout(r) => Some(r),
+                    _ => None,
+                })
+                .await
+            }
             Backend::Remote(r) => r.logout(name).await,
         }
     }
 
     pub async fn operate(&self, req: &OpRequest) -> Result<OpReply, Failure> {
         match self {
-            Backend::Local(l) => l.operate(req).await,
+            Backend::Local(l, c) => {
+                Self::guarded(l, c, Call::Op(req.clone()), |d| match d {
+                    Done::Op(r) => Some(r),
+                    _ => None,
+                })
+                .await
+            }
             Backend::Remote(r) => r.operate(req).await,
         }
     }
@@ -155,14 +232,20 @@ impl Backend {
     /// Every operation with the accounts whose policy allows it.
     pub async fn allowed_ops(&self) -> Result<OpsReply, Failure> {
         match self {
-            Backend::Local(l) => Ok(l.allowed_ops()),
+            Backend::Local(l, c) => {
+                Self::guarded(l, c, Call::Ops, |d| match d {
+                    Done::Ops(r) => Some(r),
+                    _ => None,
+                })
+                .await
+            }
             Backend::Remote(r) => r.allowed_ops().await,
         }
     }
 
     pub async fn health(&self) -> Result<Health, Failure> {
         match self {
-            Backend::Local(_) => Err(Failure::usage(
+            Backend::Local(..) => Err(Failure::usage(
                 "health asks a daemon: set SIDEKEY_URL or give --socket",
             )),
             Backend::Remote(r) => r.health().await,

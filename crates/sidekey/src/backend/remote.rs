@@ -231,6 +231,16 @@ impl Remote {
         self.post("/v1/op", req).await
     }
 
+    /// Report a refusal made on this side to the daemon's audit log (best effort: the
+    /// refusal itself is already the answer).
+    pub async fn refused(&self, op: &str, failure: &Failure) {
+        let report = crate::api::RefusalReport {
+            op: crate::audit::cap(&sidekey_flow::response::one_line(op, 60), 60),
+            error: failure.clone(),
+        };
+        let _: Result<serde_json::Value, Failure> = self.post("/v1/refused", &report).await;
+    }
+
     pub async fn allowed_ops(&self) -> Result<OpsReply, Failure> {
         self.get("/v1/ops").await
     }

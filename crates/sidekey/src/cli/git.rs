@@ -22,7 +22,6 @@ use crate::api::{AccountSetup, TokenPurpose};
 use crate::backend::Backend;
 use crate::error::{Exit, Failure, Reason};
 use std::io::{Read, Write};
-use std::time::Instant;
 
 /// git sends a handful of short lines; anything bigger is not git.
 const MAX_INPUT: u64 = 64 * 1024;
@@ -140,7 +139,6 @@ fn read_stdin() -> Result<String, Failure> {
 }
 
 pub async fn run(action: &str, only: Option<&str>) -> Result<(), Failure> {
-    let started = Instant::now();
     let input = read_stdin()?;
     if action != "get" {
         // store, erase, and actions of future gits: sidekey owns the token (see above).
@@ -160,13 +158,6 @@ pub async fn run(action: &str, only: Option<&str>) -> Result<(), Failure> {
     };
     let purpose = TokenPurpose::GitCredential { host: host.clone() };
     let r = backend.token_for(name, Some(&purpose)).await;
-    backend.audit(
-        "token",
-        Some(name),
-        purpose.audit_args(),
-        started,
-        &r.as_ref().map(|_| ()).map_err(Clone::clone),
-    );
     let t = r?;
     let token = t.access_token.expose();
     if token.contains(['\n', '\0']) {

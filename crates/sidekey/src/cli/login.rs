@@ -23,16 +23,6 @@ pub fn mode(no_wait: bool, wait: bool, background: bool) -> Mode {
     }
 }
 
-/// The mode as the audit log has always named it.
-pub fn audit_name(mode: Mode) -> &'static str {
-    match mode {
-        Mode::Fresh => "Wait",
-        Mode::Handover => "NoWait",
-        Mode::Resume => "JoinOnly",
-        Mode::Background => "Background",
-    }
-}
-
 /// Where the events of this command go: the terminal (or nowhere, for the background poller).
 struct Screen {
     channels: Option<Channels>,

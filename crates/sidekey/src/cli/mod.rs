@@ -6,6 +6,8 @@
 //! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
 
 mod aws;
+#[cfg(feature = "demo")]
+mod demo;
 mod git;
 mod google;
 pub(crate) mod login;
@@ -20,7 +22,6 @@ use crate::error::{Exit, Failure};
 use clap::{Parser, Subcommand};
 use std::ffi::OsString;
 use std::path::PathBuf;
-use std::time::Instant;
 
 #[derive(Parser)]
 #[command(
@@ -179,15 +180,17 @@ impl Command {
 
 /// Run one command to its end.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
-    let started = Instant::now();
     match cli.command {
         #[cfg(feature = "demo")]
-        Command::Demo { auto_approve } => crate::demo::run(auto_approve).await,
+        Command::Demo { auto_approve } => demo::run(auto_approve).await,
         Command::Serve { socket, listen } => {
             crate::daemon::serve(crate::context::Context::from_env()?, socket, listen).await
         }
         Command::Doctor => crate::doctor::run(&crate::context::Context::from_env()?).await,
-        Command::Mcp => crate::mcp::serve(Backend::from_env()?).await,
+        Command::Mcp => {
+            let backend = Backend::from_env()?.called_by(crate::backend::Caller::Mcp);
+            crate::mcp::serve(backend).await
+        }
         Command::Audit { since, json } => {
             let ctx = crate::context::Context::from_env()?;
             crate::audit::show(&ctx.home, since.as_deref(), json)
@@ -197,7 +200,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         } => {
             // In client mode the daemon has the config: its `status` lists the accounts.
             let written = match Backend::from_env()? {
-                Backend::Local(l) => crate::skills::write(&l.ctx.config, &dir)?,
+                Backend::Local(l, _) => crate::skills::write(&l.ctx.config, &dir)?,
                 remote => {
                     let status = remote.status(None).await?;
                     let accounts: Vec<crate::skills::Account> = status
@@ -226,7 +229,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Health { socket: None } => {
             let backend = match Backend::from_env()? {
-                Backend::Local(l) => Backend::Remote(crate::backend::Remote::for_socket(
+                Backend::Local(l, _) => Backend::Remote(crate::backend::Remote::for_socket(
                     &crate::daemon::default_socket(&l.ctx),
                 )?),
                 remote => remote,
@@ -250,13 +253,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                     return Err(f);
                 }
             };
-            run_on(&backend, command, started).await
+            run_on(&backend, command).await
         }
     }
 }
 
 /// The commands that work the same locally and through the daemon.
-async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result<(), Failure> {
+async fn run_on(backend: &Backend, command: Command) -> Result<(), Failure> {
     match command {
         Command::Login {
             name,
@@ -268,15 +271,7 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             paste_url,
         } => {
             let mode = login::mode(no_wait, wait, background);
-            let r = login::run(backend, &name, json, mode, &scopes, paste_url.as_deref()).await;
-            // Never the pasted URL itself: it carries the authorization code.
-            let mode_name = match paste_url {
-                Some(_) => "PasteUrl",
-                None => login::audit_name(mode),
-            };
-            let args = serde_json::json!({"scopes": scopes, "mode": mode_name});
-            backend.audit("login", Some(&name), args, started, &r);
-            r
+            login::run(backend, &name, json, mode, &scopes, paste_url.as_deref()).await
         }
         Command::Status { name, json } => {
             let reply = backend.status(name.as_deref()).await?;
@@ -286,102 +281,46 @@ async fn run_on(backend: &Backend, command: Command, started: Instant) -> Result
             };
             output::status(&reply, json, &config)
         }
-        Command::Token { name, json } => {
-            let r = backend.token(&name).await;
-            let args = serde_json::json!({"json": json});
-            backend.audit(
-                "token",
-                Some(&name),
-                args,
-                started,
-                &r.as_ref().map(|_| ()).map_err(Clone::clone),
-            );
-            output::token(&r?, json)
-        }
+        Command::Token { name, json } => output::token(&backend.token(&name).await?, json),
         Command::Exec { name, command } => {
             let Some((program, args)) = command.split_first() else {
                 return Err(Failure::usage(
                     "missing command: sidekey exec NAME -- COMMAND [ARGS...]",
                 ));
             };
-            let r = backend.token(&name).await;
-            let audit_args = serde_json::json!({"program": program.to_string_lossy()});
-            backend.audit(
-                "exec",
-                Some(&name),
-                audit_args,
-                started,
-                &r.as_ref().map(|_| ()).map_err(Clone::clone),
-            );
+            let purpose = crate::api::TokenPurpose::Exec {
+                program: sidekey_flow::response::one_line(&program.to_string_lossy(), 100),
+            };
+            let token = backend.token_for(&name, Some(&purpose)).await?;
             let hidden = backend
                 .local()
                 .map(|l| variables_holding_config_secrets(&l.ctx.config))
                 .unwrap_or_default();
-            exec(&r?, program, args, &hidden)
+            exec(&token, program, args, &hidden)
         }
-        Command::Logout { name } => {
-            let r = backend.logout(&name).await;
-            backend.audit(
-                "logout",
-                Some(&name),
-                serde_json::json!({}),
-                started,
-                &r.as_ref().map(|_| ()).map_err(Clone::clone),
-            );
-            output::line(&r?.message)
-        }
+        Command::Logout { name } => output::line(&backend.logout(&name).await?.message),
         Command::Ms { account, json, cmd } => {
-            run_op(backend, account, json, cmd.operation()?, started).await
+            run_op(backend, account, json, cmd.operation()?).await
         }
         Command::Google { account, json, cmd } => {
-            let mut op = cmd.operation()?;
-            // Through the daemon the 127.0.0.1 redirect would land in the daemon's container,
-            // where no browser is: hand out the link, finish with --paste-url.
-            if backend.local().is_none()
-                && let crate::ops::Operation::Google(crate::ops::google::GoogleOp::Pick {
-                    wait_secs,
-                    ..
-                }) = &mut op
-            {
-                *wait_secs = 0;
-            }
-            run_op(backend, account, json, op, started).await
+            run_op(backend, account, json, cmd.operation()?).await
         }
         Command::Aws { account, json, cmd } => {
             let json = json || cmd.always_json();
-            run_op(backend, account, json, cmd.operation(), started).await
+            run_op(backend, account, json, cmd.operation()).await
         }
         _ => Err(Failure::internal("command dispatched twice")),
     }
 }
 
-/// A service operation: checked, run (here or by the daemon), audited, printed.
+/// A service operation: checked, run and audited by the guard (here or in the daemon), printed.
 async fn run_op(
     backend: &Backend,
     account: Option<String>,
     json: bool,
     op: crate::ops::Operation,
-    started: Instant,
 ) -> Result<(), Failure> {
-    let req = OpRequest { account, op };
-    // Arguments are checked before anything else: a bad one never costs a token.
-    let r = match req.op.validate() {
-        Ok(()) => backend.operate(&req).await,
-        Err(f) => Err(f),
-    };
-    let account = match (&r, backend.local()) {
-        (Ok(reply), _) => Some(reply.account.clone()),
-        (Err(_), Some(l)) => l.op_account(&req).ok(),
-        (Err(_), None) => req.account.clone(),
-    };
-    backend.audit(
-        req.op.info().name,
-        account.as_deref(),
-        req.op.audit_args(),
-        started,
-        &r.as_ref().map(|_| ()).map_err(Clone::clone),
-    );
-    output::op(&r?, json)
+    output::op(&backend.operate(&OpRequest { account, op }).await?, json)
 }
 
 /// Run `program` with the token in its environment. On Unix it replaces sidekey (`exec`), so

@@ -29,7 +29,6 @@ use crate::error::{Exit, Failure, Reason};
 use serde::Deserialize;
 use serde_json::{Map, Value, json};
 use std::io::{Read, Write};
-use std::time::Instant;
 
 /// OpenClaw's default `maxBatchBytes` is far smaller; 1 MiB is its `maxOutputBytes` default.
 const MAX_INPUT: u64 = 1024 * 1024;
@@ -85,7 +84,6 @@ fn error_entry(f: &Failure) -> Value {
 }
 
 pub async fn run() -> Result<(), Failure> {
-    let started = Instant::now();
     let mut buf = Vec::new();
     std::io::stdin()
         .take(MAX_INPUT + 1)
@@ -121,13 +119,6 @@ pub async fn run() -> Result<(), Failure> {
         if !tokens.iter().any(|(n, _)| n == name) {
             let purpose = TokenPurpose::SecretProvider;
             let r = backend.token_for(name, Some(&purpose)).await;
-            backend.audit(
-                "token",
-                Some(name),
-                purpose.audit_args(),
-                started,
-                &r.as_ref().map(|_| ()).map_err(Clone::clone),
-            );
             tokens.push((name.to_string(), r));
         }
         let Some((_, r)) = tokens.iter().find(|(n, _)| n == name) else {

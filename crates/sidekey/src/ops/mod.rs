@@ -133,6 +133,23 @@ impl Operation {
         Operation::catalog().find(|i| i.name == name)
     }
 
+    /// What an export hands out when it is narrower than the account's token, named as the
+    /// policy lists it (AWS role keys: `ACCOUNT_ID/ROLE_NAME`); `None` for everything else.
+    pub fn credential(&self) -> Option<String> {
+        match self {
+            Operation::Aws(op) => op.role_pair(),
+            _ => None,
+        }
+    }
+
+    /// Never wait for a browser on this machine (the Picker's loopback redirect): through the
+    /// daemon no browser is there, so the link is handed out and finished with `--paste-url`.
+    pub fn without_waiting(&mut self) {
+        if let Operation::Google(google::GoogleOp::Pick { wait_secs, .. }) = self {
+            *wait_secs = 0;
+        }
+    }
+
     /// Check the arguments without the network: exit 2 on anything the service would refuse.
     pub fn validate(&self) -> Result<(), Failure> {
         match self {

@@ -5,9 +5,9 @@
 //! `login`, `status` and `token` code as the real commands. `--auto-approve` does the browser's
 //! part (a form POST to the verification page), so it also runs unattended in CI.
 
+use super::{login, output};
 use crate::api::LoginRequest;
 use crate::backend::{Backend, Local};
-use crate::cli::{login, output};
 use crate::config::Config;
 use crate::context::Context;
 use crate::error::Failure;
@@ -49,10 +49,10 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
         .map_err(|e| Failure::internal(format!("cannot write the demo config: {e}")))?;
     let mut config = Config::parse(&config_path, &config_text)?;
     config.key_file = None;
-    let backend = Backend::Local(Local::new(
-        Context::new(home.clone(), config),
-        Stop::never(),
-    ));
+    let backend = Backend::Local(
+        Local::new(Context::new(home.clone(), config), Stop::never()),
+        crate::backend::Caller::Person,
+    );
 
     println!(
         "sidekey demo: a local authorization server is running at {}",
@@ -75,7 +75,7 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
     {
         if auto_approve {
             let client = match &backend {
-                Backend::Local(l) => l.ctx.http()?.client().clone(),
+                Backend::Local(l, _) => l.ctx.http()?.client().clone(),
                 Backend::Remote(_) => unreachable!("the demo runs locally"),
             };
             tokio::spawn(async move {

@@ -1,0 +1,307 @@
+//! The guard: the one function every call passes through, from the CLI (the person at this
+//! terminal), the daemon's API and the MCP server alike.
+//!
+//! [`operate`] takes a [`Call`] and a [`Caller`] and, in this order and once each:
+//! 1. **validates** it (bad arguments are exit 2 before anything else happens, and before any
+//!    token is fetched);
+//! 2. **resolves the account** (the one named, else the only account of the operation's
+//!    provider);
+//! 3. **checks the policy** ([`Policy::permit`]): the person at the terminal is a caller kind
+//!    ([`Who::Person`]), not a skipped check;
+//! 4. **runs** it on [`Local`], this process's vault;
+//! 5. **writes one audit entry**, allowed or refused, named as the policy names the call.
+//!
+//! Nothing else in sidekey calls the policy's decision. What no call ever reached (a bad API
+//! key, a body too large to read) is audited by the daemon's layer; a refusal made on the
+//! agent's side of the socket (an MCP tool argument refused in client mode) is reported to the
+//! daemon as [`Call::Refused`] and audited here like any other.
+//!
+//! Approvals (the person's yes on their phone) plug in between steps 3 and 4.
+
+use super::Local;
+use crate::api::{
+    LoginProgress, LoginRequest, LoginStarted, LogoutReply, OpGrant, OpReply, OpRequest, OpsReply,
+    StatusReply, TokenPurpose, TokenReply,
+};
+use crate::audit;
+use crate::error::Failure;
+use crate::ops;
+use crate::policy::Who;
+use crate::signin::{self, Mode};
+use serde_json::{Value, json};
+use std::time::{Duration, Instant};
+
+/// Who is calling, for the policy and the audit log.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Caller {
+    /// The person at this terminal: `sidekey …` on the machine that holds the vault.
+    Person,
+    /// An MCP client of `sidekey mcp` running on the machine that holds the vault: the agent.
+    Mcp,
+    /// A request on the daemon's API (`api:unix`, `api:tcp`): the agent.
+    Api(&'static str),
+}
+
+impl Caller {
+    pub fn who(&self) -> Who {
+        match self {
+            Caller::Person => Who::Person,
+            Caller::Mcp | Caller::Api(_) => Who::Agent,
+        }
+    }
+
+    /// The audit log's name for the caller (`cli uid=1000`, `mcp uid=1000`, `api:unix`).
+    pub fn audit_name(&self) -> String {
+        match self {
+            Caller::Person => audit::local_caller(),
+            Caller::Mcp => audit::local_caller().replacen("cli", "mcp", 1),
+            Caller::Api(name) => (*name).to_string(),
+        }
+    }
+}
+
+/// Every call sidekey answers.
+#[derive(Debug)]
+pub enum Call {
+    /// Every account, or one.
+    Status { account: Option<String> },
+    /// Start, join or resume a sign-in.
+    Login { req: LoginRequest, mode: Mode },
+    /// Hand a pasted redirect URL to a waiting code-flow sign-in.
+    Redirect { account: String, url: String },
+    /// Where a sign-in stands, waiting up to `wait` for it to move.
+    Progress { account: String, wait: Duration },
+    /// A fresh access token, for `purpose` (or `sidekey token` itself).
+    Token {
+        account: String,
+        purpose: Option<TokenPurpose>,
+    },
+    /// Revoke and forget the tokens.
+    Logout { account: String },
+    /// A service operation.
+    Op(OpRequest),
+    /// Every operation with the accounts whose policy allows it to the agent.
+    Ops,
+    /// A refusal made before the call could be sent (an MCP tool's arguments refused on the
+    /// agent's side): audited, never run. `op` is the caller's word, bounded by the audit log.
+    Refused {
+        op: String,
+        account: Option<String>,
+        failure: Failure,
+    },
+}
+
+/// What a call answers, one variant per [`Call`].
+#[derive(Debug)]
+pub enum Done {
+    Status(StatusReply),
+    Started(LoginStarted),
+    Progress(LoginProgress),
+    Token(TokenReply),
+    Logout(LogoutReply),
+    Op(OpReply),
+    Ops(OpsReply),
+}
+
+impl Call {
+    /// The name the policy and the audit log use.
+    fn name(&self) -> &str {
+        match self {
+            Call::Status { .. } | Call::Progress { .. } => "status",
+            Call::Login { .. } | Call::Redirect { .. } => "login",
+            Call::Token { .. } => "token",
+            Call::Logout { .. } => "logout",
+            Call::Op(r) => r.op.info().name,
+            Call::Ops => "ops",
+            Call::Refused { op, .. } => op,
+        }
+    }
+
+    /// What the audit log keeps of the arguments: which were given, never a secret or a
+    /// personal value (no pasted URL: it carries an authorization code).
+    fn audit_args(&self) -> Value {
+        match self {
+            Call::Login { req, mode } => json!({
+                "scopes": req.scopes.clone().unwrap_or_default(),
+                "mode": mode_name(*mode),
+            }),
+            Call::Redirect { .. } => json!({"mode": "PasteUrl"}),
+            Call::Progress { wait, .. } => json!({"wait": wait.as_secs()}),
+            Call::Token {
+                purpose: Some(p), ..
+            } => p.audit_args(),
+            Call::Op(r) => r.op.audit_args(),
+            Call::Status { .. }
+            | Call::Token { .. }
+            | Call::Logout { .. }
+            | Call::Ops
+            | Call::Refused { .. } => json!({}),
+        }
+    }
+
+    /// The account the caller named, if any (before it is resolved).
+    fn named(&self) -> Option<&str> {
+        match self {
+            Call::Status { account } => account.as_deref(),
+            Call::Login { req, .. } => Some(&req.account),
+            Call::Redirect { account, .. }
+            | Call::Progress { account, .. }
+            | Call::Token { account, .. }
+            | Call::Logout { account } => Some(account),
+            Call::Op(r) => r.account.as_deref(),
+            Call::Refused { account, .. } => account.as_deref(),
+            Call::Ops => None,
+        }
+    }
+}
+
+/// The sign-in mode as the audit log has always named it.
+pub fn mode_name(mode: Mode) -> &'static str {
+    match mode {
+        Mode::Fresh => "Wait",
+        Mode::Handover => "NoWait",
+        Mode::Resume => "JoinOnly",
+        Mode::Background => "Background",
+    }
+}
+
+/// Validate, resolve, check, run and audit `call` for `caller`: see the module's header.
+pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<Done, Failure> {
+    let started = Instant::now();
+    let mut account = call.named().map(str::to_owned);
+    // What was refused as malformed is recorded without its arguments (a purpose's host, say).
+    let mut args = json!({});
+    let result = async {
+        validate(caller, &mut call)?;
+        args = call.audit_args();
+        account = resolve(local, &call)?;
+        if let Some(name) = &account {
+            let policy = &local.ctx.config.account(name)?.policy;
+            match &call {
+                Call::Op(r) => policy.permit_operation(caller.who(), name, &r.op)?,
+                other => policy.permit(caller.who(), name, other.name(), None)?,
+            }
+        }
+        run(local, caller, &call, account.as_deref()).await
+    }
+    .await;
+    if local.ctx.home.exists() {
+        let outcome = result.as_ref().map(|_| ()).map_err(Clone::clone);
+        audit::record(
+            &local.ctx.home,
+            &caller.audit_name(),
+            account.as_deref(),
+            call.name(),
+            args,
+            started,
+            &outcome,
+        );
+    }
+    result
+}
+
+/// Step 1: everything that can be refused without the vault or the network.
+fn validate(caller: &Caller, call: &mut Call) -> Result<(), Failure> {
+    match call {
+        Call::Op(r) => {
+            // Through the daemon the Picker's 127.0.0.1 redirect would land in the daemon's
+            // container, where no browser is: it hands out the link, finished with --paste-url.
+            if matches!(caller, Caller::Api(_)) {
+                r.op.without_waiting();
+            }
+            r.op.validate()
+        }
+        Call::Token {
+            purpose: Some(p), ..
+        } => p.validate(),
+        Call::Refused { failure, .. } => Err(failure.clone()),
+        _ => Ok(()),
+    }
+}
+
+/// Step 2: the account the call acts on (`None`: it acts on none, or on all for `status`).
+fn resolve(local: &Local, call: &Call) -> Result<Option<String>, Failure> {
+    match call {
+        Call::Op(r) => {
+            ops::pick_account(&local.ctx, r.account.as_deref(), r.op.provider()).map(Some)
+        }
+        Call::Ops | Call::Refused { .. } | Call::Status { account: None } => Ok(None),
+        named => {
+            let name = named.named().unwrap_or_default();
+            local.ctx.config.account(name)?;
+            Ok(Some(name.to_string()))
+        }
+    }
+}
+
+/// Step 4, with what the policy can only check once the call has run (a token's grant).
+async fn run(
+    local: &Local,
+    caller: &Caller,
+    call: &Call,
+    account: Option<&str>,
+) -> Result<Done, Failure> {
+    let name = account.unwrap_or_default();
+    Ok(match call {
+        Call::Status { account } => Done::Status(local.status(account.as_deref()).await?),
+        Call::Login { req, mode } => {
+            let configured = local.ctx.config.account(name)?;
+            let wanted = signin::with_scopes(configured, req.scopes.as_deref())?;
+            configured
+                .policy
+                .check_scopes(name, &configured.scopes, &wanted.scopes)?;
+            Done::Started(local.signins.start(wanted, *mode).await?)
+        }
+        Call::Redirect { url, .. } => Done::Started(local.login_redirect(name, url).await?),
+        Call::Progress { wait, .. } => Done::Progress(local.login_progress(name, *wait).await?),
+        Call::Token { .. } => {
+            let reply = local.token(name).await?;
+            // The ceiling holds for what was granted, whoever asks (the daemon, `exec`, or the
+            // person at this terminal): widening it is a change to the config.
+            let a = local.ctx.config.account(name)?;
+            a.policy.check_granted(name, &a.scopes, &reply.scopes)?;
+            Done::Token(reply)
+        }
+        Call::Logout { .. } => Done::Logout(local.logout(name).await?),
+        Call::Op(r) => {
+            let (result, text) = r.op.run(&local.ctx, name).await?;
+            Done::Op(OpReply {
+                account: name.to_string(),
+                result,
+                text,
+            })
+        }
+        Call::Ops => Done::Ops(allowed_ops(local, caller.who())),
+        Call::Refused { failure, .. } => return Err(failure.clone()),
+    })
+}
+
+/// Every operation with the accounts whose policy allows it to `who` (the MCP tool list, the
+/// daemon's `GET /v1/ops`).
+fn allowed_ops(local: &Local, who: Who) -> OpsReply {
+    let config = &local.ctx.config;
+    let ops = ops::Operation::all()
+        .map(|op| {
+            let info = op.info();
+            let accounts = config
+                .accounts
+                .iter()
+                .filter(|(name, a)| {
+                    a.kind == op.provider() && a.policy.permit(who, name, info.name, None).is_ok()
+                })
+                .map(|(name, _)| name.clone())
+                .collect();
+            OpGrant {
+                op: info.name.to_string(),
+                access: info.access,
+                accounts,
+            }
+        })
+        .collect();
+    OpsReply { ops }
+}
+
+/// The reply of the kind `pick` expects (a mismatch is a bug, reported as one).
+pub fn expect<T>(done: Done, pick: impl FnOnce(Done) -> Option<T>) -> Result<T, Failure> {
+    pick(done).ok_or_else(|| Failure::internal("the guard answered with another kind of reply"))
+}

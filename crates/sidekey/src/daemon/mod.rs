@@ -1,0 +1,224 @@
+//! `sidekey serve`: the daemon that owns the vault, so the agent's container holds no vault, no
+//! vault key and no refresh token — and reaches sidekey through a narrow API instead of the
+//! Docker socket (which would give it root on the host).
+//!
+//! * Listens on a unix socket (default `$SIDEKEY_HOME/sidekey.sock`, mode 0660) and, when asked,
+//!   on TCP. Every request but `/healthz` carries `Authorization: Bearer <API key>`; the key comes
+//!   from a file (`SIDEKEY_API_KEY_FILE` or `[server] api_key_file`, e.g. a Docker secret).
+//! * The handlers are thin: the API key (a layer), the account's policy, then the same
+//!   [`Local`] backend the CLI uses. Every call, allowed or not, is written to the audit log by
+//!   one layer ([`audit_layer`]) from the note each handler leaves on its response.
+//! * Never starved or flooded: request headers must arrive within 10 s, each listener serves a
+//!   bounded number of connections (kept well below the open-file limit, whose soft value is
+//!   raised to the hard one at start), refusals before the API key are aggregated in the audit
+//!   log after a small burst, and `--socket` only ever replaces a stale socket.
+//! * Refreshes access tokens ahead of expiry in the background, runs sign-ins started through
+//!   the API (and resumes ones interrupted by a restart), and sends their notifications.
+//! * On SIGTERM/SIGINT it stops accepting requests and waits for work that may rotate a refresh
+//!   token (refreshes, sign-ins storing tokens), so a rotated refresh token is never lost.
+//!
+//! The routes and bodies are in [`crate::api`]. Errors are `{"error": Failure}` with an HTTP
+//! status derived from the exit code (2→400, 3→409, 4→410, 5→502, 6→403, 1→500; a bad API key
+//! is 401).
+
+use crate::account::{self, Record, State, now_unix};
+use crate::audit;
+use crate::backend::Local;
+use crate::context::{Context, api_key_path, read_api_key};
+use crate::env;
+use crate::error::Failure;
+use crate::signin::Stop;
+use serde_json::json;
+use sidekey_flow::Secret;
+use std::future::Future;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+mod listen;
+mod routes;
+
+use listen::{bind_unix, connection_slots, open_file_limit, serve_listener, wait_for_signal};
+
+pub use routes::{OP_BODY_LIMIT, router};
+
+pub struct Daemon {
+    local: Local,
+    api_key: Secret,
+    /// Work that may rotate a refresh token, running detached; shutdown waits for it.
+    inflight: AtomicUsize,
+    /// Refusals before the API key: a burst written, the rest counted (see [`audit::Refusals`]).
+    refusals: audit::Refusals,
+}
+
+type Shared = Arc<Daemon>;
+
+impl Daemon {
+    pub fn new(ctx: Context, api_key: Secret, stop: Stop) -> Shared {
+        Arc::new(Daemon {
+            local: Local::new(ctx, stop),
+            api_key,
+            inflight: AtomicUsize::new(0),
+            refusals: audit::Refusals::default(),
+        })
+    }
+
+    fn ctx(&self) -> &Context {
+        &self.local.ctx
+    }
+
+    /// Run `work` in its own task: if the request that started it goes away (a client hanging
+    /// up, shutdown), the work still finishes and stores what it got.
+    async fn detached<T: Send + 'static>(
+        self: &Arc<Self>,
+        work: impl Future<Output = Result<T, Failure>> + Send + 'static,
+    ) -> Result<T, Failure> {
+        struct InFlight(Shared);
+        impl Drop for InFlight {
+            fn drop(&mut self) {
+                self.0.inflight.fetch_sub(1, Ordering::SeqCst);
+            }
+        }
+        self.inflight.fetch_add(1, Ordering::SeqCst);
+        let guard = InFlight(self.clone());
+        tokio::spawn(async move {
+            let _g = guard;
+            work.await
+        })
+        .await
+        .map_err(|_| Failure::internal("a daemon task failed"))?
+    }
+}
+
+/// `SIDEKEY_SOCKET`, else `[server] socket`, else `$SIDEKEY_HOME/sidekey.sock`.
+pub fn default_socket(ctx: &Context) -> PathBuf {
+    env::path(env::SIDEKEY_SOCKET)
+        .or_else(|| ctx.config.server.socket.clone())
+        .unwrap_or_else(|| ctx.home.join("sidekey.sock"))
+}
+
+pub async fn serve(
+    ctx: Context,
+    socket: Option<PathBuf>,
+    listen: Option<String>,
+) -> Result<(), Failure> {
+    let key_path = api_key_path(&ctx).ok_or_else(|| {
+        Failure::config(
+            "the daemon needs an API key: set SIDEKEY_API_KEY_FILE or [server] api_key_file",
+        )
+    })?;
+    let api_key = read_api_key(&key_path)?;
+    for w in crate::doctor::loose_permissions(&ctx) {
+        eprintln!("sidekey: warning: {w}");
+    }
+    ctx.vault()?; // a wrong or missing key fails now, not at the first request
+    ctx.http()?;
+    let socket = socket.unwrap_or_else(|| default_socket(&ctx));
+    let listen = listen.or_else(|| ctx.config.server.listen.clone());
+    let (stop_tx, stop) = Stop::new();
+    let d = Daemon::new(ctx, api_key, stop);
+
+    let unix = bind_unix(&socket)?;
+    let tcp = match &listen {
+        Some(addr) => Some(
+            tokio::net::TcpListener::bind(addr)
+                .await
+                .map_err(|e| Failure::config(format!("cannot listen on {addr}: {e}")))?,
+        ),
+        None => None,
+    };
+    let (down_tx, down_rx) = tokio::sync::watch::channel(false);
+    let slots = connection_slots(open_file_limit());
+    let unix_task = tokio::spawn(serve_listener(
+        unix,
+        router(d.clone(), "api:unix"),
+        slots,
+        down_rx.clone(),
+    ));
+    let tcp_task = tcp.map(|l| {
+        tokio::spawn(serve_listener(
+            l,
+            router(d.clone(), "api:tcp"),
+            slots,
+            down_rx.clone(),
+        ))
+    });
+    eprintln!(
+        "sidekey: serving on {}{}",
+        socket.display(),
+        listen.map(|l| format!(" and {l}")).unwrap_or_default()
+    );
+    d.local.signins.resume_all();
+    let refresher = tokio::spawn(refresh_loop(d.clone()));
+    let summaries = {
+        let d = d.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(10)).await;
+                d.refusals.flush(&d.ctx().home, false);
+            }
+        })
+    };
+
+    wait_for_signal().await;
+    eprintln!("sidekey: shutting down");
+    let _ = down_tx.send(true);
+    refresher.abort(); // a refresh it started runs detached and is waited for below
+    summaries.abort();
+    let _ = unix_task.await;
+    if let Some(t) = tcp_task {
+        let _ = t.await;
+    }
+    // Sign-ins stop at their next wait (their codes stay pending and resume after a restart);
+    // one mid-exchange finishes it and stores what it got.
+    let _ = stop_tx.send(true);
+    d.local.signins.drain(Duration::from_secs(40)).await;
+    // A refresh in flight may have rotated the refresh token at the provider: let it store it.
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while d.inflight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    d.refusals.flush(&d.ctx().home, true);
+    let _ = std::fs::remove_file(&socket);
+    Ok(())
+}
+
+async fn refresh_loop(d: Shared) {
+    loop {
+        let margin = d.ctx().config.refresh_margin.as_secs() as i64;
+        let due: Vec<String> = match d.ctx().vault() {
+            Ok(v) => d
+                .ctx()
+                .config
+                .accounts
+                .keys()
+                .filter(|name| {
+                    matches!(v.load::<Record>(name), Ok(Some(r)) if r.state == State::SignedIn
+                        && r.refresh_token.is_some()
+                        && r.expires_at.is_some_and(|e| e - now_unix() <= margin + 60))
+                })
+                .cloned()
+                .collect(),
+            Err(_) => vec![],
+        };
+        for name in due {
+            let start = Instant::now();
+            let d2 = d.clone();
+            let n = name.clone();
+            let r = d
+                .detached(async move { account::fresh_token(d2.ctx(), &n).await.map(|_| ()) })
+                .await;
+            audit::record(
+                &d.ctx().home,
+                "daemon",
+                Some(&name),
+                "refresh",
+                json!({}),
+                start,
+                &r,
+            );
+        }
+        tokio::time::sleep(Duration::from_secs(30)).await;
+    }
+}
