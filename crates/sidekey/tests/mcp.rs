@@ -247,7 +247,7 @@ fn local_session_lists_typed_tools_runs_reads_and_refuses() {
     let doc = client(&env, &py, calls(), |_| {});
     check_session(&doc);
 
-    // The same policy check and audit entry as the daemon's, written by this process.
+    // The same guard as the daemon's, in this process: one entry per call, the tool list too.
     let log = audit(&env);
     let mcp: Vec<&Value> = log
         .iter()
@@ -260,6 +260,7 @@ fn local_session_lists_typed_tools_runs_reads_and_refuses() {
     assert_eq!(
         ops,
         [
+            "ops",
             "ms.me",
             "ms.files.search",
             "ms.calendar",
@@ -271,14 +272,14 @@ fn local_session_lists_typed_tools_runs_reads_and_refuses() {
         ],
         "{log:?}"
     );
-    assert_eq!(mcp[0]["decision"], "allow");
-    assert_eq!(mcp[0]["account"], "work");
+    assert_eq!(mcp[1]["decision"], "allow");
+    assert_eq!(mcp[1]["account"], "work");
     assert_eq!(
-        mcp[1]["args"],
+        mcp[2]["args"],
         json!({"query": true, "top": 5}),
         "no values"
     );
-    assert_eq!(mcp[6]["decision"], "deny");
+    assert_eq!(mcp[7]["decision"], "deny");
     let text = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
     assert!(
         !text.contains("report"),
@@ -325,6 +326,11 @@ fn through_the_daemon_the_agent_side_holds_no_secret() {
             "{op} not audited: {ops:?}"
         );
     }
+    // A tool refused on the agent's side (it names no operation) reaches the daemon's log too.
+    assert!(
+        ops.contains(&("mcp.unknown", "deny")),
+        "a refusal made in client mode was not audited: {ops:?}"
+    );
     assert!(!env.dir.path().join("agent-home/audit.log").exists());
     assert!(!env.dir.path().join("agent-home/vault").exists());
 

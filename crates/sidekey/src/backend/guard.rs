@@ -305,3 +305,160 @@ fn allowed_ops(local: &Local, who: Who) -> OpsReply {
 pub fn expect<T>(done: Done, pick: impl FnOnce(Done) -> Option<T>) -> Result<T, Failure> {
     pick(done).ok_or_else(|| Failure::internal("the guard answered with another kind of reply"))
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::Config;
+    use crate::context::Context;
+    use crate::error::Exit;
+    use crate::signin::Stop;
+
+    fn local(policy: &str) -> (tempfile::TempDir, Local) {
+        let dir = tempfile::tempdir().unwrap();
+        let key = sidekey_vault::Key::generate().unwrap();
+        std::fs::write(dir.path().join("vault.key"), key.to_base64()).unwrap();
+        let text = format!(
+            "[vault]\nkey_file = \"vault.key\"\n[accounts.gh]\nprovider = \"github\"\nclient_id = \"Iv1.x\"\n{policy}"
+        );
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = Config::parse(&path, &text).unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        (dir, Local::new(Context::new(home, config), Stop::never()))
+    }
+
+    fn audit(l: &Local) -> Vec<Value> {
+        std::fs::read_to_string(l.ctx.home.join("audit.log"))
+            .unwrap_or_default()
+            .lines()
+            .map(|line| serde_json::from_str(line).unwrap())
+            .collect()
+    }
+
+    fn token(account: &str) -> Call {
+        Call::Token {
+            account: account.into(),
+            purpose: None,
+        }
+    }
+
+    /// The person at the terminal is a caller kind with its own rules, not a skipped check:
+    /// the same call is refused to the agent and allowed (here: reaches the vault) for them.
+    #[tokio::test]
+    async fn one_call_one_decision_one_entry_whoever_asks() {
+        let (_dir, l) = local("");
+        let agent = operate(&l, &Caller::Mcp, token("gh")).await.unwrap_err();
+        assert_eq!(agent.exit, Exit::Policy, "{}", agent.message);
+        assert!(agent.message.contains("allow_token_export"));
+        let api = operate(&l, &Caller::Api("api:unix"), token("gh"))
+            .await
+            .unwrap_err();
+        assert_eq!(api.exit, Exit::Policy);
+        let person = operate(&l, &Caller::Person, token("gh")).await.unwrap_err();
+        assert_eq!(person.exit, Exit::NotSignedIn, "{}", person.message);
+        let log = audit(&l);
+        assert_eq!(log.len(), 3, "{log:?}");
+        let decisions: Vec<(&str, &str)> = log
+            .iter()
+            .map(|e| {
+                (
+                    e["operation"].as_str().unwrap(),
+                    e["decision"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            decisions,
+            [("token", "deny"), ("token", "deny"), ("token", "allow")]
+        );
+        assert!(log[0]["caller"].as_str().unwrap().starts_with("mcp"));
+        assert_eq!(log[1]["caller"], "api:unix");
+        assert!(log[2]["caller"].as_str().unwrap().starts_with("cli"));
+        assert!(log.iter().all(|e| e["account"] == "gh"));
+    }
+
+    /// Bad arguments are refused before the account or the policy, and their values are not
+    /// written down; an unknown account is refused before the policy; a reported refusal is
+    /// audited and never run.
+    #[tokio::test]
+    async fn validation_comes_first_and_refusals_are_audited() {
+        let (_dir, l) = local("[accounts.gh.policy]\nallow_token_export = true\n");
+        let bad = Call::Token {
+            account: "gh".into(),
+            purpose: Some(TokenPurpose::GitCredential {
+                host: "evil\nhost".into(),
+            }),
+        };
+        let f = operate(&l, &Caller::Api("api:unix"), bad)
+            .await
+            .unwrap_err();
+        assert_eq!(f.exit, Exit::Usage);
+        let f = operate(&l, &Caller::Mcp, token("nobody"))
+            .await
+            .unwrap_err();
+        assert_eq!(f.exit, Exit::Usage, "{}", f.message);
+        let reported = Call::Refused {
+            op: "mcp.unknown".into(),
+            account: None,
+            failure: Failure::policy("policy: unknown tool 'x'"),
+        };
+        let f = operate(&l, &Caller::Api("api:unix"), reported)
+            .await
+            .unwrap_err();
+        assert_eq!(f.exit, Exit::Policy);
+        let log = audit(&l);
+        assert_eq!(log.len(), 3, "{log:?}");
+        assert_eq!(
+            log[0]["args"],
+            json!({}),
+            "a refused value was written down"
+        );
+        assert!(!serde_json::to_string(&log).unwrap().contains("evil"));
+        assert_eq!(log[1]["account"], "nobody");
+        assert_eq!(log[2]["operation"], "mcp.unknown");
+        assert_eq!(log[2]["decision"], "deny");
+    }
+
+    /// Only the guard asks the policy for a decision: a check written anywhere else would be a
+    /// second guard, which approvals and per-agent rights would not reach.
+    #[test]
+    fn no_other_file_calls_the_policys_decision() {
+        let src = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("src");
+        let mut offenders = Vec::new();
+        let mut todo = vec![src.clone()];
+        while let Some(dir) = todo.pop() {
+            for entry in std::fs::read_dir(&dir).unwrap() {
+                let path = entry.unwrap().path();
+                if path.is_dir() {
+                    todo.push(path);
+                    continue;
+                }
+                let rel = path
+                    .strip_prefix(&src)
+                    .unwrap()
+                    .to_string_lossy()
+                    .to_string();
+                if rel == "policy.rs" || rel == "backend/guard.rs" {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap();
+                for needle in [
+                    ".permit(",
+                    ".permit_operation(",
+                    ".check_scopes(",
+                    ".check_granted(",
+                ] {
+                    if text.contains(needle) {
+                        offenders.push(format!("{rel}: {needle}"));
+                    }
+                }
+            }
+        }
+        assert!(
+            offenders.is_empty(),
+            "policy decisions outside the guard: {offenders:?}"
+        );
+    }
+}
