@@ -1,8 +1,9 @@
 //! The entrances stay true: every `docs/….md` page that the repository's code, READMEs, notes
 //! and configuration cite exists in the repository's own `docs/`; a section cited as
-//! `docs/<page>.md, "Section"` is a heading of that page; and nothing cites the team's notes kept
-//! outside the repository. A comment that cites a fact points a reader at the page that holds
-//! it, so a dangling citation is a broken promise: this test fails on the first one.
+//! `docs/<page>.md, "Section"` is a heading of that page; nothing cites the team's notes kept
+//! outside the repository; and `docs/README.md` links every page. A comment that cites a fact
+//! points a reader at the page that holds it, so a dangling citation is a broken promise: these
+//! tests list every one.
 //!
 //! A citation is a path that *starts* with `docs/`. One inside a longer path or URL
 //! (`openclaw/docs/cli/secrets.md`, `…/blob/main/docs/x.md`) is another project's page and is
@@ -154,13 +155,13 @@ fn every_cited_docs_page_and_section_exists() {
                 ));
                 continue;
             };
-            if let Some(section) = c.section.filter(|s| !s.starts_with('<')) {
-                if !headings(&page).contains(&section) {
-                    problems.push(format!(
-                        "{shown}:{line}: cites {}, \"{section}\", which is not a heading there",
-                        c.page
-                    ));
-                }
+            if let Some(section) = c.section.filter(|s| !s.starts_with('<'))
+                && !headings(&page).contains(&section)
+            {
+                problems.push(format!(
+                    "{shown}:{line}: cites {}, \"{section}\", which is not a heading there",
+                    c.page
+                ));
             }
         }
     }
@@ -175,6 +176,29 @@ fn every_cited_docs_page_and_section_exists() {
         "{} dangling citation(s):\n{}",
         problems.len(),
         problems.join("\n")
+    );
+}
+
+/// `docs/README.md` is the way in: it links every page of the folder.
+#[test]
+fn the_docs_index_lists_every_page() {
+    let docs = repo_root().join("docs");
+    let index = std::fs::read_to_string(docs.join("README.md")).expect("docs/README.md");
+    let mut pages = Vec::new();
+    for e in std::fs::read_dir(&docs).expect("docs/").flatten() {
+        let name = e.file_name().to_string_lossy().into_owned();
+        if name.ends_with(".md") && name != "README.md" {
+            pages.push(name);
+        }
+    }
+    assert!(pages.len() >= 5, "{pages:?}");
+    let missing: Vec<&String> = pages
+        .iter()
+        .filter(|p| !index.contains(&format!("[{p}]({p})")))
+        .collect();
+    assert!(
+        missing.is_empty(),
+        "docs/README.md does not index {missing:?}: add a line each to its table"
     );
 }
 
