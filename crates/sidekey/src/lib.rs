@@ -26,10 +26,10 @@
 //! | [`signin`] | the sign-in owner: pending slot, join, resume, handover, stop | change how sign-ins run |
 //! | [`account`] | what the vault holds and the refresh decision | change refresh rules |
 //! | [`config`] | the config file, validated with line numbers | add a setting |
-//! | [`context`] | where things live (config, home, vault key), the open vault and the one HTTP client | |
 //! | [`policy`], [`audit`] | what the agent may do, and the record of what it did | |
 //! | [`error`] | exit codes ([`error::Exit`]) and reasons ([`error::Reason`]) | add a failure reason |
 //! | [`env`] | every environment variable sidekey reads | read a new variable |
+//! | [`context`] | where things live (config, home, vault key), the open vault and the one HTTP client | |
 //! | [`skills`] | OpenClaw skills generated from the config and the operations | |
 //! | [`mcp`] | `sidekey mcp`: the operations as MCP tools over stdio | |
 //! | [`doctor`] | `sidekey doctor`: the usual problems checked and explained | add a check |
