@@ -557,7 +557,7 @@ impl<'a> DeviceFlow<'a> {
     /// access token in the body and the client secret in HTTP basic auth. The documented
     /// answers are 204 and 422; GitHub also answers 404 for a token it did not issue to this app
     /// or for wrong app credentials. Only 204 is a revocation (docs.github.com/rest/apps/
-    /// oauth-applications; docs/real-services-review.md mismatch 5).
+    /// oauth-applications; docs/providers.md, "GitHub").
     async fn revoke_github(
         &self,
         access_token: &Secret,

@@ -196,7 +196,7 @@ impl FlowError {
 /// it (`unauthorized_client`), or the provider wants the person back — MSAL's interaction-required
 /// set (msal-common `InteractionRequiredAuthError.ts`: `interaction_required`, `consent_required`,
 /// `login_required`, `bad_token`), which Entra sends on refresh for MFA, sign-in frequency or
-/// missing consent (docs/real-services-review.md, mismatch 2).
+/// missing consent (docs/providers.md, "Microsoft").
 pub const REFRESH_REAUTH_CODES: &[&str] = &[
     "invalid_grant",
     "bad_refresh_token",

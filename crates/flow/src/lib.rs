@@ -14,8 +14,14 @@
 //! * [`client`] — the I/O: a size-limited, timeout-bounded HTTP transport, the device request, the
 //!   polling driver, refresh, revocation, discovery and "who signed in".
 //!
+//! [`pkce`] is the second sign-in method, authorization code + PKCE with a loopback or
+//! pasted-back redirect, for what a provider's device flow does not allow (Google's
+//! `drive.appdata` and its Picker).
+//!
 //! [`provider`] holds the endpoints and credentials of one app registration; [`dialect`] holds
-//! everything that differs between providers, one file per provider.
+//! everything that differs between providers, one file per provider (Microsoft, Google, GitHub,
+//! Okta, Auth0, generic OIDC, and AWS IAM Identity Center with its registered client and JSON
+//! wire).
 
 pub mod client;
 pub mod clock;

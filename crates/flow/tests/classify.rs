@@ -682,7 +682,7 @@ fn hostile_numbers_are_clamped_not_overflowed() {
     assert_eq!(t.expires_in, Some(10 * 365 * 24 * 3600));
 }
 
-// ---- Entra: busy and server errors are faults, not answers (issue 9, review mismatch 2) ----
+// ---- Entra: busy and server errors are faults, not answers (issue 9; docs/providers.md, "Microsoft") ----
 
 /// Entra documents `temporarily_unavailable` ("retry the request after a small delay") and
 /// `server_error` at its token endpoint (entra-docs v2-oauth2-auth-code-flow.md, "Error codes for
@@ -753,7 +753,7 @@ fn busy_and_server_errors_are_transient_whatever_the_status() {
     assert!(!p.is_finished());
 }
 
-/// `unauthorized_client` is worded by the provider's dialect (review mismatch 7): at Entra it is
+/// `unauthorized_client` is worded by the provider's dialect (docs/providers.md, "Microsoft"): at Entra it is
 /// the app registration's tenant or account type, elsewhere the device-flow switch; the reason
 /// word (and so the exit code) stays the same.
 #[test]

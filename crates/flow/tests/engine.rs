@@ -339,7 +339,7 @@ async fn refresh_retries_transient_faults_then_gives_up_clearly() {
     assert!(matches!(r, Err(RefreshError::Unreachable(_))), "{r:?}");
 }
 
-/// Entra on refresh (issue 9, review mismatch 2): MSAL's "interaction required" answers mean the
+/// Entra on refresh (issue 9; docs/providers.md, "Microsoft"): MSAL's "interaction required" answers mean the
 /// person must sign in again; `temporarily_unavailable` and `server_error` are retried.
 #[tokio::test]
 async fn entra_refresh_errors_mean_sign_in_again_or_retry() {
@@ -427,7 +427,7 @@ async fn entra_busy_while_polling_backs_off_and_goes_on() {
 }
 
 /// GitHub: "The client_secret is not needed for the device flow" (github/docs
-/// authorizing-oauth-apps.md; review mismatch 9): none on the device request or the polls, so a
+/// authorizing-oauth-apps.md; docs/providers.md, "GitHub"): none on the device request or the polls, so a
 /// stale secret cannot spoil a sign-in; refresh still sends it (needed for non-device tokens).
 #[tokio::test]
 async fn github_sends_its_client_secret_only_where_github_needs_it() {

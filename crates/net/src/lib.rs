@@ -1,7 +1,8 @@
 //! # sidekey-net: the plumbing every sidekey crate needs, written once
 //!
 //! `sidekey-flow` (the device flow), `sidekey-notify` (Telegram, webhooks, ntfy) and
-//! `sidekey-services` (Microsoft Graph) all talk HTTP to servers they do not control, and all
+//! `sidekey-services` (Microsoft Graph, Google Drive and Docs, YouTube, the AWS access portal)
+//! all talk HTTP to servers they do not control, and all
 //! turn what they hear into short error messages. Each used to carry its own copy of the same
 //! helpers, and the copies drifted: two `Retry-After` parsers disagreed about HTTP dates, one
 //! body reader cut an oversized reply where the others refused it, and one transport-error
@@ -12,6 +13,10 @@
 //! * [`parse_retry_after`] — `Retry-After` as delta-seconds or an HTTP date.
 //! * [`read_capped`] — a response body read with a size cap (Content-Length first, then per
 //!   chunk), so a hostile server cannot make the process balloon.
+//! * [`send_capped`] — one request sent with a timeout, its `Retry-After` read and its body
+//!   capped: the sender the service clients share.
+//! * [`scrub`] — every token a request carried, replaced by [`REDACTED`] in a text before it is
+//!   shown.
 //! * [`describe_reqwest`] — a transport error as one line naming `scheme://host[:port]` only,
 //!   never the path or query.
 //! * [`client_builder`] — reqwest with rustls (ring) and Mozilla's roots compiled in (works in a

@@ -2,7 +2,7 @@
 //! error shape, and one bounded HTTP sender ([`GoogleHttp`]). Drive ([`crate::google_drive`])
 //! and Docs ([`crate::google_docs`]) use it; a YouTube client can too.
 //!
-//! Google's error body (docs/apis.md B.0, the Drive "handle errors" guide):
+//! Google's error body (docs/google-drive.md, "Wire conventions"; the Drive "handle errors" guide):
 //! `{"error":{"code":404,"message":"File not found: X.","errors":[{"reason":"notFound","domain":"global",…}],"status":"NOT_FOUND"}}`.
 //! sidekey branches on `errors[0].reason` (else `status`), never on `message`; the message is
 //! kept as a one-line hint. No variant holds a token, and transport errors name the host only.

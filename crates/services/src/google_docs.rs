@@ -1,5 +1,5 @@
 //! Google Docs API v1 under `drive.file`: read a document's body and revise it with
-//! `documents.batchUpdate` (docs/apis.md B.2, docs/google.md B.3).
+//! `documents.batchUpdate` (docs/google-drive.md, "Docs API").
 //!
 //! What it gets right:
 //! * indexes are UTF-16 code units ([`utf16_len`]); the body starts at index 1 (a section

@@ -1,5 +1,6 @@
 //! Google Drive v3 under `drive.file` / `drive.appdata`: the calls sidekey's inbox, approved
-//! documents and memory make (docs/google.md B.1–B.4, docs/apis.md B.1–B.1d).
+//! documents and memory make (docs/google-drive.md, "Calls sidekey makes" and "What `drive.file`
+//! shows").
 //!
 //! What it gets right:
 //! * search text is a Drive query string literal: `\` becomes `\\`, then `'` becomes `\'`
@@ -46,7 +47,7 @@ impl DriveFile {
             id: id.to_string(),
             name: s("name").unwrap_or_default(),
             mime_type: s("mimeType").unwrap_or_default(),
-            // int64 → JSON string (docs/apis.md B.0); a number is tolerated.
+            // int64 → JSON string (docs/google-drive.md, "Wire conventions"); a number is tolerated.
             size: v["size"]
                 .as_str()
                 .and_then(|x| x.parse().ok())

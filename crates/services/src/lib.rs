@@ -1,4 +1,8 @@
-//! Narrow, read-only Microsoft 365 operations for an AI agent, on Microsoft Graph.
+//! The calls sidekey makes to third-party services on an agent's behalf: read-only Microsoft 365
+//! on Microsoft Graph ([`Graph`]), Google Drive and Docs ([`google_drive`], [`google_docs`], with
+//! Google's shared error type and sender in [`google`]), YouTube playlists and search
+//! ([`youtube`]), and the AWS IAM Identity Center access portal ([`aws`]). Each parses its
+//! service's replies into plain types; the operations that use them are `sidekey::ops`.
 //!
 //! # Why this crate exists
 //!
@@ -89,6 +93,13 @@
 //! the same transport rules; errors are [`YouTubeError`], decided by Google's `errors[].reason`
 //! (a 401 `youtubeSignupRequired` is not a bad token, a 403 `quotaExceeded` is not a missing
 //! permission), and the client counts the quota its requests spent (docs/youtube.md).
+//!
+//! # Google Drive and Docs, AWS
+//!
+//! [`google_drive`] and [`google_docs`] are the Drive v3 and Docs v1 calls under `drive.file`
+//! and `drive.appdata` (docs/google-drive.md), with errors decided by Google's `errors[].reason`
+//! ([`google::GoogleError`]). [`aws`] is the access portal's account and role lists and role
+//! credentials (docs/aws.md), with the access token in `x-amz-sso_bearer_token`.
 
 pub mod aws;
 mod error;

@@ -252,7 +252,7 @@ async fn batch_rules() {
 #[tokio::test]
 async fn exchange_less_tenants_answer_401_with_their_own_code_also_in_batch() {
     // Real Graph: 401 OrganizationFromTenantGuidNotFound on mail/calendar for users without
-    // Exchange Online, while the token works elsewhere (real-services review, mismatch 4).
+    // Exchange Online, while the token works elsewhere (docs/graph.md, "Messages").
     let fake = FakeGraph::start(GraphOptions {
         tenant_without_exchange: true,
         ..GraphOptions::default()

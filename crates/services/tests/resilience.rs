@@ -372,7 +372,7 @@ async fn responses_are_size_capped_and_requests_time_out() {
 #[tokio::test]
 async fn a_401_from_a_tenant_without_exchange_is_no_mailbox_not_a_bad_token() {
     // Real Graph answers mail/calendar/contacts with 401 OrganizationFromTenantGuidNotFound
-    // for users without Exchange Online (real-services review, mismatch 4): refreshing the
+    // for users without Exchange Online (docs/graph.md, "Messages"): refreshing the
     // token cannot help, and it is the existing "no mailbox" case.
     let (fake, g) = start(GraphOptions {
         tenant_without_exchange: true,

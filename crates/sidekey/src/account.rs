@@ -70,7 +70,7 @@ impl Record {
 
     /// Google issues refresh tokens that die after 7 days while the Cloud project's publishing
     /// status is "Testing" and says so with `refresh_token_expires_in` (about 604799;
-    /// docs/google.md A.6). The note says when, and how to publish the project.
+    /// docs/google-drive.md, "Refresh tokens and Testing mode"). The note says when, and how to publish the project.
     pub fn testing_mode_warning(&self) -> Option<String> {
         let until = self.refresh_token_expires_at?;
         if self.provider != "google" || until - self.signed_in_at > 8 * 86_400 {

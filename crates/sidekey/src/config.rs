@@ -207,7 +207,7 @@ pub struct Account {
 }
 
 /// `[accounts.NAME.drive]`: where the agent's Google inbox and memory live, and the Desktop
-/// client that opens Google's Picker (docs/google.md F).
+/// client that opens Google's Picker (docs/google-drive.md, "The code flow and the Picker client").
 #[derive(Clone, Debug)]
 pub struct DriveSettings {
     /// The inbox folder's name (default "OpenClaw Inbox").
@@ -1406,7 +1406,7 @@ issuer = "https://idp.example.com"
     }
 
     /// The Microsoft Graph root follows the authority's cloud (learn.microsoft.com/graph/deployments;
-    /// docs/real-services-review.md, mismatch 1): a token from a national cloud is only good for
+    /// docs/graph.md, "National clouds"): a token from a national cloud is only good for
     /// that cloud's Graph, both for `ms` calls and for "who signed in" at sign-in.
     #[test]
     fn microsoft_graph_base_follows_the_cloud() {

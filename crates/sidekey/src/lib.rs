@@ -1,10 +1,12 @@
 //! # sidekey: the auth sidecar, as a library with a thin `main.rs`
 //!
-//! sidekey signs in with the OAuth device flow, keeps the tokens encrypted, and gives an agent
-//! narrow, audited operations instead of passwords. The protocol, the vault, the notification
-//! channels and the service calls live in the leaf crates (`sidekey-flow`, `sidekey-vault`,
-//! `sidekey-notify`, `sidekey-services`, plumbing in `sidekey-net`); this crate is the product
-//! around them.
+//! sidekey signs in with the OAuth device flow (or authorization code + PKCE where a provider's
+//! device flow falls short), keeps the tokens encrypted, and gives an agent narrow, audited
+//! operations instead of passwords: from the command line, through a daemon (client mode), as
+//! MCP tools, as git's credential helper and as an OpenClaw secret provider. The protocol, the
+//! vault, the notification channels and the service calls live in the leaf crates
+//! (`sidekey-flow`, `sidekey-vault`, `sidekey-notify`, `sidekey-services`, plumbing in
+//! `sidekey-net`); this crate is the product around them.
 //!
 //! ## How a command runs
 //! `main.rs` parses the [`cli::Cli`], starts one tokio runtime and calls [`cli::run`]. Each
@@ -16,19 +18,25 @@
 //! ## The modules, and where to change things
 //! | module | what it is for | change it to… |
 //! |---|---|---|
-//! | [`cli`] | clap definitions, dispatch, everything printed | add a command or a flag |
+//! | [`cli`] | clap definitions, dispatch, everything printed; per-service commands, `git-credential`, `secret-provider` | add a command or a flag |
 //! | [`backend`] | the work of each command, local and remote | change what a command does |
 //! | [`daemon`] | `sidekey serve`: API key, policy, audit layer, background refresh | add a route |
 //! | [`api`] | the daemon's wire types | change a request or reply |
-//! | [`ops`] | the typed operation layer (`ms.*` today) | add an operation: one variant in its service file |
+//! | [`ops`] | the typed operation layer: `ms.*`, `google.*` (Drive, Docs, the Picker), `google.youtube.*`, `aws.*` | add an operation: one variant in its service file |
 //! | [`signin`] | the sign-in owner: pending slot, join, resume, handover, stop | change how sign-ins run |
 //! | [`account`] | what the vault holds and the refresh decision | change refresh rules |
 //! | [`config`] | the config file, validated with line numbers | add a setting |
 //! | [`policy`], [`audit`] | what the agent may do, and the record of what it did | |
 //! | [`error`] | exit codes ([`error::Exit`]) and reasons ([`error::Reason`]) | add a failure reason |
 //! | [`env`] | every environment variable sidekey reads | read a new variable |
+//! | [`context`] | where things live (config, home, vault key), the open vault and the one HTTP client | |
 //! | [`skills`] | OpenClaw skills generated from the config and the operations | |
 //! | [`mcp`] | `sidekey mcp`: the operations as MCP tools over stdio | |
+//! | [`doctor`] | `sidekey doctor`: the usual problems checked and explained | add a check |
+//! | `demo` | `sidekey demo`: the whole story offline against the test kit's server (feature `demo`) | |
+//!
+//! `doc_citations` (tests only) keeps the entrances true: every `docs/…` page the repository
+//! cites exists, with the cited section.
 //!
 //! A provider is not changed here: everything sidekey knows about one is its dialect file in
 //! `crates/flow/src/dialect/`.
@@ -41,6 +49,8 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod daemon;
+#[cfg(test)]
+mod doc_citations;
 pub mod doctor;
 pub mod env;
 pub mod error;

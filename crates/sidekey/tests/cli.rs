@@ -600,7 +600,7 @@ fn demo_runs_offline() {
 // ---- Microsoft Entra against what the real service does (issue 9) ----
 
 /// A refresh answered `interaction_required` (Conditional Access wants MFA again, AADSTS50076)
-/// means the person must sign in: exit 3, and `status` says so (review mismatch 2).
+/// means the person must sign in: exit 3, and `status` says so (docs/providers.md, "Microsoft").
 #[test]
 fn entra_interaction_required_on_refresh_means_sign_in_again() {
     let mut o = Options::new(Dialect::Microsoft);
@@ -630,7 +630,7 @@ fn entra_interaction_required_on_refresh_means_sign_in_again() {
 }
 
 /// `{"error":"temporarily_unavailable"}` with 503 is Entra being busy: the sign-in in progress
-/// and a refresh both wait and go on (review mismatch 2).
+/// and a refresh both wait and go on (docs/providers.md, "Microsoft").
 #[test]
 fn entra_temporarily_unavailable_is_retried_while_polling_and_refreshing() {
     let mut o = Options::new(Dialect::Microsoft);
@@ -657,7 +657,7 @@ fn entra_temporarily_unavailable_is_retried_while_polling_and_refreshing() {
 }
 
 /// `login --scope` narrower than the config: the refresh asks for what was granted, not for the
-/// configured list, which Entra refuses (AADSTS65001; review mismatch 3).
+/// configured list, which Entra refuses (AADSTS65001; docs/providers.md, "Microsoft").
 #[test]
 fn a_narrower_sign_in_refreshes_within_its_grant() {
     let mut o = Options::new(Dialect::Microsoft);
@@ -679,7 +679,7 @@ fn a_narrower_sign_in_refreshes_within_its_grant() {
 }
 
 /// Entra's `unauthorized_client` is about the app registration (tenant or account type), not a
-/// device-flow switch (review mismatch 7): exit 2, worded for Microsoft.
+/// device-flow switch (docs/providers.md, "Microsoft"): exit 2, worded for Microsoft.
 #[test]
 fn entra_unauthorized_client_names_the_app_registration() {
     let mut o = Options::new(Dialect::Microsoft);
@@ -698,7 +698,7 @@ fn entra_unauthorized_client_names_the_app_registration() {
 }
 
 /// An authority on a host that is no known Microsoft cloud, without `api_base`: a config error
-/// naming `api_base`, before any code is requested (review mismatch 1).
+/// naming `api_base`, before any code is requested (docs/graph.md, "National clouds").
 #[test]
 fn an_unknown_microsoft_cloud_without_api_base_is_a_config_error() {
     let mut o = Options::new(Dialect::Microsoft);
@@ -715,14 +715,14 @@ fn an_unknown_microsoft_cloud_without_api_base_is_a_config_error() {
 }
 
 // ---------------------------------------------------------------------------------------
-// Issue 9: against the real services' behaviour (docs/real-services-review.md)
+// Issue 9: against the real services' behaviour (docs/providers.md, docs/graph.md)
 
 fn signed_in(env: &Env, name: &str) {
     let out = env.run(&["login", name]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }
 
-/// GitHub (review mismatch 5): a refresh token is never sent to `/applications/{id}/token`
+/// GitHub (docs/providers.md, "GitHub"): a refresh token is never sent to `/applications/{id}/token`
 /// (GitHub refuses it); with one, logout deletes the grant with the access token, which ends
 /// the `ghr_` refresh token too. Without one (OAuth app), `/token` deletes the access token.
 #[test]
@@ -786,7 +786,7 @@ fn github_logout_failure_is_reported_and_the_local_copy_removed() {
     env.assert_no_secrets(&secrets);
 }
 
-/// Auth0 (review mismatch 10): `/oauth/revoke` takes refresh tokens only; logout revokes the
+/// Auth0 (docs/providers.md, "Auth0"): `/oauth/revoke` takes refresh tokens only; logout revokes the
 /// refresh token and does not fail on the access token.
 #[test]
 fn auth0_logout_revokes_the_refresh_token_only() {
@@ -804,7 +804,7 @@ fn auth0_logout_revokes_the_refresh_token_only() {
     );
 }
 
-/// Google (review mismatch 12): the long forms Google reports are aliases of `email`/`profile`.
+/// Google (docs/providers.md, "Google scopes"): the long forms Google reports are aliases of `email`/`profile`.
 #[test]
 fn google_long_scope_forms_are_accepted() {
     let idp = fake(Dialect::Google, 1);

@@ -188,7 +188,7 @@ fn bad_arguments_fail_before_any_token_is_fetched() {
 fn a_tenant_without_exchange_is_told_so_without_a_refresh() {
     // Real Graph answers 401 OrganizationFromTenantGuidNotFound on mail, calendar and contacts
     // for users without Exchange Online; the token is fine, so no refresh and no "sign in
-    // again" (real-services review, mismatch 4).
+    // again" (docs/graph.md, "Messages").
     let (idp, _graph, env) = setup_with(
         None,
         GraphOptions {

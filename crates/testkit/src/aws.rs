@@ -353,7 +353,7 @@ fn portal_error(status: u16, shape: &str, message: &str) -> Response {
         "application/json",
         json!({ "message": message }).to_string(),
     );
-    // Whether the portal sets this header is unconfirmed (docs/providers.md §4.3); the
+    // Whether the portal sets this header is unconfirmed (docs/aws.md, "Unconfirmed"); the
     // OIDC service does, and clients must not depend on it either way.
     if let Ok(v) = HeaderValue::from_str(shape) {
         r.headers_mut().insert("x-amzn-ErrorType", v);

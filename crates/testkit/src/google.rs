@@ -1,5 +1,6 @@
 //! A fake Google Drive v3 + Docs v1 ([`FakeGoogle`]) that behaves like Google under the
-//! `drive.file` and `drive.appdata` scopes (docs/google.md section G, docs/apis.md B.1–B.2).
+//! `drive.file` and `drive.appdata` scopes (docs/google-drive.md: "What `drive.file` shows",
+//! "Calls sidekey makes", "Docs API").
 //!
 //! What it enforces, because a lenient mock would let the client get it wrong:
 //! * **per-app visibility**: each access token belongs to an "app" (an OAuth client, e.g. the
@@ -8,7 +9,7 @@
 //!   Files the person adds in the Drive UI ([`FakeGoogle::person_adds_file`]) are visible to
 //!   nobody, even inside an app-created folder. With [`GoogleOptions::per_project_grants`] a
 //!   grant to one app is visible to every app (the "combined authorization" reading of
-//!   docs/google.md C.3, an open question); without it, grants are per client.
+//!   docs/google-drive.md, "Whose grant is it", an open question); without it, grants are per client.
 //!   Anything invisible answers **404 `notFound` "File not found: ID."** (Docs: "Requested
 //!   entity was not found.", in Docs' google.rpc shape without `errors`).
 //! * `files.list` evaluates its `q` with a real parser (string literals with `\'` and `\\`

@@ -185,7 +185,7 @@ pub struct GraphOptions {
     /// `mailbox`. Real Graph does this: O365/python-o365#757 (401 on
     /// `mailFolders/Inbox/messages`), microsoftgraph/msgraph-sdk-dotnet#1920,
     /// microsoftgraph/microsoft-graph-toolkit#1467, MicrosoftDocs/azure-docs#32957 (the body);
-    /// see the real-services review, mismatch 4.
+    /// see docs/graph.md, "Messages".
     pub tenant_without_exchange: bool,
     /// Largest page served, whatever `$top` asks (0: no limit beyond `$top`).
     pub page_size: usize,
@@ -690,7 +690,7 @@ impl GraphData {
             contact("C-LATE", "Late Evening", Some("1991-10-27T23:00:00Z")),
             // Exchange/ActiveSync clients in UTC+ zones store the local midnight: born on the
             // 18th, stored as the 17th 22:00Z (krtek/Birthday-widget#37; MS-ASCNTC 2.2.2.6 says
-            // the time "SHOULD be ignored"; real-services review, mismatch 11).
+            // the time "SHOULD be ignored"; docs/graph.md, "Contacts and birthdays").
             contact("C-UTCPLUS", "Ulla Plus", Some("1988-11-17T22:00:00Z")),
             contact("C-NOYEAR", "Zoë D'Arcy", Some("1604-11-01T00:00:00Z")),
             contact("C-NONE", "No Birthday", None),

@@ -34,6 +34,15 @@
 //!   sockets can be told (per connection) to fail all further I/O with a zero-linger close.
 //! * All values shown to a browser on the verification page are HTML-escaped.
 //!
+//! # The fake services
+//!
+//! Besides the authorization servers, the services sidekey calls with the tokens: Microsoft
+//! Graph ([`graph`], `FakeGraph`), Google Drive and Docs ([`FakeGoogle`]), YouTube
+//! ([`FakeYouTube`], with its quota), the AWS SSO OIDC service and access portal ([`aws`]), and
+//! Telegram and webhook receivers ([`FakeTelegram`], [`FakeHook`]). Each enforces what the real
+//! service does where a lenient mock would let the client get it wrong (see the module headers
+//! and docs/graph.md, docs/google-drive.md, docs/youtube.md, docs/aws.md).
+//!
 //! Where `docs/providers.md` ("Unconfirmed behaviours") marks a behaviour as unconfirmed, the
 //! fake picks the most plausible shape and says so in a comment next to the code.
 

@@ -367,7 +367,7 @@ const GOOGLE_DEVICE_SCOPES: &[&str] = &[
     "https://www.googleapis.com/auth/userinfo.email",
     "https://www.googleapis.com/auth/userinfo.profile",
     // `drive.appdata` is on Google's documented list but the live endpoint refuses it with
-    // `invalid_scope` (docs/google.md A.5, several independent reports): so does the fake.
+    // `invalid_scope` (docs/providers.md, "Google scopes", several independent reports): so does the fake.
     "https://www.googleapis.com/auth/drive.file",
     "https://www.googleapis.com/auth/youtube",
     "https://www.googleapis.com/auth/youtube.readonly",
@@ -841,7 +841,7 @@ fn userinfo(sh: &Shared, req: &Req) -> Response {
 /// `{"access_token": …}`. Documented answers: 204, and 422 "Validation failed"; GitHub answers
 /// 404 for a token it did not issue to the app or for wrong app credentials (third-party
 /// note on the sibling check-token endpoint). Sources: docs.github.com/rest/apps/oauth-applications,
-/// docs/real-services-review.md mismatch 5.
+/// docs/providers.md, "GitHub".
 fn github_delete(sh: &Shared, req: &Req, client_id: &str, which: GitHubDelete) -> Response {
     sh.lock().counters.revocations += 1;
     let doc = match which {

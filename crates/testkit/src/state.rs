@@ -559,7 +559,7 @@ impl State {
         // Entra v2: `scope` is optional on refresh, and "the scopes requested in this leg must be
         // equivalent to or a subset of the scopes requested in the original ... request"
         // (entra-docs v2-oauth2-auth-code-flow.md, "Refresh the access token"). Scopes the user
-        // never consented to fail with AADSTS65001 (docs/real-services-review.md, mismatch 3).
+        // never consented to fail with AADSTS65001 (docs/providers.md, "Microsoft").
         // The OIDC scopes Entra always allows are not counted.
         if dialect == Dialect::Microsoft
             && let Some(scope) = scope
@@ -741,7 +741,7 @@ impl State {
                 // Google: revoking an access token that has a refresh token revokes both.
                 Dialect::Google => self.revoke_grant(gid),
                 // Auth0 documents /oauth/revoke for refresh tokens only ("Use this endpoint to
-                // invalidate a Refresh Token"; docs/real-services-review.md, mismatch 10): an
+                // invalidate a Refresh Token"; docs/providers.md, "Auth0"): an
                 // access token there is refused (the exact answer is unconfirmed; 400 assumed).
                 Dialect::Auth0 => return RevokeOutcome::WrongType,
                 // GitHub has no RFC 7009 endpoint: see `github_delete`.
@@ -757,7 +757,7 @@ impl State {
 
     /// GitHub's `DELETE /applications/{client_id}/token` and `/grant`, which take an access
     /// token only ("The OAuth access token used to authenticate to the GitHub API";
-    /// docs.github.com/rest/apps/oauth-applications, docs/real-services-review.md mismatch 5).
+    /// docs.github.com/rest/apps/oauth-applications, docs/providers.md, "GitHub").
     /// A refresh token is not an access token: GitHub refuses it (422 here; whether the real
     /// answer is 404 or 422 is unconfirmed, either way nothing is revoked).
     pub fn github_delete(

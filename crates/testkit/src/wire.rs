@@ -278,7 +278,7 @@ fn ms_fail(sh: &Shared, fail: &Fail) -> Response {
         // Entra v2 refresh: "the scopes requested in this leg must be equivalent to or a subset
         // of the scopes requested in the original ... request"; unconsented ones fail with
         // AADSTS65001, error invalid_grant, suberror consent_required (entra-docs
-        // v2-oauth2-auth-code-flow.md, "Refresh the access token"; real-services-review.md #3).
+        // v2-oauth2-auth-code-flow.md, "Refresh the access token"; docs/providers.md, "Microsoft").
         Fail::NotConsented(s) => {
             let text = format!(
                 "The user or administrator has not consented to use the application with ID 'test-client' named 'sidekey test'. Send an interactive authorization request for this user and resource. (scope {s})"
@@ -320,7 +320,7 @@ pub(crate) fn oauth_fault(sh: &Shared, status: u16, error: &str, github_json: bo
 }
 
 /// Entra's token-endpoint errors beyond the device flow's, as the identity platform documents
-/// them (entra-docs `docs/identity-platform/v2-oauth2-auth-code-flow.md`, "Error codes for token
+/// them (learn.microsoft.com/entra/identity-platform/v2-oauth2-auth-code-flow, "Error codes for token
 /// endpoint errors"; AADSTS texts from the Entra error-code reference). MSAL treats
 /// `interaction_required`, `consent_required`, `login_required` and `bad_token` as "sign in
 /// again" (msal-common `InteractionRequiredAuthError.ts`); `temporarily_unavailable` means
@@ -780,7 +780,7 @@ pub(crate) fn token_response(sh: &Shared, t: &Issued, github_json: bool) -> Resp
             if let Some(r) = &t.refresh {
                 v["refresh_token"] = Value::String(r.clone());
                 // A Cloud project in "Testing": refresh tokens live 7 days and Google says so
-                // (captured responses, docs/google.md A.6).
+                // (captured responses, docs/google-drive.md, "Refresh tokens and Testing mode").
                 if dialect == Dialect::Google && sh.opts.google_testing_mode {
                     v["refresh_token_expires_in"] = Value::from(604_799u64);
                 }

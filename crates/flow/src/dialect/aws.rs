@@ -1,6 +1,6 @@
 //! AWS IAM Identity Center (SSO OIDC): its own dialect of the device flow.
 //!
-//! Quirks (docs/aws.md, docs/providers.md §4, the service model
+//! Quirks (docs/aws.md, the service model
 //! `botocore/data/sso-oidc/2019-06-10/service-2.json`):
 //! * There is no configured client: a public client is registered with `RegisterClient`
 //!   (`POST /client/register`, `clientType = "public"`), which answers `clientId`,
@@ -120,7 +120,7 @@ fn region(s: &DialectSettings) -> Result<String, SettingError> {
 }
 
 /// The host of AWS's verification page for an Identity Center region:
-/// `device.sso.{region}.amazonaws.com` (docs/providers.md §4.2; `.amazonaws.com.cn` in China).
+/// `device.sso.{region}.amazonaws.com` (docs/aws.md, "Hosts"; `.amazonaws.com.cn` in China).
 pub fn device_host(region: &str) -> String {
     let suffix = if region.starts_with("cn-") {
         "amazonaws.com.cn"

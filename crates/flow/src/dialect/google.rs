@@ -27,8 +27,8 @@ pub const ALLOWED_SCOPES: [&str; 6] = [
 
 /// Expand a short name (`drive.file`) to Google's full scope URL. The long forms Google grants
 /// and reports for `email` and `profile` (`…/auth/userinfo.email`, `userinfo.profile`) are
-/// aliases and come back as the short names its device-flow allow-list names (review
-/// mismatch 12; the allow-list is docs/providers.md §2.2).
+/// aliases and come back as the short names its device-flow allow-list names
+/// (docs/providers.md, "Google scopes").
 pub fn expand(scope: &str) -> String {
     match scope.strip_prefix(SCOPE_PREFIX).unwrap_or(scope) {
         "userinfo.email" => return "email".to_string(),
@@ -123,7 +123,7 @@ impl Dialect for Google {
     }
 
     /// A refresh token needs `access_type=offline`; `prompt=consent` makes Google issue one
-    /// again on a second sign-in (docs/google.md D.1).
+    /// again on a second sign-in (docs/google-drive.md, "The code flow and the Picker client").
     fn authorization_params(&self) -> &'static [(&'static str, &'static str)] {
         &[("access_type", "offline"), ("prompt", "consent")]
     }
@@ -178,7 +178,7 @@ mod tests {
     }
 
     /// Google grants and reports `…/auth/userinfo.email` and `…/userinfo.profile` for `email`
-    /// and `profile` (review mismatch 12): accepted as aliases, requested as the short names.
+    /// and `profile` (docs/providers.md, "Google scopes"): accepted as aliases, requested as the short names.
     #[test]
     fn long_forms_of_email_and_profile_are_aliases() {
         let ok = Google

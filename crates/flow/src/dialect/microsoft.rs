@@ -151,7 +151,7 @@ impl Dialect for Microsoft {
 
     /// Entra: `unauthorized_client` "usually occurs when the client application isn't registered
     /// in Microsoft Entra ID or isn't added to the user's tenant" (entra-docs
-    /// v2-oauth2-auth-code-flow.md, token endpoint errors; docs/real-services-review.md #7).
+    /// v2-oauth2-auth-code-flow.md, token endpoint errors; docs/providers.md, "Microsoft").
     fn unauthorized_client_hint(&self) -> Option<crate::error::UnauthorizedHint> {
         Some(crate::error::UnauthorizedHint {
             what: "the app is not registered for this tenant or account type",

@@ -13,7 +13,7 @@
 //!   endpoint or scope list, or expires within [`REGISTRATION_RENEW`]. A refresh needs the
 //!   registration the refresh token was issued to: once that expired the person signs in again.
 //!
-//! Facts and sources: docs/aws.md and docs/providers.md §4.
+//! Facts and sources: docs/aws.md.
 
 use super::{Access, OpInfo};
 use crate::account::{fresh_token, now_unix, replace_rejected_token};

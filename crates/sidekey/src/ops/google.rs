@@ -4,7 +4,7 @@
 //! which file, the small state sidekey keeps in the vault (slot `gdrive`: the inbox and memory
 //! folder ids, the picked files, the Picker client's tokens), and the run arm of each.
 //!
-//! Under `drive.file` (docs/google.md C) sidekey sees only the files it created and the ones the
+//! Under `drive.file` (docs/google-drive.md, "What `drive.file` shows") sidekey sees only the files it created and the ones the
 //! person picked in Google's Picker: files dropped into the inbox folder in the Drive UI stay
 //! invisible, and every text here says so. A 401 triggers one refresh and one retry.
 
@@ -353,7 +353,7 @@ pub struct DriveState {
     #[serde(default)]
     pub picked: Vec<Picked>,
     /// The Picker (Desktop) client's `drive.file` tokens, kept only when its grants are not
-    /// visible to the account's own token (docs/google.md C.3).
+    /// visible to the account's own token (docs/google-drive.md, "Whose grant is it").
     pub picker: Option<PickerTokens>,
     /// A Picker request waiting for its redirect.
     pub pick: Option<PendingPick>,

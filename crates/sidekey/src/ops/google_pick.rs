@@ -1,5 +1,5 @@
-//! `sidekey google pick`: Google's Picker for installed apps (docs/google.md C.2 4,
-//! "OAuth-redirect Picker"): an ordinary authorization-code + PKCE URL of the *Desktop* client
+//! `sidekey google pick`: Google's Picker for installed apps (docs/google-drive.md, "The code
+//! flow and the Picker client"): an ordinary authorization-code + PKCE URL of the *Desktop* client
 //! with `trigger_onepick=true`, scope exactly `drive.file`. The person picks files; Google
 //! redirects to the loopback address with `code`, `scope`, `state` and `picked_file_ids`. The
 //! redirect arrives on sidekey's loopback listener, or is pasted back
@@ -7,7 +7,7 @@
 //!
 //! After the exchange each picked file is probed with the account's own token. Whether a pick
 //! made through the Desktop client is visible to the TV client's token is an open question
-//! (docs/google.md C.3, H.2): where it is not, the file is marked `via = "picker"` and the
+//! (docs/google-drive.md, "Whose grant is it"): where it is not, the file is marked `via = "picker"` and the
 //! Desktop client's `drive.file` tokens are kept for the calls on it.
 
 use super::google::{DriveState, PendingPick, Picked, PickerTokens, load_state, update_state};

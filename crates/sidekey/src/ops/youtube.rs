@@ -26,7 +26,7 @@ use std::path::{Path, PathBuf};
 
 pub const PROVIDER: ProviderKind = ProviderKind::Google;
 
-/// The scope that allows writes (and reads); the device flow grants it (docs/google.md A.5).
+/// The scope that allows writes (and reads); the device flow grants it (docs/providers.md, "Google scopes").
 pub const SCOPE_YOUTUBE: &str = "https://www.googleapis.com/auth/youtube";
 /// Enough for the read operations.
 pub const SCOPE_YOUTUBE_READONLY: &str = "https://www.googleapis.com/auth/youtube.readonly";

@@ -510,7 +510,7 @@ fn discovery_documents() {
 
 /// GitHub's `DELETE /applications/{id}/token` takes an access token and deletes that one token
 /// (the GitHub App refresh token keeps working); a refresh token there is refused with 422 and
-/// revokes nothing (docs.github.com/rest/apps/oauth-applications; review mismatch 5).
+/// revokes nothing (docs.github.com/rest/apps/oauth-applications; docs/providers.md, "GitHub").
 #[test]
 fn github_app_token_delete_needs_secret_and_an_access_token() {
     let mut o = Options::new(Dialect::GitHubApp);
@@ -579,7 +579,7 @@ fn github_grant_delete_revokes_the_refresh_token_too() {
     );
 }
 
-/// Auth0's `/oauth/revoke` is for refresh tokens only (review mismatch 10).
+/// Auth0's `/oauth/revoke` is for refresh tokens only (docs/providers.md, "Auth0").
 #[test]
 fn auth0_refuses_an_access_token_at_revoke() {
     let idp = start(Dialect::Auth0);
