@@ -12,11 +12,12 @@
 //! * **The same [`Backend`] as the CLI**: locally this process owns the vault; with `SIDEKEY_URL`
 //!   (client mode, the agent's container) every call goes to the daemon, so the agent's side
 //!   holds no vault, no vault key and no refresh token.
-//! * **Policy and audit on every call.** Through the daemon they happen there (its `/v1/*`
-//!   routes). Locally this module runs the same account policy check
-//!   ([`crate::policy::Policy::check`]) before the operation and writes one audit entry per call
-//!   (caller `mcp uid=N`). A write the policy refuses is not listed at all (the tool list comes
-//!   from [`Backend::allowed_ops`], `GET /v1/ops` in client mode); called anyway, it is refused.
+//! * **Policy and audit on every call**, by the one guard ([`crate::backend::guard`]): this
+//!   process's (caller `mcp uid=N`, the agent's rules) or, in client mode, the daemon's. A
+//!   write the policy refuses is not listed at all (the tool list comes from
+//!   [`Backend::allowed_ops`], `GET /v1/ops` in client mode); called anyway, it is refused.
+//!   Arguments refused here, before any call (an unknown tool, an unknown argument), are
+//!   reported to the guard too, so the daemon's audit log has them in client mode.
 //! * **Results**: the operation's JSON result as `structuredContent` (an object; a non-object
 //!   result is wrapped as `{"result": …}`) and the text a person would read as the text content.
 //!   A failure or refusal is a tool error (`isError: true`) whose `structuredContent` is

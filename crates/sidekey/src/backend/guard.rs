@@ -6,7 +6,7 @@
 //!    token is fetched);
 //! 2. **resolves the account** (the one named, else the only account of the operation's
 //!    provider);
-//! 3. **checks the policy** ([`Policy::permit`]): the person at the terminal is a caller kind
+//! 3. **checks the policy** ([`crate::policy::Policy::permit`]): the person at the terminal is a caller kind
 //!    ([`Who::Person`]), not a skipped check;
 //! 4. **runs** it on [`Local`], this process's vault;
 //! 5. **writes one audit entry**, allowed or refused, named as the policy names the call.

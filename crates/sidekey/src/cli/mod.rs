@@ -3,7 +3,8 @@
 //! command, the one with a conversation, is in [`login`].
 //!
 //! To add a command: a variant here, its arm in [`run`], the backend method it needs (written
-//! in `backend/local.rs`, proxied in `backend/remote.rs`, served in `daemon.rs`), and its output.
+//! in `backend/local.rs` and reached through a [`crate::backend::Call`] of the guard, proxied
+//! in `backend/remote.rs`, served in `daemon/routes.rs`), and its output.
 
 mod aws;
 #[cfg(feature = "demo")]

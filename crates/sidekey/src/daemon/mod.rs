@@ -5,9 +5,11 @@
 //! * Listens on a unix socket (default `$SIDEKEY_HOME/sidekey.sock`, mode 0660) and, when asked,
 //!   on TCP. Every request but `/healthz` carries `Authorization: Bearer <API key>`; the key comes
 //!   from a file (`SIDEKEY_API_KEY_FILE` or `[server] api_key_file`, e.g. a Docker secret).
-//! * The handlers are thin: the API key (a layer), the account's policy, then the same
-//!   [`Local`] backend the CLI uses. Every call, allowed or not, is written to the audit log by
-//!   one layer ([`audit_layer`]) from the note each handler leaves on its response.
+//! * The handlers (`routes.rs`) are thin: the API key (a layer), the body read, then the same
+//!   guard the CLI and the MCP server use ([`crate::backend::guard`]), which validates the
+//!   call, checks the account's policy, runs it on [`Local`] and writes its audit entry. What
+//!   no call reached (a refused key, an unreadable body) is audited by one layer. Listening,
+//!   connection slots and signals are in `listen.rs`.
 //! * Never starved or flooded: request headers must arrive within 10 s, each listener serves a
 //!   bounded number of connections (kept well below the open-file limit, whose soft value is
 //!   raised to the hard one at start), refusals before the API key are aggregated in the audit
