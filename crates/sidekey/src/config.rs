@@ -7,7 +7,9 @@
 
 use crate::error::Failure;
 use serde::Deserialize;
-use sidekey_flow::dialect::{self, ConfigKey, DialectSettings};
+use sidekey_flow::dialect::{
+    self, ClientIdentity, ConfigKey, Dialect, DialectSettings, ServiceKey,
+};
 use sidekey_flow::provider::{Endpoints, ProviderKind, endpoint_url};
 use sidekey_flow::{Http, Provider, Secret};
 use std::collections::BTreeMap;
@@ -488,7 +490,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
             format!("missing `provider` ({})", dialect::names_list()),
         )
     })?;
-    let kind = ProviderKind::parse(provider.get_ref()).ok_or_else(|| {
+    let d = dialect::named(provider.get_ref()).ok_or_else(|| {
         (
             Some(provider.span()),
             format!(
@@ -498,31 +500,39 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
             ),
         )
     })?;
-    let d = kind.dialect();
-    let aws = kind == ProviderKind::Aws;
-    let client_id = if aws {
-        // IAM Identity Center registers its own public client (RegisterClient, cached in the
-        // vault); the account's tokens belong to its start URL, which stands in as the id that
-        // a sign-in is checked against.
-        if r.client_id.is_some() || r.client_secret.is_some() || r.client_secret_file.is_some() {
-            return Err((
-                None,
-                "provider aws registers its own client: remove `client_id`/`client_secret`"
-                    .to_string(),
-            ));
+    let kind = d.kind();
+    let registered = match d.client() {
+        ClientIdentity::Configured => None,
+        ClientIdentity::Registered { identity } => Some(identity),
+    };
+    let client_id = match registered {
+        // The provider registers its own public client (AWS RegisterClient, cached in the
+        // vault); the account's tokens belong to the `identity` setting (AWS: the start URL),
+        // which stands in as the id that a sign-in is checked against.
+        Some(identity) => {
+            if r.client_id.is_some() || r.client_secret.is_some() || r.client_secret_file.is_some()
+            {
+                return Err((
+                    None,
+                    format!(
+                        "provider {} registers its own client: remove `client_id`/`client_secret`",
+                        d.name()
+                    ),
+                ));
+            }
+            key_value(&r, identity)
+                .as_ref()
+                .map(|s| s.get_ref().trim().to_string())
+                .unwrap_or_default()
         }
-        r.start_url
-            .as_ref()
-            .map(|s| s.get_ref().trim().to_string())
-            .unwrap_or_default()
-    } else {
-        r.client_id
+        None => r
+            .client_id
             .clone()
             .filter(|c| !c.trim().is_empty())
-            .ok_or((None, "missing `client_id`".to_string()))?
+            .ok_or((None, "missing `client_id`".to_string()))?,
     };
     if let Some(s) = &r.registration_scopes
-        && !aws
+        && registered.is_none()
     {
         return Err((
             Some(s.span()),
@@ -532,10 +542,15 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
             ),
         ));
     }
-    if aws && let Some(s) = &r.scopes {
+    if registered.is_some()
+        && let Some(s) = &r.scopes
+    {
         return Err((
             Some(s.span()),
-            "provider aws takes `registration_scopes` (the scopes of its client registration), not `scopes`".to_string(),
+            format!(
+                "provider {} takes `registration_scopes` (the scopes of its client registration), not `scopes`",
+                d.name()
+            ),
         ));
     }
     for key in ConfigKey::ALL {
@@ -569,30 +584,22 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     };
     let api_base = r.api_base.as_ref().map(|s| s.get_ref().clone());
     let youtube_api_base = match &r.youtube_api_base {
-        Some(s) if kind != ProviderKind::Google => {
-            return Err((
-                Some(s.span()),
-                "`youtube_api_base` applies to Google accounts only".into(),
-            ));
+        Some(s) => {
+            service_key_applies(d, ServiceKey::YouTube, s.span())?;
+            Some(
+                endpoint_url(s.get_ref())
+                    .map_err(|e| (Some(s.span()), e))?
+                    .to_string(),
+            )
         }
-        Some(s) => Some(
-            endpoint_url(s.get_ref())
-                .map_err(|e| (Some(s.span()), e))?
-                .to_string(),
-        ),
         None => None,
     };
+    // The "who signed in" URL, where the provider has one (not the AWS access portal, whose
+    // base is still checked like every endpoint: it gets the access token).
     let userinfo = match &r.api_base {
-        // The AWS access portal has no "who am I" (and wants its own bearer header); its URL
-        // gets the access token, so it must be https (or loopback) like every endpoint.
-        Some(s) if aws => {
-            endpoint_url(s.get_ref()).map_err(|e| (Some(s.span()), e))?;
-            None
-        }
-        Some(s) => Some(
-            d.userinfo_url(s.get_ref())
-                .map_err(|e| (Some(s.span()), e))?,
-        ),
+        Some(s) => d
+            .userinfo_for_api_base(s.get_ref())
+            .map_err(|e| (Some(s.span()), e))?,
         None => None,
     };
     let overrides = Overrides {
@@ -620,10 +627,10 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         Some(s) => s.get_ref().clone(),
         None => d.default_scopes().iter().map(|s| s.to_string()).collect(),
     };
-    if aws && flow == SignInFlow::Code {
+    if flow == SignInFlow::Code && !d.allows_code_flow() {
         return Err((
             r.flow.as_ref().map(|f| f.span()),
-            "provider aws signs in with the device flow only".to_string(),
+            format!("provider {} signs in with the device flow only", d.name()),
         ));
     }
     let scopes =
@@ -666,10 +673,7 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     if let Some(a) = &r.audience {
         device_params.push(("audience".to_string(), a.get_ref().clone()));
     }
-    if aws {
-        // StartDeviceAuthorization's `startUrl` (sent as JSON with the client's id and secret).
-        device_params.push(("startUrl".to_string(), client_id.clone()));
-    }
+    device_params.extend(d.device_params(&settings));
     let mut token_env = d
         .default_token_env()
         .iter()
@@ -687,21 +691,15 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
         }
         token_env.push(v);
     }
-    let (git_hosts, git_username) = git_settings(kind, &r.git_hosts, &r.git_username)?;
+    let (git_hosts, git_username) = git_settings(d, &r.git_hosts, &r.git_username)?;
     let mut verification_hosts = r.verification_hosts.unwrap_or_default();
-    if aws && let Some(region) = &settings.region {
-        // The one host AWS's verification page lives on (not all of amazonaws.com).
-        verification_hosts.push(sidekey_flow::dialect::aws::device_host(region));
-    }
+    verification_hosts.extend(d.verification_hosts(&settings));
     let drive = match r.drive {
         None => DriveSettings::default(),
-        Some(d) if kind != ProviderKind::Google => {
-            return Err((
-                Some(d.span()),
-                "`drive` applies to Google accounts only".into(),
-            ));
+        Some(drive) => {
+            service_key_applies(d, ServiceKey::Drive, drive.span())?;
+            drive_settings(drive, base)?
         }
-        Some(d) => drive_settings(d, base)?,
     };
     let policy = match r.policy {
         None => crate::policy::Policy::default(),
@@ -745,14 +743,14 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
                 .transpose()?;
             let mut aws_roles = Vec::new();
             for pair in p.aws_roles.unwrap_or_default() {
-                if !aws {
+                if !d.service_keys().contains(&ServiceKey::AwsRoles) {
                     return Err((
                         Some(pair.span()),
                         format!("policy aws_roles does not apply to provider {}", d.name()),
                     ));
                 }
                 let v = pair.get_ref().trim();
-                if !crate::policy::valid_aws_role(v) {
+                if !sidekey_services::aws::valid_role(v) {
                     return Err((
                         Some(pair.span()),
                         format!(
@@ -763,13 +761,10 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
                 }
                 aws_roles.push(v.to_string());
             }
-            if aws && p.allow_token_export == Some(true) {
-                // The Identity Center token fetches the keys of every role the person has, so
-                // exporting it would bypass aws_roles.
-                return Err((
-                    Some(span.clone()),
-                    "policy allow_token_export cannot be set on an aws account: its token reaches every role the person has; list the roles the agent may use in aws_roles instead".into(),
-                ));
+            if p.allow_token_export == Some(true)
+                && let Some(why) = d.refuses_token_export()
+            {
+                return Err((Some(span.clone()), why.into()));
             }
             crate::policy::Policy {
                 allow_token_export: p.allow_token_export.unwrap_or(false),
@@ -801,20 +796,20 @@ fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> 
     })
 }
 
-/// `git_hosts` and `git_username`, with the provider's defaults. GitHub serves git over HTTPS at
-/// `github.com` and takes an OAuth or GitHub App user token as the password with any user name;
-/// `x-access-token` is the name GitHub documents for token authentication ("Authenticating as a
-/// GitHub App installation": `https://x-access-token:TOKEN@github.com/...`). Other providers have
-/// no git host unless configured; their tokens go with `oauth2` (GitLab's documented name for
-/// OAuth tokens) unless `git_username` says otherwise.
+/// `git_hosts` and `git_username`, with the provider's defaults
+/// ([`Dialect::default_git_hosts`], [`Dialect::default_git_username`]: GitHub's `github.com`
+/// and `x-access-token`; no host and `oauth2` elsewhere).
 fn git_settings(
-    kind: ProviderKind,
+    d: &dyn Dialect,
     git_hosts: &Option<Spanned<Vec<String>>>,
     git_username: &Option<Spanned<String>>,
 ) -> Result<(Vec<String>, String), Located> {
     let hosts = match git_hosts {
-        None if kind == ProviderKind::GitHub => vec!["github.com".to_string()],
-        None => Vec::new(),
+        None => d
+            .default_git_hosts()
+            .iter()
+            .map(|h| h.to_string())
+            .collect(),
         Some(list) => {
             let mut out = Vec::new();
             for h in list.get_ref() {
@@ -843,10 +838,25 @@ fn git_settings(
             }
             v.to_string()
         }
-        None if kind == ProviderKind::GitHub => "x-access-token".to_string(),
-        None => "oauth2".to_string(),
+        None => d.default_git_username().to_string(),
     };
     Ok((hosts, username))
+}
+
+/// A service setting on an account whose provider does not offer that service:
+/// "`drive` applies to Google accounts only".
+fn service_key_applies(
+    d: &dyn Dialect,
+    key: ServiceKey,
+    span: std::ops::Range<usize>,
+) -> Result<(), Located> {
+    if d.service_keys().contains(&key) {
+        return Ok(());
+    }
+    Err((
+        Some(span),
+        format!("`{}` applies to {} accounts only", key.name(), key.owners()),
+    ))
 }
 
 /// `host` or `host:port` as git's credential protocol names it (`host=` line).

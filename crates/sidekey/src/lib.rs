@@ -49,5 +49,6 @@ pub mod error;
 pub mod mcp;
 pub mod ops;
 pub mod policy;
+pub mod registration;
 pub mod signin;
 pub mod skills;

@@ -63,25 +63,6 @@ pub struct Policy {
     pub aws_roles: Vec<String>,
 }
 
-/// `123456789012/ReadOnly`: a 12-digit AWS account id, a slash, an IAM role name (1–64 of
-/// letters, digits and `+=,.@_-`).
-pub fn valid_aws_role(pair: &str) -> bool {
-    let Some((account, role)) = pair.split_once('/') else {
-        return false;
-    };
-    valid_aws_account_id(account) && valid_aws_role_name(role)
-}
-
-pub fn valid_aws_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-pub fn valid_aws_role_name(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
-}
-
 impl Policy {
     /// May the agent call `op` on `account`?
     pub fn check(&self, account: &str, op: &str) -> Result<(), Failure> {
@@ -269,10 +250,6 @@ mod tests {
             none.check_operation("a", &Operation::Aws(AwsOp::Accounts))
                 .is_ok()
         );
-        assert!(valid_aws_role("123456789012/Read.Only-1"));
-        assert!(!valid_aws_role("123456789012"));
-        assert!(!valid_aws_role("12345678901/R"));
-        assert!(!valid_aws_role("123456789012/a/b"));
     }
 
     use super::*;

@@ -530,7 +530,7 @@ impl Job {
             None => (self.request_code(&store).await?, true, None),
         };
         let provider = provider_for(&self.account, &pending)?;
-        let provider = crate::ops::aws::attach_registration(&self.ctx, &self.account, provider)?;
+        let provider = crate::registration::attach(&self.ctx, &self.account, provider)?;
         self.tx.send_replace(Shown::Code(LoginStarted {
             event: pending.code_event(name),
             joined: false,
@@ -632,17 +632,16 @@ impl Job {
     async fn request_code(&self, store: &PendingStore) -> Result<Pending, Failure> {
         let http = self.ctx.http()?;
         let provider = self.account.resolve(http).await?;
-        // AWS: a client registration first (cached in the vault), and a new one if AWS no
-        // longer knows the cached one (`invalid_client`, HTTP 401).
+        // A registered client (AWS): the registration first (cached in the vault), and a new
+        // one if the provider no longer knows the cached one (`invalid_client`, HTTP 401).
         let mut provider =
-            crate::ops::aws::ensure_registration(&self.ctx, &self.account, provider, false).await?;
+            crate::registration::ensure(&self.ctx, &self.account, provider, false).await?;
         let mut started = DeviceFlow::new(http, &provider).start(&SystemClock).await;
-        if self.account.kind == sidekey_flow::ProviderKind::Aws
+        if crate::registration::registers(&self.account)
             && matches!(started, Err(sidekey_flow::FlowError::InvalidClient { .. }))
         {
             provider =
-                crate::ops::aws::ensure_registration(&self.ctx, &self.account, provider, true)
-                    .await?;
+                crate::registration::ensure(&self.ctx, &self.account, provider, true).await?;
             started = DeviceFlow::new(http, &provider).start(&SystemClock).await;
         }
         let auth = started.map_err(|e| Failure::from_flow(e.for_provider(self.account.kind)))?;
@@ -822,14 +821,15 @@ impl Job {
                     .user_info(&tokens)
                     .await
                     .unwrap_or_default();
-                // IAM Identity Center says nothing about who signed in: name the portal.
-                let user = match self.account.kind {
-                    sidekey_flow::ProviderKind::Aws if user == Default::default() => {
-                        sidekey_flow::UserInfo {
-                            name: Some(format!("AWS access portal {}", self.account.client_id)),
-                            email: None,
-                        }
-                    }
+                // A provider that says nothing about who signed in (IAM Identity Center): the
+                // dialect names the account instead.
+                let user = match self
+                    .account
+                    .kind
+                    .dialect()
+                    .anonymous_user(&self.account.client_id)
+                {
+                    Some(anonymous) if user == Default::default() => anonymous,
                     _ => user,
                 };
                 let rec = Record::from_tokens(&self.account, provider, tokens, user);
