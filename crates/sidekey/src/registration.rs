@@ -9,7 +9,6 @@
 //! sign-in ([`crate::signin`]) and the refresh ([`crate::account`]) both come here, so neither
 //! knows which providers register.
 
-use crate::account::now_unix;
 use crate::config::Account;
 use crate::context::Context;
 use crate::error::Failure;
@@ -47,7 +46,7 @@ fn oidc_base(account: &Account) -> Result<url::Url, Failure> {
 fn usable(r: &Registration, account: &Account, base: &url::Url, margin: i64) -> bool {
     r.oidc_base == base.as_str()
         && r.scopes == account.scopes
-        && r.client_secret_expires_at - now_unix() > margin
+        && r.client_secret_expires_at - jiff::Timestamp::now().as_second() > margin
 }
 
 fn load(ctx: &Context, name: &str) -> Result<Option<Registration>, Failure> {

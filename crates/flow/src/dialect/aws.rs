@@ -340,6 +340,46 @@ mod tests {
     }
 
     #[test]
+    fn the_registered_client_and_what_the_sign_in_needs() {
+        assert_eq!(
+            Aws.client(),
+            ClientIdentity::Registered {
+                identity: ConfigKey::StartUrl
+            }
+        );
+        assert!(!Aws.allows_code_flow());
+        let s = DialectSettings {
+            start_url: Some(" https://d-1234567890.awsapps.com/start ".into()),
+            ..settings()
+        };
+        assert_eq!(
+            Aws.device_params(&s),
+            [(
+                "startUrl".to_string(),
+                "https://d-1234567890.awsapps.com/start".to_string()
+            )]
+        );
+        assert_eq!(
+            Aws.verification_hosts(&s),
+            ["device.sso.eu-west-1.amazonaws.com"]
+        );
+        // The portal has no "who am I", but its base gets the token: https or loopback only.
+        assert_eq!(
+            Aws.userinfo_for_api_base("https://portal.sso.eu-west-1.amazonaws.com"),
+            Ok(None)
+        );
+        assert!(Aws.userinfo_for_api_base("http://portal.example").is_err());
+        let who = Aws.anonymous_user("https://d-1.awsapps.com/start").unwrap();
+        assert_eq!(
+            who.name.as_deref(),
+            Some("AWS access portal https://d-1.awsapps.com/start")
+        );
+        assert_eq!(Aws.logout(), Logout::EndSession);
+        assert!(Aws.refuses_token_export().unwrap().contains("aws_roles"));
+        assert_eq!(Aws.service_keys(), [ServiceKey::AwsRoles]);
+    }
+
+    #[test]
     fn endpoints_from_the_region() {
         let e = Aws.endpoints(&settings()).unwrap().unwrap();
         assert_eq!(

@@ -113,6 +113,16 @@ mod tests {
     use super::*;
 
     #[test]
+    fn git_defaults_are_github_com_and_x_access_token() {
+        assert_eq!(GitHub.default_git_hosts(), ["github.com"]);
+        assert_eq!(GitHub.default_git_username(), "x-access-token");
+        // Elsewhere: no git host unless configured, and GitLab's name for OAuth tokens.
+        let oidc = crate::ProviderKind::Oidc.dialect();
+        assert!(oidc.default_git_hosts().is_empty());
+        assert_eq!(oidc.default_git_username(), "oauth2");
+    }
+
+    #[test]
     fn web_and_api_hosts() {
         let e = GitHub
             .endpoints(&DialectSettings::default())

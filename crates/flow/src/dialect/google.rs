@@ -174,6 +174,20 @@ mod tests {
     use crate::provider::check_verification_uri;
 
     #[test]
+    fn a_seven_day_refresh_token_means_testing_mode() {
+        let note = Google
+            .short_refresh_note(604_799, "2026-12-14T10:00:00Z")
+            .unwrap();
+        assert!(note.contains("2026-12-14T10:00:00Z"), "{note}");
+        assert!(note.contains("\"Testing\""), "{note}");
+        assert!(note.contains("Publish app"), "{note}");
+        assert!(Google.short_refresh_note(9 * 86_400, "x").is_none());
+        // Only Google says so.
+        let gh = crate::ProviderKind::GitHub.dialect();
+        assert!(gh.short_refresh_note(604_799, "x").is_none());
+    }
+
+    #[test]
     fn google_scopes() {
         let ok = check_scopes(&["openid".into(), "drive.file".into()]).unwrap();
         assert_eq!(ok[1], "https://www.googleapis.com/auth/drive.file");

@@ -8,8 +8,11 @@
 //! `offline_access` was written twice.
 //!
 //! Now each provider is a unit struct implementing [`Dialect`] in its own file (`microsoft.rs`,
-//! `google.rs`, …) with its tests beside it, and [`ALL`] lists them. The flow client and the
-//! config validation ask the dialect instead of matching on [`ProviderKind`]. A method with a
+//! `google.rs`, …) with its tests beside it, and [`ALL`] lists them. The flow client, the config
+//! validation, sign-in, refresh and logout ask the dialect instead of matching on
+//! [`ProviderKind`]: how the client is had ([`ClientIdentity`]), which flows, device parameters
+//! and service settings apply, who signed in when the provider does not say, what a logout does
+//! ([`Logout`]), git's defaults. A method with a
 //! default is the standard (RFC) behaviour; a dialect overrides only where its provider deviates,
 //! so each file reads as the list of that provider's quirks.
 //!
@@ -524,6 +527,31 @@ mod tests {
             .userinfo_url("https://id.example.com/me")
             .unwrap();
         assert_eq!(u.as_str(), "https://id.example.com/me");
+    }
+
+    #[test]
+    fn standard_defaults_and_service_owners() {
+        for k in [
+            ProviderKind::Microsoft,
+            ProviderKind::Okta,
+            ProviderKind::Generic,
+        ] {
+            let d = k.dialect();
+            assert_eq!(d.client(), ClientIdentity::Configured, "{}", d.name());
+            assert!(d.allows_code_flow(), "{}", d.name());
+            assert_eq!(d.logout(), Logout::Revoke, "{}", d.name());
+            assert!(d.anonymous_user("c").is_none(), "{}", d.name());
+            assert!(d.refuses_token_export().is_none(), "{}", d.name());
+            assert!(d.service_keys().is_empty(), "{}", d.name());
+        }
+        assert_eq!(ServiceKey::Drive.owners(), "Google");
+        assert_eq!(ServiceKey::YouTube.owners(), "Google");
+        assert_eq!(ServiceKey::AwsRoles.owners(), "AWS IAM Identity Center");
+        assert_eq!(
+            named("github").map(|d| d.kind()),
+            Some(ProviderKind::GitHub)
+        );
+        assert!(named("myspace").is_none());
     }
 
     #[test]
