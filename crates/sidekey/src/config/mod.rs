@@ -6,6 +6,7 @@
 //! before the person is sent a code they cannot use.
 
 mod account;
+mod input;
 mod notify;
 mod policy;
 mod server;
@@ -22,7 +23,6 @@ use crate::error::Failure;
 use notify::RawNotify;
 use serde::Deserialize;
 use server::RawServer;
-use sidekey_flow::Secret;
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 use std::time::Duration;
@@ -227,35 +227,6 @@ pub fn parse_duration(v: &toml::Value) -> Option<Duration> {
         }
         _ => None,
     }
-}
-
-type Located = (Option<std::ops::Range<usize>>, String);
-
-/// A secret given inline or (better) in a file named relative to the config; not both.
-fn inline_or_file(
-    inline: &Option<String>,
-    file: &Option<String>,
-    base: &Path,
-    inline_key: &str,
-    file_key: &str,
-) -> Result<Option<Secret>, Located> {
-    match (inline, file) {
-        (Some(_), Some(_)) => Err((None, format!("set {inline_key} or {file_key}, not both"))),
-        (Some(s), None) => Ok(Some(Secret::new(s.trim()))),
-        (None, Some(f)) => read_secret(base, f, file_key).map(Some),
-        (None, None) => Ok(None),
-    }
-}
-
-fn read_secret(base: &Path, file: &str, what: &str) -> Result<Secret, Located> {
-    let p = base.join(file);
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| (None, format!("cannot read {what} {}: {e}", p.display())))?;
-    let t = text.trim();
-    if t.is_empty() {
-        return Err((None, format!("{what} {} is empty", p.display())));
-    }
-    Ok(Secret::new(t))
 }
 
 #[cfg(test)]

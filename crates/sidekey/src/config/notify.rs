@@ -1,7 +1,7 @@
 //! `[notify.*]`: where login codes and outcomes are sent besides stdout (Telegram, a webhook,
 //! ntfy), with their secrets read at load time. Telegram also switches on from the environment.
 
-use super::{Located, inline_or_file, read_secret};
+use super::input::{Located, inline_or_file, read_secret};
 use serde::Deserialize;
 use sidekey_flow::Secret;
 use sidekey_flow::provider::endpoint_url;

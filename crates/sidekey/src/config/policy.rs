@@ -3,7 +3,8 @@
 //! against the operations sidekey knows.
 
 use super::account::{SignInFlow, normalize_for};
-use super::{Located, services};
+use super::input::Located;
+use super::services;
 use serde::Deserialize;
 use sidekey_flow::ProviderKind;
 use sidekey_flow::dialect::Dialect;

@@ -4,7 +4,7 @@
 //! (`[accounts.NAME.policy] aws_roles`). Which providers offer which service is the dialect's
 //! word ([`Dialect::service_keys`]), so nothing here names a provider.
 
-use super::{Located, inline_or_file};
+use super::input::{Located, inline_or_file};
 use serde::Deserialize;
 use sidekey_flow::Secret;
 use sidekey_flow::dialect::{Dialect, ServiceKey};

@@ -5,8 +5,9 @@
 //! are checked by [`super::services`], its policy by [`super::policy`].
 
 use super::account::{Account, Overrides, SignInFlow, apply, normalize_for};
+use super::input::{Located, inline_or_file};
+use super::policy;
 use super::services::{self, DriveSettings, RawDrive};
-use super::{Located, inline_or_file, policy};
 use serde::Deserialize;
 use sidekey_flow::dialect::{self, ClientIdentity, ConfigKey, Dialect, DialectSettings};
 use sidekey_flow::provider::{Endpoints, endpoint_url};
