@@ -11,8 +11,8 @@
 //! * [`poll`] — the polling state machine. It does no I/O: it is fed one classified answer at a time
 //!   and says how long to wait next or how the flow ended. Time comes from a [`Clock`] that tests
 //!   replace, so slow_down, back-off and deadlines are tested without real waiting.
-//! * [`client`] — the I/O: a size-limited, timeout-bounded HTTP transport, the device request, the
-//!   polling driver, refresh, revocation, discovery and "who signed in".
+//! * [`client`] — the I/O: the device request, the polling driver, refresh, revocation, discovery
+//!   and "who signed in", over [`http`], a size-limited, timeout-bounded HTTP transport.
 //!
 //! [`pkce`] is the second sign-in method, authorization code + PKCE with a loopback or
 //! pasted-back redirect, for what a provider's device flow does not allow (Google's
@@ -27,18 +27,22 @@ pub mod client;
 pub mod clock;
 pub mod dialect;
 pub mod error;
+pub mod http;
 pub mod pkce;
 pub mod poll;
 pub mod provider;
 pub mod response;
+pub mod user;
 /// [`Secret`] lives in `sidekey-net` (shared with the other crates); this path stays for callers.
 pub use sidekey_net::secret;
 
-pub use client::{DeviceFlow, Http, HttpOptions, RevokeOutcome, UserInfo};
+pub use client::{DeviceFlow, RevokeOutcome};
 pub use clock::{Clock, SystemClock};
 pub use dialect::Dialect;
 pub use error::{FlowError, RefreshError};
+pub use http::{Http, HttpOptions};
 pub use poll::{PollEvent, Poller, Step};
 pub use provider::{Endpoints, Provider, ProviderKind};
 pub use response::{DeviceAuthorization, OAuthError, TokenReply, TokenResponse};
 pub use secret::Secret;
+pub use user::UserInfo;

@@ -9,8 +9,9 @@
 //! slot) and only the S256 challenge leaves. A redirect is accepted only with the exact `state`
 //! (compared in constant time); its code is single-use at the provider, so it is sent once.
 
-use crate::client::{DeviceFlow, host_of};
+use crate::client::DeviceFlow;
 use crate::error::FlowError;
+use crate::http::host_of;
 use crate::provider::Provider;
 use crate::response::{self, TokenReply, TokenResponse};
 use crate::secret::Secret;

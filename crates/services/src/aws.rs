@@ -83,6 +83,27 @@ impl fmt::Display for PortalError {
 
 impl std::error::Error for PortalError {}
 
+/// `123456789012/ReadOnly`: a 12-digit AWS account id, a slash, an IAM role name (1–64 of
+/// letters, digits and `+=,.@_-`), as the portal's `GetRoleCredentials` takes them.
+pub fn valid_role(pair: &str) -> bool {
+    let Some((account, role)) = pair.split_once('/') else {
+        return false;
+    };
+    valid_account_id(account) && valid_role_name(role)
+}
+
+/// A 12-digit AWS account id.
+pub fn valid_account_id(s: &str) -> bool {
+    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
+}
+
+/// An IAM role name: 1–64 of letters, digits and `+=,.@_-`.
+pub fn valid_role_name(s: &str) -> bool {
+    (1..=64).contains(&s.len())
+        && s.bytes()
+            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
+}
+
 /// One entry of `ListAccounts`.
 #[derive(Serialize, Deserialize, Debug, Clone, PartialEq, Eq)]
 pub struct AwsAccount {
@@ -326,5 +347,18 @@ impl Portal {
         self.call(true, self.url("/logout", &[]), token)
             .await
             .map(|_| ())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn role_pairs_are_account_id_slash_role_name() {
+        assert!(valid_role("123456789012/Read.Only-1"));
+        assert!(!valid_role("123456789012"));
+        assert!(!valid_role("12345678901/R"));
+        assert!(!valid_role("123456789012/a/b"));
     }
 }

@@ -68,18 +68,12 @@ impl Record {
         a.policy.granted_warning(&a.name, &a.scopes, &self.scopes)
     }
 
-    /// Google issues refresh tokens that die after 7 days while the Cloud project's publishing
-    /// status is "Testing" and says so with `refresh_token_expires_in` (about 604799;
-    /// docs/google-drive.md, "Refresh tokens and Testing mode"). The note says when, and how to publish the project.
+    /// A sign-in whose refresh token dies soon by the provider's rule (Google's Testing-mode
+    /// projects, 7 days): the dialect's note, saying when and what to do.
     pub fn testing_mode_warning(&self) -> Option<String> {
         let until = self.refresh_token_expires_at?;
-        if self.provider != "google" || until - self.signed_in_at > 8 * 86_400 {
-            return None;
-        }
-        Some(format!(
-            "Google will end this sign-in on {} (the Cloud project is in \"Testing\", where refresh tokens last 7 days): publish it in Google Cloud console > Google Auth Platform > Audience > \"Publish app\" (In production), then sign in again",
-            rfc3339(until)
-        ))
+        sidekey_flow::dialect::named(&self.provider)?
+            .short_refresh_note(until - self.signed_in_at, &rfc3339(until))
     }
 
     /// Everything the person should know about this sign-in, one line (or none).
@@ -250,8 +244,8 @@ async fn refresh_unless_fresh(
     };
     let provider =
         account.provider_with(&rec.token_endpoint, rec.revocation_endpoint.as_deref())?;
-    // AWS: the refresh token belongs to the stored client registration.
-    let mut provider = match crate::ops::aws::attach_registration(ctx, account, provider) {
+    // A registered client (AWS): the refresh token belongs to the stored registration.
+    let mut provider = match crate::registration::attach(ctx, account, provider) {
         Ok(p) => p,
         Err(f) => {
             rec.state = State::ReauthRequired;

@@ -25,7 +25,8 @@
 //! | [`ops`] | the typed operation layer: `ms.*`, `google.*` (Drive, Docs, the Picker), `google.youtube.*`, `aws.*` | add an operation: one variant in its service file |
 //! | [`signin`] | the sign-in owner: pending slot, join, resume, handover, stop | change how sign-ins run |
 //! | [`account`] | what the vault holds and the refresh decision | change refresh rules |
-//! | [`config`] | the config file, validated with line numbers | add a setting |
+//! | [`registration`] | the cache of clients a provider registers at sign-in (AWS) | |
+//! | [`config`] | the config file, validated with line numbers; a service's settings in `config/services.rs` | add a setting |
 //! | [`policy`], [`audit`] | what the agent may do, and the record of what it did | |
 //! | [`error`] | exit codes ([`error::Exit`]) and reasons ([`error::Reason`]) | add a failure reason |
 //! | [`env`] | every environment variable sidekey reads | read a new variable |
@@ -57,5 +58,6 @@ pub mod error;
 pub mod mcp;
 pub mod ops;
 pub mod policy;
+pub mod registration;
 pub mod signin;
 pub mod skills;

@@ -22,9 +22,6 @@ const ACCOUNT_CALLS: &[(&str, Access)] = &[
     ("token", Access::Export),
 ];
 
-/// The policy's name for an operation's [`Access`] (one enum for both).
-pub type Kind = Access;
-
 /// Whether the daemon knows `op`, and what kind of call it is.
 pub fn kind_of(op: &str) -> Option<Access> {
     if let Some((_, k)) = ACCOUNT_CALLS.iter().find(|(n, _)| *n == op) {
@@ -65,25 +62,6 @@ pub struct Policy {
     /// AWS: the `ACCOUNT_ID/ROLE_NAME` pairs whose role credentials may leave the daemon
     /// (`aws.credentials`). Empty by default: none.
     pub aws_roles: Vec<String>,
-}
-
-/// `123456789012/ReadOnly`: a 12-digit AWS account id, a slash, an IAM role name (1–64 of
-/// letters, digits and `+=,.@_-`).
-pub fn valid_aws_role(pair: &str) -> bool {
-    let Some((account, role)) = pair.split_once('/') else {
-        return false;
-    };
-    valid_aws_account_id(account) && valid_aws_role_name(role)
-}
-
-pub fn valid_aws_account_id(s: &str) -> bool {
-    s.len() == 12 && s.bytes().all(|b| b.is_ascii_digit())
-}
-
-pub fn valid_aws_role_name(s: &str) -> bool {
-    (1..=64).contains(&s.len())
-        && s.bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"+=,.@_-".contains(&b))
 }
 
 impl Policy {
@@ -297,10 +275,6 @@ mod tests {
             none.permit_operation(Who::Agent, "a", &Operation::Aws(AwsOp::Accounts))
                 .is_ok()
         );
-        assert!(valid_aws_role("123456789012/Read.Only-1"));
-        assert!(!valid_aws_role("123456789012"));
-        assert!(!valid_aws_role("12345678901/R"));
-        assert!(!valid_aws_role("123456789012/a/b"));
     }
 
     use super::*;

@@ -16,12 +16,16 @@
 //! * Refresh tokens come only for registrations with scopes (`sso:account:access`).
 //! * No discovery, no revocation endpoint, no userinfo.
 
-use super::{ConfigKey, Dialect, DialectSettings, Revocation, SettingError, Wire, required};
-use crate::client::{Http, host_of};
+use super::{
+    ClientIdentity, ConfigKey, Dialect, DialectSettings, Logout, Revocation, ServiceKey,
+    SettingError, Wire, required,
+};
 use crate::error::FlowError;
+use crate::http::{Http, host_of};
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
 use crate::response::{describe_body, one_line, parse_object};
 use crate::secret::Secret;
+use crate::user::UserInfo;
 use serde_json::{Map, Value, json};
 use url::Url;
 
@@ -62,6 +66,64 @@ impl Dialect for Aws {
         Revocation::Unsupported(
             "IAM Identity Center has no token revocation; sidekey ends the portal session with Logout instead",
         )
+    }
+
+    /// No configured client: a public one is registered at sign-in ([`register_client`]); the
+    /// account's tokens belong to its start URL, which stands in for the client id a sign-in is
+    /// checked against.
+    fn client(&self) -> ClientIdentity {
+        ClientIdentity::Registered {
+            identity: ConfigKey::StartUrl,
+        }
+    }
+
+    /// IAM Identity Center's public clients sign in with the device flow only.
+    fn allows_code_flow(&self) -> bool {
+        false
+    }
+
+    /// StartDeviceAuthorization's `startUrl` (sent as JSON with the client's id and secret).
+    fn device_params(&self, s: &DialectSettings) -> Vec<(String, String)> {
+        let start = s.start_url.as_deref().map(str::trim).unwrap_or_default();
+        vec![("startUrl".to_string(), start.to_string())]
+    }
+
+    /// The one host AWS's verification page lives on (not all of amazonaws.com).
+    fn verification_hosts(&self, s: &DialectSettings) -> Vec<String> {
+        s.region.iter().map(|r| device_host(r)).collect()
+    }
+
+    /// The AWS access portal has no "who am I" (and wants its own bearer header); its URL gets
+    /// the access token, so it must be https (or loopback) like every endpoint.
+    fn userinfo_for_api_base(&self, api_base: &str) -> Result<Option<Url>, String> {
+        endpoint_url(api_base)?;
+        Ok(None)
+    }
+
+    /// IAM Identity Center says nothing about who signed in: name the portal.
+    fn anonymous_user(&self, client_id: &str) -> Option<UserInfo> {
+        Some(UserInfo {
+            name: Some(format!("AWS access portal {client_id}")),
+            email: None,
+        })
+    }
+
+    /// No revocation: sidekey ends the access portal session (`Logout`) and forgets the cached
+    /// role credentials (the client registration stays for the next sign-in).
+    fn logout(&self) -> Logout {
+        Logout::EndSession
+    }
+
+    /// The Identity Center token fetches the keys of every role the person has, so exporting
+    /// it would bypass `aws_roles`.
+    fn refuses_token_export(&self) -> Option<&'static str> {
+        Some(
+            "policy allow_token_export cannot be set on an aws account: its token reaches every role the person has; list the roles the agent may use in aws_roles instead",
+        )
+    }
+
+    fn service_keys(&self) -> &'static [ServiceKey] {
+        &[ServiceKey::AwsRoles]
     }
 
     // No `verification_domains`: all of `amazonaws.com` would admit any S3 website bucket
@@ -265,63 +327,6 @@ fn parse_registration(
     })
 }
 
-/// `client_id` → `clientId`: the form parameter names as AWS's JSON members.
-pub fn camel(snake: &str) -> String {
-    let mut out = String::with_capacity(snake.len());
-    let mut up = false;
-    for c in snake.chars() {
-        if c == '_' {
-            up = true;
-        } else if up {
-            out.extend(c.to_uppercase());
-            up = false;
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// `accessToken` → `access_token`: AWS's answer members as the RFC names them, so the standard
-/// parsers read them. Lower-case names (`error`, `error_description`, `interval`) are unchanged.
-pub fn snake(camel: &str) -> String {
-    let mut out = String::with_capacity(camel.len() + 4);
-    for c in camel.chars() {
-        if c.is_ascii_uppercase() {
-            out.push('_');
-            out.push(c.to_ascii_lowercase());
-        } else {
-            out.push(c);
-        }
-    }
-    out
-}
-
-/// The JSON body for a form request's parameters: camelCase names; `scope` left out (AWS takes a
-/// list there and the registration's scopes decide).
-pub fn json_body(params: &[(&str, &str)]) -> Value {
-    let mut m = Map::new();
-    for (k, v) in params {
-        if *k == "scope" {
-            continue;
-        }
-        m.insert(camel(k), Value::String((*v).to_string()));
-    }
-    Value::Object(m)
-}
-
-/// A JSON object answer with its top-level members renamed to snake_case; anything else as it
-/// was (the classifiers then say what is wrong with it).
-pub fn snake_body(body: &[u8]) -> Vec<u8> {
-    match serde_json::from_slice::<Value>(body) {
-        Ok(Value::Object(m)) => {
-            let renamed: Map<String, Value> = m.into_iter().map(|(k, v)| (snake(&k), v)).collect();
-            serde_json::to_vec(&Value::Object(renamed)).unwrap_or_else(|_| body.to_vec())
-        }
-        _ => body.to_vec(),
-    }
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -332,6 +337,46 @@ mod tests {
             region: Some("eu-west-1".into()),
             ..Default::default()
         }
+    }
+
+    #[test]
+    fn the_registered_client_and_what_the_sign_in_needs() {
+        assert_eq!(
+            Aws.client(),
+            ClientIdentity::Registered {
+                identity: ConfigKey::StartUrl
+            }
+        );
+        assert!(!Aws.allows_code_flow());
+        let s = DialectSettings {
+            start_url: Some(" https://d-1234567890.awsapps.com/start ".into()),
+            ..settings()
+        };
+        assert_eq!(
+            Aws.device_params(&s),
+            [(
+                "startUrl".to_string(),
+                "https://d-1234567890.awsapps.com/start".to_string()
+            )]
+        );
+        assert_eq!(
+            Aws.verification_hosts(&s),
+            ["device.sso.eu-west-1.amazonaws.com"]
+        );
+        // The portal has no "who am I", but its base gets the token: https or loopback only.
+        assert_eq!(
+            Aws.userinfo_for_api_base("https://portal.sso.eu-west-1.amazonaws.com"),
+            Ok(None)
+        );
+        assert!(Aws.userinfo_for_api_base("http://portal.example").is_err());
+        let who = Aws.anonymous_user("https://d-1.awsapps.com/start").unwrap();
+        assert_eq!(
+            who.name.as_deref(),
+            Some("AWS access portal https://d-1.awsapps.com/start")
+        );
+        assert_eq!(Aws.logout(), Logout::EndSession);
+        assert!(Aws.refuses_token_export().unwrap().contains("aws_roles"));
+        assert_eq!(Aws.service_keys(), [ServiceKey::AwsRoles]);
     }
 
     #[test]
@@ -388,24 +433,6 @@ mod tests {
             "device.sso.cn-north-1.amazonaws.com.cn"
         );
         assert!(Aws.verification_domains().is_empty());
-    }
-
-    #[test]
-    fn wire_names() {
-        assert_eq!(camel("client_secret"), "clientSecret");
-        assert_eq!(camel("grant_type"), "grantType");
-        assert_eq!(camel("startUrl"), "startUrl");
-        assert_eq!(
-            snake("verificationUriComplete"),
-            "verification_uri_complete"
-        );
-        assert_eq!(snake("error_description"), "error_description");
-        let b = json_body(&[("client_id", "c"), ("scope", "x y"), ("device_code", "d")]);
-        assert_eq!(b, json!({"clientId": "c", "deviceCode": "d"}));
-        let s = snake_body(br#"{"accessToken":"a","expiresIn":3600,"tokenType":"Bearer"}"#);
-        let v: Value = serde_json::from_slice(&s).unwrap();
-        assert_eq!(v["access_token"], "a");
-        assert_eq!(v["expires_in"], 3600);
     }
 
     #[test]

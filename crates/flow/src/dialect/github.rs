@@ -7,9 +7,9 @@
 //! sent only on refresh and revocation.
 
 use super::{Dialect, DialectSettings, Revocation, SecretUse, SettingError};
-use crate::client::UserInfo;
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
 use crate::response::one_line;
+use crate::user::UserInfo;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -41,6 +41,18 @@ impl Dialect for GitHub {
 
     fn display_name(&self) -> &'static str {
         "GitHub"
+    }
+
+    /// GitHub serves git over HTTPS at `github.com` and takes an OAuth or GitHub App user token
+    /// as the password with any user name.
+    fn default_git_hosts(&self) -> &'static [&'static str] {
+        &["github.com"]
+    }
+
+    /// `x-access-token` is the name GitHub documents for token authentication ("Authenticating
+    /// as a GitHub App installation": `https://x-access-token:TOKEN@github.com/...`).
+    fn default_git_username(&self) -> &'static str {
+        "x-access-token"
     }
 
     fn default_scopes(&self) -> &'static [&'static str] {
@@ -99,6 +111,16 @@ impl Dialect for GitHub {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn git_defaults_are_github_com_and_x_access_token() {
+        assert_eq!(GitHub.default_git_hosts(), ["github.com"]);
+        assert_eq!(GitHub.default_git_username(), "x-access-token");
+        // Elsewhere: no git host unless configured, and GitLab's name for OAuth tokens.
+        let oidc = crate::ProviderKind::Oidc.dialect();
+        assert!(oidc.default_git_hosts().is_empty());
+        assert_eq!(oidc.default_git_username(), "oauth2");
+    }
 
     #[test]
     fn web_and_api_hosts() {

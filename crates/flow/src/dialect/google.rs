@@ -5,7 +5,7 @@
 //! scopes (§2.2), anything else fails with `invalid_scope`, so sidekey refuses it before any
 //! request and expands short names (`drive.file`) to Google's scope URLs.
 
-use super::{Dialect, DialectSettings, SecretUse, SettingError, fixed};
+use super::{Dialect, DialectSettings, SecretUse, ServiceKey, SettingError, fixed};
 use crate::provider::{Endpoints, ProviderKind};
 
 pub struct Google;
@@ -99,6 +99,22 @@ impl Dialect for Google {
         "Google"
     }
 
+    /// Refresh tokens that die after 7 days: the Cloud project's publishing status is
+    /// "Testing", and Google says so with `refresh_token_expires_in` (about 604799). The
+    /// note says when, and how to publish the project.
+    fn short_refresh_note(&self, lifetime: i64, until: &str) -> Option<String> {
+        if lifetime > 8 * 86_400 {
+            return None;
+        }
+        Some(format!(
+            "Google will end this sign-in on {until} (the Cloud project is in \"Testing\", where refresh tokens last 7 days): publish it in Google Cloud console > Google Auth Platform > Audience > \"Publish app\" (In production), then sign in again"
+        ))
+    }
+
+    fn service_keys(&self) -> &'static [ServiceKey] {
+        &[ServiceKey::Drive, ServiceKey::YouTube]
+    }
+
     fn short_scope<'a>(&self, scope: &'a str) -> &'a str {
         scope.strip_prefix(SCOPE_PREFIX).unwrap_or(scope)
     }
@@ -156,6 +172,20 @@ impl Dialect for Google {
 mod tests {
     use super::*;
     use crate::provider::check_verification_uri;
+
+    #[test]
+    fn a_seven_day_refresh_token_means_testing_mode() {
+        let note = Google
+            .short_refresh_note(604_799, "2026-12-14T10:00:00Z")
+            .unwrap();
+        assert!(note.contains("2026-12-14T10:00:00Z"), "{note}");
+        assert!(note.contains("\"Testing\""), "{note}");
+        assert!(note.contains("Publish app"), "{note}");
+        assert!(Google.short_refresh_note(9 * 86_400, "x").is_none());
+        // Only Google says so.
+        let gh = crate::ProviderKind::GitHub.dialect();
+        assert!(gh.short_refresh_note(604_799, "x").is_none());
+    }
 
     #[test]
     fn google_scopes() {

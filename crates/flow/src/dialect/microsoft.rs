@@ -5,9 +5,9 @@
 //! their account page; "who signed in" is Graph `/me`, whose personal accounts have `mail: null`.
 
 use super::{ConfigKey, Dialect, DialectSettings, SettingError};
-use crate::client::UserInfo;
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
 use crate::response::one_line;
+use crate::user::UserInfo;
 use serde_json::{Map, Value};
 use url::Url;
 

@@ -8,16 +8,19 @@
 //! `offline_access` was written twice.
 //!
 //! Now each provider is a unit struct implementing [`Dialect`] in its own file (`microsoft.rs`,
-//! `google.rs`, …) with its tests beside it, and [`ALL`] lists them. The flow client and the
-//! config validation ask the dialect instead of matching on [`ProviderKind`]. A method with a
+//! `google.rs`, …) with its tests beside it, and [`ALL`] lists them. The flow client, the config
+//! validation, sign-in, refresh and logout ask the dialect instead of matching on
+//! [`ProviderKind`]: how the client is had ([`ClientIdentity`]), which flows, device parameters
+//! and service settings apply, who signed in when the provider does not say, what a logout does
+//! ([`Logout`]), git's defaults. A method with a
 //! default is the standard (RFC) behaviour; a dialect overrides only where its provider deviates,
 //! so each file reads as the list of that provider's quirks.
 //!
 //! Adding a provider = one `ProviderKind` variant, one file here with its tests, one row in
 //! [`ALL`] (the tests below check that the table and the enum agree).
 
-use crate::client::UserInfo;
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
+use crate::user::UserInfo;
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -29,6 +32,9 @@ pub mod google;
 pub mod microsoft;
 pub mod oidc;
 pub mod okta;
+pub mod wire;
+
+pub use wire::Wire;
 
 /// Every dialect, in the order of [`ProviderKind::ALL`].
 pub static ALL: &[&dyn Dialect] = &[
@@ -55,6 +61,11 @@ impl ProviderKind {
     pub fn dialect(self) -> &'static dyn Dialect {
         of(self)
     }
+}
+
+/// The dialect of a provider's config name (`"google"`), as stored records name it.
+pub fn named(name: &str) -> Option<&'static dyn Dialect> {
+    ALL.iter().copied().find(|d| d.name() == name)
 }
 
 /// The provider names for people choosing one: "microsoft, google, … or generic".
@@ -182,16 +193,58 @@ pub enum Revocation {
     Unsupported(&'static str),
 }
 
-/// How requests to the token and device endpoints are written and answers read.
+/// Where an account's OAuth client comes from ([`Dialect::client`]).
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
-pub enum Wire {
-    /// RFC 6749/8628: form-encoded parameters, snake_case JSON answers.
-    Form,
-    /// AWS SSO OIDC (`rest-json`): a JSON body with camelCase members (`clientId`,
-    /// `grantType`, `deviceCode`, …), camelCase answers (`accessToken`, `expiresIn`,
-    /// `verificationUriComplete`), errors still `{"error", "error_description"}` (snake_case).
-    /// `scope` is never sent: the client registration's scopes decide (docs/aws.md).
-    AwsJson,
+pub enum ClientIdentity {
+    /// The config names it: `client_id`, and a secret where the provider needs one.
+    Configured,
+    /// The provider registers a public client at sign-in (AWS `RegisterClient`,
+    /// [`aws::register_client`]), which the caller caches and renews; the config names none,
+    /// takes the registration's scopes as `registration_scopes`, and the value of `identity`
+    /// identifies the account's tokens where a client id would.
+    Registered { identity: ConfigKey },
+}
+
+/// What a logout does at the provider ([`Dialect::logout`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Logout {
+    /// Revoke the tokens the way [`Dialect::revocation`] says.
+    Revoke,
+    /// Nothing to revoke: end the session at the provider's portal instead (AWS access portal
+    /// `Logout`), and forget what the session handed out.
+    EndSession,
+}
+
+/// The settings of a provider's services an account may carry besides its sign-in settings,
+/// each validated by its service ([`Dialect::service_keys`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+pub enum ServiceKey {
+    /// `[accounts.NAME.drive]`: Google Drive.
+    Drive,
+    /// `youtube_api_base`: the YouTube Data API.
+    YouTube,
+    /// `[accounts.NAME.policy] aws_roles`: the AWS access portal's role credentials.
+    AwsRoles,
+}
+
+impl ServiceKey {
+    pub fn name(self) -> &'static str {
+        match self {
+            ServiceKey::Drive => "drive",
+            ServiceKey::YouTube => "youtube_api_base",
+            ServiceKey::AwsRoles => "aws_roles",
+        }
+    }
+
+    /// The providers whose accounts may carry this key, for people ("Google").
+    pub fn owners(self) -> String {
+        let names: Vec<&str> = ALL
+            .iter()
+            .filter(|d| d.service_keys().contains(&self))
+            .map(|d| d.display_name())
+            .collect();
+        names.join(" or ")
+    }
 }
 
 /// The requests that may carry the client secret, for [`Dialect::sends_secret`].
@@ -337,6 +390,73 @@ pub trait Dialect: Send + Sync {
         &[]
     }
 
+    /// Where the account's client comes from. By default the config names it.
+    fn client(&self) -> ClientIdentity {
+        ClientIdentity::Configured
+    }
+
+    /// Whether accounts may sign in with the authorization-code flow (`flow = "code"`) besides
+    /// the device flow.
+    fn allows_code_flow(&self) -> bool {
+        true
+    }
+
+    /// Parameters of the device authorization request besides the client and the scope, from
+    /// the account's settings (AWS: `startUrl`).
+    fn device_params(&self, _settings: &DialectSettings) -> Vec<(String, String)> {
+        Vec::new()
+    }
+
+    /// Hosts that may serve this account's verification page, from its settings (AWS: the one
+    /// device page host of its region).
+    fn verification_hosts(&self, _settings: &DialectSettings) -> Vec<String> {
+        Vec::new()
+    }
+
+    /// The "who signed in" URL for a configured `api_base`, or `None` when the provider has no
+    /// such endpoint (the base is then still checked like every endpoint: it gets the token).
+    fn userinfo_for_api_base(&self, api_base: &str) -> Result<Option<Url>, String> {
+        self.userinfo_url(api_base).map(Some)
+    }
+
+    /// Who signed in when the provider says nothing about it (`client_id` is the account's).
+    fn anonymous_user(&self, _client_id: &str) -> Option<UserInfo> {
+        None
+    }
+
+    /// A note for people when a sign-in's refresh token lives only `lifetime` seconds (until
+    /// `until`, RFC 3339): Google's Testing-mode projects.
+    fn short_refresh_note(&self, _lifetime: i64, _until: &str) -> Option<String> {
+        None
+    }
+
+    /// What a logout does at the provider.
+    fn logout(&self) -> Logout {
+        Logout::Revoke
+    }
+
+    /// `Some(why)` when the token of an account may never leave sidekey (`allow_token_export`
+    /// is refused); `why` is the config error.
+    fn refuses_token_export(&self) -> Option<&'static str> {
+        None
+    }
+
+    /// The git hosts whose HTTPS credentials an account answers when the config names none.
+    fn default_git_hosts(&self) -> &'static [&'static str] {
+        &[]
+    }
+
+    /// The user name git sends with the token when the config names none: `oauth2`, GitLab's
+    /// documented name for OAuth tokens.
+    fn default_git_username(&self) -> &'static str {
+        "oauth2"
+    }
+
+    /// Which service settings an account of this provider may carry.
+    fn service_keys(&self) -> &'static [ServiceKey] {
+        &[]
+    }
+
     /// Endpoints from the config's settings; `Ok(None)` means "discover them from the issuer".
     fn endpoints(&self, settings: &DialectSettings) -> Result<Option<Endpoints>, SettingError>;
 }
@@ -407,6 +527,31 @@ mod tests {
             .userinfo_url("https://id.example.com/me")
             .unwrap();
         assert_eq!(u.as_str(), "https://id.example.com/me");
+    }
+
+    #[test]
+    fn standard_defaults_and_service_owners() {
+        for k in [
+            ProviderKind::Microsoft,
+            ProviderKind::Okta,
+            ProviderKind::Generic,
+        ] {
+            let d = k.dialect();
+            assert_eq!(d.client(), ClientIdentity::Configured, "{}", d.name());
+            assert!(d.allows_code_flow(), "{}", d.name());
+            assert_eq!(d.logout(), Logout::Revoke, "{}", d.name());
+            assert!(d.anonymous_user("c").is_none(), "{}", d.name());
+            assert!(d.refuses_token_export().is_none(), "{}", d.name());
+            assert!(d.service_keys().is_empty(), "{}", d.name());
+        }
+        assert_eq!(ServiceKey::Drive.owners(), "Google");
+        assert_eq!(ServiceKey::YouTube.owners(), "Google");
+        assert_eq!(ServiceKey::AwsRoles.owners(), "AWS IAM Identity Center");
+        assert_eq!(
+            named("github").map(|d| d.kind()),
+            Some(ProviderKind::GitHub)
+        );
+        assert!(named("myspace").is_none());
     }
 
     #[test]

@@ -5,9 +5,9 @@
 //! claims mapping here is also what an ID token is read with for every provider.
 
 use super::{ConfigKey, Dialect, DialectSettings, SettingError, required};
-use crate::client::UserInfo;
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
 use crate::response::one_line;
+use crate::user::UserInfo;
 use serde_json::{Map, Value};
 
 pub struct Oidc;

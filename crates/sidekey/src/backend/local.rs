@@ -190,8 +190,8 @@ impl Local {
         // Google: the Drive state (inbox id, picks, the Picker client's tokens). Google revokes
         // per project, so the Picker client's grant went with the revocation above.
         lock.remove_slot(crate::ops::google::SLOT)?;
-        if account.kind == sidekey_flow::ProviderKind::Aws {
-            // No revocation at IAM Identity Center: end the portal session instead, and forget
+        if account.kind.dialect().logout() == sidekey_flow::dialect::Logout::EndSession {
+            // No revocation (IAM Identity Center): end the portal session instead, and forget
             // the cached role credentials (the client registration stays for the next sign-in).
             lock.remove_slot(crate::ops::aws::CREDENTIALS_SLOT)?;
             let said = crate::ops::aws::logout(&self.ctx, account, &rec.access_token).await;

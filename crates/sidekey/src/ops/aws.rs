@@ -1,5 +1,4 @@
-//! AWS IAM Identity Center: the `aws.*` operations, the client registration the sign-in uses,
-//! and the cache of role credentials.
+//! AWS IAM Identity Center: the `aws.*` operations and the cache of role credentials.
 //!
 //! * `aws.accounts`, `aws.roles` read the access portal (`ListAccounts`, `ListAccountRoles`).
 //! * `aws.credentials` hands out a role's short-lived keys (`GetRoleCredentials`) in the
@@ -8,10 +7,7 @@
 //!   The keys are cached sealed in the vault (slot `aws-credentials`) until
 //!   [`CREDENTIALS_MARGIN`] before they expire; the audit keeps the account id and role name,
 //!   never a key.
-//! * The registration (`RegisterClient`'s client id and secret) lives in the vault slot
-//!   `aws-registration`; a sign-in registers again when it is missing, belongs to another
-//!   endpoint or scope list, or expires within [`REGISTRATION_RENEW`]. A refresh needs the
-//!   registration the refresh token was issued to: once that expired the person signs in again.
+//! * The client registration the sign-in uses is cached by [`crate::registration`].
 //!
 //! Facts and sources: docs/aws.md.
 
@@ -22,19 +18,14 @@ use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sidekey_flow::dialect::aws::{Registration, register_client};
-use sidekey_flow::{Provider, ProviderKind, Secret};
+use sidekey_flow::{ProviderKind, Secret};
 use sidekey_services::aws::{Portal, PortalError, RoleCredentials};
 use std::collections::BTreeMap;
 
 pub const PROVIDER: ProviderKind = ProviderKind::Aws;
 
-/// Vault slots.
-pub const REGISTRATION_SLOT: &str = "aws-registration";
+/// The vault slot of the cached role credentials.
 pub const CREDENTIALS_SLOT: &str = "aws-credentials";
-/// A registration is renewed at sign-in when it has less than this left (its refresh tokens
-/// die with it).
-pub const REGISTRATION_RENEW: i64 = 7 * 24 * 3600;
 /// Cached role credentials are handed out until this long before they expire. botocore
 /// refreshes `credential_process` credentials 15 minutes before expiry (advisory) and insists
 /// at 10 (`botocore/credentials.py` `_advisory_refresh_timeout`/`_mandatory_refresh_timeout`):
@@ -96,14 +87,14 @@ impl AwsOp {
                 role_name,
             } => (account_id, Some(role_name)),
         };
-        if !crate::policy::valid_aws_account_id(id) {
+        if !sidekey_services::aws::valid_account_id(id) {
             return Err(Failure::usage(format!(
                 "'{}' is not an AWS account id (12 digits)",
                 sidekey_flow::response::one_line(id, 40)
             )));
         }
         if let Some(r) = role
-            && !crate::policy::valid_aws_role_name(r)
+            && !sidekey_services::aws::valid_role_name(r)
         {
             return Err(Failure::usage(format!(
                 "'{}' is not an IAM role name (1-64 of letters, digits and +=,.@_-)",
@@ -136,101 +127,6 @@ impl AwsOp {
             _ => None,
         }
     }
-}
-
-// ---------------------------------------------------------------------------------------------
-// The client registration.
-
-fn settings(account: &Account) -> Result<url::Url, Failure> {
-    // The token endpoint is `{oidc base}/token`: the base is what the registration belongs to.
-    let e = account
-        .endpoints
-        .as_ref()
-        .ok_or_else(|| Failure::internal("aws account without endpoints"))?;
-    let mut base = e.token.clone();
-    let path = base.path().trim_end_matches("/token").to_string();
-    base.set_path(&path);
-    Ok(base)
-}
-
-fn usable(r: &Registration, account: &Account, base: &url::Url, margin: i64) -> bool {
-    r.oidc_base == base.as_str()
-        && r.scopes == account.scopes
-        && r.client_secret_expires_at - now_unix() > margin
-}
-
-fn load_registration(ctx: &Context, name: &str) -> Result<Option<Registration>, Failure> {
-    Ok(ctx.vault()?.load_slot(name, REGISTRATION_SLOT)?)
-}
-
-async fn store_slot<T: Serialize + Send + 'static>(
-    ctx: &Context,
-    name: &str,
-    slot: &'static str,
-    value: T,
-) -> Result<(), Failure> {
-    let (vault, n) = (ctx.vault()?, name.to_string());
-    tokio::task::spawn_blocking(move || -> Result<(), Failure> {
-        let lock = vault.lock(&n)?;
-        lock.store_slot(slot, &value)?;
-        Ok(())
-    })
-    .await
-    .map_err(|_| Failure::internal("a worker thread failed"))?
-}
-
-/// For a sign-in: the provider with a usable registration's client id and secret, registering
-/// (and storing) a new one when needed or when `renew` says the old one was refused.
-pub async fn ensure_registration(
-    ctx: &Context,
-    account: &Account,
-    mut provider: Provider,
-    renew: bool,
-) -> Result<Provider, Failure> {
-    if account.kind != PROVIDER {
-        return Ok(provider);
-    }
-    let base = settings(account)?;
-    let cached = load_registration(ctx, &account.name)?
-        .filter(|r| !renew && usable(r, account, &base, REGISTRATION_RENEW));
-    let reg = match cached {
-        Some(r) => r,
-        None => {
-            let client_name = format!("sidekey-{}", account.name);
-            let r = register_client(ctx.http()?, &base, &client_name, &account.scopes)
-                .await
-                .map_err(|e| Failure::from_flow(e.for_provider(PROVIDER)))?;
-            store_slot(ctx, &account.name, REGISTRATION_SLOT, r.clone()).await?;
-            r
-        }
-    };
-    provider.client_id = reg.client_id;
-    provider.client_secret = Some(reg.client_secret);
-    Ok(provider)
-}
-
-/// For polling and refresh: the provider with the stored registration (never a new one: the
-/// device code and the refresh token belong to the client that asked for them).
-pub fn attach_registration(
-    ctx: &Context,
-    account: &Account,
-    mut provider: Provider,
-) -> Result<Provider, Failure> {
-    if account.kind != PROVIDER {
-        return Ok(provider);
-    }
-    let base = settings(account)?;
-    let reg = load_registration(ctx, &account.name)?
-        .filter(|r| usable(r, account, &base, 0))
-        .ok_or_else(|| {
-            Failure::reauth(
-                &account.name,
-                "the AWS client registration this sign-in used has expired or changed",
-            )
-        })?;
-    provider.client_id = reg.client_id;
-    provider.client_secret = Some(reg.client_secret);
-    Ok(provider)
 }
 
 // ---------------------------------------------------------------------------------------------

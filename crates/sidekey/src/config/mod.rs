@@ -1,0 +1,574 @@
+//! The config file: one TOML document naming the accounts and how to reach each provider.
+//!
+//! Mistakes are reported as `PATH line N: what is wrong` (exit 2): an unknown key, an unknown
+//! provider, a missing `client_id`, a key that belongs to another provider, a scope Google refuses.
+//! Parsing checks everything that can be checked without the network, so `sidekey login` fails
+//! before the person is sent a code they cannot use.
+
+mod account;
+mod input;
+mod notify;
+mod policy;
+mod server;
+mod services;
+mod validate;
+
+pub use account::{Account, Overrides, SignInFlow};
+pub use notify::{Notify, Ntfy, Telegram, Webhook};
+pub use server::Server;
+pub use services::DriveSettings;
+pub use validate::valid_git_host;
+
+use crate::error::Failure;
+use notify::RawNotify;
+use serde::Deserialize;
+use server::RawServer;
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+use toml::Spanned;
+use validate::RawAccount;
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawConfig {
+    refresh_margin: Option<Spanned<toml::Value>>,
+    http_timeout: Option<Spanned<toml::Value>>,
+    timezone: Option<Spanned<String>>,
+    #[serde(default)]
+    vault: RawVault,
+    #[serde(default)]
+    notify: RawNotify,
+    #[serde(default)]
+    server: RawServer,
+    #[serde(default)]
+    accounts: BTreeMap<String, Spanned<RawAccount>>,
+}
+
+#[derive(Deserialize, Default)]
+#[serde(deny_unknown_fields)]
+struct RawVault {
+    key_file: Option<String>,
+}
+
+#[derive(Debug)]
+pub struct Config {
+    pub path: PathBuf,
+    pub exists: bool,
+    pub refresh_margin: Duration,
+    pub http_timeout: Duration,
+    /// IANA zone for times shown to the person (default: the machine's).
+    pub timezone: Option<String>,
+    pub key_file: Option<PathBuf>,
+    pub notify: Notify,
+    pub server: Server,
+    pub accounts: BTreeMap<String, Account>,
+}
+
+impl Config {
+    pub fn load(path: &Path) -> Result<Config, Failure> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse(path, &text),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(Config {
+                path: path.to_path_buf(),
+                exists: false,
+                ..Config::parse(path, "")?
+            }),
+            Err(e) => Err(Failure::config(format!(
+                "cannot read config {}: {e}",
+                path.display()
+            ))),
+        }
+    }
+
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Failure> {
+        let at = |span: Option<std::ops::Range<usize>>, msg: &str| {
+            let line = span
+                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .map(|l| format!(" line {l}"))
+                .unwrap_or_default();
+            Failure::config(format!("{}{line}: {msg}", path.display()))
+        };
+        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+            let msg = redact_quoted(&e.message().trim().replace('\n', " "));
+            at(e.span(), &msg)
+        })?;
+        let duration = |v: &Option<Spanned<toml::Value>>, default: u64, what: &str| {
+            let Some(v) = v else {
+                return Ok(Duration::from_secs(default));
+            };
+            parse_duration(v.get_ref()).ok_or_else(|| {
+                at(
+                    Some(v.span()),
+                    &format!("{what} must be seconds or a duration like \"5m\""),
+                )
+            })
+        };
+        let refresh_margin = duration(&raw.refresh_margin, 300, "refresh_margin")?;
+        let http_timeout = duration(&raw.http_timeout, 30, "http_timeout")?;
+        if http_timeout.is_zero() {
+            return Err(at(
+                raw.http_timeout.map(|s| s.span()),
+                "http_timeout must be above 0",
+            ));
+        }
+        let base = path.parent().unwrap_or(Path::new("."));
+        let key_file = raw.vault.key_file.map(|k| base.join(k));
+        let timezone = match raw.timezone {
+            Some(t) => {
+                if jiff::tz::TimeZone::get(t.get_ref()).is_err() {
+                    return Err(at(
+                        Some(t.span()),
+                        &format!(
+                            "unknown time zone '{}' (use an IANA name like Europe/Berlin)",
+                            t.get_ref()
+                        ),
+                    ));
+                }
+                Some(t.into_inner())
+            }
+            None => None,
+        };
+        let notify = notify::notify(raw.notify, base).map_err(|(s, m)| at(s, &m))?;
+        let server = Server::from_raw(raw.server, base);
+        let mut accounts = BTreeMap::new();
+        for (name, spanned) in raw.accounts {
+            let span = spanned.span();
+            if let Err(e) = sidekey_vault::check_name(&name) {
+                return Err(at(Some(span), &e.to_string()));
+            }
+            let account =
+                validate::validate(&name, spanned.into_inner(), base).map_err(|(s, m)| {
+                    at(s.or(Some(span.clone())), &format!("account '{name}': {m}"))
+                })?;
+            accounts.insert(name, account);
+        }
+        Ok(Config {
+            path: path.to_path_buf(),
+            exists: true,
+            refresh_margin,
+            http_timeout,
+            timezone,
+            key_file,
+            notify,
+            server,
+            accounts,
+        })
+    }
+
+    pub fn account(&self, name: &str) -> Result<&Account, Failure> {
+        sidekey_vault::check_name(name).map_err(|e| Failure::usage(e.to_string()))?;
+        self.accounts.get(name).ok_or_else(|| {
+            let known: Vec<&str> = self.accounts.keys().map(String::as_str).collect();
+            Failure::config(if !self.exists {
+                format!(
+                    "no config file at {} (set SIDEKEY_CONFIG or create it; see README)",
+                    self.path.display()
+                )
+            } else if known.is_empty() {
+                format!("{} defines no accounts", self.path.display())
+            } else {
+                format!(
+                    "no account '{name}' in {} (known: {})",
+                    self.path.display(),
+                    known.join(", ")
+                )
+            })
+        })
+    }
+}
+
+/// Serde's type errors quote the offending value (`invalid type: string "..."`); that value could
+/// be a secret typed into the wrong key, so quoted text is dropped from parse errors.
+fn redact_quoted(msg: &str) -> String {
+    // `invalid type: integer `123`, expected a string`: keep only what was expected.
+    if let Some(at) = msg
+        .find("invalid type")
+        .or_else(|| msg.find("invalid value"))
+    {
+        let expected = msg[at..]
+            .find(", expected ")
+            .map(|e| msg[at + e + 2..].to_string())
+            .unwrap_or_else(|| "a different kind of value".into());
+        return format!("{}this value has the wrong type ({expected})", &msg[..at]);
+    }
+    let mut out = String::new();
+    let mut inside = false;
+    for c in msg.chars() {
+        if c == '"' {
+            if !inside {
+                out.push_str("\"…\"");
+            }
+            inside = !inside;
+        } else if !inside {
+            out.push(c);
+        }
+    }
+    out
+}
+
+pub fn parse_duration(v: &toml::Value) -> Option<Duration> {
+    match v {
+        toml::Value::Integer(i) if *i >= 0 => Some(Duration::from_secs(*i as u64)),
+        toml::Value::String(s) => {
+            let s = s.trim();
+            if let Ok(n) = s.parse::<u64>() {
+                return Some(Duration::from_secs(n));
+            }
+            let (num, unit) = s.split_at(s.find(|c: char| !c.is_ascii_digit())?);
+            let n: u64 = num.parse().ok()?;
+            let mult = match unit.trim() {
+                "s" | "sec" | "secs" | "seconds" => 1,
+                "m" | "min" | "mins" | "minutes" => 60,
+                "h" | "hour" | "hours" => 3600,
+                _ => return None,
+            };
+            Some(Duration::from_secs(n.checked_mul(mult)?))
+        }
+        _ => None,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn parse(text: &str) -> Result<Config, String> {
+        Config::parse(Path::new("c.toml"), text).map_err(|f| f.message)
+    }
+
+    #[test]
+    fn minimal_accounts() {
+        let c = parse(
+            r#"
+refresh_margin = "10m"
+[accounts.work]
+provider = "microsoft"
+client_id = "abc"
+tenant = "organizations"
+
+[accounts.gh]
+provider = "github"
+client_id = "Iv1.x"
+
+[accounts.g]
+provider = "google"
+client_id = "x.apps.googleusercontent.com"
+client_secret = "s"
+scopes = ["openid", "drive.file"]
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.refresh_margin, Duration::from_secs(600));
+        let w = &c.accounts["work"];
+        assert_eq!(
+            w.endpoints.as_ref().unwrap().device_authorization.as_str(),
+            "https://login.microsoftonline.com/organizations/oauth2/v2.0/devicecode"
+        );
+        assert!(w.scopes.contains(&"offline_access".to_string()));
+        assert_eq!(
+            c.accounts["g"].scopes[1],
+            "https://www.googleapis.com/auth/drive.file"
+        );
+        assert_eq!(c.accounts["gh"].token_env, vec!["GH_TOKEN", "GITHUB_TOKEN"]);
+    }
+
+    #[test]
+    fn git_hosts_default_per_provider_and_are_checked() {
+        let c = parse(
+            r#"
+[accounts.gh]
+provider = "github"
+client_id = "Iv1.x"
+[accounts.ghe]
+provider = "github"
+client_id = "Iv1.y"
+git_hosts = ["Git.Corp.Example:8443"]
+git_username = "bot"
+[accounts.o]
+provider = "oidc"
+client_id = "i"
+issuer = "https://idp.example.com"
+"#,
+        )
+        .unwrap();
+        assert_eq!(c.accounts["gh"].git_hosts, ["github.com"]);
+        assert_eq!(c.accounts["gh"].git_username, "x-access-token");
+        assert_eq!(c.accounts["ghe"].git_hosts, ["git.corp.example:8443"]);
+        assert_eq!(c.accounts["ghe"].git_username, "bot");
+        assert!(c.accounts["o"].git_hosts.is_empty());
+        assert_eq!(c.accounts["o"].git_username, "oauth2");
+        for bad in [
+            "https://github.com",
+            "user@github.com",
+            "github.com/org",
+            "github.com:99999",
+            "",
+        ] {
+            let e = parse(&format!(
+                "[accounts.g]\nprovider = \"github\"\nclient_id = \"x\"\ngit_hosts = [\"{bad}\"]\n"
+            ))
+            .unwrap_err();
+            assert!(
+                e.contains("git_hosts") && e.contains("line 4"),
+                "{bad}: {e}"
+            );
+        }
+        let e = parse(
+            "[accounts.g]\nprovider = \"github\"\nclient_id = \"x\"\ngit_username = \"a=b\"\n",
+        )
+        .unwrap_err();
+        assert!(e.contains("git_username"), "{e}");
+    }
+
+    #[test]
+    fn errors_name_the_line() {
+        let cases = [
+            (
+                "[accounts.a]\nprovider = \"myspace\"\nclient_id = \"x\"\n",
+                "line 2",
+                "unknown provider 'myspace'",
+            ),
+            (
+                "[accounts.a]\nprovider = \"github\"\n",
+                "line 1",
+                "missing `client_id`",
+            ),
+            (
+                "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nclinet_secret = \"y\"\n",
+                "line 4",
+                "unknown field `clinet_secret`",
+            ),
+            (
+                "[accounts.a]\nprovider = \"google\"\nclient_id = \"x\"\nclient_secret = \"s\"\nscopes = [\"drive\"]\n",
+                "line 5",
+                "does not allow the scope drive",
+            ),
+            (
+                "[accounts.a]\nprovider = \"google\"\nclient_id = \"x\"\n",
+                "line 1",
+                "client secret",
+            ),
+            (
+                "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\ntenant = \"common\"\n",
+                "line 4",
+                "`tenant` does not apply",
+            ),
+            (
+                "[accounts.a]\nprovider = \"okta\"\nclient_id = \"x\"\n",
+                "line 1",
+                "needs `issuer`",
+            ),
+            (
+                "[accounts.a]\nprovider = \"oidc\"\nclient_id = \"x\"\nissuer = \"http://idp.example.com\"\n",
+                "line 4",
+                "plain http",
+            ),
+            (
+                "[accounts.A]\nprovider = \"github\"\nclient_id = \"x\"\n",
+                "line 1",
+                "invalid account name",
+            ),
+            ("refresh_margin = \"soon\"\n", "line 1", "refresh_margin"),
+            ("[accounts.a\n", "line 1", ""),
+        ];
+        for (text, line, msg) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.starts_with(&format!("c.toml {line}:")), "{err}");
+            assert!(err.contains(msg), "{err}");
+            assert!(!err.contains('\n'), "{err}");
+        }
+    }
+
+    /// Issue 10 item 11: a URL that is refused is shown without its credentials (userinfo, a
+    /// token in the path or query): its origin at most.
+    #[test]
+    fn config_errors_never_print_credentials_in_urls() {
+        let cases = [
+            "[notify.webhook]\nurl = \"http://hooks.example/services/T000/B000/XXXXsecretXXXX\"\n",
+            "[notify.webhook]\nurl = \"ftp://hooks.example/services/T000/B000/XXXXsecretXXXX\"\n",
+            "[notify.webhook]\nurl = \"http://hooks.example/hook?token=XXXXsecretXXXX\"\n",
+            "[notify.ntfy]\nserver = \"http://bob:XXXXsecretXXXX@ntfy.example\"\ntopic = \"t\"\n",
+            "[accounts.a]\nprovider = \"oidc\"\nclient_id = \"x\"\nissuer = \"http://bob:XXXXsecretXXXX@idp.example.com\"\n",
+            "[accounts.a]\nprovider = \"generic\"\nclient_id = \"x\"\ndevice_authorization_endpoint = \"https://bob:XXXXsecretXXXX@[idp/d\"\ntoken_endpoint = \"https://idp.example.com/t\"\n",
+            "[accounts.a]\nprovider = \"generic\"\nclient_id = \"x\"\ndevice_authorization_endpoint = \"https://idp.example.com/d\"\ntoken_endpoint = \"gopher://bob:XXXXsecretXXXX@idp.example.com/t\"\n",
+        ];
+        for text in cases {
+            let err = parse(text).unwrap_err();
+            assert!(!err.contains("XXXXsecretXXXX"), "{err}");
+            assert!(!err.contains("bob"), "{err}");
+            assert!(err.contains("c.toml line"), "{err}");
+        }
+        // The host is still named, so the person can find the line.
+        let err = parse(cases[0]).unwrap_err();
+        assert!(err.contains("http://hooks.example"), "{err}");
+        assert!(err.contains("plain http"), "{err}");
+    }
+
+    #[test]
+    fn dialect_settings_errors_point_at_their_key() {
+        let cases = [
+            (
+                "[accounts.a]\nprovider = \"microsoft\"\nclient_id = \"x\"\ntenant = \"a/b\"\n",
+                "line 4",
+                "invalid tenant 'a/b'",
+            ),
+            (
+                "[accounts.a]\nprovider = \"okta\"\nclient_id = \"x\"\ndomain = \"d.example\"\n",
+                "line 4",
+                "`domain` does not apply to provider okta",
+            ),
+            (
+                "[accounts.a]\nprovider = \"google\"\nclient_id = \"x\"\nclient_secret = \"s\"\naudience = \"api\"\n",
+                "line 5",
+                "`audience` does not apply to provider google",
+            ),
+            (
+                "[accounts.a]\nprovider = \"auth0\"\nclient_id = \"x\"\ndomain = \"http://evil.example\"\n",
+                "line 4",
+                "plain http",
+            ),
+            (
+                "[accounts.a]\nprovider = \"generic\"\nclient_id = \"x\"\ntoken_endpoint = \"https://idp.example.com/t\"\n",
+                "line 1",
+                "provider generic needs `device_authorization_endpoint` and `token_endpoint`",
+            ),
+        ];
+        for (text, line, msg) in cases {
+            let err = parse(text).unwrap_err();
+            assert!(err.starts_with(&format!("c.toml {line}:")), "{err}");
+            assert!(err.contains(msg), "{err}");
+        }
+    }
+
+    #[test]
+    fn oidc_discovers_and_api_base_reaches_the_provider() {
+        let c = parse(
+            "[accounts.o]\nprovider = \"oidc\"\nclient_id = \"x\"\nissuer = \" https://idp.example.com \"\naudience = \"api\"\n\n[accounts.gh]\nprovider = \"github\"\nclient_id = \"x\"\napi_base = \"https://ghe.example.com/api/v3\"\n",
+        )
+        .unwrap();
+        let o = &c.accounts["o"];
+        assert!(o.endpoints.is_none());
+        assert_eq!(o.issuer.as_deref(), Some("https://idp.example.com"));
+        assert_eq!(o.device_params, [("audience".into(), "api".into())]);
+        assert_eq!(o.scopes, ["openid", "profile", "email", "offline_access"]);
+        let gh = &c.accounts["gh"];
+        let p = gh
+            .provider_with("https://github.com/login/oauth/access_token", None)
+            .unwrap();
+        assert_eq!(
+            p.api_base.as_deref(),
+            Some("https://ghe.example.com/api/v3")
+        );
+        assert_eq!(
+            p.endpoints.userinfo.unwrap().as_str(),
+            "https://ghe.example.com/api/v3/user"
+        );
+        assert_eq!(gh.scopes, ["read:user"]);
+    }
+
+    /// The Microsoft Graph root follows the authority's cloud (learn.microsoft.com/graph/deployments;
+    /// docs/graph.md, "National clouds"): a token from a national cloud is only good for
+    /// that cloud's Graph, both for `ms` calls and for "who signed in" at sign-in.
+    #[test]
+    fn microsoft_graph_base_follows_the_cloud() {
+        let cases = [
+            (
+                "tenant = \"organizations\"",
+                "https://graph.microsoft.com/v1.0",
+            ),
+            ("", "https://graph.microsoft.com/v1.0"),
+            (
+                "authority = \"https://login.microsoftonline.com/contoso.onmicrosoft.com\"",
+                "https://graph.microsoft.com/v1.0",
+            ),
+            (
+                "authority = \"https://login.microsoftonline.us/contoso.onmicrosoft.us\"",
+                "https://graph.microsoft.us/v1.0",
+            ),
+            (
+                "authority = \"https://login.chinacloudapi.cn/contoso.partner.onmschina.cn/\"",
+                "https://microsoftgraph.chinacloudapi.cn/v1.0",
+            ),
+            (
+                "authority = \"https://login.partner.microsoftonline.cn/common\"",
+                "https://microsoftgraph.chinacloudapi.cn/v1.0",
+            ),
+            // DoD shares the US Gov login host: its Graph must be named explicitly.
+            (
+                "authority = \"https://login.microsoftonline.us/dod-tenant\"\napi_base = \"https://dod-graph.microsoft.us/v1.0\"",
+                "https://dod-graph.microsoft.us/v1.0",
+            ),
+        ];
+        for (extra, graph) in cases {
+            let c = parse(&format!(
+                "[accounts.w]\nprovider = \"microsoft\"\nclient_id = \"x\"\n{extra}\n"
+            ))
+            .unwrap_or_else(|e| panic!("{extra}: {e}"));
+            let w = &c.accounts["w"];
+            assert_eq!(w.api_base.as_deref(), Some(graph), "{extra}");
+            assert_eq!(
+                w.endpoints
+                    .as_ref()
+                    .unwrap()
+                    .userinfo
+                    .as_ref()
+                    .unwrap()
+                    .as_str(),
+                format!("{graph}/me"),
+                "{extra}"
+            );
+            let p = w
+                .provider_with("https://login.example.invalid/token", None)
+                .unwrap();
+            assert_eq!(p.api_base.as_deref(), Some(graph), "{extra}");
+        }
+    }
+
+    #[test]
+    fn an_unknown_microsoft_cloud_needs_api_base() {
+        let err = parse(
+            "[accounts.w]\nprovider = \"microsoft\"\nclient_id = \"x\"\nauthority = \"https://login.example.com/t\"\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("c.toml line 4:"), "{err}");
+        assert!(err.contains("`api_base`"), "{err}");
+        assert!(err.contains("login.example.com"), "{err}");
+        let c = parse(
+            "[accounts.w]\nprovider = \"microsoft\"\nclient_id = \"x\"\nauthority = \"https://login.example.com/t\"\napi_base = \"https://graph.example.com/v1.0/\"\n",
+        )
+        .unwrap();
+        assert_eq!(
+            c.accounts["w"]
+                .endpoints
+                .as_ref()
+                .unwrap()
+                .userinfo
+                .as_ref()
+                .unwrap()
+                .as_str(),
+            "https://graph.example.com/v1.0/me"
+        );
+    }
+
+    #[test]
+    fn values_of_the_wrong_type_are_not_quoted() {
+        for text in [
+            "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nclient_secret = 987654321\n",
+            "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nscopes = \"s3cr\\\"et-value\"\n",
+        ] {
+            let err = parse(text).unwrap_err();
+            assert!(
+                !err.contains("987654321") && !err.contains("et-value"),
+                "{err}"
+            );
+            assert!(err.contains("line 4"), "{err}");
+        }
+    }
+
+    #[test]
+    fn secret_not_in_errors() {
+        let err = parse("[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nclient_secret = \"hunter2-secret\"\nnope = 1\n").unwrap_err();
+        assert!(!err.contains("hunter2"), "{err}");
+    }
+}

@@ -1,0 +1,84 @@
+//! `[accounts.NAME.policy]`: what an agent may do with an account beyond reading (writes,
+//! token export, AWS role credentials) and the ceiling of the scopes it may hold, checked
+//! against the operations sidekey knows.
+
+use super::account::{SignInFlow, normalize_for};
+use super::input::Located;
+use super::services;
+use serde::Deserialize;
+use sidekey_flow::ProviderKind;
+use sidekey_flow::dialect::Dialect;
+use toml::Spanned;
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub(super) struct RawPolicy {
+    allow_token_export: Option<bool>,
+    allowed_scopes: Option<Vec<String>>,
+    allow: Option<Vec<Spanned<String>>>,
+    aws_roles: Option<Vec<Spanned<String>>>,
+}
+
+/// The account's policy (the default when the section is absent). `kind` and `flow` normalise
+/// the scope ceiling like the account's `scopes`.
+pub(super) fn validate(
+    d: &dyn Dialect,
+    kind: ProviderKind,
+    flow: SignInFlow,
+    raw: Option<Spanned<RawPolicy>>,
+) -> Result<crate::policy::Policy, Located> {
+    Ok(match raw {
+        None => crate::policy::Policy::default(),
+        Some(p) => {
+            let span = p.span();
+            let p = p.into_inner();
+            let mut allow = Vec::new();
+            for op in p.allow.unwrap_or_default() {
+                match crate::policy::kind_of(op.get_ref()) {
+                    Some(crate::ops::Access::Write) => allow.push(op.get_ref().clone()),
+                    Some(kind) => {
+                        let rule = match (kind, op.get_ref().as_str()) {
+                            (crate::ops::Access::Export, "aws.credentials") => {
+                                "is governed by aws_roles (ACCOUNT_ID/ROLE_NAME pairs)"
+                            }
+                            (crate::ops::Access::Export, _) => "is governed by allow_token_export",
+                            _ => "needs no allowing (read-only)",
+                        };
+                        return Err((
+                            Some(op.span()),
+                            format!("policy allow: '{}' {rule}", op.get_ref()),
+                        ));
+                    }
+                    None => {
+                        return Err((
+                            Some(op.span()),
+                            format!(
+                                "policy allow: unknown operation '{}' (known: {})",
+                                op.get_ref(),
+                                crate::policy::known().join(", ")
+                            ),
+                        ));
+                    }
+                }
+            }
+            // The ceiling is written like `scopes` (short Google names, Microsoft's
+            // offline_access implied) and compared with them normalised the same way.
+            let allowed_scopes = p
+                .allowed_scopes
+                .map(|list| normalize_for(kind, flow, list).map_err(|e| (Some(span.clone()), e)))
+                .transpose()?;
+            let aws_roles = services::aws_roles(d, p.aws_roles)?;
+            if p.allow_token_export == Some(true)
+                && let Some(why) = d.refuses_token_export()
+            {
+                return Err((Some(span.clone()), why.into()));
+            }
+            crate::policy::Policy {
+                allow_token_export: p.allow_token_export.unwrap_or(false),
+                allowed_scopes,
+                allow,
+                aws_roles,
+            }
+        }
+    })
+}

@@ -1,0 +1,395 @@
+//! One sign-in, from the account's login lock to the stored tokens: ask for a code (or join or
+//! resume one), poll, store the outcome, tell the channels. The registry in [`super`] runs one
+//! [`Job`] per account; the code flow's own steps are in [`super::code_flow`].
+
+use super::pending::{Outcome, Pending, PendingStore, failed_event, signed_in_event};
+use super::{Deliveries, Mode, Shown, Stop};
+use crate::account::{Record, now_unix};
+use crate::api::LoginStarted;
+use crate::config::Account;
+use crate::context::Context;
+use crate::error::{Exit, Failure, Reason};
+use sidekey_flow::provider::check_verification_uri;
+use sidekey_flow::{DeviceFlow, PollEvent, Provider, SystemClock, TokenResponse};
+use sidekey_notify::Event;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+
+/// The system clock, whose waits end early once the stop signal is raised.
+struct StoppableClock<'a>(&'a Stop);
+
+impl sidekey_flow::Clock for StoppableClock<'_> {
+    fn now(&self) -> Instant {
+        Instant::now()
+    }
+    async fn sleep(&self, d: Duration) {
+        tokio::select! {
+            _ = tokio::time::sleep(d) => {}
+            _ = self.0.raised() => {}
+        }
+    }
+}
+
+/// One sign-in, from the lock to the stored tokens.
+pub(super) struct Job {
+    pub(super) ctx: Arc<Context>,
+    pub(super) stop: Stop,
+    pub(super) notes: bool,
+    pub(super) account: Account,
+    pub(super) mode: Mode,
+    pub(super) tx: watch::Sender<Shown>,
+    pub(super) deliveries: Deliveries,
+}
+
+impl Job {
+    /// The whole sign-in; a failure before the code is shown goes to whoever waits for the
+    /// code, and every failure is the task's result (see [`SignIns::settle`]).
+    pub(super) async fn run(self) -> Result<(), Failure> {
+        let result = self.drive().await;
+        if let Err(f) = &result {
+            self.tx.send_if_modified(|s| {
+                let first = matches!(s, Shown::Starting);
+                if first {
+                    *s = Shown::Failed(f.clone());
+                }
+                first
+            });
+        }
+        result
+    }
+
+    async fn drive(&self) -> Result<(), Failure> {
+        let name = self.account.name.as_str();
+        let store = PendingStore::new(self.ctx.vault()?, name);
+        let lock = if self.mode == Mode::Background {
+            // The parent hands over: wait briefly for it to let go.
+            let mut got = None;
+            for _ in 0..100 {
+                if let Some(l) = store.claim()? {
+                    got = Some(l);
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            match got {
+                Some(l) => l,
+                None => {
+                    return Err(Failure::new(
+                        Exit::Provider,
+                        Reason::Busy,
+                        "somebody else polls this sign-in",
+                    ));
+                }
+            }
+        } else {
+            match store.claim()? {
+                Some(l) => l,
+                None => return self.join(&store),
+            }
+        };
+
+        let now = now_unix();
+        let any_scopes = matches!(self.mode, Mode::Resume | Mode::Background);
+        let resumable = store
+            .load()?
+            .filter(|p| p.resumable(now) && (any_scopes || p.scopes == self.account.scopes));
+        let http = self.ctx.http()?;
+        let code_flow = self.account.flow == crate::config::SignInFlow::Code;
+        let (pending, fresh, listener) = match resumable {
+            Some(p) => (p, false, None),
+            None if any_scopes => return Err(Failure::no_pending(name)),
+            None if code_flow => {
+                let (p, l) = self.request_authorization(&store).await?;
+                (p, true, l)
+            }
+            None => (self.request_code(&store).await?, true, None),
+        };
+        let provider = provider_for(&self.account, &pending)?;
+        let provider = crate::registration::attach(&self.ctx, &self.account, provider)?;
+        self.tx.send_replace(Shown::Code(LoginStarted {
+            event: pending.code_event(name),
+            joined: false,
+        }));
+        // A handover leaves the code's notification to its background process, which lives on.
+        let notify_code = match self.mode {
+            Mode::Handover => false,
+            Mode::Background => pending.notify_code,
+            _ => fresh,
+        };
+        if notify_code {
+            self.notify(&pending.code_event(name));
+        }
+
+        if self.mode == Mode::Handover {
+            let mut p = pending;
+            p.handover_at = Some(now_unix());
+            p.notify_code = fresh;
+            store.save(&p).await?;
+            drop(listener); // the background process listens on the same port
+            spawn_background(name)?;
+            drop(lock); // the background process takes it over
+            return Ok(());
+        }
+
+        if pending.code.is_some() {
+            let mut pending = pending;
+            let result = self
+                .await_redirect(&store, &provider, &mut pending, listener)
+                .await;
+            return self
+                .conclude(&store, &provider, pending, result, lock)
+                .await;
+        }
+        let result = DeviceFlow::new(http, &provider)
+            .poll_until(
+                &pending.remaining(now_unix()),
+                Instant::now(),
+                &StoppableClock(&self.stop),
+                |ev| progress_note(ev, self.notes && self.mode != Mode::Background),
+                &|| self.stop.is_raised(),
+            )
+            .await
+            .map_err(|e| Failure::from_flow(e.for_provider(self.account.kind)));
+        self.conclude(&store, &provider, pending, result, lock)
+            .await
+    }
+
+    /// Store the outcome, let go of the lock, tell the channels.
+    async fn conclude(
+        &self,
+        store: &PendingStore,
+        provider: &Provider,
+        pending: Pending,
+        result: Result<TokenResponse, Failure>,
+        lock: sidekey_vault::NamedLock,
+    ) -> Result<(), Failure> {
+        let name = self.account.name.as_str();
+        let outcome = self.finish(store, provider, pending, result).await;
+        drop(lock);
+        if !matches!(&outcome, Err(f) if f.reason == Reason::Interrupted) {
+            self.tx.send_replace(Shown::Done);
+        }
+        match &outcome {
+            // The ceiling is the configured account's (`self.account` may carry `--scope`).
+            Ok(rec) => self.notify(&signed_in_event(
+                name,
+                rec,
+                self.ctx.config.accounts.get(name),
+            )),
+            Err(f) if f.reason == Reason::Interrupted => {}
+            Err(f) => self.notify(&failed_event(name, self.account.kind.name(), f)),
+        }
+        outcome.map(|_| ())
+    }
+
+    /// Somebody else polls: show their code (the outcome is read from the slot).
+    fn join(&self, store: &PendingStore) -> Result<(), Failure> {
+        let name = self.account.name.as_str();
+        let Some(p) = store.load()?.filter(|p| p.outcome.is_none()) else {
+            return Err(if self.mode == Mode::Resume {
+                Failure::no_pending(name)
+            } else {
+                Failure::new(
+                    Exit::Provider,
+                    Reason::Busy,
+                    format!("another sign-in for '{name}' is starting; try again in a moment"),
+                )
+            });
+        };
+        self.tx.send_replace(Shown::Code(LoginStarted {
+            event: p.code_event(name),
+            joined: true,
+        }));
+        Ok(())
+    }
+
+    /// Ask the provider for a code, check where it sends the person, and record it as pending.
+    async fn request_code(&self, store: &PendingStore) -> Result<Pending, Failure> {
+        let http = self.ctx.http()?;
+        let provider = self.account.resolve(http).await?;
+        // A registered client (AWS): the registration first (cached in the vault), and a new
+        // one if the provider no longer knows the cached one (`invalid_client`, HTTP 401).
+        let mut provider =
+            crate::registration::ensure(&self.ctx, &self.account, provider, false).await?;
+        let mut started = DeviceFlow::new(http, &provider).start(&SystemClock).await;
+        if crate::registration::registers(&self.account)
+            && matches!(started, Err(sidekey_flow::FlowError::InvalidClient { .. }))
+        {
+            provider =
+                crate::registration::ensure(&self.ctx, &self.account, provider, true).await?;
+            started = DeviceFlow::new(http, &provider).start(&SystemClock).await;
+        }
+        let auth = started.map_err(|e| Failure::from_flow(e.for_provider(self.account.kind)))?;
+        for uri in
+            std::iter::once(&auth.verification_uri).chain(auth.verification_uri_complete.iter())
+        {
+            check_verification_uri(
+                self.account.kind,
+                &provider.endpoints,
+                &self.account.verification_hosts,
+                uri,
+            )
+            .map_err(|m| Failure::new(Exit::Policy, Reason::UntrustedVerificationUri, m))?;
+        }
+        let e = &provider.endpoints;
+        let pending = Pending {
+            auth,
+            received_at: now_unix(),
+            provider: self.account.kind.name().to_string(),
+            scopes: provider.scopes.clone(),
+            device_endpoint: e.device_authorization.to_string(),
+            token_endpoint: e.token.to_string(),
+            revocation_endpoint: e.revocation.as_ref().map(|u| u.to_string()),
+            userinfo_endpoint: e.userinfo.as_ref().map(|u| u.to_string()),
+            handover_at: None,
+            code: None,
+            notify_code: false,
+            outcome: None,
+        };
+        store.save(&pending).await?;
+        Ok(pending)
+    }
+}
+
+impl Job {
+    /// Store the tokens (or the failure) and close the pending sign-in. The tokens are durable
+    /// before anyone is told the sign-in succeeded.
+    async fn finish(
+        &self,
+        store: &PendingStore,
+        provider: &Provider,
+        mut pending: Pending,
+        result: Result<TokenResponse, Failure>,
+    ) -> Result<Record, Failure> {
+        let name = self.account.name.as_str();
+        let failure = match result {
+            Ok(tokens) => {
+                let user = DeviceFlow::new(self.ctx.http()?, provider)
+                    .user_info(&tokens)
+                    .await
+                    .unwrap_or_default();
+                // A provider that says nothing about who signed in (IAM Identity Center): the
+                // dialect names the account instead.
+                let user = match self
+                    .account
+                    .kind
+                    .dialect()
+                    .anonymous_user(&self.account.client_id)
+                {
+                    Some(anonymous) if user == Default::default() => anonymous,
+                    _ => user,
+                };
+                let rec = Record::from_tokens(&self.account, provider, tokens, user);
+                pending.outcome = Some(Outcome {
+                    at: now_unix(),
+                    exit_code: Exit::Ok,
+                    reason: None,
+                    message: format!("Signed in as {}", rec.display_user()),
+                });
+                let (vault, n, r, p) = (
+                    store.vault().clone(),
+                    name.to_string(),
+                    rec.clone(),
+                    pending.clone(),
+                );
+                let stored = tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+                    let lock = vault.lock(&n)?;
+                    lock.store(&r)?;
+                    lock.store_slot("pending", &p)?;
+                    Ok(())
+                })
+                .await
+                .map_err(|_| Failure::internal("a worker thread failed"))
+                .and_then(|r| r);
+                match stored {
+                    Ok(()) => return Ok(rec),
+                    // The code is spent: say why the tokens were lost, never "resume it".
+                    Err(f) => f,
+                }
+            }
+            Err(f) if f.reason == Reason::Interrupted => return Err(f), // stays resumable
+            Err(f) => f,
+        };
+        pending.outcome = Some(Outcome {
+            at: now_unix(),
+            exit_code: failure.exit,
+            reason: Some(failure.reason),
+            message: failure.message.clone(),
+        });
+        let _ = store.save(&pending).await;
+        Err(failure)
+    }
+
+    /// Push an event to the configured channels (Telegram, webhook, ntfy) in the background; a
+    /// channel failure is a warning only. [`SignIns::settle`] waits for it (bounded).
+    fn notify(&self, e: &Event) {
+        let channels = match self.ctx.channels() {
+            Ok(c) if !c.is_empty() => c,
+            Ok(_) => return,
+            Err(f) => {
+                eprintln!("sidekey: warning: cannot notify: {}", f.message);
+                return;
+            }
+        };
+        let e = e.clone();
+        self.deliveries.push(tokio::spawn(async move {
+            for d in channels.send(&e).await {
+                if let Err(err) = d.result {
+                    eprintln!(
+                        "sidekey: warning: could not notify via {}: {err}",
+                        d.channel
+                    );
+                }
+            }
+        }));
+    }
+}
+
+fn progress_note(ev: &PollEvent, show: bool) {
+    if !show {
+        return;
+    }
+    if let PollEvent::Fault { what, retry_in } = ev {
+        if std::io::IsTerminal::is_terminal(&std::io::stderr()) {
+            eprint!("\r\x1b[K"); // the countdown's line
+        }
+        eprintln!(
+            "sidekey: provider hiccup ({what}); retrying in {}s",
+            retry_in.as_secs()
+        );
+    }
+}
+
+/// The provider with the endpoints the pending code was issued by (no second discovery).
+fn provider_for(account: &Account, p: &Pending) -> Result<Provider, Failure> {
+    let mut provider =
+        account.provider_with(&p.token_endpoint, p.revocation_endpoint.as_deref())?;
+    if let Ok(u) = url::Url::parse(&p.device_endpoint) {
+        provider.endpoints.device_authorization = u;
+    }
+    if provider.endpoints.userinfo.is_none() {
+        provider.endpoints.userinfo = p
+            .userinfo_endpoint
+            .as_deref()
+            .and_then(|u| url::Url::parse(u).ok());
+    }
+    provider.scopes = p.scopes.clone();
+    Ok(provider)
+}
+
+/// Start `sidekey login NAME --background`, detached from this terminal and process group.
+fn spawn_background(name: &str) -> Result<(), Failure> {
+    use std::os::unix::process::CommandExt;
+    let exe = std::env::current_exe()
+        .map_err(|e| Failure::internal(format!("cannot find the sidekey binary: {e}")))?;
+    std::process::Command::new(exe)
+        .args(["login", name, "--background"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .process_group(0)
+        .spawn()
+        .map_err(|e| Failure::internal(format!("cannot start the background sign-in: {e}")))?;
+    Ok(())
+}
