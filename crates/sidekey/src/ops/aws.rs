@@ -15,8 +15,9 @@
 //!
 //! Facts and sources: docs/aws.md and docs/providers.md §4.
 
+use super::call::{Reply, Sent, ServiceError, with_token};
 use super::{Access, OpInfo};
-use crate::account::{fresh_token, now_unix, replace_rejected_token};
+use crate::account::now_unix;
 use crate::config::Account;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
@@ -278,42 +279,33 @@ fn portal(ctx: &Context, account: &Account) -> Result<Portal, Failure> {
     Portal::new(ctx.http()?.client().clone(), base).map_err(|e| Failure::config(e.to_string()))
 }
 
-fn portal_failure(name: &str, e: PortalError, secrets: &[&str]) -> Failure {
-    let msg = sidekey_flow::response::scrub(&e.to_string(), secrets);
-    match e {
-        PortalError::Unauthorized => Failure::reauth(name, &msg),
-        PortalError::NotFound(_) => Failure::new(Exit::Policy, Reason::ProviderError, msg),
-        PortalError::Throttled | PortalError::Network(_) => Failure::network(msg),
-        _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+impl ServiceError for PortalError {
+    type Op = ();
+
+    fn is_unauthorized(&self) -> bool {
+        matches!(self, PortalError::Unauthorized)
+    }
+
+    fn refused_again(account: &str) -> Failure {
+        Failure::reauth(account, "the AWS access portal refused the refreshed token")
+    }
+
+    fn into_failure(self, name: &str, _: &()) -> Failure {
+        let msg = self.to_string();
+        match self {
+            PortalError::Unauthorized => Failure::reauth(name, &msg),
+            PortalError::NotFound(_) => Failure::new(Exit::Policy, Reason::ProviderError, msg),
+            PortalError::Throttled | PortalError::Network(_) => Failure::network(msg),
+            _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+        }
     }
 }
 
-/// One portal call with the account's token; a 401 refreshes once (single-flight) and retries.
-async fn with_token<T, F, Fut>(ctx: &Context, name: &str, call: F) -> Result<T, Failure>
-where
-    F: Fn(Secret) -> Fut,
-    Fut: std::future::Future<Output = Result<T, PortalError>>,
-{
-    let rec = fresh_token(ctx, name).await?;
-    let mut sent = vec![rec.access_token.expose().to_string()];
-    let result = match call(rec.access_token.clone()).await {
-        Err(PortalError::Unauthorized) => {
-            let again = replace_rejected_token(ctx, name, rec.access_token.expose()).await?;
-            sent.push(again.access_token.expose().to_string());
-            match call(again.access_token.clone()).await {
-                Err(PortalError::Unauthorized) => {
-                    return Err(Failure::reauth(
-                        name,
-                        "the AWS access portal refused the refreshed token",
-                    ));
-                }
-                other => other,
-            }
-        }
-        other => other,
-    };
-    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
-    result.map_err(|e| portal_failure(name, e, &sent))
+/// Role keys are handed out whole: they are the portal's answer, not a token sidekey sent.
+impl Reply for RoleCredentials {
+    fn scrubbed(self, _: &Sent) -> Self {
+        self
+    }
 }
 
 pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String), Failure> {
@@ -321,10 +313,14 @@ pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String
     match op {
         AwsOp::Accounts => {
             let portal = portal(ctx, account)?;
-            let list = with_token(ctx, name, |t| {
-                let p = portal.clone();
-                async move { p.list_accounts(&t).await }
-            })
+            let portal = &portal;
+            let list = with_token(
+                ctx,
+                name,
+                &(),
+                |_| Ok(()),
+                |t: Secret| async move { portal.list_accounts(&t).await },
+            )
             .await?;
             let text = if list.is_empty() {
                 "no AWS accounts are assigned to this user".to_string()
@@ -348,10 +344,14 @@ pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String
         }
         AwsOp::Roles { account_id } => {
             let portal = portal(ctx, account)?;
-            let list = with_token(ctx, name, |t| {
-                let (p, id) = (portal.clone(), account_id.clone());
-                async move { p.list_roles(&t, &id).await }
-            })
+            let portal = &portal;
+            let list = with_token(
+                ctx,
+                name,
+                &(),
+                |_| Ok(()),
+                |t: Secret| async move { portal.list_roles(&t, account_id).await },
+            )
             .await?;
             let text = if list.is_empty() {
                 format!("no roles in {account_id} for this user")
@@ -406,14 +406,14 @@ async fn role_credentials(
     }
     let name = account.name.as_str();
     let portal = portal(ctx, account)?;
-    let fresh = with_token(ctx, name, |t| {
-        let (p, a, r) = (
-            portal.clone(),
-            account_id.to_string(),
-            role_name.to_string(),
-        );
-        async move { p.role_credentials(&t, &a, &r).await }
-    })
+    let portal = &portal;
+    let fresh = with_token(
+        ctx,
+        name,
+        &(),
+        |_| Ok(()),
+        |t: Secret| async move { portal.role_credentials(&t, account_id, role_name).await },
+    )
     .await?;
     // Under the account lock: re-read, drop what expired, add these.
     let (n, k, c) = (name.to_string(), key.to_string(), fresh.clone());

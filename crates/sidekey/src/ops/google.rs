@@ -8,8 +8,9 @@
 //! person picked in Google's Picker: files dropped into the inbox folder in the Drive UI stay
 //! invisible, and every text here says so. A 401 triggers one refresh and one retry.
 
+use super::call::{ServiceError, attempt, within_ceiling};
 use super::{Access, OpInfo};
-use crate::account::{Record, fresh_token, now_unix, replace_rejected_token};
+use crate::account::{Record, now_unix};
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
 use base64::Engine;
@@ -424,18 +425,21 @@ pub(crate) struct Session<'a> {
     pub name: &'a str,
     pub drive: Drive,
     pub docs: Docs,
-    pub rec: Record,
-    /// Every token this run sent, scrubbed from whatever comes back.
-    pub sent: Vec<String>,
+    /// The account's access token this try sends.
+    pub token: String,
+    /// Other tokens this run sent (the Picker client's), scrubbed from whatever comes back.
+    pub sent: &'a std::sync::Mutex<Vec<String>>,
 }
 
 impl Session<'_> {
     fn token(&self) -> &str {
-        self.rec.access_token.expose()
+        &self.token
     }
 
-    fn has_scope(&self, scope: &str) -> bool {
-        self.rec.scopes.iter().any(|s| s == scope)
+    fn sent(&self, token: &str) {
+        if let Ok(mut sent) = self.sent.lock() {
+            sent.push(token.to_string());
+        }
     }
 
     /// The Picker client's access token, refreshed when due.
@@ -446,7 +450,7 @@ impl Session<'_> {
         };
         if p.expires_at.is_none_or(|e| e - now_unix() > 120) {
             let t = p.access_token.expose().to_string();
-            self.sent.push(t.clone());
+            self.sent(&t);
             return Ok(Some(t));
         }
         let Some(rt) = p.refresh_token else {
@@ -464,7 +468,7 @@ impl Session<'_> {
             refresh_token: t.refresh_token.or(Some(rt)),
         };
         update_state(self.ctx, self.name, move |s| s.picker = Some(fresh)).await?;
-        self.sent.push(access.clone());
+        self.sent(&access);
         Ok(Some(access))
     }
 
@@ -477,11 +481,6 @@ impl Session<'_> {
             return Ok(t);
         }
         Ok(self.token().to_string())
-    }
-
-    fn clean(&self, t: &str) -> String {
-        let sent: Vec<&str> = self.sent.iter().map(String::as_str).collect();
-        sidekey_flow::response::scrub(t, &sent)
     }
 }
 
@@ -498,16 +497,10 @@ pub async fn run(ctx: &Context, name: &str, op: &GoogleOp) -> Result<(Value, Str
     {
         return super::google_pick::run(ctx, name, paste_url.as_deref(), *wait_secs).await;
     }
-    let rec = fresh_token(ctx, name).await?;
     let http = GoogleHttp::new(ctx.http()?.client().clone());
-    let mut s = Session {
-        ctx,
-        name,
-        drive: Drive::new(http.clone(), &account.drive.api_root),
-        docs: Docs::new(http, &account.drive.docs_root),
-        sent: vec![rec.access_token.expose().to_string()],
-        rec,
-    };
+    let drive = Drive::new(http.clone(), &account.drive.api_root);
+    let docs = Docs::new(http, &account.drive.docs_root);
+    let picker_sent = std::sync::Mutex::new(Vec::new());
     let memory_hidden = matches!(
         op,
         GoogleOp::MemoryList
@@ -515,66 +508,88 @@ pub async fn run(ctx: &Context, name: &str, op: &GoogleOp) -> Result<(Value, Str
             | GoogleOp::MemorySet { .. }
             | GoogleOp::MemoryDelete { .. }
     ) && !account.drive.memory_in_folder;
-    if memory_hidden {
-        if !s.has_scope(DRIVE_APPDATA) {
-            return Err(appdata_missing(name));
-        }
-    } else if !s.has_scope(DRIVE_FILE) {
-        return Err(Failure::new(
-            Exit::NotSignedIn,
-            Reason::MissingScope,
-            format!(
-                "'{name}' was not granted drive.file, which `{}` needs: add \"drive.file\" to the account's scopes and run `sidekey login {name}`",
-                op.info().usage
-            ),
-        ));
-    }
-    // The ceiling holds for what was granted, as for the Microsoft and YouTube operations.
     let needed = if memory_hidden {
         DRIVE_APPDATA
     } else {
         DRIVE_FILE
     };
-    let over = account
-        .policy
-        .granted_over_ceiling(&account.scopes, &s.rec.scopes);
-    if over.iter().any(|g| g == needed) {
-        return Err(Failure::policy(format!(
-            "policy: `{}` needs {} which '{name}' was granted beyond its ceiling ({}); add it to [accounts.{name}.policy] allowed_scopes if that is intended",
-            op.info().usage,
-            needed.trim_start_matches(sidekey_flow::dialect::google::SCOPE_PREFIX),
-            account.policy.ceiling(&account.scopes).join(" ")
-        )));
-    }
-    let result = match call(&mut s, op).await {
-        Err(GoogleError::Unauthorized) => {
-            let again = replace_rejected_token(ctx, name, s.token()).await?;
-            s.sent.push(again.access_token.expose().to_string());
-            s.rec = again;
-            match call(&mut s, op).await {
-                Err(GoogleError::Unauthorized) => {
-                    return Err(Failure::reauth(name, "Google refused the refreshed token"));
-                }
-                other => other,
-            }
-        }
-        other => other,
-    };
-    match result {
-        Ok((v, text)) => {
-            let raw = v.to_string();
-            let v = if s.sent.iter().any(|t| raw.contains(t.as_str())) {
-                serde_json::from_str(&s.clean(&raw)).unwrap_or(Value::Null)
+    let check = |rec: &Record| {
+        if !rec.scopes.iter().any(|s| s == needed) {
+            return Err(if memory_hidden {
+                appdata_missing(name)
             } else {
-                v
-            };
-            Ok((v, s.clean(&text)))
+                Failure::new(
+                    Exit::NotSignedIn,
+                    Reason::MissingScope,
+                    format!(
+                        "'{name}' was not granted drive.file, which `{}` needs: add \"drive.file\" to the account's scopes and run `sidekey login {name}`",
+                        op.info().usage
+                    ),
+                )
+            });
         }
-        Err(e) => {
-            let mut f = google_failure(name, op, &e, memory_hidden);
-            f.message = s.clean(&f.message);
-            Err(f)
+        // The ceiling holds for what was granted, as for the Microsoft and YouTube operations.
+        if !within_ceiling(account, &rec.scopes)
+            .iter()
+            .any(|g| g == needed)
+        {
+            return Err(Failure::policy(format!(
+                "policy: `{}` needs {} which '{name}' was granted beyond its ceiling ({}); add it to [accounts.{name}.policy] allowed_scopes if that is intended",
+                op.info().usage,
+                needed.trim_start_matches(sidekey_flow::dialect::google::SCOPE_PREFIX),
+                account.policy.ceiling(&account.scopes).join(" ")
+            )));
         }
+        Ok(())
+    };
+    let picker = &picker_sent;
+    let mut called = attempt(ctx, name, check, |t: Secret| {
+        let mut s = Session {
+            ctx,
+            name,
+            drive: drive.clone(),
+            docs: docs.clone(),
+            token: t.expose().to_string(),
+            sent: picker,
+        };
+        async move { call(&mut s, op).await }
+    })
+    .await?;
+    // The Picker client's tokens this run sent are scrubbed as well.
+    for t in picker_sent.into_inner().unwrap_or_default() {
+        called.sent.push(&t);
+    }
+    let target = Target {
+        memory_key: matches!(
+            op,
+            GoogleOp::MemoryGet { .. } | GoogleOp::MemoryDelete { .. }
+        ),
+        memory_hidden,
+    };
+    called.finish(name, &target)
+}
+
+/// What a Google failure's words depend on besides the account.
+pub struct Target {
+    /// The operation names a memory key (a 404 is "no such memory key").
+    memory_key: bool,
+    /// Memory is kept in the hidden appDataFolder (a missing scope is drive.appdata).
+    memory_hidden: bool,
+}
+
+impl ServiceError for GoogleError {
+    type Op = Target;
+
+    fn is_unauthorized(&self) -> bool {
+        matches!(self, GoogleError::Unauthorized)
+    }
+
+    fn refused_again(account: &str) -> Failure {
+        Failure::reauth(account, "Google refused the refreshed token")
+    }
+
+    fn into_failure(self, name: &str, t: &Target) -> Failure {
+        google_failure(name, t, &self)
     }
 }
 
@@ -588,7 +603,7 @@ fn appdata_missing(name: &str) -> Failure {
     )
 }
 
-fn google_failure(name: &str, op: &GoogleOp, e: &GoogleError, memory_hidden: bool) -> Failure {
+fn google_failure(name: &str, t: &Target, e: &GoogleError) -> Failure {
     let msg = e.to_string();
     match e {
         GoogleError::Unauthorized => Failure::reauth(name, &msg),
@@ -596,7 +611,7 @@ fn google_failure(name: &str, op: &GoogleOp, e: &GoogleError, memory_hidden: boo
             status: 403,
             reason,
             ..
-        } if memory_hidden && reason == "insufficientScopes" => appdata_missing(name),
+        } if t.memory_hidden && reason == "insufficientScopes" => appdata_missing(name),
         GoogleError::Api {
             status: 403,
             reason,
@@ -613,13 +628,12 @@ fn google_failure(name: &str, op: &GoogleOp, e: &GoogleError, memory_hidden: boo
             )
         }
         GoogleError::Api { status: 404, .. } => {
-            let hint = match op {
-                GoogleOp::MemoryGet { .. } | GoogleOp::MemoryDelete { .. } => {
-                    "no such memory key".to_string()
-                }
-                _ => format!(
+            let hint = if t.memory_key {
+                "no such memory key".to_string()
+            } else {
+                format!(
                     "sidekey sees only files it created and files the person granted; {NOT_VISIBLE}"
-                ),
+                )
             };
             Failure::new(
                 Exit::Provider,

@@ -5,14 +5,15 @@
 //! Before calling Graph the account's granted scopes are checked and a missing one is named; a
 //! 401 triggers one refresh (single-flight, like `token`) and one retry, then "sign in again".
 
+use super::call::{ServiceError, with_token, within_ceiling};
 use super::{Access, OpInfo, parse_timezone, timezone};
-use crate::account::{fresh_token, replace_rejected_token};
+use crate::account::Record;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
 use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sidekey_flow::ProviderKind;
+use sidekey_flow::{ProviderKind, Secret};
 use sidekey_services::{BirthdayFilter, Graph, GraphError, Window, render};
 
 pub const PROVIDER: ProviderKind = ProviderKind::Microsoft;
@@ -274,21 +275,23 @@ impl MsOp {
 pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String), Failure> {
     let account = ctx.config.account(name)?;
     let tz = timezone(ctx, op.tz())?;
-    let rec = fresh_token(ctx, name).await?;
-    // The ceiling holds for what was granted: an operation that needs a scope the provider
-    // granted beyond it (consented earlier, returned again by Entra) is refused.
-    let over = account
-        .policy
-        .granted_over_ceiling(&account.scopes, &rec.scopes);
-    if !over.is_empty() {
-        let within: Vec<String> = rec
-            .scopes
-            .iter()
-            .filter(|s| !over.contains(s))
-            .cloned()
-            .collect();
-        if sidekey_services::missing_scope(op.graph_name(), &rec.scopes).is_none()
-            && let Some(needed) = sidekey_services::missing_scope(op.graph_name(), &within)
+    // Configured, or derived from the authority's cloud by the config (never guessed here).
+    let base = account
+        .api_base
+        .as_deref()
+        .ok_or_else(|| Failure::internal("no Microsoft Graph address"))?;
+    let graph = Graph::new(ctx.http()?.client().clone(), base);
+    let check = |rec: &Record| {
+        let covers = |granted: &[String]| {
+            sidekey_services::missing_scope(op.graph_name(), granted).is_none()
+        };
+        // The ceiling holds for what was granted: an operation that needs a scope the provider
+        // granted beyond it (consented earlier, returned again by Entra) is refused.
+        if covers(&rec.scopes)
+            && let Some(needed) = sidekey_services::missing_scope(
+                op.graph_name(),
+                &within_ceiling(account, &rec.scopes),
+            )
         {
             return Err(Failure::policy(format!(
                 "policy: `ms {}` needs {needed}, which '{name}' was granted beyond its ceiling ({}); add it to [accounts.{name}.policy] allowed_scopes if that is intended",
@@ -296,80 +299,56 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
                 account.policy.ceiling(&account.scopes).join(" ")
             )));
         }
-    }
-    if let Some(missing) = sidekey_services::missing_scope(op.graph_name(), &rec.scopes) {
-        if matches!(op, MsOp::Dashboard { .. }) {
-            // Each dashboard section fails on its own: show what can be shown.
-            eprintln!(
-                "sidekey: warning: '{name}' was not granted {missing}; those dashboard sections stay empty"
-            );
-        } else {
-            return Err(Failure::new(
-                Exit::NotSignedIn,
-                Reason::MissingScope,
-                format!(
-                    "'{name}' was not granted {missing}, which `ms {}` needs: add it to the account's scopes and run `sidekey login {name}`",
-                    op.graph_name().replace('.', " ")
-                ),
-            ));
-        }
-    }
-    // Configured, or derived from the authority's cloud by the config (never guessed here).
-    let base = account
-        .api_base
-        .as_deref()
-        .ok_or_else(|| Failure::internal("no Microsoft Graph address"))?;
-    let graph = Graph::new(ctx.http()?.client().clone(), base);
-    // Every token this call sent: scrubbed from whatever Graph (or a proxy) answers.
-    let mut sent = vec![rec.access_token.expose().to_string()];
-    let result = match call(&graph, rec.access_token.expose(), op, &tz).await {
-        Err(GraphError::Unauthorized) => {
-            let again = replace_rejected_token(ctx, name, rec.access_token.expose()).await?;
-            sent.push(again.access_token.expose().to_string());
-            match call(&graph, again.access_token.expose(), op, &tz).await {
-                Err(GraphError::Unauthorized) => {
-                    return Err(Failure::reauth(
-                        name,
-                        "Microsoft Graph refused the refreshed token",
-                    ));
-                }
-                other => other,
+        if let Some(missing) = sidekey_services::missing_scope(op.graph_name(), &rec.scopes) {
+            if matches!(op, MsOp::Dashboard { .. }) {
+                // Each dashboard section fails on its own: show what can be shown.
+                eprintln!(
+                    "sidekey: warning: '{name}' was not granted {missing}; those dashboard sections stay empty"
+                );
+            } else {
+                return Err(Failure::new(
+                    Exit::NotSignedIn,
+                    Reason::MissingScope,
+                    format!(
+                        "'{name}' was not granted {missing}, which `ms {}` needs: add it to the account's scopes and run `sidekey login {name}`",
+                        op.graph_name().replace('.', " ")
+                    ),
+                ));
             }
         }
-        other => other,
+        Ok(())
     };
-    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
-    let clean = |t: &str| sidekey_flow::response::scrub(t, &sent);
-    match result {
-        Ok((value, text)) => {
-            // Dashboard sections carry their own error texts.
-            let raw = value.to_string();
-            let value = if sent.iter().any(|s| raw.contains(s)) {
-                serde_json::from_str(&clean(&raw)).unwrap_or(Value::Null)
-            } else {
-                value
-            };
-            Ok((value, clean(&text)))
-        }
-        Err(e) => {
-            let mut f = graph_failure(name, e);
-            f.message = clean(&f.message);
-            Err(f)
-        }
-    }
+    // Dashboard sections carry their own error texts: the loop scrubs the whole reply.
+    let (graph, tz) = (&graph, &tz);
+    with_token(ctx, name, &(), check, |t: Secret| async move {
+        call(graph, t.expose(), op, tz).await
+    })
+    .await
 }
 
-fn graph_failure(name: &str, e: GraphError) -> Failure {
-    let msg = e.to_string();
-    match e {
-        GraphError::Unauthorized => Failure::reauth(name, &msg),
-        GraphError::Forbidden { .. } => Failure::new(
-            Exit::NotSignedIn,
-            Reason::MissingScope,
-            format!("{msg} (then run `sidekey login {name}`)"),
-        ),
-        GraphError::Throttled { .. } | GraphError::Network(_) => Failure::network(msg),
-        _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+impl ServiceError for GraphError {
+    type Op = ();
+
+    fn is_unauthorized(&self) -> bool {
+        GraphError::is_unauthorized(self)
+    }
+
+    fn refused_again(account: &str) -> Failure {
+        Failure::reauth(account, "Microsoft Graph refused the refreshed token")
+    }
+
+    fn into_failure(self, name: &str, _: &()) -> Failure {
+        let msg = self.to_string();
+        match self {
+            GraphError::Unauthorized => Failure::reauth(name, &msg),
+            GraphError::Forbidden { .. } => Failure::new(
+                Exit::NotSignedIn,
+                Reason::MissingScope,
+                format!("{msg} (then run `sidekey login {name}`)"),
+            ),
+            GraphError::Throttled { .. } | GraphError::Network(_) => Failure::network(msg),
+            _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+        }
     }
 }
 

@@ -27,6 +27,7 @@
 //! accounts whose policy allows them.
 
 pub mod aws;
+pub mod call;
 pub mod google;
 pub mod google_pick;
 pub mod microsoft;

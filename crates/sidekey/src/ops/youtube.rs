@@ -12,13 +12,14 @@
 //! drawing on that bucket are refused locally until the reset, with the reset time, instead of
 //! spending a request to hear it again.
 
+use super::call::{ServiceError, attempt, within_ceiling};
 use super::{Access, OpInfo};
-use crate::account::{fresh_token, replace_rejected_token};
+use crate::account::Record;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sidekey_flow::ProviderKind;
+use sidekey_flow::{ProviderKind, Secret};
 use sidekey_services::youtube::{self, Bucket, Listing, YOUTUBE_BASE};
 use sidekey_services::{YouTube, YouTubeError};
 use std::collections::BTreeMap;
@@ -818,105 +819,91 @@ pub async fn run(ctx: &Context, name: &str, op: &YouTubeOp) -> Result<(Value, St
             " (Google answered quotaExceeded earlier today; sidekey does not ask again before the reset)",
         ));
     }
-    let rec = fresh_token(ctx, name).await?;
     let options = scope_options(op);
-    if !has_any(&rec.scopes, options) {
-        return Err(Failure::new(
-            Exit::NotSignedIn,
-            Reason::MissingScope,
-            format!(
-                "'{name}' was not granted {}, which `google youtube {}` needs: add \"{}\" to the account's scopes and run `sidekey login {name}`",
-                if op.info().access == Access::Write {
-                    SCOPE_YOUTUBE
-                } else {
-                    "https://www.googleapis.com/auth/youtube (or youtube.readonly)"
-                },
-                op.command(),
-                if op.info().access == Access::Write {
-                    "youtube"
-                } else {
-                    "youtube or youtube.readonly"
-                },
-            ),
-        ));
-    }
-    // The ceiling holds for what was granted, as for the Microsoft operations.
-    let over = account
-        .policy
-        .granted_over_ceiling(&account.scopes, &rec.scopes);
-    if !over.is_empty() {
-        let within: Vec<String> = rec
-            .scopes
-            .iter()
-            .filter(|s| !over.contains(s))
-            .cloned()
-            .collect();
-        if !has_any(&within, options) {
+    let check = |rec: &Record| {
+        if !has_any(&rec.scopes, options) {
+            return Err(Failure::new(
+                Exit::NotSignedIn,
+                Reason::MissingScope,
+                format!(
+                    "'{name}' was not granted {}, which `google youtube {}` needs: add \"{}\" to the account's scopes and run `sidekey login {name}`",
+                    if op.info().access == Access::Write {
+                        SCOPE_YOUTUBE
+                    } else {
+                        "https://www.googleapis.com/auth/youtube (or youtube.readonly)"
+                    },
+                    op.command(),
+                    if op.info().access == Access::Write {
+                        "youtube"
+                    } else {
+                        "youtube or youtube.readonly"
+                    },
+                ),
+            ));
+        }
+        // The ceiling holds for what was granted, as for the Microsoft operations.
+        if !has_any(&within_ceiling(account, &rec.scopes), options) {
             return Err(Failure::policy(format!(
                 "policy: `google youtube {}` needs a YouTube scope that '{name}' was granted beyond its ceiling ({}); add it to [accounts.{name}.policy] allowed_scopes if that is intended",
                 op.command(),
                 account.policy.ceiling(&account.scopes).join(" ")
             )));
         }
-    }
+        Ok(())
+    };
     let base = account.youtube_api_base.as_deref().unwrap_or(YOUTUBE_BASE);
     let yt = YouTube::new(ctx.http()?.client().clone(), base);
-    let mut sent = vec![rec.access_token.expose().to_string()];
-    let result = match call(&yt, rec.access_token.expose(), op).await {
-        Err(YouTubeError::Unauthorized) => {
-            let again = replace_rejected_token(ctx, name, rec.access_token.expose()).await?;
-            sent.push(again.access_token.expose().to_string());
-            match call(&yt, again.access_token.expose(), op).await {
-                Err(YouTubeError::Unauthorized) => Err(YouTubeError::Request {
-                    status: 401,
-                    reason: "authError".into(),
-                    message: "YouTube refused the refreshed token".into(),
-                }),
-                other => other,
-            }
-        }
-        other => other,
-    };
+    let yt = &yt;
+    let called = attempt(ctx, name, check, |t: Secret| async move {
+        call(yt, t.expose(), op).await
+    })
+    .await?;
+    // Failed requests spend quota too, a refused refreshed token's included.
     let (units, searches) = yt.spent();
-    let exhausted = match &result {
+    let exhausted = match &called.result {
         Err(YouTubeError::QuotaExceeded { bucket, .. }) => Some(*bucket),
         _ => None,
     };
     let q = ledger.charge(&project, now, units, searches, exhausted)?;
-    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
-    let clean = |t: &str| sidekey_flow::response::scrub(t, &sent);
-    match result {
-        Ok((mut value, text)) => {
-            if let Value::Object(m) = &mut value {
-                m.insert(
-                    "quota".into(),
-                    serde_json::to_value(&q).unwrap_or(Value::Null),
-                );
-            }
-            let raw = value.to_string();
-            let value = if sent.iter().any(|s| raw.contains(s)) {
-                serde_json::from_str(&clean(&raw)).unwrap_or(Value::Null)
-            } else {
-                value
-            };
-            let text = format!("{}\n{}", text.trim_end(), quota_line(&q, now));
-            Ok((value, clean(&text)))
-        }
-        Err(YouTubeError::QuotaExceeded { bucket, message }) => {
-            let heard = if message.is_empty() {
-                String::new()
-            } else {
-                format!(" (Google: {message})")
-            };
-            let mut f = exhausted_failure(&q, bucket, now, &heard);
-            f.message = clean(&f.message);
-            Err(f)
-        }
-        Err(e) => {
-            let mut f = failure(name, op, e);
-            f.message = clean(&f.message);
-            Err(f)
-        }
+    if let Err(YouTubeError::QuotaExceeded { bucket, message }) = &called.result {
+        let heard = if message.is_empty() {
+            String::new()
+        } else {
+            format!(" (Google: {message})")
+        };
+        return Err(called
+            .sent
+            .scrub_failure(exhausted_failure(&q, *bucket, now, &heard)));
+    }
+    let (mut value, text) = called.finish(name, op)?;
+    if let Value::Object(m) = &mut value {
+        m.insert(
+            "quota".into(),
+            serde_json::to_value(&q).unwrap_or(Value::Null),
+        );
+    }
+    let text = format!("{}\n{}", text.trim_end(), quota_line(&q, now));
+    Ok((value, text))
+}
+
+impl ServiceError for YouTubeError {
+    type Op = YouTubeOp;
+
+    fn is_unauthorized(&self) -> bool {
+        matches!(self, YouTubeError::Unauthorized)
+    }
+
+    fn refused_again(account: &str) -> Failure {
+        let e = YouTubeError::Request {
+            status: 401,
+            reason: "authError".into(),
+            message: "YouTube refused the refreshed token".into(),
+        };
+        Failure::reauth(account, &e.to_string())
+    }
+
+    fn into_failure(self, name: &str, op: &YouTubeOp) -> Failure {
+        failure(name, op, self)
     }
 }
 
