@@ -176,8 +176,8 @@ impl Graph {
         send_capped(req, self.timeout, self.max_body)
             .await
             .map_err(|e| match e {
-                SendError::Network(m) => GraphError::Network(m),
-                SendError::TooLarge(m) => GraphError::Malformed(m),
+                SendError::TooLarge { message, .. } => GraphError::Malformed(message),
+                e => GraphError::Network(e.to_string()),
             })
     }
 

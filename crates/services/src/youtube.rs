@@ -553,8 +553,8 @@ impl YouTube {
         send_capped(req, self.timeout, self.max_body)
             .await
             .map_err(|e| match e {
-                SendError::Network(m) => YouTubeError::Network(m),
-                SendError::TooLarge(m) => YouTubeError::Malformed(m),
+                SendError::TooLarge { message, .. } => YouTubeError::Malformed(message),
+                e => YouTubeError::Network(e.to_string()),
             })
     }
 
