@@ -20,7 +20,8 @@
 //! | [`backend`] | the work of each command, local and remote | change what a command does |
 //! | [`daemon`] | `sidekey serve`: API key, policy, audit layer, background refresh | add a route |
 //! | [`api`] | the daemon's wire types | change a request or reply |
-//! | [`ops`] | the typed operation layer (`ms.*` today) | add an operation: one variant in its service file |
+//! | [`catalog`] | what each operation is: typed arguments, checks, audit form (imports nothing above it) | add an operation: one variant in its service file |
+//! | [`ops`] | running operations: each service's run arm and the one service-call loop | add an operation's run arm |
 //! | [`signin`] | the sign-in owner: pending slot, join, resume, handover, stop | change how sign-ins run |
 //! | [`account`] | what the vault holds and the refresh decision | change refresh rules |
 //! | [`config`] | the config file, validated with line numbers | add a setting |
@@ -37,6 +38,7 @@ pub mod account;
 pub mod api;
 pub mod audit;
 pub mod backend;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod context;
