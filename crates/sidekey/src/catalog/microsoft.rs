@@ -8,7 +8,7 @@ use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 use sidekey_flow::ProviderKind;
-use sidekey_services::Window;
+use sidekey_services::microsoft::{GraphOp, Named, Window};
 
 pub const PROVIDER: ProviderKind = ProviderKind::Microsoft;
 
@@ -34,6 +34,17 @@ impl Default for Span {
 }
 
 impl When {
+    /// The window it names, as `sidekey-services` computes it.
+    pub fn window(self) -> Named {
+        match self {
+            When::Today => Named::Today,
+            When::Tomorrow => Named::Tomorrow,
+            When::TomorrowAfternoon => Named::TomorrowAfternoon,
+            When::ThisWeek => Named::ThisWeek,
+            When::Next7Days => Named::Next7Days,
+        }
+    }
+
     pub fn name(self) -> &'static str {
         match self {
             When::Today => "today",
@@ -194,7 +205,22 @@ impl MsOp {
         }
     }
 
-    /// The operation's name without the `ms.` prefix, as `sidekey-services` names its scope needs.
+    /// What the operation is to Graph's scope table: an exhaustive match, so an operation
+    /// cannot be added without its scopes.
+    pub fn graph_op(&self) -> GraphOp {
+        match self {
+            MsOp::Me => GraphOp::Me,
+            MsOp::FilesSearch { .. } => GraphOp::FilesSearch,
+            MsOp::FilesRecent { .. } => GraphOp::FilesRecent,
+            MsOp::FilesGet { .. } => GraphOp::FilesGet,
+            MsOp::Calendar { .. } => GraphOp::Calendar,
+            MsOp::MailUnread { .. } => GraphOp::MailUnread,
+            MsOp::Birthdays { .. } => GraphOp::Birthdays,
+            MsOp::Dashboard { .. } => GraphOp::Dashboard,
+        }
+    }
+
+    /// The operation's name without the `ms.` prefix (`files.search`), for messages.
     pub fn graph_name(&self) -> &'static str {
         let n = self.info().name;
         n.strip_prefix("ms.").unwrap_or(n)
@@ -314,12 +340,7 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         for op in MsOp::iter() {
-            assert_eq!(
-                sidekey_services::missing_scope(op.graph_name(), &defaults),
-                None,
-                "{}",
-                op.info().name
-            );
+            assert_eq!(op.graph_op().missing(&defaults), None, "{}", op.info().name);
         }
     }
 

@@ -26,16 +26,11 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
         .ok_or_else(|| Failure::internal("no Microsoft Graph address"))?;
     let graph = Graph::new(ctx.http()?.client().clone(), base);
     let check = |rec: &Record| {
-        let covers = |granted: &[String]| {
-            sidekey_services::missing_scope(op.graph_name(), granted).is_none()
-        };
+        let covers = |granted: &[String]| op.graph_op().missing(granted).is_none();
         // The ceiling holds for what was granted: an operation that needs a scope the provider
         // granted beyond it (consented earlier, returned again by Entra) is refused.
         if covers(&rec.scopes)
-            && let Some(needed) = sidekey_services::missing_scope(
-                op.graph_name(),
-                &within_ceiling(account, &rec.scopes),
-            )
+            && let Some(needed) = op.graph_op().missing(&within_ceiling(account, &rec.scopes))
         {
             return Err(Failure::policy(format!(
                 "policy: `ms {}` needs {needed}, which '{name}' was granted beyond its ceiling ({}); add it to [accounts.{name}.policy] allowed_scopes if that is intended",
@@ -43,7 +38,7 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
                 account.policy.ceiling(&account.scopes).join(" ")
             )));
         }
-        if let Some(missing) = sidekey_services::missing_scope(op.graph_name(), &rec.scopes) {
+        if let Some(missing) = op.graph_op().missing(&rec.scopes) {
             if matches!(op, MsOp::Dashboard { .. }) {
                 // Each dashboard section fails on its own: show what can be shown.
                 eprintln!(
@@ -133,7 +128,7 @@ async fn call(
         MsOp::Calendar { span, .. } => {
             let window = match span {
                 Span::Between { from, to } => Window::between(from, to, tz),
-                Span::Named(w) => Window::named(w.name(), now, tz),
+                Span::Named(w) => Window::of(w.window(), now, tz),
             }
             .map_err(GraphError::Invalid)?;
             let events = g.calendar(token, &window, tz).await?;

@@ -502,12 +502,10 @@ async fn revise(
     let requests = google_docs::requests_for(&rev, before.end_index, &before.text);
     let mut changed = None;
     if !requests.is_empty() {
-        let reply = docs.batch_update(token, id, &requests).await?;
-        changed = reply["replies"][0]["replaceAllText"].as_object().map(|o| {
-            o.get("occurrencesChanged")
-                .and_then(Value::as_u64)
-                .unwrap_or(0)
-        });
+        changed = docs
+            .batch_update(token, id, &requests)
+            .await?
+            .occurrences_changed;
     }
     // Read back and check the document says what was asked.
     let after = docs.get(token, id).await?;

@@ -1,11 +1,15 @@
-//! What every Google API call shares: the error type ([`GoogleError`]) read from Google's JSON
-//! error shape, and one bounded HTTP sender ([`GoogleHttp`]). Drive ([`crate::google_drive`])
-//! and Docs ([`crate::google_docs`]) use it; a YouTube client can too.
+//! Google's APIs: Drive ([`drive`]), Docs ([`docs`]) and YouTube ([`youtube`]), and what
+//! every Google API call shares: the error type ([`GoogleError`]) read from Google's JSON error
+//! shape, and one bounded HTTP sender ([`GoogleHttp`]) that Drive and Docs use.
 //!
 //! Google's error body (docs/apis.md B.0, the Drive "handle errors" guide):
 //! `{"error":{"code":404,"message":"File not found: X.","errors":[{"reason":"notFound","domain":"global",…}],"status":"NOT_FOUND"}}`.
 //! sidekey branches on `errors[0].reason` (else `status`), never on `message`; the message is
 //! kept as a one-line hint. No variant holds a token, and transport errors name the host only.
+
+pub mod docs;
+pub mod drive;
+pub mod youtube;
 
 use sidekey_net::{Bounds, SendError, one_line, send};
 use std::fmt;
