@@ -1,4 +1,5 @@
-//! Google's APIs: Drive ([`drive`]), Docs ([`docs`]) and YouTube ([`youtube`]), and what
+//! Google's APIs: Drive ([`drive`], reading files: [`read`]), Docs ([`docs`]) and YouTube
+//! ([`youtube`]), the text a person reads for Drive and Docs answers ([`render`]), and what
 //! every Google API call shares: the error type ([`GoogleError`]) read from Google's JSON error
 //! shape, and one bounded HTTP sender ([`GoogleHttp`]) that Drive and Docs use.
 //!
@@ -9,6 +10,8 @@
 
 pub mod docs;
 pub mod drive;
+pub mod read;
+pub mod render;
 pub mod youtube;
 
 use sidekey_net::{Bounds, SendError, one_line, send};

@@ -25,6 +25,7 @@ use serde_json::{Value, json};
 use sidekey_net::{Reply as Raw, SendError, send_capped};
 
 mod error;
+pub mod render;
 use error::charged;
 pub use error::{YouTubeError, classify, error_parts, unescape_html};
 

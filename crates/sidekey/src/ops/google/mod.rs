@@ -2,20 +2,21 @@
 //! approved documents, drafting, memory, the Picker). The Drive and Docs calls live in
 //! `sidekey-services` (`google_drive`, `google_docs`); this module decides which token serves
 //! which file and holds the run arm of each; the small state sidekey keeps in the vault is
-//! [`state`], reading files [`read`], the agent's memory [`memory`].
+//! [`state`], the agent's memory [`memory`]; reading files and the text shown are services'.
 //!
 //! Under `drive.file` (docs/google.md C) sidekey sees only the files it created and the ones the
 //! person picked in Google's Picker: files dropped into the inbox folder in the Drive UI stay
 //! invisible, and every text here says so. A 401 triggers one refresh and one retry.
 
 pub use crate::catalog::google::*;
-pub use read::{READ_CAP, READ_CONCURRENCY, ReadFile, read_many, read_one};
+pub use sidekey_services::google::read::{
+    READ_CAP, READ_CONCURRENCY, ReadFile, read_many, read_one,
+};
 pub use state::{
     DriveState, Folder, PendingPick, Picked, PickerTokens, SLOT, load_state, update_state,
 };
 
 mod memory;
-mod read;
 mod state;
 
 use super::call::{ServiceError, attempt, within_ceiling};
@@ -24,13 +25,13 @@ use crate::catalog::Access;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
 use base64::Engine;
-use read::render_reads;
 use serde::Serialize;
 use serde_json::{Value, json};
 use sidekey_flow::Secret;
+use sidekey_services::google::render::{file_line, reads as render_reads};
 use sidekey_services::google::{GoogleError, GoogleHttp};
 use sidekey_services::google_docs::{self, Docs, Revision};
-use sidekey_services::google_drive::{self, Drive, DriveFile, Space, quote};
+use sidekey_services::google_drive::{self, Drive, Space, quote};
 
 const DRIVE_FILE: &str = "https://www.googleapis.com/auth/drive.file";
 const DRIVE_APPDATA: &str = "https://www.googleapis.com/auth/drive.appdata";
@@ -409,26 +410,6 @@ async fn call(s: &mut Session<'_>, op: &GoogleOp) -> Result<(Value, String), Goo
         | GoogleOp::MemoryDelete { .. } => memory::memory(s, op).await,
         GoogleOp::Pick { .. } => Err(GoogleError::Invalid("pick runs on its own".into())),
     }
-}
-
-fn file_line(f: &DriveFile) -> String {
-    let kind = if f.is_google_doc() {
-        "Google Doc".to_string()
-    } else {
-        match f.size {
-            Some(n) => format!("{}, {n} bytes", f.mime_type),
-            None => f.mime_type.clone(),
-        }
-    };
-    format!(
-        "- {} [{}] ({kind}){}\n",
-        f.name,
-        f.id,
-        f.modified
-            .as_deref()
-            .map(|m| format!(", modified {m}"))
-            .unwrap_or_default()
-    )
 }
 
 /// The inbox (or the visible memory) folder: the stored id, else an app-created folder of that

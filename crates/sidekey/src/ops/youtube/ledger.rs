@@ -221,6 +221,34 @@ fn view_of(project: &str, d: &Day, next: jiff::Timestamp) -> QuotaView {
     }
 }
 
+/// " (in 3 h 12 min)" until `resets_at`, for the quota texts.
+pub(super) fn until(resets_at: &str, now: jiff::Timestamp) -> String {
+    let Ok(t) = resets_at.parse::<jiff::Timestamp>() else {
+        return String::new();
+    };
+    let mins = (t.as_second() - now.as_second()).max(0) / 60;
+    format!(" (in {} h {} min)", mins / 60, mins % 60)
+}
+
+pub(super) fn quota_line(q: &QuotaView, now: jiff::Timestamp) -> String {
+    let used_up = match q.exhausted.as_slice() {
+        [] => String::new(),
+        [Bucket::Search] => " (searches used up: Google answered quotaExceeded)".into(),
+        [Bucket::Units] => " (units used up: Google answered quotaExceeded)".into(),
+        _ => " (units and searches used up: Google answered quotaExceeded)".into(),
+    };
+    format!(
+        "YouTube quota today (project {}, counted by sidekey): {} of {} units, {} of {} searches{used_up}; resets at midnight Pacific time, {}{}",
+        q.project,
+        q.units_used,
+        q.units_limit,
+        q.searches_used,
+        q.searches_limit,
+        q.resets_at,
+        until(&q.resets_at, now)
+    )
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -1,24 +1,23 @@
 //! Running the YouTube operations ([`YouTubeOp`], defined in `crate::catalog::youtube`): the
 //! ledger's verdict ([`ledger`]), the scope check, the calls through the one service-call loop
-//! (one refresh on a rejected token), the charge, and the text shown ([`render`]). The HTTP
-//! calls are `sidekey_services::youtube`.
+//! (one refresh on a rejected token) and the charge. The HTTP calls and the text shown for
+//! YouTube's answers are `sidekey_services::youtube`.
 
 pub use crate::catalog::youtube::*;
 pub use ledger::{Ledger, QuotaView, SEARCHES_PER_DAY, UNITS_PER_DAY, project_of, quota_day};
 
 mod ledger;
-mod render;
 
 use super::call::{ServiceError, attempt, within_ceiling};
 use crate::account::Record;
 use crate::catalog::Access;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
-use render::{quota_line, render_items, render_playlists, until};
+use ledger::{quota_line, until};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sidekey_flow::Secret;
-use sidekey_services::youtube::{self, Bucket, YOUTUBE_BASE};
+use sidekey_services::youtube::{self, Bucket, YOUTUBE_BASE, render};
 use sidekey_services::{YouTube, YouTubeError};
 
 /// Run `op` for account `name`: the ledger's verdict, the scope check, the calls (one refresh on
@@ -203,7 +202,7 @@ async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, Strin
             let l = yt.playlists(token, *max).await?;
             Ok((
                 json!({"playlists": to_json(&l.items)?, "more": l.more}),
-                render_playlists(&l),
+                render::playlists(&l),
             ))
         }
         YouTubeOp::PlaylistCreate {
@@ -233,7 +232,7 @@ async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, Strin
             let l = yt.playlist_items(token, &id, None, *max).await?;
             Ok((
                 json!({"playlist_id": id, "items": to_json(&l.items)?, "more": l.more}),
-                render_items(&l),
+                render::items(&l),
             ))
         }
         YouTubeOp::PlaylistAdd { playlist, video } => {
@@ -286,22 +285,7 @@ async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, Strin
         }
         YouTubeOp::Search { query, max, kind } => {
             let l = yt.search(token, query, kind.name(), *max).await?;
-            let mut text = String::new();
-            for h in &l.items {
-                text.push_str(&format!(
-                    "{:<8} {}{}  {}\n",
-                    h.kind,
-                    h.title,
-                    h.channel_title
-                        .as_deref()
-                        .map(|c| format!(" — {c}"))
-                        .unwrap_or_default(),
-                    h.url
-                ));
-            }
-            if l.items.is_empty() {
-                text.push_str("Nothing found.\n");
-            }
+            let text = render::search(&l.items);
             Ok((
                 json!({"query": query, "results": to_json(&l.items)?, "more": l.more}),
                 text,

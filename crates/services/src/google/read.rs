@@ -1,12 +1,10 @@
 //! Reading Drive files for a person or an agent: Google Docs exported as Markdown, text and
-//! PDF downloaded under a cap, anything else as metadata; several at once, a few at a time; and
-//! the text shown for what was read.
+//! PDF downloaded under a cap, anything else as metadata; several at once, a few at a time.
 
+use super::GoogleError;
+use super::drive::{Drive, DriveFile};
 use base64::Engine;
 use serde::Serialize;
-use serde_json::{Value, json};
-use sidekey_services::google::GoogleError;
-use sidekey_services::google_drive::{Drive, DriveFile};
 
 /// Text and PDF downloads: at most this many bytes.
 pub const READ_CAP: usize = 2 * 1024 * 1024;
@@ -138,43 +136,4 @@ pub async fn read_many(
     }
     out.sort_by_key(|(i, _, _)| *i);
     out.into_iter().map(|(_, id, r)| (id, r)).collect()
-}
-
-pub(super) fn render_reads(
-    items: Vec<(String, Result<ReadFile, GoogleError>)>,
-) -> Result<(Value, String), GoogleError> {
-    let mut text = String::new();
-    let mut out = Vec::new();
-    let mut errors = 0;
-    let total = items.len();
-    let mut first_err = None;
-    for (id, r) in items {
-        match r {
-            Ok(f) => {
-                text.push_str(&format!("=== {} [{}] ({})\n", f.file.name, id, f.format));
-                if let (Some(c), "markdown" | "text") = (&f.content, f.format) {
-                    text.push_str(c);
-                    if !c.ends_with('\n') {
-                        text.push('\n');
-                    }
-                }
-                if let Some(n) = &f.note {
-                    text.push_str(&format!("({n})\n"));
-                }
-                out.push(serde_json::to_value(&f).unwrap_or(Value::Null));
-            }
-            Err(e) => {
-                errors += 1;
-                text.push_str(&format!("=== [{id}]: {e}\n"));
-                out.push(json!({"id": id, "error": e.to_string(), "reason": e.reason()}));
-                first_err.get_or_insert(e);
-            }
-        }
-    }
-    if errors == total
-        && let Some(e) = first_err
-    {
-        return Err(e);
-    }
-    Ok((json!({"files": out}), text))
 }
