@@ -1,8 +1,8 @@
 //! Running the Google operations ([`GoogleOp`], defined in `crate::catalog::google`: inbox,
 //! approved documents, drafting, memory, the Picker). The Drive and Docs calls live in
-//! `sidekey-services` (`google_drive`, `google_docs`); this module decides which token serves
+//! `sidekey-services` (`google::drive`, `google::docs`); this module decides which token serves
 //! which file and holds the run arm of each; the small state sidekey keeps in the vault is
-//! [`state`], the agent's memory [`memory`]; reading files and the text shown are services'.
+//! `state`, the agent's memory `memory`; reading files and the text shown are services'.
 //!
 //! Under `drive.file` (docs/google.md C) sidekey sees only the files it created and the ones the
 //! person picked in Google's Picker: files dropped into the inbox folder in the Drive UI stay

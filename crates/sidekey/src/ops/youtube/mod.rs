@@ -1,5 +1,5 @@
 //! Running the YouTube operations ([`YouTubeOp`], defined in `crate::catalog::youtube`): the
-//! ledger's verdict ([`ledger`]), the scope check, the calls through the one service-call loop
+//! ledger's verdict (`ledger`), the scope check, the calls through the one service-call loop
 //! (one refresh on a rejected token) and the charge. The HTTP calls and the text shown for
 //! YouTube's answers are `sidekey_services::youtube`.
 
