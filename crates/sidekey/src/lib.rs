@@ -28,6 +28,7 @@
 //! | [`policy`], [`audit`] | what the agent may do, and the record of what it did | |
 //! | [`error`] | exit codes ([`error::Exit`]) and reasons ([`error::Reason`]) | add a failure reason |
 //! | [`env`] | every environment variable sidekey reads | read a new variable |
+//! | [`time`] | Unix seconds now and as RFC 3339 (a leaf) | |
 //! | [`skills`] | OpenClaw skills generated from the config and the operations | |
 //! | [`mcp`] | `sidekey mcp`: the operations as MCP tools over stdio | |
 //!
@@ -53,3 +54,4 @@ pub mod ops;
 pub mod policy;
 pub mod signin;
 pub mod skills;
+pub mod time;

@@ -20,10 +20,11 @@ mod memory;
 mod state;
 
 use super::call::{ServiceError, attempt, within_ceiling};
-use crate::account::{Record, now_unix};
+use crate::account::Record;
 use crate::catalog::Access;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
+use crate::time::now_unix;
 use base64::Engine;
 use serde::Serialize;
 use serde_json::{Value, json};
