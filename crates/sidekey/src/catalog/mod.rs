@@ -7,7 +7,8 @@
 //! and the policy (`ms.calendar`), whether it reads or writes ([`Access`]), and the one-line
 //! summary and usage the generated skills show. The daemon route, the policy check, the audit
 //! entry and the skills all come from here. This module sits below everything that runs an
-//! operation: it imports only [`crate::error`] and the leaf crates (running is `crate::ops`).
+//! operation: it imports only [`crate::error`] and the leaf crates (running is `crate::ops`),
+//! and the AWS id validators from `crate::policy` until they move out of it.
 //! Adding an operation is one variant in its service file here, its run arm in
 //! `crate::ops::<service>`, its CLI arguments and its test.
 //!
