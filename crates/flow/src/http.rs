@@ -87,34 +87,19 @@ impl Http {
     /// Like [`Http::send`], but says whether the request may have reached the server — which
     /// matters for requests that must not be repeated (a refresh that rotates its token).
     pub async fn send_tracked(&self, req: reqwest::RequestBuilder) -> Result<Raw, SendFailure> {
-        let resp = req.send().await.map_err(|e| SendFailure {
-            maybe_sent: !e.is_connect(),
-            message: describe_reqwest(e),
-        })?;
-        let header = |name: reqwest::header::HeaderName| {
-            resp.headers()
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_owned)
-        };
-        let content_type = header(reqwest::header::CONTENT_TYPE);
-        let retry_after = header(reqwest::header::RETRY_AFTER)
-            .as_deref()
-            .and_then(sidekey_net::parse_retry_after);
-        let date = header(reqwest::header::DATE);
-        let status = resp.status().as_u16();
-        let body = sidekey_net::read_capped(resp, self.max_body)
+        // The client carries the timeout; the body is capped for every status.
+        let reply = sidekey_net::send(req, sidekey_net::Bounds::new(self.max_body))
             .await
             .map_err(|e| SendFailure {
-                maybe_sent: true,
-                message: format!("HTTP {status} {e}"),
+                maybe_sent: e.maybe_sent(),
+                message: e.to_string(),
             })?;
         Ok(Raw {
-            status,
-            content_type,
-            retry_after,
-            date,
-            body,
+            status: reply.status,
+            content_type: reply.content_type,
+            retry_after: reply.retry_after,
+            date: reply.date,
+            body: reply.body,
         })
     }
 

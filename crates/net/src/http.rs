@@ -1,5 +1,6 @@
-//! Bounded HTTP: the TLS client setup, a size-capped body reader, and transport errors as one
-//! line that never carries a path or query (Telegram puts the bot token in the path).
+//! Bounded HTTP: the TLS client setup, the one bounded sender ([`send`]), a size-capped body
+//! reader, and transport errors as one line that never carries a path or query (Telegram puts
+//! the bot token in the path).
 
 use std::fmt;
 use std::sync::Arc;
@@ -68,50 +69,149 @@ impl std::error::Error for BodyError {
     }
 }
 
-/// An answer read whole: its status, its `Retry-After` (seconds or an HTTP date) and its body.
+/// An answer read whole: its status, its `Retry-After` (seconds or an HTTP date), the headers a
+/// caller may judge it by, and its body.
 #[derive(Debug)]
 pub struct Reply {
     pub status: u16,
     pub retry_after: Option<Duration>,
+    pub content_type: Option<String>,
+    pub date: Option<String>,
     pub body: Vec<u8>,
 }
 
-/// Why [`send_capped`] has no [`Reply`]: the request or the body's transfer failed (one line,
-/// from [`describe_reqwest`]), or the body was over the cap (`HTTP 200 body of … bytes is over
-/// the … byte limit`).
-#[derive(Debug)]
-pub enum SendError {
-    Network(String),
-    TooLarge(String),
+/// How far one request may go: its timeout and the bodies it may read.
+#[derive(Clone, Copy, Debug)]
+pub struct Bounds {
+    /// The request's own timeout; `None` leaves the client's (every client has one).
+    pub timeout: Option<Duration>,
+    /// A success's (2xx) body is refused over this many bytes.
+    pub max: usize,
+    /// Any other answer's body is refused over this many bytes (`None`: `max`).
+    pub error_max: Option<usize>,
 }
 
-/// Send `req` with a per-request `timeout` and read its whole body, refused over `max` bytes:
-/// the one transport step the API clients (Graph, YouTube) share.
+impl Bounds {
+    /// Bodies up to `max` bytes, the client's timeout.
+    pub fn new(max: usize) -> Bounds {
+        Bounds {
+            timeout: None,
+            max,
+            error_max: None,
+        }
+    }
+
+    /// The request times out after `timeout`.
+    pub fn timeout(self, timeout: Duration) -> Bounds {
+        Bounds {
+            timeout: Some(timeout),
+            ..self
+        }
+    }
+
+    /// An error answer's body (not 2xx) is refused over `max` bytes.
+    pub fn error_max(self, max: usize) -> Bounds {
+        Bounds {
+            error_max: Some(max),
+            ..self
+        }
+    }
+}
+
+/// Why [`send`] has no [`Reply`].
+#[derive(Debug)]
+pub enum SendError {
+    /// No connection to the server: the request was not sent (one line, from
+    /// [`describe_reqwest`]).
+    Connect(String),
+    /// The request or the body's transfer failed after it may have reached the server
+    /// (`HTTP 200 body cut off: …` once the answer had begun).
+    Network(String),
+    /// The body was over its cap (`HTTP 200 body of … bytes is over the … byte limit`); the
+    /// status and `Retry-After` were read, for a caller that judges the answer without a body.
+    TooLarge {
+        status: u16,
+        retry_after: Option<Duration>,
+        message: String,
+    },
+}
+
+impl SendError {
+    /// Whether the server may have received the request (it matters for a request that must
+    /// not be repeated, such as a refresh that rotates its token).
+    pub fn maybe_sent(&self) -> bool {
+        !matches!(self, SendError::Connect(_))
+    }
+}
+
+impl fmt::Display for SendError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            SendError::Connect(m) | SendError::Network(m) => f.write_str(m),
+            SendError::TooLarge { message, .. } => f.write_str(message),
+        }
+    }
+}
+
+impl std::error::Error for SendError {}
+
+/// The one bounded sender every sidekey HTTP client uses: send `req` (with `bounds.timeout`,
+/// if any), read `Retry-After`, `Content-Type` and `Date`, and read the whole body, refused over
+/// its cap. Errors are one line naming the origin, never the path or query.
+pub async fn send(req: reqwest::RequestBuilder, bounds: Bounds) -> Result<Reply, SendError> {
+    let req = match bounds.timeout {
+        Some(t) => req.timeout(t),
+        None => req,
+    };
+    let resp = req.send().await.map_err(|e| {
+        let m = describe_reqwest(&e);
+        if e.is_connect() {
+            SendError::Connect(m)
+        } else {
+            SendError::Network(m)
+        }
+    })?;
+    let status = resp.status().as_u16();
+    let header = |name: reqwest::header::HeaderName| {
+        resp.headers()
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::to_owned)
+    };
+    let retry_after = header(reqwest::header::RETRY_AFTER)
+        .as_deref()
+        .and_then(crate::retry_after::parse_retry_after);
+    let content_type = header(reqwest::header::CONTENT_TYPE);
+    let date = header(reqwest::header::DATE);
+    let max = match bounds.error_max {
+        Some(m) if !(200..300).contains(&status) => m,
+        _ => bounds.max,
+    };
+    let body = read_capped(resp, max).await.map_err(|e| match e {
+        BodyError::TooLarge { .. } => SendError::TooLarge {
+            status,
+            retry_after,
+            message: format!("HTTP {status} {e}"),
+        },
+        BodyError::Transport(_) => SendError::Network(format!("HTTP {status} {e}")),
+    })?;
+    Ok(Reply {
+        status,
+        retry_after,
+        content_type,
+        date,
+        body,
+    })
+}
+
+/// [`send`] with a per-request `timeout` and one cap for every body: the API clients' (Graph,
+/// YouTube) form.
 pub async fn send_capped(
     req: reqwest::RequestBuilder,
     timeout: Duration,
     max: usize,
 ) -> Result<Reply, SendError> {
-    let resp = req
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| SendError::Network(describe_reqwest(&e)))?;
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(crate::retry_after::parse_retry_after);
-    let body = read_capped(resp, max).await.map_err(|e| match e {
-        BodyError::TooLarge { .. } => SendError::TooLarge(format!("HTTP {status} {e}")),
-        BodyError::Transport(e) => SendError::Network(describe_reqwest(&e)),
-    })?;
-    Ok(Reply {
-        status,
-        retry_after,
-        body,
-    })
+    send(req, Bounds::new(max).timeout(timeout)).await
 }
 
 /// The whole body of `resp`, refused once it is over `max` bytes: by its Content-Length before

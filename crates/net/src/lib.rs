@@ -11,6 +11,8 @@
 //! * [`Secret`] — a string whose `Debug`/`Display` say `[redacted]`.
 //! * [`one_line`] — any text as one printable line of bounded length, for error messages.
 //! * [`parse_retry_after`] — `Retry-After` as delta-seconds or an HTTP date.
+//! * [`send`] — the one bounded sender every HTTP client uses: a timeout, `Retry-After` read,
+//!   a capped body ([`Bounds`]), errors that say whether the request may have been sent.
 //! * [`read_capped`] — a response body read with a size cap (Content-Length first, then per
 //!   chunk), so a hostile server cannot make the process balloon.
 //! * [`send_capped`] — one request sent with a timeout, its `Retry-After` read and its body
@@ -30,7 +32,8 @@ pub mod secret;
 mod text;
 
 pub use http::{
-    BodyError, Reply, SendError, client_builder, describe_reqwest, origin, read_capped, send_capped,
+    BodyError, Bounds, Reply, SendError, client_builder, describe_reqwest, origin, read_capped,
+    send, send_capped,
 };
 pub use retry_after::{parse_retry_after, parse_retry_after_at};
 pub use secret::Secret;

@@ -47,29 +47,26 @@ pub(crate) async fn attempt(
         .request_timeout
         .min(left)
         .max(Duration::from_millis(1));
-    let resp = req
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| sidekey_net::describe_reqwest(&e))?;
-    let status = resp.status().as_u16();
-    let retry_after = resp
-        .headers()
-        .get(reqwest::header::RETRY_AFTER)
-        .and_then(|v| v.to_str().ok())
-        .and_then(sidekey_net::parse_retry_after);
-    let body = match sidekey_net::read_capped(resp, MAX_REPLY).await {
-        Ok(body) => body,
+    let bounds = sidekey_net::Bounds::new(MAX_REPLY).timeout(timeout);
+    match sidekey_net::send(req, bounds).await {
+        Ok(r) => Ok(Reply {
+            status: r.status,
+            retry_after: r.retry_after,
+            body: r.body,
+        }),
         // No channel reads more than the status of an oversized reply (Telegram's envelope is
         // small): it is judged without a body rather than sent again.
-        Err(sidekey_net::BodyError::TooLarge { .. }) => Vec::new(),
-        Err(e) => return Err(e.to_string()),
-    };
-    Ok(Reply {
-        status,
-        retry_after,
-        body,
-    })
+        Err(sidekey_net::SendError::TooLarge {
+            status,
+            retry_after,
+            ..
+        }) => Ok(Reply {
+            status,
+            retry_after,
+            body: Vec::new(),
+        }),
+        Err(e) => Err(e.to_string()),
+    }
 }
 
 /// Calls `send` until `judge` says done or fail, at most `attempts` times and never past

@@ -13,18 +13,10 @@ pub(crate) fn cut(s: &str, max: usize) -> String {
     out
 }
 
-/// Replaces every occurrence of a (non-trivial) secret with `[redacted]`. A second line of
-/// defence: error strings are built without URLs or bodies in the first place.
-pub(crate) fn scrub(s: &str, secrets: &[&str]) -> String {
-    let mut out = s.to_string();
-    for secret in secrets {
-        // Very short strings would redact ordinary words; real secrets are long.
-        if secret.len() >= 4 {
-            out = out.replace(secret, "[redacted]");
-        }
-    }
-    out
-}
+/// Every secret replaced with `[redacted]`, as sent and percent-encoded: the one scrub all crates
+/// share. A second line of defence: error strings are built without URLs or bodies in the
+/// first place.
+pub(crate) use sidekey_net::scrub;
 
 /// `scheme://host[:port]` of a URL, for Debug output (paths and queries may hold secrets).
 pub(crate) fn origin(url: &str) -> String {

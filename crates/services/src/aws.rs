@@ -166,21 +166,14 @@ impl Portal {
             } else {
                 self.client.get(url.clone())
             };
-            let resp = req
+            let req = req
                 .header(BEARER_HEADER, token.expose())
-                .header(reqwest::header::ACCEPT, "application/json")
-                .send()
+                .header(reqwest::header::ACCEPT, "application/json");
+            // The client carries the timeout.
+            let reply = sidekey_net::send(req, sidekey_net::Bounds::new(MAX_BODY))
                 .await
-                .map_err(|e| PortalError::Network(sidekey_net::describe_reqwest(&e)))?;
-            let status = resp.status().as_u16();
-            let retry_after = resp
-                .headers()
-                .get(reqwest::header::RETRY_AFTER)
-                .and_then(|v| v.to_str().ok())
-                .and_then(sidekey_net::parse_retry_after);
-            let body = sidekey_net::read_capped(resp, MAX_BODY)
-                .await
-                .map_err(|e| PortalError::Network(format!("HTTP {status} {e}")))?;
+                .map_err(|e| PortalError::Network(e.to_string()))?;
+            let (status, retry_after, body) = (reply.status, reply.retry_after, reply.body);
             let obj = match serde_json::from_slice::<serde_json::Value>(&body) {
                 Ok(serde_json::Value::Object(m)) => Some(m),
                 _ => None,

@@ -1,18 +1,27 @@
-//! The calls sidekey makes to third-party services on an agent's behalf: read-only Microsoft 365
-//! on Microsoft Graph ([`Graph`]), Google Drive and Docs ([`google_drive`], [`google_docs`], with
-//! Google's shared error type and sender in [`google`]), YouTube playlists and search
-//! ([`youtube`]), and the AWS IAM Identity Center access portal ([`aws`]). Each parses its
-//! service's replies into plain types; the operations that use them are `sidekey::ops`.
+//! The third-party services sidekey calls for an agent, one module per provider: the HTTP
+//! clients, their typed results and errors, and the text a person reads for them.
+//!
+//! * [`microsoft`]: Microsoft 365 through Microsoft Graph, read-only (me, files, calendar,
+//!   unread mail, birthdays, a one-request dashboard).
+//! * [`google`]: Google Drive and Docs (the agent's inbox, approved documents, drafting,
+//!   memory) and YouTube (playlists, search, the quota each request costs).
+//! * [`aws`]: the AWS IAM Identity Center access portal (accounts, roles, role credentials).
+//!
+//! Every client sends through `sidekey-net`'s one bounded sender (a timeout, a capped body,
+//! `Retry-After`), never puts a token in an error, and returns the 401 that calls for a refresh
+//! to its caller, which refreshes once and calls again.
 //!
 //! # Why this crate exists
 //!
 //! sidekey's point is that the agent never holds a token. Handing it "a Graph token" would
 //! give it everything the token allows; instead the agent asks sidekey for a few *operations*
 //! — who am I, search my files, what is on my calendar, unread mail, birthdays, a dashboard —
-//! and sidekey makes the Graph calls with the token it keeps. This crate is those operations:
-//! a thin, bounded Graph client ([`Graph`]) that gets the details right that a hand-rolled
-//! `curl` gets wrong (see `docs/graph.md`), and plain result types with a documented
-//! JSON shape and a readable text form ([`render`]).
+//! and sidekey makes the calls with the token it keeps. The Microsoft part is a thin, bounded
+//! Graph client ([`Graph`]) that gets the details right that a hand-rolled `curl` gets wrong
+//! (see `docs/graph.md`), and plain result types with a documented JSON shape and a readable
+//! text form ([`render`]).
+//!
+//! # Microsoft Graph
 //!
 //! What it gets right, and where:
 //!
@@ -93,36 +102,18 @@
 //! the same transport rules; errors are [`YouTubeError`], decided by Google's `errors[].reason`
 //! (a 401 `youtubeSignupRequired` is not a bad token, a 403 `quotaExceeded` is not a missing
 //! permission), and the client counts the quota its requests spent (docs/youtube.md).
-//!
-//! # Google Drive and Docs, AWS
-//!
-//! [`google_drive`] and [`google_docs`] are the Drive v3 and Docs v1 calls under `drive.file`
-//! and `drive.appdata` (docs/google-drive.md), with errors decided by Google's `errors[].reason`
-//! ([`google::GoogleError`]). [`aws`] is the access portal's account and role lists and role
-//! credentials (docs/aws.md), with the access token in `x-amz-sso_bearer_token`.
 
 pub mod aws;
-mod error;
 pub mod google;
-pub mod google_docs;
-pub mod google_drive;
-mod graph;
-mod model;
-pub mod odata;
-pub mod render;
-mod scopes;
-mod window;
-pub mod youtube;
+pub mod microsoft;
 
-pub use error::GraphError;
-pub use graph::{
-    DASHBOARD_BIRTHDAY_DAYS, DASHBOARD_EVENT_DAYS, DASHBOARD_EVENTS, DASHBOARD_FILES,
-    DASHBOARD_MAIL, Dashboard, Graph, PREFER_UTC, Section, parse_retry_after,
+// Former paths (before the crate was organised per provider), kept for the code that names them.
+pub use google::youtube::{YouTube, YouTubeError};
+pub use google::{docs as google_docs, drive as google_drive, youtube};
+pub use microsoft::{
+    Birthday, BirthdayFilter, CalendarEvent, DASHBOARD_BIRTHDAY_DAYS, DASHBOARD_EVENT_DAYS,
+    DASHBOARD_EVENTS, DASHBOARD_FILES, DASHBOARD_MAIL, Dashboard, DriveItem, Graph, GraphError,
+    MailMessage, Me, PREFER_UTC, Person, RecentFiles, RecentSource, Section, WINDOW_NAMES, Window,
+    missing_scope, odata, render, required_scopes, scope_needs,
 };
-pub use model::{
-    Birthday, BirthdayFilter, CalendarEvent, DriveItem, MailMessage, Me, Person, RecentFiles,
-    RecentSource,
-};
-pub use scopes::{missing_scope, required_scopes, scope_needs};
-pub use window::{WINDOW_NAMES, Window};
-pub use youtube::{YouTube, YouTubeError};
+pub use sidekey_net::parse_retry_after;

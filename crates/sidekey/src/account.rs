@@ -11,7 +11,7 @@ use crate::context::Context;
 use crate::error::Failure;
 use serde::{Deserialize, Serialize};
 use sidekey_flow::{DeviceFlow, Secret, SystemClock, TokenResponse, UserInfo};
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -48,18 +48,8 @@ pub struct Record {
     pub reauth_reason: Option<String>,
 }
 
-pub fn now_unix() -> i64 {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map(|d| d.as_secs() as i64)
-        .unwrap_or(0)
-}
-
-pub fn rfc3339(unix: i64) -> String {
-    jiff::Timestamp::from_second(unix)
-        .map(|t| t.to_string())
-        .unwrap_or_else(|_| unix.to_string())
-}
+// The time helpers' former home: they live in the leaf `crate::time` now.
+pub use crate::time::{now_unix, rfc3339};
 
 impl Record {
     /// The status note when the provider granted more than the account's ceiling.

@@ -19,10 +19,11 @@
 //! | module | what it is for | change it to… |
 //! |---|---|---|
 //! | [`cli`] | clap definitions, dispatch, everything printed; per-service commands, `git-credential`, `secret-provider` | add a command or a flag |
-//! | [`backend`] | the work of each command, local and remote | change what a command does |
-//! | [`daemon`] | `sidekey serve`: API key, policy, audit layer, background refresh | add a route |
+//! | [`backend`] | the guard every call passes ([`backend::guard`]: validate, resolve the account, check the policy, run, audit), and the work of each command, local and remote | change what a command does |
+//! | [`daemon`] | `sidekey serve`: listeners, API key, routes that hand calls to the guard, background refresh | add a route |
 //! | [`api`] | the daemon's wire types | change a request or reply |
-//! | [`ops`] | the typed operation layer: `ms.*`, `google.*` (Drive, Docs, the Picker), `google.youtube.*`, `aws.*` | add an operation: one variant in its service file |
+//! | [`catalog`] | what each operation is (`ms.*`, `google.*`, `google.youtube.*`, `aws.*`): typed arguments, checks, audit form; imports nothing above it | add an operation: one variant in its service file |
+//! | [`ops`] | running operations: each service's run arm and the one service-call loop | add an operation's run arm |
 //! | [`signin`] | the sign-in owner: pending slot, join, resume, handover, stop | change how sign-ins run |
 //! | [`account`] | what the vault holds and the refresh decision | change refresh rules |
 //! | [`registration`] | the cache of clients a provider registers at sign-in (AWS) | |
@@ -30,11 +31,12 @@
 //! | [`policy`], [`audit`] | what the agent may do, and the record of what it did | |
 //! | [`error`] | exit codes ([`error::Exit`]) and reasons ([`error::Reason`]) | add a failure reason |
 //! | [`env`] | every environment variable sidekey reads | read a new variable |
-//! | [`context`] | where things live (config, home, vault key), the open vault and the one HTTP client | |
+//! | [`context`] | where things live (config, home, vault key), the open vault, the one HTTP client, the API key | |
+//! | [`time`] | Unix seconds now and as RFC 3339 (a leaf) | |
 //! | [`skills`] | OpenClaw skills generated from the config and the operations | |
 //! | [`mcp`] | `sidekey mcp`: the operations as MCP tools over stdio | |
 //! | [`doctor`] | `sidekey doctor`: the usual problems checked and explained | add a check |
-//! | `demo` | `sidekey demo`: the whole story offline against the test kit's server (feature `demo`) | |
+//! | `cli::demo` | `sidekey demo`: the whole story offline against the test kit's server (feature `demo`) | |
 //!
 //! `doc_citations` (tests only) keeps the entrances true: every `docs/…` page the repository
 //! cites exists, with the cited section.
@@ -46,6 +48,7 @@ pub mod account;
 pub mod api;
 pub mod audit;
 pub mod backend;
+pub mod catalog;
 pub mod cli;
 pub mod config;
 pub mod context;
@@ -61,3 +64,4 @@ pub mod policy;
 pub mod registration;
 pub mod signin;
 pub mod skills;
+pub mod time;

@@ -9,20 +9,21 @@
 //!   never a key.
 //! * The client registration the sign-in uses is cached by [`crate::registration`].
 //!
-//! Facts and sources: docs/aws.md.
+//! Facts and sources: docs/aws.md. The operations themselves
+//! ([`AwsOp`]) are defined in `crate::catalog::aws`.
 
-use super::{Access, OpInfo};
-use crate::account::{fresh_token, now_unix, replace_rejected_token};
+pub use crate::catalog::aws::*;
+
+use super::call::{Reply, Sent, ServiceError, with_token};
+use crate::account::now_unix;
 use crate::config::Account;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
-use sidekey_flow::{ProviderKind, Secret};
+use sidekey_flow::Secret;
 use sidekey_services::aws::{Portal, PortalError, RoleCredentials};
 use std::collections::BTreeMap;
-
-pub const PROVIDER: ProviderKind = ProviderKind::Aws;
 
 /// The vault slot of the cached role credentials.
 pub const CREDENTIALS_SLOT: &str = "aws-credentials";
@@ -31,103 +32,6 @@ pub const CREDENTIALS_SLOT: &str = "aws-credentials";
 /// at 10 (`botocore/credentials.py` `_advisory_refresh_timeout`/`_mandatory_refresh_timeout`):
 /// handing out keys with less left would make every SDK call run the process again.
 pub const CREDENTIALS_MARGIN: i64 = 20 * 60;
-
-/// The AWS operations. The tag is the audit and policy name.
-#[derive(
-    Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter, schemars::JsonSchema,
-)]
-#[serde(tag = "op")]
-pub enum AwsOp {
-    #[serde(rename = "aws.accounts")]
-    Accounts,
-    #[serde(rename = "aws.roles")]
-    Roles {
-        /// The 12-digit AWS account id, as `aws.accounts` returns it.
-        account_id: String,
-    },
-    #[serde(rename = "aws.credentials")]
-    Credentials {
-        /// The 12-digit AWS account id.
-        account_id: String,
-        /// The role (permission set) name, as `aws.roles` returns it.
-        role_name: String,
-    },
-}
-
-impl AwsOp {
-    pub fn info(&self) -> &'static OpInfo {
-        match self {
-            AwsOp::Accounts => &OpInfo {
-                name: "aws.accounts",
-                access: Access::Read,
-                summary: "the AWS accounts this Identity Center user may use (id, name, email)",
-                usage: "sidekey aws accounts",
-            },
-            AwsOp::Roles { .. } => &OpInfo {
-                name: "aws.roles",
-                access: Access::Read,
-                summary: "the roles this user may assume in one AWS account",
-                usage: "sidekey aws roles 123456789012",
-            },
-            AwsOp::Credentials { .. } => &OpInfo {
-                name: "aws.credentials",
-                access: Access::Export,
-                summary: "short-lived keys of one role as credential_process JSON (only pairs in the account's policy aws_roles through the daemon)",
-                usage: "sidekey aws credentials --account-id 123456789012 --role-name ReadOnly",
-            },
-        }
-    }
-
-    pub fn validate(&self) -> Result<(), Failure> {
-        let (id, role) = match self {
-            AwsOp::Accounts => return Ok(()),
-            AwsOp::Roles { account_id } => (account_id, None),
-            AwsOp::Credentials {
-                account_id,
-                role_name,
-            } => (account_id, Some(role_name)),
-        };
-        if !sidekey_services::aws::valid_account_id(id) {
-            return Err(Failure::usage(format!(
-                "'{}' is not an AWS account id (12 digits)",
-                sidekey_flow::response::one_line(id, 40)
-            )));
-        }
-        if let Some(r) = role
-            && !sidekey_services::aws::valid_role_name(r)
-        {
-            return Err(Failure::usage(format!(
-                "'{}' is not an IAM role name (1-64 of letters, digits and +=,.@_-)",
-                sidekey_flow::response::one_line(r, 80)
-            )));
-        }
-        Ok(())
-    }
-
-    /// The audit keeps which account and role were asked for (never a key): they are what an
-    /// export is reviewed by.
-    pub fn audit_args(&self) -> Value {
-        match self {
-            AwsOp::Accounts => json!({}),
-            AwsOp::Roles { account_id } => json!({ "account_id": account_id }),
-            AwsOp::Credentials {
-                account_id,
-                role_name,
-            } => json!({ "account_id": account_id, "role_name": role_name }),
-        }
-    }
-
-    /// `ACCOUNT_ID/ROLE_NAME` of a credentials request.
-    pub fn role_pair(&self) -> Option<String> {
-        match self {
-            AwsOp::Credentials {
-                account_id,
-                role_name,
-            } => Some(format!("{account_id}/{role_name}")),
-            _ => None,
-        }
-    }
-}
 
 // ---------------------------------------------------------------------------------------------
 // Running the operations.
@@ -174,42 +78,33 @@ fn portal(ctx: &Context, account: &Account) -> Result<Portal, Failure> {
     Portal::new(ctx.http()?.client().clone(), base).map_err(|e| Failure::config(e.to_string()))
 }
 
-fn portal_failure(name: &str, e: PortalError, secrets: &[&str]) -> Failure {
-    let msg = sidekey_flow::response::scrub(&e.to_string(), secrets);
-    match e {
-        PortalError::Unauthorized => Failure::reauth(name, &msg),
-        PortalError::NotFound(_) => Failure::new(Exit::Policy, Reason::ProviderError, msg),
-        PortalError::Throttled | PortalError::Network(_) => Failure::network(msg),
-        _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+impl ServiceError for PortalError {
+    type Op = ();
+
+    fn is_unauthorized(&self) -> bool {
+        matches!(self, PortalError::Unauthorized)
+    }
+
+    fn refused_again(account: &str) -> Failure {
+        Failure::reauth(account, "the AWS access portal refused the refreshed token")
+    }
+
+    fn into_failure(self, name: &str, _: &()) -> Failure {
+        let msg = self.to_string();
+        match self {
+            PortalError::Unauthorized => Failure::reauth(name, &msg),
+            PortalError::NotFound(_) => Failure::new(Exit::Policy, Reason::ProviderError, msg),
+            PortalError::Throttled | PortalError::Network(_) => Failure::network(msg),
+            _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+        }
     }
 }
 
-/// One portal call with the account's token; a 401 refreshes once (single-flight) and retries.
-async fn with_token<T, F, Fut>(ctx: &Context, name: &str, call: F) -> Result<T, Failure>
-where
-    F: Fn(Secret) -> Fut,
-    Fut: std::future::Future<Output = Result<T, PortalError>>,
-{
-    let rec = fresh_token(ctx, name).await?;
-    let mut sent = vec![rec.access_token.expose().to_string()];
-    let result = match call(rec.access_token.clone()).await {
-        Err(PortalError::Unauthorized) => {
-            let again = replace_rejected_token(ctx, name, rec.access_token.expose()).await?;
-            sent.push(again.access_token.expose().to_string());
-            match call(again.access_token.clone()).await {
-                Err(PortalError::Unauthorized) => {
-                    return Err(Failure::reauth(
-                        name,
-                        "the AWS access portal refused the refreshed token",
-                    ));
-                }
-                other => other,
-            }
-        }
-        other => other,
-    };
-    let sent: Vec<&str> = sent.iter().map(String::as_str).collect();
-    result.map_err(|e| portal_failure(name, e, &sent))
+/// Role keys are handed out whole: they are the portal's answer, not a token sidekey sent.
+impl Reply for RoleCredentials {
+    fn scrubbed(self, _: &Sent) -> Self {
+        self
+    }
 }
 
 pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String), Failure> {
@@ -217,10 +112,14 @@ pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String
     match op {
         AwsOp::Accounts => {
             let portal = portal(ctx, account)?;
-            let list = with_token(ctx, name, |t| {
-                let p = portal.clone();
-                async move { p.list_accounts(&t).await }
-            })
+            let portal = &portal;
+            let list = with_token(
+                ctx,
+                name,
+                &(),
+                |_| Ok(()),
+                |t: Secret| async move { portal.list_accounts(&t).await },
+            )
             .await?;
             let text = if list.is_empty() {
                 "no AWS accounts are assigned to this user".to_string()
@@ -244,10 +143,14 @@ pub async fn run(ctx: &Context, name: &str, op: &AwsOp) -> Result<(Value, String
         }
         AwsOp::Roles { account_id } => {
             let portal = portal(ctx, account)?;
-            let list = with_token(ctx, name, |t| {
-                let (p, id) = (portal.clone(), account_id.clone());
-                async move { p.list_roles(&t, &id).await }
-            })
+            let portal = &portal;
+            let list = with_token(
+                ctx,
+                name,
+                &(),
+                |_| Ok(()),
+                |t: Secret| async move { portal.list_roles(&t, account_id).await },
+            )
             .await?;
             let text = if list.is_empty() {
                 format!("no roles in {account_id} for this user")
@@ -302,14 +205,14 @@ async fn role_credentials(
     }
     let name = account.name.as_str();
     let portal = portal(ctx, account)?;
-    let fresh = with_token(ctx, name, |t| {
-        let (p, a, r) = (
-            portal.clone(),
-            account_id.to_string(),
-            role_name.to_string(),
-        );
-        async move { p.role_credentials(&t, &a, &r).await }
-    })
+    let portal = &portal;
+    let fresh = with_token(
+        ctx,
+        name,
+        &(),
+        |_| Ok(()),
+        |t: Secret| async move { portal.role_credentials(&t, account_id, role_name).await },
+    )
     .await?;
     // Under the account lock: re-read, drop what expired, add these.
     let (n, k, c) = (name.to_string(), key.to_string(), fresh.clone());
@@ -366,26 +269,5 @@ mod tests {
         assert_eq!(v["Version"], 1);
         assert_eq!(v["AccessKeyId"], "ASIAEXAMPLE");
         assert_eq!(v["Expiration"], "2026-11-18T11:06:40.123Z");
-    }
-
-    #[test]
-    fn arguments_are_checked() {
-        let ok = AwsOp::Credentials {
-            account_id: "123456789012".into(),
-            role_name: "ReadOnly".into(),
-        };
-        assert!(ok.validate().is_ok());
-        assert_eq!(ok.role_pair().unwrap(), "123456789012/ReadOnly");
-        for (id, role) in [
-            ("12345", "R"),
-            ("123456789012", "a/b"),
-            ("123456789012", ""),
-        ] {
-            let bad = AwsOp::Credentials {
-                account_id: id.into(),
-                role_name: role.into(),
-            };
-            assert_eq!(bad.validate().unwrap_err().exit, Exit::Usage);
-        }
     }
 }

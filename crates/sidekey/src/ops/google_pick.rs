@@ -11,9 +11,10 @@
 //! Desktop client's `drive.file` tokens are kept for the calls on it.
 
 use super::google::{DriveState, PendingPick, Picked, PickerTokens, load_state, update_state};
-use crate::account::{fresh_token, now_unix};
+use crate::account::fresh_token;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
+use crate::time::{now_unix, rfc3339};
 use serde_json::{Value, json};
 use sidekey_flow::pkce::{self, CodeRequest};
 use sidekey_flow::{DeviceFlow, Provider, Secret};
@@ -161,7 +162,7 @@ async fn notify(ctx: &Context, name: &str, url: &str) {
         user_code: String::new(),
         verification_uri: url.to_string(),
         verification_uri_complete: None,
-        expires_at: crate::account::rfc3339(now_unix() + PICK_TTL),
+        expires_at: rfc3339(now_unix() + PICK_TTL),
         interval: 1,
     };
     for d in channels.send(&ev).await {

@@ -170,7 +170,7 @@ impl DriveItem {
             .and_then(Value::as_str)
             .and_then(|p| p.split_once(':').map(|(_, rest)| rest))
             .map(|rest| {
-                let d = crate::odata::percent_decode(rest);
+                let d = crate::microsoft::odata::percent_decode(rest);
                 if d.is_empty() { "/".to_string() } else { d }
             });
         let modified = pick("lastModifiedDateTime")

@@ -4,11 +4,12 @@
 
 use jiff::tz::TimeZone;
 
-use crate::graph::{Dashboard, Section, tz_name};
-use crate::model::{
+use crate::microsoft::dashboard::{Dashboard, Section};
+use crate::microsoft::graph::tz_name;
+use crate::microsoft::model::{
     Birthday, CalendarEvent, DriveItem, MailMessage, Me, RecentFiles, RecentSource,
 };
-use crate::window::Window;
+use crate::microsoft::window::Window;
 
 fn list<T>(items: &[T], empty: &str, one: impl Fn(&T) -> String) -> String {
     if items.is_empty() {

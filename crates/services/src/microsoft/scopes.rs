@@ -37,38 +37,102 @@ const CALENDAR: Need = &[
 const MAIL: Need = &["Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"];
 const CONTACTS: Need = &["Contacts.Read", "Contacts.ReadWrite"];
 
-/// The needs of an operation (every need must be met; any one scope of a need suffices).
-/// Unknown operations have none.
-pub fn scope_needs(op: &str) -> &'static [&'static [&'static str]] {
-    match op {
-        "me" => &[USER],
-        "files.search" | "files.recent" | "files.get" => &[FILES],
-        "calendar" => &[CALENDAR],
-        "mail.unread" => &[MAIL],
-        "contacts.birthdays" => &[CONTACTS],
-        "dashboard" => &[CALENDAR, FILES, MAIL, CONTACTS],
-        _ => &[],
+/// A Microsoft operation as far as its scopes go: what the caller's typed operation maps to
+/// (an exhaustive match there), so an operation cannot run without a scope entry here.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum GraphOp {
+    Me,
+    FilesSearch,
+    FilesRecent,
+    FilesGet,
+    Calendar,
+    MailUnread,
+    Birthdays,
+    Dashboard,
+}
+
+impl GraphOp {
+    /// The needs of the operation (every need must be met; any one scope of a need suffices).
+    pub fn needs(self) -> &'static [&'static [&'static str]] {
+        match self {
+            GraphOp::Me => &[USER],
+            GraphOp::FilesSearch | GraphOp::FilesRecent | GraphOp::FilesGet => &[FILES],
+            GraphOp::Calendar => &[CALENDAR],
+            GraphOp::MailUnread => &[MAIL],
+            GraphOp::Birthdays => &[CONTACTS],
+            GraphOp::Dashboard => &[CALENDAR, FILES, MAIL, CONTACTS],
+        }
+    }
+
+    /// The least-privileged scope of each need: what to put in the account's `scopes` for it.
+    pub fn required(self) -> &'static [&'static str] {
+        match self {
+            GraphOp::Me => &["User.Read"],
+            GraphOp::FilesSearch | GraphOp::FilesRecent | GraphOp::FilesGet => &["Files.Read"],
+            GraphOp::Calendar => &["Calendars.ReadBasic"],
+            GraphOp::MailUnread => &["Mail.ReadBasic"],
+            GraphOp::Birthdays => &["Contacts.Read"],
+            GraphOp::Dashboard => &[
+                "Calendars.ReadBasic",
+                "Files.Read",
+                "Mail.ReadBasic",
+                "Contacts.Read",
+            ],
+        }
+    }
+
+    /// The operation named `op` (`calendar`, `files.search`, …: the name after `ms.`).
+    pub fn named(op: &str) -> Option<GraphOp> {
+        Some(match op {
+            "me" => GraphOp::Me,
+            "files.search" => GraphOp::FilesSearch,
+            "files.recent" => GraphOp::FilesRecent,
+            "files.get" => GraphOp::FilesGet,
+            "calendar" => GraphOp::Calendar,
+            "mail.unread" => GraphOp::MailUnread,
+            "contacts.birthdays" => GraphOp::Birthdays,
+            "dashboard" => GraphOp::Dashboard,
+            _ => return None,
+        })
+    }
+
+    /// The scopes the operation still needs given the granted ones, space-separated (the
+    /// least-privileged scope of every unmet need, e.g. `"Mail.ReadBasic Contacts.Read"`), or
+    /// `None` when every need is met. `granted` entries may themselves be space-separated lists
+    /// (a token response's `scope` string) and full-URL scopes.
+    pub fn missing(self, granted: &[String]) -> Option<String> {
+        let granted: Vec<String> = granted
+            .iter()
+            .flat_map(|g| g.split_whitespace())
+            .map(normalize)
+            .collect();
+        let missing: Vec<&str> = self
+            .needs()
+            .iter()
+            .filter(|need| {
+                !need
+                    .iter()
+                    .any(|s| granted.iter().any(|g| *g == s.to_ascii_lowercase()))
+            })
+            .map(|need| need[0])
+            .collect();
+        if missing.is_empty() {
+            None
+        } else {
+            Some(missing.join(" "))
+        }
     }
 }
 
-/// The least-privileged scope of each need of `op` — what to put in the account's `scopes`
-/// for it: `calendar` → `["Calendars.ReadBasic"]`, `dashboard` → four scopes. Alternatives
-/// that also satisfy a need are in [`scope_needs`]. Unknown operations: empty.
+/// [`GraphOp::needs`] by name. Unknown operations have none.
+pub fn scope_needs(op: &str) -> &'static [&'static [&'static str]] {
+    GraphOp::named(op).map_or(&[], GraphOp::needs)
+}
+
+/// [`GraphOp::required`] by name: `calendar` → `["Calendars.ReadBasic"]`, `dashboard` → four
+/// scopes. Unknown operations: empty.
 pub fn required_scopes(op: &str) -> &'static [&'static str] {
-    match op {
-        "me" => &["User.Read"],
-        "files.search" | "files.recent" | "files.get" => &["Files.Read"],
-        "calendar" => &["Calendars.ReadBasic"],
-        "mail.unread" => &["Mail.ReadBasic"],
-        "contacts.birthdays" => &["Contacts.Read"],
-        "dashboard" => &[
-            "Calendars.ReadBasic",
-            "Files.Read",
-            "Mail.ReadBasic",
-            "Contacts.Read",
-        ],
-        _ => &[],
-    }
+    GraphOp::named(op).map_or(&[], GraphOp::required)
 }
 
 /// `https://graph.microsoft.com/Files.Read` → `files.read`; `Files.Read` → `files.read`.
@@ -90,30 +154,9 @@ fn normalize(scope: &str) -> String {
     lower
 }
 
-/// The scopes `op` still needs given the granted ones, space-separated (the least-privileged
-/// scope of every unmet need, e.g. `"Mail.ReadBasic Contacts.Read"`), or `None` when every
-/// need is met (or `op` is unknown). `granted` entries may themselves be space-separated
-/// lists (a token response's `scope` string) and full-URL scopes.
+/// [`GraphOp::missing`] by name; `None` for an unknown operation.
 pub fn missing_scope(op: &str, granted: &[String]) -> Option<String> {
-    let granted: Vec<String> = granted
-        .iter()
-        .flat_map(|g| g.split_whitespace())
-        .map(normalize)
-        .collect();
-    let missing: Vec<&str> = scope_needs(op)
-        .iter()
-        .filter(|need| {
-            !need
-                .iter()
-                .any(|s| granted.iter().any(|g| *g == s.to_ascii_lowercase()))
-        })
-        .map(|need| need[0])
-        .collect();
-    if missing.is_empty() {
-        None
-    } else {
-        Some(missing.join(" "))
-    }
+    GraphOp::named(op).and_then(|o| o.missing(granted))
 }
 
 /// The least-privileged scope for the need behind a Graph path (for 403 hints).

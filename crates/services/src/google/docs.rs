@@ -9,8 +9,8 @@
 //! * `replaceAllText` replies `occurrencesChanged`, omitted when zero (proto3): read as 0;
 //! * every revision is read back by the caller to verify it.
 
+use crate::google::drive::check_id;
 use crate::google::{GoogleError, GoogleHttp};
-use crate::google_drive::check_id;
 use serde_json::{Value, json};
 
 /// The Docs client. `root` is `https://docs.googleapis.com` (or a fake's base).
@@ -72,19 +72,42 @@ impl Docs {
         })
     }
 
-    /// `documents.batchUpdate`: the replies.
+    /// `documents.batchUpdate`, and what its replies say.
     pub async fn batch_update(
         &self,
         token: &str,
         id: &str,
         requests: &[Value],
-    ) -> Result<Value, GoogleError> {
+    ) -> Result<Updated, GoogleError> {
         check_id(id)?;
         let url = format!("{}/v1/documents/{id}:batchUpdate", self.root);
         let body = json!({"requests": requests});
-        self.http
+        let reply = self
+            .http
             .json(token, || self.http.client.post(&url).json(&body))
-            .await
+            .await?;
+        Ok(Updated::from_reply(&reply))
+    }
+}
+
+/// What a `documents.batchUpdate` reply says.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Updated {
+    /// How many occurrences the first request replaced, when it was a `replaceAllText`.
+    pub occurrences_changed: Option<u64>,
+}
+
+impl Updated {
+    /// `{"replies":[{"replaceAllText":{"occurrencesChanged":N}}, …]}`; Google leaves the count
+    /// out when it is zero.
+    pub fn from_reply(reply: &Value) -> Updated {
+        Updated {
+            occurrences_changed: reply["replies"][0]["replaceAllText"].as_object().map(|o| {
+                o.get("occurrencesChanged")
+                    .and_then(Value::as_u64)
+                    .unwrap_or(0)
+            }),
+        }
     }
 }
 

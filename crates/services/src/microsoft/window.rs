@@ -21,6 +21,16 @@ pub struct Window {
     pub end: Timestamp,
 }
 
+/// A named calendar window, in the person's time zone ([`Window::of`]).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Named {
+    Today,
+    Tomorrow,
+    TomorrowAfternoon,
+    ThisWeek,
+    Next7Days,
+}
+
 /// The names [`Window::named`] accepts.
 pub const WINDOW_NAMES: &[&str] = &[
     "today",
@@ -51,32 +61,51 @@ fn at(date: Date, hour: i8, tz: &TimeZone) -> Result<Timestamp, String> {
 }
 
 fn short(s: &str) -> String {
-    crate::error::one_line(s, 40)
+    crate::microsoft::error::one_line(s, 40)
 }
 
 impl Window {
+    /// The window named `name` ([`WINDOW_NAMES`]), as [`Window::of`] computes it.
+    pub fn named(name: &str, now: Timestamp, tz: &TimeZone) -> Result<Window, String> {
+        let named = match name {
+            "today" => Named::Today,
+            "tomorrow" => Named::Tomorrow,
+            "tomorrow-afternoon" => Named::TomorrowAfternoon,
+            "this-week" => Named::ThisWeek,
+            "next-7-days" => Named::Next7Days,
+            other => {
+                return Err(format!(
+                    "unknown time window {:?}; use one of {}",
+                    short(other),
+                    WINDOW_NAMES.join(", ")
+                ));
+            }
+        };
+        Window::of(named, now, tz)
+    }
+
     /// `today`, `tomorrow`, `tomorrow-afternoon` (12:00–18:00), `this-week` (from the start of
     /// today to the end of Sunday) or `next-7-days` (from now to the same wall-clock time seven
     /// days later), on the civil calendar of `tz`, DST-correct.
-    pub fn named(name: &str, now: Timestamp, tz: &TimeZone) -> Result<Window, String> {
+    pub fn of(named: Named, now: Timestamp, tz: &TimeZone) -> Result<Window, String> {
         let today = now.to_zoned_datetime(tz.clone()).date();
-        let w = match name {
-            "today" => Window {
+        let w = match named {
+            Named::Today => Window {
                 start: day_start(today, tz)?,
                 end: day_start(add_days(today, 1)?, tz)?,
             },
-            "tomorrow" => Window {
+            Named::Tomorrow => Window {
                 start: day_start(add_days(today, 1)?, tz)?,
                 end: day_start(add_days(today, 2)?, tz)?,
             },
-            "tomorrow-afternoon" => {
+            Named::TomorrowAfternoon => {
                 let d = add_days(today, 1)?;
                 Window {
                     start: at(d, 12, tz)?,
                     end: at(d, 18, tz)?,
                 }
             }
-            "this-week" => {
+            Named::ThisWeek => {
                 // Monday = 1 … Sunday = 7: the end is the start of the Monday after.
                 let to_monday = 8 - i64::from(today.weekday().to_monday_one_offset());
                 Window {
@@ -84,7 +113,7 @@ impl Window {
                     end: day_start(add_days(today, to_monday)?, tz)?,
                 }
             }
-            "next-7-days" => {
+            Named::Next7Days => {
                 let z = now.to_zoned_datetime(tz.clone());
                 let end = z
                     .checked_add(7.days())
@@ -93,13 +122,6 @@ impl Window {
                     start: now,
                     end: end.timestamp(),
                 }
-            }
-            other => {
-                return Err(format!(
-                    "unknown time window {:?}; use one of {}",
-                    short(other),
-                    WINDOW_NAMES.join(", ")
-                ));
             }
         };
         Ok(w)

@@ -1,13 +1,20 @@
-//! What every Google API call shares: the error type ([`GoogleError`]) read from Google's JSON
-//! error shape, and one bounded HTTP sender ([`GoogleHttp`]). Drive ([`crate::google_drive`])
-//! and Docs ([`crate::google_docs`]) use it; a YouTube client can too.
+//! Google's APIs: Drive ([`drive`], reading files: [`read`]), Docs ([`docs`]) and YouTube
+//! ([`youtube`]), the text a person reads for Drive and Docs answers ([`render`]), and what
+//! every Google API call shares: the error type ([`GoogleError`]) read from Google's JSON error
+//! shape, and one bounded HTTP sender ([`GoogleHttp`]) that Drive and Docs use.
 //!
 //! Google's error body (docs/google-drive.md, "Wire conventions"; the Drive "handle errors" guide):
 //! `{"error":{"code":404,"message":"File not found: X.","errors":[{"reason":"notFound","domain":"global",…}],"status":"NOT_FOUND"}}`.
 //! sidekey branches on `errors[0].reason` (else `status`), never on `message`; the message is
 //! kept as a one-line hint. No variant holds a token, and transport errors name the host only.
 
-use sidekey_net::{BodyError, describe_reqwest, one_line, read_capped};
+pub mod docs;
+pub mod drive;
+pub mod read;
+pub mod render;
+pub mod youtube;
+
+use sidekey_net::{Bounds, SendError, one_line, send};
 use std::fmt;
 use std::time::Duration;
 
@@ -165,32 +172,15 @@ impl GoogleHttp {
         let mut attempt = 0;
         loop {
             attempt += 1;
-            let resp = make()
-                .bearer_auth(token)
-                .timeout(self.timeout)
-                .send()
-                .await
-                .map_err(|e| GoogleError::Network(describe_reqwest(&e)))?;
-            let status = resp.status().as_u16();
-            let content_type = resp
-                .headers()
-                .get(reqwest::header::CONTENT_TYPE)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string);
-            let cap = if (200..300).contains(&status) {
-                max
-            } else {
-                64 * 1024
-            };
-            let body = match read_capped(resp, cap).await {
-                Ok(b) => b,
-                Err(BodyError::TooLarge { .. }) if (200..300).contains(&status) => {
+            let bounds = Bounds::new(max).timeout(self.timeout).error_max(64 * 1024);
+            let (status, content_type, body) = match send(make().bearer_auth(token), bounds).await {
+                Ok(r) => (r.status, r.content_type, r.body),
+                Err(SendError::TooLarge { status, .. }) if (200..300).contains(&status) => {
                     return Err(GoogleError::TooLarge { limit: max });
                 }
-                Err(BodyError::TooLarge { .. }) => Vec::new(),
-                Err(BodyError::Transport(e)) => {
-                    return Err(GoogleError::Network(describe_reqwest(&e)));
-                }
+                // An error answer is judged by its status alone when its body is that large.
+                Err(SendError::TooLarge { status, .. }) => (status, None, Vec::new()),
+                Err(e) => return Err(GoogleError::Network(e.to_string())),
             };
             if (200..300).contains(&status) {
                 return Ok(Raw {

@@ -1,0 +1,232 @@
+//! The operation catalog: everything the agent may ask a service to do, one enum variant per
+//! operation with its typed arguments, and nothing that runs them.
+//!
+//! An [`Operation`] is built from CLI arguments (`sidekey ms calendar --when tomorrow`) or from
+//! the daemon's `POST /v1/op` body, and [`Operation::validate`] refuses bad arguments (exit 2)
+//! before any token is fetched. Each variant knows its [`OpInfo`]: the name used by the audit log
+//! and the policy (`ms.calendar`), whether it reads or writes ([`Access`]), and the one-line
+//! summary and usage the generated skills show. The daemon route, the policy check, the audit
+//! entry and the skills all come from here. This module sits below everything that runs an
+//! operation: it imports only [`crate::error`] and the leaf crates (running is `crate::ops`),
+//! and the AWS id validators from `crate::policy` until they move out of it.
+//! Adding an operation is one variant in its service file here, its run arm in
+//! `crate::ops::<service>`, its CLI arguments and its test.
+//!
+//! ## What an operation enum needs to be an MCP tool (`sidekey mcp`)
+//! The MCP server ([`crate::mcp`]) makes one tool per entry of [`Operation::all`], and derives
+//! each tool's input schema from the enum itself, so nothing is written per tool. A new service's
+//! enum (`GoogleOp`, `AwsOp`, …) needs:
+//! * `#[derive(schemars::JsonSchema)]` next to `Serialize, Deserialize`, with `#[serde(tag =
+//!   "op")]` and each variant `#[serde(rename = "<policy name>")]` (the wire form already
+//!   required); every type its fields use derives `JsonSchema` too;
+//! * a `///` line on each field (the schema's `description`, which the model reads) and
+//!   `#[serde(default…)]` on every field that has a sensible default (it becomes optional);
+//! * its variant in [`Operation`], its iterator chained in both [`Operation::catalog`] and
+//!   [`Operation::all`] (a test checks the two agree and that every operation has a schema), and
+//!   its enum tried in [`Operation::mismatch`] (for a precise "bad arguments" message).
+//!
+//! The tool is named after the operation with `_` for `.` (`ms.files.search` → `ms_files_search`,
+//! since several clients accept only `[A-Za-z0-9_-]` in tool names); writes appear only for
+//! accounts whose policy allows them.
+
+pub mod aws;
+pub mod google;
+pub mod microsoft;
+pub mod youtube;
+
+use crate::error::Failure;
+use serde::{Deserialize, Serialize};
+use sidekey_flow::ProviderKind;
+
+/// Whether an operation changes anything (the policy allows reads by default, writes only when
+/// listed in `[accounts.NAME.policy] allow`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum Access {
+    Read,
+    Write,
+    /// Hands out a credential (AWS role keys): governed by its own policy rule, refused through
+    /// the daemon by default.
+    Export,
+}
+
+/// What the rest of sidekey knows about an operation without running it.
+#[derive(Debug, PartialEq, Eq)]
+pub struct OpInfo {
+    /// The audit and policy name, also the wire tag: `ms.files.search`.
+    pub name: &'static str,
+    pub access: Access,
+    /// One line for people and skills.
+    pub summary: &'static str,
+    /// The command line, for skills and help.
+    pub usage: &'static str,
+}
+
+/// One service operation with its arguments. On the wire: `{"op": "ms.calendar", …arguments}`.
+#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
+#[serde(untagged)]
+pub enum Operation {
+    Microsoft(microsoft::MsOp),
+    Google(google::GoogleOp),
+    YouTube(youtube::YouTubeOp),
+    Aws(aws::AwsOp),
+}
+
+impl Operation {
+    pub fn info(&self) -> &'static OpInfo {
+        match self {
+            Operation::Microsoft(op) => op.info(),
+            Operation::Google(op) => op.info(),
+            Operation::YouTube(op) => op.info(),
+            Operation::Aws(op) => op.info(),
+        }
+    }
+
+    /// The provider whose accounts serve this operation.
+    pub fn provider(&self) -> ProviderKind {
+        match self {
+            Operation::Microsoft(_) => microsoft::PROVIDER,
+            Operation::Google(_) => google::PROVIDER,
+            Operation::YouTube(_) => youtube::PROVIDER,
+            Operation::Aws(_) => aws::PROVIDER,
+        }
+    }
+
+    /// Every operation sidekey knows, for the policy, the skills and the docs.
+    pub fn catalog() -> impl Iterator<Item = &'static OpInfo> {
+        use strum::IntoEnumIterator;
+        microsoft::MsOp::iter()
+            .map(|op| op.info())
+            .chain(google::GoogleOp::iter().map(|op| op.info()))
+            .chain(youtube::YouTubeOp::iter().map(|op| op.info()))
+            .chain(aws::AwsOp::iter().map(|op| op.info()))
+    }
+
+    /// Every operation as a value (placeholder arguments): what [`Operation::catalog`] lists,
+    /// with the provider each belongs to (the MCP tool list needs both).
+    pub fn all() -> impl Iterator<Item = Operation> {
+        use strum::IntoEnumIterator;
+        microsoft::MsOp::iter()
+            .map(Operation::Microsoft)
+            .chain(google::GoogleOp::iter().map(Operation::Google))
+            .chain(youtube::YouTubeOp::iter().map(Operation::YouTube))
+            .chain(aws::AwsOp::iter().map(Operation::Aws))
+    }
+
+    /// Why `value` is not an operation, in serde's words (the untagged [`Operation`] only says
+    /// "did not match any variant"): the first service enum whose message is not about the tag.
+    pub fn mismatch(value: &serde_json::Value) -> Option<String> {
+        let tries = [
+            serde_json::from_value::<microsoft::MsOp>(value.clone()).err(),
+            serde_json::from_value::<google::GoogleOp>(value.clone()).err(),
+            serde_json::from_value::<youtube::YouTubeOp>(value.clone()).err(),
+            serde_json::from_value::<aws::AwsOp>(value.clone()).err(),
+        ];
+        tries
+            .into_iter()
+            .flatten()
+            .map(|e| e.to_string())
+            .find(|e| !e.contains("unknown variant"))
+    }
+
+    /// The operation named `name` (`ms.me`), if there is one.
+    pub fn named(name: &str) -> Option<&'static OpInfo> {
+        Operation::catalog().find(|i| i.name == name)
+    }
+
+    /// What an export hands out when it is narrower than the account's token, named as the
+    /// policy lists it (AWS role keys: `ACCOUNT_ID/ROLE_NAME`); `None` for everything else.
+    pub fn credential(&self) -> Option<String> {
+        match self {
+            Operation::Aws(op) => op.role_pair(),
+            _ => None,
+        }
+    }
+
+    /// Never wait for a browser on this machine (the Picker's loopback redirect): through the
+    /// daemon no browser is there, so the link is handed out and finished with `--paste-url`.
+    pub fn without_waiting(&mut self) {
+        if let Operation::Google(google::GoogleOp::Pick { wait_secs, .. }) = self {
+            *wait_secs = 0;
+        }
+    }
+
+    /// Check the arguments without the network: exit 2 on anything the service would refuse.
+    pub fn validate(&self) -> Result<(), Failure> {
+        match self {
+            Operation::Microsoft(op) => op.validate(),
+            Operation::Google(op) => op.validate(),
+            Operation::YouTube(op) => op.validate(),
+            Operation::Aws(op) => op.validate(),
+        }
+    }
+
+    /// What the audit log keeps of the arguments: which were given, never their values (a
+    /// search text or a sender can be personal).
+    pub fn audit_args(&self) -> serde_json::Value {
+        match self {
+            Operation::Microsoft(op) => op.audit_args(),
+            Operation::Google(op) => op.audit_args(),
+            Operation::YouTube(op) => op.audit_args(),
+            Operation::Aws(op) => op.audit_args(),
+        }
+    }
+}
+
+/// The IANA time zone `name`, or a usage failure naming it.
+pub fn parse_timezone(name: &str) -> Result<jiff::tz::TimeZone, Failure> {
+    jiff::tz::TimeZone::get(name).map_err(|_| {
+        Failure::usage(format!(
+            "unknown time zone '{name}' (use an IANA name like Europe/Berlin)"
+        ))
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn names_are_unique_and_match_the_wire_tag() {
+        let mut seen = std::collections::HashSet::new();
+        use strum::IntoEnumIterator;
+        let all = microsoft::MsOp::iter()
+            .map(Operation::Microsoft)
+            .chain(google::GoogleOp::iter().map(Operation::Google))
+            .chain(youtube::YouTubeOp::iter().map(Operation::YouTube))
+            .chain(aws::AwsOp::iter().map(Operation::Aws));
+        for op in all {
+            let info = op.info();
+            assert!(seen.insert(info.name), "duplicate {}", info.name);
+            let v = serde_json::to_value(&op).unwrap();
+            assert_eq!(v["op"], info.name, "{v}");
+            let back: Operation = serde_json::from_value(v).unwrap();
+            assert_eq!(back, op);
+            assert!(info.usage.starts_with("sidekey "), "{}", info.usage);
+        }
+        assert_eq!(Operation::named("ms.me").unwrap().access, Access::Read);
+        let all: Vec<&str> = Operation::all().map(|o| o.info().name).collect();
+        let catalog: Vec<&str> = Operation::catalog().map(|i| i.name).collect();
+        assert_eq!(
+            all, catalog,
+            "Operation::all and Operation::catalog disagree"
+        );
+        assert!(Operation::named("ms.nope").is_none());
+        let add = Operation::named("google.youtube.playlist.add").unwrap();
+        assert_eq!(add.access, Access::Write);
+        assert_eq!(
+            Operation::named("google.youtube.search").unwrap().access,
+            Access::Read
+        );
+        assert_eq!(
+            Operation::YouTube(youtube::YouTubeOp::Quota).provider(),
+            ProviderKind::Google
+        );
+        assert_eq!(Operation::named("aws.roles").unwrap().access, Access::Read);
+        assert_eq!(
+            Operation::named("aws.credentials").unwrap().access,
+            Access::Export
+        );
+        assert!(Operation::catalog().any(|i| i.name == "aws.accounts"));
+    }
+}

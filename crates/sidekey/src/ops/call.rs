@@ -1,0 +1,198 @@
+//! One service call, written once for every service: a fresh token, the operation's scope and
+//! ceiling checks, the call, one refresh and one retry when the service rejects the token (HTTP
+//! 401), every token sent scrubbed from what comes back, and the service's error mapped to a
+//! [`Failure`] in the service's own words.
+//!
+//! Each service's run module implements [`ServiceError`] for its client's error type and hands
+//! [`with_token`] its call match; nothing else about tokens is written per service. (oauth2-rs
+//! sends every grant through one request/response pair in the same way.)
+
+use crate::account::{Record, fresh_token, replace_rejected_token};
+use crate::config::Account;
+use crate::context::Context;
+use crate::error::Failure;
+use serde_json::Value;
+use sidekey_flow::Secret;
+use std::future::Future;
+
+/// A service client's error, as the call loop needs to see it.
+pub trait ServiceError: Sized {
+    /// What the failure's words need besides the account name (the operation, a setting).
+    type Op: ?Sized;
+    /// The service rejected the token itself: worth one refresh and one retry.
+    fn is_unauthorized(&self) -> bool;
+    /// The refreshed token was rejected too: the person signs in again.
+    fn refused_again(account: &str) -> Failure;
+    /// Any other error, for `account` running `op`: the exit code and message the person sees.
+    fn into_failure(self, account: &str, op: &Self::Op) -> Failure;
+}
+
+/// Every token one run sent (the account's, the refreshed one, any other a service used).
+#[derive(Debug, Default)]
+pub struct Sent(Vec<String>);
+
+impl Sent {
+    pub fn push(&mut self, token: &str) {
+        self.0.push(token.to_string());
+    }
+
+    fn secrets(&self) -> Vec<&str> {
+        self.0.iter().map(String::as_str).collect()
+    }
+
+    /// `text` without any of the tokens (as sent or percent-encoded).
+    pub fn scrub(&self, text: &str) -> String {
+        sidekey_flow::response::scrub(text, &self.secrets())
+    }
+
+    /// `value` without any of the tokens; a value that holds one and no longer parses once
+    /// scrubbed becomes `null`.
+    pub fn scrub_value(&self, value: Value) -> Value {
+        if self.holds(&value) {
+            serde_json::from_str(&self.scrub(&value.to_string())).unwrap_or(Value::Null)
+        } else {
+            value
+        }
+    }
+
+    /// Whether `value` holds one of the tokens as sent.
+    fn holds(&self, value: &Value) -> bool {
+        let raw = value.to_string();
+        self.0.iter().any(|t| raw.contains(t.as_str()))
+    }
+
+    pub fn scrub_failure(&self, mut f: Failure) -> Failure {
+        f.message = self.scrub(&f.message);
+        f
+    }
+}
+
+/// What a call returns, with the tokens sent scrubbed out of it.
+pub trait Reply {
+    fn scrubbed(self, sent: &Sent) -> Self;
+}
+
+/// `(JSON result, text for a person)`, what every operation returns.
+impl Reply for (Value, String) {
+    fn scrubbed(self, sent: &Sent) -> Self {
+        let (value, text) = self;
+        (sent.scrub_value(value), sent.scrub(&text))
+    }
+}
+
+/// A typed listing (AWS accounts, roles): scrubbed through its JSON form, like the JSON result
+/// above (a listing that no longer parses once scrubbed comes back empty).
+impl<T: serde::Serialize + serde::de::DeserializeOwned> Reply for Vec<T> {
+    fn scrubbed(self, sent: &Sent) -> Self {
+        match serde_json::to_value(&self) {
+            Ok(v) if sent.holds(&v) => {
+                serde_json::from_value(sent.scrub_value(v)).unwrap_or_default()
+            }
+            _ => self,
+        }
+    }
+}
+
+/// The outcome of [`attempt`]: the service's own result, and the tokens the call sent.
+pub struct Called<T, E> {
+    pub result: Result<T, E>,
+    pub sent: Sent,
+}
+
+impl<T: Reply, E: ServiceError> Called<T, E> {
+    /// The result as the person sees it: scrubbed, the error mapped by the service.
+    pub fn finish(self, account: &str, op: &E::Op) -> Result<T, Failure> {
+        match self.result {
+            Ok(v) => Ok(v.scrubbed(&self.sent)),
+            Err(e) if e.is_unauthorized() => Err(E::refused_again(account)),
+            Err(e) => Err(self.sent.scrub_failure(e.into_failure(account, op))),
+        }
+    }
+}
+
+/// The loop itself: a fresh token for `account`, `check` on what it was granted, `call` with
+/// it and, when the service rejects it, one refresh (single-flight, like `token`) and one more
+/// `call`. The service's error is left as it is (a second rejection included), for a service
+/// that must see it before it is mapped (YouTube's quota ledger); most callers want
+/// [`with_token`].
+pub async fn attempt<T, E, F, Fut>(
+    ctx: &Context,
+    account: &str,
+    check: impl FnOnce(&Record) -> Result<(), Failure>,
+    mut call: F,
+) -> Result<Called<T, E>, Failure>
+where
+    E: ServiceError,
+    F: FnMut(Secret) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    let rec = fresh_token(ctx, account).await?;
+    check(&rec)?;
+    let mut sent = Sent::default();
+    sent.push(rec.access_token.expose());
+    let result = match call(rec.access_token.clone()).await {
+        Err(e) if e.is_unauthorized() => {
+            let again = replace_rejected_token(ctx, account, rec.access_token.expose()).await?;
+            sent.push(again.access_token.expose());
+            call(again.access_token.clone()).await
+        }
+        other => other,
+    };
+    Ok(Called { result, sent })
+}
+
+/// [`attempt`], then [`Called::finish`]: the result scrubbed, or the service's failure.
+pub async fn with_token<T, E, F, Fut>(
+    ctx: &Context,
+    account: &str,
+    op: &E::Op,
+    check: impl FnOnce(&Record) -> Result<(), Failure>,
+    call: F,
+) -> Result<T, Failure>
+where
+    T: Reply,
+    E: ServiceError,
+    F: FnMut(Secret) -> Fut,
+    Fut: Future<Output = Result<T, E>>,
+{
+    attempt(ctx, account, check, call)
+        .await?
+        .finish(account, op)
+}
+
+/// The scopes of `granted` that lie within the account's ceiling. An operation these do not
+/// cover, but `granted` does, could run only on a scope the provider granted beyond the ceiling
+/// (consented earlier and returned again): the policy refuses it.
+pub fn within_ceiling(account: &Account, granted: &[String]) -> Vec<String> {
+    let over = account
+        .policy
+        .granted_over_ceiling(&account.scopes, granted);
+    granted
+        .iter()
+        .filter(|s| !over.contains(s))
+        .cloned()
+        .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn every_token_sent_is_scrubbed_from_replies_and_failures() {
+        let mut sent = Sent::default();
+        sent.push("first-token-123");
+        sent.push("second token/456");
+        let (v, text) = (
+            serde_json::json!({"echo": "Bearer first-token-123", "n": 1}),
+            "got second%20token%2F456 back".to_string(),
+        )
+            .scrubbed(&sent);
+        assert_eq!(v, serde_json::json!({"echo": "Bearer [redacted]", "n": 1}));
+        assert_eq!(text, "got [redacted] back");
+        let untouched = serde_json::json!({"n": 2});
+        assert_eq!(sent.scrub_value(untouched.clone()), untouched);
+        let f = sent.scrub_failure(Failure::internal("boom first-token-123"));
+        assert_eq!(f.message, "boom [redacted]");
+    }
+}
