@@ -1,4 +1,4 @@
-"""A real AWS client using sidekey as its credential_process, for crates/sidekey/tests/aws.rs.
+"""A real AWS client using sidekey as its credential_process, for crates/sidekey/tests/it/aws.rs.
 
 Writes an AWS config file with one profile:
 

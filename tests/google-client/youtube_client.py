@@ -3,7 +3,7 @@ document) against sidekey's fake YouTube: proves the fake speaks what a client n
 project wrote expects (paths, parameters, bodies, paging, error bodies).
 
 Usage: client.py BASE_URL TOKEN   (BASE_URL: the fake's root, e.g. http://127.0.0.1:PORT/)
-Prints one JSON object per step on stdout; crates/sidekey/tests/youtube.rs checks them.
+Prints one JSON object per step on stdout; crates/sidekey/tests/it/youtube.rs checks them.
 """
 
 import json

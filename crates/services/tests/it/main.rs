@@ -1,0 +1,10 @@
+//! sidekey-services' integration tests, as one test binary (one module per subject, `common` the
+//! helpers they share), so the crate and the test kit are linked once.
+
+mod common;
+
+mod calendar;
+mod fake_graph;
+mod ops;
+mod resilience;
+mod youtube;

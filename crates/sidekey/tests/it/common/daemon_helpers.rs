@@ -1,0 +1,79 @@
+//! A daemon for a test and plain HTTP/1.1 over its socket (as in tests/it/daemon.rs).
+
+#![allow(dead_code)]
+
+use super::Env;
+use std::io::{Read, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+pub const API_KEY: &str = "k3y-for-the-agent-0123456789abcdef";
+
+pub struct Daemon {
+    pub child: Child,
+    pub socket: PathBuf,
+}
+
+impl Drop for Daemon {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+pub fn start_daemon(env: &Env) -> Daemon {
+    let key = env.dir.path().join("secrets/api_key");
+    std::fs::write(&key, format!("{API_KEY}\n")).unwrap();
+    let socket = env.dir.path().join("run/sidekey.sock");
+    let child = env
+        .cmd(&["serve", "--socket", socket.to_str().unwrap()])
+        .env("SIDEKEY_API_KEY_FILE", &key)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while raw(&socket, "GET", "/healthz", None, None).0 != 200 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Daemon { child, socket }
+}
+
+/// A plain HTTP/1.1 request over the unix socket: (status, body).
+pub fn raw(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> (u16, String) {
+    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
+        return (0, String::new());
+    };
+    let auth = key
+        .map(|k| format!("Authorization: Bearer {k}\r\n"))
+        .unwrap_or_default();
+    let body = body.unwrap_or("");
+    let _ = write!(
+        s,
+        "{method} {path} HTTP/1.1\r\nHost: sidekey\r\n{auth}Content-Type: application/json\r\nContent-Length: {}\r\nConnection: close\r\n\r\n{body}",
+        body.len()
+    );
+    let mut resp = String::new();
+    let _ = s.read_to_string(&mut resp);
+    let status = resp
+        .split_whitespace()
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = resp
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}

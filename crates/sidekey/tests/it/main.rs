@@ -1,0 +1,25 @@
+//! sidekey's integration tests, as one test binary: each module is one subject (the CLI, the
+//! daemon, one provider or counterpart), and `common` is the harness they share. One binary links
+//! the crate and the test kit once instead of once per file; `cargo test -p sidekey --test it cli::`
+//! runs one subject.
+
+mod common;
+
+mod aws;
+mod channels;
+mod cli;
+mod concurrency;
+mod daemon;
+mod git_credential;
+mod google;
+mod hardening;
+mod hardening_agent;
+mod mcp;
+mod ms;
+mod openclaw;
+mod pending;
+mod pkce;
+mod real_idp;
+mod real_idp_dot;
+mod skills;
+mod youtube;

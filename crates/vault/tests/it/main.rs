@@ -1,0 +1,4 @@
+//! sidekey-vault's integration tests, as one test binary (one module per subject), the same
+//! layout as every crate of the workspace.
+
+mod crash;
