@@ -19,8 +19,8 @@
 //! status derived from the exit code; the client turns it back into the same
 //! [`Failure`](crate::error::Failure), reason and exit code included.
 
+use crate::catalog::{Access, Operation};
 use crate::error::{Exit, Failure};
-use crate::ops::{Access, Operation};
 use serde::{Deserialize, Serialize};
 use sidekey_flow::Secret;
 use sidekey_notify::Event;

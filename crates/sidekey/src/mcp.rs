@@ -27,8 +27,8 @@
 
 use crate::api::{LoginRequest, OpRequest, OpsReply, StatusReply};
 use crate::backend::Backend;
+use crate::catalog::{Access, Operation};
 use crate::error::{Exit, Failure};
-use crate::ops::{Access, Operation};
 use crate::signin::Mode;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -331,7 +331,7 @@ impl Server {
     async fn operate(&self, tool: &str, mut args: JsonObject) -> Result<(Value, String), Failure> {
         // Exports (AWS role keys) are not tools: see `op_tools`.
         let Some(info) = Operation::catalog()
-            .find(|i| tool_name(i.name) == tool && i.access != crate::ops::Access::Export)
+            .find(|i| tool_name(i.name) == tool && i.access != crate::catalog::Access::Export)
         else {
             // Not an operation sidekey knows: refused as the daemon refuses an unknown one.
             let f = Failure::policy(format!(

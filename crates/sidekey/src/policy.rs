@@ -11,8 +11,8 @@
 //!
 //! A refusal is exit code 6 / HTTP 403 with a message naming the rule, and an audit entry.
 
+use crate::catalog::{Access, Operation};
 use crate::error::Failure;
-use crate::ops::{Access, Operation};
 
 /// The calls on an account itself (the service operations come from [`Operation::catalog`]).
 const ACCOUNT_CALLS: &[(&str, Access)] = &[
@@ -230,7 +230,7 @@ mod tests {
 
     #[test]
     fn aws_role_credentials_only_for_listed_pairs() {
-        use crate::ops::aws::AwsOp;
+        use crate::catalog::aws::AwsOp;
         let creds = |role: &str| {
             Operation::Aws(AwsOp::Credentials {
                 account_id: "123456789012".into(),
@@ -306,7 +306,7 @@ mod tests {
 
     #[test]
     fn the_person_may_export_and_sign_out_but_changes_need_allow() {
-        use crate::ops::aws::AwsOp;
+        use crate::catalog::aws::AwsOp;
         let p = Policy::default();
         for op in ["status", "login", "logout", "token", "aws.credentials"] {
             assert!(p.permit(Who::Person, "a", op, None).is_ok(), "{op}");

@@ -280,7 +280,7 @@ async fn run(
 /// daemon's `GET /v1/ops`).
 fn allowed_ops(local: &Local, who: Who) -> OpsReply {
     let config = &local.ctx.config;
-    let ops = ops::Operation::all()
+    let ops = crate::catalog::Operation::all()
         .map(|op| {
             let info = op.info();
             let accounts = config

@@ -1,8 +1,8 @@
 //! `sidekey aws …`: the clap shape of the AWS IAM Identity Center operations, turned into
-//! [`AwsOp`](crate::ops::aws::AwsOp) values before anything else happens.
+//! [`AwsOp`](crate::catalog::aws::AwsOp) values before anything else happens.
 
-use crate::ops::Operation;
-use crate::ops::aws::AwsOp;
+use crate::catalog::Operation;
+use crate::catalog::aws::AwsOp;
 use clap::Subcommand;
 
 #[derive(Subcommand)]

@@ -120,8 +120,8 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
 /// see that a file dropped in through the Drive website stays invisible, read the note.
 async fn google_part(backend: &Backend, google: &FakeGoogle) -> Result<(), Failure> {
     use crate::api::OpRequest;
-    use crate::ops::Operation;
-    use crate::ops::google::GoogleOp;
+    use crate::catalog::Operation;
+    use crate::catalog::google::GoogleOp;
     use base64::Engine;
     let run = |op: GoogleOp| {
         let req = OpRequest {

@@ -1,11 +1,11 @@
 //! `sidekey google …`: the clap shape of the Google operations, turned into
-//! [`GoogleOp`](crate::ops::google::GoogleOp) values (files and stdin are read here, so the
+//! [`GoogleOp`](crate::catalog::google::GoogleOp) values (files and stdin are read here, so the
 //! operation carries the content and works the same through the daemon).
 
 use super::youtube;
+use crate::catalog::Operation;
+use crate::catalog::google::{Edit, GoogleOp};
 use crate::error::Failure;
-use crate::ops::Operation;
-use crate::ops::google::{Edit, GoogleOp};
 use base64::Engine;
 use clap::Subcommand;
 use std::io::Read;

@@ -319,7 +319,7 @@ async fn run_op(
     backend: &Backend,
     account: Option<String>,
     json: bool,
-    op: crate::ops::Operation,
+    op: crate::catalog::Operation,
 ) -> Result<(), Failure> {
     output::op(&backend.operate(&OpRequest { account, op }).await?, json)
 }

@@ -1,9 +1,9 @@
 //! `sidekey ms …`: the clap shape of the Microsoft operations, turned into
-//! [`MsOp`](crate::ops::microsoft::MsOp) values before anything else happens.
+//! [`MsOp`](crate::catalog::microsoft::MsOp) values before anything else happens.
 
+use crate::catalog::Operation;
+use crate::catalog::microsoft::{Birthdays, MsOp, Span, When};
 use crate::error::Failure;
-use crate::ops::Operation;
-use crate::ops::microsoft::{Birthdays, MsOp, Span, When};
 use clap::Subcommand;
 
 #[derive(Subcommand)]

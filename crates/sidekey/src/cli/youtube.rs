@@ -1,9 +1,9 @@
 //! `sidekey google youtube …`: the clap shape of the YouTube operations, turned into
-//! [`YouTubeOp`](crate::ops::youtube::YouTubeOp) values before anything else happens.
+//! [`YouTubeOp`](crate::catalog::youtube::YouTubeOp) values before anything else happens.
 
+use crate::catalog::Operation;
+use crate::catalog::youtube::{Privacy, RemoveTarget, SearchKind, YouTubeOp};
 use crate::error::Failure;
-use crate::ops::Operation;
-use crate::ops::youtube::{Privacy, RemoveTarget, SearchKind, YouTubeOp};
 use clap::Subcommand;
 
 #[derive(Subcommand)]

@@ -35,13 +35,15 @@ pub(super) fn validate(
             let mut allow = Vec::new();
             for op in p.allow.unwrap_or_default() {
                 match crate::policy::kind_of(op.get_ref()) {
-                    Some(crate::ops::Access::Write) => allow.push(op.get_ref().clone()),
+                    Some(crate::catalog::Access::Write) => allow.push(op.get_ref().clone()),
                     Some(kind) => {
                         let rule = match (kind, op.get_ref().as_str()) {
-                            (crate::ops::Access::Export, "aws.credentials") => {
+                            (crate::catalog::Access::Export, "aws.credentials") => {
                                 "is governed by aws_roles (ACCOUNT_ID/ROLE_NAME pairs)"
                             }
-                            (crate::ops::Access::Export, _) => "is governed by allow_token_export",
+                            (crate::catalog::Access::Export, _) => {
+                                "is governed by allow_token_export"
+                            }
                             _ => "needs no allowing (read-only)",
                         };
                         return Err((

@@ -596,13 +596,15 @@ mod tests {
         assert_eq!(st, StatusCode::OK, "{v}");
         let reply: OpsReply = serde_json::from_value(v).unwrap();
         let names: Vec<&str> = reply.ops.iter().map(|g| g.op.as_str()).collect();
-        let catalog: Vec<&str> = crate::ops::Operation::catalog().map(|i| i.name).collect();
+        let catalog: Vec<&str> = crate::catalog::Operation::catalog()
+            .map(|i| i.name)
+            .collect();
         assert_eq!(names, catalog);
         for g in &reply.ops {
             // Microsoft reads on `work`; a write would need `allow`; other services' operations
             // never on a Microsoft account.
             let expected: &[&str] = match (g.op.starts_with("ms."), g.access) {
-                (true, crate::ops::Access::Read) => &["work"],
+                (true, crate::catalog::Access::Read) => &["work"],
                 _ => &[],
             };
             assert!(

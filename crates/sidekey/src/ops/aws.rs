@@ -12,7 +12,7 @@
 //! Facts and sources: docs/aws.md. The operations themselves
 //! ([`AwsOp`]) are defined in `crate::catalog::aws`.
 
-pub use crate::catalog::aws::*;
+use crate::catalog::aws::*;
 
 use super::call::{Reply, Sent, ServiceError, with_token};
 use crate::account::now_unix;

@@ -3,7 +3,7 @@
 //! scopes (a missing one is named before calling Graph) and hands each operation's call to the
 //! one service-call loop (`super::call`), which refreshes once on a 401 and scrubs the tokens.
 
-pub use crate::catalog::microsoft::*;
+use crate::catalog::microsoft::*;
 
 use super::call::{ServiceError, with_token, within_ceiling};
 use super::timezone;

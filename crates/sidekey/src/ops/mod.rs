@@ -5,12 +5,10 @@
 pub mod aws;
 pub mod call;
 pub mod google;
-pub mod google_pick;
 pub mod microsoft;
 pub mod youtube;
 
-// The catalog's types at their former paths, for the code that still names them here.
-pub use crate::catalog::{Access, OpInfo, Operation, parse_timezone};
+use crate::catalog::{Operation, parse_timezone};
 
 use crate::context::Context;
 use crate::error::Failure;

@@ -28,9 +28,9 @@ short-lived keys of the roles the person allowed, never the session itself.
     use strum::IntoEnumIterator;
     // Not the exports: `aws credentials` prints keys, which belong in an SDK's credential_process,
     // never in the conversation.
-    let ops: String = crate::ops::aws::AwsOp::iter()
+    let ops: String = crate::catalog::aws::AwsOp::iter()
         .map(|op| op.info())
-        .filter(|i| i.access != crate::ops::Access::Export)
+        .filter(|i| i.access != crate::catalog::Access::Export)
         .map(|i| format!("- `{}{pick}`: {}.\n", i.usage, i.summary))
         .collect();
     let _ = write!(

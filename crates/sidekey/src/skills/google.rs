@@ -54,10 +54,10 @@ Use for the person's Google account through their sidekey sign-in.
     // The typed operations, from the catalog: no token leaves sidekey, and policy, audit and the
     // YouTube quota ledger apply to every call.
     let list = |prefix: &str, skip: &str| -> String {
-        crate::ops::Operation::catalog()
+        crate::catalog::Operation::catalog()
             .filter(|i| i.name.starts_with(prefix) && !i.name.starts_with(skip))
             .map(|i| {
-                let write = if i.access == crate::ops::Access::Write {
+                let write = if i.access == crate::catalog::Access::Write {
                     " (a change: only if the person's policy allows it; say what you will do first)"
                 } else {
                     ""

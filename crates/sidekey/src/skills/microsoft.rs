@@ -25,7 +25,7 @@ OneDrive files, or wants a morning overview. Everything here is read-only.
         String::new()
     };
     use strum::IntoEnumIterator;
-    let ops: String = crate::ops::microsoft::MsOp::iter()
+    let ops: String = crate::catalog::microsoft::MsOp::iter()
         .map(|op| {
             let i = op.info();
             format!("- `{}{pick}`: {}.\n", i.usage, i.summary)

@@ -8,7 +8,7 @@
 //! person picked in Google's Picker: files dropped into the inbox folder in the Drive UI stay
 //! invisible, and every text here says so. A 401 triggers one refresh and one retry.
 
-pub use crate::catalog::google::*;
+use crate::catalog::google::*;
 pub use sidekey_services::google::read::{
     READ_CAP, READ_CONCURRENCY, ReadFile, read_many, read_one,
 };
@@ -17,6 +17,7 @@ pub use state::{
 };
 
 mod memory;
+pub mod pick;
 mod state;
 
 use super::call::{ServiceError, attempt, within_ceiling};
@@ -74,7 +75,7 @@ impl Session<'_> {
         let Some(rt) = p.refresh_token else {
             return Ok(None);
         };
-        let provider = super::google_pick::picker_provider(self.ctx, self.name)?;
+        let provider = pick::picker_provider(self.ctx, self.name)?;
         let t = sidekey_flow::DeviceFlow::new(self.ctx.http()?, &provider)
             .refresh(&rt, &sidekey_flow::SystemClock)
             .await
@@ -110,7 +111,7 @@ pub async fn run(ctx: &Context, name: &str, op: &GoogleOp) -> Result<(Value, Str
         wait_secs,
     } = op
     {
-        return super::google_pick::run(ctx, name, paste_url.as_deref(), *wait_secs).await;
+        return pick::run(ctx, name, paste_url.as_deref(), *wait_secs).await;
     }
     let http = GoogleHttp::new(ctx.http()?.client().clone());
     let drive = Drive::new(http.clone(), &account.drive.api_root);

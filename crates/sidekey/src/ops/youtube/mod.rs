@@ -3,7 +3,7 @@
 //! (one refresh on a rejected token) and the charge. The HTTP calls and the text shown for
 //! YouTube's answers are `sidekey_services::youtube`.
 
-pub use crate::catalog::youtube::*;
+use crate::catalog::youtube::*;
 pub use ledger::{Ledger, QuotaView, SEARCHES_PER_DAY, UNITS_PER_DAY, project_of, quota_day};
 
 mod ledger;

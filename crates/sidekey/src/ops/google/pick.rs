@@ -10,7 +10,7 @@
 //! (docs/google-drive.md, "Whose grant is it"): where it is not, the file is marked `via = "picker"` and the
 //! Desktop client's `drive.file` tokens are kept for the calls on it.
 
-use super::google::{DriveState, PendingPick, Picked, PickerTokens, load_state, update_state};
+use super::state::{DriveState, PendingPick, Picked, PickerTokens, load_state, update_state};
 use crate::account::fresh_token;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
