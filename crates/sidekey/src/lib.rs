@@ -15,6 +15,10 @@
 //! The daemon ([`daemon`]) serves the same [`backend::Local`] behind its API, whose request and
 //! reply bodies are the types in [`api`], shared by both ends.
 //!
+//! Every call, from the CLI, the daemon and the MCP server alike, passes through one guard
+//! ([`backend::guard::operate`]): validate, resolve the account, check the policy, run, audit.
+//! The layers and where a change goes: docs/architecture.md.
+//!
 //! ## The modules, and where to change things
 //! | module | what it is for | change it to… |
 //! |---|---|---|

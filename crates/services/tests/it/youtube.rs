@@ -40,7 +40,15 @@ async fn a_long_rate_limit_is_not_waited_for() {
     let yt = client(&fake).with_retry(3, Duration::from_secs(1));
     fake.inject_rate_limit(5, Some("30"));
     let t = Instant::now();
-    let e = yt.search("tok", "rust", "video", 5).await.unwrap_err();
+    let e = yt
+        .search(
+            "tok",
+            "rust",
+            sidekey_services::youtube::SearchType::Video,
+            5,
+        )
+        .await
+        .unwrap_err();
     assert!(t.elapsed() < Duration::from_millis(500));
     assert!(
         matches!(e, YouTubeError::Throttled { retry_after: Some(d) } if d == Duration::from_secs(30)),
@@ -82,9 +90,11 @@ async fn quota_and_channel_errors_by_reason() {
         ..YouTubeOptions::default()
     });
     let yt = client(&fake);
-    yt.create_playlist("tok", "A", "", "private").await.unwrap();
+    yt.create_playlist("tok", "A", "", sidekey_services::youtube::Privacy::Private)
+        .await
+        .unwrap();
     let e = yt
-        .create_playlist("tok", "B", "", "private")
+        .create_playlist("tok", "B", "", sidekey_services::youtube::Privacy::Private)
         .await
         .unwrap_err();
     match &e {

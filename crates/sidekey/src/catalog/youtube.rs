@@ -41,12 +41,18 @@ pub enum Privacy {
 }
 
 impl Privacy {
-    pub fn name(self) -> &'static str {
+    /// The same value as the YouTube client takes it.
+    pub fn wire(self) -> sidekey_services::youtube::Privacy {
+        use sidekey_services::youtube::Privacy as P;
         match self {
-            Privacy::Private => "private",
-            Privacy::Unlisted => "unlisted",
-            Privacy::Public => "public",
+            Privacy::Private => P::Private,
+            Privacy::Unlisted => P::Unlisted,
+            Privacy::Public => P::Public,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.wire().as_str()
     }
 }
 
@@ -72,12 +78,18 @@ pub enum SearchKind {
 }
 
 impl SearchKind {
-    pub fn name(self) -> &'static str {
+    /// The same value as the YouTube client takes it.
+    pub fn wire(self) -> sidekey_services::youtube::SearchType {
+        use sidekey_services::youtube::SearchType as T;
         match self {
-            SearchKind::Video => "video",
-            SearchKind::Channel => "channel",
-            SearchKind::Playlist => "playlist",
+            SearchKind::Video => T::Video,
+            SearchKind::Channel => T::Channel,
+            SearchKind::Playlist => T::Playlist,
         }
+    }
+
+    pub fn name(self) -> &'static str {
+        self.wire().as_str()
     }
 }
 

@@ -209,6 +209,44 @@ fn hit_of(v: &Value) -> Option<SearchHit> {
 // ---------------------------------------------------------------------------------------
 // client
 
+/// Who may see a playlist (`status.privacyStatus`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Privacy {
+    Private,
+    Unlisted,
+    Public,
+}
+
+impl Privacy {
+    /// The API's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Privacy::Private => "private",
+            Privacy::Unlisted => "unlisted",
+            Privacy::Public => "public",
+        }
+    }
+}
+
+/// What a search looks for (`search.list`'s `type`).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum SearchType {
+    Video,
+    Channel,
+    Playlist,
+}
+
+impl SearchType {
+    /// The API's word for it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            SearchType::Video => "video",
+            SearchType::Channel => "channel",
+            SearchType::Playlist => "playlist",
+        }
+    }
+}
+
 /// A YouTube Data API v3 client. Cheap to clone; clones share the spent-quota counters.
 #[derive(Clone, Debug)]
 pub struct YouTube {
@@ -403,11 +441,11 @@ impl YouTube {
         token: &str,
         title: &str,
         description: &str,
-        privacy: &str,
+        privacy: Privacy,
     ) -> Result<Playlist, YouTubeError> {
         let body = json!({
             "snippet": {"title": title, "description": description},
-            "status": {"privacyStatus": privacy},
+            "status": {"privacyStatus": privacy.as_str()},
         });
         let url = self.url("playlists");
         let v = self
@@ -485,7 +523,7 @@ impl YouTube {
         &self,
         token: &str,
         q: &str,
-        kind: &str,
+        kind: SearchType,
         want: usize,
     ) -> Result<Listing<SearchHit>, YouTubeError> {
         if q.trim().is_empty() {
@@ -499,7 +537,7 @@ impl YouTube {
                 &[
                     ("part", "snippet".into()),
                     ("q", q.to_string()),
-                    ("type", kind.to_string()),
+                    ("type", kind.as_str().to_string()),
                 ],
                 want,
             )

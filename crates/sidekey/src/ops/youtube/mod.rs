@@ -211,7 +211,7 @@ async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, Strin
                     token,
                     title.trim(),
                     description.as_deref().unwrap_or(""),
-                    privacy.name(),
+                    privacy.wire(),
                 )
                 .await?;
             let text = format!(
@@ -280,7 +280,7 @@ async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, Strin
             ))
         }
         YouTubeOp::Search { query, max, kind } => {
-            let l = yt.search(token, query, kind.name(), *max).await?;
+            let l = yt.search(token, query, kind.wire(), *max).await?;
             let text = render::search(&l.items);
             Ok((
                 json!({"query": query, "results": to_json(&l.items)?, "more": l.more}),
