@@ -212,11 +212,16 @@ async fn guarded<T: serde::Serialize>(
     call: Call,
     pick: impl FnOnce(Done) -> Option<T>,
 ) -> Answer<T> {
-    let d2 = d.clone();
-    let done = d
-        .detached(async move { guard::operate(&d2.local, &caller, call).await })
-        .await;
+    let done = detached_call(d, caller, call).await;
     Answer(done.and_then(|done| guard::expect(done, pick)), true)
+}
+
+/// Not generic, so the daemon has one detached task type for every route (a task type per reply
+/// type would each bring the runtime's task machinery into the binary).
+async fn detached_call(d: Shared, caller: Caller, call: Call) -> Result<Done, Failure> {
+    let d2 = d.clone();
+    d.detached(async move { guard::operate(&d2.local, &caller, call).await })
+        .await
 }
 
 /// A body that did not read: refused before any call, audited by [`audit_layer`].
