@@ -29,6 +29,7 @@ use crate::ops;
 use crate::policy::Who;
 use crate::signin::{self, Mode};
 use serde_json::{Value, json};
+use std::future::Future;
 use std::time::{Duration, Instant};
 
 /// Who is calling, for the policy and the audit log.
@@ -182,7 +183,11 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
                 other => policy.permit(caller.who(), name, other.name(), None)?,
             }
         }
-        run(local, caller, &call, account.as_deref()).await
+        // Behind a pointer with dynamic dispatch: one copy of every operation's state machine,
+        // however many places await the guard (each would otherwise inline its own).
+        let running: std::pin::Pin<Box<dyn Future<Output = Result<Done, Failure>> + Send + '_>> =
+            Box::pin(run(local, caller, &call, account.as_deref()));
+        running.await
     }
     .await;
     if local.ctx.home.exists() {
