@@ -1,5 +1,6 @@
-//! What the agent may do through the daemon: the ceiling is enforced here, not only at the
-//! provider.
+//! What the agent may do, and what the person at the terminal may: the ceiling is enforced
+//! here, not only at the provider. [`Policy::permit`] is the one decision, for a caller's kind
+//! ([`Who`]); only the guard (`crate::backend::guard`) asks it, once per call.
 //!
 //! Per account (`[accounts.NAME.policy]`):
 //! * `allowed_scopes` — the scopes a sign-in may ever request (default: the account's configured
