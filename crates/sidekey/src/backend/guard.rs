@@ -24,6 +24,7 @@ use crate::api::{
     StatusReply, TokenPurpose, TokenReply,
 };
 use crate::audit;
+use crate::config::Account;
 use crate::error::Failure;
 use crate::ops;
 use crate::policy::Who;
@@ -175,18 +176,18 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
     let result = async {
         validate(caller, &mut call)?;
         args = call.audit_args();
-        account = resolve(local, &call)?;
-        if let Some(name) = &account {
-            let policy = &local.ctx.config.account(name)?.policy;
+        let resolved = resolve(local, &call)?;
+        account = resolved.map(|a| a.name.clone());
+        if let Some(a) = resolved {
             match &call {
-                Call::Op(r) => policy.permit_operation(caller.who(), name, &r.op)?,
-                other => policy.permit(caller.who(), name, other.name(), None)?,
+                Call::Op(r) => a.policy.permit_operation(caller.who(), &a.name, &r.op)?,
+                other => a.policy.permit(caller.who(), &a.name, other.name(), None)?,
             }
         }
         // Behind a pointer with dynamic dispatch: one copy of every operation's state machine,
         // however many places await the guard (each would otherwise inline its own).
         let running: std::pin::Pin<Box<dyn Future<Output = Result<Done, Failure>> + Send + '_>> =
-            Box::pin(run(local, caller, &call, account.as_deref()));
+            Box::pin(run(local, caller, &call, resolved));
         running.await
     }
     .await;
@@ -224,19 +225,15 @@ fn validate(caller: &Caller, call: &mut Call) -> Result<(), Failure> {
     }
 }
 
-/// Step 2: the account the call acts on (`None`: it acts on none, or on all for `status`).
-fn resolve(local: &Local, call: &Call) -> Result<Option<String>, Failure> {
-    match call {
-        Call::Op(r) => {
-            ops::pick_account(&local.ctx, r.account.as_deref(), r.op.provider()).map(Some)
-        }
-        Call::Ops | Call::Refused { .. } | Call::Status { account: None } => Ok(None),
-        named => {
-            let name = named.named().unwrap_or_default();
-            local.ctx.config.account(name)?;
-            Ok(Some(name.to_string()))
-        }
-    }
+/// Step 2: the account the call acts on, looked up once (`None`: it acts on none, or on all for
+/// `status`).
+fn resolve<'a>(local: &'a Local, call: &Call) -> Result<Option<&'a Account>, Failure> {
+    let name = match call {
+        Call::Op(r) => ops::pick_account(&local.ctx, r.account.as_deref(), r.op.provider())?,
+        Call::Ops | Call::Refused { .. } | Call::Status { account: None } => return Ok(None),
+        named => named.named().unwrap_or_default().to_string(),
+    };
+    local.ctx.config.account(&name).map(Some)
 }
 
 /// Step 4, with what the policy can only check once the call has run (a token's grant).
@@ -244,13 +241,14 @@ async fn run(
     local: &Local,
     caller: &Caller,
     call: &Call,
-    account: Option<&str>,
+    account: Option<&Account>,
 ) -> Result<Done, Failure> {
-    let name = account.unwrap_or_default();
+    let name = account.map(|a| a.name.as_str()).unwrap_or_default();
+    let configured = || account.ok_or_else(|| Failure::internal("a call without its account"));
     Ok(match call {
         Call::Status { account } => Done::Status(local.status(account.as_deref()).await?),
         Call::Login { req, mode } => {
-            let configured = local.ctx.config.account(name)?;
+            let configured = configured()?;
             let wanted = signin::with_scopes(configured, req.scopes.as_deref())?;
             configured
                 .policy
@@ -263,7 +261,7 @@ async fn run(
             let reply = local.token(name).await?;
             // The ceiling holds for what was granted, whoever asks (the daemon, `exec`, or the
             // person at this terminal): widening it is a change to the config.
-            let a = local.ctx.config.account(name)?;
+            let a = configured()?;
             a.policy.check_granted(name, &a.scopes, &reply.scopes)?;
             Done::Token(reply)
         }
