@@ -495,6 +495,43 @@ mod tests {
             .collect()
     }
 
+    /// A refusal the agent's side reports is written down under the caller's name, bounded:
+    /// a hostile op name (too long, a newline to fake an entry) or a non-refusal is turned away
+    /// and nothing of it reaches the log.
+    #[tokio::test]
+    async fn reported_refusals_are_bounded_and_audited() {
+        let s = setup(GITHUB);
+        let ok = r#"{"op":"mcp.unknown","error":{"exit_code":6,"reason":"policy","message":"policy: unknown tool 'x'"}}"#;
+        let (st, _) = call(&s.app, "POST", "/v1/refused", Some(KEY), Some(ok)).await;
+        assert_eq!(st, StatusCode::OK);
+        let long = format!(
+            r#"{{"op":"{}","error":{{"exit_code":6,"reason":"policy","message":"m"}}}}"#,
+            "x".repeat(65)
+        );
+        let forged = r#"{"op":"token
+{"decision":"allow"}","error":{"exit_code":6,"reason":"policy","message":"m"}}"#;
+        let not_a_refusal =
+            r#"{"op":"evil.ok","error":{"exit_code":0,"reason":"policy","message":"m"}}"#;
+        for bad in [long.as_str(), forged, not_a_refusal, "{"] {
+            let (st, _) = call(&s.app, "POST", "/v1/refused", Some(KEY), Some(bad)).await;
+            assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
+        }
+        let log = audit(&s.home);
+        let reported: Vec<&Value> = log
+            .iter()
+            .filter(|e| e["operation"] == "mcp.unknown")
+            .collect();
+        assert_eq!(reported.len(), 1, "{log:?}");
+        assert_eq!(reported[0]["decision"], "deny");
+        assert_eq!(reported[0]["caller"], "api:test");
+        let text = std::fs::read_to_string(s.home.join("audit.log")).unwrap();
+        assert!(
+            !text.contains("xxxxxxxxxxxxxxxxxxxx") && !text.contains("evil.ok"),
+            "{text}"
+        );
+        assert!(!text.contains("\"decision\\\":"), "{text}");
+    }
+
     #[tokio::test]
     async fn health_needs_no_key_and_v1_does() {
         let s = setup(GITHUB);
