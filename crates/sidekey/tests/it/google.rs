@@ -191,6 +191,72 @@ fn docs_search_escapes_hostile_quotes_and_sees_only_granted_files() {
     assert_eq!(read["files"][0]["content"], "quarterly numbers\n");
 }
 
+/// Drive's `files.get` serves a trashed file by its id (with `"trashed": true`, when `fields`
+/// asks for it), and so do `alt=media`, `export` and the Docs API: sidekey asks for `trashed`
+/// and refuses to read what the person removed, in the inbox and among approved documents,
+/// locally and through the daemon. Restored, it reads again.
+#[test]
+fn a_trashed_file_is_not_read() {
+    let (_idp, google, env) = setup(GoogleOptions::default(), "", Some(WRITES));
+    let notes = write_file(&env, "notes.txt", b"buy milk\n");
+    let notes_id = json_of(&env, &["google", "inbox", "add", &notes, "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let doc = google.app_creates_file("tv", None, "Plan", DOC_MIME, b"secret plan");
+    let kept = json_of(&env, &["google", "inbox", "read", &notes_id, "--json"]);
+    assert_eq!(kept["files"][0]["content"], "buy milk\n");
+    google.trash(&notes_id);
+    google.trash(&doc);
+    for args in [
+        vec!["google", "inbox", "read", notes_id.as_str()],
+        vec!["google", "docs", "read", doc.as_str()],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("in the Drive trash"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stdout(&out).contains("buy milk") && !stdout(&out).contains("secret plan"));
+    }
+    // Among several, the trashed one is reported and the rest are read.
+    let other = write_file(&env, "other.txt", b"still here\n");
+    let other_id = json_of(&env, &["google", "inbox", "add", &other, "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = env.run(&["google", "inbox", "read", &notes_id, &other_id, "--json"]);
+    let text = stdout(&out);
+    assert!(text.contains("still here"), "{text}");
+    assert!(!text.contains("buy milk"), "{text}");
+    assert!(text.contains("in the Drive trash"), "{text}");
+    // Through the daemon, as the agent asks.
+    let d = daemon_helpers::start_daemon(&env);
+    let (s, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/op",
+        Some(daemon_helpers::API_KEY),
+        Some(&format!(r#"{{"op":"google.docs.read","id":"{doc}"}}"#)),
+    );
+    assert!(!(200..300).contains(&s), "{s} {body}");
+    assert!(body.contains("in the Drive trash"), "{body}");
+    assert!(!body.contains("secret plan"), "{body}");
+    drop(d);
+    // Restored from the trash: readable again.
+    google.restore(&doc);
+    let back = json_of(&env, &["google", "docs", "read", &doc, "--json"]);
+    assert!(
+        back["files"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("secret plan"),
+        "{back}"
+    );
+}
+
 #[test]
 fn docs_read_refuses_ungranted_and_oversized_exports() {
     let opts = GoogleOptions {
