@@ -589,6 +589,64 @@ fn pick_flow(per_project: bool) {
     env.assert_no_secrets(&secrets);
 }
 
+/// The agent asks for the Picker link through the daemon, maybe more than once (it retries, or
+/// a second task wants a file). A new link would invalidate the one the person already has
+/// open (its `state` and PKCE verifier are replaced), so while that link is live the same one is
+/// handed out again, and not sent to the person's channels twice. Once it is spent (the pick
+/// finished or was declined) the next request makes a new one.
+#[test]
+fn pick_through_the_daemon_reuses_the_live_link() {
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let mut d = Options::new(Dialect::Google);
+    d.client_id = "desktop-client".into();
+    d.client_secret = Some("desktop-secret".into());
+    let desktop = FakeIdp::start(d);
+    let google = FakeGoogle::start(GoogleOptions::default());
+    google.bind_token_source("desktop", desktop.access_token_source());
+    let extra = format!(
+        "picker_client_id = \"desktop-client\"\npicker_client_secret = \"desktop-secret\"\npicker_authorization_endpoint = \"{0}/o/oauth2/v2/auth\"\npicker_token_endpoint = \"{0}/token\"\n",
+        desktop.base_url()
+    );
+    let env = Env::new(&config(&idp, &google, &extra, None));
+    assert_eq!(env.run(&["login", "g"]).status.code(), Some(0));
+    let a = google.person_adds_file(None, "Tax 2025", DOC_MIME, b"refund due");
+    desktop.set_picked_files(&[&a]);
+    let d = daemon_helpers::start_daemon(&env);
+    let pick = || {
+        let (s, body) = daemon_helpers::raw(
+            &d.socket,
+            "POST",
+            "/v1/op",
+            Some(daemon_helpers::API_KEY),
+            Some(r#"{"op":"google.pick"}"#),
+        );
+        assert_eq!(s, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["result"]["url"].as_str().unwrap().to_string()
+    };
+    let first = pick();
+    let second = pick();
+    assert_eq!(
+        first, second,
+        "a second request replaced the link the person has"
+    );
+    // The person opens the link they were sent first: it still works.
+    let redirect = follow(&first);
+    assert!(redirect.contains("picked_file_ids="), "{redirect}");
+    google.grant("desktop", std::slice::from_ref(&a));
+    let done = json_of(
+        &env,
+        &["google", "pick", "--paste-url", &redirect, "--json"],
+    );
+    assert_eq!(done["picked"][0]["id"], a.as_str(), "{done}");
+    // Spent: the next request is a new link.
+    let third = pick();
+    assert_ne!(third, first);
+    assert_eq!(pick(), third);
+}
+
 #[test]
 fn pick_grants_per_client_keep_the_picker_token() {
     pick_flow(false);
