@@ -37,9 +37,9 @@ pub struct DriveFile {
     pub modified: Option<String>,
     pub parents: Vec<String>,
     pub web_view_link: Option<String>,
-    /// In the Drive trash (Drive's `trashed`: "either explicitly or from a trashed parent
-    /// folder"). `files.get` still serves a trashed file by its id, and only says so when
-    /// `fields` asks for `trashed` ([`FILE_FIELDS`] does); a read refuses it ([`crate::google::read`]).
+    /// In the Drive trash (docs/google-drive.md, "Trashed files"): `files.get` still serves a
+    /// trashed file by its id, and only says so when `fields` asks for `trashed`
+    /// ([`FILE_FIELDS`] does); a read refuses it ([`crate::google::read`]).
     #[serde(skip)]
     pub trashed: bool,
 }
