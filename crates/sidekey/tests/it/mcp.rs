@@ -691,7 +691,6 @@ fn malformed_lines_are_answered_and_the_session_goes_on() {
             .is_some_and(|t| t.iter().any(|t| t["name"] == "auth_status")),
         "{tools}"
     );
-    drop(send);
     drop(stdin);
     let status = child.wait().unwrap();
     let said = errors.join().unwrap();
