@@ -84,6 +84,17 @@ text = drive.files().export(fileId=doc["id"], mimeType="text/plain").execute()
 assert b"ship it" in text, text
 print("ok export")
 
+# files.get answers the fields asked for; `trashed` only when asked (Drive's File resource in
+# the discovery document: "Whether the file has been trashed, either explicitly or from a
+# trashed parent folder").
+file_schema = json.loads(discovery_cache.get_static_doc("drive", "v3"))["schemas"]["File"]["properties"]
+assert "trashed" in file_schema, sorted(file_schema)
+meta = drive.files().get(fileId=up["id"], fields="id,trashed").execute()
+assert meta == {"id": up["id"], "trashed": False}, meta
+meta = drive.files().get(fileId=up["id"]).execute()
+assert sorted(meta) == ["id", "kind", "mimeType", "name"], meta
+print("ok files.get answers the fields asked for")
+
 try:
     drive.files().get(fileId="1NotGrantedToThisApp").execute()
     raise SystemExit("an unknown file was found")

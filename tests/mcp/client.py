@@ -9,6 +9,12 @@ passes on only a short safe list by default), and prints one JSON document on st
         {"server": {...initialize result...}, "tools": [...tools/list, wire form...],
          "calls": [{"name", "arguments", "result": {...tools/call result, wire form...}}]}
 
+    client.py - parse < LINES
+        Each line a server wrote, read as the SDK's stdio client reads it
+        (`mcp_types.jsonrpc_message_adapter`, what `mcp.client.stdio` parses with): one JSON
+        document, [{"kind": "JSONRPCError" | "JSONRPCResponse" | …, "message": wire form} or
+        {"kind": "unparsable", "error": "…"}, …]
+
     client.py SIDEKEY_BIN bench N TOOL ARGS_JSON
         N tools/call requests of TOOL over one session, one after the other:
         {"n", "median_ms", "p99_ms", "min_ms", "max_ms", "errors"}
@@ -77,9 +83,27 @@ async def bench(binary, n, tool, arguments):
             }
 
 
+def parse(lines):
+    import mcp_types
+
+    out = []
+    for line in lines:
+        if not line.strip():
+            continue
+        try:
+            msg = mcp_types.jsonrpc_message_adapter.validate_json(line, by_name=False)
+        except ValueError as e:
+            out.append({"kind": "unparsable", "error": str(e)[:300]})
+            continue
+        out.append({"kind": type(msg).__name__, "message": wire(msg)})
+    return out
+
+
 def main(argv):
     binary, mode = argv[1], argv[2]
-    if mode == "calls":
+    if mode == "parse":
+        out = parse(sys.stdin.read().splitlines())
+    elif mode == "calls":
         out = anyio.run(calls, binary, json.loads(argv[3]))
     elif mode == "bench":
         out = anyio.run(bench, binary, int(argv[3]), argv[4], json.loads(argv[5]))

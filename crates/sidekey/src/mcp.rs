@@ -24,6 +24,11 @@
 //!   `{"error": {"exit_code", "reason", "message"}, "exit_meaning"}` — the daemon's error body,
 //!   plus what the exit code means — so an agent can tell "sign in again" (3) from "refused by
 //!   policy" (6). Only a request that is not a tool call at all is a JSON-RPC error.
+//! * **Every line is answered** ([`wire`]): a line that is not JSON gets `-32700 Parse error`,
+//!   JSON that is not a request `-32600`, a line over [`wire::MAX_LINE`] is skipped and answered;
+//!   the session goes on.
+
+pub mod wire;
 
 use crate::api::{LoginRequest, OpRequest, OpsReply, StatusReply};
 use crate::backend::Backend;
@@ -599,7 +604,10 @@ impl ServerHandler for Server {
 pub async fn serve(backend: Backend) -> Result<(), Failure> {
     let server = Server::new(backend);
     let running = server
-        .serve(rmcp::transport::stdio())
+        .serve(wire::LineTransport::new(
+            tokio::io::stdin(),
+            tokio::io::stdout(),
+        ))
         .await
         .map_err(|e| Failure::internal(format!("MCP session did not start: {e}")))?;
     running

@@ -17,6 +17,9 @@
 //!   string literal escaped wrongly either fails with 400 `invalid` or matches what it says —
 //!   so tests can prove a quote in a search cannot widen it. Trashed files are listed unless
 //!   `trashed = false` is asked. `nextPageToken` is sent only when `fields` asks for it.
+//! * `files.get` serves a trashed file by its id, as Drive does, and answers only the `fields`
+//!   asked for (default `kind,id,name,mimeType`): a client that does not ask for `trashed`
+//!   cannot tell. `alt=media`, `export` and the Docs API serve trashed files too.
 //! * `alt=media` on a Google Doc → 403 `fileNotDownloadable`; `export` of a non-Doc → 403
 //!   `fileNotExportable`; export over the limit (10 MB, configurable) → 403
 //!   `exportSizeLimitExceeded`; only `text/plain` and `text/markdown` exports here.
@@ -292,9 +295,18 @@ impl FakeGoogle {
 
     /// The person moves a file to the trash.
     pub fn trash(&self, id: &str) {
+        self.set_trashed(id, true);
+    }
+
+    /// The person restores a file from the trash.
+    pub fn restore(&self, id: &str) {
+        self.set_trashed(id, false);
+    }
+
+    fn set_trashed(&self, id: &str, trashed: bool) {
         let mut st = self.shared.lock();
         if let Some(f) = st.files.iter_mut().find(|f| f.id == id) {
-            f.trashed = true;
+            f.trashed = trashed;
         }
     }
 
@@ -614,7 +626,30 @@ fn get(sh: &GShared, app: &str, id: &str, q: &HashMap<String, String>) -> Reply 
             body: f.content.clone(),
         };
     }
-    ok(f.json())
+    ok(only_fields(f.json(), q.get("fields").map(String::as_str)))
+}
+
+/// A file's metadata as Drive answers `files.get`: only the fields asked for (`*` for all),
+/// and without `fields` the default `kind`, `id`, `name`, `mimeType`. A trashed file is served
+/// like any other; only a client that asks for `trashed` learns that it is.
+fn only_fields(v: Value, fields: Option<&str>) -> Value {
+    let wanted: Vec<&str> = match fields {
+        Some("*") => return v,
+        Some(f) => f
+            .split(',')
+            .map(str::trim)
+            .filter(|x| !x.is_empty())
+            .collect(),
+        None => vec!["kind", "id", "name", "mimeType"],
+    };
+    match v {
+        Value::Object(m) => Value::Object(
+            m.into_iter()
+                .filter(|(k, _)| wanted.contains(&k.as_str()))
+                .collect(),
+        ),
+        other => other,
+    }
 }
 
 fn delete(sh: &GShared, app: &str, id: &str) -> Reply {

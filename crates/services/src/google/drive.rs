@@ -21,7 +21,9 @@ pub const FOLDER_MIME: &str = "application/vnd.google-apps.folder";
 pub const DOC_MIME: &str = "application/vnd.google-apps.document";
 /// Simple and multipart uploads carry at most 5 MB (manage-uploads guide).
 pub const MAX_UPLOAD: usize = 5 * 1024 * 1024;
-const FILE_FIELDS: &str = "id,name,mimeType,size,modifiedTime,parents,webViewLink,trashed";
+/// The `fields` of every file sidekey asks Drive for. Drive answers only the fields asked for
+/// (`files.get` without `fields`: `kind`, `id`, `name`, `mimeType`), so `trashed` must be here.
+pub const FILE_FIELDS: &str = "id,name,mimeType,size,modifiedTime,parents,webViewLink,trashed";
 const PAGE_CAP: usize = 20;
 
 /// One Drive file, as sidekey shows it.
@@ -35,6 +37,11 @@ pub struct DriveFile {
     pub modified: Option<String>,
     pub parents: Vec<String>,
     pub web_view_link: Option<String>,
+    /// In the Drive trash (docs/google-drive.md, "Trashed files"): `files.get` still serves a
+    /// trashed file by its id, and only says so when `fields` asks for `trashed`
+    /// ([`FILE_FIELDS`] does); a read refuses it ([`crate::google::read`]).
+    #[serde(skip)]
+    pub trashed: bool,
 }
 
 impl DriveFile {
@@ -62,6 +69,7 @@ impl DriveFile {
                 })
                 .unwrap_or_default(),
             web_view_link: s("webViewLink"),
+            trashed: v["trashed"].as_bool().unwrap_or(false),
         })
     }
 

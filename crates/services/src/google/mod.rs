@@ -38,6 +38,8 @@ pub enum GoogleError {
     TooLarge { limit: usize },
     /// An argument that cannot work.
     Invalid(String),
+    /// The file is in the person's Drive trash (Drive still serves it by id): not read.
+    Trashed { id: String },
 }
 
 impl GoogleError {
@@ -71,6 +73,7 @@ impl GoogleError {
             GoogleError::Malformed(_) => "malformed",
             GoogleError::TooLarge { .. } => "too_large",
             GoogleError::Invalid(_) => "invalid_argument",
+            GoogleError::Trashed { .. } => "trashed",
         }
     }
 }
@@ -93,6 +96,10 @@ impl fmt::Display for GoogleError {
                 )
             }
             GoogleError::Invalid(m) => write!(f, "{m}"),
+            GoogleError::Trashed { id } => write!(
+                f,
+                "the file {id} is in the Drive trash: the person removed it (restored in Drive, it can be read again)"
+            ),
         }
     }
 }

@@ -33,6 +33,11 @@ pub async fn read_one(
     inbox: Option<&str>,
 ) -> Result<ReadFile, GoogleError> {
     let file = drive.get(token, id).await?;
+    // Drive serves a trashed file by its id (and the Docs API reads a trashed document): the
+    // person removed it, so it is not read.
+    if file.trashed {
+        return Err(GoogleError::Trashed { id: file.id });
+    }
     if let Some(folder) = inbox
         && !file.parents.iter().any(|p| p == folder)
     {

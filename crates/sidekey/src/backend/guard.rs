@@ -141,6 +141,19 @@ impl Call {
         }
     }
 
+    /// What the audit log keeps before the arguments are checked against the account: a
+    /// purpose's kind but not its value (a git host is written down once it is one of the
+    /// account's); nothing of a call refused as malformed.
+    fn unchecked_args(&self, valid: bool) -> Value {
+        match self {
+            Call::Token {
+                purpose: Some(p), ..
+            } => json!({"via": p.audit_args()["via"]}),
+            _ if valid => self.audit_args(),
+            _ => json!({}),
+        }
+    }
+
     /// The account the caller named, if any (before it is resolved).
     fn named(&self) -> Option<&str> {
         match self {
@@ -174,11 +187,17 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
     // What was refused as malformed is recorded without its arguments (a purpose's host, say).
     let mut args = json!({});
     let result = async {
-        validate(caller, &mut call)?;
-        args = call.audit_args();
+        let valid = validate(caller, &mut call);
+        args = call.unchecked_args(valid.is_ok());
+        valid?;
         let resolved = resolve(local, &call)?;
         account = resolved.map(|a| a.name.clone());
         if let Some(a) = resolved {
+            if let Err(f) = serves(&call, a) {
+                args = refused_args(&call);
+                return Err(f);
+            }
+            args = call.audit_args();
             match &call {
                 Call::Op(r) => a.policy.permit_operation(caller.who(), &a.name, &r.op)?,
                 other => a.policy.permit(caller.who(), &a.name, other.name(), None)?,
@@ -222,6 +241,46 @@ fn validate(caller: &Caller, call: &mut Call) -> Result<(), Failure> {
         } => p.validate(),
         Call::Refused { failure, .. } => Err(failure.clone()),
         _ => Ok(()),
+    }
+}
+
+/// Step 2, once the account is known: what the caller says the call is for is something the
+/// account does (a git host among its `git_hosts`), before the audit log writes it down as
+/// such. A client of the daemon could otherwise have a token recorded as sent to any host.
+fn serves(call: &Call, account: &Account) -> Result<(), Failure> {
+    match call {
+        Call::Token {
+            purpose: Some(TokenPurpose::GitCredential { host }),
+            ..
+        } if !account
+            .git_hosts
+            .iter()
+            .any(|h| h.eq_ignore_ascii_case(host)) =>
+        {
+            Err(Failure::policy(format!(
+                "policy: account '{}' does not serve the git host '{host}' (its git_hosts: {})",
+                account.name,
+                if account.git_hosts.is_empty() {
+                    "none".to_string()
+                } else {
+                    account.git_hosts.join(", ")
+                }
+            )))
+        }
+        _ => Ok(()),
+    }
+}
+
+/// The audit arguments of a call [`serves`] refused: the refused value under its own name, so
+/// no entry reads as if a token went there (it passed `validate`: a host or host:port, at most
+/// 259 characters of letters, digits, `.`, `-` and `:`).
+fn refused_args(call: &Call) -> Value {
+    match call {
+        Call::Token {
+            purpose: Some(TokenPurpose::GitCredential { host }),
+            ..
+        } => json!({"via": "git_credential", "refused_host": host}),
+        other => other.unchecked_args(false),
     }
 }
 
@@ -415,13 +474,46 @@ mod tests {
         assert_eq!(log.len(), 3, "{log:?}");
         assert_eq!(
             log[0]["args"],
-            json!({}),
+            json!({"via": "git_credential"}),
             "a refused value was written down"
         );
         assert!(!serde_json::to_string(&log).unwrap().contains("evil"));
         assert_eq!(log[1]["account"], "nobody");
         assert_eq!(log[2]["operation"], "mcp.unknown");
         assert_eq!(log[2]["decision"], "deny");
+    }
+
+    /// A git host the account does not serve is refused before the policy and before any
+    /// token, and the entry names it as refused; one it serves gets past this check.
+    #[tokio::test]
+    async fn a_git_host_is_checked_against_the_accounts_hosts() {
+        let (_dir, l) = local(
+            "git_hosts = [\"github.com\"]\n[accounts.gh.policy]\nallow_token_export = true\n",
+        );
+        let git = |host: &str| Call::Token {
+            account: "gh".into(),
+            purpose: Some(TokenPurpose::GitCredential { host: host.into() }),
+        };
+        let f = operate(&l, &Caller::Api("api:unix"), git("attacker.example"))
+            .await
+            .unwrap_err();
+        assert_eq!(f.exit, Exit::Policy, "{}", f.message);
+        assert!(f.message.contains("github.com"), "{}", f.message);
+        // Served (any case): past the check, stopped only by the empty vault.
+        let f = operate(&l, &Caller::Api("api:unix"), git("GitHub.com"))
+            .await
+            .unwrap_err();
+        assert_eq!(f.exit, Exit::NotSignedIn, "{}", f.message);
+        let log = audit(&l);
+        assert_eq!(
+            log[0]["args"],
+            json!({"via": "git_credential", "refused_host": "attacker.example"})
+        );
+        assert_eq!(log[0]["decision"], "deny");
+        assert_eq!(
+            log[1]["args"],
+            json!({"via": "git_credential", "host": "GitHub.com"})
+        );
     }
 
     /// Only the guard asks the policy for a decision: a check written anywhere else would be a

@@ -16,7 +16,10 @@
 //!
 //! It is a token export: through the daemon the account's policy must allow it
 //! (`allow_token_export`, as for `sidekey token`), and the audit log records
-//! `token` with `{"via": "git_credential", "host": …}`.
+//! `token` with `{"via": "git_credential", "host": …}`. The daemon's guard checks the host
+//! against the account's `git_hosts` first (a client of the daemon is not necessarily this
+//! helper): a host the account does not serve is refused (exit 6) and recorded as
+//! `{"via": "git_credential", "refused_host": …}`, never as a host a token went to.
 
 use crate::api::{AccountSetup, TokenPurpose};
 use crate::backend::Backend;

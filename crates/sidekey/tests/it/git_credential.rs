@@ -586,9 +586,17 @@ fn through_the_daemon_it_is_a_token_export() {
     assert!(!home.join(".local/share/sidekey").exists());
 }
 
+/// A client of the daemon can name any git host in its purpose; the audit log must not say a
+/// token went to a host the account does not serve. The host is checked against the account's
+/// `git_hosts` first: one it does not serve is refused (exit 6, no token), even where export is
+/// allowed, and audited as a refusal naming the refused host; a malformed one is audited
+/// without its value. A host it serves works as ever.
 #[test]
 fn the_daemon_checks_the_purpose_before_writing_it_down() {
-    let (_idp, env) = signed_in("", "127.0.0.1:9");
+    let (_idp, env) = signed_in(
+        "[accounts.gh.policy]\nallow_token_export = true\n",
+        "127.0.0.1:9",
+    );
     let d = start_daemon(&env);
     let key = Some(daemon_helpers::API_KEY);
     let (s, body) = daemon_helpers::raw(
@@ -607,8 +615,53 @@ fn the_daemon_checks_the_purpose_before_writing_it_down() {
         Some(r#"{"account":"gh","purpose":{"via":"secret_provider"}}"#),
     );
     assert_eq!(s, 400, "{body}");
+    // Well-formed, but not a host of this account: refused before any token is fetched.
+    let (s, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/token",
+        key,
+        Some(r#"{"account":"gh","purpose":{"via":"git_credential","host":"attacker.example"}}"#),
+    );
+    assert_eq!(s, 403, "{body}");
+    assert!(!body.contains("access_token"), "{body}");
+    assert!(body.contains("git_hosts"), "{body}");
+    // A host it serves: the token, audited with the host.
+    let (s, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/token",
+        key,
+        Some(r#"{"account":"gh","purpose":{"via":"git_credential","host":"127.0.0.1:9"}}"#),
+    );
+    assert_eq!(s, 200, "{body}");
     let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
     assert!(!log.contains("evil"), "{log}");
+    let entries: Vec<Value> = log
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .filter(|e: &Value| e["operation"] == "token")
+        .collect();
+    assert_eq!(entries.len(), 3, "{log}");
+    assert_eq!(entries[0]["outcome"], "usage", "{log}");
+    assert_eq!(
+        entries[0]["args"],
+        serde_json::json!({"via": "git_credential"})
+    );
+    assert_eq!(entries[1]["decision"], "deny", "{log}");
+    assert_eq!(
+        entries[1]["args"],
+        serde_json::json!({"via": "git_credential", "refused_host": "attacker.example"}),
+        "{log}"
+    );
+    assert!(
+        !entries
+            .iter()
+            .any(|e| e["args"]["host"] == "attacker.example"),
+        "the audit log says a token went to a host the account does not serve: {log}"
+    );
+    assert_eq!(entries[2]["decision"], "allow", "{log}");
+    assert_eq!(entries[2]["args"]["host"], "127.0.0.1:9", "{log}");
     assert!(std::fs::read_to_string(&env.config).is_ok());
     // Still signed in: the refused logout did nothing.
     let st = env.run(&["status", "gh", "--json"]);

@@ -191,6 +191,72 @@ fn docs_search_escapes_hostile_quotes_and_sees_only_granted_files() {
     assert_eq!(read["files"][0]["content"], "quarterly numbers\n");
 }
 
+/// Drive's `files.get` serves a trashed file by its id (with `"trashed": true`, when `fields`
+/// asks for it), and so do `alt=media`, `export` and the Docs API: sidekey asks for `trashed`
+/// and refuses to read what the person removed, in the inbox and among approved documents,
+/// locally and through the daemon. Restored, it reads again.
+#[test]
+fn a_trashed_file_is_not_read() {
+    let (_idp, google, env) = setup(GoogleOptions::default(), "", Some(WRITES));
+    let notes = write_file(&env, "notes.txt", b"buy milk\n");
+    let notes_id = json_of(&env, &["google", "inbox", "add", &notes, "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let doc = google.app_creates_file("tv", None, "Plan", DOC_MIME, b"secret plan");
+    let kept = json_of(&env, &["google", "inbox", "read", &notes_id, "--json"]);
+    assert_eq!(kept["files"][0]["content"], "buy milk\n");
+    google.trash(&notes_id);
+    google.trash(&doc);
+    for args in [
+        vec!["google", "inbox", "read", notes_id.as_str()],
+        vec!["google", "docs", "read", doc.as_str()],
+    ] {
+        let out = env.run(&args);
+        assert_eq!(out.status.code(), Some(5), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("in the Drive trash"),
+            "{args:?}: {}",
+            stderr(&out)
+        );
+        assert!(!stdout(&out).contains("buy milk") && !stdout(&out).contains("secret plan"));
+    }
+    // Among several, the trashed one is reported and the rest are read.
+    let other = write_file(&env, "other.txt", b"still here\n");
+    let other_id = json_of(&env, &["google", "inbox", "add", &other, "--json"])["id"]
+        .as_str()
+        .unwrap()
+        .to_string();
+    let out = env.run(&["google", "inbox", "read", &notes_id, &other_id, "--json"]);
+    let text = stdout(&out);
+    assert!(text.contains("still here"), "{text}");
+    assert!(!text.contains("buy milk"), "{text}");
+    assert!(text.contains("in the Drive trash"), "{text}");
+    // Through the daemon, as the agent asks.
+    let d = daemon_helpers::start_daemon(&env);
+    let (s, body) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/op",
+        Some(daemon_helpers::API_KEY),
+        Some(&format!(r#"{{"op":"google.docs.read","id":"{doc}"}}"#)),
+    );
+    assert!(!(200..300).contains(&s), "{s} {body}");
+    assert!(body.contains("in the Drive trash"), "{body}");
+    assert!(!body.contains("secret plan"), "{body}");
+    drop(d);
+    // Restored from the trash: readable again.
+    google.restore(&doc);
+    let back = json_of(&env, &["google", "docs", "read", &doc, "--json"]);
+    assert!(
+        back["files"][0]["content"]
+            .as_str()
+            .unwrap()
+            .contains("secret plan"),
+        "{back}"
+    );
+}
+
 #[test]
 fn docs_read_refuses_ungranted_and_oversized_exports() {
     let opts = GoogleOptions {
@@ -521,6 +587,64 @@ fn pick_flow(per_project: bool) {
     secrets.extend(desktop.issued_access_tokens());
     secrets.extend(desktop.issued_refresh_tokens());
     env.assert_no_secrets(&secrets);
+}
+
+/// The agent asks for the Picker link through the daemon, maybe more than once (it retries, or
+/// a second task wants a file). A new link would invalidate the one the person already has
+/// open (its `state` and PKCE verifier are replaced), so while that link is live the same one is
+/// handed out again, and not sent to the person's channels twice. Once it is spent (the pick
+/// finished or was declined) the next request makes a new one.
+#[test]
+fn pick_through_the_daemon_reuses_the_live_link() {
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let mut d = Options::new(Dialect::Google);
+    d.client_id = "desktop-client".into();
+    d.client_secret = Some("desktop-secret".into());
+    let desktop = FakeIdp::start(d);
+    let google = FakeGoogle::start(GoogleOptions::default());
+    google.bind_token_source("desktop", desktop.access_token_source());
+    let extra = format!(
+        "picker_client_id = \"desktop-client\"\npicker_client_secret = \"desktop-secret\"\npicker_authorization_endpoint = \"{0}/o/oauth2/v2/auth\"\npicker_token_endpoint = \"{0}/token\"\n",
+        desktop.base_url()
+    );
+    let env = Env::new(&config(&idp, &google, &extra, None));
+    assert_eq!(env.run(&["login", "g"]).status.code(), Some(0));
+    let a = google.person_adds_file(None, "Tax 2025", DOC_MIME, b"refund due");
+    desktop.set_picked_files(&[&a]);
+    let d = daemon_helpers::start_daemon(&env);
+    let pick = || {
+        let (s, body) = daemon_helpers::raw(
+            &d.socket,
+            "POST",
+            "/v1/op",
+            Some(daemon_helpers::API_KEY),
+            Some(r#"{"op":"google.pick"}"#),
+        );
+        assert_eq!(s, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["result"]["url"].as_str().unwrap().to_string()
+    };
+    let first = pick();
+    let second = pick();
+    assert_eq!(
+        first, second,
+        "a second request replaced the link the person has"
+    );
+    // The person opens the link they were sent first: it still works.
+    let redirect = follow(&first);
+    assert!(redirect.contains("picked_file_ids="), "{redirect}");
+    google.grant("desktop", std::slice::from_ref(&a));
+    let done = json_of(
+        &env,
+        &["google", "pick", "--paste-url", &redirect, "--json"],
+    );
+    assert_eq!(done["picked"][0]["id"], a.as_str(), "{done}");
+    // Spent: the next request is a new link.
+    let third = pick();
+    assert_ne!(third, first);
+    assert_eq!(pick(), third);
 }
 
 #[test]

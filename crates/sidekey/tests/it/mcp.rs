@@ -562,3 +562,168 @@ fn the_real_openclaw_adds_probes_and_calls_sidekey() {
     secrets.extend(idp.issued_refresh_tokens());
     env.assert_no_secrets(&secrets);
 }
+
+/// `sidekey mcp` on raw pipes, one line at a time: what a client or a confused agent may write
+/// that is not a JSON-RPC request is answered (JSON-RPC 2.0 §5.1: -32700 for what is not
+/// JSON, -32600 for JSON that is not a request, `"id": null` unless the id is readable),
+/// never met with silence, and the session keeps serving. What is itself an answer or a
+/// notification is never answered (no echo storm). The answers are read back with the MCP
+/// Python SDK's own message parser, as its stdio client reads them.
+#[test]
+fn malformed_lines_are_answered_and_the_session_goes_on() {
+    use std::io::{BufRead, BufReader, Write};
+    use std::process::Stdio;
+    use std::sync::mpsc;
+
+    let env = Env::new("[accounts.gh]\nprovider = \"github\"\nclient_id = \"Iv1.x\"\n");
+    let mut cmd = env.cmd(&["mcp"]);
+    cmd.stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    let mut child = cmd.spawn().unwrap();
+    let mut stdin = child.stdin.take().unwrap();
+    let out = child.stdout.take().unwrap();
+    let err = child.stderr.take().unwrap();
+    let (tx, rx) = mpsc::channel::<String>();
+    std::thread::spawn(move || {
+        for line in BufReader::new(out).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let errors = std::thread::spawn(move || {
+        let mut s = String::new();
+        let _ = std::io::Read::read_to_string(&mut BufReader::new(err), &mut s);
+        s
+    });
+    let mut wire: Vec<String> = Vec::new();
+    let mut next = |what: &str| -> Value {
+        let line = rx
+            .recv_timeout(Duration::from_secs(20))
+            .unwrap_or_else(|_| panic!("no answer to {what}: the server stayed silent"));
+        wire.push(line.clone());
+        serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"))
+    };
+    let mut send = |bytes: &[u8]| {
+        stdin.write_all(bytes).unwrap();
+        stdin.write_all(b"\n").unwrap();
+        stdin.flush().unwrap();
+    };
+    let error_of = |v: &Value, code: i64, id: Value| {
+        assert_eq!(v["jsonrpc"], "2.0", "{v}");
+        assert_eq!(v["error"]["code"], code, "{v}");
+        assert!(
+            v["error"]["message"]
+                .as_str()
+                .is_some_and(|m| !m.is_empty()),
+            "{v}"
+        );
+        // JSON-RPC 2.0 §5: `id` is required, null when it could not be read.
+        assert_eq!(v.get("id"), Some(&id), "{v}");
+    };
+
+    send(br#"{"jsonrpc":"2.0","id":1,"method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"raw","version":"0"}}}"#);
+    let init = next("initialize");
+    assert_eq!(init["id"], 1, "{init}");
+    assert_eq!(init["result"]["serverInfo"]["name"], "sidekey", "{init}");
+    send(br#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#);
+
+    // Not JSON: cut off, prose, not UTF-8.
+    send(br#"{"jsonrpc":"2.0","id":2,"method":"tools/list""#);
+    error_of(&next("a cut-off request"), -32700, Value::Null);
+    send(b"please list the tools");
+    error_of(&next("prose"), -32700, Value::Null);
+    send(b"\xff\xfe{}");
+    error_of(&next("bytes that are not UTF-8"), -32700, Value::Null);
+    // JSON, not a request.
+    send(b"42");
+    error_of(&next("a number"), -32600, Value::Null);
+    send(b"[]");
+    error_of(&next("an empty batch"), -32600, Value::Null);
+    send(br#"{"jsonrpc":"2.0","id":3}"#);
+    error_of(
+        &next("an object with an id and no method"),
+        -32600,
+        json!(3),
+    );
+    send(br#"{"jsonrpc":"2.0","id":"x4","method":"tools/call","params":7}"#);
+    let v = next("a request with broken params");
+    assert_eq!(v["id"], "x4", "{v}");
+    assert!(
+        [-32600, -32602].contains(&v["error"]["code"].as_i64().unwrap_or(0)),
+        "{v}"
+    );
+    // A batch (MCP sends one message per line): each request in it is answered by its id,
+    // so a client waiting on them does not wait forever.
+    send(br#"[{"jsonrpc":"2.0","id":5,"method":"ping"},{"jsonrpc":"2.0","id":6,"method":"ping"}]"#);
+    error_of(&next("a batch"), -32600, json!(5));
+    error_of(&next("a batch"), -32600, json!(6));
+    // A line longer than any request sidekey takes: answered without being kept in memory.
+    let mut huge = br#"{"jsonrpc":"2.0","id":7,"method":"ping","params":{"pad":""#.to_vec();
+    huge.extend(std::iter::repeat_n(b'x', 12 * 1024 * 1024));
+    huge.extend(br#""}}"#);
+    send(&huge);
+    let v = next("a 12 MiB line");
+    assert!(
+        [-32600, -32700].contains(&v["error"]["code"].as_i64().unwrap_or(0)),
+        "{v}"
+    );
+    assert_eq!(v.get("id"), Some(&Value::Null), "{v}");
+    // Answers and notifications are never answered: our own error echoed back, an unknown
+    // notification, a broken one. The next line on stdout is the ping's.
+    send(br#"{"jsonrpc":"2.0","id":null,"error":{"code":-32700,"message":"Parse error"}}"#);
+    send(br#"{"jsonrpc":"2.0","result":{}}"#);
+    send(br#"{"jsonrpc":"2.0","method":"notifications/whatever","params":{}}"#);
+    send(b"");
+    send(br#"{"jsonrpc":"2.0","id":8,"method":"ping"}"#);
+    let pong = next("a ping after all that");
+    assert_eq!(pong["id"], 8, "{pong}");
+    assert!(pong.get("result").is_some(), "{pong}");
+    // And the session still works as a session.
+    send(br#"{"jsonrpc":"2.0","id":9,"method":"tools/list"}"#);
+    let tools = next("tools/list");
+    assert_eq!(tools["id"], 9, "{tools}");
+    assert!(
+        tools["result"]["tools"]
+            .as_array()
+            .is_some_and(|t| t.iter().any(|t| t["name"] == "auth_status")),
+        "{tools}"
+    );
+    drop(stdin);
+    let status = child.wait().unwrap();
+    let said = errors.join().unwrap();
+    assert!(status.success(), "{status:?}: {said}");
+    assert!(!said.contains("panicked"), "{said}");
+
+    // The MCP Python SDK's stdio client reads every one of these lines as a JSON-RPC message.
+    let Some(py) = python() else { return };
+    let mut parse = Command::new(&py)
+        .arg(mcp_dir().join("client.py"))
+        .arg("-")
+        .arg("parse")
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .spawn()
+        .unwrap();
+    parse
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(wire.join("\n").as_bytes())
+        .unwrap();
+    let parsed = parse.wait_with_output().unwrap();
+    let kinds: Value = serde_json::from_slice(&parsed.stdout)
+        .unwrap_or_else(|e| panic!("{e}: {}", stdout(&parsed)));
+    let kinds = kinds.as_array().unwrap();
+    assert_eq!(kinds.len(), wire.len(), "{kinds:?}");
+    for (k, line) in kinds.iter().zip(&wire) {
+        assert_ne!(k["kind"], "unparsable", "the SDK cannot read {line}: {k}");
+    }
+    assert_eq!(
+        kinds.iter().filter(|k| k["kind"] == "JSONRPCError").count(),
+        10,
+        "{kinds:?}"
+    );
+}

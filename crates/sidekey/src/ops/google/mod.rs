@@ -257,6 +257,8 @@ fn google_failure(name: &str, t: &Target, e: &GoogleError) -> Failure {
                 format!("{msg} ({hint})"),
             )
         }
+        // As a file that is not there (a 404 above): exit 5.
+        GoogleError::Trashed { .. } => Failure::new(Exit::Provider, Reason::ProviderError, msg),
         GoogleError::Network(_) => Failure::network(msg),
         GoogleError::Invalid(_) => Failure::usage(msg),
         _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),

@@ -25,6 +25,8 @@ use std::time::Duration;
 const DRIVE_FILE: &str = "https://www.googleapis.com/auth/drive.file";
 /// A Picker link is good for this long.
 const PICK_TTL: i64 = 1800;
+/// A pending link with less than this left is not handed out again (see [`reusable`]).
+const REUSE_MARGIN: i64 = 300;
 
 /// The Desktop client that opens the Picker: `[accounts.NAME.drive] picker_client_id`, else
 /// the account's own client when it signs in with `flow = "code"`.
@@ -108,19 +110,49 @@ pub async fn run(
     let request =
         CodeRequest::new(&pkce::loopback_redirect_uri(port)).map_err(Failure::from_flow)?;
     let url = picker_url(&provider, &request)?.to_string();
+    let now = now_unix();
     let pending = PendingPick {
         request: request.clone(),
         url: url.clone(),
-        started_at: now_unix(),
+        started_at: now,
         pasted: None,
     };
-    update_state(ctx, name, move |s| s.pick = Some(pending)).await?;
-    notify(ctx, name, &url).await;
+    // Without waiting (the agent through the daemon, `--no-wait`), a live link is handed out
+    // again: a new one would replace its state and verifier, and the link the person already
+    // has would fail. Decided under the account lock, so two requests at once agree.
+    let reuse = wait_secs == 0;
+    let st = update_state(ctx, name, move |s| {
+        if !(reuse && reusable(s.pick.as_ref(), now).is_some()) {
+            s.pick = Some(pending);
+        }
+    })
+    .await?;
+    let live = st
+        .pick
+        .ok_or_else(|| Failure::internal("the Picker request was not kept"))?;
+    let reused = live.url != url;
+    if !reused {
+        notify(ctx, name, &url).await;
+    }
     let how = format!(
-        "Open this link, sign in and pick the files the agent may use:\n{url}\nIf the browser then shows a page that does not load (127.0.0.1), copy its address and run: sidekey google pick --account {name} --paste-url 'ADDRESS'"
+        "{}Open this link, sign in and pick the files the agent may use:\n{}\nIf the browser then shows a page that does not load (127.0.0.1), copy its address and run: sidekey google pick --account {name} --paste-url 'ADDRESS'",
+        if reused {
+            "The Picker link sent earlier is still valid (not sent again). "
+        } else {
+            ""
+        },
+        live.url
     );
     if wait_secs == 0 {
-        return Ok((json!({"url": url, "waiting": false}), how));
+        return Ok((
+            json!({
+                "url": live.url,
+                "waiting": false,
+                "reused": reused,
+                "expires_at": rfc3339(live.started_at + PICK_TTL),
+            }),
+            how,
+        ));
     }
     eprintln!("{how}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
@@ -148,6 +180,13 @@ pub async fn run(
             return finish(ctx, name, &provider, &request, &target).await;
         }
     }
+}
+
+/// The pending Picker link worth handing out again at `now`: one that has more than
+/// [`REUSE_MARGIN`] left (one about to expire is replaced: the person could not finish it).
+/// A spent link (finished or declined) is no longer pending.
+pub fn reusable(pending: Option<&PendingPick>, now: i64) -> Option<&PendingPick> {
+    pending.filter(|p| now < p.started_at + PICK_TTL - REUSE_MARGIN && now >= p.started_at)
 }
 
 async fn notify(ctx: &Context, name: &str, url: &str) {
@@ -359,6 +398,26 @@ async fn finish(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// A link is handed out again while it has more than five minutes left; an expired one,
+    /// one about to expire and one from a clock that went back are replaced.
+    #[test]
+    fn a_live_link_is_reused_until_close_to_expiry() {
+        let pending = PendingPick {
+            request: CodeRequest::new("http://127.0.0.1:1/callback").unwrap(),
+            url: "https://accounts.google.com/o/oauth2/v2/auth?x".into(),
+            started_at: 1_000_000,
+            pasted: None,
+        };
+        let at = |now: i64| reusable(Some(&pending), now).is_some();
+        assert!(at(1_000_000));
+        assert!(at(1_000_000 + PICK_TTL - REUSE_MARGIN - 1));
+        assert!(!at(1_000_000 + PICK_TTL - REUSE_MARGIN));
+        assert!(!at(1_000_000 + PICK_TTL));
+        assert!(!at(1_000_000 + 10 * PICK_TTL));
+        assert!(!at(1_000_000 - 60));
+        assert!(reusable(None, 1_000_000).is_none());
+    }
 
     #[test]
     fn the_redirect_must_grant_exactly_drive_file_and_name_ids() {
