@@ -359,6 +359,21 @@ fn the_addon_layered_last_keeps_everything_of_openclaws_and_adds_sidekey() {
 }
 
 #[test]
+fn the_addon_first_would_be_another_project_without_openclaws_env() {
+    // Why the README puts sidekey's file after OpenClaw's: the first -f file's folder is the
+    // project (its name, its .env). With sidekey's first, compose would start a second OpenClaw
+    // under sidekey's folder name, with none of OpenClaw's settings.
+    let Some(m) = Machine::new() else { return };
+    let addon = m.addon();
+    let first = m.config(&[&addon, "docker-compose.yml"]);
+    assert_eq!(first["name"], "deploy");
+    assert_eq!(
+        first["services"]["openclaw-gateway"]["image"], "openclaw:local",
+        "OpenClaw's .env was read"
+    );
+}
+
+#[test]
 fn the_addon_without_sidekey_dir_is_refused_with_a_hint() {
     let Some(m) = Machine::new() else { return };
     let addon = m.addon();
