@@ -3,7 +3,8 @@
 //! `docs/<page>.md, "Section"` is a heading of that page; nothing cites the team's notes kept
 //! outside the repository; and `docs/README.md` links every page. A comment that cites a fact
 //! points a reader at the page that holds it, so a dangling citation is a broken promise: these
-//! tests list every one.
+//! tests list every one. One fact is checked against the code itself: wherever a doc states which
+//! scopes Google's device flow allows, it lists the dialect's `ALLOWED_SCOPES`.
 //!
 //! A citation is a path that *starts* with `docs/`. One inside a longer path or URL
 //! (`openclaw/docs/cli/secrets.md`, `…/blob/main/docs/x.md`) is another project's page and is
