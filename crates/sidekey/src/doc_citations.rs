@@ -3,7 +3,8 @@
 //! `docs/<page>.md, "Section"` is a heading of that page; nothing cites the team's notes kept
 //! outside the repository; and `docs/README.md` links every page. A comment that cites a fact
 //! points a reader at the page that holds it, so a dangling citation is a broken promise: these
-//! tests list every one.
+//! tests list every one. One fact is checked against the code itself: wherever a doc states which
+//! scopes Google's device flow allows, it lists the dialect's `ALLOWED_SCOPES`.
 //!
 //! A citation is a path that *starts* with `docs/`. One inside a longer path or URL
 //! (`openclaw/docs/cli/secrets.md`, `…/blob/main/docs/x.md`) is another project's page and is
@@ -229,5 +230,89 @@ fn citations_are_found_the_way_grep_finds_them() {
     assert_eq!(
         headings("# T\ntext\n## What `drive.file` shows\n"),
         ["T", "What `drive.file` shows"]
+    );
+}
+
+/// Where the docs state which scopes Google's device flow allows.
+const SCOPE_LIST_MARKERS: &[&str] = &[
+    "device flow allows only",
+    "allows only a short list of scopes in this flow",
+];
+
+/// The scope names a doc lists after `marker`: the backticked words of the rest of that sentence
+/// (it ends at a `.` followed by white space), leaving out what is in parentheses.
+fn listed_scopes(after_marker: &str) -> Vec<String> {
+    let mut out = Vec::new();
+    let (mut depth, mut word, mut in_tick) = (0usize, String::new(), false);
+    let mut chars = after_marker.chars().peekable();
+    while let Some(c) = chars.next() {
+        match c {
+            '`' if in_tick => {
+                if depth == 0 {
+                    out.push(std::mem::take(&mut word));
+                }
+                word.clear();
+                in_tick = false;
+            }
+            '`' => in_tick = true,
+            _ if in_tick => word.push(c),
+            '(' => depth += 1,
+            ')' => depth = depth.saturating_sub(1),
+            '.' if depth == 0 && chars.peek().is_none_or(|n| n.is_whitespace()) => break,
+            _ => {}
+        }
+    }
+    out
+}
+
+#[test]
+fn the_docs_list_the_google_device_flow_scopes_the_dialect_allows() {
+    use sidekey_flow::dialect::google::{ALLOWED_SCOPES, SCOPE_PREFIX};
+    let allowed: Vec<&str> = ALLOWED_SCOPES
+        .iter()
+        .map(|s| s.strip_prefix(SCOPE_PREFIX).unwrap_or(s))
+        .collect();
+    let root = repo_root();
+    let mut files = Vec::new();
+    walk(&root, &mut files);
+    let mut wrong = Vec::new();
+    let mut stated_in = Vec::new();
+    for file in files {
+        let Ok(text) = std::fs::read_to_string(&file) else {
+            continue;
+        };
+        let rel = file
+            .strip_prefix(&root)
+            .unwrap_or(&file)
+            .display()
+            .to_string();
+        for marker in SCOPE_LIST_MARKERS {
+            for (at, _) in text.match_indices(marker) {
+                // This file's own markers, above, are not statements.
+                if rel.ends_with("doc_citations.rs") {
+                    continue;
+                }
+                let listed = listed_scopes(&text[at + marker.len()..]);
+                if listed != allowed {
+                    wrong.push(format!("{rel}:{}: {listed:?}", line_of(&text, at)));
+                }
+                stated_in.push(rel.clone());
+            }
+        }
+    }
+    assert!(
+        wrong.is_empty(),
+        "these docs list other scopes than crates/flow/src/dialect/google.rs allows ({allowed:?}): {wrong:#?}"
+    );
+    for page in ["README.md", "docs/google-drive.md", "docs/providers.md"] {
+        assert!(
+            stated_in.iter().any(|p| p == page),
+            "{page} no longer states the list as \"{}: `openid`, …\"",
+            SCOPE_LIST_MARKERS[0]
+        );
+    }
+    assert_eq!(
+        listed_scopes(" `a`, `b` (or `c`), `d.e`. `f`"),
+        ["a", "b", "d.e"]
     );
 }

@@ -1,9 +1,9 @@
 //! Google (oauth2.googleapis.com), docs/providers.md, "Google".
 //!
 //! Quirks: only the "TVs and Limited Input devices" client type works, and its secret is required
-//! on polls but not sent to the device endpoint; the device flow allows only a short list of
-//! scopes (§2.2), anything else fails with `invalid_scope`, so sidekey refuses it before any
-//! request and expands short names (`drive.file`) to Google's scope URLs.
+//! on polls but not sent to the device endpoint; the device flow accepts a short list of scopes
+//! ([`ALLOWED_SCOPES`]), anything else fails with `invalid_scope`, so sidekey refuses it before
+//! any request and expands short names (`drive.file`) to Google's scope URLs.
 
 use super::{Dialect, DialectSettings, SecretUse, ServiceKey, SettingError, fixed};
 use crate::provider::{Endpoints, ProviderKind};
@@ -61,10 +61,15 @@ pub fn check_scopes(scopes: &[String]) -> Result<Vec<String>, String> {
         }
         return Ok(out);
     }
+    let allowed: Vec<&str> = ALLOWED_SCOPES
+        .iter()
+        .map(|s| s.strip_prefix(SCOPE_PREFIX).unwrap_or(s))
+        .collect();
     Err(format!(
-        "Google's device flow does not allow the scope{} {}; allowed: openid, email, profile, drive.file, youtube, youtube.readonly{}",
+        "Google's device flow does not allow the scope{} {}; allowed: {}{}",
         if refused.len() > 1 { "s" } else { "" },
         refused.join(", "),
+        allowed.join(", "),
         if refused
             .iter()
             .any(|s| expand(s) == format!("{SCOPE_PREFIX}drive.appdata"))
@@ -194,7 +199,18 @@ mod tests {
         let err =
             check_scopes(&["email".into(), "drive".into(), "gmail.readonly".into()]).unwrap_err();
         assert!(err.contains("drive, gmail.readonly"), "{err}");
-        assert!(err.contains("allowed: openid"), "{err}");
+        assert!(
+            err.contains(
+                "; allowed: openid, email, profile, drive.file, youtube, youtube.readonly"
+            ),
+            "{err}"
+        );
+        // drive.appdata is refused, with the way to get it.
+        let err = check_scopes(&["drive.appdata".into()]).unwrap_err();
+        assert!(
+            err.contains("scope drive.appdata;") && err.contains("flow = \"code\""),
+            "{err}"
+        );
     }
 
     #[test]

@@ -17,6 +17,7 @@ mod hardening_agent;
 mod mcp;
 mod ms;
 mod openclaw;
+mod openclaw_compose;
 mod pending;
 mod pkce;
 mod real_idp;
