@@ -25,6 +25,7 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
         name: "Ada Lovelace".into(),
         email: Some("ada@example.test".into()),
         login: "ada".into(),
+        subject: None,
     };
     let idp = FakeIdp::start(opts);
     // Google's part: its device-flow dialect (approving by itself) and a fake Drive.
