@@ -301,11 +301,15 @@ impl Server {
             scopes: None,
             resume_only: false,
         };
-        let started = self.backend.login(&req, Mode::Handover).await?;
+        let started = self.backend.login(&req, Mode::Handover, false).await?;
         // Locally: the background poller has taken over before this answers (as `login
         // --no-wait` does before it exits). Through the daemon, the daemon polls.
         self.backend.settle(&account).await?;
         let text = match &started.event {
+            _ if !started.sent_to.is_empty() => format!(
+                "{} auth_status shows when '{account}' is signed in.",
+                crate::api::code_sent_note(&account, &started.sent_to)
+            ),
             sidekey_notify::Event::Code {
                 user_code,
                 verification_uri,
