@@ -65,6 +65,9 @@ mod tests {
     fn old_records_load() {
         let u: UserInfo = serde_json::from_str(r#"{"name":"Ada","email":null}"#).unwrap();
         assert_eq!(u.subject, None);
-        assert_eq!(serde_json::to_string(&u).unwrap(), r#"{"name":"Ada","email":null}"#);
+        assert_eq!(
+            serde_json::to_string(&u).unwrap(),
+            r#"{"name":"Ada","email":null}"#
+        );
     }
 }

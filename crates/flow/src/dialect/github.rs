@@ -163,6 +163,9 @@ mod tests {
     fn subject_is_the_numeric_id() {
         let m: Map<String, Value> =
             serde_json::from_str(r#"{"login":"octocat","id":583231,"node_id":"MDQ6VXNlcjU4MzIzMQ==","name":"The Octocat"}"#).unwrap();
-        assert_eq!(GitHub.user_from_claims(&m).unwrap().subject.as_deref(), Some("583231"));
+        assert_eq!(
+            GitHub.user_from_claims(&m).unwrap().subject.as_deref(),
+            Some("583231")
+        );
     }
 }

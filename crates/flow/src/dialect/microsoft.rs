@@ -365,15 +365,23 @@ mod tests {
         )
         .unwrap();
         let u = Microsoft.user_from_claims(&me).unwrap();
-        assert_eq!(u.subject.as_deref(), Some("ada1ace0-1815-4c0e-9a1e-0000000a1ace"));
+        assert_eq!(
+            u.subject.as_deref(),
+            Some("ada1ace0-1815-4c0e-9a1e-0000000a1ace")
+        );
         let id_token: Map<String, Value> = serde_json::from_str(
             r#"{"sub":"AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ","oid":"ada1ace0-1815-4c0e-9a1e-0000000a1ace","tid":"9188040d-6c67-4c5b-b112-36a304b66dad","name":"Ada"}"#,
         )
         .unwrap();
         let u = Microsoft.user_from_id_token(&id_token).unwrap();
-        assert_eq!(u.subject.as_deref(), Some("ada1ace0-1815-4c0e-9a1e-0000000a1ace"));
-        let no_oid: Map<String, Value> =
-            serde_json::from_str(r#"{"sub":"AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ","name":"Ada"}"#).unwrap();
+        assert_eq!(
+            u.subject.as_deref(),
+            Some("ada1ace0-1815-4c0e-9a1e-0000000a1ace")
+        );
+        let no_oid: Map<String, Value> = serde_json::from_str(
+            r#"{"sub":"AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ","name":"Ada"}"#,
+        )
+        .unwrap();
         assert_eq!(Microsoft.user_from_id_token(&no_oid).unwrap().subject, None);
     }
 }

@@ -87,7 +87,10 @@ mod tests {
         let m: Map<String, Value> = serde_json::from_str(r#"{"sub":"123"}"#).unwrap();
         let u = standard_user(&m).unwrap();
         assert_eq!(u.subject.as_deref(), Some("123"), "a sub alone is someone");
-        assert_eq!(Oidc.user_from_id_token(&m).unwrap().subject.as_deref(), Some("123"));
+        assert_eq!(
+            Oidc.user_from_id_token(&m).unwrap().subject.as_deref(),
+            Some("123")
+        );
     }
 
     #[test]

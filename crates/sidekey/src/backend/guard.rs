@@ -364,8 +364,8 @@ fn withhold_progress(
     account: &Account,
     mut progress: LoginProgress,
 ) -> Result<LoginProgress, Failure> {
-    if let LoginProgress::Pending { event, sent_to } | LoginProgress::Interrupted { event, sent_to } =
-        &mut progress
+    if let LoginProgress::Pending { event, sent_to }
+    | LoginProgress::Interrupted { event, sent_to } = &mut progress
     {
         let names = match withheld_for(local, caller, account)? {
             Some(names) => Some(names),
@@ -525,6 +525,29 @@ mod tests {
         assert_eq!(log[1]["account"], "nobody");
         assert_eq!(log[2]["operation"], "mcp.unknown");
         assert_eq!(log[2]["decision"], "deny");
+    }
+
+    /// Replacing an account's identity is the person's act: the agent asking for it (MCP, the
+    /// API) is refused before anything runs, and audited as refused.
+    #[tokio::test]
+    async fn only_the_person_may_replace_an_identity() {
+        let (_dir, l) = local("");
+        let login = || Call::Login {
+            req: LoginRequest {
+                account: "gh".into(),
+                ..Default::default()
+            },
+            mode: Mode::Fresh,
+            replace_identity: true,
+        };
+        for caller in [Caller::Mcp, Caller::Api("api:unix")] {
+            let f = operate(&l, &caller, login()).await.unwrap_err();
+            assert_eq!(f.exit, Exit::Policy, "{}", f.message);
+            assert!(f.message.contains("--replace-identity"), "{}", f.message);
+        }
+        let log = audit(&l);
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert!(log.iter().all(|e| e["decision"] == "deny"));
     }
 
     /// Only the guard asks the policy for a decision: a check written anywhere else would be a

@@ -3,7 +3,7 @@
 //! [`SLOT`] beside the tokens. `logout` forgets the tokens, never this: a later sign-in that
 //! comes back as someone else — or as nobody sidekey can tell — is refused and the stored
 //! tokens stay as they are. Only the person at the machine replaces it
-//! (`sidekey login NAME --replace-identity`; docs/security.md, "Identity").
+//! (`sidekey login NAME --replace-identity`; docs/identity.md, "The rule").
 //!
 //! Records from before sidekey read subjects have none. For them the first sign-in compares what
 //! the old record can still say — the subject in its ID token, else its email — and, if that
@@ -200,25 +200,55 @@ mod tests {
         let jwt = format!("e30.{payload}.sig");
         let rec = old_record(user(None, None), Some(&jwt));
         assert_eq!(
-            decide("microsoft", None, Some(&rec), &user(Some("ada-oid"), None), false),
+            decide(
+                "microsoft",
+                None,
+                Some(&rec),
+                &user(Some("ada-oid"), None),
+                false
+            ),
             Decision::Keep
         );
         assert!(matches!(
-            decide("microsoft", None, Some(&rec), &user(Some("other"), None), false),
+            decide(
+                "microsoft",
+                None,
+                Some(&rec),
+                &user(Some("other"), None),
+                false
+            ),
             Decision::Refuse(_)
         ));
         let by_mail = old_record(user(None, Some("Ada@x.test")), None);
         assert!(matches!(
-            decide("microsoft", None, Some(&by_mail), &user(Some("s"), Some("ada@x.test")), false),
+            decide(
+                "microsoft",
+                None,
+                Some(&by_mail),
+                &user(Some("s"), Some("ada@x.test")),
+                false
+            ),
             Decision::Remember(_)
         ));
         assert!(matches!(
-            decide("microsoft", None, Some(&by_mail), &user(Some("s"), Some("m@x.test")), false),
+            decide(
+                "microsoft",
+                None,
+                Some(&by_mail),
+                &user(Some("s"), Some("m@x.test")),
+                false
+            ),
             Decision::Refuse(_)
         ));
         let silent = old_record(UserInfo::default(), None);
         assert!(matches!(
-            decide("microsoft", None, Some(&silent), &user(Some("s"), None), false),
+            decide(
+                "microsoft",
+                None,
+                Some(&silent),
+                &user(Some("s"), None),
+                false
+            ),
             Decision::Remember(_)
         ));
     }

@@ -321,7 +321,7 @@ impl Job {
                 );
                 let provider_name = self.account.kind.name();
                 // Under the account lock: who the account is, and the tokens only if it is
-                // still the same user (docs/security.md, "Identity").
+                // still the same user (docs/identity.md, "The rule").
                 let stored = tokio::task::spawn_blocking(move || -> Result<Decision, Failure> {
                     let lock = vault.lock(&n)?;
                     let replace = p.replace_identity;

@@ -153,7 +153,11 @@ fn the_agent_cannot_put_another_account_in_place_of_the_persons() {
         !text.contains(&idp.verification_uri()),
         "the agent saw the link: {text}"
     );
-    assert_eq!(started["sent_to"], serde_json::json!(["telegram"]), "{text}");
+    assert_eq!(
+        started["sent_to"],
+        serde_json::json!(["telegram"]),
+        "{text}"
+    );
     wait_until("the code on Telegram", || {
         tg.messages().iter().any(|m| m.text.contains(&code))
     });
@@ -189,9 +193,9 @@ fn the_agent_cannot_put_another_account_in_place_of_the_persons() {
     );
 
     wait_until("the refusal on Telegram", || {
-        tg.messages().iter().any(|m| {
-            m.text.contains("different account") && m.text.contains("--replace-identity")
-        })
+        tg.messages()
+            .iter()
+            .any(|m| m.text.contains("different account") && m.text.contains("--replace-identity"))
     });
     let log = audit(&env);
     assert!(
@@ -250,11 +254,7 @@ fn the_api_cannot_replace_the_identity() {
 
     let out = agent(&env, &d, &["login", "o", "--replace-identity"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("on the machine"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("on the machine"), "{}", stderr(&out));
 
     let (st, started) = api(
         &d,
