@@ -571,7 +571,7 @@ impl ServerHandler for Server {
         InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("sidekey", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "sidekey runs narrow, audited operations on the person's accounts (no tokens are handed out). If a tool fails with exit code 3, call auth_login and give the person the code and link; exit code 6 is a policy refusal, not worth retrying.",
+                "sidekey runs narrow, audited operations on the person's accounts (no tokens are handed out). If a tool fails with exit code 3, call auth_login and give the person the code and link (unless it says they were sent to the person); exit code 6 is a policy refusal, not worth retrying.",
             )
     }
 

@@ -146,7 +146,7 @@ async fn conversation(
                     "A sign-in for '{name}' is already in progress; joining it."
                 ));
                 if !sent_to.is_empty() {
-                    return code_sent(backend, name, &sent_to, screen).await;
+                    return code_sent(backend, name, &sent_to, mode, screen).await;
                 }
                 event
             }
@@ -154,7 +154,7 @@ async fn conversation(
                 req.resume_only = true;
                 let started = backend.login(&req, mode, how.replace_identity).await?;
                 if !started.sent_to.is_empty() {
-                    return code_sent(backend, name, &started.sent_to, screen).await;
+                    return code_sent(backend, name, &started.sent_to, mode, screen).await;
                 }
                 started.event
             }
@@ -174,7 +174,7 @@ async fn conversation(
             ));
         }
         if !started.sent_to.is_empty() {
-            return code_sent(backend, name, &started.sent_to, screen).await;
+            return code_sent(backend, name, &started.sent_to, mode, screen).await;
         }
         started.event
     };
@@ -194,6 +194,7 @@ async fn code_sent(
     backend: &Backend,
     name: &str,
     sent_to: &[String],
+    mode: Mode,
     screen: &Screen,
 ) -> Result<(), Failure> {
     if screen.json {
@@ -201,6 +202,9 @@ async fn code_sent(
         println!("{line}");
     } else {
         screen.say(&crate::api::code_sent_note(name, sent_to));
+    }
+    if mode == Mode::Handover {
+        return Ok(()); // `--no-wait`: the daemon polls on
     }
     wait_for_outcome(backend, name, None, screen).await
 }

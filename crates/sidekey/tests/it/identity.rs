@@ -330,3 +330,28 @@ fn browse(url: &str) -> String {
         .trim()
         .to_string()
 }
+
+/// The agent's CLI in client mode, `login --no-wait --json` with Telegram configured: one
+/// `code_sent` line naming the channel, no code, and it returns at once (the daemon polls).
+#[test]
+fn the_agents_cli_says_where_the_code_went() {
+    let idp = FakeIdp::start(Options::new(Dialect::Oidc));
+    let tg = FakeTelegram::start(BOT);
+    let env = Env::new("");
+    env.write_config(&format!(
+        "{}{}",
+        telegram_toml(&env, &tg),
+        account_toml("o", Dialect::Oidc, &idp)
+    ));
+    let d = start_daemon(&env);
+    let out = agent(&env, &d, &["login", "o", "--no-wait", "--json"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let line: Value = serde_json::from_str(stdout(&out).trim()).unwrap();
+    assert_eq!(line["event"], "code_sent", "{line}");
+    assert_eq!(line["sent_to"], serde_json::json!(["telegram"]), "{line}");
+    let code = idp.wait_for_user_code(T).expect("a code is out");
+    assert!(!stdout(&out).contains(&code));
+    wait_until("the code on Telegram", || {
+        tg.messages().iter().any(|m| m.text.contains(&code))
+    });
+}
