@@ -3,7 +3,7 @@
 //! ([`crate::dialect::Wire`]).
 
 use crate::clock::Clock;
-use crate::dialect::{self, Revocation, SecretUse};
+use crate::dialect::{Revocation, SecretUse};
 use crate::error::{FlowError, RefreshError};
 use crate::poll::{PollEvent, Poller, Step};
 use crate::provider::{Endpoints, Provider, endpoint_url};
@@ -471,7 +471,8 @@ impl<'a> DeviceFlow<'a> {
         }
     }
 
-    /// Who signed in: the userinfo-style endpoint, else the ID token's claims (display only).
+    /// Who signed in: the userinfo-style endpoint, else the ID token's claims (read without
+    /// verifying its signature: it came straight from the token endpoint over TLS).
     pub async fn user_info(&self, tokens: &TokenResponse) -> Option<UserInfo> {
         if let Some(url) = &self.provider.endpoints.userinfo {
             let scheme = "Bearer";
@@ -496,7 +497,7 @@ impl<'a> DeviceFlow<'a> {
             .id_token
             .as_ref()
             .and_then(|t| id_token_claims(t.expose()))
-            .and_then(|m| dialect::oidc::standard_user(&m))
+            .and_then(|m| self.provider.kind.dialect().user_from_id_token(&m))
     }
 }
 

@@ -222,6 +222,38 @@ pub struct LoginStarted {
     /// Another sign-in for the account was already running and this one joined it.
     #[serde(default)]
     pub joined: bool,
+    /// Not empty: the code and its link went to the person's channels (these, by name) and
+    /// are withheld from this caller — the event's `user_code` and `verification_uri` are
+    /// empty. Absent for the person at the terminal, and when no channel is configured.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub sent_to: Vec<String>,
+}
+
+/// What a caller from whom the code is withheld is told instead of it.
+pub fn code_sent_note(account: &str, sent_to: &[String]) -> String {
+    let to = if sent_to.is_empty() {
+        "the person at the machine".to_string()
+    } else {
+        format!("the person ({})", sent_to.join(", "))
+    };
+    format!(
+        "The sign-in code for '{account}' was sent to {to}; it is not shown here. The sign-in completes when they enter it."
+    )
+}
+
+/// Take the code and the link out of a code event (they stay with the person).
+pub fn withhold_code(event: &mut Event) {
+    if let Event::Code {
+        user_code,
+        verification_uri,
+        verification_uri_complete,
+        ..
+    } = event
+    {
+        user_code.clear();
+        verification_uri.clear();
+        *verification_uri_complete = None;
+    }
 }
 
 /// Where a sign-in stands.
@@ -230,16 +262,21 @@ pub struct LoginStarted {
 pub enum LoginProgress {
     /// No sign-in is pending for the account.
     None,
-    /// Still waiting for the person; the code event again.
+    /// Still waiting for the person; the code event again (withheld as in
+    /// [`LoginStarted::sent_to`]).
     Pending {
         #[serde(flatten)]
         event: Event,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sent_to: Vec<String>,
     },
     /// Nobody polls it any more (its process ended); the code event, which `login --wait`
     /// resumes while it is valid.
     Interrupted {
         #[serde(flatten)]
         event: Event,
+        #[serde(default, skip_serializing_if = "Vec::is_empty")]
+        sent_to: Vec<String>,
     },
     /// Finished: `signed_in` (exit 0) or `failed` with its exit code.
     Done {
@@ -365,6 +402,36 @@ mod tests {
         assert_eq!(v["event"], "failed");
         assert_eq!(v["exit_code"], 4);
         assert_eq!(serde_json::from_value::<LoginProgress>(v).unwrap(), p);
+        // A withheld code: the field, and an old client (no `sent_to`) still parses it.
+        let mut event = Event::Code {
+            account: "a".into(),
+            provider: "oidc".into(),
+            scopes: vec![],
+            user_code: "WDJB-MJHT".into(),
+            verification_uri: "https://idp/device".into(),
+            verification_uri_complete: Some("https://idp/device?c=WDJB-MJHT".into()),
+            expires_at: "2030-01-01T00:00:00Z".into(),
+            interval: 5,
+        };
+        withhold_code(&mut event);
+        let started = LoginStarted {
+            event,
+            joined: false,
+            sent_to: vec!["telegram".into()],
+        };
+        let v = serde_json::to_value(&started).unwrap();
+        assert!(!v.to_string().contains("WDJB"), "{v}");
+        assert_eq!(v["sent_to"], serde_json::json!(["telegram"]));
+        #[derive(Deserialize)]
+        #[allow(dead_code)]
+        struct Old {
+            #[serde(flatten)]
+            event: Event,
+            #[serde(default)]
+            joined: bool,
+        }
+        serde_json::from_value::<Old>(v.clone()).unwrap();
+        assert_eq!(serde_json::from_value::<LoginStarted>(v).unwrap(), started);
         let none = serde_json::to_value(LoginProgress::None).unwrap();
         assert_eq!(
             serde_json::from_value::<LoginProgress>(none).unwrap(),

@@ -99,12 +99,15 @@ pub enum Reason {
     Doctor,
     /// A provider's daily quota is used up (YouTube `quotaExceeded`): wait for its reset.
     QuotaExceeded,
+    /// A sign-in came back as someone else than the account's remembered identity: refused,
+    /// the stored tokens untouched (`sidekey login NAME --replace-identity` switches).
+    IdentityMismatch,
     #[serde(other)]
     Other,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 25] = [
+    pub const ALL: [Reason; 26] = [
         Reason::Internal,
         Reason::Config,
         Reason::Usage,
@@ -129,6 +132,7 @@ impl Reason {
         Reason::Unauthorized,
         Reason::Doctor,
         Reason::QuotaExceeded,
+        Reason::IdentityMismatch,
         Reason::Other,
     ];
 
@@ -159,13 +163,17 @@ impl Reason {
             Reason::Unauthorized => "unauthorized",
             Reason::Doctor => "doctor",
             Reason::QuotaExceeded => "quota_exceeded",
+            Reason::IdentityMismatch => "identity_mismatch",
             Reason::Other => "other",
         }
     }
 
     /// A refusal (policy, API key) rather than an attempt that failed: the audit log's `deny`.
     pub fn is_refusal(self) -> bool {
-        matches!(self, Reason::Policy | Reason::Unauthorized)
+        matches!(
+            self,
+            Reason::Policy | Reason::Unauthorized | Reason::IdentityMismatch
+        )
     }
 
     /// The flow crate's reason words, mapped once.

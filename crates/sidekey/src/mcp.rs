@@ -306,11 +306,15 @@ impl Server {
             scopes: None,
             resume_only: false,
         };
-        let started = self.backend.login(&req, Mode::Handover).await?;
+        let started = self.backend.login(&req, Mode::Handover, false).await?;
         // Locally: the background poller has taken over before this answers (as `login
         // --no-wait` does before it exits). Through the daemon, the daemon polls.
         self.backend.settle(&account).await?;
         let text = match &started.event {
+            _ if !started.sent_to.is_empty() => format!(
+                "{} auth_status shows when '{account}' is signed in.",
+                crate::api::code_sent_note(&account, &started.sent_to)
+            ),
             sidekey_notify::Event::Code {
                 user_code,
                 verification_uri,
@@ -572,7 +576,7 @@ impl ServerHandler for Server {
         InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
             .with_server_info(Implementation::new("sidekey", env!("CARGO_PKG_VERSION")))
             .with_instructions(
-                "sidekey runs narrow, audited operations on the person's accounts (no tokens are handed out). If a tool fails with exit code 3, call auth_login and give the person the code and link; exit code 6 is a policy refusal, not worth retrying.",
+                "sidekey runs narrow, audited operations on the person's accounts (no tokens are handed out). If a tool fails with exit code 3, call auth_login and give the person the code and link (unless it says they were sent to the person); exit code 6 is a policy refusal, not worth retrying.",
             )
     }
 

@@ -9,6 +9,9 @@
 //!   operations are allowed by default.
 //! * `allow_token_export` — whether raw access tokens may leave the daemon (`token`, `exec` in
 //!   client mode). Default false: the agent gets operations, not tokens.
+//! * `show_code_to_agent` — whether a sign-in the agent starts (daemon API, MCP) shows the agent
+//!   the code and link even when the person has a channel. Default false: with a channel the
+//!   code goes to the person and the agent is told only that it was sent.
 //!
 //! A refusal is exit code 6 / HTTP 403 with a message naming the rule, and an audit entry.
 
@@ -63,9 +66,19 @@ pub struct Policy {
     /// AWS: the `ACCOUNT_ID/ROLE_NAME` pairs whose role credentials may leave the daemon
     /// (`aws.credentials`). Empty by default: none.
     pub aws_roles: Vec<String>,
+    /// Hand a sign-in's code and link to the agent even when the person has a channel (for
+    /// setups where the agent is the channel). Default false.
+    pub show_code_to_agent: bool,
 }
 
 impl Policy {
+    /// Whether `who`, having started or asked about a sign-in, is shown its code and link when
+    /// the person has a channel to receive them (without one, whoever asked must pass them on).
+    /// The person at the terminal always is; the agent only when the policy says so.
+    pub fn shows_code(&self, who: Who) -> bool {
+        who == Who::Person || self.show_code_to_agent
+    }
+
     /// The one decision, made by the guard ([`crate::backend::guard`]) and nowhere else: may
     /// `who` make the call `op` on `account`? `credential` names what an export hands out when
     /// it is narrower than the account's token (an AWS `ACCOUNT_ID/ROLE_NAME` pair).

@@ -96,6 +96,9 @@ pub struct FakeUser {
     pub name: String,
     pub email: Option<String>,
     pub login: String,
+    /// The provider's stable id of the user (OIDC `sub`, Graph `/me` `id` = the ID token's
+    /// `oid`, GitHub's numeric `/user` `id`); `None`: the dialect's fixed id for Ada.
+    pub subject: Option<String>,
 }
 
 impl Default for FakeUser {
@@ -104,6 +107,7 @@ impl Default for FakeUser {
             name: "Ada Lovelace".to_string(),
             email: Some("ada@example.test".to_string()),
             login: "ada".to_string(),
+            subject: None,
         }
     }
 }
@@ -419,6 +423,23 @@ impl FakeIdp {
         self.shared
             .lock()
             .set_status(user_code, DevStatus::Approved, Instant::now())
+    }
+
+    /// Approves a pending code signed in at the provider as `user` (someone else than the
+    /// configured user): the tokens of that approval name `user` at userinfo and in the ID token.
+    pub fn approve_as(&self, user_code: &str, user: FakeUser) -> bool {
+        let mut st = self.shared.lock();
+        let ok = st.set_status(user_code, DevStatus::Approved, Instant::now());
+        if ok {
+            st.set_approver(user_code, user);
+        }
+        ok
+    }
+
+    /// Who is signed in at the provider's pages from now on (approvals on the verification
+    /// page, the authorization endpoint of the code flow); `None`: the configured user again.
+    pub fn sign_in_as(&self, user: Option<FakeUser>) {
+        self.shared.lock().signed_in = user;
     }
 
     /// Denies a pending code. `false` if unknown, expired, approved or already used.

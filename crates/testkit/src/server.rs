@@ -826,14 +826,16 @@ fn revoke(sh: &Shared, req: &Req) -> Response {
 fn userinfo(sh: &Shared, req: &Req) -> Response {
     let github = matches!(sh.dialect(), Dialect::GitHub | Dialect::GitHubApp);
     let token = req.bearer(github);
-    let scopes = {
+    let (scopes, user) = {
         let mut st = sh.lock();
         st.counters.userinfo_requests += 1;
-        token
+        let scopes = token
             .as_deref()
-            .and_then(|t| st.access_token_scopes(t, Instant::now()))
+            .and_then(|t| st.access_token_scopes(t, Instant::now()));
+        let user = token.as_deref().and_then(|t| st.access_token_user(t));
+        (scopes, user)
     };
-    wire::userinfo(sh, scopes)
+    wire::userinfo(sh, scopes, user)
 }
 
 /// GitHub's `DELETE /applications/{client_id}/token` ("Delete an app token") and `/grant`

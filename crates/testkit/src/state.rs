@@ -14,7 +14,7 @@ use crate::util::{
     uuid_v4,
 };
 use crate::wire::{self, Fail};
-use crate::{Counters, Dialect, Fault, Options};
+use crate::{Counters, Dialect, FakeUser, Fault, Options};
 
 pub(crate) const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
@@ -113,6 +113,8 @@ pub(crate) struct Device {
     pub interval: u64,
     pub polls: u32,
     pub grant: Option<u64>,
+    /// Who approved it, when not the configured user ([`crate::FakeIdp::approve_as`]).
+    pub approver: Option<FakeUser>,
 }
 
 impl Device {
@@ -125,6 +127,8 @@ impl Device {
 struct Grant {
     scopes: Vec<String>,
     tenant: Option<String>,
+    /// Who the grant is for, when not the configured user.
+    user: Option<FakeUser>,
     access: Vec<String>,
     refresh: Vec<String>,
 }
@@ -210,6 +214,8 @@ pub(crate) struct State {
     pub deny_authorizations: bool,
     /// Google Picker (`trigger_onepick=true`): the ids the person picks.
     pub picked_files: Vec<String>,
+    /// Who is signed in at the provider's pages, when not the configured user.
+    pub signed_in: Option<FakeUser>,
 }
 
 /// One authorization code (RFC 6749 §4.1 + RFC 7636): single-use, bound to its client,
@@ -220,6 +226,7 @@ struct AuthCode {
     challenge: String,
     scopes: Vec<String>,
     used: bool,
+    user: Option<FakeUser>,
 }
 
 fn new_user_code(dialect: Dialect) -> String {
@@ -318,6 +325,7 @@ impl State {
                 challenge: challenge.to_string(),
                 scopes,
                 used: false,
+                user: self.signed_in.clone(),
             },
         );
         code
@@ -352,6 +360,7 @@ impl State {
             return Err(Fail::BadDeviceCode);
         }
         let scopes = c.scopes.clone();
+        let user = c.user.clone();
         let gid = self.next_grant;
         self.next_grant += 1;
         self.grants.insert(
@@ -359,6 +368,7 @@ impl State {
             Grant {
                 scopes: scopes.clone(),
                 tenant: None,
+                user,
                 access: Vec::new(),
                 refresh: Vec::new(),
             },
@@ -396,6 +406,7 @@ impl State {
             interval: sh.opts.interval.unwrap_or(5),
             polls: 0,
             grant: None,
+            approver: None,
         };
         self.by_user_code
             .insert(normalize_user_code(&user_code), device_code.clone());
@@ -432,10 +443,29 @@ impl State {
             s if s == to => true,
             DevStatus::Pending => {
                 dev.status = to;
+                if to == DevStatus::Approved {
+                    dev.approver = self.signed_in.clone();
+                }
                 true
             }
             _ => false,
         }
+    }
+
+    /// Record who approved a code (after [`State::set_status`] approved it).
+    pub fn set_approver(&mut self, user_code: &str, user: FakeUser) {
+        if let Some(dc) = self.by_user_code.get(&normalize_user_code(user_code))
+            && let Some(dev) = self.devices.get_mut(dc)
+        {
+            dev.approver = Some(user);
+        }
+    }
+
+    /// Who the grant behind a currently valid access token is for (`None`: the configured
+    /// user).
+    pub fn access_token_user(&self, token: &str) -> Option<FakeUser> {
+        let gid = self.access.get(token)?.grant;
+        self.grants.get(&gid)?.user.clone()
     }
 
     pub fn force_expire(&mut self, user_code: &str) -> bool {
@@ -512,6 +542,7 @@ impl State {
                 dev.status = DevStatus::Consumed;
                 let scopes = dev.scopes.clone();
                 let tenant = dev.tenant.clone();
+                let user = dev.approver.clone();
                 let gid = self.next_grant;
                 self.next_grant += 1;
                 dev.grant = Some(gid);
@@ -520,6 +551,7 @@ impl State {
                     Grant {
                         scopes: scopes.clone(),
                         tenant,
+                        user,
                         access: Vec::new(),
                         refresh: Vec::new(),
                     },
@@ -652,15 +684,16 @@ impl State {
             },
         );
         self.issued_access.push(at.clone());
-        let (scopes, tenant) = match self.grants.get_mut(&gid) {
+        let (scopes, tenant, user) = match self.grants.get_mut(&gid) {
             Some(g) => {
                 g.access.push(at.clone());
-                (g.scopes.clone(), g.tenant.clone())
+                (g.scopes.clone(), g.tenant.clone(), g.user.clone())
             }
-            None => (Vec::new(), None),
+            None => (Vec::new(), None, None),
         };
+        let user = user.as_ref().unwrap_or(&sh.opts.user);
         let id_token = issues_id_token(dialect, &scopes)
-            .then(|| wire::id_token(sh, tenant.as_deref(), &scopes));
+            .then(|| wire::id_token(sh, tenant.as_deref(), &scopes, user));
         Issued {
             access: at,
             refresh,

@@ -13,7 +13,7 @@ use serde_json::{Map, Value, json};
 
 use crate::state::{DEVICE_GRANT, Issued, Shared};
 use crate::util::{b64url, html_escape, ms_timestamp, random_b64url, unix_now, uuid_v4};
-use crate::{Dialect, Fault};
+use crate::{Dialect, FakeUser, Fault};
 
 /// Protocol-level failures, rendered per dialect by [`error`].
 #[derive(Clone, Debug)]
@@ -813,26 +813,33 @@ pub(crate) fn ms_tenant_id(segment: &str) -> String {
     }
 }
 
-fn subject(sh: &Shared) -> String {
+fn subject(sh: &Shared, user: &FakeUser) -> String {
+    if let Some(s) = &user.subject {
+        return s.clone();
+    }
     match sh.dialect() {
         Dialect::Microsoft => MS_USER_ID.to_string(),
         Dialect::Google => GOOGLE_SUB.to_string(),
         Dialect::GitHub | Dialect::GitHubApp => GITHUB_ID.to_string(),
         Dialect::Okta => OKTA_SUB.to_string(),
         Dialect::Auth0 => AUTH0_SUB.to_string(),
-        Dialect::Oidc => sh.opts.user.login.clone(),
+        Dialect::Oidc => user.login.clone(),
     }
 }
 
 /// A JWT-shaped id_token (`header.payload.signature`, base64url). The signature is random:
 /// clients are expected to read claims from userinfo, not to trust this token.
-pub(crate) fn id_token(sh: &Shared, tenant: Option<&str>, _scopes: &[String]) -> String {
-    let user = &sh.opts.user;
+pub(crate) fn id_token(
+    sh: &Shared,
+    tenant: Option<&str>,
+    _scopes: &[String],
+    user: &FakeUser,
+) -> String {
     let now = unix_now();
     let header = json!({"alg": "RS256", "kid": "sidekey-fake", "typ": "JWT"});
     let mut payload = json!({
         "iss": sh.token_issuer(tenant),
-        "sub": subject(sh),
+        "sub": subject(sh, user),
         "aud": sh.opts.client_id,
         "iat": now,
         "exp": now + sh.opts.access_token_ttl,
@@ -842,8 +849,11 @@ pub(crate) fn id_token(sh: &Shared, tenant: Option<&str>, _scopes: &[String]) ->
         payload["email"] = Value::String(e.clone());
     }
     if sh.dialect() == Dialect::Microsoft {
+        // `sub` is pairwise (per app); `oid` is the user's object id, Graph `/me`'s `id`.
+        payload["sub"] = Value::String(format!("pairwise-{}", subject(sh, user)));
+        payload["oid"] = Value::String(subject(sh, user));
         payload["tid"] = Value::String(ms_tenant_id(tenant.unwrap_or("common")));
-        payload["preferred_username"] = Value::String(upn(sh));
+        payload["preferred_username"] = Value::String(upn(user));
     }
     format!(
         "{}.{}.{}",
@@ -853,16 +863,19 @@ pub(crate) fn id_token(sh: &Shared, tenant: Option<&str>, _scopes: &[String]) ->
     )
 }
 
-fn upn(sh: &Shared) -> String {
-    let u = &sh.opts.user;
+fn upn(u: &FakeUser) -> String {
     u.email
         .clone()
         .unwrap_or_else(|| format!("{}@example.test", u.login))
 }
 
 /// "Who signed in". `scopes` is `None` when the bearer token was missing or invalid.
-pub(crate) fn userinfo(sh: &Shared, scopes: Option<Vec<String>>) -> Response {
-    let user = &sh.opts.user;
+pub(crate) fn userinfo(
+    sh: &Shared,
+    scopes: Option<Vec<String>>,
+    user: Option<FakeUser>,
+) -> Response {
+    let user = user.as_ref().unwrap_or(&sh.opts.user);
     let Some(scopes) = scopes else {
         return userinfo_unauthorized(sh);
     };
@@ -874,15 +887,15 @@ pub(crate) fn userinfo(sh: &Shared, scopes: Option<Vec<String>>) -> Response {
                 "@odata.context": format!("{}/v1.0/$metadata#users/$entity", sh.base),
                 "displayName": user.name,
                 "mail": user.email,
-                "userPrincipalName": upn(sh),
-                "id": MS_USER_ID,
+                "userPrincipalName": upn(user),
+                "id": subject(sh, user),
             }),
         ),
         Dialect::GitHub | Dialect::GitHubApp => json(
             200,
             &json!({
                 "login": user.login,
-                "id": GITHUB_ID,
+                "id": subject(sh, user).parse::<u64>().map(Value::from).unwrap_or_else(|_| Value::String(subject(sh, user))),
                 "name": user.name,
                 "email": user.email,
                 "type": "User",
@@ -890,7 +903,7 @@ pub(crate) fn userinfo(sh: &Shared, scopes: Option<Vec<String>>) -> Response {
         ),
         // OIDC userinfo endpoints release claims by scope: `profile` → name, `email` → email.
         d => {
-            let mut v = json!({ "sub": subject(sh) });
+            let mut v = json!({ "sub": subject(sh, user) });
             if has("profile") {
                 v["name"] = Value::String(user.name.clone());
                 match d {
@@ -900,7 +913,7 @@ pub(crate) fn userinfo(sh: &Shared, scopes: Option<Vec<String>>) -> Response {
                     _ => {}
                 }
                 match d {
-                    Dialect::Okta => v["preferred_username"] = Value::String(upn(sh)),
+                    Dialect::Okta => v["preferred_username"] = Value::String(upn(user)),
                     Dialect::Auth0 => v["nickname"] = Value::String(user.login.clone()),
                     _ => {}
                 }

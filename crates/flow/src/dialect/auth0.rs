@@ -64,6 +64,15 @@ impl Dialect for Auth0 {
 mod tests {
     use super::*;
 
+    /// Auth0's `/userinfo` names the user by `sub` (`auth0|…`, `google-oauth2|…`).
+    #[test]
+    fn subject_is_sub() {
+        let m: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"sub":"auth0|64ada1ace0","nickname":"ada"}"#).unwrap();
+        let u = Auth0.user_from_claims(&m).unwrap();
+        assert_eq!(u.subject.as_deref(), Some("auth0|64ada1ace0"));
+    }
+
     #[test]
     fn auth0_domain_or_url() {
         let e = endpoints("acme.eu.auth0.com").unwrap();

@@ -105,6 +105,9 @@ impl Dialect for Aws {
         Some(UserInfo {
             name: Some(format!("AWS access portal {client_id}")),
             email: None,
+            // Nobody is named, so no user can be remembered: the identity of an AWS account
+            // is its portal (start URL and region, from the config).
+            subject: None,
         })
     }
 
@@ -370,6 +373,7 @@ mod tests {
         );
         assert!(Aws.userinfo_for_api_base("http://portal.example").is_err());
         let who = Aws.anonymous_user("https://d-1.awsapps.com/start").unwrap();
+        assert_eq!(who.subject, None, "IAM Identity Center names nobody");
         assert_eq!(
             who.name.as_deref(),
             Some("AWS access portal https://d-1.awsapps.com/start")

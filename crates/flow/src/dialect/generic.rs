@@ -47,6 +47,20 @@ mod tests {
     use super::*;
     use crate::provider::endpoint_url;
 
+    /// A generic OIDC userinfo names the user by `sub`; without `sub` there is no subject.
+    #[test]
+    fn subject_is_sub() {
+        let m: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"sub":"248289761001","name":"Jane"}"#).unwrap();
+        assert_eq!(
+            Generic.user_from_claims(&m).unwrap().subject.as_deref(),
+            Some("248289761001")
+        );
+        let m: serde_json::Map<String, serde_json::Value> =
+            serde_json::from_str(r#"{"name":"Jane"}"#).unwrap();
+        assert_eq!(Generic.user_from_claims(&m).unwrap().subject, None);
+    }
+
     #[test]
     fn needs_both_endpoints() {
         let d = endpoint_url("https://idp.example.com/device").unwrap();

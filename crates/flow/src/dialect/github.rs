@@ -9,7 +9,7 @@
 use super::{Dialect, DialectSettings, Revocation, SecretUse, SettingError};
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
 use crate::response::one_line;
-use crate::user::UserInfo;
+use crate::user::{UserInfo, subject_of};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -86,8 +86,10 @@ impl Dialect for GitHub {
         let u = UserInfo {
             name: s("name").or_else(|| s("login")),
             email: s("email"),
+            // The numeric user id; `login` can be renamed and then taken by someone else.
+            subject: subject_of(m.get("id")),
         };
-        (u.name.is_some() || u.email.is_some()).then_some(u)
+        (!u.is_empty()).then_some(u)
     }
 
     /// The REST API's `/user`.
@@ -153,5 +155,17 @@ mod tests {
         let u = GitHub.user_from_claims(&m).unwrap();
         assert_eq!(u.name.as_deref(), Some("octocat"));
         assert_eq!(u.email, None);
+    }
+
+    /// GitHub's `/user` names the user by the numeric `id`; the `login` can be renamed (and
+    /// a freed login taken by someone else).
+    #[test]
+    fn subject_is_the_numeric_id() {
+        let m: Map<String, Value> =
+            serde_json::from_str(r#"{"login":"octocat","id":583231,"node_id":"MDQ6VXNlcjU4MzIzMQ==","name":"The Octocat"}"#).unwrap();
+        assert_eq!(
+            GitHub.user_from_claims(&m).unwrap().subject.as_deref(),
+            Some("583231")
+        );
     }
 }

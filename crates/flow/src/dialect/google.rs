@@ -178,6 +178,21 @@ mod tests {
     use super::*;
     use crate::provider::check_verification_uri;
 
+    /// Google's userinfo (`openidconnect.googleapis.com/v1/userinfo`) and ID token name the
+    /// user by `sub`, a numeric string that never changes; the email can.
+    #[test]
+    fn subject_is_sub() {
+        let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"sub":"110248495921238986420","name":"Ada","email":"ada@gmail.com","email_verified":true}"#,
+        )
+        .unwrap();
+        let u = Google.user_from_claims(&m).unwrap();
+        assert_eq!(u.subject.as_deref(), Some("110248495921238986420"));
+        assert_eq!(u.email.as_deref(), Some("ada@gmail.com"));
+        let id = Google.user_from_id_token(&m).unwrap();
+        assert_eq!(id.subject.as_deref(), Some("110248495921238986420"));
+    }
+
     #[test]
     fn a_seven_day_refresh_token_means_testing_mode() {
         let note = Google

@@ -7,7 +7,7 @@
 use super::{ConfigKey, Dialect, DialectSettings, SettingError};
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
 use crate::response::one_line;
-use crate::user::UserInfo;
+use crate::user::{UserInfo, subject_of};
 use serde_json::{Map, Value};
 use url::Url;
 
@@ -125,8 +125,18 @@ impl Dialect for Microsoft {
             name: s("displayName"),
             // Personal accounts have `mail: null`.
             email: s("mail").or_else(|| s("userPrincipalName")),
+            // "The unique identifier for the user" (Graph user resource): the object id.
+            subject: subject_of(m.get("id")),
         };
-        (u.name.is_some() || u.email.is_some()).then_some(u)
+        (!u.is_empty()).then_some(u)
+    }
+
+    /// The ID token's `sub` is pairwise (one per app and user), so the subject is `oid`, the
+    /// user's object id — the same value as Graph `/me`'s `id` (docs/providers.md, "Microsoft").
+    fn user_from_id_token(&self, claims: &Map<String, Value>) -> Option<UserInfo> {
+        let mut u = super::oidc::standard_user(claims).unwrap_or_default();
+        u.subject = subject_of(claims.get("oid"));
+        (!u.is_empty()).then_some(u)
     }
 
     /// Graph `/me`.
@@ -336,6 +346,7 @@ mod tests {
         let u = Microsoft.user_from_claims(&m).unwrap();
         assert_eq!(u.name.as_deref(), Some("Ada"));
         assert_eq!(u.email.as_deref(), Some("ada@x.onmicrosoft.com"));
+        assert_eq!(u.subject, None, "no id, no subject");
         assert!(
             Microsoft
                 .logout_hint()
@@ -343,5 +354,34 @@ mod tests {
                 .contains("myaccount.microsoft.com")
         );
         assert_eq!(Microsoft.revocation(), super::super::Revocation::Rfc7009);
+    }
+
+    /// Graph `/me` names the user by `id`, the user's object id; in the ID token that is `oid`,
+    /// while `sub` there is pairwise (different for every app) and must not be taken.
+    #[test]
+    fn subject_is_the_object_id() {
+        let me: Map<String, Value> = serde_json::from_str(
+            r#"{"displayName":"Ada","mail":null,"userPrincipalName":"ada@x.onmicrosoft.com","id":"ada1ace0-1815-4c0e-9a1e-0000000a1ace"}"#,
+        )
+        .unwrap();
+        let u = Microsoft.user_from_claims(&me).unwrap();
+        assert_eq!(
+            u.subject.as_deref(),
+            Some("ada1ace0-1815-4c0e-9a1e-0000000a1ace")
+        );
+        let id_token: Map<String, Value> = serde_json::from_str(
+            r#"{"sub":"AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ","oid":"ada1ace0-1815-4c0e-9a1e-0000000a1ace","tid":"9188040d-6c67-4c5b-b112-36a304b66dad","name":"Ada"}"#,
+        )
+        .unwrap();
+        let u = Microsoft.user_from_id_token(&id_token).unwrap();
+        assert_eq!(
+            u.subject.as_deref(),
+            Some("ada1ace0-1815-4c0e-9a1e-0000000a1ace")
+        );
+        let no_oid: Map<String, Value> = serde_json::from_str(
+            r#"{"sub":"AAAAAAAAAAAAAAAAAAAAAIkzqFVrSaSaFHy782bbtaQ","name":"Ada"}"#,
+        )
+        .unwrap();
+        assert_eq!(Microsoft.user_from_id_token(&no_oid).unwrap().subject, None);
     }
 }

@@ -340,6 +340,12 @@ pub trait Dialect: Send + Sync {
         oidc::standard_user(claims)
     }
 
+    /// Who signed in, from the ID token's claims (when there is no userinfo answer). Its
+    /// subject must be the same value [`Dialect::user_from_claims`] reads.
+    fn user_from_id_token(&self, claims: &Map<String, Value>) -> Option<UserInfo> {
+        oidc::standard_user(claims)
+    }
+
     /// The "who signed in" URL for an `api_base`. By default the base is the userinfo endpoint
     /// itself, used exactly as given: a trailing slash is part of the URL (a server that wants
     /// `/userinfo/` redirects `/userinfo`, and redirects are never followed).

@@ -7,12 +7,14 @@
 use super::{ConfigKey, Dialect, DialectSettings, SettingError, required};
 use crate::provider::{Endpoints, ProviderKind, endpoint_url};
 use crate::response::one_line;
-use crate::user::UserInfo;
+use crate::user::{UserInfo, subject_of};
 use serde_json::{Map, Value};
 
 pub struct Oidc;
 
-/// Who signed in, from standard OIDC claims (userinfo or an ID token): display only.
+/// Who signed in, from standard OIDC claims (userinfo or an ID token): the name and email for
+/// display, `sub` as the subject ("a locally unique and never reassigned identifier within the
+/// Issuer for the End-User", OIDC Core 1.0 §2).
 pub fn standard_user(m: &Map<String, Value>) -> Option<UserInfo> {
     let s = |k: &str| {
         m.get(k)
@@ -25,8 +27,9 @@ pub fn standard_user(m: &Map<String, Value>) -> Option<UserInfo> {
             .or_else(|| s("preferred_username"))
             .or_else(|| s("sub")),
         email: s("email"),
+        subject: subject_of(m.get("sub")),
     };
-    (u.name.is_some() || u.email.is_some()).then_some(u)
+    (!u.is_empty()).then_some(u)
 }
 
 impl Dialect for Oidc {
@@ -81,6 +84,17 @@ mod tests {
 
     #[test]
     fn standard_claims() {
+        let m: Map<String, Value> = serde_json::from_str(r#"{"sub":"123"}"#).unwrap();
+        let u = standard_user(&m).unwrap();
+        assert_eq!(u.subject.as_deref(), Some("123"), "a sub alone is someone");
+        assert_eq!(
+            Oidc.user_from_id_token(&m).unwrap().subject.as_deref(),
+            Some("123")
+        );
+    }
+
+    #[test]
+    fn standard_claims_named() {
         let m: Map<String, Value> =
             serde_json::from_str(r#"{"sub":"123","preferred_username":"ada"}"#).unwrap();
         assert_eq!(standard_user(&m).unwrap().name.as_deref(), Some("ada"));

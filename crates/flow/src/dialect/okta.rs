@@ -63,6 +63,17 @@ mod tests {
     use super::*;
     use crate::provider::check_verification_uri;
 
+    /// Okta's `/v1/userinfo` names the user by `sub` (the user id, `00u…`).
+    #[test]
+    fn subject_is_sub() {
+        let m: serde_json::Map<String, serde_json::Value> = serde_json::from_str(
+            r#"{"sub":"00u1ada2lovelace3x4y5","preferred_username":"ada@example.com"}"#,
+        )
+        .unwrap();
+        let u = Okta.user_from_claims(&m).unwrap();
+        assert_eq!(u.subject.as_deref(), Some("00u1ada2lovelace3x4y5"));
+    }
+
     #[test]
     fn okta_custom_and_org_servers() {
         let c = endpoints("https://dev-1.okta.com/oauth2/default").unwrap();

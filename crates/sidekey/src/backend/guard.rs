@@ -67,8 +67,13 @@ impl Caller {
 pub enum Call {
     /// Every account, or one.
     Status { account: Option<String> },
-    /// Start, join or resume a sign-in.
-    Login { req: LoginRequest, mode: Mode },
+    /// Start, join or resume a sign-in. `replace_identity` is the person's `login
+    /// --replace-identity` (refused to anyone else; no field of the API sets it).
+    Login {
+        req: LoginRequest,
+        mode: Mode,
+        replace_identity: bool,
+    },
     /// Hand a pasted redirect URL to a waiting code-flow sign-in.
     Redirect { account: String, url: String },
     /// Where a sign-in stands, waiting up to `wait` for it to move.
@@ -123,10 +128,20 @@ impl Call {
     /// personal value (no pasted URL: it carries an authorization code).
     fn audit_args(&self) -> Value {
         match self {
-            Call::Login { req, mode } => json!({
-                "scopes": req.scopes.clone().unwrap_or_default(),
-                "mode": mode_name(*mode),
-            }),
+            Call::Login {
+                req,
+                mode,
+                replace_identity,
+            } => {
+                let mut args = json!({
+                    "scopes": req.scopes.clone().unwrap_or_default(),
+                    "mode": mode_name(*mode),
+                });
+                if *replace_identity {
+                    args["replace_identity"] = json!(true);
+                }
+                args
+            }
             Call::Redirect { .. } => json!({"mode": "PasteUrl"}),
             Call::Progress { wait, .. } => json!({"wait": wait.as_secs()}),
             Call::Token {
@@ -240,6 +255,13 @@ fn validate(caller: &Caller, call: &mut Call) -> Result<(), Failure> {
             purpose: Some(p), ..
         } => p.validate(),
         Call::Refused { failure, .. } => Err(failure.clone()),
+        // Who the account is is the person's to change, at the machine.
+        Call::Login {
+            replace_identity: true,
+            ..
+        } if *caller != Caller::Person => Err(Failure::policy(
+            "policy: replacing an account's identity is the person's act at the machine (`sidekey login NAME --replace-identity`), never the agent's",
+        )),
         _ => Ok(()),
     }
 }
@@ -306,16 +328,34 @@ async fn run(
     let configured = || account.ok_or_else(|| Failure::internal("a call without its account"));
     Ok(match call {
         Call::Status { account } => Done::Status(local.status(account.as_deref()).await?),
-        Call::Login { req, mode } => {
+        Call::Login {
+            req,
+            mode,
+            replace_identity,
+        } => {
             let configured = configured()?;
             let wanted = signin::with_scopes(configured, req.scopes.as_deref())?;
             configured
                 .policy
                 .check_scopes(name, &configured.scopes, &wanted.scopes)?;
-            Done::Started(local.signins.start(wanted, *mode).await?)
+            let begin = signin::Begin {
+                replace_identity: *replace_identity,
+                caller: caller.audit_name(),
+                pasted: false,
+            };
+            let started = local.signins.start_as(wanted, *mode, begin).await?;
+            Done::Started(withhold_started(local, caller, configured, started).await?)
         }
-        Call::Redirect { url, .. } => Done::Started(local.login_redirect(name, url).await?),
-        Call::Progress { wait, .. } => Done::Progress(local.login_progress(name, *wait).await?),
+        Call::Redirect { url, .. } => {
+            let started = local
+                .login_redirect(name, url, &caller.audit_name())
+                .await?;
+            Done::Started(withhold_started(local, caller, configured()?, started).await?)
+        }
+        Call::Progress { wait, .. } => {
+            let progress = local.login_progress(name, *wait).await?;
+            Done::Progress(withhold_progress(local, caller, configured()?, progress)?)
+        }
         Call::Token { .. } => {
             let reply = local.token(name).await?;
             // The ceiling holds for what was granted, whoever asks (the daemon, `exec`, or the
@@ -336,6 +376,69 @@ async fn run(
         Call::Ops => Done::Ops(allowed_ops(local, caller.who())),
         Call::Refused { failure, .. } => return Err(failure.clone()),
     })
+}
+
+/// The channels a sign-in's code goes to instead of `caller`, when it is withheld from them:
+/// `None` when the caller sees it (the person; the agent when the person has no channel, or
+/// when the policy's `show_code_to_agent` says so).
+fn withheld_for(
+    local: &Local,
+    caller: &Caller,
+    account: &Account,
+) -> Result<Option<Vec<String>>, Failure> {
+    if account.policy.shows_code(caller.who()) {
+        return Ok(None);
+    }
+    let names: Vec<String> = local
+        .ctx
+        .channels()?
+        .names()
+        .into_iter()
+        .map(str::to_owned)
+        .collect();
+    Ok((!names.is_empty()).then_some(names))
+}
+
+/// A started (joined, resumed) sign-in's answer, with the code withheld from a caller who must
+/// not see it — and then sent to the person's channels if it has not been yet.
+async fn withhold_started(
+    local: &Local,
+    caller: &Caller,
+    account: &Account,
+    mut started: LoginStarted,
+) -> Result<LoginStarted, Failure> {
+    if let Some(names) = withheld_for(local, caller, account)? {
+        local.signins.tell_person(&account.name).await?;
+        crate::api::withhold_code(&mut started.event);
+        started.sent_to = names;
+    }
+    Ok(started)
+}
+
+/// Where a sign-in stands, with the code withheld as in [`withhold_started`]. The code of the
+/// person's `--replace-identity` sign-in is never the agent's.
+fn withhold_progress(
+    local: &Local,
+    caller: &Caller,
+    account: &Account,
+    mut progress: LoginProgress,
+) -> Result<LoginProgress, Failure> {
+    if let LoginProgress::Pending { event, sent_to }
+    | LoginProgress::Interrupted { event, sent_to } = &mut progress
+    {
+        let names = match withheld_for(local, caller, account)? {
+            Some(names) => Some(names),
+            None if caller.who() == Who::Agent && local.signins.replacing(&account.name)? => {
+                Some(vec![])
+            }
+            None => None,
+        };
+        if let Some(names) = names {
+            crate::api::withhold_code(event);
+            *sent_to = names;
+        }
+    }
+    Ok(progress)
 }
 
 /// Every operation with the accounts whose policy allows it to `who` (the MCP tool list, the
@@ -514,6 +617,29 @@ mod tests {
             log[1]["args"],
             json!({"via": "git_credential", "host": "GitHub.com"})
         );
+    }
+
+    /// Replacing an account's identity is the person's act: the agent asking for it (MCP, the
+    /// API) is refused before anything runs, and audited as refused.
+    #[tokio::test]
+    async fn only_the_person_may_replace_an_identity() {
+        let (_dir, l) = local("");
+        let login = || Call::Login {
+            req: LoginRequest {
+                account: "gh".into(),
+                ..Default::default()
+            },
+            mode: Mode::Fresh,
+            replace_identity: true,
+        };
+        for caller in [Caller::Mcp, Caller::Api("api:unix")] {
+            let f = operate(&l, &caller, login()).await.unwrap_err();
+            assert_eq!(f.exit, Exit::Policy, "{}", f.message);
+            assert!(f.message.contains("--replace-identity"), "{}", f.message);
+        }
+        let log = audit(&l);
+        assert_eq!(log.len(), 2, "{log:?}");
+        assert!(log.iter().all(|e| e["decision"] == "deny"));
     }
 
     /// Only the guard asks the policy for a decision: a check written anywhere else would be a

@@ -108,13 +108,20 @@ impl Backend {
     }
 
     /// Start or join a sign-in. Through the daemon the daemon always polls, so `Handover`
-    /// is the same as `Fresh` there.
-    pub async fn login(&self, req: &LoginRequest, mode: Mode) -> Result<LoginStarted, Failure> {
+    /// is the same as `Fresh` there. `replace_identity` (`login --replace-identity`) is the
+    /// person's, on the machine that holds the vault: refused in client mode.
+    pub async fn login(
+        &self,
+        req: &LoginRequest,
+        mode: Mode,
+        replace_identity: bool,
+    ) -> Result<LoginStarted, Failure> {
         match self {
             Backend::Local(l, c) => {
                 let call = Call::Login {
                     req: req.clone(),
                     mode,
+                    replace_identity,
                 };
                 Self::guarded(l, c, call, |d| match d {
                     Done::Started(r) => Some(r),
@@ -122,6 +129,10 @@ impl Backend {
                 })
                 .await
             }
+            Backend::Remote(_) if replace_identity => Err(Failure::usage(format!(
+                "--replace-identity is the person's act on the machine that holds the vault: run `sidekey login {} --replace-identity` there (not through the daemon, SIDEKEY_URL)",
+                req.account
+            ))),
             Backend::Remote(r) => r.login(req).await,
         }
     }

@@ -25,6 +25,7 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
         name: "Ada Lovelace".into(),
         email: Some("ada@example.test".into()),
         login: "ada".into(),
+        subject: None,
     };
     let idp = FakeIdp::start(opts);
     // Google's part: its device-flow dialect (approving by itself) and a fake Drive.
@@ -66,7 +67,7 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
         account: "demo".into(),
         ..LoginRequest::default()
     };
-    let started = backend.login(&req, Mode::Fresh).await?;
+    let started = backend.login(&req, Mode::Fresh, false).await?;
     if let Event::Code {
         verification_uri,
         user_code,
@@ -95,7 +96,7 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
             );
         }
     }
-    login::run(&backend, "demo", false, Mode::Fresh, &[], None).await?;
+    login::run(&backend, "demo", false, fresh()).await?;
 
     println!("\n$ sidekey status");
     output::status(
@@ -135,7 +136,7 @@ async fn google_part(backend: &Backend, google: &FakeGoogle) -> Result<(), Failu
         google.base_url()
     );
     println!("$ sidekey login google   (this fake Google approves by itself)");
-    login::run(backend, "google", false, Mode::Fresh, &[], None).await?;
+    login::run(backend, "google", false, fresh()).await?;
     println!("\n$ sidekey google inbox add welcome.md");
     let note = "# Welcome\nThe agent reads this through sidekey, never with a token of its own.\n";
     let added = run(GoogleOp::InboxAdd {
@@ -170,5 +171,15 @@ struct RemoveOnDrop(PathBuf);
 impl Drop for RemoveOnDrop {
     fn drop(&mut self) {
         let _ = std::fs::remove_dir_all(&self.0);
+    }
+}
+
+/// A plain `login NAME`.
+fn fresh() -> login::How<'static> {
+    login::How {
+        mode: Mode::Fresh,
+        scopes: &[],
+        paste_url: None,
+        replace_identity: false,
     }
 }

@@ -49,14 +49,16 @@ impl Screen {
     }
 }
 
-pub async fn run(
-    backend: &Backend,
-    name: &str,
-    json: bool,
-    mode: Mode,
-    scopes: &[String],
-    paste_url: Option<&str>,
-) -> Result<(), Failure> {
+/// What `login` was asked to do besides the account.
+pub struct How<'a> {
+    pub mode: Mode,
+    pub scopes: &'a [String],
+    pub paste_url: Option<&'a str>,
+    pub replace_identity: bool,
+}
+
+pub async fn run(backend: &Backend, name: &str, json: bool, how: How<'_>) -> Result<(), Failure> {
+    let mode = how.mode;
     let tty = std::io::stdout().is_terminal();
     let screen = Screen {
         channels: (mode != Mode::Background).then(|| {
@@ -73,7 +75,7 @@ pub async fn run(
         l.signins
             .set_progress_notes(!json && mode != Mode::Background);
     }
-    let talked = conversation(backend, name, mode, scopes, paste_url, &screen).await;
+    let talked = conversation(backend, name, &how, &screen).await;
     // This process's part of the sign-in (notifications, the handover) ends before it exits; a
     // failure there is the command's failure.
     let result = match (talked, backend.settle(name).await) {
@@ -123,11 +125,10 @@ pub(crate) async fn failed_before_start(name: &str, f: &Failure) {
 async fn conversation(
     backend: &Backend,
     name: &str,
-    mode: Mode,
-    scopes: &[String],
-    paste_url: Option<&str>,
+    how: &How<'_>,
     screen: &Screen,
 ) -> Result<(), Failure> {
+    let (mode, scopes, paste_url) = (how.mode, how.scopes, how.paste_url);
     let mut req = LoginRequest {
         account: name.to_string(),
         scopes: (!scopes.is_empty()).then(|| scopes.to_vec()),
@@ -140,15 +141,22 @@ async fn conversation(
             LoginProgress::Done { event, exit_code } => {
                 return finish(event, exit_code, screen).await;
             }
-            LoginProgress::Pending { event } => {
+            LoginProgress::Pending { event, sent_to } => {
                 screen.say(&format!(
                     "A sign-in for '{name}' is already in progress; joining it."
                 ));
+                if !sent_to.is_empty() {
+                    return code_sent(backend, name, &sent_to, mode, screen).await;
+                }
                 event
             }
             LoginProgress::Interrupted { .. } => {
                 req.resume_only = true;
-                backend.login(&req, mode).await?.event
+                let started = backend.login(&req, mode, how.replace_identity).await?;
+                if !started.sent_to.is_empty() {
+                    return code_sent(backend, name, &started.sent_to, mode, screen).await;
+                }
+                started.event
             }
         }
     } else if let Some(url) = paste_url {
@@ -159,11 +167,14 @@ async fn conversation(
         ));
         return wait_for_outcome(backend, name, None, screen).await;
     } else {
-        let started = backend.login(&req, mode).await?;
+        let started = backend.login(&req, mode, how.replace_identity).await?;
         if started.joined {
             screen.say(&format!(
                 "A sign-in for '{name}' is already in progress; joining it."
             ));
+        }
+        if !started.sent_to.is_empty() {
+            return code_sent(backend, name, &started.sent_to, mode, screen).await;
         }
         started.event
     };
@@ -175,6 +186,27 @@ async fn conversation(
         return Ok(());
     }
     wait_for_outcome(backend, name, Some(&code), screen).await
+}
+
+/// The daemon withheld the code (it went to the person's channels): say so, and wait for the
+/// outcome like any sign-in.
+async fn code_sent(
+    backend: &Backend,
+    name: &str,
+    sent_to: &[String],
+    mode: Mode,
+    screen: &Screen,
+) -> Result<(), Failure> {
+    if screen.json {
+        let line = serde_json::json!({"event": "code_sent", "account": name, "sent_to": sent_to});
+        println!("{line}");
+    } else {
+        screen.say(&crate::api::code_sent_note(name, sent_to));
+    }
+    if mode == Mode::Handover {
+        return Ok(()); // `--no-wait`: the daemon polls on
+    }
+    wait_for_outcome(backend, name, None, screen).await
 }
 
 /// Wait for the sign-in's outcome (with a countdown under a shown code) and show it.

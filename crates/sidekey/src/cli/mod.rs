@@ -60,6 +60,10 @@ pub enum Command {
         /// (the 127.0.0.1 page that did not load), pasted back
         #[arg(long, value_name = "URL", conflicts_with_all = ["wait", "no_wait", "background", "scopes"])]
         paste_url: Option<String>,
+        /// Let this sign-in replace the account's remembered identity (someone else than who
+        /// signed in before): the person's act, on the machine that holds the vault only
+        #[arg(long, conflicts_with_all = ["wait", "background", "paste_url"])]
+        replace_identity: bool,
     },
     /// Show every account (or one): provider, state, user, scopes, expiry
     Status {
@@ -270,9 +274,16 @@ async fn run_on(backend: &Backend, command: Command) -> Result<(), Failure> {
             background,
             scopes,
             paste_url,
+            replace_identity,
         } => {
             let mode = login::mode(no_wait, wait, background);
-            login::run(backend, &name, json, mode, &scopes, paste_url.as_deref()).await
+            let how = login::How {
+                mode,
+                scopes: &scopes,
+                paste_url: paste_url.as_deref(),
+                replace_identity,
+            };
+            login::run(backend, &name, json, how).await
         }
         Command::Status { name, json } => {
             let reply = backend.status(name.as_deref()).await?;

@@ -17,6 +17,7 @@ pub(super) struct RawPolicy {
     allowed_scopes: Option<Vec<String>>,
     allow: Option<Vec<Spanned<String>>>,
     aws_roles: Option<Vec<Spanned<String>>>,
+    show_code_to_agent: Option<bool>,
 }
 
 /// The account's policy (the default when the section is absent). `kind` and `flow` normalise
@@ -80,6 +81,7 @@ pub(super) fn validate(
                 allowed_scopes,
                 allow,
                 aws_roles,
+                show_code_to_agent: p.show_code_to_agent.unwrap_or(false),
             }
         }
     })

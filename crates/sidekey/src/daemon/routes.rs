@@ -262,7 +262,13 @@ async fn login_start(
     } else {
         Mode::Fresh
     };
-    guarded(d, caller, Call::Login { req, mode }, |r| match r {
+    // Replacing the account's identity is never the API's: no field of the request asks it.
+    let call = Call::Login {
+        req,
+        mode,
+        replace_identity: false,
+    };
+    guarded(d, caller, call, |r| match r {
         Done::Started(s) => Some(s),
         _ => None,
     })

@@ -130,6 +130,8 @@ impl Job {
                 pasted: None,
             }),
             notify_code: false,
+            replace_identity: false,
+            told: false,
             outcome: None,
         };
         store.save(&pending).await?;

@@ -2,8 +2,9 @@
 //! resume one), poll, store the outcome, tell the channels. The registry in [`super`] runs one
 //! [`Job`] per account; the code flow's own steps are in [`super::code_flow`].
 
+use super::identity::{self, Decision, Remembered};
 use super::pending::{Outcome, Pending, PendingStore, failed_event, signed_in_event};
-use super::{Deliveries, Mode, Shown, Stop};
+use super::{Begin, Deliveries, Mode, Shown, Stop};
 use crate::account::{Record, now_unix};
 use crate::api::LoginStarted;
 use crate::config::Account;
@@ -38,6 +39,7 @@ pub(super) struct Job {
     pub(super) notes: bool,
     pub(super) account: Account,
     pub(super) mode: Mode,
+    pub(super) begin: Begin,
     pub(super) tx: watch::Sender<Shown>,
     pub(super) deliveries: Deliveries,
 }
@@ -91,12 +93,17 @@ impl Job {
 
         let now = now_unix();
         let any_scopes = matches!(self.mode, Mode::Resume | Mode::Background);
-        let resumable = store
-            .load()?
-            .filter(|p| p.resumable(now) && (any_scopes || p.scopes == self.account.scopes));
+        // A `--replace-identity` sign-in resumes only its own kind, and only the person (or
+        // its own background poller, or a redirect pasted for it) resumes one.
+        let inherits = self.mode == Mode::Background || self.begin.pasted;
+        let resumable = store.load()?.filter(|p| {
+            p.resumable(now)
+                && (any_scopes || p.scopes == self.account.scopes)
+                && (p.replace_identity == self.begin.replace_identity || inherits)
+        });
         let http = self.ctx.http()?;
         let code_flow = self.account.flow == crate::config::SignInFlow::Code;
-        let (pending, fresh, listener) = match resumable {
+        let (mut pending, fresh, listener) = match resumable {
             Some(p) => (p, false, None),
             None if any_scopes => return Err(Failure::no_pending(name)),
             None if code_flow => {
@@ -107,16 +114,29 @@ impl Job {
         };
         let provider = provider_for(&self.account, &pending)?;
         let provider = crate::registration::attach(&self.ctx, &self.account, provider)?;
-        self.tx.send_replace(Shown::Code(LoginStarted {
-            event: pending.code_event(name),
-            joined: false,
-        }));
         // A handover leaves the code's notification to its background process, which lives on.
         let notify_code = match self.mode {
             Mode::Handover => false,
             Mode::Background => pending.notify_code,
             _ => fresh,
         };
+        // Written down before anyone sees the code: whether it is the person's replacement,
+        // and whether the channels have it (else a caller it is withheld from sends it).
+        let has_channels = self.ctx.channels().is_ok_and(|c| !c.is_empty());
+        let before = (pending.replace_identity, pending.notify_code, pending.told);
+        if fresh {
+            pending.replace_identity = self.begin.replace_identity;
+            pending.notify_code = self.mode == Mode::Handover;
+        }
+        pending.told |= notify_code && has_channels;
+        if before != (pending.replace_identity, pending.notify_code, pending.told) {
+            store.save(&pending).await?;
+        }
+        self.tx.send_replace(Shown::Code(LoginStarted {
+            event: pending.code_event(name),
+            joined: false,
+            sent_to: vec![],
+        }));
         if notify_code {
             self.notify(&pending.code_event(name));
         }
@@ -197,9 +217,13 @@ impl Job {
                 )
             });
         };
+        if p.replace_identity != self.begin.replace_identity && !self.begin.pasted {
+            return Err(busy_replacing(name, self.begin.replace_identity));
+        }
         self.tx.send_replace(Shown::Code(LoginStarted {
             event: p.code_event(name),
             joined: true,
+            sent_to: vec![],
         }));
         Ok(())
     }
@@ -245,6 +269,8 @@ impl Job {
             handover_at: None,
             code: None,
             notify_code: false,
+            replace_identity: false,
+            told: false,
             outcome: None,
         };
         store.save(&pending).await?;
@@ -293,17 +319,42 @@ impl Job {
                     rec.clone(),
                     pending.clone(),
                 );
-                let stored = tokio::task::spawn_blocking(move || -> Result<(), Failure> {
+                let provider_name = self.account.kind.name();
+                // Under the account lock: who the account is, and the tokens only if it is
+                // still the same user (docs/identity.md, "The rule").
+                let stored = tokio::task::spawn_blocking(move || -> Result<Decision, Failure> {
                     let lock = vault.lock(&n)?;
+                    let replace = p.replace_identity;
+                    let remembered: Option<Remembered> = if replace {
+                        lock.load_slot(identity::SLOT).ok().flatten()
+                    } else {
+                        lock.load_slot(identity::SLOT)?
+                    };
+                    // A record that does not open (damaged) holds nothing to compare.
+                    let current: Option<Record> = lock.load().ok().flatten();
+                    let decision = identity::decide(
+                        provider_name,
+                        remembered.as_ref(),
+                        current.as_ref(),
+                        &r.user,
+                        replace,
+                    );
+                    match &decision {
+                        Decision::Refuse(_) => return Ok(decision),
+                        Decision::Remember(id) => lock.store_slot(identity::SLOT, id)?,
+                        Decision::Forget => lock.remove_slot(identity::SLOT)?,
+                        Decision::Keep => {}
+                    }
                     lock.store(&r)?;
                     lock.store_slot("pending", &p)?;
-                    Ok(())
+                    Ok(decision)
                 })
                 .await
                 .map_err(|_| Failure::internal("a worker thread failed"))
                 .and_then(|r| r);
                 match stored {
-                    Ok(()) => return Ok(rec),
+                    Ok(Decision::Refuse(who)) => self.refuse_identity(provider, &rec, &who).await,
+                    Ok(_) => return Ok(rec),
                     // The code is spent: say why the tokens were lost, never "resume it".
                     Err(f) => f,
                 }
@@ -321,29 +372,84 @@ impl Job {
         Err(failure)
     }
 
-    /// Push an event to the configured channels (Telegram, webhook, ntfy) in the background; a
-    /// channel failure is a warning only. [`SignIns::settle`] waits for it (bounded).
-    fn notify(&self, e: &Event) {
-        let channels = match self.ctx.channels() {
-            Ok(c) if !c.is_empty() => c,
-            Ok(_) => return,
-            Err(f) => {
-                eprintln!("sidekey: warning: cannot notify: {}", f.message);
-                return;
-            }
-        };
-        let e = e.clone();
-        self.deliveries.push(tokio::spawn(async move {
-            for d in channels.send(&e).await {
-                if let Err(err) = d.result {
-                    eprintln!(
-                        "sidekey: warning: could not notify via {}: {err}",
-                        d.channel
-                    );
-                }
-            }
-        }));
+    /// A sign-in that came back as someone else: its tokens are dropped (revoked at the
+    /// provider where the dialect can, best effort), the stored record is not touched, and the
+    /// refusal gets its own audit entry (the guard's for the `login` call was written when it
+    /// started). The caller stores the outcome and tells the channels.
+    async fn refuse_identity(&self, provider: &Provider, rec: &Record, who: &str) -> Failure {
+        let name = self.account.name.as_str();
+        let started = Instant::now();
+        if let Ok(http) = self.ctx.http() {
+            let _ = DeviceFlow::new(http, provider)
+                .revoke(&rec.access_token, rec.refresh_token.as_ref())
+                .await;
+        }
+        let failure = Failure::new(
+            Exit::Policy,
+            Reason::IdentityMismatch,
+            identity::refusal(name, who),
+        );
+        if self.ctx.home.exists() {
+            let caller = if self.begin.caller.is_empty() {
+                crate::audit::local_caller()
+            } else {
+                self.begin.caller.clone()
+            };
+            crate::audit::record(
+                &self.ctx.home,
+                &caller,
+                Some(name),
+                "login",
+                serde_json::json!({"step": "finish"}),
+                started,
+                &Err(failure.clone()),
+            );
+        }
+        failure
     }
+
+    fn notify(&self, e: &Event) {
+        notify(&self.ctx, &self.deliveries, e);
+    }
+}
+
+/// Push an event to the configured channels (Telegram, webhook, ntfy) in the background; a
+/// channel failure is a warning only. [`super::SignIns::settle`] waits for it (bounded).
+pub(super) fn notify(ctx: &Context, deliveries: &Deliveries, e: &Event) {
+    let channels = match ctx.channels() {
+        Ok(c) if !c.is_empty() => c,
+        Ok(_) => return,
+        Err(f) => {
+            eprintln!("sidekey: warning: cannot notify: {}", f.message);
+            return;
+        }
+    };
+    let e = e.clone();
+    deliveries.push(tokio::spawn(async move {
+        for d in channels.send(&e).await {
+            if let Err(err) = d.result {
+                eprintln!(
+                    "sidekey: warning: could not notify via {}: {err}",
+                    d.channel
+                );
+            }
+        }
+    }));
+}
+
+/// A sign-in that cannot join the one under way: a `--replace-identity` one and a plain one do
+/// not mix (the person's replacement is theirs alone).
+pub(super) fn busy_replacing(name: &str, replacing: bool) -> Failure {
+    let message = if replacing {
+        format!(
+            "another sign-in for '{name}' is under way; wait for it to end (`sidekey login {name} --wait`), then run `sidekey login {name} --replace-identity` again"
+        )
+    } else {
+        format!(
+            "the person is signing in to '{name}' at the machine (--replace-identity); try again when that is done"
+        )
+    };
+    Failure::new(Exit::Provider, Reason::Busy, message)
 }
 
 fn progress_note(ev: &PollEvent, show: bool) {

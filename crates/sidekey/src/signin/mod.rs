@@ -20,6 +20,7 @@
 //! flow's redirect in [`code_flow`], the slot and lock in [`pending`].
 
 mod code_flow;
+pub mod identity;
 mod job;
 pub mod pending;
 
@@ -48,6 +49,19 @@ pub enum Mode {
     Handover,
     /// The background process of a handover: wait briefly for the lock, resume, poll quietly.
     Background,
+}
+
+/// Who starts a sign-in, besides its [`Mode`].
+#[derive(Clone, Debug, Default)]
+pub struct Begin {
+    /// The person's `login --replace-identity` (the guard lets no one else ask): the sign-in
+    /// may replace the account's remembered identity ([`identity`]).
+    pub replace_identity: bool,
+    /// The audit log's name of the caller, for the entry of a sign-in refused at its end.
+    pub caller: String,
+    /// A pasted redirect resumes the sign-in it belongs to, whoever started it (its state
+    /// proves the paster saw that sign-in's link).
+    pub pasted: bool,
 }
 
 /// Tells sign-ins to stop at their next wait (daemon shutdown). Codes stay resumable.
@@ -92,6 +106,8 @@ enum Shown {
 struct Task {
     shown: watch::Receiver<Shown>,
     handle: tokio::task::JoinHandle<Result<(), Failure>>,
+    /// Started with `--replace-identity`: joined only by the same (or a pasted redirect).
+    replace_identity: bool,
 }
 
 impl Task {
@@ -128,36 +144,52 @@ impl SignIns {
         self.notes.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn job(&self, account: Account, mode: Mode, tx: watch::Sender<Shown>) -> Job {
+    fn job(&self, account: Account, mode: Mode, begin: Begin, tx: watch::Sender<Shown>) -> Job {
         Job {
             ctx: self.ctx.clone(),
             stop: self.stop.clone(),
             notes: self.notes.load(std::sync::atomic::Ordering::Relaxed),
             account,
             mode,
+            begin,
             tx,
             deliveries: self.deliveries.clone(),
         }
     }
 
+    /// [`SignIns::start_as`] by nobody in particular (tests, the person's plain `login`).
+    pub async fn start(&self, account: Account, mode: Mode) -> Result<LoginStarted, Failure> {
+        self.start_as(account, mode, Begin::default()).await
+    }
+
     /// Start (or join, or resume) `account`'s sign-in and return its code as soon as there is
     /// one. The polling goes on in a task of this process (or, for a handover, in a background
     /// process); [`SignIns::progress`] tells how it ends.
-    pub async fn start(&self, account: Account, mode: Mode) -> Result<LoginStarted, Failure> {
+    pub async fn start_as(
+        &self,
+        account: Account,
+        mode: Mode,
+        begin: Begin,
+    ) -> Result<LoginStarted, Failure> {
         self.ctx.vault()?; // a wrong or missing key fails now, not after the person signed in
         let name = account.name.clone();
         let mut shown = {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
             match running.get(&name).filter(|t| t.joinable()) {
+                Some(t) if t.replace_identity != begin.replace_identity && !begin.pasted => {
+                    return Err(job::busy_replacing(&name, begin.replace_identity));
+                }
                 Some(t) => t.shown.clone(),
                 None => {
                     let (tx, rx) = watch::channel(Shown::Starting);
-                    let handle = tokio::spawn(self.job(account, mode, tx).run());
+                    let replace_identity = begin.replace_identity;
+                    let handle = tokio::spawn(self.job(account, mode, begin, tx).run());
                     running.insert(
                         name.clone(),
                         Task {
                             shown: rx.clone(),
                             handle,
+                            replace_identity,
                         },
                     );
                     rx
@@ -198,7 +230,12 @@ impl SignIns {
     /// against the waiting code-flow sign-in's state here (a wrong one is refused, exit 6, and
     /// the sign-in keeps waiting), then handed to the sign-in's owner through the encrypted
     /// slot — this process's task, another process's, or a new one resuming it.
-    pub async fn paste(&self, account: Account, url: &str) -> Result<LoginStarted, Failure> {
+    pub async fn paste(
+        &self,
+        account: Account,
+        url: &str,
+        caller: &str,
+    ) -> Result<LoginStarted, Failure> {
         let name = account.name.clone();
         let store = PendingStore::new(self.ctx.vault()?, &name);
         let waiting = store
@@ -225,7 +262,38 @@ impl SignIns {
         }
         grant.pasted = Some(sidekey_flow::Secret::new(url.trim()));
         store.save(&p).await?;
-        self.start(account, Mode::Resume).await
+        let begin = Begin {
+            replace_identity: p.replace_identity,
+            caller: caller.to_string(),
+            pasted: true,
+        };
+        self.start_as(account, Mode::Resume, begin).await
+    }
+
+    /// The code of `name`'s pending sign-in is being withheld from the caller: make sure the
+    /// person's channels have it (a resumed or joined sign-in may never have sent it).
+    pub async fn tell_person(&self, name: &str) -> Result<(), Failure> {
+        let store = PendingStore::new(self.ctx.vault()?, name);
+        let Some(mut p) = store.load()? else {
+            return Ok(());
+        };
+        // Told already, finished, expired, or a handover's poller is about to send it.
+        if p.told || p.outcome.is_some() || p.expires_at() <= now_unix() || p.notify_code {
+            return Ok(());
+        }
+        p.told = true;
+        store.save(&p).await?;
+        job::notify(&self.ctx, &self.deliveries, &p.code_event(name));
+        Ok(())
+    }
+
+    /// Whether `name`'s pending sign-in is the person's `--replace-identity` one (its code is
+    /// for the person only).
+    pub fn replacing(&self, name: &str) -> Result<bool, Failure> {
+        let store = PendingStore::new(self.ctx.vault()?, name);
+        Ok(store
+            .load()?
+            .is_some_and(|p| p.replace_identity && p.outcome.is_none()))
     }
 
     /// Where `name`'s sign-in stands, waiting up to `wait` for it to finish.
@@ -239,11 +307,13 @@ impl SignIns {
                 Seen::Interrupted(p) => {
                     return Ok(LoginProgress::Interrupted {
                         event: p.code_event(name),
+                        sent_to: vec![],
                     });
                 }
                 Seen::Live(p) if Instant::now() >= deadline => {
                     return Ok(LoginProgress::Pending {
                         event: p.code_event(name),
+                        sent_to: vec![],
                     });
                 }
                 Seen::Live(_) => tokio::time::sleep(Duration::from_millis(250)).await,
@@ -262,11 +332,25 @@ impl SignIns {
                 let mut account = account.clone();
                 account.scopes = p.scopes.clone();
                 let (tx, rx) = watch::channel(Shown::Starting);
-                let handle = tokio::spawn(self.job(account, Mode::Resume, tx).run());
+                // Resumed as it was started: a `--replace-identity` sign-in stays one.
+                let begin = Begin {
+                    replace_identity: p.replace_identity,
+                    caller: "daemon".into(),
+                    pasted: false,
+                };
+                let replace_identity = begin.replace_identity;
+                let handle = tokio::spawn(self.job(account, Mode::Resume, begin, tx).run());
                 self.running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
-                    .insert(name.clone(), Task { shown: rx, handle });
+                    .insert(
+                        name.clone(),
+                        Task {
+                            shown: rx,
+                            handle,
+                            replace_identity,
+                        },
+                    );
             }
         }
     }
@@ -469,7 +553,7 @@ mod tests {
         first.drain(Duration::from_secs(10)).await;
         // Nobody polls it now and it has no outcome: interrupted, and resumable.
         match first.progress("o", Duration::ZERO).await.unwrap() {
-            LoginProgress::Interrupted { event } => assert_eq!(user_code(&event), code),
+            LoginProgress::Interrupted { event, .. } => assert_eq!(user_code(&event), code),
             other => panic!("not interrupted: {other:?}"),
         }
 
@@ -550,6 +634,8 @@ mod tests {
             handover_at,
             code: None,
             notify_code: false,
+            replace_identity: false,
+            told: false,
             outcome: None,
         }
     }

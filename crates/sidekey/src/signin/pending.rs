@@ -47,6 +47,13 @@ pub struct Pending {
     /// channels, so the command returns without waiting for a slow or hanging channel.
     #[serde(default)]
     pub notify_code: bool,
+    /// Started by the person with `login --replace-identity`: its end may replace the
+    /// account's remembered identity, and nobody else joins or resumes it.
+    #[serde(default)]
+    pub replace_identity: bool,
+    /// The code went to the person's channels (or is on its way there).
+    #[serde(default)]
+    pub told: bool,
     pub outcome: Option<Outcome>,
 }
 

@@ -63,7 +63,8 @@ NAME below is one of these; if several could be meant, ask which.
    `{\"event\":\"code\",\"user_code\":\"…\",\"verification_uri\":\"…\",\"expires_at\":\"…\",…}`.
    sidekey has already sent the link and the code straight to the person on Telegram: tell them to
    open it there and sign in. Relay `user_code` and `verification_uri` yourself only if they ask or
-   got nothing.
+   got nothing. If it prints `{\"event\":\"code_sent\",\"sent_to\":[…]}` instead, the code went
+   only to the person's channel: tell them to look there (you are not given it).
 3. To follow up, `sidekey status NAME --json`: `state` is `pending` until the person is done
    (`expires_at` is when the code expires), then `signed_in`. `signed_out` or `reauth_required`
    means it did not happen: offer to start again (step 2).

@@ -727,3 +727,57 @@ fn malformed_lines_are_answered_and_the_session_goes_on() {
         "{kinds:?}"
     );
 }
+
+/// With a channel configured, `auth_login` gives the agent no code and no link: the channel gets
+/// the code once (the background poller sends it), the tool says it was sent. And the agent
+/// cannot ask to replace the account's identity.
+#[test]
+fn auth_login_sends_the_code_to_the_person_not_the_agent() {
+    let Some(py) = python() else { return };
+    let (idp, _graph, env) = setup();
+    let hook = sidekey_testkit::telegram::FakeHook::start();
+    let config = std::fs::read_to_string(&env.config).unwrap();
+    env.write_config(&format!(
+        "{config}\n[notify.webhook]\nurl = \"{}\"\n",
+        hook.url()
+    ));
+    let doc = client(
+        &env,
+        &py,
+        json!([
+            {"name": "auth_login", "arguments": {"account": "home", "replace_identity": true}},
+            {"name": "auth_login", "arguments": {"account": "home"}},
+        ]),
+        |_| {},
+    );
+    let replace = &doc["calls"][0]["result"];
+    assert_eq!(replace["isError"], true, "{replace}");
+    assert_eq!(replace["structuredContent"]["error"]["exit_code"], 2);
+    let login = &doc["calls"][1]["result"];
+    assert_eq!(login["isError"], false, "{login}");
+    let started = &login["structuredContent"];
+    assert_eq!(started["user_code"], "", "{started}");
+    assert_eq!(started["verification_uri"], "", "{started}");
+    assert_eq!(started["sent_to"], json!(["webhook"]), "{started}");
+    let text = login.to_string();
+    assert!(text.contains("was sent to the person (webhook)"), "{text}");
+    assert!(!text.contains(&idp.verification_uri()), "{text}");
+    wait_signed_in(&env, &py, "home", |_| {});
+    let code = idp.last_user_code().unwrap();
+    assert!(!text.contains(&code), "{text}");
+    let t0 = std::time::Instant::now();
+    let codes = loop {
+        let codes: Vec<String> = hook
+            .requests()
+            .iter()
+            .map(|r| String::from_utf8_lossy(&r.body).to_string())
+            .filter(|b| b.contains("\"event\":\"code\""))
+            .collect();
+        if !codes.is_empty() || t0.elapsed() > Duration::from_secs(20) {
+            break codes;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    };
+    assert_eq!(codes.len(), 1, "{codes:?}");
+    assert!(codes[0].contains(&code), "{}", codes[0]);
+}
