@@ -253,9 +253,11 @@ async fn run(
             configured
                 .policy
                 .check_scopes(name, &configured.scopes, &wanted.scopes)?;
-            Done::Started(local.signins.start(wanted, *mode).await?)
+            Done::Started(local.signins.start(wanted, *mode, caller.who()).await?)
         }
-        Call::Redirect { url, .. } => Done::Started(local.login_redirect(name, url).await?),
+        Call::Redirect { url, .. } => {
+            Done::Started(local.login_redirect(name, url, caller.who()).await?)
+        }
         Call::Progress { wait, .. } => Done::Progress(local.login_progress(name, *wait).await?),
         Call::Token { .. } => {
             let reply = local.token(name).await?;

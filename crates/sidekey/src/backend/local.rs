@@ -130,9 +130,14 @@ impl Local {
         Ok(StatusReply { accounts })
     }
 
-    pub async fn login_redirect(&self, name: &str, url: &str) -> Result<LoginStarted, Failure> {
+    pub async fn login_redirect(
+        &self,
+        name: &str,
+        url: &str,
+        by: crate::policy::Who,
+    ) -> Result<LoginStarted, Failure> {
         let account = self.ctx.config.account(name)?.clone();
-        self.signins.paste(account, url).await
+        self.signins.paste(account, url, by).await
     }
 
     pub async fn login_progress(

@@ -38,6 +38,8 @@ pub(super) struct Job {
     pub(super) notes: bool,
     pub(super) account: Account,
     pub(super) mode: Mode,
+    /// Who asked for it (kept in the slot: an agent's error paste cancels only its own).
+    pub(super) by: super::pending::Starter,
     pub(super) tx: watch::Sender<Shown>,
     pub(super) deliveries: Deliveries,
 }
@@ -245,6 +247,7 @@ impl Job {
             handover_at: None,
             code: None,
             notify_code: false,
+            started_by: self.by,
             outcome: None,
         };
         store.save(&pending).await?;

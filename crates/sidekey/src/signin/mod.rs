@@ -29,7 +29,8 @@ use crate::config::Account;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
 use job::Job;
-use pending::{Outcome, Pending, PendingStore, Seen, signed_in_event};
+use crate::policy::Who;
+use pending::{Outcome, Pending, PendingStore, Seen, Starter, signed_in_event};
 use sidekey_flow::pkce;
 use sidekey_notify::Event;
 use std::collections::HashMap;
@@ -128,13 +129,14 @@ impl SignIns {
         self.notes.store(on, std::sync::atomic::Ordering::Relaxed);
     }
 
-    fn job(&self, account: Account, mode: Mode, tx: watch::Sender<Shown>) -> Job {
+    fn job(&self, account: Account, mode: Mode, by: Starter, tx: watch::Sender<Shown>) -> Job {
         Job {
             ctx: self.ctx.clone(),
             stop: self.stop.clone(),
             notes: self.notes.load(std::sync::atomic::Ordering::Relaxed),
             account,
             mode,
+            by,
             tx,
             deliveries: self.deliveries.clone(),
         }
@@ -142,8 +144,14 @@ impl SignIns {
 
     /// Start (or join, or resume) `account`'s sign-in and return its code as soon as there is
     /// one. The polling goes on in a task of this process (or, for a handover, in a background
-    /// process); [`SignIns::progress`] tells how it ends.
-    pub async fn start(&self, account: Account, mode: Mode) -> Result<LoginStarted, Failure> {
+    /// process); [`SignIns::progress`] tells how it ends. `by` is who asks: a new sign-in
+    /// remembers it (see [`SignIns::paste`]).
+    pub async fn start(
+        &self,
+        account: Account,
+        mode: Mode,
+        by: Who,
+    ) -> Result<LoginStarted, Failure> {
         self.ctx.vault()?; // a wrong or missing key fails now, not after the person signed in
         let name = account.name.clone();
         let mut shown = {
@@ -152,7 +160,7 @@ impl SignIns {
                 Some(t) => t.shown.clone(),
                 None => {
                     let (tx, rx) = watch::channel(Shown::Starting);
-                    let handle = tokio::spawn(self.job(account, mode, tx).run());
+                    let handle = tokio::spawn(self.job(account, mode, by.into(), tx).run());
                     running.insert(
                         name.clone(),
                         Task {
@@ -194,11 +202,21 @@ impl SignIns {
         outcome
     }
 
-    /// A redirect URL pasted back (`login --paste-url`, `POST /v1/login/NAME/redirect`): checked
-    /// against the waiting code-flow sign-in's state here (a wrong one is refused, exit 6, and
-    /// the sign-in keeps waiting), then handed to the sign-in's owner through the encrypted
-    /// slot — this process's task, another process's, or a new one resuming it.
-    pub async fn paste(&self, account: Account, url: &str) -> Result<LoginStarted, Failure> {
+    /// A redirect URL pasted back (`login --paste-url`, `POST /v1/login/NAME/redirect`) by
+    /// `by`: checked against the waiting code-flow sign-in's state here (a wrong one is refused,
+    /// exit 6, and the sign-in keeps waiting), then handed to the sign-in's owner through the
+    /// encrypted slot — this process's task, another process's, or a new one resuming it.
+    ///
+    /// A redirect carrying `error=` cancels the sign-in. The agent may cancel only a sign-in it
+    /// started: one the person started at the terminal is not the agent's to end (exit 6, the
+    /// sign-in keeps waiting). The paste's `error_description` is never shown to anyone: the
+    /// outcome names who cancelled (`code_flow::refusal`).
+    pub async fn paste(
+        &self,
+        account: Account,
+        url: &str,
+        by: Who,
+    ) -> Result<LoginStarted, Failure> {
         let name = account.name.clone();
         let store = PendingStore::new(self.ctx.vault()?, &name);
         let waiting = store
@@ -213,19 +231,30 @@ impl SignIns {
                 ),
             ));
         };
+        let started_by = p.started_by;
         let Some(grant) = p.code.as_mut() else {
             return Err(Failure::no_pending(&name));
         };
+        let by = Starter::from(by);
         match pkce::parse_redirect(url, grant.request.state.expose()) {
-            Ok(_) | Err(pkce::RedirectError::Refused { .. }) => {}
+            Ok(_) => {}
+            Err(pkce::RedirectError::Refused { .. })
+                if by == Starter::Agent && started_by == Starter::Person =>
+            {
+                return Err(Failure::policy(format!(
+                    "policy: the sign-in of '{name}' was started at the terminal by the person; a redirect with an error from the agent's side does not cancel it (it keeps waiting for the person)"
+                )));
+            }
+            Err(pkce::RedirectError::Refused { .. }) => {}
             Err(e @ pkce::RedirectError::StateMismatch) => {
                 return Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string()));
             }
             Err(e) => return Err(Failure::usage(e.to_string())),
         }
         grant.pasted = Some(sidekey_flow::Secret::new(url.trim()));
+        grant.pasted_by = Some(by);
         store.save(&p).await?;
-        self.start(account, Mode::Resume).await
+        self.start(account, Mode::Resume, by_who(by)).await
     }
 
     /// Where `name`'s sign-in stands, waiting up to `wait` for it to finish.
@@ -262,7 +291,8 @@ impl SignIns {
                 let mut account = account.clone();
                 account.scopes = p.scopes.clone();
                 let (tx, rx) = watch::channel(Shown::Starting);
-                let handle = tokio::spawn(self.job(account, Mode::Resume, tx).run());
+                let handle =
+                    tokio::spawn(self.job(account, Mode::Resume, p.started_by, tx).run());
                 self.running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -308,6 +338,13 @@ impl SignIns {
             let _ = tokio::time::timeout(limit, h).await;
         }
         self.deliveries.wait(limit).await;
+    }
+}
+
+fn by_who(s: Starter) -> Who {
+    match s {
+        Starter::Person => Who::Person,
+        Starter::Agent => Who::Agent,
     }
 }
 
@@ -446,8 +483,8 @@ mod tests {
         let s = setup();
         let signins = SignIns::new(s.ctx.clone(), Stop::never());
         let (a, b) = tokio::join!(
-            signins.start(account(&s), Mode::Fresh),
-            signins.start(account(&s), Mode::Fresh)
+            signins.start(account(&s), Mode::Fresh, Who::Person),
+            signins.start(account(&s), Mode::Fresh, Who::Person)
         );
         let (a, b) = (a.unwrap(), b.unwrap());
         assert_eq!(user_code(&a.event), user_code(&b.event));
@@ -464,7 +501,7 @@ mod tests {
         let s = setup();
         let (raise, stop) = Stop::new();
         let first = SignIns::new(s.ctx.clone(), stop);
-        let code = user_code(&first.start(account(&s), Mode::Fresh).await.unwrap().event);
+        let code = user_code(&first.start(account(&s), Mode::Fresh, Who::Person).await.unwrap().event);
         raise.send(true).unwrap();
         first.drain(Duration::from_secs(10)).await;
         // Nobody polls it now and it has no outcome: interrupted, and resumable.
@@ -474,7 +511,7 @@ mod tests {
         }
 
         let second = SignIns::new(s.ctx.clone(), Stop::never());
-        let resumed = second.start(account(&s), Mode::Resume).await.unwrap();
+        let resumed = second.start(account(&s), Mode::Resume, Who::Person).await.unwrap();
         assert_eq!(user_code(&resumed.event), code);
         assert_eq!(
             s.idp.counters().device_requests,
@@ -490,7 +527,7 @@ mod tests {
     async fn another_poller_is_joined_and_resume_only_never_asks_for_a_code() {
         let s = setup();
         let signins = SignIns::new(s.ctx.clone(), Stop::never());
-        let f = signins.start(account(&s), Mode::Resume).await.unwrap_err();
+        let f = signins.start(account(&s), Mode::Resume, Who::Person).await.unwrap_err();
         assert_eq!(f.reason, Reason::NoPending);
         assert_eq!(s.idp.counters().device_requests, 0);
 
@@ -500,7 +537,7 @@ mod tests {
         store.save(&pending).await.unwrap();
         let held = store.claim().unwrap().expect("free");
         let other = SignIns::new(s.ctx.clone(), Stop::never());
-        let joined = other.start(account(&s), Mode::Fresh).await.unwrap();
+        let joined = other.start(account(&s), Mode::Fresh, Who::Person).await.unwrap();
         assert!(joined.joined);
         assert_eq!(user_code(&joined.event), "WDJB-MJHT");
         assert_eq!(s.idp.counters().device_requests, 0);
@@ -550,6 +587,7 @@ mod tests {
             handover_at,
             code: None,
             notify_code: false,
+            started_by: Starter::Person,
             outcome: None,
         }
     }
