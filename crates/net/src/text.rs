@@ -56,6 +56,13 @@ fn invisible(c: char) -> bool {
         | '\u{E0000}'..='\u{E007F}')
 }
 
+/// A character [`printable`] removes wherever it stands: a control character (C0, DEL, C1), an
+/// [`invisible`] one, or a line or paragraph separator (U+2028, U+2029). For output that keeps
+/// the data (JSON), where such a character is written as an escape instead.
+pub fn hidden(c: char) -> bool {
+    c.is_control() || invisible(c) || c == '\u{2028}' || c == '\u{2029}'
+}
+
 /// `s` without terminal escape sequences (CSI `ESC [ … final`, OSC/DCS/APC/PM/SOS strings up to
 /// BEL or ST, and two-character escapes; their 8-bit C1 forms too), without other control
 /// characters and without [`invisible`] characters. `\n` and `\t` are kept when `lines`;
@@ -211,7 +218,10 @@ mod printable_tests {
         let shown = one_line(evil, 200);
         assert_eq!(shown, "Click me fdp.exe red fake");
         for c in shown.chars() {
-            assert!(!c.is_control() && !('\u{2000}'..='\u{206f}').contains(&c) || c == ' ', "{c:?}");
+            assert!(
+                !c.is_control() && !('\u{2000}'..='\u{206f}').contains(&c) || c == ' ',
+                "{c:?}"
+            );
         }
         assert!(!shown.contains("evil"), "an OSC 8 target survived: {shown}");
         // Several lines: newlines and tabs stay, the rest goes.

@@ -350,7 +350,9 @@ async fn text_chosen_by_others_reaches_every_channel_printable() {
         };
         for c in decoded.chars() {
             assert!(
-                c == '\n' || !(c.is_control() || ('\u{200b}'..='\u{206f}').contains(&c)),
+                c == '\n'
+                    || !(c.is_control()
+                        || matches!(c, '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')),
                 "{c:?} reached a channel: {decoded:?}"
             );
         }

@@ -173,7 +173,6 @@ async fn loopback_answer(
     answer
 }
 
-
 /// The loopback listener, until dropped: every connection in a task of its own, bounded by
 /// [`CONNECTION_DEADLINE`]; a redirect carrying this sign-in's state is sent on `found` (the
 /// first one wins; later ones still get their page).
@@ -300,9 +299,8 @@ impl Job {
             },
         };
         let (found, mut answers) = tokio::sync::mpsc::channel(4);
-        let _listening = listener.map(|l| {
-            serve_loopback(l, grant.request.redirect_uri.clone(), state.clone(), found)
-        });
+        let _listening = listener
+            .map(|l| serve_loopback(l, grant.request.redirect_uri.clone(), state.clone(), found));
         let name = self.account.name.as_str();
         let (answer, via) = loop {
             if self.stop.is_raised() {

@@ -28,8 +28,8 @@ use crate::api::{LoginProgress, LoginStarted};
 use crate::config::Account;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
-use job::Job;
 use crate::policy::Who;
+use job::Job;
 use pending::{Outcome, Pending, PendingStore, Seen, Starter, signed_in_event};
 use sidekey_flow::pkce;
 use sidekey_notify::Event;
@@ -291,8 +291,7 @@ impl SignIns {
                 let mut account = account.clone();
                 account.scopes = p.scopes.clone();
                 let (tx, rx) = watch::channel(Shown::Starting);
-                let handle =
-                    tokio::spawn(self.job(account, Mode::Resume, p.started_by, tx).run());
+                let handle = tokio::spawn(self.job(account, Mode::Resume, p.started_by, tx).run());
                 self.running
                     .lock()
                     .unwrap_or_else(|e| e.into_inner())
@@ -501,7 +500,13 @@ mod tests {
         let s = setup();
         let (raise, stop) = Stop::new();
         let first = SignIns::new(s.ctx.clone(), stop);
-        let code = user_code(&first.start(account(&s), Mode::Fresh, Who::Person).await.unwrap().event);
+        let code = user_code(
+            &first
+                .start(account(&s), Mode::Fresh, Who::Person)
+                .await
+                .unwrap()
+                .event,
+        );
         raise.send(true).unwrap();
         first.drain(Duration::from_secs(10)).await;
         // Nobody polls it now and it has no outcome: interrupted, and resumable.
@@ -511,7 +516,10 @@ mod tests {
         }
 
         let second = SignIns::new(s.ctx.clone(), Stop::never());
-        let resumed = second.start(account(&s), Mode::Resume, Who::Person).await.unwrap();
+        let resumed = second
+            .start(account(&s), Mode::Resume, Who::Person)
+            .await
+            .unwrap();
         assert_eq!(user_code(&resumed.event), code);
         assert_eq!(
             s.idp.counters().device_requests,
@@ -527,7 +535,10 @@ mod tests {
     async fn another_poller_is_joined_and_resume_only_never_asks_for_a_code() {
         let s = setup();
         let signins = SignIns::new(s.ctx.clone(), Stop::never());
-        let f = signins.start(account(&s), Mode::Resume, Who::Person).await.unwrap_err();
+        let f = signins
+            .start(account(&s), Mode::Resume, Who::Person)
+            .await
+            .unwrap_err();
         assert_eq!(f.reason, Reason::NoPending);
         assert_eq!(s.idp.counters().device_requests, 0);
 
@@ -537,7 +548,10 @@ mod tests {
         store.save(&pending).await.unwrap();
         let held = store.claim().unwrap().expect("free");
         let other = SignIns::new(s.ctx.clone(), Stop::never());
-        let joined = other.start(account(&s), Mode::Fresh, Who::Person).await.unwrap();
+        let joined = other
+            .start(account(&s), Mode::Fresh, Who::Person)
+            .await
+            .unwrap();
         assert!(joined.joined);
         assert_eq!(user_code(&joined.event), "WDJB-MJHT");
         assert_eq!(s.idp.counters().device_requests, 0);

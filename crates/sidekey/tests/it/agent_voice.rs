@@ -193,7 +193,11 @@ fn an_agents_error_paste_does_not_cancel_the_persons_sign_in() {
     let (status, body) = post_redirect(&d, "c", &forged_refusal(&link));
     assert_eq!(status, 403, "{body}");
     assert!(body.contains("started at the terminal"), "{body}");
-    let out = agent(&env, &d, &["login", "c", "--paste-url", &forged_refusal(&link)]);
+    let out = agent(
+        &env,
+        &d,
+        &["login", "c", "--paste-url", &forged_refusal(&link)],
+    );
     assert_eq!(out.status.code(), Some(6), "{}", stderr(&out));
     assert!(!stderr(&out).contains(FORGED), "{}", stderr(&out));
     let p = progress(&d, "c", 0);
@@ -279,7 +283,10 @@ fn the_agent_cancels_only_in_sidekeys_words() {
     assert_eq!(p["event"], "failed", "{p}");
     let failed = wait_for_failed(&hook2);
     assert!(
-        failed["message"].as_str().unwrap().contains("access_denied"),
+        failed["message"]
+            .as_str()
+            .unwrap()
+            .contains("access_denied"),
         "{failed}"
     );
 
@@ -290,7 +297,10 @@ fn the_agent_cancels_only_in_sidekeys_words() {
         p.to_string(),
         std::fs::read_to_string(env.home.join("audit.log")).unwrap(),
     ] {
-        assert!(!text.contains("locked"), "the agent's words got through: {text}");
+        assert!(
+            !text.contains("locked"),
+            "the agent's words got through: {text}"
+        );
     }
 }
 
@@ -328,7 +338,10 @@ fn an_echoed_code_exchange_hands_nothing_on() {
     let p = progress(&d, "c", 10);
     assert_eq!(p["event"], "failed", "{p}");
     let message = p["message"].as_str().unwrap().to_string();
-    assert!(message.contains("[redacted]"), "nothing was echoed? {message}");
+    assert!(
+        message.contains("[redacted]"),
+        "nothing was echoed? {message}"
+    );
     assert!(message.contains("sign-in link"), "{message}");
     assert!(!message.contains("device code"), "{message}");
     let failed = wait_for_failed(&hook);
@@ -358,9 +371,16 @@ fn an_echoed_code_exchange_hands_nothing_on() {
     // The verifier is in the encrypted slot only; whatever follows `code_verifier=` is redacted.
     for (i, _) in everything.match_indices("code_verifier=") {
         let rest = &everything[i + "code_verifier=".len()..];
-        assert!(rest.starts_with("[redacted]"), "{}", &rest[..rest.len().min(60)]);
+        assert!(
+            rest.starts_with("[redacted]"),
+            "{}",
+            &rest[..rest.len().min(60)]
+        );
     }
-    assert!(everything.contains("code_verifier="), "the echo was cut: {message}");
+    assert!(
+        everything.contains("code_verifier="),
+        "the echo was cut: {message}"
+    );
 }
 
 /// Item 5: twenty idle connections to the loopback listener do not hold up the real redirect.
