@@ -235,10 +235,17 @@ impl PendingStore {
         if let Some(o) = p.outcome.clone() {
             return Ok(Seen::Finished(p, o));
         }
-        Ok(if self.live(&p, now)? {
-            Seen::Live(p)
-        } else {
-            Seen::Interrupted(p)
+        if self.live(&p, now)? {
+            return Ok(Seen::Live(p));
+        }
+        // The poller stores its outcome, then lets go of the lock: it may have done both
+        // between the load above and the lock check. Read again before saying "interrupted".
+        Ok(match self.load()? {
+            Some(q) => match q.outcome.clone() {
+                Some(o) => Seen::Finished(q, o),
+                None => Seen::Interrupted(p),
+            },
+            None => Seen::Interrupted(p),
         })
     }
 
