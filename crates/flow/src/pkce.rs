@@ -220,12 +220,21 @@ impl DeviceFlow<'_> {
             .map_err(|e| {
                 FlowError::Unreachable(format!("code exchange at {} failed: {e}", host_of(url)))
             })?;
+        // A provider or proxy that echoes the request must not hand on the code, the verifier
+        // or the client secret (as refresh and the device flow scrub theirs).
+        let secrets: Vec<&str> = form
+            .iter()
+            .filter(|(k, _)| matches!(*k, "code" | "code_verifier" | "client_secret"))
+            .map(|(_, v)| *v)
+            .collect();
         match response::classify_token_reply(
             raw.status,
             raw.content_type.as_deref(),
             raw.retry_after,
             &raw.body,
-        ) {
+        )
+        .scrubbed(&secrets)
+        {
             TokenReply::Tokens(t) => Ok(t),
             TokenReply::Error(e) => Err(FlowError::from_oauth(&e, false)),
             TokenReply::Transient { what, .. } => Err(FlowError::Unreachable(format!(

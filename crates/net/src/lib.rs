@@ -37,4 +37,4 @@ pub use http::{
 };
 pub use retry_after::{parse_retry_after, parse_retry_after_at};
 pub use secret::Secret;
-pub use text::{REDACTED, one_line, scrub};
+pub use text::{REDACTED, hidden, one_line, printable, scrub};

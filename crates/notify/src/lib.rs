@@ -106,6 +106,67 @@ impl Event {
         }
     }
 
+    /// The event as every channel shows it: each piece of free text (names, scopes, the user a
+    /// provider named, a failure's message, a warning) as one printable line
+    /// ([`sidekey_net::one_line`]: no escape sequences, control characters, bidi overrides or
+    /// zero-width characters). A provider, the agent or a pasted redirect may have chosen them;
+    /// the webhook's JSON carries them cleaned too, as a receiver may well show them. Links and
+    /// the user code are already checked where they are received.
+    pub fn for_person(&self) -> Event {
+        let line = |s: &String| sidekey_net::one_line(s, usize::MAX);
+        let lines = |v: &Vec<String>| v.iter().map(line).collect();
+        match self {
+            Event::Code {
+                account,
+                provider,
+                scopes,
+                user_code,
+                verification_uri,
+                verification_uri_complete,
+                expires_at,
+                interval,
+            } => Event::Code {
+                account: line(account),
+                provider: line(provider),
+                scopes: lines(scopes),
+                user_code: user_code.clone(),
+                verification_uri: verification_uri.clone(),
+                verification_uri_complete: verification_uri_complete.clone(),
+                expires_at: line(expires_at),
+                interval: *interval,
+            },
+            Event::SignedIn {
+                account,
+                provider,
+                user,
+                scopes,
+                expires_at,
+                warning,
+            } => Event::SignedIn {
+                account: line(account),
+                provider: line(provider),
+                user: User {
+                    name: user.name.as_ref().map(line),
+                    email: user.email.as_ref().map(line),
+                },
+                scopes: lines(scopes),
+                expires_at: expires_at.as_ref().map(line),
+                warning: warning.as_ref().map(line),
+            },
+            Event::Failed {
+                account,
+                provider,
+                reason,
+                message,
+            } => Event::Failed {
+                account: line(account),
+                provider: line(provider),
+                reason: line(reason),
+                message: line(message),
+            },
+        }
+    }
+
     /// The provider name the event is about.
     pub fn provider(&self) -> &str {
         match self {
@@ -341,12 +402,13 @@ impl Channels {
         self.list.iter().map(Channel::name).collect()
     }
 
-    /// Sends `event` to every configured channel concurrently. One channel's failure never
+    /// Sends `event` ([`Event::for_person`]) to every configured channel concurrently. One channel's failure never
     /// stops another; each network channel is cut off after [`RetryPolicy::total`] (plus one
     /// request timeout of slack). Returns one [`Delivery`] per channel, in [`names`] order.
     ///
     /// [`names`]: Channels::names
     pub async fn send(&self, event: &Event) -> Vec<Delivery> {
+        let event = &event.for_person();
         futures_util::future::join_all(self.list.iter().map(|c| self.deliver(c, event))).await
     }
 

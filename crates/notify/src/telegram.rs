@@ -302,7 +302,8 @@ pub(crate) fn message(event: &Event, now: jiff::Timestamp) -> String {
         } => {
             let what = match reason.as_str() {
                 "access_denied" | "denied" | "declined" => "sign-in was declined",
-                "expired_token" | "expired" => "the code expired before it was entered",
+                // A device code or a sign-in link (`flow = "code"`): the words fit both.
+                "expired_token" | "expired" => "the sign-in expired before it was finished",
                 _ => "sign-in failed",
             };
             let mut t = format!("❌ {}: {what}", who(account, provider));

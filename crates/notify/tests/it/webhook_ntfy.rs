@@ -291,3 +291,83 @@ async fn absurd_policy_does_not_panic() {
         .as_ref()
         .expect("delivered");
 }
+
+/// Issue 18: names and messages chosen by a provider or the agent (a user's display name, a
+/// failure's text) reach no channel with escape sequences, control characters, bidi overrides
+/// or zero-width characters: not Telegram, not the webhook's JSON, not ntfy.
+#[tokio::test]
+async fn text_chosen_by_others_reaches_every_channel_printable() {
+    const EVIL: &str = "\u{1b}]8;;http://evil.example\u{7}Ada\u{1b}]8;;\u{7}\u{1b}[2J \u{202e}gpj.exe\u{200b} \u{9b}31mLovelace\r";
+    let hook = FakeHook::start();
+    let ntfy_hook = FakeHook::start();
+    let tg = sidekey_testkit::FakeTelegram::start("123456789:AAbbCCddEEff_secret-bot-token");
+    let ch = Channels::new(
+        client(),
+        Some(TelegramConfig {
+            api_base: tg.api_base(),
+            ..TelegramConfig::new("123456789:AAbbCCddEEff_secret-bot-token", "4242")
+        }),
+        Some(webhook(&hook)),
+        Some(ntfy(&ntfy_hook)),
+    )
+    .with_retry_policy(fast());
+    let events = [
+        Event::SignedIn {
+            account: "work".into(),
+            provider: "microsoft".into(),
+            user: sidekey_notify::User {
+                name: Some(EVIL.into()),
+                email: Some(format!("ada{EVIL}@example.test")),
+            },
+            scopes: vec![format!("Mail.Read{EVIL}")],
+            expires_at: None,
+            warning: Some(EVIL.into()),
+        },
+        Event::Failed {
+            account: "work".into(),
+            provider: "microsoft".into(),
+            reason: format!("declined{EVIL}"),
+            message: EVIL.into(),
+        },
+    ];
+    for ev in &events {
+        for d in ch.send(ev).await {
+            assert!(d.result.is_ok(), "{}: {:?}", d.channel, d.result);
+        }
+    }
+    let mut shown: Vec<String> = tg.messages().into_iter().map(|m| m.text).collect();
+    for r in hook.requests().iter().chain(ntfy_hook.requests().iter()) {
+        shown.push(r.text());
+        // ntfy's title travels in a header.
+        shown.extend(r.header("title").map(str::to_string));
+    }
+    assert_eq!(shown.len(), 2 + 2 + 2 + 2, "{shown:?}");
+    for text in &shown {
+        // JSON would carry an escape as the six characters \u001b: check its strings.
+        let decoded = match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(v) => strings(&v).join("\n"),
+            Err(_) => text.clone(),
+        };
+        for c in decoded.chars() {
+            assert!(
+                c == '\n'
+                    || !(c.is_control()
+                        || matches!(c, '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')),
+                "{c:?} reached a channel: {decoded:?}"
+            );
+        }
+        assert!(!decoded.contains("evil.example"), "{decoded}");
+        assert!(!decoded.contains("[2J"), "{decoded}");
+    }
+    assert!(shown.iter().any(|t| t.contains("Ada")), "{shown:?}");
+}
+
+/// Every string in a JSON value.
+fn strings(v: &serde_json::Value) -> Vec<String> {
+    match v {
+        serde_json::Value::String(s) => vec![s.clone()],
+        serde_json::Value::Array(a) => a.iter().flat_map(strings).collect(),
+        serde_json::Value::Object(m) => m.values().flat_map(strings).collect(),
+        _ => vec![],
+    }
+}

@@ -6,23 +6,29 @@ use super::drive::DriveFile;
 use super::read::ReadFile;
 use serde_json::{Value, json};
 
+/// A name, id or type as one printable line: Drive keeps what the file's owner typed, escape
+/// sequences and newlines included ([`sidekey_net::one_line`]).
+fn shown(s: &str) -> String {
+    sidekey_net::one_line(s, 500)
+}
+
 /// One file as a line: `- NAME [ID] (KIND), modified TIME`.
 pub fn file_line(f: &DriveFile) -> String {
     let kind = if f.is_google_doc() {
         "Google Doc".to_string()
     } else {
         match f.size {
-            Some(n) => format!("{}, {n} bytes", f.mime_type),
-            None => f.mime_type.clone(),
+            Some(n) => format!("{}, {n} bytes", shown(&f.mime_type)),
+            None => shown(&f.mime_type),
         }
     };
     format!(
         "- {} [{}] ({kind}){}\n",
-        f.name,
-        f.id,
+        shown(&f.name),
+        shown(&f.id),
         f.modified
             .as_deref()
-            .map(|m| format!(", modified {m}"))
+            .map(|m| format!(", modified {}", shown(m)))
             .unwrap_or_default()
     )
 }
@@ -40,7 +46,12 @@ pub fn reads(
     for (id, r) in items {
         match r {
             Ok(f) => {
-                text.push_str(&format!("=== {} [{}] ({})\n", f.file.name, id, f.format));
+                text.push_str(&format!(
+                    "=== {} [{}] ({})\n",
+                    shown(&f.file.name),
+                    shown(&id),
+                    f.format
+                ));
                 if let (Some(c), "markdown" | "text") = (&f.content, f.format) {
                     text.push_str(c);
                     if !c.ends_with('\n') {
@@ -54,7 +65,7 @@ pub fn reads(
             }
             Err(e) => {
                 errors += 1;
-                text.push_str(&format!("=== [{id}]: {e}\n"));
+                text.push_str(&format!("=== [{}]: {e}\n", shown(&id)));
                 out.push(json!({"id": id, "error": e.to_string(), "reason": e.reason()}));
                 first_err.get_or_insert(e);
             }

@@ -30,11 +30,11 @@ fn ts(v: &Value, key: &str) -> Option<Timestamp> {
         .and_then(|x| x.parse::<Timestamp>().ok())
 }
 
-/// Replaces control characters (ESC, CR, BEL, …) for terminal display.
+/// A name, subject or address as one printable line for terminal display: escape sequences,
+/// control characters, bidi overrides and zero-width characters removed
+/// ([`sidekey_net::one_line`], the one sanitiser every crate shares).
 pub(crate) fn clean(s: &str) -> String {
-    s.chars()
-        .map(|c| if c.is_control() { '\u{FFFD}' } else { c })
-        .collect()
+    sidekey_net::one_line(s, usize::MAX)
 }
 
 fn fmt_time(t: Timestamp, tz: &TimeZone) -> String {

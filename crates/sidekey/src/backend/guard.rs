@@ -342,13 +342,14 @@ async fn run(
                 replace_identity: *replace_identity,
                 caller: caller.audit_name(),
                 pasted: false,
+                by: caller.who().into(),
             };
             let started = local.signins.start_as(wanted, *mode, begin).await?;
             Done::Started(withhold_started(local, caller, configured, started).await?)
         }
         Call::Redirect { url, .. } => {
             let started = local
-                .login_redirect(name, url, &caller.audit_name())
+                .login_redirect(name, url, &caller.audit_name(), caller.who())
                 .await?;
             Done::Started(withhold_started(local, caller, configured()?, started).await?)
         }

@@ -135,9 +135,10 @@ impl Local {
         name: &str,
         url: &str,
         caller: &str,
+        by: crate::policy::Who,
     ) -> Result<LoginStarted, Failure> {
         let account = self.ctx.config.account(name)?.clone();
-        self.signins.paste(account, url, caller).await
+        self.signins.paste(account, url, caller, by).await
     }
 
     pub async fn login_progress(

@@ -48,6 +48,22 @@ pub fn check_plain_http(url: &str, allow_plain: bool) -> Result<(), Failure> {
     )))
 }
 
+/// `url` as a message may show it: an http(s) URL without its user and password
+/// (`https://user:pw@host/` → `https://host/`), a unix socket as it is, anything else not at all.
+pub fn without_credentials(url: &str) -> String {
+    if url.starts_with("unix://") {
+        return url.to_string();
+    }
+    match url::Url::parse(url) {
+        Ok(mut u) if matches!(u.scheme(), "http" | "https") => {
+            let _ = u.set_username("");
+            let _ = u.set_password(None);
+            u.to_string()
+        }
+        _ => "SIDEKEY_URL (not quoted: it may hold a password)".to_string(),
+    }
+}
+
 /// The largest reply from the daemon: inbox reads carry several files (2 MB each, base64);
 /// anything bigger is not our daemon.
 const MAX_REPLY: usize = 32 * 1024 * 1024;
@@ -75,9 +91,9 @@ impl Remote {
         } else if url.starts_with("http://") || url.starts_with("https://") {
             url.trim_end_matches('/').to_string()
         } else {
-            return Err(Failure::config(format!(
-                "SIDEKEY_URL '{url}' must be unix:///path/to.sock or http(s)://host:port"
-            )));
+            return Err(Failure::config(
+                "SIDEKEY_URL must be unix:///path/to.sock or http(s)://host:port (it is neither; it is not quoted here, as it may hold a password)",
+            ));
         };
         let http = builder
             .build()
@@ -85,7 +101,7 @@ impl Remote {
         Ok(Remote {
             http,
             base,
-            shown: url.to_string(),
+            shown: without_credentials(url),
             key,
         })
     }

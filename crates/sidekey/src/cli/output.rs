@@ -8,11 +8,20 @@ use crate::error::Failure;
 use serde::Serialize;
 use std::io::Write;
 
-fn write(text: &str) -> Result<(), Failure> {
+fn write_raw(text: &str) -> Result<(), Failure> {
     let mut out = std::io::stdout().lock();
     out.write_all(text.as_bytes())
         .and_then(|_| out.flush())
         .map_err(|e| Failure::internal(format!("cannot write to stdout: {e}")))
+}
+
+/// Text for a person: much of it was chosen by someone else (a playlist's title, a file's name
+/// and contents, an event's subject, a name the provider gave), so nothing in it reaches the
+/// terminal that the terminal would act on or that hides or reorders text
+/// ([`sidekey_net::printable`]: escape sequences, control characters but `\n` and `\t`, bidi
+/// overrides, zero-width characters).
+fn write(text: &str) -> Result<(), Failure> {
+    write_raw(&sidekey_net::printable(text))
 }
 
 /// One line of text.
@@ -20,9 +29,32 @@ pub fn line(text: &str) -> Result<(), Failure> {
     write(&format!("{text}\n"))
 }
 
-fn json_line<T: Serialize>(v: &T) -> Result<(), Failure> {
+/// JSON for programs keeps the data whole; the characters a terminal would act on or that hide
+/// text are written as JSON escapes (`\u202e`), which mean the same to a JSON reader (serde
+/// already escapes C0 controls; C1 controls, bidi overrides and zero-width characters it
+/// writes raw).
+pub fn json_text<T: Serialize>(v: &T) -> Result<String, Failure> {
     let text = serde_json::to_string(v).map_err(|e| Failure::internal(e.to_string()))?;
-    line(&text)
+    if !text.chars().any(sidekey_net::hidden) {
+        return Ok(text);
+    }
+    let mut out = String::with_capacity(text.len() + 16);
+    for c in text.chars() {
+        if sidekey_net::hidden(c) {
+            // Only inside strings: JSON's own syntax is ASCII. Beyond the BMP: a surrogate pair.
+            let mut units = [0u16; 2];
+            for u in c.encode_utf16(&mut units) {
+                out.push_str(&format!("\\u{u:04x}"));
+            }
+        } else {
+            out.push(c);
+        }
+    }
+    Ok(out)
+}
+
+fn json_line<T: Serialize>(v: &T) -> Result<(), Failure> {
+    write_raw(&format!("{}\n", json_text(v)?))
 }
 
 /// `status`: a table for people, or `{"accounts": […]}`.
@@ -37,12 +69,14 @@ pub fn status(reply: &StatusReply, json: bool, config_path: &str) -> Result<(), 
     }
     let mut text = String::new();
     for r in &reply.accounts {
+        // The provider named them: one line each (a newline would forge a row).
         let who = match r.user.as_ref().map(|u| (&u.name, &u.email)) {
             Some((Some(n), Some(e))) => format!("{n} <{e}>"),
             Some((Some(n), None)) => n.clone(),
             Some((None, Some(e))) => e.clone(),
             _ => "-".into(),
         };
+        let who = sidekey_net::one_line(&who, 200);
         let expiry = match (r.expires_at, r.state) {
             (Some(e), AccountState::Pending) => format!("code expires {}", rfc3339(e)),
             (Some(e), AccountState::SignedIn) => {
@@ -101,7 +135,7 @@ pub fn token(t: &TokenReply, json: bool) -> Result<(), Failure> {
             scopes: &t.scopes,
         });
     }
-    line(t.access_token.expose())
+    write_raw(&format!("{}\n", t.access_token.expose()))
 }
 
 /// A service operation: its text, or its JSON document.

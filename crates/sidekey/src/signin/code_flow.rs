@@ -2,7 +2,7 @@
 //! and the wait for that redirect, on the listener or pasted back into the pending slot.
 
 use super::job::Job;
-use super::pending::{CodeGrant, Pending, PendingStore};
+use super::pending::{CodeGrant, Pending, PendingStore, Starter};
 use crate::account::now_unix;
 use crate::error::{Exit, Failure, Reason};
 use sidekey_flow::{DeviceFlow, Provider, TokenResponse, pkce};
@@ -11,9 +11,102 @@ use std::time::Duration;
 /// How long a code-flow sign-in waits for its redirect.
 const CODE_FLOW_WAIT_SECS: u64 = 600;
 
+/// How long one connection to the loopback listener may take, from its accept to the answer
+/// written: a browser sends its request at once. Each connection is served in a task of its
+/// own, so an idle or slow one (anyone on the machine can open them) holds up nothing else.
+const CONNECTION_DEADLINE: Duration = Duration::from_secs(3);
+
+/// Where a redirect came from.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+enum Via {
+    /// The loopback listener: the provider's redirect in the person's browser — or anyone on
+    /// this machine who knows the link (the agent can read it).
+    Loopback,
+    /// Pasted into the slot (`login --paste-url`, `POST /v1/login/NAME/redirect`) by them.
+    Pasted(Starter),
+}
+
+/// The error codes a redirect may carry that OAuth defines (RFC 6749 §4.1.2.1, OpenID Connect
+/// Core §3.1.2.6): shown by name. Anything else is somebody's own word, not shown.
+const REDIRECT_ERRORS: &[&str] = &[
+    "invalid_request",
+    "unauthorized_client",
+    "access_denied",
+    "unsupported_response_type",
+    "invalid_scope",
+    "server_error",
+    "temporarily_unavailable",
+    "interaction_required",
+    "login_required",
+    "account_selection_required",
+    "consent_required",
+    "invalid_request_uri",
+    "invalid_request_object",
+    "request_not_supported",
+    "request_uri_not_supported",
+    "registration_not_supported",
+];
+
+/// The outcome of a redirect that carried `error=`, in sidekey's words. The redirect's
+/// `error_description` is never shown: whoever sent the redirect chose it, and the outcome
+/// reaches the person's channels. A paste is named after who pasted it; a refusal on the
+/// loopback listener shows its error code when OAuth defines it.
+fn refusal(code: &str, via: Via) -> Failure {
+    let known = REDIRECT_ERRORS.iter().find(|k| **k == code).copied();
+    let said = known.unwrap_or("an error code OAuth does not define");
+    // The exit code and reason of what the code means (an unknown one: a refusal).
+    let meant = Failure::from_flow(sidekey_flow::FlowError::from_oauth(
+        &sidekey_flow::OAuthError {
+            code: known.unwrap_or("access_denied").to_string(),
+            description: None,
+            interval: None,
+        },
+        false,
+    ));
+    match via {
+        Via::Pasted(Starter::Agent) => Failure::new(
+            Exit::Declined,
+            Reason::Declined,
+            "the sign-in was cancelled from the agent's side",
+        ),
+        Via::Pasted(Starter::Person) => Failure::new(
+            meant.exit,
+            meant.reason,
+            format!("the sign-in was cancelled by the person (the pasted redirect said {said})"),
+        ),
+        Via::Loopback => Failure::new(
+            meant.exit,
+            meant.reason,
+            format!("the sign-in was not approved: the redirect said {said}"),
+        ),
+    }
+}
+
+/// A failure of a code-flow sign-in worded for it: the link expired, or the provider no
+/// longer takes the link's authorization code. It is never called a device code.
+fn link_failure(e: sidekey_flow::FlowError, account: &str) -> Failure {
+    let again = format!("run `sidekey login {account}` for a new link");
+    match e {
+        sidekey_flow::FlowError::Expired => Failure::new(
+            Exit::Declined,
+            Reason::Expired,
+            format!("the sign-in link expired before the sign-in was finished; {again}"),
+        ),
+        sidekey_flow::FlowError::BadCode { code, description } => Failure::new(
+            Exit::Declined,
+            Reason::BadCode,
+            format!(
+                "the provider no longer accepts the code from the sign-in link ({code}){}; {again}",
+                description.map(|d| format!(": {d}")).unwrap_or_default()
+            ),
+        ),
+        other => Failure::from_flow(other),
+    }
+}
+
 /// One request on the loopback listener: `Some(answer)` for a redirect carrying this
 /// sign-in's state (a code or a refusal), `None` for anything else (a favicon, a stray or
-/// forged request), which gets a 400 and is otherwise ignored.
+/// forged request), which gets a 400 and is otherwise ignored. The caller bounds its time.
 async fn loopback_answer(
     mut sock: tokio::net::TcpStream,
     redirect_uri: &str,
@@ -22,25 +115,24 @@ async fn loopback_answer(
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut buf = vec![0u8; 8192];
     let mut n = 0;
-    let read = tokio::time::timeout(Duration::from_secs(5), async {
-        while n < buf.len() {
-            let k = sock.read(&mut buf[n..]).await.ok()?;
-            if k == 0 {
-                break;
-            }
-            n += k;
-            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
+    let mut complete = false;
+    while n < buf.len() {
+        let Ok(k) = sock.read(&mut buf[n..]).await else {
+            break;
+        };
+        if k == 0 {
+            break;
         }
-        Some(())
-    })
-    .await;
+        n += k;
+        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
+            complete = true;
+            break;
+        }
+    }
     let head = String::from_utf8_lossy(&buf[..n]).to_string();
-    let target = read
-        .ok()
+    let target = complete
+        .then(|| head.lines().next().map(str::to_string))
         .flatten()
-        .and_then(|_| head.lines().next().map(str::to_string))
         .and_then(|l| {
             l.strip_prefix("GET ")
                 .map(|r| r.split(' ').next().unwrap_or("").to_string())
@@ -79,6 +171,48 @@ async fn loopback_answer(
         .await;
     let _ = sock.shutdown().await;
     answer
+}
+
+/// The loopback listener, until dropped: every connection in a task of its own, bounded by
+/// [`CONNECTION_DEADLINE`]; a redirect carrying this sign-in's state is sent on `found` (the
+/// first one wins; later ones still get their page).
+struct Loopback(tokio::task::JoinHandle<()>);
+
+impl Drop for Loopback {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+type Answer = Result<sidekey_flow::Secret, pkce::RedirectError>;
+
+fn serve_loopback(
+    listener: tokio::net::TcpListener,
+    redirect_uri: String,
+    state: String,
+    found: tokio::sync::mpsc::Sender<Answer>,
+) -> Loopback {
+    Loopback(tokio::spawn(async move {
+        loop {
+            let sock = match listener.accept().await {
+                Ok((sock, _)) => sock,
+                // Out of file descriptors and the like: the connections in flight end by
+                // their deadline; try again shortly.
+                Err(_) => {
+                    tokio::time::sleep(Duration::from_millis(50)).await;
+                    continue;
+                }
+            };
+            let (uri, state, found) = (redirect_uri.clone(), state.clone(), found.clone());
+            tokio::spawn(async move {
+                let served =
+                    tokio::time::timeout(CONNECTION_DEADLINE, loopback_answer(sock, &uri, &state));
+                if let Ok(Some(answer)) = served.await {
+                    let _ = found.try_send(answer);
+                }
+            });
+        }
+    }))
 }
 
 impl Job {
@@ -128,10 +262,12 @@ impl Job {
             code: Some(CodeGrant {
                 request,
                 pasted: None,
+                pasted_by: None,
             }),
             notify_code: false,
             replace_identity: false,
             told: false,
+            started_by: self.begin.by,
             outcome: None,
         };
         store.save(&pending).await?;
@@ -164,53 +300,41 @@ impl Job {
                 None => None,
             },
         };
-        let answer = loop {
+        let (found, mut answers) = tokio::sync::mpsc::channel(4);
+        let _listening = listener
+            .map(|l| serve_loopback(l, grant.request.redirect_uri.clone(), state.clone(), found));
+        let name = self.account.name.as_str();
+        let (answer, via) = loop {
             if self.stop.is_raised() {
                 return Err(Failure::from_flow(sidekey_flow::FlowError::Interrupted));
             }
             if now_unix() >= pending.expires_at() {
-                return Err(Failure::from_flow(sidekey_flow::FlowError::Expired));
+                return Err(link_failure(sidekey_flow::FlowError::Expired, name));
             }
-            let pasted = store.load()?.and_then(|p| p.code).and_then(|c| c.pasted);
-            if let Some(url) = pasted {
-                break pkce::parse_redirect(url.expose(), &state);
-            }
-            let accepted = match &listener {
-                Some(l) => tokio::time::timeout(Duration::from_millis(250), l.accept())
-                    .await
-                    .ok()
-                    .and_then(|r| r.ok()),
-                None => {
-                    tokio::time::sleep(Duration::from_millis(250)).await;
-                    None
-                }
-            };
-            if let Some((sock, _)) = accepted
-                && let Some(r) = loopback_answer(sock, &grant.request.redirect_uri, &state).await
+            if let Some(c) = store.load()?.and_then(|p| p.code)
+                && let Some(url) = c.pasted
             {
-                break r;
+                // A slot from before `pasted_by` was kept: never say the person did it.
+                let by = c.pasted_by.unwrap_or(Starter::Agent);
+                break (pkce::parse_redirect(url.expose(), &state), Via::Pasted(by));
+            }
+            tokio::select! {
+                Some(a) = answers.recv() => break (a, Via::Loopback),
+                _ = tokio::time::sleep(Duration::from_millis(250)) => {}
             }
         };
         if let Some(c) = pending.code.as_mut() {
             c.pasted = None;
+            c.pasted_by = None;
         }
         let code = match answer {
             Ok(code) => code,
-            Err(pkce::RedirectError::Refused { code, description }) => {
-                return Err(Failure::from_flow(sidekey_flow::FlowError::from_oauth(
-                    &sidekey_flow::OAuthError {
-                        code,
-                        description,
-                        interval: None,
-                    },
-                    false,
-                )));
-            }
+            Err(pkce::RedirectError::Refused { code, .. }) => return Err(refusal(&code, via)),
             Err(e) => return Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string())),
         };
         DeviceFlow::new(self.ctx.http()?, provider)
             .exchange_code(&code, &grant.request)
             .await
-            .map_err(|e| Failure::from_flow(e.for_provider(self.account.kind)))
+            .map_err(|e| link_failure(e.for_provider(self.account.kind), name))
     }
 }

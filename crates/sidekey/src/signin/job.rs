@@ -271,6 +271,7 @@ impl Job {
             notify_code: false,
             replace_identity: false,
             told: false,
+            started_by: self.begin.by,
             outcome: None,
         };
         store.save(&pending).await?;

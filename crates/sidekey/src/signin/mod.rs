@@ -29,8 +29,9 @@ use crate::api::{LoginProgress, LoginStarted};
 use crate::config::Account;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
+use crate::policy::Who;
 use job::Job;
-use pending::{Outcome, Pending, PendingStore, Seen, signed_in_event};
+use pending::{Outcome, Pending, PendingStore, Seen, Starter, signed_in_event};
 use sidekey_flow::pkce;
 use sidekey_notify::Event;
 use std::collections::HashMap;
@@ -62,6 +63,9 @@ pub struct Begin {
     /// A pasted redirect resumes the sign-in it belongs to, whoever started it (its state
     /// proves the paster saw that sign-in's link).
     pub pasted: bool,
+    /// Who asks: a new sign-in remembers it, so an agent's error paste cancels only the
+    /// sign-ins the agent started (see [`SignIns::paste`]).
+    pub by: Starter,
 }
 
 /// Tells sign-ins to stop at their next wait (daemon shutdown). Codes stay resumable.
@@ -226,15 +230,21 @@ impl SignIns {
         outcome
     }
 
-    /// A redirect URL pasted back (`login --paste-url`, `POST /v1/login/NAME/redirect`): checked
-    /// against the waiting code-flow sign-in's state here (a wrong one is refused, exit 6, and
-    /// the sign-in keeps waiting), then handed to the sign-in's owner through the encrypted
-    /// slot — this process's task, another process's, or a new one resuming it.
+    /// A redirect URL pasted back (`login --paste-url`, `POST /v1/login/NAME/redirect`) by
+    /// `by`: checked against the waiting code-flow sign-in's state here (a wrong one is refused,
+    /// exit 6, and the sign-in keeps waiting), then handed to the sign-in's owner through the
+    /// encrypted slot — this process's task, another process's, or a new one resuming it.
+    ///
+    /// A redirect carrying `error=` cancels the sign-in. The agent may cancel only a sign-in it
+    /// started: one the person started at the terminal is not the agent's to end (exit 6, the
+    /// sign-in keeps waiting). The paste's `error_description` is never shown to anyone: the
+    /// outcome names who cancelled (`code_flow::refusal`).
     pub async fn paste(
         &self,
         account: Account,
         url: &str,
         caller: &str,
+        by: Who,
     ) -> Result<LoginStarted, Failure> {
         let name = account.name.clone();
         let store = PendingStore::new(self.ctx.vault()?, &name);
@@ -250,22 +260,34 @@ impl SignIns {
                 ),
             ));
         };
+        let started_by = p.started_by;
         let Some(grant) = p.code.as_mut() else {
             return Err(Failure::no_pending(&name));
         };
+        let by = Starter::from(by);
         match pkce::parse_redirect(url, grant.request.state.expose()) {
-            Ok(_) | Err(pkce::RedirectError::Refused { .. }) => {}
+            Ok(_) => {}
+            Err(pkce::RedirectError::Refused { .. })
+                if by == Starter::Agent && started_by == Starter::Person =>
+            {
+                return Err(Failure::policy(format!(
+                    "policy: the sign-in of '{name}' was started at the terminal by the person; a redirect with an error from the agent's side does not cancel it (it keeps waiting for the person)"
+                )));
+            }
+            Err(pkce::RedirectError::Refused { .. }) => {}
             Err(e @ pkce::RedirectError::StateMismatch) => {
                 return Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string()));
             }
             Err(e) => return Err(Failure::usage(e.to_string())),
         }
         grant.pasted = Some(sidekey_flow::Secret::new(url.trim()));
+        grant.pasted_by = Some(by);
         store.save(&p).await?;
         let begin = Begin {
             replace_identity: p.replace_identity,
             caller: caller.to_string(),
             pasted: true,
+            by,
         };
         self.start_as(account, Mode::Resume, begin).await
     }
@@ -337,6 +359,7 @@ impl SignIns {
                     replace_identity: p.replace_identity,
                     caller: "daemon".into(),
                     pasted: false,
+                    by: p.started_by,
                 };
                 let replace_identity = begin.replace_identity;
                 let handle = tokio::spawn(self.job(account, Mode::Resume, begin, tx).run());
@@ -636,6 +659,7 @@ mod tests {
             notify_code: false,
             replace_identity: false,
             told: false,
+            started_by: Starter::Person,
             outcome: None,
         }
     }

@@ -54,7 +54,32 @@ pub struct Pending {
     /// The code went to the person's channels (or is on its way there).
     #[serde(default)]
     pub told: bool,
+    /// Who asked for this sign-in: the person at the terminal, or the agent (daemon API, MCP).
+    /// A slot written before this was kept counts as the person's (the stricter answer: the
+    /// agent cannot cancel it).
+    #[serde(default)]
+    pub started_by: Starter,
     pub outcome: Option<Outcome>,
+}
+
+/// Who started a sign-in, or pasted its redirect.
+#[derive(Serialize, Deserialize, Clone, Copy, Debug, Default, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum Starter {
+    /// The person at the terminal of the machine that holds the vault (`sidekey login`).
+    #[default]
+    Person,
+    /// The agent: the daemon's API (and the CLI in client mode), or an MCP client.
+    Agent,
+}
+
+impl From<crate::policy::Who> for Starter {
+    fn from(w: crate::policy::Who) -> Starter {
+        match w {
+            crate::policy::Who::Person => Starter::Person,
+            crate::policy::Who::Agent => Starter::Agent,
+        }
+    }
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -62,6 +87,9 @@ pub struct CodeGrant {
     pub request: sidekey_flow::pkce::CodeRequest,
     #[serde(default)]
     pub pasted: Option<sidekey_flow::Secret>,
+    /// Who pasted it (a refusal is worded after them, never in the paste's own words).
+    #[serde(default)]
+    pub pasted_by: Option<Starter>,
 }
 
 #[derive(Serialize, Deserialize, Clone, Debug)]
@@ -128,6 +156,15 @@ pub fn failed_event(account: &str, provider: &str, f: &Failure) -> Event {
         provider: provider.to_string(),
         reason: f.reason.as_str().into(),
         message: f.message.clone(),
+    }
+}
+
+/// What a sign-in waits on, for a sentence: "the code WDJB-MJHT", or "the sign-in link".
+fn what(p: &Pending) -> String {
+    if p.code.is_some() {
+        "the sign-in link".to_string()
+    } else {
+        format!("the code {}", p.auth.user_code)
     }
 }
 
@@ -205,10 +242,17 @@ impl PendingStore {
         if let Some(o) = p.outcome.clone() {
             return Ok(Seen::Finished(p, o));
         }
-        Ok(if self.live(&p, now)? {
-            Seen::Live(p)
-        } else {
-            Seen::Interrupted(p)
+        if self.live(&p, now)? {
+            return Ok(Seen::Live(p));
+        }
+        // The poller stores its outcome, then lets go of the lock: it may have done both
+        // between the load above and the lock check. Read again before saying "interrupted".
+        Ok(match self.load()? {
+            Some(q) => match q.outcome.clone() {
+                Some(o) => Seen::Finished(q, o),
+                None => Seen::Interrupted(p),
+            },
+            None => Seen::Interrupted(p),
         })
     }
 
@@ -243,8 +287,8 @@ impl PendingStore {
                 false,
                 p.expires_at(),
                 format!(
-                    "the sign-in stopped (its process ended, e.g. a restart); `sidekey login {name}` resumes the code {} until {}",
-                    p.auth.user_code,
+                    "the sign-in stopped (its process ended, e.g. a restart); `sidekey login {name}` resumes {} until {}",
+                    what(&p),
                     rfc3339(p.expires_at())
                 ),
             )),
@@ -252,7 +296,8 @@ impl PendingStore {
                 false,
                 p.expires_at(),
                 format!(
-                    "a sign-in was interrupted (e.g. by a restart) and its code expired at {}",
+                    "a sign-in was interrupted (e.g. by a restart) and its {} expired at {}",
+                    if p.code.is_some() { "link" } else { "code" },
                     rfc3339(p.expires_at())
                 ),
             )),

@@ -5,6 +5,7 @@
 
 mod common;
 
+mod agent_voice;
 mod aws;
 mod channels;
 mod cli;

@@ -786,3 +786,56 @@ fn an_echoed_token_is_never_printed() {
     }
     s.env.assert_no_secrets(&s.secrets());
 }
+
+/// Issue 18: titles chosen by someone else (a playlist's, a video's, a channel's) reach the
+/// terminal without escape sequences, control characters, bidi overrides or zero-width
+/// characters, and a newline in one does not forge a line. `--json` keeps the data as it is,
+/// with those characters written as JSON escapes (`\u202e`), never raw.
+#[test]
+fn titles_chosen_by_others_reach_the_terminal_printable() {
+    const EVIL: &str = "\u{1b}]8;;http://evil.example\u{7}Learn\u{1b}]8;;\u{7}\u{1b}[2J \u{202e}Later\u{200b}\nFAKE LINE\r\u{9b}31m";
+    let mut opts = YouTubeOptions::default();
+    opts.playlists[0].title = EVIL.into();
+    opts.playlists[0].channel_title = EVIL.into();
+    for v in opts.videos.iter_mut() {
+        v.title = format!("{EVIL} {}", v.title);
+        v.channel_title = EVIL.into();
+    }
+    let s = setup_with(DEFAULT_SCOPES, opts);
+    let printable = |what: &str, out: &Output| {
+        assert_eq!(out.status.code(), Some(0), "{what}: {}", stderr(out));
+        let text = stdout(out);
+        for c in text.chars() {
+            assert!(
+                c == '\n'
+                    || !(c.is_control()
+                        || matches!(c, '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')),
+                "{what}: {c:?} reached the terminal: {text:?}"
+            );
+        }
+        assert!(!text.contains("evil.example"), "{what}: {text}");
+        assert!(
+            !text.lines().any(|l| l.starts_with("FAKE")),
+            "{what}: {text}"
+        );
+        text
+    };
+    let lists = printable("playlists", &s.env.run(&yt(&["playlists"])));
+    assert!(lists.contains("Learn"), "{lists}");
+    let items = printable(
+        "items",
+        &s.env.run(&yt(&["playlist", "items", SAMPLE_PLAYLIST])),
+    );
+    assert!(items.contains("Never Gonna Give You Up"), "{items}");
+    printable("search", &s.env.run(&yt(&["search", "Later"])));
+
+    let out = s.env.run(&yt(&["playlists", "--json"]));
+    let raw = stdout(&out);
+    assert!(
+        !raw.chars()
+            .any(|c| c.is_control() && c != '\n' || matches!(c, '\u{200b}' | '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2060}'..='\u{2069}' | '\u{feff}')),
+        "{raw:?}"
+    );
+    let v: Value = serde_json::from_str(&raw).unwrap();
+    assert_eq!(v["playlists"][0]["title"], EVIL, "the data is kept");
+}

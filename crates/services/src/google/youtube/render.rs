@@ -2,6 +2,12 @@
 
 use super::{Listing, Playlist, PlaylistItem, SearchHit};
 
+/// A title, channel name or id as one printable line: YouTube stores what their owners typed,
+/// escape sequences and newlines included ([`sidekey_net::one_line`]).
+fn shown(s: &str) -> String {
+    sidekey_net::one_line(s, 300)
+}
+
 /// The channel's playlists, one a line: title, privacy, count, id.
 pub fn playlists(l: &Listing<Playlist>) -> String {
     if l.items.is_empty() {
@@ -11,12 +17,12 @@ pub fn playlists(l: &Listing<Playlist>) -> String {
     for p in &l.items {
         out.push_str(&format!(
             "{}  ({}{})  {}\n",
-            p.title,
-            p.privacy.as_deref().unwrap_or("?"),
+            shown(&p.title),
+            shown(p.privacy.as_deref().unwrap_or("?")),
             p.item_count
                 .map(|n| format!(", {n} video{}", if n == 1 { "" } else { "s" }))
                 .unwrap_or_default(),
-            p.id
+            shown(&p.id)
         ));
     }
     if l.more {
@@ -35,13 +41,13 @@ pub fn items(l: &Listing<PlaylistItem>) -> String {
         out.push_str(&format!(
             "{:>3}. {}{}  {}  (item {})\n",
             it.position.map(|p| p + 1).unwrap_or(i as u64 + 1),
-            it.title,
+            shown(&it.title),
             it.channel_title
                 .as_deref()
-                .map(|c| format!(" — {c}"))
+                .map(|c| format!(" — {}", shown(c)))
                 .unwrap_or_default(),
-            it.url,
-            it.id
+            shown(&it.url),
+            shown(&it.id)
         ));
     }
     if l.more {
@@ -57,12 +63,12 @@ pub fn search(hits: &[SearchHit]) -> String {
         text.push_str(&format!(
             "{:<8} {}{}  {}\n",
             h.kind,
-            h.title,
+            shown(&h.title),
             h.channel_title
                 .as_deref()
-                .map(|c| format!(" — {c}"))
+                .map(|c| format!(" — {}", shown(c)))
                 .unwrap_or_default(),
-            h.url
+            shown(&h.url)
         ));
     }
     if hits.is_empty() {

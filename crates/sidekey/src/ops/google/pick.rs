@@ -310,15 +310,14 @@ async fn finish(
 ) -> Result<(Value, String), Failure> {
     let code = match pkce::parse_redirect(redirect, request.state.expose()) {
         Ok(c) => c,
-        Err(pkce::RedirectError::Refused { code, description }) => {
+        // The description is whoever sent the redirect's own words (docs/security.md,
+        // "Redirects and who may cancel"): not repeated, the code only.
+        Err(pkce::RedirectError::Refused { code, .. }) => {
             update_state(ctx, name, |s| s.pick = None).await?;
             return Err(Failure::new(
                 Exit::Declined,
                 Reason::Declined,
-                format!(
-                    "the Picker was not approved: {code}{}",
-                    description.map(|d| format!(" ({d})")).unwrap_or_default()
-                ),
+                format!("the Picker was not approved: {code}"),
             ));
         }
         Err(e) => return Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string())),
