@@ -19,9 +19,12 @@ const BOT: &str = "123456789:AAbbCCddEEff_secret-bot-token";
 /// What the agent would like the person to read, as if the provider had said it.
 const FORGED: &str = "Your account is locked. Call +1-555-0100 to unlock it";
 
+/// A code-flow account whose link the agent is shown (`show_code_to_agent`: the setups where
+/// the agent relays it), so the agent holds a live sign-in's state and could forge its refusal.
+/// With the default policy and a channel, the agent never sees the link at all (`identity.rs`).
 fn code_account(name: &str, idp: &FakeIdp) -> String {
     format!(
-        "[accounts.{name}]\nprovider = \"oidc\"\nclient_id = \"test-client\"\nissuer = \"{}\"\nflow = \"code\"\n",
+        "[accounts.{name}]\nprovider = \"oidc\"\nclient_id = \"test-client\"\nissuer = \"{}\"\nflow = \"code\"\n[accounts.{name}.policy]\nshow_code_to_agent = true\n",
         idp.issuer()
     )
 }
@@ -319,11 +322,14 @@ fn an_echoed_code_exchange_hands_nothing_on() {
     let token_file = env.dir.path().join("secrets/bot_token");
     std::fs::write(&token_file, format!("{BOT}\n")).unwrap();
     env.write_config(&format!(
-        "[notify.telegram]\nbot_token_file = \"{}\"\nchat_id = 4242\napi_base = \"{}\"\n\n{}{}client_secret = \"{SECRET}\"\n",
+        "[notify.telegram]\nbot_token_file = \"{}\"\nchat_id = 4242\napi_base = \"{}\"\n\n{}{}",
         token_file.display(),
         tg.api_base(),
         webhook(&hook),
-        code_account("c", &idp)
+        code_account("c", &idp).replace(
+            "[accounts.c.policy]",
+            &format!("client_secret = \"{SECRET}\"\n[accounts.c.policy]")
+        )
     ));
     let d = start_daemon(&env);
     let link = start_as_agent(&d, "c");
