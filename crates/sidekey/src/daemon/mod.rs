@@ -52,17 +52,48 @@ pub struct Daemon {
     inflight: AtomicUsize,
     /// Refusals before the API key: a burst written, the rest counted (see [`audit::Refusals`]).
     refusals: audit::Refusals,
+    limits: Limits,
+    /// Room for large bodies being read and run, in KiB (see [`Limits::budget`]).
+    body_budget: Arc<tokio::sync::Semaphore>,
+}
+
+/// How the daemon bounds what authenticated requests make it hold (`routes::read_body`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The whole body must arrive within this, or the request is cut with 408.
+    pub body_deadline: Duration,
+    /// The bytes of large bodies (above 64 KiB, `/v1/op` only) read or run at once; a body
+    /// without a length counts as the largest allowed.
+    pub budget: usize,
+    /// How long a large body waits for room in the budget before it is refused with 503.
+    pub busy_wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            body_deadline: Duration::from_secs(30),
+            budget: 32 * 1024 * 1024,
+            busy_wait: Duration::from_secs(2),
+        }
+    }
 }
 
 type Shared = Arc<Daemon>;
 
 impl Daemon {
     pub fn new(ctx: Context, api_key: Secret, stop: Stop) -> Shared {
+        Daemon::with_limits(ctx, api_key, stop, Limits::default())
+    }
+
+    pub fn with_limits(ctx: Context, api_key: Secret, stop: Stop, limits: Limits) -> Shared {
         Arc::new(Daemon {
             local: Local::new(ctx, stop),
             api_key,
             inflight: AtomicUsize::new(0),
             refusals: audit::Refusals::default(),
+            limits,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(limits.budget.div_ceil(1024))),
         })
     }
 

@@ -14,6 +14,7 @@ mod git_credential;
 mod google;
 mod hardening;
 mod hardening_agent;
+mod limits;
 mod mcp;
 mod ms;
 mod openclaw;
