@@ -171,7 +171,7 @@ fn large_bodies_past_the_budget_get_503_while_small_requests_answer() {
         Some(API_KEY),
         Some(r#"{"op":"ms.me"}"#),
     );
-    assert_eq!(s, 400, "{reply}"); // read and run: no Microsoft account is configured
+    assert_eq!(s, 400, "{reply}"); // read and run: no Microsoft 365 account is configured
     assert!(t.elapsed() < Duration::from_secs(2), "{:?}", t.elapsed());
 
     drop(held);
@@ -180,7 +180,7 @@ fn large_bodies_past_the_budget_get_503_while_small_requests_answer() {
     let (s, reply) = raw(&d.socket, "POST", "/v1/op", Some(API_KEY), Some(&body));
     assert_eq!(s, 400, "{reply}");
     assert!(
-        reply.contains("no Microsoft account is configured"),
+        reply.contains("no Microsoft 365 account is configured"),
         "{reply}"
     );
     let busy: Vec<Value> = audit_entries(&env)
