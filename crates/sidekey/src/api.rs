@@ -506,6 +506,53 @@ mod tests {
         }
     }
 
+    /// The wire form is unchanged: what the client writes, the daemon reads back, `account`
+    /// included or not.
+    #[test]
+    fn op_requests_read_back_as_written() {
+        for op in Operation::all() {
+            for account in [None, Some("work".to_string())] {
+                let req = OpRequest {
+                    account,
+                    op: op.clone(),
+                };
+                let text = serde_json::to_vec(&req).unwrap();
+                assert_eq!(OpRequest::from_json(&text).unwrap(), req);
+            }
+        }
+    }
+
+    /// The tag is read first: an unknown operation is refused by name without the rest being
+    /// read (here the rest is not even JSON), and a body of too many values is refused without
+    /// anything being built, whatever it names.
+    #[test]
+    fn op_bodies_are_read_tag_first_and_bounded() {
+        let e = OpRequest::from_json(br#"{"op":"ms.nope","x":[1,2,!!!"#).unwrap_err();
+        assert!(e.message.contains("unknown operation 'ms.nope'"), "{e:?}");
+        let mut many = String::from(r#"{"op":"google.inbox.read","ids":["a""#);
+        many.push_str(&r#","a""#.repeat(MAX_OP_VALUES));
+        many.push_str("]}");
+        let e = OpRequest::from_json(many.as_bytes()).unwrap_err();
+        assert!(e.message.contains("more than 10000 JSON values"), "{e:?}");
+        let e = OpRequest::from_json(br#"{"op":"ms.me","account":5}"#).unwrap_err();
+        assert!(e.message.contains("`account` must be"), "{e:?}");
+        for bad in [&br#"{"op":"ms.me","op":"ms.me"}"#[..], b"{}", b"[]", b"{\"op\":5}"] {
+            let e = OpRequest::from_json(bad).unwrap_err();
+            assert_eq!(e.exit, Exit::Usage);
+            assert!(e.message.contains("expected a JSON body"), "{e:?}");
+        }
+        let e = OpRequest::from_json(br#"{"op":"google.inbox.read"}"#).unwrap_err();
+        assert!(
+            e.message
+                .contains("google.inbox.read: bad arguments: missing field `ids`"),
+            "{e:?}"
+        );
+        let ok = OpRequest::from_json(br#"{"account":null,"ids":["a"],"op":"google.inbox.read"}"#)
+            .unwrap();
+        assert_eq!(ok.op.info().name, "google.inbox.read");
+        assert_eq!(ok.account, None);
+    }
+
     #[test]
     fn login_replies_carry_the_event_flat() {
         let event = Event::Failed {
