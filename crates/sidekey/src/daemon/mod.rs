@@ -10,6 +10,9 @@
 //!   call, checks the account's policy, runs it on [`Local`] and writes its audit entry. What
 //!   no call reached (a refused key, an unreadable body) is audited by one layer. Listening,
 //!   connection slots and signals are in `listen.rs`.
+//! * Bounded bodies: every authenticated body is read whole, within 30 s (else 408), before
+//!   its handler runs; `/v1/op` bodies over 64 KiB share a byte budget (503 `busy` when there
+//!   is no room within 2 s), so small requests never wait behind large ones ([`Limits`]).
 //! * Never starved or flooded: request headers must arrive within 10 s, each listener serves a
 //!   bounded number of connections (kept well below the open-file limit, whose soft value is
 //!   raised to the hard one at start), refusals before the API key are aggregated in the audit
@@ -21,7 +24,7 @@
 //!
 //! The routes and bodies are in [`crate::api`]. Errors are `{"error": Failure}` with an HTTP
 //! status derived from the exit code (2→400, 3→409, 4→410, 5→502, 6→403, 1→500; a bad API key
-//! is 401).
+//! is 401, a body that did not arrive in time 408, no room for a large body 503).
 
 use crate::account::{self, Record, State, now_unix};
 use crate::audit;
