@@ -536,7 +536,12 @@ mod tests {
         assert!(e.message.contains("more than 10000 JSON values"), "{e:?}");
         let e = OpRequest::from_json(br#"{"op":"ms.me","account":5}"#).unwrap_err();
         assert!(e.message.contains("`account` must be"), "{e:?}");
-        for bad in [&br#"{"op":"ms.me","op":"ms.me"}"#[..], b"{}", b"[]", b"{\"op\":5}"] {
+        for bad in [
+            &br#"{"op":"ms.me","op":"ms.me"}"#[..],
+            b"{}",
+            b"[]",
+            b"{\"op\":5}",
+        ] {
             let e = OpRequest::from_json(bad).unwrap_err();
             assert_eq!(e.exit, Exit::Usage);
             assert!(e.message.contains("expected a JSON body"), "{e:?}");
