@@ -306,12 +306,170 @@ pub struct LogoutReply {
 }
 
 /// One service operation on one account (default: the only account of the operation's provider).
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq)]
+/// On the wire `{"op": "ms.calendar", "account": "work", …arguments}`; read with
+/// [`OpRequest::from_json`].
+#[derive(Serialize, Debug, Clone, PartialEq)]
 pub struct OpRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
     #[serde(flatten)]
     pub op: Operation,
+}
+
+/// The most JSON values (every string, number, array, object, key…) one `/v1/op` body may
+/// hold. No operation takes more than a few hundred (50 file ids, a message's recipients); an
+/// upload is one string. Counted before anything is built, so a body of millions of small
+/// values is refused for the price of reading it once.
+pub const MAX_OP_VALUES: usize = 10_000;
+
+impl OpRequest {
+    /// Read a `POST /v1/op` body in two passes over the bytes, neither of which copies the
+    /// arguments: the first takes `op` and `account` and counts the values (refusing more than
+    /// [`MAX_OP_VALUES`] at once), the second reads the arguments with the one service enum that
+    /// owns `op` ([`Operation::from_json`]). An unknown `op` is refused after the first pass.
+    pub fn from_json(text: &[u8]) -> Result<OpRequest, Failure> {
+        let values = std::cell::Cell::new(0);
+        let unknown = std::cell::Cell::new(None);
+        let mut de = serde_json::Deserializer::from_slice(text);
+        let head = serde::de::DeserializeSeed::deserialize(Head(&values, &unknown), &mut de)
+            .and_then(|h| de.end().map(|()| h));
+        let (op, account) = match head {
+            Ok(h) => h,
+            Err(_) if let Some(name) = unknown.take() => {
+                return Err(crate::catalog::unknown_operation(&name));
+            }
+            Err(_) if values.get() > MAX_OP_VALUES => {
+                return Err(Failure::usage(format!(
+                    "the request holds more than {MAX_OP_VALUES} JSON values; no operation takes that many"
+                )));
+            }
+            Err(e) if e.to_string().starts_with(BAD_ACCOUNT) => {
+                return Err(Failure::usage(BAD_ACCOUNT));
+            }
+            Err(_) => return Err(Failure::usage(OP_EXPECTED)),
+        };
+        let Some(op) = op else {
+            return Err(Failure::usage(OP_EXPECTED));
+        };
+        Ok(OpRequest {
+            account,
+            op: Operation::from_json(&op, text)?,
+        })
+    }
+}
+
+const OP_EXPECTED: &str = "expected a JSON body {\"op\": \"ms.me\", …}";
+const BAD_ACCOUNT: &str = "`account` must be an account name (a string)";
+
+/// The first pass over a `/v1/op` body: its `op` and `account`, every value counted (see
+/// [`Count`]); nothing else is kept. An `op` no operation has stops it there (the name is left
+/// in the second cell).
+struct Head<'a>(
+    &'a std::cell::Cell<usize>,
+    &'a std::cell::Cell<Option<String>>,
+);
+
+impl<'de> serde::de::DeserializeSeed<'de> for Head<'_> {
+    type Value = (Option<String>, Option<String>);
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
+        d.deserialize_map(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Head<'_> {
+    type Value = (Option<String>, Option<String>);
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("a JSON object")
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
+        use serde::de::Error;
+        let (mut op, mut account) = (None, None);
+        while let Some(key) = m.next_key::<std::borrow::Cow<'de, str>>()? {
+            Count(self.0).tick()?;
+            match key.as_ref() {
+                "op" if op.is_none() => {
+                    Count(self.0).tick()?;
+                    let name = m.next_value::<String>()?;
+                    if Operation::named(&name).is_none() {
+                        self.1.set(Some(name));
+                        return Err(A::Error::custom("unknown operation"));
+                    }
+                    op = Some(name);
+                }
+                "account" if account.is_none() => {
+                    Count(self.0).tick()?;
+                    account = Some(
+                        m.next_value::<Option<String>>()
+                            .map_err(|_| A::Error::custom(BAD_ACCOUNT))?,
+                    );
+                }
+                "op" | "account" => return Err(A::Error::custom("a duplicate key")),
+                _ => m.next_value_seed(Count(self.0))?,
+            }
+        }
+        Ok((op, account.flatten()))
+    }
+}
+
+/// Reads any JSON value without keeping it, counting it and everything in it; an error as soon
+/// as the count passes [`MAX_OP_VALUES`].
+#[derive(Clone, Copy)]
+struct Count<'a>(&'a std::cell::Cell<usize>);
+
+impl Count<'_> {
+    fn tick<E: serde::de::Error>(self) -> Result<(), E> {
+        let n = self.0.get() + 1;
+        self.0.set(n);
+        if n > MAX_OP_VALUES {
+            Err(E::custom("too many values"))
+        } else {
+            Ok(())
+        }
+    }
+}
+
+impl<'de> serde::de::DeserializeSeed<'de> for Count<'_> {
+    type Value = ();
+    fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<(), D::Error> {
+        d.deserialize_any(self)
+    }
+}
+
+impl<'de> serde::de::Visitor<'de> for Count<'_> {
+    type Value = ();
+    fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+        f.write_str("any JSON value")
+    }
+    fn visit_bool<E: serde::de::Error>(self, _: bool) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_i64<E: serde::de::Error>(self, _: i64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_u64<E: serde::de::Error>(self, _: u64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_f64<E: serde::de::Error>(self, _: f64) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_str<E: serde::de::Error>(self, _: &str) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_unit<E: serde::de::Error>(self) -> Result<(), E> {
+        self.tick()
+    }
+    fn visit_seq<A: serde::de::SeqAccess<'de>>(self, mut s: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while s.next_element_seed(self)?.is_some() {}
+        Ok(())
+    }
+    fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<(), A::Error> {
+        self.tick()?;
+        while m.next_key_seed(self)?.is_some() {
+            m.next_value_seed(self)?;
+        }
+        Ok(())
+    }
 }
 
 /// An operation's result: a JSON document for programs, and the same as text for a person.
@@ -383,6 +541,58 @@ mod tests {
                 assert_eq!(back.error, f);
             }
         }
+    }
+
+    /// The wire form is unchanged: what the client writes, the daemon reads back, `account`
+    /// included or not.
+    #[test]
+    fn op_requests_read_back_as_written() {
+        for op in Operation::all() {
+            for account in [None, Some("work".to_string())] {
+                let req = OpRequest {
+                    account,
+                    op: op.clone(),
+                };
+                let text = serde_json::to_vec(&req).unwrap();
+                assert_eq!(OpRequest::from_json(&text).unwrap(), req);
+            }
+        }
+    }
+
+    /// The tag is read first: an unknown operation is refused by name without the rest being
+    /// read (here the rest is not even JSON), and a body of too many values is refused without
+    /// anything being built, whatever it names.
+    #[test]
+    fn op_bodies_are_read_tag_first_and_bounded() {
+        let e = OpRequest::from_json(br#"{"op":"ms.nope","x":[1,2,!!!"#).unwrap_err();
+        assert!(e.message.contains("unknown operation 'ms.nope'"), "{e:?}");
+        let mut many = String::from(r#"{"op":"google.inbox.read","ids":["a""#);
+        many.push_str(&r#","a""#.repeat(MAX_OP_VALUES));
+        many.push_str("]}");
+        let e = OpRequest::from_json(many.as_bytes()).unwrap_err();
+        assert!(e.message.contains("more than 10000 JSON values"), "{e:?}");
+        let e = OpRequest::from_json(br#"{"op":"ms.me","account":5}"#).unwrap_err();
+        assert!(e.message.contains("`account` must be"), "{e:?}");
+        for bad in [
+            &br#"{"op":"ms.me","op":"ms.me"}"#[..],
+            b"{}",
+            b"[]",
+            b"{\"op\":5}",
+        ] {
+            let e = OpRequest::from_json(bad).unwrap_err();
+            assert_eq!(e.exit, Exit::Usage);
+            assert!(e.message.contains("expected a JSON body"), "{e:?}");
+        }
+        let e = OpRequest::from_json(br#"{"op":"google.inbox.read"}"#).unwrap_err();
+        assert!(
+            e.message
+                .contains("google.inbox.read: bad arguments: missing field `ids`"),
+            "{e:?}"
+        );
+        let ok = OpRequest::from_json(br#"{"account":null,"ids":["a"],"op":"google.inbox.read"}"#)
+            .unwrap();
+        assert_eq!(ok.op.info().name, "google.inbox.read");
+        assert_eq!(ok.account, None);
     }
 
     #[test]

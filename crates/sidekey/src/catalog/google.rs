@@ -217,8 +217,13 @@ impl GoogleOp {
                 if ids.is_empty() || ids.len() > 50 {
                     return Err(Failure::usage("give 1 to 50 file ids"));
                 }
-                for id in ids {
+                for (i, id) in ids.iter().enumerate() {
                     id_ok(id)?;
+                    if ids[..i].contains(id) {
+                        return Err(Failure::usage(format!(
+                            "file id {id} is given twice: give each id once"
+                        )));
+                    }
                 }
             }
             GoogleOp::DocsRead { id } | GoogleOp::DocsRevise { id, .. } => id_ok(id)?,

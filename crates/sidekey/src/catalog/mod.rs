@@ -63,7 +63,12 @@ pub struct OpInfo {
 }
 
 /// One service operation with its arguments. On the wire: `{"op": "ms.calendar", …arguments}`.
-#[derive(Serialize, Deserialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
+///
+/// Written as its service enum writes it. Read tag first ([`Operation::read_named`]): the `op`
+/// names the one service enum that reads the arguments, so no other enum is tried and nothing
+/// is buffered for a second attempt (an untagged read would copy every value of the input once
+/// per try, each small JSON value becoming a large node).
+#[derive(Serialize, Debug, Clone, PartialEq, schemars::JsonSchema)]
 #[serde(untagged)]
 pub enum Operation {
     Microsoft(microsoft::MsOp),
@@ -111,6 +116,37 @@ impl Operation {
             .chain(google::GoogleOp::iter().map(Operation::Google))
             .chain(youtube::YouTubeOp::iter().map(Operation::YouTube))
             .chain(aws::AwsOp::iter().map(Operation::Aws))
+    }
+
+    /// Read the arguments of the operation named `name` from `d` (a JSON object whose `op` is
+    /// `name`) with the one service enum that owns it; `Ok(None)` if no operation has that name.
+    /// Other keys of the object (the request's `account`) are ignored as serde ignores any
+    /// unknown field.
+    pub fn read_named<'de, D: serde::Deserializer<'de>>(
+        name: &str,
+        d: D,
+    ) -> Result<Option<Operation>, D::Error> {
+        let Some(owner) = Operation::all().find(|o| o.info().name == name) else {
+            return Ok(None);
+        };
+        Ok(Some(match owner {
+            Operation::Microsoft(_) => Operation::Microsoft(microsoft::MsOp::deserialize(d)?),
+            Operation::Google(_) => Operation::Google(google::GoogleOp::deserialize(d)?),
+            Operation::YouTube(_) => Operation::YouTube(youtube::YouTubeOp::deserialize(d)?),
+            Operation::Aws(_) => Operation::Aws(aws::AwsOp::deserialize(d)?),
+        }))
+    }
+
+    /// The operation in `text`, a JSON object whose `op` is `name` (already read from it, e.g.
+    /// by [`crate::api::OpRequest::from_json`]): an unknown name or bad arguments are a usage
+    /// failure that says which.
+    pub fn from_json(name: &str, text: &[u8]) -> Result<Operation, Failure> {
+        let mut de = serde_json::Deserializer::from_slice(text);
+        match Operation::read_named(name, &mut de).and_then(|op| de.end().map(|()| op)) {
+            Ok(Some(op)) => Ok(op),
+            Ok(None) => Err(unknown_operation(name)),
+            Err(e) => Err(Failure::usage(format!("{name}: bad arguments: {e}"))),
+        }
     }
 
     /// Why `value` is not an operation, in serde's words (the untagged [`Operation`] only says
@@ -171,6 +207,33 @@ impl Operation {
             Operation::Aws(op) => op.audit_args(),
         }
     }
+}
+
+/// Any input serde reads (a `serde_json::Value`, an MCP tool's arguments): the `op` first,
+/// then [`Operation::read_named`]. The daemon reads its bodies from bytes instead
+/// ([`Operation::from_json`]), without building a `Value`.
+impl<'de> Deserialize<'de> for Operation {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<Operation, D::Error> {
+        use serde::de::Error;
+        let v = serde_json::Value::deserialize(d)?;
+        let Some(name) = v.get("op").and_then(serde_json::Value::as_str) else {
+            return Err(D::Error::custom("expected an object with \"op\": NAME"));
+        };
+        let name = name.to_string();
+        match Operation::read_named(&name, v) {
+            Ok(Some(op)) => Ok(op),
+            Ok(None) => Err(D::Error::custom(unknown_operation(&name).message)),
+            Err(e) => Err(D::Error::custom(e)),
+        }
+    }
+}
+
+/// The usage failure for an operation name no service has.
+pub fn unknown_operation(name: &str) -> Failure {
+    Failure::usage(format!(
+        "unknown operation '{}' (GET /v1/ops lists them, e.g. ms.me)",
+        sidekey_flow::response::one_line(name, 60)
+    ))
 }
 
 /// The IANA time zone `name`, or a usage failure naming it.

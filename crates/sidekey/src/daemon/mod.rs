@@ -10,6 +10,9 @@
 //!   call, checks the account's policy, runs it on [`Local`] and writes its audit entry. What
 //!   no call reached (a refused key, an unreadable body) is audited by one layer. Listening,
 //!   connection slots and signals are in `listen.rs`.
+//! * Bounded bodies: every authenticated body is read whole, within 30 s (else 408), before
+//!   its handler runs; `/v1/op` bodies over 64 KiB share a byte budget (503 `busy` when there
+//!   is no room within 2 s), so small requests never wait behind large ones ([`Limits`]).
 //! * Never starved or flooded: request headers must arrive within 10 s, each listener serves a
 //!   bounded number of connections (kept well below the open-file limit, whose soft value is
 //!   raised to the hard one at start), refusals before the API key are aggregated in the audit
@@ -21,7 +24,7 @@
 //!
 //! The routes and bodies are in [`crate::api`]. Errors are `{"error": Failure}` with an HTTP
 //! status derived from the exit code (2→400, 3→409, 4→410, 5→502, 6→403, 1→500; a bad API key
-//! is 401).
+//! is 401, a body that did not arrive in time 408, no room for a large body 503).
 
 use crate::account::{self, Record, State, now_unix};
 use crate::audit;
@@ -52,17 +55,48 @@ pub struct Daemon {
     inflight: AtomicUsize,
     /// Refusals before the API key: a burst written, the rest counted (see [`audit::Refusals`]).
     refusals: audit::Refusals,
+    limits: Limits,
+    /// Room for large bodies being read and run, in KiB (see [`Limits::budget`]).
+    body_budget: Arc<tokio::sync::Semaphore>,
+}
+
+/// How the daemon bounds what authenticated requests make it hold (`routes::read_body`).
+#[derive(Clone, Copy, Debug)]
+pub struct Limits {
+    /// The whole body must arrive within this, or the request is cut with 408.
+    pub body_deadline: Duration,
+    /// The bytes of large bodies (above 64 KiB, `/v1/op` only) read or run at once; a body
+    /// without a length counts as the largest allowed.
+    pub budget: usize,
+    /// How long a large body waits for room in the budget before it is refused with 503.
+    pub busy_wait: Duration,
+}
+
+impl Default for Limits {
+    fn default() -> Limits {
+        Limits {
+            body_deadline: Duration::from_secs(30),
+            budget: 32 * 1024 * 1024,
+            busy_wait: Duration::from_secs(2),
+        }
+    }
 }
 
 type Shared = Arc<Daemon>;
 
 impl Daemon {
     pub fn new(ctx: Context, api_key: Secret, stop: Stop) -> Shared {
+        Daemon::with_limits(ctx, api_key, stop, Limits::default())
+    }
+
+    pub fn with_limits(ctx: Context, api_key: Secret, stop: Stop, limits: Limits) -> Shared {
         Arc::new(Daemon {
             local: Local::new(ctx, stop),
             api_key,
             inflight: AtomicUsize::new(0),
             refusals: audit::Refusals::default(),
+            limits,
+            body_budget: Arc::new(tokio::sync::Semaphore::new(limits.budget.div_ceil(1024))),
         })
     }
 

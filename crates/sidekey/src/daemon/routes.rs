@@ -23,6 +23,9 @@ use std::time::{Duration, Instant};
 
 /// The largest `/v1/op` body: a 5 MB upload in base64 (6.7 MB) and its JSON around it.
 pub const OP_BODY_LIMIT: usize = 8 * 1024 * 1024;
+/// The largest body of every other route; larger `/v1/op` bodies need room in the daemon's
+/// budget ([`super::Limits::budget`]).
+pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
 /// The API for one listener. Tested with `oneshot`, no socket needed.
 pub fn router(d: Shared, caller: &'static str) -> Router {
@@ -41,11 +44,13 @@ pub fn router(d: Shared, caller: &'static str) -> Router {
         )
         .route("/v1/ops", get(allowed_ops))
         .route("/v1/refused", post(refused))
-        // Every /v1 request is authenticated before its body is read.
+        // Every /v1 request is authenticated (the outer layer) before its body is read, whole,
+        // under a limit and a deadline, before its handler runs.
+        .route_layer(axum::middleware::from_fn_with_state(d.clone(), read_body))
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), require_key))
         .route("/healthz", get(healthz))
         .layer(axum::middleware::from_fn_with_state(d.clone(), audit_layer))
-        .layer(axum::extract::DefaultBodyLimit::max(64 * 1024))
+        .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_LIMIT))
         .layer(axum::Extension(Caller::Api(caller)))
         .with_state(d)
 }
@@ -176,6 +181,104 @@ fn authorize(d: &Daemon, headers: &HeaderMap) -> Result<(), Failure> {
     }
 }
 
+/// Read an authenticated request's body before its handler runs, so no handler waits on a
+/// client: at most the route's limit ([`OP_BODY_LIMIT`] for `/v1/op`, else
+/// [`SMALL_BODY_LIMIT`]), all of it within [`super::Limits::body_deadline`] (else 408). A body
+/// larger than the small limit (or of unknown length on `/v1/op`, counted as the largest) first
+/// takes room in the daemon's byte budget and keeps it until its call is answered; with no room
+/// within [`super::Limits::busy_wait`] it is refused with 503 (`busy`, exit 5), unread. Small
+/// requests (`/v1/status`, sign-ins, tokens) never wait for the budget.
+async fn read_body(
+    AxState(d): AxState<Shared>,
+    req: axum::extract::Request,
+    next: axum::middleware::Next,
+) -> Response {
+    use axum::body::HttpBody;
+    let limit = if req.uri().path() == "/v1/op" {
+        OP_BODY_LIMIT
+    } else {
+        SMALL_BODY_LIMIT
+    };
+    let (parts, body) = req.into_parts();
+    let hint = body.size_hint();
+    let counted = hint.upper().map_or(limit, |n| n.min(limit as u64) as usize);
+    let _room = if counted > SMALL_BODY_LIMIT {
+        let most = d.limits.budget.div_ceil(1024).max(1);
+        let want = counted.div_ceil(1024).min(most) as u32;
+        let room = d.body_budget.clone().acquire_many_owned(want);
+        match tokio::time::timeout(d.limits.busy_wait, room).await {
+            Ok(Ok(p)) => Some(p),
+            _ => {
+                return answer_with(
+                    StatusCode::SERVICE_UNAVAILABLE,
+                    Failure::new(
+                        Exit::Provider,
+                        Reason::Busy,
+                        "the daemon is reading as many large requests as it takes at once: try again in a few seconds",
+                    ),
+                );
+            }
+        }
+    } else {
+        None
+    };
+    let known = hint.exact().map_or(0, |n| n.min(limit as u64) as usize);
+    let bytes =
+        match tokio::time::timeout(d.limits.body_deadline, collect(body, limit, known)).await {
+            Ok(Ok(b)) => b,
+            Ok(Err(f)) => return f.into_response(),
+            Err(_) => {
+                return answer_with(
+                    StatusCode::REQUEST_TIMEOUT,
+                    Failure::new(
+                        Exit::Provider,
+                        Reason::Network,
+                        format!(
+                            "the request body did not arrive within {} s",
+                            d.limits.body_deadline.as_secs()
+                        ),
+                    ),
+                );
+            }
+        };
+    next.run(axum::extract::Request::from_parts(
+        parts,
+        axum::body::Body::from(bytes),
+    ))
+    .await
+}
+
+/// The whole body, refused once it passes `limit`; `known`: its announced length.
+async fn collect(
+    mut body: axum::body::Body,
+    limit: usize,
+    known: usize,
+) -> Result<axum::body::Bytes, Failure> {
+    use http_body_util::BodyExt;
+    let mut buf = Vec::with_capacity(known);
+    while let Some(frame) = body.frame().await {
+        let frame = frame.map_err(|_| Failure::usage("the request body could not be read"))?;
+        if let Ok(data) = frame.into_data() {
+            if buf.len() + data.len() > limit {
+                return Err(too_large());
+            }
+            buf.extend_from_slice(&data);
+        }
+    }
+    Ok(buf.into())
+}
+
+fn too_large() -> Failure {
+    Failure::usage("the request body is larger than the daemon accepts (uploads: 5 MB)")
+}
+
+/// `f` as an error answer with `status` instead of the one its exit code implies.
+fn answer_with(status: StatusCode, f: Failure) -> Response {
+    let mut resp = f.into_response();
+    *resp.status_mut() = status;
+    resp
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     let mut diff = a.len() ^ b.len();
     for i in 0..a.len().max(b.len()) {
@@ -190,7 +293,7 @@ fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
 fn body<T>(b: Result<Json<T>, JsonRejection>, expected: &str) -> Result<T, Failure> {
     b.map(|Json(v)| v).map_err(|r| {
         if r.status() == StatusCode::PAYLOAD_TOO_LARGE {
-            Failure::usage("the request body is larger than the daemon accepts (uploads: 5 MB)")
+            too_large()
         } else {
             Failure::usage(format!("expected a JSON body {expected}"))
         }
@@ -365,12 +468,13 @@ async fn logout(
     .await
 }
 
+/// The body is read tag first, without copying its arguments ([`OpRequest::from_json`]).
 async fn operate(
     AxState(d): AxState<Shared>,
     axum::Extension(caller): axum::Extension<Caller>,
-    b: Result<Json<OpRequest>, JsonRejection>,
+    b: axum::body::Bytes,
 ) -> Answer<OpReply> {
-    let req = match body(b, "{\"op\": \"ms.me\", …}") {
+    let req = match OpRequest::from_json(&b) {
         Ok(r) => r,
         Err(f) => return unread(f),
     };

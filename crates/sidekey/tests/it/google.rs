@@ -889,3 +889,70 @@ fn googles_python_client_accepts_the_fake() {
     assert!(out.status.success(), "{said}");
     assert!(said.contains("all checks passed"), "{said}");
 }
+
+/// `inbox read` with an id given twice is a usage error (exit 2) before any Drive request (one
+/// id 50 times used to make 100 Drive requests and a 133 MiB reply).
+#[test]
+fn inbox_read_refuses_a_duplicate_id_before_any_request() {
+    let (_idp, google, env) = setup(GoogleOptions::default(), "", None);
+    let listing = json_of(&env, &["google", "inbox", "list", "--json"]);
+    let inbox = listing["folder"]["id"].as_str().unwrap().to_string();
+    let a = google.app_creates_file("tv", Some(&inbox), "a.txt", "text/plain", b"a");
+    google.clear_requests();
+    let out = env.run(&["google", "inbox", "read", &a, "x1", &a]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    assert!(stderr(&out).contains("given twice"), "{}", stderr(&out));
+    assert!(google.requests().is_empty(), "{:?}", google.requests());
+}
+
+/// One read returns at most 10 MB of file content: six 1.9 MB text files are five read and
+/// one listed with a note to read it on its own, whichever finishes first; the reply stays
+/// bounded, and the file read alone comes back whole.
+#[test]
+fn inbox_read_stops_at_its_reply_budget() {
+    let (_idp, google, env) = setup(GoogleOptions::default(), "", None);
+    let listing = json_of(&env, &["google", "inbox", "list", "--json"]);
+    let inbox = listing["folder"]["id"].as_str().unwrap().to_string();
+    let big = vec![b'x'; 1_900_000];
+    let ids: Vec<String> = (0..6)
+        .map(|i| {
+            google.app_creates_file("tv", Some(&inbox), &format!("f{i}.txt"), "text/plain", &big)
+        })
+        .collect();
+    let mut args = vec!["google", "inbox", "read", "--json"];
+    args.extend(ids.iter().map(String::as_str));
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        out.stdout.len() < 12 * 1024 * 1024,
+        "{} bytes",
+        out.stdout.len()
+    );
+    let read: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let files = read["files"].as_array().unwrap();
+    let text: Vec<&Value> = files.iter().filter(|f| f["format"] == "text").collect();
+    let skipped: Vec<&Value> = files.iter().filter(|f| f["format"] == "metadata").collect();
+    assert_eq!((text.len(), skipped.len()), (5, 1), "{files:?}");
+    assert!(
+        skipped[0]["note"]
+            .as_str()
+            .unwrap()
+            .contains("read this file on its own"),
+        "{}",
+        skipped[0]["note"]
+    );
+    let alone = json_of(
+        &env,
+        &[
+            "google",
+            "inbox",
+            "read",
+            "--json",
+            skipped[0]["file"]["id"].as_str().unwrap(),
+        ],
+    );
+    assert_eq!(
+        alone["files"][0]["content"].as_str().unwrap().len(),
+        1_900_000
+    );
+}

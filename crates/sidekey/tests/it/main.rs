@@ -16,6 +16,7 @@ mod google;
 mod hardening;
 mod hardening_agent;
 mod identity;
+mod limits;
 mod mcp;
 mod ms;
 mod openclaw;
