@@ -385,10 +385,10 @@ impl<'de> serde::de::Visitor<'de> for Head<'_> {
         use serde::de::Error;
         let (mut op, mut account) = (None, None);
         while let Some(key) = m.next_key::<std::borrow::Cow<'de, str>>()? {
-            Count(self.0).tick()?;
+            Count(self.0, MAX_OP_VALUES).tick()?;
             match key.as_ref() {
                 "op" if op.is_none() => {
-                    Count(self.0).tick()?;
+                    Count(self.0, MAX_OP_VALUES).tick()?;
                     let name = m.next_value::<String>()?;
                     if Operation::named(&name).is_none() {
                         self.1.set(Some(name));
@@ -397,30 +397,40 @@ impl<'de> serde::de::Visitor<'de> for Head<'_> {
                     op = Some(name);
                 }
                 "account" if account.is_none() => {
-                    Count(self.0).tick()?;
+                    Count(self.0, MAX_OP_VALUES).tick()?;
                     account = Some(
                         m.next_value::<Option<String>>()
                             .map_err(|_| A::Error::custom(BAD_ACCOUNT))?,
                     );
                 }
                 "op" | "account" => return Err(A::Error::custom("a duplicate key")),
-                _ => m.next_value_seed(Count(self.0))?,
+                _ => m.next_value_seed(Count(self.0, MAX_OP_VALUES))?,
             }
         }
         Ok((op, account.flatten()))
     }
 }
 
+/// Whether `text` is JSON holding more than `limit` values (counted in one pass that keeps
+/// nothing, stopping at `limit + 1`): for a reader that would otherwise build the whole tree
+/// first (the MCP framing). Not JSON, or JSON within the limit: `false`.
+pub fn more_values_than(text: &[u8], limit: usize) -> bool {
+    let values = std::cell::Cell::new(0);
+    let mut de = serde_json::Deserializer::from_slice(text);
+    let _ = serde::de::DeserializeSeed::deserialize(Count(&values, limit), &mut de);
+    values.get() > limit
+}
+
 /// Reads any JSON value without keeping it, counting it and everything in it; an error as soon
-/// as the count passes [`MAX_OP_VALUES`].
+/// as the count passes its limit ([`MAX_OP_VALUES`] for a `/v1/op` body).
 #[derive(Clone, Copy)]
-struct Count<'a>(&'a std::cell::Cell<usize>);
+struct Count<'a>(&'a std::cell::Cell<usize>, usize);
 
 impl Count<'_> {
     fn tick<E: serde::de::Error>(self) -> Result<(), E> {
         let n = self.0.get() + 1;
         self.0.set(n);
-        if n > MAX_OP_VALUES {
+        if n > self.1 {
             Err(E::custom("too many values"))
         } else {
             Ok(())

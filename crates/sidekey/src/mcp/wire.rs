@@ -15,6 +15,7 @@
 //! | a batch (an array of requests; MCP sends one message per line) | `-32600` for each request in it, by its id, so no request waits forever |
 //! | an object with an id that is not a request | `-32600`, with its id (`-32602` when only the params are wrong) |
 //! | longer than [`MAX_LINE`] | `-32600`, `"id": null`; the line is skipped, never held in memory |
+//! | more than [`MAX_LINE_VALUES`] JSON values | `-32600`, with its id when it leads the line; refused before the values are built |
 //! | an answer or a notification rmcp cannot read, a blank line | nothing: an answer or a notification is never answered, so a peer that echoes errors back cannot start an error storm |
 //!
 //! Writes are whole lines: each message is appended to a buffer under a lock and the buffer is
@@ -31,6 +32,30 @@ use tokio::sync::Mutex;
 /// The longest line read: a `/v1/op` body as the daemon takes it (8 MiB: a 5 MB upload in
 /// base64 and its JSON) plus room for the JSON-RPC envelope around the tool's arguments.
 pub const MAX_LINE: usize = 9 * 1024 * 1024;
+
+/// The most JSON values one line may hold: what a `/v1/op` body may
+/// ([`crate::api::MAX_OP_VALUES`]) and the JSON-RPC envelope around a tool's arguments.
+pub const MAX_LINE_VALUES: usize = crate::api::MAX_OP_VALUES + 64;
+
+/// The id of a message whose body is not read: JSON-RPC messages as MCP clients write them
+/// put `"jsonrpc"` and `"id"` first, so the id is looked for in the line's first bytes only.
+fn leading_id(line: &[u8]) -> Option<Value> {
+    #[derive(serde::Deserialize)]
+    struct Id {
+        id: Value,
+    }
+    let head = &line[..line.len().min(256)];
+    let text = std::str::from_utf8(head).ok()?;
+    let at = text.find("\"id\"")?;
+    // At the top level only: nothing opened before it but the message itself.
+    if text[..at].matches(['{', '[']).count() != 1 {
+        return None;
+    }
+    let rest = &text[at..];
+    let end = rest.find([',', '}'])?;
+    let id: Id = serde_json::from_str(&format!("{{{}}}", &rest[..end])).ok()?;
+    matches!(id.id, Value::String(_) | Value::Number(_)).then_some(id.id)
+}
 
 /// JSON-RPC 2.0 error codes (§5.1).
 const PARSE_ERROR: i64 = -32700;
@@ -67,6 +92,21 @@ pub fn classify(line: &[u8]) -> Incoming {
     let line = line.strip_prefix(b"\xEF\xBB\xBF").unwrap_or(line);
     if line.iter().all(u8::is_ascii_whitespace) {
         return Incoming::Ignore;
+    }
+    // A tree of values takes tens of bytes for each byte of a line of small values: a line
+    // holding more than any tool call needs is refused before it is built.
+    if crate::api::more_values_than(line, MAX_LINE_VALUES) {
+        // Whether it is JSON at all, read once more without keeping anything.
+        if serde_json::from_slice::<serde::de::IgnoredAny>(line).is_err() {
+            return Incoming::Answer(vec![error(Value::Null, PARSE_ERROR, "Parse error")]);
+        }
+        return Incoming::Answer(vec![error(
+            leading_id(line).unwrap_or(Value::Null),
+            INVALID_REQUEST,
+            &format!(
+                "Invalid Request: the message holds more than {MAX_LINE_VALUES} JSON values; no tool takes that many"
+            ),
+        )]);
     }
     let Ok(value) = serde_json::from_slice::<Value>(line) else {
         return Incoming::Answer(vec![error(Value::Null, PARSE_ERROR, "Parse error")]);
@@ -320,7 +360,11 @@ mod tests {
     fn answers(line: &str) -> Vec<Value> {
         match classify(line.as_bytes()) {
             Incoming::Answer(a) => a,
-            other => panic!("{line}: {other:?}"),
+            other => panic!(
+                "{}: {}",
+                &line[..line.len().min(200)],
+                matches!(other, Incoming::Message(_))
+            ),
         }
     }
 
@@ -369,6 +413,39 @@ mod tests {
                 "{quiet}"
             );
         }
+    }
+
+    /// A tool call made of more small values than any operation takes (an `inbox read` of
+    /// millions of ids) is refused before it is built into a tree of values (which would take
+    /// tens of bytes of memory for each byte of the line), with its id when it is readable;
+    /// a call of ordinary size is a message.
+    #[test]
+    fn a_line_of_too_many_values_is_refused_before_it_is_built() {
+        let ids = vec!["a"; MAX_LINE_VALUES];
+        let call = |ids: &[&str]| {
+            json!({"jsonrpc":"2.0","id":7,"method":"tools/call","params":{"name":"google_inbox_read","arguments":{"ids":ids}}})
+                .to_string()
+        };
+        let answer = answers(&call(&ids));
+        assert_eq!(answer[0]["error"]["code"], -32600, "{answer:?}");
+        assert_eq!(answer[0]["id"], 7, "{answer:?}");
+        assert!(
+            answer[0]["error"]["message"]
+                .as_str()
+                .unwrap()
+                .contains("JSON values"),
+            "{answer:?}"
+        );
+        assert!(matches!(
+            classify(call(&ids[..50]).as_bytes()),
+            Incoming::Message(_)
+        ));
+        // The id is read only at the top level of the message.
+        let nested = call(&ids).replacen(r#"{"id":7,"#, r#"{"params2":{"id":9},"#, 1);
+        assert_eq!(answers(&nested)[0]["id"], Value::Null);
+        // Still a parse error when it is not JSON at all, however long.
+        let cut = call(&ids);
+        assert_eq!(answers(&cut[..cut.len() - 2])[0]["error"]["code"], -32700);
     }
 
     /// A long line is answered and skipped without being kept, the next one is served, and
