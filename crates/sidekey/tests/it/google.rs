@@ -221,6 +221,16 @@ fn a_trashed_file_is_not_read() {
         );
         assert!(!stdout(&out).contains("buy milk") && !stdout(&out).contains("secret plan"));
     }
+    // Nor revised: the Docs API edits a trashed document by its id, and an edit the person
+    // cannot see (it is in their trash) is not theirs to review.
+    let out = env.run(&["google", "docs", "revise", &doc, "--append", "more plans"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(
+        stderr(&out).contains("in the Drive trash"),
+        "{}",
+        stderr(&out)
+    );
+    assert!(!google.content(&doc).unwrap().contains("more plans"));
     // Among several, the trashed one is reported and the rest are read.
     let other = write_file(&env, "other.txt", b"still here\n");
     let other_id = json_of(&env, &["google", "inbox", "add", &other, "--json"])["id"]
@@ -361,15 +371,11 @@ fn docs_create_and_revise_need_the_policy_and_are_verified() {
         ],
     );
     assert_eq!(google.content(&id).unwrap(), "Fresh start ✓\nline two\n");
-    // A doc the person never granted: Docs' 404.
+    // A doc the person never granted: Drive's 404 (its metadata is read first, for `trashed`).
     let theirs = google.person_adds_file(None, "Theirs", DOC_MIME, b"keep");
     let out = env.run(&["google", "docs", "revise", &theirs, "--append", "x"]);
     assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
-    assert!(
-        stderr(&out).contains("Requested entity was not found"),
-        "{}",
-        stderr(&out)
-    );
+    assert!(stderr(&out).contains("File not found"), "{}", stderr(&out));
     assert_eq!(google.content(&theirs).unwrap(), "keep\n");
 }
 

@@ -402,6 +402,12 @@ async fn call(s: &mut Session<'_>, op: &GoogleOp) -> Result<(Value, String), Goo
                 .token_for(id)
                 .await
                 .map_err(|f| GoogleError::Invalid(f.message))?;
+            // The Docs API edits a trashed document by its id: one the person put in the
+            // trash is not edited (as it is not read, `services::google::read`).
+            let file = s.drive.get(&token, id).await?;
+            if file.trashed {
+                return Err(GoogleError::Trashed { id: file.id });
+            }
             revise(&s.docs, &token, id, edit).await
         }
         GoogleOp::MemoryList
