@@ -5,13 +5,13 @@
 
 use crate::common;
 
-use common::daemon_helpers::{API_KEY, Daemon, raw, start_daemon};
+use common::browser::{approve, get};
+use common::daemon_helpers::{API_KEY, Daemon, agent, raw, start_daemon};
 use common::*;
 use serde_json::Value;
 use sidekey_testkit::telegram::{FakeHook, FakeTelegram};
 use sidekey_testkit::{Dialect, FakeIdp, Fault, Options};
-use std::io::{Read, Write};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
@@ -31,44 +31,6 @@ fn code_account(name: &str, idp: &FakeIdp) -> String {
 
 fn webhook(hook: &FakeHook) -> String {
     format!("[notify.webhook]\nurl = \"{}/sidekey\"\n\n", hook.url())
-}
-
-/// A browser's GET: (status, Location header).
-fn get(url: &str) -> (u16, Option<String>) {
-    let u = url::Url::parse(url).unwrap();
-    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
-    let target = match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_string(),
-    };
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        u.host_str().unwrap()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let location = resp
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or(l.strip_prefix("Location: "))
-        })
-        .map(|l| l.trim().to_string());
-    (status, location)
-}
-
-/// The person approves at the provider: where the browser is sent next.
-fn approve(link: &str) -> String {
-    let (status, location) = get(link);
-    assert_eq!(status, 302, "authorization endpoint");
-    location.expect("a redirect")
 }
 
 fn query(url: &str, key: &str) -> String {
@@ -91,28 +53,6 @@ fn forged_refusal(link: &str) -> String {
         .append_pair("error", "access_denied")
         .append_pair("error_description", FORGED);
     u.to_string()
-}
-
-/// The agent's side in client mode.
-fn agent(env: &Env, d: &Daemon, args: &[&str]) -> Output {
-    let home = env.dir.path().join("agent-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let out = Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
-        .env(
-            "SIDEKEY_API_KEY_FILE",
-            env.dir.path().join("secrets/api_key"),
-        )
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    env.record(&stdout(&out));
-    env.record(&stderr(&out));
-    out
 }
 
 fn post_redirect(d: &Daemon, name: &str, url: &str) -> (u16, String) {

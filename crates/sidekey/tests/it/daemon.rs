@@ -8,36 +8,12 @@ use serde_json::Value;
 use sidekey_testkit::{Dialect, FakeIdp, Options};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Output, Stdio};
+use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
 use crate::common::daemon_helpers;
 
-use daemon_helpers::{API_KEY, Daemon, raw, start_daemon};
-
-/// The agent's side: no SIDEKEY_HOME, no config, no vault key — only the URL and the API key.
-fn agent(env: &Env, d: &Daemon, args: &[&str]) -> Output {
-    let home = env.dir.path().join("agent-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let out = Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
-        .env(
-            "SIDEKEY_API_KEY_FILE",
-            env.dir.path().join("secrets/api_key"),
-        )
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    if !matches!(args.first(), Some(&"token") | Some(&"exec")) {
-        env.record(&String::from_utf8_lossy(&out.stdout));
-    }
-    env.record(&String::from_utf8_lossy(&out.stderr));
-    out
-}
+use daemon_helpers::{API_KEY, Daemon, agent, raw, start_daemon};
 
 fn audit_entries(env: &Env) -> Vec<Value> {
     std::fs::read_to_string(env.home.join("audit.log"))

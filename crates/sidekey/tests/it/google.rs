@@ -7,6 +7,7 @@
 use crate::common;
 use crate::common::daemon_helpers;
 
+use common::browser::approve;
 use common::*;
 use serde_json::Value;
 use sidekey_testkit::google::DOC_MIME;
@@ -489,29 +490,6 @@ fn the_device_endpoint_refuses_drive_appdata_like_google() {
     );
 }
 
-/// A browser's GET: the Location header of the answer.
-fn follow(url: &str) -> String {
-    let u = url::Url::parse(url).unwrap();
-    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
-    write!(
-        s,
-        "GET {}?{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        u.path(),
-        u.query().unwrap_or("")
-    )
-    .unwrap();
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    resp.lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or(l.strip_prefix("Location: "))
-        })
-        .unwrap_or_else(|| panic!("no redirect: {resp}"))
-        .trim()
-        .to_string()
-}
-
 fn pick_flow(per_project: bool) {
     let mut o = Options::new(Dialect::Google);
     o.auto_approve_after_polls = Some(1);
@@ -549,7 +527,7 @@ fn pick_flow(per_project: bool) {
     assert_eq!(q["client_id"], "desktop-client");
     assert_eq!(q["code_challenge_method"], "S256");
     // The person picks; Google grants the files to the Desktop client and redirects.
-    let redirect = follow(&link);
+    let redirect = approve(&link);
     assert!(redirect.contains("picked_file_ids="), "{redirect}");
     google.grant("desktop", &[a.clone(), b.clone()]);
     // A forged state is refused and spends nothing.
@@ -639,7 +617,7 @@ fn pick_through_the_daemon_reuses_the_live_link() {
         "a second request replaced the link the person has"
     );
     // The person opens the link they were sent first: it still works.
-    let redirect = follow(&first);
+    let redirect = approve(&first);
     assert!(redirect.contains("picked_file_ids="), "{redirect}");
     google.grant("desktop", std::slice::from_ref(&a));
     let done = json_of(
@@ -754,7 +732,7 @@ fn memory_in_app_data_with_a_code_flow_sign_in() {
     let out = env.run(&["login", "g", "--no-wait", "--json"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let ev: Value = serde_json::from_str(stdout(&out).lines().next().unwrap()).unwrap();
-    let redirect = follow(ev["verification_uri"].as_str().unwrap());
+    let redirect = approve(ev["verification_uri"].as_str().unwrap());
     let out = env.run(&["login", "g", "--paste-url", &redirect]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 

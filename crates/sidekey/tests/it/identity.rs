@@ -7,12 +7,13 @@
 
 use crate::common;
 
-use common::daemon_helpers::{API_KEY, Daemon, raw, start_daemon};
+use common::browser::approve;
+use common::daemon_helpers::{API_KEY, Daemon, agent, raw, start_daemon};
 use common::*;
 use serde_json::Value;
 use sidekey_testkit::telegram::FakeTelegram;
 use sidekey_testkit::{Dialect, FakeIdp, FakeUser, Options};
-use std::process::{Command, Output, Stdio};
+use std::process::Stdio;
 use std::time::{Duration, Instant};
 
 const T: Duration = Duration::from_secs(30);
@@ -99,28 +100,6 @@ fn api(d: &Daemon, method: &str, path: &str, body: Option<&str>) -> (u16, Value)
         status,
         serde_json::from_str(&text).unwrap_or_else(|_| panic!("{status}: {text}")),
     )
-}
-
-/// The agent's CLI in client mode: only the daemon's URL and the API key.
-fn agent(env: &Env, d: &Daemon, args: &[&str]) -> Output {
-    let home = env.dir.path().join("agent-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let out = Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
-        .env(
-            "SIDEKEY_API_KEY_FILE",
-            env.dir.path().join("secrets/api_key"),
-        )
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    env.record(&String::from_utf8_lossy(&out.stdout));
-    env.record(&String::from_utf8_lossy(&out.stderr));
-    out
 }
 
 /// The attack of issue 18: with the default policy and Telegram configured, the agent starts a
@@ -292,7 +271,7 @@ fn a_pasted_redirect_of_someone_else_is_refused_too() {
         assert!(started.get("sent_to").is_none(), "{started}");
         let link = started["verification_uri"].as_str().unwrap().to_string();
         idp.sign_in_as(user);
-        let redirect = browse(&link);
+        let redirect = approve(&link);
         idp.sign_in_as(None);
         let body = serde_json::json!({ "url": redirect }).to_string();
         let (st, pasted) = api(&d, "POST", "/v1/login/c/redirect", Some(&body));
@@ -305,30 +284,6 @@ fn a_pasted_redirect_of_someone_else_is_refused_too() {
     let second = sign_in(Some(mallory()));
     assert_eq!(second["reason"], "identity_mismatch", "{second}");
     assert_eq!(record_bytes(&env, "c"), before);
-}
-
-/// The browser at the fake's authorization endpoint: where it is sent back to.
-fn browse(url: &str) -> String {
-    use std::io::{Read, Write};
-    let u = url::Url::parse(url).unwrap();
-    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
-    write!(
-        s,
-        "GET {}?{} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n",
-        u.path(),
-        u.query().unwrap_or("")
-    )
-    .unwrap();
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    resp.lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or(l.strip_prefix("Location: "))
-        })
-        .expect("a redirect")
-        .trim()
-        .to_string()
 }
 
 /// The agent's CLI in client mode, `login --no-wait --json` with Telegram configured: one

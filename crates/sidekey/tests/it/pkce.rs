@@ -4,10 +4,10 @@
 
 use crate::common;
 
+use common::browser::{approve, get};
 use common::*;
 use serde_json::Value;
 use sidekey_testkit::{Dialect, FakeIdp, Options};
-use std::io::{Read, Write};
 use std::time::Duration;
 
 const T: Duration = Duration::from_secs(30);
@@ -17,44 +17,6 @@ fn code_toml(name: &str, idp: &FakeIdp) -> String {
         "[accounts.{name}]\nprovider = \"oidc\"\nclient_id = \"test-client\"\nissuer = \"{}\"\nflow = \"code\"\n",
         idp.issuer()
     )
-}
-
-/// A browser's GET: (status, Location header).
-fn get(url: &str) -> (u16, Option<String>) {
-    let u = url::Url::parse(url).unwrap();
-    let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
-    let target = match u.query() {
-        Some(q) => format!("{}?{q}", u.path()),
-        None => u.path().to_string(),
-    };
-    write!(
-        s,
-        "GET {target} HTTP/1.1\r\nHost: {}\r\nConnection: close\r\n\r\n",
-        u.host_str().unwrap()
-    )
-    .unwrap();
-    let mut resp = String::new();
-    let _ = s.read_to_string(&mut resp);
-    let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let location = resp
-        .lines()
-        .find_map(|l| {
-            l.strip_prefix("location: ")
-                .or(l.strip_prefix("Location: "))
-        })
-        .map(|l| l.trim().to_string());
-    (status, location)
-}
-
-/// The person approves at the provider: the redirect the browser would follow.
-fn approve(auth_url: &str) -> String {
-    let (status, location) = get(auth_url);
-    assert_eq!(status, 302, "authorization endpoint");
-    location.expect("a redirect")
 }
 
 fn code_event(out: &std::process::Output) -> Value {

@@ -526,27 +526,6 @@ fn a_rejected_token_is_refreshed_once_then_sign_in_is_asked_for() {
     }
 }
 
-fn agent(env: &Env, d: &Daemon, args: &[&str]) -> Output {
-    let home = env.dir.path().join("agent-home");
-    std::fs::create_dir_all(&home).unwrap();
-    let out = Command::new(BIN)
-        .args(args)
-        .env_clear()
-        .env("PATH", std::env::var("PATH").unwrap_or_default())
-        .env("HOME", &home)
-        .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
-        .env(
-            "SIDEKEY_API_KEY_FILE",
-            env.dir.path().join("secrets/api_key"),
-        )
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
-    env.record(&String::from_utf8_lossy(&out.stdout));
-    env.record(&String::from_utf8_lossy(&out.stderr));
-    out
-}
-
 #[test]
 fn through_the_daemon_writes_need_the_accounts_policy() {
     let s = setup();

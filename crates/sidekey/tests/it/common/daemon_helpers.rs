@@ -77,3 +77,29 @@ pub fn raw(
         .unwrap_or_default();
     (status, body)
 }
+
+/// The agent's side in client mode: no `SIDEKEY_HOME`, no config, no vault key — only the
+/// daemon's URL and the API key. What it prints is recorded for the secret scan, except what
+/// `token` and `exec` print on stdout (a token, when the policy lets it out).
+pub fn agent(env: &Env, d: &Daemon, args: &[&str]) -> std::process::Output {
+    let home = env.dir.path().join("agent-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let out = std::process::Command::new(super::BIN)
+        .args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
+        .env(
+            "SIDEKEY_API_KEY_FILE",
+            env.dir.path().join("secrets/api_key"),
+        )
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    if !matches!(args.first(), Some(&"token") | Some(&"exec")) {
+        env.record(&String::from_utf8_lossy(&out.stdout));
+    }
+    env.record(&String::from_utf8_lossy(&out.stderr));
+    out
+}

@@ -10,6 +10,7 @@ use std::process::{Child, Command, Output, Stdio};
 use std::sync::mpsc;
 use std::time::Duration;
 
+pub mod browser;
 pub mod daemon_helpers;
 
 pub const BIN: &str = env!("CARGO_BIN_EXE_sidekey");
