@@ -5,19 +5,36 @@
 pub const REDACTED: &str = "[redacted]";
 
 /// `text` with every occurrence of each of `secrets` replaced by [`REDACTED`]: as sent, and
-/// form- or percent-encoded (how a provider or proxy that echoes the request would show it).
-/// Secrets shorter than 6 characters are not looked for (they would match ordinary words).
+/// form- or percent-encoded with upper- or lower-case hex (how a provider or proxy that echoes
+/// the request would show it; RFC 3986 §2.1 allows either case). Secrets shorter than 6
+/// characters are not looked for (they would match ordinary words).
 pub fn scrub(text: &str, secrets: &[&str]) -> String {
     let mut out = text.to_string();
     for s in secrets.iter().filter(|s| s.len() >= 6) {
-        for form in [
-            s.to_string(),
-            percent_encode(s, true),
-            percent_encode(s, false),
-        ] {
+        let upper = [percent_encode(s, true), percent_encode(s, false)];
+        let lower = upper.clone().map(|e| lower_hex(&e));
+        for form in std::iter::once(s.to_string()).chain(upper).chain(lower) {
             if out.contains(form.as_str()) {
                 out = out.replace(form.as_str(), REDACTED);
             }
+        }
+    }
+    out
+}
+
+/// A percent-encoded string with its `%XX` escapes in lower case (the rest as it is).
+fn lower_hex(encoded: &str) -> String {
+    let mut out = String::with_capacity(encoded.len());
+    let mut escape = 0;
+    for c in encoded.chars() {
+        if c == '%' {
+            escape = 2;
+            out.push(c);
+        } else if escape > 0 {
+            escape -= 1;
+            out.push(c.to_ascii_lowercase());
+        } else {
+            out.push(c);
         }
     }
     out
@@ -251,5 +268,16 @@ mod scrub_tests {
         assert!(!s.contains("rt/a") && !s.contains("rt%2F"), "{s}");
         assert_eq!(s.matches(REDACTED).count(), 3, "{s}");
         assert_eq!(scrub("a short word", &["short"]), "a short word");
+    }
+
+    /// RFC 3986 §2.1 lets either case stand for a percent-encoded octet, and encoders differ
+    /// (Python's `quote` writes `%2F`, others `%2f`): both are caught, with or without `+`.
+    #[test]
+    fn lower_case_percent_encoding_is_scrubbed_too() {
+        let code = "4/0AeaYSHB x+y";
+        let t = "code=4%2f0AeaYSHB+x%2by&c2=4%2f0AeaYSHB%20x%2by";
+        let s = scrub(t, &[code]);
+        assert!(!s.contains("0AeaYSHB"), "{s}");
+        assert_eq!(s.matches(REDACTED).count(), 2, "{s}");
     }
 }
