@@ -20,7 +20,7 @@
 //! [`Failure`](crate::error::Failure), reason and exit code included.
 
 use crate::catalog::{Access, Operation};
-use crate::error::{Exit, Failure};
+use crate::error::{Exit, Failure, Reason};
 use serde::{Deserialize, Serialize};
 use sidekey_flow::Secret;
 use sidekey_notify::Event;
@@ -187,9 +187,15 @@ impl RefusalReport {
                 "refused: op must be one line of 1 to {MAX_REFUSED_OP} characters"
             )));
         }
-        if !matches!(self.error.exit, Exit::Usage | Exit::Policy) {
+        // What a client refuses by itself: arguments it could not read (usage) and tools the
+        // policy does not offer (policy). Nothing the daemon alone decides (a sign-in as
+        // someone else, an expired grant) can be reported into its log.
+        if !matches!(
+            (self.error.exit, self.error.reason),
+            (Exit::Usage, Reason::Usage) | (Exit::Policy, Reason::Policy)
+        ) {
             return Err(Failure::usage(
-                "refused: only usage (2) and policy (6) refusals are reported",
+                "refused: only usage (exit 2, reason usage) and policy (exit 6, reason policy) refusals are reported",
             ));
         }
         Ok(())

@@ -622,7 +622,12 @@ mod tests {
 {"decision":"allow"}","error":{"exit_code":6,"reason":"policy","message":"m"}}"#;
         let not_a_refusal =
             r#"{"op":"evil.ok","error":{"exit_code":0,"reason":"policy","message":"m"}}"#;
-        for bad in [long.as_str(), forged, not_a_refusal, "{"] {
+        // A refusal of a kind only the daemon decides (a sign-in as someone else) is not the
+        // client's to report: the log would show a refusal that never happened.
+        let borrowed = r#"{"op":"evil.login","error":{"exit_code":6,"reason":"identity_mismatch","message":"m"}}"#;
+        let mixed =
+            r#"{"op":"evil.mixed","error":{"exit_code":2,"reason":"policy","message":"m"}}"#;
+        for bad in [long.as_str(), forged, not_a_refusal, borrowed, mixed, "{"] {
             let (st, _) = call(&s.app, "POST", "/v1/refused", Some(KEY), Some(bad)).await;
             assert_eq!(st, StatusCode::BAD_REQUEST, "{bad}");
         }
@@ -636,7 +641,7 @@ mod tests {
         assert_eq!(reported[0]["caller"], "api:test");
         let text = std::fs::read_to_string(s.home.join("audit.log")).unwrap();
         assert!(
-            !text.contains("xxxxxxxxxxxxxxxxxxxx") && !text.contains("evil.ok"),
+            !text.contains("xxxxxxxxxxxxxxxxxxxx") && !text.contains("evil."),
             "{text}"
         );
         assert!(!text.contains("\"decision\\\":"), "{text}");
