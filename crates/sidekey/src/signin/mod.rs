@@ -629,7 +629,7 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(store.seen(now).unwrap(), Seen::Interrupted(_)));
-        let (pending, _, note) = store.status_note(now).unwrap().unwrap();
+        let (pending, _, note) = store.status_note(now, None).unwrap().unwrap();
         assert!(
             !pending && note.contains("resumes the code ABCD-EFGH"),
             "{note}"
