@@ -464,13 +464,12 @@ fn withhold_progress(
     account: &Account,
     mut progress: LoginProgress,
 ) -> Result<LoginProgress, Failure> {
-    if let LoginProgress::Pending { event, sent_to }
-    | LoginProgress::Interrupted { event, sent_to } = &mut progress
+    if let LoginProgress::Pending { event, sent_to } | LoginProgress::Interrupted { event, sent_to } =
+        &mut progress
+        && let Some(names) = withheld_code(local, caller, account)?
     {
-        if let Some(names) = withheld_code(local, caller, account)? {
-            crate::api::withhold_code(event);
-            *sent_to = names;
-        }
+        crate::api::withhold_code(event);
+        *sent_to = names;
     }
     Ok(progress)
 }
