@@ -368,6 +368,34 @@ impl<'a> DeviceFlow<'a> {
         }
     }
 
+    /// Revoke the tokens of a sign-in that was refused (someone else, or nobody sidekey could
+    /// tell): those tokens only, never a revocation that would also end other tokens of the app
+    /// for that user — who may be the person, whose stored tokens stay. RFC 7009 revokes the
+    /// tokens handed in (and at most their own grant); GitHub's `DELETE …/token`, never
+    /// `…/grant` (which ends every token of the app for the user); Auth0's `/oauth/revoke`
+    /// ends the refresh token's whole grant (user, app, audience), so nothing is revoked there.
+    pub async fn revoke_refused(
+        &self,
+        access_token: &Secret,
+        refresh_token: Option<&Secret>,
+    ) -> RevokeOutcome {
+        let dialect = self.provider.kind.dialect();
+        match dialect.revocation() {
+            Revocation::GitHubApi => {
+                let api = self
+                    .provider
+                    .api_base
+                    .as_deref()
+                    .or(dialect.default_api_base());
+                self.revoke_github(access_token, false, api).await
+            }
+            Revocation::RefreshTokenOnly => RevokeOutcome::NotSupported(
+                "the provider revokes a refresh token with its whole grant; the refused tokens are dropped, not revoked",
+            ),
+            _ => self.revoke(access_token, refresh_token).await,
+        }
+    }
+
     async fn revoke_rfc7009(&self, token: &Secret, hint: &str) -> RevokeOutcome {
         let Some(url) = &self.provider.endpoints.revocation else {
             return RevokeOutcome::NotSupported("the provider has no revocation endpoint");
@@ -485,12 +513,26 @@ impl<'a> DeviceFlow<'a> {
                     reqwest::header::AUTHORIZATION,
                     format!("{scheme} {}", tokens.access_token.expose()),
                 );
-            if let Ok(raw) = self.http.send(req).await
-                && (200..300).contains(&raw.status)
-                && let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&raw.body)
-                && let Some(u) = self.provider.kind.dialect().user_from_claims(&m)
-            {
-                return Some(u);
+            // A transient failure (the network, 5xx, 429) is tried again, three attempts within
+            // about 1.5 s: a sign-in whose user cannot be told apart is refused.
+            for attempt in 0..3u32 {
+                if attempt > 0 {
+                    tokio::time::sleep(Duration::from_millis(250 << attempt)).await;
+                }
+                let Some(req) = req.try_clone() else { break };
+                match self.http.send(req).await {
+                    Ok(raw) if (200..300).contains(&raw.status) => {
+                        if let Ok(Value::Object(m)) = serde_json::from_slice::<Value>(&raw.body)
+                            && let Some(u) = self.provider.kind.dialect().user_from_claims(&m)
+                        {
+                            return Some(u);
+                        }
+                        break;
+                    }
+                    Ok(raw) if raw.status >= 500 || raw.status == 429 => continue,
+                    Ok(_) => break,
+                    Err(_) => continue,
+                }
             }
         }
         tokens

@@ -102,12 +102,15 @@ pub enum Reason {
     /// A sign-in came back as someone else than the account's remembered identity: refused,
     /// the stored tokens untouched (`sidekey login NAME --replace-identity` switches).
     IdentityMismatch,
+    /// A sign-in whose user the provider did not say (its userinfo failed) while an identity is
+    /// remembered: not stored, the stored tokens untouched; trying again may help.
+    IdentityUnknown,
     #[serde(other)]
     Other,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 26] = [
+    pub const ALL: [Reason; 27] = [
         Reason::Internal,
         Reason::Config,
         Reason::Usage,
@@ -133,6 +136,7 @@ impl Reason {
         Reason::Doctor,
         Reason::QuotaExceeded,
         Reason::IdentityMismatch,
+        Reason::IdentityUnknown,
         Reason::Other,
     ];
 
@@ -164,6 +168,7 @@ impl Reason {
             Reason::Doctor => "doctor",
             Reason::QuotaExceeded => "quota_exceeded",
             Reason::IdentityMismatch => "identity_mismatch",
+            Reason::IdentityUnknown => "identity_unknown",
             Reason::Other => "other",
         }
     }

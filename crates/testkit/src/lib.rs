@@ -476,6 +476,18 @@ impl FakeIdp {
         self.shared.lock().faults.extend(faults);
     }
 
+    /// Queues faults for the next requests to userinfo / Graph `/me` / GitHub `/user` (FIFO,
+    /// one per request; counted in `userinfo_requests` and `faults_applied`). Only faults that
+    /// are a response (`Status`, `Html`, `Oversized`, `Truncated`, `RateLimited`) apply there.
+    pub fn inject_userinfo(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.shared.lock().userinfo_faults.extend(faults);
+    }
+
+    /// Drops the userinfo faults still queued.
+    pub fn clear_userinfo_faults(&self) {
+        self.shared.lock().userinfo_faults.clear();
+    }
+
     pub fn counters(&self) -> Counters {
         self.shared.lock().counters.clone()
     }

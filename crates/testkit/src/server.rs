@@ -829,6 +829,12 @@ fn userinfo(sh: &Shared, req: &Req) -> Response {
     let (scopes, user) = {
         let mut st = sh.lock();
         st.counters.userinfo_requests += 1;
+        if let Some(r) = st.userinfo_faults.pop_front().and_then(|f| {
+            st.counters.faults_applied += 1;
+            wire::fault_response(&f)
+        }) {
+            return r;
+        }
         let scopes = token
             .as_deref()
             .and_then(|t| st.access_token_scopes(t, Instant::now()));

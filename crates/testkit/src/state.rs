@@ -200,6 +200,8 @@ pub(crate) struct State {
     pub last_user_code: Option<String>,
     pub last_audience: Option<String>,
     pub faults: VecDeque<Fault>,
+    /// Faults for the next userinfo / Graph `/me` / GitHub `/user` requests.
+    pub userinfo_faults: VecDeque<Fault>,
     pub counters: Counters,
     grants: HashMap<u64, Grant>,
     next_grant: u64,
@@ -813,7 +815,21 @@ impl State {
             GitHubDelete::Token => {
                 self.revoke_access(token);
             }
-            GitHubDelete::Grant => self.revoke_grant(gid),
+            // "Deleting an OAuth application's grant will also delete all OAuth tokens
+            // associated with the application for the user": every grant of that user.
+            GitHubDelete::Grant => {
+                let subject = |g: &Grant| g.user.as_ref().map(|u| u.subject.clone());
+                let whose = self.grants.get(&gid).map(subject);
+                let all: Vec<u64> = self
+                    .grants
+                    .iter()
+                    .filter(|(_, g)| Some(subject(g)) == whose)
+                    .map(|(id, _)| *id)
+                    .collect();
+                for id in all {
+                    self.revoke_grant(id);
+                }
+            }
         }
         RevokeOutcome::Revoked
     }

@@ -30,6 +30,7 @@ use crate::ops;
 use crate::policy::Who;
 use crate::signin::{self, Mode};
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::future::Future;
 use std::time::{Duration, Instant};
 
@@ -327,7 +328,10 @@ async fn run(
     let name = account.map(|a| a.name.as_str()).unwrap_or_default();
     let configured = || account.ok_or_else(|| Failure::internal("a call without its account"));
     Ok(match call {
-        Call::Status { account } => Done::Status(local.status(account.as_deref()).await?),
+        Call::Status { account } => {
+            let withheld = withheld_accounts(local, caller, account.as_deref())?;
+            Done::Status(local.status(account.as_deref(), &withheld).await?)
+        }
         Call::Login {
             req,
             mode,
@@ -400,6 +404,42 @@ fn withheld_for(
     Ok((!names.is_empty()).then_some(names))
 }
 
+/// The channels a pending sign-in's code went to instead of `caller` (as [`withheld_for`]);
+/// and the code of the person's `--replace-identity` sign-in is never the agent's (`Some` with
+/// no channel).
+fn withheld_code(
+    local: &Local,
+    caller: &Caller,
+    account: &Account,
+) -> Result<Option<Vec<String>>, Failure> {
+    Ok(match withheld_for(local, caller, account)? {
+        Some(names) => Some(names),
+        None if caller.who() == Who::Agent && local.signins.replacing(&account.name)? => {
+            Some(vec![])
+        }
+        None => None,
+    })
+}
+
+/// For `status`: the configured accounts (all, or `only`) whose sign-in code and link `caller`
+/// must not read in a status note, as [`withheld_code`].
+fn withheld_accounts(
+    local: &Local,
+    caller: &Caller,
+    only: Option<&str>,
+) -> Result<BTreeMap<String, Vec<String>>, Failure> {
+    let mut withheld = BTreeMap::new();
+    for (name, account) in &local.ctx.config.accounts {
+        if only.is_some_and(|o| o != name) {
+            continue;
+        }
+        if let Some(names) = withheld_code(local, caller, account)? {
+            withheld.insert(name.clone(), names);
+        }
+    }
+    Ok(withheld)
+}
+
 /// A started (joined, resumed) sign-in's answer, with the code withheld from a caller who must
 /// not see it — and then sent to the person's channels if it has not been yet.
 async fn withhold_started(
@@ -408,7 +448,7 @@ async fn withhold_started(
     account: &Account,
     mut started: LoginStarted,
 ) -> Result<LoginStarted, Failure> {
-    if let Some(names) = withheld_for(local, caller, account)? {
+    if let Some(names) = withheld_code(local, caller, account)? {
         local.signins.tell_person(&account.name).await?;
         crate::api::withhold_code(&mut started.event);
         started.sent_to = names;
@@ -424,20 +464,12 @@ fn withhold_progress(
     account: &Account,
     mut progress: LoginProgress,
 ) -> Result<LoginProgress, Failure> {
-    if let LoginProgress::Pending { event, sent_to }
-    | LoginProgress::Interrupted { event, sent_to } = &mut progress
+    if let LoginProgress::Pending { event, sent_to } | LoginProgress::Interrupted { event, sent_to } =
+        &mut progress
+        && let Some(names) = withheld_code(local, caller, account)?
     {
-        let names = match withheld_for(local, caller, account)? {
-            Some(names) => Some(names),
-            None if caller.who() == Who::Agent && local.signins.replacing(&account.name)? => {
-                Some(vec![])
-            }
-            None => None,
-        };
-        if let Some(names) = names {
-            crate::api::withhold_code(event);
-            *sent_to = names;
-        }
+        crate::api::withhold_code(event);
+        *sent_to = names;
     }
     Ok(progress)
 }

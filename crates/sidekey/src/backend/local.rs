@@ -29,7 +29,14 @@ impl Local {
     }
 
     /// Every configured account (and any stored one no longer configured), or just `only`.
-    pub async fn status(&self, only: Option<&str>) -> Result<StatusReply, Failure> {
+    /// `withheld`: the accounts whose sign-in code and link the caller must not see (the guard
+    /// decides), with the channels they went to; no note names them. A pending sign-in of an
+    /// account no longer configured never shows its code either (nothing can resume it).
+    pub async fn status(
+        &self,
+        only: Option<&str>,
+        withheld: &std::collections::BTreeMap<String, Vec<String>>,
+    ) -> Result<StatusReply, Failure> {
         let config = &self.ctx.config;
         if let Some(n) = only {
             config.account(n)?;
@@ -107,7 +114,11 @@ impl Local {
                 },
             };
             row.setup = configured.map(crate::api::AccountSetup::of);
-            let pending = match PendingStore::new(vault.clone(), &name).status_note(now) {
+            let hidden = match configured {
+                Some(_) => withheld.get(&name).map(Vec::as_slice),
+                None => Some(&[][..]),
+            };
+            let pending = match PendingStore::new(vault.clone(), &name).status_note(now, hidden) {
                 Ok(p) => p,
                 Err(f) => {
                     row.note = Some(format!("its pending sign-in cannot be read: {}", f.message));

@@ -2,7 +2,7 @@
 //! `sub`, Microsoft's object id, GitHub's numeric user id), remembered in the vault slot
 //! [`SLOT`] beside the tokens. `logout` forgets the tokens, never this: a later sign-in that
 //! comes back as someone else — or as nobody sidekey can tell — is refused and the stored
-//! tokens stay as they are. Only the person at the machine replaces it
+//! tokens stay as they are (nobody sidekey can tell is its own outcome, `identity_unknown`). Only the person at the machine replaces it
 //! (`sidekey login NAME --replace-identity`; docs/identity.md, "The rule").
 //!
 //! Records from before sidekey read subjects have none. For them the first sign-in compares what
@@ -34,10 +34,11 @@ pub enum Decision {
     Keep,
     /// Remember this (first sign-in, or a replacement).
     Remember(Remembered),
-    /// A replacement by nobody sidekey can name: forget the old one.
-    Forget,
     /// Someone else: refuse, saying who signed in as far as the provider said.
     Refuse(String),
+    /// Nobody sidekey can tell (the provider's userinfo failed, no ID token) while an identity
+    /// is remembered: refuse, keeping the remembered one — "could not tell", not "someone else".
+    Unknown,
 }
 
 /// Decide for a sign-in at `provider` that came back as `new`. `remembered` is the slot (if it
@@ -61,7 +62,7 @@ pub fn decide(
         return match &new.subject {
             Some(s) if remembered.is_some_and(|r| &r.subject == s) => Decision::Keep,
             Some(s) => remember(s),
-            None if remembered.is_some() => Decision::Forget,
+            None if remembered.is_some() => Decision::Unknown,
             None => Decision::Keep,
         };
     }
@@ -71,7 +72,8 @@ pub fn decide(
         .or_else(|| current.and_then(legacy_subject));
     match (held, &new.subject) {
         (Some(old), Some(s)) if &old == s => Decision::Keep,
-        (Some(_), _) => Decision::Refuse(who(new)),
+        (Some(_), Some(_)) => Decision::Refuse(who(new)),
+        (Some(_), None) => Decision::Unknown,
         // An old record without a subject: its email, when both name one, must agree.
         (None, _)
             if current.is_some_and(|c| {
@@ -108,6 +110,14 @@ fn who(u: &UserInfo) -> String {
             None => "an account the provider did not identify".into(),
         },
     }
+}
+
+/// The one-line failure for a sign-in sidekey could not tell apart (exit 5: trying again may
+/// help; switching accounts is not what happened).
+pub fn unknown(account: &str) -> String {
+    format!(
+        "sidekey could not tell who signed in to '{account}' (the provider's userinfo failed); the tokens were not stored; try `sidekey login {account}` again"
+    )
 }
 
 /// The one-line refusal the person's channels and the caller get.
@@ -163,23 +173,23 @@ mod tests {
     }
 
     #[test]
-    fn someone_else_or_nobody_is_refused_unless_replacing() {
+    fn someone_else_is_refused_unless_replacing_and_nobody_is_unknown() {
         let ada = held("ada");
         assert!(matches!(
             decide("oidc", Some(&ada), None, &user(Some("mallory"), Some("m@x")), false),
             Decision::Refuse(w) if w == "X <m@x>"
         ));
-        assert!(matches!(
+        assert_eq!(
             decide("oidc", Some(&ada), None, &UserInfo::default(), false),
-            Decision::Refuse(_)
-        ));
+            Decision::Unknown
+        );
         assert!(matches!(
             decide("oidc", Some(&ada), None, &user(Some("mallory"), None), true),
             Decision::Remember(r) if r.subject == "mallory"
         ));
         assert_eq!(
             decide("oidc", Some(&ada), None, &UserInfo::default(), true),
-            Decision::Forget
+            Decision::Unknown
         );
         // Remembered at another provider (the config changed): starts afresh.
         assert!(matches!(

@@ -341,9 +341,8 @@ impl Job {
                         replace,
                     );
                     match &decision {
-                        Decision::Refuse(_) => return Ok(decision),
+                        Decision::Refuse(_) | Decision::Unknown => return Ok(decision),
                         Decision::Remember(id) => lock.store_slot(identity::SLOT, id)?,
-                        Decision::Forget => lock.remove_slot(identity::SLOT)?,
                         Decision::Keep => {}
                     }
                     lock.store(&r)?;
@@ -354,7 +353,22 @@ impl Job {
                 .map_err(|_| Failure::internal("a worker thread failed"))
                 .and_then(|r| r);
                 match stored {
-                    Ok(Decision::Refuse(who)) => self.refuse_identity(provider, &rec, &who).await,
+                    Ok(Decision::Refuse(who)) => {
+                        let f = Failure::new(
+                            Exit::Policy,
+                            Reason::IdentityMismatch,
+                            identity::refusal(name, &who),
+                        );
+                        self.refuse_identity(provider, &rec, f).await
+                    }
+                    Ok(Decision::Unknown) => {
+                        let f = Failure::new(
+                            Exit::Provider,
+                            Reason::IdentityUnknown,
+                            identity::unknown(name),
+                        );
+                        self.refuse_identity(provider, &rec, f).await
+                    }
                     Ok(_) => return Ok(rec),
                     // The code is spent: say why the tokens were lost, never "resume it".
                     Err(f) => f,
@@ -373,23 +387,25 @@ impl Job {
         Err(failure)
     }
 
-    /// A sign-in that came back as someone else: its tokens are dropped (revoked at the
-    /// provider where the dialect can, best effort), the stored record is not touched, and the
-    /// refusal gets its own audit entry (the guard's for the `login` call was written when it
-    /// started). The caller stores the outcome and tells the channels.
-    async fn refuse_identity(&self, provider: &Provider, rec: &Record, who: &str) -> Failure {
+    /// A sign-in that came back as someone else, or as nobody sidekey can tell (`failure`
+    /// says which): its tokens are dropped (its own tokens revoked at the provider where the
+    /// dialect can without ending others of the app, best effort:
+    /// `DeviceFlow::revoke_refused`), the stored record is not touched, and the refusal gets
+    /// its own audit entry (the guard's for the `login` call was written when it started). The
+    /// caller stores the outcome and tells the channels.
+    async fn refuse_identity(
+        &self,
+        provider: &Provider,
+        rec: &Record,
+        failure: Failure,
+    ) -> Failure {
         let name = self.account.name.as_str();
         let started = Instant::now();
         if let Ok(http) = self.ctx.http() {
             let _ = DeviceFlow::new(http, provider)
-                .revoke(&rec.access_token, rec.refresh_token.as_ref())
+                .revoke_refused(&rec.access_token, rec.refresh_token.as_ref())
                 .await;
         }
-        let failure = Failure::new(
-            Exit::Policy,
-            Reason::IdentityMismatch,
-            identity::refusal(name, who),
-        );
         if self.ctx.home.exists() {
             let caller = if self.begin.caller.is_empty() {
                 crate::audit::local_caller()

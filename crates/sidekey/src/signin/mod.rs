@@ -235,8 +235,9 @@ impl SignIns {
     /// exit 6, and the sign-in keeps waiting), then handed to the sign-in's owner through the
     /// encrypted slot — this process's task, another process's, or a new one resuming it.
     ///
-    /// A redirect carrying `error=` cancels the sign-in. The agent may cancel only a sign-in it
-    /// started: one the person started at the terminal is not the agent's to end (exit 6, the
+    /// A redirect carrying `error=` cancels the sign-in. The agent pastes only into a sign-in
+    /// it started: one the person started at the terminal is not the agent's to finish or end
+    /// — any paste from the agent's side, with a code or an error, is refused (exit 6, the
     /// sign-in keeps waiting). The paste's `error_description` is never shown to anyone: the
     /// outcome names who cancelled (`code_flow::refusal`).
     pub async fn paste(
@@ -265,15 +266,15 @@ impl SignIns {
             return Err(Failure::no_pending(&name));
         };
         let by = Starter::from(by);
+        // A code made up on the agent's side would spend the one exchange and end the
+        // person's sign-in as surely as an error: the agent pastes into none of theirs.
+        if by == Starter::Agent && started_by == Starter::Person {
+            return Err(Failure::policy(format!(
+                "policy: the sign-in of '{name}' was started at the terminal by the person; a redirect from the agent's side is not taken for it (it keeps waiting for the person's browser or `sidekey login {name} --paste-url URL` at the machine)"
+            )));
+        }
         match pkce::parse_redirect(url, grant.request.state.expose()) {
             Ok(_) => {}
-            Err(pkce::RedirectError::Refused { .. })
-                if by == Starter::Agent && started_by == Starter::Person =>
-            {
-                return Err(Failure::policy(format!(
-                    "policy: the sign-in of '{name}' was started at the terminal by the person; a redirect with an error from the agent's side does not cancel it (it keeps waiting for the person)"
-                )));
-            }
             Err(pkce::RedirectError::Refused { .. }) => {}
             Err(e @ pkce::RedirectError::StateMismatch) => {
                 return Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string()));
@@ -629,7 +630,7 @@ mod tests {
             .await
             .unwrap();
         assert!(matches!(store.seen(now).unwrap(), Seen::Interrupted(_)));
-        let (pending, _, note) = store.status_note(now).unwrap().unwrap();
+        let (pending, _, note) = store.status_note(now, None).unwrap().unwrap();
         assert!(
             !pending && note.contains("resumes the code ABCD-EFGH"),
             "{note}"

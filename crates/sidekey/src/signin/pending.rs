@@ -168,6 +168,17 @@ fn what(p: &Pending) -> String {
     }
 }
 
+/// Where a withheld code or link went, for a sentence: "the code went to telegram", or, for
+/// the person's own `--replace-identity` sign-in, that it is theirs at the machine.
+fn withheld_where(p: &Pending, channels: &[String]) -> String {
+    let thing = if p.code.is_some() { "link" } else { "code" };
+    if channels.is_empty() {
+        format!("the {thing} is the person's, at the machine")
+    } else {
+        format!("the {thing} went to {}", channels.join(", "))
+    }
+}
+
 /// Where a sign-in stands, as seen from any process.
 #[derive(Debug, Clone)]
 pub enum Seen {
@@ -256,9 +267,19 @@ impl PendingStore {
         })
     }
 
-    /// What `status` says about a sign-in: `(pending?, expires_at, note)`.
-    pub fn status_note(&self, now: i64) -> Result<Option<(bool, i64, String)>, Failure> {
+    /// What `status` says about a sign-in: `(pending?, expires_at, note)`. `withheld`: the
+    /// sign-in's code and link are not the reader's (`Some`, with the channels they went to,
+    /// empty for the person's own `--replace-identity` sign-in); the note then names neither.
+    pub fn status_note(
+        &self,
+        now: i64,
+        withheld: Option<&[String]>,
+    ) -> Result<Option<(bool, i64, String)>, Failure> {
         let name = &self.account;
+        let what = |p: &Pending| match withheld {
+            Some(_) => "it".to_string(),
+            None => what(p),
+        };
         Ok(match self.seen(now)? {
             Seen::None => None,
             Seen::Finished(_, o) if o.exit_code == Exit::Ok => None,
@@ -270,7 +291,13 @@ impl PendingStore {
             Seen::Live(p) => Some((
                 true,
                 p.expires_at(),
-                if p.code.is_some() {
+                if let Some(names) = withheld {
+                    format!(
+                        "waiting for the person to sign in ({}) until {}",
+                        withheld_where(&p, names),
+                        rfc3339(p.expires_at())
+                    )
+                } else if p.code.is_some() {
                     format!(
                         "waiting for the browser's redirect (or `sidekey login {name} --paste-url URL`) until {}",
                         rfc3339(p.expires_at())

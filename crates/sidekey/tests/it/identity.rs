@@ -310,3 +310,141 @@ fn the_agents_cli_says_where_the_code_went() {
         tg.messages().iter().any(|m| m.text.contains(&code))
     });
 }
+
+/// Issue 18 review, item 2: a GitHub App (refresh tokens, client secret) signed in by the
+/// person. `(idp, env)`.
+fn github_app_signed_in() -> (FakeIdp, Env) {
+    let mut o = Options::new(Dialect::GitHubApp);
+    o.client_secret = Some("gh-app-secret-1".into());
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "{}\nclient_secret = \"gh-app-secret-1\"\n",
+        account_toml("gh", Dialect::GitHubApp, &idp).trim_end()
+    ));
+    let (status, ev) = login_as(&env, &idp, "gh", &[], None);
+    assert_eq!(status, 0, "{ev}");
+    (idp, env)
+}
+
+/// GitHub's `/user` answering 503 once (a gateway hiccup) right after the person approved: the
+/// call is tried again and the person's sign-in is accepted, not taken for someone else's.
+#[test]
+fn a_userinfo_hiccup_is_retried_and_the_same_person_is_accepted() {
+    let (idp, env) = github_app_signed_in();
+    let before = idp.counters().userinfo_requests;
+    idp.inject_userinfo([sidekey_testkit::Fault::Status(503)]);
+    let (status, ev) = login_as(&env, &idp, "gh", &[], None);
+    assert_eq!(status, 0, "{ev}");
+    assert_eq!(ev["event"], "signed_in", "{ev}");
+    assert!(idp.counters().userinfo_requests >= before + 2);
+    assert_eq!(status_user(&env, "gh")["name"], "Ada Lovelace");
+}
+
+/// `/user` failing on every try: sidekey cannot tell who signed in. That is not "someone else":
+/// reason identity_unknown, exit 5 (try again), no word of a different account or of
+/// --replace-identity, the record untouched — and none of the person's stored tokens revoked
+/// (GitHub's `DELETE …/grant` would end every token of the app for the user).
+#[test]
+fn a_sign_in_nobody_can_tell_is_refused_as_unknown_and_the_persons_tokens_live() {
+    let (idp, env) = github_app_signed_in();
+    let tg = FakeTelegram::start(BOT);
+    env.write_config(&format!(
+        "{}{}\nclient_secret = \"gh-app-secret-1\"\n",
+        telegram_toml(&env, &tg),
+        account_toml("gh", Dialect::GitHubApp, &idp).trim_end()
+    ));
+    let before = record_bytes(&env, "gh");
+    let persons_access = idp.issued_access_tokens();
+    let persons_refresh = idp.issued_refresh_tokens();
+    idp.inject_userinfo(std::iter::repeat_n(sidekey_testkit::Fault::Status(503), 10));
+    let (status, ev) = login_as(&env, &idp, "gh", &[], None);
+    assert_eq!(status, 5, "{ev}");
+    assert_eq!(ev["reason"], "identity_unknown", "{ev}");
+    let msg = ev["message"].as_str().unwrap();
+    assert!(msg.contains("could not tell who signed in"), "{msg}");
+    assert!(msg.contains("sidekey login gh"), "{msg}");
+    assert!(!msg.contains("--replace-identity"), "{msg}");
+    assert!(!msg.contains("different account"), "{msg}");
+    assert_eq!(
+        record_bytes(&env, "gh"),
+        before,
+        "the stored record changed"
+    );
+    assert!(
+        persons_access.iter().all(|t| idp.access_token_valid(t)),
+        "the person's access token was revoked"
+    );
+    let valid = idp.valid_refresh_tokens();
+    assert!(
+        persons_refresh.iter().all(|t| valid.contains(t)),
+        "the person's refresh token was revoked"
+    );
+    wait_until("the failure on Telegram", || {
+        tg.messages()
+            .iter()
+            .any(|m| m.text.contains("could not tell who signed in"))
+    });
+    assert!(
+        !tg.messages()
+            .iter()
+            .any(|m| m.text.contains("different account") || m.text.contains("--replace-identity")),
+        "{:?}",
+        tg.messages()
+    );
+    // The person's tokens still work.
+    let out = env.run(&["token", "gh"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// A mismatch revokes the newcomer's access token only (`DELETE …/token`), never the grant:
+/// the newcomer may be the person's other GitHub account, signed in to another account of the
+/// same app, whose tokens `DELETE …/grant` would end ("all OAuth tokens associated with the
+/// application for the user").
+#[test]
+fn a_refused_github_sign_in_revokes_its_token_not_the_grant() {
+    let (idp, env) = github_app_signed_in();
+    let gh = account_toml("gh", Dialect::GitHubApp, &idp);
+    let other = gh.replace("[accounts.gh]", "[accounts.other]");
+    env.write_config(&format!(
+        "{}\nclient_secret = \"gh-app-secret-1\"\n\n{}\nclient_secret = \"gh-app-secret-1\"\n",
+        gh.trim_end(),
+        other.trim_end()
+    ));
+    let (status, ev) = login_as(&env, &idp, "other", &[], Some(mallory()));
+    assert_eq!(status, 0, "{ev}");
+    let kept = idp.issued_access_tokens();
+    let (status, ev) = login_as(&env, &idp, "gh", &[], Some(mallory()));
+    assert_eq!(status, 6, "{ev}");
+    let refused: Vec<String> = idp
+        .issued_access_tokens()
+        .into_iter()
+        .filter(|t| !kept.contains(t))
+        .collect();
+    assert_eq!(refused.len(), 1);
+    assert!(
+        !idp.access_token_valid(&refused[0]),
+        "the refused token was not revoked"
+    );
+    assert!(
+        kept.iter().all(|t| idp.access_token_valid(t)),
+        "a stored token of the same app was revoked with the refused one"
+    );
+    let out = env.run(&["token", "other"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// `--replace-identity` whose new identity cannot be read keeps the remembered one: refused
+/// as identity_unknown, and a later sign-in as someone else is still refused.
+#[test]
+fn a_replacement_nobody_can_tell_forgets_nothing() {
+    let (idp, env) = github_app_signed_in();
+    idp.inject_userinfo(std::iter::repeat_n(sidekey_testkit::Fault::Status(503), 10));
+    let (status, ev) = login_as(&env, &idp, "gh", &["--replace-identity"], Some(mallory()));
+    assert_eq!(status, 5, "{ev}");
+    assert_eq!(ev["reason"], "identity_unknown", "{ev}");
+    idp.clear_userinfo_faults();
+    let (status, ev) = login_as(&env, &idp, "gh", &[], Some(mallory()));
+    assert_eq!(status, 6, "{ev}");
+    assert_eq!(ev["reason"], "identity_mismatch", "{ev}");
+    assert_eq!(status_user(&env, "gh")["name"], "Ada Lovelace");
+}

@@ -25,5 +25,6 @@ mod pending;
 mod pkce;
 mod real_idp;
 mod real_idp_dot;
+mod review18;
 mod skills;
 mod youtube;
