@@ -388,8 +388,8 @@ impl Job {
     }
 
     /// A sign-in that came back as someone else, or as nobody sidekey can tell (`failure`
-    /// says which): its tokens are dropped (its own tokens revoked at the provider where the
-    /// dialect can without ending others of the app, best effort:
+    /// says which): its tokens are dropped (someone else's also revoked at the provider where
+    /// the dialect can without ending others of the app, best effort:
     /// `DeviceFlow::revoke_refused`), the stored record is not touched, and the refusal gets
     /// its own audit entry (the guard's for the `login` call was written when it started). The
     /// caller stores the outcome and tells the channels.
@@ -401,7 +401,12 @@ impl Job {
     ) -> Failure {
         let name = self.account.name.as_str();
         let started = Instant::now();
-        if let Ok(http) = self.ctx.http() {
+        // Someone else's tokens are revoked. Tokens nobody can tell may be the person's own,
+        // and at some providers (Google, Auth0) revoking one ends the app's whole grant for
+        // that user, the stored tokens with it: those are dropped, never revoked.
+        if failure.reason == Reason::IdentityMismatch
+            && let Ok(http) = self.ctx.http()
+        {
             let _ = DeviceFlow::new(http, provider)
                 .revoke_refused(&rec.access_token, rec.refresh_token.as_ref())
                 .await;

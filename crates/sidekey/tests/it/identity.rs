@@ -379,6 +379,18 @@ fn a_sign_in_nobody_can_tell_is_refused_as_unknown_and_the_persons_tokens_live()
         persons_refresh.iter().all(|t| valid.contains(t)),
         "the person's refresh token was revoked"
     );
+    // Nobody can tell whose the new tokens are: they may be the person's own, and at some
+    // providers (Google, Auth0) revoking one ends the app's whole grant for that user. They are
+    // dropped, not revoked.
+    let newcomer = idp
+        .issued_access_tokens()
+        .into_iter()
+        .find(|t| !persons_access.contains(t))
+        .expect("the refused sign-in's token");
+    assert!(
+        idp.access_token_valid(&newcomer),
+        "a token that may be the person's was revoked"
+    );
     wait_until("the failure on Telegram", || {
         tg.messages()
             .iter()
