@@ -156,6 +156,25 @@ pub async fn run(
     }
     eprintln!("{how}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
+    let (found, mut redirects) = tokio::sync::mpsc::channel(4);
+    let state = request.state.expose().to_string();
+    let _listening = crate::loopback::serve(
+        listener,
+        request.redirect_uri.clone(),
+        move |full| {
+            let ours = !matches!(
+                pkce::parse_redirect(full, &state),
+                Err(pkce::RedirectError::StateMismatch) | Err(pkce::RedirectError::NotAUrl)
+            );
+            ours.then(|| {
+                (
+                    full.to_string(),
+                    "sidekey received your choice. You can close this tab.",
+                )
+            })
+        },
+        found,
+    );
     loop {
         if tokio::time::Instant::now() >= deadline {
             return Err(Failure::from_flow(sidekey_flow::FlowError::Expired));
@@ -173,9 +192,8 @@ pub async fn run(
                 "The pick was finished with --paste-url.".to_string(),
             ));
         }
-        let accepted = tokio::time::timeout(Duration::from_millis(250), listener.accept()).await;
-        if let Ok(Ok((sock, _))) = accepted
-            && let Some(target) = loopback_target(sock, request.state.expose()).await
+        if let Ok(Some(target)) =
+            tokio::time::timeout(Duration::from_millis(250), redirects.recv()).await
         {
             return finish(ctx, name, &provider, &request, &target).await;
         }
@@ -212,62 +230,6 @@ async fn notify(ctx: &Context, name: &str, url: &str) {
             );
         }
     }
-}
-
-/// Read one request on the loopback listener: the full redirect URL when it carries this
-/// request's state, else `None` (answered 400).
-async fn loopback_target(mut sock: tokio::net::TcpStream, state: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut n = 0;
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while n < buf.len() {
-            match sock.read(&mut buf[n..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(k) => n += k,
-            }
-            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
-    })
-    .await;
-    let head = String::from_utf8_lossy(&buf[..n]).to_string();
-    let target = head
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("GET "))
-        .and_then(|r| r.split(' ').next())
-        .map(|t| format!("http://127.0.0.1{t}"));
-    let ours = target.as_deref().is_some_and(|t| {
-        !matches!(
-            pkce::parse_redirect(t, state),
-            Err(pkce::RedirectError::StateMismatch) | Err(pkce::RedirectError::NotAUrl)
-        )
-    });
-    let (status, text) = if ours {
-        (
-            "200 OK",
-            "sidekey received your choice. You can close this tab.",
-        )
-    } else {
-        (
-            "400 Bad Request",
-            "This is not a redirect sidekey is waiting for.",
-        )
-    };
-    let body = format!("<!doctype html><meta charset=utf-8><title>sidekey</title><p>{text}</p>");
-    let _ = sock
-        .write_all(
-            format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await;
-    let _ = sock.shutdown().await;
-    if ours { target } else { None }
 }
 
 /// What the redirect says besides the code: the granted scope and the picked ids.
