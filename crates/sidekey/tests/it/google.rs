@@ -724,6 +724,70 @@ fn pick_through_the_daemon_reuses_the_live_link() {
     assert_eq!(pick(), third);
 }
 
+/// A Picker link the person started at the terminal is theirs: the agent asking through the
+/// daemon is told that the person has a pick waiting (exit 6) and gets neither the link nor its
+/// state; a redirect the agent pastes (an error, a made-up code), even with the right state,
+/// ends nothing. The person finishes with the link they have; then the agent may start its own.
+#[test]
+fn the_agent_neither_gets_nor_ends_the_persons_pick() {
+    let PickSetup {
+        _idp: _i,
+        _desktop: _d,
+        google,
+        env,
+        a,
+    } = pick_setup();
+    let started = json_of(&env, &["google", "pick", "--no-wait", "--json"]);
+    let link = started["url"].as_str().unwrap().to_string();
+    let q: std::collections::HashMap<String, String> = url::Url::parse(&link)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let (state, back) = (q["state"].clone(), q["redirect_uri"].clone());
+    let d = daemon_helpers::start_daemon(&env);
+    let op = |body: &str| {
+        daemon_helpers::raw(
+            &d.socket,
+            "POST",
+            "/v1/op",
+            Some(daemon_helpers::API_KEY),
+            Some(body),
+        )
+    };
+    let (s, body) = op(r#"{"op":"google.pick"}"#);
+    assert_eq!(s, 403, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["exit_code"], 6, "{v}");
+    assert!(body.contains("the person has a Picker link"), "{body}");
+    assert!(!body.contains(&state) && !body.contains("oauth2"), "{body}");
+    // Its pastes, an error and a made-up code with the state it might have learned, end nothing.
+    let drive_file = "https://www.googleapis.com/auth/drive.file";
+    for pasted in [
+        format!("{back}?error=access_denied&state={state}"),
+        format!("{back}?code=4%2Fmade-up&scope={drive_file}&state={state}&picked_file_ids={a}"),
+    ] {
+        let (s, body) =
+            op(&serde_json::json!({"op": "google.pick", "paste_url": pasted}).to_string());
+        assert_eq!(s, 403, "{pasted}: {body}");
+        assert!(body.contains("started at the terminal"), "{body}");
+    }
+    // The person's link still works.
+    let redirect = approve(&link);
+    google.grant("desktop", std::slice::from_ref(&a));
+    let done = json_of(
+        &env,
+        &["google", "pick", "--paste-url", &redirect, "--json"],
+    );
+    assert_eq!(done["picked"][0]["id"], a.as_str(), "{done}");
+    // Spent: the agent may now start a pick of its own.
+    let (s, body) = op(r#"{"op":"google.pick"}"#);
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(v["result"]["url"], link.as_str());
+    assert_eq!(v["result"]["reused"], false);
+}
+
 #[test]
 fn pick_grants_per_client_keep_the_picker_token() {
     pick_flow(false);

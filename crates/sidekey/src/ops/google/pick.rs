@@ -14,6 +14,7 @@ use super::state::{DriveState, PendingPick, Picked, PickerTokens, load_state, up
 use crate::account::fresh_token;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
+use crate::signin::pending::Starter;
 use crate::time::{now_unix, rfc3339};
 use serde_json::{Value, json};
 use sidekey_flow::pkce::{self, CodeRequest};
@@ -86,6 +87,7 @@ pub async fn run(
     name: &str,
     paste_url: Option<&str>,
     wait_secs: u64,
+    by: Starter,
 ) -> Result<(Value, String), Failure> {
     let provider = picker_provider(ctx, name)?;
     if let Some(pasted) = paste_url {
@@ -97,6 +99,13 @@ pub async fn run(
                 format!("no Picker link is waiting for '{name}': run `sidekey google pick` first"),
             ));
         };
+        // The agent's side neither finishes nor cancels the person's pick: whatever it pastes
+        // (an error, a code it made up or saw) is refused before it is read.
+        if by == Starter::Agent && pending.started_by == Starter::Person {
+            return Err(Failure::policy(format!(
+                "policy: the Picker link of '{name}' was started at the terminal by the person; a redirect from the agent's side does not finish or cancel it (it keeps waiting for the person)"
+            )));
+        }
         return finish(ctx, name, &provider, &pending.request, pasted).await;
     }
 
@@ -116,12 +125,17 @@ pub async fn run(
         url: url.clone(),
         started_at: now,
         pasted: None,
+        started_by: by,
     };
     // Without waiting (the agent through the daemon, `--no-wait`), a live link is handed out
     // again: a new one would replace its state and verifier, and the link the person already
-    // has would fail. Decided under the account lock, so two requests at once agree.
+    // has would fail. Decided under the account lock, so two requests at once agree. A live
+    // link the person started is theirs: the agent neither gets it nor replaces it.
     let reuse = wait_secs == 0;
     let st = update_state(ctx, name, move |s| {
+        if by == Starter::Agent && s.pick.as_ref().is_some_and(|p| persons_live(p, now)) {
+            return;
+        }
         if !(reuse && reusable(s.pick.as_ref(), now).is_some()) {
             s.pick = Some(pending);
         }
@@ -131,6 +145,12 @@ pub async fn run(
         .pick
         .ok_or_else(|| Failure::internal("the Picker request was not kept"))?;
     let reused = live.url != url;
+    if reused && by == Starter::Agent && live.started_by == Starter::Person {
+        return Err(Failure::policy(format!(
+            "policy: the person has a Picker link for '{name}' waiting (started at the terminal, good until {}); it is theirs to finish and is not handed to the agent: ask them to finish it, or ask again once it has expired",
+            rfc3339(live.started_at + PICK_TTL)
+        )));
+    }
     if !reused {
         notify(ctx, name, &url).await;
     }
@@ -205,6 +225,12 @@ pub async fn run(
 /// A spent link (finished or declined) is no longer pending.
 pub fn reusable(pending: Option<&PendingPick>, now: i64) -> Option<&PendingPick> {
     pending.filter(|p| now < p.started_at + PICK_TTL - REUSE_MARGIN && now >= p.started_at)
+}
+
+/// A pending link the person started that may still be finished at `now` (to its last second:
+/// the person may be picking).
+fn persons_live(p: &PendingPick, now: i64) -> bool {
+    p.started_by == Starter::Person && now >= p.started_at && now < p.started_at + PICK_TTL
 }
 
 async fn notify(ctx: &Context, name: &str, url: &str) {
@@ -369,6 +395,7 @@ mod tests {
             url: "https://accounts.google.com/o/oauth2/v2/auth?x".into(),
             started_at: 1_000_000,
             pasted: None,
+            started_by: Starter::Agent,
         };
         let at = |now: i64| reusable(Some(&pending), now).is_some();
         assert!(at(1_000_000));
