@@ -62,6 +62,7 @@ mod doc_citations;
 pub mod doctor;
 pub mod env;
 pub mod error;
+pub mod loopback;
 pub mod mcp;
 pub mod ops;
 pub mod policy;

@@ -371,7 +371,7 @@ async fn run(
         }
         Call::Logout { .. } => Done::Logout(local.logout(name).await?),
         Call::Op(r) => {
-            let (result, text) = r.op.run(&local.ctx, name).await?;
+            let (result, text) = r.op.run(&local.ctx, name, caller.who()).await?;
             Done::Op(OpReply {
                 account: name.to_string(),
                 result,

@@ -12,7 +12,8 @@
 //!   connection slots and signals are in `listen.rs`.
 //! * Bounded bodies: every authenticated body is read whole, within 30 s (else 408), before
 //!   its handler runs; `/v1/op` bodies over 64 KiB share a byte budget (503 `busy` when there
-//!   is no room within 2 s), so small requests never wait behind large ones ([`Limits`]).
+//!   is no room within 2 s), held until their call ends even if the client hangs up, so small
+//!   requests never wait behind large ones ([`Limits`]).
 //! * Never starved or flooded: request headers must arrive within 10 s, each listener serves a
 //!   bounded number of connections (kept well below the open-file limit, whose soft value is
 //!   raised to the hard one at start), refusals before the API key are aggregated in the audit

@@ -185,9 +185,10 @@ fn authorize(d: &Daemon, headers: &HeaderMap) -> Result<(), Failure> {
 /// client: at most the route's limit ([`OP_BODY_LIMIT`] for `/v1/op`, else
 /// [`SMALL_BODY_LIMIT`]), all of it within [`super::Limits::body_deadline`] (else 408). A body
 /// larger than the small limit (or of unknown length on `/v1/op`, counted as the largest) first
-/// takes room in the daemon's byte budget and keeps it until its call is answered; with no room
-/// within [`super::Limits::busy_wait`] it is refused with 503 (`busy`, exit 5), unread. Small
-/// requests (`/v1/status`, sign-ins, tokens) never wait for the budget.
+/// takes room in the daemon's byte budget ([`Room`]) and keeps it until its call has ended, even
+/// when the client hangs up first; with no room within [`super::Limits::busy_wait`] it is
+/// refused with 503 (`busy`, exit 5), unread. Small requests (`/v1/status`, sign-ins, tokens)
+/// never wait for the budget.
 async fn read_body(
     AxState(d): AxState<Shared>,
     req: axum::extract::Request,
@@ -202,12 +203,12 @@ async fn read_body(
     let (parts, body) = req.into_parts();
     let hint = body.size_hint();
     let counted = hint.upper().map_or(limit, |n| n.min(limit as u64) as usize);
-    let _room = if counted > SMALL_BODY_LIMIT {
+    let room = if counted > SMALL_BODY_LIMIT {
         let most = d.limits.budget.div_ceil(1024).max(1);
         let want = counted.div_ceil(1024).min(most) as u32;
         let room = d.body_budget.clone().acquire_many_owned(want);
         match tokio::time::timeout(d.limits.busy_wait, room).await {
-            Ok(Ok(p)) => Some(p),
+            Ok(Ok(p)) => Some(Room(std::sync::Arc::new(p))),
             _ => {
                 return answer_with(
                     StatusCode::SERVICE_UNAVAILABLE,
@@ -241,12 +242,18 @@ async fn read_body(
                 );
             }
         };
-    next.run(axum::extract::Request::from_parts(
-        parts,
-        axum::body::Body::from(bytes),
-    ))
-    .await
+    let mut req = axum::extract::Request::from_parts(parts, axum::body::Body::from(bytes));
+    if let Some(room) = &room {
+        req.extensions_mut().insert(room.clone());
+    }
+    next.run(req).await
 }
+
+/// A large body's room in the daemon's byte budget, held by the request and by the call it
+/// became ([`detached_call`]): it is given back when the last of them ends. A client that hangs
+/// up ends its request at once, while its call runs on with what the body was parsed into.
+#[derive(Clone)]
+struct Room(#[allow(dead_code)] std::sync::Arc<tokio::sync::OwnedSemaphorePermit>);
 
 /// The whole body, refused once it passes `limit`; `known`: its announced length.
 async fn collect(
@@ -315,16 +322,35 @@ async fn guarded<T: serde::Serialize>(
     call: Call,
     pick: impl FnOnce(Done) -> Option<T>,
 ) -> Answer<T> {
-    let done = detached_call(d, caller, call).await;
+    guarded_in(d, caller, call, None, pick).await
+}
+
+/// [`guarded`], the call holding `room` (its body's room in the budget) until it ends.
+async fn guarded_in<T: serde::Serialize>(
+    d: Shared,
+    caller: Caller,
+    call: Call,
+    room: Option<Room>,
+    pick: impl FnOnce(Done) -> Option<T>,
+) -> Answer<T> {
+    let done = detached_call(d, caller, call, room).await;
     Answer(done.and_then(|done| guard::expect(done, pick)), true)
 }
 
 /// Not generic, so the daemon has one detached task type for every route (a task type per reply
 /// type would each bring the runtime's task machinery into the binary).
-async fn detached_call(d: Shared, caller: Caller, call: Call) -> Result<Done, Failure> {
+async fn detached_call(
+    d: Shared,
+    caller: Caller,
+    call: Call,
+    room: Option<Room>,
+) -> Result<Done, Failure> {
     let d2 = d.clone();
-    d.detached(async move { guard::operate(&d2.local, &caller, call).await })
-        .await
+    d.detached(async move {
+        let _room = room;
+        guard::operate(&d2.local, &caller, call).await
+    })
+    .await
 }
 
 /// A body that did not read: refused before any call, audited by [`audit_layer`].
@@ -472,13 +498,16 @@ async fn logout(
 async fn operate(
     AxState(d): AxState<Shared>,
     axum::Extension(caller): axum::Extension<Caller>,
+    room: Option<axum::Extension<Room>>,
     b: axum::body::Bytes,
 ) -> Answer<OpReply> {
     let req = match OpRequest::from_json(&b) {
         Ok(r) => r,
         Err(f) => return unread(f),
     };
-    guarded(d, caller, Call::Op(req), |r| match r {
+    drop(b);
+    let room = room.map(|axum::Extension(r)| r);
+    guarded_in(d, caller, Call::Op(req), room, |r| match r {
         Done::Op(o) => Some(o),
         _ => None,
     })

@@ -21,10 +21,11 @@ impl Operation {
         &self,
         ctx: &Context,
         account: &str,
+        who: crate::policy::Who,
     ) -> Result<(serde_json::Value, String), Failure> {
         match self {
             Operation::Microsoft(op) => microsoft::run(ctx, account, op).await,
-            Operation::Google(op) => google::run(ctx, account, op).await,
+            Operation::Google(op) => google::run(ctx, account, op, who).await,
             Operation::YouTube(op) => youtube::run(ctx, account, op).await,
             Operation::Aws(op) => aws::run(ctx, account, op).await,
         }

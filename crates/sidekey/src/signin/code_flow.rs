@@ -11,11 +11,6 @@ use std::time::Duration;
 /// How long a code-flow sign-in waits for its redirect.
 const CODE_FLOW_WAIT_SECS: u64 = 600;
 
-/// How long one connection to the loopback listener may take, from its accept to the answer
-/// written: a browser sends its request at once. Each connection is served in a task of its
-/// own, so an idle or slow one (anyone on the machine can open them) holds up nothing else.
-const CONNECTION_DEADLINE: Duration = Duration::from_secs(3);
-
 /// Where a redirect came from.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Via {
@@ -104,115 +99,32 @@ fn link_failure(e: sidekey_flow::FlowError, account: &str) -> Failure {
     }
 }
 
-/// One request on the loopback listener: `Some(answer)` for a redirect carrying this
-/// sign-in's state (a code or a refusal), `None` for anything else (a favicon, a stray or
-/// forged request), which gets a 400 and is otherwise ignored. The caller bounds its time.
-async fn loopback_answer(
-    mut sock: tokio::net::TcpStream,
-    redirect_uri: &str,
-    state: &str,
-) -> Option<Result<sidekey_flow::Secret, pkce::RedirectError>> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 8192];
-    let mut n = 0;
-    let mut complete = false;
-    while n < buf.len() {
-        let Ok(k) = sock.read(&mut buf[n..]).await else {
-            break;
-        };
-        if k == 0 {
-            break;
-        }
-        n += k;
-        if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-            complete = true;
-            break;
-        }
-    }
-    let head = String::from_utf8_lossy(&buf[..n]).to_string();
-    let target = complete
-        .then(|| head.lines().next().map(str::to_string))
-        .flatten()
-        .and_then(|l| {
-            l.strip_prefix("GET ")
-                .map(|r| r.split(' ').next().unwrap_or("").to_string())
-        });
-    let answer = target.and_then(|t| {
-        let base = url::Url::parse(redirect_uri).ok()?;
-        let full = base.join(&t).ok()?;
-        match pkce::parse_redirect(full.as_str(), state) {
-            Err(pkce::RedirectError::StateMismatch) | Err(pkce::RedirectError::NotAUrl) => None,
-            other => Some(other),
-        }
-    });
-    let (status, text) = match &answer {
-        Some(Ok(_)) => (
-            "200 OK",
-            "sidekey received the sign-in. You can close this tab.",
-        ),
-        Some(Err(_)) => (
-            "200 OK",
-            "sidekey received the answer: the sign-in was not approved. You can close this tab.",
-        ),
-        None => (
-            "400 Bad Request",
-            "This is not a redirect sidekey is waiting for.",
-        ),
-    };
-    let body = format!("<!doctype html><meta charset=utf-8><title>sidekey</title><p>{text}</p>");
-    let _ = sock
-        .write_all(
-            format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await;
-    let _ = sock.shutdown().await;
-    answer
-}
-
-/// The loopback listener, until dropped: every connection in a task of its own, bounded by
-/// [`CONNECTION_DEADLINE`]; a redirect carrying this sign-in's state is sent on `found` (the
-/// first one wins; later ones still get their page).
-struct Loopback(tokio::task::JoinHandle<()>);
-
-impl Drop for Loopback {
-    fn drop(&mut self) {
-        self.0.abort();
-    }
-}
-
 type Answer = Result<sidekey_flow::Secret, pkce::RedirectError>;
 
+/// The loopback listener ([`crate::loopback`]), until dropped: a redirect carrying this
+/// sign-in's state (a code or a refusal) is sent on `found`; anything else gets a 400.
 fn serve_loopback(
     listener: tokio::net::TcpListener,
     redirect_uri: String,
     state: String,
     found: tokio::sync::mpsc::Sender<Answer>,
-) -> Loopback {
-    Loopback(tokio::spawn(async move {
-        loop {
-            let sock = match listener.accept().await {
-                Ok((sock, _)) => sock,
-                // Out of file descriptors and the like: the connections in flight end by
-                // their deadline; try again shortly.
-                Err(_) => {
-                    tokio::time::sleep(Duration::from_millis(50)).await;
-                    continue;
-                }
-            };
-            let (uri, state, found) = (redirect_uri.clone(), state.clone(), found.clone());
-            tokio::spawn(async move {
-                let served =
-                    tokio::time::timeout(CONNECTION_DEADLINE, loopback_answer(sock, &uri, &state));
-                if let Ok(Some(answer)) = served.await {
-                    let _ = found.try_send(answer);
-                }
-            });
-        }
-    }))
+) -> crate::loopback::Loopback {
+    crate::loopback::serve(
+        listener,
+        redirect_uri,
+        move |full| match pkce::parse_redirect(full, &state) {
+            Err(pkce::RedirectError::StateMismatch) | Err(pkce::RedirectError::NotAUrl) => None,
+            Ok(code) => Some((
+                Ok(code),
+                "sidekey received the sign-in. You can close this tab.",
+            )),
+            Err(e) => Some((
+                Err(e),
+                "sidekey received the answer: the sign-in was not approved. You can close this tab.",
+            )),
+        },
+        found,
+    )
 }
 
 impl Job {

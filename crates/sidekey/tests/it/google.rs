@@ -13,6 +13,7 @@ use serde_json::Value;
 use sidekey_testkit::google::DOC_MIME;
 use sidekey_testkit::{Dialect, FakeGoogle, FakeIdp, GoogleOptions, Options};
 use std::io::{Read, Write};
+use std::time::Duration;
 
 const WRITES: &str = "[\"google.inbox.add\", \"google.docs.create\", \"google.docs.revise\", \"google.memory.set\", \"google.memory.delete\"]";
 
@@ -573,13 +574,17 @@ fn pick_flow(per_project: bool) {
     env.assert_no_secrets(&secrets);
 }
 
-/// The agent asks for the Picker link through the daemon, maybe more than once (it retries, or
-/// a second task wants a file). A new link would invalidate the one the person already has
-/// open (its `state` and PKCE verifier are replaced), so while that link is live the same one is
-/// handed out again, and not sent to the person's channels twice. Once it is spent (the pick
-/// finished or was declined) the next request makes a new one.
-#[test]
-fn pick_through_the_daemon_reuses_the_live_link() {
+/// A signed-in Google account `g` with a Desktop (Picker) client of its own authorization
+/// server, and one file `a` the person will pick.
+struct PickSetup {
+    _idp: FakeIdp,
+    _desktop: FakeIdp,
+    google: FakeGoogle,
+    env: Env,
+    a: String,
+}
+
+fn pick_setup() -> PickSetup {
     let mut o = Options::new(Dialect::Google);
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
@@ -597,6 +602,94 @@ fn pick_through_the_daemon_reuses_the_live_link() {
     assert_eq!(env.run(&["login", "g"]).status.code(), Some(0));
     let a = google.person_adds_file(None, "Tax 2025", DOC_MIME, b"refund due");
     desktop.set_picked_files(&[&a]);
+    PickSetup {
+        _idp: idp,
+        _desktop: desktop,
+        google,
+        env,
+        a,
+    }
+}
+
+/// `google pick` waiting at the terminal: the child, and the Picker link it printed.
+fn pick_waiting(env: &Env) -> (std::process::Child, String) {
+    use std::io::BufRead;
+    let mut child = env
+        .cmd(&["google", "pick", "--json"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut err = std::io::BufReader::new(child.stderr.take().unwrap());
+    let mut line = String::new();
+    let link = loop {
+        line.clear();
+        assert!(
+            err.read_line(&mut line).unwrap() > 0,
+            "no Picker link printed"
+        );
+        if line.trim_start().starts_with("http") {
+            break line.trim().to_string();
+        }
+    };
+    std::thread::spawn(move || std::io::copy(&mut err, &mut std::io::sink()));
+    (child, link)
+}
+
+/// Twenty idle connections to the Picker's loopback listener (anyone on the machine can open
+/// them) do not hold up the real redirect: each connection is served on its own, with a
+/// deadline, and the first redirect carrying the pick's state wins.
+#[test]
+fn idle_connections_do_not_hold_the_picker_listener() {
+    let PickSetup {
+        _idp: _i,
+        _desktop: _d,
+        google,
+        env,
+        a,
+    } = pick_setup();
+    let (mut child, link) = pick_waiting(&env);
+    let redirect = approve(&link);
+    assert!(redirect.starts_with("http://127.0.0.1:"), "{redirect}");
+    google.grant("desktop", std::slice::from_ref(&a));
+    let u = url::Url::parse(&redirect).unwrap();
+    let idle: Vec<std::net::TcpStream> = (0..20)
+        .map(|_| std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap())
+        .collect();
+    std::thread::sleep(Duration::from_millis(300));
+    let t0 = std::time::Instant::now();
+    let browser = std::thread::spawn(move || common::browser::get(&redirect).0);
+    let code = wait_timeout(&mut child, Duration::from_secs(15));
+    let took = t0.elapsed();
+    assert_eq!(code, 0);
+    assert!(took < Duration::from_secs(3), "took {took:?}");
+    assert_eq!(browser.join().unwrap(), 200);
+    let mut out = String::new();
+    child
+        .stdout
+        .take()
+        .unwrap()
+        .read_to_string(&mut out)
+        .unwrap();
+    let done: Value = serde_json::from_str(&out).unwrap();
+    assert_eq!(done["picked"][0]["id"], a.as_str(), "{done}");
+    drop(idle);
+}
+
+/// The agent asks for the Picker link through the daemon, maybe more than once (it retries, or
+/// a second task wants a file). A new link would invalidate the one the person already has
+/// open (its `state` and PKCE verifier are replaced), so while that link is live the same one is
+/// handed out again, and not sent to the person's channels twice. Once it is spent (the pick
+/// finished or was declined) the next request makes a new one.
+#[test]
+fn pick_through_the_daemon_reuses_the_live_link() {
+    let PickSetup {
+        _idp: _i,
+        _desktop: _d,
+        google,
+        env,
+        a,
+    } = pick_setup();
     let d = daemon_helpers::start_daemon(&env);
     let pick = || {
         let (s, body) = daemon_helpers::raw(
@@ -629,6 +722,70 @@ fn pick_through_the_daemon_reuses_the_live_link() {
     let third = pick();
     assert_ne!(third, first);
     assert_eq!(pick(), third);
+}
+
+/// A Picker link the person started at the terminal is theirs: the agent asking through the
+/// daemon is told that the person has a pick waiting (exit 6) and gets neither the link nor its
+/// state; a redirect the agent pastes (an error, a made-up code), even with the right state,
+/// ends nothing. The person finishes with the link they have; then the agent may start its own.
+#[test]
+fn the_agent_neither_gets_nor_ends_the_persons_pick() {
+    let PickSetup {
+        _idp: _i,
+        _desktop: _d,
+        google,
+        env,
+        a,
+    } = pick_setup();
+    let started = json_of(&env, &["google", "pick", "--no-wait", "--json"]);
+    let link = started["url"].as_str().unwrap().to_string();
+    let q: std::collections::HashMap<String, String> = url::Url::parse(&link)
+        .unwrap()
+        .query_pairs()
+        .into_owned()
+        .collect();
+    let (state, back) = (q["state"].clone(), q["redirect_uri"].clone());
+    let d = daemon_helpers::start_daemon(&env);
+    let op = |body: &str| {
+        daemon_helpers::raw(
+            &d.socket,
+            "POST",
+            "/v1/op",
+            Some(daemon_helpers::API_KEY),
+            Some(body),
+        )
+    };
+    let (s, body) = op(r#"{"op":"google.pick"}"#);
+    assert_eq!(s, 403, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["error"]["exit_code"], 6, "{v}");
+    assert!(body.contains("the person has a Picker link"), "{body}");
+    assert!(!body.contains(&state) && !body.contains("oauth2"), "{body}");
+    // Its pastes, an error and a made-up code with the state it might have learned, end nothing.
+    let drive_file = "https://www.googleapis.com/auth/drive.file";
+    for pasted in [
+        format!("{back}?error=access_denied&state={state}"),
+        format!("{back}?code=4%2Fmade-up&scope={drive_file}&state={state}&picked_file_ids={a}"),
+    ] {
+        let (s, body) =
+            op(&serde_json::json!({"op": "google.pick", "paste_url": pasted}).to_string());
+        assert_eq!(s, 403, "{pasted}: {body}");
+        assert!(body.contains("started at the terminal"), "{body}");
+    }
+    // The person's link still works.
+    let redirect = approve(&link);
+    google.grant("desktop", std::slice::from_ref(&a));
+    let done = json_of(
+        &env,
+        &["google", "pick", "--paste-url", &redirect, "--json"],
+    );
+    assert_eq!(done["picked"][0]["id"], a.as_str(), "{done}");
+    // Spent: the agent may now start a pick of its own.
+    let (s, body) = op(r#"{"op":"google.pick"}"#);
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_ne!(v["result"]["url"], link.as_str());
+    assert_eq!(v["result"]["reused"], false);
 }
 
 #[test]

@@ -221,3 +221,59 @@ fn a_body_that_trickles_in_is_cut_at_its_deadline_with_408() {
         "{log:?}"
     );
 }
+
+/// A large call keeps its room in the budget until the call ends, not until its client goes:
+/// four calls of 7.5 MiB bodies against a slow Graph, each client hanging up once its call
+/// has reached Graph, still fill the 32 MiB budget, so a fifth large body gets 503 while they
+/// run (hanging up freed the room at once, while the calls still held their bodies). Once
+/// they have ended, a large body is read and run again.
+#[test]
+fn a_large_call_keeps_its_room_after_its_client_hangs_up() {
+    let (_idp, graph, env) = crate::ms::setup(None);
+    let d = start_daemon(&env);
+    graph.set_latency(Duration::from_secs(6));
+    let body = format!(
+        r#"{{"op":"ms.me","note":"{}"}}"#,
+        "x".repeat(7 * MIB + MIB / 2)
+    );
+    let before = graph.requests().len(); // the sign-in's
+    let t = Instant::now();
+    for n in 1..=4 {
+        let s = start_request(&d.socket, "/v1/op", body.len(), "", body.as_bytes());
+        while graph.requests().len() < before + n {
+            assert!(
+                t.elapsed() < Duration::from_secs(5),
+                "call {n} did not start"
+            );
+            std::thread::sleep(Duration::from_millis(20));
+        }
+        drop(s); // the client hangs up; the call runs on
+    }
+    std::thread::sleep(Duration::from_millis(200));
+    let mut fifth = start_request(
+        &d.socket,
+        "/v1/op",
+        8 * MIB,
+        "Expect: 100-continue\r\n",
+        b"",
+    );
+    // Let in, it would wait for its body and answer nothing (status 0).
+    let (s, reply) = answer(&mut fifth, Duration::from_secs(3));
+    assert_eq!(s, 503, "{reply}");
+    assert!(reply.contains("\"busy\""), "{reply}");
+    assert!(
+        t.elapsed() < Duration::from_secs(6),
+        "the calls ended before the fifth was answered: {:?}",
+        t.elapsed()
+    );
+
+    // The four end (6 s after they reached Graph): their room is back.
+    std::thread::sleep(Duration::from_secs(6).saturating_sub(t.elapsed()) + Duration::from_secs(1));
+    graph.set_latency(Duration::ZERO);
+    let (s, reply) = raw(&d.socket, "POST", "/v1/op", Some(API_KEY), Some(&body));
+    assert_eq!(s, 200, "{}", &reply[..reply.len().min(300)]);
+    let log = audit_entries(&env);
+    let me: Vec<&Value> = log.iter().filter(|e| e["operation"] == "ms.me").collect();
+    assert_eq!(me.len(), 5, "{log:?}");
+    assert!(me.iter().all(|e| e["outcome"] == "ok"), "{me:?}");
+}

@@ -8,7 +8,7 @@ use serde_json::Value;
 use sidekey_testkit::graph::{FakeGraph, GraphData, GraphOptions};
 use sidekey_testkit::{Dialect, FakeIdp, Options};
 
-fn setup(scopes: Option<&str>) -> (FakeIdp, FakeGraph, Env) {
+pub(crate) fn setup(scopes: Option<&str>) -> (FakeIdp, FakeGraph, Env) {
     setup_with(
         scopes,
         GraphOptions {

@@ -103,15 +103,20 @@ impl Session<'_> {
     }
 }
 
-/// Run `op` for account `name`.
-pub async fn run(ctx: &Context, name: &str, op: &GoogleOp) -> Result<(Value, String), Failure> {
+/// Run `op` for account `name`, called by `who` (a pending Picker link is theirs).
+pub async fn run(
+    ctx: &Context,
+    name: &str,
+    op: &GoogleOp,
+    who: crate::policy::Who,
+) -> Result<(Value, String), Failure> {
     let account = ctx.config.account(name)?;
     if let GoogleOp::Pick {
         paste_url,
         wait_secs,
     } = op
     {
-        return pick::run(ctx, name, paste_url.as_deref(), *wait_secs).await;
+        return pick::run(ctx, name, paste_url.as_deref(), *wait_secs, who.into()).await;
     }
     let http = GoogleHttp::new(ctx.http()?.client().clone());
     let drive = Drive::new(http.clone(), &account.drive.api_root);

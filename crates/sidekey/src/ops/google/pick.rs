@@ -14,6 +14,7 @@ use super::state::{DriveState, PendingPick, Picked, PickerTokens, load_state, up
 use crate::account::fresh_token;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
+use crate::signin::pending::Starter;
 use crate::time::{now_unix, rfc3339};
 use serde_json::{Value, json};
 use sidekey_flow::pkce::{self, CodeRequest};
@@ -86,6 +87,7 @@ pub async fn run(
     name: &str,
     paste_url: Option<&str>,
     wait_secs: u64,
+    by: Starter,
 ) -> Result<(Value, String), Failure> {
     let provider = picker_provider(ctx, name)?;
     if let Some(pasted) = paste_url {
@@ -97,6 +99,13 @@ pub async fn run(
                 format!("no Picker link is waiting for '{name}': run `sidekey google pick` first"),
             ));
         };
+        // The agent's side neither finishes nor cancels the person's pick: whatever it pastes
+        // (an error, a code it made up or saw) is refused before it is read.
+        if by == Starter::Agent && pending.started_by == Starter::Person {
+            return Err(Failure::policy(format!(
+                "policy: the Picker link of '{name}' was started at the terminal by the person; a redirect from the agent's side does not finish or cancel it (it keeps waiting for the person)"
+            )));
+        }
         return finish(ctx, name, &provider, &pending.request, pasted).await;
     }
 
@@ -116,12 +125,17 @@ pub async fn run(
         url: url.clone(),
         started_at: now,
         pasted: None,
+        started_by: by,
     };
     // Without waiting (the agent through the daemon, `--no-wait`), a live link is handed out
     // again: a new one would replace its state and verifier, and the link the person already
-    // has would fail. Decided under the account lock, so two requests at once agree.
+    // has would fail. Decided under the account lock, so two requests at once agree. A live
+    // link the person started is theirs: the agent neither gets it nor replaces it.
     let reuse = wait_secs == 0;
     let st = update_state(ctx, name, move |s| {
+        if by == Starter::Agent && s.pick.as_ref().is_some_and(|p| persons_live(p, now)) {
+            return;
+        }
         if !(reuse && reusable(s.pick.as_ref(), now).is_some()) {
             s.pick = Some(pending);
         }
@@ -131,6 +145,12 @@ pub async fn run(
         .pick
         .ok_or_else(|| Failure::internal("the Picker request was not kept"))?;
     let reused = live.url != url;
+    if reused && by == Starter::Agent && live.started_by == Starter::Person {
+        return Err(Failure::policy(format!(
+            "policy: the person has a Picker link for '{name}' waiting (started at the terminal, good until {}); it is theirs to finish and is not handed to the agent: ask them to finish it, or ask again once it has expired",
+            rfc3339(live.started_at + PICK_TTL)
+        )));
+    }
     if !reused {
         notify(ctx, name, &url).await;
     }
@@ -156,6 +176,25 @@ pub async fn run(
     }
     eprintln!("{how}");
     let deadline = tokio::time::Instant::now() + Duration::from_secs(wait_secs);
+    let (found, mut redirects) = tokio::sync::mpsc::channel(4);
+    let state = request.state.expose().to_string();
+    let _listening = crate::loopback::serve(
+        listener,
+        request.redirect_uri.clone(),
+        move |full| {
+            let ours = !matches!(
+                pkce::parse_redirect(full, &state),
+                Err(pkce::RedirectError::StateMismatch) | Err(pkce::RedirectError::NotAUrl)
+            );
+            ours.then(|| {
+                (
+                    full.to_string(),
+                    "sidekey received your choice. You can close this tab.",
+                )
+            })
+        },
+        found,
+    );
     loop {
         if tokio::time::Instant::now() >= deadline {
             return Err(Failure::from_flow(sidekey_flow::FlowError::Expired));
@@ -173,9 +212,8 @@ pub async fn run(
                 "The pick was finished with --paste-url.".to_string(),
             ));
         }
-        let accepted = tokio::time::timeout(Duration::from_millis(250), listener.accept()).await;
-        if let Ok(Ok((sock, _))) = accepted
-            && let Some(target) = loopback_target(sock, request.state.expose()).await
+        if let Ok(Some(target)) =
+            tokio::time::timeout(Duration::from_millis(250), redirects.recv()).await
         {
             return finish(ctx, name, &provider, &request, &target).await;
         }
@@ -187,6 +225,12 @@ pub async fn run(
 /// A spent link (finished or declined) is no longer pending.
 pub fn reusable(pending: Option<&PendingPick>, now: i64) -> Option<&PendingPick> {
     pending.filter(|p| now < p.started_at + PICK_TTL - REUSE_MARGIN && now >= p.started_at)
+}
+
+/// A pending link the person started that may still be finished at `now` (to its last second:
+/// the person may be picking).
+fn persons_live(p: &PendingPick, now: i64) -> bool {
+    p.started_by == Starter::Person && now >= p.started_at && now < p.started_at + PICK_TTL
 }
 
 async fn notify(ctx: &Context, name: &str, url: &str) {
@@ -212,62 +256,6 @@ async fn notify(ctx: &Context, name: &str, url: &str) {
             );
         }
     }
-}
-
-/// Read one request on the loopback listener: the full redirect URL when it carries this
-/// request's state, else `None` (answered 400).
-async fn loopback_target(mut sock: tokio::net::TcpStream, state: &str) -> Option<String> {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let mut buf = vec![0u8; 16 * 1024];
-    let mut n = 0;
-    let _ = tokio::time::timeout(Duration::from_secs(5), async {
-        while n < buf.len() {
-            match sock.read(&mut buf[n..]).await {
-                Ok(0) | Err(_) => break,
-                Ok(k) => n += k,
-            }
-            if buf[..n].windows(4).any(|w| w == b"\r\n\r\n") {
-                break;
-            }
-        }
-    })
-    .await;
-    let head = String::from_utf8_lossy(&buf[..n]).to_string();
-    let target = head
-        .lines()
-        .next()
-        .and_then(|l| l.strip_prefix("GET "))
-        .and_then(|r| r.split(' ').next())
-        .map(|t| format!("http://127.0.0.1{t}"));
-    let ours = target.as_deref().is_some_and(|t| {
-        !matches!(
-            pkce::parse_redirect(t, state),
-            Err(pkce::RedirectError::StateMismatch) | Err(pkce::RedirectError::NotAUrl)
-        )
-    });
-    let (status, text) = if ours {
-        (
-            "200 OK",
-            "sidekey received your choice. You can close this tab.",
-        )
-    } else {
-        (
-            "400 Bad Request",
-            "This is not a redirect sidekey is waiting for.",
-        )
-    };
-    let body = format!("<!doctype html><meta charset=utf-8><title>sidekey</title><p>{text}</p>");
-    let _ = sock
-        .write_all(
-            format!(
-                "HTTP/1.1 {status}\r\ncontent-type: text/html; charset=utf-8\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
-                body.len()
-            )
-            .as_bytes(),
-        )
-        .await;
-    let _ = sock.shutdown().await;
-    if ours { target } else { None }
 }
 
 /// What the redirect says besides the code: the granted scope and the picked ids.
@@ -407,6 +395,7 @@ mod tests {
             url: "https://accounts.google.com/o/oauth2/v2/auth?x".into(),
             started_at: 1_000_000,
             pasted: None,
+            started_by: Starter::Agent,
         };
         let at = |now: i64| reusable(Some(&pending), now).is_some();
         assert!(at(1_000_000));

@@ -49,6 +49,11 @@ pub struct PendingPick {
     pub url: String,
     pub started_at: i64,
     pub pasted: Option<Secret>,
+    /// Who asked for the link: the person at the terminal, or the agent (daemon API, MCP). The
+    /// agent is never handed a live link the person started, nor ends it. A slot written before
+    /// this was kept counts as the person's (the stricter answer).
+    #[serde(default)]
+    pub started_by: crate::signin::pending::Starter,
 }
 
 /// The vault slot (`NAME.gdrive`) holding [`DriveState`].
