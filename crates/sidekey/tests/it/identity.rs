@@ -531,3 +531,44 @@ fn a_record_from_before_with_a_dead_token_falls_back_to_todays_rule() {
     assert_eq!(status_user(&env, "gh")["name"], "Mallory");
     assert!(remembered_subject(&env, "gh").is_some());
 }
+
+/// Issue 18 item 1, scopes that name nobody: a Google account with only `drive.file` (no
+/// `openid`, `email` or `profile`) gets no ID token and Google's userinfo refuses its token, so
+/// no subject is ever read and a sign-in as someone else would pass. Nothing is added to the
+/// scopes; the person is told, in the sign-in's event and in `status`. With `openid`: no word.
+#[test]
+fn an_account_whose_scopes_name_nobody_says_so() {
+    let idp = FakeIdp::start(Options::new(Dialect::Google));
+    let named = account_toml("g", Dialect::Google, &idp);
+    let anonymous = named.replace("[accounts.g]", "[accounts.d]").replace(
+        "scopes = [\"openid\", \"email\", \"profile\", \"drive.file\"]",
+        "scopes = [\"drive.file\"]",
+    );
+    assert!(anonymous.contains("scopes = [\"drive.file\"]"));
+    let env = Env::new(&format!("{named}\n{anonymous}"));
+    let warning = "sidekey cannot tell who signed in to d: its scopes give no identity (add openid); a sign-in as someone else would not be noticed";
+
+    let (status, ev) = login_as(&env, &idp, "d", &[], None);
+    assert_eq!(status, 0, "{ev}");
+    assert_eq!(ev["event"], "signed_in", "{ev}");
+    assert_eq!(ev["warning"], warning, "{ev}");
+    let (status, ev) = login_as(&env, &idp, "g", &[], None);
+    assert_eq!(status, 0, "{ev}");
+    assert!(ev.get("warning").is_none(), "{ev}");
+
+    let out = env.run(&["status", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let note = |name: &str| {
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .map(|a| a["note"].clone())
+            .unwrap()
+    };
+    assert_eq!(note("d"), warning, "{v}");
+    assert_eq!(note("g"), Value::Null, "{v}");
+    let out = env.run(&["status", "d"]);
+    assert!(stdout(&out).contains(warning), "{}", stdout(&out));
+}
