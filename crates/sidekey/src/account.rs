@@ -46,6 +46,11 @@ pub struct Record {
     pub signed_in_at: i64,
     pub refreshed_at: Option<i64>,
     pub reauth_reason: Option<String>,
+    /// The sign-in named nobody sidekey can hold the account to — no subject, at a provider
+    /// that has one (not AWS): its scopes give no identity. Said in the sign-in's event and in
+    /// `status` ([`Record::no_identity_warning`]). False in records from before this field.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub no_identity: bool,
 }
 
 // The time helpers' former home: they live in the leaf `crate::time` now.
@@ -66,12 +71,27 @@ impl Record {
             .short_refresh_note(until - self.signed_in_at, &rfc3339(until))
     }
 
-    /// Everything the person should know about this sign-in, one line (or none).
-    pub fn warning(&self, account: Option<&crate::config::Account>) -> Option<String> {
-        match (self.over_ceiling(account), self.testing_mode_warning()) {
-            (Some(a), Some(b)) => Some(format!("{a}; {b}")),
-            (a, b) => a.or(b),
-        }
+    /// An account whose sign-in named nobody (docs/identity.md, "Scopes that give no
+    /// identity"): a sign-in as someone else would pass unnoticed. No scope is added for it.
+    pub fn no_identity_warning(&self, name: &str) -> Option<String> {
+        self.no_identity.then(|| {
+            format!(
+                "sidekey cannot tell who signed in to {name}: its scopes give no identity (add openid); a sign-in as someone else would not be noticed"
+            )
+        })
+    }
+
+    /// Everything the person should know about `name`'s sign-in, one line (or none).
+    pub fn warning(&self, name: &str, account: Option<&crate::config::Account>) -> Option<String> {
+        let all: Vec<String> = [
+            self.no_identity_warning(name),
+            self.over_ceiling(account),
+            self.testing_mode_warning(),
+        ]
+        .into_iter()
+        .flatten()
+        .collect();
+        (!all.is_empty()).then(|| all.join("; "))
     }
 
     pub fn from_tokens(
@@ -93,7 +113,6 @@ impl Record {
             token_type: t.token_type,
             refresh_token: t.refresh_token,
             id_token: t.id_token,
-            user,
             token_endpoint: provider.endpoints.token.to_string(),
             revocation_endpoint: provider
                 .endpoints
@@ -103,6 +122,15 @@ impl Record {
             signed_in_at: now,
             refreshed_at: None,
             reauth_reason: None,
+            // AWS names nobody by design: its identity is the portal (the dialect's anonymous
+            // user stands in).
+            no_identity: user.subject.is_none()
+                && account
+                    .kind
+                    .dialect()
+                    .anonymous_user(&account.client_id)
+                    .is_none(),
+            user,
         }
     }
 
@@ -313,6 +341,7 @@ mod tests {
             signed_in_at: 0,
             refreshed_at: None,
             reauth_reason: None,
+            no_identity: false,
         }
     }
 

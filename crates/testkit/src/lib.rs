@@ -526,6 +526,12 @@ impl FakeIdp {
         self.shared.lock().invalidate_refresh_tokens();
     }
 
+    /// Makes every access token issued so far unusable (as if expired or revoked): the
+    /// userinfo/API endpoints answer their 401. Tokens issued later work normally.
+    pub fn invalidate_access_tokens(&self) {
+        self.shared.lock().invalidate_access_tokens();
+    }
+
     /// Whether the API/userinfo endpoints would accept this access token right now.
     pub fn access_token_valid(&self, token: &str) -> bool {
         self.shared.lock().access_token_valid(token, Instant::now())

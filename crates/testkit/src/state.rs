@@ -867,6 +867,13 @@ impl State {
             .collect()
     }
 
+    /// Every access token issued so far stops working (as if it had expired).
+    pub fn invalidate_access_tokens(&mut self) {
+        for a in self.access.values_mut() {
+            a.valid = false;
+        }
+    }
+
     pub fn invalidate_refresh_tokens(&mut self) {
         for r in self.refresh.values_mut() {
             if r.state == RtState::Active {

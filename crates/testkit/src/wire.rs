@@ -880,6 +880,16 @@ pub(crate) fn userinfo(
         return userinfo_unauthorized(sh);
     };
     let has = |s: &str| scopes.iter().any(|x| x == s);
+    // Google's userinfo answers only for a token granted `openid`, `email` or `profile`
+    // (a Drive- or YouTube-only token names nobody). (guess) the answer's shape: RFC 6750
+    // §3.1's `insufficient_scope`, 403.
+    if sh.dialect() == Dialect::Google && !["openid", "email", "profile"].iter().any(|s| has(s)) {
+        return with_header(
+            oauth_error(403, "insufficient_scope", "Insufficient Permission"),
+            "www-authenticate",
+            "Bearer realm=\"https://accounts.google.com/\", error=\"insufficient_scope\"",
+        );
+    }
     match sh.dialect() {
         Dialect::Microsoft => json(
             200,

@@ -93,7 +93,9 @@ impl Local {
                     note: if configured.is_none() {
                         Some("not in the config any more".into())
                     } else {
-                        r.reauth_reason.clone().or_else(|| r.warning(configured))
+                        r.reauth_reason
+                            .clone()
+                            .or_else(|| r.warning(&name, configured))
                     },
                     name: name.clone(),
                     provider,

@@ -5,9 +5,12 @@
 //! tokens stay as they are (nobody sidekey can tell is its own outcome, `identity_unknown`). Only the person at the machine replaces it
 //! (`sidekey login NAME --replace-identity`; docs/identity.md, "The rule").
 //!
-//! Records from before sidekey read subjects have none. For them the first sign-in compares what
-//! the old record can still say — the subject in its ID token, else its email — and, if that
-//! agrees (or says nothing), records the new subject.
+//! Records from before sidekey read subjects have none. For them the first sign-in is held to
+//! whom the old record's access token belongs, as the provider's userinfo says (asked by
+//! `Job::finish`, and then remembered as if it had been all along); when the provider no
+//! longer answers for it (expired, revoked), to what the old record can still say — the subject
+//! in its ID token, else its email — and, if that agrees (or says nothing), the new subject is
+//! recorded.
 
 use crate::account::{Record, now_unix};
 use serde::{Deserialize, Serialize};

@@ -321,18 +321,43 @@ impl Job {
                     pending.clone(),
                 );
                 let provider_name = self.account.kind.name();
+                // A record from before identities were kept: whom its token belongs to.
+                let probed = if pending.replace_identity {
+                    None
+                } else {
+                    self.subject_of_record_from_before(provider).await
+                };
                 // Under the account lock: who the account is, and the tokens only if it is
                 // still the same user (docs/identity.md, "The rule").
                 let stored = tokio::task::spawn_blocking(move || -> Result<Decision, Failure> {
                     let lock = vault.lock(&n)?;
                     let replace = p.replace_identity;
-                    let remembered: Option<Remembered> = if replace {
+                    let mut remembered: Option<Remembered> = if replace {
                         lock.load_slot(identity::SLOT).ok().flatten()
                     } else {
                         lock.load_slot(identity::SLOT)?
                     };
                     // A record that does not open (damaged) holds nothing to compare.
                     let current: Option<Record> = lock.load().ok().flatten();
+                    // The subject its token named, if the record is still the one asked about
+                    // and nothing was remembered meanwhile: remembered from now on.
+                    if let Some((token, subject)) = probed
+                        && !replace
+                        && remembered
+                            .as_ref()
+                            .is_none_or(|r| r.provider != provider_name)
+                        && current
+                            .as_ref()
+                            .is_some_and(|c| c.access_token.expose() == token.expose())
+                    {
+                        let id = Remembered {
+                            provider: provider_name.to_string(),
+                            subject,
+                            since: now_unix(),
+                        };
+                        lock.store_slot(identity::SLOT, &id)?;
+                        remembered = Some(id);
+                    }
                     let decision = identity::decide(
                         provider_name,
                         remembered.as_ref(),
@@ -385,6 +410,47 @@ impl Job {
         });
         let _ = store.save(&pending).await;
         Err(failure)
+    }
+
+    /// For a record from before sidekey kept identities (no `identity` slot for this provider,
+    /// no subject in the record): ask the provider whom the record's own access token belongs
+    /// to (docs/identity.md, "Records from before"). `None` when there is no such record or the
+    /// provider does not say (the token expired or was revoked: today's rule then applies).
+    /// The token asked with is returned beside the subject, so the caller uses the answer only
+    /// for the record it was about.
+    async fn subject_of_record_from_before(
+        &self,
+        provider: &Provider,
+    ) -> Option<(sidekey_flow::Secret, String)> {
+        let name = self.account.name.as_str();
+        let provider_name = self.account.kind.name();
+        let vault = self.ctx.vault().ok()?;
+        let remembered: Option<Remembered> = vault.load_slot(name, identity::SLOT).ok()?;
+        if remembered.is_some_and(|r| r.provider == provider_name) {
+            return None;
+        }
+        let old: Record = vault.load(name).ok()??;
+        if old.provider != provider_name || old.user.subject.is_some() {
+            return None;
+        }
+        if old.expires_at.is_some_and(|t| t <= now_unix()) {
+            return None; // expired: the provider would only say 401
+        }
+        let asked = TokenResponse {
+            access_token: old.access_token.clone(),
+            token_type: old.token_type.clone(),
+            expires_in: None,
+            refresh_token: None,
+            refresh_token_expires_in: None,
+            scope: None,
+            // Only the provider's answer about the token: the old ID token is the decision's
+            // own fallback.
+            id_token: None,
+        };
+        let user = DeviceFlow::new(self.ctx.http().ok()?, provider)
+            .user_info(&asked)
+            .await?;
+        Some((old.access_token, user.subject?))
     }
 
     /// A sign-in that came back as someone else, or as nobody sidekey can tell (`failure`

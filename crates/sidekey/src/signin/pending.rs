@@ -131,14 +131,15 @@ impl Pending {
     }
 }
 
-/// The signed-in event, with the warning when the grant exceeds `configured`'s ceiling.
+/// The signed-in event, with the warning when the grant exceeds `configured`'s ceiling or the
+/// sign-in named nobody ([`Record::warning`]).
 pub fn signed_in_event(
     account: &str,
     rec: &Record,
     configured: Option<&crate::config::Account>,
 ) -> Event {
     Event::SignedIn {
-        warning: rec.warning(configured),
+        warning: rec.warning(account, configured),
         account: account.to_string(),
         provider: rec.provider.clone(),
         user: User {

@@ -460,3 +460,115 @@ fn a_replacement_nobody_can_tell_forgets_nothing() {
     assert_eq!(ev["reason"], "identity_mismatch", "{ev}");
     assert_eq!(status_user(&env, "gh")["name"], "Ada Lovelace");
 }
+
+/// The vault of `env`, opened as the binary opens it.
+fn vault(env: &Env) -> sidekey_vault::Vault {
+    let key = sidekey_vault::Key::parse(VAULT_KEY).unwrap();
+    sidekey_vault::Vault::open(&env.home.join("vault"), &key).unwrap()
+}
+
+/// Turn `name`'s record into one written before sidekey kept identities: no `identity` slot,
+/// no subject in the record's user, and (as for most GitHub accounts) no email and no ID token.
+fn make_from_before(env: &Env, name: &str) {
+    let v = vault(env);
+    let lock = v.lock(name).unwrap();
+    let mut rec: Value = lock.load().unwrap().expect("a record");
+    rec["user"] = serde_json::json!({"name": rec["user"]["name"], "email": null});
+    rec["id_token"] = Value::Null;
+    lock.store(&rec).unwrap();
+    lock.remove_slot("identity").unwrap();
+    assert!(lock.load_slot::<Value>("identity").unwrap().is_none());
+}
+
+fn remembered_subject(env: &Env, name: &str) -> Option<String> {
+    let slot: Option<Value> = vault(env).load_slot(name, "identity").unwrap();
+    slot.and_then(|s| s["subject"].as_str().map(str::to_owned))
+}
+
+/// Issue 18 item 1, records from before: a GitHub record has no ID token and usually no email,
+/// so nothing in it says who it is — but its access token (GitHub OAuth tokens do not expire)
+/// does. A sign-in approved as someone else is refused and the record stays as it was; the
+/// person's own is accepted and their identity recorded.
+#[test]
+fn a_github_record_from_before_is_held_to_whom_its_token_belongs() {
+    let idp = FakeIdp::start(Options::new(Dialect::GitHub));
+    let env = Env::new(&account_toml("gh", Dialect::GitHub, &idp));
+    let (status, ev) = login_as(&env, &idp, "gh", &[], None);
+    assert_eq!(status, 0, "{ev}");
+    let persons = remembered_subject(&env, "gh").expect("a subject remembered");
+    make_from_before(&env, "gh");
+    let before = record_bytes(&env, "gh");
+
+    let (status, ev) = login_as(&env, &idp, "gh", &[], Some(mallory()));
+    assert_eq!(status, 6, "{ev}");
+    assert_eq!(ev["reason"], "identity_mismatch", "{ev}");
+    assert_eq!(
+        record_bytes(&env, "gh"),
+        before,
+        "the stored record changed"
+    );
+    assert_eq!(status_user(&env, "gh")["name"], "Ada Lovelace");
+
+    let (status, ev) = login_as(&env, &idp, "gh", &[], None);
+    assert_eq!(status, 0, "{ev}");
+    assert_eq!(ev["event"], "signed_in", "{ev}");
+    assert_eq!(remembered_subject(&env, "gh").as_deref(), Some(&*persons));
+    let (status, ev) = login_as(&env, &idp, "gh", &[], Some(mallory()));
+    assert_eq!(status, 6, "{ev}");
+}
+
+/// A record from before whose token no longer opens the provider's userinfo (expired, revoked):
+/// today's rule — nothing to hold the sign-in to, so it is recorded.
+#[test]
+fn a_record_from_before_with_a_dead_token_falls_back_to_todays_rule() {
+    let idp = FakeIdp::start(Options::new(Dialect::GitHub));
+    let env = Env::new(&account_toml("gh", Dialect::GitHub, &idp));
+    assert_eq!(login_as(&env, &idp, "gh", &[], None).0, 0);
+    make_from_before(&env, "gh");
+    idp.invalidate_access_tokens();
+    let (status, ev) = login_as(&env, &idp, "gh", &[], Some(mallory()));
+    assert_eq!(status, 0, "{ev}");
+    assert_eq!(status_user(&env, "gh")["name"], "Mallory");
+    assert!(remembered_subject(&env, "gh").is_some());
+}
+
+/// Issue 18 item 1, scopes that name nobody: a Google account with only `drive.file` (no
+/// `openid`, `email` or `profile`) gets no ID token and Google's userinfo refuses its token, so
+/// no subject is ever read and a sign-in as someone else would pass. Nothing is added to the
+/// scopes; the person is told, in the sign-in's event and in `status`. With `openid`: no word.
+#[test]
+fn an_account_whose_scopes_name_nobody_says_so() {
+    let idp = FakeIdp::start(Options::new(Dialect::Google));
+    let named = account_toml("g", Dialect::Google, &idp);
+    let anonymous = named.replace("[accounts.g]", "[accounts.d]").replace(
+        "scopes = [\"openid\", \"email\", \"profile\", \"drive.file\"]",
+        "scopes = [\"drive.file\"]",
+    );
+    assert!(anonymous.contains("scopes = [\"drive.file\"]"));
+    let env = Env::new(&format!("{named}\n{anonymous}"));
+    let warning = "sidekey cannot tell who signed in to d: its scopes give no identity (add openid); a sign-in as someone else would not be noticed";
+
+    let (status, ev) = login_as(&env, &idp, "d", &[], None);
+    assert_eq!(status, 0, "{ev}");
+    assert_eq!(ev["event"], "signed_in", "{ev}");
+    assert_eq!(ev["warning"], warning, "{ev}");
+    let (status, ev) = login_as(&env, &idp, "g", &[], None);
+    assert_eq!(status, 0, "{ev}");
+    assert!(ev.get("warning").is_none(), "{ev}");
+
+    let out = env.run(&["status", "--json"]);
+    let v: Value = serde_json::from_str(&stdout(&out)).unwrap();
+    let note = |name: &str| {
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .find(|a| a["name"] == name)
+            .map(|a| a["note"].clone())
+            .unwrap()
+    };
+    assert_eq!(note("d"), warning, "{v}");
+    assert_eq!(note("g"), Value::Null, "{v}");
+    let out = env.run(&["status", "d"]);
+    assert!(stdout(&out).contains(warning), "{}", stdout(&out));
+}
