@@ -25,6 +25,5 @@ mod pending;
 mod pkce;
 mod real_idp;
 mod real_idp_dot;
-mod review18;
 mod skills;
 mod youtube;
