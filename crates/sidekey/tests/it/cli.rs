@@ -943,3 +943,43 @@ fn status_json_user_is_null_when_unknown() {
     let st = env.run(&["status"]);
     assert_eq!(st.status.code(), Some(0));
 }
+
+/// The harness runs the binary in an environment of its own: a developer's `SIDEKEY_URL` (which
+/// would send the local tests to a live daemon), API key, vault key or proxy settings never reach
+/// it. A variable set before the harness configures the command stands for one inherited from the
+/// developer's shell.
+#[test]
+fn the_harness_passes_none_of_the_developers_variables() {
+    let env = Env::new("");
+    let mut c = std::process::Command::new("env");
+    c.env("SIDEKEY_URL", "http://127.0.0.1:9/live-daemon")
+        .env("SIDEKEY_API_KEY", "developer-key")
+        .env("SIDEKEY_SOCKET", "/run/sidekey/sidekey.sock")
+        .env("HTTPS_PROXY", "http://proxy.invalid:3128");
+    env.configure(&mut c);
+    let out = c.output().unwrap();
+    let vars = String::from_utf8_lossy(&out.stdout).to_string();
+    for name in [
+        "SIDEKEY_URL",
+        "SIDEKEY_API_KEY",
+        "SIDEKEY_SOCKET",
+        "HTTPS_PROXY",
+    ] {
+        assert!(
+            !vars.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "{name} reached the command:\n{vars}"
+        );
+    }
+    for name in [
+        "SIDEKEY_HOME",
+        "SIDEKEY_CONFIG",
+        "SIDEKEY_VAULT_KEY_FILE",
+        "PATH",
+        "HOME",
+    ] {
+        assert!(
+            vars.lines().any(|l| l.starts_with(&format!("{name}="))),
+            "{name} is missing:\n{vars}"
+        );
+    }
+}

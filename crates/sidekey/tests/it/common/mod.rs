@@ -55,14 +55,17 @@ impl Env {
     }
 
     /// The environment of [`Env::cmd`], for a command that is not the binary itself (e.g. a
-    /// shell that lowers a limit and then `exec`s it).
+    /// shell that lowers a limit and then `exec`s it): an environment of its own, so nothing of
+    /// the developer's reaches it — a `SIDEKEY_URL` would send the local tests to a live daemon,
+    /// a vault key or proxy setting would change what they test. Only `PATH` (and `TMPDIR`) are
+    /// passed on.
     pub fn configure(&self, c: &mut Command) {
-        c.env_remove("SIDEKEY_VAULT_KEY")
-            .env_remove("XDG_DATA_HOME")
-            .env_remove("TELEGRAM_BOT_TOKEN")
-            .env_remove("TELEGRAM_CHAT_ID")
-            .env_remove("XDG_CONFIG_HOME")
-            .env("SIDEKEY_HOME", &self.home)
+        c.env_clear()
+            .env("PATH", std::env::var_os("PATH").unwrap_or_default());
+        if let Some(tmp) = std::env::var_os("TMPDIR") {
+            c.env("TMPDIR", tmp);
+        }
+        c.env("SIDEKEY_HOME", &self.home)
             .env("SIDEKEY_CONFIG", &self.config)
             .env("SIDEKEY_VAULT_KEY_FILE", &self.key_file)
             .env("HOME", self.dir.path())
