@@ -185,6 +185,17 @@ impl Job {
         lock: sidekey_vault::NamedLock,
     ) -> Result<(), Failure> {
         let name = self.account.name.as_str();
+        // From here the code is spent: nobody joins it while the outcome is stored (a joiner
+        // would be handed a code whose sign-in has ended; see `SignIns::start_as`).
+        if !matches!(&result, Err(f) if f.reason == Reason::Interrupted) {
+            self.tx.send_if_modified(|s| {
+                let live = matches!(s, Shown::Code(_));
+                if live {
+                    *s = Shown::Finishing;
+                }
+                live
+            });
+        }
         let outcome = self.finish(store, provider, pending, result).await;
         drop(lock);
         if !matches!(&outcome, Err(f) if f.reason == Reason::Interrupted) {

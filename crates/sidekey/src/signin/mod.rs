@@ -103,6 +103,9 @@ enum Shown {
     Starting,
     Code(LoginStarted),
     Failed(Failure),
+    /// The code is spent and the outcome is being stored: nobody joins it any more, and a new
+    /// sign-in waits for it to let go of the account (else it would be handed this spent code).
+    Finishing,
     /// The outcome is stored; what is left is notifying. Nobody joins it any more.
     Done,
 }
@@ -116,7 +119,13 @@ struct Task {
 
 impl Task {
     fn joinable(&self) -> bool {
-        !self.handle.is_finished() && !matches!(*self.shown.borrow(), Shown::Done)
+        !self.handle.is_finished()
+            && !matches!(*self.shown.borrow(), Shown::Done | Shown::Finishing)
+    }
+
+    /// Storing its outcome: a new sign-in of the account waits for it.
+    fn finishing(&self) -> bool {
+        !self.handle.is_finished() && matches!(*self.shown.borrow(), Shown::Finishing)
     }
 }
 
@@ -177,6 +186,22 @@ impl SignIns {
     ) -> Result<LoginStarted, Failure> {
         self.ctx.vault()?; // a wrong or missing key fails now, not after the person signed in
         let name = account.name.clone();
+        // A sign-in of this process that is storing its outcome still holds the account: wait
+        // (briefly) for it, so this one neither joins its spent code nor finds the lock taken.
+        let finishing = {
+            let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+            running
+                .get(&name)
+                .filter(|t| t.finishing())
+                .map(|t| t.shown.clone())
+        };
+        if let Some(mut rx) = finishing {
+            let _ = tokio::time::timeout(
+                Duration::from_secs(30),
+                rx.wait_for(|s| !matches!(s, Shown::Finishing)),
+            )
+            .await;
+        }
         let mut shown = {
             let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
             match running.get(&name).filter(|t| t.joinable()) {
@@ -209,7 +234,7 @@ impl SignIns {
             Ok(Ok(s)) => match s.clone() {
                 Shown::Code(started) => return Ok(started),
                 Shown::Failed(f) => Err(f),
-                Shown::Starting | Shown::Done => {
+                Shown::Starting | Shown::Finishing | Shown::Done => {
                     Err(Failure::internal("the sign-in ended without a code"))
                 }
             },
