@@ -91,3 +91,50 @@ fn an_unreadable_rotated_file_is_skipped_with_a_note() {
     );
     assert_eq!(err.lines().count(), 2, "one note per file: {err}");
 }
+
+/// Real processes at once, across a rotation: the log is filled to just under its 10 MiB limit,
+/// then 32 `sidekey status` run together, each writing one entry. The log rotates once while
+/// they write; every line of both files is a whole entry, none is lost, and `sidekey audit`
+/// shows them all.
+#[test]
+fn concurrent_processes_write_whole_lines_across_a_rotation() {
+    const LIMIT: usize = 10 * 1024 * 1024;
+    const PROCS: usize = 32;
+    let env = Env::new("");
+    std::fs::create_dir_all(&env.home).unwrap();
+    let one = line(&now_minus(60), "prefill");
+    let prefill = (LIMIT - 2000) / one.len();
+    std::fs::write(env.home.join("audit.log"), one.repeat(prefill)).unwrap();
+
+    let children: Vec<_> = (0..PROCS)
+        .map(|_| {
+            env.cmd(&["status"])
+                .stdout(std::process::Stdio::null())
+                .stderr(std::process::Stdio::null())
+                .spawn()
+                .unwrap()
+        })
+        .collect();
+    for mut c in children {
+        c.wait().unwrap();
+    }
+
+    assert!(env.home.join("audit.log.1").exists(), "no rotation");
+    assert!(!env.home.join("audit.log.2").exists(), "rotated twice");
+    let (mut total, mut status) = (0, 0);
+    for f in ["audit.log.1", "audit.log"] {
+        let text = std::fs::read_to_string(env.home.join(f)).unwrap();
+        assert!(text.ends_with('\n'), "{f} ends in a partial line");
+        for l in text.lines() {
+            let e: serde_json::Value =
+                serde_json::from_str(l).unwrap_or_else(|err| panic!("{f}: torn line: {err}"));
+            total += 1;
+            status += usize::from(e["operation"] == "status");
+        }
+    }
+    assert_eq!(status, PROCS, "entries lost");
+    assert_eq!(total, prefill + PROCS);
+    let shown = env.run(&["audit", "--json"]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    assert_eq!(stdout(&shown).lines().count(), total);
+}
