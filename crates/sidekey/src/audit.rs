@@ -235,16 +235,118 @@ pub fn render(e: &Entry) -> String {
     line
 }
 
-fn append(home: &Path, entry: &Entry) -> std::io::Result<()> {
-    let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
-    line.push(b'\n');
-    let mut f = std::fs::OpenOptions::new()
+/// When the log is rotated and how many rotated files are kept.
+#[derive(Debug, Clone, Copy)]
+pub struct Rotation {
+    /// `audit.log` is rotated when an entry would take it past this size.
+    pub max_bytes: u64,
+    /// Rotated files kept: `audit.log.1` (newest) … `audit.log.{keep}` (oldest); an older one
+    /// is deleted.
+    pub keep: usize,
+}
+
+/// The rotation every writer uses: 10 MiB per file, five rotated files kept, so the log takes
+/// at most about 60 MiB (documented in docs/security.md, "The audit log").
+pub const ROTATION: Rotation = Rotation {
+    max_bytes: 10 * 1024 * 1024,
+    keep: 5,
+};
+
+/// The `n`th rotated file, `audit.log.n`.
+pub fn rotated(home: &Path, n: usize) -> PathBuf {
+    home.join(format!("audit.log.{n}"))
+}
+
+/// The lock writers take to rotate (never to append), so two writers never both rotate.
+fn lock_path(home: &Path) -> PathBuf {
+    home.join("audit.log.lock")
+}
+
+/// Open for appending, created 0600 as every file under the home is.
+fn open_private(p: &Path) -> std::io::Result<std::fs::File> {
+    std::fs::OpenOptions::new()
         .create(true)
         .append(true)
         .mode(0o600)
-        .open(path(home))?;
-    // One write per entry: O_APPEND keeps concurrent writers' lines whole.
+        .open(p)
+}
+
+fn append(home: &Path, entry: &Entry) -> std::io::Result<()> {
+    append_with(home, entry, &ROTATION)
+}
+
+/// Append one entry as one line. Writers in several processes (the daemon, CLI commands, MCP
+/// servers) append at once: each line goes out in one `write(2)` on an `O_APPEND` descriptor, so
+/// lines never interleave. An entry that would take the file past `max_bytes` first rotates it,
+/// under an exclusive lock on `audit.log.lock`, after checking (under the lock) that no other
+/// writer rotated it meanwhile. A writer that opened the old file before the rename still
+/// appends whole lines; they land in `audit.log.1`.
+fn append_with(home: &Path, entry: &Entry, rotation: &Rotation) -> std::io::Result<()> {
+    let mut line = serde_json::to_vec(entry).map_err(std::io::Error::other)?;
+    line.push(b'\n');
+    let extra = line.len() as u64;
+    let log = path(home);
+    let mut f = open_private(&log)?;
+    let full = |len: u64| len > 0 && len + extra > rotation.max_bytes;
+    if !full(f.metadata()?.len()) {
+        // One write per entry: O_APPEND keeps concurrent writers' lines whole.
+        return f.write_all(&line);
+    }
+    let lock = open_private(&lock_path(home))?;
+    lock.lock()?;
+    // The file the name points at now: another writer may have rotated since `f` was opened.
+    let now = std::fs::metadata(&log).map(|m| m.len()).unwrap_or(0);
+    if full(now) {
+        rotate(home, rotation)?;
+    }
+    f = open_private(&log)?;
     f.write_all(&line)
+    // The lock is released when `lock` is dropped.
+}
+
+/// `audit.log.{keep}` is deleted, `.{n}` becomes `.{n+1}`, `audit.log` becomes `audit.log.1`.
+/// The caller holds the rotation lock. Renames keep each file's mode (0600).
+fn rotate(home: &Path, rotation: &Rotation) -> std::io::Result<()> {
+    let gone = |r: std::io::Result<()>| match r {
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+        r => r,
+    };
+    if rotation.keep == 0 {
+        return gone(std::fs::remove_file(path(home)));
+    }
+    gone(std::fs::remove_file(rotated(home, rotation.keep)))?;
+    for n in (1..rotation.keep).rev() {
+        gone(std::fs::rename(rotated(home, n), rotated(home, n + 1)))?;
+    }
+    std::fs::rename(path(home), rotated(home, 1))
+}
+
+/// The files `sidekey audit` reads, oldest first: the rotated ones present (`audit.log.N` …
+/// `audit.log.1`), then `audit.log`. A number missing below the highest one present is
+/// reported as missing (`None`).
+fn files(home: &Path) -> Vec<(String, Option<PathBuf>)> {
+    let highest = std::fs::read_dir(home)
+        .into_iter()
+        .flatten()
+        .flatten()
+        .filter_map(|e| {
+            let name = e.file_name();
+            let n = name.to_str()?.strip_prefix("audit.log.")?;
+            // Only plain numbers: `audit.log.lock` and the like are not rotated logs.
+            (!n.starts_with('0') && n.bytes().all(|b| b.is_ascii_digit()))
+                .then(|| n.parse::<usize>().ok())
+                .flatten()
+        })
+        .max()
+        .unwrap_or(0);
+    let mut out = vec![];
+    for n in (1..=highest).rev() {
+        let p = rotated(home, n);
+        let present = std::fs::symlink_metadata(&p).is_ok();
+        out.push((format!("audit.log.{n}"), present.then_some(p)));
+    }
+    out.push(("audit.log".into(), Some(path(home))));
+    out
 }
 
 /// The caller of a local command.
@@ -270,14 +372,47 @@ pub fn show(home: &Path, since: Option<&str>, json: bool) -> Result<(), Failure>
             Some(now_unix() - secs.as_secs() as i64)
         }
     };
-    let text = match std::fs::read_to_string(path(home)) {
-        Ok(t) => t,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
-        Err(e) => return Err(Failure::internal(format!("cannot read the audit log: {e}"))),
-    };
     let mut out = std::io::stdout().lock();
-    for line in text.lines() {
-        let Ok(e) = serde_json::from_str::<Entry>(line) else {
+    for (name, file) in files(home) {
+        let Some(p) = file else {
+            eprintln!("sidekey: note: {name} is missing; skipped");
+            continue;
+        };
+        let f = match std::fs::File::open(&p) {
+            Ok(f) => f,
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound && name == "audit.log" => continue,
+            Err(e) if name == "audit.log" => {
+                return Err(Failure::internal(format!("cannot read the audit log: {e}")));
+            }
+            Err(e) => {
+                eprintln!("sidekey: note: cannot read {name}: {e}; skipped");
+                continue;
+            }
+        };
+        if !print(std::io::BufReader::new(f), &name, cutoff, json, &mut out) {
+            break; // stdout closed (e.g. piped into head)
+        }
+    }
+    Ok(())
+}
+
+/// Print one file's entries at or after `cutoff`; false when stdout is closed.
+fn print(
+    file: impl std::io::BufRead,
+    name: &str,
+    cutoff: Option<i64>,
+    json: bool,
+    out: &mut impl Write,
+) -> bool {
+    for line in file.split(b'\n') {
+        let line = match line {
+            Ok(l) => l,
+            Err(e) => {
+                eprintln!("sidekey: note: cannot read the rest of {name}: {e}; skipped");
+                return true;
+            }
+        };
+        let Ok(e) = serde_json::from_slice::<Entry>(&line) else {
             continue; // a torn last line after a crash is skipped, not fatal
         };
         if let Some(c) = cutoff {
@@ -291,20 +426,114 @@ pub fn show(home: &Path, since: Option<&str>, json: bool) -> Result<(), Failure>
             }
         }
         let r = if json {
-            writeln!(out, "{line}")
+            out.write_all(&line).and_then(|()| out.write_all(b"\n"))
         } else {
             writeln!(out, "{}", render(&e))
         };
         if r.is_err() {
-            break; // stdout closed (e.g. piped into head)
+            return false;
         }
     }
-    Ok(())
+    true
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn entry(n: usize) -> Entry {
+        Entry {
+            time: rfc3339(now_unix()),
+            caller: format!("thread-{n}"),
+            account: Some("work".into()),
+            operation: "token".into(),
+            args: serde_json::json!({ "n": n, "pad": "p".repeat(n % 200) }),
+            decision: "allow".into(),
+            outcome: "ok".into(),
+            duration_ms: 1,
+            note: None,
+        }
+    }
+
+    /// Many writers at once, with a limit so small that the log rotates dozens of times while
+    /// they write: every line in every file is a whole entry, none is lost, every file is 0600.
+    #[test]
+    fn concurrent_writers_keep_whole_lines_across_rotation() {
+        use std::os::unix::fs::PermissionsExt;
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        let rotation = Rotation {
+            max_bytes: 4096,
+            keep: 1000, // so retention deletes nothing and every entry can be counted
+        };
+        const THREADS: usize = 16;
+        const EACH: usize = 60;
+        std::thread::scope(|s| {
+            for t in 0..THREADS {
+                s.spawn(move || {
+                    for i in 0..EACH {
+                        append_with(home, &entry(t * EACH + i), &rotation).unwrap();
+                    }
+                });
+            }
+        });
+        let mut seen = std::collections::BTreeSet::new();
+        let mut files = 0;
+        for f in std::fs::read_dir(home).unwrap() {
+            let f = f.unwrap().path();
+            let name = f.file_name().unwrap().to_str().unwrap().to_string();
+            if !name.starts_with("audit.log") || name.ends_with(".lock") {
+                continue;
+            }
+            files += 1;
+            let mode = std::fs::metadata(&f).unwrap().permissions().mode() & 0o777;
+            assert_eq!(mode, 0o600, "{name} is {mode:o}");
+            let text = std::fs::read_to_string(&f).unwrap();
+            assert!(text.ends_with('\n'), "{name} ends in a partial line");
+            for line in text.lines() {
+                let e: Entry = serde_json::from_str(line)
+                    .unwrap_or_else(|err| panic!("{name}: torn line {line:?}: {err}"));
+                assert!(seen.insert(e.args["n"].as_u64().unwrap()), "{line} twice");
+            }
+        }
+        assert_eq!(seen.len(), THREADS * EACH, "entries lost");
+        assert!(files > 10, "the log rotated only into {files} files");
+    }
+
+    /// Retention: only `keep` rotated files stay, the oldest are deleted, and the newest
+    /// entries are in `audit.log`, the ones before them in `audit.log.1`.
+    #[test]
+    fn rotation_keeps_only_the_newest_files() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        let rotation = Rotation {
+            max_bytes: 1000,
+            keep: 3,
+        };
+        for i in 0..200 {
+            append_with(home, &entry(i), &rotation).unwrap();
+        }
+        assert!(home.join("audit.log.3").exists());
+        assert!(
+            !home.join("audit.log.4").exists(),
+            "retention kept too many"
+        );
+        let first = |p: &Path| -> u64 {
+            let t = std::fs::read_to_string(p).unwrap();
+            let e: Entry = serde_json::from_str(t.lines().next().unwrap()).unwrap();
+            e.args["n"].as_u64().unwrap()
+        };
+        let n: Vec<u64> = ["audit.log.3", "audit.log.2", "audit.log.1", "audit.log"]
+            .iter()
+            .map(|f| first(&home.join(f)))
+            .collect();
+        assert!(n.windows(2).all(|w| w[0] < w[1]), "out of order: {n:?}");
+        let last = std::fs::read_to_string(path(home)).unwrap();
+        assert!(last.lines().last().unwrap().contains(r#""n":199"#));
+        for f in ["audit.log", "audit.log.1"] {
+            assert!(std::fs::metadata(home.join(f)).unwrap().len() <= 1000);
+        }
+    }
 
     #[test]
     fn fields_are_escaped_and_capped() {
