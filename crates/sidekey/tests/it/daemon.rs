@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use crate::common::daemon_helpers;
 
-use daemon_helpers::{API_KEY, Daemon, agent, raw, start_daemon};
+use daemon_helpers::{API_KEY, Daemon, agent, raw, start_daemon, try_raw};
 
 fn audit_entries(env: &Env) -> Vec<Value> {
     std::fs::read_to_string(env.home.join("audit.log"))
@@ -424,7 +424,7 @@ fn serve_never_replaces_a_file_that_is_not_a_socket() {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while raw(&stale, "GET", "/healthz", None, None).0 != 200 {
+    while try_raw(&stale, "GET", "/healthz", None, None).map(|r| r.0) != Some(200) {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "no daemon on a stale socket"
@@ -501,7 +501,7 @@ fn slow_tcp_clients_never_starve_the_unix_socket() {
         socket: socket.clone(),
     };
     let t0 = Instant::now();
-    while raw(&socket, "GET", "/healthz", None, None).0 != 200 {
+    while try_raw(&socket, "GET", "/healthz", None, None).map(|r| r.0) != Some(200) {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "daemon did not start"

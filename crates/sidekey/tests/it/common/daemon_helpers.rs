@@ -34,7 +34,7 @@ pub fn start_daemon(env: &Env) -> Daemon {
         .spawn()
         .unwrap();
     let t0 = Instant::now();
-    while raw(&socket, "GET", "/healthz", None, None).0 != 200 {
+    while try_raw(&socket, "GET", "/healthz", None, None).map(|r| r.0) != Some(200) {
         assert!(
             t0.elapsed() < Duration::from_secs(10),
             "daemon did not start"
@@ -44,7 +44,9 @@ pub fn start_daemon(env: &Env) -> Daemon {
     Daemon { child, socket }
 }
 
-/// A plain HTTP/1.1 request over the unix socket: (status, body).
+/// A plain HTTP/1.1 request over the unix socket: (status, body). No answer (the daemon is not
+/// there, or said nothing readable) fails the test: a status read as 0 would pass every
+/// "was refused" assertion without the daemon having refused anything.
 pub fn raw(
     socket: &Path,
     method: &str,
@@ -52,9 +54,23 @@ pub fn raw(
     key: Option<&str>,
     body: Option<&str>,
 ) -> (u16, String) {
-    let Ok(mut s) = std::os::unix::net::UnixStream::connect(socket) else {
-        return (0, String::new());
-    };
+    try_raw(socket, method, path, key, body).unwrap_or_else(|| {
+        panic!(
+            "no HTTP answer from the daemon at {} to {method} {path}",
+            socket.display()
+        )
+    })
+}
+
+/// [`raw`], or `None` when nothing answered (a daemon that is still starting).
+pub fn try_raw(
+    socket: &Path,
+    method: &str,
+    path: &str,
+    key: Option<&str>,
+    body: Option<&str>,
+) -> Option<(u16, String)> {
+    let mut s = std::os::unix::net::UnixStream::connect(socket).ok()?;
     let auth = key
         .map(|k| format!("Authorization: Bearer {k}\r\n"))
         .unwrap_or_default();
@@ -67,15 +83,14 @@ pub fn raw(
     let mut resp = String::new();
     let _ = s.read_to_string(&mut resp);
     let status = resp
-        .split_whitespace()
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
+        .strip_prefix("HTTP/1.1 ")
+        .and_then(|r| r.split_whitespace().next())
+        .and_then(|c| c.parse().ok())?;
     let body = resp
         .split_once("\r\n\r\n")
         .map(|(_, b)| b.to_string())
         .unwrap_or_default();
-    (status, body)
+    Some((status, body))
 }
 
 /// The agent's side in client mode: no `SIDEKEY_HOME`, no config, no vault key — only the
