@@ -1049,7 +1049,11 @@ fn doc_get(sh: &GShared, app: &str, id: &str) -> Reply {
 /// `writeControl` (docs/google-drive.md, "Writes and the person's edits"): `None` when the
 /// batch may go on against the latest revision `current`.
 fn write_control(wc: &Value, current: &str) -> Option<Reply> {
-    let shown = |v: &Value| v.as_str().map(str::to_string).unwrap_or_else(|| v.to_string());
+    let shown = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
     match (wc.get("requiredRevisionId"), wc.get("targetRevisionId")) {
         (Some(_), Some(_)) => Some(docs_err(
             400,
