@@ -32,6 +32,18 @@
 //! * Docs `batchUpdate` is validated completely before anything is applied (one bad request:
 //!   400 `INVALID_ARGUMENT`, nothing changed); indexes are UTF-16 units; the final newline of
 //!   the body cannot be deleted; `insertText` must land inside the body.
+//! * Docs revisions (docs/google-drive.md, "Writes and the person's edits"): `documents.get`
+//!   answers an opaque `revisionId` that changes with every write (a batch, a Drive media update,
+//!   the person's own edit: [`FakeGoogle::person_edits`],
+//!   [`FakeGoogle::person_edits_after_next_read`]). A batch whose
+//!   `writeControl.requiredRevisionId` is not the latest revision is refused before any request
+//!   is looked at: 400 `FAILED_PRECONDITION` "The required revision ID '…' does not match the
+//!   latest revision.", nothing changed; a successful batch answers the new revision in
+//!   `writeControl.requiredRevisionId`. Both `requiredRevisionId` and `targetRevisionId` (a
+//!   oneof) → 400 `INVALID_ARGUMENT`. Simplification: the fake merges nothing, so a
+//!   `targetRevisionId` other than the latest is refused as Docs refuses one "too far behind"
+//!   (400 `FAILED_PRECONDITION`, wording ours). Every batch body is kept
+//!   ([`FakeGoogle::batch_updates`]).
 //!
 //! Simplifications (said so here): the Markdown import keeps the text and drops the markup
 //! (`# `, `**`, `*`, `` ` ``); a Doc exports the same text as `text/plain` and
@@ -134,6 +146,10 @@ struct GState {
     latency: Duration,
     next_id: u64,
     clock: u64,
+    /// Every `documents.batchUpdate` body received (parsed), with its document id, in order.
+    batches: Vec<(String, Value)>,
+    /// Edits the person makes right after sidekey's next `documents.get` of a document.
+    edits_after_read: HashMap<String, String>,
 }
 
 impl GState {
@@ -338,6 +354,37 @@ impl FakeGoogle {
             .collect()
     }
 
+    /// The person edits a Google Doc in the Docs editor: it now reads `text` (with its final
+    /// newline), and its revision changes.
+    pub fn person_edits(&self, id: &str, text: &str) {
+        let mut st = self.shared.lock();
+        person_edit(&mut st, id, text);
+    }
+
+    /// The person edits the Doc (as [`FakeGoogle::person_edits`]) right after the next
+    /// `documents.get` of it is answered: between an app's read and its write.
+    pub fn person_edits_after_next_read(&self, id: &str, text: &str) {
+        self.shared
+            .lock()
+            .edits_after_read
+            .insert(id.to_string(), text.to_string());
+    }
+
+    /// The document's current `revisionId` (what `documents.get` answers), whoever may see it.
+    pub fn revision(&self, id: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .files
+            .iter()
+            .find(|f| f.id == id && f.mime == DOC_MIME)
+            .map(revision_id)
+    }
+
+    /// (document id, body) of every `documents.batchUpdate` received, refused ones included.
+    pub fn batch_updates(&self) -> Vec<(String, Value)> {
+        self.shared.lock().batches.clone()
+    }
+
     /// `METHOD path?query` of every request, in order.
     pub fn requests(&self) -> Vec<String> {
         self.shared.lock().requests.clone()
@@ -416,9 +463,14 @@ fn docs_err(status: u16, message: &str) -> Reply {
         403 => "PERMISSION_DENIED",
         _ => "NOT_FOUND",
     };
+    docs_err_as(status, s, message)
+}
+
+/// A Docs API error with its google.rpc status word named (`FAILED_PRECONDITION` is HTTP 400).
+fn docs_err_as(status: u16, word: &str, message: &str) -> Reply {
     ok_status(
         status,
-        json!({"error": {"code": status, "message": message, "status": s}}),
+        json!({"error": {"code": status, "message": message, "status": word}}),
     )
 }
 
@@ -961,15 +1013,69 @@ fn doc_json(f: &GFile) -> Value {
         at = end;
     }
     json!({"documentId": f.id, "title": f.name, "body": {"content": content},
-           "revisionId": format!("rev-{}", f.modified), "suggestionsViewMode": "PREVIEW_WITHOUT_SUGGESTIONS"})
+           "revisionId": revision_id(f), "suggestionsViewMode": "PREVIEW_WITHOUT_SUGGESTIONS"})
+}
+
+/// A Doc's revision: opaque, and new with every write (each write takes a new `modified` stamp).
+fn revision_id(f: &GFile) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&f.id, &f.modified).hash(&mut h);
+    format!("ALm37B{:016x}", h.finish())
+}
+
+/// The person's edit in the Docs editor: new text, a new revision.
+fn person_edit(st: &mut GState, id: &str, text: &str) {
+    let stamp = st.stamp();
+    if let Some(f) = st.files.iter_mut().find(|f| f.id == id) {
+        f.content = ensure_newline(text).into_bytes();
+        f.modified = stamp;
+    }
 }
 
 fn doc_get(sh: &GShared, app: &str, id: &str) -> Reply {
     let mut st = sh.lock();
-    match find(&mut st, sh, app, id) {
+    let reply = match find(&mut st, sh, app, id) {
         Some(f) if f.mime == DOC_MIME => ok(doc_json(f)),
-        Some(_) => docs_err(400, "This operation is not supported for this document"),
-        None => docs_err(404, "Requested entity was not found."),
+        Some(_) => return docs_err(400, "This operation is not supported for this document"),
+        None => return docs_err(404, "Requested entity was not found."),
+    };
+    if let Some(text) = st.edits_after_read.remove(id) {
+        person_edit(&mut st, id, &text);
+    }
+    reply
+}
+
+/// `writeControl` (docs/google-drive.md, "Writes and the person's edits"): `None` when the
+/// batch may go on against the latest revision `current`.
+fn write_control(wc: &Value, current: &str) -> Option<Reply> {
+    let shown = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    match (wc.get("requiredRevisionId"), wc.get("targetRevisionId")) {
+        (Some(_), Some(_)) => Some(docs_err(
+            400,
+            "Invalid value at 'write_control' (oneof), oneof field 'control' is already set. Cannot set 'targetRevisionId'",
+        )),
+        (Some(r), None) if r.as_str() != Some(current) => Some(docs_err_as(
+            400,
+            "FAILED_PRECONDITION",
+            &format!(
+                "The required revision ID '{}' does not match the latest revision.",
+                shown(r)
+            ),
+        )),
+        (None, Some(t)) if t.as_str() != Some(current) => Some(docs_err_as(
+            400,
+            "FAILED_PRECONDITION",
+            &format!(
+                "The target revision ID '{}' is too far behind the latest revision; read the document again.",
+                shown(t)
+            ),
+        )),
+        _ => None,
     }
 }
 
@@ -978,12 +1084,17 @@ fn batch_update(sh: &GShared, app: &str, id: &str, body: &[u8]) -> Reply {
         return docs_err(400, "Invalid JSON payload received.");
     };
     let mut st = sh.lock();
+    st.batches.push((id.to_string(), req.clone()));
     let stamp = st.stamp();
     let Some(f) = find(&mut st, sh, app, id) else {
         return docs_err(404, "Requested entity was not found.");
     };
     if f.mime != DOC_MIME {
         return docs_err(400, "This operation is not supported for this document");
+    }
+    // The revision is checked first: the requests' indexes are the required revision's.
+    if let Some(refused) = write_control(&req["writeControl"], &revision_id(f)) {
+        return refused;
     }
     // All validated and applied on a copy; the document changes only if every one succeeds.
     let mut text = f.text();
@@ -1001,7 +1112,7 @@ fn batch_update(sh: &GShared, app: &str, id: &str, body: &[u8]) -> Reply {
     f.content = text.into_bytes();
     f.modified = stamp;
     ok(
-        json!({"documentId": id, "replies": replies, "writeControl": {"requiredRevisionId": format!("rev-{}", f.modified)}}),
+        json!({"documentId": id, "replies": replies, "writeControl": {"requiredRevisionId": revision_id(f)}}),
     )
 }
 

@@ -264,6 +264,9 @@ fn google_failure(name: &str, t: &Target, e: &GoogleError) -> Failure {
         }
         // As a file that is not there (a 404 above): exit 5.
         GoogleError::Trashed { .. } => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+        // Nothing was written; reading again and retrying may work (docs/google-drive.md,
+        // "Writes and the person's edits").
+        GoogleError::Changed { .. } => Failure::new(Exit::Provider, Reason::DocumentChanged, msg),
         GoogleError::Network(_) => Failure::network(msg),
         GoogleError::Invalid(_) => Failure::usage(msg),
         _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
@@ -494,8 +497,16 @@ async fn revise(
     let requests = google_docs::requests_for(&rev, before.end_index, &before.text);
     let mut changed = None;
     if !requests.is_empty() {
+        // The edit is computed from this read, so it is written to this revision only: an edit
+        // the person made since is never overwritten (docs/google-drive.md, "Writes and the
+        // person's edits"). Refused, sidekey does not re-apply it on its own.
+        let Some(read) = before.revision_id.as_deref() else {
+            return Err(GoogleError::Malformed(format!(
+                "Google Docs did not say which revision of {id} it read (revising needs edit access to the document); nothing was written"
+            )));
+        };
         changed = docs
-            .batch_update(token, id, &requests)
+            .batch_update(token, id, &requests, read)
             .await?
             .occurrences_changed;
     }
