@@ -82,6 +82,24 @@ pub fn record(
     write(home, &entry);
 }
 
+/// An entry for something that happened to an account without a caller asking (the daemon
+/// keeping refreshed tokens it could not store, and storing them later): `outcome` is `ok` or a
+/// reason word, `note` says what in words (never a secret).
+pub fn event(home: &Path, account: &str, operation: &str, outcome: &str, note: String) {
+    let entry = Entry {
+        time: rfc3339(now_unix()),
+        caller: "daemon".into(),
+        account: Some(cap(account, MAX_NAME)),
+        operation: cap(operation, MAX_NAME),
+        args: serde_json::json!({}),
+        decision: "allow".into(),
+        outcome: outcome.into(),
+        duration_ms: 0,
+        note: Some(cap(&note, 600)),
+    };
+    write(home, &entry);
+}
+
 fn write(home: &Path, entry: &Entry) {
     if let Err(e) = append(home, entry) {
         eprintln!("sidekey: warning: could not write the audit log: {e}");

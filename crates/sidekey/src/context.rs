@@ -22,6 +22,10 @@ pub struct Context {
     pub config: Config,
     vault: OnceLock<Vault>,
     http: OnceLock<Http>,
+    /// The daemon's refreshed records the vault refused to store, held in memory (with their
+    /// account's lock) until a retry stores them; `None` outside the daemon, where such a
+    /// record goes to the vault's rescue folder instead ([`crate::account::Unsaved`]).
+    pub unsaved: Option<crate::account::Unsaved>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -73,6 +77,7 @@ impl Context {
             config,
             vault: OnceLock::new(),
             http: OnceLock::new(),
+            unsaved: None,
         }
     }
 

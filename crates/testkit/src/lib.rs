@@ -150,6 +150,10 @@ pub struct Options {
     pub user: FakeUser,
     /// Delay before answering a refresh grant (for concurrency tests). Default zero.
     pub refresh_delay: Duration,
+    /// Delay *after* a refresh grant was decided (a rotated refresh token is already retired
+    /// at the provider) and before its answer is sent: a client killed meanwhile has lost the
+    /// new tokens. Default zero.
+    pub refresh_answer_delay: Duration,
     /// If `Some(h)`, verification URIs use this host (or full `scheme://host` base) instead of
     /// the server's own base URL. Default `None`.
     pub verification_host: Option<String>,
@@ -211,6 +215,7 @@ impl Options {
             device_flow_disabled: false,
             user: FakeUser::default(),
             refresh_delay: Duration::ZERO,
+            refresh_answer_delay: Duration::ZERO,
             verification_host: None,
             refused_scopes: Vec::new(),
             discovery_without_device_endpoint: false,
@@ -265,6 +270,9 @@ pub struct Counters {
     /// Token-endpoint requests with `grant_type=refresh_token`.
     pub refresh_requests: u64,
     pub refresh_successes: u64,
+    /// Refresh grants that presented a refresh token already replaced by rotation (refused;
+    /// Oidc, Okta and Auth0 revoke the whole grant then).
+    pub refresh_replays: u64,
     /// Requests to the revocation endpoint (whatever their outcome; GitHub: both `DELETE`s).
     pub revocations: u64,
     /// Device-code requests and device-code polls that carried a `client_secret` (form or
@@ -502,6 +510,11 @@ impl FakeIdp {
     pub fn access_token_source(&self) -> impl Fn() -> Vec<String> + Send + Sync + 'static {
         let shared = self.shared.clone();
         move || shared.lock().issued_access.clone()
+    }
+
+    /// When each successful refresh answer was sent (after any `refresh_answer_delay`), in order.
+    pub fn refresh_answer_times(&self) -> Vec<Instant> {
+        self.shared.lock().refresh_answered.clone()
     }
 
     /// Every refresh token ever issued, in issue order.

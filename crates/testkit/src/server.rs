@@ -778,7 +778,13 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
             let scope = params.get("scope").map(String::as_str);
             let result = sh.lock().refresh(sh, rt, scope, Instant::now());
             match result {
-                Ok(issued) => wire::token_response(sh, &issued, gh_json),
+                Ok(issued) => {
+                    if !sh.opts.refresh_answer_delay.is_zero() {
+                        tokio::time::sleep(sh.opts.refresh_answer_delay).await;
+                    }
+                    sh.lock().refresh_answered.push(Instant::now());
+                    wire::token_response(sh, &issued, gh_json)
+                }
                 Err(f) => fail(f),
             }
         }

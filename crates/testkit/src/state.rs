@@ -209,6 +209,8 @@ pub(crate) struct State {
     refresh: HashMap<String, RefreshTok>,
     pub issued_access: Vec<String>,
     pub issued_refresh: Vec<String>,
+    /// When each successful refresh answer was sent.
+    pub refresh_answered: Vec<Instant>,
     pub revoked: Vec<String>,
     /// Authorization codes of the code + PKCE flow, by code.
     codes: HashMap<String, AuthCode>,
@@ -581,6 +583,7 @@ impl State {
         match rt.state {
             RtState::Active => {}
             RtState::Rotated => {
+                self.counters.refresh_replays += 1;
                 // Reuse detection (oidc-provider, Okta and Auth0 with rotation): replaying a
                 // rotated refresh token revokes the whole family.
                 if matches!(dialect, Dialect::Oidc | Dialect::Okta | Dialect::Auth0) {

@@ -54,10 +54,16 @@ impl Local {
         let mut accounts = Vec::new();
         for name in names {
             let configured = config.accounts.get(&name);
+            // Tokens the daemon holds because the vault refused them are newer than the file.
+            let held = match &self.ctx.unsaved {
+                Some(mem) => mem.peek(&self.ctx, &name).await,
+                None => None,
+            };
             // A file that does not open marks its account damaged; it never hides the others.
-            let (rec, damage): (Option<Record>, Option<String>) = match vault.load(&name) {
-                Ok(r) => (r, None),
-                Err(e) => (None, Some(Failure::from(e).message)),
+            let (rec, damage): (Option<Record>, Option<String>) = match (&held, vault.load(&name)) {
+                (Some((r, _)), _) => (Some(r.clone()), None),
+                (None, Ok(r)) => (r, None),
+                (None, Err(e)) => (None, Some(Failure::from(e).message)),
             };
             let provider = configured
                 .map(|a| a.kind.name().to_string())
@@ -115,6 +121,9 @@ impl Local {
                     setup: None,
                 },
             };
+            if let Some((_, note)) = held {
+                row.note = Some(note);
+            }
             row.setup = configured.map(crate::api::AccountSetup::of);
             let hidden = match configured {
                 Some(_) => withheld.get(&name).map(Vec::as_slice),
@@ -181,17 +190,30 @@ impl Local {
     pub async fn logout(&self, name: &str) -> Result<LogoutReply, Failure> {
         let account = self.ctx.config.account(name)?;
         let vault = self.ctx.vault()?;
-        let lock = {
-            let (v, n) = (vault.clone(), name.to_string());
-            tokio::task::spawn_blocking(move || v.lock(&n))
-                .await
-                .map_err(|_| Failure::internal("a worker thread failed"))??
+        // Tokens the daemon holds unstored are the newest, and their lock is the account's.
+        let held = match &self.ctx.unsaved {
+            Some(mem) => mem.take(name).await,
+            None => None,
+        };
+        let (lock, held) = match held {
+            Some((lock, rec)) => (lock, Some(rec)),
+            None => {
+                let (v, n) = (vault.clone(), name.to_string());
+                let lock = tokio::task::spawn_blocking(move || v.lock(&n))
+                    .await
+                    .map_err(|_| Failure::internal("a worker thread failed"))??;
+                (lock, None)
+            }
         };
         let reply = |message: String| LogoutReply {
             account: name.to_string(),
             message,
         };
-        let Some(rec) = lock.load::<Record>()? else {
+        let rec = match held {
+            Some(rec) => Some(rec),
+            None => lock.load::<Record>()?,
+        };
+        let Some(rec) = rec else {
             // What other sign-ins left (the Picker client's tokens, cached role keys) goes too.
             lock.remove_slot(crate::ops::google::SLOT)?;
             lock.remove_slot(crate::ops::aws::CREDENTIALS_SLOT)?;
@@ -205,6 +227,7 @@ impl Local {
             .revoke(&rec.access_token, rec.refresh_token.as_ref())
             .await;
         lock.remove()?;
+        lock.remove_rescue()?;
         PendingStore::remove(&lock)?;
         // Google: the Drive state (inbox id, picks, the Picker client's tokens). Google revokes
         // per project, so the Picker client's grant went with the revocation above.

@@ -26,5 +26,6 @@ mod pending;
 mod pkce;
 mod real_idp;
 mod real_idp_dot;
+mod refresh_safety;
 mod skills;
 mod youtube;
