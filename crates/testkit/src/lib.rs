@@ -54,6 +54,7 @@ mod running;
 mod server;
 mod state;
 pub mod telegram;
+mod trust;
 mod util;
 mod wire;
 pub mod youtube;
@@ -63,6 +64,7 @@ pub use graph::{
     FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
     GraphOptions, GraphRequest,
 };
+pub use trust::{TokenGrant, TokenStatus, TokenVerifier};
 pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
 pub use youtube::{FakePlaylist, FakeVideo, FakeYouTube, YouTubeOptions, YouTubeRequest};
 
@@ -177,6 +179,12 @@ pub struct Options {
     /// Google: the Cloud project is in "Testing": token responses with a refresh token carry
     /// `"refresh_token_expires_in": 604799` (7 days). Default false.
     pub google_testing_mode: bool,
+    /// Requested scopes the person unticks on the consent page, as Google's granular consent
+    /// lets them (docs/providers.md, "Partial grants"): the grant leaves them out, so the token
+    /// response's `scope` (and the code flow's redirect `scope`) lists only what was granted,
+    /// and the service fakes that trust this server refuse calls needing them. Written as
+    /// requested (e.g. the full Google URL). Default empty.
+    pub withheld_scopes: Vec<String>,
 }
 
 impl Options {
@@ -219,6 +227,7 @@ impl Options {
             shown_user_code: None,
             granted_extra_scopes: Vec::new(),
             google_testing_mode: false,
+            withheld_scopes: Vec::new(),
         }
     }
 }
@@ -535,6 +544,12 @@ impl FakeIdp {
     /// Whether the API/userinfo endpoints would accept this access token right now.
     pub fn access_token_valid(&self, token: &str) -> bool {
         self.shared.lock().access_token_valid(token, Instant::now())
+    }
+
+    /// A handle that answers, for a bearer token, what this server knows of it — what a service
+    /// fake that trusts this server (e.g. [`FakeGraph::trust`]) checks every request against.
+    pub fn verifier(&self) -> TokenVerifier {
+        TokenVerifier::new(self.shared.clone())
     }
 
     /// Auth0: the `audience` parameter of the most recent device authorization request.
