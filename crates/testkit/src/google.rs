@@ -132,6 +132,8 @@ struct GState {
     tokens: HashMap<String, String>,
     revoked: HashSet<String>,
     requests: Vec<String>,
+    /// The bearer token of each request, in order (`""` when it had none).
+    bearers: Vec<String>,
     latency: Duration,
     next_id: u64,
     clock: u64,
@@ -358,13 +360,21 @@ impl FakeGoogle {
             .collect()
     }
 
+    /// The bearer token each request carried, in order (`""`: none), for tests that check
+    /// which token a client sent (after a refresh: the new one only).
+    pub fn bearer_tokens(&self) -> Vec<String> {
+        self.shared.lock().bearers.clone()
+    }
+
     /// `METHOD path?query` of every request, in order.
     pub fn requests(&self) -> Vec<String> {
         self.shared.lock().requests.clone()
     }
 
     pub fn clear_requests(&self) {
-        self.shared.lock().requests.clear();
+        let mut st = self.shared.lock();
+        st.requests.clear();
+        st.bearers.clear();
     }
 
     /// Delay before answering each request.
@@ -464,6 +474,15 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
         } else {
             format!("{method} {path}?{query}")
         });
+        let bearer = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        st.bearers.push(bearer);
         st.latency
     };
     if !latency.is_zero() {

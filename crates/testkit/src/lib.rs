@@ -541,6 +541,13 @@ impl FakeIdp {
         self.shared.lock().invalidate_access_tokens();
     }
 
+    /// Every access token issued so far reaches the end of its lifetime now (what waiting out
+    /// `expires_in` would do): service fakes that trust this server answer their "expired"
+    /// 401 ([`TokenStatus::Expired`]). Tokens issued later live their normal lifetime.
+    pub fn expire_access_tokens(&self) {
+        self.shared.lock().expire_access_tokens(Instant::now());
+    }
+
     /// Whether the API/userinfo endpoints would accept this access token right now.
     pub fn access_token_valid(&self, token: &str) -> bool {
         self.shared.lock().access_token_valid(token, Instant::now())

@@ -916,6 +916,13 @@ impl State {
             .collect()
     }
 
+    /// Every access token issued so far reaches the end of its lifetime now.
+    pub fn expire_access_tokens(&mut self, now: Instant) {
+        for a in self.access.values_mut() {
+            a.expires_at = Some(a.expires_at.map_or(now, |e| e.min(now)));
+        }
+    }
+
     /// Every access token issued so far stops working (as if it had expired).
     pub fn invalidate_access_tokens(&mut self) {
         for a in self.access.values_mut() {
