@@ -806,6 +806,13 @@ impl FakeGraph {
         self.shared.lock().gate.fixed = tokens;
     }
 
+    /// `true`: every token gets the 401, trusted or listed — a service that stopped accepting
+    /// this sign-in's tokens while the authorization server still refreshes them (the account
+    /// was disabled at the service), for tests of "refresh once, then sign in again".
+    pub fn refuse_all_tokens(&self, refuse: bool) {
+        self.shared.lock().gate.refuse_all = refuse;
+    }
+
     /// Accept the access tokens `idp` issues, as Graph accepts the identity platform's: a live
     /// token of `idp`'s configured user, with the scopes of its grant (narrowed by
     /// [`GraphOptions::granted_scopes`] when set). An expired one gets 401

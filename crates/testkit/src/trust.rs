@@ -141,6 +141,8 @@ pub(crate) struct Gate {
     pub trusted: Vec<(TokenVerifier, String)>,
     /// `Some(list)`: these tokens are accepted as well, with the options' scopes.
     pub fixed: Option<Vec<String>>,
+    /// Every token is refused as invalid, however good (see `refuse_all_tokens` of the fakes).
+    pub refuse_all: bool,
 }
 
 impl Gate {
@@ -153,6 +155,9 @@ impl Gate {
         let Some(token) = token.filter(|t| !t.is_empty()) else {
             return Err(Refused::Missing);
         };
+        if self.refuse_all {
+            return Err(Refused::Invalid);
+        }
         for (v, tag) in &self.trusted {
             match v.check(token) {
                 TokenStatus::Unknown => continue,

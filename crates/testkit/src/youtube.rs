@@ -259,6 +259,13 @@ impl FakeYouTube {
         self.shared.lock().gate.fixed = tokens;
     }
 
+    /// `true`: every token gets the 401, trusted or listed — a service that stopped accepting
+    /// this sign-in's tokens while the authorization server still refreshes them (the account
+    /// was disabled at the service), for tests of "refresh once, then sign in again".
+    pub fn refuse_all_tokens(&self, refuse: bool) {
+        self.shared.lock().gate.refuse_all = refuse;
+    }
+
     /// Accept the access tokens `idp` issues, as YouTube accepts Google's: a live token of
     /// `idp`'s configured user, with the scopes of its grant (narrowed by
     /// [`YouTubeOptions::granted_scopes`] when set). An expired, revoked, unknown (another
