@@ -538,7 +538,7 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
     resp
 }
 
-/// Google's 401 for a token it does not accept (docs/google-drive.md, "Errors"; the body
+/// Google's 401 for a token it does not accept (docs/youtube.md, "Errors"; the body
 /// Google's API clients parse: docs/providers.md, "Service tokens").
 fn invalid_credentials() -> Reply {
     let mut r = derr(
@@ -619,7 +619,11 @@ fn accepted_scopes(method: &str, docs: bool) -> &'static [&'static str] {
             "https://www.googleapis.com/auth/drive.readonly",
             DRIVE_APPDATA,
         ],
-        (false, _) => &["https://www.googleapis.com/auth/drive", DRIVE_FILE, DRIVE_APPDATA],
+        (false, _) => &[
+            "https://www.googleapis.com/auth/drive",
+            DRIVE_FILE,
+            DRIVE_APPDATA,
+        ],
         (true, "GET") => &[
             "https://www.googleapis.com/auth/documents",
             "https://www.googleapis.com/auth/documents.readonly",

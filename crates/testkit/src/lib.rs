@@ -41,7 +41,10 @@
 //! ([`FakeYouTube`], with its quota), the AWS SSO OIDC service and access portal ([`aws`]), and
 //! Telegram and webhook receivers ([`FakeTelegram`], [`FakeHook`]). Each enforces what the real
 //! service does where a lenient mock would let the client get it wrong (see the module headers
-//! and docs/graph.md, docs/google-drive.md, docs/youtube.md, docs/aws.md).
+//! and docs/graph.md, docs/google-drive.md, docs/youtube.md, docs/aws.md). Graph, Drive/Docs and
+//! YouTube check each bearer token against the [`FakeIdp`]s they `trust` ([`TokenVerifier`]):
+//! expired, revoked, unknown and other people's tokens get the service's 401, a scope the grant
+//! lacks its 403 (docs/providers.md, "Service tokens").
 //!
 //! Where `docs/providers.md` ("Unconfirmed behaviours") marks a behaviour as unconfirmed, the
 //! fake picks the most plausible shape and says so in a comment next to the code.
@@ -64,8 +67,8 @@ pub use graph::{
     FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
     GraphOptions, GraphRequest,
 };
-pub use trust::{TokenGrant, TokenStatus, TokenVerifier};
 pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
+pub use trust::{TokenGrant, TokenStatus, TokenVerifier};
 pub use youtube::{FakePlaylist, FakeVideo, FakeYouTube, YouTubeOptions, YouTubeRequest};
 
 use std::sync::{Arc, Condvar, Mutex};

@@ -1134,7 +1134,10 @@ fn an_expired_cached_token_is_refreshed_and_drive_and_docs_get_only_the_new_one(
         );
     }
     assert!(
-        google.requests().iter().any(|r| r.contains("/v1/documents/")),
+        google
+            .requests()
+            .iter()
+            .any(|r| r.contains("/v1/documents/")),
         "the Docs API was called: {:?}",
         google.requests()
     );

@@ -259,7 +259,14 @@ fn an_expired_cached_token_is_refreshed_and_graph_gets_only_the_new_one() {
     );
     for args in [
         &["ms", "mail", "unread"][..],
-        &["ms", "calendar", "--from", "2026-10-01", "--to", "2027-01-01"],
+        &[
+            "ms",
+            "calendar",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2027-01-01",
+        ],
     ] {
         // The cached token has expired at the identity platform too: Graph refuses it.
         idp.expire_access_tokens();
@@ -293,7 +300,10 @@ fn a_scope_left_unticked_at_sign_in_is_named_with_what_to_do() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("Mail.ReadBasic"), "{err}");
     assert!(err.contains("was asked for but not granted"), "{err}");
-    assert!(err.contains("run `sidekey login work` and grant it"), "{err}");
+    assert!(
+        err.contains("run `sidekey login work` and grant it"),
+        "{err}"
+    );
     assert!(!err.contains("add it to the account's scopes"), "{err}");
     assert!(graph.requests().is_empty(), "refused before calling Graph");
     // What was granted still works.

@@ -848,7 +848,8 @@ fn an_expired_cached_token_is_refreshed_and_youtube_gets_only_the_new_one() {
         let sent = s.yt.requests();
         assert!(!sent.is_empty(), "{args:?}");
         assert!(
-            sent.iter().all(|r| r.header("authorization") == Some(new.as_str())),
+            sent.iter()
+                .all(|r| r.header("authorization") == Some(new.as_str())),
             "{args:?}: YouTube received a token from before the refresh"
         );
     }
@@ -870,7 +871,10 @@ fn youtube_left_unticked_at_sign_in_is_named_with_what_to_do() {
     assert_eq!(out.status.code(), Some(3), "{err}");
     assert!(err.contains("youtube"), "{err}");
     assert!(err.contains("was asked for but not granted"), "{err}");
-    assert!(err.contains("run `sidekey login tube` and grant it"), "{err}");
+    assert!(
+        err.contains("run `sidekey login tube` and grant it"),
+        "{err}"
+    );
     assert!(!err.contains("to the account's scopes"), "{err}");
     assert!(s.yt.requests().is_empty(), "refused before calling YouTube");
 }

@@ -31,10 +31,7 @@ fn sign_in(idp: &FakeIdp, scope: &str, who: Option<FakeUser>) -> Value {
         Some(u) => idp.approve_as(&uc, u),
         None => idp.approve(&uc),
     });
-    let r = token(
-        idp,
-        &[("grant_type", DEVICE_GRANT), ("device_code", &dc)],
-    );
+    let r = token(idp, &[("grant_type", DEVICE_GRANT), ("device_code", &dc)]);
     assert_eq!(r.status, 200, "{}", r.text());
     r.json()
 }
@@ -102,7 +99,10 @@ fn assert_google_401(r: &Resp) {
     assert_eq!(v["error"]["code"], 401, "{v}");
     assert_eq!(v["error"]["status"], "UNAUTHENTICATED", "{v}");
     assert_eq!(v["error"]["errors"][0]["reason"], "authError", "{v}");
-    assert_eq!(v["error"]["errors"][0]["message"], "Invalid Credentials", "{v}");
+    assert_eq!(
+        v["error"]["errors"][0]["message"], "Invalid Credentials",
+        "{v}"
+    );
     assert_eq!(v["error"]["errors"][0]["location"], "Authorization", "{v}");
     assert!(
         v["error"]["message"]
@@ -154,13 +154,13 @@ fn graph_accepts_the_trusted_grant_and_refuses_every_other_token_as_graph_does()
     let other_client = FakeIdp::start(o);
     let theirs = s(&sign_in(&other_client, GRAPH_SCOPES, None), "access_token");
     assert!(other_client.access_token_valid(&theirs));
-    assert_graph_401(
-        &get(&me, Some(&theirs)),
-        "Access token validation failure.",
-    );
+    assert_graph_401(&get(&me, Some(&theirs)), "Access token validation failure.");
 
     // Another person's token from the same server: this Graph holds Ada's data only.
-    let mallorys = s(&sign_in(&idp, GRAPH_SCOPES, Some(mallory())), "access_token");
+    let mallorys = s(
+        &sign_in(&idp, GRAPH_SCOPES, Some(mallory())),
+        "access_token",
+    );
     assert_graph_401(
         &get(&mail, Some(&mallorys)),
         "Access token validation failure.",
@@ -205,7 +205,10 @@ fn graph_takes_the_scopes_from_the_grant() {
         &sign_in(&idp, "openid offline_access User.Read", None),
         "access_token",
     );
-    assert_eq!(get(&format!("{}/me", graph.base_url()), Some(&t)).status, 200);
+    assert_eq!(
+        get(&format!("{}/me", graph.base_url()), Some(&t)).status,
+        200
+    );
     for path in [
         "/me/messages?$select=subject",
         "/me/calendarView?startDateTime=2026-01-01T00:00:00Z&endDateTime=2026-01-02T00:00:00Z",
