@@ -56,6 +56,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::running::{Bound, Running};
+use crate::trust::{Admitted, Gate, Refused};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -143,6 +144,8 @@ struct GState {
     tokens: HashMap<String, String>,
     revoked: HashSet<String>,
     requests: Vec<String>,
+    /// The bearer token of each request, in order (`""` when it had none).
+    bearers: Vec<String>,
     latency: Duration,
     next_id: u64,
     clock: u64,
@@ -176,6 +179,8 @@ struct GShared {
     state: Mutex<GState>,
     /// Apps whose tokens an authorization server issues (checked for unbound tokens).
     sources: Mutex<Vec<(String, TokenSource)>>,
+    /// Authorization servers trusted as apps ([`FakeGoogle::trust`]).
+    gate: Mutex<Gate>,
 }
 
 impl GShared {
@@ -205,6 +210,7 @@ impl FakeGoogle {
             opts,
             state: Mutex::new(GState::default()),
             sources: Mutex::new(Vec::new()),
+            gate: Mutex::new(Gate::default()),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let server = bound.serve("fake-google", app);
@@ -240,6 +246,22 @@ impl FakeGoogle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((app.to_string(), Box::new(source)));
+    }
+
+    /// `idp` is the authorization server of `app` (an OAuth client of the project): its live
+    /// access tokens for its configured user belong to `app` and carry the scopes of their
+    /// grant (`drive.file`, `drive.appdata`, … as the person granted them), as Google checks a
+    /// token against what its authorization server issued. From then on a token no trusted
+    /// server vouches for and not bound with [`FakeGoogle::bind_tokens`] /
+    /// [`FakeGoogle::bind_token_source`] — expired, revoked, another client's, another
+    /// person's — gets 401 `authError`; a missing scope 403 `insufficientPermissions`.
+    pub fn trust(&self, idp: &crate::FakeIdp, app: &str) {
+        self.shared
+            .gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .trusted
+            .push((idp.verifier(), app.to_string()));
     }
 
     /// These tokens answer 401 from now on.
@@ -385,13 +407,21 @@ impl FakeGoogle {
         self.shared.lock().batches.clone()
     }
 
+    /// The bearer token each request carried, in order (`""`: none), for tests that check
+    /// which token a client sent (after a refresh: the new one only).
+    pub fn bearer_tokens(&self) -> Vec<String> {
+        self.shared.lock().bearers.clone()
+    }
+
     /// `METHOD path?query` of every request, in order.
     pub fn requests(&self) -> Vec<String> {
         self.shared.lock().requests.clone()
     }
 
     pub fn clear_requests(&self) {
-        self.shared.lock().requests.clear();
+        let mut st = self.shared.lock();
+        st.requests.clear();
+        st.bearers.clear();
     }
 
     /// Delay before answering each request.
@@ -496,6 +526,15 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
         } else {
             format!("{method} {path}?{query}")
         });
+        let bearer = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        st.bearers.push(bearer);
         st.latency
     };
     if !latency.is_zero() {
@@ -520,32 +559,24 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
                     "required",
                     "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
                 ),
-                Some(t) if sh.lock().revoked.contains(&t) => {
-                    derr(401, "authError", "Invalid Credentials")
-                }
-                Some(t) => {
-                    let bound = sh.lock().tokens.get(&t).cloned();
-                    let app = bound
-                        .or_else(|| {
-                            let sources = sh.sources.lock().unwrap_or_else(|p| p.into_inner());
-                            sources
-                                .iter()
-                                .find(|(_, f)| f().contains(&t))
-                                .map(|(a, _)| a.clone())
-                        })
-                        .unwrap_or_else(|| sh.opts.default_app.clone());
-                    let q: HashMap<String, String> =
-                        serde_urlencoded::from_str(&query).unwrap_or_default();
-                    route(
-                        &sh,
-                        &app,
-                        &method,
-                        &path,
-                        &q,
-                        hdr("content-type").as_deref(),
-                        &body,
-                    )
-                }
+                Some(t) if sh.lock().revoked.contains(&t) => invalid_credentials(),
+                Some(t) => match caller(&sh, &t) {
+                    Err(_) => invalid_credentials(),
+                    Ok((app, scopes)) => {
+                        let q: HashMap<String, String> =
+                            serde_urlencoded::from_str(&query).unwrap_or_default();
+                        route(
+                            &sh,
+                            &app,
+                            &scopes,
+                            &method,
+                            &path,
+                            &q,
+                            hdr("content-type").as_deref(),
+                            &body,
+                        )
+                    }
+                },
             }
         }
     };
@@ -559,23 +590,136 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
     resp
 }
 
+/// Google's 401 for a token it does not accept (docs/youtube.md, "Errors"; the body
+/// Google's API clients parse: docs/providers.md, "Service tokens").
+fn invalid_credentials() -> Reply {
+    let mut r = derr(
+        401,
+        "authError",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+    );
+    if let Ok(mut e) = serde_json::from_slice::<Value>(&r.body) {
+        e["error"]["errors"][0] = json!({
+            "message": "Invalid Credentials",
+            "domain": "global",
+            "reason": "authError",
+            "location": "Authorization",
+            "locationType": "header",
+        });
+        r.body = e.to_string().into_bytes();
+    }
+    r
+}
+
+/// The app a token belongs to and the scopes it carries: a trusted server's grant, else a
+/// bound token's app (or the default app) with that app's configured scopes.
+fn caller(sh: &GShared, t: &str) -> Result<(String, Vec<String>), Refused> {
+    let admitted = sh
+        .gate
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .admit(Some(t));
+    let strict = match admitted {
+        Ok(Admitted::Grant { tag, grant }) => {
+            let scopes = grant.scopes.iter().map(|s| long_scope(s)).collect();
+            return Ok((tag, scopes));
+        }
+        Ok(_) => false,
+        Err(Refused::Invalid) => true,
+        Err(e) => return Err(e),
+    };
+    let bound = sh.lock().tokens.get(t).cloned();
+    let app = match bound.or_else(|| {
+        let sources = sh.sources.lock().unwrap_or_else(|p| p.into_inner());
+        sources
+            .iter()
+            .find(|(_, f)| f().iter().any(|x| x == t))
+            .map(|(a, _)| a.clone())
+    }) {
+        Some(app) => app,
+        None if strict => return Err(Refused::Invalid),
+        None => sh.opts.default_app.clone(),
+    };
+    let scopes = sh.opts.app_scopes.get(&app).cloned().unwrap_or_default();
+    Ok((app, scopes))
+}
+
+/// A scope as Google grants it: short names under `https://www.googleapis.com/auth/`.
+fn long_scope(s: &str) -> String {
+    match s {
+        "openid" | "email" | "profile" => s.to_string(),
+        _ if s.contains("://") => s.to_string(),
+        _ => format!("https://www.googleapis.com/auth/{s}"),
+    }
+}
+
+/// Which scopes each endpoint accepts, from the "Authorization scopes" of each method's
+/// reference page (developers.google.com/workspace/drive/api/reference/rest/v3/files/…,
+/// …/docs/api/reference/rest/v1/documents/…; docs/google-drive.md, "Scopes and sign-in" and
+/// "Docs API"): Drive reads take `drive`, `drive.file`, `drive.readonly`, `drive.appdata`
+/// (and the metadata scopes, not modelled); Drive writes `drive`, `drive.file`,
+/// `drive.appdata`; Docs `documents.get` takes `documents`, `documents.readonly`, `drive`,
+/// `drive.file`, `drive.readonly`, and `batchUpdate` `documents`, `drive`, `drive.file`.
+/// A token with none of them gets 403 `insufficientPermissions` "Request had insufficient
+/// authentication scopes." (status `PERMISSION_DENIED`). What a file listing shows is modelled
+/// for `drive.file` only: broader scopes pass this check and see what `drive.file` would.
+fn accepted_scopes(method: &str, docs: bool) -> &'static [&'static str] {
+    match (docs, method) {
+        (false, "GET") => &[
+            "https://www.googleapis.com/auth/drive",
+            DRIVE_FILE,
+            "https://www.googleapis.com/auth/drive.readonly",
+            DRIVE_APPDATA,
+        ],
+        (false, _) => &[
+            "https://www.googleapis.com/auth/drive",
+            DRIVE_FILE,
+            DRIVE_APPDATA,
+        ],
+        (true, "GET") => &[
+            "https://www.googleapis.com/auth/documents",
+            "https://www.googleapis.com/auth/documents.readonly",
+            "https://www.googleapis.com/auth/drive",
+            DRIVE_FILE,
+            "https://www.googleapis.com/auth/drive.readonly",
+        ],
+        (true, _) => &[
+            "https://www.googleapis.com/auth/documents",
+            "https://www.googleapis.com/auth/drive",
+            DRIVE_FILE,
+        ],
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn route(
     sh: &GShared,
     app: &str,
+    scopes: &[String],
     method: &str,
     path: &str,
     q: &HashMap<String, String>,
     ctype: Option<&str>,
     body: &[u8],
 ) -> Reply {
-    let scopes = sh.opts.app_scopes.get(app).cloned().unwrap_or_default();
     let has = |s: &str| scopes.iter().any(|x| x == s);
-    if !has(DRIVE_FILE) && !has(DRIVE_APPDATA) {
-        return derr(
+    let docs = path.starts_with("/v1/documents");
+    if !accepted_scopes(method, docs).iter().any(|s| has(s)) {
+        let mut r = derr(
             403,
             "insufficientPermissions",
             "Request had insufficient authentication scopes.",
         );
+        // docs/providers.md, "Service tokens": `details[].reason` names it as well.
+        if let Ok(mut e) = serde_json::from_slice::<Value>(&r.body) {
+            e["error"]["details"] = json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                "domain": "googleapis.com",
+            }]);
+            r.body = e.to_string().into_bytes();
+        }
+        return r;
     }
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, seg.as_slice()) {

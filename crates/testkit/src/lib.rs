@@ -41,7 +41,10 @@
 //! ([`FakeYouTube`], with its quota), the AWS SSO OIDC service and access portal ([`aws`]), and
 //! Telegram and webhook receivers ([`FakeTelegram`], [`FakeHook`]). Each enforces what the real
 //! service does where a lenient mock would let the client get it wrong (see the module headers
-//! and docs/graph.md, docs/google-drive.md, docs/youtube.md, docs/aws.md).
+//! and docs/graph.md, docs/google-drive.md, docs/youtube.md, docs/aws.md). Graph, Drive/Docs and
+//! YouTube check each bearer token against the [`FakeIdp`]s they `trust` ([`TokenVerifier`]):
+//! expired, revoked, unknown and other people's tokens get the service's 401, a scope the grant
+//! lacks its 403 (docs/providers.md, "Service tokens").
 //!
 //! Where `docs/providers.md` ("Unconfirmed behaviours") marks a behaviour as unconfirmed, the
 //! fake picks the most plausible shape and says so in a comment next to the code.
@@ -54,6 +57,7 @@ mod running;
 mod server;
 mod state;
 pub mod telegram;
+mod trust;
 mod util;
 mod wire;
 pub mod youtube;
@@ -64,6 +68,7 @@ pub use graph::{
     GraphOptions, GraphRequest,
 };
 pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
+pub use trust::{TokenGrant, TokenStatus, TokenVerifier};
 pub use youtube::{FakePlaylist, FakeVideo, FakeYouTube, YouTubeOptions, YouTubeRequest};
 
 use std::sync::{Arc, Condvar, Mutex};
@@ -181,6 +186,12 @@ pub struct Options {
     /// Google: the Cloud project is in "Testing": token responses with a refresh token carry
     /// `"refresh_token_expires_in": 604799` (7 days). Default false.
     pub google_testing_mode: bool,
+    /// Requested scopes the person unticks on the consent page, as Google's granular consent
+    /// lets them (docs/providers.md, "Partial grants"): the grant leaves them out, so the token
+    /// response's `scope` (and the code flow's redirect `scope`) lists only what was granted,
+    /// and the service fakes that trust this server refuse calls needing them. Written as
+    /// requested (e.g. the full Google URL). Default empty.
+    pub withheld_scopes: Vec<String>,
 }
 
 impl Options {
@@ -224,6 +235,7 @@ impl Options {
             shown_user_code: None,
             granted_extra_scopes: Vec::new(),
             google_testing_mode: false,
+            withheld_scopes: Vec::new(),
         }
     }
 }
@@ -545,9 +557,22 @@ impl FakeIdp {
         self.shared.lock().invalidate_access_tokens();
     }
 
+    /// Every access token issued so far reaches the end of its lifetime now (what waiting out
+    /// `expires_in` would do): service fakes that trust this server answer their "expired"
+    /// 401 ([`TokenStatus::Expired`]). Tokens issued later live their normal lifetime.
+    pub fn expire_access_tokens(&self) {
+        self.shared.lock().expire_access_tokens(Instant::now());
+    }
+
     /// Whether the API/userinfo endpoints would accept this access token right now.
     pub fn access_token_valid(&self, token: &str) -> bool {
         self.shared.lock().access_token_valid(token, Instant::now())
+    }
+
+    /// A handle that answers, for a bearer token, what this server knows of it — what a service
+    /// fake that trusts this server (e.g. [`FakeGraph::trust`]) checks every request against.
+    pub fn verifier(&self) -> TokenVerifier {
+        TokenVerifier::new(self.shared.clone())
     }
 
     /// Auth0: the `audience` parameter of the most recent device authorization request.

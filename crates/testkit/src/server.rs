@@ -587,7 +587,13 @@ fn authorize(sh: &Shared, req: &Req) -> Response {
             scopes.clone(),
         );
         pairs.push(("code", code));
-        pairs.push(("scope", scopes.join(" ")));
+        // Google's granular consent: the redirect's `scope` lists what was granted.
+        let granted: Vec<&str> = scopes
+            .iter()
+            .filter(|s| !sh.opts.withheld_scopes.contains(s))
+            .map(String::as_str)
+            .collect();
+        pairs.push(("scope", granted.join(" ")));
         if onepick {
             pairs.push(("picked_file_ids", st.picked_files.join(",")));
         }

@@ -36,8 +36,19 @@ fn setup(
 ) -> (FakeIdp, FakeGoogle, Env) {
     let mut o = Options::new(Dialect::Google);
     o.auto_approve_after_polls = Some(1);
+    setup_idp(o, opts, drive_extra, allow)
+}
+
+fn setup_idp(
+    o: Options,
+    opts: GoogleOptions,
+    drive_extra: &str,
+    allow: Option<&str>,
+) -> (FakeIdp, FakeGoogle, Env) {
     let idp = FakeIdp::start(o);
     let google = FakeGoogle::start(opts);
+    // Drive accepts what Google's authorization server issued, with the grant's scopes.
+    google.trust(&idp, "tv");
     let env = Env::new(&config(&idp, &google, drive_extra, allow));
     let out = env.run(&["login", "g"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -681,7 +692,8 @@ fn pick_flow(per_project: bool) {
         per_project_grants: per_project,
         ..GoogleOptions::default()
     });
-    google.bind_token_source("desktop", desktop.access_token_source());
+    google.trust(&idp, "tv");
+    google.trust(&desktop, "desktop");
     let extra = format!(
         "picker_client_id = \"desktop-client\"\npicker_client_secret = \"desktop-secret\"\npicker_authorization_endpoint = \"{0}/o/oauth2/v2/auth\"\npicker_token_endpoint = \"{0}/token\"\n",
         desktop.base_url()
@@ -770,7 +782,8 @@ fn pick_setup() -> PickSetup {
     d.client_secret = Some("desktop-secret".into());
     let desktop = FakeIdp::start(d);
     let google = FakeGoogle::start(GoogleOptions::default());
-    google.bind_token_source("desktop", desktop.access_token_source());
+    google.trust(&idp, "tv");
+    google.trust(&desktop, "desktop");
     let extra = format!(
         "picker_client_id = \"desktop-client\"\npicker_client_secret = \"desktop-secret\"\npicker_authorization_endpoint = \"{0}/o/oauth2/v2/auth\"\npicker_token_endpoint = \"{0}/token\"\n",
         desktop.base_url()
@@ -1041,15 +1054,9 @@ fn a_testing_mode_project_is_warned_about_at_sign_in_and_in_status() {
 #[test]
 fn memory_in_app_data_with_a_code_flow_sign_in() {
     let idp = FakeIdp::start(Options::new(Dialect::Google));
-    let mut opts = GoogleOptions::default();
-    opts.app_scopes.insert(
-        "tv".into(),
-        vec![
-            "https://www.googleapis.com/auth/drive.file".into(),
-            "https://www.googleapis.com/auth/drive.appdata".into(),
-        ],
-    );
-    let google = FakeGoogle::start(opts);
+    let google = FakeGoogle::start(GoogleOptions::default());
+    // The grant holds drive.appdata because the code-flow sign-in asked for it.
+    google.trust(&idp, "tv");
     let cfg = config(&idp, &google, "", Some(WRITES))
         .replace(
             "scopes = [\"openid\", \"email\", \"profile\", \"drive.file\"]",
@@ -1273,4 +1280,62 @@ fn inbox_read_stops_at_its_reply_budget() {
         alone["files"][0]["content"].as_str().unwrap().len(),
         1_900_000
     );
+}
+
+#[test]
+fn an_expired_cached_token_is_refreshed_and_drive_and_docs_get_only_the_new_one() {
+    // Every token lives 30 s: inside the refresh margin, so each run finds it due.
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    o.access_token_ttl = 30;
+    let (idp, google, env) = setup_idp(o, GoogleOptions::default(), "", Some(WRITES));
+    let doc = google.app_creates_file("tv", None, "Plan", DOC_MIME, b"ship it");
+    for args in [
+        &["google", "inbox", "list"][..],
+        &["google", "docs", "revise", &doc, "--append", "then rest"],
+    ] {
+        // The cached token has expired at Google too: Drive and Docs refuse it.
+        idp.expire_access_tokens();
+        let before = idp.issued_access_tokens();
+        google.clear_requests();
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let issued = idp.issued_access_tokens();
+        assert_eq!(issued.len(), before.len() + 1, "{args:?}: one refresh");
+        let new = issued.last().unwrap();
+        let sent = google.bearer_tokens();
+        assert!(!sent.is_empty(), "{args:?}");
+        assert!(
+            sent.iter().all(|t| t == new),
+            "{args:?}: Google received a token from before the refresh"
+        );
+    }
+    assert!(
+        google
+            .requests()
+            .iter()
+            .any(|r| r.contains("/v1/documents/")),
+        "the Docs API was called: {:?}",
+        google.requests()
+    );
+    assert!(google.content(&doc).unwrap().contains("then rest"));
+}
+
+#[test]
+fn drive_file_left_unticked_at_sign_in_is_named_with_what_to_do() {
+    // Google's granular consent: the person unticks "See, edit, create and delete only the
+    // specific Google Drive files you use with this app"; the token response's `scope` lacks it.
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    o.withheld_scopes = vec!["https://www.googleapis.com/auth/drive.file".into()];
+    let (_idp, google, env) = setup_idp(o, GoogleOptions::default(), "", None);
+    google.clear_requests();
+    let out = env.run(&["google", "inbox", "list"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("drive.file"), "{err}");
+    assert!(err.contains("was asked for but not granted"), "{err}");
+    assert!(err.contains("run `sidekey login g` and grant it"), "{err}");
+    assert!(!err.contains("add \"drive.file\""), "{err}");
+    assert!(google.requests().is_empty(), "refused before calling Drive");
 }

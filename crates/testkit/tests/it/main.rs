@@ -5,4 +5,5 @@
 mod http;
 
 mod fake_idp;
+mod fake_services;
 mod fake_telegram;

@@ -20,7 +20,7 @@ mod memory;
 pub mod pick;
 mod state;
 
-use super::call::{ServiceError, attempt, within_ceiling};
+use super::call::{ServiceError, attempt, not_granted_advice, within_ceiling};
 use crate::account::Record;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
@@ -136,6 +136,11 @@ pub async fn run(
     };
     let check = |rec: &Record| {
         if !rec.scopes.iter().any(|s| s == needed) {
+            // Asked for at sign-in and not granted (a partial grant), or never asked for.
+            let asked = rec
+                .requested_scopes
+                .iter()
+                .any(|s| sidekey_flow::dialect::google::expand(s) == needed);
             return Err(if memory_hidden {
                 appdata_missing(name)
             } else {
@@ -143,8 +148,9 @@ pub async fn run(
                     Exit::NotSignedIn,
                     Reason::MissingScope,
                     format!(
-                        "'{name}' was not granted drive.file, which `{}` needs: add \"drive.file\" to the account's scopes and run `sidekey login {name}`",
-                        op.info().usage
+                        "'{name}' was not granted drive.file, which `{}` needs: {}",
+                        op.info().usage,
+                        not_granted_advice(name, asked, "\"drive.file\"")
                     ),
                 )
             });
