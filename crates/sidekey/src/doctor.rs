@@ -128,6 +128,10 @@ pub async fn run() -> Result<(), Failure> {
     let http = ctx.http()?;
     let mut clock_checked = false;
     for (name, acct) in &cfg.accounts {
+        // A placeholder client id is already a failure; its endpoints say nothing more.
+        if is_placeholder(&acct.client_id) {
+            continue;
+        }
         let res = async {
             let provider = acct.resolve(http).await?;
             let url = provider.endpoints.token.clone();
