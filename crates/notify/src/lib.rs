@@ -17,8 +17,10 @@
 //!   OpenSSL (see docs/dependencies.md, "Telegram: no bot framework"). The caller passes in its
 //!   [`reqwest::Client`] (rustls with the ring provider and compiled-in roots), so this crate
 //!   never builds TLS itself.
-//! * **Send only, never `getUpdates`.** OpenClaw long-polls the same bot token; a second poller
-//!   makes both sides fail with HTTP 409. That is why the chat id is configured, not discovered.
+//! * **Events only send, never `getUpdates`.** One poller per bot: OpenClaw long-polls its bot,
+//!   and a second poller makes both sides fail with HTTP 409. The chat id is configured — found
+//!   once by `sidekey telegram setup` through [`bot`], on a bot of sidekey's own
+//!   (docs/telegram.md, "One poller per bot").
 //! * **Secrets never leave in text.** The bot token sits in the Bot API's URL path, so every
 //!   transport error names only `scheme://host[:port]` ([`sidekey_net::describe_reqwest`]) and every
 //!   error string is additionally scrubbed of each configured secret. `Debug` of the configs
