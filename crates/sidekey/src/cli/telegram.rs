@@ -350,8 +350,10 @@ fn record(
         use std::os::unix::fs::OpenOptionsExt;
         opts.mode(0o600);
     }
+    // A config that is a symlink (dotfiles) is rewritten where it points, the link kept.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
     let write = || -> std::io::Result<()> {
-        let mut f = opts.open(path)?;
+        let mut f = opts.open(&target)?;
         f.write_all(text.as_bytes())?;
         f.commit()
     };
