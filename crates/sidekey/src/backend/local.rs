@@ -41,9 +41,15 @@ impl Local {
         if let Some(n) = only {
             config.account(n)?;
         }
-        let vault = self.ctx.vault()?;
+        // A machine that never signed in has no vault: every account is signed out, and
+        // `status` creates nothing (no home, no key file).
+        let vault = self.ctx.existing_vault()?;
         let mut names: Vec<String> = config.accounts.keys().cloned().collect();
-        for stored in vault.accounts()? {
+        let stored_names = match &vault {
+            Some(v) => v.accounts()?,
+            None => vec![],
+        };
+        for stored in stored_names {
             if !names.contains(&stored) {
                 names.push(stored);
             }
@@ -60,11 +66,13 @@ impl Local {
                 None => None,
             };
             // A file that does not open marks its account damaged; it never hides the others.
-            let (rec, damage): (Option<Record>, Option<String>) = match (&held, vault.load(&name)) {
-                (Some((r, _)), _) => (Some(r.clone()), None),
-                (None, Ok(r)) => (r, None),
-                (None, Err(e)) => (None, Some(Failure::from(e).message)),
-            };
+            let (rec, damage): (Option<Record>, Option<String>) =
+                match (&held, vault.as_ref().map(|v| v.load(&name))) {
+                    (Some((r, _)), _) => (Some(r.clone()), None),
+                    (None, None) => (None, None),
+                    (None, Some(Ok(r))) => (r, None),
+                    (None, Some(Err(e))) => (None, Some(Failure::from(e).message)),
+                };
             let provider = configured
                 .map(|a| a.kind.name().to_string())
                 .or_else(|| rec.as_ref().map(|r| r.provider.clone()))
@@ -129,9 +137,13 @@ impl Local {
                 Some(_) => withheld.get(&name).map(Vec::as_slice),
                 None => Some(&[][..]),
             };
-            let pending = match PendingStore::new(vault.clone(), &name).status_note(now, hidden) {
-                Ok(p) => p,
-                Err(f) => {
+            let pending = match vault
+                .as_ref()
+                .map(|v| PendingStore::new(v.clone(), &name).status_note(now, hidden))
+            {
+                None => None,
+                Some(Ok(p)) => p,
+                Some(Err(f)) => {
                     row.note = Some(format!("its pending sign-in cannot be read: {}", f.message));
                     None
                 }

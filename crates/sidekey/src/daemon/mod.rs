@@ -276,6 +276,7 @@ async fn refresh_loop(d: Shared) {
                 "refresh",
                 json!({}),
                 start,
+                audit::Reached::Run,
                 &r,
             );
         }

@@ -20,6 +20,7 @@ mod identity;
 mod limits;
 mod mcp;
 mod ms;
+mod newcomer;
 mod openclaw;
 mod openclaw_compose;
 mod pending;
