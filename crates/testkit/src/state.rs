@@ -210,6 +210,8 @@ pub(crate) struct State {
     pub issued_access: Vec<String>,
     pub issued_refresh: Vec<String>,
     pub revoked: Vec<String>,
+    /// Every PKCE `code_verifier` a code exchange carried (for the harness's leak scan).
+    pub received_verifiers: Vec<String>,
     /// Authorization codes of the code + PKCE flow, by code.
     codes: HashMap<String, AuthCode>,
     /// The next authorization requests are refused (`error=access_denied`).
@@ -345,6 +347,7 @@ impl State {
         now: Instant,
     ) -> Result<Issued, Fail> {
         let dialect = sh.dialect();
+        self.received_verifiers.push(verifier.to_string());
         let Some(c) = self.codes.get_mut(code) else {
             return Err(Fail::BadDeviceCode);
         };
