@@ -205,6 +205,24 @@ impl FakeAws {
             opts,
             state: Mutex::new(AState::default()),
         });
+        let known = shared.clone();
+        crate::secrets::register(move || {
+            use crate::secrets::Secret::{Exportable, Never};
+            let s = known.lock();
+            let mut out: Vec<_> = s
+                .clients
+                .values()
+                .map(|c| Never(c.secret.clone()))
+                .collect();
+            out.extend(s.refresh.keys().cloned().map(Never));
+            out.extend(s.devices.keys().cloned().map(Never));
+            out.extend(s.access.keys().cloned().map(Exportable));
+            for r in &s.issued_roles {
+                out.push(Exportable(r.secret_access_key.clone()));
+                out.push(Exportable(r.session_token.clone()));
+            }
+            out
+        });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let server = bound.serve("fake-aws", app);
         FakeAws {

@@ -54,6 +54,7 @@ pub mod google;
 pub mod graph;
 mod page;
 mod running;
+pub mod secrets;
 mod server;
 mod state;
 pub mod telegram;
@@ -316,6 +317,23 @@ impl FakeIdp {
             opts,
             state: Mutex::new(State::default()),
             issued: Condvar::new(),
+        });
+        let known = shared.clone();
+        secrets::register(move || {
+            let st = known.lock();
+            let exportable = st
+                .issued_access
+                .iter()
+                .cloned()
+                .map(secrets::Secret::Exportable);
+            let never = (st
+                .issued_refresh
+                .iter()
+                .chain(&st.received_verifiers)
+                .cloned())
+            .chain(known.opts.client_secret.clone())
+            .map(secrets::Secret::Never);
+            exportable.chain(never).collect()
         });
         let server_shared = shared.clone();
         let server = bound.run("fake-idp", move |listener, rx| {

@@ -233,6 +233,8 @@ pub(crate) struct State {
     /// When each successful refresh answer was sent.
     pub refresh_answered: Vec<Instant>,
     pub revoked: Vec<String>,
+    /// Every PKCE `code_verifier` a code exchange carried (for the harness's leak scan).
+    pub received_verifiers: Vec<String>,
     /// Authorization codes of the code + PKCE flow, by code.
     codes: HashMap<String, AuthCode>,
     /// The next authorization requests are refused (`error=access_denied`).
@@ -368,6 +370,7 @@ impl State {
         now: Instant,
     ) -> Result<Issued, Fail> {
         let dialect = sh.dialect();
+        self.received_verifiers.push(verifier.to_string());
         let Some(c) = self.codes.get_mut(code) else {
             return Err(Fail::BadDeviceCode);
         };

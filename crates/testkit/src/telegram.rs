@@ -141,6 +141,10 @@ impl FakeTelegram {
             token: bot_token.to_string(),
             state: Mutex::new(TgState::default()),
         });
+        crate::secrets::register({
+            let token = bot_token.to_string();
+            move || vec![crate::secrets::Secret::Never(token.clone())]
+        });
         let app = Router::new().fallback(tg_handle).with_state(shared.clone());
         FakeTelegram {
             shared,

@@ -169,7 +169,13 @@ async fn hostile_strings_are_escaped_and_accepted() {
     // The provider message is one line.
     assert!(msgs[2].text.contains("&amp;nbsp; "), "{}", msgs[2].text);
     assert!(!msgs[2].text.contains('\n'), "{}", msgs[2].text);
-    assert!(msgs[2].text.contains("declined") || msgs[2].text.contains("failed"));
+    // A reason that is none of the known ones reads as a failure, not as a declined sign-in.
+    assert!(
+        msgs[2].text.contains(": sign-in failed: "),
+        "{}",
+        msgs[2].text
+    );
+    assert!(!msgs[2].text.contains("declined"), "{}", msgs[2].text);
     assert_eq!(fake.photos().len(), 1);
     assert_no_get_updates(&fake);
 }

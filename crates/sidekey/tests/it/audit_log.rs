@@ -2,6 +2,7 @@
 //! first, and a rotated file it cannot read is skipped with a note, never a panic.
 
 use crate::common::*;
+use std::time::Duration;
 
 fn line(time: &str, caller: &str) -> String {
     serde_json::json!({
@@ -112,15 +113,38 @@ fn concurrent_processes_write_whole_lines_across_a_rotation() {
     let prefill = (LIMIT - 2000) / one.len();
     std::fs::write(env.home.join("audit.log"), one.repeat(prefill)).unwrap();
 
-    let children: Vec<_> = (0..PROCS)
-        .map(|_| {
-            env.cmd(&["status"])
-                .stdout(std::process::Stdio::null())
-                .stderr(std::process::Stdio::null())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    // The test holds the rotation lock until every process has either appended (its entry
+    // fitted) or waits to rotate, so the rotation is contended, however loaded the machine is.
+    let mut children: Vec<std::process::Child> = vec![];
+    let mut waited = 0;
+    hold_flock_until(
+        &env.home.join("audit.log.lock"),
+        Duration::from_secs(60),
+        |waiting| {
+            if children.is_empty() {
+                children = (0..PROCS)
+                    .map(|_| {
+                        env.cmd(&["status"])
+                            .stdout(std::process::Stdio::null())
+                            .stderr(std::process::Stdio::null())
+                            .spawn()
+                            .unwrap()
+                    })
+                    .collect();
+            }
+            let done = children
+                .iter_mut()
+                .filter_map(|c| c.try_wait().unwrap())
+                .count();
+            waited = waiting;
+            done + waiting == PROCS
+        },
+        "32 `sidekey status` across a rotation",
+    );
+    assert!(
+        waited >= 2,
+        "only {waited} process(es) had to rotate: nothing contended"
+    );
     for mut c in children {
         c.wait().unwrap();
     }

@@ -291,7 +291,11 @@ fn without_registration_scopes_there_is_no_refresh_and_expiry_means_sign_in_agai
     std::thread::sleep(std::time::Duration::from_millis(2100));
     let out = env.run(&["aws", "accounts"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
-    assert!(stderr(&out).contains("sign in again") || stderr(&out).contains("login aws"));
+    assert!(
+        stderr(&out).contains("sign in again") && stderr(&out).contains("login aws"),
+        "{}",
+        stderr(&out)
+    );
     assert_eq!(fake.refreshes(), 0);
     env.assert_no_secrets(&fake.secrets());
 }

@@ -983,3 +983,91 @@ fn the_harness_passes_none_of_the_developers_variables() {
         );
     }
 }
+
+/// The scan every test gets when its `Env` is dropped (issue 19, item 5): a secret planted in
+/// each place it covers is found there — a process's stderr that nobody read, a file under the
+/// home, a rotated audit log, a refresh token in the stdout of a run that asked for a token —
+/// while an access token on the stdout of `sidekey token` is not a leak. And the drop fails
+/// the test that leaked.
+#[test]
+fn the_secret_scan_at_the_end_of_a_test_finds_a_planted_leak() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    let login = env.run(&["login", "o"]);
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    let token = env.run(&["token", "o"]);
+    assert_eq!(token.status.code(), Some(0), "{}", stderr(&token));
+    let access = idp.issued_access_tokens()[0].clone();
+    let refresh = idp.issued_refresh_tokens()[0].clone();
+    assert_eq!(stdout(&token).trim(), access);
+    // The vault holds both, sealed; the token was asked for: nothing leaked yet.
+    assert_eq!(env.leaks(), Vec::<String>::new());
+
+    // A process whose output the test never reads: its stderr.
+    let out = env
+        .recorded("sh", &["-c", &format!("echo {refresh} >&2")], false)
+        .stderr(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let leaks = env.leaks();
+    assert_eq!(leaks.len(), 1, "{leaks:?}");
+    assert!(
+        leaks[0].starts_with(&refresh[..6]) && leaks[0].ends_with(".err"),
+        "{leaks:?}"
+    );
+    // An access token on the stdout of a run that did not ask for one.
+    env.recorded("sh", &["-c", &format!("echo {access}")], false)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    // A refresh token on the stdout of one that did.
+    env.recorded("sh", &["-c", &format!("echo {refresh}")], true)
+        .stdout(std::process::Stdio::null())
+        .status()
+        .unwrap();
+    // A file under the home, a rotated audit log, the agent's home.
+    std::fs::write(env.home.join("notes.txt"), format!("rt={refresh}")).unwrap();
+    std::fs::write(
+        env.home.join("audit.log.3"),
+        format!("{{\"x\":\"{VAULT_KEY}\"}}\n"),
+    )
+    .unwrap();
+    std::fs::create_dir_all(env.dir.path().join("agent-home/.cache")).unwrap();
+    std::fs::write(
+        env.dir.path().join("agent-home/.cache/k"),
+        daemon_helpers::API_KEY,
+    )
+    .unwrap();
+    env.record(&format!("said {}", &access));
+    let leaks = env.leaks();
+    for (secret, place) in [
+        (&access, ".out"),
+        (&refresh, ".asked"),
+        (&refresh, "home/notes.txt"),
+        (&VAULT_KEY.to_string(), "home/audit.log.3"),
+        (&daemon_helpers::API_KEY.to_string(), "agent-home/.cache/k"),
+        (&access, "the transcript"),
+    ] {
+        assert!(
+            leaks
+                .iter()
+                .any(|l| l.starts_with(&secret[..6]) && l.ends_with(place)),
+            "{}… in {place} not found: {leaks:?}",
+            &secret[..6]
+        );
+    }
+    assert_eq!(leaks.len(), 7, "{leaks:?}");
+
+    // The end of the test fails it.
+    let end = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| drop(env)));
+    let said = end.expect_err("dropping an Env that leaked passed");
+    let said = said.downcast_ref::<String>().cloned().unwrap_or_default();
+    assert!(said.starts_with("secrets leaked: "), "{said}");
+    assert!(
+        !said.contains(&refresh) && !said.contains(&access),
+        "the failure quotes a secret: {said}"
+    );
+}

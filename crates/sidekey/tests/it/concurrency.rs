@@ -1,6 +1,7 @@
 //! Sixteen `sidekey token` processes race on an expired access token: the account lock makes
 //! the refresh single-flight, so exactly one refresh request reaches the provider and every
-//! process prints the same new token.
+//! process prints the same new token. The test holds the account's lock until all sixteen wait
+//! on it (seen in `/proc/locks`), so they did race, however loaded the machine is.
 
 use crate::common;
 
@@ -19,15 +20,37 @@ fn sixteen_processes_one_refresh() {
     let login = env.run(&["login", "o"]);
     assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
 
-    let children: Vec<_> = (0..16)
-        .map(|_| {
-            env.cmd(&["token", "o"])
-                .stdout(std::process::Stdio::piped())
-                .stderr(std::process::Stdio::piped())
-                .spawn()
-                .unwrap()
-        })
-        .collect();
+    let lock = env.home.join("vault/locks/o.lock");
+    assert!(
+        lock.exists(),
+        "the sign-in took no account lock at {}",
+        lock.display()
+    );
+    let mut children = vec![];
+    hold_flock_until(
+        &lock,
+        Duration::from_secs(60),
+        |waiting| {
+            if children.is_empty() {
+                children = (0..16)
+                    .map(|_| {
+                        env.cmd(&["token", "o"])
+                            .stdout(std::process::Stdio::piped())
+                            .stderr(std::process::Stdio::piped())
+                            .spawn()
+                            .unwrap()
+                    })
+                    .collect();
+            }
+            waiting == 16
+        },
+        "sixteen `sidekey token` on an expired token",
+    );
+    assert_eq!(
+        idp.counters().refresh_requests,
+        0,
+        "a refresh went around the lock"
+    );
     let outputs: Vec<_> = children
         .into_iter()
         .map(|c| c.wait_with_output().unwrap())

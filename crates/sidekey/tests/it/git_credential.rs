@@ -467,7 +467,8 @@ fn git_clone_over_http_with_basic_auth_uses_the_helper_and_shows_no_token() {
     )
     .output()
     .unwrap();
-    assert!(!out.status.success());
+    // git's own fatal error: "Authentication failed".
+    assert_eq!(out.status.code(), Some(128), "{}", stderr(&out));
 }
 
 #[test]
@@ -512,7 +513,7 @@ fn through_the_daemon_it_is_a_token_export() {
     .unwrap();
     env.record(&stdout(&out));
     env.record(&stderr(&out));
-    assert!(!out.status.success());
+    assert_eq!(out.status.code(), Some(128), "{}", stderr(&out));
     assert!(
         stderr(&out).contains("allow_token_export"),
         "{}",
@@ -522,7 +523,12 @@ fn through_the_daemon_it_is_a_token_export() {
         git_client(&home, &[(&url, &h)], &["credential", "fill"], agent),
         &format!("protocol=http\nhost={}\n\n", server.host()),
     );
-    assert!(!got.status.success(), "no password from anyone");
+    assert_eq!(
+        got.status.code(),
+        Some(128),
+        "no password from anyone: {}",
+        stderr(&got)
+    );
     assert!(!stdout(&got).contains("password="));
 
     // Allowed: the clone works, and the daemon's audit names the purpose and host.

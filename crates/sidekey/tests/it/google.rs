@@ -744,7 +744,12 @@ fn pick_flow(per_project: bool) {
     assert_eq!(read["files"][0]["content"], "refund due\n");
     // The code was single-use.
     let again = env.run(&["google", "pick", "--paste-url", &redirect]);
-    assert_ne!(again.status.code(), Some(0));
+    assert_eq!(again.status.code(), Some(2), "{}", stderr(&again));
+    assert!(
+        stderr(&again).contains("no Picker link is waiting"),
+        "{}",
+        stderr(&again)
+    );
     // Logging out forgets the Drive state too, the Picker client's tokens included.
     let slot = |env: &Env| {
         std::fs::read_dir(env.home.join("vault/accounts"))

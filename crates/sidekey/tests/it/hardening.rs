@@ -188,5 +188,6 @@ fn one_damaged_account_never_hides_the_others() {
     assert!(stdout(&text).contains("damaged"), "{}", stdout(&text));
     // The damaged one alone still fails clearly rather than pretending to be signed out.
     let tok = env.run(&["token", "b"]);
-    assert_ne!(tok.status.code(), Some(0));
+    assert_eq!(tok.status.code(), Some(1), "{}", stderr(&tok));
+    assert!(stderr(&tok).contains("is damaged"), "{}", stderr(&tok));
 }

@@ -43,9 +43,8 @@ fn client(env: &Env, url: &str, extra: &[(&str, &str)], args: &[&str]) -> Output
     std::fs::write(&key, format!("{API_KEY}\n")).unwrap();
     let home = env.dir.path().join("agent-home");
     std::fs::create_dir_all(&home).unwrap();
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_clear()
+    let mut c = env.recorded(BIN, args, asks_for_token(args));
+    c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", &home)
         .env("SIDEKEY_URL", url)

@@ -50,7 +50,7 @@ fn json_of(env: &Env, args: &[&str]) -> Value {
 
 #[test]
 fn read_only_operations_with_hostile_strings() {
-    let (_idp, graph, env) = setup(None);
+    let (idp, graph, env) = setup(None);
     let me = json_of(&env, &["ms", "me", "--json"]);
     assert!(me.to_string().contains('@'), "{me}");
 
@@ -86,7 +86,44 @@ fn read_only_operations_with_hostile_strings() {
         "2027-01-01",
     ]);
     assert_eq!(cal.status.code(), Some(0), "{}", stderr(&cal));
-    assert!(!stdout(&cal).is_empty());
+    // Every event the fake holds in those months (Berlin's days; none is near the edges), one
+    // line each, the cancelled one marked: not just "something printed".
+    let held: Vec<_> = GraphData::sample()
+        .events
+        .into_iter()
+        .filter(|e| ("2026-10-01".."2027-01-02").contains(&&e.start[..10]))
+        .collect();
+    assert_eq!(held.len(), 10, "{held:?}");
+    let text = stdout(&cal);
+    let lines: Vec<&str> = text.lines().skip(1).collect();
+    assert_eq!(lines.len(), held.len(), "{text}");
+    for e in &held {
+        let shown: Vec<&&str> = lines.iter().filter(|l| l.contains(&e.subject)).collect();
+        assert_eq!(shown.len(), 1, "{}:\n{text}", e.subject);
+        assert_eq!(
+            shown[0].ends_with("[cancelled]"),
+            e.cancelled,
+            "{}",
+            shown[0]
+        );
+    }
+    // What Graph received: the calendar view of Berlin's 1 October to the end of 1 January,
+    // with the account's current token.
+    let asked = graph
+        .requests()
+        .into_iter()
+        .filter(|r| r.path_and_query.starts_with("/v1.0/me/calendarView?"))
+        .collect::<Vec<_>>();
+    assert_eq!(asked.len(), 1, "{asked:?}");
+    let q = asked[0].query();
+    let param = |k: &str| q.iter().find(|(n, _)| n == k).map(|(_, v)| v.as_str());
+    assert_eq!(param("startDateTime"), Some("2026-09-30T22:00:00Z"));
+    assert_eq!(param("endDateTime"), Some("2027-01-01T23:00:00Z"));
+    assert_eq!(asked[0].method, "GET");
+    assert_eq!(
+        asked[0].header("authorization"),
+        Some(format!("Bearer {}", idp.issued_access_tokens().last().unwrap()).as_str())
+    );
     let bad = env.run(&["ms", "calendar", "--tz", "Mars/Olympus"]);
     assert_eq!(bad.status.code(), Some(2), "{}", stderr(&bad));
 

@@ -254,9 +254,8 @@ fn agent_env(env: &Env, d: &Daemon) -> Vec<(&'static str, String)> {
 }
 
 fn agent_cmd(env: &Env, d: &Daemon, args: &[&str]) -> Command {
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_clear()
+    let mut c = env.recorded(BIN, args, asks_for_token(args));
+    c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", env.dir.path().join("agent-home"));
     for (k, v) in agent_env(env, d) {
@@ -283,18 +282,16 @@ fn skills_write_in_client_mode_writes_what_the_config_calls_for() {
         );
     }
     assert!(
-        !env.dir.path().join("agent-home").exists()
-            || std::fs::read_dir(env.dir.path().join("agent-home"))
-                .unwrap()
-                .next()
-                .is_none()
+        !env.dir.path().join("agent-home").exists(),
+        "client mode wrote {:?}",
+        std::fs::read_dir(env.dir.path().join("agent-home"))
+            .map(|d| d.flatten().map(|e| e.path()).collect::<Vec<_>>())
     );
 }
 
 /// One exec request to `sidekey secret-provider`: (exit code, stdout JSON or Null, stderr).
 fn provide(mut cmd: Command, request: &str) -> (i32, Value, String) {
     let mut child = cmd
-        .arg("secret-provider")
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -335,7 +332,7 @@ fn secret_provider_speaks_openclaws_exec_protocol() {
     let request = r#"{"protocolVersion":1,"provider":"sidekey","ids":["gh","gh#authorization","gh#access_token","nobody","gh#refresh_token"]}"#;
 
     // Locally (this process owns the vault).
-    let (code, v, err) = provide(env.cmd(&[]), request);
+    let (code, v, err) = provide(env.cmd(&["secret-provider"]), request);
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["protocolVersion"], 1);
     let token = v["values"]["gh"].as_str().unwrap().to_string();
@@ -362,7 +359,7 @@ fn secret_provider_speaks_openclaws_exec_protocol() {
         "gh\n",
         "",
     ] {
-        let (code, v, err) = provide(env.cmd(&[]), bad);
+        let (code, v, err) = provide(env.cmd(&["secret-provider"]), bad);
         assert_eq!(code, 2, "{bad}: {err}");
         assert_eq!(v, Value::Null);
         assert!(
@@ -375,7 +372,7 @@ fn secret_provider_speaks_openclaws_exec_protocol() {
     // Through the daemon: a token export, refused unless the policy allows it.
     let cfg = std::fs::read_to_string(&env.config).unwrap();
     let d = start_daemon(&env);
-    let (code, v, err) = provide(agent_cmd(&env, &d, &[]), request);
+    let (code, v, err) = provide(agent_cmd(&env, &d, &["secret-provider"]), request);
     assert_eq!(code, 0, "{err}");
     assert_eq!(v["values"], json!({}));
     assert_eq!(v["errors"]["gh"]["code"], "POLICY");
@@ -387,7 +384,7 @@ fn secret_provider_speaks_openclaws_exec_protocol() {
         "{cfg}[accounts.gh.policy]\nallow_token_export = true\n"
     ));
     let d = start_daemon(&env);
-    let (code, v, err) = provide(agent_cmd(&env, &d, &[]), request);
+    let (code, v, err) = provide(agent_cmd(&env, &d, &["secret-provider"]), request);
     assert_eq!(code, 0, "{err}");
     assert!(idp.access_token_valid(v["values"]["gh"].as_str().unwrap()));
     assert_eq!(v["errors"]["nobody"]["code"], "NOT_FOUND");
@@ -553,7 +550,7 @@ fn openclaw_takes_its_secrets_from_sidekey() {
         claw.write_config(&config(&foreign_bin));
         let out = claw.run(path, &agent, &["config", "validate", "--json"]);
         let text = format!("{}{}", stdout(&out), stderr(&out));
-        assert!(!out.status.success(), "{text}");
+        assert_eq!(out.status.code(), Some(1), "{text}");
         assert!(text.contains("must be owned by the current user"), "{text}");
     } else {
         eprintln!("not root: the ownership refusal is not checked");

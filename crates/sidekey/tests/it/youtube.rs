@@ -381,10 +381,17 @@ fn quota_exceeded_names_the_reset_and_is_not_asked_again_until_then() {
     assert!(err.contains("quotaExceeded"), "{err}");
     assert!(err.contains("123456789012"), "names the project: {err}");
     assert!(err.contains("resets at midnight Pacific time"), "{err}");
-    assert!(
-        err.contains("T08:00:00Z") || err.contains("T07:00:00Z"),
-        "{err}"
-    );
+    // The next midnight in Los Angeles, in UTC: 08:00Z in winter, 07:00Z in summer.
+    let la = jiff::tz::TimeZone::get("America/Los_Angeles").unwrap();
+    let reset = jiff::Timestamp::now()
+        .to_zoned_datetime(la.clone())
+        .date()
+        .tomorrow()
+        .unwrap()
+        .to_zoned_datetime(la)
+        .unwrap()
+        .timestamp();
+    assert!(err.contains(&reset.to_string()), "not {reset}: {err}");
     assert!(!err.contains("<a"), "no HTML: {err}");
     assert_eq!(s.yt.my_playlists().len(), 3, "Learn Later, One, Two");
 

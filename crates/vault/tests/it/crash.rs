@@ -82,10 +82,13 @@ fn sigkill_while_writing_never_loses_the_last_commit() {
                     .unwrap()
             })
             .collect();
+        let (committed, commits) = std::sync::mpsc::channel::<usize>();
         let readers: Vec<_> = kids
             .iter_mut()
-            .map(|k| {
+            .enumerate()
+            .map(|(i, k)| {
                 let out = k.stdout.take().unwrap();
+                let committed = committed.clone();
                 std::thread::spawn(move || {
                     let mut max = 0u64;
                     for line in BufReader::new(out).lines() {
@@ -95,13 +98,28 @@ fn sigkill_while_writing_never_loses_the_last_commit() {
                         let last = line.split_whitespace().last().unwrap_or("");
                         if let Ok(n) = last.parse::<u64>() {
                             max = max.max(n);
+                            let _ = committed.send(i);
                         }
                     }
                     max
                 })
             })
             .collect();
-        std::thread::sleep(Duration::from_millis(30 + pseudo_random(&mut seed) % 120));
+        drop(committed);
+        // The kill comes once all three writers have committed in this round, so they are all
+        // in their write loop, contending for the lock, when it comes: on a loaded machine a
+        // fixed sleep could kill writers that had not started yet, and the round test nothing.
+        let t0 = std::time::Instant::now();
+        let mut writing = [false; 3];
+        while !writing.iter().all(|w| *w) {
+            match commits.recv_timeout(Duration::from_secs(60).saturating_sub(t0.elapsed())) {
+                Ok(i) => writing[i] = true,
+                Err(_) => {
+                    panic!("round {round}: writers {writing:?} never all committed within 60 s")
+                }
+            }
+        }
+        std::thread::sleep(Duration::from_millis(pseudo_random(&mut seed) % 120));
         for k in &mut kids {
             k.kill().unwrap(); // SIGKILL
             std::thread::sleep(Duration::from_micros(pseudo_random(&mut seed) % 3000));

@@ -94,13 +94,13 @@ pub fn try_raw(
 }
 
 /// The agent's side in client mode: no `SIDEKEY_HOME`, no config, no vault key — only the
-/// daemon's URL and the API key. What it prints is recorded for the secret scan, except what
-/// `token` and `exec` print on stdout (a token, when the policy lets it out).
+/// daemon's URL and the API key. What it prints is scanned for secrets at the end of the test;
+/// what a command asking for a token prints on stdout may hold an access token, nothing else.
 pub fn agent(env: &Env, d: &Daemon, args: &[&str]) -> std::process::Output {
     let home = env.dir.path().join("agent-home");
     std::fs::create_dir_all(&home).unwrap();
-    let out = std::process::Command::new(super::BIN)
-        .args(args)
+    let out = env
+        .recorded(super::BIN, args, super::asks_for_token(args))
         .env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", &home)
@@ -112,7 +112,9 @@ pub fn agent(env: &Env, d: &Daemon, args: &[&str]) -> std::process::Output {
         .stdin(Stdio::null())
         .output()
         .unwrap();
-    if !matches!(args.first(), Some(&"token") | Some(&"exec")) {
+    if super::asks_for_token(args) {
+        env.record_asked(&String::from_utf8_lossy(&out.stdout));
+    } else {
         env.record(&String::from_utf8_lossy(&out.stdout));
     }
     env.record(&String::from_utf8_lossy(&out.stderr));

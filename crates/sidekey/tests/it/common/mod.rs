@@ -16,13 +16,90 @@ pub mod daemon_helpers;
 pub const BIN: &str = env!("CARGO_BIN_EXE_sidekey");
 pub const VAULT_KEY: &str = "q2pU7m5m0q3GmE6o1yYvX8cN4rT9bK2wZ5hJ7dF3sA0=";
 
+/// A test's world. When it is dropped at the end of a test that has not failed otherwise, it
+/// scans everything the test produced for every secret it knows, and fails the test on a find
+/// (see [`Env::leaks`]): no test can forget to check.
 pub struct Env {
     pub dir: tempfile::TempDir,
     pub home: PathBuf,
     pub config: PathBuf,
     pub key_file: PathBuf,
-    /// Every byte any command printed, except what `token` and `exec` print on stdout.
+    /// Every byte any command printed, except what commands asking for a token print on stdout.
     pub transcript: std::sync::Mutex<String>,
+    /// What commands that asked for a token printed on stdout: an access token may be there,
+    /// nothing else secret.
+    asked: std::sync::Mutex<String>,
+    /// Secrets this test knows besides the fakes' (see [`Env::secret`]).
+    secrets: std::sync::Mutex<Vec<String>>,
+    /// Tokens this test knows besides the fakes' (a real provider's, see
+    /// [`Env::assert_no_secrets`]): they may appear where a token was asked for.
+    tokens: std::sync::Mutex<Vec<String>>,
+    /// Runs started, to name their output files.
+    runs: std::sync::atomic::AtomicUsize,
+}
+
+/// Where [`Env::recorded`] keeps what each process printed (outside the home).
+const LOGS: &str = "output";
+
+/// Whether a command asks sidekey for a token on stdout (`token`, `exec`, git's credential
+/// helper, AWS's `credential_process`, OpenClaw's exec secret provider): its stdout may hold an
+/// access token, nothing else secret.
+pub fn asks_for_token(args: &[&str]) -> bool {
+    matches!(
+        args.first(),
+        Some(&"token") | Some(&"exec") | Some(&"secret-provider")
+    ) || args.starts_with(&["git-credential"])
+        || args.starts_with(&["aws", "credential-process"])
+        || args.starts_with(&["aws", "credentials"])
+}
+
+/// Every secret a test knows, at the end of it: the fakes' (access and refresh tokens, client
+/// secrets, PKCE verifiers, bot tokens, AWS keys), the vault key, the daemon's API key and what
+/// the test registered. Exportable ones may appear where a token was asked for.
+fn known_secrets(extra: &[String], tokens: &[String]) -> Vec<sidekey_testkit::secrets::Secret> {
+    use sidekey_testkit::secrets::Secret;
+    let mut all = sidekey_testkit::secrets::known_on_this_thread();
+    all.push(Secret::Never(VAULT_KEY.to_string()));
+    all.push(Secret::Never(daemon_helpers::API_KEY.to_string()));
+    all.extend(extra.iter().cloned().map(Secret::Never));
+    // A fake knows what its secrets are; one it does not know is a real provider's token.
+    for t in tokens {
+        if !all.iter().any(|s| s.value() == t) {
+            all.push(Secret::Exportable(t.clone()));
+        }
+    }
+    // A short one would match by chance (and no fake issues one).
+    all.retain(|s| s.value().len() >= 8);
+    // One entry per value; a value a fake calls exportable stays exportable.
+    all.sort_by(|a, b| {
+        (a.value(), matches!(a, Secret::Never(_))).cmp(&(b.value(), matches!(b, Secret::Never(_))))
+    });
+    all.dedup_by(|a, b| a.value() == b.value());
+    all
+}
+
+fn files_under(dir: &std::path::Path, out: &mut Vec<PathBuf>) {
+    let Ok(rd) = std::fs::read_dir(dir) else {
+        return;
+    };
+    for e in rd.flatten() {
+        let p = e.path();
+        match e.file_type() {
+            Ok(t) if t.is_dir() => files_under(&p, out),
+            Ok(t) if t.is_file() => out.push(p),
+            _ => {}
+        }
+    }
+}
+
+impl Drop for Env {
+    fn drop(&mut self) {
+        if std::thread::panicking() {
+            return;
+        }
+        let leaks = self.leaks();
+        assert!(leaks.is_empty(), "secrets leaked: {}", leaks.join("; "));
+    }
 }
 
 impl Env {
@@ -40,7 +117,139 @@ impl Env {
             config: cfg,
             key_file,
             transcript: Default::default(),
+            asked: Default::default(),
+            secrets: Default::default(),
+            tokens: Default::default(),
+            runs: Default::default(),
         }
+    }
+
+    /// A secret of this test's own (a password in a URL, a token it made up), for the scan at
+    /// the end. The fakes' secrets, the vault key and the API key are known without this.
+    pub fn secret(&self, s: &str) {
+        self.secrets.lock().unwrap().push(s.to_string());
+    }
+
+    /// `program args…`, with what it prints on stdout and stderr also written to a file of its
+    /// own under the test's dir (through `tee`), which the scan at the end of the test reads: a
+    /// test that pipes, ignores or never reads a process's output still has it scanned. The
+    /// process is `program` itself (`exec`), so its pid, exit code and signals are its own.
+    /// `asks` marks a run whose stdout may hold the token it asked for.
+    pub fn recorded(
+        &self,
+        program: impl AsRef<std::ffi::OsStr>,
+        args: &[&str],
+        asks: bool,
+    ) -> Command {
+        let n = self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        let logs = self.dir.path().join(LOGS);
+        std::fs::create_dir_all(&logs).unwrap();
+        let kind = if asks { "asked" } else { "out" };
+        // The `tee`s' pipes are also open in bash as other descriptors than 1 and 2; they are
+        // closed before the `exec`, or a process sidekey leaves running (`login --no-wait`'s)
+        // would hold them open and the test would wait for it.
+        let mut c = Command::new("bash");
+        c.arg("-c")
+            .arg(concat!(
+                r#"o=$1 e=$2; shift 2; exec > >(exec tee -a -- "$o") 2> >(exec tee -a -- "$e" >&2); "#,
+                r#"for f in /proc/$$/fd/*; do n=${f##*/}; "#,
+                r#"if [ "$n" -gt 2 ] && [ -e "$f" ]; then eval "exec $n>&-"; fi; done; exec "$@""#
+            ))
+            .arg("sidekey-test-run")
+            .arg(logs.join(format!("{n}.{kind}")))
+            .arg(logs.join(format!("{n}.err")))
+            .arg(program)
+            .args(args);
+        c
+    }
+
+    /// A file under the test's dir whose contents the scan reads at the end, for the output of
+    /// a process that is not started through [`Env::recorded`].
+    pub fn sink(&self, name: &str) -> Stdio {
+        let logs = self.dir.path().join(LOGS);
+        std::fs::create_dir_all(&logs).unwrap();
+        let n = self.runs.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        Stdio::from(std::fs::File::create(logs.join(format!("{n}.{name}.err"))).unwrap())
+    }
+
+    /// Record what a command that asked for a token printed on stdout (see [`asks_for_token`]).
+    pub fn record_asked(&self, text: &str) {
+        self.asked.lock().unwrap().push_str(text);
+    }
+
+    /// Wait (at most 2 s) for the `tee`s of [`Env::recorded`] to finish writing: a test may
+    /// have read a process's output before its `tee` wrote it to the file.
+    fn settle(&self) {
+        let logs = self.dir.path().join(LOGS);
+        let needle = logs.to_string_lossy().into_owned();
+        let t0 = std::time::Instant::now();
+        while t0.elapsed() < Duration::from_secs(2) {
+            let busy = std::fs::read_dir("/proc")
+                .into_iter()
+                .flatten()
+                .flatten()
+                .any(|p| {
+                    std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
+                        c.starts_with(b"tee\0") && String::from_utf8_lossy(&c).contains(&needle)
+                    })
+                });
+            if !busy {
+                return;
+            }
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// Every place a secret this test knows appears where it must not: anything printed by a
+    /// process started through [`Env::cmd`] / [`Env::recorded`] (the daemons, `sidekey mcp`,
+    /// every run), anything [`Env::record`]ed, the audit log and its rotated files, and every
+    /// file under the home (the sealed vault files must not hold a secret in plaintext either)
+    /// and the agent's home. What a run that asked for a token printed on stdout may hold an
+    /// access token (or AWS role keys), nothing else. Empty when nothing leaked.
+    pub fn leaks(&self) -> Vec<String> {
+        use sidekey_testkit::secrets::Secret;
+        self.settle();
+        let secrets = known_secrets(&self.secrets.lock().unwrap(), &self.tokens.lock().unwrap());
+        let mut places: Vec<(String, String, bool)> = vec![
+            (
+                "the transcript".into(),
+                self.transcript.lock().unwrap().clone(),
+                false,
+            ),
+            (
+                "stdout of a run that asked for a token".into(),
+                self.asked.lock().unwrap().clone(),
+                true,
+            ),
+        ];
+        let mut files = vec![];
+        files_under(&self.dir.path().join(LOGS), &mut files);
+        files_under(&self.home, &mut files);
+        files_under(&self.dir.path().join("agent-home"), &mut files);
+        for f in files {
+            let asked = f.parent() == Some(&self.dir.path().join(LOGS))
+                && f.extension().is_some_and(|e| e == "asked");
+            if let Ok(bytes) = std::fs::read(&f) {
+                let name = f
+                    .strip_prefix(self.dir.path())
+                    .unwrap_or(&f)
+                    .display()
+                    .to_string();
+                places.push((name, String::from_utf8_lossy(&bytes).into_owned(), asked));
+            }
+        }
+        let mut found = vec![];
+        for (place, bytes, asked) in &places {
+            for s in &secrets {
+                if *asked && matches!(s, Secret::Exportable(_)) {
+                    continue;
+                }
+                if bytes.contains(s.value()) {
+                    found.push(format!("{}… in {place}", &s.value()[..6]));
+                }
+            }
+        }
+        found
     }
 
     pub fn write_config(&self, config: &str) {
@@ -48,8 +257,7 @@ impl Env {
     }
 
     pub fn cmd(&self, args: &[&str]) -> Command {
-        let mut c = Command::new(BIN);
-        c.args(args);
+        let mut c = self.recorded(BIN, args, asks_for_token(args));
         self.configure(&mut c);
         c
     }
@@ -76,12 +284,12 @@ impl Env {
     /// Run to completion; record stdout (unless it may hold a token) and stderr.
     pub fn run(&self, args: &[&str]) -> Output {
         let out = self.cmd(args).output().unwrap();
-        let mut t = self.transcript.lock().unwrap();
-        let secret_out = matches!(args.first(), Some(&"token") | Some(&"exec"));
-        if !secret_out {
-            t.push_str(&String::from_utf8_lossy(&out.stdout));
+        if asks_for_token(args) {
+            self.record_asked(&String::from_utf8_lossy(&out.stdout));
+        } else {
+            self.record(&String::from_utf8_lossy(&out.stdout));
         }
-        t.push_str(&String::from_utf8_lossy(&out.stderr));
+        self.record(&String::from_utf8_lossy(&out.stderr));
         out
     }
 
@@ -114,8 +322,11 @@ impl Env {
         self.transcript.lock().unwrap().push_str(text);
     }
 
-    /// Fail if any of `secrets` appears in anything printed so far.
+    /// Fail if any of `secrets` appears in anything printed so far (they are scanned for again,
+    /// everywhere, at the end of the test, except in what a command that asked for a token
+    /// printed on stdout: they may be a real provider's access tokens).
     pub fn assert_no_secrets(&self, secrets: &[String]) {
+        self.tokens.lock().unwrap().extend(secrets.iter().cloned());
         let t = self.transcript.lock().unwrap();
         for s in secrets {
             assert!(s.len() >= 8, "secret too short to check: {s}");
@@ -262,4 +473,56 @@ pub fn test_python(name: &str, env_var: &str, imports: &str, what: &str) -> Opti
         py.display()
     );
     None
+}
+
+/// How many processes wait for the `flock` on `path` right now, from `/proc/locks` (a waiter is
+/// listed there as `N: -> FLOCK …` against the file's inode): how a timing-dependent test shows
+/// that the contention it claims did happen.
+pub fn flock_waiters(path: &std::path::Path) -> usize {
+    use std::os::unix::fs::MetadataExt;
+    let ino = std::fs::metadata(path).unwrap().ino();
+    let locks = std::fs::read_to_string("/proc/locks").expect("/proc/locks is readable");
+    locks
+        .lines()
+        .filter(|l| l.contains("->") && l.contains(" FLOCK "))
+        .filter(|l| {
+            l.split_whitespace()
+                .any(|f| f.rsplit(':').next() == Some(&ino.to_string()) && f.contains(':'))
+        })
+        .count()
+}
+
+/// Hold the `flock` on `path` (created if missing) until `until` says so, polling `until` with
+/// the current number of waiters: the test starts its contenders meanwhile, and releases them
+/// once they all wait. Fails when `until` is not satisfied within `limit`.
+pub fn hold_flock_until(
+    path: &std::path::Path,
+    limit: Duration,
+    mut until: impl FnMut(usize) -> bool,
+    what: &str,
+) {
+    use std::os::unix::fs::OpenOptionsExt;
+    let f = std::fs::OpenOptions::new()
+        .read(true)
+        .write(true)
+        .create(true)
+        .truncate(false)
+        .mode(0o600)
+        .open(path)
+        .unwrap();
+    f.lock().unwrap();
+    let t0 = std::time::Instant::now();
+    loop {
+        let n = flock_waiters(path);
+        if until(n) {
+            break;
+        }
+        assert!(
+            t0.elapsed() < limit,
+            "{what}: only {n} waited on {} within {limit:?}",
+            path.display()
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    drop(f);
 }
