@@ -17,8 +17,10 @@
 //!   OpenSSL (see docs/dependencies.md, "Telegram: no bot framework"). The caller passes in its
 //!   [`reqwest::Client`] (rustls with the ring provider and compiled-in roots), so this crate
 //!   never builds TLS itself.
-//! * **Send only, never `getUpdates`.** OpenClaw long-polls the same bot token; a second poller
-//!   makes both sides fail with HTTP 409. That is why the chat id is configured, not discovered.
+//! * **Events only send, never `getUpdates`.** One poller per bot: OpenClaw long-polls its bot,
+//!   and a second poller makes both sides fail with HTTP 409. The chat id is configured — found
+//!   once by `sidekey telegram setup` through [`bot`], on a bot of sidekey's own
+//!   (docs/telegram.md, "One poller per bot").
 //! * **Secrets never leave in text.** The bot token sits in the Bot API's URL path, so every
 //!   transport error names only `scheme://host[:port]` ([`sidekey_net::describe_reqwest`]) and every
 //!   error string is additionally scrubbed of each configured secret. `Debug` of the configs
@@ -40,6 +42,7 @@
 use std::fmt;
 use std::time::Duration;
 
+pub mod bot;
 mod http;
 mod ntfy;
 mod telegram;
@@ -410,6 +413,62 @@ impl Channels {
     pub async fn send(&self, event: &Event) -> Vec<Delivery> {
         let event = &event.for_person();
         futures_util::future::join_all(self.list.iter().map(|c| self.deliver(c, event))).await
+    }
+
+    /// Sends `text` (one line, plain) as a test message through every configured channel, the
+    /// way [`Channels::send`] sends events (same retries, deadline and scrubbing): Telegram a
+    /// plain `sendMessage`, the webhook `{"event":"test","message":…}`, ntfy a note titled
+    /// "sidekey test". For `sidekey notify test`.
+    pub async fn send_test(&self, text: &str) -> Vec<Delivery> {
+        let text = &text::one_line(text, 1000);
+        futures_util::future::join_all(self.list.iter().map(|c| async move {
+            let name = c.name();
+            match (c, &self.client) {
+                (Channel::Terminal(_), _) => Delivery {
+                    channel: name,
+                    result: {
+                        use std::io::Write;
+                        writeln!(std::io::stdout().lock(), "{text}")
+                            .map_err(|e| format!("terminal: {e}"))
+                    },
+                },
+                (_, None) => Delivery {
+                    channel: name,
+                    result: Err(format!("{name}: no HTTP client")),
+                },
+                (Channel::Telegram(cfg), Some(client)) => {
+                    self.bounded(
+                        name,
+                        "Telegram",
+                        telegram::send_text(client, cfg, &self.policy, text),
+                        &[&cfg.bot_token],
+                    )
+                    .await
+                }
+                (Channel::Webhook(cfg), Some(client)) => {
+                    let secrets: Vec<&str> = cfg.bearer.as_deref().into_iter().collect();
+                    let body = serde_json::json!({ "event": "test", "message": text });
+                    self.bounded(
+                        name,
+                        "webhook",
+                        webhook::send_json(client, cfg, &self.policy, &body),
+                        &secrets,
+                    )
+                    .await
+                }
+                (Channel::Ntfy(cfg), Some(client)) => {
+                    let secrets: Vec<&str> = cfg.token.as_deref().into_iter().collect();
+                    self.bounded(
+                        name,
+                        "ntfy",
+                        ntfy::send_test(client, cfg, &self.policy, text),
+                        &secrets,
+                    )
+                    .await
+                }
+            }
+        }))
+        .await
     }
 
     async fn deliver(&self, channel: &Channel, event: &Event) -> Delivery {

@@ -29,6 +29,32 @@ pub(crate) async fn send(
     policy: &RetryPolicy,
     event: &Event,
 ) -> Result<(), String> {
+    post(client, cfg, policy, note(event, jiff::Timestamp::now())).await
+}
+
+/// `sidekey notify test`'s message, as a plain note.
+pub(crate) async fn send_test(
+    client: &reqwest::Client,
+    cfg: &NtfyConfig,
+    policy: &RetryPolicy,
+    text: &str,
+) -> Result<(), String> {
+    let note = Note {
+        title: "sidekey test".to_string(),
+        body: one_line(text, 1000),
+        click: None,
+        tags: "bell",
+        priority: "default",
+    };
+    post(client, cfg, policy, note).await
+}
+
+async fn post(
+    client: &reqwest::Client,
+    cfg: &NtfyConfig,
+    policy: &RetryPolicy,
+    note: Note,
+) -> Result<(), String> {
     let topic = cfg.topic.trim();
     // ntfy's own rule for topic names; anything else would change the URL's meaning.
     if topic.is_empty()
@@ -57,7 +83,6 @@ pub(crate) async fn send(
             "{LABEL}: the access token contains characters not allowed in a header"
         ));
     }
-    let note = note(event, jiff::Timestamp::now());
     let title = header_text(&note.title);
     let click = note
         .click

@@ -1,8 +1,8 @@
 //! Telegram Bot API: `sendMessage` with the code (HTML), then `sendPhoto` with its QR code.
 //!
-//! Only those two methods are ever called: `getUpdates` is exclusive per bot token and
-//! OpenClaw long-polls it, so calling it here would break the agent's own Telegram channel
-//! with 409 conflicts. The chat id is configured instead of discovered.
+//! Only those two methods are called to deliver: `getUpdates` is exclusive per bot token (one
+//! poller at a time), so a sign-in never polls. The chat id is configured — recorded once by
+//! `sidekey telegram setup` (the [`crate::bot`] calls), on a bot of sidekey's own.
 //!
 //! Replies use Telegram's envelope `{ok, result, description, error_code, parameters}`:
 //! 429 waits `parameters.retry_after` (capped by [`RetryPolicy::max_wait`]), 5xx and transport
@@ -91,6 +91,33 @@ pub(crate) async fn send(
     .await
     .map(|_| ())
     .map_err(|e| format!("{e} (the code message was sent; only the QR photo failed)"))
+}
+
+/// `sidekey notify test`'s message: one plain `sendMessage` (no parse mode, no photo).
+pub(crate) async fn send_text(
+    client: &reqwest::Client,
+    cfg: &TelegramConfig,
+    policy: &RetryPolicy,
+    text: &str,
+) -> Result<(), String> {
+    let base = check_config(cfg)?;
+    let deadline = http::deadline(policy);
+    let body = json!({
+        "chat_id": cfg.chat_id.trim(),
+        "text": cut(text, 4000),
+        "link_preview_options": { "is_disabled": true },
+    });
+    let url = method_url(&base, &cfg.bot_token, "sendMessage");
+    http::with_retries(
+        LABEL,
+        policy,
+        policy.attempts,
+        deadline,
+        || http::attempt(client.post(&url).json(&body), policy, deadline),
+        judge,
+    )
+    .await
+    .map(|_| ())
 }
 
 /// Validates what goes into the URL, so a malformed token or base can neither produce a

@@ -20,7 +20,23 @@ pub(crate) async fn send(
         Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
         _ => return Err(format!("{LABEL}: the URL is not an http(s) URL")),
     }
-    let body = serde_json::to_vec(event).map_err(|_| format!("{LABEL}: cannot encode event"))?;
+    let body = serde_json::to_value(event).map_err(|_| format!("{LABEL}: cannot encode event"))?;
+    send_json(client, cfg, policy, &body).await
+}
+
+/// POST `body` as JSON (an event, or `sidekey notify test`'s test message).
+pub(crate) async fn send_json(
+    client: &reqwest::Client,
+    cfg: &WebhookConfig,
+    policy: &RetryPolicy,
+    body: &serde_json::Value,
+) -> Result<(), String> {
+    let url = cfg.url.trim();
+    match reqwest::Url::parse(url) {
+        Ok(u) if matches!(u.scheme(), "http" | "https") && u.host_str().is_some() => {}
+        _ => return Err(format!("{LABEL}: the URL is not an http(s) URL")),
+    }
+    let body = serde_json::to_vec(body).map_err(|_| format!("{LABEL}: cannot encode event"))?;
     let bearer = cfg
         .bearer
         .as_deref()

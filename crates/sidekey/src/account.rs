@@ -4,14 +4,21 @@
 //! when the token is still good beyond the refresh margin ([`decide`]), nothing else — no lock,
 //! no HTTP client. Only when a refresh is due does it take the account lock, re-read (another process may
 //! have refreshed meanwhile), refresh, and store the new tokens — a rotated refresh token is
-//! durably written before the new access token is handed to anyone.
+//! durably written before the new access token is handed to anyone. The record is written once
+//! before the refresh too (a vault that refuses writes stops it before the provider), and rotated
+//! tokens the vault refuses afterwards are never dropped: the daemon holds them in memory
+//! ([`Unsaved`]), a command keeps them in the vault's rescue folder (docs/security.md, "Refresh
+//! tokens that must not be lost").
 
+use crate::audit;
 use crate::config::Account;
 use crate::context::Context;
-use crate::error::Failure;
+use crate::error::{Exit, Failure, Reason};
 use serde::{Deserialize, Serialize};
 use sidekey_flow::{DeviceFlow, Secret, SystemClock, TokenResponse, UserInfo};
-use std::time::Duration;
+use sidekey_vault::{AccountLock, VaultError};
+use std::collections::HashMap;
+use std::time::{Duration, Instant};
 
 #[derive(Serialize, Deserialize, Clone, Copy, Debug, PartialEq, Eq)]
 #[serde(rename_all = "snake_case")]
@@ -232,6 +239,13 @@ async fn refresh_unless_fresh(
     rejected: Option<&str>,
 ) -> Result<Record, Failure> {
     let account = ctx.config.account(name)?;
+    // The daemon may hold newer tokens than the vault's (refreshed, not yet stored): they win.
+    if let Some(mem) = &ctx.unsaved {
+        let mut held = mem.held.lock().await;
+        if let Some(h) = held.remove(name) {
+            return from_memory(ctx, name, account, h, &mut held, rejected).await;
+        }
+    }
     let vault = ctx.vault()?;
     let margin = ctx.config.refresh_margin;
     // Lock-free first: the common case (a token still good) takes no lock at all.
@@ -243,17 +257,85 @@ async fn refresh_unless_fresh(
         return Ok(rec);
     }
 
-    // The account lock is a blocking OS file lock: wait for it off the async threads.
+    // The account lock is a blocking OS file lock: wait for it off the async threads, and not
+    // forever (a daemon holding tokens it cannot store keeps it until it can).
+    let wait = (ctx.config.http_timeout * 2).max(Duration::from_secs(60));
     let lock = {
         let (vault, n) = (vault.clone(), name.to_string());
-        tokio::task::spawn_blocking(move || vault.lock(&n))
+        tokio::task::spawn_blocking(move || vault.lock_within(&n, wait))
             .await
             .map_err(|_| Failure::internal("a worker thread failed"))??
     };
-    let mut rec: Record = lock.load()?.ok_or_else(|| Failure::not_signed_in(name))?;
-    check_usable(name, account, &rec)?;
-    match decide(&rec, now_unix(), margin, rejected) {
-        Decision::Use => return Ok(rec), // another process refreshed while we waited
+    let Some(lock) = lock else {
+        return Err(Failure::new(
+            Exit::Provider,
+            Reason::Busy,
+            format!(
+                "another sidekey process has held the lock of '{name}' for {} s (a slow refresh, or a daemon keeping tokens the vault refused: see `sidekey status` and its log); try again later",
+                wait.as_secs()
+            ),
+        ));
+    };
+    let current: Option<Record> = lock.load()?;
+    // A rescued record of the same sign-in is newer than the account's file: the tokens of a
+    // refresh whose store failed. It goes back into the vault before anything else happens.
+    // One of an earlier sign-in (signed out or in again since) is stale: it goes.
+    let rescued = lock.load_rescue::<Record>()?;
+    let rec = match (rescued, current) {
+        (Some(r), Some(c)) if r.signed_in_at == c.signed_in_at && r.user == c.user => {
+            match lock.store(&r) {
+                Ok(()) => {
+                    drop_rescue(&lock);
+                    r
+                }
+                Err(e) => return keep_unsaved(ctx, name, lock, r, e, None).await,
+            }
+        }
+        (rescued, current) => {
+            if rescued.is_some() {
+                drop_rescue(&lock);
+            }
+            current.ok_or_else(|| Failure::not_signed_in(name))?
+        }
+    };
+    refresh_and_store(ctx, name, account, lock, rec, rejected, None).await
+}
+
+fn drop_rescue(lock: &AccountLock) {
+    if let Err(e) = lock.remove_rescue() {
+        eprintln!("sidekey: warning: {e}: remove that file by hand (its tokens are not needed)");
+    }
+}
+
+/// Under the account's lock, with `rec` the newest record: refresh it if due, and store it.
+async fn refresh_and_store(
+    ctx: &Context,
+    name: &str,
+    account: &Account,
+    lock: AccountLock,
+    mut rec: Record,
+    rejected: Option<&str>,
+    held: Option<&mut HashMap<String, Held>>,
+) -> Result<Record, Failure> {
+    match refresh_locked(ctx, name, account, &lock, &mut rec, rejected).await? {
+        None => Ok(rec),
+        Some(e) => keep_unsaved(ctx, name, lock, rec, e, held).await,
+    }
+}
+
+/// The refresh itself, under the lock. `Ok(Some(e))`: refreshed, but the vault refused the new
+/// record (`rec` holds it: it must not be dropped).
+async fn refresh_locked(
+    ctx: &Context,
+    name: &str,
+    account: &Account,
+    lock: &AccountLock,
+    rec: &mut Record,
+    rejected: Option<&str>,
+) -> Result<Option<VaultError>, Failure> {
+    check_usable(name, account, rec)?;
+    match decide(rec, now_unix(), ctx.config.refresh_margin, rejected) {
+        Decision::Use => return Ok(None), // another process refreshed while we waited
         Decision::SignInAgain(why) => return Err(Failure::reauth(name, why)),
         Decision::Refresh => {}
     }
@@ -268,10 +350,16 @@ async fn refresh_unless_fresh(
         Err(f) => {
             rec.state = State::ReauthRequired;
             rec.reauth_reason = Some(f.message.clone());
-            lock.store(&rec)?;
+            lock.store(rec)?;
             return Err(f);
         }
     };
+    // Never rotate what cannot be stored: the record is written once before the provider is
+    // asked, so a vault that refuses writes (a full disk, a read-only or foreign-owned folder)
+    // fails here, with the refresh token unused and still valid at the provider.
+    if let Err(e) = lock.store(rec) {
+        return usable_anyway(name, rec, rejected, unwritable(ctx, name, &e));
+    }
     // Ask for what this sign-in was granted, not for today's configured list.
     provider.scopes = rec.requested_scopes.clone();
     let result = DeviceFlow::new(ctx.http()?, &provider)
@@ -280,22 +368,236 @@ async fn refresh_unless_fresh(
     match result {
         Ok(t) => {
             rec.apply_refresh(t);
-            lock.store(&rec)?;
-            Ok(rec)
+            Ok(lock.store(rec).err())
         }
         Err(e @ sidekey_flow::RefreshError::ReauthRequired { .. }) => {
             rec.state = State::ReauthRequired;
             rec.reauth_reason = Some(e.to_string());
-            lock.store(&rec)?;
+            lock.store(rec)?;
             Err(Failure::from_refresh(name, e))
         }
-        Err(e) => {
-            if rejected.is_none() && !rec.expired() {
-                // Still valid for a little while: hand it out, say why it was not renewed.
-                eprintln!("sidekey: warning: could not refresh '{name}' ahead of expiry: {e}");
-                return Ok(rec);
+        Err(e) => usable_anyway(name, rec, rejected, Failure::from_refresh(name, e)),
+    }
+}
+
+/// A refresh that did not happen: the stored token is handed out while it is still valid (with
+/// a warning on stderr), else the failure.
+fn usable_anyway(
+    name: &str,
+    rec: &Record,
+    rejected: Option<&str>,
+    f: Failure,
+) -> Result<Option<VaultError>, Failure> {
+    if rejected.is_none() && !rec.expired() {
+        eprintln!(
+            "sidekey: warning: could not refresh '{name}' ahead of expiry: {}",
+            f.message
+        );
+        return Ok(None);
+    }
+    Err(f)
+}
+
+/// The vault refused a write before a refresh: nothing was sent, nothing is lost.
+fn unwritable(ctx: &Context, name: &str, e: &VaultError) -> Failure {
+    Failure::new(
+        Exit::Internal,
+        Reason::Vault,
+        format!(
+            "cannot refresh '{name}': the vault cannot be written ({e}); nothing was sent to the provider and the refresh token is unchanged: free space or fix the permissions of {}, then try again",
+            ctx.vault_dir().display()
+        ),
+    )
+}
+
+/// Refreshed tokens the daemon could not store yet, by account: held in memory together with
+/// the account's lock — so no other process refreshes with the refresh token the provider has
+/// just replaced — and stored by [`Unsaved::retry`] (with backoff) as soon as the vault takes
+/// them. Outside the daemon such a record goes to the vault's rescue folder instead.
+#[derive(Default)]
+pub struct Unsaved {
+    held: tokio::sync::Mutex<HashMap<String, Held>>,
+}
+
+pub struct Held {
+    lock: AccountLock,
+    rec: Record,
+    since: i64,
+    error: String,
+    attempts: u32,
+    next_try: Instant,
+}
+
+/// How long the daemon waits before its `attempts`-th retry of a save: 1 s, doubling, at most a
+/// minute.
+fn backoff(attempts: u32) -> Duration {
+    Duration::from_secs(1u64 << attempts.min(6)).min(Duration::from_secs(60))
+}
+
+impl Unsaved {
+    /// The record held for `name`, and the note `status` shows for it.
+    pub async fn peek(&self, ctx: &Context, name: &str) -> Option<(Record, String)> {
+        let held = self.held.lock().await;
+        let h = held.get(name)?;
+        Some((h.rec.clone(), held_note(ctx, name, h)))
+    }
+
+    /// Hand over what is held for `name` (a logout: it revokes and removes them).
+    pub async fn take(&self, name: &str) -> Option<(AccountLock, Record)> {
+        let h = self.held.lock().await.remove(name)?;
+        Some((h.lock, h.rec))
+    }
+
+    /// Store the held records whose retry is due (`all`: every one, now — at shutdown, when
+    /// what still fails goes to the rescue folder, so the next start takes it back).
+    pub async fn retry(&self, ctx: &Context, all: bool) {
+        let mut held = self.held.lock().await;
+        let now = Instant::now();
+        let names: Vec<String> = held.keys().cloned().collect();
+        for name in names {
+            let Some(h) = held.get_mut(&name) else {
+                continue;
+            };
+            if !all && h.next_try > now {
+                continue;
             }
-            Err(Failure::from_refresh(name, e))
+            match h.lock.store(&h.rec) {
+                Ok(()) => {
+                    if let Some(h) = held.remove(&name) {
+                        stored_at_last(ctx, &name, &h);
+                    }
+                }
+                Err(e) => {
+                    h.attempts += 1;
+                    h.error = e.to_string();
+                    let wait = backoff(h.attempts);
+                    h.next_try = now + wait;
+                    if !all {
+                        eprintln!(
+                            "sidekey: warning: still cannot store the refreshed tokens of '{name}' ({e}); they stay in memory, next try in {} s",
+                            wait.as_secs()
+                        );
+                        continue;
+                    }
+                    let said = match h.lock.store_rescue(&h.rec) {
+                        Ok(p) => format!(
+                            "kept them sealed in {} (the next start or `sidekey token {name}` takes them back)",
+                            p.display()
+                        ),
+                        Err(e2) => format!(
+                            "could not keep them in the rescue folder either ({e2}): they are lost; run `sidekey login {name}` if the provider refuses the old refresh token"
+                        ),
+                    };
+                    eprintln!(
+                        "sidekey: error: shutting down with the refreshed tokens of '{name}' unstored ({e}); {said}"
+                    );
+                    audit::event(&ctx.home, &name, "refresh.store", "vault", said);
+                }
+            }
+        }
+    }
+}
+
+fn held_note(ctx: &Context, name: &str, h: &Held) -> String {
+    format!(
+        "its refreshed tokens are only in the daemon's memory since {}: the vault refused them ({}); retrying — free space or fix the permissions of {} (`sidekey token {name}` works meanwhile through the daemon only)",
+        rfc3339(h.since),
+        h.error,
+        ctx.vault_dir().display()
+    )
+}
+
+/// A held record finally stored: said in the log and the audit log.
+fn stored_at_last(ctx: &Context, name: &str, h: &Held) {
+    drop_rescue(&h.lock);
+    let note = format!(
+        "stored the refreshed tokens of '{name}' in the vault (held in memory since {})",
+        rfc3339(h.since)
+    );
+    eprintln!("sidekey: {note}");
+    audit::event(&ctx.home, name, "refresh.store", "ok", note);
+}
+
+/// Refreshed tokens the vault refused (`e`): never dropped. The daemon holds them in memory
+/// (`held`: the map, when the caller already has it locked) and retries; a command keeps them
+/// in the rescue folder, where the next refresh of the account takes them back, and fails.
+async fn keep_unsaved(
+    ctx: &Context,
+    name: &str,
+    lock: AccountLock,
+    rec: Record,
+    e: VaultError,
+    held: Option<&mut HashMap<String, Held>>,
+) -> Result<Record, Failure> {
+    let dir = ctx.vault_dir();
+    let Some(mem) = &ctx.unsaved else {
+        let message = match lock.store_rescue(&rec) {
+            Ok(p) => format!(
+                "the vault could not store the refreshed tokens of '{name}' ({e}); they are kept sealed in {} and taken back by the next `sidekey token {name}` once the vault can be written: free space or fix the permissions of {}",
+                p.display(),
+                dir.display()
+            ),
+            Err(e2) => format!(
+                "the vault could not store the refreshed tokens of '{name}' ({e}), nor keep them in its rescue folder ({e2}): they are lost; free space or fix the permissions of {}, then run `sidekey login {name}` if the provider refuses the old refresh token",
+                dir.display()
+            ),
+        };
+        return Err(Failure::new(Exit::Internal, Reason::Vault, message));
+    };
+    let h = Held {
+        lock,
+        rec: rec.clone(),
+        since: now_unix(),
+        error: e.to_string(),
+        attempts: 0,
+        next_try: Instant::now() + backoff(0),
+    };
+    let note = format!(
+        "the vault could not store the refreshed tokens of '{name}' ({e}); the daemon keeps them in memory and retries: free space or fix the permissions of {}",
+        dir.display()
+    );
+    eprintln!("sidekey: warning: {note}");
+    audit::event(&ctx.home, name, "refresh.store", "vault", note);
+    match held {
+        Some(map) => {
+            map.insert(name.to_string(), h);
+        }
+        None => {
+            mem.held.lock().await.insert(name.to_string(), h);
+        }
+    }
+    Ok(rec)
+}
+
+/// A token call for an account whose newest record the daemon holds unstored: try the save
+/// first; stored, it is an ordinary record again. Still refused, the held record is used as long
+/// as it is valid — it is not refreshed again while nothing durable could keep the result.
+async fn from_memory(
+    ctx: &Context,
+    name: &str,
+    account: &Account,
+    mut h: Held,
+    held: &mut HashMap<String, Held>,
+    rejected: Option<&str>,
+) -> Result<Record, Failure> {
+    match h.lock.store(&h.rec) {
+        Ok(()) => {
+            stored_at_last(ctx, name, &h);
+            let Held { lock, rec, .. } = h;
+            refresh_and_store(ctx, name, account, lock, rec, rejected, Some(held)).await
+        }
+        Err(e) => {
+            h.error = e.to_string();
+            let rec = h.rec.clone();
+            held.insert(name.to_string(), h);
+            check_usable(name, account, &rec)?;
+            match decide(&rec, now_unix(), ctx.config.refresh_margin, rejected) {
+                Decision::Use => Ok(rec),
+                Decision::SignInAgain(why) => Err(Failure::reauth(name, why)),
+                Decision::Refresh => {
+                    usable_anyway(name, &rec, rejected, unwritable(ctx, name, &e)).map(|_| rec)
+                }
+            }
         }
     }
 }

@@ -34,7 +34,10 @@ pub struct Entry {
     pub operation: String,
     /// A summary of the arguments (names and flags, never values that could be secret).
     pub args: serde_json::Value,
-    /// `allow` or `deny`.
+    /// `allow` (it ran and succeeded), `deny` (refused before it ran: by the policy, the API
+    /// key, or as invalid — an unknown account, bad arguments) or `fail` (it passed every check,
+    /// ran, and failed: not signed in, the provider, the network). A refusal or a failure is
+    /// never `allow`; the outcome says why.
     pub decision: String,
     /// `ok` or the failure reason.
     pub outcome: String,
@@ -49,6 +52,27 @@ pub fn path(home: &Path) -> PathBuf {
     home.join("audit.log")
 }
 
+/// How far a call got before its outcome: the audit entry's decision follows from it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Reached {
+    /// Stopped by a check before it ran (its arguments, its account, the policy, the API key).
+    Checks,
+    /// Past every check: it ran.
+    Run,
+}
+
+/// The decision an entry records: `allow` only for a call that ran and succeeded; a refusal
+/// (the policy, an API key, someone else's identity) or anything stopped before it ran is
+/// `deny`; a call that ran and failed is `fail`.
+pub fn decision(reached: Reached, result: &Result<(), Failure>) -> &'static str {
+    match (reached, result) {
+        (_, Ok(())) => "allow",
+        (_, Err(f)) if f.exit == crate::error::Exit::Policy || f.reason.is_refusal() => "deny",
+        (Reached::Checks, Err(_)) => "deny",
+        (Reached::Run, Err(_)) => "fail",
+    }
+}
+
 /// Record one operation. Failing to write the log is reported on stderr but does not fail the
 /// operation (a full disk must not lock the person out of their own tokens).
 #[allow(clippy::too_many_arguments)]
@@ -59,14 +83,13 @@ pub fn record(
     operation: &str,
     args: serde_json::Value,
     started: Instant,
+    reached: Reached,
     result: &Result<(), Failure>,
 ) {
-    let (decision, outcome) = match result {
-        Ok(()) => ("allow", "ok".to_string()),
-        Err(f) if f.exit == crate::error::Exit::Policy || f.reason.is_refusal() => {
-            ("deny", f.reason.to_string())
-        }
-        Err(f) => ("allow", f.reason.to_string()),
+    let decision = decision(reached, result);
+    let outcome = match result {
+        Ok(()) => "ok".to_string(),
+        Err(f) => f.reason.to_string(),
     };
     let entry = Entry {
         time: rfc3339(now_unix()),
@@ -78,6 +101,24 @@ pub fn record(
         outcome,
         duration_ms: started.elapsed().as_millis() as u64,
         note: None,
+    };
+    write(home, &entry);
+}
+
+/// An entry for something that happened to an account without a caller asking (the daemon
+/// keeping refreshed tokens it could not store, and storing them later): `outcome` is `ok` or a
+/// reason word, `note` says what in words (never a secret).
+pub fn event(home: &Path, account: &str, operation: &str, outcome: &str, note: String) {
+    let entry = Entry {
+        time: rfc3339(now_unix()),
+        caller: "daemon".into(),
+        account: Some(cap(account, MAX_NAME)),
+        operation: cap(operation, MAX_NAME),
+        args: serde_json::json!({}),
+        decision: "allow".into(),
+        outcome: outcome.into(),
+        duration_ms: 0,
+        note: Some(cap(&note, 600)),
     };
     write(home, &entry);
 }
@@ -216,10 +257,18 @@ pub fn escape(s: &str) -> String {
     out
 }
 
+/// The text view's first line: what each column of [`render`] is.
+pub fn header() -> String {
+    format!(
+        "{:<20}  {:<22} {:<12} {:<16} {:<8} {:<14} {}",
+        "TIME (UTC)", "CALLER", "ACCOUNT", "OPERATION", "DECISION", "OUTCOME", "TOOK"
+    )
+}
+
 /// One entry as a line of the text view, every field escaped.
 pub fn render(e: &Entry) -> String {
     let mut line = format!(
-        "{}  {:<22} {:<12} {:<8} {:<5} {:<14} {}ms",
+        "{:<20}  {:<22} {:<12} {:<16} {:<8} {:<14} {}ms",
         escape(&e.time),
         escape(&e.caller),
         escape(e.account.as_deref().unwrap_or("-")),
@@ -373,6 +422,7 @@ pub fn show(home: &Path, since: Option<&str>, json: bool) -> Result<(), Failure>
         }
     };
     let mut out = std::io::stdout().lock();
+    let mut shown = 0usize;
     for (name, file) in files(home) {
         let Some(p) = file else {
             eprintln!("sidekey: note: {name} is missing; skipped");
@@ -389,20 +439,36 @@ pub fn show(home: &Path, since: Option<&str>, json: bool) -> Result<(), Failure>
                 continue;
             }
         };
-        if !print(std::io::BufReader::new(f), &name, cutoff, json, &mut out) {
-            break; // stdout closed (e.g. piped into head)
+        if !print(
+            std::io::BufReader::new(f),
+            &name,
+            cutoff,
+            json,
+            &mut out,
+            &mut shown,
+        ) {
+            return Ok(()); // stdout closed (e.g. piped into head)
         }
+    }
+    if shown == 0 && !json {
+        let what = match since {
+            Some(s) => format!("in the last {s}"),
+            None => "yet".to_string(),
+        };
+        let _ = writeln!(out, "No audit entries {what} ({}).", path(home).display());
     }
     Ok(())
 }
 
-/// Print one file's entries at or after `cutoff`; false when stdout is closed.
+/// Print one file's entries at or after `cutoff` (the text view's header before the first
+/// entry shown, `shown` counting them); false when stdout is closed.
 fn print(
     file: impl std::io::BufRead,
     name: &str,
     cutoff: Option<i64>,
     json: bool,
     out: &mut impl Write,
+    shown: &mut usize,
 ) -> bool {
     for line in file.split(b'\n') {
         let line = match line {
@@ -427,9 +493,12 @@ fn print(
         }
         let r = if json {
             out.write_all(&line).and_then(|()| out.write_all(b"\n"))
+        } else if *shown == 0 {
+            writeln!(out, "{}\n{}", header(), render(&e))
         } else {
             writeln!(out, "{}", render(&e))
         };
+        *shown += 1;
         if r.is_err() {
             return false;
         }

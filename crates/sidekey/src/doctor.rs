@@ -2,6 +2,7 @@
 //! Exit 0 when nothing failed (warnings allowed), 2 for config/key problems, 5 when an endpoint
 //! cannot be reached.
 
+use crate::config::Config;
 use crate::context::{Context, KeySource};
 use crate::error::{Exit, Failure, Reason};
 use std::path::Path;
@@ -27,26 +28,61 @@ impl Report {
     }
 }
 
-pub async fn run(ctx: &Context) -> Result<(), Failure> {
+/// `sidekey doctor`. It creates nothing: no home, no key file, no vault (what a first sign-in
+/// would create is said, not done). A config whose `[notify.*]` does not load is reported with
+/// the rest rather than stopping the checks.
+pub async fn run() -> Result<(), Failure> {
     let mut r = Report { worst: None };
+    let path = crate::context::default_config_path()?;
+    let config = match Config::load_lenient(&path) {
+        Ok(c) => c,
+        Err(e) => {
+            r.fail(e.exit, format!("config: {}", e.message));
+            Config {
+                exists: true,
+                ..Config::parse(&path, "")?
+            }
+        }
+    };
+    let ctx = Context::new(crate::context::default_home()?, config);
     let cfg = &ctx.config;
-    if cfg.exists {
+    if !cfg.exists {
+        r.fail(
+            Exit::Usage,
+            crate::context::missing_config(&cfg.path).message,
+        );
+    } else if r.worst.is_none() {
         r.ok(format!(
             "config {} parses; {} account(s): {}",
             cfg.path.display(),
             cfg.accounts.len(),
             cfg.accounts.keys().cloned().collect::<Vec<_>>().join(", ")
         ));
-    } else {
-        r.warn(format!(
-            "no config file at {} (SIDEKEY_CONFIG)",
-            cfg.path.display()
-        ));
+    }
+    if let Some(problem) = &cfg.notify_problem {
+        r.fail(Exit::Usage, problem);
+    }
+    for (name, acct) in &cfg.accounts {
+        if is_placeholder(&acct.client_id) {
+            r.fail(
+                Exit::Usage,
+                format!(
+                    "account '{name}': client_id \"{}\" is the example's placeholder: put in your own app's client id ({})",
+                    acct.client_id,
+                    where_the_client_id_is(acct.kind.name())
+                ),
+            );
+        }
     }
 
-    // Key placement.
-    match ctx.key() {
-        Ok((_, source)) => match &source {
+    // Key placement, without creating one.
+    match ctx.existing_key() {
+        Ok(None) => r.warn(format!(
+            "vault key: none yet; the first `sidekey login` generates {} next to the data in {}, where anyone who copies that folder can read the tokens. Better keep it elsewhere: SIDEKEY_VAULT_KEY_FILE or [vault] key_file (a Docker secret)",
+            ctx.home.join("vault.key").display(),
+            ctx.home.display()
+        )),
+        Ok(Some((_, source))) => match &source {
             KeySource::Generated(p) => r.warn(format!(
                 "vault key: {} sits next to the data in {}: anyone who copies that folder can read the tokens. Keep the key elsewhere (a Docker secret via SIDEKEY_VAULT_KEY_FILE or [vault] key_file)",
                 p.display(),
@@ -63,15 +99,19 @@ pub async fn run(ctx: &Context) -> Result<(), Failure> {
         },
         Err(e) => r.fail(Exit::Usage, format!("vault key: {}", e.message)),
     }
-    let loose = loose_permissions(ctx);
+    let loose = loose_permissions(&ctx);
     if loose.is_empty() {
         r.ok("the vault key, audit log, API key file and SIDEKEY_HOME are private to their owner");
     }
     for w in loose {
         r.warn(w);
     }
-    match ctx.vault() {
-        Ok(v) => {
+    match ctx.existing_vault() {
+        Ok(None) => r.ok(format!(
+            "no vault yet: the first sign-in creates {}",
+            ctx.vault_dir().display()
+        )),
+        Ok(Some(v)) => {
             r.ok(format!("vault {} opens with this key", v.dir().display()));
             let problems = sidekey_vault::permission_problems(&ctx.vault_dir());
             if problems.is_empty() {
@@ -88,6 +128,10 @@ pub async fn run(ctx: &Context) -> Result<(), Failure> {
     let http = ctx.http()?;
     let mut clock_checked = false;
     for (name, acct) in &cfg.accounts {
+        // A placeholder client id is already a failure; its endpoints say nothing more.
+        if is_placeholder(&acct.client_id) {
+            continue;
+        }
         let res = async {
             let provider = acct.resolve(http).await?;
             let url = provider.endpoints.token.clone();
@@ -127,9 +171,10 @@ pub async fn run(ctx: &Context) -> Result<(), Failure> {
             ),
         }
     }
-    if !clock_checked {
+    if !clock_checked && !cfg.accounts.is_empty() {
         r.warn("clock: no provider answered with a Date header to compare against");
     }
+    telegram(&ctx, &mut r).await;
     match r.worst {
         None => Ok(()),
         Some(exit) => Err(Failure::new(
@@ -137,6 +182,83 @@ pub async fn run(ctx: &Context) -> Result<(), Failure> {
             Reason::Doctor,
             "some checks failed (see above)",
         )),
+    }
+}
+
+/// The example config's client ids and chat id (deploy/config.example.toml): all zeros, or
+/// a word that says "put yours here".
+fn is_placeholder(value: &str) -> bool {
+    let v = value.trim().to_ascii_lowercase();
+    v.contains("0000000000")
+        || [
+            "your",
+            "placeholder",
+            "changeme",
+            "change-me",
+            "example",
+            "xxxx",
+        ]
+        .iter()
+        .any(|w| v.contains(w))
+        || matches!(v.as_str(), "" | "0" | "123456789" | "1234567890")
+}
+
+fn where_the_client_id_is(provider: &str) -> &'static str {
+    match provider {
+        "microsoft" => "Azure portal → App registrations → your app → Application (client) ID",
+        "github" => "GitHub → Settings → Developer settings → OAuth Apps → your app → Client ID",
+        "google" => "Google Cloud console → APIs & Services → Credentials → your OAuth client",
+        _ => "the app you registered with the provider",
+    }
+}
+
+/// `[notify.telegram]`: the chat id is not the example's, the bot token is a bot's (`getMe`),
+/// and the bot knows the chat (`getChat`: the person sent it /start). Nothing is sent.
+async fn telegram(ctx: &Context, r: &mut Report) {
+    let Some(t) = &ctx.config.notify.telegram else {
+        return;
+    };
+    if is_placeholder(&t.chat_id) {
+        r.fail(
+            Exit::Usage,
+            format!(
+                "telegram: chat_id {} is the example's placeholder: run `sidekey telegram setup` to record your chat",
+                t.chat_id
+            ),
+        );
+        return;
+    }
+    let http = match ctx.http() {
+        Ok(h) => h,
+        Err(e) => return r.fail(e.exit, format!("telegram: {}", e.message)),
+    };
+    let cfg = sidekey_notify::TelegramConfig {
+        bot_token: t.bot_token.expose().to_string(),
+        chat_id: t.chat_id.clone(),
+        api_base: t.api_base.clone(),
+    };
+    let bot = sidekey_notify::bot::Bot::new(http.client(), &cfg);
+    let username = match bot.get_me().await {
+        Ok(me) => {
+            let u = me.username.unwrap_or_default();
+            r.ok(format!("telegram: the bot token is @{u}'s"));
+            u
+        }
+        Err(e) => {
+            let f = crate::cli::telegram_failure(e, None);
+            return r.fail(f.exit, format!("telegram: {}", f.message));
+        }
+    };
+    match bot.get_chat(&t.chat_id).await {
+        Ok(chat) => r.ok(format!(
+            "telegram: @{username} reaches chat {} ({}); `sidekey notify test` sends a test message",
+            t.chat_id,
+            chat.describe()
+        )),
+        Err(e) => {
+            let f = crate::cli::telegram_failure(e, Some(&username));
+            r.fail(f.exit, format!("telegram: {}", f.message));
+        }
     }
 }
 

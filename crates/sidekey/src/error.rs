@@ -105,12 +105,15 @@ pub enum Reason {
     /// A sign-in whose user the provider did not say (its userinfo failed) while an identity is
     /// remembered: not stored, the stored tokens untouched; trying again may help.
     IdentityUnknown,
+    /// A Google Doc changed since sidekey read it: the revision computed from that read was
+    /// refused and nothing was written; read it again and retry.
+    DocumentChanged,
     #[serde(other)]
     Other,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 27] = [
+    pub const ALL: [Reason; 28] = [
         Reason::Internal,
         Reason::Config,
         Reason::Usage,
@@ -137,6 +140,7 @@ impl Reason {
         Reason::QuotaExceeded,
         Reason::IdentityMismatch,
         Reason::IdentityUnknown,
+        Reason::DocumentChanged,
         Reason::Other,
     ];
 
@@ -169,6 +173,7 @@ impl Reason {
             Reason::QuotaExceeded => "quota_exceeded",
             Reason::IdentityMismatch => "identity_mismatch",
             Reason::IdentityUnknown => "identity_unknown",
+            Reason::DocumentChanged => "document_changed",
             Reason::Other => "other",
         }
     }

@@ -605,15 +605,36 @@ impl ServerHandler for Server {
 }
 
 /// `sidekey mcp`: serve one MCP session on stdin/stdout until the client closes it.
+/// `sidekey mcp` typed at a terminal waits silently for a client's JSON-RPC: one line on
+/// stderr says what it is and how to leave (stdout stays the protocol's).
+pub fn hint_on_a_terminal() {
+    use std::io::IsTerminal;
+    if std::io::stdin().is_terminal() {
+        eprintln!(
+            "sidekey mcp: serving MCP on stdin/stdout, for an MCP client to start (e.g. `openclaw mcp add sidekey --command sidekey --arg mcp`); press Ctrl-D to leave"
+        );
+    }
+}
+
 pub async fn serve(backend: Backend) -> Result<(), Failure> {
+    use rmcp::service::ServerInitializeError as Init;
     let server = Server::new(backend);
-    let running = server
+    let running = match server
         .serve(wire::LineTransport::new(
             tokio::io::stdin(),
             tokio::io::stdout(),
         ))
         .await
-        .map_err(|e| Failure::internal(format!("MCP session did not start: {e}")))?;
+    {
+        Ok(r) => r,
+        // The client left (closed our stdin) before the handshake: nothing went wrong here.
+        Err(Init::ConnectionClosed(_) | Init::ExpectedInitializeRequest(None)) => return Ok(()),
+        Err(e) => {
+            return Err(Failure::usage(format!(
+                "MCP session did not start: {e} (sidekey mcp expects an MCP client's initialize request on stdin)"
+            )));
+        }
+    };
     running
         .waiting()
         .await

@@ -40,6 +40,18 @@
 //! * Docs `batchUpdate` is validated completely before anything is applied (one bad request:
 //!   400 `INVALID_ARGUMENT`, nothing changed); indexes are UTF-16 units; the final newline of
 //!   the body cannot be deleted; `insertText` must land inside the body.
+//! * Docs revisions (docs/google-drive.md, "Writes and the person's edits"): `documents.get`
+//!   answers an opaque `revisionId` that changes with every write (a batch, a Drive media update,
+//!   the person's own edit: [`FakeGoogle::person_edits`],
+//!   [`FakeGoogle::person_edits_after_next_read`]). A batch whose
+//!   `writeControl.requiredRevisionId` is not the latest revision is refused before any request
+//!   is looked at: 400 `FAILED_PRECONDITION` "The required revision ID '…' does not match the
+//!   latest revision.", nothing changed; a successful batch answers the new revision in
+//!   `writeControl.requiredRevisionId`. Both `requiredRevisionId` and `targetRevisionId` (a
+//!   oneof) → 400 `INVALID_ARGUMENT`. Simplification: the fake merges nothing, so a
+//!   `targetRevisionId` other than the latest is refused as Docs refuses one "too far behind"
+//!   (400 `FAILED_PRECONDITION`, wording ours). Every batch body is kept
+//!   ([`FakeGoogle::batch_updates`]).
 //!
 //! Simplifications (said so here): the Markdown import keeps the text and drops the markup
 //! (`# `, `**`, `*`, `` ` ``); a Doc exports the same text as `text/plain` and
@@ -52,6 +64,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::running::{Bound, Running};
+use crate::trust::{Admitted, Gate, Refused};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -139,9 +152,15 @@ struct GState {
     tokens: HashMap<String, String>,
     revoked: HashSet<String>,
     requests: Vec<String>,
+    /// The bearer token of each request, in order (`""` when it had none).
+    bearers: Vec<String>,
     latency: Duration,
     next_id: u64,
     clock: u64,
+    /// Every `documents.batchUpdate` body received (parsed), with its document id, in order.
+    batches: Vec<(String, Value)>,
+    /// Edits the person makes right after sidekey's next `documents.get` of a document.
+    edits_after_read: HashMap<String, String>,
 }
 
 impl GState {
@@ -168,6 +187,8 @@ struct GShared {
     state: Mutex<GState>,
     /// Apps whose tokens an authorization server issues (checked for unbound tokens).
     sources: Mutex<Vec<(String, TokenSource)>>,
+    /// Authorization servers trusted as apps ([`FakeGoogle::trust`]).
+    gate: Mutex<Gate>,
 }
 
 impl GShared {
@@ -197,6 +218,7 @@ impl FakeGoogle {
             opts,
             state: Mutex::new(GState::default()),
             sources: Mutex::new(Vec::new()),
+            gate: Mutex::new(Gate::default()),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
         let server = bound.serve("fake-google", app);
@@ -232,6 +254,22 @@ impl FakeGoogle {
             .lock()
             .unwrap_or_else(|p| p.into_inner())
             .push((app.to_string(), Box::new(source)));
+    }
+
+    /// `idp` is the authorization server of `app` (an OAuth client of the project): its live
+    /// access tokens for its configured user belong to `app` and carry the scopes of their
+    /// grant (`drive.file`, `drive.appdata`, … as the person granted them), as Google checks a
+    /// token against what its authorization server issued. From then on a token no trusted
+    /// server vouches for and not bound with [`FakeGoogle::bind_tokens`] /
+    /// [`FakeGoogle::bind_token_source`] — expired, revoked, another client's, another
+    /// person's — gets 401 `authError`; a missing scope 403 `insufficientPermissions`.
+    pub fn trust(&self, idp: &crate::FakeIdp, app: &str) {
+        self.shared
+            .gate
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .trusted
+            .push((idp.verifier(), app.to_string()));
     }
 
     /// These tokens answer 401 from now on.
@@ -346,13 +384,52 @@ impl FakeGoogle {
             .collect()
     }
 
+    /// The person edits a Google Doc in the Docs editor: it now reads `text` (with its final
+    /// newline), and its revision changes.
+    pub fn person_edits(&self, id: &str, text: &str) {
+        let mut st = self.shared.lock();
+        person_edit(&mut st, id, text);
+    }
+
+    /// The person edits the Doc (as [`FakeGoogle::person_edits`]) right after the next
+    /// `documents.get` of it is answered: between an app's read and its write.
+    pub fn person_edits_after_next_read(&self, id: &str, text: &str) {
+        self.shared
+            .lock()
+            .edits_after_read
+            .insert(id.to_string(), text.to_string());
+    }
+
+    /// The document's current `revisionId` (what `documents.get` answers), whoever may see it.
+    pub fn revision(&self, id: &str) -> Option<String> {
+        self.shared
+            .lock()
+            .files
+            .iter()
+            .find(|f| f.id == id && f.mime == DOC_MIME)
+            .map(revision_id)
+    }
+
+    /// (document id, body) of every `documents.batchUpdate` received, refused ones included.
+    pub fn batch_updates(&self) -> Vec<(String, Value)> {
+        self.shared.lock().batches.clone()
+    }
+
+    /// The bearer token each request carried, in order (`""`: none), for tests that check
+    /// which token a client sent (after a refresh: the new one only).
+    pub fn bearer_tokens(&self) -> Vec<String> {
+        self.shared.lock().bearers.clone()
+    }
+
     /// `METHOD path?query` of every request, in order.
     pub fn requests(&self) -> Vec<String> {
         self.shared.lock().requests.clone()
     }
 
     pub fn clear_requests(&self) {
-        self.shared.lock().requests.clear();
+        let mut st = self.shared.lock();
+        st.requests.clear();
+        st.bearers.clear();
     }
 
     /// Delay before answering each request.
@@ -485,9 +562,14 @@ fn docs_err(status: u16, message: &str) -> Reply {
         403 => "PERMISSION_DENIED",
         _ => "NOT_FOUND",
     };
+    docs_err_as(status, s, message)
+}
+
+/// A Docs API error with its google.rpc status word named (`FAILED_PRECONDITION` is HTTP 400).
+fn docs_err_as(status: u16, word: &str, message: &str) -> Reply {
     ok_status(
         status,
-        json!({"error": {"code": status, "message": message, "status": s}}),
+        json!({"error": {"code": status, "message": message, "status": word}}),
     )
 }
 
@@ -513,6 +595,15 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
         } else {
             format!("{method} {path}?{query}")
         });
+        let bearer = parts
+            .headers
+            .get("authorization")
+            .and_then(|v| v.to_str().ok())
+            .and_then(|a| a.strip_prefix("Bearer "))
+            .unwrap_or("")
+            .trim()
+            .to_string();
+        st.bearers.push(bearer);
         st.latency
     };
     if !latency.is_zero() {
@@ -537,32 +628,24 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
                     "required",
                     "Request is missing required authentication credential. Expected OAuth 2 access token, login cookie or other valid authentication credential.",
                 ),
-                Some(t) if sh.lock().revoked.contains(&t) => {
-                    derr(401, "authError", "Invalid Credentials")
-                }
-                Some(t) => {
-                    let bound = sh.lock().tokens.get(&t).cloned();
-                    let app = bound
-                        .or_else(|| {
-                            let sources = sh.sources.lock().unwrap_or_else(|p| p.into_inner());
-                            sources
-                                .iter()
-                                .find(|(_, f)| f().contains(&t))
-                                .map(|(a, _)| a.clone())
-                        })
-                        .unwrap_or_else(|| sh.opts.default_app.clone());
-                    let q: HashMap<String, String> =
-                        serde_urlencoded::from_str(&query).unwrap_or_default();
-                    route(
-                        &sh,
-                        &app,
-                        &method,
-                        &path,
-                        &q,
-                        hdr("content-type").as_deref(),
-                        &body,
-                    )
-                }
+                Some(t) if sh.lock().revoked.contains(&t) => invalid_credentials(),
+                Some(t) => match caller(&sh, &t) {
+                    Err(_) => invalid_credentials(),
+                    Ok((app, scopes)) => {
+                        let q: HashMap<String, String> =
+                            serde_urlencoded::from_str(&query).unwrap_or_default();
+                        route(
+                            &sh,
+                            &app,
+                            &scopes,
+                            &method,
+                            &path,
+                            &q,
+                            hdr("content-type").as_deref(),
+                            &body,
+                        )
+                    }
+                },
             }
         }
     };
@@ -576,23 +659,136 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
     resp
 }
 
+/// Google's 401 for a token it does not accept (docs/youtube.md, "Errors"; the body
+/// Google's API clients parse: docs/providers.md, "Service tokens").
+fn invalid_credentials() -> Reply {
+    let mut r = derr(
+        401,
+        "authError",
+        "Request had invalid authentication credentials. Expected OAuth 2 access token, login cookie or other valid authentication credential. See https://developers.google.com/identity/sign-in/web/devconsole-project.",
+    );
+    if let Ok(mut e) = serde_json::from_slice::<Value>(&r.body) {
+        e["error"]["errors"][0] = json!({
+            "message": "Invalid Credentials",
+            "domain": "global",
+            "reason": "authError",
+            "location": "Authorization",
+            "locationType": "header",
+        });
+        r.body = e.to_string().into_bytes();
+    }
+    r
+}
+
+/// The app a token belongs to and the scopes it carries: a trusted server's grant, else a
+/// bound token's app (or the default app) with that app's configured scopes.
+fn caller(sh: &GShared, t: &str) -> Result<(String, Vec<String>), Refused> {
+    let admitted = sh
+        .gate
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .admit(Some(t));
+    let strict = match admitted {
+        Ok(Admitted::Grant { tag, grant }) => {
+            let scopes = grant.scopes.iter().map(|s| long_scope(s)).collect();
+            return Ok((tag, scopes));
+        }
+        Ok(_) => false,
+        Err(Refused::Invalid) => true,
+        Err(e) => return Err(e),
+    };
+    let bound = sh.lock().tokens.get(t).cloned();
+    let app = match bound.or_else(|| {
+        let sources = sh.sources.lock().unwrap_or_else(|p| p.into_inner());
+        sources
+            .iter()
+            .find(|(_, f)| f().iter().any(|x| x == t))
+            .map(|(a, _)| a.clone())
+    }) {
+        Some(app) => app,
+        None if strict => return Err(Refused::Invalid),
+        None => sh.opts.default_app.clone(),
+    };
+    let scopes = sh.opts.app_scopes.get(&app).cloned().unwrap_or_default();
+    Ok((app, scopes))
+}
+
+/// A scope as Google grants it: short names under `https://www.googleapis.com/auth/`.
+fn long_scope(s: &str) -> String {
+    match s {
+        "openid" | "email" | "profile" => s.to_string(),
+        _ if s.contains("://") => s.to_string(),
+        _ => format!("https://www.googleapis.com/auth/{s}"),
+    }
+}
+
+/// Which scopes each endpoint accepts, from the "Authorization scopes" of each method's
+/// reference page (developers.google.com/workspace/drive/api/reference/rest/v3/files/…,
+/// …/docs/api/reference/rest/v1/documents/…; docs/google-drive.md, "Scopes and sign-in" and
+/// "Docs API"): Drive reads take `drive`, `drive.file`, `drive.readonly`, `drive.appdata`
+/// (and the metadata scopes, not modelled); Drive writes `drive`, `drive.file`,
+/// `drive.appdata`; Docs `documents.get` takes `documents`, `documents.readonly`, `drive`,
+/// `drive.file`, `drive.readonly`, and `batchUpdate` `documents`, `drive`, `drive.file`.
+/// A token with none of them gets 403 `insufficientPermissions` "Request had insufficient
+/// authentication scopes." (status `PERMISSION_DENIED`). What a file listing shows is modelled
+/// for `drive.file` only: broader scopes pass this check and see what `drive.file` would.
+fn accepted_scopes(method: &str, docs: bool) -> &'static [&'static str] {
+    match (docs, method) {
+        (false, "GET") => &[
+            "https://www.googleapis.com/auth/drive",
+            DRIVE_FILE,
+            "https://www.googleapis.com/auth/drive.readonly",
+            DRIVE_APPDATA,
+        ],
+        (false, _) => &[
+            "https://www.googleapis.com/auth/drive",
+            DRIVE_FILE,
+            DRIVE_APPDATA,
+        ],
+        (true, "GET") => &[
+            "https://www.googleapis.com/auth/documents",
+            "https://www.googleapis.com/auth/documents.readonly",
+            "https://www.googleapis.com/auth/drive",
+            DRIVE_FILE,
+            "https://www.googleapis.com/auth/drive.readonly",
+        ],
+        (true, _) => &[
+            "https://www.googleapis.com/auth/documents",
+            "https://www.googleapis.com/auth/drive",
+            DRIVE_FILE,
+        ],
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn route(
     sh: &GShared,
     app: &str,
+    scopes: &[String],
     method: &str,
     path: &str,
     q: &HashMap<String, String>,
     ctype: Option<&str>,
     body: &[u8],
 ) -> Reply {
-    let scopes = sh.opts.app_scopes.get(app).cloned().unwrap_or_default();
     let has = |s: &str| scopes.iter().any(|x| x == s);
-    if !has(DRIVE_FILE) && !has(DRIVE_APPDATA) {
-        return derr(
+    let docs = path.starts_with("/v1/documents");
+    if !accepted_scopes(method, docs).iter().any(|s| has(s)) {
+        let mut r = derr(
             403,
             "insufficientPermissions",
             "Request had insufficient authentication scopes.",
         );
+        // docs/providers.md, "Service tokens": `details[].reason` names it as well.
+        if let Ok(mut e) = serde_json::from_slice::<Value>(&r.body) {
+            e["error"]["details"] = json!([{
+                "@type": "type.googleapis.com/google.rpc.ErrorInfo",
+                "reason": "ACCESS_TOKEN_SCOPE_INSUFFICIENT",
+                "domain": "googleapis.com",
+            }]);
+            r.body = e.to_string().into_bytes();
+        }
+        return r;
     }
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, seg.as_slice()) {
@@ -1179,15 +1375,69 @@ fn doc_json(f: &GFile) -> Value {
         at = end;
     }
     json!({"documentId": f.id, "title": f.name, "body": {"content": content},
-           "revisionId": format!("rev-{}", f.modified), "suggestionsViewMode": "PREVIEW_WITHOUT_SUGGESTIONS"})
+           "revisionId": revision_id(f), "suggestionsViewMode": "PREVIEW_WITHOUT_SUGGESTIONS"})
+}
+
+/// A Doc's revision: opaque, and new with every write (each write takes a new `modified` stamp).
+fn revision_id(f: &GFile) -> String {
+    use std::hash::{Hash, Hasher};
+    let mut h = std::collections::hash_map::DefaultHasher::new();
+    (&f.id, &f.modified).hash(&mut h);
+    format!("ALm37B{:016x}", h.finish())
+}
+
+/// The person's edit in the Docs editor: new text, a new revision.
+fn person_edit(st: &mut GState, id: &str, text: &str) {
+    let stamp = st.stamp();
+    if let Some(f) = st.files.iter_mut().find(|f| f.id == id) {
+        f.content = ensure_newline(text).into_bytes();
+        f.modified = stamp;
+    }
 }
 
 fn doc_get(sh: &GShared, app: &str, id: &str) -> Reply {
     let mut st = sh.lock();
-    match find(&mut st, sh, app, id) {
+    let reply = match find(&mut st, sh, app, id) {
         Some(f) if f.mime == DOC_MIME => ok(doc_json(f)),
-        Some(_) => docs_err(400, "This operation is not supported for this document"),
-        None => docs_err(404, "Requested entity was not found."),
+        Some(_) => return docs_err(400, "This operation is not supported for this document"),
+        None => return docs_err(404, "Requested entity was not found."),
+    };
+    if let Some(text) = st.edits_after_read.remove(id) {
+        person_edit(&mut st, id, &text);
+    }
+    reply
+}
+
+/// `writeControl` (docs/google-drive.md, "Writes and the person's edits"): `None` when the
+/// batch may go on against the latest revision `current`.
+fn write_control(wc: &Value, current: &str) -> Option<Reply> {
+    let shown = |v: &Value| {
+        v.as_str()
+            .map(str::to_string)
+            .unwrap_or_else(|| v.to_string())
+    };
+    match (wc.get("requiredRevisionId"), wc.get("targetRevisionId")) {
+        (Some(_), Some(_)) => Some(docs_err(
+            400,
+            "Invalid value at 'write_control' (oneof), oneof field 'control' is already set. Cannot set 'targetRevisionId'",
+        )),
+        (Some(r), None) if r.as_str() != Some(current) => Some(docs_err_as(
+            400,
+            "FAILED_PRECONDITION",
+            &format!(
+                "The required revision ID '{}' does not match the latest revision.",
+                shown(r)
+            ),
+        )),
+        (None, Some(t)) if t.as_str() != Some(current) => Some(docs_err_as(
+            400,
+            "FAILED_PRECONDITION",
+            &format!(
+                "The target revision ID '{}' is too far behind the latest revision; read the document again.",
+                shown(t)
+            ),
+        )),
+        _ => None,
     }
 }
 
@@ -1196,12 +1446,17 @@ fn batch_update(sh: &GShared, app: &str, id: &str, body: &[u8]) -> Reply {
         return docs_err(400, "Invalid JSON payload received.");
     };
     let mut st = sh.lock();
+    st.batches.push((id.to_string(), req.clone()));
     let stamp = st.stamp();
     let Some(f) = find(&mut st, sh, app, id) else {
         return docs_err(404, "Requested entity was not found.");
     };
     if f.mime != DOC_MIME {
         return docs_err(400, "This operation is not supported for this document");
+    }
+    // The revision is checked first: the requests' indexes are the required revision's.
+    if let Some(refused) = write_control(&req["writeControl"], &revision_id(f)) {
+        return refused;
     }
     // All validated and applied on a copy; the document changes only if every one succeeds.
     let mut text = f.text();
@@ -1219,7 +1474,7 @@ fn batch_update(sh: &GShared, app: &str, id: &str, body: &[u8]) -> Reply {
     f.content = text.into_bytes();
     f.modified = stamp;
     ok(
-        json!({"documentId": id, "replies": replies, "writeControl": {"requiredRevisionId": format!("rev-{}", f.modified)}}),
+        json!({"documentId": id, "replies": replies, "writeControl": {"requiredRevisionId": revision_id(f)}}),
     )
 }
 

@@ -40,6 +40,7 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::time::Duration;
 
 use crate::running::{Bound, Running};
+use crate::trust::{Admitted, Gate, Refused, narrowed};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -730,7 +731,7 @@ struct Throttle {
 struct GState {
     requests: Vec<GraphRequest>,
     throttles: Vec<Throttle>,
-    valid_tokens: Option<Vec<String>>,
+    gate: Gate,
     latency: Duration,
     /// Requests to the mailbox (mail, calendar, contacts) being served right now.
     mailbox_in_flight: usize,
@@ -824,7 +825,7 @@ impl FakeGraph {
             state: Mutex::new(GState {
                 requests: Vec::new(),
                 throttles: Vec::new(),
-                valid_tokens: None,
+                gate: Gate::default(),
                 latency: Duration::ZERO,
                 mailbox_in_flight: 0,
                 mailbox_throttled: 0,
@@ -863,10 +864,34 @@ impl FakeGraph {
         });
     }
 
-    /// `None`: any non-empty bearer token is accepted; `Some(list)`: only those, others get
-    /// 401 `InvalidAuthenticationToken`.
+    /// A fixed list of accepted tokens (with [`GraphOptions::granted_scopes`]' scopes), for
+    /// tests without an authorization server; every other token gets 401
+    /// `InvalidAuthenticationToken` (tokens of a [`FakeGraph::trust`]ed server still count).
+    /// `None` and nothing trusted: any non-empty bearer token is accepted (benches only).
     pub fn set_valid_tokens(&self, tokens: Option<Vec<String>>) {
-        self.shared.lock().valid_tokens = tokens;
+        self.shared.lock().gate.fixed = tokens;
+    }
+
+    /// `true`: every token gets the 401, trusted or listed — a service that stopped accepting
+    /// this sign-in's tokens while the authorization server still refreshes them (the account
+    /// was disabled at the service), for tests of "refresh once, then sign in again".
+    pub fn refuse_all_tokens(&self, refuse: bool) {
+        self.shared.lock().gate.refuse_all = refuse;
+    }
+
+    /// Accept the access tokens `idp` issues, as Graph accepts the identity platform's: a live
+    /// token of `idp`'s configured user, with the scopes of its grant (narrowed by
+    /// [`GraphOptions::granted_scopes`] when set). An expired one gets 401
+    /// `InvalidAuthenticationToken` "Access token has expired or is not yet valid.", one `idp`
+    /// never issued (another client's, another provider's), a revoked one or another person's
+    /// "Access token validation failure."; a missing scope 403 (see `Need`). From now on only
+    /// trusted servers' tokens and the fixed list ([`FakeGraph::set_valid_tokens`]) are accepted.
+    pub fn trust(&self, idp: &crate::FakeIdp) {
+        self.shared
+            .lock()
+            .gate
+            .trusted
+            .push((idp.verifier(), String::new()));
     }
 
     /// Delay before answering each HTTP request, and each `$batch` sub-request: Graph runs a
@@ -1060,29 +1085,35 @@ async fn outer(
             scheme.eq_ignore_ascii_case("bearer").then(|| rest.trim())
         })
         .filter(|t| !t.is_empty());
-    let accepted = match token {
-        None => false,
-        Some(t) => match &sh.lock().valid_tokens {
-            None => true,
-            Some(list) => list.iter().any(|v| v == t),
-        },
+    let admitted = sh.lock().gate.admit(token);
+    // The scopes the request carries: a trusted grant's, else the options' (`None`: all).
+    let granted = match admitted {
+        Err(why) => {
+            // docs/graph.md, "Errors": 401 `InvalidAuthenticationToken`, with the messages real
+            // Graph sends for an empty, an expired and an unacceptable token.
+            let mut r = gerr(
+                401,
+                "InvalidAuthenticationToken",
+                match why {
+                    Refused::Missing => "Access token is empty.",
+                    Refused::Expired => "Access token has expired or is not yet valid.",
+                    Refused::Invalid => "Access token validation failure.",
+                },
+            );
+            r.headers.push((
+                "WWW-Authenticate".into(),
+                "Bearer realm=\"\", error=\"invalid_token\"".into(),
+            ));
+            return r;
+        }
+        Ok(Admitted::Grant { grant, .. }) => Some(narrowed(
+            grant.scopes,
+            sh.opts.granted_scopes.as_ref(),
+            norm_scope,
+        )),
+        Ok(Admitted::Listed | Admitted::Anyone) => sh.opts.granted_scopes.clone(),
     };
-    if !accepted {
-        let mut r = gerr(
-            401,
-            "InvalidAuthenticationToken",
-            if token.is_none() {
-                "Access token is empty."
-            } else {
-                "Access token has expired or is not yet valid."
-            },
-        );
-        r.headers.push((
-            "WWW-Authenticate".into(),
-            "Bearer realm=\"\", error=\"invalid_token\"".into(),
-        ));
-        return r;
-    }
+    let sh = &Req { sh, granted };
     let target = match raw_query {
         Some(q) => format!("{raw_path}?{q}"),
         None => raw_path.to_string(),
@@ -1102,7 +1133,7 @@ async fn outer(
     route(sh, method, rest, raw_query.unwrap_or(""), headers)
 }
 
-async fn batch(sh: &GShared, body: &str) -> Reply {
+async fn batch(sh: &Req<'_>, body: &str) -> Reply {
     let Ok(v) = serde_json::from_str::<Value>(body) else {
         return bad("Invalid batch payload format.");
     };
@@ -1181,7 +1212,7 @@ fn shuffle_differently(v: &mut [Value]) {
     }
 }
 
-fn sub_request(sh: &GShared, r: &Value) -> Reply {
+fn sub_request(sh: &Req<'_>, r: &Value) -> Reply {
     let method = r.get("method").and_then(Value::as_str).unwrap_or("");
     let Some(url) = r.get("url").and_then(Value::as_str) else {
         return bad("Each batch request must have a url.");
@@ -1216,6 +1247,15 @@ fn sub_request(sh: &GShared, r: &Value) -> Reply {
 // ---------------------------------------------------------------------------------------
 // routing
 
+/// What an endpoint needs, and (in `Req::allowed`) the delegated permissions that satisfy it,
+/// least privileged first: `/me` User.Read; drive items, search and recent Files.Read;
+/// `calendarView` Calendars.ReadBasic (Calendars.Read for bodies); messages Mail.ReadBasic
+/// (Mail.Read for bodies and `$search`); contacts and contact folders Contacts.Read — each
+/// endpoint's "Permissions" table in microsoft-graph-docs-contrib, summarised in docs/graph.md
+/// (each section's "Least-privileged scope") and docs/providers.md, "Service tokens". A token
+/// without one gets 403: `ErrorAccessDenied` ("Access is denied. Check credentials and try
+/// again.") on Outlook resources, `accessDenied` on drive items, `Authorization_RequestDenied`
+/// on the directory (docs/graph.md, "Errors").
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Need {
     User,
@@ -1232,9 +1272,23 @@ fn norm_scope(s: &str) -> String {
         .unwrap_or(l)
 }
 
-impl GShared {
+/// One request as far as routing goes: the fake, and the scopes the request's token carries.
+struct Req<'a> {
+    sh: &'a GShared,
+    /// `None`: every scope (no grant and no `granted_scopes` option).
+    granted: Option<Vec<String>>,
+}
+
+impl std::ops::Deref for Req<'_> {
+    type Target = GShared;
+    fn deref(&self) -> &GShared {
+        self.sh
+    }
+}
+
+impl Req<'_> {
     fn granted(&self) -> Option<Vec<String>> {
-        self.opts.granted_scopes.as_ref().map(|g| {
+        self.granted.as_ref().map(|g| {
             g.iter()
                 .flat_map(|s| s.split_whitespace())
                 .map(norm_scope)
@@ -1372,7 +1426,7 @@ impl Query {
 }
 
 fn route(
-    sh: &GShared,
+    sh: &Req<'_>,
     method: &str,
     path: &str,
     raw_query: &str,
@@ -1920,7 +1974,7 @@ fn event_span(e: &FakeEvent) -> Option<(i64, i64)> {
     }
 }
 
-fn calendar_view(sh: &GShared, raw_path: &str, q: &Query) -> Reply {
+fn calendar_view(sh: &Req<'_>, raw_path: &str, q: &Query) -> Reply {
     let (Some(start), Some(end)) = (q.get("startDateTime"), q.get("endDateTime")) else {
         return gerr(
             400,
@@ -2039,7 +2093,7 @@ fn message_json(m: &FakeMessage) -> Value {
     })
 }
 
-fn messages(sh: &GShared, raw_path: &str, q: &Query, folder: Option<&str>) -> Reply {
+fn messages(sh: &Req<'_>, raw_path: &str, q: &Query, folder: Option<&str>) -> Reply {
     if q.get("$search").is_some() && !sh.has_any(&["Mail.Read", "Mail.ReadWrite"]) {
         return denied(Need::Mail);
     }

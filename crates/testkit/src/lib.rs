@@ -42,7 +42,10 @@
 //! ([`FakeYouTube`], with its quota), the AWS SSO OIDC service and access portal ([`aws`]), and
 //! Telegram and webhook receivers ([`FakeTelegram`], [`FakeHook`]). Each enforces what the real
 //! service does where a lenient mock would let the client get it wrong (see the module headers
-//! and docs/graph.md, docs/google-drive.md, docs/youtube.md, docs/aws.md).
+//! and docs/graph.md, docs/google-drive.md, docs/youtube.md, docs/aws.md). Graph, Drive/Docs and
+//! YouTube check each bearer token against the [`FakeIdp`]s they `trust` ([`TokenVerifier`]):
+//! expired, revoked, unknown and other people's tokens get the service's 401, a scope the grant
+//! lacks its 403 (docs/providers.md, "Service tokens").
 //!
 //! Where `docs/providers.md` ("Unconfirmed behaviours") marks a behaviour as unconfirmed, the
 //! fake picks the most plausible shape and says so in a comment next to the code.
@@ -55,6 +58,7 @@ mod running;
 mod server;
 mod state;
 pub mod telegram;
+mod trust;
 mod util;
 mod wire;
 pub mod youtube;
@@ -65,6 +69,7 @@ pub use graph::{
     GraphOptions, GraphRequest,
 };
 pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
+pub use trust::{TokenGrant, TokenStatus, TokenVerifier};
 pub use youtube::{FakePlaylist, FakeVideo, FakeYouTube, YouTubeOptions, YouTubeRequest};
 
 use std::sync::{Arc, Condvar, Mutex};
@@ -155,6 +160,10 @@ pub struct Options {
     pub user: FakeUser,
     /// Delay before answering a refresh grant (for concurrency tests). Default zero.
     pub refresh_delay: Duration,
+    /// Delay *after* a refresh grant was decided (a rotated refresh token is already retired
+    /// at the provider) and before its answer is sent: a client killed meanwhile has lost the
+    /// new tokens. Default zero.
+    pub refresh_answer_delay: Duration,
     /// If `Some(h)`, verification URIs use this host (or full `scheme://host` base) instead of
     /// the server's own base URL. Default `None`.
     pub verification_host: Option<String>,
@@ -182,6 +191,12 @@ pub struct Options {
     /// Google: the Cloud project is in "Testing": token responses with a refresh token carry
     /// `"refresh_token_expires_in": 604799` (7 days). Default false.
     pub google_testing_mode: bool,
+    /// Requested scopes the person unticks on the consent page, as Google's granular consent
+    /// lets them (docs/providers.md, "Partial grants"): the grant leaves them out, so the token
+    /// response's `scope` (and the code flow's redirect `scope`) lists only what was granted,
+    /// and the service fakes that trust this server refuse calls needing them. Written as
+    /// requested (e.g. the full Google URL). Default empty.
+    pub withheld_scopes: Vec<String>,
 }
 
 impl Options {
@@ -216,6 +231,7 @@ impl Options {
             device_flow_disabled: false,
             user: FakeUser::default(),
             refresh_delay: Duration::ZERO,
+            refresh_answer_delay: Duration::ZERO,
             verification_host: None,
             refused_scopes: Vec::new(),
             discovery_without_device_endpoint: false,
@@ -224,6 +240,7 @@ impl Options {
             shown_user_code: None,
             granted_extra_scopes: Vec::new(),
             google_testing_mode: false,
+            withheld_scopes: Vec::new(),
         }
     }
 }
@@ -271,6 +288,9 @@ pub struct Counters {
     /// Token-endpoint requests with `grant_type=refresh_token`.
     pub refresh_requests: u64,
     pub refresh_successes: u64,
+    /// Refresh grants that presented a refresh token already replaced by rotation (refused;
+    /// Oidc, Okta and Auth0 revoke the whole grant then).
+    pub refresh_replays: u64,
     /// Requests to the revocation endpoint (whatever their outcome; GitHub: both `DELETE`s).
     pub revocations: u64,
     /// Device-code requests and device-code polls that carried a `client_secret` (form or
@@ -517,6 +537,11 @@ impl FakeIdp {
         move || shared.lock().issued_access.clone()
     }
 
+    /// When each successful refresh answer was sent (after any `refresh_answer_delay`), in order.
+    pub fn refresh_answer_times(&self) -> Vec<Instant> {
+        self.shared.lock().refresh_answered.clone()
+    }
+
     /// Every refresh token ever issued, in issue order.
     pub fn issued_refresh_tokens(&self) -> Vec<String> {
         self.shared.lock().issued_refresh.clone()
@@ -545,9 +570,22 @@ impl FakeIdp {
         self.shared.lock().invalidate_access_tokens();
     }
 
+    /// Every access token issued so far reaches the end of its lifetime now (what waiting out
+    /// `expires_in` would do): service fakes that trust this server answer their "expired"
+    /// 401 ([`TokenStatus::Expired`]). Tokens issued later live their normal lifetime.
+    pub fn expire_access_tokens(&self) {
+        self.shared.lock().expire_access_tokens(Instant::now());
+    }
+
     /// Whether the API/userinfo endpoints would accept this access token right now.
     pub fn access_token_valid(&self, token: &str) -> bool {
         self.shared.lock().access_token_valid(token, Instant::now())
+    }
+
+    /// A handle that answers, for a bearer token, what this server knows of it — what a service
+    /// fake that trusts this server (e.g. [`FakeGraph::trust`]) checks every request against.
+    pub fn verifier(&self) -> TokenVerifier {
+        TokenVerifier::new(self.shared.clone())
     }
 
     /// Auth0: the `audience` parameter of the most recent device authorization request.

@@ -597,7 +597,13 @@ fn authorize(sh: &Shared, req: &Req) -> Response {
             scopes.clone(),
         );
         pairs.push(("code", code));
-        pairs.push(("scope", scopes.join(" ")));
+        // Google's granular consent: the redirect's `scope` lists what was granted.
+        let granted: Vec<&str> = scopes
+            .iter()
+            .filter(|s| !sh.opts.withheld_scopes.contains(s))
+            .map(String::as_str)
+            .collect();
+        pairs.push(("scope", granted.join(" ")));
         if onepick {
             pairs.push(("picked_file_ids", st.picked_files.join(",")));
         }
@@ -771,7 +777,13 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
             let scope = params.get("scope").map(String::as_str);
             let result = sh.lock().refresh(sh, rt, scope, Instant::now());
             match result {
-                Ok(issued) => wire::token_response(sh, &issued, gh_json),
+                Ok(issued) => {
+                    if !sh.opts.refresh_answer_delay.is_zero() {
+                        tokio::time::sleep(sh.opts.refresh_answer_delay).await;
+                    }
+                    sh.lock().refresh_answered.push(Instant::now());
+                    wire::token_response(sh, &issued, gh_json)
+                }
                 Err(f) => fail(f),
             }
         }

@@ -180,6 +180,27 @@ pub(crate) enum RevokeOutcome {
     WrongType,
 }
 
+/// What [`State::inspect_access`] finds.
+pub(crate) enum AccessInfo {
+    Unknown,
+    Expired,
+    Revoked,
+    Valid {
+        scopes: Vec<String>,
+        user: Option<FakeUser>,
+        superseded: bool,
+    },
+}
+
+/// The requested scopes the grant holds: all of them, but those the person unticks on the
+/// consent page ([`Options::withheld_scopes`]).
+fn granted_of(sh: &Shared, requested: Vec<String>) -> Vec<String> {
+    requested
+        .into_iter()
+        .filter(|s| !sh.opts.withheld_scopes.contains(s))
+        .collect()
+}
+
 /// Which of GitHub's two `DELETE /applications/{client_id}/…` endpoints.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 pub(crate) enum GitHubDelete {
@@ -211,6 +232,8 @@ pub(crate) struct State {
     refresh: HashMap<String, RefreshTok>,
     pub issued_access: Vec<String>,
     pub issued_refresh: Vec<String>,
+    /// When each successful refresh answer was sent.
+    pub refresh_answered: Vec<Instant>,
     pub revoked: Vec<String>,
     /// Authorization codes of the code + PKCE flow, by code.
     codes: HashMap<String, AuthCode>,
@@ -363,7 +386,7 @@ impl State {
         if c.client_id != client_id || c.redirect_uri != redirect_uri || expected != c.challenge {
             return Err(Fail::BadDeviceCode);
         }
-        let scopes = c.scopes.clone();
+        let scopes = granted_of(sh, c.scopes.clone());
         let user = c.user.clone();
         let gid = self.next_grant;
         self.next_grant += 1;
@@ -544,7 +567,7 @@ impl State {
             DevStatus::Consumed => Err(Fail::AlreadyUsed),
             DevStatus::Approved => {
                 dev.status = DevStatus::Consumed;
-                let scopes = dev.scopes.clone();
+                let scopes = granted_of(sh, dev.scopes.clone());
                 let tenant = dev.tenant.clone();
                 let user = dev.approver.clone();
                 let gid = self.next_grant;
@@ -583,6 +606,7 @@ impl State {
         match rt.state {
             RtState::Active => {}
             RtState::Rotated => {
+                self.counters.refresh_replays += 1;
                 // Reuse detection (oidc-provider, Okta and Auth0 with rotation): replaying a
                 // rotated refresh token revokes the whole family.
                 if matches!(dialect, Dialect::Oidc | Dialect::Okta | Dialect::Auth0) {
@@ -843,6 +867,34 @@ impl State {
         }
     }
 
+    /// Everything a resource server may learn about an access token (see
+    /// [`crate::TokenStatus`]): unknown, expired, revoked/invalidated, or valid with its grant's
+    /// scopes (and the scopes the server reports granted beyond them), whom it is for, and
+    /// whether a refresh has since issued a newer access token of the same grant.
+    pub fn inspect_access(&self, sh: &Shared, token: &str, now: Instant) -> AccessInfo {
+        let Some(a) = self.access.get(token) else {
+            return AccessInfo::Unknown;
+        };
+        if !a.valid {
+            return AccessInfo::Revoked;
+        }
+        if a.expires_at.is_some_and(|e| now >= e) {
+            return AccessInfo::Expired;
+        }
+        let g = self.grants.get(&a.grant);
+        let mut scopes = g.map(|g| g.scopes.clone()).unwrap_or_default();
+        for extra in &sh.opts.granted_extra_scopes {
+            if !scopes.contains(extra) {
+                scopes.push(extra.clone());
+            }
+        }
+        AccessInfo::Valid {
+            scopes,
+            user: g.and_then(|g| g.user.clone()),
+            superseded: g.is_some_and(|g| g.access.last().is_some_and(|l| l != token)),
+        }
+    }
+
     /// Scopes of the grant behind a currently valid access token.
     pub fn access_token_scopes(&self, token: &str, now: Instant) -> Option<Vec<String>> {
         if !self.access_token_valid(token, now) {
@@ -867,6 +919,13 @@ impl State {
             })
             .cloned()
             .collect()
+    }
+
+    /// Every access token issued so far reaches the end of its lifetime now.
+    pub fn expire_access_tokens(&mut self, now: Instant) {
+        for a in self.access.values_mut() {
+            a.expires_at = Some(a.expires_at.map_or(now, |e| e.min(now)));
+        }
     }
 
     /// Every access token issued so far stops working (as if it had expired).

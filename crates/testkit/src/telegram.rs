@@ -10,7 +10,11 @@
 //! `parse_mode=HTML` — the markup itself, and answers with Telegram's envelope and its
 //! descriptions (`Unauthorized`, `Bad Request: chat not found`, `Bad Request: can't parse
 //! entities: …`, `Too Many Requests: retry after N`). It records every method called, so tests
-//! can prove that `getUpdates` (exclusive per token, owned by OpenClaw) is never touched.
+//! can prove that the sign-in messages never touch `getUpdates` (exclusive per token: one
+//! poller at a time). `sidekey telegram setup` does poll, on a bot of sidekey's own: for it the
+//! fake queues what a person sends ([`FakeTelegram::user_sends`]), honours `offset` and
+//! `timeout` like the Bot API, knows the chats that talked to it (`getChat`), and answers 409
+//! when another poller holds the bot ([`FakeTelegram::polled_by_another`]).
 //!
 //! # Strictness
 //!
@@ -107,6 +111,16 @@ struct TgState {
     rejected: Vec<String>,
     faults: VecDeque<TgFault>,
     next_message_id: i64,
+    /// Updates not yet confirmed (`getUpdates` with a higher `offset` forgets them).
+    updates: Vec<Value>,
+    next_update_id: i64,
+    /// The chats that talked to the bot (`getChat` knows them); `None` until the first
+    /// [`FakeTelegram::user_sends`], as before it every well-formed chat id is accepted.
+    chats: Option<HashMap<String, Value>>,
+    /// The bot's `@username` (`getMe`); `fake_bot` unless set.
+    username: Option<String>,
+    /// A second poller holds the bot: every `getUpdates` answers 409.
+    other_poller: bool,
 }
 
 struct TgShared {
@@ -161,6 +175,47 @@ impl FakeTelegram {
     pub fn rejected(&self) -> Vec<String> {
         lock(&self.shared.state).rejected.clone()
     }
+
+    /// The bot's `@username` that `getMe` answers (default `fake_bot`).
+    pub fn set_username(&self, username: &str) {
+        lock(&self.shared.state).username = Some(username.to_string());
+    }
+
+    /// A person (user id = private chat id, as in Telegram) sends `text` to the bot: an
+    /// `Update` with a `message` waits for `getUpdates`, and from now on `getChat` knows this
+    /// chat and answers `Bad Request: chat not found` for chats that never talked to the bot.
+    pub fn user_sends(&self, chat_id: i64, first_name: &str, text: &str) {
+        let mut st = lock(&self.shared.state);
+        st.next_update_id += 1;
+        let update_id = 700_000_000 + st.next_update_id;
+        let chat = json!({ "id": chat_id, "first_name": first_name, "type": "private" });
+        st.chats
+            .get_or_insert_with(HashMap::new)
+            .insert(chat_id.to_string(), chat.clone());
+        let message = json!({
+            "message_id": st.next_update_id,
+            "from": { "id": chat_id, "is_bot": false, "first_name": first_name },
+            "chat": chat,
+            "date": unix_now(),
+            "text": text,
+        });
+        st.updates
+            .push(json!({ "update_id": update_id, "message": message }));
+    }
+
+    /// Another process long-polls this bot (OpenClaw, say): every `getUpdates` answers Telegram's
+    /// 409 `Conflict: terminated by other getUpdates request; …`.
+    pub fn polled_by_another(&self) {
+        lock(&self.shared.state).other_poller = true;
+    }
+}
+
+/// Unix seconds now (the `date` of a message).
+fn unix_now() -> i64 {
+    std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .map(|d| d.as_secs() as i64)
+        .unwrap_or(0)
 }
 
 impl std::fmt::Debug for FakeTelegram {
@@ -289,14 +344,71 @@ async fn tg_handle(State(sh): State<Arc<TgShared>>, request: Request) -> Respons
         Err(e) => return sh.reject(format!("Bad Request: {e}")),
     };
     match method.to_ascii_lowercase().as_str() {
-        "getme" => ok_result(json!({
-            "id": 1, "is_bot": true, "first_name": "Fake", "username": "fake_bot"
-        })),
-        // Known, recorded, harmless: tests assert it is never called.
-        "getupdates" => ok_result(json!([])),
+        "getme" => {
+            let username = lock(&sh.state)
+                .username
+                .clone()
+                .unwrap_or_else(|| "fake_bot".into());
+            ok_result(json!({
+                "id": 1, "is_bot": true, "first_name": "Fake", "username": username
+            }))
+        }
+        "getupdates" => get_updates(&sh, &params).await,
+        "getchat" => get_chat(&sh, &params),
         "sendmessage" => send_message(&sh, &params),
         "sendphoto" => send_photo(&sh, &params),
         _ => envelope_error(404, "Not Found"),
+    }
+}
+
+/// `getUpdates` as the Bot API documents it: `offset` confirms (forgets) every update below it,
+/// a negative one keeps only the last `-offset`; with `timeout` > 0 the call waits up to that
+/// many seconds for an update (long polling). A second poller gets 409.
+async fn get_updates(sh: &TgShared, p: &Params) -> Response {
+    let int = |name: &str| text_param(p, name).and_then(|v| v.trim().parse::<i64>().ok());
+    let offset = int("offset");
+    let timeout = int("timeout").unwrap_or(0).clamp(0, 50) as u64;
+    let until = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    loop {
+        {
+            let mut st = lock(&sh.state);
+            if st.other_poller {
+                drop(st);
+                return fault_response(&TgFault::Status(409));
+            }
+            match offset {
+                Some(o) if o < 0 => {
+                    let keep = o.unsigned_abs() as usize;
+                    let n = st.updates.len();
+                    st.updates.drain(..n.saturating_sub(keep));
+                }
+                Some(o) => st
+                    .updates
+                    .retain(|u| u["update_id"].as_i64().is_some_and(|id| id >= o)),
+                None => {}
+            }
+            if !st.updates.is_empty() || std::time::Instant::now() >= until {
+                return ok_result(Value::Array(st.updates.clone()));
+            }
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+    }
+}
+
+/// `getChat`: the chats that talked to the bot; any other is `Bad Request: chat not found`
+/// (as Telegram answers for a user who never started the bot).
+fn get_chat(sh: &TgShared, p: &Params) -> Response {
+    let Some(chat_id) = chat_ok(text_param(p, "chat_id")) else {
+        return sh.reject("Bad Request: chat not found".to_string());
+    };
+    let known = lock(&sh.state)
+        .chats
+        .as_ref()
+        .map(|c| c.get(&chat_id).cloned());
+    match known {
+        Some(Some(chat)) => ok_result(chat),
+        Some(None) => sh.reject("Bad Request: chat not found".to_string()),
+        None => ok_result(json!({ "id": chat_id, "type": "private" })),
     }
 }
 
@@ -357,6 +469,13 @@ fn send_message(sh: &TgShared, p: &Params) -> Response {
     let Some(chat_id) = chat_ok(text_param(p, "chat_id")) else {
         return sh.reject("Bad Request: chat not found".to_string());
     };
+    let unknown = lock(&sh.state)
+        .chats
+        .as_ref()
+        .is_some_and(|c| !c.contains_key(&chat_id));
+    if unknown {
+        return sh.reject("Bad Request: chat not found".to_string());
+    }
     let text = text_param(p, "text").unwrap_or("");
     if text.trim().is_empty() {
         return sh.reject("Bad Request: message text is empty".to_string());

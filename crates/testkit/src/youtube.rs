@@ -39,6 +39,7 @@ use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::running::{Bound, Running};
+use crate::trust::{Admitted, Gate, narrowed};
 use axum::Router;
 use axum::body::Body;
 use axum::extract::{Request, State};
@@ -189,7 +190,7 @@ pub struct QuotaUse {
 struct YState {
     opts: YouTubeOptions,
     requests: Vec<YouTubeRequest>,
-    valid_tokens: Option<Vec<String>>,
+    gate: Gate,
     token_project: HashMap<String, String>,
     quota: HashMap<String, QuotaUse>,
     next_id: u64,
@@ -222,7 +223,7 @@ impl FakeYouTube {
             state: Mutex::new(YState {
                 opts,
                 requests: Vec::new(),
-                valid_tokens: None,
+                gate: Gate::default(),
                 token_project: HashMap::new(),
                 quota: HashMap::new(),
                 next_id: 1,
@@ -250,9 +251,33 @@ impl FakeYouTube {
         self.shared.lock().requests.clear();
     }
 
-    /// `None`: any non-empty bearer token; `Some(list)`: only those (others: 401 `authError`).
+    /// A fixed list of accepted tokens (with [`YouTubeOptions::granted_scopes`]' scopes), for
+    /// tests without an authorization server; every other token gets 401 `authError` (tokens of
+    /// a [`FakeYouTube::trust`]ed server still count). `None` and nothing trusted: any non-empty
+    /// bearer token (benches and foreign clients only).
     pub fn set_valid_tokens(&self, tokens: Option<Vec<String>>) {
-        self.shared.lock().valid_tokens = tokens;
+        self.shared.lock().gate.fixed = tokens;
+    }
+
+    /// `true`: every token gets the 401, trusted or listed — a service that stopped accepting
+    /// this sign-in's tokens while the authorization server still refreshes them (the account
+    /// was disabled at the service), for tests of "refresh once, then sign in again".
+    pub fn refuse_all_tokens(&self, refuse: bool) {
+        self.shared.lock().gate.refuse_all = refuse;
+    }
+
+    /// Accept the access tokens `idp` issues, as YouTube accepts Google's: a live token of
+    /// `idp`'s configured user, with the scopes of its grant (narrowed by
+    /// [`YouTubeOptions::granted_scopes`] when set). An expired, revoked, unknown (another
+    /// client's) or another person's token gets 401 `authError`; a grant without `youtube`
+    /// (or, for reads, `youtube.readonly`) 403 `insufficientPermissions`. From now on only
+    /// trusted servers' tokens and the fixed list ([`FakeYouTube::set_valid_tokens`]) count.
+    pub fn trust(&self, idp: &crate::FakeIdp) {
+        self.shared
+            .lock()
+            .gate
+            .trusted
+            .push((idp.verifier(), String::new()));
     }
 
     /// Charge `token`'s requests to `project` (default: one project for every token).
@@ -540,12 +565,17 @@ fn outer(
             &format!("Unexpected request. Headers: Authorization: {echoed}"),
         );
     }
-    let accepted = match (&token, &st.valid_tokens) {
-        (None, _) => false,
-        (Some(_), None) => true,
-        (Some(t), Some(list)) => list.contains(t),
+    let admitted = st.gate.admit(token.as_deref());
+    // The scopes the request carries: a trusted grant's, else the options' (`None`: all).
+    let granted = match &admitted {
+        Ok(Admitted::Grant { grant, .. }) => Some(narrowed(
+            grant.scopes.clone(),
+            st.opts.granted_scopes.as_ref(),
+            norm_scope,
+        )),
+        _ => st.opts.granted_scopes.clone(),
     };
-    if !accepted {
+    if admitted.is_err() {
         let mut r = gerr(
             401,
             "authError",
@@ -594,7 +624,10 @@ fn outer(
             "YouTube Data API v3 has not been used in project 123456789012 before or it is disabled. Enable it by visiting https://console.developers.google.com/apis/api/youtube.googleapis.com/overview?project=123456789012 then retry.",
         );
     }
-    if let Some(granted) = &st.opts.granted_scopes {
+    // Scopes (docs/youtube.md, "Scope and setup"; each method's "Authorization" section at
+    // developers.google.com/youtube/v3/docs): every call takes `youtube`, reads (`GET`) also
+    // `youtube.readonly`; without one, 403 `insufficientPermissions`.
+    if let Some(granted) = &granted {
         let granted: Vec<String> = granted.iter().map(|s| norm_scope(s)).collect();
         let ok = granted.iter().any(|g| g == SCOPE)
             || (method == "GET" && granted.iter().any(|g| g == SCOPE_RO));

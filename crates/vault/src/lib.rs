@@ -197,6 +197,7 @@ impl Vault {
         };
         create_private_dir(&vault.accounts_dir())?;
         create_private_dir(&vault.locks_dir())?;
+        create_private_dir(&vault.rescue_dir())?;
         let check = dir.join("keycheck");
         match read_limited(&check)? {
             Some(bytes) => {
@@ -254,6 +255,15 @@ impl Vault {
 
     fn locks_dir(&self) -> PathBuf {
         self.dir.join("locks")
+    }
+
+    fn rescue_dir(&self) -> PathBuf {
+        self.dir.join("rescue")
+    }
+
+    /// Where [`AccountLock::store_rescue`] keeps a record the account's own file refused.
+    pub fn rescue_path(&self, account: &str) -> PathBuf {
+        self.rescue_dir().join(format!("{account}.sealed"))
     }
 
     pub fn account_path(&self, account: &str) -> PathBuf {
@@ -322,6 +332,35 @@ impl Vault {
             account: account.to_string(),
             _file: file,
         })
+    }
+
+    /// [`Vault::lock`], waiting at most `limit`: `None` when another holder kept it that long
+    /// (a daemon holding tokens it could not store keeps it until it can).
+    pub fn lock_within(
+        &self,
+        account: &str,
+        limit: std::time::Duration,
+    ) -> Result<Option<AccountLock>, VaultError> {
+        check_name(account)?;
+        let (file, path) = self.open_lock_file(account)?;
+        let deadline = std::time::Instant::now() + limit;
+        loop {
+            match file.try_lock() {
+                Ok(()) => {
+                    return Ok(Some(AccountLock {
+                        vault: self.clone(),
+                        account: account.to_string(),
+                        _file: file,
+                    }));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => {}
+                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+            }
+            if std::time::Instant::now() >= deadline {
+                return Ok(None);
+            }
+            std::thread::sleep(std::time::Duration::from_millis(10));
+        }
     }
 
     /// Try to take a named per-account lock without waiting (e.g. "login": held by the one
@@ -413,6 +452,12 @@ fn aad(account: &str) -> Vec<u8> {
     a
 }
 
+/// A rescued record's associated data: `NAME:rescue` (no account or slot name has a colon, so
+/// no other sealed file opens as a rescue, and no rescue as another file).
+fn rescue_aad(account: &str) -> String {
+    format!("{account}:rescue")
+}
+
 fn read_limited(path: &Path) -> Result<Option<Vec<u8>>, VaultError> {
     let file = match File::open(path) {
         Ok(f) => f,
@@ -461,6 +506,49 @@ impl AccountLock {
     /// Replace the record. When this returns, the new record is durable.
     pub fn store<T: Serialize>(&self, record: &T) -> Result<(), VaultError> {
         self.store_file(&self.account, record)
+    }
+
+    /// Keep a record the account's file refused (a full disk, a folder that cannot be written)
+    /// in the vault's `rescue/` folder, sealed and bound to the account like the record itself:
+    /// a rotated refresh token is not thrown away. [`AccountLock::load_rescue`] finds it again.
+    pub fn store_rescue<T: Serialize>(&self, record: &T) -> Result<PathBuf, VaultError> {
+        let path = self.vault.rescue_path(&self.account);
+        let mut plain = serde_json::to_vec(record).map_err(|e| VaultError::Format {
+            account: self.account.clone(),
+            msg: e.to_string(),
+        })?;
+        let sealed = self.vault.seal_bytes(&plain, &rescue_aad(&self.account));
+        zeroize::Zeroize::zeroize(&mut plain);
+        write_atomic(&path, &sealed?)?;
+        Ok(path)
+    }
+
+    /// The record [`AccountLock::store_rescue`] kept, if any.
+    pub fn load_rescue<T: DeserializeOwned>(&self) -> Result<Option<T>, VaultError> {
+        let path = self.vault.rescue_path(&self.account);
+        let Some(bytes) = read_limited(&path)? else {
+            return Ok(None);
+        };
+        let plain = self
+            .vault
+            .open_bytes(&bytes, &rescue_aad(&self.account))
+            .ok_or_else(|| VaultError::Corrupt(path.clone()))?;
+        serde_json::from_slice(&plain)
+            .map(Some)
+            .map_err(|e| VaultError::Format {
+                account: self.account.clone(),
+                msg: e.to_string(),
+            })
+    }
+
+    /// Forget the rescued record (once the account's file holds it again).
+    pub fn remove_rescue(&self) -> Result<(), VaultError> {
+        let path = self.vault.rescue_path(&self.account);
+        match fs::remove_file(&path) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(io_err(&path)(e)),
+        }
     }
 
     /// Replace one of the account's side records.
@@ -524,7 +612,7 @@ pub fn permission_problems(dir: &Path) -> Vec<String> {
         }
     };
     check(dir, 0o700);
-    for sub in ["accounts", "locks"] {
+    for sub in ["accounts", "locks", "rescue"] {
         let d = dir.join(sub);
         check(&d, 0o700);
         if let Ok(rd) = fs::read_dir(&d) {
@@ -650,6 +738,51 @@ mod tests {
         assert!(v.try_lock_named("work", "login").unwrap().is_none());
         drop(held);
         assert!(v.try_lock_named("work", "login").unwrap().is_some());
+    }
+
+    /// A rescued record opens only as that account's rescue (not as its record or another
+    /// account's), and a held lock is waited for only as long as asked.
+    #[test]
+    fn rescues_are_bound_to_their_account_and_locks_can_be_waited_for_a_while() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = Vault::open(&tmp.path().join("v"), &Key::generate().unwrap()).unwrap();
+        let a = v.lock("a").unwrap();
+        assert_eq!(a.load_rescue::<u32>().unwrap(), None);
+        let p = a.store_rescue(&7u32).unwrap();
+        assert_eq!(p, v.rescue_path("a"));
+        assert_eq!(a.load_rescue::<u32>().unwrap(), Some(7));
+        assert_eq!(
+            v.load::<u32>("a").unwrap(),
+            None,
+            "a rescue is not the record"
+        );
+        fs::copy(&p, v.account_path("a")).unwrap();
+        assert!(matches!(v.load::<u32>("a"), Err(VaultError::Corrupt(_))));
+        fs::copy(&p, v.rescue_path("b")).unwrap();
+        let b = v
+            .lock_within("b", std::time::Duration::ZERO)
+            .unwrap()
+            .unwrap();
+        assert!(matches!(
+            b.load_rescue::<u32>(),
+            Err(VaultError::Corrupt(_))
+        ));
+        let t0 = std::time::Instant::now();
+        let wait = std::time::Duration::from_millis(200);
+        assert!(
+            v.lock_within("a", wait).unwrap().is_none(),
+            "a held lock was taken"
+        );
+        assert!(t0.elapsed() >= wait);
+        a.remove_rescue().unwrap();
+        a.remove_rescue().unwrap(); // already gone: fine
+        assert!(!p.exists());
+        drop(a);
+        assert!(v.lock_within("a", wait).unwrap().is_some());
+        assert_eq!(
+            permission_problems(&tmp.path().join("v")),
+            Vec::<String>::new()
+        );
     }
 
     #[test]

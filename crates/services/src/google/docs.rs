@@ -7,6 +7,10 @@
 //!   `[1, end-1)` and inserts at 1;
 //! * a batch is all-or-nothing: one bad request fails it and nothing is applied;
 //! * `replaceAllText` replies `occurrencesChanged`, omitted when zero (proto3): read as 0;
+//! * every write is pinned to the revision it was computed from
+//!   (`writeControl.requiredRevisionId`, docs/google-drive.md, "Writes and the person's edits"):
+//!   an edit the person made in between is never overwritten, and the refusal is told by the
+//!   document's revision, not by Google's wording;
 //! * every revision is read back by the caller to verify it.
 
 use crate::google::drive::check_id;
@@ -72,21 +76,37 @@ impl Docs {
         })
     }
 
-    /// `documents.batchUpdate`, and what its replies say.
+    /// `documents.batchUpdate` of the revision `read` (the `revisionId` of the read the
+    /// requests were computed from), and what its replies say. Docs applies nothing unless
+    /// `read` is still the latest revision; it documents only that such a refusal is a 400, so
+    /// after any 400 the revision is read again: a different one is [`GoogleError::Changed`],
+    /// else Google's error stands.
     pub async fn batch_update(
         &self,
         token: &str,
         id: &str,
         requests: &[Value],
+        read: &str,
     ) -> Result<Updated, GoogleError> {
         check_id(id)?;
         let url = format!("{}/v1/documents/{id}:batchUpdate", self.root);
-        let body = json!({"requests": requests});
-        let reply = self
+        let body = json!({"requests": requests, "writeControl": {"requiredRevisionId": read}});
+        match self
             .http
             .json(token, || self.http.client.post(&url).json(&body))
-            .await?;
-        Ok(Updated::from_reply(&reply))
+            .await
+        {
+            Ok(reply) => Ok(Updated::from_reply(&reply)),
+            Err(refused @ GoogleError::Api { status: 400, .. }) => {
+                match self.get(token, id).await {
+                    Ok(now) if now.revision_id.as_deref().is_some_and(|r| r != read) => {
+                        Err(GoogleError::Changed { id: id.to_string() })
+                    }
+                    _ => Err(refused),
+                }
+            }
+            Err(e) => Err(e),
+        }
     }
 }
 
@@ -95,6 +115,8 @@ impl Docs {
 pub struct Updated {
     /// How many occurrences the first request replaced, when it was a `replaceAllText`.
     pub occurrences_changed: Option<u64>,
+    /// The document's revision after the write (`writeControl.requiredRevisionId`).
+    pub revision_id: Option<String>,
 }
 
 impl Updated {
@@ -107,6 +129,9 @@ impl Updated {
                     .and_then(Value::as_u64)
                     .unwrap_or(0)
             }),
+            revision_id: reply["writeControl"]["requiredRevisionId"]
+                .as_str()
+                .map(str::to_string),
         }
     }
 }

@@ -40,6 +40,10 @@ pub enum GoogleError {
     Invalid(String),
     /// The file is in the person's Drive trash (Drive still serves it by id): not read.
     Trashed { id: String },
+    /// The document changed since sidekey read it (the person or another app edited it): Docs
+    /// refused the write pinned to the revision read, and nothing was written
+    /// (docs/google-drive.md, "Writes and the person's edits").
+    Changed { id: String },
 }
 
 impl GoogleError {
@@ -74,6 +78,7 @@ impl GoogleError {
             GoogleError::TooLarge { .. } => "too_large",
             GoogleError::Invalid(_) => "invalid_argument",
             GoogleError::Trashed { .. } => "trashed",
+            GoogleError::Changed { .. } => "document_changed",
         }
     }
 }
@@ -99,6 +104,10 @@ impl fmt::Display for GoogleError {
             GoogleError::Trashed { id } => write!(
                 f,
                 "the file {id} is in the Drive trash: the person removed it (restored in Drive, it can be read again)"
+            ),
+            GoogleError::Changed { id } => write!(
+                f,
+                "the document {id} changed since sidekey read it (someone edited it); nothing was written: read it again (`sidekey google docs read {id}`) and retry the revision"
             ),
         }
     }

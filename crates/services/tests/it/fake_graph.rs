@@ -39,6 +39,8 @@ const INBOX: &str = "/me/mailFolders/inbox/messages?$select=id,subject,from&$top
 #[tokio::test]
 async fn unescaped_quotes_are_syntax_errors() {
     let fake = FakeGraph::start(GraphOptions::default());
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let (s, v) = get(
         &fake,
         &format!("{INBOX}&$filter=from/emailAddress/address eq 'o'brien@x.test'"),
@@ -68,6 +70,8 @@ async fn unescaped_quotes_are_syntax_errors() {
 #[tokio::test]
 async fn the_filter_is_really_evaluated_so_injection_would_widen() {
     let fake = FakeGraph::start(GraphOptions::default());
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let ids = |v: &Value| v["value"].as_array().map_or(0, Vec::len);
     let (s, v) = get(
         &fake,
@@ -111,6 +115,8 @@ async fn the_filter_is_really_evaluated_so_injection_would_widen() {
 #[tokio::test]
 async fn inefficient_filter_like_exchange() {
     let fake = FakeGraph::start(GraphOptions::default());
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let (s, v) = get(
         &fake,
         &format!("{INBOX}&$filter=isRead eq false&$orderby=receivedDateTime desc"),
@@ -136,6 +142,8 @@ async fn inefficient_filter_like_exchange() {
 #[tokio::test]
 async fn calendar_view_needs_both_bounds_and_a_real_offset() {
     let fake = FakeGraph::start(GraphOptions::default());
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let (s, v) = get(&fake, "/me/calendarView?startDateTime=2026-10-25T00:00:00Z").await;
     assert_eq!((s, code(&v)), (400, "ErrorInvalidParameter"));
     let (s, _) = get(&fake, "/me/calendarView?endDateTime=2026-10-25T00:00:00Z").await;
@@ -173,6 +181,8 @@ async fn readbasic_withholds_bodies_and_scopes_are_enforced() {
         ]),
         ..GraphOptions::default()
     });
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let (s, v) = get(&fake, "/me/mailFolders/inbox/messages").await;
     assert_eq!(
         (s, code(&v)),
@@ -207,6 +217,8 @@ async fn readbasic_withholds_bodies_and_scopes_are_enforced() {
 #[tokio::test]
 async fn batch_rules() {
     let fake = FakeGraph::start(GraphOptions::default());
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let req = |id: &str, url: &str| json!({"id": id, "method": "GET", "url": url});
     let many: Vec<Value> = (0..21).map(|i| req(&i.to_string(), "/me")).collect();
     let (s, v) = post_batch(&fake, json!({"requests": many})).await;
@@ -257,6 +269,8 @@ async fn exchange_less_tenants_answer_401_with_their_own_code_also_in_batch() {
         tenant_without_exchange: true,
         ..GraphOptions::default()
     });
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     for path in [
         INBOX,
         "/me/calendarView?startDateTime=2026-10-23T00:00:00Z&endDateTime=2026-10-24T00:00:00Z",
@@ -306,6 +320,8 @@ async fn recent_is_in_used_order_and_contact_folders_are_separate() {
         data,
         ..GraphOptions::default()
     });
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let (s, v) = get(&fake, "/me/drive/recent").await;
     assert_eq!(s, 200);
     let ids: Vec<&str> = v["value"]

@@ -5,6 +5,7 @@ mod common;
 
 mod calendar;
 mod fake_graph;
+mod google_docs;
 mod ops;
 mod resilience;
 mod youtube;

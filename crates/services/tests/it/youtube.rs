@@ -19,6 +19,8 @@ fn client(fake: &FakeYouTube) -> YouTube {
 #[tokio::test]
 async fn a_rate_limit_is_retried_after_retry_after_and_not_counted() {
     let fake = FakeYouTube::start(YouTubeOptions::default());
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let yt = client(&fake);
     fake.inject_rate_limit(2, Some("0.1"));
     let t = Instant::now();
@@ -37,6 +39,8 @@ async fn a_rate_limit_is_retried_after_retry_after_and_not_counted() {
 #[tokio::test]
 async fn a_long_rate_limit_is_not_waited_for() {
     let fake = FakeYouTube::start(YouTubeOptions::default());
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let yt = client(&fake).with_retry(3, Duration::from_secs(1));
     fake.inject_rate_limit(5, Some("30"));
     let t = Instant::now();
@@ -64,6 +68,8 @@ async fn pages_and_the_quota_they_cost() {
         .map(|i| (format!("item{i}"), format!("rustTalk{:03}", i % 60)))
         .collect();
     let fake = FakeYouTube::start(o);
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let yt = client(&fake);
     let l = yt
         .playlist_items("tok", SAMPLE_PLAYLIST, None, 120)
@@ -89,6 +95,8 @@ async fn quota_and_channel_errors_by_reason() {
         units_per_day: 60,
         ..YouTubeOptions::default()
     });
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let yt = client(&fake);
     yt.create_playlist("tok", "A", "", sidekey_services::youtube::Privacy::Private)
         .await

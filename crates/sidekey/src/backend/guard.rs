@@ -202,6 +202,8 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
     let mut account = call.named().map(str::to_owned);
     // What was refused as malformed is recorded without its arguments (a purpose's host, say).
     let mut args = json!({});
+    // Whether it got past every check (the entry's `deny` or `fail` when it did not succeed).
+    let mut reached = audit::Reached::Checks;
     let result = async {
         let valid = validate(caller, &mut call);
         args = call.unchecked_args(valid.is_ok());
@@ -219,6 +221,7 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
                 other => a.policy.permit(caller.who(), &a.name, other.name(), None)?,
             }
         }
+        reached = audit::Reached::Run;
         // Behind a pointer with dynamic dispatch: one copy of every operation's state machine,
         // however many places await the guard (each would otherwise inline its own).
         let running: std::pin::Pin<Box<dyn Future<Output = Result<Done, Failure>> + Send + '_>> =
@@ -235,6 +238,7 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
             call.name(),
             args,
             started,
+            reached,
             &outcome,
         );
     }
@@ -569,8 +573,10 @@ mod tests {
             .collect();
         assert_eq!(
             decisions,
-            [("token", "deny"), ("token", "deny"), ("token", "allow")]
+            [("token", "deny"), ("token", "deny"), ("token", "fail")],
+            "the person's call passed the policy and failed (not signed in): never `allow`"
         );
+        assert_eq!(log[2]["outcome"], "signed_out");
         assert!(log[0]["caller"].as_str().unwrap().starts_with("mcp"));
         assert_eq!(log[1]["caller"], "api:unix");
         assert!(log[2]["caller"].as_str().unwrap().starts_with("cli"));
@@ -615,6 +621,16 @@ mod tests {
         );
         assert!(!serde_json::to_string(&log).unwrap().contains("evil"));
         assert_eq!(log[1]["account"], "nobody");
+        // Refused before they ran, neither as `allow` (issue 20, item 6): the bad argument and
+        // the unknown account say so in their outcome.
+        assert_eq!(
+            (&log[0]["decision"], &log[0]["outcome"]),
+            (&json!("deny"), &json!("usage"))
+        );
+        assert_eq!(
+            (&log[1]["decision"], &log[1]["outcome"]),
+            (&json!("deny"), &json!("config"))
+        );
         assert_eq!(log[2]["operation"], "mcp.unknown");
         assert_eq!(log[2]["decision"], "deny");
     }

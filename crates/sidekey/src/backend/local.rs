@@ -41,9 +41,15 @@ impl Local {
         if let Some(n) = only {
             config.account(n)?;
         }
-        let vault = self.ctx.vault()?;
+        // A machine that never signed in has no vault: every account is signed out, and
+        // `status` creates nothing (no home, no key file).
+        let vault = self.ctx.existing_vault()?;
         let mut names: Vec<String> = config.accounts.keys().cloned().collect();
-        for stored in vault.accounts()? {
+        let stored_names = match &vault {
+            Some(v) => v.accounts()?,
+            None => vec![],
+        };
+        for stored in stored_names {
             if !names.contains(&stored) {
                 names.push(stored);
             }
@@ -54,11 +60,19 @@ impl Local {
         let mut accounts = Vec::new();
         for name in names {
             let configured = config.accounts.get(&name);
-            // A file that does not open marks its account damaged; it never hides the others.
-            let (rec, damage): (Option<Record>, Option<String>) = match vault.load(&name) {
-                Ok(r) => (r, None),
-                Err(e) => (None, Some(Failure::from(e).message)),
+            // Tokens the daemon holds because the vault refused them are newer than the file.
+            let held = match &self.ctx.unsaved {
+                Some(mem) => mem.peek(&self.ctx, &name).await,
+                None => None,
             };
+            // A file that does not open marks its account damaged; it never hides the others.
+            let (rec, damage): (Option<Record>, Option<String>) =
+                match (&held, vault.as_ref().map(|v| v.load(&name))) {
+                    (Some((r, _)), _) => (Some(r.clone()), None),
+                    (None, None) => (None, None),
+                    (None, Some(Ok(r))) => (r, None),
+                    (None, Some(Err(e))) => (None, Some(Failure::from(e).message)),
+                };
             let provider = configured
                 .map(|a| a.kind.name().to_string())
                 .or_else(|| rec.as_ref().map(|r| r.provider.clone()))
@@ -115,14 +129,21 @@ impl Local {
                     setup: None,
                 },
             };
+            if let Some((_, note)) = held {
+                row.note = Some(note);
+            }
             row.setup = configured.map(crate::api::AccountSetup::of);
             let hidden = match configured {
                 Some(_) => withheld.get(&name).map(Vec::as_slice),
                 None => Some(&[][..]),
             };
-            let pending = match PendingStore::new(vault.clone(), &name).status_note(now, hidden) {
-                Ok(p) => p,
-                Err(f) => {
+            let pending = match vault
+                .as_ref()
+                .map(|v| PendingStore::new(v.clone(), &name).status_note(now, hidden))
+            {
+                None => None,
+                Some(Ok(p)) => p,
+                Some(Err(f)) => {
                     row.note = Some(format!("its pending sign-in cannot be read: {}", f.message));
                     None
                 }
@@ -181,17 +202,30 @@ impl Local {
     pub async fn logout(&self, name: &str) -> Result<LogoutReply, Failure> {
         let account = self.ctx.config.account(name)?;
         let vault = self.ctx.vault()?;
-        let lock = {
-            let (v, n) = (vault.clone(), name.to_string());
-            tokio::task::spawn_blocking(move || v.lock(&n))
-                .await
-                .map_err(|_| Failure::internal("a worker thread failed"))??
+        // Tokens the daemon holds unstored are the newest, and their lock is the account's.
+        let held = match &self.ctx.unsaved {
+            Some(mem) => mem.take(name).await,
+            None => None,
+        };
+        let (lock, held) = match held {
+            Some((lock, rec)) => (lock, Some(rec)),
+            None => {
+                let (v, n) = (vault.clone(), name.to_string());
+                let lock = tokio::task::spawn_blocking(move || v.lock(&n))
+                    .await
+                    .map_err(|_| Failure::internal("a worker thread failed"))??;
+                (lock, None)
+            }
         };
         let reply = |message: String| LogoutReply {
             account: name.to_string(),
             message,
         };
-        let Some(rec) = lock.load::<Record>()? else {
+        let rec = match held {
+            Some(rec) => Some(rec),
+            None => lock.load::<Record>()?,
+        };
+        let Some(rec) = rec else {
             // What other sign-ins left (the Picker client's tokens, cached role keys) goes too.
             lock.remove_slot(crate::ops::google::SLOT)?;
             lock.remove_slot(crate::ops::aws::CREDENTIALS_SLOT)?;
@@ -205,6 +239,7 @@ impl Local {
             .revoke(&rec.access_token, rec.refresh_token.as_ref())
             .await;
         lock.remove()?;
+        lock.remove_rescue()?;
         PendingStore::remove(&lock)?;
         // Google: the Drive state (inbox id, picks, the Picker client's tokens). Google revokes
         // per project, so the Picker client's grant went with the revocation above.

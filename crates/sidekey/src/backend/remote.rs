@@ -21,6 +21,8 @@ pub struct Remote {
     base: String,
     /// The address as configured, for messages.
     shown: String,
+    /// The unix socket, when the daemon is reached through one.
+    socket: Option<std::path::PathBuf>,
     key: Secret,
 }
 
@@ -85,8 +87,9 @@ impl Remote {
         };
         let mut builder =
             sidekey_flow::client::client_builder(&opts).map_err(Failure::from_flow)?;
-        let base = if let Some(path) = url.strip_prefix("unix://") {
-            builder = builder.unix_socket(std::path::PathBuf::from(path));
+        let socket = url.strip_prefix("unix://").map(std::path::PathBuf::from);
+        let base = if let Some(path) = &socket {
+            builder = builder.unix_socket(path.clone());
             "http://sidekey".to_string()
         } else if url.starts_with("http://") || url.starts_with("https://") {
             url.trim_end_matches('/').to_string()
@@ -102,8 +105,27 @@ impl Remote {
             http,
             base,
             shown: without_credentials(url),
+            socket,
             key,
         })
+    }
+
+    /// Why the daemon could not be reached, in the person's terms, with what to check: its
+    /// socket is missing or nobody listens on it (the internal `http://sidekey` of a socket
+    /// request is never named), or the TCP address does not answer.
+    fn unreachable(&self, e: reqwest::Error) -> Failure {
+        let why = match &self.socket {
+            Some(path) => match std::fs::symlink_metadata(path) {
+                Err(_) => format!("there is no socket at {}", path.display()),
+                Ok(_) if e.is_timeout() => "it did not answer in time".to_string(),
+                Ok(_) => format!("nothing answers on the socket {}", path.display()),
+            },
+            None => sidekey_flow::client::describe_reqwest(e),
+        };
+        Failure::network(format!(
+            "cannot reach the sidekey daemon at {}: {why}. Is `sidekey serve` running (and SIDEKEY_URL its address)?",
+            self.shown
+        ))
     }
 
     /// The daemon's health, with no API key (what a container healthcheck runs).
@@ -122,13 +144,7 @@ impl Remote {
             .bearer_auth(self.key.expose())
             .send()
             .await
-            .map_err(|e| {
-                Failure::network(format!(
-                    "cannot reach the sidekey daemon at {}: {}",
-                    self.shown,
-                    sidekey_flow::client::describe_reqwest(e)
-                ))
-            })?;
+            .map_err(|e| self.unreachable(e))?;
         let status = resp.status();
         let body = resp.bytes().await.map_err(|e| {
             Failure::network(format!(

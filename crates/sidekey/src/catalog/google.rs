@@ -168,7 +168,7 @@ impl GoogleOp {
             GoogleOp::DocsRevise { .. } => &OpInfo {
                 name: "google.docs.revise",
                 access: Write,
-                summary: "revise a Google Doc: --replace OLD --with NEW, --append TEXT, or --replace-body-from FILE; read back to verify",
+                summary: "revise a Google Doc: --replace OLD --with NEW, --append TEXT, or --replace-body-from FILE; refused, nothing written, if the document changed since it was read; read back to verify",
                 usage: "sidekey google docs revise FILE_ID --append \"Next steps: …\"",
             },
             GoogleOp::MemoryList => &OpInfo {

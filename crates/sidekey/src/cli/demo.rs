@@ -33,6 +33,7 @@ pub async fn run(auto_approve: bool) -> Result<(), Failure> {
     gopts.auto_approve_after_polls = Some(1);
     let gidp = FakeIdp::start(gopts);
     let google = FakeGoogle::start(GoogleOptions::default());
+    google.trust(&gidp, "tv");
     let home = std::env::temp_dir().join(format!("sidekey-demo-{}", std::process::id()));
     let _cleanup = RemoveOnDrop(home.clone());
     sidekey_vault::create_private_dir(&home)?;

@@ -104,6 +104,30 @@ pub async fn run(backend: &Backend, name: &str, json: bool, how: How<'_>) -> Res
     result
 }
 
+/// `sidekey login` without a name: which accounts there are to sign in to (exit 2).
+pub(crate) async fn which_account(backend: &Backend) -> Failure {
+    let names: Vec<String> = match backend.local() {
+        Some(l) => l.ctx.config.accounts.keys().cloned().collect(),
+        None => match backend.status(None).await {
+            Ok(s) => s.accounts.into_iter().map(|a| a.name).collect(),
+            Err(f) => return f,
+        },
+    };
+    if names.is_empty() {
+        let config = match backend.local() {
+            Some(l) => l.ctx.config.path.display().to_string(),
+            None => "the daemon's config".into(),
+        };
+        return Failure::usage(format!(
+            "which account? {config} defines none yet: add one ([accounts.NAME] with provider and client_id; see the README's \"Config reference\"), then `sidekey login NAME`"
+        ));
+    }
+    Failure::usage(format!(
+        "which account? `sidekey login NAME`, NAME one of: {}",
+        names.join(", ")
+    ))
+}
+
 /// `login --json` when the command failed before any sign-in could start (the config file
 /// does not load): the same `failed` event as every other failure, besides the stderr line.
 pub(crate) async fn failed_before_start(name: &str, f: &Failure) {

@@ -15,6 +15,7 @@ pub(crate) mod login;
 mod ms;
 pub mod output;
 mod secret_provider;
+mod telegram;
 mod youtube;
 
 use crate::api::OpRequest;
@@ -40,7 +41,8 @@ pub struct Cli {
 pub enum Command {
     /// Sign in to an account with the device flow and wait until it is done
     Login {
-        name: String,
+        /// The account (without it, the configured accounts are listed)
+        name: Option<String>,
         /// One JSON event per line on stdout
         #[arg(long)]
         json: bool,
@@ -85,8 +87,18 @@ pub enum Command {
     },
     /// Revoke the account's tokens at the provider where possible, then forget them
     Logout { name: String },
-    /// Check config, vault key placement, permissions, clock and endpoints
+    /// Check config, vault key placement, permissions, clock, endpoints and Telegram
     Doctor,
+    /// Telegram: give sidekey a bot of its own and record your chat (`sidekey telegram setup`)
+    Telegram {
+        #[command(subcommand)]
+        action: TelegramAction,
+    },
+    /// The notification channels ([notify.*]): `sidekey notify test` sends a test message
+    Notify {
+        #[command(subcommand)]
+        action: NotifyAction,
+    },
     /// Run the daemon: owns the vault, serves the API on a unix socket (and TCP with --listen)
     Serve {
         /// Unix socket path (default $SIDEKEY_HOME/sidekey.sock or [server] socket)
@@ -171,6 +183,27 @@ pub enum Command {
 }
 
 #[derive(Subcommand)]
+pub enum TelegramAction {
+    /// Take a bot token (sidekey's own bot from @BotFather, never the one OpenClaw polls), wait
+    /// for you to send /start to it, record the chat in the config, send a test message
+    Setup {
+        /// Read the bot token from this file (else TELEGRAM_BOT_TOKEN, else it is asked for
+        /// without echo, or read from standard input when that is not a terminal)
+        #[arg(long, value_name = "FILE")]
+        token_file: Option<PathBuf>,
+        /// How long to wait for your /start, e.g. 5m
+        #[arg(long, value_name = "DURATION", default_value = "5m")]
+        wait: String,
+    },
+}
+
+#[derive(Subcommand)]
+pub enum NotifyAction {
+    /// Send a test message through every configured channel (Telegram, webhook, ntfy)
+    Test,
+}
+
+#[derive(Subcommand)]
 pub enum SkillsAction {
     /// Write one skill folder per capability into DIR (OpenClaw's workspace `skills/`)
     Write { dir: PathBuf },
@@ -183,6 +216,11 @@ impl Command {
     }
 }
 
+/// A Telegram Bot API failure as the person can act on it (for `doctor` too).
+pub fn telegram_failure(e: sidekey_notify::bot::BotError, bot: Option<&str>) -> Failure {
+    telegram::bot_failure(e, bot)
+}
+
 /// Run one command to its end.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {
@@ -191,14 +229,21 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Serve { socket, listen } => {
             crate::daemon::serve(crate::context::Context::from_env()?, socket, listen).await
         }
-        Command::Doctor => crate::doctor::run(&crate::context::Context::from_env()?).await,
+        Command::Doctor => crate::doctor::run().await,
+        Command::Telegram {
+            action: TelegramAction::Setup { token_file, wait },
+        } => telegram::setup(token_file.as_deref(), &wait).await,
+        Command::Notify {
+            action: NotifyAction::Test,
+        } => telegram::notify_test().await,
         Command::Mcp => {
+            crate::mcp::hint_on_a_terminal();
             let backend = Backend::from_env()?.called_by(crate::backend::Caller::Mcp);
             crate::mcp::serve(backend).await
         }
+        // The log lives in the home; it needs no config.
         Command::Audit { since, json } => {
-            let ctx = crate::context::Context::from_env()?;
-            crate::audit::show(&ctx.home, since.as_deref(), json)
+            crate::audit::show(&crate::context::default_home()?, since.as_deref(), json)
         }
         Command::Skills {
             action: SkillsAction::Write { dir },
@@ -233,11 +278,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             output::line("ok")
         }
         Command::Health { socket: None } => {
-            let backend = match Backend::from_env()? {
-                Backend::Local(l, _) => Backend::Remote(crate::backend::Remote::for_socket(
-                    &crate::daemon::default_socket(&l.ctx),
+            let backend = match crate::env::text(crate::env::SIDEKEY_URL) {
+                Some(_) => Backend::from_env()?,
+                None => Backend::Remote(crate::backend::Remote::for_socket(
+                    &crate::daemon::default_socket(
+                        &crate::context::Context::from_env_allow_missing()?,
+                    ),
                 )?),
-                remote => remote,
             };
             backend.health().await?;
             output::line("ok")
@@ -247,7 +294,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
                 Ok(b) => b,
                 Err(f) => {
                     if let Command::Login {
-                        name,
+                        name: Some(name),
                         json: true,
                         background: false,
                         ..
@@ -276,6 +323,9 @@ async fn run_on(backend: &Backend, command: Command) -> Result<(), Failure> {
             paste_url,
             replace_identity,
         } => {
+            let Some(name) = name else {
+                return Err(login::which_account(backend).await);
+            };
             let mode = login::mode(no_wait, wait, background);
             let how = login::How {
                 mode,

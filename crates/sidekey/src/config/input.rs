@@ -23,10 +23,22 @@ pub(super) fn inline_or_file(
     }
 }
 
+/// What a missing secret file's error adds: what to do.
+pub(super) const MISSING_FILE_HINT: &str = " (put the secret in that file, or fix the path)";
+
 pub(super) fn read_secret(base: &Path, file: &str, what: &str) -> Result<Secret, Located> {
     let p = base.join(file);
-    let text = std::fs::read_to_string(&p)
-        .map_err(|e| (None, format!("cannot read {what} {}: {e}", p.display())))?;
+    let text = std::fs::read_to_string(&p).map_err(|e| {
+        let hint = if e.kind() == std::io::ErrorKind::NotFound {
+            MISSING_FILE_HINT
+        } else {
+            ""
+        };
+        (
+            None,
+            format!("cannot read {what} {}: {e}{hint}", p.display()),
+        )
+    })?;
     let t = text.trim();
     if t.is_empty() {
         return Err((None, format!("{what} {} is empty", p.display())));

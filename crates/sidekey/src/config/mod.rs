@@ -63,6 +63,9 @@ pub struct Config {
     pub notify: Notify,
     pub server: Server,
     pub accounts: BTreeMap<String, Account>,
+    /// Only from [`Config::load_lenient`] (`doctor`): why `[notify.*]` did not load (it is then
+    /// left empty), so the rest can still be checked.
+    pub notify_problem: Option<String>,
 }
 
 impl Config {
@@ -81,7 +84,21 @@ impl Config {
         }
     }
 
+    /// As [`Config::load`], except that a `[notify.*]` that does not load (a token file that
+    /// is not there) leaves the channels empty and says why in `notify_problem`: `doctor`
+    /// reports it among the rest instead of stopping at it.
+    pub fn load_lenient(path: &Path) -> Result<Config, Failure> {
+        match std::fs::read_to_string(path) {
+            Ok(text) => Config::parse_with(path, &text, true),
+            Err(_) => Config::load(path),
+        }
+    }
+
     pub fn parse(path: &Path, text: &str) -> Result<Config, Failure> {
+        Config::parse_with(path, text, false)
+    }
+
+    fn parse_with(path: &Path, text: &str, lenient: bool) -> Result<Config, Failure> {
         let at = |span: Option<std::ops::Range<usize>>, msg: &str| {
             let line = span
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
@@ -91,7 +108,7 @@ impl Config {
         };
         let raw: RawConfig = toml::from_str(text).map_err(|e| {
             let msg = redact_quoted(&e.message().trim().replace('\n', " "));
-            at(e.span(), &msg)
+            at(e.span(), &did_you_mean(&msg))
         })?;
         let duration = |v: &Option<Spanned<toml::Value>>, default: u64, what: &str| {
             let Some(v) = v else {
@@ -129,7 +146,11 @@ impl Config {
             }
             None => None,
         };
-        let notify = notify::notify(raw.notify, base).map_err(|(s, m)| at(s, &m))?;
+        let (notify, notify_problem) = match notify::notify(raw.notify, base) {
+            Ok(n) => (n, None),
+            Err((s, m)) if lenient => (Notify::default(), Some(at(s, &m).message)),
+            Err((s, m)) => return Err(at(s, &m)),
+        };
         let server = Server::from_raw(raw.server, base);
         let mut accounts = BTreeMap::new();
         for (name, spanned) in raw.accounts {
@@ -153,6 +174,7 @@ impl Config {
             notify,
             server,
             accounts,
+            notify_problem,
         })
     }
 
@@ -175,6 +197,51 @@ impl Config {
                 )
             })
         })
+    }
+}
+
+/// Serde's "unknown field `tennant`, expected one of `provider`, `client_id`, … (27 of them)"
+/// becomes "unknown field `tennant` (did you mean `tenant`?)": the closest known key when one is
+/// close, else the keys themselves when they are few, else where they are all listed.
+fn did_you_mean(msg: &str) -> String {
+    let Some(start) = msg.find("unknown field `") else {
+        return msg.to_string();
+    };
+    let rest = &msg[start + "unknown field `".len()..];
+    let Some(end) = rest.find('`') else {
+        return msg.to_string();
+    };
+    let unknown = &rest[..end];
+    let after = &rest[end + 1..];
+    // The expected keys: every `quoted` word after the unknown one.
+    let known: Vec<&str> = after.split('`').skip(1).step_by(2).collect();
+    let head = &msg[..start + "unknown field `".len() + end + 1];
+    let lower = unknown.to_ascii_lowercase();
+    // A few edits away, or the key cut short (`chat` for `chat_id`).
+    let best = known
+        .iter()
+        .map(|k| {
+            let d = strsim::levenshtein(&lower, k);
+            let cut_short = lower.len() >= 3 && (k.starts_with(&lower) || lower.starts_with(*k));
+            (if cut_short { d.min(1) } else { d }, *k)
+        })
+        .min();
+    match best {
+        Some((d, k)) if d <= (unknown.chars().count() / 3).max(2) => {
+            format!("{head} (did you mean `{k}`?)")
+        }
+        _ if known.is_empty() => format!("{head}: this section takes no such key"),
+        _ if known.len() <= 8 => format!(
+            "{head}: the keys here are {}",
+            known
+                .iter()
+                .map(|k| format!("`{k}`"))
+                .collect::<Vec<_>>()
+                .join(", ")
+        ),
+        _ => format!(
+            "{head}: it is no key of this section (every key is in the README's \"Config reference\")"
+        ),
     }
 }
 
@@ -564,6 +631,33 @@ issuer = "https://idp.example.com"
             );
             assert!(err.contains("line 4"), "{err}");
         }
+    }
+
+    /// Issue 20, item 4: a mistyped key gets the closest known one, not the list of them all.
+    #[test]
+    fn a_mistyped_key_gets_a_did_you_mean() {
+        let err = parse(
+            "[accounts.a]\nprovider = \"microsoft\"\nclient_id = \"x\"\ntennant = \"common\"\n",
+        )
+        .unwrap_err();
+        assert!(err.starts_with("c.toml line 4:"), "{err}");
+        assert!(
+            err.contains("unknown field `tennant` (did you mean `tenant`?)"),
+            "{err}"
+        );
+        assert!(
+            !err.contains("client_secret"),
+            "the whole list again: {err}"
+        );
+        let err = parse("refresh_margn = 5\n").unwrap_err();
+        assert!(err.contains("did you mean `refresh_margin`?"), "{err}");
+        let err = parse("[notify.telegram]\nchat = 5\n").unwrap_err();
+        assert!(err.contains("did you mean `chat_id`?"), "{err}");
+        // Nothing close: no guess, and where the keys are.
+        let err = parse("[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nzzzzzzzz = 1\n")
+            .unwrap_err();
+        assert!(!err.contains("did you mean"), "{err}");
+        assert!(err.contains("Config reference"), "{err}");
     }
 
     #[test]

@@ -1,7 +1,7 @@
 //! `[notify.*]`: where login codes and outcomes are sent besides stdout (Telegram, a webhook,
 //! ntfy), with their secrets read at load time. Telegram also switches on from the environment.
 
-use super::input::{Located, inline_or_file, read_secret};
+use super::input::{Located, MISSING_FILE_HINT, inline_or_file, read_secret};
 use serde::Deserialize;
 use sidekey_flow::Secret;
 use sidekey_flow::provider::endpoint_url;
@@ -89,7 +89,19 @@ pub(super) fn notify(raw: RawNotify, base: &Path) -> Result<Notify, Located> {
             base,
             "[notify.telegram] bot_token",
             "[notify.telegram] bot_token_file",
-        )? {
+        )
+        .map_err(|(span, m)| {
+            if !m.starts_with("cannot read") {
+                return (span, m);
+            }
+            (
+                span,
+                format!(
+                    "{}: run `sidekey telegram setup` (it writes the token file and records your chat), or remove the [notify.telegram] section",
+                    m.trim_end_matches(MISSING_FILE_HINT)
+                ),
+            )
+        })? {
             Some(t) => Some(t),
             None => crate::env::text(crate::env::TELEGRAM_BOT_TOKEN).map(Secret::new),
         };
@@ -121,12 +133,12 @@ pub(super) fn notify(raw: RawNotify, base: &Path) -> Result<Notify, Located> {
                 });
             }
             (None, _) if tg_section => {
-                return Err((None, "[notify.telegram] needs a bot token: bot_token_file, or TELEGRAM_BOT_TOKEN in the environment".into()));
+                return Err((None, "[notify.telegram] needs a bot token: run `sidekey telegram setup`, or set bot_token_file (or TELEGRAM_BOT_TOKEN in the environment)".into()));
             }
             (_, None) if tg_section => {
                 return Err((
                     None,
-                    "[notify.telegram] needs chat_id, or TELEGRAM_CHAT_ID in the environment"
+                    "[notify.telegram] needs chat_id: run `sidekey telegram setup` (it records your chat), or set chat_id (or TELEGRAM_CHAT_ID in the environment)"
                         .into(),
                 ));
             }

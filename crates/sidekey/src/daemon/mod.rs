@@ -22,6 +22,10 @@
 //!   the API (and resumes ones interrupted by a restart), and sends their notifications.
 //! * On SIGTERM/SIGINT it stops accepting requests and waits for work that may rotate a refresh
 //!   token (refreshes, sign-ins storing tokens), so a rotated refresh token is never lost.
+//! * Refreshed tokens the vault refuses to store (a full disk, a folder it cannot write) are held
+//!   in memory with the account's lock, served from there, and stored by a retry with backoff
+//!   (said in its log, the audit log and `status`); at shutdown what is still unstored goes to
+//!   the vault's rescue folder ([`account::Unsaved`]).
 //!
 //! The routes and bodies are in [`crate::api`]. Errors are `{"error": Failure}` with an HTTP
 //! status derived from the exit code (2→400, 3→409, 4→410, 5→502, 6→403, 1→500; a bad API key
@@ -154,6 +158,9 @@ pub async fn serve(
     let socket = socket.unwrap_or_else(|| default_socket(&ctx));
     let listen = listen.or_else(|| ctx.config.server.listen.clone());
     let (stop_tx, stop) = Stop::new();
+    // Refreshed tokens the vault refuses are held in memory and retried, never dropped.
+    let mut ctx = ctx;
+    ctx.unsaved = Some(account::Unsaved::default());
     let d = Daemon::new(ctx, api_key, stop);
 
     let unix = bind_unix(&socket)?;
@@ -188,6 +195,17 @@ pub async fn serve(
     );
     d.local.signins.resume_all();
     let refresher = tokio::spawn(refresh_loop(d.clone()));
+    let saver = {
+        let d = d.clone();
+        tokio::spawn(async move {
+            loop {
+                tokio::time::sleep(Duration::from_secs(1)).await;
+                if let Some(mem) = &d.ctx().unsaved {
+                    mem.retry(d.ctx(), false).await;
+                }
+            }
+        })
+    };
     let summaries = {
         let d = d.clone();
         tokio::spawn(async move {
@@ -215,6 +233,11 @@ pub async fn serve(
     let deadline = Instant::now() + Duration::from_secs(30);
     while d.inflight.load(Ordering::SeqCst) > 0 && Instant::now() < deadline {
         tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    // Tokens the vault still refuses: one last try, else the rescue folder (said in the log).
+    saver.abort();
+    if let Some(mem) = &d.ctx().unsaved {
+        mem.retry(d.ctx(), true).await;
     }
     d.refusals.flush(&d.ctx().home, true);
     let _ = std::fs::remove_file(&socket);
@@ -253,6 +276,7 @@ async fn refresh_loop(d: Shared) {
                 "refresh",
                 json!({}),
                 start,
+                audit::Reached::Run,
                 &r,
             );
         }

@@ -144,6 +144,7 @@ async fn audit_layer(
         &op,
         json!({}),
         started,
+        audit::Reached::Checks,
         &Err(failure),
     );
     resp
@@ -771,8 +772,28 @@ mod tests {
             ops,
             ["token", "logout", "token", "token", "ms.me", "ms.calendar"]
         );
-        assert_eq!(log[0]["decision"], "deny");
-        assert_eq!(log[2]["decision"], "allow");
+        // Nothing here ran: a refusal, an unreadable body, an unknown account, an operation
+        // with no account or bad arguments are all `deny`, never `allow` (issue 20, item 6).
+        let decisions: Vec<(&str, &str)> = log
+            .iter()
+            .map(|e| {
+                (
+                    e["decision"].as_str().unwrap(),
+                    e["outcome"].as_str().unwrap(),
+                )
+            })
+            .collect();
+        assert_eq!(
+            decisions,
+            [
+                ("deny", "policy"),
+                ("deny", "policy"),
+                ("deny", "usage"),
+                ("deny", "config"),
+                ("deny", "config"),
+                ("deny", "usage")
+            ]
+        );
     }
 
     /// `GET /v1/ops`: each operation with the accounts whose policy allows it; an account of

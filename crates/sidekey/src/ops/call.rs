@@ -160,6 +160,21 @@ where
         .finish(account, op)
 }
 
+/// What the person does about a scope an operation needs and the grant lacks (the end of the
+/// "was not granted" message). `asked`: the sign-in asked for a scope that would do, so the
+/// person left it unticked on the consent page (Google's granular consent) or the provider
+/// withheld it — signing in again and granting it is the fix, not the config
+/// (docs/providers.md, "Partial grants"). Otherwise the account's scopes lack it: add `add`.
+pub fn not_granted_advice(name: &str, asked: bool, add: &str) -> String {
+    if asked {
+        format!(
+            "it was asked for but not granted (left unticked on the consent page): run `sidekey login {name}` and grant it"
+        )
+    } else {
+        format!("add {add} to the account's scopes and run `sidekey login {name}`")
+    }
+}
+
 /// The scopes of `granted` that lie within the account's ceiling. An operation these do not
 /// cover, but `granted` does, could run only on a scope the provider granted beyond the ceiling
 /// (consented earlier and returned again): the policy refuses it.

@@ -5,7 +5,7 @@
 
 use crate::catalog::microsoft::*;
 
-use super::call::{ServiceError, with_token, within_ceiling};
+use super::call::{ServiceError, not_granted_advice, with_token, within_ceiling};
 use super::timezone;
 use crate::account::Record;
 use crate::context::Context;
@@ -45,12 +45,16 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
                     "sidekey: warning: '{name}' was not granted {missing}; those dashboard sections stay empty"
                 );
             } else {
+                // Asked for at sign-in and not granted (a partial grant), or never asked for.
+                let asked = !rec.requested_scopes.is_empty()
+                    && op.graph_op().missing(&rec.requested_scopes).is_none();
                 return Err(Failure::new(
                     Exit::NotSignedIn,
                     Reason::MissingScope,
                     format!(
-                        "'{name}' was not granted {missing}, which `ms {}` needs: add it to the account's scopes and run `sidekey login {name}`",
-                        op.graph_name().replace('.', " ")
+                        "'{name}' was not granted {missing}, which `ms {}` needs: {}",
+                        op.graph_name().replace('.', " "),
+                        not_granted_advice(name, asked, "it")
                     ),
                 ));
             }

@@ -501,6 +501,7 @@ impl Job {
                 "login",
                 serde_json::json!({"step": "finish"}),
                 started,
+                crate::audit::Reached::Run,
                 &Err(failure.clone()),
             );
         }

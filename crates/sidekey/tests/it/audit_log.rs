@@ -60,8 +60,14 @@ fn sidekey_audit_reads_rotated_files_oldest_first() {
     let out = env.run(&["audit", "--since", "1h"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     let text = stdout(&out);
-    let shown: Vec<&str> = text
-        .lines()
+    // The text view starts with a header naming the columns (issue 20, item 6).
+    let mut lines = text.lines();
+    let header = lines.next().unwrap_or_default();
+    assert!(
+        header.starts_with("TIME") && header.contains("DECISION"),
+        "{text}"
+    );
+    let shown: Vec<&str> = lines
         .map(|l| l.split_whitespace().nth(1).unwrap())
         .collect();
     assert_eq!(shown, ["recent-2", "recent-1", "current"], "{text}");

@@ -566,7 +566,9 @@ fn the_audit_view_escapes_names_a_caller_chose() {
     let shown = env.run(&["audit"]);
     assert_eq!(shown.status.code(), Some(0));
     let out = stdout(&shown);
-    assert_eq!(out.lines().count(), 2, "{out:?}");
+    // The header, then one line per entry.
+    assert_eq!(out.lines().count(), 3, "{out:?}");
+    assert!(out.starts_with("TIME"), "{out}");
     assert!(
         !out.chars().any(|c| c.is_control() && c != '\n'),
         "control characters reached the terminal: {out:?}"

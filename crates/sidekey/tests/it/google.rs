@@ -36,8 +36,19 @@ fn setup(
 ) -> (FakeIdp, FakeGoogle, Env) {
     let mut o = Options::new(Dialect::Google);
     o.auto_approve_after_polls = Some(1);
+    setup_idp(o, opts, drive_extra, allow)
+}
+
+fn setup_idp(
+    o: Options,
+    opts: GoogleOptions,
+    drive_extra: &str,
+    allow: Option<&str>,
+) -> (FakeIdp, FakeGoogle, Env) {
     let idp = FakeIdp::start(o);
     let google = FakeGoogle::start(opts);
+    // Drive accepts what Google's authorization server issued, with the grant's scopes.
+    google.trust(&idp, "tv");
     let env = Env::new(&config(&idp, &google, drive_extra, allow));
     let out = env.run(&["login", "g"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -400,6 +411,183 @@ fn the_fake_docs_batch_is_atomic() {
     assert_eq!(google.content(&id).unwrap(), "abc\n", "nothing applied");
 }
 
+/// Docs refuses a batch pinned (`writeControl.requiredRevisionId`) to a revision that is no
+/// longer the latest, before looking at its requests, and changes nothing; pinned to the latest it
+/// applies and answers the new revision (docs/google-drive.md, "Writes and the person's edits").
+#[test]
+fn the_fake_docs_refuses_a_stale_required_revision() {
+    let google = FakeGoogle::start(GoogleOptions::default());
+    let id = google.app_creates_file("tv", None, "D", DOC_MIME, b"draft");
+    let url = format!("{}/v1/documents/{id}:batchUpdate", google.base_url());
+    let read = google.revision(&id).unwrap();
+    google.person_edits(&id, "the person's words");
+    let latest = google.revision(&id).unwrap();
+    assert_ne!(read, latest, "an edit makes a new revision");
+    let pinned = |control: &str| {
+        format!(
+            r#"{{"requests":[{{"insertText":{{"location":{{"index":1}},"text":"X"}}}}],"writeControl":{{{control}}}}}"#
+        )
+    };
+    let (status, reply) = http_post(&url, &pinned(&format!(r#""requiredRevisionId":"{read}""#)));
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("\"FAILED_PRECONDITION\""), "{reply}");
+    assert!(
+        reply.contains(&format!(
+            "The required revision ID '{read}' does not match the latest revision."
+        )),
+        "{reply}"
+    );
+    assert_eq!(google.content(&id).unwrap(), "the person's words\n");
+    assert_eq!(
+        google.revision(&id).unwrap(),
+        latest,
+        "a refusal is no write"
+    );
+    // Both controls at once: a oneof, refused.
+    let (status, reply) = http_post(
+        &url,
+        &pinned(&format!(
+            r#""requiredRevisionId":"{latest}","targetRevisionId":"{latest}""#
+        )),
+    );
+    assert_eq!(status, 400, "{reply}");
+    assert!(reply.contains("\"INVALID_ARGUMENT\""), "{reply}");
+    assert_eq!(google.content(&id).unwrap(), "the person's words\n");
+    // Pinned to the latest revision: applied, and the answer names the new one.
+    let (status, reply) = http_post(
+        &url,
+        &pinned(&format!(r#""requiredRevisionId":"{latest}""#)),
+    );
+    assert_eq!(status, 200, "{reply}");
+    assert_eq!(google.content(&id).unwrap(), "Xthe person's words\n");
+    let after = google.revision(&id).unwrap();
+    assert_ne!(after, latest);
+    assert!(
+        reply.contains(&format!(
+            r#""writeControl":{{"requiredRevisionId":"{after}"}}"#
+        )),
+        "{reply}"
+    );
+    // Every body is kept, the refused ones too.
+    let kept = google.batch_updates();
+    assert_eq!(kept.len(), 3);
+    assert_eq!(kept[0].0, id);
+    assert_eq!(
+        kept[0].1["writeControl"]["requiredRevisionId"],
+        read.as_str()
+    );
+}
+
+/// Every revision sidekey sends is pinned to the revision it read: `documents.get`, then
+/// `documents.batchUpdate` with `writeControl.requiredRevisionId` = that read's `revisionId`
+/// (docs/google-drive.md, "Writes and the person's edits").
+#[test]
+fn a_revision_is_pinned_to_the_revision_it_read() {
+    let (_idp, google, env) = setup(GoogleOptions::default(), "", Some(WRITES));
+    let doc = google.app_creates_file("tv", None, "Plan", DOC_MIME, b"the {{DAY}} plan");
+    let body = write_file(&env, "b.txt", b"a new plan\n");
+    let edits: [&[&str]; 3] = [
+        &["--replace", "{{DAY}}", "--with", "Monday"],
+        &["--append", "and then lunch"],
+        &["--replace-body-from", &body],
+    ];
+    for (i, edit) in edits.iter().enumerate() {
+        let read = google.revision(&doc).unwrap();
+        let mut args = vec!["google", "docs", "revise", &doc];
+        args.extend_from_slice(edit);
+        args.push("--json");
+        let r = json_of(&env, &args);
+        assert_eq!(r["verified"], true, "{r}");
+        let sent = google.batch_updates();
+        assert_eq!(sent.len(), i + 1, "one write per revision: {sent:?}");
+        let (id, b) = &sent[i];
+        assert_eq!(id, &doc);
+        assert_eq!(
+            b["writeControl"],
+            serde_json::json!({"requiredRevisionId": read}),
+            "{edit:?}: {b}"
+        );
+        assert_ne!(
+            google.revision(&doc).unwrap(),
+            read,
+            "the write made a new one"
+        );
+    }
+    assert_eq!(google.content(&doc).unwrap(), "a new plan\n");
+}
+
+/// The person edits the document between sidekey's read and its write: Docs refuses the pinned
+/// write, the person's text stays as they left it, and sidekey says so in one line (exit 5,
+/// reason `document_changed`: read it again and retry), in the audit log, and to the agent
+/// through the daemon. It writes nothing else.
+#[test]
+fn a_persons_edit_between_read_and_write_is_not_overwritten() {
+    let (idp, google, env) = setup(GoogleOptions::default(), "", Some(WRITES));
+    let doc = google.app_creates_file("tv", None, "Plan", DOC_MIME, b"the old plan");
+    let body = write_file(&env, "b.txt", b"the agent's plan\n");
+    let theirs = "the person's new plan, typed just now";
+    google.person_edits_after_next_read(&doc, theirs);
+    let out = env.run(&[
+        "google",
+        "docs",
+        "revise",
+        &doc,
+        "--replace-body-from",
+        &body,
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("changed since sidekey read it") && err.contains("read it again"),
+        "{err}"
+    );
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    assert_eq!(google.content(&doc).unwrap(), format!("{theirs}\n"));
+    assert_eq!(google.batch_updates().len(), 1, "no second write");
+
+    // The agent, through the daemon: the same refusal, with its reason word.
+    google.person_edits_after_next_read(&doc, "the person again");
+    let d = daemon_helpers::start_daemon(&env);
+    let (s, reply) = daemon_helpers::raw(
+        &d.socket,
+        "POST",
+        "/v1/op",
+        Some(daemon_helpers::API_KEY),
+        Some(&format!(
+            r#"{{"op":"google.docs.revise","id":"{doc}","edit":{{"kind":"append","text":"the agent's note"}}}}"#
+        )),
+    );
+    assert_eq!(s, 502, "{reply}");
+    assert!(reply.contains("document_changed"), "{reply}");
+    assert!(reply.contains("changed since sidekey read it"), "{reply}");
+    drop(d);
+    assert_eq!(google.content(&doc).unwrap(), "the person again\n");
+    assert_eq!(google.batch_updates().len(), 2);
+
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    let refused: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"operation\":\"google.docs.revise\""))
+        .collect();
+    assert_eq!(refused.len(), 2, "{log}");
+    for l in refused {
+        assert!(l.contains("\"outcome\":\"document_changed\""), "{l}");
+        assert!(!l.contains(theirs) && !l.contains("agent's"), "{l}");
+    }
+    // Read again and retried: it goes through, on top of the person's text.
+    json_of(
+        &env,
+        &[
+            "google", "docs", "revise", &doc, "--append", "agreed", "--json",
+        ],
+    );
+    assert_eq!(google.content(&doc).unwrap(), "the person again\nagreed\n");
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
 fn http_post(url: &str, body: &str) -> (u16, String) {
     let u = url::Url::parse(url).unwrap();
     let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();
@@ -504,7 +692,8 @@ fn pick_flow(per_project: bool) {
         per_project_grants: per_project,
         ..GoogleOptions::default()
     });
-    google.bind_token_source("desktop", desktop.access_token_source());
+    google.trust(&idp, "tv");
+    google.trust(&desktop, "desktop");
     let extra = format!(
         "picker_client_id = \"desktop-client\"\npicker_client_secret = \"desktop-secret\"\npicker_authorization_endpoint = \"{0}/o/oauth2/v2/auth\"\npicker_token_endpoint = \"{0}/token\"\n",
         desktop.base_url()
@@ -593,7 +782,8 @@ fn pick_setup() -> PickSetup {
     d.client_secret = Some("desktop-secret".into());
     let desktop = FakeIdp::start(d);
     let google = FakeGoogle::start(GoogleOptions::default());
-    google.bind_token_source("desktop", desktop.access_token_source());
+    google.trust(&idp, "tv");
+    google.trust(&desktop, "desktop");
     let extra = format!(
         "picker_client_id = \"desktop-client\"\npicker_client_secret = \"desktop-secret\"\npicker_authorization_endpoint = \"{0}/o/oauth2/v2/auth\"\npicker_token_endpoint = \"{0}/token\"\n",
         desktop.base_url()
@@ -864,15 +1054,9 @@ fn a_testing_mode_project_is_warned_about_at_sign_in_and_in_status() {
 #[test]
 fn memory_in_app_data_with_a_code_flow_sign_in() {
     let idp = FakeIdp::start(Options::new(Dialect::Google));
-    let mut opts = GoogleOptions::default();
-    opts.app_scopes.insert(
-        "tv".into(),
-        vec![
-            "https://www.googleapis.com/auth/drive.file".into(),
-            "https://www.googleapis.com/auth/drive.appdata".into(),
-        ],
-    );
-    let google = FakeGoogle::start(opts);
+    let google = FakeGoogle::start(GoogleOptions::default());
+    // The grant holds drive.appdata because the code-flow sign-in asked for it.
+    google.trust(&idp, "tv");
     let cfg = config(&idp, &google, "", Some(WRITES))
         .replace(
             "scopes = [\"openid\", \"email\", \"profile\", \"drive.file\"]",
@@ -1096,4 +1280,62 @@ fn inbox_read_stops_at_its_reply_budget() {
         alone["files"][0]["content"].as_str().unwrap().len(),
         1_900_000
     );
+}
+
+#[test]
+fn an_expired_cached_token_is_refreshed_and_drive_and_docs_get_only_the_new_one() {
+    // Every token lives 30 s: inside the refresh margin, so each run finds it due.
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    o.access_token_ttl = 30;
+    let (idp, google, env) = setup_idp(o, GoogleOptions::default(), "", Some(WRITES));
+    let doc = google.app_creates_file("tv", None, "Plan", DOC_MIME, b"ship it");
+    for args in [
+        &["google", "inbox", "list"][..],
+        &["google", "docs", "revise", &doc, "--append", "then rest"],
+    ] {
+        // The cached token has expired at Google too: Drive and Docs refuse it.
+        idp.expire_access_tokens();
+        let before = idp.issued_access_tokens();
+        google.clear_requests();
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let issued = idp.issued_access_tokens();
+        assert_eq!(issued.len(), before.len() + 1, "{args:?}: one refresh");
+        let new = issued.last().unwrap();
+        let sent = google.bearer_tokens();
+        assert!(!sent.is_empty(), "{args:?}");
+        assert!(
+            sent.iter().all(|t| t == new),
+            "{args:?}: Google received a token from before the refresh"
+        );
+    }
+    assert!(
+        google
+            .requests()
+            .iter()
+            .any(|r| r.contains("/v1/documents/")),
+        "the Docs API was called: {:?}",
+        google.requests()
+    );
+    assert!(google.content(&doc).unwrap().contains("then rest"));
+}
+
+#[test]
+fn drive_file_left_unticked_at_sign_in_is_named_with_what_to_do() {
+    // Google's granular consent: the person unticks "See, edit, create and delete only the
+    // specific Google Drive files you use with this app"; the token response's `scope` lacks it.
+    let mut o = Options::new(Dialect::Google);
+    o.auto_approve_after_polls = Some(1);
+    o.withheld_scopes = vec!["https://www.googleapis.com/auth/drive.file".into()];
+    let (_idp, google, env) = setup_idp(o, GoogleOptions::default(), "", None);
+    google.clear_requests();
+    let out = env.run(&["google", "inbox", "list"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("drive.file"), "{err}");
+    assert!(err.contains("was asked for but not granted"), "{err}");
+    assert!(err.contains("run `sidekey login g` and grant it"), "{err}");
+    assert!(!err.contains("add \"drive.file\""), "{err}");
+    assert!(google.requests().is_empty(), "refused before calling Drive");
 }

@@ -407,6 +407,7 @@ fn a_graph_error_that_echoes_the_token_is_scrubbed() {
         echo_authorization: true,
         ..GraphOptions::default()
     });
+    graph.trust(&idp);
     let env = Env::new(&format!(
         "[accounts.work]\nprovider = \"microsoft\"\nclient_id = \"test-client\"\nauthority = \"{}/common\"\napi_base = \"{}\"\nscopes = [\"User.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Files.Read\", \"Contacts.Read\", \"offline_access\"]\n",
         idp.base_url(),

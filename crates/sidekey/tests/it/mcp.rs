@@ -42,6 +42,7 @@ fn setup() -> (FakeIdp, FakeGraph, Env) {
         data: GraphData::sample(),
         ..GraphOptions::default()
     });
+    graph.trust(&idp);
     let ms = |name: &str| {
         format!(
             "[accounts.{name}]\nprovider = \"microsoft\"\nclient_id = \"test-client\"\nauthority = \"{}/common\"\napi_base = \"{}\"\nscopes = [{SCOPES}]\n",

@@ -21,8 +21,14 @@ pub(crate) fn setup(scopes: Option<&str>) -> (FakeIdp, FakeGraph, Env) {
 fn setup_with(scopes: Option<&str>, graph: GraphOptions) -> (FakeIdp, FakeGraph, Env) {
     let mut o = Options::new(Dialect::Microsoft);
     o.auto_approve_after_polls = Some(1);
+    setup_idp(o, scopes, graph)
+}
+
+fn setup_idp(o: Options, scopes: Option<&str>, graph: GraphOptions) -> (FakeIdp, FakeGraph, Env) {
     let idp = FakeIdp::start(o);
     let graph = FakeGraph::start(graph);
+    // Graph accepts what the identity platform issued, with the scopes of the grant.
+    graph.trust(&idp);
     let scopes = scopes.unwrap_or(
         "\"User.Read\", \"Files.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Contacts.Read\", \"offline_access\"",
     );
@@ -123,7 +129,7 @@ fn a_missing_scope_is_named_before_calling_graph() {
 #[test]
 fn a_401_refreshes_once_then_asks_to_sign_in_again() {
     let (idp, graph, env) = setup(None);
-    graph.set_valid_tokens(Some(vec![]));
+    graph.refuse_all_tokens(true);
     let out = env.run(&["ms", "me"]);
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
@@ -221,4 +227,86 @@ fn a_tenant_without_exchange_is_told_so_without_a_refresh() {
         "{text}"
     );
     assert_eq!(idp.counters().refresh_requests, before, "no refresh");
+}
+
+/// The bearer tokens Graph received, in order.
+fn graph_tokens(graph: &FakeGraph) -> Vec<String> {
+    graph
+        .requests()
+        .iter()
+        .map(|r| {
+            r.header("authorization")
+                .unwrap_or("")
+                .trim_start_matches("Bearer ")
+                .to_string()
+        })
+        .collect()
+}
+
+#[test]
+fn an_expired_cached_token_is_refreshed_and_graph_gets_only_the_new_one() {
+    // Every token lives 30 s: inside the refresh margin, so each run finds it due.
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    o.access_token_ttl = 30;
+    let (idp, graph, env) = setup_idp(
+        o,
+        None,
+        GraphOptions {
+            data: GraphData::sample(),
+            ..GraphOptions::default()
+        },
+    );
+    for args in [
+        &["ms", "mail", "unread"][..],
+        &[
+            "ms",
+            "calendar",
+            "--from",
+            "2026-10-01",
+            "--to",
+            "2027-01-01",
+        ],
+    ] {
+        // The cached token has expired at the identity platform too: Graph refuses it.
+        idp.expire_access_tokens();
+        let before = idp.issued_access_tokens();
+        graph.clear_requests();
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let issued = idp.issued_access_tokens();
+        assert_eq!(issued.len(), before.len() + 1, "{args:?}: one refresh");
+        let new = issued.last().unwrap();
+        let sent = graph_tokens(&graph);
+        assert!(!sent.is_empty(), "{args:?}");
+        assert!(
+            sent.iter().all(|t| t == new),
+            "{args:?}: Graph received a token from before the refresh"
+        );
+    }
+}
+
+#[test]
+fn a_scope_left_unticked_at_sign_in_is_named_with_what_to_do() {
+    // The person consents to everything but Mail.ReadBasic: the token response's `scope`
+    // lacks it, and Graph would refuse mail with 403 ErrorAccessDenied.
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    o.withheld_scopes = vec!["Mail.ReadBasic".into()];
+    let (_idp, graph, env) = setup_idp(o, None, GraphOptions::default());
+    graph.clear_requests();
+    let out = env.run(&["ms", "mail", "unread"]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("Mail.ReadBasic"), "{err}");
+    assert!(err.contains("was asked for but not granted"), "{err}");
+    assert!(
+        err.contains("run `sidekey login work` and grant it"),
+        "{err}"
+    );
+    assert!(!err.contains("add it to the account's scopes"), "{err}");
+    assert!(graph.requests().is_empty(), "refused before calling Graph");
+    // What was granted still works.
+    let out = env.run(&["ms", "files", "recent"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
 }

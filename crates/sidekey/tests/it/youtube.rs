@@ -36,11 +36,19 @@ fn config(idp: &FakeIdp, yt: &FakeYouTube, scopes: &str, policy: &str) -> String
 }
 
 fn setup_with(scopes: &str, yt: YouTubeOptions) -> Setup {
+    setup_idp(|_| {}, scopes, yt)
+}
+
+/// [`setup_with`], the authorization server's options changed by `change` first.
+fn setup_idp(change: impl FnOnce(&mut Options), scopes: &str, yt: YouTubeOptions) -> Setup {
     let mut o = Options::new(Dialect::Google);
     o.client_id = "123456789012-abc.apps.googleusercontent.com".into();
     o.auto_approve_after_polls = Some(1);
+    change(&mut o);
     let idp = FakeIdp::start(o);
     let yt = FakeYouTube::start(yt);
+    // YouTube accepts what Google's authorization server issued, with the grant's scopes.
+    yt.trust(&idp);
     let env = Env::new(&config(&idp, &yt, scopes, ALLOW_WRITES));
     let out = env.run(&["login", "tube"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
@@ -503,7 +511,7 @@ fn youtube_answers_that_need_the_person() {
 #[test]
 fn a_rejected_token_is_refreshed_once_then_sign_in_is_asked_for() {
     let s = setup();
-    s.yt.set_valid_tokens(Some(vec![]));
+    s.yt.refuse_all_tokens(true);
     let out = s.env.run(&yt(&["playlists"]));
     assert_eq!(out.status.code(), Some(3), "{}", stderr(&out));
     assert!(
@@ -516,7 +524,7 @@ fn a_rejected_token_is_refreshed_once_then_sign_in_is_asked_for() {
     assert_eq!(s.charged(), (0, 0));
     assert_eq!(s.ledger(), (0, 0));
     // A refreshed token that YouTube accepts: the call goes through.
-    s.yt.set_valid_tokens(None);
+    s.yt.refuse_all_tokens(false);
     let out = s.env.run(&yt(&["playlists"]));
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
     s.env.assert_no_secrets(&s.secrets());
@@ -817,4 +825,56 @@ fn titles_chosen_by_others_reach_the_terminal_printable() {
     );
     let v: Value = serde_json::from_str(&raw).unwrap();
     assert_eq!(v["playlists"][0]["title"], EVIL, "the data is kept");
+}
+
+#[test]
+fn an_expired_cached_token_is_refreshed_and_youtube_gets_only_the_new_one() {
+    // Every token lives 30 s: inside the refresh margin, so each run finds it due.
+    let s = setup_idp(
+        |o| o.access_token_ttl = 30,
+        DEFAULT_SCOPES,
+        YouTubeOptions::default(),
+    );
+    for args in [&["playlists"][..], &["playlist", "create", "Fresh"]] {
+        // The cached token has expired at Google too: YouTube refuses it.
+        s.idp.expire_access_tokens();
+        let before = s.idp.issued_access_tokens();
+        s.yt.clear_requests();
+        let out = s.env.run(&yt(args));
+        assert_eq!(out.status.code(), Some(0), "{args:?}: {}", stderr(&out));
+        let issued = s.idp.issued_access_tokens();
+        assert_eq!(issued.len(), before.len() + 1, "{args:?}: one refresh");
+        let new = format!("Bearer {}", issued.last().unwrap());
+        let sent = s.yt.requests();
+        assert!(!sent.is_empty(), "{args:?}");
+        assert!(
+            sent.iter()
+                .all(|r| r.header("authorization") == Some(new.as_str())),
+            "{args:?}: YouTube received a token from before the refresh"
+        );
+    }
+    assert!(s.yt.my_playlists().iter().any(|p| p.1 == "Fresh"));
+}
+
+#[test]
+fn youtube_left_unticked_at_sign_in_is_named_with_what_to_do() {
+    // Google's granular consent: the person unticks the YouTube scope; the token response's
+    // `scope` lacks it (YouTube would answer 403 insufficientPermissions).
+    let s = setup_idp(
+        |o| o.withheld_scopes = vec!["https://www.googleapis.com/auth/youtube".into()],
+        DEFAULT_SCOPES,
+        YouTubeOptions::default(),
+    );
+    s.yt.clear_requests();
+    let out = s.env.run(&yt(&["playlists"]));
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("youtube"), "{err}");
+    assert!(err.contains("was asked for but not granted"), "{err}");
+    assert!(
+        err.contains("run `sidekey login tube` and grant it"),
+        "{err}"
+    );
+    assert!(!err.contains("to the account's scopes"), "{err}");
+    assert!(s.yt.requests().is_empty(), "refused before calling YouTube");
 }

@@ -9,4 +9,5 @@ mod fake_aws;
 mod fake_google;
 mod fake_graph;
 mod fake_idp;
+mod fake_services;
 mod fake_telegram;

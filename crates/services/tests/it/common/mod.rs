@@ -19,6 +19,8 @@ pub fn graph(fake: &FakeGraph) -> Graph {
 
 pub fn start(opts: GraphOptions) -> (FakeGraph, Graph) {
     let fake = FakeGraph::start(opts);
+    // Only this token is good; any other gets the service's 401.
+    fake.set_valid_tokens(Some(vec!["tok".into()]));
     let g = graph(&fake);
     (fake, g)
 }

@@ -20,7 +20,7 @@ mod memory;
 pub mod pick;
 mod state;
 
-use super::call::{ServiceError, attempt, within_ceiling};
+use super::call::{ServiceError, attempt, not_granted_advice, within_ceiling};
 use crate::account::Record;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
@@ -136,6 +136,11 @@ pub async fn run(
     };
     let check = |rec: &Record| {
         if !rec.scopes.iter().any(|s| s == needed) {
+            // Asked for at sign-in and not granted (a partial grant), or never asked for.
+            let asked = rec
+                .requested_scopes
+                .iter()
+                .any(|s| sidekey_flow::dialect::google::expand(s) == needed);
             return Err(if memory_hidden {
                 appdata_missing(name)
             } else {
@@ -143,8 +148,9 @@ pub async fn run(
                     Exit::NotSignedIn,
                     Reason::MissingScope,
                     format!(
-                        "'{name}' was not granted drive.file, which `{}` needs: add \"drive.file\" to the account's scopes and run `sidekey login {name}`",
-                        op.info().usage
+                        "'{name}' was not granted drive.file, which `{}` needs: {}",
+                        op.info().usage,
+                        not_granted_advice(name, asked, "\"drive.file\"")
                     ),
                 )
             });
@@ -264,6 +270,9 @@ fn google_failure(name: &str, t: &Target, e: &GoogleError) -> Failure {
         }
         // As a file that is not there (a 404 above): exit 5.
         GoogleError::Trashed { .. } => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+        // Nothing was written; reading again and retrying may work (docs/google-drive.md,
+        // "Writes and the person's edits").
+        GoogleError::Changed { .. } => Failure::new(Exit::Provider, Reason::DocumentChanged, msg),
         GoogleError::Network(_) => Failure::network(msg),
         GoogleError::Invalid(_) => Failure::usage(msg),
         _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
@@ -494,8 +503,16 @@ async fn revise(
     let requests = google_docs::requests_for(&rev, before.end_index, &before.text);
     let mut changed = None;
     if !requests.is_empty() {
+        // The edit is computed from this read, so it is written to this revision only: an edit
+        // the person made since is never overwritten (docs/google-drive.md, "Writes and the
+        // person's edits"). Refused, sidekey does not re-apply it on its own.
+        let Some(read) = before.revision_id.as_deref() else {
+            return Err(GoogleError::Malformed(format!(
+                "Google Docs did not say which revision of {id} it read (revising needs edit access to the document); nothing was written"
+            )));
+        };
         changed = docs
-            .batch_update(token, id, &requests)
+            .batch_update(token, id, &requests, read)
             .await?
             .occurrences_changed;
     }

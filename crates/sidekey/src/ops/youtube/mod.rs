@@ -8,7 +8,7 @@ pub use ledger::{Ledger, QuotaView, SEARCHES_PER_DAY, UNITS_PER_DAY, project_of,
 
 mod ledger;
 
-use super::call::{ServiceError, attempt, within_ceiling};
+use super::call::{ServiceError, attempt, not_granted_advice, within_ceiling};
 use crate::account::Record;
 use crate::catalog::Access;
 use crate::context::Context;
@@ -43,22 +43,28 @@ pub async fn run(ctx: &Context, name: &str, op: &YouTubeOp) -> Result<(Value, St
     let options = scope_options(op);
     let check = |rec: &Record| {
         if !has_any(&rec.scopes, options) {
+            // Asked for at sign-in and not granted (a partial grant), or never asked for.
+            let asked = has_any(&rec.requested_scopes, options);
             return Err(Failure::new(
                 Exit::NotSignedIn,
                 Reason::MissingScope,
                 format!(
-                    "'{name}' was not granted {}, which `google youtube {}` needs: add \"{}\" to the account's scopes and run `sidekey login {name}`",
+                    "'{name}' was not granted {}, which `google youtube {}` needs: {}",
                     if op.info().access == Access::Write {
                         SCOPE_YOUTUBE
                     } else {
                         "https://www.googleapis.com/auth/youtube (or youtube.readonly)"
                     },
                     op.command(),
-                    if op.info().access == Access::Write {
-                        "youtube"
-                    } else {
-                        "youtube or youtube.readonly"
-                    },
+                    not_granted_advice(
+                        name,
+                        asked,
+                        if op.info().access == Access::Write {
+                            "\"youtube\""
+                        } else {
+                            "\"youtube or youtube.readonly\""
+                        }
+                    ),
                 ),
             ));
         }

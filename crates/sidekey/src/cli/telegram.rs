@@ -1,0 +1,418 @@
+//! `sidekey telegram setup` and `sidekey notify test`: Telegram in two commands.
+//!
+//! The set-up takes the bot token (a file, `TELEGRAM_BOT_TOKEN`, a prompt without echo, or
+//! standard input — never an argument, which would land in the shell's history), asks the Bot
+//! API who the bot is (`getMe`), waits for the person to send `/start` to it (`getUpdates`, long
+//! polling, bounded, Ctrl-C clean), writes the token to a file of its own (0600) and records that
+//! file and the chat id in the config, keeping every other line of it, then sends a test message.
+//!
+//! It polls, so the bot must be sidekey's own: `getUpdates` allows one poller per bot, and
+//! OpenClaw's Telegram channel polls its bot (docs/telegram.md, "One poller per bot").
+
+use crate::config::{Config, parse_duration};
+use crate::context::{Context, default_config_path};
+use crate::error::{Exit, Failure, Reason};
+use sidekey_flow::Secret;
+use sidekey_notify::bot::{Bot, BotError, Chat};
+use sidekey_notify::{DEFAULT_TELEGRAM_API, TelegramConfig};
+use std::io::{IsTerminal, Write};
+use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
+
+/// The token file the set-up writes, next to the config.
+const TOKEN_FILE: &str = "telegram-bot-token";
+
+fn say(text: &str) {
+    let mut out = std::io::stdout().lock();
+    let _ = writeln!(out, "{text}");
+    let _ = out.flush();
+}
+
+/// A Bot API failure as the person can act on it.
+pub(super) fn bot_failure(e: BotError, bot: Option<&str>) -> Failure {
+    match e {
+        BotError::Unauthorized => Failure::config(
+            "Telegram does not know this bot token (Unauthorized): copy it again from @BotFather (/mybots → your bot → API Token)",
+        ),
+        BotError::Conflict(d) => Failure::config(format!(
+            "Telegram: {d}. Another program polls this bot — OpenClaw's Telegram channel, most likely. Give sidekey a bot of its own: @BotFather → /newbot, then run `sidekey telegram setup` with that bot's token"
+        )),
+        BotError::Refused {
+            status: 0,
+            description,
+        } => Failure::config(format!("Telegram: {description}")),
+        BotError::Refused {
+            status: 400,
+            description,
+        } if description.contains("chat not found") => Failure::config(format!(
+            "Telegram: {description}: the chat never wrote to {}; send /start to the bot, or run `sidekey telegram setup` to record your chat",
+            bot.map(|b| format!("@{b}"))
+                .unwrap_or_else(|| "the bot".into())
+        )),
+        BotError::Refused { description, .. } => Failure::new(
+            Exit::Provider,
+            Reason::ProviderError,
+            format!("Telegram: {description}"),
+        ),
+        BotError::Unreachable(d) => Failure::network(format!("Telegram: {d}")),
+    }
+}
+
+/// The bot token: `--token-file`, `TELEGRAM_BOT_TOKEN`, a prompt without echo on a terminal, or
+/// the first line of standard input.
+fn read_token(file: Option<&Path>) -> Result<Secret, Failure> {
+    let text = if let Some(p) = file {
+        std::fs::read_to_string(p).map_err(|e| {
+            Failure::usage(format!(
+                "cannot read the bot token file {}: {e}",
+                p.display()
+            ))
+        })?
+    } else if let Some(t) = crate::env::text(crate::env::TELEGRAM_BOT_TOKEN) {
+        t
+    } else if std::io::stdin().is_terminal() {
+        prompt_hidden(
+            "Bot token (from @BotFather; a bot of sidekey's own, not OpenClaw's; not shown): ",
+        )?
+    } else {
+        let mut line = String::new();
+        std::io::stdin()
+            .read_line(&mut line)
+            .map_err(|e| Failure::usage(format!("cannot read the bot token from stdin: {e}")))?;
+        line
+    };
+    let t = text.trim();
+    if t.is_empty() {
+        return Err(Failure::usage(
+            "no bot token: pass --token-file FILE, set TELEGRAM_BOT_TOKEN, or type it when asked (@BotFather → /newbot gives one)",
+        ));
+    }
+    Ok(Secret::new(t))
+}
+
+/// Ask on stderr and read a line from the terminal with echo off (restored afterwards, also
+/// when the read fails).
+fn prompt_hidden(question: &str) -> Result<String, Failure> {
+    use rustix::termios::{LocalModes, OptionalActions, tcgetattr, tcsetattr};
+    let stdin = std::io::stdin();
+    eprint!("{question}");
+    let _ = std::io::stderr().flush();
+    let before =
+        tcgetattr(&stdin).map_err(|e| Failure::usage(format!("cannot read the terminal: {e}")))?;
+    let mut quiet = before.clone();
+    quiet.local_modes.remove(LocalModes::ECHO);
+    quiet.local_modes.insert(LocalModes::ECHONL);
+    tcsetattr(&stdin, OptionalActions::Now, &quiet)
+        .map_err(|e| Failure::usage(format!("cannot turn off the terminal's echo: {e}")))?;
+    let mut line = String::new();
+    let read = stdin.read_line(&mut line);
+    let _ = tcsetattr(&stdin, OptionalActions::Now, &before);
+    read.map_err(|e| Failure::usage(format!("cannot read the bot token: {e}")))?;
+    Ok(line)
+}
+
+/// Ask a yes/no question on the terminal (default yes).
+fn confirm(question: &str) -> bool {
+    eprint!("{question} [Y/n] ");
+    let _ = std::io::stderr().flush();
+    let mut line = String::new();
+    if std::io::stdin().read_line(&mut line).is_err() {
+        return false;
+    }
+    !matches!(line.trim().to_ascii_lowercase().as_str(), "n" | "no")
+}
+
+fn human(d: Duration) -> String {
+    let s = d.as_secs();
+    if s >= 60 && s.is_multiple_of(60) {
+        format!("{} min", s / 60)
+    } else {
+        format!("{s} s")
+    }
+}
+
+/// `sidekey telegram setup [--token-file FILE] [--wait 5m]`.
+pub async fn setup(token_file: Option<&Path>, wait: &str) -> Result<(), Failure> {
+    let wait = parse_duration(&toml::Value::String(wait.to_string()))
+        .filter(|d| !d.is_zero())
+        .ok_or_else(|| Failure::usage(format!("--wait '{wait}': use a duration like 5m or 300")))?;
+    let path = default_config_path()?;
+    let text = match std::fs::read_to_string(&path) {
+        Ok(t) => t,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
+        Err(e) => {
+            return Err(Failure::config(format!(
+                "cannot read config {}: {e}",
+                path.display()
+            )));
+        }
+    };
+    let mut doc: toml_edit::DocumentMut = text.parse().map_err(|e: toml_edit::TomlError| {
+        Failure::config(format!(
+            "{} is not valid TOML ({}): fix it first, then run `sidekey telegram setup` again",
+            path.display(),
+            sidekey_flow::response::one_line(e.message(), 200)
+        ))
+    })?;
+    // The API the config already names (a Bot API server of one's own, or a test's fake).
+    let api_base = match doc
+        .get("notify")
+        .and_then(|n| n.get("telegram"))
+        .and_then(|t| t.get("api_base"))
+        .and_then(|a| a.as_str())
+    {
+        Some(a) => sidekey_flow::provider::endpoint_url(a)
+            .map_err(|e| Failure::config(format!("[notify.telegram] api_base: {e}")))?
+            .to_string()
+            .trim_end_matches('/')
+            .to_string(),
+        None => DEFAULT_TELEGRAM_API.to_string(),
+    };
+
+    say(
+        "Telegram set-up. Use a bot of sidekey's own (@BotFather → /newbot), never the one OpenClaw uses: this set-up reads the bot's messages, and a bot has only one reader.",
+    );
+    let token = read_token(token_file)?;
+    let http = sidekey_flow::Http::new(sidekey_flow::HttpOptions::default())
+        .map_err(Failure::from_flow)?;
+    let mut tg = TelegramConfig {
+        bot_token: token.expose().to_string(),
+        chat_id: String::new(),
+        api_base,
+    };
+    let me = Bot::new(http.client(), &tg)
+        .get_me()
+        .await
+        .map_err(|e| bot_failure(e, None))?;
+    let username = me.username.clone().unwrap_or_default();
+    let bot = Bot::new(http.client(), &tg);
+    // Only a /start sent from now on counts: what the bot received before is confirmed away.
+    let mut offset = match bot.get_updates(-1, Duration::ZERO).await {
+        Ok(u) => u.last().map(|u| u.update_id + 1).unwrap_or(0),
+        Err(e) => return Err(bot_failure(e, Some(&username))),
+    };
+    say(&format!(
+        "Bot: @{username}. Open https://t.me/{username} on your phone and send /start (waiting up to {}; Ctrl-C stops, nothing is written).",
+        human(wait)
+    ));
+    let chat = wait_for_start(&bot, &mut offset, wait, &username).await?;
+    // Confirm the /start, so it is not handed out again (best effort).
+    let _ = bot.get_updates(offset, Duration::ZERO).await;
+    if std::io::stdin().is_terminal()
+        && !confirm(&format!(
+            "/start came from {} (chat {}). Send sign-in codes there?",
+            chat.describe(),
+            chat.id
+        ))
+    {
+        return Err(Failure::new(
+            Exit::Declined,
+            Reason::Declined,
+            "not recorded: run `sidekey telegram setup` again and send /start from your own account",
+        ));
+    }
+    say(&format!(
+        "/start from {} (chat {}).",
+        chat.describe(),
+        chat.id
+    ));
+
+    let written = record(&path, &mut doc, &token, chat.id)?;
+    say(&format!(
+        "Recorded in {}: chat_id = {}, bot_token_file = \"{}\" (mode 0600).",
+        path.display(),
+        chat.id,
+        written.display()
+    ));
+    tg.chat_id = chat.id.to_string();
+    let channels = sidekey_notify::Channels::new(http.client().clone(), Some(tg), None, None);
+    let delivered = channels
+        .send_test(&format!(
+            "✅ sidekey will send sign-in codes for this machine here (set up by `sidekey telegram setup` for @{username})."
+        ))
+        .await;
+    for d in delivered {
+        if let Err(e) = d.result {
+            return Err(Failure::new(
+                Exit::Provider,
+                Reason::ProviderError,
+                format!("recorded, but the test message failed: {e}; try `sidekey notify test`"),
+            ));
+        }
+    }
+    say(
+        "Test message sent: check Telegram. `sidekey notify test` sends another; `sidekey doctor` checks the bot and the chat.",
+    );
+    Ok(())
+}
+
+/// Long-poll until a private chat sends `/start`, `wait` at most; Ctrl-C stops.
+async fn wait_for_start(
+    bot: &Bot<'_>,
+    offset: &mut i64,
+    wait: Duration,
+    username: &str,
+) -> Result<Chat, Failure> {
+    let deadline = Instant::now() + wait;
+    loop {
+        let left = deadline.saturating_duration_since(Instant::now());
+        if left.is_zero() {
+            return Err(Failure::new(
+                Exit::Declined,
+                Reason::Expired,
+                format!(
+                    "no /start reached @{username} within {}: nothing was written; run `sidekey telegram setup` again and send /start to the bot",
+                    human(wait)
+                ),
+            ));
+        }
+        let poll = left.min(Duration::from_secs(25));
+        let updates = tokio::select! {
+            r = bot.get_updates(*offset, poll) => r.map_err(|e| bot_failure(e, Some(username)))?,
+            _ = tokio::signal::ctrl_c() => {
+                return Err(Failure::new(
+                    Exit::Declined,
+                    Reason::Interrupted,
+                    "stopped: nothing was written",
+                ));
+            }
+        };
+        if updates.is_empty() && poll < Duration::from_secs(1) {
+            tokio::time::sleep(poll).await;
+        }
+        let mut found = None;
+        for u in updates {
+            *offset = (*offset).max(u.update_id + 1);
+            if let Some(m) = u.message
+                && m.chat.kind == "private"
+                && m.text.as_deref().is_some_and(|t| {
+                    let t = t.trim();
+                    t == "/start" || t.starts_with("/start ") || t.starts_with("/start@")
+                })
+            {
+                found = Some(m.chat);
+            }
+        }
+        if let Some(chat) = found {
+            return Ok(chat);
+        }
+    }
+}
+
+/// Write the token to its own file (0600) next to the config and record that file and the
+/// chat in `[notify.telegram]`, keeping the rest of the config as it was. The new config is
+/// checked as every command will read it before it replaces the old one.
+fn record(
+    path: &Path,
+    doc: &mut toml_edit::DocumentMut,
+    token: &Secret,
+    chat_id: i64,
+) -> Result<PathBuf, Failure> {
+    let dir = path.parent().unwrap_or(Path::new("."));
+    sidekey_vault::create_private_dir(dir)?;
+    let token_path = dir.join(TOKEN_FILE);
+    let existed = token_path.exists();
+    write_private(&token_path, format!("{}\n", token.expose()).as_bytes())?;
+
+    let notify = doc
+        .entry("notify")
+        .or_insert_with(|| {
+            let mut t = toml_edit::Table::new();
+            t.set_implicit(true);
+            toml_edit::Item::Table(t)
+        })
+        .as_table_like_mut()
+        .ok_or_else(|| Failure::config("`notify` in the config is not a table: fix it first"))?;
+    let tg = notify
+        .entry("telegram")
+        .or_insert(toml_edit::Item::Table(toml_edit::Table::new()))
+        .as_table_like_mut()
+        .ok_or_else(|| {
+            Failure::config("`notify.telegram` in the config is not a table: fix it first")
+        })?;
+    // No secret stays in the config itself, and the section is on.
+    tg.remove("bot_token");
+    tg.remove("enabled");
+    tg.insert("bot_token_file", toml_edit::value(TOKEN_FILE));
+    tg.insert("chat_id", toml_edit::value(chat_id));
+    let text = doc.to_string();
+    if let Err(f) = Config::parse(path, &text) {
+        if !existed {
+            let _ = std::fs::remove_file(&token_path);
+        }
+        return Err(Failure::config(format!(
+            "the config has a problem besides Telegram, so nothing was recorded: {}",
+            f.message
+        )));
+    }
+    let mut opts = atomic_write_file::OpenOptions::new();
+    if !path.exists() {
+        use std::os::unix::fs::OpenOptionsExt;
+        opts.mode(0o600);
+    }
+    // A config that is a symlink (dotfiles) is rewritten where it points, the link kept.
+    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
+    let write = || -> std::io::Result<()> {
+        let mut f = opts.open(&target)?;
+        f.write_all(text.as_bytes())?;
+        f.commit()
+    };
+    write().map_err(|e| Failure::config(format!("cannot write {}: {e}", path.display())))?;
+    Ok(token_path)
+}
+
+/// A file only its owner can read, replaced in one rename.
+fn write_private(path: &Path, bytes: &[u8]) -> Result<(), Failure> {
+    use std::os::unix::fs::OpenOptionsExt;
+    let mut opts = atomic_write_file::OpenOptions::new();
+    opts.mode(0o600);
+    let write = || -> std::io::Result<()> {
+        let mut f = opts.open(path)?;
+        f.write_all(bytes)?;
+        f.commit()
+    };
+    write().map_err(|e| Failure::config(format!("cannot write {}: {e}", path.display())))
+}
+
+/// `sidekey notify test`: a test message through every configured channel; exit 5 when one
+/// of them failed, 2 when none is configured.
+pub async fn notify_test() -> Result<(), Failure> {
+    let ctx = Context::from_env()?;
+    let channels = ctx.channels()?;
+    if channels.is_empty() {
+        return Err(Failure::config(format!(
+            "no notification channel in {}: `sidekey telegram setup` sets up Telegram ([notify.webhook] and [notify.ntfy] are in the README's \"Config reference\")",
+            ctx.config.path.display()
+        )));
+    }
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .map(|h| sidekey_flow::response::one_line(h.trim(), 60))
+        .unwrap_or_default();
+    let text = if host.is_empty() {
+        "🔔 sidekey test message: sign-in codes will reach you here.".to_string()
+    } else {
+        format!("🔔 sidekey test message from {host}: sign-in codes will reach you here.")
+    };
+    let mut failed = vec![];
+    for d in channels.send_test(&text).await {
+        match d.result {
+            Ok(()) => say(&format!("ok    {}", d.channel)),
+            Err(e) => {
+                say(&format!("FAIL  {e}"));
+                failed.push(d.channel);
+            }
+        }
+    }
+    if failed.is_empty() {
+        Ok(())
+    } else {
+        Err(Failure::new(
+            Exit::Provider,
+            Reason::ProviderError,
+            format!(
+                "the test message did not reach: {} (see above; `sidekey doctor` checks the settings)",
+                failed.join(", ")
+            ),
+        ))
+    }
+}

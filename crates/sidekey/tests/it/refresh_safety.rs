@@ -1,0 +1,498 @@
+//! The refresh paths that can lose a grant (issue 19, item 3), against the fake OIDC issuer,
+//! which rotates refresh tokens and refuses a replayed one as oidc-provider does (it revokes
+//! the whole grant then; `refresh_replays` counts them):
+//!
+//! * the daemon's background refresh racing local `sidekey token` processes and calls through
+//!   the daemon's API on the same account: one refresh at the provider, everybody gets its token;
+//! * a vault that refuses the write: found before the refresh (nothing rotated), or refusing the
+//!   rotated tokens after it — the CLI keeps them in the rescue folder and fails loudly, the
+//!   daemon holds them in memory and retries; the old refresh token is never sent again;
+//! * a daemon killed with SIGKILL while the provider has rotated the refresh token: the next
+//!   start ends in a clean `reauth_required` after one refused attempt, never a retry loop.
+//!
+//! How the vault is made to refuse writes, as root too (where permissions stop nothing): the
+//! account's sealed file is swapped for an empty folder (`rename` over a folder fails with
+//! EISDIR), or the process runs under `ulimit -f 0` (writes fail with EFBIG; `trap '' XFSZ` so
+//! the limit is an error, not a signal). Both are real refusals by the OS, no test hook.
+
+use crate::common;
+use crate::common::daemon_helpers::{API_KEY, Daemon, raw, try_raw};
+
+use common::*;
+use serde_json::Value;
+use sidekey_testkit::{Dialect, FakeIdp, Options};
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Output, Stdio};
+use std::time::{Duration, Instant};
+
+/// An Oidc account whose first access token is already inside the refresh margin, signed in.
+fn signed_in(o: Options, policy: &str) -> (FakeIdp, Env) {
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "{}{policy}",
+        account_toml("o", Dialect::Oidc, &idp)
+    ));
+    let login = env.run(&["login", "o"]);
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    (idp, env)
+}
+
+fn rotating(first_ttl: u64) -> Options {
+    let mut o = Options::new(Dialect::Oidc);
+    assert!(o.rotate_refresh_tokens);
+    o.auto_approve_after_polls = Some(1);
+    o.first_access_token_ttl = Some(first_ttl);
+    o
+}
+
+const EXPORT: &str = "[accounts.o.policy]\nallow_token_export = true\n";
+
+/// The daemon, its stderr kept in a file (the log the tests read).
+fn start_logged(env: &Env) -> (Daemon, PathBuf) {
+    let key = env.dir.path().join("secrets/api_key");
+    std::fs::write(&key, format!("{API_KEY}\n")).unwrap();
+    let socket = env.dir.path().join("run/sidekey.sock");
+    let log = unique(env.dir.path().join("daemon"));
+    let child = env
+        .cmd(&["serve", "--socket", socket.to_str().unwrap()])
+        .env("SIDEKEY_API_KEY_FILE", &key)
+        .stdout(Stdio::null())
+        .stderr(std::fs::File::create(&log).unwrap())
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while try_raw(&socket, "GET", "/healthz", None, None).map(|r| r.0) != Some(200) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "daemon did not start"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    (Daemon { child, socket }, log)
+}
+
+fn unique(p: PathBuf) -> PathBuf {
+    let mut n = 0;
+    loop {
+        let c = p.with_extension(format!("{n}.log"));
+        if !c.exists() {
+            return c;
+        }
+        n += 1;
+    }
+}
+
+/// `sidekey ARGS` in client mode through the daemon (no vault, no config), not yet run.
+fn agent_cmd(env: &Env, d: &Daemon, args: &[&str]) -> Command {
+    let home = env.dir.path().join("agent-home");
+    std::fs::create_dir_all(&home).unwrap();
+    let mut c = Command::new(BIN);
+    c.args(args)
+        .env_clear()
+        .env("PATH", std::env::var("PATH").unwrap_or_default())
+        .env("HOME", &home)
+        .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
+        .env(
+            "SIDEKEY_API_KEY_FILE",
+            env.dir.path().join("secrets/api_key"),
+        )
+        .stdin(Stdio::null())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped());
+    c
+}
+
+fn piped(mut c: Command) -> Child {
+    c.stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap()
+}
+
+fn wait_until(what: &str, limit: Duration, mut f: impl FnMut() -> bool) {
+    let t0 = Instant::now();
+    while !f() {
+        assert!(t0.elapsed() < limit, "{what}: not within {limit:?}");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+}
+
+/// The record the vault holds for `o`, read with the vault key as sidekey does.
+fn stored(env: &Env) -> Value {
+    let key = sidekey_vault::Key::parse(VAULT_KEY).unwrap();
+    let v = sidekey_vault::Vault::open(&env.home.join("vault"), &key).unwrap();
+    v.load::<Value>("o").unwrap().expect("no record for o")
+}
+
+fn audit(env: &Env) -> Vec<Value> {
+    std::fs::read_to_string(env.home.join("audit.log"))
+        .unwrap_or_default()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+fn sealed(env: &Env) -> PathBuf {
+    env.home.join("vault/accounts/o.sealed")
+}
+
+/// Swap the account's sealed file for an empty folder: every store of it fails (EISDIR).
+fn break_record(env: &Env) -> PathBuf {
+    let aside = env.dir.path().join("o.sealed.aside");
+    std::fs::rename(sealed(env), &aside).unwrap();
+    std::fs::create_dir(sealed(env)).unwrap();
+    aside
+}
+
+fn mend_record(env: &Env, aside: &Path) {
+    std::fs::remove_dir(sealed(env)).unwrap();
+    std::fs::rename(aside, sealed(env)).unwrap();
+}
+
+/// The error: one line, the last; before it only warnings (a full disk also refuses the
+/// audit log, which says so).
+fn one_line(o: &Output) -> String {
+    let e = stderr(o);
+    let lines: Vec<&str> = e.trim_end().lines().collect();
+    let (last, before) = lines
+        .split_last()
+        .unwrap_or_else(|| panic!("no error printed"));
+    assert!(
+        before.iter().all(|l| l.starts_with("sidekey: warning: ")),
+        "more than one line of error: {e}"
+    );
+    assert!(
+        last.starts_with("sidekey: ") && !last.starts_with("sidekey: warning"),
+        "{e}"
+    );
+    last.to_string()
+}
+
+/// The daemon's background refresh is in flight at the provider (2 s) while six local
+/// `sidekey token` processes and three agents asking through the daemon's API want the same
+/// account's token: every one of them started before the provider answered, and every one
+/// prints the token that answer carried — so they waited for that one refresh rather than ran
+/// after it. One refresh request, no replay, and the vault holds the newest refresh token.
+#[test]
+fn the_daemon_local_commands_and_api_calls_share_one_rotation() {
+    let mut o = rotating(30);
+    o.refresh_delay = Duration::from_secs(2);
+    let (idp, env) = signed_in(o, EXPORT);
+    let (d, _log) = start_logged(&env);
+    wait_until(
+        "the daemon's background refresh",
+        Duration::from_secs(10),
+        || idp.counters().refresh_requests == 1,
+    );
+    let mut started = vec![];
+    let mut children = vec![];
+    for i in 0..9 {
+        let c = if i % 3 == 2 {
+            agent_cmd(&env, &d, &["token", "o"])
+        } else {
+            env.cmd(&["token", "o"])
+        };
+        started.push(Instant::now());
+        children.push(piped(c));
+    }
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+    let answered = idp.refresh_answer_times();
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    for s in &started {
+        assert!(*s < answered[0], "a caller started after the refresh ended");
+    }
+    let newest = idp.issued_access_tokens().last().cloned().unwrap();
+    assert_ne!(newest, idp.issued_access_tokens()[0]);
+    for o in &outs {
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+        assert_eq!(stdout(o).trim(), newest, "every caller gets the new token");
+    }
+    let c = idp.counters();
+    assert_eq!(
+        (c.refresh_requests, c.refresh_successes, c.refresh_replays),
+        (1, 1, 0)
+    );
+    assert!(
+        idp.revoked_tokens().is_empty(),
+        "a replay revoked the grant"
+    );
+    let rt = idp.issued_refresh_tokens().last().cloned().unwrap();
+    assert_eq!(idp.valid_refresh_tokens(), vec![rt.clone()]);
+    assert_eq!(stored(&env)["refresh_token"], rt.as_str());
+    assert_eq!(stored(&env)["access_token"], newest.as_str());
+    let refreshes: Vec<Value> = audit(&env)
+        .into_iter()
+        .filter(|e| e["caller"] == "daemon" && e["operation"] == "refresh")
+        .collect();
+    assert_eq!(refreshes.len(), 1, "{refreshes:?}");
+    assert_eq!(refreshes[0]["outcome"], "ok");
+    drop(d);
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
+/// A vault that cannot be written is found before the refresh: nothing is sent, the refresh
+/// token stays valid, the command fails in one line saying what to do (exit 1) — and works
+/// once the vault can be written, with the same grant.
+#[test]
+fn a_vault_that_refuses_writes_stops_the_refresh_before_the_provider() {
+    let (idp, env) = signed_in(rotating(0), ""); // expired: nothing to hand out meanwhile
+    let mut c = Command::new("sh");
+    c.args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" token o", BIN]);
+    env.configure(&mut c);
+    let out = c.output().unwrap();
+    env.record(&stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty());
+    let e = one_line(&out);
+    assert!(
+        e.contains("cannot refresh 'o': the vault cannot be written"),
+        "{e}"
+    );
+    assert!(e.contains("nothing was sent to the provider"), "{e}");
+    assert!(e.contains("free space or fix the permissions of"), "{e}");
+    assert_eq!(idp.counters().refresh_requests, 0, "the refresh went out");
+    let first_rt = idp.issued_refresh_tokens()[0].clone();
+    assert_eq!(idp.valid_refresh_tokens(), vec![first_rt]);
+
+    let ok = env.run(&["token", "o"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert_eq!(
+        stdout(&ok).trim(),
+        idp.issued_access_tokens().last().unwrap().as_str()
+    );
+    let c = idp.counters();
+    assert_eq!((c.refresh_successes, c.refresh_replays), (1, 0));
+}
+
+/// The vault refuses the rotated tokens after the provider issued them (the record's file
+/// turns into a folder during the refresh): `sidekey token` keeps them sealed in the rescue
+/// folder and fails loudly; once the vault is mended the next call takes them back — the new
+/// token, no second refresh, no replay of the old refresh token.
+#[test]
+fn the_cli_rescues_rotated_tokens_the_vault_refuses() {
+    let mut o = rotating(30);
+    o.refresh_delay = Duration::from_millis(1500);
+    let (idp, env) = signed_in(o, "");
+    let child = piped(env.cmd(&["token", "o"]));
+    wait_until("the refresh request", Duration::from_secs(10), || {
+        idp.counters().refresh_requests == 1
+    });
+    let aside = break_record(&env);
+    let out = child.wait_with_output().unwrap();
+    env.record(&stderr(&out));
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    assert!(
+        stdout(&out).is_empty(),
+        "a token whose refresh was not stored"
+    );
+    let e = one_line(&out);
+    assert!(
+        e.contains("the vault could not store the refreshed tokens of 'o'"),
+        "{e}"
+    );
+    assert!(e.contains("kept sealed in"), "{e}");
+    assert!(e.contains("free space or fix the permissions of"), "{e}");
+    let rescue = env.home.join("vault/rescue/o.sealed");
+    assert!(rescue.exists(), "no rescue file");
+    assert_eq!(idp.counters().refresh_successes, 1);
+
+    // Still broken: another call fails the same loud way, and asks the provider nothing.
+    let again = env.run(&["token", "o"]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    one_line(&again);
+    assert_eq!(idp.counters().refresh_requests, 1);
+
+    mend_record(&env, &aside);
+    let ok = env.run(&["token", "o"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let newest = idp.issued_access_tokens().last().cloned().unwrap();
+    assert_eq!(stdout(&ok).trim(), newest);
+    let c = idp.counters();
+    assert_eq!(
+        (c.refresh_requests, c.refresh_replays),
+        (1, 0),
+        "the old refresh token went out again"
+    );
+    let rt = idp.issued_refresh_tokens().last().cloned().unwrap();
+    assert_eq!(stored(&env)["refresh_token"], rt.as_str());
+    assert!(
+        !rescue.exists(),
+        "the rescue stayed after the vault took it back"
+    );
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
+/// The daemon's background refresh gets rotated tokens the vault refuses: it keeps them in
+/// memory and serves them, says so (its log, the audit log, `status`), retries with backoff,
+/// and stores them once the vault takes them — no second refresh, no replay.
+#[test]
+fn the_daemon_holds_rotated_tokens_the_vault_refuses_until_it_can_store_them() {
+    let mut o = rotating(30);
+    o.refresh_delay = Duration::from_millis(1500);
+    let (idp, env) = signed_in(o, EXPORT);
+    let (mut d, log) = start_logged(&env);
+    wait_until(
+        "the daemon's background refresh",
+        Duration::from_secs(10),
+        || idp.counters().refresh_requests == 1,
+    );
+    let aside = break_record(&env);
+    wait_until("the daemon saying so", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("the daemon keeps them in memory and retries")
+    });
+    let newest = idp.issued_access_tokens().last().cloned().unwrap();
+
+    // Served from memory.
+    let t = agent_cmd(&env, &d, &["token", "o"]).output().unwrap();
+    assert_eq!(t.status.code(), Some(0), "{}", stderr(&t));
+    assert_eq!(stdout(&t).trim(), newest);
+    let (s, body) = raw(&d.socket, "GET", "/v1/status", Some(API_KEY), None);
+    assert_eq!(s, 200, "{body}");
+    env.record(&body);
+    let st: Value = serde_json::from_str(&body).unwrap();
+    let row = &st["accounts"][0];
+    assert_eq!(row["state"], "signed_in", "{body}");
+    assert!(
+        row["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("only in the daemon's memory")),
+        "{body}"
+    );
+    let held = audit(&env)
+        .into_iter()
+        .find(|e| e["operation"] == "refresh.store")
+        .expect("no audit entry for the unstored tokens");
+    assert_eq!(held["outcome"], "vault", "{held}");
+    // A local command cannot read the record meanwhile: it fails, and sends nothing.
+    let local = env.run(&["token", "o"]);
+    assert_eq!(local.status.code(), Some(1), "{}", stderr(&local));
+    one_line(&local);
+
+    mend_record(&env, &aside);
+    wait_until("the retried save", Duration::from_secs(20), || {
+        audit(&env)
+            .iter()
+            .any(|e| e["operation"] == "refresh.store" && e["outcome"] == "ok")
+    });
+    let text = std::fs::read_to_string(&log).unwrap();
+    assert!(
+        text.contains("stored the refreshed tokens of 'o' in the vault"),
+        "{text}"
+    );
+    let rt = idp.issued_refresh_tokens().last().cloned().unwrap();
+    assert_eq!(stored(&env)["refresh_token"], rt.as_str());
+    assert_eq!(stored(&env)["access_token"], newest.as_str());
+    let local = env.run(&["token", "o"]);
+    assert_eq!(local.status.code(), Some(0), "{}", stderr(&local));
+    assert_eq!(stdout(&local).trim(), newest);
+    let (_, body) = raw(&d.socket, "GET", "/v1/status", Some(API_KEY), None);
+    assert!(!body.contains("only in the daemon's memory"), "{body}");
+    let c = idp.counters();
+    assert_eq!((c.refresh_requests, c.refresh_replays), (1, 0));
+    let pid = d.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert_eq!(wait_timeout(&mut d.child, Duration::from_secs(20)), 0);
+    env.record(&std::fs::read_to_string(&log).unwrap());
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
+/// SIGKILL while the provider has already rotated the refresh token and not yet answered: the
+/// new tokens are gone with the process. The next start tries the stored refresh token once,
+/// the provider refuses it (a replay), and the account is `reauth_required` — for the daemon,
+/// a local `sidekey token` (exit 3) and `status` alike, with no further attempt.
+#[test]
+fn a_daemon_killed_mid_refresh_ends_in_a_clean_reauth_required() {
+    let mut o = rotating(30);
+    o.refresh_answer_delay = Duration::from_secs(3);
+    let (idp, env) = signed_in(o, EXPORT);
+    let (mut d, _) = start_logged(&env);
+    wait_until("the provider rotating", Duration::from_secs(10), || {
+        idp.counters().refresh_successes == 1
+    });
+    let pid = d.child.id().to_string();
+    assert!(
+        Command::new("kill")
+            .args(["-KILL", &pid])
+            .status()
+            .unwrap()
+            .success()
+    );
+    let _ = d.child.wait();
+    drop(d);
+    assert!(idp.refresh_answer_times().is_empty(), "the answer was sent");
+
+    let (d, log) = start_logged(&env);
+    wait_until(
+        "the restarted daemon's refresh",
+        Duration::from_secs(10),
+        || idp.counters().refresh_requests == 2,
+    );
+    wait_until("reauth_required stored", Duration::from_secs(10), || {
+        stored(&env)["state"] == "reauth_required"
+    });
+    let local = env.run(&["token", "o"]);
+    assert_eq!(local.status.code(), Some(3), "{}", stderr(&local));
+    let e = one_line(&local);
+    assert!(e.contains("sidekey login o"), "{e}");
+    let t = agent_cmd(&env, &d, &["token", "o", "--json"])
+        .output()
+        .unwrap();
+    assert_eq!(t.status.code(), Some(3), "{}", stderr(&t));
+    let (_, body) = raw(&d.socket, "GET", "/v1/status", Some(API_KEY), None);
+    assert!(body.contains("\"reauth_required\""), "{body}");
+    std::thread::sleep(Duration::from_secs(2));
+    let c = idp.counters();
+    assert_eq!(
+        (c.refresh_requests, c.refresh_replays),
+        (2, 1),
+        "more than one attempt after the restart"
+    );
+    env.record(&std::fs::read_to_string(&log).unwrap());
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
+/// A rescue belongs to the sign-in it came from: after the person signs in again, a rescue left
+/// from the earlier sign-in is dropped, never put over the new tokens.
+#[test]
+fn a_rescue_from_an_earlier_sign_in_is_dropped() {
+    let mut o = rotating(30);
+    o.refresh_delay = Duration::from_millis(1500);
+    let (idp, env) = signed_in(o, "");
+    let child = piped(env.cmd(&["token", "o"]));
+    wait_until("the refresh request", Duration::from_secs(10), || {
+        idp.counters().refresh_requests == 1
+    });
+    let aside = break_record(&env);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rescue = env.home.join("vault/rescue/o.sealed");
+    assert!(rescue.exists());
+    let rescued_at = idp.issued_access_tokens().last().cloned().unwrap();
+    mend_record(&env, &aside);
+    std::thread::sleep(Duration::from_millis(1100)); // a sign-in in another second
+    let login = env.run(&["login", "o"]);
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    let ok = env.run(&["token", "o"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    let printed = stdout(&ok).trim().to_string();
+    assert_ne!(
+        printed, rescued_at,
+        "the earlier sign-in's rescue came back"
+    );
+    assert_eq!(printed, *idp.issued_access_tokens().last().unwrap());
+    assert!(!rescue.exists());
+    assert_eq!(idp.counters().refresh_replays, 0);
+}
