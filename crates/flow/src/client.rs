@@ -16,6 +16,9 @@ use base64::Engine;
 use serde_json::Value;
 use std::time::{Duration, Instant};
 
+/// The longest `Retry-After` the device authorization request waits for before giving up.
+const START_MAX_RETRY_AFTER: Duration = Duration::from_secs(30);
+
 /// The transport, here for the callers that always named it `client::…`.
 pub use crate::http::{
     Http, HttpOptions, Raw, SendFailure, client_builder, describe_reqwest, host_of,
@@ -79,8 +82,10 @@ impl<'a> DeviceFlow<'a> {
         self.provider.kind.dialect().wire().decode(raw)
     }
 
-    /// RFC 8628 §3.1. Transient faults (5xx, 429, connection errors, Google's quota) are retried
-    /// a few times with back-off; configuration errors come back at once.
+    /// RFC 8628 §3.1. Transient faults (5xx, 429 with its `Retry-After`, connection errors, a
+    /// cut-off or unreadable 2xx body such as a captive portal's page, Google's quota) are
+    /// retried a few times with back-off, as at the token endpoint; configuration errors come
+    /// back at once.
     pub async fn start<C: Clock>(&self, clock: &C) -> Result<DeviceAuthorization, FlowError> {
         let scope = self.provider.scope_string();
         let mut params =
@@ -93,9 +98,15 @@ impl<'a> DeviceFlow<'a> {
         }
         let url = &self.provider.endpoints.device_authorization;
         let mut last = String::new();
+        // A busy server's `Retry-After` (429, 503) is honoured like at the token endpoint, up
+        // to START_MAX_RETRY_AFTER: someone is waiting for a code.
+        let mut retry_after: Option<Duration> = None;
         for attempt in 0..4u32 {
             if attempt > 0 {
-                clock.sleep(Duration::from_secs(1 << (attempt - 1))).await;
+                let backoff = Duration::from_secs(1 << (attempt - 1));
+                clock
+                    .sleep(retry_after.take().map_or(backoff, |ra| ra.max(backoff)))
+                    .await;
             }
             let raw = match self.http.send(self.request(url, &params)).await {
                 Ok(raw) => self.decode(raw),
@@ -104,6 +115,17 @@ impl<'a> DeviceFlow<'a> {
                     continue;
                 }
             };
+            if let Some(ra) = raw.retry_after.filter(|_| matches!(raw.status, 429 | 503)) {
+                if ra > START_MAX_RETRY_AFTER {
+                    return Err(FlowError::Unreachable(format!(
+                        "device authorization at {} is rate-limited (HTTP {}): the provider asks to wait {} s; try again later",
+                        host_of(url),
+                        raw.status,
+                        ra.as_secs()
+                    )));
+                }
+                retry_after = Some(ra);
+            }
             match response::parse_device_authorization(
                 raw.status,
                 raw.content_type.as_deref(),

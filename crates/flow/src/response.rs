@@ -209,6 +209,13 @@ pub fn parse_device_authorization(
     let Some(m) = parse_object(content_type, body) else {
         return Err(if status >= 500 || status == 429 {
             DeviceReplyError::Transient(format!("HTTP {status}"))
+        } else if (200..300).contains(&status) {
+            // As at the token endpoint: a success status with a body that is cut off, or a
+            // captive portal's page, is a fault on the way, not the provider's answer.
+            DeviceReplyError::Transient(format!(
+                "HTTP {status} with an unreadable body ({}; a captive portal or proxy?)",
+                describe_body(content_type, body)
+            ))
         } else {
             DeviceReplyError::Malformed(format!(
                 "HTTP {status} with a body that is neither JSON nor a form ({})",

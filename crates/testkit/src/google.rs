@@ -16,10 +16,18 @@
 //!   escapes, `and`/`or`/`not`, parentheses, `in parents`, `contains`, `=`, `!=`): a query
 //!   string literal escaped wrongly either fails with 400 `invalid` or matches what it says —
 //!   so tests can prove a quote in a search cannot widen it. Trashed files are listed unless
-//!   `trashed = false` is asked. `nextPageToken` is sent only when `fields` asks for it.
-//! * `files.get` serves a trashed file by its id, as Drive does, and answers only the `fields`
-//!   asked for (default `kind,id,name,mimeType`): a client that does not ask for `trashed`
-//!   cannot tell. `alt=media`, `export` and the Docs API serve trashed files too.
+//!   `trashed = false` is asked.
+//! * Partial responses: every answer carries only what `fields` selects (`nextPageToken`,
+//!   `files(id,name)`, `a/b`, `*`). Without `fields`, `files.list` sends the list's `kind`,
+//!   `nextPageToken` and `incompleteSearch` and per file only `kind`, `id`, `name`, `mimeType`;
+//!   `files.get`, `files.create` and uploads send those four. A listing whose `fields` omits
+//!   `nextPageToken` gets none. A selection that does not parse is 400 `invalidParameter`.
+//! * `files.list` refuses a `pageSize` outside 1..=1000 (400 `invalidParameter`) and a
+//!   `pageToken` it did not issue (400 `invalid` "Invalid Value", `location: pageToken`);
+//!   `files.create` refuses metadata that is not a JSON object (400 `parseError`) or whose
+//!   `name`/`mimeType`/`parents` have the wrong type (400 `invalid`).
+//! * `files.get` serves a trashed file by its id, as Drive does: a client that does not ask
+//!   for `trashed` cannot tell. `alt=media`, `export` and the Docs API serve trashed files too.
 //! * `alt=media` on a Google Doc → 403 `fileNotDownloadable`; `export` of a non-Doc → 403
 //!   `fileNotExportable`; export over the limit (10 MB, configurable) → 403
 //!   `exportSizeLimitExceeded`; only `text/plain` and `text/markdown` exports here.
@@ -482,6 +490,67 @@ fn derr(status: u16, reason: &str, message: &str) -> Reply {
     }
 }
 
+/// A refused query parameter, in Drive's classic shape: the `errors[]` entry names it
+/// (`location`, `locationType: parameter`), as for an unreadable `pageToken`
+/// (docs/google-drive.md, "Wire conventions").
+fn param_err(reason: &str, message: &str, location: &str) -> Reply {
+    let e = json!({"error": {
+        "code": 400,
+        "message": message,
+        "errors": [{"message": message, "domain": "global", "reason": reason,
+                    "location": location, "locationType": "parameter"}],
+    }});
+    ok_status(400, e)
+}
+
+/// The metadata of `files.create` (a JSON body, or an upload's first part): a JSON object
+/// whose `name` and `mimeType` are strings and whose `parents` is a list of strings. Drive
+/// answers anything else with 400 (`parseError` "Parse Error" for what is not JSON at all).
+fn metadata(body: &[u8]) -> Result<Value, Reply> {
+    let v = match serde_json::from_slice::<Value>(body) {
+        Ok(v @ Value::Object(_)) => v,
+        // An empty body is no metadata (Drive then names the file "Untitled").
+        Err(_) if body.iter().all(u8::is_ascii_whitespace) => json!({}),
+        _ => return Err(derr_plain(400, "parseError", "Parse Error")),
+    };
+    let bad = |field: &str| {
+        Err(derr_plain(
+            400,
+            "invalid",
+            &format!(
+                "Invalid value for {field}: the metadata must give it as {}",
+                match field {
+                    "parents" => "a list of strings",
+                    _ => "a string",
+                }
+            ),
+        ))
+    };
+    for k in ["name", "mimeType"] {
+        if v.get(k).is_some_and(|x| !x.is_string()) {
+            return bad(k);
+        }
+    }
+    if let Some(p) = v.get("parents")
+        && !p.as_array().is_some_and(|a| a.iter().all(Value::is_string))
+    {
+        return bad("parents");
+    }
+    Ok(v)
+}
+
+/// Drive's classic error without the AIP-193 `status` (as for parse errors).
+fn derr_plain(status: u16, reason: &str, message: &str) -> Reply {
+    ok_status(
+        status,
+        json!({"error": {
+            "code": status,
+            "message": message,
+            "errors": [{"message": message, "domain": "global", "reason": reason}],
+        }}),
+    )
+}
+
 fn not_found(id: &str) -> Reply {
     derr(404, "notFound", &format!("File not found: {id}."))
 }
@@ -724,10 +793,10 @@ fn route(
     let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
     match (method, seg.as_slice()) {
         ("GET", ["drive", "v3", "files"]) => list(sh, app, &has, q),
-        ("POST", ["drive", "v3", "files"]) => {
-            let meta: Value = serde_json::from_slice(body).unwrap_or(json!({}));
-            create(sh, app, &has, &meta, None, None)
-        }
+        ("POST", ["drive", "v3", "files"]) => match (metadata(body), file_mask(q)) {
+            (Ok(meta), Ok(mask)) => create(sh, app, &has, &meta, None, None, &mask),
+            (Err(r), _) | (_, Err(r)) => r,
+        },
         ("GET", ["drive", "v3", "files", id]) => get(sh, app, id, q),
         ("DELETE", ["drive", "v3", "files", id]) => delete(sh, app, id),
         ("GET", ["drive", "v3", "files", id, "export"]) => export(sh, app, id, q),
@@ -765,17 +834,35 @@ fn list(sh: &GShared, app: &str, has: &dyn Fn(&str) -> bool, q: &HashMap<String,
         Some(Ok(e)) => Some(e),
         Some(Err(m)) => return derr(400, "invalid", &format!("Invalid Value: {m}")),
     };
-    let size = q
-        .get("pageSize")
-        .and_then(|p| p.parse::<usize>().ok())
-        .unwrap_or(100)
-        .clamp(1, 1000)
-        .min(sh.opts.page_size);
-    let start = q
-        .get("pageToken")
-        .and_then(|t| t.strip_prefix("pt"))
-        .and_then(|n| n.parse::<usize>().ok())
-        .unwrap_or(0);
+    let size = match q.get("pageSize").map(String::as_str) {
+        None => 100,
+        Some(raw) => match raw.parse::<usize>() {
+            Ok(n) if (1..=1000).contains(&n) => n,
+            // Drive's answer for a `pageSize` outside 1..=1000 (docs/google-drive.md, "Wire conventions").
+            _ => {
+                return param_err(
+                    "invalidParameter",
+                    &format!("Invalid value '{raw}'. Values must be within the range: [1, 1000]"),
+                    "pageSize",
+                );
+            }
+        },
+    }
+    .min(sh.opts.page_size);
+    // A token this fake did not issue is refused as Drive refuses one it cannot read; an empty
+    // one is no token (the first page).
+    let start = match q.get("pageToken").map(String::as_str) {
+        None | Some("") => 0,
+        Some(t) => match t.strip_prefix("pt").and_then(|n| n.parse::<usize>().ok()) {
+            Some(n) => n,
+            None => return param_err("invalid", "Invalid Value", "pageToken"),
+        },
+    };
+    let mask = match q.get("fields").map(|f| FieldMask::parse(f)) {
+        None => FieldMask::list_default(),
+        Some(Some(m)) => m,
+        Some(None) => return bad_fields(q.get("fields").map(String::as_str).unwrap_or("")),
+    };
     let st = sh.lock();
     let matching: Vec<&GFile> = st
         .files
@@ -783,6 +870,9 @@ fn list(sh: &GShared, app: &str, has: &dyn Fn(&str) -> bool, q: &HashMap<String,
         .filter(|f| f.appdata == appdata && sh.visible(f, app))
         .filter(|f| expr.as_ref().is_none_or(|e| eval(e, f)))
         .collect();
+    if start > matching.len() {
+        return param_err("invalid", "Invalid Value", "pageToken");
+    }
     let page: Vec<Value> = matching
         .iter()
         .skip(start)
@@ -790,11 +880,154 @@ fn list(sh: &GShared, app: &str, has: &dyn Fn(&str) -> bool, q: &HashMap<String,
         .map(|f| f.json())
         .collect();
     let mut v = json!({"kind": "drive#fileList", "incompleteSearch": false, "files": page});
-    let wants_token = q.get("fields").is_none_or(|f| f.contains("nextPageToken"));
-    if start + size < matching.len() && wants_token {
+    if start + size < matching.len() {
         v["nextPageToken"] = json!(format!("pt{}", start + size));
     }
-    ok(v)
+    // Only what `fields` names comes back: without `nextPageToken` in it, paging stops.
+    ok(mask.apply(v))
+}
+
+/// A `fields` partial-response selection (Drive's "fields parameter" guide): comma-separated
+/// names, `a/b` paths and `a(b,c)` sub-selections; `*` selects everything at its level.
+#[derive(Clone, Debug, Default)]
+struct FieldMask {
+    /// `None`: everything (`*`, or a name without a sub-selection).
+    names: Option<Vec<(String, FieldMask)>>,
+}
+
+impl FieldMask {
+    fn all() -> FieldMask {
+        FieldMask { names: None }
+    }
+
+    /// `files.list` without `fields`: the list's own members and, per file, `kind`, `id`,
+    /// `name`, `mimeType` only (docs/google-drive.md, "Wire conventions").
+    fn list_default() -> FieldMask {
+        FieldMask::parse("kind,nextPageToken,incompleteSearch,files(kind,id,name,mimeType)")
+            .unwrap_or_default()
+    }
+
+    /// `files.get`/`create`/`update` without `fields`.
+    fn file_default() -> FieldMask {
+        FieldMask::parse("kind,id,name,mimeType").unwrap_or_default()
+    }
+
+    /// `None` for a selection that does not parse (unbalanced parentheses, empty names).
+    fn parse(s: &str) -> Option<FieldMask> {
+        let s = s.trim();
+        if s == "*" {
+            return Some(FieldMask::all());
+        }
+        let mut names: Vec<(String, FieldMask)> = Vec::new();
+        for item in split_top(s)? {
+            let item = item.trim();
+            let (path, sub) = match item.find('(') {
+                Some(i) if item.ends_with(')') => (
+                    &item[..i],
+                    Some(FieldMask::parse(&item[i + 1..item.len() - 1])?),
+                ),
+                Some(_) => return None,
+                None if item.contains(')') => return None,
+                None => (item, None),
+            };
+            let mut segs = path.split('/').map(str::trim).rev();
+            let last = segs.next().filter(|x| !x.is_empty())?;
+            let mut node = (last.to_string(), sub.unwrap_or_default());
+            for seg in segs {
+                if seg.is_empty() {
+                    return None;
+                }
+                node = (
+                    seg.to_string(),
+                    FieldMask {
+                        names: Some(vec![node]),
+                    },
+                );
+            }
+            if node.0 == "*" {
+                return Some(FieldMask::all());
+            }
+            match names.iter_mut().find(|(n, _)| *n == node.0) {
+                Some((_, m)) => m.merge(node.1),
+                None => names.push(node),
+            }
+        }
+        (!names.is_empty()).then_some(FieldMask { names: Some(names) })
+    }
+
+    fn merge(&mut self, other: FieldMask) {
+        match (&mut self.names, other.names) {
+            (None, _) => {}
+            (_, None) => self.names = None,
+            (Some(mine), Some(theirs)) => {
+                for (n, m) in theirs {
+                    match mine.iter_mut().find(|(x, _)| *x == n) {
+                        Some((_, mm)) => mm.merge(m),
+                        None => mine.push((n, m)),
+                    }
+                }
+            }
+        }
+    }
+
+    fn apply(&self, v: Value) -> Value {
+        let Some(names) = &self.names else {
+            return v;
+        };
+        match v {
+            Value::Object(m) => Value::Object(
+                m.into_iter()
+                    .filter_map(|(k, val)| {
+                        let (_, sub) = names.iter().find(|(n, _)| *n == k)?;
+                        Some((k, sub.apply(val)))
+                    })
+                    .collect(),
+            ),
+            Value::Array(a) => Value::Array(a.into_iter().map(|x| self.apply(x)).collect()),
+            other => other,
+        }
+    }
+}
+
+/// Splits at the commas outside parentheses; `None` when they do not balance.
+fn split_top(s: &str) -> Option<Vec<&str>> {
+    let (mut depth, mut from, mut out) = (0i32, 0usize, Vec::new());
+    for (i, c) in s.char_indices() {
+        match c {
+            '(' => depth += 1,
+            ')' => {
+                depth -= 1;
+                if depth < 0 {
+                    return None;
+                }
+            }
+            ',' if depth == 0 => {
+                out.push(&s[from..i]);
+                from = i + 1;
+            }
+            _ => {}
+        }
+    }
+    (depth == 0).then(|| {
+        out.push(&s[from..]);
+        out
+    })
+}
+
+fn bad_fields(f: &str) -> Reply {
+    param_err(
+        "invalidParameter",
+        &format!("Invalid field selection {f}"),
+        "fields",
+    )
+}
+
+/// The mask of a request's `fields` for one file, or the 400 for a selection that does not parse.
+fn file_mask(q: &HashMap<String, String>) -> Result<FieldMask, Reply> {
+    match q.get("fields") {
+        None => Ok(FieldMask::file_default()),
+        Some(f) => FieldMask::parse(f).ok_or_else(|| bad_fields(f)),
+    }
 }
 
 fn find<'a>(st: &'a mut GState, sh: &GShared, app: &str, id: &str) -> Option<&'a mut GFile> {
@@ -822,29 +1055,9 @@ fn get(sh: &GShared, app: &str, id: &str, q: &HashMap<String, String>) -> Reply 
             body: f.content.clone(),
         };
     }
-    ok(only_fields(f.json(), q.get("fields").map(String::as_str)))
-}
-
-/// A file's metadata as Drive answers `files.get`: only the fields asked for (`*` for all),
-/// and without `fields` the default `kind`, `id`, `name`, `mimeType`. A trashed file is served
-/// like any other; only a client that asks for `trashed` learns that it is.
-fn only_fields(v: Value, fields: Option<&str>) -> Value {
-    let wanted: Vec<&str> = match fields {
-        Some("*") => return v,
-        Some(f) => f
-            .split(',')
-            .map(str::trim)
-            .filter(|x| !x.is_empty())
-            .collect(),
-        None => vec!["kind", "id", "name", "mimeType"],
-    };
-    match v {
-        Value::Object(m) => Value::Object(
-            m.into_iter()
-                .filter(|(k, _)| wanted.contains(&k.as_str()))
-                .collect(),
-        ),
-        other => other,
+    match file_mask(q) {
+        Ok(mask) => ok(mask.apply(f.json())),
+        Err(r) => r,
     }
 }
 
@@ -910,6 +1123,7 @@ fn create(
     meta: &Value,
     media: Option<&[u8]>,
     media_mime: Option<&str>,
+    mask: &FieldMask,
 ) -> Reply {
     let name = meta["name"].as_str().unwrap_or("Untitled").to_string();
     let parents: Vec<String> = meta["parents"]
@@ -989,7 +1203,7 @@ fn create(
         granted: [app.to_string()].into_iter().collect(),
         modified,
     };
-    let v = f.json();
+    let v = mask.apply(f.json());
     st.files.push(f);
     ok(v)
 }
@@ -1022,10 +1236,10 @@ fn upload(
     let Some((meta, media_mime, media)) = split_multipart(body, &boundary) else {
         return derr(400, "badContent", "Malformed multipart body.");
     };
-    let Ok(meta) = serde_json::from_slice::<Value>(&meta) else {
-        return derr(400, "parseError", "The metadata part is not JSON.");
-    };
-    create(sh, app, has, &meta, Some(&media), Some(&media_mime))
+    match (metadata(&meta), file_mask(q)) {
+        (Ok(meta), Ok(mask)) => create(sh, app, has, &meta, Some(&media), Some(&media_mime), &mask),
+        (Err(r), _) | (_, Err(r)) => r,
+    }
 }
 
 /// (metadata, media content type, media) of a `multipart/related` body. Line ends may be CRLF
@@ -1092,6 +1306,10 @@ fn update_media(
     if q.get("uploadType").map(String::as_str) != Some("media") {
         return derr(400, "badRequest", "uploadType must be media here");
     }
+    let mask = match file_mask(q) {
+        Ok(m) => m,
+        Err(r) => return r,
+    };
     let mut st = sh.lock();
     let stamp = st.stamp();
     let Some(f) = find(&mut st, sh, app, id) else {
@@ -1103,7 +1321,7 @@ fn update_media(
         body.to_vec()
     };
     f.modified = stamp;
-    ok(f.json())
+    ok(mask.apply(f.json()))
 }
 
 fn strip_markdown(md: &str) -> String {

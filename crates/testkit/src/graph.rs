@@ -50,6 +50,9 @@ use serde_json::{Map, Value, json};
 
 const MAX_BODY: usize = 1024 * 1024;
 const MAX_BATCH: usize = 20;
+/// Exchange serves at most this many concurrent requests per app and mailbox; Graph dispatches
+/// up to this many sub-requests of a `$batch` at once (docs/graph.md, "Throttling").
+const MAILBOX_CONCURRENCY: usize = 4;
 
 // ---------------------------------------------------------------------------------------
 // public data model
@@ -730,6 +733,10 @@ struct GState {
     throttles: Vec<Throttle>,
     gate: Gate,
     latency: Duration,
+    /// Requests to the mailbox (mail, calendar, contacts) being served right now.
+    mailbox_in_flight: usize,
+    /// How many were refused for the mailbox concurrency limit.
+    mailbox_throttled: usize,
 }
 
 struct GShared {
@@ -742,6 +749,63 @@ impl GShared {
     fn lock(&self) -> MutexGuard<'_, GState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
     }
+
+    /// A slot of the mailbox's concurrency limit for a request to `path` (relative to the
+    /// version): `Ok(None)` for a request that is not to the mailbox, `Err` for the 429 Exchange
+    /// answers when [`MAILBOX_CONCURRENCY`] requests are already being served.
+    fn mailbox_slot(&self, path: &str) -> Result<Option<MailboxSlot<'_>>, Reply> {
+        if !is_mailbox(path) {
+            return Ok(None);
+        }
+        let mut st = self.lock();
+        if st.mailbox_in_flight >= MAILBOX_CONCURRENCY {
+            st.mailbox_throttled += 1;
+            // The code and text Exchange sends (docs/graph.md, "Throttling"); the Retry-After
+            // value is not documented for this limit (a short one: a slot frees quickly).
+            let mut r = gerr(
+                429,
+                "ApplicationThrottled",
+                "Application is over its MailboxConcurrency limit.",
+            );
+            r.headers.push(("Retry-After".into(), "1".into()));
+            return Err(r);
+        }
+        st.mailbox_in_flight += 1;
+        Ok(Some(MailboxSlot(self)))
+    }
+}
+
+/// Held while a mailbox request is served (also when its client goes away mid-way).
+struct MailboxSlot<'a>(&'a GShared);
+
+impl Drop for MailboxSlot<'_> {
+    fn drop(&mut self) {
+        let mut st = self.0.lock();
+        st.mailbox_in_flight = st.mailbox_in_flight.saturating_sub(1);
+    }
+}
+
+/// Whether a path (relative to the version, e.g. `/me/mailFolders/inbox/messages`) is served
+/// by Exchange: mail, calendars and contacts of a user.
+fn is_mailbox(path: &str) -> bool {
+    let path = path.split('?').next().unwrap_or("").to_ascii_lowercase();
+    let seg: Vec<&str> = path.trim_matches('/').split('/').collect();
+    let resource = match seg.as_slice() {
+        ["me", r, ..] => *r,
+        ["users", _, r, ..] => *r,
+        _ => return false,
+    };
+    matches!(
+        resource,
+        "messages"
+            | "mailfolders"
+            | "calendar"
+            | "calendars"
+            | "calendarview"
+            | "events"
+            | "contacts"
+            | "contactfolders"
+    )
 }
 
 /// A running fake Graph. Dropping it shuts it down.
@@ -763,6 +827,8 @@ impl FakeGraph {
                 throttles: Vec::new(),
                 gate: Gate::default(),
                 latency: Duration::ZERO,
+                mailbox_in_flight: 0,
+                mailbox_throttled: 0,
             }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -828,9 +894,19 @@ impl FakeGraph {
             .push((idp.verifier(), String::new()));
     }
 
-    /// Delay before answering each HTTP request.
+    /// Delay before answering each HTTP request, and each `$batch` sub-request: Graph runs a
+    /// batch's sub-requests up to 4 at a time, so a batch of n costs `(1 + ceil(n / 4))` times
+    /// this. Mail, calendar and contacts requests (direct or in a batch) hold one of the
+    /// mailbox's 4 concurrent slots while they are served; one more gets 429
+    /// `ApplicationThrottled` ([`FakeGraph::mailbox_throttled`]).
     pub fn set_latency(&self, d: Duration) {
         self.shared.lock().latency = d;
+    }
+
+    /// How many requests (direct or `$batch` sub-requests) got 429 `ApplicationThrottled` for
+    /// the mailbox's limit of 4 concurrent requests.
+    pub fn mailbox_throttled(&self) -> usize {
+        self.shared.lock().mailbox_throttled
     }
 }
 
@@ -908,9 +984,15 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
         });
         st.latency
     };
+    // A mailbox request holds its slot while it is served (its latency included).
+    let slot = sh.mailbox_slot(raw_path.strip_prefix("/v1.0").unwrap_or(""));
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
     }
+    let slot = match slot {
+        Ok(s) => s,
+        Err(r) => return to_response(r),
+    };
     let echo = headers
         .iter()
         .find(|(k, _)| k == "authorization")
@@ -930,15 +1012,19 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
             "RequestEntityTooLarge",
             "The request body is too large.",
         ),
-        Ok(body) => outer(
-            &sh,
-            parts.method.as_str(),
-            &raw_path,
-            raw_query.as_deref(),
-            &headers,
-            &body,
-        ),
+        Ok(body) => {
+            outer(
+                &sh,
+                parts.method.as_str(),
+                &raw_path,
+                raw_query.as_deref(),
+                &headers,
+                &body,
+            )
+            .await
+        }
     };
+    drop(slot);
     to_response(reply)
 }
 
@@ -984,7 +1070,7 @@ fn throttled(sh: &GShared, target: &str) -> Option<Reply> {
     Some(r)
 }
 
-fn outer(
+async fn outer(
     sh: &GShared,
     method: &str,
     raw_path: &str,
@@ -1042,12 +1128,12 @@ fn outer(
         if method != "POST" {
             return gerr(405, "BadRequest", "Only POST is supported for $batch.");
         }
-        return batch(sh, body);
+        return batch(sh, body).await;
     }
     route(sh, method, rest, raw_query.unwrap_or(""), headers)
 }
 
-fn batch(sh: &Req<'_>, body: &str) -> Reply {
+async fn batch(sh: &Req<'_>, body: &str) -> Reply {
     let Ok(v) = serde_json::from_str::<Value>(body) else {
         return bad("Invalid batch payload format.");
     };
@@ -1073,23 +1159,38 @@ fn batch(sh: &Req<'_>, body: &str) -> Reply {
             return bad("Batch request ids must be unique.");
         }
     }
-    let mut responses: Vec<Value> = reqs
-        .iter()
-        .map(|r| {
+    // Graph dispatches the sub-requests up to 4 at a time; each costs the latency, and a
+    // mailbox one holds a slot of the mailbox's concurrency limit while it runs.
+    let latency = sh.lock().latency;
+    let mut responses: Vec<Value> = Vec::with_capacity(reqs.len());
+    for wave in reqs.chunks(MAILBOX_CONCURRENCY) {
+        let slots: Vec<Result<Option<MailboxSlot<'_>>, Reply>> = wave
+            .iter()
+            .map(|r| sh.mailbox_slot(r.get("url").and_then(Value::as_str).unwrap_or("")))
+            .collect();
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        for (r, slot) in wave.iter().zip(slots) {
             let id = r
                 .get("id")
                 .and_then(Value::as_str)
                 .unwrap_or("")
                 .to_string();
-            let reply = sub_request(sh, r);
+            let reply = match slot {
+                Ok(_held) => sub_request(sh, r),
+                Err(refused) => refused,
+            };
             let mut headers = Map::new();
             headers.insert("Content-Type".into(), json!("application/json"));
             for (k, v) in reply.headers {
                 headers.insert(k, json!(v));
             }
-            json!({"id": id, "status": reply.status, "headers": headers, "body": reply.body})
-        })
-        .collect();
+            responses.push(
+                json!({"id": id, "status": reply.status, "headers": headers, "body": reply.body}),
+            );
+        }
+    }
     shuffle_differently(&mut responses);
     ok(json!({ "responses": responses }))
 }

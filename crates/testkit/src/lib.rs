@@ -13,8 +13,9 @@
 //! exercise the same shapes it will meet in production — without network access or accounts.
 //!
 //! It also lets tests do what real providers cannot: approve/deny/expire a code from code
-//! ([`FakeIdp::approve`]), inject transport faults into the token endpoint ([`Fault`]: 5xx
-//! HTML, captive portals, oversized or truncated bodies, delays, connection resets, 429s),
+//! ([`FakeIdp::approve`]), inject transport faults into the token and device authorization
+//! endpoints ([`Fault`]: 5xx HTML, captive portals, oversized or truncated bodies, delays,
+//! connection resets, 429s),
 //! and inspect every token ever issued ([`FakeIdp::issued_access_tokens`]) so tests can grep
 //! logs and outputs for leaks.
 //!
@@ -135,7 +136,11 @@ pub struct Options {
     /// must then use 5 s, and `enforce_interval` enforces 5 s). Default `Some(1)`.
     pub interval: Option<u64>,
     /// When true, a poll sooner than the current interval after the previous poll of the same
-    /// code gets `slow_down` (dialect-shaped) and the interval grows by 5 s. Default false.
+    /// code gets `slow_down` (dialect-shaped) and the interval grows by 5 s for this and every
+    /// later poll (RFC 8628 §3.5), as real servers do. Default **true**: every sign-in against
+    /// the fake must wait the interval. Tests whose clock is virtual (the flow engine's
+    /// `ManualClock`, whose sleeps take no real time) or that poll back to back on purpose
+    /// turn it off.
     pub enforce_interval: bool,
     /// Access-token lifetime in seconds. Default 3600 (GitHubApp: 28800, GitHub's fixed value).
     pub access_token_ttl: u64,
@@ -215,7 +220,7 @@ impl Options {
             client_secret: (dialect == Dialect::Google).then(|| "test-secret".to_string()),
             expires_in,
             interval: Some(1),
-            enforce_interval: false,
+            enforce_interval: true,
             access_token_ttl: if dialect == Dialect::GitHubApp {
                 28_800
             } else {
@@ -242,7 +247,8 @@ impl Options {
 }
 
 /// A fault injected into the next token-endpoint responses (device-code polls and refresh
-/// grants alike), consumed one per request in FIFO order.
+/// grants alike; [`FakeIdp::inject`]) or device authorization responses
+/// ([`FakeIdp::inject_device`]), consumed one per request in FIFO order.
 #[derive(Clone, Debug)]
 pub enum Fault {
     /// That status with an nginx-like HTML body (`<html><body><h1>502 Bad Gateway</h1>…`).
@@ -293,7 +299,7 @@ pub struct Counters {
     pub secrets_on_device_flow: u64,
     /// Requests to userinfo / Graph `/me` / GitHub `/user`.
     pub userinfo_requests: u64,
-    /// Token-endpoint requests answered (or delayed) by an injected [`Fault`].
+    /// Token-endpoint and device-endpoint requests answered (or delayed) by an injected [`Fault`].
     pub faults_applied: u64,
 }
 
@@ -512,6 +518,13 @@ impl FakeIdp {
     /// Queues faults for the next token-endpoint requests (FIFO, one per request).
     pub fn inject(&self, faults: impl IntoIterator<Item = Fault>) {
         self.shared.lock().faults.extend(faults);
+    }
+
+    /// Queues faults for the next device authorization requests (FIFO, one per request; counted
+    /// in `device_requests` and `faults_applied`): every [`Fault`] applies there as at the token
+    /// endpoint.
+    pub fn inject_device(&self, faults: impl IntoIterator<Item = Fault>) {
+        self.shared.lock().device_faults.extend(faults);
     }
 
     /// Queues faults for the next requests to userinfo / Graph `/me` / GitHub `/user` (FIFO,

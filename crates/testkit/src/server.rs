@@ -342,6 +342,14 @@ fn check_client(sh: &Shared, auth: &ClientAuth, secret_required: bool) -> Result
     }
 }
 
+/// Google: the request names the configured client, which has a secret, but carries none.
+fn google_secret_missing(sh: &Shared, auth: &ClientAuth) -> bool {
+    sh.dialect() == Dialect::Google
+        && sh.opts.client_secret.is_some()
+        && auth.id.as_deref() == Some(sh.opts.client_id.as_str())
+        && auth.secret.as_deref().is_none_or(str::is_empty)
+}
+
 fn scopes_of(dialect: Dialect, raw: Option<&String>) -> Vec<String> {
     let mut out: Vec<String> = Vec::new();
     let Some(raw) = raw else { return out };
@@ -525,7 +533,9 @@ async fn handle(
         return r;
     }
     match route {
-        Route::Device { tenant } if m == Method::POST => device(&sh, &req, tenant),
+        Route::Device { tenant } if m == Method::POST => {
+            device_faulted(&sh, &conn, &req, tenant).await
+        }
         Route::Token { tenant } if m == Method::POST => token(&sh, &conn, &req, tenant).await,
         Route::Revoke if m == Method::POST => revoke(&sh, &req),
         Route::UserInfo if m == Method::GET || m == Method::POST => userinfo(&sh, &req),
@@ -683,32 +693,8 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
         }
         f
     };
-    match fault {
-        None => {}
-        Some(Fault::Delay(d)) => tokio::time::sleep(d).await,
-        Some(Fault::Reset) => {
-            conn.kill();
-            // Never reaches the client: the connection fails as hyper starts writing it.
-            return wire::respond(500, "text/plain", "");
-        }
-        Some(Fault::OAuth { status, error }) => {
-            return wire::oauth_fault(sh, status, error, gh_json);
-        }
-        Some(Fault::EchoRequest { status, error }) => {
-            let mut echoed: Vec<String> = parsed
-                .as_ref()
-                .map(|p| p.iter().map(|(k, v)| format!("{k}={v}")).collect())
-                .unwrap_or_default();
-            if let Some((id, secret)) = req.basic_auth() {
-                echoed.push(format!("basic={id}:{secret}"));
-            }
-            return wire::echo_error(status, error, &echoed.join("&"));
-        }
-        Some(other) => {
-            if let Some(r) = wire::fault_response(&other) {
-                return r;
-            }
-        }
+    if let Some(r) = apply_fault(sh, conn, req, parsed.as_ref().ok(), fault).await {
+        return r;
     }
     let fail = |f: Fail| wire::error(sh, Endpoint::Token, &f, gh_json);
     let Ok(params) = parsed else {
@@ -743,6 +729,9 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
         }
         Some("authorization_code") => {
             let auth = client_auth(req, &params);
+            if google_secret_missing(sh, &auth) {
+                return wire::google_secret_missing();
+            }
             if let Err(f) = check_client(sh, &auth, !github) {
                 return fail(f);
             }
@@ -771,10 +760,14 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
             if !sh.opts.refresh_delay.is_zero() {
                 tokio::time::sleep(sh.opts.refresh_delay).await;
             }
-            // Google marks the secret optional on refresh; GitHub needs none for tokens that
-            // came from the device flow.
-            let secret_required = !matches!(dialect, Dialect::Google) && !github;
-            if let Err(f) = check_client(sh, &client_auth(req, &params), secret_required) {
+            // Google's page marks the secret optional on refresh, but its clients that have
+            // one (Desktop, Web, TV) are refused without it (`google_secret_missing`); GitHub
+            // needs none for tokens that came from the device flow.
+            let auth = client_auth(req, &params);
+            if google_secret_missing(sh, &auth) {
+                return wire::google_secret_missing();
+            }
+            if let Err(f) = check_client(sh, &auth, !github) {
                 return fail(f);
             }
             let Some(rt) = params.get("refresh_token").filter(|s| !s.is_empty()) else {
@@ -796,6 +789,67 @@ async fn token(sh: &Shared, conn: &ConnHandle, req: &Req, tenant: Option<String>
         }
         Some(other) => fail(Fail::UnsupportedGrantType(other.to_string())),
     }
+}
+
+/// The answer an injected [`Fault`] makes instead of the endpoint's own (`None`: answer
+/// normally, after a [`Fault::Delay`]'s wait). Shared by the token and device endpoints.
+async fn apply_fault(
+    sh: &Shared,
+    conn: &ConnHandle,
+    req: &Req,
+    parsed: Option<&Params>,
+    fault: Option<Fault>,
+) -> Option<Response> {
+    match fault? {
+        Fault::Delay(d) => {
+            tokio::time::sleep(d).await;
+            None
+        }
+        Fault::Reset => {
+            conn.kill();
+            // Never reaches the client: the connection fails as hyper starts writing it.
+            Some(wire::respond(500, "text/plain", ""))
+        }
+        Fault::OAuth { status, error } => {
+            Some(wire::oauth_fault(sh, status, error, req.accept_json()))
+        }
+        Fault::EchoRequest { status, error } => {
+            let mut echoed: Vec<String> = parsed
+                .map(|p| p.iter().map(|(k, v)| format!("{k}={v}")).collect())
+                .unwrap_or_default();
+            if let Some((id, secret)) = req.basic_auth() {
+                echoed.push(format!("basic={id}:{secret}"));
+            }
+            Some(wire::echo_error(status, error, &echoed.join("&")))
+        }
+        other => wire::fault_response(&other),
+    }
+}
+
+/// The device authorization endpoint, after the next queued [`crate::FakeIdp::inject_device`]
+/// fault, if any: it can fail (5xx, 429, an HTML portal, a reset, …) like the token endpoint.
+async fn device_faulted(
+    sh: &Shared,
+    conn: &ConnHandle,
+    req: &Req,
+    tenant: Option<String>,
+) -> Response {
+    let fault = {
+        let mut st = sh.lock();
+        let f = st.device_faults.pop_front();
+        if f.is_some() {
+            st.counters.faults_applied += 1;
+        }
+        f
+    };
+    let merge_query = matches!(sh.dialect(), Dialect::GitHub | Dialect::GitHubApp);
+    let parsed = req.params(sh.dialect(), merge_query).ok();
+    if let Some(r) = apply_fault(sh, conn, req, parsed.as_ref(), fault).await {
+        // It did arrive (a delayed one is counted by `device`).
+        sh.lock().counters.device_requests += 1;
+        return r;
+    }
+    device(sh, req, tenant)
 }
 
 fn empty_ok() -> Response {

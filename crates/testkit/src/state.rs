@@ -221,6 +221,8 @@ pub(crate) struct State {
     pub last_user_code: Option<String>,
     pub last_audience: Option<String>,
     pub faults: VecDeque<Fault>,
+    /// Faults for the next device authorization requests.
+    pub device_faults: VecDeque<Fault>,
     /// Faults for the next userinfo / Graph `/me` / GitHub `/user` requests.
     pub userinfo_faults: VecDeque<Fault>,
     pub counters: Counters,

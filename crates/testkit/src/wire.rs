@@ -97,6 +97,13 @@ pub(crate) fn echo_error(status: u16, error: &str, echoed: &str) -> Response {
     )
 }
 
+/// Google's token endpoint when a code exchange or refresh for a client that has a secret
+/// (Desktop, Web, TV) comes without it: 400 `invalid_request` "client_secret is missing."
+/// (docs/providers.md, "Google").
+pub(crate) fn google_secret_missing() -> Response {
+    oauth_error(400, "invalid_request", "client_secret is missing.")
+}
+
 fn oauth_error(status: u16, error: &str, description: &str) -> Response {
     json(
         status,

@@ -434,6 +434,16 @@ fn device_endpoint_failures() {
         e(404, HTML, "<html>not found</html>"),
         DeviceReplyError::Malformed(_)
     ));
+    // A captive portal's page or a cut-off body with a success status is a fault on the way
+    // (retried), as at the token endpoint.
+    match e(200, HTML, "<html>Guest Wi-Fi</html>") {
+        DeviceReplyError::Transient(m) => assert!(m.contains("text/html"), "{m}"),
+        other => panic!("{other:?}"),
+    }
+    assert!(matches!(
+        e(200, JSON, r#"{"device_code":"d","us"#),
+        DeviceReplyError::Transient(_)
+    ));
 }
 
 /// Found by `fuzz/` (target device_response): a hostile `error_code` reached the error text raw,

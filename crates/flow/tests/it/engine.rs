@@ -35,6 +35,15 @@ fn provider_for(idp: &FakeIdp, dialect: Dialect, scopes: &[&str]) -> Provider {
     }
 }
 
+/// The dialect's options for a test on the virtual clock: its sleeps take no real time, so the
+/// fake's real-time interval check (on by default: a poll sooner than the interval gets
+/// `slow_down`) would see every poll as too fast.
+fn virtual_time(d: Dialect) -> Options {
+    let mut o = Options::new(d);
+    o.enforce_interval = false;
+    o
+}
+
 fn http(timeout_ms: u64) -> Http {
     Http::new(HttpOptions {
         timeout: Duration::from_millis(timeout_ms),
@@ -87,7 +96,7 @@ impl Now for ManualClock {
 async fn every_dialect_signs_in_waiting_the_interval_and_stops_polling() {
     let http = http(5000);
     for d in ALL {
-        let mut o = Options::new(d);
+        let mut o = virtual_time(d);
         o.auto_approve_after_polls = Some(3);
         o.interval = Some(2);
         let idp = FakeIdp::start(o);
@@ -120,7 +129,7 @@ async fn every_dialect_signs_in_waiting_the_interval_and_stops_polling() {
 #[tokio::test]
 async fn a_missing_interval_means_five_seconds() {
     let http = http(5000);
-    let mut o = Options::new(Dialect::Oidc);
+    let mut o = virtual_time(Dialect::Oidc);
     o.interval = None;
     o.auto_approve_after_polls = Some(2);
     let idp = FakeIdp::start(o);
@@ -134,7 +143,7 @@ async fn declined_and_expired_are_distinct_outcomes_in_every_dialect() {
     let http = http(5000);
     for d in ALL {
         for deny in [true, false] {
-            let idp = FakeIdp::start(Options::new(d));
+            let idp = FakeIdp::start(virtual_time(d));
             let p = provider_for(&idp, d, scopes(d));
             let flow = DeviceFlow::new(&http, &p);
             let clock = ManualClock::default();
@@ -161,7 +170,7 @@ async fn declined_and_expired_are_distinct_outcomes_in_every_dialect() {
 #[tokio::test]
 async fn a_fault_storm_is_survived_with_exponential_back_off() {
     let http = http(300);
-    let mut o = Options::new(Dialect::Auth0);
+    let mut o = virtual_time(Dialect::Auth0);
     o.auto_approve_after_polls = Some(2); // counts polls that get past the faults
     let idp = FakeIdp::start(o);
     idp.inject([
@@ -199,7 +208,7 @@ async fn a_fault_storm_is_survived_with_exponential_back_off() {
 #[tokio::test]
 async fn a_dead_server_fails_clearly_at_the_deadline() {
     let http = http(300);
-    let mut o = Options::new(Dialect::Okta);
+    let mut o = virtual_time(Dialect::Okta);
     o.expires_in = 120;
     let idp = FakeIdp::start(o);
     idp.inject(std::iter::repeat_n(Fault::Status(502), 50));
@@ -220,7 +229,7 @@ async fn a_dead_server_fails_clearly_at_the_deadline() {
 #[tokio::test]
 async fn a_server_that_never_expires_is_cut_off_by_the_local_deadline() {
     let http = http(5000);
-    let mut o = Options::new(Dialect::Oidc);
+    let mut o = virtual_time(Dialect::Oidc);
     o.expires_in = 600; // the server would wait 10 real minutes
     let idp = FakeIdp::start(o);
     let p = provider_for(&idp, Dialect::Oidc, scopes(Dialect::Oidc));
@@ -237,7 +246,7 @@ async fn a_server_that_never_expires_is_cut_off_by_the_local_deadline() {
 #[tokio::test]
 async fn github_slow_down_uses_the_servers_interval() {
     let http = http(5000);
-    let mut o = Options::new(Dialect::GitHub);
+    let mut o = virtual_time(Dialect::GitHub);
     o.enforce_interval = true;
     o.interval = Some(5);
     let idp = FakeIdp::start(o);
@@ -267,7 +276,7 @@ async fn device_endpoint_refusals() {
     let http = http(5000);
     let clock = ManualClock::default();
     // Google's server-side scope check (sidekey's config refuses these earlier).
-    let idp = FakeIdp::start(Options::new(Dialect::Google));
+    let idp = FakeIdp::start(virtual_time(Dialect::Google));
     let p = provider_for(
         &idp,
         Dialect::Google,
@@ -276,7 +285,7 @@ async fn device_endpoint_refusals() {
     let r = DeviceFlow::new(&http, &p).start(&clock).await;
     assert!(matches!(r, Err(FlowError::InvalidScope { .. })), "{r:?}");
     // GitHub with device flow switched off.
-    let mut o = Options::new(Dialect::GitHub);
+    let mut o = virtual_time(Dialect::GitHub);
     o.device_flow_disabled = true;
     let idp = FakeIdp::start(o);
     let p = provider_for(&idp, Dialect::GitHub, &["repo"]);
@@ -296,7 +305,7 @@ async fn device_endpoint_refusals() {
 #[tokio::test]
 async fn github_app_refresh_rotates_and_the_old_token_dies() {
     let http = http(5000);
-    let mut o = Options::new(Dialect::GitHubApp);
+    let mut o = virtual_time(Dialect::GitHubApp);
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
     let clock = ManualClock::default();
@@ -322,7 +331,7 @@ async fn github_app_refresh_rotates_and_the_old_token_dies() {
 #[tokio::test]
 async fn refresh_retries_transient_faults_then_gives_up_clearly() {
     let http = http(300);
-    let mut o = Options::new(Dialect::Microsoft);
+    let mut o = virtual_time(Dialect::Microsoft);
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
     let clock = ManualClock::default();
@@ -344,7 +353,7 @@ async fn refresh_retries_transient_faults_then_gives_up_clearly() {
 #[tokio::test]
 async fn entra_refresh_errors_mean_sign_in_again_or_retry() {
     let http = http(5000);
-    let mut o = Options::new(Dialect::Microsoft);
+    let mut o = virtual_time(Dialect::Microsoft);
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
     let clock = ManualClock::default();
@@ -390,7 +399,7 @@ async fn entra_refresh_errors_mean_sign_in_again_or_retry() {
 #[tokio::test]
 async fn entra_busy_while_polling_backs_off_and_goes_on() {
     let http = http(5000);
-    let mut o = Options::new(Dialect::Microsoft);
+    let mut o = virtual_time(Dialect::Microsoft);
     o.auto_approve_after_polls = Some(1);
     o.interval = Some(1);
     let idp = FakeIdp::start(o);
@@ -432,7 +441,7 @@ async fn entra_busy_while_polling_backs_off_and_goes_on() {
 #[tokio::test]
 async fn github_sends_its_client_secret_only_where_github_needs_it() {
     let http = http(5000);
-    let mut o = Options::new(Dialect::GitHubApp);
+    let mut o = virtual_time(Dialect::GitHubApp);
     o.auto_approve_after_polls = Some(2);
     o.client_secret = Some("gh-app-secret-1".into());
     let idp = FakeIdp::start(o);
@@ -452,7 +461,7 @@ async fn github_sends_its_client_secret_only_where_github_needs_it() {
         }
     }
     // Google still gets its secret on polls, not at the device endpoint.
-    let mut o = Options::new(Dialect::Google);
+    let mut o = virtual_time(Dialect::Google);
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
     sign_in(&idp, Dialect::Google, &clock, &http).await.unwrap();
@@ -466,7 +475,7 @@ async fn github_sends_its_client_secret_only_where_github_needs_it() {
 async fn revocation_follows_the_dialect() {
     let http = http(5000);
     let clock = ManualClock::default();
-    let mut o = Options::new(Dialect::GitHubApp);
+    let mut o = virtual_time(Dialect::GitHubApp);
     o.auto_approve_after_polls = Some(1);
     o.client_secret = Some("gh-app-secret-1".into());
     let idp = FakeIdp::start(o);
@@ -511,7 +520,7 @@ async fn revocation_follows_the_dialect() {
     ));
     assert_eq!(idp.counters().revocations, before);
 
-    let mut o = Options::new(Dialect::Auth0);
+    let mut o = virtual_time(Dialect::Auth0);
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
     let p = provider_for(&idp, Dialect::Auth0, scopes(Dialect::Auth0));
@@ -528,4 +537,81 @@ async fn revocation_follows_the_dialect() {
         flow.revoke(&t.access_token, None).await,
         RevokeOutcome::NotSupported(_)
     ));
+}
+
+#[tokio::test]
+async fn device_endpoint_faults_are_retried_like_the_token_endpoints() {
+    let http = http(300);
+    let idp = FakeIdp::start(virtual_time(Dialect::Google));
+    let p = provider_for(&idp, Dialect::Google, scopes(Dialect::Google));
+    let flow = DeviceFlow::new(&http, &p);
+    let secs = |c: &ManualClock| -> Vec<u64> { c.sleeps().iter().map(|d| d.as_secs()).collect() };
+
+    // A 5xx page, a captive portal's HTML with 200, a cut-off JSON body: faults on the way,
+    // retried with back-off, and the code comes.
+    idp.inject_device([Fault::Status(502), Fault::Html, Fault::Truncated]);
+    let clock = ManualClock::default();
+    let auth = flow.start(&clock).await.unwrap();
+    assert!(!auth.user_code.is_empty());
+    assert_eq!(secs(&clock), [1, 2, 4]);
+
+    // A reset connection, an oversized body, a late answer (past the timeout): retried too.
+    idp.inject_device([
+        Fault::Reset,
+        Fault::Oversized,
+        Fault::Delay(Duration::from_secs(2)),
+    ]);
+    let clock = ManualClock::default();
+    flow.start(&clock).await.unwrap();
+    assert_eq!(secs(&clock), [1, 2, 4]);
+
+    // 429 with Retry-After: the wait is the server's, not the shorter back-off.
+    idp.inject_device([Fault::RateLimited {
+        retry_after: Some(7),
+    }]);
+    let clock = ManualClock::default();
+    flow.start(&clock).await.unwrap();
+    assert_eq!(secs(&clock), [7]);
+
+    // A Retry-After nobody should wait for at a sign-in: a clear error at once.
+    idp.inject_device([Fault::RateLimited {
+        retry_after: Some(600),
+    }]);
+    let clock = ManualClock::default();
+    match flow.start(&clock).await {
+        Err(FlowError::Unreachable(m)) => {
+            assert!(m.contains("rate-limited") && m.contains("600 s"), "{m}")
+        }
+        other => panic!("{other:?}"),
+    }
+    assert!(clock.sleeps().is_empty());
+
+    // A provider that stays down: a network failure naming the last answer.
+    idp.inject_device(std::iter::repeat_n(Fault::Status(503), 4));
+    let clock = ManualClock::default();
+    match flow.start(&clock).await {
+        Err(FlowError::Unreachable(m)) => {
+            assert!(
+                m.contains("after 4 attempts") && m.contains("HTTP 503"),
+                "{m}"
+            )
+        }
+        other => panic!("{other:?}"),
+    }
+    // A busy provider's OAuth answer is retried; a refusal is not.
+    idp.inject_device([
+        Fault::OAuth {
+            status: 503,
+            error: "temporarily_unavailable",
+        },
+        Fault::OAuth {
+            status: 400,
+            error: "invalid_client",
+        },
+    ]);
+    let clock = ManualClock::default();
+    let r = flow.start(&clock).await;
+    assert!(matches!(r, Err(FlowError::InvalidClient { .. })), "{r:?}");
+    assert_eq!(secs(&clock), [1]);
+    assert_eq!(idp.counters().faults_applied, 14);
 }

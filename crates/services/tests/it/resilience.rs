@@ -486,3 +486,34 @@ async fn the_dashboard_reads_other_contact_folders_and_every_fallback_page() {
         .count();
     assert_eq!(posts, 2, "the batch, then one for the folder's contacts");
 }
+
+/// Exchange serves 4 concurrent requests per app and mailbox; Graph runs a batch's
+/// sub-requests 4 at a time (docs/graph.md, "Throttling"). Three dashboards at once put 12
+/// mailbox reads on the mailbox: the ones that find no slot are answered 429
+/// `ApplicationThrottled` and retried alone after their `Retry-After`, so every dashboard is
+/// complete.
+#[tokio::test]
+async fn concurrent_dashboards_share_the_mailbox_and_all_complete() {
+    let (fake, g) = default();
+    let g = g.with_retry(6, Duration::from_secs(10));
+    fake.set_latency(Duration::from_millis(150));
+    let now = ts("2026-10-23T06:00:00Z");
+    let berlin = tz("Europe/Berlin");
+    let (a, b, c) = tokio::join!(
+        g.dashboard("tok", now, &berlin),
+        g.dashboard("tok", now, &berlin),
+        g.dashboard("tok", now, &berlin)
+    );
+    assert!(fake.mailbox_throttled() > 0, "the mailbox was never full");
+    for d in [a.unwrap(), b.unwrap(), c.unwrap()] {
+        for (name, error) in [
+            ("appointments", &d.appointments.error),
+            ("mail", &d.mail.error),
+            ("birthdays", &d.birthdays.error),
+        ] {
+            assert!(error.is_none(), "{name}: {error:?}");
+        }
+        assert_eq!(d.appointments.items.len(), 7);
+        assert!(!d.mail.items.is_empty());
+    }
+}

@@ -1,9 +1,13 @@
 //! The test kit's own integration tests, as one test binary: the fake authorization servers
-//! (`fake_idp`) and the fake Bot API (`fake_telegram`), over real HTTP with the tiny client in
-//! `http`, which both use.
+//! (`fake_idp`), the fake Bot API (`fake_telegram`), the fake Drive (`fake_google`), the fake
+//! AWS portal (`fake_aws`) and the fake Graph (`fake_graph`), over real HTTP with the tiny
+//! client in `http`, which all use.
 
 mod http;
 
+mod fake_aws;
+mod fake_google;
+mod fake_graph;
 mod fake_idp;
 mod fake_services;
 mod fake_telegram;

@@ -4,7 +4,7 @@ use std::time::Duration;
 
 use sidekey_testkit::{Dialect, FakeIdp, Options};
 
-use super::{ALL, DEVICE_GRANT, poll, s, start, start_device};
+use super::{ALL, DEVICE_GRANT, back_to_back, poll, s, start, start_device};
 use crate::http::{get, post_form, post_form_h, request};
 
 fn is_code(code: &str, groups: &[usize], charset: &str) -> bool {
@@ -100,7 +100,7 @@ fn device_response_shapes() {
 
 #[test]
 fn interval_omitted_and_verification_host() {
-    let mut o = Options::new(Dialect::Okta);
+    let mut o = back_to_back(Dialect::Okta);
     o.interval = None;
     o.verification_host = Some("okta.evil.test".into());
     let idp = FakeIdp::start(o);
@@ -247,7 +247,7 @@ fn github_errors_are_http_200() {
 
 #[test]
 fn github_device_flow_disabled() {
-    let mut o = Options::new(Dialect::GitHub);
+    let mut o = back_to_back(Dialect::GitHub);
     o.device_flow_disabled = true;
     let idp = FakeIdp::start(o);
     let r = post_form(
@@ -331,7 +331,7 @@ fn expire_per_dialect() {
 
 #[test]
 fn natural_expiry() {
-    let mut o = Options::new(Dialect::Oidc);
+    let mut o = back_to_back(Dialect::Oidc);
     o.expires_in = 0;
     let idp = FakeIdp::start(o);
     let (dc, uc) = start_device(&idp);
@@ -476,7 +476,7 @@ fn slow_down_when_interval_enforced() {
         Dialect::Google,
         Dialect::Oidc,
     ] {
-        let mut o = Options::new(d);
+        let mut o = back_to_back(d);
         o.enforce_interval = true;
         o.interval = Some(1);
         let idp = FakeIdp::start(o);
@@ -499,7 +499,7 @@ fn slow_down_when_interval_enforced() {
         }
     }
     // Waiting for the interval avoids slow_down.
-    let mut o = Options::new(Dialect::GitHub);
+    let mut o = back_to_back(Dialect::GitHub);
     o.enforce_interval = true;
     o.interval = Some(1);
     let idp = FakeIdp::start(o);
@@ -511,7 +511,7 @@ fn slow_down_when_interval_enforced() {
 
 #[test]
 fn auto_approve_after_polls() {
-    let mut o = Options::new(Dialect::Okta);
+    let mut o = back_to_back(Dialect::Okta);
     o.auto_approve_after_polls = Some(3);
     let idp = FakeIdp::start(o);
     let (dc, _) = start_device(&idp);
@@ -645,4 +645,28 @@ async fn usable_from_tokio_tests() {
     assert!(out.starts_with("HTTP/1.1 200"), "{out}");
     assert!(idp.last_user_code().is_some());
     drop(idp);
+}
+
+#[test]
+fn polling_faster_than_the_interval_gets_slow_down_by_default() {
+    // The default options: a second poll right after the first is too fast (RFC 8628 §3.5),
+    // in every dialect, and the interval then grows by 5 s for the later polls too.
+    for d in ALL {
+        let idp = FakeIdp::start(Options::new(d));
+        let (dc, _) = start_device(&idp);
+        let first = poll(&idp, &dc).json();
+        assert_ne!(first["error"], "slow_down", "{d:?}: {first}");
+        let v = poll(&idp, &dc).json();
+        assert_eq!(v["error"], "slow_down", "{d:?}: {v}");
+        if d == Dialect::GitHub || d == Dialect::GitHubApp {
+            assert_eq!(v["interval"], 6, "{d:?}: {v}");
+        }
+    }
+    // The grown interval (1 + 5 s) holds: a poll 1.1 s later is still too fast.
+    let idp = FakeIdp::start(Options::new(Dialect::GitHub));
+    let (dc, _) = start_device(&idp);
+    poll(&idp, &dc);
+    assert_eq!(poll(&idp, &dc).json()["interval"], 6);
+    std::thread::sleep(Duration::from_millis(1100));
+    assert_eq!(poll(&idp, &dc).json()["interval"], 11);
 }

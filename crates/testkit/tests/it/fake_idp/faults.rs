@@ -169,3 +169,71 @@ fn oauth_error_faults_in_the_dialects_shape() {
         (500, "server_error".into())
     );
 }
+
+#[test]
+fn the_device_endpoint_fails_like_the_token_endpoint() {
+    let idp = start(Dialect::Google);
+    let device = |idp: &sidekey_testkit::FakeIdp| {
+        post_form(
+            &idp.device_authorization_endpoint(),
+            &[("client_id", "test-client"), ("scope", "openid email")],
+        )
+    };
+    idp.inject_device([
+        Fault::Status(503),
+        Fault::Html,
+        Fault::RateLimited {
+            retry_after: Some(3),
+        },
+        Fault::OAuth {
+            status: 500,
+            error: "server_error",
+        },
+        Fault::Truncated,
+        Fault::Delay(Duration::from_millis(300)),
+    ]);
+    let r = device(&idp);
+    assert_eq!(r.status, 503);
+    assert!(
+        r.text().contains("<h1>503 Service Unavailable</h1>"),
+        "{}",
+        r.text()
+    );
+    let r = device(&idp);
+    assert_eq!(r.status, 200);
+    assert!(
+        r.content_type().starts_with("text/html"),
+        "{}",
+        r.content_type()
+    );
+    let r = device(&idp);
+    assert_eq!((r.status, r.header("retry-after")), (429, Some("3")));
+    let r = device(&idp);
+    assert_eq!(r.status, 500);
+    assert_eq!(r.json()["error"], "server_error");
+    let r = device(&idp);
+    assert_eq!(r.status, 200);
+    assert!(serde_json::from_slice::<serde_json::Value>(&r.body).is_err());
+    // A delay answers normally, late.
+    let t = Instant::now();
+    let r = device(&idp);
+    assert!(t.elapsed() >= Duration::from_millis(300));
+    assert_eq!(r.status, 200, "{}", r.text());
+    assert!(r.json()["device_code"].is_string());
+    // No user code was issued by a faulted request; the token endpoint's queue is separate.
+    assert_eq!(idp.counters().faults_applied, 6);
+    assert_eq!(idp.counters().device_requests, 6);
+    assert_eq!(poll(&idp, &s(&r.json(), "device_code")).status, 428);
+
+    // A reset closes the connection without an answer.
+    idp.inject_device([Fault::Reset]);
+    let body = crate::http::encode(&[("client_id", "test-client"), ("scope", "openid")]);
+    let r = try_request(
+        "POST",
+        &idp.device_authorization_endpoint(),
+        &[("Content-Type", "application/x-www-form-urlencoded")],
+        body.as_bytes(),
+    );
+    assert!(r.is_err(), "{r:?}");
+    assert_eq!(device(&idp).status, 200);
+}

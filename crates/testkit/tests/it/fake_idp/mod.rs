@@ -23,7 +23,16 @@ pub const ALL: [Dialect; 7] = [
 pub const DEVICE_GRANT: &str = "urn:ietf:params:oauth:grant-type:device_code";
 
 pub fn start(d: Dialect) -> FakeIdp {
-    FakeIdp::start(Options::new(d))
+    FakeIdp::start(back_to_back(d))
+}
+
+/// The dialect's options without the interval check (on by default: a poll sooner than the
+/// interval gets `slow_down`): these tests of the protocol poll back to back on purpose.
+/// `device::polling_faster_than_the_interval_gets_slow_down_by_default` tests the check.
+pub fn back_to_back(d: Dialect) -> Options {
+    let mut o = Options::new(d);
+    o.enforce_interval = false;
+    o
 }
 
 /// A scope each dialect accepts and that yields a refresh token where possible.
@@ -66,15 +75,17 @@ pub fn poll(idp: &FakeIdp, device_code: &str) -> Resp {
     post_form(&idp.token_endpoint(), &p)
 }
 
+/// A refresh grant as each provider needs it: Google's with the client secret.
 pub fn refresh(idp: &FakeIdp, rt: &str) -> Resp {
-    post_form(
-        &idp.token_endpoint(),
-        &[
-            ("grant_type", "refresh_token"),
-            ("client_id", "test-client"),
-            ("refresh_token", rt),
-        ],
-    )
+    let mut p = vec![
+        ("grant_type", "refresh_token"),
+        ("client_id", "test-client"),
+        ("refresh_token", rt),
+    ];
+    if idp.dialect() == Dialect::Google {
+        p.push(("client_secret", "test-secret"));
+    }
+    post_form(&idp.token_endpoint(), &p)
 }
 
 /// Full happy path: device request, approve, poll → token JSON.

@@ -5,9 +5,9 @@ use std::time::{Duration, Instant};
 use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 use serde_json::Value;
-use sidekey_testkit::{Dialect, FakeIdp, Options};
+use sidekey_testkit::{Dialect, FakeIdp};
 
-use super::{ALL, login, poll, refresh, s, start, start_device};
+use super::{ALL, back_to_back, login, poll, refresh, s, start, start_device};
 use crate::http::{get, post_form, request};
 
 fn jwt_payload(t: &str) -> Value {
@@ -244,7 +244,7 @@ fn invalidate_refresh_tokens() {
 
 #[test]
 fn refresh_delay_and_concurrent_rotation() {
-    let mut o = Options::new(Dialect::Oidc);
+    let mut o = back_to_back(Dialect::Oidc);
     o.refresh_delay = Duration::from_millis(300);
     let idp = FakeIdp::start(o);
     let rt = s(&login(&idp), "refresh_token");
@@ -345,7 +345,7 @@ fn userinfo_claims_follow_scopes() {
 
 #[test]
 fn expired_access_tokens() {
-    let mut o = Options::new(Dialect::Okta);
+    let mut o = back_to_back(Dialect::Okta);
     o.access_token_ttl = 0;
     let idp = FakeIdp::start(o);
     let v = login(&idp);
@@ -513,7 +513,7 @@ fn discovery_documents() {
 /// revokes nothing (docs.github.com/rest/apps/oauth-applications; docs/providers.md, "GitHub").
 #[test]
 fn github_app_token_delete_needs_secret_and_an_access_token() {
-    let mut o = Options::new(Dialect::GitHubApp);
+    let mut o = back_to_back(Dialect::GitHubApp);
     o.client_secret = Some("shh".into());
     let idp = FakeIdp::start(o);
     let v = login(&idp);
@@ -550,7 +550,7 @@ fn github_app_token_delete_needs_secret_and_an_access_token() {
 /// the user, the `ghr_` refresh token included.
 #[test]
 fn github_grant_delete_revokes_the_refresh_token_too() {
-    let mut o = Options::new(Dialect::GitHubApp);
+    let mut o = back_to_back(Dialect::GitHubApp);
     o.client_secret = Some("shh".into());
     let idp = FakeIdp::start(o);
     let v = login(&idp);
@@ -595,7 +595,7 @@ fn auth0_refuses_an_access_token_at_revoke() {
 
 #[test]
 fn discovery_without_the_device_endpoint() {
-    let mut o = Options::new(Dialect::Oidc);
+    let mut o = back_to_back(Dialect::Oidc);
     o.discovery_without_device_endpoint = true;
     let idp = FakeIdp::start(o);
     let v = get(
@@ -611,7 +611,7 @@ fn discovery_without_the_device_endpoint() {
 
 #[test]
 fn userinfo_only_at_the_slashed_path() {
-    let mut o = Options::new(Dialect::Oidc);
+    let mut o = back_to_back(Dialect::Oidc);
     o.userinfo_trailing_slash = true;
     let idp = FakeIdp::start(o);
     assert!(idp.api_base().ends_with("/me/"));
@@ -636,7 +636,7 @@ fn userinfo_only_at_the_slashed_path() {
 
 #[test]
 fn refused_scopes_are_named_where_the_provider_names_them() {
-    let mut o = Options::new(Dialect::Okta);
+    let mut o = back_to_back(Dialect::Okta);
     o.refused_scopes = vec!["admin".into()];
     let idp = FakeIdp::start(o);
     let r = post_form(
@@ -680,4 +680,69 @@ fn microsoft_refresh_scope_must_stay_within_the_grant() {
     assert_eq!(with_scope("User.Read offline_access").status, 200);
     assert_eq!(with_scope("openid User.Read").status, 200);
     assert_eq!(refresh(&idp, &rt).status, 200);
+}
+
+#[test]
+fn google_refuses_a_refresh_or_code_exchange_without_the_client_secret() {
+    // Google's token endpoint, for a client that has a secret (TV, Desktop, Web): 400
+    // invalid_request "client_secret is missing." (docs/providers.md, "Google").
+    let idp = start(Dialect::Google);
+    let rt = s(&login(&idp), "refresh_token");
+    let missing = |r: crate::http::Resp| {
+        assert_eq!(r.status, 400, "{}", r.text());
+        let v = r.json();
+        assert_eq!(v["error"], "invalid_request", "{v}");
+        assert_eq!(v["error_description"], "client_secret is missing.", "{v}");
+    };
+    let without = [
+        ("grant_type", "refresh_token"),
+        ("client_id", "test-client"),
+        ("refresh_token", rt.as_str()),
+    ];
+    missing(post_form(&idp.token_endpoint(), &without));
+    let mut empty = without.to_vec();
+    empty.push(("client_secret", ""));
+    missing(post_form(&idp.token_endpoint(), &empty));
+    let before = idp.counters().refresh_successes;
+    assert_eq!(before, 0, "a refused refresh issued tokens");
+    // With it, the same refresh token works (the refusal did not spend it).
+    let ok = refresh(&idp, &rt);
+    assert_eq!(ok.status, 200, "{}", ok.text());
+    assert_eq!(idp.counters().refresh_successes, 1);
+
+    // The code + PKCE exchange likewise.
+    let verifier = "v".repeat(50);
+    let challenge = URL_SAFE_NO_PAD.encode(ring_sha256(verifier.as_bytes()));
+    let redirect = "http://127.0.0.1:9/cb";
+    let q = crate::http::encode(&[
+        ("response_type", "code"),
+        ("client_id", "test-client"),
+        ("redirect_uri", redirect),
+        ("code_challenge", &challenge),
+        ("code_challenge_method", "S256"),
+        ("scope", "openid email"),
+        ("state", "st"),
+    ]);
+    let r = get(&format!("{}?{q}", idp.authorization_endpoint()), &[]);
+    assert_eq!(r.status, 302, "{}", r.text());
+    let location = r.header("location").unwrap().to_string();
+    let query = location.split_once('?').unwrap().1;
+    let pairs: Vec<(String, String)> = serde_urlencoded::from_str(query).unwrap();
+    let code = &pairs.iter().find(|(k, _)| k == "code").unwrap().1;
+    missing(post_form(
+        &idp.token_endpoint(),
+        &[
+            ("grant_type", "authorization_code"),
+            ("client_id", "test-client"),
+            ("code", code),
+            ("redirect_uri", redirect),
+            ("code_verifier", &verifier),
+        ],
+    ));
+}
+
+fn ring_sha256(b: &[u8]) -> Vec<u8> {
+    ring::digest::digest(&ring::digest::SHA256, b)
+        .as_ref()
+        .to_vec()
 }
