@@ -44,6 +44,9 @@
 //!   `targetRevisionId` other than the latest is refused as Docs refuses one "too far behind"
 //!   (400 `FAILED_PRECONDITION`, wording ours). Every batch body is kept
 //!   ([`FakeGoogle::batch_updates`]).
+//! * A token refused between two requests of one operation:
+//!   [`FakeGoogle::revoke_token_after_next_write`] revokes the token of the next successful
+//!   write once it is answered (401 `authError` from then on).
 //!
 //! Simplifications (said so here): the Markdown import keeps the text and drops the markup
 //! (`# `, `**`, `*`, `` ` ``); a Doc exports the same text as `text/plain` and

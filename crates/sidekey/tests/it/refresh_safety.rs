@@ -424,8 +424,9 @@ fn mcp_calls_share_the_daemons_rotation_of_a_microsoft_account() {
         idp.revoked_tokens().is_empty(),
         "a replay revoked the grant"
     );
-    // Entra leaves a replaced refresh token valid (so does the fake): a second refresh would
-    // not be refused, and the one refresh request above is what shows there was none.
+    // Entra leaves a replaced refresh token valid (docs/providers.md, "Microsoft"; so does the
+    // fake): a second refresh would not be refused, the one refresh request above shows there
+    // was none.
     let issued = idp.issued_refresh_tokens();
     assert_eq!(
         issued.len(),
