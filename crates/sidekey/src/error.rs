@@ -108,12 +108,16 @@ pub enum Reason {
     /// A Google Doc changed since sidekey read it: the revision computed from that read was
     /// refused and nothing was written; read it again and retry.
     DocumentChanged,
+    /// An operation made its change at the service, then the service refused the token before
+    /// the operation finished (its read-back, its next step): the change stands and was not
+    /// made again; check it before running the operation again.
+    WrittenUnconfirmed,
     #[serde(other)]
     Other,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 28] = [
+    pub const ALL: [Reason; 29] = [
         Reason::Internal,
         Reason::Config,
         Reason::Usage,
@@ -141,6 +145,7 @@ impl Reason {
         Reason::IdentityMismatch,
         Reason::IdentityUnknown,
         Reason::DocumentChanged,
+        Reason::WrittenUnconfirmed,
         Reason::Other,
     ];
 
@@ -174,6 +179,7 @@ impl Reason {
             Reason::IdentityMismatch => "identity_mismatch",
             Reason::IdentityUnknown => "identity_unknown",
             Reason::DocumentChanged => "document_changed",
+            Reason::WrittenUnconfirmed => "written_unconfirmed",
             Reason::Other => "other",
         }
     }

@@ -52,6 +52,9 @@
 //!   `targetRevisionId` other than the latest is refused as Docs refuses one "too far behind"
 //!   (400 `FAILED_PRECONDITION`, wording ours). Every batch body is kept
 //!   ([`FakeGoogle::batch_updates`]).
+//! * A token refused between two requests of one operation:
+//!   [`FakeGoogle::revoke_token_after_next_write`] revokes the token of the next successful
+//!   write once it is answered (401 `authError` from then on).
 //!
 //! Simplifications (said so here): the Markdown import keeps the text and drops the markup
 //! (`# `, `**`, `*`, `` ` ``); a Doc exports the same text as `text/plain` and
@@ -161,6 +164,8 @@ struct GState {
     batches: Vec<(String, Value)>,
     /// Edits the person makes right after sidekey's next `documents.get` of a document.
     edits_after_read: HashMap<String, String>,
+    /// The token of the next successful write is revoked once it is answered.
+    revoke_after_write: bool,
 }
 
 impl GState {
@@ -275,6 +280,14 @@ impl FakeGoogle {
     /// These tokens answer 401 from now on.
     pub fn revoke_tokens(&self, tokens: &[String]) {
         self.shared.lock().revoked.extend(tokens.iter().cloned());
+    }
+
+    /// The access token of the next successful write (an upload, a Docs batch, any request but
+    /// a GET answered 2xx) is revoked right after its answer — the token expiring or the
+    /// person removing the app's access between two requests of one operation: from then on
+    /// it gets Google's 401 `authError`, as [`FakeGoogle::revoke_tokens`].
+    pub fn revoke_token_after_next_write(&self) {
+        self.shared.lock().revoke_after_write = true;
     }
 
     /// The person adds a file in the Drive UI (into `parent`, maybe an app-created folder):
@@ -588,7 +601,7 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
     let path = parts.uri.path().to_string();
     let query = parts.uri.query().unwrap_or("").to_string();
     let method = parts.method.as_str().to_string();
-    let latency = {
+    let (latency, bearer) = {
         let mut st = sh.lock();
         st.requests.push(if query.is_empty() {
             format!("{method} {path}")
@@ -603,8 +616,8 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
             .unwrap_or("")
             .trim()
             .to_string();
-        st.bearers.push(bearer);
-        st.latency
+        st.bearers.push(bearer.clone());
+        (st.latency, bearer)
     };
     if !latency.is_zero() {
         tokio::time::sleep(latency).await;
@@ -649,6 +662,12 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
             }
         }
     };
+    if method != "GET" && (200..300).contains(&reply.status) {
+        let mut st = sh.lock();
+        if std::mem::take(&mut st.revoke_after_write) {
+            st.revoked.insert(bearer);
+        }
+    }
     let mut resp = Response::new(Body::from(reply.body));
     *resp.status_mut() =
         StatusCode::from_u16(reply.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);

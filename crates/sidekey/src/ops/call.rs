@@ -3,6 +3,12 @@
 //! 401), every token sent scrubbed from what comes back, and the service's error mapped to a
 //! [`Failure`] in the service's own words.
 //!
+//! The retry runs the whole call again, so it happens only while the call has written nothing:
+//! an operation that made a change and then had its token refused (a Docs revision whose
+//! verifying read got the 401, a created document whose read-back did) is never run a second
+//! time — that would apply the change twice. It fails instead, saying the change was made
+//! ([`Writes`], [`ServiceError::refused_after_writing`]).
+//!
 //! Each service's run module implements [`ServiceError`] for its client's error type and hands
 //! [`with_token`] its call match; nothing else about tokens is written per service. (oauth2-rs
 //! sends every grant through one request/response pair in the same way.)
@@ -10,7 +16,7 @@
 use crate::account::{Record, fresh_token, replace_rejected_token};
 use crate::config::Account;
 use crate::context::Context;
-use crate::error::Failure;
+use crate::error::{Exit, Failure, Reason};
 use serde_json::Value;
 use sidekey_flow::Secret;
 use std::future::Future;
@@ -25,6 +31,52 @@ pub trait ServiceError: Sized {
     fn refused_again(account: &str) -> Failure;
     /// Any other error, for `account` running `op`: the exit code and message the person sees.
     fn into_failure(self, account: &str, op: &Self::Op) -> Failure;
+    /// The token was refused after the call had made the changes `done` (see [`Writes`]): they
+    /// are not made again. Services whose operations write say what to check.
+    fn refused_after_writing(account: &str, done: &[String]) -> Failure {
+        refused_after_writing(account, "the service", done, "read it back")
+    }
+}
+
+/// The changes one run of an operation made at the service, in a few words each, in order. A
+/// rejected token after one of them is not answered by running the operation again (see the
+/// module's words); each service's run arm records a write right after the service confirmed
+/// it.
+#[derive(Debug, Default)]
+pub struct Writes(std::sync::Mutex<Vec<String>>);
+
+impl Writes {
+    /// The service confirmed this change.
+    pub fn record(&self, what: impl Into<String>) {
+        self.0
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(what.into());
+    }
+
+    /// Every change recorded so far.
+    pub fn made(&self) -> Vec<String> {
+        self.0.lock().unwrap_or_else(|p| p.into_inner()).clone()
+    }
+}
+
+/// The failure of a call whose token `service` refused after it had made the changes `done`:
+/// exit 5, reason `written_unconfirmed`, saying what was done, that it was not repeated, and
+/// what to do (`check`: how to see the change).
+pub fn refused_after_writing(
+    account: &str,
+    service: &str,
+    done: &[String],
+    check: &str,
+) -> Failure {
+    Failure::new(
+        Exit::Provider,
+        Reason::WrittenUnconfirmed,
+        format!(
+            "the change was made ({}), then {service} refused the access token of '{account}' (HTTP 401) before sidekey could finish; it was not made again: {check} before running it again, and run `sidekey login {account}` if {service} refuses the next call too",
+            done.join("; ")
+        ),
+    )
 }
 
 /// Every token one run sent (the account's, the refreshed one, any other a service used).
@@ -93,10 +145,12 @@ impl<T: serde::Serialize + serde::de::DeserializeOwned> Reply for Vec<T> {
     }
 }
 
-/// The outcome of [`attempt`]: the service's own result, and the tokens the call sent.
+/// The outcome of [`attempt`]: the service's own result, the tokens the call sent, and the
+/// changes it made ([`Writes`]).
 pub struct Called<T, E> {
     pub result: Result<T, E>,
     pub sent: Sent,
+    pub wrote: Vec<String>,
 }
 
 impl<T: Reply, E: ServiceError> Called<T, E> {
@@ -104,6 +158,9 @@ impl<T: Reply, E: ServiceError> Called<T, E> {
     pub fn finish(self, account: &str, op: &E::Op) -> Result<T, Failure> {
         match self.result {
             Ok(v) => Ok(v.scrubbed(&self.sent)),
+            Err(e) if e.is_unauthorized() && !self.wrote.is_empty() => Err(self
+                .sent
+                .scrub_failure(E::refused_after_writing(account, &self.wrote))),
             Err(e) if e.is_unauthorized() => Err(E::refused_again(account)),
             Err(e) => Err(self.sent.scrub_failure(e.into_failure(account, op))),
         }
@@ -111,14 +168,16 @@ impl<T: Reply, E: ServiceError> Called<T, E> {
 }
 
 /// The loop itself: a fresh token for `account`, `check` on what it was granted, `call` with
-/// it and, when the service rejects it, one refresh (single-flight, like `token`) and one more
-/// `call`. The service's error is left as it is (a second rejection included), for a service
-/// that must see it before it is mapped (YouTube's quota ledger); most callers want
-/// [`with_token`].
+/// it and, when the service rejects it before `call` recorded any change in `writes`, one
+/// refresh (single-flight, like `token`) and one more `call`. After a change nothing is
+/// repeated: the rejection stays the result, and [`Called::finish`] says the change was made.
+/// The service's error is left as it is (a second rejection included), for a service that must
+/// see it before it is mapped (YouTube's quota ledger); most callers want [`with_token`].
 pub async fn attempt<T, E, F, Fut>(
     ctx: &Context,
     account: &str,
     check: impl FnOnce(&Record) -> Result<(), Failure>,
+    writes: &Writes,
     mut call: F,
 ) -> Result<Called<T, E>, Failure>
 where
@@ -131,17 +190,22 @@ where
     let mut sent = Sent::default();
     sent.push(rec.access_token.expose());
     let result = match call(rec.access_token.clone()).await {
-        Err(e) if e.is_unauthorized() => {
+        Err(e) if e.is_unauthorized() && writes.made().is_empty() => {
             let again = replace_rejected_token(ctx, account, rec.access_token.expose()).await?;
             sent.push(again.access_token.expose());
             call(again.access_token.clone()).await
         }
         other => other,
     };
-    Ok(Called { result, sent })
+    Ok(Called {
+        result,
+        sent,
+        wrote: writes.made(),
+    })
 }
 
-/// [`attempt`], then [`Called::finish`]: the result scrubbed, or the service's failure.
+/// [`attempt`], then [`Called::finish`]: the result scrubbed, or the service's failure. For
+/// calls that change nothing at the service (they record no [`Writes`]).
 pub async fn with_token<T, E, F, Fut>(
     ctx: &Context,
     account: &str,
@@ -155,7 +219,7 @@ where
     F: FnMut(Secret) -> Fut,
     Fut: Future<Output = Result<T, E>>,
 {
-    attempt(ctx, account, check, call)
+    attempt(ctx, account, check, &Writes::default(), call)
         .await?
         .finish(account, op)
 }

@@ -588,6 +588,87 @@ fn a_persons_edit_between_read_and_write_is_not_overwritten() {
     env.assert_no_secrets(&secrets);
 }
 
+/// Google refuses the token right after an operation made its change (it expired, or the
+/// person removed the app's access, between the write and the operation's next request: the
+/// read-back of a created Doc, the verifying read of a revision). The operation is not run
+/// again after a refresh — that would create a second document, or append a second time:
+/// exactly one write reaches Google, and the answer says in one line that the change was made,
+/// that it was not made again, and how to see it (exit 5, reason `written_unconfirmed`, in the
+/// audit log). A 401 before any change is still answered with one refresh and one retry.
+#[test]
+fn a_change_is_not_made_twice_when_the_token_is_refused_after_it() {
+    let (idp, google, env) = setup(GoogleOptions::default(), "", Some(WRITES));
+    let doc = google.app_creates_file("tv", None, "Plan", DOC_MIME, b"ship it");
+    // The inbox folder exists: the next write of `docs create` is its upload.
+    json_of(&env, &["google", "inbox", "list", "--json"]);
+
+    let md = write_file(&env, "r.md", b"# Weekly\nall good\n");
+    google.revoke_token_after_next_write();
+    let out = env.run(&[
+        "google", "docs", "create", "--title", "Weekly", "--from", &md,
+    ]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    assert!(stdout(&out).is_empty(), "{}", stdout(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains("the change was made (created Google Doc \"Weekly\"")
+            && err.contains("Google refused the access token of 'g' (HTTP 401)")
+            && err.contains("it was not made again: read it back before running it again")
+            && err.contains("`sidekey login g`"),
+        "{err}"
+    );
+    let weekly: Vec<_> = google
+        .files()
+        .into_iter()
+        .filter(|f| f.1 == "Weekly")
+        .collect();
+    assert_eq!(weekly.len(), 1, "a second document was created: {weekly:?}");
+    assert!(
+        err.contains(&format!("sidekey google docs read {}", weekly[0].0)),
+        "{err}"
+    );
+    assert_eq!(
+        idp.counters().refresh_requests,
+        0,
+        "refreshed to run it again"
+    );
+
+    // A revision: its first request meets the refused token (one refresh, one retry: nothing
+    // was written yet), then the new token is refused after the batch, at the verifying read.
+    google.revoke_token_after_next_write();
+    let out = env.run(&["google", "docs", "revise", &doc, "--append", "then rest"]);
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let err = stderr(&out);
+    assert_eq!(err.trim().lines().count(), 1, "one line: {err}");
+    assert!(
+        err.contains(&format!("appended to Google Doc {doc}")),
+        "{err}"
+    );
+    assert_eq!(idp.counters().refresh_successes, 1);
+    assert_eq!(
+        google.batch_updates().len(),
+        1,
+        "the revision was sent twice"
+    );
+    assert_eq!(google.content(&doc).unwrap(), "ship it\nthen rest\n");
+
+    // The next call replaces the refused token (one refresh) and reads the one change.
+    let read = json_of(&env, &["google", "docs", "read", &doc, "--json"]);
+    assert!(read.to_string().contains("then rest"), "{read}");
+    assert_eq!(idp.counters().refresh_successes, 2);
+
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    let failed: Vec<&str> = log
+        .lines()
+        .filter(|l| l.contains("\"outcome\":\"written_unconfirmed\""))
+        .collect();
+    assert_eq!(failed.len(), 2, "{log}");
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
 fn http_post(url: &str, body: &str) -> (u16, String) {
     let u = url::Url::parse(url).unwrap();
     let mut s = std::net::TcpStream::connect((u.host_str().unwrap(), u.port().unwrap())).unwrap();

@@ -235,6 +235,220 @@ fn the_daemon_local_commands_and_api_calls_share_one_rotation() {
     env.assert_no_secrets(&secrets);
 }
 
+/// A `sidekey mcp` session, driven over stdio as an MCP client does (one JSON-RPC message a
+/// line): `initialize` answered and `notifications/initialized` sent before [`Mcp::start`]
+/// returns. Its stderr goes to a file.
+struct Mcp {
+    child: Child,
+    stdin: std::process::ChildStdin,
+    lines: std::sync::mpsc::Receiver<String>,
+}
+
+impl Mcp {
+    fn start(env: &Env, mut c: Command) -> Mcp {
+        use std::io::BufRead;
+        let err = unique(env.dir.path().join("mcp"));
+        let mut child = c
+            .stdin(Stdio::piped())
+            .stdout(Stdio::piped())
+            .stderr(std::fs::File::create(err).unwrap())
+            .spawn()
+            .unwrap();
+        let stdin = child.stdin.take().unwrap();
+        let out = child.stdout.take().unwrap();
+        let (tx, lines) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(out).lines() {
+                let Ok(line) = line else { break };
+                if tx.send(line).is_err() {
+                    break;
+                }
+            }
+        });
+        let mut m = Mcp {
+            child,
+            stdin,
+            lines,
+        };
+        m.send(
+            serde_json::json!({"jsonrpc": "2.0", "id": 1, "method": "initialize", "params": {
+            "protocolVersion": "2025-06-18", "capabilities": {},
+            "clientInfo": {"name": "refresh-race", "version": "0"}}}),
+        );
+        let init = m.answer(1);
+        assert_eq!(init["result"]["serverInfo"]["name"], "sidekey", "{init}");
+        m.send(serde_json::json!({"jsonrpc": "2.0", "method": "notifications/initialized"}));
+        m
+    }
+
+    fn send(&mut self, v: Value) {
+        use std::io::Write;
+        writeln!(self.stdin, "{v}").unwrap();
+        self.stdin.flush().unwrap();
+    }
+
+    /// `tools/call` of `tool` with `arguments` as request `id`; when it was sent.
+    fn call(&mut self, id: i64, tool: &str, arguments: Value) -> Instant {
+        let at = Instant::now();
+        self.send(
+            serde_json::json!({"jsonrpc": "2.0", "id": id, "method": "tools/call",
+            "params": {"name": tool, "arguments": arguments}}),
+        );
+        at
+    }
+
+    /// The answer to request `id` (other messages skipped).
+    fn answer(&self, id: i64) -> Value {
+        loop {
+            let line = self
+                .lines
+                .recv_timeout(Duration::from_secs(30))
+                .unwrap_or_else(|_| panic!("no answer to MCP request {id}"));
+            let v: Value = serde_json::from_str(&line).unwrap_or_else(|e| panic!("{e}: {line}"));
+            if v["id"] == id {
+                return v;
+            }
+        }
+    }
+
+    /// Close stdin (the session's end) and wait for the exit.
+    fn finish(self) -> i32 {
+        let Mcp {
+            mut child, stdin, ..
+        } = self;
+        drop(stdin);
+        wait_timeout(&mut child, Duration::from_secs(20))
+    }
+}
+
+/// The same race with a Microsoft account — Entra rotates refresh tokens, and the fake does as
+/// it — and MCP calls on it, which need the token for a Graph request: while the daemon's
+/// background refresh is in flight at the provider (3 s), two `sidekey mcp` sessions call
+/// `ms_me` on the account — one owning the vault as a local command does, one in client mode
+/// through the daemon — besides two local `sidekey token` processes and an agent's `token`
+/// through the daemon's API. Every call started before the provider answered; one refresh, no
+/// replay; every caller got the token that answer carried and every Graph request carried it;
+/// the vault holds the newest refresh token.
+#[test]
+fn mcp_calls_share_the_daemons_rotation_of_a_microsoft_account() {
+    use sidekey_testkit::graph::{FakeGraph, GraphData, GraphOptions};
+    let mut o = Options::new(Dialect::Microsoft);
+    assert!(o.rotate_refresh_tokens);
+    o.auto_approve_after_polls = Some(1);
+    o.first_access_token_ttl = Some(30);
+    o.refresh_delay = Duration::from_secs(3);
+    let idp = FakeIdp::start(o);
+    let graph = FakeGraph::start(GraphOptions {
+        data: GraphData::sample(),
+        ..GraphOptions::default()
+    });
+    // Graph accepts what the identity platform issued, while it is valid, as Graph does.
+    graph.trust(&idp);
+    let env = Env::new(&format!(
+        "[accounts.o]\nprovider = \"microsoft\"\nclient_id = \"test-client\"\nauthority = \"{}/common\"\napi_base = \"{}\"\nscopes = [\"User.Read\", \"offline_access\"]\n{EXPORT}",
+        idp.base_url(),
+        graph.base_url()
+    ));
+    let login = env.run(&["login", "o"]);
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    let first = idp.issued_access_tokens()[0].clone();
+    graph.clear_requests(); // the sign-in read the profile
+
+    let (d, _log) = start_logged(&env);
+    wait_until(
+        "the daemon's background refresh",
+        Duration::from_secs(10),
+        || idp.counters().refresh_requests == 1,
+    );
+    let mut local = Mcp::start(&env, env.cmd(&["mcp"]));
+    let mut agent = Mcp::start(&env, agent_cmd(&env, &d, &["mcp"]));
+    let mut started = vec![
+        local.call(2, "ms_me", serde_json::json!({"account": "o"})),
+        agent.call(2, "ms_me", serde_json::json!({"account": "o"})),
+    ];
+    let mut children = vec![];
+    for c in [
+        env.cmd(&["token", "o"]),
+        env.cmd(&["token", "o"]),
+        agent_cmd(&env, &d, &["token", "o"]),
+    ] {
+        started.push(Instant::now());
+        children.push(piped(c));
+    }
+    let answers = [local.answer(2), agent.answer(2)];
+    let outs: Vec<Output> = children
+        .into_iter()
+        .map(|c| c.wait_with_output().unwrap())
+        .collect();
+
+    let answered = idp.refresh_answer_times();
+    assert_eq!(answered.len(), 1, "{answered:?}");
+    for s in &started {
+        assert!(
+            *s < answered[0],
+            "a caller started after the refresh ended: it did not race it"
+        );
+    }
+    let newest = idp.issued_access_tokens().last().cloned().unwrap();
+    assert_ne!(newest, first);
+    for a in &answers {
+        env.record(&a.to_string());
+        assert!(a["error"].is_null(), "{a}");
+        assert_ne!(a["result"]["isError"], true, "{a}");
+        assert!(
+            a["result"]["structuredContent"]["id"].is_string(),
+            "no profile from Graph: {a}"
+        );
+    }
+    for o in &outs {
+        assert_eq!(o.status.code(), Some(0), "{}", stderr(o));
+        assert_eq!(stdout(o).trim(), newest, "every caller gets the new token");
+    }
+    // Both MCP calls reached Graph, each with the token of the one refresh.
+    let requests = graph.requests();
+    assert_eq!(requests.len(), 2, "{requests:?}");
+    for r in &requests {
+        assert_eq!(
+            r.header("authorization"),
+            Some(format!("Bearer {newest}").as_str()),
+            "a Graph request without the refreshed token: {}",
+            r.path_and_query
+        );
+    }
+    let c = idp.counters();
+    assert_eq!(
+        (c.refresh_requests, c.refresh_successes, c.refresh_replays),
+        (1, 1, 0)
+    );
+    assert!(
+        idp.revoked_tokens().is_empty(),
+        "a replay revoked the grant"
+    );
+    // Entra leaves a replaced refresh token valid (docs/providers.md, "Microsoft"; so does the
+    // fake): a second refresh would not be refused, the one refresh request above shows there
+    // was none.
+    let issued = idp.issued_refresh_tokens();
+    assert_eq!(
+        issued.len(),
+        2,
+        "the sign-in's and the rotation's: {issued:?}"
+    );
+    let rt = issued[1].clone();
+    assert_eq!(stored(&env)["refresh_token"], rt.as_str());
+    assert_eq!(stored(&env)["access_token"], newest.as_str());
+    let refreshes = audit(&env)
+        .into_iter()
+        .filter(|e| e["caller"] == "daemon" && e["operation"] == "refresh")
+        .count();
+    assert_eq!(refreshes, 1);
+    assert_eq!(local.finish(), 0);
+    assert_eq!(agent.finish(), 0);
+    drop(d);
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
 /// A vault that cannot be written is found before the refresh: nothing is sent, the refresh
 /// token stays valid, the command fails in one line saying what to do (exit 1) — and works
 /// once the vault can be written, with the same grant.
@@ -402,6 +616,84 @@ fn the_daemon_holds_rotated_tokens_the_vault_refuses_until_it_can_store_them() {
     Command::new("kill").args(["-TERM", &pid]).status().unwrap();
     assert_eq!(wait_timeout(&mut d.child, Duration::from_secs(20)), 0);
     env.record(&std::fs::read_to_string(&log).unwrap());
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
+/// The daemon is stopped (SIGTERM) while it still holds rotated tokens the vault refuses: it
+/// tries the save once more, then seals them in the vault's rescue folder, says so (its log,
+/// the audit log) and exits cleanly. Once the vault is mended, a local `sidekey token` takes
+/// them back: the new token, no second refresh, no replay of the old refresh token.
+#[test]
+fn a_daemon_stopped_with_unstored_tokens_leaves_them_in_the_rescue_folder() {
+    let mut o = rotating(30);
+    o.refresh_delay = Duration::from_millis(1500);
+    let (idp, env) = signed_in(o, EXPORT);
+    let (mut d, log) = start_logged(&env);
+    wait_until(
+        "the daemon's background refresh",
+        Duration::from_secs(10),
+        || idp.counters().refresh_requests == 1,
+    );
+    let aside = break_record(&env);
+    wait_until("the daemon holding them", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("the daemon keeps them in memory and retries")
+    });
+    let newest = idp.issued_access_tokens().last().cloned().unwrap();
+    let rescue = env.home.join("vault/rescue/o.sealed");
+    assert!(!rescue.exists(), "a rescue before the shutdown");
+
+    let pid = d.child.id().to_string();
+    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    assert_eq!(wait_timeout(&mut d.child, Duration::from_secs(20)), 0);
+    let text = std::fs::read_to_string(&log).unwrap();
+    env.record(&text);
+    assert!(
+        text.contains("sidekey: error: shutting down with the refreshed tokens of 'o' unstored")
+            && text.contains(&format!("kept them sealed in {}", rescue.display())),
+        "{text}"
+    );
+    assert!(rescue.exists(), "the rotated tokens were not kept");
+    let said: Vec<Value> = audit(&env)
+        .into_iter()
+        .filter(|e| e["operation"] == "refresh.store")
+        .collect();
+    assert_eq!(said.len(), 2, "{said:?}");
+    assert_eq!(said[1]["outcome"], "vault", "{}", said[1]);
+    assert!(
+        said[1]["note"]
+            .as_str()
+            .is_some_and(|n| n.contains("kept them sealed in")),
+        "{}",
+        said[1]
+    );
+
+    // Still broken: a local command fails loudly and asks the provider nothing.
+    let again = env.run(&["token", "o"]);
+    assert_eq!(again.status.code(), Some(1), "{}", stderr(&again));
+    one_line(&again);
+    assert_eq!(idp.counters().refresh_requests, 1);
+
+    mend_record(&env, &aside);
+    let ok = env.run(&["token", "o"]);
+    assert_eq!(ok.status.code(), Some(0), "{}", stderr(&ok));
+    assert_eq!(stdout(&ok).trim(), newest, "the rescued token");
+    let c = idp.counters();
+    assert_eq!(
+        (c.refresh_requests, c.refresh_replays),
+        (1, 0),
+        "the old refresh token went out again"
+    );
+    let rt = idp.issued_refresh_tokens().last().cloned().unwrap();
+    assert_eq!(idp.valid_refresh_tokens(), vec![rt.clone()]);
+    assert_eq!(stored(&env)["refresh_token"], rt.as_str());
+    assert!(
+        !rescue.exists(),
+        "the rescue stayed after the vault took it back"
+    );
     let mut secrets = idp.issued_access_tokens();
     secrets.extend(idp.issued_refresh_tokens());
     env.assert_no_secrets(&secrets);

@@ -88,6 +88,9 @@ pub(super) async fn memory(
                         .await?
                 }
             };
+            s.wrote(format!(
+                "stored memory key '{key}' (see `sidekey google memory get {key}`)"
+            ));
             Ok((
                 json!({"key": key, "bytes": value.len(), "id": f.id}),
                 format!("Stored '{key}' ({} bytes) in {where_}.", value.len()),
@@ -104,6 +107,7 @@ pub(super) async fn memory(
             }
             for f in &existing {
                 s.drive.delete(s.token(), &f.id).await?;
+                s.wrote(format!("deleted a file of memory key '{key}' ({})", f.id));
             }
             Ok((
                 json!({"key": key, "deleted": true}),

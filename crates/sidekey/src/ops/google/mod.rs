@@ -6,7 +6,10 @@
 //!
 //! Under `drive.file` (docs/google-drive.md, "What `drive.file` shows") sidekey sees only the files it created and the ones the
 //! person picked in Google's Picker: files dropped into the inbox folder in the Drive UI stay
-//! invisible, and every text here says so. A 401 triggers one refresh and one retry.
+//! invisible, and every text here says so. A 401 triggers one refresh and one retry — unless the
+//! operation has already made its change (an upload, a Docs batch, a memory write): the retry
+//! would make it twice, so such a run records each change ([`Session::wrote`]) and a 401 after
+//! one fails saying the change was made (`super::call`).
 
 use crate::catalog::google::*;
 pub use sidekey_services::google::read::{
@@ -20,7 +23,7 @@ mod memory;
 pub mod pick;
 mod state;
 
-use super::call::{ServiceError, attempt, not_granted_advice, within_ceiling};
+use super::call::{ServiceError, Writes, attempt, not_granted_advice, within_ceiling};
 use crate::account::Record;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
@@ -48,11 +51,19 @@ pub(crate) struct Session<'a> {
     pub token: String,
     /// Other tokens this run sent (the Picker client's), scrubbed from whatever comes back.
     pub sent: &'a std::sync::Mutex<Vec<String>>,
+    /// The changes this run made in Drive or Docs: after one, a 401 is not retried.
+    pub writes: &'a Writes,
 }
 
 impl Session<'_> {
     pub(super) fn token(&self) -> &str {
         &self.token
+    }
+
+    /// Google confirmed a change (`what`, with how to see it): running the operation again
+    /// would make it twice.
+    pub(super) fn wrote(&self, what: String) {
+        self.writes.record(what);
     }
 
     fn sent(&self, token: &str) {
@@ -170,7 +181,9 @@ pub async fn run(
         Ok(())
     };
     let picker = &picker_sent;
-    let mut called = attempt(ctx, name, check, |t: Secret| {
+    let writes = Writes::default();
+    let wrote = &writes;
+    let mut called = attempt(ctx, name, check, wrote, |t: Secret| {
         let mut s = Session {
             ctx,
             name,
@@ -178,6 +191,7 @@ pub async fn run(
             docs: docs.clone(),
             token: t.expose().to_string(),
             sent: picker,
+            writes: wrote,
         };
         async move { call(&mut s, op).await }
     })
@@ -217,6 +231,10 @@ impl ServiceError for GoogleError {
 
     fn into_failure(self, name: &str, t: &Target) -> Failure {
         google_failure(name, t, &self)
+    }
+
+    fn refused_after_writing(account: &str, done: &[String]) -> Failure {
+        super::call::refused_after_writing(account, "Google", done, "read it back")
     }
 }
 
@@ -334,6 +352,10 @@ async fn call(s: &mut Session<'_>, op: &GoogleOp) -> Result<(Value, String), Goo
                     &bytes,
                 )
                 .await?;
+            s.wrote(format!(
+                "added \"{name}\" to \"{}\" as file {} (see `sidekey google inbox list`)",
+                inbox.name, f.id
+            ));
             let text = format!("Added to \"{}\": {}", inbox.name, file_line(&f));
             Ok((to_json(&f), text))
         }
@@ -386,6 +408,10 @@ async fn call(s: &mut Session<'_>, op: &GoogleOp) -> Result<(Value, String), Goo
                     markdown.as_bytes(),
                 )
                 .await?;
+            s.wrote(format!(
+                "created Google Doc \"{}\" {} in \"{}\" (see `sidekey google docs read {}`)",
+                f.name, f.id, inbox.name, f.id
+            ));
             // Read back: the import produced a Google Doc with text in it.
             let back = s.docs.get(s.token(), &f.id).await?;
             let verified =
@@ -422,7 +448,7 @@ async fn call(s: &mut Session<'_>, op: &GoogleOp) -> Result<(Value, String), Goo
             if file.trashed {
                 return Err(GoogleError::Trashed { id: file.id });
             }
-            revise(&s.docs, &token, id, edit).await
+            revise(&s.docs, &token, id, edit, s.writes).await
         }
         GoogleOp::MemoryList
         | GoogleOp::MemoryGet { .. }
@@ -490,6 +516,7 @@ async fn revise(
     token: &str,
     id: &str,
     edit: &Edit,
+    writes: &Writes,
 ) -> Result<(Value, String), GoogleError> {
     let before = docs.get(token, id).await?;
     let rev = match edit {
@@ -515,6 +542,14 @@ async fn revise(
             .batch_update(token, id, &requests, read)
             .await?
             .occurrences_changed;
+        let did = match edit {
+            Edit::ReplaceAll { .. } => "replaced text in",
+            Edit::Append { .. } => "appended to",
+            Edit::ReplaceBody { .. } => "replaced the body of",
+        };
+        writes.record(format!(
+            "{did} Google Doc {id} (see `sidekey google docs read {id}`)"
+        ));
     }
     // Read back and check the document says what was asked.
     let after = docs.get(token, id).await?;

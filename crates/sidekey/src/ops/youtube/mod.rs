@@ -8,7 +8,7 @@ pub use ledger::{Ledger, QuotaView, SEARCHES_PER_DAY, UNITS_PER_DAY, project_of,
 
 mod ledger;
 
-use super::call::{ServiceError, attempt, not_granted_advice, within_ceiling};
+use super::call::{ServiceError, Writes, attempt, not_granted_advice, within_ceiling};
 use crate::account::Record;
 use crate::catalog::Access;
 use crate::context::Context;
@@ -81,8 +81,12 @@ pub async fn run(ctx: &Context, name: &str, op: &YouTubeOp) -> Result<(Value, St
     let base = account.youtube_api_base.as_deref().unwrap_or(YOUTUBE_BASE);
     let yt = YouTube::new(ctx.http()?.client().clone(), base);
     let yt = &yt;
-    let called = attempt(ctx, name, check, |t: Secret| async move {
-        call(yt, t.expose(), op).await
+    // A change made (a playlist created, a video added or removed) is never made again by the
+    // retry after a 401: removing a video's entries is several requests.
+    let writes = Writes::default();
+    let wrote = &writes;
+    let called = attempt(ctx, name, check, wrote, |t: Secret| async move {
+        call(yt, t.expose(), op, wrote).await
     })
     .await?;
     // Failed requests spend quota too, a refused refreshed token's included.
@@ -131,6 +135,15 @@ impl ServiceError for YouTubeError {
 
     fn into_failure(self, name: &str, op: &YouTubeOp) -> Failure {
         failure(name, op, self)
+    }
+
+    fn refused_after_writing(account: &str, done: &[String]) -> Failure {
+        super::call::refused_after_writing(
+            account,
+            "YouTube",
+            done,
+            "see the playlist (`sidekey google youtube playlist items`)",
+        )
     }
 }
 
@@ -198,7 +211,12 @@ async fn resolve(
     }
 }
 
-async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, String), YouTubeError> {
+async fn call(
+    yt: &YouTube,
+    token: &str,
+    op: &YouTubeOp,
+    writes: &Writes,
+) -> Result<(Value, String), YouTubeError> {
     match op {
         YouTubeOp::Playlists { max } => {
             let l = yt.playlists(token, *max).await?;
@@ -220,6 +238,7 @@ async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, Strin
                     privacy.wire(),
                 )
                 .await?;
+            writes.record(format!("created playlist {}", p.id));
             let text = format!(
                 "Created the {} playlist '{}': {}  (id {})",
                 p.privacy.as_deref().unwrap_or(privacy.name()),
@@ -241,6 +260,7 @@ async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, Strin
             let video = parse_video(video).map_err(YouTubeError::Invalid)?;
             let (id, title) = resolve(yt, token, playlist).await?;
             let item = yt.add_to_playlist(token, &id, &video).await?;
+            writes.record(format!("added video {video} to playlist {id}"));
             let text = format!(
                 "Added '{}' to {} at position {} (item {}).",
                 item.title,
@@ -256,6 +276,7 @@ async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, Strin
             target: RemoveTarget::Item { id },
         } => {
             yt.remove_item(token, id).await?;
+            writes.record(format!("removed playlist item {id}"));
             Ok((
                 json!({"removed": [id]}),
                 format!("Removed playlist item {id}."),
@@ -270,6 +291,7 @@ async fn call(yt: &YouTube, token: &str, op: &YouTubeOp) -> Result<(Value, Strin
             let mut removed = vec![];
             for it in entries.items.iter().filter(|i| i.video_id == video) {
                 yt.remove_item(token, &it.id).await?;
+                writes.record(format!("removed playlist item {} (video {video})", it.id));
                 removed.push(it.id.clone());
             }
             let name = title
