@@ -50,6 +50,7 @@ pub mod aws;
 pub mod google;
 pub mod graph;
 mod page;
+pub mod phone;
 mod running;
 mod server;
 mod state;
