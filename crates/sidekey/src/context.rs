@@ -108,6 +108,13 @@ impl Context {
         }
     }
 
+    /// This context with its HTTP client given instead of made on first use (the demo's, which
+    /// talks to its own loopback fakes only and so ignores proxy settings).
+    pub fn with_http(self, http: Http) -> Context {
+        let _ = self.http.set(http);
+        self
+    }
+
     /// The process's one HTTP client (rustls, embedded roots, the config's timeout, bounded
     /// bodies), made on first use.
     pub fn http(&self) -> Result<&Http, Failure> {

@@ -54,6 +54,7 @@ pub mod aws;
 pub mod google;
 pub mod graph;
 mod page;
+pub mod phone;
 mod running;
 pub mod secrets;
 mod server;

@@ -79,6 +79,9 @@ pub enum TgFault {
 /// An accepted `sendMessage`.
 #[derive(Clone, Debug)]
 pub struct SentMessage {
+    /// Telegram's `message_id` in the answer (one counter for messages and photos, so it gives
+    /// the order the chat shows them in).
+    pub message_id: i64,
     pub chat_id: String,
     /// As sent (with markup), not the parsed text.
     pub text: String,
@@ -90,6 +93,8 @@ pub struct SentMessage {
 /// An accepted `sendPhoto`.
 #[derive(Clone, Debug)]
 pub struct SentPhoto {
+    /// Telegram's `message_id` in the answer (see [`SentMessage::message_id`]).
+    pub message_id: i64,
     pub chat_id: String,
     pub caption: Option<String>,
     pub parse_mode: Option<String>,
@@ -145,7 +150,10 @@ impl FakeTelegram {
             let token = bot_token.to_string();
             move || vec![crate::secrets::Secret::Never(token.clone())]
         });
-        let app = Router::new().fallback(tg_handle).with_state(shared.clone());
+        let app = Router::new()
+            .route("/phone", axum::routing::get(phone_page))
+            .fallback(tg_handle)
+            .with_state(shared.clone());
         FakeTelegram {
             shared,
             server: Bound::loopback().serve("fake-telegram", app),
@@ -155,6 +163,13 @@ impl FakeTelegram {
     /// `http://127.0.0.1:PORT` — what goes in place of `https://api.telegram.org`.
     pub fn api_base(&self) -> String {
         self.server.base.clone()
+    }
+
+    /// `http://127.0.0.1:PORT/phone`: the chat as the person's phone would show it, a web page
+    /// of every accepted message and photo (see [`crate::phone`]). Not part of the Bot API;
+    /// calls to it are not recorded in [`FakeTelegram::requests`].
+    pub fn phone_url(&self) -> String {
+        format!("{}/phone", self.server.base)
     }
 
     pub fn messages(&self) -> Vec<SentMessage> {
@@ -228,6 +243,31 @@ impl std::fmt::Debug for FakeTelegram {
             .field("api_base", &self.server.base)
             .finish_non_exhaustive()
     }
+}
+
+async fn phone_page(State(sh): State<Arc<TgShared>>) -> Response {
+    let (messages, photos) = {
+        let st = lock(&sh.state);
+        (st.messages.clone(), st.photos.clone())
+    };
+    let mut r = respond(
+        200,
+        "text/html; charset=utf-8",
+        crate::phone::page(&messages, &photos),
+    );
+    let h = r.headers_mut();
+    // Everything is inline: no script at all, images only as data: URLs.
+    h.insert(
+        header::CONTENT_SECURITY_POLICY,
+        header::HeaderValue::from_static(
+            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+        ),
+    );
+    h.insert(
+        header::CACHE_CONTROL,
+        header::HeaderValue::from_static("no-store"),
+    );
+    r
 }
 
 fn envelope_error(status: u16, description: &str) -> Response {
@@ -495,7 +535,9 @@ fn send_message(sh: &TgShared, p: &Params) -> Response {
     let id = {
         let mut st = lock(&sh.state);
         st.next_message_id += 1;
+        let message_id = st.next_message_id;
         st.messages.push(SentMessage {
+            message_id,
             chat_id: chat_id.clone(),
             text: text.to_string(),
             parse_mode,
@@ -547,7 +589,9 @@ fn send_photo(sh: &TgShared, p: &Params) -> Response {
     let id = {
         let mut st = lock(&sh.state);
         st.next_message_id += 1;
+        let message_id = st.next_message_id;
         st.photos.push(SentPhoto {
+            message_id,
             chat_id: chat_id.clone(),
             caption: caption.clone(),
             parse_mode,
@@ -738,9 +782,43 @@ fn entity(s: &str) -> Option<(char, usize)> {
     Some((c, end + 1))
 }
 
+/// A tag as [`walk`] reads it: its lower-case name, whether it closes, its attributes (values
+/// with entities decoded).
+pub(crate) struct Tag {
+    pub name: String,
+    pub closing: bool,
+    pub attrs: Vec<(String, String)>,
+}
+
+impl Tag {
+    pub fn attr(&self, name: &str) -> Option<&str> {
+        self.attrs
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.as_str())
+    }
+}
+
+/// One piece of Telegram HTML: a visible character (entities decoded) or a tag.
+pub(crate) enum Piece {
+    Char(char),
+    Tag(Tag),
+}
+
 /// Parses Telegram HTML and returns the visible text, or an error in Telegram's words.
 pub(crate) fn parse_html(s: &str) -> Result<String, String> {
     let mut out = String::new();
+    walk(s, |p| {
+        if let Piece::Char(c) = p {
+            out.push(c);
+        }
+    })?;
+    Ok(out)
+}
+
+/// Reads Telegram HTML piece by piece, checking it as Telegram does (see the module's
+/// "Strictness"); on an error some pieces may have been handed on already.
+pub(crate) fn walk(s: &str, mut on: impl FnMut(Piece)) -> Result<(), String> {
     let mut stack: Vec<String> = Vec::new();
     let mut i = 0;
     while i < s.len() {
@@ -751,7 +829,7 @@ pub(crate) fn parse_html(s: &str) -> Result<String, String> {
                 let (ch, len) = entity(rest).ok_or_else(|| {
                     format!("unsupported HTML entity or unescaped \"&\" at byte offset {i}")
                 })?;
-                out.push(ch);
+                on(Piece::Char(ch));
                 i += len;
             }
             '>' => {
@@ -760,10 +838,12 @@ pub(crate) fn parse_html(s: &str) -> Result<String, String> {
                 ));
             }
             '<' => {
-                i += parse_tag(s, i, &mut stack)?;
+                let (len, tag) = parse_tag(s, i, &mut stack)?;
+                on(Piece::Tag(tag));
+                i += len;
             }
             c => {
-                out.push(c);
+                on(Piece::Char(c));
                 i += c.len_utf8();
             }
         }
@@ -773,11 +853,11 @@ pub(crate) fn parse_html(s: &str) -> Result<String, String> {
             "Can't find end tag corresponding to start tag \"{open}\""
         ));
     }
-    Ok(out)
+    Ok(())
 }
 
-/// Parses the tag at `s[start] == '<'`, updates the stack, returns its byte length.
-fn parse_tag(s: &str, start: usize, stack: &mut Vec<String>) -> Result<usize, String> {
+/// Parses the tag at `s[start] == '<'`, updates the stack, returns its byte length and the tag.
+fn parse_tag(s: &str, start: usize, stack: &mut Vec<String>) -> Result<(usize, Tag), String> {
     let b = s.as_bytes();
     let mut j = start + 1;
     let closing = b.get(j) == Some(&b'/');
@@ -808,7 +888,12 @@ fn parse_tag(s: &str, start: usize, stack: &mut Vec<String>) -> Result<usize, St
             }
             Some(_) => {}
         }
-        return Ok(j + 1 - start);
+        let tag = Tag {
+            name,
+            closing: true,
+            attrs: Vec::new(),
+        };
+        return Ok((j + 1 - start, tag));
     }
     if !TAGS.contains(&name.as_str()) {
         return Err(format!(
@@ -909,8 +994,13 @@ fn parse_tag(s: &str, start: usize, stack: &mut Vec<String>) -> Result<usize, St
         }
         _ => {}
     }
-    stack.push(name);
-    Ok(j + 1 - start)
+    stack.push(name.clone());
+    let tag = Tag {
+        name,
+        closing: false,
+        attrs,
+    };
+    Ok((j + 1 - start, tag))
 }
 
 #[cfg(test)]

@@ -12,6 +12,7 @@ mod channels;
 mod cli;
 mod concurrency;
 mod daemon;
+mod demo;
 mod git_credential;
 mod google;
 mod hardening;
