@@ -82,7 +82,9 @@ fn the_readme_test_command_is_the_script_ci_runs() {
             .collect()
     };
     assert!(
-        readme.lines().any(|l| l.trim_start().starts_with("./scripts/test")),
+        readme
+            .lines()
+            .any(|l| l.trim_start().starts_with("./scripts/test")),
         "the README's test command is ./scripts/test"
     );
     let ci_lines = code_lines(&ci);

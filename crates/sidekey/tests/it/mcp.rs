@@ -4,8 +4,8 @@
 //! process owning the vault, once in client mode through a daemon (the MCP side holds no vault
 //! key, no config, no refresh token).
 //!
-//! Needs tests/mcp/.venv (`.ci/run` makes it). Locally, without it, each test says so and
-//! passes; under CI (`CI` set) a missing install is a failure.
+//! Needs tests/mcp/.venv (`scripts/test` makes it). Locally, without it, each test is skipped, says so on the
+//! terminal and is counted at the end; under CI (`CI` set) a missing install is a failure.
 
 use crate::common;
 use crate::common::daemon_helpers;
@@ -27,9 +27,11 @@ fn mcp_dir() -> PathBuf {
 /// skipped, said so and counted) only outside CI. Looked up once per binary.
 fn python() -> Option<PathBuf> {
     static PY: std::sync::OnceLock<Result<PathBuf, Missing>> = std::sync::OnceLock::new();
-    counterpart(PY.get_or_init(|| {
-        find_test_python("mcp", "MCP_PYTHON", "mcp, anyio", "the MCP Python SDK")
-    }))
+    counterpart(
+        PY.get_or_init(|| {
+            find_test_python("mcp", "MCP_PYTHON", "mcp, anyio", "the MCP Python SDK")
+        }),
+    )
 }
 
 const SCOPES: &str = "\"User.Read\", \"Files.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Contacts.Read\", \"offline_access\"";

@@ -12,7 +12,7 @@
 //! refresh token revokes the family), revocation at `/o/revoke_token/`, and an unknown scope
 //! accepted at the device endpoint but refused (`invalid_scope`) only after the person approved.
 //!
-//! Needs the Python packages in tests/dot-idp/.venv (`.ci/run` installs them). Locally, without
+//! Needs the Python packages in tests/dot-idp/.venv (`scripts/test` installs them). Locally, without
 //! them, each test says so and passes; under CI (`CI` set) a missing install is a failure.
 
 use crate::common;
