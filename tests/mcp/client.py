@@ -1,6 +1,6 @@
 """A real MCP client (the official Python SDK, `mcp` on PyPI) driving `sidekey mcp` over stdio.
 
-Used by crates/sidekey/tests/it/mcp.rs and by the round-trip bench (README, "MCP: sidekey as typed
+Used by crates/sidekey/tests/it/mcp.rs and by the round-trip bench (docs/mcp.md, "MCP: sidekey as typed
 tools"). It starts `SIDEKEY mcp` as the SDK's stdio transport does (a child process, JSON-RPC on
 its stdin/stdout), with the SIDEKEY_* variables of this process passed on explicitly (the SDK
 passes on only a short safe list by default), and prints one JSON document on stdout:

@@ -2,7 +2,7 @@
 //! session, as a real client sees it (the official Python SDK, tests/mcp/client.py), N calls one
 //! after the other: `ms_me` against the fake Graph and `auth_status` (no provider call), once
 //! with `sidekey mcp` owning the vault and once in client mode through a daemon on its unix
-//! socket. Prints median and p99 per case. Needs tests/mcp/.venv (`.ci/run` makes it).
+//! socket. Prints median and p99 per case. Needs tests/mcp/.venv (`scripts/test` makes it).
 
 use sidekey_testkit::graph::{FakeGraph, GraphData, GraphOptions};
 use sidekey_testkit::{Dialect, FakeIdp, Options};

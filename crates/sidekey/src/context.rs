@@ -75,7 +75,7 @@ pub fn missing_config(path: &Path) -> Failure {
         ))
     } else {
         Failure::config(format!(
-            "no config file at {}: create it with your accounts (deploy/config.example.toml is a start; every key is in the README's \"Config reference\"), or point SIDEKEY_CONFIG at yours; `sidekey demo` tries sidekey without one",
+            "no config file at {}: create it with your accounts (deploy/config.example.toml is a start; every key is in docs/config.md), or point SIDEKEY_CONFIG at yours; `sidekey demo` tries sidekey without one",
             path.display()
         ))
     }

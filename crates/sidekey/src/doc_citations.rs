@@ -304,7 +304,11 @@ fn the_docs_list_the_google_device_flow_scopes_the_dialect_allows() {
         wrong.is_empty(),
         "these docs list other scopes than crates/flow/src/dialect/google.rs allows ({allowed:?}): {wrong:#?}"
     );
-    for page in ["README.md", "docs/google-drive.md", "docs/providers.md"] {
+    for page in [
+        "docs/providers-setup.md",
+        "docs/google-drive.md",
+        "docs/providers.md",
+    ] {
         assert!(
             stated_in.iter().any(|p| p == page),
             "{page} no longer states the list as \"{}: `openid`, …\"",

@@ -37,6 +37,8 @@ pub const XDG_CONFIG_HOME: &str = "XDG_CONFIG_HOME";
 pub const HOME: &str = "HOME";
 /// Tests only: `1` rewrites the checked-in example skills instead of comparing them.
 pub const SIDEKEY_REGENERATE_SKILLS: &str = "SIDEKEY_REGENERATE_SKILLS";
+/// Tests only: `1` rewrites the README's generated operations table instead of comparing it.
+pub const SIDEKEY_REGENERATE_DOCS: &str = "SIDEKEY_REGENERATE_DOCS";
 
 /// Variables that hold sidekey's own secrets or point at them: never handed to a child of
 /// `sidekey exec`.

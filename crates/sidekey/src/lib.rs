@@ -62,6 +62,8 @@ mod doc_citations;
 pub mod doctor;
 pub mod env;
 pub mod error;
+#[cfg(test)]
+mod front_page;
 pub mod loopback;
 pub mod mcp;
 pub mod ops;

@@ -119,7 +119,7 @@ pub(crate) async fn which_account(backend: &Backend) -> Failure {
             None => "the daemon's config".into(),
         };
         return Failure::usage(format!(
-            "which account? {config} defines none yet: add one ([accounts.NAME] with provider and client_id; see the README's \"Config reference\"), then `sidekey login NAME`"
+            "which account? {config} defines none yet: add one ([accounts.NAME] with provider and client_id; every key is in docs/config.md), then `sidekey login NAME`"
         ));
     }
     Failure::usage(format!(

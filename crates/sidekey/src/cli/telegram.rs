@@ -381,7 +381,7 @@ pub async fn notify_test() -> Result<(), Failure> {
     let channels = ctx.channels()?;
     if channels.is_empty() {
         return Err(Failure::config(format!(
-            "no notification channel in {}: `sidekey telegram setup` sets up Telegram ([notify.webhook] and [notify.ntfy] are in the README's \"Config reference\")",
+            "no notification channel in {}: `sidekey telegram setup` sets up Telegram ([notify.webhook] and [notify.ntfy] are in docs/config.md)",
             ctx.config.path.display()
         )));
     }

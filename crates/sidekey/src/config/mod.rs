@@ -239,9 +239,7 @@ fn did_you_mean(msg: &str) -> String {
                 .collect::<Vec<_>>()
                 .join(", ")
         ),
-        _ => format!(
-            "{head}: it is no key of this section (every key is in the README's \"Config reference\")"
-        ),
+        _ => format!("{head}: it is no key of this section (every key is in docs/config.md)"),
     }
 }
 
@@ -657,7 +655,7 @@ issuer = "https://idp.example.com"
         let err = parse("[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nzzzzzzzz = 1\n")
             .unwrap_err();
         assert!(!err.contains("did you mean"), "{err}");
-        assert!(err.contains("Config reference"), "{err}");
+        assert!(err.contains("docs/config.md"), "{err}");
     }
 
     #[test]

@@ -1263,7 +1263,7 @@ fn the_agent_calls_google_through_the_daemon() {
     assert!(log.contains("google.memory.set"), "{log}");
 }
 
-/// The Python that has Google's own client (tests/google-client/.venv, made by `.ci/run`), else
+/// The Python that has Google's own client (tests/google-client/.venv, made by `scripts/test`), else
 /// `GOOGLE_CLIENT_PYTHON`. `None` (skipped, said so) only outside CI.
 fn google_client_python() -> Option<std::path::PathBuf> {
     test_python(

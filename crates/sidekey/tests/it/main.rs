@@ -11,6 +11,7 @@ mod aws;
 mod channels;
 mod cli;
 mod concurrency;
+mod counterparts;
 mod daemon;
 mod demo;
 mod git_credential;

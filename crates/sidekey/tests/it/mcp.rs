@@ -4,8 +4,8 @@
 //! process owning the vault, once in client mode through a daemon (the MCP side holds no vault
 //! key, no config, no refresh token).
 //!
-//! Needs tests/mcp/.venv (`.ci/run` makes it). Locally, without it, each test says so and
-//! passes; under CI (`CI` set) a missing install is a failure.
+//! Needs tests/mcp/.venv (`scripts/test` makes it). Locally, without it, each test is skipped, says so on the
+//! terminal and is counted at the end; under CI (`CI` set) a missing install is a failure.
 
 use crate::common;
 use crate::common::daemon_helpers;
@@ -23,12 +23,15 @@ fn mcp_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/mcp"))
 }
 
-/// The Python with the pinned SDK: the venv `.ci/run` makes, else `MCP_PYTHON`. `None` (test
-/// skipped) only outside CI.
+/// The Python with the pinned SDK: the venv `scripts/test` makes, else `MCP_PYTHON`. `None` (test
+/// skipped, said so and counted) only outside CI. Looked up once per binary.
 fn python() -> Option<PathBuf> {
-    static PY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    PY.get_or_init(|| test_python("mcp", "MCP_PYTHON", "mcp, anyio", "the MCP Python SDK"))
-        .clone()
+    static PY: std::sync::OnceLock<Result<PathBuf, Missing>> = std::sync::OnceLock::new();
+    counterpart(
+        PY.get_or_init(|| {
+            find_test_python("mcp", "MCP_PYTHON", "mcp, anyio", "the MCP Python SDK")
+        }),
+    )
 }
 
 const SCOPES: &str = "\"User.Read\", \"Files.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Contacts.Read\", \"offline_access\"";
@@ -431,14 +434,10 @@ fn openclaw() -> Option<(PathBuf, PathBuf)> {
     if node.exists() && pkg.join("openclaw.mjs").exists() {
         return Some((node, pkg));
     }
-    let how = "npm ci --prefix tests/openclaw --ignore-scripts --no-audit --no-fund";
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the real OpenClaw is not installed in {}; .ci/run should have run: {how}",
-            root.display()
-        );
-    }
-    eprintln!("SKIPPED: the real OpenClaw is not installed (run: {how})");
+    skip(&Missing {
+        what: format!("the real OpenClaw (in {})", root.display()),
+        how: "npm ci --prefix tests/openclaw --ignore-scripts --no-audit --no-fund".into(),
+    });
     None
 }
 

@@ -41,13 +41,10 @@ fn openclaw() -> Option<(PathBuf, PathBuf)> {
     if node.is_file() && mjs.is_file() {
         return Some((node, mjs));
     }
-    let how = "npm ci --prefix tests/openclaw --ignore-scripts --no-audit --no-fund";
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "the real OpenClaw is not installed in tests/openclaw; .ci/run should have run: {how}"
-        );
-    }
-    eprintln!("SKIPPED: the real OpenClaw is not installed in tests/openclaw (run: {how})");
+    common::skip(&common::Missing {
+        what: "the real OpenClaw (in tests/openclaw)".into(),
+        how: "npm ci --prefix tests/openclaw --ignore-scripts --no-audit --no-fund".into(),
+    });
     None
 }
 

@@ -8,9 +8,9 @@
 //! and of the `docker-compose.extra.yml` / `docker-compose.sandbox.yml` its `setup.sh` writes
 //! (docs/openclaw.md, "OpenClaw in Docker"). Each test lays them out as on a real machine:
 //! OpenClaw's folder with its `.env`, sidekey's deploy folder elsewhere (`SIDEKEY_DIR`), and runs
-//! compose in OpenClaw's folder with OpenClaw's `-f` list and sidekey's file last, as the README
-//! says. Also checked: the README's commands keep that order, and the pages that describe the
-//! add-on warn about OpenClaw's sandbox mode (the host's Docker socket in the gateway).
+//! compose in OpenClaw's folder with OpenClaw's `-f` list and sidekey's file last, as
+//! docs/openclaw-setup.md says. Also checked: its commands keep that order, and the pages that
+//! describe the add-on warn about OpenClaw's sandbox mode (the host's Docker socket in the gateway).
 //!
 //! Outside CI, a missing compose binary skips these tests with a printed reason; under CI (`CI`
 //! set) it is a failure.
@@ -30,13 +30,10 @@ fn compose_v2() -> Option<PathBuf> {
     if bin.is_file() {
         return Some(bin);
     }
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "Docker Compose v2 is not in {}; .ci/run should have run .ci/compose-v2",
-            bin.display()
-        );
-    }
-    eprintln!("SKIPPED: Docker Compose v2 is not installed (run: .ci/compose-v2)");
+    crate::common::skip(&crate::common::Missing {
+        what: format!("Docker Compose v2 (in {})", bin.display()),
+        how: ".ci/compose-v2".into(),
+    });
     None
 }
 
@@ -360,8 +357,8 @@ fn the_addon_layered_last_keeps_everything_of_openclaws_and_adds_sidekey() {
 
 #[test]
 fn the_addon_first_would_be_another_project_without_openclaws_env() {
-    // Why the README puts sidekey's file after OpenClaw's: the first -f file's folder is the
-    // project (its name, its .env). With sidekey's first, compose would start a second OpenClaw
+    // Why docs/openclaw-setup.md puts sidekey's file after OpenClaw's: the first -f file's
+    // folder is the project (its name, its .env). With sidekey's first, compose would start a second OpenClaw
     // under sidekey's folder name, with none of OpenClaw's settings.
     let Some(m) = Machine::new() else { return };
     let addon = m.addon();
@@ -392,7 +389,7 @@ fn the_addon_without_sidekey_dir_is_refused_with_a_hint() {
 
 #[test]
 fn compose_file_in_openclaws_env_gives_the_same_project_as_the_f_list() {
-    // The README's alternative to typing the -f list: COMPOSE_FILE and SIDEKEY_DIR in
+    // docs/openclaw-setup.md's alternative to typing the -f list: COMPOSE_FILE and SIDEKEY_DIR in
     // OpenClaw's .env, so that plain `docker compose …` in OpenClaw's folder uses the same files.
     let Some(m) = Machine::new() else { return };
     let (_, layered) = m.alone_and_layered();
@@ -441,7 +438,7 @@ fn f_list(cmd: &str) -> Vec<String> {
 fn the_docs_layer_the_addon_after_openclaws_own_files() {
     let mut seen = 0;
     for page in [
-        "README.md",
+        "docs/openclaw-setup.md",
         "deploy/README.md",
         "deploy/compose.openclaw.yaml",
     ] {
@@ -472,7 +469,7 @@ fn the_docs_layer_the_addon_after_openclaws_own_files() {
 #[test]
 fn the_docs_warn_that_openclaws_sandbox_mode_hands_the_gateway_docker() {
     for page in [
-        "README.md",
+        "docs/openclaw-setup.md",
         "deploy/README.md",
         "docs/openclaw.md",
         "deploy/compose.openclaw.yaml",

@@ -3,7 +3,7 @@
 //! code, logging in, consenting — is done over plain HTTP by tests/idp/approve.mjs.
 //!
 //! Needs Node.js; `npm ci --prefix tests/idp` is run here if `node_modules` is missing (CI runs
-//! it up front in `.ci/run`).
+//! it up front in `scripts/test`).
 
 use crate::common;
 

@@ -12,7 +12,7 @@
 //! refresh token revokes the family), revocation at `/o/revoke_token/`, and an unknown scope
 //! accepted at the device endpoint but refused (`invalid_scope`) only after the person approved.
 //!
-//! Needs the Python packages in tests/dot-idp/.venv (`.ci/run` installs them). Locally, without
+//! Needs the Python packages in tests/dot-idp/.venv (`scripts/test` installs them). Locally, without
 //! them, each test says so and passes; under CI (`CI` set) a missing install is a failure.
 
 use crate::common;
@@ -28,40 +28,19 @@ fn idp_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/dot-idp"))
 }
 
-/// The Python that has the pinned packages: the venv `.ci/run` makes, else `DOT_IDP_PYTHON`.
-/// `None` (test skipped) only outside CI. Checked once per test binary.
+/// The Python that has the pinned packages: the venv `scripts/test` makes, else
+/// `DOT_IDP_PYTHON`. `None` (test skipped, said so and counted) only outside CI. Looked up once
+/// per test binary.
 fn python() -> Option<PathBuf> {
-    static PY: std::sync::OnceLock<Option<PathBuf>> = std::sync::OnceLock::new();
-    PY.get_or_init(find_python).clone()
-}
-
-fn find_python() -> Option<PathBuf> {
-    let venv = idp_dir().join(".venv/bin/python");
-    let py = match std::env::var_os("DOT_IDP_PYTHON") {
-        Some(p) => PathBuf::from(p),
-        None => venv,
-    };
-    let ok = Command::new(&py)
-        .args(["-c", "import django, oauth2_provider, oauthlib"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .status()
-        .is_ok_and(|s| s.success());
-    if ok {
-        return Some(py);
-    }
-    let how = "python3 -m venv tests/dot-idp/.venv && tests/dot-idp/.venv/bin/pip install -r tests/dot-idp/requirements.txt";
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} has no django-oauth-toolkit; .ci/run should have run: {how}",
-            py.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: django-oauth-toolkit is not installed at {} (run: {how})",
-        py.display()
-    );
-    None
+    static PY: std::sync::OnceLock<Result<PathBuf, Missing>> = std::sync::OnceLock::new();
+    counterpart(PY.get_or_init(|| {
+        find_test_python(
+            "dot-idp",
+            "DOT_IDP_PYTHON",
+            "django, oauth2_provider, oauthlib",
+            "django-oauth-toolkit",
+        )
+    }))
 }
 
 struct Idp {

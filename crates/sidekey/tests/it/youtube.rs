@@ -613,7 +613,7 @@ fn through_the_daemon_writes_need_the_accounts_policy() {
     s.env.assert_no_secrets(&secrets);
 }
 
-/// The Python with Google's client (tests/google-client/requirements.txt): the venv `.ci/run`
+/// The Python with Google's client (tests/google-client/requirements.txt): the venv `scripts/test`
 /// makes, else `YOUTUBE_CLIENT_PYTHON`. `None` (test skipped, said so) only outside CI.
 fn google_client_python() -> Option<std::path::PathBuf> {
     test_python(

@@ -439,11 +439,101 @@ pub fn stderr(o: &Output) -> String {
     String::from_utf8_lossy(&o.stderr).into_owned()
 }
 
-/// The Python of a pinned test venv: `tests/NAME/.venv` (which `.ci/run` makes), or the
-/// interpreter named by `env_var`, checked by importing `imports`. `None` — the test is skipped,
-/// and says so with the command that installs it — only outside CI; under CI (`CI` set) a
-/// missing venv fails the test.
-pub fn test_python(name: &str, env_var: &str, imports: &str, what: &str) -> Option<PathBuf> {
+/// A real counterpart a test runs against (a venv, the npm packages, Compose v2) that is not
+/// installed: what it is, and the command that installs just it.
+#[derive(Clone, Debug)]
+pub struct Missing {
+    pub what: String,
+    pub how: String,
+}
+
+/// The tests of this binary that were skipped, each as "test: what (run: how)".
+static SKIPPED: std::sync::Mutex<Vec<String>> = std::sync::Mutex::new(Vec::new());
+
+unsafe extern "C" {
+    /// The C library's `atexit`: the one hook that runs after libtest has printed its summary.
+    fn atexit(f: extern "C" fn()) -> std::ffi::c_int;
+}
+
+/// Printed as the test binary exits, after libtest's "test result: ok. N passed": the count and
+/// the list of the tests that passed without checking anything.
+extern "C" fn report_skipped() {
+    use std::io::Write;
+    let list = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
+    let mut err = std::io::stderr().lock();
+    let _ = writeln!(
+        err,
+        "\n{} SKIPPED: counted as passed above, these tests checked nothing because a counterpart is not installed:",
+        plural(list.len(), "test")
+    );
+    for line in list.iter() {
+        let _ = writeln!(err, "  {line}");
+    }
+    let _ = writeln!(
+        err,
+        "./scripts/test installs every counterpart (pinned) and runs the suite with none skipped.\n"
+    );
+}
+
+fn plural(n: usize, word: &str) -> String {
+    if n == 1 {
+        format!("1 {word}")
+    } else {
+        format!("{n} {word}s")
+    }
+}
+
+/// The calling test cannot run: `missing` is not installed. Under CI (`CI` set, as
+/// `scripts/test` and `.ci/run` set it) that fails the test. Otherwise the test is skipped where
+/// a person sees it: libtest keeps what a passing test prints with `eprintln!` to itself, so the
+/// notice is written to the process's stderr directly, and the binary's last lines count the
+/// skipped tests ([`report_skipped`]).
+pub fn skip(missing: &Missing) {
+    use std::io::Write;
+    if std::env::var_os("CI").is_some() {
+        panic!(
+            "{} is not installed; scripts/test installs it (or run: {})",
+            missing.what, missing.how
+        );
+    }
+    let test = std::thread::current()
+        .name()
+        .unwrap_or("a test")
+        .to_string();
+    let line = format!(
+        "{test}: {} is not installed (run: {})",
+        missing.what, missing.how
+    );
+    let _ = writeln!(std::io::stderr().lock(), "SKIPPED {line}");
+    let mut list = SKIPPED.lock().unwrap_or_else(|e| e.into_inner());
+    if list.is_empty() {
+        // SAFETY: `atexit` takes any `extern "C" fn()`; `report_skipped` only locks a static
+        // and writes to stderr.
+        unsafe { atexit(report_skipped) };
+    }
+    list.push(line);
+}
+
+/// What `found` holds, or `None` after [`skip`] when the counterpart is missing: for a lookup
+/// done once per binary and used by several tests, each of which is then counted.
+pub fn counterpart<T: Clone>(found: &Result<T, Missing>) -> Option<T> {
+    match found {
+        Ok(t) => Some(t.clone()),
+        Err(missing) => {
+            skip(missing);
+            None
+        }
+    }
+}
+
+/// The Python of a pinned test venv: `tests/NAME/.venv` (which `scripts/test` makes), or the
+/// interpreter named by `env_var`, checked by importing `imports`; else what is missing.
+pub fn find_test_python(
+    name: &str,
+    env_var: &str,
+    imports: &str,
+    what: &str,
+) -> Result<PathBuf, Missing> {
     let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
         .join("../../tests")
         .join(name);
@@ -457,22 +547,20 @@ pub fn test_python(name: &str, env_var: &str, imports: &str, what: &str) -> Opti
         .status()
         .is_ok_and(|s| s.success());
     if ok {
-        return Some(py);
+        return Ok(py);
     }
-    let how = format!(
-        "python3 -m venv tests/{name}/.venv && tests/{name}/.venv/bin/pip install -r tests/{name}/requirements.txt"
-    );
-    if std::env::var_os("CI").is_some() {
-        panic!(
-            "{} has no {what}; .ci/run should have run: {how}",
-            py.display()
-        );
-    }
-    eprintln!(
-        "SKIPPED: {what} is not installed at {} (run: {how})",
-        py.display()
-    );
-    None
+    Err(Missing {
+        what: format!("{what} (at {})", py.display()),
+        how: format!(
+            "python3 -m venv tests/{name}/.venv && tests/{name}/.venv/bin/pip install -r tests/{name}/requirements.txt"
+        ),
+    })
+}
+
+/// [`find_test_python`] for one test: `None` — the test is skipped, and says so ([`skip`]) —
+/// only outside CI; under CI a missing venv fails the test.
+pub fn test_python(name: &str, env_var: &str, imports: &str, what: &str) -> Option<PathBuf> {
+    counterpart(&find_test_python(name, env_var, imports, what))
 }
 
 /// How many processes wait for the `flock` on `path` right now, from `/proc/locks` (a waiter is
