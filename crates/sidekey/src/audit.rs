@@ -579,7 +579,13 @@ mod tests {
     fn an_events_decision_follows_its_outcome() {
         let dir = tempfile::tempdir().unwrap();
         let home = dir.path();
-        event(home, "o", "refresh.store", "vault", "the vault refused".into());
+        event(
+            home,
+            "o",
+            "refresh.store",
+            "vault",
+            "the vault refused".into(),
+        );
         event(home, "o", "refresh.store", "ok", "stored at last".into());
         let text = std::fs::read_to_string(path(home)).unwrap();
         let got: Vec<(String, String)> = text

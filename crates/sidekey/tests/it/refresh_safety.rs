@@ -586,7 +586,10 @@ fn the_daemon_holds_rotated_tokens_the_vault_refuses_until_it_can_store_them() {
         .find(|e| e["operation"] == "refresh.store")
         .expect("no audit entry for the unstored tokens");
     assert_eq!(held["outcome"], "vault", "{held}");
-    assert_eq!(held["decision"], "fail", "a refused store written as allowed: {held}");
+    assert_eq!(
+        held["decision"], "fail",
+        "a refused store written as allowed: {held}"
+    );
     // A local command cannot read the record meanwhile: it fails, and sends nothing.
     let local = env.run(&["token", "o"]);
     assert_eq!(local.status.code(), Some(1), "{}", stderr(&local));
