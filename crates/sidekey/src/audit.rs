@@ -107,7 +107,9 @@ pub fn record(
 
 /// An entry for something that happened to an account without a caller asking (the daemon
 /// keeping refreshed tokens it could not store, and storing them later): `outcome` is `ok` or a
-/// reason word, `note` says what in words (never a secret).
+/// reason word, `note` says what in words (never a secret). Its decision follows the outcome as
+/// [`decision`]'s does: `allow` only for `ok`, else `fail` (tokens the vault refused are a
+/// failure, never written as `allow`).
 pub fn event(home: &Path, account: &str, operation: &str, outcome: &str, note: String) {
     let entry = Entry {
         time: rfc3339(now_unix()),
@@ -115,7 +117,7 @@ pub fn event(home: &Path, account: &str, operation: &str, outcome: &str, note: S
         account: Some(cap(account, MAX_NAME)),
         operation: cap(operation, MAX_NAME),
         args: serde_json::json!({}),
-        decision: "allow".into(),
+        decision: if outcome == "ok" { "allow" } else { "fail" }.into(),
         outcome: outcome.into(),
         duration_ms: 0,
         note: Some(cap(&note, 600)),
@@ -571,6 +573,37 @@ mod tests {
 
     /// Retention: only `keep` rotated files stay, the oldest are deleted, and the newest
     /// entries are in `audit.log`, the ones before them in `audit.log.1`.
+    /// An event the daemon records on its own (tokens the vault refused, stored later) is
+    /// `allow` only when it went well: a refused store is a failure (issue 20, item 6).
+    #[test]
+    fn an_events_decision_follows_its_outcome() {
+        let dir = tempfile::tempdir().unwrap();
+        let home = dir.path();
+        event(
+            home,
+            "o",
+            "refresh.store",
+            "vault",
+            "the vault refused".into(),
+        );
+        event(home, "o", "refresh.store", "ok", "stored at last".into());
+        let text = std::fs::read_to_string(path(home)).unwrap();
+        let got: Vec<(String, String)> = text
+            .lines()
+            .map(|l| {
+                let e: Entry = serde_json::from_str(l).unwrap();
+                (e.outcome, e.decision)
+            })
+            .collect();
+        assert_eq!(
+            got,
+            vec![
+                ("vault".to_string(), "fail".to_string()),
+                ("ok".to_string(), "allow".to_string())
+            ]
+        );
+    }
+
     #[test]
     fn rotation_keeps_only_the_newest_files() {
         let dir = tempfile::tempdir().unwrap();

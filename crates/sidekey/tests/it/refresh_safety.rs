@@ -586,6 +586,10 @@ fn the_daemon_holds_rotated_tokens_the_vault_refuses_until_it_can_store_them() {
         .find(|e| e["operation"] == "refresh.store")
         .expect("no audit entry for the unstored tokens");
     assert_eq!(held["outcome"], "vault", "{held}");
+    assert_eq!(
+        held["decision"], "fail",
+        "a refused store written as allowed: {held}"
+    );
     // A local command cannot read the record meanwhile: it fails, and sends nothing.
     let local = env.run(&["token", "o"]);
     assert_eq!(local.status.code(), Some(1), "{}", stderr(&local));
@@ -663,6 +667,7 @@ fn a_daemon_stopped_with_unstored_tokens_leaves_them_in_the_rescue_folder() {
         .collect();
     assert_eq!(said.len(), 2, "{said:?}");
     assert_eq!(said[1]["outcome"], "vault", "{}", said[1]);
+    assert_eq!(said[1]["decision"], "fail", "{}", said[1]);
     assert!(
         said[1]["note"]
             .as_str()
