@@ -343,23 +343,32 @@ impl Vault {
     ) -> Result<Option<AccountLock>, VaultError> {
         check_name(account)?;
         let (file, path) = self.open_lock_file(account)?;
-        let deadline = std::time::Instant::now() + limit;
-        loop {
-            match file.try_lock() {
-                Ok(()) => {
-                    return Ok(Some(AccountLock {
-                        vault: self.clone(),
-                        account: account.to_string(),
-                        _file: file,
-                    }));
-                }
-                Err(std::fs::TryLockError::WouldBlock) => {}
-                Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
-            }
-            if std::time::Instant::now() >= deadline {
-                return Ok(None);
-            }
-            std::thread::sleep(std::time::Duration::from_millis(10));
+        let taken = |file| AccountLock {
+            vault: self.clone(),
+            account: account.to_string(),
+            _file: file,
+        };
+        match file.try_lock() {
+            Ok(()) => return Ok(Some(taken(file))),
+            Err(std::fs::TryLockError::WouldBlock) => {}
+            Err(std::fs::TryLockError::Error(e)) => return Err(io_err(&path)(e)),
+        }
+        // A blocking `flock` in a thread of its own, waited for at most `limit`: the waiter
+        // queues in the kernel like `lock`'s (fair, and visible in /proc/locks) instead of
+        // polling. Given up on, the thread still gets the lock one day and then drops it at once
+        // (its send finds nobody listening).
+        let (tx, rx) = std::sync::mpsc::channel();
+        std::thread::Builder::new()
+            .name(format!("lock-{account}"))
+            .spawn(move || {
+                let got = file.lock().map(|()| file);
+                let _ = tx.send(got);
+            })
+            .map_err(io_err(&path))?;
+        match rx.recv_timeout(limit) {
+            Ok(Ok(file)) => Ok(Some(taken(file))),
+            Ok(Err(e)) => Err(io_err(&path)(e)),
+            Err(_) => Ok(None),
         }
     }
 
