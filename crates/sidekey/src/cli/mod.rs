@@ -194,6 +194,10 @@ pub enum TelegramAction {
         /// How long to wait for your /start, e.g. 5m
         #[arg(long, value_name = "DURATION", default_value = "5m")]
         wait: String,
+        /// Take only this chat's /start (your user id); /start from any other chat is ignored.
+        /// Needed when more than one chat sent /start
+        #[arg(long, value_name = "ID", allow_negative_numbers = true)]
+        chat_id: Option<i64>,
     },
 }
 
@@ -231,8 +235,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Doctor => crate::doctor::run().await,
         Command::Telegram {
-            action: TelegramAction::Setup { token_file, wait },
-        } => telegram::setup(token_file.as_deref(), &wait).await,
+            action:
+                TelegramAction::Setup {
+                    token_file,
+                    wait,
+                    chat_id,
+                },
+        } => telegram::setup(token_file.as_deref(), &wait, chat_id).await,
         Command::Notify {
             action: NotifyAction::Test,
         } => telegram::notify_test().await,
