@@ -249,6 +249,60 @@ fn the_readme_operations_table_is_the_catalog() {
     }
 }
 
+/// The README's exit-code table: one row per exit code, in order, each with its reasons.
+fn exit_code_rows(readme: &str) -> Vec<(u8, String, Vec<String>)> {
+    let section = readme
+        .split("\n## Exit codes\n")
+        .nth(1)
+        .expect("README.md has an \"## Exit codes\" section")
+        .split("\n## ")
+        .next()
+        .unwrap();
+    section
+        .lines()
+        .filter_map(|l| {
+            let cells: Vec<&str> = l.trim().strip_prefix('|')?.split('|').collect();
+            let code = cells.first()?.trim().parse::<u8>().ok()?;
+            let reasons = cells
+                .get(2)
+                .map(|c| c.split('`').skip(1).step_by(2).map(String::from).collect())
+                .unwrap_or_default();
+            Some((code, cells.get(1)?.to_string(), reasons))
+        })
+        .collect()
+}
+
+/// Every exit code is a row of the README's table, and every reason word a failure can carry is
+/// listed in a row (a reason new in `Reason` must be placed there); the exit-5 reasons for which
+/// trying again is wrong are said so in the meaning.
+#[test]
+fn the_exit_code_table_lists_every_code_and_reason() {
+    use crate::error::{Exit, Reason};
+    let rows = exit_code_rows(&read(&repo_root().join("README.md")));
+    let codes: Vec<u8> = rows.iter().map(|r| r.0).collect();
+    let want: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
+    assert_eq!(codes, want, "README.md's exit codes");
+    for r in Reason::ALL {
+        if r == Reason::Other {
+            continue;
+        }
+        assert!(
+            rows.iter()
+                .any(|(_, _, reasons)| reasons.iter().any(|w| w == r.as_str())),
+            "reason `{r}` is in no row of README.md's exit-code table"
+        );
+    }
+    let (_, five, reasons) = &rows[5];
+    for word in ["written_unconfirmed", "document_changed"] {
+        assert!(reasons.iter().any(|w| w == word), "{word}: {reasons:?}");
+        assert!(
+            five.contains(&format!("`{word}`")),
+            "row 5's meaning does not say what to do on {word}: {five}"
+        );
+    }
+    assert!(five.contains("do not run it again"), "{five}");
+}
+
 #[test]
 fn anchors_and_links_are_read_as_github_does() {
     assert_eq!(

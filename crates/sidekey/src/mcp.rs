@@ -33,7 +33,7 @@ pub mod wire;
 use crate::api::{LoginRequest, OpRequest, OpsReply, StatusReply};
 use crate::backend::Backend;
 use crate::catalog::{Access, Operation};
-use crate::error::{Exit, Failure};
+use crate::error::{Exit, Failure, Reason};
 use crate::signin::Mode;
 use rmcp::model::{
     CallToolRequestParams, CallToolResponse, CallToolResult, ContentBlock, Implementation,
@@ -67,6 +67,20 @@ pub fn exit_meaning(exit: Exit) -> &'static str {
         Exit::Declined => "sign-in declined or code expired",
         Exit::Provider => "provider or network failure: trying later may help",
         Exit::Policy => "refused by policy: do not retry, ask the person to change the policy",
+    }
+}
+
+/// What a failure means for the agent: its exit code's meaning, except for the exit-5 reasons
+/// where trying again is wrong (README, "Exit codes").
+pub fn failure_meaning(f: &Failure) -> &'static str {
+    match f.reason {
+        Reason::WrittenUnconfirmed => {
+            "the change WAS made, then the provider refused the token before sidekey could finish: do not retry it; check the change, and ask the person to sign in again (auth_login) if the next call is refused too"
+        }
+        Reason::DocumentChanged => {
+            "the document changed since it was read and nothing was written: read it again and make the revision from what it says now"
+        }
+        _ => exit_meaning(f.exit),
     }
 }
 
@@ -560,7 +574,7 @@ fn success(value: Value, text: String) -> CallToolResult {
 }
 
 fn failure(f: &Failure) -> CallToolResult {
-    let meaning = exit_meaning(f.exit);
+    let meaning = failure_meaning(f);
     let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
         "{} [reason: {}; exit code {}: {meaning}]",
         f.message,
@@ -846,5 +860,38 @@ aws_roles = ["123456789012/ReadOnly"]
         assert_eq!(s["error"]["exit_code"], 6);
         assert_eq!(s["error"]["reason"], "policy");
         assert!(s["exit_meaning"].as_str().unwrap().contains("policy"));
+    }
+
+    /// Exit 5 says "trying later may help", which is wrong for a change that was made and for a
+    /// revision refused because the document changed: those say what to do instead.
+    #[test]
+    fn a_change_that_was_made_is_not_worth_retrying() {
+        let made = failure(&Failure::new(
+            Exit::Provider,
+            Reason::WrittenUnconfirmed,
+            "the change was made",
+        ));
+        let s = made.structured_content.unwrap();
+        assert_eq!(s["error"]["exit_code"], 5);
+        let meaning = s["exit_meaning"].as_str().unwrap();
+        assert!(meaning.contains("do not retry"), "{meaning}");
+        assert!(!meaning.contains("trying later"), "{meaning}");
+        let changed = failure(&Failure::new(
+            Exit::Provider,
+            Reason::DocumentChanged,
+            "the document changed",
+        ));
+        let meaning = changed.structured_content.unwrap()["exit_meaning"].clone();
+        assert!(
+            meaning.as_str().unwrap().contains("read it again"),
+            "{meaning}"
+        );
+        let busy = failure(&Failure::new(Exit::Provider, Reason::Busy, "busy"));
+        assert!(
+            busy.structured_content.unwrap()["exit_meaning"]
+                .as_str()
+                .unwrap()
+                .contains("trying later may help")
+        );
     }
 }

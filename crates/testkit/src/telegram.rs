@@ -204,16 +204,55 @@ impl FakeTelegram {
     /// `Update` with a `message` waits for `getUpdates`, and from now on `getChat` knows this
     /// chat and answers `Bad Request: chat not found` for chats that never talked to the bot.
     pub fn user_sends(&self, chat_id: i64, first_name: &str, text: &str) {
+        let from = json!({ "id": chat_id, "is_bot": false, "first_name": first_name });
+        let chat = json!({ "id": chat_id, "first_name": first_name, "type": "private" });
+        self.message(chat, from, text);
+    }
+
+    /// As [`FakeTelegram::user_sends`], from a person with a `@username` (which Telegram puts
+    /// in both the private chat and the sender, as `username`).
+    pub fn user_with_username_sends(
+        &self,
+        chat_id: i64,
+        first_name: &str,
+        username: &str,
+        text: &str,
+    ) {
+        let from = json!({
+            "id": chat_id, "is_bot": false, "first_name": first_name, "username": username,
+        });
+        let chat = json!({
+            "id": chat_id, "first_name": first_name, "username": username, "type": "private",
+        });
+        self.message(chat, from, text);
+    }
+
+    /// A person (`user_id`) writes `text` in a group the bot is in: the chat is the group's
+    /// (`type` `group`, a negative `id`, a `title`), the sender is in `from`.
+    pub fn group_sends(
+        &self,
+        group_id: i64,
+        title: &str,
+        user_id: i64,
+        first_name: &str,
+        text: &str,
+    ) {
+        let from = json!({ "id": user_id, "is_bot": false, "first_name": first_name });
+        let chat = json!({ "id": group_id, "title": title, "type": "group" });
+        self.message(chat, from, text);
+    }
+
+    /// A message in `chat` from `from`: an update for `getUpdates`, and a chat `getChat` knows.
+    fn message(&self, chat: Value, from: Value, text: &str) {
         let mut st = lock(&self.shared.state);
         st.next_update_id += 1;
         let update_id = 700_000_000 + st.next_update_id;
-        let chat = json!({ "id": chat_id, "first_name": first_name, "type": "private" });
         st.chats
             .get_or_insert_with(HashMap::new)
-            .insert(chat_id.to_string(), chat.clone());
+            .insert(chat["id"].to_string(), chat.clone());
         let message = json!({
             "message_id": st.next_update_id,
-            "from": { "id": chat_id, "is_bot": false, "first_name": first_name },
+            "from": from,
             "chat": chat,
             "date": unix_now(),
             "text": text,

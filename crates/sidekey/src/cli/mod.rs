@@ -30,7 +30,7 @@ use std::path::PathBuf;
     name = "sidekey",
     version,
     about = "Auth sidecar: device-flow sign-in, an encrypted token vault, fresh tokens on demand",
-    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 not signed in / re-authentication needed, 4 sign-in declined or code expired, 5 provider or network failure, 6 refused by policy."
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 not signed in / re-authentication needed, 4 sign-in declined or code expired, 5 provider or network failure (but written_unconfirmed: the change was made, do not run it again; document_changed: read the document again), 6 refused by policy. The reasons per code: README, \"Exit codes\"."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -194,6 +194,10 @@ pub enum TelegramAction {
         /// How long to wait for your /start, e.g. 5m
         #[arg(long, value_name = "DURATION", default_value = "5m")]
         wait: String,
+        /// Take only this chat's /start (your user id); /start from any other chat is ignored.
+        /// Needed when more than one chat sent /start
+        #[arg(long, value_name = "ID", allow_negative_numbers = true)]
+        chat_id: Option<i64>,
     },
 }
 
@@ -231,8 +235,13 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         }
         Command::Doctor => crate::doctor::run().await,
         Command::Telegram {
-            action: TelegramAction::Setup { token_file, wait },
-        } => telegram::setup(token_file.as_deref(), &wait).await,
+            action:
+                TelegramAction::Setup {
+                    token_file,
+                    wait,
+                    chat_id,
+                },
+        } => telegram::setup(token_file.as_deref(), &wait, chat_id).await,
         Command::Notify {
             action: NotifyAction::Test,
         } => telegram::notify_test().await,

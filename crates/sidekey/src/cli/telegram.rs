@@ -3,14 +3,21 @@
 //! The set-up takes the bot token (a file, `TELEGRAM_BOT_TOKEN`, a prompt without echo, or
 //! standard input — never an argument, which would land in the shell's history), asks the Bot
 //! API who the bot is (`getMe`), waits for the person to send `/start` to it (`getUpdates`, long
-//! polling, bounded, Ctrl-C clean), writes the token to a file of its own (0600) and records that
-//! file and the chat id in the config, keeping every other line of it, then sends a test message.
+//! polling, bounded, Ctrl-C clean), writes the token to a file of its own (0600) in sidekey's home
+//! (where the vault lives, not next to the config, whose folder is often a dotfiles repository)
+//! and records that file and the chat id in the config, keeping every other line of it, then
+//! sends a test message.
+//!
+//! Whoever sends `/start` to the bot becomes the chat that receives sign-in codes, so the set-up
+//! keeps listening for [`SETTLE`] after the first one: when more than one chat sent it, nothing
+//! is recorded and the chats are listed, to run again with `--chat-id` (which takes only that
+//! chat's `/start`). The chat recorded is said on stderr ("codes will go to: …").
 //!
 //! It polls, so the bot must be sidekey's own: `getUpdates` allows one poller per bot, and
 //! OpenClaw's Telegram channel polls its bot (docs/telegram.md, "One poller per bot").
 
 use crate::config::{Config, parse_duration};
-use crate::context::{Context, default_config_path};
+use crate::context::{Context, default_config_path, default_home};
 use crate::error::{Exit, Failure, Reason};
 use sidekey_flow::Secret;
 use sidekey_notify::bot::{Bot, BotError, Chat};
@@ -19,8 +26,11 @@ use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
-/// The token file the set-up writes, next to the config.
+/// The token file the set-up writes, in sidekey's home.
 const TOKEN_FILE: &str = "telegram-bot-token";
+
+/// How long the set-up keeps listening after the first `/start`, for another chat's.
+const SETTLE: Duration = Duration::from_secs(5);
 
 fn say(text: &str) {
     let mut out = std::io::stdout().lock();
@@ -131,12 +141,43 @@ fn human(d: Duration) -> String {
     }
 }
 
-/// `sidekey telegram setup [--token-file FILE] [--wait 5m]`.
-pub async fn setup(token_file: Option<&Path>, wait: &str) -> Result<(), Failure> {
+/// A chat as the person would recognise it, with its id: "Ada (@ada, id 4242)".
+fn who(chat: &Chat) -> String {
+    let one_line = sidekey_flow::response::one_line;
+    let name = chat
+        .first_name
+        .as_deref()
+        .or(chat.title.as_deref())
+        .map(|n| one_line(n, 60));
+    let mut tags = vec![];
+    if let Some(u) = chat.username.as_deref() {
+        tags.push(format!("@{}", one_line(u, 40)));
+    }
+    tags.push(format!("id {}", chat.id));
+    match name {
+        Some(n) => format!("{n} ({})", tags.join(", ")),
+        None => tags.join(", "),
+    }
+}
+
+/// `sidekey telegram setup [--token-file FILE] [--wait 5m] [--chat-id ID]`.
+pub async fn setup(
+    token_file: Option<&Path>,
+    wait: &str,
+    only: Option<i64>,
+) -> Result<(), Failure> {
     let wait = parse_duration(&toml::Value::String(wait.to_string()))
         .filter(|d| !d.is_zero())
         .ok_or_else(|| Failure::usage(format!("--wait '{wait}': use a duration like 5m or 300")))?;
+    if let Some(id) = only
+        && id <= 0
+    {
+        return Err(Failure::usage(format!(
+            "--chat-id {id}: codes go to a person, whose chat id is their user id, a positive number (a group's is negative); a refused set-up lists the chats that sent /start with their ids"
+        )));
+    }
     let path = default_config_path()?;
+    let home = default_home()?;
     let text = match std::fs::read_to_string(&path) {
         Ok(t) => t,
         Err(e) if e.kind() == std::io::ErrorKind::NotFound => String::new(),
@@ -191,11 +232,14 @@ pub async fn setup(token_file: Option<&Path>, wait: &str) -> Result<(), Failure>
         Ok(u) => u.last().map(|u| u.update_id + 1).unwrap_or(0),
         Err(e) => return Err(bot_failure(e, Some(&username))),
     };
+    let from = only
+        .map(|id| format!(" from chat {id}"))
+        .unwrap_or_default();
     say(&format!(
-        "Bot: @{username}. Open https://t.me/{username} on your phone and send /start (waiting up to {}; Ctrl-C stops, nothing is written).",
+        "Bot: @{username}. Open https://t.me/{username} on your phone and send /start{from} (waiting up to {}; Ctrl-C stops, nothing is written).",
         human(wait)
     ));
-    let chat = wait_for_start(&bot, &mut offset, wait, &username).await?;
+    let chat = wait_for_start(&bot, &mut offset, wait, &username, only).await?;
     // Confirm the /start, so it is not handed out again (best effort).
     let _ = bot.get_updates(offset, Duration::ZERO).await;
     if std::io::stdin().is_terminal()
@@ -217,13 +261,20 @@ pub async fn setup(token_file: Option<&Path>, wait: &str) -> Result<(), Failure>
         chat.id
     ));
 
-    let written = record(&path, &mut doc, &token, chat.id)?;
+    let (written, old) = record(&path, &home, &mut doc, &token, chat.id)?;
     say(&format!(
         "Recorded in {}: chat_id = {}, bot_token_file = \"{}\" (mode 0600).",
         path.display(),
         chat.id,
         written.display()
     ));
+    eprintln!("codes will go to: {}", who(&chat));
+    if let Some(old) = old {
+        eprintln!(
+            "note: {} (the bot token, where an earlier set-up wrote it, next to the config) is no longer used: delete it, and if that folder is a git repository (dotfiles), check it was never committed",
+            old.display()
+        );
+    }
     tg.chat_id = chat.id.to_string();
     let channels = sidekey_notify::Channels::new(http.client().clone(), Some(tg), None, None);
     let delivered = channels
@@ -246,16 +297,49 @@ pub async fn setup(token_file: Option<&Path>, wait: &str) -> Result<(), Failure>
     Ok(())
 }
 
-/// Long-poll until a private chat sends `/start`, `wait` at most; Ctrl-C stops.
+/// The private chat an update's `/start` came from (a group's, a channel's or any other text
+/// is not one).
+fn start_from(u: sidekey_notify::bot::Update) -> Option<Chat> {
+    let m = u.message?;
+    let text = m.text.as_deref()?.trim();
+    let start = text == "/start" || text.starts_with("/start ") || text.starts_with("/start@");
+    (m.chat.kind == "private" && start).then_some(m.chat)
+}
+
+/// Long-poll until a private chat sends `/start`, `wait` at most, then [`SETTLE`] longer for
+/// another chat's: one chat is the answer, several are refused (listed, to pick one with
+/// `--chat-id`). With `only`, the first `/start` of that chat is the answer and other chats'
+/// are ignored (and said so). The same chat twice is one chat. Ctrl-C stops.
 async fn wait_for_start(
     bot: &Bot<'_>,
     offset: &mut i64,
     wait: Duration,
     username: &str,
+    only: Option<i64>,
 ) -> Result<Chat, Failure> {
     let deadline = Instant::now() + wait;
+    let mut starters: Vec<Chat> = vec![];
+    let mut ignored: Vec<i64> = vec![];
+    let mut settle_until: Option<Instant> = None;
     loop {
-        let left = deadline.saturating_duration_since(Instant::now());
+        let left = settle_until
+            .unwrap_or(deadline)
+            .saturating_duration_since(Instant::now());
+        if left.is_zero() && starters.len() == 1 {
+            return Ok(starters.remove(0));
+        }
+        if left.is_zero() && starters.len() > 1 {
+            let list: Vec<String> = starters.iter().map(who).collect();
+            return Err(Failure::new(
+                Exit::Declined,
+                Reason::Declined,
+                format!(
+                    "{} chats sent /start to @{username}, so nothing was written (sign-in codes go to one person): run `sidekey telegram setup --chat-id ID` with your own chat's id and send /start again, any other chat's /start is then ignored. The chats: {}",
+                    starters.len(),
+                    list.join(", ")
+                ),
+            ));
+        }
         if left.is_zero() {
             return Err(Failure::new(
                 Exit::Declined,
@@ -280,37 +364,77 @@ async fn wait_for_start(
         if updates.is_empty() && poll < Duration::from_secs(1) {
             tokio::time::sleep(poll).await;
         }
-        let mut found = None;
         for u in updates {
             *offset = (*offset).max(u.update_id + 1);
-            if let Some(m) = u.message
-                && m.chat.kind == "private"
-                && m.text.as_deref().is_some_and(|t| {
-                    let t = t.trim();
-                    t == "/start" || t.starts_with("/start ") || t.starts_with("/start@")
-                })
+            let Some(chat) = start_from(u) else { continue };
+            if let Some(id) = only
+                && chat.id != id
             {
-                found = Some(m.chat);
+                if !ignored.contains(&chat.id) {
+                    ignored.push(chat.id);
+                    eprintln!(
+                        "ignored: /start from {}, not chat {id} (--chat-id)",
+                        who(&chat)
+                    );
+                }
+                continue;
+            }
+            if !starters.iter().any(|c| c.id == chat.id) {
+                starters.push(chat);
             }
         }
-        if let Some(chat) = found {
-            return Ok(chat);
+        if only.is_some() && !starters.is_empty() {
+            return Ok(starters.remove(0));
+        }
+        if settle_until.is_none() && !starters.is_empty() {
+            settle_until = Some(Instant::now() + SETTLE);
+            say(&format!(
+                "/start from {}; listening {} more for a /start from another chat.",
+                who(&starters[0]),
+                human(SETTLE)
+            ));
         }
     }
 }
 
-/// Write the token to its own file (0600) next to the config and record that file and the
-/// chat in `[notify.telegram]`, keeping the rest of the config as it was. The new config is
-/// checked as every command will read it before it replaces the old one.
+/// Write the token to its own file (0600) in sidekey's home (0700, where the vault lives) and
+/// record that file, by its full path, and the chat in `[notify.telegram]`, keeping the rest of
+/// the config as it was. The new config is checked as every command will read it before it
+/// replaces the old one. Not next to the config: its folder is often a symlink into a dotfiles
+/// repository, where a secret would be one `git add` from being published. Also returns the
+/// token file the config named before, when it is another file that exists (an earlier
+/// set-up's, next to the config), for the person to delete.
 fn record(
     path: &Path,
+    home: &Path,
     doc: &mut toml_edit::DocumentMut,
     token: &Secret,
     chat_id: i64,
-) -> Result<PathBuf, Failure> {
+) -> Result<(PathBuf, Option<PathBuf>), Failure> {
     let dir = path.parent().unwrap_or(Path::new("."));
     sidekey_vault::create_private_dir(dir)?;
-    let token_path = dir.join(TOKEN_FILE);
+    sidekey_vault::create_private_dir(home)?;
+    let token_path = std::path::absolute(home.join(TOKEN_FILE)).map_err(|e| {
+        Failure::config(format!(
+            "cannot locate sidekey's home {}: {e}",
+            home.display()
+        ))
+    })?;
+    let token_name = token_path.to_str().ok_or_else(|| {
+        Failure::config(format!(
+            "sidekey's home {} is not UTF-8, so the config cannot name the token file in it: set SIDEKEY_HOME to another folder",
+            token_path.display()
+        ))
+    })?;
+    let old = doc
+        .get("notify")
+        .and_then(|n| n.get("telegram"))
+        .and_then(|t| t.get("bot_token_file"))
+        .and_then(|f| f.as_str())
+        .map(|f| dir.join(f))
+        .filter(|f| {
+            f.is_file() && std::fs::canonicalize(f).ok() != std::fs::canonicalize(&token_path).ok()
+        });
     let existed = token_path.exists();
     write_private(&token_path, format!("{}\n", token.expose()).as_bytes())?;
 
@@ -333,7 +457,7 @@ fn record(
     // No secret stays in the config itself, and the section is on.
     tg.remove("bot_token");
     tg.remove("enabled");
-    tg.insert("bot_token_file", toml_edit::value(TOKEN_FILE));
+    tg.insert("bot_token_file", toml_edit::value(token_name));
     tg.insert("chat_id", toml_edit::value(chat_id));
     let text = doc.to_string();
     if let Err(f) = Config::parse(path, &text) {
@@ -358,7 +482,7 @@ fn record(
         f.commit()
     };
     write().map_err(|e| Failure::config(format!("cannot write {}: {e}", path.display())))?;
-    Ok(token_path)
+    Ok((token_path, old))
 }
 
 /// A file only its owner can read, replaced in one rename.

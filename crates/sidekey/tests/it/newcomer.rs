@@ -312,8 +312,13 @@ struct Setup {
 
 /// Start `telegram setup` with the token on stdin (not a terminal).
 fn start_setup(env: &Env, token: &str, wait: &str) -> Setup {
+    start_setup_with(env, token, &["--wait", wait])
+}
+
+/// [`start_setup`] with these arguments after `telegram setup`.
+fn start_setup_with(env: &Env, token: &str, args: &[&str]) -> Setup {
     let mut child = env
-        .cmd(&["telegram", "setup", "--wait", wait])
+        .cmd(&[&["telegram", "setup"][..], args].concat())
         .stdin(Stdio::piped())
         .stdout(Stdio::piped())
         .stderr(Stdio::piped())
@@ -374,9 +379,9 @@ impl Setup {
 }
 
 /// The whole set-up: the bot is named, the person's /start is found, the token goes to a 0600
-/// file, the chat id and that file into the config (the rest of it kept, comments included),
-/// a test message arrives; then `notify test` and `doctor` use what was recorded. The token is
-/// never printed.
+/// file in sidekey's home (not next to the config), the chat id and that file into the config
+/// (the rest of it kept, comments included), stderr says where codes will go, a test message
+/// arrives; then `notify test` and `doctor` use what was recorded. The token is never printed.
 #[test]
 fn telegram_setup_records_the_chat_and_keeps_the_config() {
     let tg = FakeTelegram::start(BOT_TOKEN);
@@ -392,8 +397,14 @@ fn telegram_setup_records_the_chat_and_keeps_the_config() {
     env.record(&said);
     assert_eq!(code, 0, "{out}\n{err}");
     assert!(out.contains("/start from Ada (chat 4242)"), "{out}");
+    assert!(
+        err.lines().any(|l| l == "codes will go to: Ada (id 4242)"),
+        "{err}"
+    );
 
-    let token_file = env.dir.path().join("telegram-bot-token");
+    let token_file = env.home.join("telegram-bot-token");
+    env.secret_file(&token_file);
+    assert!(!env.dir.path().join("telegram-bot-token").exists());
     assert_eq!(
         std::fs::read_to_string(&token_file).unwrap().trim(),
         BOT_TOKEN
@@ -413,7 +424,7 @@ fn telegram_setup_records_the_chat_and_keeps_the_config() {
     }
     assert!(config.contains("chat_id = 4242"), "{config}");
     assert!(
-        config.contains("bot_token_file = \"telegram-bot-token\""),
+        config.contains(&format!("bot_token_file = \"{}\"", token_file.display())),
         "{config}"
     );
     assert!(
@@ -552,6 +563,204 @@ fn telegram_setup_asks_for_the_token_without_echo() {
     );
     assert!(!seen.contains(BOT_TOKEN), "the token was echoed: {seen}");
     assert_eq!(tg.messages().len(), 1);
+    env.secret_file(&env.home.join("telegram-bot-token"));
+}
+
+/// Without a terminal nobody confirms the chat, so whoever sends /start could become the one
+/// that receives sign-in codes. When two chats do (the second a second after the first), the
+/// set-up records nothing and lists both, by name, @username and id, with what to run: exit 4,
+/// one line, no token file, no message sent.
+#[test]
+fn telegram_setup_refuses_when_two_chats_send_start() {
+    let tg = FakeTelegram::start(BOT_TOKEN);
+    let cfg = telegram_config(&tg);
+    let env = Env::new(&cfg);
+    let setup = start_setup(&env, BOT_TOKEN, "30s");
+    setup.until("send /start");
+    tg.user_with_username_sends(4242, "Ada", "ada", "/start");
+    std::thread::sleep(Duration::from_secs(1));
+    tg.user_sends(666, "Mallory", "/start");
+    let (code, out, err) = setup.finish(&env);
+    assert_eq!(code, 4, "{out}\n{err}");
+    one_line(&err);
+    for said in [
+        "2 chats sent /start to @fake_bot, so nothing was written",
+        "Ada (@ada, id 4242), Mallory (id 666)",
+        "sidekey telegram setup --chat-id ID",
+    ] {
+        assert!(err.contains(said), "no {said:?}: {err}");
+    }
+    assert!(!err.contains("codes will go to"), "{err}");
+    assert_eq!(std::fs::read_to_string(&env.config).unwrap(), cfg);
+    assert!(!env.home.join("telegram-bot-token").exists());
+    assert!(!env.dir.path().join("telegram-bot-token").exists());
+    assert!(tg.messages().is_empty(), "{:?}", tg.messages());
+    env.assert_no_secrets(&[BOT_TOKEN.to_string()]);
+}
+
+/// `--chat-id` takes only that chat's /start: another chat's, sent first, is ignored and said
+/// so. The same person's /start twice is one chat, and a /start in a group (a chat sign-in codes
+/// must not go to) counts for nothing. A group's id (negative) is refused as `--chat-id`.
+#[test]
+fn telegram_setup_takes_the_chat_id_given_one_person_once_and_no_group() {
+    let tg = FakeTelegram::start(BOT_TOKEN);
+    let env = Env::new(&telegram_config(&tg));
+    let group = env.run(&["telegram", "setup", "--chat-id", "-100123"]);
+    assert_eq!(group.status.code(), Some(2), "{}", stderr(&group));
+    one_line(&stderr(&group));
+    assert!(
+        stderr(&group).contains("positive number"),
+        "{}",
+        stderr(&group)
+    );
+
+    let setup = start_setup_with(&env, BOT_TOKEN, &["--wait", "30s", "--chat-id", "4242"]);
+    setup.until("send /start from chat 4242");
+    tg.user_sends(666, "Mallory", "/start");
+    tg.user_with_username_sends(4242, "Ada", "ada", "/start");
+    let (code, out, err) = setup.finish(&env);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.contains("ignored: /start from Mallory (id 666), not chat 4242 (--chat-id)"),
+        "{err}"
+    );
+    assert!(
+        err.lines()
+            .any(|l| l == "codes will go to: Ada (@ada, id 4242)"),
+        "{err}"
+    );
+    assert!(
+        std::fs::read_to_string(&env.config)
+            .unwrap()
+            .contains("chat_id = 4242")
+    );
+    env.secret_file(&env.home.join("telegram-bot-token"));
+
+    // One person twice, and a group's /start around it: Ada's chat, no refusal.
+    let tg = FakeTelegram::start(BOT_TOKEN);
+    let env = Env::new(&telegram_config(&tg));
+    let setup = start_setup(&env, BOT_TOKEN, "30s");
+    setup.until("send /start");
+    tg.group_sends(-100123, "Family", 666, "Mallory", "/start");
+    tg.user_sends(4242, "Ada", "/start");
+    std::thread::sleep(Duration::from_secs(1));
+    tg.user_sends(4242, "Ada", "/start");
+    tg.group_sends(-100123, "Family", 666, "Mallory", "/start@fake_bot");
+    let (code, out, err) = setup.finish(&env);
+    assert_eq!(code, 0, "{out}\n{err}");
+    assert!(
+        err.lines().any(|l| l == "codes will go to: Ada (id 4242)"),
+        "{err}"
+    );
+    assert!(!err.contains("Family"), "{err}");
+    assert_eq!(tg.messages().len(), 1);
+    assert_eq!(tg.messages()[0].chat_id, "4242");
+    env.secret_file(&env.home.join("telegram-bot-token"));
+}
+
+/// Every file under `dir`, links followed (a dotfiles repository's files).
+fn files_in(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut out = vec![];
+    for e in std::fs::read_dir(dir).unwrap().flatten() {
+        let p = e.path();
+        if p.is_dir() {
+            out.extend(files_in(&p));
+        } else {
+            out.push(p);
+        }
+    }
+    out
+}
+
+/// A config kept in a dotfiles repository, linked into place — the file itself a symlink, or
+/// its whole folder: the set-up rewrites the config where it points and keeps the link, and the
+/// bot token goes to sidekey's home (0600), never into the dotfiles folder. A token file an
+/// earlier set-up left next to the config is named, to delete.
+#[test]
+fn telegram_setup_keeps_a_linked_config_and_the_token_out_of_dotfiles() {
+    for folder_link in [false, true] {
+        let tg = FakeTelegram::start(BOT_TOKEN);
+        let mut env = Env::new("");
+        let dotfiles = env.dir.path().join("dotfiles/sidekey");
+        std::fs::create_dir_all(&dotfiles).unwrap();
+        let real = dotfiles.join("config.toml");
+        let old_token = dotfiles.join("telegram-bot-token");
+        let cfg = if folder_link {
+            // An earlier set-up wrote the token next to the config: it is named, not used.
+            std::fs::write(&old_token, "1111:an-earlier-setups-token\n").unwrap();
+            format!(
+                "{}bot_token_file = \"telegram-bot-token\"\nchat_id = 1\n",
+                telegram_config(&tg)
+            )
+        } else {
+            telegram_config(&tg)
+        };
+        std::fs::write(&real, &cfg).unwrap();
+        let xdg = env.dir.path().join("xdg");
+        std::fs::create_dir_all(&xdg).unwrap();
+        let (link, config) = if folder_link {
+            let link = xdg.join("sidekey");
+            std::os::unix::fs::symlink(&dotfiles, &link).unwrap();
+            (link.clone(), link.join("config.toml"))
+        } else {
+            std::fs::create_dir_all(xdg.join("sidekey")).unwrap();
+            let link = xdg.join("sidekey/config.toml");
+            std::os::unix::fs::symlink(&real, &link).unwrap();
+            (link.clone(), link)
+        };
+        env.config = config;
+
+        let setup = start_setup(&env, BOT_TOKEN, "30s");
+        setup.until("send /start");
+        tg.user_sends(4242, "Ada", "/start");
+        let (code, out, err) = setup.finish(&env);
+        assert_eq!(code, 0, "folder link {folder_link}: {out}\n{err}");
+
+        assert!(
+            std::fs::symlink_metadata(&link).unwrap().is_symlink(),
+            "the link {} was replaced",
+            link.display()
+        );
+        let written = std::fs::read_to_string(&real).unwrap();
+        assert!(written.contains("chat_id = 4242"), "{written}");
+        assert!(written.starts_with("# my sidekey config\n"), "{written}");
+        let token_file = env.home.join("telegram-bot-token");
+        env.secret_file(&token_file);
+        assert_eq!(
+            std::fs::read_to_string(&token_file).unwrap().trim(),
+            BOT_TOKEN
+        );
+        assert_eq!(
+            std::fs::metadata(&token_file).unwrap().permissions().mode() & 0o777,
+            0o600
+        );
+        assert!(
+            written.contains(&format!("bot_token_file = \"{}\"", token_file.display())),
+            "{written}"
+        );
+        for f in files_in(&env.dir.path().join("dotfiles")) {
+            let text = std::fs::read_to_string(&f).unwrap_or_default();
+            assert!(
+                !text.contains(BOT_TOKEN),
+                "the bot token landed in the dotfiles: {}",
+                f.display()
+            );
+        }
+        if folder_link {
+            let named = format!(
+                "{} (the bot token",
+                xdg.join("sidekey/telegram-bot-token").display()
+            );
+            assert!(err.contains(&named), "{err}");
+            assert!(err.contains("no longer used"), "{err}");
+        } else {
+            assert!(!err.contains("no longer used"), "{err}");
+        }
+        // Every command reads the config through the link.
+        let test = env.run(&["notify", "test"]);
+        assert_eq!(test.status.code(), Some(0), "{}", stderr(&test));
+        env.assert_no_secrets(&[BOT_TOKEN.to_string()]);
+    }
 }
 
 // ---- The audit log says what happened ----

@@ -279,3 +279,39 @@ fn hook_records_and_fails_on_demand() {
     assert_eq!(reqs[0].text(), "one");
     assert_eq!(reqs[1].body, b"two");
 }
+
+/// What a person's and a group's messages look like in `getUpdates`, as in the Bot API's
+/// `Message` and `Chat`: a person's private chat has their user id, `first_name` and (when they
+/// have one) `username`; a group's chat is `type` `group` with a negative id and a `title`, the
+/// sender in `from`. `getChat` knows both afterwards.
+#[test]
+fn people_and_groups_write_to_the_bot() {
+    let tg = FakeTelegram::start(TOKEN);
+    tg.user_with_username_sends(4242, "Ada", "ada", "/start");
+    tg.group_sends(-100123, "Family", 666, "Mallory", "/start@fake_bot");
+    let r = call(&tg, "getUpdates", json!({"offset": 0}));
+    let updates = r.json()["result"].as_array().unwrap().clone();
+    assert_eq!(updates.len(), 2, "{updates:?}");
+    let ada = &updates[0]["message"];
+    assert_eq!(
+        ada["chat"],
+        json!({"id": 4242, "first_name": "Ada", "username": "ada", "type": "private"})
+    );
+    assert_eq!(ada["from"]["username"], "ada");
+    assert_eq!(ada["text"], "/start");
+    let group = &updates[1]["message"];
+    assert_eq!(
+        group["chat"],
+        json!({"id": -100123, "title": "Family", "type": "group"})
+    );
+    assert_eq!(group["from"]["id"], 666);
+    assert_eq!(group["from"]["first_name"], "Mallory");
+    assert!(updates[1]["update_id"].as_i64() > updates[0]["update_id"].as_i64());
+    for id in [4242, -100123] {
+        let r = call(&tg, "getChat", json!({"chat_id": id}));
+        assert_eq!(r.status, 200, "{id}: {}", description(&r));
+        assert_eq!(r.json()["result"]["id"], id);
+    }
+    let r = call(&tg, "getChat", json!({"chat_id": 777}));
+    assert_eq!(description(&r), "Bad Request: chat not found");
+}

@@ -36,6 +36,8 @@ pub struct Env {
     tokens: std::sync::Mutex<Vec<String>>,
     /// Runs started, to name their output files.
     runs: std::sync::atomic::AtomicUsize,
+    /// Files under the home that hold a secret on purpose (see [`Env::secret_file`]).
+    secret_files: std::sync::Mutex<Vec<PathBuf>>,
 }
 
 /// Where [`Env::recorded`] keeps what each process printed (outside the home).
@@ -121,7 +123,14 @@ impl Env {
             secrets: Default::default(),
             tokens: Default::default(),
             runs: Default::default(),
+            secret_files: Default::default(),
         }
+    }
+
+    /// A file under the home where sidekey keeps a secret on purpose (the bot token file that
+    /// `telegram setup` writes, mode 0600): the scan at the end skips it. The test checks it.
+    pub fn secret_file(&self, path: &std::path::Path) {
+        self.secret_files.lock().unwrap().push(path.to_path_buf());
     }
 
     /// A secret of this test's own (a password in a URL, a token it made up), for the scan at
@@ -226,6 +235,8 @@ impl Env {
         files_under(&self.dir.path().join(LOGS), &mut files);
         files_under(&self.home, &mut files);
         files_under(&self.dir.path().join("agent-home"), &mut files);
+        let kept = self.secret_files.lock().unwrap().clone();
+        files.retain(|f| !kept.contains(f));
         for f in files {
             let asked = f.parent() == Some(&self.dir.path().join(LOGS))
                 && f.extension().is_some_and(|e| e == "asked");
