@@ -335,12 +335,10 @@ fn command_problems(
         if let Some(why) = missing(&cmd, root, crates) {
             problems.push(format!("{shown}:{line}: {why}"));
         }
-        if !figures_here {
-            if has_figure(paragraph_at(text, at)) {
-                problems.push(format!(
-                    "{shown}:{line}: a benchmark's figure outside docs/benchmarks.md; move it there and point to it"
-                ));
-            }
+        if !figures_here && has_figure(paragraph_at(text, at)) {
+            problems.push(format!(
+                "{shown}:{line}: a benchmark's figure outside docs/benchmarks.md; move it there and point to it"
+            ));
         }
     }
     problems
