@@ -11,21 +11,33 @@
 //!   `~/.aws/sso/cache/<sha1(start_url)>.json`, GetRoleCredentials at the fake portal via
 //!   `AWS_ENDPOINT_URL_SSO`): what the same profile costs without sidekey. botocore keeps no
 //!   role credentials between processes, so every process asks the portal.
+//!
+//! Every GetRoleCredentials count printed is counted at the fake portal over the runs it names.
+//! `AWS_BENCH_RUNS` (default 300), `AWS_BENCH_PY_RUNS` (default 15) and `AWS_BENCH_SESSIONS`
+//! (default 40) change the number of runs.
 
 use sidekey_testkit::aws::{AwsOptions, FakeAws};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-const RUNS: usize = 300;
-const PY_RUNS: usize = 15;
+fn env_num(name: &str, default: usize) -> usize {
+    std::env::var(name)
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n| n > 0)
+        .unwrap_or(default)
+}
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {
     sorted[((sorted.len() as f64 - 1.0) * p).round() as usize]
 }
 
+/// Untimed runs before the timed ones (they warm the page cache, and they call the portal too).
+const WARMUP: usize = 3;
+
 fn time_runs(runs: usize, mut make: impl FnMut() -> Command) -> Vec<Duration> {
-    for _ in 0..3 {
+    for _ in 0..WARMUP {
         let out = make().output().unwrap(); // warm the page cache
         assert!(
             out.status.success(),
@@ -99,6 +111,9 @@ fn write_aws_config(dir: &Path, fake: &FakeAws, bin: &str) {
 }
 
 fn main() {
+    let runs = env_num("AWS_BENCH_RUNS", 300);
+    let py_runs = env_num("AWS_BENCH_PY_RUNS", 15);
+    let sessions = env_num("AWS_BENCH_SESSIONS", 40);
     let bin = env!("CARGO_BIN_EXE_sidekey");
     let fake = FakeAws::start(AwsOptions::default());
     let dir = std::env::temp_dir().join(format!("sidekey-bench-aws-{}", std::process::id()));
@@ -138,14 +153,18 @@ fn main() {
     assert!(cmd(&creds_args).output().unwrap().status.success());
     let calls = fake.role_credential_calls();
 
-    let sidekey = time_runs(RUNS, || cmd(&creds_args));
-    let floor = time_runs(RUNS, || Command::new("true"));
+    let sidekey = time_runs(runs, || cmd(&creds_args));
+    let floor = time_runs(runs, || Command::new("true"));
     assert_eq!(
         fake.role_credential_calls(),
         calls,
         "no network on the cached path"
     );
-    println!("sidekey aws credentials, cached role credentials, whole process:");
+    println!(
+        "sidekey aws credentials, cached role credentials, whole process (GetRoleCredentials during the {} runs: {}):",
+        runs + WARMUP,
+        fake.role_credential_calls() - calls
+    );
     report("sidekey aws credentials (cached)", &sidekey);
     report("true (process spawn floor)", &floor);
 
@@ -185,12 +204,18 @@ fn main() {
         )
     };
     let before = fake.role_credential_calls();
-    let via_sidekey = time_runs(PY_RUNS, || py_cmd(&resolve("sk"), false));
+    let via_sidekey = time_runs(py_runs, || py_cmd(&resolve("sk"), false));
     let after_sidekey = fake.role_credential_calls();
-    let via_sso = time_runs(PY_RUNS, || py_cmd(&resolve("sso"), true));
+    let via_sso = time_runs(py_runs, || py_cmd(&resolve("sso"), true));
     let after_sso = fake.role_credential_calls();
-    let import_only = time_runs(PY_RUNS, || py_cmd("import boto3", false));
-    println!("\nbotocore, whole `python -c` process (import boto3 + resolve credentials):");
+    let import_only = time_runs(py_runs, || py_cmd("import boto3", false));
+    let version = py_cmd("import botocore; print(botocore.__version__)", false)
+        .output()
+        .unwrap();
+    println!(
+        "\nbotocore {}, whole `python -c` process (import boto3 + resolve credentials):",
+        String::from_utf8_lossy(&version.stdout).trim()
+    );
     report(
         "botocore credential_process = sidekey (cached)",
         &via_sidekey,
@@ -202,30 +227,36 @@ fn main() {
     report("python -c 'import boto3' (floor)", &import_only);
     // Both counted at the fake portal, each over its own runs.
     println!(
-        "GetRoleCredentials calls: {} by the {PY_RUNS} SSO-provider runs, {} by the {PY_RUNS} sidekey runs",
+        "GetRoleCredentials calls: {} by the {} SSO-provider processes, {} by the {} sidekey processes ({py_runs} timed and {WARMUP} warm-up runs each)",
         after_sso - after_sidekey,
-        after_sidekey - before
+        py_runs + WARMUP,
+        after_sidekey - before,
+        py_runs + WARMUP
     );
 
     // In one Python process: only the credential resolution, N times, new Session each time.
-    let in_process = |profile: &str, endpoint: bool| -> f64 {
+    // The portal's count over each case says whether botocore asked AWS per Session.
+    let in_process = |profile: &str, endpoint: bool| -> (f64, usize) {
         let code = format!(
-            "import boto3, time\nts=[]\nfor _ in range(40):\n    t=time.perf_counter(); boto3.Session(profile_name='{profile}').get_credentials().get_frozen_credentials(); ts.append(time.perf_counter()-t)\nts.sort(); print(ts[len(ts)//2]*1000)"
+            "import boto3, time\nts=[]\nfor _ in range({sessions}):\n    t=time.perf_counter(); boto3.Session(profile_name='{profile}').get_credentials().get_frozen_credentials(); ts.append(time.perf_counter()-t)\nts.sort(); print(ts[len(ts)//2]*1000)"
         );
+        let before = fake.role_credential_calls();
         let out = py_cmd(&code, endpoint).output().unwrap();
         assert!(out.status.success());
-        String::from_utf8_lossy(&out.stdout).trim().parse().unwrap()
+        let ms = String::from_utf8_lossy(&out.stdout).trim().parse().unwrap();
+        (ms, fake.role_credential_calls() - before)
     };
-    println!("\nbotocore, in one process, median of 40 new Sessions resolving credentials:");
     println!(
-        "{:<58} median {:>8.2} ms",
-        "credential_process = sidekey (cached)",
-        in_process("sk", false)
+        "\nbotocore, in one process, median of {sessions} new Sessions resolving credentials:"
     );
-    println!(
-        "{:<58} median {:>8.2} ms",
-        "own SSO provider (GetRoleCredentials each Session)",
-        in_process("sso", true)
-    );
+    for (label, profile, endpoint) in [
+        ("credential_process = sidekey (cached)", "sk", false),
+        ("own SSO provider", "sso", true),
+    ] {
+        let (ms, calls) = in_process(profile, endpoint);
+        println!(
+            "{label:<58} median {ms:>8.2} ms   GetRoleCredentials {calls} in {sessions} Sessions"
+        );
+    }
     let _ = std::fs::remove_dir_all(&dir);
 }

@@ -1,5 +1,10 @@
 //! `cargo bench -p sidekey --bench daemon`: the daemon's idle memory and the throughput and
 //! latency of `GET /v1/status` over the unix socket with many concurrent clients.
+//!
+//! Prints the accounts configured, the daemon's resident memory idle and after the load, the
+//! throughput and latency percentiles, and the audit entries the load added (counted in the
+//! audit log). `DAEMON_BENCH_CLIENTS` (default 32) and `DAEMON_BENCH_REQUESTS` (per client,
+//! default 200) change the load.
 
 use sidekey_testkit::{Dialect, FakeIdp, Options};
 use std::io::{Read, Write};
@@ -42,7 +47,8 @@ fn main() {
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("config.toml");
     let mut text = String::new();
-    for name in ["a", "b", "c"] {
+    let accounts = ["a", "b", "c"];
+    for name in accounts {
         text.push_str(&format!(
             "[accounts.{name}]\nprovider = \"oidc\"\nissuer = \"{}\"\nclient_id = \"test-client\"\n\n",
             idp.issuer()
@@ -79,8 +85,21 @@ fn main() {
     for _ in 0..50 {
         assert_eq!(request(&socket), 200); // warm up
     }
-    let clients = 32;
-    let per_client = 200;
+    let env_num = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(default)
+    };
+    let clients = env_num("DAEMON_BENCH_CLIENTS", 32);
+    let per_client = env_num("DAEMON_BENCH_REQUESTS", 200);
+    let audit_lines = || {
+        std::fs::read_to_string(dir.join("home/audit.log"))
+            .map(|s| s.lines().count())
+            .unwrap_or(0)
+    };
+    let audit_before = audit_lines();
     let lat = Arc::new(Mutex::new(Vec::with_capacity(clients * per_client)));
     let start = Instant::now();
     let threads: Vec<_> = (0..clients)
@@ -103,12 +122,14 @@ fn main() {
     }
     let wall = start.elapsed();
     let loaded = rss_kib(daemon.id());
+    let audited = audit_lines() - audit_before;
     let mut l = lat.lock().unwrap().clone();
     l.sort();
     let pct = |p: f64| l[((l.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
     let n = l.len();
     println!(
-        "sidekey serve, 3 accounts, GET /v1/status over the unix socket (new connection per request, each audited):"
+        "sidekey serve, {} accounts configured (1 signed in), GET /v1/status over the unix socket, a new connection per request:",
+        accounts.len()
     );
     println!("  idle RSS            {:>8.1} MB", idle as f64 / 1024.0);
     println!("  RSS after the load  {:>8.1} MB", loaded as f64 / 1024.0);
@@ -120,6 +141,7 @@ fn main() {
         pct(0.99),
         l[n - 1].as_secs_f64() * 1e3
     );
+    println!("  audit entries added by the load: {audited} (for {n} requests)");
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status();

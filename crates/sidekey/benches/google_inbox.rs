@@ -5,7 +5,9 @@
 //!
 //! The fake answers after a fixed delay standing in for the network (a Drive round trip from
 //! a home connection is tens of milliseconds); 0 ms measures sidekey's own overhead. Prints
-//! the median and min wall time of each, per latency.
+//! the median and min wall time of each, per latency, the files' mean size and the requests the
+//! fake received per file (counted). `READ_CONCURRENCY` is the product's limit, printed as set in
+//! the code. `GOOGLE_INBOX_RUNS` (default 7) changes the number of runs.
 
 use sidekey::ops::google::{READ_CONCURRENCY, read_many, read_one};
 use sidekey_services::google::GoogleHttp;
@@ -14,7 +16,6 @@ use sidekey_testkit::{FakeGoogle, GoogleOptions};
 use std::time::{Duration, Instant};
 
 const FILES: usize = 20;
-const RUNS: usize = 7;
 
 fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
     v.sort();
@@ -22,6 +23,11 @@ fn median(mut v: Vec<Duration>) -> (Duration, Duration) {
 }
 
 fn main() {
+    let runs = std::env::var("GOOGLE_INBOX_RUNS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .filter(|&n: &usize| n > 0)
+        .unwrap_or(7);
     let rt = tokio::runtime::Builder::new_multi_thread()
         .worker_threads(2)
         .enable_all()
@@ -35,9 +41,11 @@ fn main() {
         sidekey_testkit::google::FOLDER_MIME,
         b"",
     );
+    let mut bytes = 0;
     let ids: Vec<String> = (0..FILES)
         .map(|i| {
             let body = format!("note {i}\n{}", "text of the note. ".repeat(200));
+            bytes += body.len();
             google.app_creates_file(
                 "tv",
                 Some(&inbox),
@@ -51,14 +59,23 @@ fn main() {
     let http = sidekey_flow::Http::new(sidekey_flow::HttpOptions::default()).unwrap();
     let drive = Drive::new(GoogleHttp::new(http.client().clone()), &google.base_url());
     let token = "bench-token";
+    // The requests one read of every file makes, counted at the fake.
+    let before = google.requests().len();
+    rt.block_on(async {
+        for id in &ids {
+            read_one(&drive, token, id, Some(&inbox)).await.unwrap();
+        }
+    });
+    let per_file = (google.requests().len() - before) as f64 / FILES as f64;
     println!(
-        "{FILES} inbox files (text, ~3.4 KB each), 2 requests per file, concurrency {READ_CONCURRENCY}, median of {RUNS} runs"
+        "{FILES} inbox files (text, {:.1} KB each on average), {per_file:.1} requests per file (counted), concurrency limit {READ_CONCURRENCY} (set in the code), median of {runs} runs",
+        bytes as f64 / FILES as f64 / 1000.0
     );
     for latency_ms in [0u64, 10, 30] {
         google.set_latency(Duration::from_millis(latency_ms));
         let mut seq = Vec::new();
         let mut conc = Vec::new();
-        for _ in 0..RUNS {
+        for _ in 0..runs {
             let t = Instant::now();
             rt.block_on(async {
                 for id in &ids {

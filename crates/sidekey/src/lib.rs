@@ -43,7 +43,8 @@
 //! | `cli::demo` | `sidekey demo`: the whole story offline against the test kit's server (feature `demo`) | |
 //!
 //! `doc_citations` (tests only) keeps the entrances true: every `docs/…` page the repository
-//! cites exists, with the cited section.
+//! cites exists, with the cited section; `doc_benchmarks` (tests only) keeps the figures true:
+//! every benchmark the docs name exists, and every figure in `docs/benchmarks.md` has its command.
 //!
 //! A provider is not changed here: everything sidekey knows about one is its dialect file in
 //! `crates/flow/src/dialect/`.
@@ -57,6 +58,8 @@ pub mod cli;
 pub mod config;
 pub mod context;
 pub mod daemon;
+#[cfg(test)]
+mod doc_benchmarks;
 #[cfg(test)]
 mod doc_citations;
 pub mod doctor;
