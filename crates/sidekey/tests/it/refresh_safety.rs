@@ -8,7 +8,13 @@
 //!   rotated tokens after it — the CLI keeps them in the rescue folder and fails loudly, the
 //!   daemon holds them in memory and retries; the old refresh token is never sent again;
 //! * a daemon killed with SIGKILL while the provider has rotated the refresh token: the next
-//!   start ends in a clean `reauth_required` after one refused attempt, never a retry loop.
+//!   start ends in a clean `reauth_required` after one refused attempt, never a retry loop;
+//! * what the review of that work found (issue 19, item 3): `logout` revokes rescued tokens; a
+//!   refresh from the daemon's memory holds up no other account; nothing waits forever for an
+//!   account's lock; an agent's `status` names no path of the server's.
+//!
+//! Every process a test here starts runs through the harness's recording ([`Env::recorded`]),
+//! so the secret scan at the end reads all it printed.
 //!
 //! How the vault is made to refuse writes, as root too (where permissions stop nothing): the
 //! account's sealed file is swapped for an empty folder (`rename` over a folder fails with
@@ -808,9 +814,9 @@ fn a_rescue_from_an_earlier_sign_in_is_dropped() {
     assert_eq!(idp.counters().refresh_replays, 0);
 }
 
-/// A GitHub App's refresh ends the old access token ("the used refresh token and the old access
-/// token stop working", docs/providers.md, "GitHub"), and its logout deletes the grant with an
-/// access token. So after `sidekey token` kept a refresh's tokens in the rescue folder (the
+/// A GitHub App's refresh ends the old access token ("that refresh token and the old user
+/// access token will no longer work", docs/providers.md, "GitHub"), and its logout deletes the
+/// grant with an access token. So after `sidekey token` kept a refresh's tokens in the rescue folder (the
 /// vault refused them), `logout` must revoke with those, the newest: with the file's old token
 /// GitHub answers 404 and the new refresh token stays live. The rescue goes with the logout.
 #[test]
