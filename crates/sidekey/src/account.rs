@@ -514,7 +514,8 @@ async fn store_held(h: Held) -> Result<(Held, Result<(), VaultError>), Failure> 
 impl Unsaved {
     /// The slot of `name`, if anything was ever held for it.
     fn slot(&self, name: &str) -> Option<Slot> {
-        self.slots.lock().ok()?.get(name).cloned()
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(name).cloned()
     }
 
     /// The slot of `name`, made if need be.
@@ -548,9 +549,9 @@ impl Unsaved {
     /// what still fails goes to the rescue folder, so the next start takes it back). An account
     /// a token call is working on is skipped (that call tries the save itself), unless `all`.
     pub async fn retry(&self, ctx: &Context, all: bool) {
-        let slots: Vec<(String, Slot)> = match self.slots.lock() {
-            Ok(m) => m.iter().map(|(n, s)| (n.clone(), s.clone())).collect(),
-            Err(_) => return,
+        let slots: Vec<(String, Slot)> = {
+            let m = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            m.iter().map(|(n, s)| (n.clone(), s.clone())).collect()
         };
         for (name, slot) in slots {
             let mut slot = if all {
