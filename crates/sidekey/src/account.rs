@@ -16,7 +16,7 @@ use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
 use serde::{Deserialize, Serialize};
 use sidekey_flow::{DeviceFlow, Secret, SystemClock, TokenResponse, UserInfo};
-use sidekey_vault::{AccountLock, VaultError};
+use sidekey_vault::{AccountLock, Vault, VaultError};
 use std::collections::HashMap;
 use std::time::{Duration, Instant};
 
@@ -240,10 +240,14 @@ async fn refresh_unless_fresh(
 ) -> Result<Record, Failure> {
     let account = ctx.config.account(name)?;
     // The daemon may hold newer tokens than the vault's (refreshed, not yet stored): they win.
-    if let Some(mem) = &ctx.unsaved {
-        let mut held = mem.held.lock().await;
-        if let Some(h) = held.remove(name) {
-            return from_memory(ctx, name, account, h, &mut held, rejected).await;
+    // Only this account's slot is held meanwhile (a refresh included): calls for other
+    // accounts, `status` and the saver never wait for it.
+    if let Some(mem) = &ctx.unsaved
+        && let Some(slot) = mem.slot(name)
+    {
+        let mut slot = slot.lock().await;
+        if let Some(h) = slot.take() {
+            return from_memory(ctx, name, account, h, &mut slot, rejected).await;
         }
     }
     let vault = ctx.vault()?;
@@ -257,25 +261,7 @@ async fn refresh_unless_fresh(
         return Ok(rec);
     }
 
-    // The account lock is a blocking OS file lock: wait for it off the async threads, and not
-    // forever (a daemon holding tokens it cannot store keeps it until it can).
-    let wait = (ctx.config.http_timeout * 2).max(Duration::from_secs(60));
-    let lock = {
-        let (vault, n) = (vault.clone(), name.to_string());
-        tokio::task::spawn_blocking(move || vault.lock_within(&n, wait))
-            .await
-            .map_err(|_| Failure::internal("a worker thread failed"))??
-    };
-    let Some(lock) = lock else {
-        return Err(Failure::new(
-            Exit::Provider,
-            Reason::Busy,
-            format!(
-                "another sidekey process has held the lock of '{name}' for {} s (a slow refresh, or a daemon keeping tokens the vault refused: see `sidekey status` and its log); try again later",
-                wait.as_secs()
-            ),
-        ));
-    };
+    let lock = lock_account(ctx, &vault, name).await?;
     let current: Option<Record> = lock.load()?;
     // A rescued record of the same sign-in is newer than the account's file: the tokens of a
     // refresh whose store failed. It goes back into the vault before anything else happens.
@@ -301,6 +287,49 @@ async fn refresh_unless_fresh(
     refresh_and_store(ctx, name, account, lock, rec, rejected, None).await
 }
 
+/// How long anything waits for an account's lock before it gives up with `busy` (exit 5): at
+/// least a minute, and twice the HTTP timeout (a refresh holds it for up to one request).
+pub fn lock_wait(ctx: &Context) -> Duration {
+    (ctx.config.http_timeout * 2).max(LOCK_WAIT)
+}
+
+/// The shortest [`lock_wait`], for callers without the config at hand.
+pub const LOCK_WAIT: Duration = Duration::from_secs(60);
+
+/// The account's lock, waited for at most `wait`. It is a blocking OS file lock (`flock`,
+/// which also blocks other holders in the same process): call this off the async threads
+/// ([`lock_account`] does). Never waits forever — a daemon holding tokens the vault refused
+/// keeps the lock until it can store them.
+pub fn lock_blocking(vault: &Vault, name: &str, wait: Duration) -> Result<AccountLock, Failure> {
+    vault
+        .lock_within(name, wait)?
+        .ok_or_else(|| busy(name, wait))
+}
+
+/// [`lock_blocking`] on a blocking thread, waiting at most [`lock_wait`].
+pub async fn lock_account(
+    ctx: &Context,
+    vault: &Vault,
+    name: &str,
+) -> Result<AccountLock, Failure> {
+    let (vault, n, wait) = (vault.clone(), name.to_string(), lock_wait(ctx));
+    tokio::task::spawn_blocking(move || lock_blocking(&vault, &n, wait))
+        .await
+        .map_err(|_| Failure::internal("a worker thread failed"))?
+}
+
+/// The lock of `name` stayed taken for `wait`.
+fn busy(name: &str, wait: Duration) -> Failure {
+    Failure::new(
+        Exit::Provider,
+        Reason::Busy,
+        format!(
+            "another sidekey process has held the lock of '{name}' for {} s (a slow refresh, or a daemon keeping tokens the vault refused: see `sidekey status` and its log); try again later",
+            wait.as_secs()
+        ),
+    )
+}
+
 fn drop_rescue(lock: &AccountLock) {
     if let Err(e) = lock.remove_rescue() {
         eprintln!("sidekey: warning: {e}: remove that file by hand (its tokens are not needed)");
@@ -315,7 +344,7 @@ async fn refresh_and_store(
     lock: AccountLock,
     mut rec: Record,
     rejected: Option<&str>,
-    held: Option<&mut HashMap<String, Held>>,
+    held: Option<&mut Option<Held>>,
 ) -> Result<Record, Failure> {
     match refresh_locked(ctx, name, account, &lock, &mut rec, rejected).await? {
         None => Ok(rec),
@@ -414,18 +443,55 @@ fn unwritable(ctx: &Context, name: &str, e: &VaultError) -> Failure {
 /// the account's lock — so no other process refreshes with the refresh token the provider has
 /// just replaced — and stored by [`Unsaved::retry`] (with backoff) as soon as the vault takes
 /// them. Outside the daemon such a record goes to the vault's rescue folder instead.
+///
+/// Each account has a slot of its own: the map's lock is only held to find a slot (never across
+/// an `.await`), and a slot's lock only by what works on that account — a token call refreshing
+/// from the held record, the saver's write, a logout. Calls for other accounts and the saver's
+/// turn at them never wait for it; `status` never waits at all (it reads `shown`, kept in step
+/// with the slots). Slots are never removed, so what is put into one is never put into a slot
+/// nobody can find any more.
 #[derive(Default)]
 pub struct Unsaved {
-    held: tokio::sync::Mutex<HashMap<String, Held>>,
+    slots: std::sync::Mutex<HashMap<String, Slot>>,
+    /// What each slot holds, for `status`: a copy, updated whenever a slot's content changes.
+    shown: std::sync::Mutex<HashMap<String, About>>,
 }
+
+type Slot = std::sync::Arc<tokio::sync::Mutex<Option<Held>>>;
 
 pub struct Held {
     lock: AccountLock,
-    rec: Record,
-    since: i64,
-    error: String,
+    about: About,
     attempts: u32,
     next_try: Instant,
+}
+
+/// A held record and why it is held.
+#[derive(Clone)]
+struct About {
+    rec: Record,
+    since: i64,
+    /// Why the vault refused them, as said in the daemon's log (paths included).
+    error: String,
+    /// The same without the server's paths, for agents (see [`held_note`]).
+    cause: String,
+}
+
+impl About {
+    fn refused(&mut self, e: &VaultError) {
+        self.error = e.to_string();
+        self.cause = without_paths(e);
+    }
+}
+
+/// Say in `status` what `name`'s slot holds now (`None`: nothing).
+fn show(ctx: &Context, name: &str, about: Option<&About>) {
+    let Some(mem) = &ctx.unsaved else { return };
+    let mut shown = mem.shown.lock().unwrap_or_else(|p| p.into_inner());
+    match about {
+        Some(a) => shown.insert(name.to_string(), a.clone()),
+        None => shown.remove(name),
+    };
 }
 
 /// How long the daemon waits before its `attempts`-th retry of a save: 1 s, doubling, at most a
@@ -434,100 +500,170 @@ fn backoff(attempts: u32) -> Duration {
     Duration::from_secs(1u64 << attempts.min(6)).min(Duration::from_secs(60))
 }
 
+/// Store `h`'s record on a blocking thread (a vault write is blocking file I/O, with fsyncs);
+/// `h` comes back either way.
+async fn store_held(h: Held) -> Result<(Held, Result<(), VaultError>), Failure> {
+    tokio::task::spawn_blocking(move || {
+        let r = h.lock.store(&h.about.rec);
+        (h, r)
+    })
+    .await
+    .map_err(|_| Failure::internal("a worker thread failed"))
+}
+
 impl Unsaved {
-    /// The record held for `name`, and the note `status` shows for it.
-    pub async fn peek(&self, ctx: &Context, name: &str) -> Option<(Record, String)> {
-        let held = self.held.lock().await;
-        let h = held.get(name)?;
-        Some((h.rec.clone(), held_note(ctx, name, h)))
+    /// The slot of `name`, if anything was ever held for it.
+    fn slot(&self, name: &str) -> Option<Slot> {
+        let slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.get(name).cloned()
+    }
+
+    /// The slot of `name`, made if need be.
+    fn slot_or_new(&self, name: &str) -> Slot {
+        let mut slots = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+        slots.entry(name.to_string()).or_default().clone()
+    }
+
+    /// The record held for `name`, and the note `status` shows for it to `who` (only the
+    /// person reads the vault's path). Waits for nothing.
+    pub fn peek(
+        &self,
+        ctx: &Context,
+        name: &str,
+        who: crate::policy::Who,
+    ) -> Option<(Record, String)> {
+        let shown = self.shown.lock().unwrap_or_else(|p| p.into_inner());
+        let a = shown.get(name)?;
+        Some((a.rec.clone(), held_note(ctx, name, a, who)))
     }
 
     /// Hand over what is held for `name` (a logout: it revokes and removes them).
-    pub async fn take(&self, name: &str) -> Option<(AccountLock, Record)> {
-        let h = self.held.lock().await.remove(name)?;
-        Some((h.lock, h.rec))
+    pub async fn take(&self, ctx: &Context, name: &str) -> Option<(AccountLock, Record)> {
+        let slot = self.slot(name)?;
+        let h = slot.lock().await.take()?;
+        show(ctx, name, None);
+        Some((h.lock, h.about.rec))
     }
 
     /// Store the held records whose retry is due (`all`: every one, now — at shutdown, when
-    /// what still fails goes to the rescue folder, so the next start takes it back).
+    /// what still fails goes to the rescue folder, so the next start takes it back). An account
+    /// a token call is working on is skipped (that call tries the save itself), unless `all`.
     pub async fn retry(&self, ctx: &Context, all: bool) {
-        let mut held = self.held.lock().await;
-        let now = Instant::now();
-        let names: Vec<String> = held.keys().cloned().collect();
-        for name in names {
-            let Some(h) = held.get_mut(&name) else {
-                continue;
+        let slots: Vec<(String, Slot)> = {
+            let m = self.slots.lock().unwrap_or_else(|p| p.into_inner());
+            m.iter().map(|(n, s)| (n.clone(), s.clone())).collect()
+        };
+        for (name, slot) in slots {
+            let mut slot = if all {
+                slot.lock_owned().await
+            } else {
+                match slot.try_lock_owned() {
+                    Ok(g) => g,
+                    Err(_) => continue,
+                }
             };
-            if !all && h.next_try > now {
+            let now = Instant::now();
+            match slot.as_ref() {
+                Some(h) if all || h.next_try <= now => {}
+                _ => continue,
+            }
+            let Some(h) = slot.take() else { continue };
+            let (mut h, stored) = match store_held(h).await {
+                Ok(r) => r,
+                Err(f) => {
+                    // The worker thread died with the record: nothing is left to put back.
+                    eprintln!("sidekey: error: {}", f.message);
+                    continue;
+                }
+            };
+            let e = match stored {
+                Ok(()) => {
+                    stored_at_last(ctx, &name, &h);
+                    continue;
+                }
+                Err(e) => e,
+            };
+            h.attempts += 1;
+            h.about.refused(&e);
+            show(ctx, &name, Some(&h.about));
+            let wait = backoff(h.attempts);
+            h.next_try = now + wait;
+            if !all {
+                eprintln!(
+                    "sidekey: warning: still cannot store the refreshed tokens of '{name}' ({e}); they stay in memory, next try in {} s",
+                    wait.as_secs()
+                );
+                *slot = Some(h);
                 continue;
             }
-            match h.lock.store(&h.rec) {
-                Ok(()) => {
-                    if let Some(h) = held.remove(&name) {
-                        stored_at_last(ctx, &name, &h);
-                    }
-                }
-                Err(e) => {
-                    h.attempts += 1;
-                    h.error = e.to_string();
-                    let wait = backoff(h.attempts);
-                    h.next_try = now + wait;
-                    if !all {
-                        eprintln!(
-                            "sidekey: warning: still cannot store the refreshed tokens of '{name}' ({e}); they stay in memory, next try in {} s",
-                            wait.as_secs()
-                        );
-                        continue;
-                    }
-                    let said = match h.lock.store_rescue(&h.rec) {
-                        Ok(p) => format!(
-                            "kept them sealed in {} (the next start or `sidekey token {name}` takes them back)",
-                            p.display()
-                        ),
-                        Err(e2) => format!(
-                            "could not keep them in the rescue folder either ({e2}): they are lost; run `sidekey login {name}` if the provider refuses the old refresh token"
-                        ),
-                    };
-                    eprintln!(
-                        "sidekey: error: shutting down with the refreshed tokens of '{name}' unstored ({e}); {said}"
-                    );
-                    audit::event(&ctx.home, &name, "refresh.store", "vault", said);
-                }
-            }
+            let said = match h.lock.store_rescue(&h.about.rec) {
+                Ok(p) => format!(
+                    "kept them sealed in {} (the next start or `sidekey token {name}` takes them back)",
+                    p.display()
+                ),
+                Err(e2) => format!(
+                    "could not keep them in the rescue folder either ({e2}): they are lost; run `sidekey login {name}` if the provider refuses the old refresh token"
+                ),
+            };
+            eprintln!(
+                "sidekey: error: shutting down with the refreshed tokens of '{name}' unstored ({e}); {said}"
+            );
+            audit::event(&ctx.home, &name, "refresh.store", "vault", said);
+            *slot = Some(h);
         }
     }
 }
 
-fn held_note(ctx: &Context, name: &str, h: &Held) -> String {
-    format!(
-        "its refreshed tokens are only in the daemon's memory since {}: the vault refused them ({}); retrying — free space or fix the permissions of {} (`sidekey token {name}` works meanwhile through the daemon only)",
-        rfc3339(h.since),
-        h.error,
-        ctx.vault_dir().display()
-    )
+/// A vault error without the server's filesystem paths: what an agent may read of it.
+fn without_paths(e: &VaultError) -> String {
+    match e {
+        VaultError::Io { source, .. } => source.to_string(),
+        VaultError::Corrupt(_) => "a vault file is damaged".into(),
+        VaultError::WrongKey(_) => "the vault key does not open the vault".into(),
+        other => other.to_string(),
+    }
+}
+
+/// `status`'s note for an account whose newest tokens only the daemon's memory holds. The
+/// person reads where the vault is; an agent (the daemon's API, MCP) does not learn the
+/// server's paths — it can only pass the news on.
+fn held_note(ctx: &Context, name: &str, h: &About, who: crate::policy::Who) -> String {
+    let since = rfc3339(h.since);
+    match who {
+        crate::policy::Who::Person => format!(
+            "its refreshed tokens are only in the daemon's memory since {since}: the vault refused them ({}); retrying — free space or fix the permissions of {} (`sidekey token {name}` works meanwhile through the daemon only)",
+            h.error,
+            ctx.vault_dir().display()
+        ),
+        crate::policy::Who::Agent => format!(
+            "its refreshed tokens are only in the daemon's memory since {since}: the vault refused them ({}); retrying — ask the person to free space or fix the vault's permissions (the daemon's log says where); `sidekey token {name}` works meanwhile through the daemon only",
+            h.cause
+        ),
+    }
 }
 
 /// A held record finally stored: said in the log and the audit log.
 fn stored_at_last(ctx: &Context, name: &str, h: &Held) {
+    show(ctx, name, None);
     drop_rescue(&h.lock);
     let note = format!(
         "stored the refreshed tokens of '{name}' in the vault (held in memory since {})",
-        rfc3339(h.since)
+        rfc3339(h.about.since)
     );
     eprintln!("sidekey: {note}");
     audit::event(&ctx.home, name, "refresh.store", "ok", note);
 }
 
 /// Refreshed tokens the vault refused (`e`): never dropped. The daemon holds them in memory
-/// (`held`: the map, when the caller already has it locked) and retries; a command keeps them
-/// in the rescue folder, where the next refresh of the account takes them back, and fails.
+/// (`held`: the account's slot, when the caller already holds it) and retries; a command keeps
+/// them in the rescue folder, where the next refresh of the account takes them back, and fails.
 async fn keep_unsaved(
     ctx: &Context,
     name: &str,
     lock: AccountLock,
     rec: Record,
     e: VaultError,
-    held: Option<&mut HashMap<String, Held>>,
+    held: Option<&mut Option<Held>>,
 ) -> Result<Record, Failure> {
     let dir = ctx.vault_dir();
     let Some(mem) = &ctx.unsaved else {
@@ -546,12 +682,16 @@ async fn keep_unsaved(
     };
     let h = Held {
         lock,
-        rec: rec.clone(),
-        since: now_unix(),
-        error: e.to_string(),
+        about: About {
+            rec: rec.clone(),
+            since: now_unix(),
+            error: e.to_string(),
+            cause: without_paths(&e),
+        },
         attempts: 0,
         next_try: Instant::now() + backoff(0),
     };
+    show(ctx, name, Some(&h.about));
     let note = format!(
         "the vault could not store the refreshed tokens of '{name}' ({e}); the daemon keeps them in memory and retries: free space or fix the permissions of {}",
         dir.display()
@@ -559,37 +699,37 @@ async fn keep_unsaved(
     eprintln!("sidekey: warning: {note}");
     audit::event(&ctx.home, name, "refresh.store", "vault", note);
     match held {
-        Some(map) => {
-            map.insert(name.to_string(), h);
-        }
-        None => {
-            mem.held.lock().await.insert(name.to_string(), h);
-        }
+        Some(slot) => *slot = Some(h),
+        // Empty: what it held would hold the account's lock, which this caller has.
+        None => *mem.slot_or_new(name).lock().await = Some(h),
     }
     Ok(rec)
 }
 
-/// A token call for an account whose newest record the daemon holds unstored: try the save
-/// first; stored, it is an ordinary record again. Still refused, the held record is used as long
-/// as it is valid — it is not refreshed again while nothing durable could keep the result.
+/// A token call for an account whose newest record the daemon holds unstored (`slot`: the
+/// account's slot, held by the caller, emptied of `h`): try the save first; stored, it is an
+/// ordinary record again. Still refused, the held record goes back and is used as long as it is
+/// valid — it is not refreshed again while nothing durable could keep the result.
 async fn from_memory(
     ctx: &Context,
     name: &str,
     account: &Account,
-    mut h: Held,
-    held: &mut HashMap<String, Held>,
+    h: Held,
+    slot: &mut Option<Held>,
     rejected: Option<&str>,
 ) -> Result<Record, Failure> {
-    match h.lock.store(&h.rec) {
+    let (mut h, stored) = store_held(h).await?;
+    match stored {
         Ok(()) => {
             stored_at_last(ctx, name, &h);
-            let Held { lock, rec, .. } = h;
-            refresh_and_store(ctx, name, account, lock, rec, rejected, Some(held)).await
+            let Held { lock, about, .. } = h;
+            refresh_and_store(ctx, name, account, lock, about.rec, rejected, Some(slot)).await
         }
         Err(e) => {
-            h.error = e.to_string();
-            let rec = h.rec.clone();
-            held.insert(name.to_string(), h);
+            h.about.refused(&e);
+            show(ctx, name, Some(&h.about));
+            let rec = h.about.rec.clone();
+            *slot = Some(h);
             check_usable(name, account, &rec)?;
             match decide(&rec, now_unix(), ctx.config.refresh_margin, rejected) {
                 Decision::Use => Ok(rec),

@@ -54,9 +54,13 @@ fn load(ctx: &Context, name: &str) -> Result<Option<Registration>, Failure> {
 }
 
 async fn store(ctx: &Context, name: &str, value: Registration) -> Result<(), Failure> {
-    let (vault, n) = (ctx.vault()?, name.to_string());
+    let (vault, n, wait) = (
+        ctx.vault()?,
+        name.to_string(),
+        crate::account::lock_wait(ctx),
+    );
     tokio::task::spawn_blocking(move || -> Result<(), Failure> {
-        let lock = vault.lock(&n)?;
+        let lock = crate::account::lock_blocking(&vault, &n, wait)?;
         lock.store_slot(REGISTRATION_SLOT, &value)?;
         Ok(())
     })

@@ -334,7 +334,11 @@ async fn run(
     Ok(match call {
         Call::Status { account } => {
             let withheld = withheld_accounts(local, caller, account.as_deref())?;
-            Done::Status(local.status(account.as_deref(), &withheld).await?)
+            Done::Status(
+                local
+                    .status(account.as_deref(), &withheld, caller.who())
+                    .await?,
+            )
         }
         Call::Login {
             req,

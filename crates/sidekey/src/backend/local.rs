@@ -32,10 +32,12 @@ impl Local {
     /// `withheld`: the accounts whose sign-in code and link the caller must not see (the guard
     /// decides), with the channels they went to; no note names them. A pending sign-in of an
     /// account no longer configured never shows its code either (nothing can resume it).
+    /// `who` asks: only the person's notes name the server's paths.
     pub async fn status(
         &self,
         only: Option<&str>,
         withheld: &std::collections::BTreeMap<String, Vec<String>>,
+        who: crate::policy::Who,
     ) -> Result<StatusReply, Failure> {
         let config = &self.ctx.config;
         if let Some(n) = only {
@@ -62,7 +64,7 @@ impl Local {
             let configured = config.accounts.get(&name);
             // Tokens the daemon holds because the vault refused them are newer than the file.
             let held = match &self.ctx.unsaved {
-                Some(mem) => mem.peek(&self.ctx, &name).await,
+                Some(mem) => mem.peek(&self.ctx, &name, who),
                 None => None,
             };
             // A file that does not open marks its account damaged; it never hides the others.
@@ -198,35 +200,32 @@ impl Local {
         })
     }
 
-    /// Revoke at the provider where it can, then forget the tokens.
+    /// Revoke at the provider where it can, then forget the tokens — the newest ones: those the
+    /// daemon holds unstored, else a rescued record of the same sign-in (a refresh whose store
+    /// failed: the provider may already have retired the file's tokens), else the file's.
     pub async fn logout(&self, name: &str) -> Result<LogoutReply, Failure> {
         let account = self.ctx.config.account(name)?;
         let vault = self.ctx.vault()?;
         // Tokens the daemon holds unstored are the newest, and their lock is the account's.
         let held = match &self.ctx.unsaved {
-            Some(mem) => mem.take(name).await,
+            Some(mem) => mem.take(&self.ctx, name).await,
             None => None,
         };
         let (lock, held) = match held {
             Some((lock, rec)) => (lock, Some(rec)),
-            None => {
-                let (v, n) = (vault.clone(), name.to_string());
-                let lock = tokio::task::spawn_blocking(move || v.lock(&n))
-                    .await
-                    .map_err(|_| Failure::internal("a worker thread failed"))??;
-                (lock, None)
-            }
+            None => (account::lock_account(&self.ctx, &vault, name).await?, None),
         };
         let reply = |message: String| LogoutReply {
             account: name.to_string(),
             message,
         };
-        let rec = match held {
-            Some(rec) => Some(rec),
-            None => lock.load::<Record>()?,
+        let (rec, older) = match held {
+            Some(rec) => (Some(rec), None),
+            None => newest_record(name, &lock)?,
         };
         let Some(rec) = rec else {
             // What other sign-ins left (the Picker client's tokens, cached role keys) goes too.
+            lock.remove_rescue()?;
             lock.remove_slot(crate::ops::google::SLOT)?;
             lock.remove_slot(crate::ops::aws::CREDENTIALS_SLOT)?;
             return Ok(reply(format!("'{name}' was not signed in; nothing to do.")));
@@ -238,6 +237,13 @@ impl Local {
         let outcome = flow
             .revoke(&rec.access_token, rec.refresh_token.as_ref())
             .await;
+        // The file's older tokens of the same sign-in, where they differ: at a provider that
+        // keeps a replaced refresh token valid they would outlive the grant's newest ones. Best
+        // effort: the answer that counts is the newest tokens' (a GitHub App's refresh already
+        // killed the old access token, so its revocation fails).
+        if let Some(o) = older {
+            let _ = flow.revoke(&o.access_token, o.refresh_token.as_ref()).await;
+        }
         lock.remove()?;
         lock.remove_rescue()?;
         PendingStore::remove(&lock)?;
@@ -270,4 +276,35 @@ impl Local {
             )),
         }
     }
+}
+
+/// Under the account's lock, for a logout: the newest record of the account's sign-in and, when
+/// that is a rescued one (a refresh whose store failed), the file's own where its tokens differ.
+/// A rescue of an earlier sign-in is stale (the refresh path drops it too); one that does not
+/// open is said and left to the logout, which removes it.
+fn newest_record(
+    name: &str,
+    lock: &sidekey_vault::AccountLock,
+) -> Result<(Option<Record>, Option<Record>), Failure> {
+    let current: Option<Record> = lock.load()?;
+    let rescued = match lock.load_rescue::<Record>() {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!(
+                "sidekey: warning: the rescued tokens of '{name}' cannot be read ({e}); they are removed unrevoked"
+            );
+            None
+        }
+    };
+    Ok(match (rescued, current) {
+        (Some(r), Some(c)) if r.signed_in_at == c.signed_in_at && r.user == c.user => {
+            let differ = r.access_token.expose() != c.access_token.expose()
+                || r.refresh_token.as_ref().map(|t| t.expose())
+                    != c.refresh_token.as_ref().map(|t| t.expose());
+            (Some(r), differ.then_some(c))
+        }
+        // Nothing else to go by: the rescued tokens are the ones this vault still knows.
+        (Some(r), None) => (Some(r), None),
+        (_, current) => (current, None),
+    })
 }

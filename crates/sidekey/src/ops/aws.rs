@@ -216,8 +216,9 @@ async fn role_credentials(
     .await?;
     // Under the account lock: re-read, drop what expired, add these.
     let (n, k, c) = (name.to_string(), key.to_string(), fresh.clone());
+    let wait = crate::account::lock_wait(ctx);
     tokio::task::spawn_blocking(move || -> Result<(), Failure> {
-        let lock = vault.lock(&n)?;
+        let lock = crate::account::lock_blocking(&vault, &n, wait)?;
         let mut cache: CredentialCache = lock.load_slot(CREDENTIALS_SLOT)?.unwrap_or_default();
         let session = lock
             .load::<crate::account::Record>()?

@@ -340,8 +340,9 @@ impl Job {
                 };
                 // Under the account lock: who the account is, and the tokens only if it is
                 // still the same user (docs/identity.md, "The rule").
+                let wait = crate::account::lock_wait(&self.ctx);
                 let stored = tokio::task::spawn_blocking(move || -> Result<Decision, Failure> {
-                    let lock = vault.lock(&n)?;
+                    let lock = crate::account::lock_blocking(&vault, &n, wait)?;
                     let replace = p.replace_identity;
                     let mut remembered: Option<Remembered> = if replace {
                         lock.load_slot(identity::SLOT).ok().flatten()

@@ -227,7 +227,8 @@ impl PendingStore {
     pub async fn save(&self, p: &Pending) -> Result<(), Failure> {
         let (store, p) = (self.clone(), p.clone());
         tokio::task::spawn_blocking(move || -> Result<(), Failure> {
-            store.vault.lock(&store.account)?.store_slot(SLOT, &p)?;
+            crate::account::lock_blocking(&store.vault, &store.account, crate::account::LOCK_WAIT)?
+                .store_slot(SLOT, &p)?;
             Ok(())
         })
         .await

@@ -8,7 +8,13 @@
 //!   rotated tokens after it — the CLI keeps them in the rescue folder and fails loudly, the
 //!   daemon holds them in memory and retries; the old refresh token is never sent again;
 //! * a daemon killed with SIGKILL while the provider has rotated the refresh token: the next
-//!   start ends in a clean `reauth_required` after one refused attempt, never a retry loop.
+//!   start ends in a clean `reauth_required` after one refused attempt, never a retry loop;
+//! * what the review of that work found (issue 19, item 3): `logout` revokes rescued tokens; a
+//!   refresh from the daemon's memory holds up no other account; nothing waits forever for an
+//!   account's lock; an agent's `status` names no path of the server's.
+//!
+//! Every process a test here starts runs through the harness's recording ([`Env::recorded`]),
+//! so the secret scan at the end reads all it printed.
 //!
 //! How the vault is made to refuse writes, as root too (where permissions stop nothing): the
 //! account's sealed file is swapped for an empty folder (`rename` over a folder fails with
@@ -82,13 +88,15 @@ fn unique(p: PathBuf) -> PathBuf {
     }
 }
 
-/// `sidekey ARGS` in client mode through the daemon (no vault, no config), not yet run.
+/// `sidekey ARGS` in client mode through the daemon (no vault, no config), not yet run. Like
+/// every process a test here starts, it runs through the harness's recording
+/// ([`Env::recorded`]): what it prints is scanned for secrets at the end of the test, whether
+/// or not the test reads it.
 fn agent_cmd(env: &Env, d: &Daemon, args: &[&str]) -> Command {
     let home = env.dir.path().join("agent-home");
     std::fs::create_dir_all(&home).unwrap();
-    let mut c = Command::new(BIN);
-    c.args(args)
-        .env_clear()
+    let mut c = env.recorded(BIN, args, asks_for_token(args));
+    c.env_clear()
         .env("PATH", std::env::var("PATH").unwrap_or_default())
         .env("HOME", &home)
         .env("SIDEKEY_URL", format!("unix://{}", d.socket.display()))
@@ -455,8 +463,11 @@ fn mcp_calls_share_the_daemons_rotation_of_a_microsoft_account() {
 #[test]
 fn a_vault_that_refuses_writes_stops_the_refresh_before_the_provider() {
     let (idp, env) = signed_in(rotating(0), ""); // expired: nothing to hand out meanwhile
-    let mut c = Command::new("sh");
-    c.args(["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" token o", BIN]);
+    let mut c = env.recorded(
+        "sh",
+        &["-c", "trap '' XFSZ; ulimit -f 0; exec \"$0\" token o", BIN],
+        true,
+    );
     env.configure(&mut c);
     let out = c.output().unwrap();
     env.record(&stderr(&out));
@@ -575,10 +586,16 @@ fn the_daemon_holds_rotated_tokens_the_vault_refuses_until_it_can_store_them() {
     let st: Value = serde_json::from_str(&body).unwrap();
     let row = &st["accounts"][0];
     assert_eq!(row["state"], "signed_in", "{body}");
+    // The agent learns why (the OS's words), not where the server keeps its vault.
+    assert!(
+        !body.contains(env.dir.path().to_str().unwrap()),
+        "a path of the server's in an agent's status: {body}"
+    );
     assert!(
         row["note"]
             .as_str()
-            .is_some_and(|n| n.contains("only in the daemon's memory")),
+            .is_some_and(|n| n.contains("only in the daemon's memory")
+                && n.contains("ask the person to free space or fix the vault's permissions")),
         "{body}"
     );
     let held = audit(&env)
@@ -617,7 +634,9 @@ fn the_daemon_holds_rotated_tokens_the_vault_refuses_until_it_can_store_them() {
     let c = idp.counters();
     assert_eq!((c.refresh_requests, c.refresh_replays), (1, 0));
     let pid = d.child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    env.recorded("kill", &["-TERM", &pid], false)
+        .status()
+        .unwrap();
     assert_eq!(wait_timeout(&mut d.child, Duration::from_secs(20)), 0);
     env.record(&std::fs::read_to_string(&log).unwrap());
     let mut secrets = idp.issued_access_tokens();
@@ -651,7 +670,9 @@ fn a_daemon_stopped_with_unstored_tokens_leaves_them_in_the_rescue_folder() {
     assert!(!rescue.exists(), "a rescue before the shutdown");
 
     let pid = d.child.id().to_string();
-    Command::new("kill").args(["-TERM", &pid]).status().unwrap();
+    env.recorded("kill", &["-TERM", &pid], false)
+        .status()
+        .unwrap();
     assert_eq!(wait_timeout(&mut d.child, Duration::from_secs(20)), 0);
     let text = std::fs::read_to_string(&log).unwrap();
     env.record(&text);
@@ -719,8 +740,7 @@ fn a_daemon_killed_mid_refresh_ends_in_a_clean_reauth_required() {
     });
     let pid = d.child.id().to_string();
     assert!(
-        Command::new("kill")
-            .args(["-KILL", &pid])
+        env.recorded("kill", &["-KILL", &pid], false)
             .status()
             .unwrap()
             .success()
@@ -792,4 +812,199 @@ fn a_rescue_from_an_earlier_sign_in_is_dropped() {
     assert_eq!(printed, *idp.issued_access_tokens().last().unwrap());
     assert!(!rescue.exists());
     assert_eq!(idp.counters().refresh_replays, 0);
+}
+
+/// A GitHub App's refresh ends the old access token ("that refresh token and the old user
+/// access token will no longer work", docs/providers.md, "GitHub"), and its logout deletes the
+/// grant with an access token. So after `sidekey token` kept a refresh's tokens in the rescue folder (the
+/// vault refused them), `logout` must revoke with those, the newest: with the file's old token
+/// GitHub answers 404 and the new refresh token stays live. The rescue goes with the logout.
+#[test]
+fn logout_revokes_the_rescued_tokens() {
+    let mut o = Options::new(Dialect::GitHubApp);
+    o.auto_approve_after_polls = Some(1);
+    o.client_secret = Some("gh-app-secret-1".into());
+    o.first_access_token_ttl = Some(30);
+    o.refresh_delay = Duration::from_millis(1500);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "{}\nclient_secret = \"gh-app-secret-1\"\n",
+        account_toml("o", Dialect::GitHubApp, &idp).trim_end()
+    ));
+    env.secret("gh-app-secret-1");
+    let login = env.run(&["login", "o"]);
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    let child = piped(env.cmd(&["token", "o"]));
+    wait_until("the refresh request", Duration::from_secs(10), || {
+        idp.counters().refresh_requests == 1
+    });
+    let aside = break_record(&env);
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(1), "{}", stderr(&out));
+    let rescue = env.home.join("vault/rescue/o.sealed");
+    assert!(rescue.exists(), "no rescue file");
+    mend_record(&env, &aside);
+    let (old_at, new_at) = {
+        let at = idp.issued_access_tokens();
+        (at[0].clone(), at[1].clone())
+    };
+    let new_rt = idp.issued_refresh_tokens().last().cloned().unwrap();
+    assert!(
+        !idp.access_token_valid(&old_at),
+        "the refresh left the old token alive"
+    );
+    assert_eq!(idp.valid_refresh_tokens(), vec![new_rt.clone()]);
+
+    let lo = env.run(&["logout", "o"]);
+    assert_eq!(lo.status.code(), Some(0), "{}", stderr(&lo));
+    assert!(stdout(&lo).contains("Revoked"), "{}", stdout(&lo));
+    assert!(
+        idp.valid_refresh_tokens().is_empty(),
+        "the rescued refresh token is still live at the provider"
+    );
+    assert!(!idp.access_token_valid(&new_at));
+    assert!(!rescue.exists(), "the rescue stayed after the logout");
+    let st = env.run(&["status", "o", "--json"]);
+    let v: Value = serde_json::from_slice(&st.stdout).unwrap();
+    assert_eq!(v["accounts"][0]["state"], "signed_out", "{v}");
+    assert_eq!(idp.counters().refresh_replays, 0);
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
+/// While the daemon refreshes one account from the tokens it held in memory (the vault had
+/// refused them; now it takes them, and the held token is due), that refresh — 6 s at the
+/// provider — holds up nothing of another account's: a token call and `status` through the
+/// daemon's API answer while it is still in flight, within a bound well below it. The held
+/// account's caller then gets the new token, and no refresh token is replayed.
+#[test]
+fn a_refresh_from_memory_holds_up_no_other_account() {
+    let mut o = rotating(30);
+    o.access_token_ttl = 30; // every token of `o` is inside the refresh margin
+    o.refresh_delay = Duration::from_secs(6);
+    let idp = FakeIdp::start(o);
+    let mut other = Options::new(Dialect::Oidc);
+    other.auto_approve_after_polls = Some(1);
+    let idp_p = FakeIdp::start(other);
+    let env = Env::new(&format!(
+        "{}{EXPORT}{}[accounts.p.policy]\nallow_token_export = true\n",
+        account_toml("o", Dialect::Oidc, &idp),
+        account_toml("p", Dialect::Oidc, &idp_p)
+    ));
+    for name in ["o", "p"] {
+        let login = env.run(&["login", name]);
+        assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    }
+    let (d, log) = start_logged(&env);
+    wait_until(
+        "the daemon's background refresh",
+        Duration::from_secs(10),
+        || idp.counters().refresh_requests == 1,
+    );
+    let aside = break_record(&env);
+    // Held in memory, and the saver's retries spaced out (1, 2, 4, then 8 s): none comes in
+    // the way of the token call below, which stores the held tokens itself.
+    wait_until("the saver's third retry", Duration::from_secs(30), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("next try in 8 s")
+    });
+    mend_record(&env, &aside);
+    let held = agent_cmd(&env, &d, &["token", "o"]).spawn().unwrap();
+    wait_until(
+        "the refresh of the held tokens",
+        Duration::from_secs(5),
+        || idp.counters().refresh_requests == 2,
+    );
+
+    let t0 = Instant::now();
+    let (s, body) = raw(
+        &d.socket,
+        "POST",
+        "/v1/token",
+        Some(API_KEY),
+        Some(r#"{"account":"p"}"#),
+    );
+    let token_took = t0.elapsed();
+    let t1 = Instant::now();
+    let (s2, status) = raw(&d.socket, "GET", "/v1/status", Some(API_KEY), None);
+    let status_took = t1.elapsed();
+    let in_flight = idp.refresh_answer_times().len() == 1;
+    env.record_asked(&body);
+    env.record(&status);
+    assert_eq!(s, 200, "{body}");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["access_token"], idp_p.issued_access_tokens()[0].as_str());
+    assert_eq!(s2, 200, "{status}");
+    assert!(
+        in_flight,
+        "the other account's calls waited for the refresh of 'o' (token {token_took:?}, status {status_took:?})"
+    );
+    for (what, took) in [("token", token_took), ("status", status_took)] {
+        assert!(
+            took < Duration::from_secs(3),
+            "{what} for another account took {took:?}"
+        );
+    }
+
+    let out = held.wait_with_output().unwrap();
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    // The sign-in's token, the background refresh's (held), the held tokens' refresh.
+    let issued = idp.issued_access_tokens();
+    assert_eq!(stdout(&out).trim(), issued[2]);
+    assert_eq!(idp.counters().refresh_replays, 0);
+    assert_eq!(idp_p.counters().refresh_requests, 0);
+    drop(d);
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    secrets.extend(idp_p.issued_access_tokens());
+    secrets.extend(idp_p.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
+}
+
+/// A local `sidekey login` of an account whose refreshed tokens the daemon holds unstored (with
+/// the account's lock): the sign-in cannot record its progress, and it gives up after the lock
+/// wait (60 s) with `busy` (exit 5) and one line saying why — it does not hang.
+#[test]
+fn a_sign_in_gives_up_busy_while_the_daemon_holds_the_account() {
+    let mut o = rotating(30);
+    o.refresh_delay = Duration::from_millis(1500);
+    let (idp, env) = signed_in(o, EXPORT);
+    let (_d, log) = start_logged(&env);
+    wait_until(
+        "the daemon's background refresh",
+        Duration::from_secs(10),
+        || idp.counters().refresh_requests == 1,
+    );
+    let _aside = break_record(&env);
+    wait_until("the daemon holding them", Duration::from_secs(10), || {
+        std::fs::read_to_string(&log)
+            .unwrap_or_default()
+            .contains("the daemon keeps them in memory and retries")
+    });
+    let t0 = Instant::now();
+    let mut login = piped(env.cmd(&["login", "o"]));
+    let limit = Duration::from_secs(100);
+    while login.try_wait().unwrap().is_none() {
+        if t0.elapsed() > limit {
+            let _ = login.kill();
+            let _ = login.wait();
+            panic!("`sidekey login o` still waits for the account's lock after {limit:?}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let out = login.wait_with_output().unwrap();
+    let took = t0.elapsed();
+    assert_eq!(out.status.code(), Some(5), "{}", stderr(&out));
+    let e = stderr(&out);
+    let last = e.trim_end().lines().last().unwrap_or_default();
+    assert!(
+        last.contains("has held the lock of 'o' for 60 s") && last.contains("try again later"),
+        "{e}"
+    );
+    assert!(took >= Duration::from_secs(60), "gave up early: {took:?}");
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    env.assert_no_secrets(&secrets);
 }

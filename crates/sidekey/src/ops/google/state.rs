@@ -70,9 +70,9 @@ pub async fn update_state(
     f: impl FnOnce(&mut DriveState) + Send + 'static,
 ) -> Result<DriveState, Failure> {
     let vault = ctx.vault()?;
-    let n = name.to_string();
+    let (n, wait) = (name.to_string(), crate::account::lock_wait(ctx));
     tokio::task::spawn_blocking(move || -> Result<DriveState, Failure> {
-        let lock = vault.lock(&n)?;
+        let lock = crate::account::lock_blocking(&vault, &n, wait)?;
         let mut s: DriveState = lock.load_slot(SLOT)?.unwrap_or_default();
         f(&mut s);
         lock.store_slot(SLOT, &s)?;
