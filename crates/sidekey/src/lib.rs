@@ -62,6 +62,8 @@ mod doc_citations;
 pub mod doctor;
 pub mod env;
 pub mod error;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod loopback;
 pub mod mcp;
 pub mod ops;
