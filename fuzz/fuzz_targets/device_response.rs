@@ -93,8 +93,19 @@ fuzz_target!(|input: Input| {
         )
         .is_some();
     if complete && (200..300).contains(&status) {
-        let d = got.expect("a complete 2xx reply is a code");
-        assert_eq!(Some(d.user_code), user_code, "user code shown as received");
+        // What the person is shown is checked first (the phishing check): a user code that is
+        // not short and printable, or a verification URI that is not exactly one absolute URL,
+        // makes the reply malformed, saying which.
+        match got {
+            Ok(d) => assert_eq!(Some(d.user_code), user_code, "user code shown as received"),
+            Err(DeviceReplyError::Malformed(why)) => assert!(
+                why.contains("user code")
+                    || why.contains("user_code")
+                    || why.contains("verification_uri"),
+                "a complete 2xx reply refused for {why:?}"
+            ),
+            other => panic!("a complete 2xx reply gave {other:?}"),
+        }
     } else {
         assert!(
             matches!(got, Err(DeviceReplyError::Malformed(_))),
