@@ -143,7 +143,7 @@ fn audited(caller: &Caller, call: Call, valid: bool, data: &[u8]) {
 }
 
 fn caller(data: &[u8]) -> Caller {
-    if data.len() % 2 == 0 {
+    if data.len().is_multiple_of(2) {
         Caller::Api("api:tcp")
     } else {
         Caller::Mcp
