@@ -2,8 +2,10 @@
 //!
 //! Checks: never panics; an error is one bounded line that starts with the file's path and
 //! names a line that exists; an accepted config has only valid account names, a non-zero HTTP
-//! timeout, files resolved beside the config, and parsing the same text again gives the same
-//! accounts.
+//! timeout, files resolved beside the config. Re-parse: the same text read again gives the same
+//! config (all of it, compared through `Debug`) or the same error; the TOML document written
+//! out again by `toml` (another layout) gives the same config, or fails as well, with the same
+//! exit code and reason.
 #![no_main]
 
 use libfuzzer_sys::fuzz_target;
@@ -47,12 +49,47 @@ fuzz_target!(|data: &[u8]| {
                     "key file {k:?} not resolved beside the config"
                 );
             }
+            // Reading is a function of the text: the same text gives the same config, all of
+            // it (accounts with their endpoints, scopes, policies; notify; server; timeouts).
             let again = Config::parse(path, text).expect("the same text parses again");
             assert_eq!(
-                c.accounts.keys().collect::<Vec<_>>(),
-                again.accounts.keys().collect::<Vec<_>>()
+                format!("{c:?}"),
+                format!("{again:?}"),
+                "a second read differs"
             );
         }
+    }
+    // ... and of the TOML it holds, not of how it is written: the document written out again
+    // (another layout, key order, quoting, number and string forms) gives the same config, or
+    // fails too, as a config error.
+    let first = Config::parse(path, text);
+    let Ok(doc) = text.parse::<toml::Table>() else {
+        assert!(first.is_err(), "text that is not TOML accepted");
+        return;
+    };
+    let Ok(rewritten) = toml::to_string(&doc) else {
+        return;
+    };
+    let second = Config::parse(path, &rewritten);
+    match (&first, &second) {
+        (Ok(a), Ok(b)) => assert_eq!(
+            format!("{a:?}"),
+            format!("{b:?}"),
+            "the same TOML written as {rewritten:?} reads differently"
+        ),
+        (Err(a), Err(b)) => {
+            assert_eq!((a.exit, a.reason), (b.exit, b.reason));
+            assert_eq!(
+                Config::parse(path, text).unwrap_err().message,
+                a.message,
+                "the error is not stable"
+            );
+        }
+        (a, b) => panic!(
+            "the same TOML reads as {:?} from the text and {:?} written as {rewritten:?}",
+            a.as_ref().map(|_| "a config").map_err(|e| &e.message),
+            b.as_ref().map(|_| "a config").map_err(|e| &e.message),
+        ),
     }
 });
 

@@ -9,7 +9,7 @@
 use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use sidekey_flow::response::{
-    DeviceReplyError, MAX_DEVICE_EXPIRES_IN, MAX_INTERVAL, parse_device_authorization,
+    DeviceReplyError, MAX_DEVICE_EXPIRES_IN, MAX_INTERVAL, one_line, parse_device_authorization,
 };
 use sidekey_fuzz::{Body, ContentType, assert_one_line, content_type_for, model_str, render_body};
 
@@ -60,6 +60,17 @@ fuzz_target!(|input: Input| {
     // The model: the classification rule of docs/providers.md for a body that is an object.
     let Some(m) = model else { return };
     if let Some(code) = model_str(&m, &["error"]) {
+        // A busy or failing server is retried, not believed (docs/providers.md): a transient
+        // code, or any OAuth body with a 5xx.
+        if matches!(code.as_str(), "temporarily_unavailable" | "server_error") || status >= 500 {
+            match &got {
+                Err(DeviceReplyError::Transient(t)) => {
+                    assert_eq!(t, &format!("HTTP {status} {}", one_line(&code, 80)))
+                }
+                other => panic!("transient error body {m:?} gave {other:?}"),
+            }
+            return;
+        }
         match &got {
             Err(DeviceReplyError::OAuth(e)) => assert_eq!(e.code, code),
             other => panic!("error body {m:?} gave {other:?}"),
@@ -82,8 +93,19 @@ fuzz_target!(|input: Input| {
         )
         .is_some();
     if complete && (200..300).contains(&status) {
-        let d = got.expect("a complete 2xx reply is a code");
-        assert_eq!(Some(d.user_code), user_code, "user code shown as received");
+        // What the person is shown is checked first (the phishing check): a user code that is
+        // not short and printable, or a verification URI that is not exactly one absolute URL,
+        // makes the reply malformed, saying which.
+        match got {
+            Ok(d) => assert_eq!(Some(d.user_code), user_code, "user code shown as received"),
+            Err(DeviceReplyError::Malformed(why)) => assert!(
+                why.contains("user code")
+                    || why.contains("user_code")
+                    || why.contains("verification_uri"),
+                "a complete 2xx reply refused for {why:?}"
+            ),
+            other => panic!("a complete 2xx reply gave {other:?}"),
+        }
     } else {
         assert!(
             matches!(got, Err(DeviceReplyError::Malformed(_))),

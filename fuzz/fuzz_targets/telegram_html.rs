@@ -30,6 +30,7 @@ enum Ev {
         name: Option<String>,
         email: Option<String>,
         scopes: Vec<String>,
+        warning: Option<String>,
     },
     Failed {
         account: String,
@@ -149,12 +150,14 @@ fuzz_target!(|input: Input| {
             name,
             email,
             scopes,
+            warning,
         } => Event::SignedIn {
             account,
             provider,
             user: User { name, email },
             scopes,
             expires_at: None,
+            warning,
         },
         Ev::Failed {
             account,

@@ -10,7 +10,7 @@ use arbitrary::Arbitrary;
 use libfuzzer_sys::fuzz_target;
 use sidekey_flow::TokenReply;
 use sidekey_flow::response::{
-    MAX_INTERVAL, MAX_TOKEN_LIFETIME, classify_token_reply, describe_body,
+    MAX_INTERVAL, MAX_TOKEN_LIFETIME, classify_token_reply, describe_body, one_line,
 };
 use sidekey_fuzz::{Body, ContentType, assert_one_line, content_type_for, model_str, render_body};
 use std::time::Duration;
@@ -74,6 +74,7 @@ fuzz_target!(|input: Input| {
     // one of the fixed forms, where the body appears only as its size.
     if let TokenReply::Transient { what, .. } = &got
         && model_str(&m, &["error_code"]).is_none()
+        && model_str(&m, &["error"]).is_none()
     {
         let described = describe_body(ct.as_deref(), &bytes);
         let allowed = [
@@ -85,6 +86,17 @@ fuzz_target!(|input: Input| {
         assert!(described.ends_with(&format!(", {} bytes", bytes.len())));
     }
     if let Some(code) = model_str(&m, &["error"]) {
+        // A busy or failing server (a transient code, or any OAuth body with a 5xx) is a fault
+        // to back off from, shown as the status and the code, cleaned.
+        if matches!(code.as_str(), "temporarily_unavailable" | "server_error") || status >= 500 {
+            match &got {
+                TokenReply::Transient { what, .. } => {
+                    assert_eq!(what, &format!("HTTP {status} {}", one_line(&code, 80)))
+                }
+                other => panic!("transient error body {m:?} gave {other:?}"),
+            }
+            return;
+        }
         match &got {
             TokenReply::Error(e) => assert_eq!(e.code, code),
             other => panic!("error body {m:?} gave {other:?}"),

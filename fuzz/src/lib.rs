@@ -190,3 +190,194 @@ pub fn assert_one_line(what: &str, s: &str, max: usize) {
     let n = s.chars().count();
     assert!(n <= max, "{what} is {n} chars (max {max}): {s:?}");
 }
+
+/// The member names the service reply models read (Microsoft Graph, Google Drive and Docs,
+/// YouTube), and their error bodies.
+pub const SERVICE_KEYS: &[&str] = &[
+    "id",
+    "name",
+    "displayName",
+    "mail",
+    "userPrincipalName",
+    "remoteItem",
+    "folder",
+    "childCount",
+    "parentReference",
+    "path",
+    "size",
+    "lastModifiedDateTime",
+    "fileSystemInfo",
+    "webUrl",
+    "file",
+    "mimeType",
+    "start",
+    "end",
+    "dateTime",
+    "timeZone",
+    "isAllDay",
+    "subject",
+    "location",
+    "organizer",
+    "emailAddress",
+    "address",
+    "onlineMeeting",
+    "joinUrl",
+    "onlineMeetingUrl",
+    "showAs",
+    "isCancelled",
+    "webLink",
+    "from",
+    "sender",
+    "receivedDateTime",
+    "isRead",
+    "hasAttachments",
+    "importance",
+    "flag",
+    "flagStatus",
+    "inferenceClassification",
+    "birthday",
+    "givenName",
+    "surname",
+    "error",
+    "code",
+    "message",
+    "innerError",
+    "innererror",
+    "errors",
+    "reason",
+    "details",
+    "status",
+    "snippet",
+    "title",
+    "description",
+    "privacyStatus",
+    "contentDetails",
+    "itemCount",
+    "publishedAt",
+    "resourceId",
+    "videoId",
+    "playlistId",
+    "channelId",
+    "position",
+    "videoOwnerChannelTitle",
+    "kind",
+    "channelTitle",
+    "modifiedTime",
+    "parents",
+    "webViewLink",
+    "trashed",
+    "content",
+    "paragraph",
+    "elements",
+    "textRun",
+    "table",
+    "tableRows",
+    "tableCells",
+    "endIndex",
+    "replies",
+    "replaceAllText",
+    "occurrencesChanged",
+];
+
+/// Strings the models give a meaning to: kinds, zones, flags, dates.
+pub const SERVICE_WORDS: &[&str] = &[
+    "youtube#video",
+    "youtube#channel",
+    "youtube#playlist",
+    "UTC",
+    "Europe/Berlin",
+    "Pacific/Kiritimati",
+    "tzone://Microsoft/Utc",
+    "high",
+    "flagged",
+    "focused",
+    "quotaExceeded",
+    "youtubeSignupRequired",
+    "InvalidAuthenticationToken",
+    "MailboxNotEnabledForRESTAPI",
+    "rateLimitExceeded",
+    "insufficientPermissions",
+    "application/vnd.google-apps.document",
+    "application/vnd.google-apps.folder",
+    "&#39;",
+    "&amp;",
+    "&lt;b&gt;",
+    "/drive/root:",
+    "%E2%80%AE",
+    "\u{202e}",
+    "\u{2028}",
+    "\u{1b}[2J",
+    "\r\n",
+];
+
+/// A JSON value built from the services' vocabulary (and anything else).
+#[derive(Arbitrary, Debug, Clone)]
+pub enum Json {
+    Null,
+    Bool(bool),
+    U64(u64),
+    I64(i64),
+    F64(f64),
+    Str(String),
+    Word(u8),
+    /// A civil date-time this many seconds after 1970 (`2026-03-29T01:30:00`), with or
+    /// without a `Z` or fractional seconds.
+    DateTime(i32, u8),
+    Array(Vec<Json>),
+    Object(Vec<(JsonKey, Json)>),
+}
+
+#[derive(Arbitrary, Debug, Clone)]
+pub enum JsonKey {
+    Known(u8),
+    Other(String),
+}
+
+impl Json {
+    pub fn value(&self) -> Value {
+        match self {
+            Json::Null => Value::Null,
+            Json::Bool(b) => Value::Bool(*b),
+            Json::U64(n) => Value::from(*n),
+            Json::I64(n) => Value::from(*n),
+            Json::F64(f) => serde_json::Number::from_f64(*f)
+                .map(Value::Number)
+                .unwrap_or(Value::Null),
+            Json::Str(s) => Value::String(s.clone()),
+            Json::Word(i) => Value::String(SERVICE_WORDS[*i as usize % SERVICE_WORDS.len()].into()),
+            Json::DateTime(secs, style) => {
+                let t = jiff::Timestamp::from_second((*secs).into()).unwrap_or_default();
+                let civil = t.to_zoned_datetime(jiff::tz::TimeZone::UTC).datetime();
+                Value::String(match style % 4 {
+                    0 => civil.to_string(),
+                    1 => format!("{t}"),
+                    2 => format!("{}.0000000", civil.strftime("%Y-%m-%dT%H:%M:%S")),
+                    _ => civil.date().to_string(),
+                })
+            }
+            Json::Array(a) => Value::Array(a.iter().map(Json::value).collect()),
+            Json::Object(o) => Value::Object(
+                o.iter()
+                    .map(|(k, v)| {
+                        let k = match k {
+                            JsonKey::Known(i) => {
+                                SERVICE_KEYS[*i as usize % SERVICE_KEYS.len()].to_string()
+                            }
+                            JsonKey::Other(s) => s.clone(),
+                        };
+                        (k, v.value())
+                    })
+                    .collect(),
+            ),
+        }
+    }
+}
+
+/// Text a person reads (a terminal, a chat app): nothing in it acts on the screen or hides
+/// itself — no control character but `\n` between lines, no bidi or zero-width character, no
+/// line or paragraph separator ([`sidekey_net::hidden`]).
+pub fn assert_printable(what: &str, s: &str) {
+    if let Some(c) = s.chars().find(|c| *c != '\n' && sidekey_net::hidden(*c)) {
+        panic!("{what} shows {c:?}: {s:?}");
+    }
+}

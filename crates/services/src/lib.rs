@@ -117,3 +117,46 @@ pub use microsoft::{
     missing_scope, odata, render, required_scopes, scope_needs,
 };
 pub use sidekey_net::parse_retry_after;
+
+/// What the fuzz targets (fuzz/) reach of the reply models: the parsers that turn one item of a
+/// provider's JSON answer into a result type, which are otherwise private to their clients.
+/// Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use crate::google::youtube::{self, Playlist, PlaylistItem, SearchHit, YouTubeError};
+    use crate::microsoft::model::{Birthday, CalendarEvent, DriveItem, MailMessage, Me};
+    use serde_json::Value;
+
+    pub fn graph_me(v: &Value) -> Option<Me> {
+        Me::from_graph(v)
+    }
+    pub fn graph_drive_item(v: &Value) -> Option<DriveItem> {
+        DriveItem::from_graph(v)
+    }
+    pub fn graph_event(v: &Value, tz: &jiff::tz::TimeZone) -> Option<CalendarEvent> {
+        CalendarEvent::from_graph(v, tz)
+    }
+    pub fn graph_mail(v: &Value) -> Option<MailMessage> {
+        MailMessage::from_graph(v)
+    }
+    pub fn graph_birthday(v: &Value, today: jiff::civil::Date) -> Option<Birthday> {
+        Birthday::from_graph(v, today)
+    }
+    /// The error of a non-success Graph answer.
+    pub fn graph_error(
+        status: u16,
+        body: &Value,
+        retry_after: Option<std::time::Duration>,
+    ) -> crate::GraphError {
+        crate::microsoft::error::classify(status, body, retry_after, "Files.Read")
+    }
+    pub fn youtube_playlist(v: &Value) -> Result<Playlist, YouTubeError> {
+        youtube::playlist_of(v)
+    }
+    pub fn youtube_item(v: &Value) -> Result<PlaylistItem, YouTubeError> {
+        youtube::item_of(v)
+    }
+    pub fn youtube_hit(v: &Value) -> Option<SearchHit> {
+        youtube::hit_of(v)
+    }
+}

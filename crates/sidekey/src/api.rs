@@ -151,10 +151,10 @@ impl TokenPurpose {
             TokenPurpose::Exec { program }
                 if program.is_empty()
                     || program.chars().count() > MAX_PROGRAM
-                    || program.chars().any(char::is_control) =>
+                    || program.chars().any(sidekey_net::hidden) =>
             {
                 Err(Failure::usage(format!(
-                    "purpose: the program must be one line of at most {MAX_PROGRAM} characters"
+                    "purpose: the program must be one line of at most {MAX_PROGRAM} printable characters"
                 )))
             }
             _ => Ok(()),
@@ -181,10 +181,10 @@ impl RefusalReport {
     pub fn validate(&self) -> Result<(), Failure> {
         if self.op.is_empty()
             || self.op.chars().count() > MAX_REFUSED_OP
-            || self.op.chars().any(char::is_control)
+            || self.op.chars().any(sidekey_net::hidden)
         {
             return Err(Failure::usage(format!(
-                "refused: op must be one line of 1 to {MAX_REFUSED_OP} characters"
+                "refused: op must be one line of 1 to {MAX_REFUSED_OP} printable characters"
             )));
         }
         // What a client refuses by itself: arguments it could not read (usage) and tools the
@@ -545,6 +545,37 @@ pub mod rfc3339_opt {
 mod tests {
     use super::*;
     use crate::error::Reason;
+
+    /// What the audit log keeps as the agent typed it (an `exec` purpose's program, a reported
+    /// refusal's operation) is printable: a zero-width space, a bidi override or a line
+    /// separator passed the control-character check and went into the log as sent (found by
+    /// the audit-provenance check of fuzz/fuzz_targets/api_bodies.rs, on
+    /// `{"account":"gh","purpose":{"via":"exec","program":"ls\u200b"}}`).
+    #[test]
+    fn typed_text_the_audit_keeps_is_printable() {
+        for bad in [
+            "ls\u{200b}",
+            "ls\u{202e}",
+            "ls\u{2028}x",
+            "\u{feff}ls",
+            "ls\n",
+        ] {
+            let p = TokenPurpose::Exec {
+                program: bad.into(),
+            };
+            let e = p.validate().unwrap_err();
+            assert!(e.message.contains("printable"), "{}", e.message);
+            let r = RefusalReport {
+                op: bad.into(),
+                error: Failure::usage("m"),
+            };
+            assert!(r.validate().is_err(), "{bad:?}");
+        }
+        let ok = TokenPurpose::Exec {
+            program: "gh — the GitHub CLI".into(),
+        };
+        assert!(ok.validate().is_ok());
+    }
 
     /// Every reason and exit code survives the daemon's error body unchanged.
     #[test]

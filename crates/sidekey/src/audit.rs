@@ -241,18 +241,20 @@ fn write_summary(home: &Path, caller: &str, n: u64) {
 }
 
 /// A field as the text view shows it: control characters (newlines, escape sequences), the
-/// backslash itself and the characters that reorder text are written as Rust-style escapes
-/// (`\n`, `\u{1b}`), so no entry can fake another or reach the terminal as a command.
+/// backslash itself, the characters that reorder text or hide it (bidi controls, zero-width
+/// spaces) and the line and paragraph separators (U+2028, U+2029: a new line in many viewers)
+/// are written as Rust-style escapes (`\n`, `\u{1b}`, `\u{2028}`) — every character
+/// [`sidekey_net::hidden`] names — so no entry can fake another, hide part of itself or reach
+/// the terminal as a command.
 pub fn escape(s: &str) -> String {
     let mut out = String::with_capacity(s.len());
     for c in s.chars() {
-        let bidi = matches!(c, '\u{200e}' | '\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
         match c {
             '\\' => out.push_str("\\\\"),
             '\n' => out.push_str("\\n"),
             '\r' => out.push_str("\\r"),
             '\t' => out.push_str("\\t"),
-            c if c.is_control() || bidi => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
+            c if sidekey_net::hidden(c) => out.push_str(&format!("\\u{{{:x}}}", c as u32)),
             c => out.push(c),
         }
     }
@@ -635,6 +637,43 @@ mod tests {
         for f in ["audit.log", "audit.log.1"] {
             assert!(std::fs::metadata(home.join(f)).unwrap().len() <= 1000);
         }
+    }
+
+    /// Found by fuzz/fuzz_targets/api_bodies.rs: an account name the agent sent
+    /// (`POST /v1/token {"account": …}`) is written down as named, and the text view showed its
+    /// zero-width space and line separator as they are — invisible in the terminal, and a line
+    /// break in viewers that honour U+2028, where the rest reads as a second entry.
+    #[test]
+    fn invisible_characters_and_line_separators_are_escaped() {
+        let e = Entry {
+            time: "2026-01-01T00:00:00Z".into(),
+            caller: "api:tcp".into(),
+            account: Some(
+                "-owa-f-\u{200b} be\u{2028}2026-01-01T00:00:00Z  cli uid=0\u{2029}\u{feff}\u{e0041}".into(),
+            ),
+            operation: "token\u{2066}".into(),
+            args: serde_json::json!({}),
+            decision: "allow".into(),
+            outcome: "usage".into(),
+            duration_ms: 0,
+            note: None,
+        };
+        let line = render(&e);
+        assert!(!line.chars().any(sidekey_net::hidden), "{line:?}");
+        for shown in [
+            r"\u{200b}",
+            r"\u{2028}",
+            r"\u{2029}",
+            r"\u{feff}",
+            r"\u{e0041}",
+            r"\u{2066}",
+        ] {
+            assert!(line.contains(shown), "{shown} not in {line:?}");
+        }
+        assert!(
+            line.starts_with("2026-01-01T00:00:00Z  api:tcp "),
+            "{line:?}"
+        );
     }
 
     #[test]

@@ -67,6 +67,8 @@ pub mod env;
 pub mod error;
 #[cfg(test)]
 mod front_page;
+#[doc(hidden)]
+pub mod fuzzing;
 pub mod loopback;
 pub mod mcp;
 pub mod ops;

@@ -312,15 +312,17 @@ impl Vault {
         let Some(bytes) = read_limited(&path)? else {
             return Ok(None);
         };
-        let plain = self
+        let mut plain = self
             .open_bytes(&bytes, account)
             .ok_or_else(|| VaultError::Corrupt(path.clone()))?;
-        serde_json::from_slice(&plain)
+        let record = serde_json::from_slice(&plain)
             .map(Some)
             .map_err(|e| VaultError::Format {
                 account: account.into(),
-                msg: e.to_string(),
-            })
+                msg: decode_error(&e),
+            });
+        zeroize::Zeroize::zeroize(&mut plain);
+        record
     }
 
     /// Take the account's exclusive cross-process lock. Blocks until it is free.
@@ -422,11 +424,20 @@ impl Vault {
         let mut nonce = [0u8; NONCE_LEN];
         getrandom::fill(&mut nonce)
             .map_err(|e| VaultError::BadKey(format!("no randomness available: {e}")))?;
+        self.seal_with_nonce(plain, account, &nonce)
+    }
+
+    fn seal_with_nonce(
+        &self,
+        plain: &[u8],
+        account: &str,
+        nonce: &[u8; NONCE_LEN],
+    ) -> Result<Vec<u8>, VaultError> {
         let aad = aad(account);
         let ct = self
             .cipher
             .encrypt(
-                XNonce::from_slice(&nonce),
+                XNonce::from_slice(nonce),
                 Payload {
                     msg: plain,
                     aad: &aad,
@@ -438,7 +449,7 @@ impl Vault {
             })?;
         let mut out = Vec::with_capacity(4 + NONCE_LEN + ct.len());
         out.extend_from_slice(MAGIC);
-        out.extend_from_slice(&nonce);
+        out.extend_from_slice(nonce);
         out.extend_from_slice(&ct);
         Ok(out)
     }
@@ -453,6 +464,52 @@ impl Vault {
             .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
             .ok()
     }
+}
+
+/// Why a decrypted record does not decode, without its content: serde's own message quotes
+/// the value it could not use (`invalid type: string "1//0g…", expected u32`), and a sealed
+/// record is a refresh token. Its kind and position say enough to find the fault.
+fn decode_error(e: &serde_json::Error) -> String {
+    use serde_json::error::Category;
+    let what = match e.classify() {
+        Category::Io => "unreadable",
+        Category::Syntax => "not JSON",
+        Category::Eof => "cut short",
+        Category::Data => "not the shape this version of sidekey stores",
+    };
+    format!("{what} (line {} column {})", e.line(), e.column())
+}
+
+/// What the fuzz targets (fuzz/) reach of the sealed-file format, without a vault folder:
+/// sealing with a chosen nonce, and opening what a read found on disk. Not an API.
+#[doc(hidden)]
+pub mod fuzzing {
+    use super::*;
+
+    fn vault(key: &Key) -> Vault {
+        Vault {
+            dir: PathBuf::new(),
+            cipher: XChaCha20Poly1305::new((&key.0).into()),
+        }
+    }
+
+    /// `plain` sealed for the record named `name` (`ACCOUNT` or `ACCOUNT.SLOT`), as a write
+    /// seals it but with `nonce` instead of a random one.
+    pub fn seal(key: &Key, name: &str, nonce: &[u8; NONCE_LEN], plain: &[u8]) -> Vec<u8> {
+        vault(key)
+            .seal_with_nonce(plain, name, nonce)
+            .expect("XChaCha20-Poly1305 seals any length the vault reads")
+    }
+
+    /// The plaintext of `sealed` for the record named `name`, if the key opens it.
+    pub fn open(key: &Key, name: &str, sealed: &[u8]) -> Option<Vec<u8>> {
+        vault(key).open_bytes(sealed, name)
+    }
+
+    /// Bytes before the ciphertext: magic and nonce.
+    pub const HEADER: usize = MAGIC.len() + NONCE_LEN;
+    /// The largest sealed file a read takes.
+    pub const MAX_FILE: u64 = super::MAX_FILE;
 }
 
 fn aad(account: &str) -> Vec<u8> {
@@ -669,6 +726,34 @@ mod tests {
         assert_eq!(v.accounts().unwrap(), vec!["work".to_string()]);
         v.lock("work").unwrap().remove().unwrap();
         assert_eq!(v.load::<Rec>("work").unwrap(), None);
+    }
+
+    /// Found by fuzz/fuzz_targets/sealed_file.rs: a record that opens but does not decode
+    /// (another version's shape) was reported in serde's words, which quote the value it could
+    /// not use — a refresh token, into `sidekey status` and the logs.
+    #[test]
+    fn a_record_that_does_not_decode_is_reported_without_its_content() {
+        let tmp = tempfile::tempdir().unwrap();
+        let v = Vault::open(tmp.path(), &Key::generate().unwrap()).unwrap();
+        let secret = "1//0gRefreshTokenValue";
+        v.lock("work")
+            .unwrap()
+            .store(&serde_json::json!({"refresh": 5, "n": secret}))
+            .unwrap();
+        v.lock("other")
+            .unwrap()
+            .store(&serde_json::json!({"refresh": "x", "n": 1, "extra": [secret]}))
+            .unwrap();
+        let err = v.load::<Rec>("work").unwrap_err();
+        let text = err.to_string();
+        assert!(matches!(err, VaultError::Format { .. }), "{text}");
+        assert!(!text.contains("RefreshToken"), "{text}");
+        assert!(
+            text.contains("not the shape") && text.contains("line 1"),
+            "{text}"
+        );
+        // Extra fields are fine; the record still reads.
+        assert_eq!(v.load::<Rec>("other").unwrap().unwrap().n, 1);
     }
 
     #[test]

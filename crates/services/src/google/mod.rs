@@ -124,8 +124,9 @@ pub fn parse_error(status: u16, body: &[u8]) -> GoogleError {
         .or_else(|| e["status"].as_str())
         // The OAuth-style `{"error":"invalid_token"}` some front ends send.
         .or_else(|| e.as_str())
-        .unwrap_or("")
-        .to_string();
+        // Whoever answered chose it: one short printable line, as the message is.
+        .map(|r| one_line(r, 80))
+        .unwrap_or_default();
     let message = e["message"]
         .as_str()
         .map(|m| one_line(m, 200))
@@ -234,6 +235,28 @@ impl GoogleHttp {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// Found by fuzz/fuzz_targets/service_replies.rs: the reason of an OAuth-style error body
+    /// (`{"error": "…"}`, from a front end) went into the error's text as sent, line breaks and
+    /// escape sequences included; the error is shown to the person and the agent as one line.
+    #[test]
+    fn an_error_reason_is_one_printable_line() {
+        for body in [
+            &br#"{"error":"\r\n"}"#[..],
+            br#"{"error":"invalid_token\n\u001b[2J\u2028x"}"#,
+            br#"{"error":{"errors":[{"reason":"a\nb"}]}}"#,
+            br#"{"error":{"status":"NOT\u202eFOUND"}}"#,
+        ] {
+            let e = parse_error(400, body);
+            let text = e.to_string();
+            assert!(!text.chars().any(sidekey_net::hidden), "{text:?}");
+            assert!(e.reason().chars().count() <= 80, "{:?}", e.reason());
+        }
+        assert_eq!(
+            parse_error(400, br#"{"error":"invalid_token"}"#).reason(),
+            "invalid_token"
+        );
+    }
 
     #[test]
     fn google_error_shape_is_read_by_reason() {

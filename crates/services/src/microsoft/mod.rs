@@ -4,7 +4,7 @@
 //! ([`odata`]) and the text a person reads ([`render`]).
 
 mod dashboard;
-mod error;
+pub(crate) mod error;
 mod graph;
 pub mod model;
 pub mod odata;

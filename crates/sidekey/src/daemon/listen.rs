@@ -48,7 +48,7 @@ pub(super) async fn serve_listener<L: axum::serve::Listener>(
     slots: usize,
     down: tokio::sync::watch::Receiver<bool>,
 ) {
-    use hyper_util::rt::{TokioIo, TokioTimer};
+    use hyper_util::rt::TokioIo;
     let free = Arc::new(tokio::sync::Semaphore::new(slots));
     let mut stop = down.clone();
     loop {
@@ -67,10 +67,7 @@ pub(super) async fn serve_listener<L: axum::serve::Listener>(
         let mut down = down.clone();
         tokio::spawn(async move {
             let _slot = slot;
-            let mut http = hyper::server::conn::http1::Builder::new();
-            http.timer(TokioTimer::new())
-                .header_read_timeout(HEADER_TIMEOUT);
-            let conn = http.serve_connection(TokioIo::new(io), service);
+            let conn = http1().serve_connection(TokioIo::new(io), service);
             tokio::pin!(conn);
             tokio::select! {
                 _ = conn.as_mut() => {}
@@ -84,6 +81,26 @@ pub(super) async fn serve_listener<L: axum::serve::Listener>(
     drop(listener);
     // Requests in flight finish (a `login --wait` long-poll lasts at most 60 s).
     let _ = tokio::time::timeout(Duration::from_secs(70), free.acquire_many(slots as u32)).await;
+}
+
+/// The HTTP/1 server of every connection: headers within [`HEADER_TIMEOUT`].
+fn http1() -> hyper::server::conn::http1::Builder {
+    let mut http = hyper::server::conn::http1::Builder::new();
+    http.timer(hyper_util::rt::TokioTimer::new())
+        .header_read_timeout(HEADER_TIMEOUT);
+    http
+}
+
+/// Serve `app` on one connection until the client is done, as a listener does (for the fuzz
+/// target of the request framing, which has no socket).
+pub async fn serve_connection<IO>(io: IO, app: Router)
+where
+    IO: tokio::io::AsyncRead + tokio::io::AsyncWrite + Unpin + Send + 'static,
+{
+    let service = hyper_util::service::TowerToHyperService::new(app);
+    let _ = http1()
+        .serve_connection(hyper_util::rt::TokioIo::new(io), service)
+        .await;
 }
 
 /// Until `down` turns true (or its sender is gone).

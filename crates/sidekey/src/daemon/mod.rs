@@ -51,6 +51,8 @@ mod routes;
 
 use listen::{bind_unix, connection_slots, open_file_limit, serve_listener, wait_for_signal};
 
+#[doc(hidden)]
+pub use listen::serve_connection;
 pub use routes::{OP_BODY_LIMIT, router};
 
 pub struct Daemon {

@@ -101,6 +101,30 @@ fn link_failure(e: sidekey_flow::FlowError, account: &str) -> Failure {
 
 type Answer = Result<sidekey_flow::Secret, pkce::RedirectError>;
 
+/// What a redirect's answer means for the sign-in: the code to exchange, or the failure.
+fn outcome(answer: Answer, via: Via) -> Result<sidekey_flow::Secret, Failure> {
+    match answer {
+        Ok(code) => Ok(code),
+        Err(pkce::RedirectError::Refused { code, .. }) => Err(refusal(&code, via)),
+        Err(e) => Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string())),
+    }
+}
+
+/// What a sign-in waiting with `state` makes of `url` pasted by the person or the agent (the
+/// fuzz target of the pasted redirect).
+pub(crate) fn pasted_outcome(
+    url: &str,
+    state: &str,
+    by_person: bool,
+) -> Result<sidekey_flow::Secret, Failure> {
+    let by = if by_person {
+        Starter::Person
+    } else {
+        Starter::Agent
+    };
+    outcome(pkce::parse_redirect(url, state), Via::Pasted(by))
+}
+
 /// The loopback listener ([`crate::loopback`]), until dropped: a redirect carrying this
 /// sign-in's state (a code or a refusal) is sent on `found`; anything else gets a 400.
 fn serve_loopback(
@@ -239,11 +263,7 @@ impl Job {
             c.pasted = None;
             c.pasted_by = None;
         }
-        let code = match answer {
-            Ok(code) => code,
-            Err(pkce::RedirectError::Refused { code, .. }) => return Err(refusal(&code, via)),
-            Err(e) => return Err(Failure::new(Exit::Policy, Reason::Policy, e.to_string())),
-        };
+        let code = outcome(answer, via)?;
         DeviceFlow::new(self.ctx.http()?, provider)
             .exchange_code(&code, &grant.request)
             .await

@@ -20,6 +20,7 @@
 //! flow's redirect in [`code_flow`], the slot and lock in [`pending`].
 
 mod code_flow;
+pub(crate) use code_flow::pasted_outcome;
 pub mod identity;
 mod job;
 pub mod pending;

@@ -153,7 +153,7 @@ pub fn playlist_url(id: &str) -> String {
     format!("https://www.youtube.com/playlist?list={id}")
 }
 
-fn playlist_of(v: &Value) -> Result<Playlist, YouTubeError> {
+pub(crate) fn playlist_of(v: &Value) -> Result<Playlist, YouTubeError> {
     let id =
         s(v, &["id"]).ok_or_else(|| YouTubeError::Malformed("a playlist without id".into()))?;
     Ok(Playlist {
@@ -167,7 +167,7 @@ fn playlist_of(v: &Value) -> Result<Playlist, YouTubeError> {
     })
 }
 
-fn item_of(v: &Value) -> Result<PlaylistItem, YouTubeError> {
+pub(crate) fn item_of(v: &Value) -> Result<PlaylistItem, YouTubeError> {
     let id = s(v, &["id"])
         .ok_or_else(|| YouTubeError::Malformed("a playlist item without id".into()))?;
     let video_id = s(v, &["snippet", "resourceId", "videoId"])
@@ -184,7 +184,7 @@ fn item_of(v: &Value) -> Result<PlaylistItem, YouTubeError> {
     })
 }
 
-fn hit_of(v: &Value) -> Option<SearchHit> {
+pub(crate) fn hit_of(v: &Value) -> Option<SearchHit> {
     let (kind, id) = match s(v, &["id", "kind"])?.as_str() {
         "youtube#video" => ("video", s(v, &["id", "videoId"])?),
         "youtube#channel" => ("channel", s(v, &["id", "channelId"])?),

@@ -40,7 +40,9 @@ pub fn items(l: &Listing<PlaylistItem>) -> String {
     for (i, it) in l.items.iter().enumerate() {
         out.push_str(&format!(
             "{:>3}. {}{}  {}  (item {})\n",
-            it.position.map(|p| p + 1).unwrap_or(i as u64 + 1),
+            it.position
+                .map(|p| p.saturating_add(1))
+                .unwrap_or(i as u64 + 1),
             shown(&it.title),
             it.channel_title
                 .as_deref()
@@ -75,4 +77,30 @@ pub fn search(hits: &[SearchHit]) -> String {
         text.push_str("Nothing found.\n");
     }
     text
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// `snippet.position` is whatever the answer says: the last possible one is shown, not an
+    /// overflow (a panic in debug builds, position 0 in release).
+    #[test]
+    fn any_position_is_shown() {
+        let item = PlaylistItem {
+            id: "i".into(),
+            playlist_id: "p".into(),
+            video_id: "v".into(),
+            title: "t".into(),
+            position: Some(u64::MAX),
+            channel_title: None,
+            url: "u".into(),
+        };
+        let l = Listing {
+            items: vec![item],
+            more: false,
+            total_results: None,
+        };
+        assert!(items(&l).starts_with(&format!("{}. t", u64::MAX)));
+    }
 }
