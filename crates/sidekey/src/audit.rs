@@ -7,8 +7,8 @@
 //! up to a small burst per caller and minute and counted after that ([`Refusals`]), every entry
 //! is one JSON line, and the text view escapes every field it shows ([`escape`]).
 
-use crate::account::{now_unix, rfc3339};
 use crate::error::Failure;
+use crate::time::{now_unix, rfc3339};
 use serde::{Deserialize, Serialize};
 use std::collections::HashMap;
 use std::io::Write;

@@ -245,7 +245,7 @@ async fn telegram(ctx: &Context, r: &mut Report) {
             u
         }
         Err(e) => {
-            let f = crate::cli::telegram_failure(e, None);
+            let f = crate::error::telegram_failure(e, None);
             return r.fail(f.exit, format!("telegram: {}", f.message));
         }
     };
@@ -256,7 +256,7 @@ async fn telegram(ctx: &Context, r: &mut Report) {
             chat.describe()
         )),
         Err(e) => {
-            let f = crate::cli::telegram_failure(e, Some(&username));
+            let f = crate::error::telegram_failure(e, Some(&username));
             r.fail(f.exit, format!("telegram: {}", f.message));
         }
     }

@@ -317,6 +317,38 @@ impl From<VaultError> for Failure {
     }
 }
 
+/// A Telegram Bot API failure as the person can act on it (`telegram setup`, `notify test`,
+/// `doctor`).
+pub fn telegram_failure(e: sidekey_notify::bot::BotError, bot: Option<&str>) -> Failure {
+    use sidekey_notify::bot::BotError;
+    match e {
+        BotError::Unauthorized => Failure::config(
+            "Telegram does not know this bot token (Unauthorized): copy it again from @BotFather (/mybots → your bot → API Token)",
+        ),
+        BotError::Conflict(d) => Failure::config(format!(
+            "Telegram: {d}. Another program polls this bot — OpenClaw's Telegram channel, most likely. Give sidekey a bot of its own: @BotFather → /newbot, then run `sidekey telegram setup` with that bot's token"
+        )),
+        BotError::Refused {
+            status: 0,
+            description,
+        } => Failure::config(format!("Telegram: {description}")),
+        BotError::Refused {
+            status: 400,
+            description,
+        } if description.contains("chat not found") => Failure::config(format!(
+            "Telegram: {description}: the chat never wrote to {}; send /start to the bot, or run `sidekey telegram setup` to record your chat",
+            bot.map(|b| format!("@{b}"))
+                .unwrap_or_else(|| "the bot".into())
+        )),
+        BotError::Refused { description, .. } => Failure::new(
+            Exit::Provider,
+            Reason::ProviderError,
+            format!("Telegram: {description}"),
+        ),
+        BotError::Unreachable(d) => Failure::network(format!("Telegram: {d}")),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

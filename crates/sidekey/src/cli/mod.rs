@@ -220,11 +220,6 @@ impl Command {
     }
 }
 
-/// A Telegram Bot API failure as the person can act on it (for `doctor` too).
-pub fn telegram_failure(e: sidekey_notify::bot::BotError, bot: Option<&str>) -> Failure {
-    telegram::bot_failure(e, bot)
-}
-
 /// Run one command to its end.
 pub async fn run(cli: Cli) -> Result<(), Failure> {
     match cli.command {

@@ -20,7 +20,7 @@ use crate::config::{Config, parse_duration};
 use crate::context::{Context, default_config_path, default_home};
 use crate::error::{Exit, Failure, Reason};
 use sidekey_flow::Secret;
-use sidekey_notify::bot::{Bot, BotError, Chat};
+use sidekey_notify::bot::{Bot, Chat};
 use sidekey_notify::{DEFAULT_TELEGRAM_API, TelegramConfig};
 use std::io::{IsTerminal, Write};
 use std::path::{Path, PathBuf};
@@ -36,36 +36,6 @@ fn say(text: &str) {
     let mut out = std::io::stdout().lock();
     let _ = writeln!(out, "{text}");
     let _ = out.flush();
-}
-
-/// A Bot API failure as the person can act on it.
-pub(super) fn bot_failure(e: BotError, bot: Option<&str>) -> Failure {
-    match e {
-        BotError::Unauthorized => Failure::config(
-            "Telegram does not know this bot token (Unauthorized): copy it again from @BotFather (/mybots → your bot → API Token)",
-        ),
-        BotError::Conflict(d) => Failure::config(format!(
-            "Telegram: {d}. Another program polls this bot — OpenClaw's Telegram channel, most likely. Give sidekey a bot of its own: @BotFather → /newbot, then run `sidekey telegram setup` with that bot's token"
-        )),
-        BotError::Refused {
-            status: 0,
-            description,
-        } => Failure::config(format!("Telegram: {description}")),
-        BotError::Refused {
-            status: 400,
-            description,
-        } if description.contains("chat not found") => Failure::config(format!(
-            "Telegram: {description}: the chat never wrote to {}; send /start to the bot, or run `sidekey telegram setup` to record your chat",
-            bot.map(|b| format!("@{b}"))
-                .unwrap_or_else(|| "the bot".into())
-        )),
-        BotError::Refused { description, .. } => Failure::new(
-            Exit::Provider,
-            Reason::ProviderError,
-            format!("Telegram: {description}"),
-        ),
-        BotError::Unreachable(d) => Failure::network(format!("Telegram: {d}")),
-    }
 }
 
 /// The bot token: `--token-file`, `TELEGRAM_BOT_TOKEN`, a prompt without echo on a terminal, or
@@ -224,13 +194,13 @@ pub async fn setup(
     let me = Bot::new(http.client(), &tg)
         .get_me()
         .await
-        .map_err(|e| bot_failure(e, None))?;
+        .map_err(|e| crate::error::telegram_failure(e, None))?;
     let username = me.username.clone().unwrap_or_default();
     let bot = Bot::new(http.client(), &tg);
     // Only a /start sent from now on counts: what the bot received before is confirmed away.
     let mut offset = match bot.get_updates(-1, Duration::ZERO).await {
         Ok(u) => u.last().map(|u| u.update_id + 1).unwrap_or(0),
-        Err(e) => return Err(bot_failure(e, Some(&username))),
+        Err(e) => return Err(crate::error::telegram_failure(e, Some(&username))),
     };
     let from = only
         .map(|id| format!(" from chat {id}"))
@@ -352,7 +322,7 @@ async fn wait_for_start(
         }
         let poll = left.min(Duration::from_secs(25));
         let updates = tokio::select! {
-            r = bot.get_updates(*offset, poll) => r.map_err(|e| bot_failure(e, Some(username)))?,
+            r = bot.get_updates(*offset, poll) => r.map_err(|e| crate::error::telegram_failure(e, Some(username)))?,
             _ = tokio::signal::ctrl_c() => {
                 return Err(Failure::new(
                     Exit::Declined,
