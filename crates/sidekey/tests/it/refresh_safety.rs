@@ -22,7 +22,7 @@
 //! the limit is an error, not a signal). Both are real refusals by the OS, no test hook.
 
 use crate::common;
-use crate::common::daemon_helpers::{API_KEY, Daemon, raw, try_raw};
+use crate::common::daemon_helpers::{API_KEY, Daemon, raw, start_daemon_logged, unique};
 
 use common::*;
 use serde_json::Value;
@@ -52,41 +52,6 @@ fn rotating(first_ttl: u64) -> Options {
 }
 
 const EXPORT: &str = "[accounts.o.policy]\nallow_token_export = true\n";
-
-/// The daemon, its stderr kept in a file (the log the tests read).
-fn start_logged(env: &Env) -> (Daemon, PathBuf) {
-    let key = env.dir.path().join("secrets/api_key");
-    std::fs::write(&key, format!("{API_KEY}\n")).unwrap();
-    let socket = env.dir.path().join("run/sidekey.sock");
-    let log = unique(env.dir.path().join("daemon"));
-    let child = env
-        .cmd(&["serve", "--socket", socket.to_str().unwrap()])
-        .env("SIDEKEY_API_KEY_FILE", &key)
-        .stdout(Stdio::null())
-        .stderr(std::fs::File::create(&log).unwrap())
-        .spawn()
-        .unwrap();
-    let t0 = Instant::now();
-    while try_raw(&socket, "GET", "/healthz", None, None).map(|r| r.0) != Some(200) {
-        assert!(
-            t0.elapsed() < Duration::from_secs(10),
-            "daemon did not start"
-        );
-        std::thread::sleep(Duration::from_millis(20));
-    }
-    (Daemon { child, socket }, log)
-}
-
-fn unique(p: PathBuf) -> PathBuf {
-    let mut n = 0;
-    loop {
-        let c = p.with_extension(format!("{n}.log"));
-        if !c.exists() {
-            return c;
-        }
-        n += 1;
-    }
-}
 
 /// `sidekey ARGS` in client mode through the daemon (no vault, no config), not yet run. Like
 /// every process a test here starts, it runs through the harness's recording
@@ -186,7 +151,7 @@ fn the_daemon_local_commands_and_api_calls_share_one_rotation() {
     let mut o = rotating(30);
     o.refresh_delay = Duration::from_secs(2);
     let (idp, env) = signed_in(o, EXPORT);
-    let (d, _log) = start_logged(&env);
+    let (d, _log) = start_daemon_logged(&env);
     wait_until(
         "the daemon's background refresh",
         Duration::from_secs(10),
@@ -362,7 +327,7 @@ fn mcp_calls_share_the_daemons_rotation_of_a_microsoft_account() {
     let first = idp.issued_access_tokens()[0].clone();
     graph.clear_requests(); // the sign-in read the profile
 
-    let (d, _log) = start_logged(&env);
+    let (d, _log) = start_daemon_logged(&env);
     wait_until(
         "the daemon's background refresh",
         Duration::from_secs(10),
@@ -562,7 +527,7 @@ fn the_daemon_holds_rotated_tokens_the_vault_refuses_until_it_can_store_them() {
     let mut o = rotating(30);
     o.refresh_delay = Duration::from_millis(1500);
     let (idp, env) = signed_in(o, EXPORT);
-    let (mut d, log) = start_logged(&env);
+    let (mut d, log) = start_daemon_logged(&env);
     wait_until(
         "the daemon's background refresh",
         Duration::from_secs(10),
@@ -653,7 +618,7 @@ fn a_daemon_stopped_with_unstored_tokens_leaves_them_in_the_rescue_folder() {
     let mut o = rotating(30);
     o.refresh_delay = Duration::from_millis(1500);
     let (idp, env) = signed_in(o, EXPORT);
-    let (mut d, log) = start_logged(&env);
+    let (mut d, log) = start_daemon_logged(&env);
     wait_until(
         "the daemon's background refresh",
         Duration::from_secs(10),
@@ -734,7 +699,7 @@ fn a_daemon_killed_mid_refresh_ends_in_a_clean_reauth_required() {
     let mut o = rotating(30);
     o.refresh_answer_delay = Duration::from_secs(3);
     let (idp, env) = signed_in(o, EXPORT);
-    let (mut d, _) = start_logged(&env);
+    let (mut d, _) = start_daemon_logged(&env);
     wait_until("the provider rotating", Duration::from_secs(10), || {
         idp.counters().refresh_successes == 1
     });
@@ -749,7 +714,7 @@ fn a_daemon_killed_mid_refresh_ends_in_a_clean_reauth_required() {
     drop(d);
     assert!(idp.refresh_answer_times().is_empty(), "the answer was sent");
 
-    let (d, log) = start_logged(&env);
+    let (d, log) = start_daemon_logged(&env);
     wait_until(
         "the restarted daemon's refresh",
         Duration::from_secs(10),
@@ -896,7 +861,7 @@ fn a_refresh_from_memory_holds_up_no_other_account() {
         let login = env.run(&["login", name]);
         assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
     }
-    let (d, log) = start_logged(&env);
+    let (d, log) = start_daemon_logged(&env);
     wait_until(
         "the daemon's background refresh",
         Duration::from_secs(10),
@@ -971,7 +936,7 @@ fn a_sign_in_gives_up_busy_while_the_daemon_holds_the_account() {
     let mut o = rotating(30);
     o.refresh_delay = Duration::from_millis(1500);
     let (idp, env) = signed_in(o, EXPORT);
-    let (_d, log) = start_logged(&env);
+    let (_d, log) = start_daemon_logged(&env);
     wait_until(
         "the daemon's background refresh",
         Duration::from_secs(10),

@@ -23,6 +23,26 @@ impl Drop for Daemon {
 }
 
 pub fn start_daemon(env: &Env) -> Daemon {
+    spawn_daemon(env, Stdio::null())
+}
+
+/// [`start_daemon`], its stderr kept in a file of its own under the test's folder (the log a
+/// test reads); a daemon started again in the same test gets the next file.
+pub fn start_daemon_logged(env: &Env) -> (Daemon, PathBuf) {
+    let log = unique(env.dir.path().join("daemon"));
+    let stderr = std::fs::File::create(&log).unwrap();
+    (spawn_daemon(env, stderr.into()), log)
+}
+
+/// `p` with the first extension `N.log` that names no file yet.
+pub fn unique(p: PathBuf) -> PathBuf {
+    (0..)
+        .map(|n| p.with_extension(format!("{n}.log")))
+        .find(|c| !c.exists())
+        .unwrap()
+}
+
+fn spawn_daemon(env: &Env, stderr: Stdio) -> Daemon {
     let key = env.dir.path().join("secrets/api_key");
     std::fs::write(&key, format!("{API_KEY}\n")).unwrap();
     let socket = env.dir.path().join("run/sidekey.sock");
@@ -30,7 +50,7 @@ pub fn start_daemon(env: &Env) -> Daemon {
         .cmd(&["serve", "--socket", socket.to_str().unwrap()])
         .env("SIDEKEY_API_KEY_FILE", &key)
         .stdout(Stdio::null())
-        .stderr(Stdio::null())
+        .stderr(stderr)
         .spawn()
         .unwrap();
     let t0 = Instant::now();
