@@ -151,6 +151,12 @@ pub enum MsOp {
 }
 
 impl MsOp {
+    /// What the person reads before approving it (times in `zone`): see
+    /// [`super::Description`]. Reads are never asked about; they say only what they are.
+    pub fn describe(&self, _zone: &jiff::tz::TimeZone) -> super::Description {
+        super::Description::new(self.info().summary)
+    }
+
     pub fn info(&self) -> &'static OpInfo {
         use Access::Read;
         match self {

@@ -62,6 +62,54 @@ pub struct OpInfo {
     pub usage: &'static str,
 }
 
+/// What the person reads before approving an operation (`[accounts.NAME.policy] ask`): the
+/// action in their words and its key arguments, as plain text (the channel escapes it and
+/// removes control characters; `crate::approvals` renders it).
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct Description {
+    /// What will happen, as a short phrase: "Send a mail", "Create a calendar event".
+    pub action: String,
+    /// The key arguments, in order: `("To", "bob@example.com")`, `("Subject", "…")`,
+    /// `("Body", first lines)`. A value may hold several lines (a body's first lines).
+    pub details: Vec<(&'static str, String)>,
+}
+
+impl Description {
+    /// An action with no details yet.
+    pub fn new(action: impl Into<String>) -> Description {
+        Description {
+            action: action.into(),
+            details: vec![],
+        }
+    }
+
+    /// Add one detail.
+    pub fn with(mut self, label: &'static str, value: impl Into<String>) -> Description {
+        self.details.push((label, value.into()));
+        self
+    }
+}
+
+/// The first `lines` lines of `text`, at most `chars` characters, with `…` when cut: what an
+/// approval message shows of a body.
+pub fn first_lines(text: &str, lines: usize, chars: usize) -> String {
+    let kept: Vec<&str> = text.lines().take(lines).collect();
+    let mut out: String = kept.join("\n").chars().take(chars).collect();
+    if out.chars().count() < text.trim_end().chars().count() {
+        out.push('…');
+    }
+    out
+}
+
+/// A byte count as people read it: `812 bytes`, `3.4 KB`, `1.2 MB`.
+pub fn human_size(bytes: u64) -> String {
+    match bytes {
+        0..1_000 => format!("{bytes} bytes"),
+        1_000..1_000_000 => format!("{:.1} KB", bytes as f64 / 1_000.0),
+        _ => format!("{:.1} MB", bytes as f64 / 1_000_000.0),
+    }
+}
+
 /// One service operation with its arguments. On the wire: `{"op": "ms.calendar", …arguments}`.
 ///
 /// Written as its service enum writes it. Read tag first ([`Operation::read_named`]): the `op`
@@ -194,6 +242,16 @@ impl Operation {
             Operation::Google(op) => op.validate(),
             Operation::YouTube(op) => op.validate(),
             Operation::Aws(op) => op.validate(),
+        }
+    }
+
+    /// What the person reads before approving it, times in `zone` (their time zone).
+    pub fn describe(&self, zone: &jiff::tz::TimeZone) -> Description {
+        match self {
+            Operation::Microsoft(op) => op.describe(zone),
+            Operation::Google(op) => op.describe(zone),
+            Operation::YouTube(op) => op.describe(zone),
+            Operation::Aws(op) => op.describe(zone),
         }
     }
 

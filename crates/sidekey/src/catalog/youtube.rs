@@ -188,6 +188,12 @@ fn ten() -> usize {
 }
 
 impl YouTubeOp {
+    /// What the person reads before approving it (times in `zone`): see
+    /// [`super::Description`]. Reads are never asked about; they say only what they are.
+    pub fn describe(&self, _zone: &jiff::tz::TimeZone) -> super::Description {
+        super::Description::new(self.info().summary)
+    }
+
     pub fn info(&self) -> &'static OpInfo {
         use Access::{Read, Write};
         match self {
