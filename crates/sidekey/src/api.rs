@@ -318,8 +318,28 @@ pub struct LogoutReply {
 pub struct OpRequest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub account: Option<String>,
+    /// For an operation the person approves first (`[accounts.NAME.policy] ask`): the approval
+    /// an earlier "pending" answer named, to wait on it again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
+    /// How long to wait for the person's decision this time, in seconds (at most `[approvals]
+    /// wait`, the default).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub wait: Option<u64>,
     #[serde(flatten)]
     pub op: Operation,
+}
+
+impl OpRequest {
+    /// `op` on `account` (default: the only account of its provider), no approval yet.
+    pub fn new(account: Option<String>, op: Operation) -> OpRequest {
+        OpRequest {
+            account,
+            approval: None,
+            wait: None,
+            op,
+        }
+    }
 }
 
 /// The most JSON values (every string, number, array, object, key…) one `/v1/op` body may
@@ -339,7 +359,12 @@ impl OpRequest {
         let mut de = serde_json::Deserializer::from_slice(text);
         let head = serde::de::DeserializeSeed::deserialize(Head(&values, &unknown), &mut de)
             .and_then(|h| de.end().map(|()| h));
-        let (op, account) = match head {
+        let Head_ {
+            op,
+            account,
+            approval,
+            wait,
+        } = match head {
             Ok(h) => h,
             Err(_) if let Some(name) = unknown.take() => {
                 return Err(crate::catalog::unknown_operation(&name));
@@ -352,6 +377,9 @@ impl OpRequest {
             Err(e) if e.to_string().starts_with(BAD_ACCOUNT) => {
                 return Err(Failure::usage(BAD_ACCOUNT));
             }
+            Err(e) if e.to_string().starts_with(BAD_APPROVAL) => {
+                return Err(Failure::usage(BAD_APPROVAL));
+            }
             Err(_) => return Err(Failure::usage(OP_EXPECTED)),
         };
         let Some(op) = op else {
@@ -359,6 +387,8 @@ impl OpRequest {
         };
         Ok(OpRequest {
             account,
+            approval,
+            wait,
             op: Operation::from_json(&op, text)?,
         })
     }
@@ -366,6 +396,17 @@ impl OpRequest {
 
 const OP_EXPECTED: &str = "expected a JSON body {\"op\": \"ms.me\", …}";
 const BAD_ACCOUNT: &str = "`account` must be an account name (a string)";
+const BAD_APPROVAL: &str =
+    "`approval` must be an approval id (a string) and `wait` a number of seconds";
+
+/// What the first pass keeps of a `/v1/op` body.
+#[derive(Default)]
+struct Head_ {
+    op: Option<String>,
+    account: Option<String>,
+    approval: Option<String>,
+    wait: Option<u64>,
+}
 
 /// The first pass over a `/v1/op` body: its `op` and `account`, every value counted (see
 /// [`Count`]); nothing else is kept. An `op` no operation has stops it there (the name is left
@@ -376,20 +417,21 @@ struct Head<'a>(
 );
 
 impl<'de> serde::de::DeserializeSeed<'de> for Head<'_> {
-    type Value = (Option<String>, Option<String>);
+    type Value = Head_;
     fn deserialize<D: serde::Deserializer<'de>>(self, d: D) -> Result<Self::Value, D::Error> {
         d.deserialize_map(self)
     }
 }
 
 impl<'de> serde::de::Visitor<'de> for Head<'_> {
-    type Value = (Option<String>, Option<String>);
+    type Value = Head_;
     fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
         f.write_str("a JSON object")
     }
     fn visit_map<A: serde::de::MapAccess<'de>>(self, mut m: A) -> Result<Self::Value, A::Error> {
         use serde::de::Error;
         let (mut op, mut account) = (None, None);
+        let (mut approval, mut wait) = (None, None);
         while let Some(key) = m.next_key::<std::borrow::Cow<'de, str>>()? {
             Count(self.0, MAX_OP_VALUES).tick()?;
             match key.as_ref() {
@@ -409,11 +451,32 @@ impl<'de> serde::de::Visitor<'de> for Head<'_> {
                             .map_err(|_| A::Error::custom(BAD_ACCOUNT))?,
                     );
                 }
-                "op" | "account" => return Err(A::Error::custom("a duplicate key")),
+                "approval" if approval.is_none() => {
+                    Count(self.0, MAX_OP_VALUES).tick()?;
+                    approval = Some(
+                        m.next_value::<Option<String>>()
+                            .map_err(|_| A::Error::custom(BAD_APPROVAL))?,
+                    );
+                }
+                "wait" if wait.is_none() => {
+                    Count(self.0, MAX_OP_VALUES).tick()?;
+                    wait = Some(
+                        m.next_value::<Option<u64>>()
+                            .map_err(|_| A::Error::custom(BAD_APPROVAL))?,
+                    );
+                }
+                "op" | "account" | "approval" | "wait" => {
+                    return Err(A::Error::custom("a duplicate key"));
+                }
                 _ => m.next_value_seed(Count(self.0, MAX_OP_VALUES))?,
             }
         }
-        Ok((op, account.flatten()))
+        Ok(Head_ {
+            op,
+            account: account.flatten(),
+            approval: approval.flatten(),
+            wait: wait.flatten(),
+        })
     }
 }
 
@@ -509,8 +572,12 @@ pub struct OpGrant {
     /// The operation's policy and audit name (`ms.calendar`).
     pub op: String,
     pub access: Access,
-    /// The configured accounts of the operation's provider whose policy allows it.
+    /// The configured accounts of the operation's provider whose policy allows it (outright
+    /// or, when also in `ask`, after the person's approval).
     pub accounts: Vec<String>,
+    /// Those of `accounts` where it runs only after the person approves it (policy `ask`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub ask: Vec<String>,
 }
 
 /// The body of every error answer.
@@ -596,10 +663,11 @@ mod tests {
     fn op_requests_read_back_as_written() {
         for op in Operation::all() {
             for account in [None, Some("work".to_string())] {
-                let req = OpRequest {
-                    account,
-                    op: op.clone(),
-                };
+                let mut req = OpRequest::new(account, op.clone());
+                let text = serde_json::to_vec(&req).unwrap();
+                assert_eq!(OpRequest::from_json(&text).unwrap(), req);
+                req.approval = Some("abcdefghijkl".into());
+                req.wait = Some(5);
                 let text = serde_json::to_vec(&req).unwrap();
                 assert_eq!(OpRequest::from_json(&text).unwrap(), req);
             }

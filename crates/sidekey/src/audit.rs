@@ -61,12 +61,15 @@ pub enum Reached {
     Run,
 }
 
-/// The decision an entry records: `allow` only for a call that ran and succeeded; a refusal
+/// The decision an entry records: `allow` only for a call that ran and succeeded; `ask` for a
+/// call that waits for the person's approval (`crate::approvals`); a refusal
 /// (the policy, an API key, someone else's identity) or anything stopped before it ran is
 /// `deny`; a call that ran and failed is `fail`.
 pub fn decision(reached: Reached, result: &Result<(), Failure>) -> &'static str {
     match (reached, result) {
         (_, Ok(())) => "allow",
+        // Waiting for the person: neither refused nor run.
+        (_, Err(f)) if f.reason == crate::error::Reason::ApprovalPending => "ask",
         (_, Err(f)) if f.exit == crate::error::Exit::Policy || f.reason.is_refusal() => "deny",
         (Reached::Checks, Err(_)) => "deny",
         (Reached::Run, Err(_)) => "fail",
@@ -121,6 +124,32 @@ pub fn event(home: &Path, account: &str, operation: &str, outcome: &str, note: S
         outcome: outcome.into(),
         duration_ms: 0,
         note: Some(cap(&note, 600)),
+    };
+    write(home, &entry);
+}
+
+/// An entry in an approval's life (`crate::approvals`): requested (decision `ask`), approved
+/// (`allow`), denied, expired, a press refused (`deny`). `caller` is who acted (the agent that
+/// asked, the approver that pressed); `args` hold the approval's id and hash, never its text.
+pub fn approval(
+    home: &Path,
+    caller: &str,
+    account: &str,
+    operation: &str,
+    args: serde_json::Value,
+    decision: &str,
+    outcome: &str,
+) {
+    let entry = Entry {
+        time: rfc3339(now_unix()),
+        caller: cap(caller, MAX_NAME),
+        account: Some(cap(account, MAX_NAME)),
+        operation: cap(operation, MAX_NAME),
+        args: cap_args(args),
+        decision: decision.into(),
+        outcome: outcome.into(),
+        duration_ms: 0,
+        note: None,
     };
     write(home, &entry);
 }

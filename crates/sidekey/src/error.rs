@@ -29,10 +29,18 @@ pub enum Exit {
     Provider = 5,
     /// Refused by policy (or a wrong API key).
     Policy = 6,
+    /// Waiting for the person's approval (`[accounts.NAME.policy] ask`): the answer carries the
+    /// approval's id; call again with it to wait again. Nothing ran.
+    Pending = 7,
+    /// The person denied the approval: nothing ran; do not ask again for the same action.
+    Denied = 8,
+    /// The approval expired (or was left unanswered) before the person decided: nothing ran;
+    /// asking again sends a new request.
+    ApprovalExpired = 9,
 }
 
 impl Exit {
-    pub const ALL: [Exit; 7] = [
+    pub const ALL: [Exit; 10] = [
         Exit::Ok,
         Exit::Internal,
         Exit::Usage,
@@ -40,6 +48,9 @@ impl Exit {
         Exit::Declined,
         Exit::Provider,
         Exit::Policy,
+        Exit::Pending,
+        Exit::Denied,
+        Exit::ApprovalExpired,
     ];
 
     pub fn code(self) -> u8 {
@@ -112,12 +123,18 @@ pub enum Reason {
     /// the operation finished (its read-back, its next step): the change stands and was not
     /// made again; check it before running the operation again.
     WrittenUnconfirmed,
+    /// The operation waits for the person's approval (exit 7): the failure names the approval.
+    ApprovalPending,
+    /// The person denied the approval (exit 8).
+    ApprovalDenied,
+    /// The approval expired before the person decided (exit 9).
+    ApprovalExpired,
     #[serde(other)]
     Other,
 }
 
 impl Reason {
-    pub const ALL: [Reason; 29] = [
+    pub const ALL: [Reason; 32] = [
         Reason::Internal,
         Reason::Config,
         Reason::Usage,
@@ -146,6 +163,9 @@ impl Reason {
         Reason::IdentityUnknown,
         Reason::DocumentChanged,
         Reason::WrittenUnconfirmed,
+        Reason::ApprovalPending,
+        Reason::ApprovalDenied,
+        Reason::ApprovalExpired,
         Reason::Other,
     ];
 
@@ -180,6 +200,9 @@ impl Reason {
             Reason::IdentityUnknown => "identity_unknown",
             Reason::DocumentChanged => "document_changed",
             Reason::WrittenUnconfirmed => "written_unconfirmed",
+            Reason::ApprovalPending => "approval_pending",
+            Reason::ApprovalDenied => "approval_denied",
+            Reason::ApprovalExpired => "approval_expired",
             Reason::Other => "other",
         }
     }
@@ -222,6 +245,9 @@ pub struct Failure {
     pub exit: Exit,
     pub reason: Reason,
     pub message: String,
+    /// The approval this failure is about (exit 7, 8, 9): the id the agent waits on again.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub approval: Option<String>,
 }
 
 impl Failure {
@@ -231,6 +257,7 @@ impl Failure {
             exit,
             reason,
             message,
+            approval: None,
         }
     }
     pub fn internal(m: impl Into<String>) -> Failure {

@@ -51,6 +51,7 @@
 
 pub mod account;
 pub mod api;
+pub mod approvals;
 pub mod audit;
 pub mod backend;
 pub mod catalog;

@@ -67,6 +67,13 @@ pub fn exit_meaning(exit: Exit) -> &'static str {
         Exit::Declined => "sign-in declined or code expired",
         Exit::Provider => "provider or network failure: trying later may help",
         Exit::Policy => "refused by policy: do not retry, ask the person to change the policy",
+        Exit::Pending => {
+            "waiting for the person's approval on their phone: call the tool again with the same arguments and `approval` set to the id to wait again"
+        }
+        Exit::Denied => "the person denied this action: do not retry it",
+        Exit::ApprovalExpired => {
+            "the approval expired before the person decided: call again to send a new request, only if the person still wants it"
+        }
     }
 }
 
@@ -363,19 +370,30 @@ impl Server {
             ));
             return self.refuse("mcp.unknown", f).await;
         };
-        let parsed = match args.remove("account") {
+        let text = |key: &str, args: &mut JsonObject| match args.remove(key) {
             None | Some(Value::Null) => Ok(None),
             Some(Value::String(s)) => Ok(Some(s)),
-            Some(_) => Err(Failure::usage(format!(
-                "{tool}: `account` must be a string"
-            ))),
-        }
-        .and_then(|account| Ok((account, operation_of(info.name, args, &self.schemas)?)));
-        let (account, op) = match parsed {
+            Some(_) => Err(Failure::usage(format!("{tool}: `{key}` must be a string"))),
+        };
+        let parsed = (|| {
+            let account = text("account", &mut args)?;
+            let approval = text("approval", &mut args)?;
+            let wait = match args.remove("wait") {
+                None | Some(Value::Null) => None,
+                Some(v) => Some(v.as_u64().ok_or_else(|| {
+                    Failure::usage(format!("{tool}: `wait` must be a number of seconds"))
+                })?),
+            };
+            let mut req = OpRequest::new(account, operation_of(info.name, args, &self.schemas)?);
+            req.approval = approval;
+            req.wait = wait;
+            Ok(req)
+        })();
+        let req = match parsed {
             Ok(p) => p,
             Err(f) => return self.refuse(info.name, f).await,
         };
-        let reply = self.backend.operate(&OpRequest { account, op }).await?;
+        let reply = self.backend.operate(&req).await?;
         Ok((reply.result, reply.text))
     }
 }
@@ -465,6 +483,24 @@ pub fn op_tools(grants: &OpsReply, schemas: &BTreeMap<String, JsonObject>) -> Ve
                         "enum": g.accounts,
                     }),
                 );
+                if !g.ask.is_empty() {
+                    props.insert(
+                        "approval".into(),
+                        json!({
+                            "type": "string",
+                            "description": "The approval id an earlier call answered with while it waited for the person (exit 7, pending): pass it with the same arguments to wait for their decision again.",
+                        }),
+                    );
+                    props.insert(
+                        "wait".into(),
+                        json!({
+                            "type": "integer",
+                            "minimum": 0,
+                            "maximum": crate::approvals::MAX_WAIT.as_secs(),
+                            "description": "How long to wait for the person's decision this time, in seconds.",
+                        }),
+                    );
+                }
             }
             let (kind, read_only) = match info.access {
                 Access::Read => ("reads only", true),
@@ -473,8 +509,16 @@ pub fn op_tools(grants: &OpsReply, schemas: &BTreeMap<String, JsonObject>) -> Ve
                 // the model's context: no tool, whatever the policy says.
                 Access::Export => return None,
             };
+            let asks = if g.ask.is_empty() {
+                String::new()
+            } else {
+                format!(
+                    "; on {} it runs only after the person approves this exact call on their phone: the call waits for them, or answers pending with an approval id to pass back",
+                    g.ask.join(", ")
+                )
+            };
             let description = format!(
-                "{} (sidekey operation `{}`, {kind}; CLI: `{}`)",
+                "{} (sidekey operation `{}`, {kind}{asks}; CLI: `{}`)",
                 info.summary, info.name, info.usage
             );
             Some(
@@ -772,11 +816,13 @@ mod tests {
                     op: "ms.me".into(),
                     access: Access::Read,
                     accounts: vec!["work".into()],
+                    ask: vec![],
                 },
                 OpGrant {
                     op: "ms.dashboard".into(),
                     access: Access::Read,
                     accounts: vec![],
+                    ask: vec![],
                 },
             ],
         };

@@ -7,6 +7,10 @@
 //!   `scopes`). A `login` asking for more is refused.
 //! * `allow` — operations that write or destroy, which are refused unless listed. Read-only
 //!   operations are allowed by default.
+//! * `ask` — writes the agent may make once the person approves that exact action on their
+//!   phone or at the terminal ([`Grant::Ask`], `crate::approvals`). An operation is in `allow`,
+//!   in `ask`, or in neither (refused); the person's own command at the terminal needs no
+//!   approval (they are the one who would give it).
 //! * `allow_token_export` — whether raw access tokens may leave the daemon (`token`, `exec` in
 //!   client mode). Default false: the agent gets operations, not tokens.
 //! * `show_code_to_agent` — whether a sign-in the agent starts (daemon API, MCP) shows the agent
@@ -58,11 +62,22 @@ pub enum Who {
     Agent,
 }
 
+/// What the policy says to a call it does not refuse.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Grant {
+    /// Run it.
+    Allowed,
+    /// Run it once the person has approved this exact action (`ask`).
+    Ask,
+}
+
 #[derive(Clone, Debug, Default)]
 pub struct Policy {
     pub allow_token_export: bool,
     pub allowed_scopes: Option<Vec<String>>,
     pub allow: Vec<String>,
+    /// Writes the agent may make after the person's approval of the exact action.
+    pub ask: Vec<String>,
     /// AWS: the `ACCOUNT_ID/ROLE_NAME` pairs whose role credentials may leave the daemon
     /// (`aws.credentials`). Empty by default: none.
     pub aws_roles: Vec<String>,
@@ -88,27 +103,31 @@ impl Policy {
         account: &str,
         op: &str,
         credential: Option<&str>,
-    ) -> Result<(), Failure> {
+    ) -> Result<Grant, Failure> {
         let Some(access) = kind_of(op) else {
             return Err(Failure::policy(format!("policy: unknown operation '{op}'")));
         };
+        let listed = |list: &[String]| list.iter().any(|a| a == op);
         match (access, who) {
-            (Access::Read, _) => Ok(()),
-            (Access::Export, Who::Person) => Ok(()),
-            (Access::Write, Who::Person) if is_account_call(op) => Ok(()),
-            (Access::Write, _) if self.allow.iter().any(|a| a == op) => Ok(()),
+            (Access::Read, _) => Ok(Grant::Allowed),
+            (Access::Export, Who::Person) => Ok(Grant::Allowed),
+            (Access::Write, Who::Person) if is_account_call(op) => Ok(Grant::Allowed),
+            (Access::Write, _) if listed(&self.allow) => Ok(Grant::Allowed),
+            // The person's own command is their approval.
+            (Access::Write, Who::Person) if listed(&self.ask) => Ok(Grant::Allowed),
+            (Access::Write, Who::Agent) if listed(&self.ask) => Ok(Grant::Ask),
             (Access::Write, _) => Err(Failure::policy(format!(
-                "policy: '{op}' changes the account and is not in [accounts.{account}.policy] allow"
+                "policy: '{op}' changes the account and is in neither [accounts.{account}.policy] allow nor ask"
             ))),
             (Access::Export, Who::Agent) => match credential {
-                Some(pair) if self.aws_roles.iter().any(|r| r == pair) => Ok(()),
+                Some(pair) if self.aws_roles.iter().any(|r| r == pair) => Ok(Grant::Allowed),
                 Some(pair) => Err(Failure::policy(format!(
                     "policy: role credentials for {pair} do not leave the sidekey daemon: add \"{pair}\" to [accounts.{account}.policy] aws_roles"
                 ))),
                 None if !is_account_call(op) => Err(Failure::policy(format!(
                     "policy: AWS role credentials of '{account}' do not leave the sidekey daemon unless the account/role pair is in [accounts.{account}.policy] aws_roles"
                 ))),
-                None if self.allow_token_export => Ok(()),
+                None if self.allow_token_export => Ok(Grant::Allowed),
                 None => Err(Failure::policy(format!(
                     "policy: raw tokens of '{account}' do not leave the sidekey daemon ([accounts.{account}.policy] allow_token_export = false)"
                 ))),
@@ -117,7 +136,12 @@ impl Policy {
     }
 
     /// [`Policy::permit`] for a service operation with its arguments.
-    pub fn permit_operation(&self, who: Who, account: &str, op: &Operation) -> Result<(), Failure> {
+    pub fn permit_operation(
+        &self,
+        who: Who,
+        account: &str,
+        op: &Operation,
+    ) -> Result<Grant, Failure> {
         self.permit(who, account, op.info().name, op.credential().as_deref())
     }
 

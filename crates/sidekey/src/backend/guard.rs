@@ -16,18 +16,22 @@
 //! agent's side of the socket (an MCP tool argument refused in client mode) is reported to the
 //! daemon as [`Call::Refused`] and audited here like any other.
 //!
-//! Approvals (the person's yes on their phone) plug in between steps 3 and 4.
+//! 3b. **asks the person** when the policy says `ask` ([`crate::approvals::ask::obtain`]): the
+//!    call waits a bounded time for their approval of this exact action, and runs only with
+//!    one it spends; otherwise it answers pending (exit 7, with the approval's id), denied (8)
+//!    or expired (9), and nothing ran. The run's entry names the approval it spent.
 
 use super::Local;
 use crate::api::{
     LoginProgress, LoginRequest, LoginStarted, LogoutReply, OpGrant, OpReply, OpRequest, OpsReply,
     StatusReply, TokenPurpose, TokenReply,
 };
+use crate::approvals;
 use crate::audit;
 use crate::config::Account;
 use crate::error::Failure;
 use crate::ops;
-use crate::policy::Who;
+use crate::policy::{Grant, Who};
 use crate::signin::{self, Mode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -216,9 +220,25 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
                 return Err(f);
             }
             args = call.audit_args();
-            match &call {
+            let grant = match &call {
                 Call::Op(r) => a.policy.permit_operation(caller.who(), &a.name, &r.op)?,
                 other => a.policy.permit(caller.who(), &a.name, other.name(), None)?,
+            };
+            // Step 3b: what the policy leaves to the person runs only with their approval of
+            // this exact action, spent by this run.
+            if let (Grant::Ask, Call::Op(r)) = (grant, &call) {
+                let asked = approvals::ask::Asked {
+                    approval: r.approval.as_deref(),
+                    wait: r.wait.map(Duration::from_secs),
+                };
+                let ticket =
+                    approvals::ask::obtain(&local.ctx, &caller.audit_name(), a, &r.op, asked)
+                        .await?;
+                args["approval"] = json!({
+                    "id": ticket.id,
+                    "hash": ticket.hash,
+                    "by": approvals::message::clean(&ticket.decision.by, false),
+                });
             }
         }
         reached = audit::Reached::Run;
@@ -253,6 +273,15 @@ fn validate(caller: &Caller, call: &mut Call) -> Result<(), Failure> {
             // container, where no browser is: it hands out the link, finished with --paste-url.
             if matches!(caller, Caller::Api(_)) {
                 r.op.without_waiting();
+            }
+            if let Some(id) = &r.approval {
+                approvals::check_id(id)?;
+            }
+            if r.wait.is_some_and(|w| w > approvals::MAX_WAIT.as_secs()) {
+                return Err(Failure::usage(format!(
+                    "`wait` is at most {} seconds",
+                    approvals::MAX_WAIT.as_secs()
+                )));
             }
             r.op.validate()
         }
@@ -489,18 +518,26 @@ fn allowed_ops(local: &Local, who: Who) -> OpsReply {
     let ops = crate::catalog::Operation::all()
         .map(|op| {
             let info = op.info();
-            let accounts = config
-                .accounts
-                .iter()
-                .filter(|(name, a)| {
-                    a.kind == op.provider() && a.policy.permit(who, name, info.name, None).is_ok()
-                })
-                .map(|(name, _)| name.clone())
-                .collect();
+            let mut accounts = vec![];
+            let mut ask = vec![];
+            for (name, a) in &config.accounts {
+                if a.kind != op.provider() {
+                    continue;
+                }
+                match a.policy.permit(who, name, info.name, None) {
+                    Ok(Grant::Allowed) => accounts.push(name.clone()),
+                    Ok(Grant::Ask) => {
+                        accounts.push(name.clone());
+                        ask.push(name.clone());
+                    }
+                    Err(_) => {}
+                }
+            }
             OpGrant {
                 op: info.name.to_string(),
                 access: info.access,
                 accounts,
+                ask,
             }
         })
         .collect();
@@ -693,6 +730,128 @@ mod tests {
         let log = audit(&l);
         assert_eq!(log.len(), 2, "{log:?}");
         assert!(log.iter().all(|e| e["decision"] == "deny"));
+    }
+
+    fn memory_set(value: &str, approval: Option<&str>) -> Call {
+        let mut r = OpRequest::new(
+            Some("g".into()),
+            crate::catalog::Operation::Google(crate::catalog::google::GoogleOp::MemorySet {
+                key: "k".into(),
+                value: value.into(),
+            }),
+        );
+        r.approval = approval.map(str::to_owned);
+        r.wait = Some(0);
+        Call::Op(r)
+    }
+
+    fn google_local(policy: &str) -> (tempfile::TempDir, Local) {
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[accounts.g]\nprovider = \"google\"\nclient_id = \"x\"\nclient_secret = \"s\"\nflow = \"code\"\nscopes = [\"drive.appdata\"]\n[accounts.g.policy]\n{policy}"
+        );
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = Config::parse(&path, &text).unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        (dir, Local::new(Context::new(home, config), Stop::never()))
+    }
+
+    /// `ask`: the agent's write waits for the person (exit 7 with the approval's id, nothing
+    /// run); once approved, the same call with that id runs once; changed arguments need a new
+    /// approval; the person's own command needs none; a denial is exit 8.
+    #[tokio::test]
+    async fn an_ask_write_runs_once_per_approval_of_exactly_its_arguments() {
+        let (_dir, l) = google_local("ask = [\"google.memory.set\"]\n");
+        let agent = Caller::Api("api:unix");
+        let f = operate(&l, &agent, memory_set("v", None))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (f.exit, f.reason),
+            (Exit::Pending, crate::error::Reason::ApprovalPending),
+            "{}",
+            f.message
+        );
+        let id = f.approval.clone().unwrap();
+        // Asking again for the same action waits on the same request.
+        let again = operate(&l, &agent, memory_set("v", None))
+            .await
+            .unwrap_err();
+        assert_eq!(again.approval.as_deref(), Some(id.as_str()));
+        let store = crate::approvals::Store::new(&l.ctx.home);
+        let req = store.load(&id).unwrap().unwrap();
+        crate::approvals::ask::decide(&l.ctx, &req, true, "the terminal")
+            .await
+            .unwrap();
+        // Changed arguments with the approved id: a new request, and the approval is unspent.
+        let changed = operate(&l, &agent, memory_set("other", Some(&id)))
+            .await
+            .unwrap_err();
+        assert_eq!(changed.exit, Exit::Pending, "{}", changed.message);
+        assert_ne!(changed.approval.as_deref(), Some(id.as_str()));
+        assert!(
+            changed.message.contains("another action"),
+            "{}",
+            changed.message
+        );
+        // The approved action runs (here it reaches the empty vault: not signed in).
+        let ran = operate(&l, &agent, memory_set("v", Some(&id)))
+            .await
+            .unwrap_err();
+        assert_eq!(ran.exit, Exit::NotSignedIn, "{}", ran.message);
+        // Spent: it does not run a second time.
+        let twice = operate(&l, &agent, memory_set("v", Some(&id)))
+            .await
+            .unwrap_err();
+        assert_eq!(twice.exit, Exit::Policy, "{}", twice.message);
+        assert!(twice.message.contains("already used"), "{}", twice.message);
+        // The person at the terminal: their command is their approval.
+        let person = operate(&l, &Caller::Person, memory_set("p", None))
+            .await
+            .unwrap_err();
+        assert_eq!(person.exit, Exit::NotSignedIn, "{}", person.message);
+        // Denied.
+        let other = store
+            .load(changed.approval.as_deref().unwrap())
+            .unwrap()
+            .unwrap();
+        crate::approvals::ask::decide(&l.ctx, &other, false, "the terminal")
+            .await
+            .unwrap();
+        let denied = operate(&l, &agent, memory_set("other", None)).await;
+        // A denied request is not reused: asking again files a new one.
+        assert_eq!(denied.unwrap_err().exit, Exit::Pending);
+        let denied = operate(&l, &agent, memory_set("other", Some(&other.id)))
+            .await
+            .unwrap_err();
+        assert_eq!(
+            (denied.exit, denied.reason),
+            (Exit::Denied, crate::error::Reason::ApprovalDenied)
+        );
+        let log = audit(&l);
+        let events: Vec<String> = log
+            .iter()
+            .filter_map(|e| e["args"]["event"].as_str().map(str::to_owned))
+            .collect();
+        assert_eq!(
+            events,
+            ["requested", "approved", "requested", "denied", "requested"],
+            "{log:?}"
+        );
+        let run = log
+            .iter()
+            .find(|e| {
+                e["operation"] == "google.memory.set" && e["args"]["approval"]["id"] == json!(id)
+            })
+            .expect("the run names the approval it spent");
+        assert_eq!(run["args"]["approval"]["hash"], json!(req.hash));
+        assert!(
+            !serde_json::to_string(&log).unwrap().contains("\"v\""),
+            "a value reached the audit log"
+        );
+        assert!(log.iter().any(|e| e["decision"] == "ask"));
     }
 
     /// Only the guard asks the policy for a decision: a check written anywhere else would be a

@@ -212,10 +212,7 @@ async fn google_part(backend: &Backend, google: &FakeGoogle) -> Result<(), Failu
     use crate::catalog::google::GoogleOp;
     use base64::Engine;
     let run = |op: GoogleOp| {
-        let req = OpRequest {
-            account: Some("google".into()),
-            op: Operation::Google(op),
-        };
+        let req = OpRequest::new(Some("google".into()), Operation::Google(op));
         async move { backend.operate(&req).await }
     };
     println!(

@@ -6,6 +6,7 @@
 //! in `backend/local.rs` and reached through a [`crate::backend::Call`] of the guard, proxied
 //! in `backend/remote.rs`, served in `daemon/routes.rs`), and its output.
 
+mod approvals;
 mod aws;
 #[cfg(feature = "demo")]
 mod demo;
@@ -30,7 +31,7 @@ use std::path::PathBuf;
     name = "sidekey",
     version,
     about = "Auth sidecar: device-flow sign-in, an encrypted token vault, fresh tokens on demand",
-    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 not signed in / re-authentication needed, 4 sign-in declined or code expired, 5 provider or network failure (but written_unconfirmed: the change was made, do not run it again; document_changed: read the document again), 6 refused by policy. The reasons per code: README, \"Exit codes\"."
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 not signed in / re-authentication needed, 4 sign-in declined or code expired, 5 provider or network failure (but written_unconfirmed: the change was made, do not run it again; document_changed: read the document again), 6 refused by policy, 7 waiting for the person's approval (run again with --approval ID), 8 the person denied it, 9 the approval expired. The reasons per code: README, \"Exit codes\"."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -121,6 +122,8 @@ pub enum Command {
         /// A JSON document instead of text
         #[arg(long, global = true)]
         json: bool,
+        #[command(flatten)]
+        ask: AskArgs,
         #[command(subcommand)]
         cmd: ms::MsCmd,
     },
@@ -132,6 +135,8 @@ pub enum Command {
         /// A JSON document instead of text
         #[arg(long, global = true)]
         json: bool,
+        #[command(flatten)]
+        ask: AskArgs,
         #[command(subcommand)]
         cmd: google::GoogleCmd,
     },
@@ -165,6 +170,17 @@ pub enum Command {
         #[command(subcommand)]
         action: SkillsAction,
     },
+    /// The agent's requests waiting for your approval (policy `ask`); --all adds the last day's
+    Approvals {
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        json: bool,
+    },
+    /// Approve one request of the agent's (it runs once); on the machine that holds the vault
+    Approve { id: String },
+    /// Deny one request of the agent's (nothing runs); on the machine that holds the vault
+    Deny { id: String },
     /// Show the audit log
     Audit {
         /// Only entries newer than this, e.g. 30m, 24h
@@ -180,6 +196,17 @@ pub enum Command {
         #[arg(long)]
         auto_approve: bool,
     },
+}
+
+/// For a write the person approves first (`ask` in the account's policy), through the daemon.
+#[derive(clap::Args, Default, Clone)]
+pub struct AskArgs {
+    /// Wait again on this approval (the id a pending answer, exit 7, named)
+    #[arg(long, global = true, value_name = "ID")]
+    approval: Option<String>,
+    /// How long to wait for the person's decision, in seconds (at most [approvals] wait)
+    #[arg(long, global = true, value_name = "SECONDS")]
+    approval_wait: Option<u64>,
 }
 
 #[derive(Subcommand)]
@@ -245,6 +272,10 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             let backend = Backend::from_env()?.called_by(crate::backend::Caller::Mcp);
             crate::mcp::serve(backend).await
         }
+        // The person's decisions, made here, never through the daemon's API.
+        Command::Approvals { all, json } => approvals::list(all, json).await,
+        Command::Approve { id } => approvals::decide(&id, true).await,
+        Command::Deny { id } => approvals::decide(&id, false).await,
         // The log lives in the home; it needs no config.
         Command::Audit { since, json } => {
             crate::audit::show(&crate::context::default_home()?, since.as_deref(), json)
@@ -365,15 +396,21 @@ async fn run_on(backend: &Backend, command: Command) -> Result<(), Failure> {
             exec(&token, program, args, &hidden)
         }
         Command::Logout { name } => output::line(&backend.logout(&name).await?.message),
-        Command::Ms { account, json, cmd } => {
-            run_op(backend, account, json, cmd.operation()?).await
-        }
-        Command::Google { account, json, cmd } => {
-            run_op(backend, account, json, cmd.operation()?).await
-        }
+        Command::Ms {
+            account,
+            json,
+            ask,
+            cmd,
+        } => run_op(backend, account, json, ask, cmd.operation()?).await,
+        Command::Google {
+            account,
+            json,
+            ask,
+            cmd,
+        } => run_op(backend, account, json, ask, cmd.operation()?).await,
         Command::Aws { account, json, cmd } => {
             let json = json || cmd.always_json();
-            run_op(backend, account, json, cmd.operation()).await
+            run_op(backend, account, json, AskArgs::default(), cmd.operation()).await
         }
         _ => Err(Failure::internal("command dispatched twice")),
     }
@@ -384,9 +421,13 @@ async fn run_op(
     backend: &Backend,
     account: Option<String>,
     json: bool,
+    ask: AskArgs,
     op: crate::catalog::Operation,
 ) -> Result<(), Failure> {
-    output::op(&backend.operate(&OpRequest { account, op }).await?, json)
+    let mut req = OpRequest::new(account, op);
+    req.approval = ask.approval;
+    req.wait = ask.approval_wait;
+    output::op(&backend.operate(&req).await?, json)
 }
 
 /// Run `program` with the token in its environment. On Unix it replaces sidekey (`exec`), so

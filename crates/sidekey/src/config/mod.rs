@@ -6,6 +6,7 @@
 //! before the person is sent a code they cannot use.
 
 mod account;
+mod approvals;
 mod input;
 mod notify;
 mod policy;
@@ -14,6 +15,7 @@ mod services;
 mod validate;
 
 pub use account::{Account, Overrides, SignInFlow};
+pub use approvals::Approvals;
 pub use notify::{Notify, Ntfy, Telegram, Webhook};
 pub use server::Server;
 pub use services::DriveSettings;
@@ -42,6 +44,8 @@ struct RawConfig {
     #[serde(default)]
     server: RawServer,
     #[serde(default)]
+    approvals: approvals::RawApprovals,
+    #[serde(default)]
     accounts: BTreeMap<String, Spanned<RawAccount>>,
 }
 
@@ -62,6 +66,7 @@ pub struct Config {
     pub key_file: Option<PathBuf>,
     pub notify: Notify,
     pub server: Server,
+    pub approvals: Approvals,
     pub accounts: BTreeMap<String, Account>,
     /// Only from [`Config::load_lenient`] (`doctor`): why `[notify.*]` did not load (it is then
     /// left empty), so the rest can still be checked.
@@ -152,6 +157,7 @@ impl Config {
             Err((s, m)) => return Err(at(s, &m)),
         };
         let server = Server::from_raw(raw.server, base);
+        let approvals = approvals::validate(raw.approvals).map_err(|(s, m)| at(s, &m))?;
         let mut accounts = BTreeMap::new();
         for (name, spanned) in raw.accounts {
             let span = spanned.span();
@@ -173,6 +179,7 @@ impl Config {
             key_file,
             notify,
             server,
+            approvals,
             accounts,
             notify_problem,
         })

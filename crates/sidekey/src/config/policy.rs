@@ -16,6 +16,7 @@ pub(super) struct RawPolicy {
     allow_token_export: Option<bool>,
     allowed_scopes: Option<Vec<String>>,
     allow: Option<Vec<Spanned<String>>>,
+    ask: Option<Vec<Spanned<String>>>,
     aws_roles: Option<Vec<Spanned<String>>>,
     show_code_to_agent: Option<bool>,
 }
@@ -33,36 +34,15 @@ pub(super) fn validate(
         Some(p) => {
             let span = p.span();
             let p = p.into_inner();
-            let mut allow = Vec::new();
-            for op in p.allow.unwrap_or_default() {
-                match crate::policy::kind_of(op.get_ref()) {
-                    Some(crate::catalog::Access::Write) => allow.push(op.get_ref().clone()),
-                    Some(kind) => {
-                        let rule = match (kind, op.get_ref().as_str()) {
-                            (crate::catalog::Access::Export, "aws.credentials") => {
-                                "is governed by aws_roles (ACCOUNT_ID/ROLE_NAME pairs)"
-                            }
-                            (crate::catalog::Access::Export, _) => {
-                                "is governed by allow_token_export"
-                            }
-                            _ => "needs no allowing (read-only)",
-                        };
-                        return Err((
-                            Some(op.span()),
-                            format!("policy allow: '{}' {rule}", op.get_ref()),
-                        ));
-                    }
-                    None => {
-                        return Err((
-                            Some(op.span()),
-                            format!(
-                                "policy allow: unknown operation '{}' (known: {})",
-                                op.get_ref(),
-                                crate::policy::known().join(", ")
-                            ),
-                        ));
-                    }
-                }
+            let allow = writes("allow", p.allow.unwrap_or_default())?;
+            let ask = writes("ask", p.ask.unwrap_or_default())?;
+            if let Some(both) = p_both(&allow, &ask) {
+                return Err((
+                    Some(span.clone()),
+                    format!(
+                        "policy: '{both}' is in both allow and ask: keep it in one (allow runs it, ask runs it after the person's approval)"
+                    ),
+                ));
             }
             // The ceiling is written like `scopes` (short Google names, Microsoft's
             // offline_access implied) and compared with them normalised the same way.
@@ -80,9 +60,49 @@ pub(super) fn validate(
                 allow_token_export: p.allow_token_export.unwrap_or(false),
                 allowed_scopes,
                 allow,
+                ask,
                 aws_roles,
                 show_code_to_agent: p.show_code_to_agent.unwrap_or(false),
             }
         }
     })
+}
+
+/// The first operation listed in both `allow` and `ask`.
+fn p_both(allow: &[String], ask: &[String]) -> Option<String> {
+    allow.iter().find(|a| ask.contains(a)).cloned()
+}
+
+/// The operations of `allow` or `ask` (`key`): each must be a known write.
+fn writes(key: &str, listed: Vec<Spanned<String>>) -> Result<Vec<String>, Located> {
+    let mut out = Vec::new();
+    for op in listed {
+        match crate::policy::kind_of(op.get_ref()) {
+            Some(crate::catalog::Access::Write) => out.push(op.get_ref().clone()),
+            Some(kind) => {
+                let rule = match (kind, op.get_ref().as_str()) {
+                    (crate::catalog::Access::Export, "aws.credentials") => {
+                        "is governed by aws_roles (ACCOUNT_ID/ROLE_NAME pairs)"
+                    }
+                    (crate::catalog::Access::Export, _) => "is governed by allow_token_export",
+                    _ => "needs no allowing (read-only)",
+                };
+                return Err((
+                    Some(op.span()),
+                    format!("policy {key}: '{}' {rule}", op.get_ref()),
+                ));
+            }
+            None => {
+                return Err((
+                    Some(op.span()),
+                    format!(
+                        "policy {key}: unknown operation '{}' (known: {})",
+                        op.get_ref(),
+                        crate::policy::known().join(", ")
+                    ),
+                ));
+            }
+        }
+    }
+    Ok(out)
 }

@@ -65,7 +65,10 @@ impl IntoResponse for Failure {
                 Exit::NotSignedIn => StatusCode::CONFLICT,
                 Exit::Declined => StatusCode::GONE,
                 Exit::Provider => StatusCode::BAD_GATEWAY,
-                Exit::Policy => StatusCode::FORBIDDEN,
+                Exit::Policy | Exit::Denied => StatusCode::FORBIDDEN,
+                // Nothing ran: the answer names the approval to wait on again.
+                Exit::Pending => StatusCode::CONFLICT,
+                Exit::ApprovalExpired => StatusCode::GONE,
                 Exit::Ok | Exit::Internal => StatusCode::INTERNAL_SERVER_ERROR,
             }
         };
