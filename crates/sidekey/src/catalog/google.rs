@@ -45,6 +45,15 @@ impl Default for Edit {
     }
 }
 
+/// How many bytes `b64` decodes to (padding and whitespace not counted), without decoding it.
+fn decoded_len(b64: &str) -> u64 {
+    let n = b64
+        .bytes()
+        .filter(|b| !b.is_ascii_whitespace() && *b != b'=')
+        .count() as u64;
+    n * 3 / 4
+}
+
 /// The Google operations. The tag is the audit and policy name.
 #[derive(
     Serialize, Deserialize, Debug, Clone, PartialEq, strum::EnumIter, schemars::JsonSchema,
@@ -129,7 +138,40 @@ impl GoogleOp {
     /// What the person reads before approving it (times in `zone`): see
     /// [`super::Description`]. Reads are never asked about; they say only what they are.
     pub fn describe(&self, _zone: &jiff::tz::TimeZone) -> super::Description {
-        super::Description::new(self.info().summary)
+        use super::{Description, first_lines, human_size};
+        match self {
+            GoogleOp::InboxAdd {
+                name,
+                mime_type,
+                content_base64,
+            } => Description::new("Upload a file to the agent's Drive inbox")
+                .with("File", name.as_str())
+                .with("Type", mime_type.as_str())
+                .with("Size", human_size(decoded_len(content_base64))),
+            GoogleOp::DocsCreate { title, markdown } => {
+                Description::new("Create a Google Doc in the inbox folder")
+                    .with("Title", title.as_str())
+                    .with("Text", first_lines(markdown, 3, 300))
+            }
+            GoogleOp::DocsRevise { id, edit } => {
+                let d = Description::new("Revise a Google Doc").with("Document", id.as_str());
+                match edit {
+                    Edit::ReplaceAll { find, replace } => d
+                        .with("Replace every", first_lines(find, 2, 150))
+                        .with("With", first_lines(replace, 2, 150)),
+                    Edit::Append { text } => d.with("Append", first_lines(text, 3, 300)),
+                    Edit::ReplaceBody { text } => d
+                        .with("Replace the whole text with", first_lines(text, 3, 300)),
+                }
+            }
+            GoogleOp::MemorySet { key, value } => Description::new("Store a memory value")
+                .with("Key", key.as_str())
+                .with("Value", first_lines(value, 3, 300)),
+            GoogleOp::MemoryDelete { key } => {
+                Description::new("Forget a memory value").with("Key", key.as_str())
+            }
+            _ => Description::new(self.info().summary),
+        }
     }
 
     pub fn info(&self) -> &'static OpInfo {

@@ -307,6 +307,23 @@ pub fn parse_timezone(name: &str) -> Result<jiff::tz::TimeZone, Failure> {
 mod tests {
     use super::*;
 
+    /// Every write says more than its summary: the person approves what they can read.
+    #[test]
+    fn every_write_describes_its_arguments() {
+        let zone = jiff::tz::TimeZone::UTC;
+        for op in Operation::all().filter(|o| o.info().access == Access::Write) {
+            let d = op.describe(&zone);
+            assert_ne!(d.action, op.info().summary, "{} only repeats its summary", op.info().name);
+            assert!(!d.details.is_empty(), "{} names no argument", op.info().name);
+        }
+        assert_eq!(first_lines("a\nb\nc\nd", 2, 100), "a\nb…");
+        assert_eq!(first_lines("short", 3, 100), "short");
+        assert_eq!(first_lines(&"x".repeat(50), 3, 10), format!("{}…", "x".repeat(10)));
+        assert_eq!(human_size(812), "812 bytes");
+        assert_eq!(human_size(3_400), "3.4 KB");
+        assert_eq!(human_size(4_000_000), "4.0 MB");
+    }
+
     #[test]
     fn names_are_unique_and_match_the_wire_tag() {
         let mut seen = std::collections::HashSet::new();

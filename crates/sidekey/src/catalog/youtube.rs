@@ -54,6 +54,15 @@ impl Privacy {
     pub fn name(self) -> &'static str {
         self.wire().as_str()
     }
+
+    /// Who may see it, in the person's words.
+    pub fn describe(self) -> &'static str {
+        match self {
+            Privacy::Private => "only you (private)",
+            Privacy::Unlisted => "anyone with the link (unlisted)",
+            Privacy::Public => "everyone (public)",
+        }
+    }
 }
 
 /// What a search looks for.
@@ -191,7 +200,39 @@ impl YouTubeOp {
     /// What the person reads before approving it (times in `zone`): see
     /// [`super::Description`]. Reads are never asked about; they say only what they are.
     pub fn describe(&self, _zone: &jiff::tz::TimeZone) -> super::Description {
-        super::Description::new(self.info().summary)
+        use super::{Description, first_lines};
+        match self {
+            YouTubeOp::PlaylistCreate {
+                title,
+                description,
+                privacy,
+            } => {
+                let d = Description::new("Create a YouTube playlist")
+                    .with("Title", title.as_str())
+                    .with("Visible to", privacy.describe());
+                match description {
+                    Some(text) => d.with("Description", first_lines(text, 3, 300)),
+                    None => d,
+                }
+            }
+            YouTubeOp::PlaylistAdd { playlist, video } => {
+                Description::new("Add a video to a YouTube playlist")
+                    .with("Playlist", playlist.as_str())
+                    .with("Video", video.as_str())
+            }
+            YouTubeOp::PlaylistRemove { target } => match target {
+                RemoveTarget::Item { id } => {
+                    Description::new("Remove an entry from a YouTube playlist")
+                        .with("Entry", id.as_str())
+                }
+                RemoveTarget::Video { playlist, video } => {
+                    Description::new("Remove every entry of a video from a YouTube playlist")
+                        .with("Playlist", playlist.as_str())
+                        .with("Video", video.as_str())
+                }
+            },
+            _ => Description::new(self.info().summary),
+        }
     }
 
     pub fn info(&self) -> &'static OpInfo {
