@@ -162,7 +162,10 @@ impl<'a> Bot<'a> {
         let secs = wait.as_secs().min(50);
         self.call(
             "getUpdates",
-            json!({ "offset": offset, "timeout": secs, "allowed_updates": ["message"] }),
+            // Both kinds, always: Telegram keeps this setting for the bot, and a poll asking
+            // for messages only would make it drop approval presses until the next poll that
+            // asks for them (docs/telegram.md, "Approvals: buttons and one poller").
+            json!({ "offset": offset, "timeout": secs, "allowed_updates": ["message", "callback_query"] }),
             Duration::from_secs(secs + 15),
         )
         .await

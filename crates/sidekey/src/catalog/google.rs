@@ -160,8 +160,9 @@ impl GoogleOp {
                         .with("Replace every", first_lines(find, 2, 150))
                         .with("With", first_lines(replace, 2, 150)),
                     Edit::Append { text } => d.with("Append", first_lines(text, 3, 300)),
-                    Edit::ReplaceBody { text } => d
-                        .with("Replace the whole text with", first_lines(text, 3, 300)),
+                    Edit::ReplaceBody { text } => {
+                        d.with("Replace the whole text with", first_lines(text, 3, 300))
+                    }
                 }
             }
             GoogleOp::MemorySet { key, value } => Description::new("Store a memory value")

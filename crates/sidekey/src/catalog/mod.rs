@@ -313,12 +313,24 @@ mod tests {
         let zone = jiff::tz::TimeZone::UTC;
         for op in Operation::all().filter(|o| o.info().access == Access::Write) {
             let d = op.describe(&zone);
-            assert_ne!(d.action, op.info().summary, "{} only repeats its summary", op.info().name);
-            assert!(!d.details.is_empty(), "{} names no argument", op.info().name);
+            assert_ne!(
+                d.action,
+                op.info().summary,
+                "{} only repeats its summary",
+                op.info().name
+            );
+            assert!(
+                !d.details.is_empty(),
+                "{} names no argument",
+                op.info().name
+            );
         }
         assert_eq!(first_lines("a\nb\nc\nd", 2, 100), "a\nb…");
         assert_eq!(first_lines("short", 3, 100), "short");
-        assert_eq!(first_lines(&"x".repeat(50), 3, 10), format!("{}…", "x".repeat(10)));
+        assert_eq!(
+            first_lines(&"x".repeat(50), 3, 10),
+            format!("{}…", "x".repeat(10))
+        );
         assert_eq!(human_size(812), "812 bytes");
         assert_eq!(human_size(3_400), "3.4 KB");
         assert_eq!(human_size(4_000_000), "4.0 MB");
