@@ -282,6 +282,93 @@ pub async fn show_outcome(ctx: &Context, req: &Request, outcome: &str) {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::approvals::ask::{Asked, obtain};
+    use crate::catalog::Operation;
+    use crate::catalog::google::GoogleOp;
+    use crate::config::Config;
+
+    fn until(what: &str, mut done: impl FnMut() -> bool) {
+        let end = std::time::Instant::now() + Duration::from_secs(10);
+        while !done() {
+            assert!(
+                std::time::Instant::now() < end,
+                "timed out waiting for {what}"
+            );
+            std::thread::sleep(Duration::from_millis(10));
+        }
+    }
+
+    /// The whole loop in one process: the request reaches the phone with its buttons, a press
+    /// by someone else in the chat is refused and answered, the approver's press lets the
+    /// waiting call through, and the message then says who decided, without buttons.
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_press_on_the_phone_lets_the_waiting_call_run() {
+        let tg = sidekey_testkit::FakeTelegram::start("123:TESTTOKEN");
+        tg.user_with_username_sends(42, "Alice", "alice", "/start");
+        let dir = tempfile::tempdir().unwrap();
+        let text = format!(
+            "[notify.telegram]\nbot_token = \"123:TESTTOKEN\"\nchat_id = 42\napi_base = \"{}\"\n[accounts.g]\nprovider = \"google\"\nclient_id = \"x\"\nclient_secret = \"s\"\n[accounts.g.policy]\nask = [\"google.memory.delete\"]\n",
+            tg.api_base()
+        );
+        let path = dir.path().join("config.toml");
+        std::fs::write(&path, &text).unwrap();
+        let config = Config::parse(&path, &text).unwrap();
+        let home = dir.path().join("home");
+        std::fs::create_dir_all(&home).unwrap();
+        let ctx = Arc::new(Context::new(home, config));
+        let op = Operation::Google(GoogleOp::MemoryDelete {
+            key: "<b>k</b>".into(),
+        });
+        let waiting = {
+            let ctx = ctx.clone();
+            tokio::spawn(async move {
+                let account = ctx.config.account("g").unwrap().clone();
+                let asked = Asked {
+                    approval: None,
+                    wait: Some(Duration::from_secs(20)),
+                };
+                obtain(&ctx, "api:unix", &account, &op, asked).await
+            })
+        };
+        until("the message with buttons", || {
+            tg.messages()
+                .iter()
+                .any(|m| !tg.buttons(m.message_id).is_empty())
+        });
+        let msg = tg.messages().into_iter().last().unwrap();
+        assert!(msg.text.contains("Forget a memory value"), "{}", msg.text);
+        assert!(
+            msg.text.contains("<b>Key:</b> &lt;b&gt;k&lt;/b&gt;"),
+            "the key is escaped: {}",
+            msg.text
+        );
+        // Someone else in the chat (a group member, say) cannot decide.
+        let mallory = tg.press_label(msg.message_id, "✅ Approve", 99, Some("mallory"));
+        if mallory.is_ok() {
+            until("the refusal's answer", || {
+                tg.answers()
+                    .iter()
+                    .any(|a| a.text.as_deref().unwrap_or("").contains("Only the person"))
+            });
+        }
+        tg.press_label(msg.message_id, "✅ Approve", 42, Some("alice"))
+            .unwrap();
+        let ticket = waiting.await.unwrap().unwrap();
+        assert!(
+            ticket.decision.by.contains("@alice"),
+            "{}",
+            ticket.decision.by
+        );
+        until("the edit", || {
+            tg.edits()
+                .iter()
+                .any(|e| e.text.contains("Approved by @alice"))
+        });
+        assert!(tg.buttons(msg.message_id).is_empty(), "the buttons stayed");
+        let log = std::fs::read_to_string(ctx.home.join("audit.log")).unwrap();
+        assert!(!log.contains("TESTTOKEN"), "{log}");
+        assert!(log.contains("\"approved\""), "{log}");
+    }
 
     #[test]
     fn button_data_is_ours_or_ignored() {
