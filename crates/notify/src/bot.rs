@@ -7,13 +7,15 @@
 //! only for a few minutes, and only on a bot of sidekey's own; the sign-in messages never poll
 //! (docs/telegram.md, "One poller per bot").
 //!
-//! Replies use Telegram's envelope `{ok, result, description, error_code}`. No call is retried:
-//! the person is at the terminal and sees the answer. The token sits in the URL path, so an
-//! error names at most the API's origin, and every message is scrubbed of the token besides.
+//! Replies use Telegram's envelope `{ok, result, description, error_code}`. These calls are not
+//! retried: the person is at the terminal and sees the answer. (The approval calls in
+//! [`crate::approval`] that change the chat are, like the sign-in messages.) The token sits in
+//! the URL path, so an error names at most the API's origin, and every message is scrubbed of
+//! the token besides.
 
-use crate::http::{self, Reply};
+use crate::http::{self, Reply, Verdict};
 use crate::text::{one_line, scrub};
-use crate::{RetryPolicy, TelegramConfig};
+use crate::{RetryPolicy, TelegramConfig, telegram};
 use serde::Deserialize;
 use serde::de::DeserializeOwned;
 use serde_json::{Value, json};
@@ -106,7 +108,9 @@ impl fmt::Display for BotError {
 /// One bot, reached at `api_base` (default `https://api.telegram.org`).
 pub struct Bot<'a> {
     client: &'a reqwest::Client,
-    cfg: &'a TelegramConfig,
+    pub(crate) cfg: &'a TelegramConfig,
+    /// For the calls that are retried ([`Bot::with_retry_policy`]).
+    policy: RetryPolicy,
 }
 
 #[derive(Deserialize)]
@@ -121,7 +125,19 @@ struct Envelope {
 impl<'a> Bot<'a> {
     /// `cfg.chat_id` may be empty (the set-up does not know it yet).
     pub fn new(client: &'a reqwest::Client, cfg: &'a TelegramConfig) -> Bot<'a> {
-        Bot { client, cfg }
+        Bot {
+            client,
+            cfg,
+            policy: RetryPolicy::default(),
+        }
+    }
+
+    /// Replaces the default [`RetryPolicy`] of the calls that are retried (sending and editing
+    /// an approval message, [`crate::approval`]): 429 waits `retry_after`, 5xx and transport
+    /// errors back off, exactly as the sign-in messages do.
+    pub fn with_retry_policy(mut self, policy: RetryPolicy) -> Bot<'a> {
+        self.policy = policy;
+        self
     }
 
     /// `getMe`: whether the token is a bot's, and which.
@@ -146,13 +162,17 @@ impl<'a> Bot<'a> {
         let secs = wait.as_secs().min(50);
         self.call(
             "getUpdates",
-            json!({ "offset": offset, "timeout": secs, "allowed_updates": ["message"] }),
+            // Both kinds, always: Telegram keeps this setting for the bot, and a poll asking
+            // for messages only would make it drop approval presses until the next poll that
+            // asks for them (docs/telegram.md, "Approvals: buttons and one poller").
+            json!({ "offset": offset, "timeout": secs, "allowed_updates": ["message", "callback_query"] }),
             Duration::from_secs(secs + 15),
         )
         .await
     }
 
-    async fn call<T: DeserializeOwned>(
+    /// One attempt at `method`, given `timeout` in all (a long poll's wait included).
+    pub(crate) async fn call<T: DeserializeOwned>(
         &self,
         method: &str,
         body: Value,
@@ -166,11 +186,50 @@ impl<'a> Bot<'a> {
             ..RetryPolicy::default()
         };
         let deadline = http::deadline(&policy);
-        let secret = [self.cfg.bot_token.as_str()];
         let reply = http::attempt(self.client.post(&url).json(&body), &policy, deadline)
             .await
-            .map_err(|e| BotError::Unreachable(scrub(&one_line(&e, 300), &secret)))?;
-        judge(&reply).map_err(|e| match e {
+            .map_err(|e| self.scrubbed(BotError::Unreachable(one_line(&e, 300))))?;
+        judge(&reply).map_err(|e| self.scrubbed(e))
+    }
+
+    /// `method` under the bot's [`RetryPolicy`]: retried when the sign-in messages would be
+    /// (429 after `retry_after`, 5xx and transport errors with backoff), then judged as any
+    /// Bot API answer. Giving up is [`BotError::Unreachable`], saying how often it was tried.
+    pub(crate) async fn call_retrying<T: DeserializeOwned>(
+        &self,
+        method: &str,
+        body: Value,
+    ) -> Result<T, BotError> {
+        let base = check(self.cfg)?;
+        let url = format!("{base}/bot{}/{method}", self.cfg.bot_token.trim());
+        let policy = &self.policy;
+        let deadline = http::deadline(policy);
+        let reply = http::with_retries(
+            "Telegram",
+            policy,
+            policy.attempts,
+            deadline,
+            || http::attempt(self.client.post(&url).json(&body), policy, deadline),
+            // Only whether to try again comes from the sign-in messages' judgement; what a final
+            // answer means (401, 409, a refusal) is this module's.
+            |reply| match telegram::judge(reply) {
+                retry @ Verdict::Retry { .. } => retry,
+                _ => Verdict::Done,
+            },
+        )
+        .await
+        .map_err(|e| {
+            let e = e.strip_prefix("Telegram: ").unwrap_or(&e);
+            self.scrubbed(BotError::Unreachable(one_line(e, 300)))
+        })?;
+        judge(&reply).map_err(|e| self.scrubbed(e))
+    }
+
+    /// `e` with the bot token removed from its text (a second line of defence: no error is
+    /// built from the URL in the first place).
+    fn scrubbed(&self, e: BotError) -> BotError {
+        let secret = [self.cfg.bot_token.as_str()];
+        match e {
             BotError::Unreachable(d) => BotError::Unreachable(scrub(&d, &secret)),
             BotError::Refused {
                 status,
@@ -180,8 +239,8 @@ impl<'a> Bot<'a> {
                 description: scrub(&description, &secret),
             },
             BotError::Conflict(d) => BotError::Conflict(scrub(&d, &secret)),
-            other => other,
-        })
+            BotError::Unauthorized => BotError::Unauthorized,
+        }
     }
 }
 

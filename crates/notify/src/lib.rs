@@ -12,15 +12,16 @@
 //!
 //! # Design decisions
 //!
-//! * **Plain reqwest, no bot framework.** Telegram's Bot API is two calls here
-//!   (`sendMessage`, `sendPhoto`); teloxide/frankenstein would add a second reqwest, aws-lc or
+//! * **Plain reqwest, no bot framework.** Telegram's Bot API is a handful of calls here
+//!   (`sendMessage`, `sendPhoto`; the set-up's and the approvals' few more); teloxide/frankenstein would add a second reqwest, aws-lc or
 //!   OpenSSL (see docs/dependencies.md, "Telegram: no bot framework"). The caller passes in its
 //!   [`reqwest::Client`] (rustls with the ring provider and compiled-in roots), so this crate
 //!   never builds TLS itself.
 //! * **Events only send, never `getUpdates`.** One poller per bot: OpenClaw long-polls its bot,
 //!   and a second poller makes both sides fail with HTTP 409. The chat id is configured — found
 //!   once by `sidekey telegram setup` through [`bot`], on a bot of sidekey's own
-//!   (docs/telegram.md, "One poller per bot").
+//!   (docs/telegram.md, "One poller per bot"). Approvals ([`approval`]) do poll that bot, for
+//!   button presses (docs/telegram.md, "Approvals: buttons and one poller").
 //! * **Secrets never leave in text.** The bot token sits in the Bot API's URL path, so every
 //!   transport error names only `scheme://host[:port]` ([`sidekey_net::describe_reqwest`]) and every
 //!   error string is additionally scrubbed of each configured secret. `Debug` of the configs
@@ -42,6 +43,7 @@
 use std::fmt;
 use std::time::Duration;
 
+pub mod approval;
 pub mod bot;
 mod http;
 mod ntfy;
@@ -200,7 +202,8 @@ pub struct User {
     pub email: Option<String>,
 }
 
-/// A Telegram bot that may *send* to one chat (it never reads updates).
+/// A Telegram bot that sends to one chat. Only the set-up ([`bot`]) and approvals ([`approval`])
+/// read its updates, and only on a bot of sidekey's own.
 #[derive(Clone)]
 pub struct TelegramConfig {
     /// Secret: never printed.

@@ -184,7 +184,10 @@ struct Parameters {
     retry_after: Option<u64>,
 }
 
-fn judge(reply: &Reply) -> Verdict {
+/// A Bot API reply as the retry loop sees it: done, worth another try (429 after `retry_after`,
+/// 5xx) or a failure in Telegram's words. The approval calls take only the retry decision from
+/// it ([`crate::bot`]).
+pub(crate) fn judge(reply: &Reply) -> Verdict {
     let env = serde_json::from_slice::<Envelope>(&reply.body).ok();
     let description = env
         .as_ref()

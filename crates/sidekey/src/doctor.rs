@@ -175,6 +175,7 @@ pub async fn run() -> Result<(), Failure> {
         r.warn("clock: no provider answered with a Date header to compare against");
     }
     telegram(&ctx, &mut r).await;
+    approvals(&ctx, &mut r);
     match r.worst {
         None => Ok(()),
         Some(exit) => Err(Failure::new(
@@ -258,6 +259,48 @@ async fn telegram(ctx: &Context, r: &mut Report) {
         Err(e) => {
             let f = crate::error::telegram_failure(e, Some(&username));
             r.fail(f.exit, format!("telegram: {}", f.message));
+        }
+    }
+}
+
+/// Who can answer the writes under `ask`: without a Telegram channel only the terminal, and in a
+/// group chat nobody until `[approvals] telegram_approvers` names them.
+fn approvals(ctx: &Context, r: &mut Report) {
+    let asking: Vec<&str> = ctx
+        .config
+        .accounts
+        .values()
+        .filter(|a| !a.policy.ask.is_empty())
+        .map(|a| a.name.as_str())
+        .collect();
+    if asking.is_empty() {
+        return;
+    }
+    let which = asking.join(", ");
+    match &ctx.config.notify.telegram {
+        None => r.warn(format!(
+            "approvals: {which} ask for your approval, and no Telegram channel is set: approve at the terminal (`sidekey approvals`), or run `sidekey telegram setup`"
+        )),
+        Some(t) => {
+            let approvers = ctx.config.approvals.approvers(Some(&t.chat_id));
+            if approvers.is_empty() {
+                r.fail(
+                    Exit::Usage,
+                    format!(
+                        "approvals: chat {} is a group and [approvals] telegram_approvers is empty: nobody's press would count; list your Telegram user id there",
+                        t.chat_id
+                    ),
+                );
+            } else {
+                r.ok(format!(
+                    "approvals: {which} ask on Telegram; presses count from user id(s) {}",
+                    approvers
+                        .iter()
+                        .map(i64::to_string)
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ));
+            }
         }
     }
 }

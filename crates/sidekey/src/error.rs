@@ -392,10 +392,10 @@ mod tests {
     #[test]
     fn exit_codes_are_the_contract() {
         let codes: Vec<u8> = Exit::ALL.iter().map(|e| e.code()).collect();
-        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6]);
-        assert_eq!(Exit::from(9), Exit::Internal);
+        assert_eq!(codes, [0, 1, 2, 3, 4, 5, 6, 7, 8, 9]);
+        assert_eq!(Exit::from(12), Exit::Internal);
         let newer: Failure = serde_json::from_str(
-            r#"{"exit_code": 9, "reason": "aws_throttled", "message": "from a newer daemon"}"#,
+            r#"{"exit_code": 12, "reason": "aws_throttled", "message": "from a newer daemon"}"#,
         )
         .unwrap();
         assert_eq!((newer.exit, newer.reason), (Exit::Internal, Reason::Other));

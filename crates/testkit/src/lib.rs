@@ -70,7 +70,10 @@ pub use graph::{
     FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
     GraphOptions, GraphRequest,
 };
-pub use telegram::{FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto, TgFault};
+pub use telegram::{
+    CallbackAnswer, EditedMessage, FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto,
+    TgFault,
+};
 pub use trust::{TokenGrant, TokenStatus, TokenVerifier};
 pub use youtube::{FakePlaylist, FakeVideo, FakeYouTube, YouTubeOptions, YouTubeRequest};
 

@@ -2,7 +2,9 @@
 //! [`crate::telegram::FakeTelegram`] accepted (`GET /phone` on the fake).
 //!
 //! Each accepted `sendMessage` becomes a chat bubble and each `sendPhoto` a bubble with its image
-//! and caption, in `message_id` order. The texts are the ones sidekey's relay sent — produced by
+//! and caption, in `message_id` order. A message shows its latest text (`editMessageText`, marked
+//! "edited" as Telegram's apps do) and, under it, the buttons of its inline keyboard: each a
+//! plain form `POST` to `/phone/press` (no script), pressed as the person of the private chat. The texts are the ones sidekey's relay sent — produced by
 //! the very function that builds the real Telegram message — so the page shows what a phone
 //! would. They are rendered safely: with `parse_mode=HTML` the text is read with the fake's own
 //! (strict) Telegram HTML parser, every character is escaped again, and only the formatting
@@ -11,7 +13,7 @@
 //! the text is escaped as a whole. The page has no script; it reloads itself every 2 seconds so
 //! new messages show up. Telegram's rules as rendered here: docs/demo.md, "The phone page".
 
-use crate::telegram::{Piece, SentMessage, SentPhoto, walk};
+use crate::telegram::{EditedMessage, Piece, SentMessage, SentPhoto, buttons, walk};
 use base64::Engine;
 
 /// HTML-escapes one character into `out` (text and double-quoted attribute values alike).
@@ -163,19 +165,61 @@ main{padding:12px 10px 18px;min-height:420px}\
 .bubble blockquote{margin:4px 0;padding-left:8px;border-left:3px solid #517da2}\
 .photo{padding:4px}.photo img{display:block;width:100%;max-width:300px;height:auto;border-radius:10px;image-rendering:pixelated}\
 .caption{padding:6px 7px 2px}\
+.keyboard{margin:-6px 40px 10px 0}.keyboard form{margin:0}.row{display:flex;gap:4px;margin-top:4px}\
+.row button{flex:1;border:0;border-radius:8px;padding:7px 6px;background:rgba(0,0,0,.22);color:#fff;font:inherit;font-weight:600;cursor:pointer}\
+.edited{display:block;text-align:right;font-size:11px;color:#8a9;white-space:normal}\
 .empty{color:#234;background:rgba(255,255,255,.6);border-radius:10px;padding:10px;text-align:center}\
 .note{max-width:420px;margin:0 auto 20px;color:#445;font-size:13px;padding:0 10px}";
 
-/// The whole page: every accepted message and photo, in the order the chat shows them.
-pub fn page(messages: &[SentMessage], photos: &[SentPhoto]) -> String {
+/// The buttons of a message's inline keyboard: one form, a submit button per button.
+fn keyboard(message_id: i64, rows: &[Vec<(String, String)>]) -> String {
+    if rows.is_empty() {
+        return String::new();
+    }
+    let mut out = format!(
+        "<div class=\"keyboard\"><form method=\"post\" action=\"/phone/press\">\
+<input type=\"hidden\" name=\"message_id\" value=\"{message_id}\">"
+    );
+    for row in rows {
+        out.push_str("<div class=\"row\">");
+        for (label, data) in row {
+            out.push_str(&format!(
+                "<button type=\"submit\" name=\"data\" value=\"{}\">{}</button>",
+                escaped(data),
+                escaped(label)
+            ));
+        }
+        out.push_str("</div>");
+    }
+    out.push_str("</form></div>\n");
+    out
+}
+
+/// The whole page: every accepted message (as its latest edit shows it, with its buttons) and
+/// photo, in the order the chat shows them.
+pub fn page(messages: &[SentMessage], edits: &[EditedMessage], photos: &[SentPhoto]) -> String {
     let mut bubbles: Vec<(i64, String)> = Vec::new();
     for m in messages {
+        let edit = edits
+            .iter()
+            .rev()
+            .find(|e| e.message_id == m.message_id && e.chat_id == m.chat_id);
+        let (text, parse_mode, markup) = match edit {
+            Some(e) => (&e.text, e.parse_mode.as_deref(), e.reply_markup.as_ref()),
+            None => (&m.text, m.parse_mode.as_deref(), m.reply_markup.as_ref()),
+        };
+        let mark = if edit.is_some() {
+            "<small class=\"edited\">edited</small>"
+        } else {
+            ""
+        };
         bubbles.push((
             m.message_id,
             format!(
-                "<div class=\"bubble message\" id=\"msg-{}\">{}</div>\n",
+                "<div class=\"bubble message\" id=\"msg-{}\">{}{mark}</div>\n{}",
                 m.message_id,
-                render(&m.text, m.parse_mode.as_deref())
+                render(text, parse_mode),
+                keyboard(m.message_id, &buttons::rows(markup))
             ),
         ));
     }

@@ -16,6 +16,12 @@
 //! `timeout` like the Bot API, knows the chats that talked to it (`getChat`), and answers 409
 //! when another poller holds the bot ([`FakeTelegram::polled_by_another`]).
 //!
+//! Approvals add inline keyboards: `sendMessage` and `editMessageText` validate `reply_markup`
+//! as Telegram does, a person presses a button ([`FakeTelegram::press`]) and the bot receives a
+//! `callback_query` update, answers it (`answerCallbackQuery`, once, within a short window) and
+//! edits the message. The rules are in the [`buttons`] module and docs/telegram.md, "Approvals:
+//! buttons and one poller".
+//!
 //! # Strictness
 //!
 //! The HTML check follows Telegram's *documented* rules: only the supported tags, properly
@@ -33,6 +39,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
+use std::time::Duration;
 
 use crate::running::{Bound, Running};
 use axum::Router;
@@ -41,6 +48,9 @@ use axum::extract::{Request, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
+
+pub mod buttons;
+pub use buttons::{CallbackAnswer, EditedMessage};
 
 /// Telegram accepts uploads up to 10 MB for photos (50 MB for other files).
 const MAX_BODY: usize = 20 * 1024 * 1024;
@@ -86,6 +96,10 @@ pub struct SentMessage {
     /// As sent (with markup), not the parsed text.
     pub text: String,
     pub parse_mode: Option<String>,
+    /// The inline keyboard sent with it (`{"inline_keyboard": [[{"text", "callback_data"}…]…]}`,
+    /// validated as Telegram does), `None` without one. Edits may change or remove it later:
+    /// [`FakeTelegram::buttons`] says what the message shows now.
+    pub reply_markup: Option<Value>,
     /// All parameters as a JSON object (strings as sent; JSON bodies as they were).
     pub raw: Value,
 }
@@ -126,11 +140,25 @@ struct TgState {
     username: Option<String>,
     /// A second poller holds the bot: every `getUpdates` answers 409.
     other_poller: bool,
+    /// A webhook is set on the bot: every `getUpdates` answers 409 (the webhook's words).
+    webhook: bool,
+    /// Counts `getUpdates` calls: a waiting call whose number is no longer the latest was
+    /// terminated by a newer one (409, as Telegram answers the older of two pollers).
+    poll_gen: u64,
+    /// The update types the bot receives (`getUpdates`' `allowed_updates`, kept until the next
+    /// call that gives it); `None`: Telegram's default.
+    allowed_updates: Option<Vec<String>>,
+    /// The inline keyboards, callback queries, answers and edits of the approval buttons.
+    buttons: buttons::ButtonState,
 }
 
 struct TgShared {
     token: String,
+    /// `http://127.0.0.1:PORT`: the phone page accepts presses only from itself.
+    base: String,
     state: Mutex<TgState>,
+    /// Wakes a waiting `getUpdates` (a new update, a second poller, a webhook).
+    wake: tokio::sync::Notify,
 }
 
 /// A fake Bot API server for one bot token. Dropping it shuts it down.
@@ -142,9 +170,12 @@ pub struct FakeTelegram {
 impl FakeTelegram {
     /// Starts on 127.0.0.1:0; only `bot_token` is accepted.
     pub fn start(bot_token: &str) -> FakeTelegram {
+        let bound = Bound::loopback();
         let shared = Arc::new(TgShared {
             token: bot_token.to_string(),
+            base: bound.base.clone(),
             state: Mutex::new(TgState::default()),
+            wake: tokio::sync::Notify::new(),
         });
         crate::secrets::register({
             let token = bot_token.to_string();
@@ -152,11 +183,12 @@ impl FakeTelegram {
         });
         let app = Router::new()
             .route("/phone", axum::routing::get(phone_page))
+            .route("/phone/press", axum::routing::post(buttons::phone_press))
             .fallback(tg_handle)
             .with_state(shared.clone());
         FakeTelegram {
             shared,
-            server: Bound::loopback().serve("fake-telegram", app),
+            server: bound.serve("fake-telegram", app),
         }
     }
 
@@ -244,27 +276,65 @@ impl FakeTelegram {
 
     /// A message in `chat` from `from`: an update for `getUpdates`, and a chat `getChat` knows.
     fn message(&self, chat: Value, from: Value, text: &str) {
-        let mut st = lock(&self.shared.state);
-        st.next_update_id += 1;
-        let update_id = 700_000_000 + st.next_update_id;
-        st.chats
-            .get_or_insert_with(HashMap::new)
-            .insert(chat["id"].to_string(), chat.clone());
-        let message = json!({
-            "message_id": st.next_update_id,
-            "from": from,
-            "chat": chat,
-            "date": unix_now(),
-            "text": text,
-        });
-        st.updates
-            .push(json!({ "update_id": update_id, "message": message }));
+        {
+            let mut st = lock(&self.shared.state);
+            // One counter for the chat's messages, the person's and the bot's alike.
+            st.next_message_id += 1;
+            let message_id = st.next_message_id;
+            st.chats
+                .get_or_insert_with(HashMap::new)
+                .insert(chat["id"].to_string(), chat.clone());
+            let message = json!({
+                "message_id": message_id,
+                "from": from,
+                "chat": chat,
+                "date": unix_now(),
+                "text": text,
+            });
+            st.queue_update("message", message);
+        }
+        self.shared.wake.notify_waiters();
     }
 
     /// Another process long-polls this bot (OpenClaw, say): every `getUpdates` answers Telegram's
-    /// 409 `Conflict: terminated by other getUpdates request; …`.
+    /// 409 `Conflict: terminated by other getUpdates request; …`, a waiting one at once.
     pub fn polled_by_another(&self) {
         lock(&self.shared.state).other_poller = true;
+        self.shared.wake.notify_waiters();
+    }
+
+    /// A webhook is set on the bot: every `getUpdates` answers Telegram's 409 `Conflict: can't
+    /// use getUpdates method while webhook is active; …`, a waiting one at once.
+    pub fn webhook_set(&self) {
+        lock(&self.shared.state).webhook = true;
+        self.shared.wake.notify_waiters();
+    }
+}
+
+impl TgState {
+    /// Queues an update of `kind` (`message`, `callback_query`) carrying `object`, unless the
+    /// bot's `allowed_updates` leaves that kind out: Telegram then never stores it (the setting
+    /// applies to updates created after the call that set it). Returns whether it was queued.
+    fn queue_update(&mut self, kind: &str, object: Value) -> bool {
+        let allowed = match self.allowed_updates.as_deref() {
+            // Telegram's default (and an empty list): every kind but chat_member,
+            // message_reaction and message_reaction_count.
+            None | Some([]) => !matches!(
+                kind,
+                "chat_member" | "message_reaction" | "message_reaction_count"
+            ),
+            Some(list) => list.iter().any(|k| k == kind),
+        };
+        if !allowed {
+            return false;
+        }
+        self.next_update_id += 1;
+        let update_id = 700_000_000 + self.next_update_id;
+        let mut update = Map::new();
+        update.insert("update_id".into(), json!(update_id));
+        update.insert(kind.into(), object);
+        self.updates.push(Value::Object(update));
+        true
     }
 }
 
@@ -285,21 +355,25 @@ impl std::fmt::Debug for FakeTelegram {
 }
 
 async fn phone_page(State(sh): State<Arc<TgShared>>) -> Response {
-    let (messages, photos) = {
+    let (messages, edits, photos) = {
         let st = lock(&sh.state);
-        (st.messages.clone(), st.photos.clone())
+        (
+            st.messages.clone(),
+            st.buttons.edits.clone(),
+            st.photos.clone(),
+        )
     };
     let mut r = respond(
         200,
         "text/html; charset=utf-8",
-        crate::phone::page(&messages, &photos),
+        crate::phone::page(&messages, &edits, &photos),
     );
     let h = r.headers_mut();
     // Everything is inline: no script at all, images only as data: URLs.
     h.insert(
         header::CONTENT_SECURITY_POLICY,
         header::HeaderValue::from_static(
-            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'",
+            "default-src 'none'; img-src data:; style-src 'unsafe-inline'; base-uri 'none'; form-action 'self'",
         ),
     );
     h.insert(
@@ -427,55 +501,93 @@ async fn tg_handle(State(sh): State<Arc<TgShared>>, request: Request) -> Respons
         Err(e) => return sh.reject(format!("Bad Request: {e}")),
     };
     match method.to_ascii_lowercase().as_str() {
-        "getme" => {
-            let username = lock(&sh.state)
-                .username
-                .clone()
-                .unwrap_or_else(|| "fake_bot".into());
-            ok_result(json!({
-                "id": 1, "is_bot": true, "first_name": "Fake", "username": username
-            }))
-        }
+        "getme" => ok_result(bot_user(&lock(&sh.state))),
         "getupdates" => get_updates(&sh, &params).await,
         "getchat" => get_chat(&sh, &params),
         "sendmessage" => send_message(&sh, &params),
+        "editmessagetext" => buttons::edit_message_text(&sh, &params),
+        "answercallbackquery" => buttons::answer_callback_query(&sh, &params),
         "sendphoto" => send_photo(&sh, &params),
         _ => envelope_error(404, "Not Found"),
     }
 }
 
 /// `getUpdates` as the Bot API documents it: `offset` confirms (forgets) every update below it,
-/// a negative one keeps only the last `-offset`; with `timeout` > 0 the call waits up to that
-/// many seconds for an update (long polling). A second poller gets 409.
+/// a negative one keeps only the last `-offset`; `limit` (1–100, default 100) caps the answer;
+/// `allowed_updates` (a JSON list) sets which kinds of update the bot receives from now on; with
+/// `timeout` > 0 the call waits up to that many seconds for an update (long polling) and
+/// answers as soon as one arrives. 409 while another poller holds the bot or a webhook is set,
+/// and for a waiting call as soon as a newer `getUpdates` arrives (Telegram terminates the older
+/// request).
 async fn get_updates(sh: &TgShared, p: &Params) -> Response {
     let int = |name: &str| text_param(p, name).and_then(|v| v.trim().parse::<i64>().ok());
     let offset = int("offset");
+    let limit = int("limit").unwrap_or(100).clamp(1, 100) as usize;
     let timeout = int("timeout").unwrap_or(0).clamp(0, 50) as u64;
-    let until = std::time::Instant::now() + std::time::Duration::from_secs(timeout);
+    let allowed = match text_param(p, "allowed_updates").map(str::trim) {
+        None | Some("") => None,
+        Some(raw) => match serde_json::from_str::<Vec<String>>(raw) {
+            Ok(list) => Some(list),
+            Err(_) => return sh.reject("Bad Request: can't parse allowed updates".to_string()),
+        },
+    };
+    let until = tokio::time::Instant::now() + Duration::from_secs(timeout);
+    let mine = {
+        let mut st = lock(&sh.state);
+        if let Some(refusal) = poll_refusal(&st) {
+            return refusal;
+        }
+        st.poll_gen += 1;
+        if allowed.is_some() {
+            st.allowed_updates = allowed;
+        }
+        match offset {
+            Some(o) if o < 0 => {
+                let keep = o.unsigned_abs() as usize;
+                let n = st.updates.len();
+                st.updates.drain(..n.saturating_sub(keep));
+            }
+            Some(o) => st
+                .updates
+                .retain(|u| u["update_id"].as_i64().is_some_and(|id| id >= o)),
+            None => {}
+        }
+        st.poll_gen
+    };
+    // An older call still waiting is terminated by this one.
+    sh.wake.notify_waiters();
     loop {
+        // Registered before the state is read, so a wake between the two is not lost.
+        let mut woken = std::pin::pin!(sh.wake.notified());
+        woken.as_mut().enable();
         {
-            let mut st = lock(&sh.state);
-            if st.other_poller {
-                drop(st);
+            let st = lock(&sh.state);
+            if let Some(refusal) = poll_refusal(&st) {
+                return refusal;
+            }
+            if st.poll_gen != mine {
                 return fault_response(&TgFault::Status(409));
             }
-            match offset {
-                Some(o) if o < 0 => {
-                    let keep = o.unsigned_abs() as usize;
-                    let n = st.updates.len();
-                    st.updates.drain(..n.saturating_sub(keep));
-                }
-                Some(o) => st
-                    .updates
-                    .retain(|u| u["update_id"].as_i64().is_some_and(|id| id >= o)),
-                None => {}
-            }
-            if !st.updates.is_empty() || std::time::Instant::now() >= until {
-                return ok_result(Value::Array(st.updates.clone()));
+            if !st.updates.is_empty() || tokio::time::Instant::now() >= until {
+                let first: Vec<Value> = st.updates.iter().take(limit).cloned().collect();
+                return ok_result(Value::Array(first));
             }
         }
-        tokio::time::sleep(std::time::Duration::from_millis(25)).await;
+        let _ = tokio::time::timeout_at(until, woken).await;
     }
+}
+
+/// The 409 `getUpdates` gets while another process polls the bot or a webhook is set.
+fn poll_refusal(st: &TgState) -> Option<Response> {
+    if st.other_poller {
+        return Some(fault_response(&TgFault::Status(409)));
+    }
+    st.webhook.then(|| {
+        envelope_error(
+            409,
+            "Conflict: can't use getUpdates method while webhook is active; use deleteWebhook to delete the webhook first",
+        )
+    })
 }
 
 /// `getChat`: the chats that talked to the bot; any other is `Bad Request: chat not found`
@@ -571,7 +683,13 @@ fn send_message(sh: &TgShared, p: &Params) -> Response {
     if visible > MAX_TEXT {
         return sh.reject("Bad Request: message is too long".to_string());
     }
-    let id = {
+    let reply_markup = match buttons::reply_markup(p) {
+        Ok(m) => m,
+        Err(e) => return sh.reject(e),
+    };
+    let date = unix_now();
+    let shown = buttons::visible_text(text, parse_mode.as_deref());
+    let mut result = {
         let mut st = lock(&sh.state);
         st.next_message_id += 1;
         let message_id = st.next_message_id;
@@ -580,16 +698,41 @@ fn send_message(sh: &TgShared, p: &Params) -> Response {
             chat_id: chat_id.clone(),
             text: text.to_string(),
             parse_mode,
+            reply_markup: reply_markup.clone(),
             raw: raw_json(p),
         });
-        st.next_message_id
+        st.buttons.sent(message_id, date);
+        json!({
+            "message_id": message_id,
+            "from": bot_user(&st),
+            "date": date,
+            "chat": chat_json(&st, &chat_id),
+            "text": shown,
+        })
     };
-    ok_result(json!({
-        "message_id": id,
-        "date": 1_767_225_600,
-        "chat": { "id": chat_id, "type": "private" },
-        "text": text,
-    }))
+    if let Some(m) = reply_markup {
+        result["reply_markup"] = m;
+    }
+    ok_result(result)
+}
+
+/// The bot as `getMe` describes it (and as `from` of its own messages).
+fn bot_user(st: &TgState) -> Value {
+    let username = st.username.clone().unwrap_or_else(|| "fake_bot".into());
+    json!({ "id": 1, "is_bot": true, "first_name": "Fake", "username": username })
+}
+
+/// The `Chat` object of `chat_id`: what the chat told the bot about itself when it wrote, else
+/// its id (a number, as Telegram gives it; a `@channel` stays a string) and a type.
+fn chat_json(st: &TgState, chat_id: &str) -> Value {
+    if let Some(chat) = st.chats.as_ref().and_then(|c| c.get(chat_id)) {
+        return chat.clone();
+    }
+    match chat_id.parse::<i64>() {
+        Ok(n) if n < 0 => json!({ "id": n, "type": "group", "title": "Group" }),
+        Ok(n) => json!({ "id": n, "type": "private" }),
+        Err(_) => json!({ "id": chat_id, "type": "channel" }),
+    }
 }
 
 fn send_photo(sh: &TgShared, p: &Params) -> Response {
@@ -669,6 +812,8 @@ fn parse_params(query: Option<&str>, headers: &HeaderMap, body: &[u8]) -> Result
         for (k, v) in obj {
             let s = match v {
                 Value::String(s) => s,
+                // Telegram refuses a null `reply_markup` ("object expected as reply markup").
+                Value::Null if k == "reply_markup" => "null".to_string(),
                 Value::Null => continue,
                 other => other.to_string(),
             };

@@ -3,6 +3,7 @@
 
 mod common;
 
+mod approval;
 mod qr;
 mod telegram;
 mod webhook_ntfy;

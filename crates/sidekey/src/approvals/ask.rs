@@ -10,6 +10,7 @@ use crate::config::Account;
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
 use crate::time::now_unix;
+use std::sync::Arc;
 use std::time::Duration;
 
 /// What the agent sent along with an `ask` operation.
@@ -33,7 +34,7 @@ pub struct Ticket {
 /// `account`, as `agent`) and this call spent that approval. Otherwise exit 7 (pending, with the
 /// id to wait on), 8 (denied) or 9 (expired); nothing ran.
 pub async fn obtain(
-    ctx: &Context,
+    ctx: &Arc<Context>,
     agent: &str,
     account: &Account,
     op: &Operation,
@@ -96,7 +97,7 @@ pub async fn obtain(
 
 /// File a new request for the action, tell the person, and audit it as requested.
 async fn file(
-    ctx: &Context,
+    ctx: &Arc<Context>,
     store: &Store,
     agent: &str,
     account: &Account,
@@ -128,7 +129,10 @@ async fn file(
         .and_then(|v| v.load::<Record>(&account.name).ok().flatten())
         .map(|r| r.display_user());
     let expires = now + ctx.config.approvals.expires.as_secs() as i64;
-    let description = op.describe(&zone);
+    let mut description = op.describe(&zone);
+    description
+        .details
+        .extend(crate::ops::approval_details(ctx, &account.name, op).await);
     // The id is drawn when the request is filed; the message names it, so it is rendered
     // after, and the request rewritten with it.
     let mut req = store.file(Request {
@@ -250,7 +254,7 @@ pub fn remaining(req: &Request, now: i64) -> String {
 /// At the daemon's start: the requests open before it are said by name (they stay open until
 /// they expire, and their buttons work again), those that expired meanwhile are closed (audited,
 /// their messages edited). Nothing is dropped silently.
-pub async fn resume(ctx: &Context) {
+pub async fn resume(ctx: &Arc<Context>) {
     let store = Store::new(&ctx.home);
     super::telegram::settle_expired(ctx, &store).await;
     let now = now_unix();

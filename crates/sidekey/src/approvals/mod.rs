@@ -201,7 +201,61 @@ impl Store {
         self.dir.join(format!("{id}.{ext}"))
     }
 
-    fn ensure_dir(&self) -> Result<(), Failure> {
+    /// The folder itself.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// The poller's next `getUpdates` offset (0 before the first).
+    pub fn offset(&self) -> i64 {
+        std::fs::read_to_string(self.dir.join("offset"))
+            .ok()
+            .and_then(|t| t.trim().parse().ok())
+            .unwrap_or(0)
+    }
+
+    /// Keep the next offset (best effort: a lost one means a press is seen again, and a second
+    /// decision changes nothing).
+    pub fn set_offset(&self, offset: i64) {
+        let _ = self.publish_replace("offset", offset.to_string().as_bytes());
+    }
+
+    /// What the poller last heard from Telegram about another poller of the bot (409), if it
+    /// still holds.
+    pub fn conflict(&self) -> Option<String> {
+        std::fs::read_to_string(self.dir.join("conflict")).ok()
+    }
+
+    pub fn set_conflict(&self, why: &str) {
+        let _ = self.publish_replace("conflict", why.as_bytes());
+    }
+
+    pub fn clear_conflict(&self) {
+        let _ = std::fs::remove_file(self.dir.join("conflict"));
+    }
+
+    /// Write `name` whole, replacing it (a temporary file renamed over it).
+    fn publish_replace(&self, name: &str, bytes: &[u8]) -> Result<(), Failure> {
+        self.ensure_dir()?;
+        let tmp = self.dir.join(format!(".{name}.{}.tmp", random_word(8)?));
+        let done = (|| {
+            let mut f = std::fs::OpenOptions::new()
+                .write(true)
+                .create_new(true)
+                .mode(0o600)
+                .open(&tmp)?;
+            f.write_all(bytes)?;
+            f.sync_all()?;
+            std::fs::rename(&tmp, self.dir.join(name))
+        })();
+        if let Err(e) = done {
+            let _ = std::fs::remove_file(&tmp);
+            return Err(io_failure(&tmp, e));
+        }
+        Ok(())
+    }
+
+    pub(crate) fn ensure_dir(&self) -> Result<(), Failure> {
         std::fs::DirBuilder::new()
             .recursive(true)
             .mode(0o700)
@@ -257,26 +311,9 @@ impl Store {
     /// Rewrite `ID.json` in place, atomically (its message once rendered, where the Telegram
     /// message went). The id, nonce, binding and expiry never change once filed.
     pub fn rewrite(&self, req: &Request) -> Result<Request, Failure> {
-        let req = req.clone();
-        let bytes = serde_json::to_vec(&req).map_err(|e| Failure::internal(e.to_string()))?;
-        let tmp = self
-            .dir
-            .join(format!(".{}.json.{}.tmp", req.id, random_word(8)?));
-        let done = (|| {
-            let mut f = std::fs::OpenOptions::new()
-                .write(true)
-                .create_new(true)
-                .mode(0o600)
-                .open(&tmp)?;
-            f.write_all(&bytes)?;
-            f.sync_all()?;
-            std::fs::rename(&tmp, self.path(&req.id, "json"))
-        })();
-        if let Err(e) = done {
-            let _ = std::fs::remove_file(&tmp);
-            return Err(io_failure(&tmp, e));
-        }
-        Ok(req)
+        let bytes = serde_json::to_vec(req).map_err(|e| Failure::internal(e.to_string()))?;
+        self.publish_replace(&format!("{}.json", req.id), &bytes)?;
+        Ok(req.clone())
     }
 
     pub fn load(&self, id: &str) -> Result<Option<Request>, Failure> {

@@ -196,7 +196,7 @@ pub async fn serve(
         listen.map(|l| format!(" and {l}")).unwrap_or_default()
     );
     d.local.signins.resume_all();
-    crate::approvals::ask::resume(d.ctx()).await;
+    crate::approvals::ask::resume(&d.local.ctx).await;
     let refresher = tokio::spawn(refresh_loop(d.clone()));
     let saver = {
         let d = d.clone();

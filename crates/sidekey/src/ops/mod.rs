@@ -80,3 +80,22 @@ pub fn timezone(ctx: &Context, explicit: Option<&str>) -> Result<jiff::tz::TimeZ
         None => Ok(jiff::tz::TimeZone::system()),
     }
 }
+
+/// What an approval message adds to an operation's own description
+/// ([`crate::catalog::Operation::describe`]) from the service: a Google Doc's title for a
+/// revision (the agent names only its id). Best effort, within 5 seconds; nothing on failure.
+pub async fn approval_details(
+    ctx: &Context,
+    account: &str,
+    op: &crate::catalog::Operation,
+) -> Vec<(&'static str, String)> {
+    use crate::catalog::google::GoogleOp;
+    let Operation::Google(GoogleOp::DocsRevise { id, .. }) = op else {
+        return vec![];
+    };
+    let lookup = google::file_name(ctx, account, id);
+    match tokio::time::timeout(std::time::Duration::from_secs(5), lookup).await {
+        Ok(Some(title)) => vec![("Title", title)],
+        _ => vec![("Title", "(not known: check the document id)".to_string())],
+    }
+}

@@ -1,5 +1,6 @@
 //! The test kit's own integration tests, as one test binary: the fake authorization servers
-//! (`fake_idp`), the fake Bot API (`fake_telegram`), the fake Drive (`fake_google`), the fake
+//! (`fake_idp`), the fake Bot API (`fake_telegram`, its approval buttons in
+//! `fake_telegram_buttons`), the fake Drive (`fake_google`), the fake
 //! AWS portal (`fake_aws`) and the fake Graph (`fake_graph`), over real HTTP with the tiny
 //! client in `http`, which all use.
 
@@ -11,3 +12,4 @@ mod fake_graph;
 mod fake_idp;
 mod fake_services;
 mod fake_telegram;
+mod fake_telegram_buttons;

@@ -577,3 +577,42 @@ async fn revise(
         format!("\"{}\" ({id}): {what}; read back and verified", after.title),
     ))
 }
+
+/// The name of Drive file `id` as account `name` sees it, for an approval message ("Revise a
+/// Google Doc: Budget 2026"): from the picked files without a request, else one Drive
+/// `files.get` with the account's token (a picked-by-Picker file is always in the state).
+/// `None` on any failure: the message then shows the id alone.
+pub async fn file_name(ctx: &Context, name: &str, id: &str) -> Option<String> {
+    let state = load_state(ctx, name).ok()?;
+    if let Some(p) = state.picked.iter().find(|p| p.id == id) {
+        return Some(p.name.clone());
+    }
+    let account = ctx.config.account(name).ok()?;
+    let drive = Drive::new(
+        GoogleHttp::new(ctx.http().ok()?.client().clone()),
+        &account.drive.api_root,
+    );
+    let target = Target {
+        memory_key: false,
+        memory_hidden: false,
+    };
+    let called = attempt(
+        ctx,
+        name,
+        |_| Ok(()),
+        &Writes::default(),
+        |t: Secret| {
+            let drive = drive.clone();
+            async move {
+                drive
+                    .get(t.expose(), id)
+                    .await
+                    .map(|f| (json!({ "name": f.name }), String::new()))
+            }
+        },
+    )
+    .await
+    .ok()?;
+    let (value, _) = called.finish(name, &target).ok()?;
+    value["name"].as_str().map(str::to_owned)
+}
