@@ -15,7 +15,7 @@
 //! Each daemon has its own home and vault, signed in once at the fake IdP; the write's requests
 //! at the fake Google are counted (the same for every binary).
 
-use sidekey_testkit::{Dialect, FakeGoogle, FakeIdp, GoogleOptions, Options};
+use sidekey_testkit::{Dialect, FakeGoogle, FakeIdp, FakeTelegram, GoogleOptions, Options};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
@@ -402,6 +402,135 @@ fn allowed_write_instructions(world: &World) {
     }
 }
 
+/// Whether `what` happens within `limit`, looking every millisecond.
+fn within(limit: Duration, what: impl Fn() -> bool) -> bool {
+    let until = Instant::now() + limit;
+    while Instant::now() < until {
+        if what() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(1));
+    }
+    what()
+}
+
+/// The first request named `name` (any, when empty) that arrived at or after `t`.
+fn first_after(requests: &[(Instant, String)], t: Instant, name: &str) -> Option<Instant> {
+    requests
+        .iter()
+        .find(|(at, r)| *at >= t && (name.is_empty() || r == name))
+        .map(|(at, _)| *at)
+}
+
+/// From the person's press to the action: the agent's write under `ask` waits in the daemon;
+/// once its message with buttons is on the phone and the daemon's long poll waits, the person
+/// presses Approve; timed from the press to the decision's edit of the message arriving at the
+/// fake Telegram, to the write's first request arriving at the fake Google (the action's
+/// start), and to the agent's answer. `APPROVALS_BENCH_ROUNDS` rounds (default 30, after 3
+/// untimed).
+fn press_to_action(world: &World) {
+    let rounds = env_num("APPROVALS_BENCH_ROUNDS", 30);
+    let warm = 3;
+    let tg = FakeTelegram::start("123:BENCHTOKEN");
+    tg.user_with_username_sends(42, "Alice", "alice", "/start");
+    let telegram = format!(
+        "[notify.telegram]\nbot_token = \"123:BENCHTOKEN\"\nchat_id = 42\napi_base = \"{}\"\n",
+        tg.api_base()
+    );
+    let config = world.config("ask = [\"google.memory.set\"]", &telegram);
+    let tip = PathBuf::from(env!("CARGO_BIN_EXE_sidekey"));
+    let d = Daemon::start(world, "ask", &tip, &config, None);
+    let load_before = load();
+    // Per round: press to the edit, to the action's start, to the agent's answer (ms), and
+    // whether the press was answered by a long poll already waiting.
+    let mut edit = Vec::new();
+    let mut action = Vec::new();
+    let mut answer = Vec::new();
+    let mut parked = 0;
+    for round in 0..warm + rounds {
+        let messages = tg.messages().len();
+        let socket = d.socket.clone();
+        let body = format!(
+            r#"{{"op":"google.memory.set","account":"g","key":"asked","value":"value {round:03}"}}"#
+        );
+        let agent = std::thread::spawn(move || {
+            let r = post_op(&socket, &body);
+            (r, Instant::now())
+        });
+        assert!(
+            within(Duration::from_secs(10), || tg.messages().len() > messages),
+            "no message reached the phone"
+        );
+        let msg = tg.messages().pop().unwrap();
+        // The poller sent its long poll right after the message; let it reach the fake and wait
+        // there, as it does for the seconds a person takes to read.
+        std::thread::sleep(Duration::from_millis(200));
+        let polls = tg.requests().iter().filter(|r| *r == "getUpdates").count();
+        let pressed = Instant::now();
+        tg.press_label(msg.message_id, "✅ Approve", 42, Some("alice"))
+            .unwrap();
+        let ((status, reply), answered) = agent.join().unwrap();
+        assert_eq!(status, 200, "{reply}");
+        let tg_at = tg.requests_at();
+        let edited = first_after(&tg_at, pressed, "editMessageText").expect("the message edited");
+        let started = first_after(&world.google.requests_at(), pressed, "")
+            .expect("the write reached Google");
+        // No getUpdates between the press and the edit: the press woke the waiting poll.
+        let woke = tg_at
+            .iter()
+            .filter(|(at, r)| r == "getUpdates" && *at < edited)
+            .count()
+            == polls;
+        if round < warm {
+            continue;
+        }
+        parked += usize::from(woke);
+        let ms = |t: Instant| t.duration_since(pressed);
+        edit.push(ms(edited));
+        action.push(ms(started));
+        answer.push(ms(answered));
+    }
+    println!(
+        "a write under ask (google.memory.set) through the daemon: from the person's press on the fake Telegram to the action, {rounds} rounds after {warm} untimed; the fakes answer at once; the daemon looks at the store every {} ms (load {load_before} before, {} after):",
+        sidekey::approvals::look_every().as_millis(),
+        load()
+    );
+    for (what, v) in [
+        ("press -> decision (the message's edit at Telegram)", &edit),
+        (
+            "press -> action start (the write's first request at Google)",
+            &action,
+        ),
+        ("press -> the agent's answer", &answer),
+    ] {
+        let mut s = v.clone();
+        s.sort();
+        println!(
+            "  {what:<62} median {:>6.1} ms  p95 {:>6.1} ms  min {:>6.1} ms  max {:>6.1} ms",
+            quantile(&s, 0.5),
+            quantile(&s, 0.95),
+            quantile(&s, 0.0),
+            quantile(&s, 1.0)
+        );
+    }
+    let gap: Vec<Duration> = action
+        .iter()
+        .zip(&edit)
+        .map(|(a, e)| a.saturating_sub(*e))
+        .collect();
+    let mut s = gap.clone();
+    s.sort();
+    println!(
+        "  {:<62} median {:>6.1} ms  p95 {:>6.1} ms  min {:>6.1} ms  max {:>6.1} ms",
+        "decision -> action start",
+        quantile(&s, 0.5),
+        quantile(&s, 0.95),
+        quantile(&s, 0.0),
+        quantile(&s, 1.0)
+    );
+    println!("  presses answered by the long poll already waiting: {parked} of {rounds}");
+}
+
 /// The load average (1, 5, 15 minutes).
 fn load() -> String {
     std::fs::read_to_string("/proc/loadavg")
@@ -420,6 +549,9 @@ fn main() {
     }
     if part == "allow-ir" {
         allowed_write_instructions(&world);
+    }
+    if part.is_empty() || part == "press" {
+        press_to_action(&world);
     }
     let _ = std::fs::remove_dir_all(&world.dir);
 }
