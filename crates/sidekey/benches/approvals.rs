@@ -343,7 +343,11 @@ fn allowed_write(world: &World) {
 fn allowed_write_instructions(world: &World) {
     let blocks = env_num("APPROVALS_BENCH_IR_BLOCKS", 5);
     let calls = env_num("APPROVALS_BENCH_IR_CALLS", 100);
-    let out = world.dir.join("callgrind");
+    // The counts go to the bench's folder, removed at the end, unless
+    // `APPROVALS_BENCH_CALLGRIND_DIR` names one to keep them in (for `callgrind_annotate`).
+    let out = std::env::var_os("APPROVALS_BENCH_CALLGRIND_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| world.dir.join("callgrind"));
     std::fs::create_dir_all(&out).unwrap();
     let daemons = allow_daemons(world, Some(&out));
     alternate(&daemons, 0, 20);
