@@ -191,7 +191,7 @@ const GRAPH_PREFIXES: &[&str] = &[
 ];
 
 /// A scope as providers compare it: case-insensitive, without a Graph resource prefix.
-fn scope_key(s: &str) -> String {
+pub(crate) fn scope_key(s: &str) -> String {
     let l = s.trim().to_ascii_lowercase();
     GRAPH_PREFIXES
         .iter()
@@ -204,6 +204,18 @@ impl Policy {
     /// The scopes the account may ever hold: the policy's `allowed_scopes`, else the configured.
     pub fn ceiling<'a>(&'a self, configured: &'a [String]) -> &'a [String] {
         self.allowed_scopes.as_deref().unwrap_or(configured)
+    }
+
+    /// `scope` as the ceiling writes it (`Mail.Send` for `mail.send` or
+    /// `https://graph.microsoft.com/Mail.Send`), or `None` when the ceiling does not hold it: a
+    /// `login --scope` must name it in the ceiling's own spelling ([`Policy::check_scopes`]
+    /// compares the strings).
+    pub fn in_ceiling(&self, configured: &[String], scope: &str) -> Option<String> {
+        let key = scope_key(scope);
+        self.ceiling(configured)
+            .iter()
+            .find(|c| scope_key(c) == key)
+            .cloned()
     }
 
     /// The *granted* scopes beyond the ceiling (Entra returns every scope the app was ever

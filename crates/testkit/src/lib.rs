@@ -67,8 +67,8 @@ pub mod youtube;
 
 pub use google::{FakeGoogle, GoogleOptions};
 pub use graph::{
-    FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
-    GraphOptions, GraphRequest,
+    FakeContact, FakeContactFolder, FakeCreatedEvent, FakeEvent, FakeFile, FakeGraph, FakeMessage,
+    FakePage, FakeSentMail, FakeUpload, GraphData, GraphOptions, GraphRequest, WriteFault,
 };
 pub use telegram::{
     CallbackAnswer, EditedMessage, FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto,

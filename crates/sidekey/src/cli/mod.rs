@@ -31,7 +31,7 @@ use std::path::PathBuf;
     name = "sidekey",
     version,
     about = "Auth sidecar: device-flow sign-in, an encrypted token vault, fresh tokens on demand",
-    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 not signed in / re-authentication needed, 4 sign-in declined or code expired, 5 provider or network failure (but written_unconfirmed: the change was made, do not run it again; document_changed: read the document again), 6 refused by policy, 7 waiting for the person's approval (run again with --approval ID), 8 the person denied it, 9 the approval expired. The reasons per code: README, \"Exit codes\"."
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 not signed in / re-authentication needed, 4 sign-in declined or code expired, 5 provider or network failure (but written_unconfirmed: the change was made or may have been, do not run it again, check it; document_changed: read the document again), 6 refused by policy, 7 waiting for the person's approval (run again with --approval ID), 8 the person denied it, 9 the approval expired. The reasons per code: README, \"Exit codes\"."
 )]
 pub struct Cli {
     #[command(subcommand)]
