@@ -82,8 +82,15 @@ pub async fn obtain(
         Err(f) if f.reason == Reason::ApprovalExpired => {
             super::telegram::settle_expired(ctx, &store).await
         }
-        Err(f) if f.reason == Reason::ApprovalPending && !note.is_empty() => {
-            return Err(super::pending_failure(&req, &note));
+        Err(f) if f.reason == Reason::ApprovalPending => {
+            // The buttons cannot be heard while another program polls the bot: the agent
+            // passes on why, and that the terminal still decides.
+            if let Some(why) = store.conflict() {
+                note.push_str(&format!("{}; ", why.trim()));
+            }
+            if !note.is_empty() {
+                return Err(super::pending_failure(&req, &note));
+            }
         }
         _ => {}
     }
