@@ -117,7 +117,9 @@ async fn poller(ctx: &Context, cfg: &TelegramConfig) {
     let mut first = true;
     loop {
         settle_expired(ctx, &store).await;
-        if store.open(now_unix()).is_empty() {
+        let now = now_unix();
+        let open = store.open(now);
+        if open.is_empty() {
             return;
         }
         if lock.is_none() {
@@ -130,7 +132,12 @@ async fn poller(ctx: &Context, cfg: &TelegramConfig) {
             }
         }
         let offset = store.offset();
-        let wait = if first { Duration::ZERO } else { LONG_POLL };
+        // A long poll ends by the next expiry, so its message says so when it happens.
+        let wait = if first {
+            Duration::ZERO
+        } else {
+            until_next_expiry(&open, now).min(LONG_POLL)
+        };
         first = false;
         match bot.poll_presses(offset, wait).await {
             Ok(updates) => {
@@ -168,6 +175,12 @@ async fn poller(ctx: &Context, cfg: &TelegramConfig) {
             }
         }
     }
+}
+
+/// How long until the first of `open` expires (at least a second: an open request has not).
+fn until_next_expiry(open: &[Request], now: i64) -> Duration {
+    let secs = open.iter().map(|r| r.expires - now).min().unwrap_or(0);
+    Duration::from_secs(secs.max(1) as u64)
 }
 
 /// The home's poll lock, if free (held until the poller ends).
