@@ -43,6 +43,8 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 pub const MAX_WAIT: Duration = Duration::from_secs(90);
 /// The most requests one account may have open at once: an agent cannot flood the person.
 pub const MAX_OPEN_PER_ACCOUNT: usize = 5;
+/// How long a 409 the poller heard still counts (it polls again every 5 s while refused).
+const CONFLICT_HOLDS: Duration = Duration::from_secs(30);
 /// How often a waiting call looks at the store.
 const LOOK_EVERY: Duration = Duration::from_millis(25);
 
@@ -221,9 +223,16 @@ impl Store {
     }
 
     /// What the poller last heard from Telegram about another poller of the bot (409), if it
-    /// still holds.
+    /// still holds: the poller writes it again at every refused poll and removes it at the first
+    /// accepted one, so one older than [`CONFLICT_HOLDS`] is from a poller that stopped.
     pub fn conflict(&self) -> Option<String> {
-        std::fs::read_to_string(self.dir.join("conflict")).ok()
+        let path = self.dir.join("conflict");
+        let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+        let age = modified.elapsed().unwrap_or(Duration::ZERO);
+        if age > CONFLICT_HOLDS {
+            return None;
+        }
+        std::fs::read_to_string(path).ok()
     }
 
     pub fn set_conflict(&self, why: &str) {

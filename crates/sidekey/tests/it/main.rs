@@ -6,6 +6,7 @@
 mod common;
 
 mod agent_voice;
+mod approvals;
 mod audit_log;
 mod aws;
 mod channels;
