@@ -285,7 +285,14 @@ pub async fn settle_expired(ctx: &Context, store: &Store) -> usize {
         if store.close(&req).unwrap_or(false) {
             closed += 1;
             super::ask::event(ctx, &req, "expired", None);
-            show_outcome(ctx, &req, "⌛ Expired: nobody decided, nothing ran").await;
+            let outcome = match store.decision(&req) {
+                Some(d) if d.approved && d.at <= req.expires => format!(
+                    "⌛ Expired: approved by {}, but not used before it expired; nothing ran",
+                    d.by
+                ),
+                _ => "⌛ Expired: nobody decided, nothing ran".to_string(),
+            };
+            show_outcome(ctx, &req, &outcome).await;
         }
     }
     closed
