@@ -785,6 +785,12 @@ mod tests {
         crate::approvals::ask::decide(&l.ctx, &req, true, "the terminal")
             .await
             .unwrap();
+        // Another caller with the same arguments and the approved id: not theirs to spend.
+        let other_agent = operate(&l, &Caller::Mcp, memory_set("v", Some(&id)))
+            .await
+            .unwrap_err();
+        assert_eq!(other_agent.exit, Exit::Pending, "{}", other_agent.message);
+        assert_ne!(other_agent.approval.as_deref(), Some(id.as_str()));
         // Changed arguments with the approved id: a new request, and the approval is unspent.
         let changed = operate(&l, &agent, memory_set("other", Some(&id)))
             .await
@@ -837,7 +843,14 @@ mod tests {
             .collect();
         assert_eq!(
             events,
-            ["requested", "approved", "requested", "denied", "requested"],
+            [
+                "requested",
+                "approved",
+                "requested",
+                "requested",
+                "denied",
+                "requested"
+            ],
             "{log:?}"
         );
         let run = log
