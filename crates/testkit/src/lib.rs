@@ -71,8 +71,8 @@ pub use graph::{
     FakePage, FakeSentMail, FakeUpload, GraphData, GraphOptions, GraphRequest, WriteFault,
 };
 pub use telegram::{
-    CallbackAnswer, EditedMessage, FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto,
-    TgFault,
+    BotCommand, CallbackAnswer, EditedMessage, FakeHook, FakeTelegram, HookRequest, SentMessage,
+    SentPhoto, TgFault,
 };
 pub use trust::{TokenGrant, TokenStatus, TokenVerifier};
 pub use youtube::{FakePlaylist, FakeVideo, FakeYouTube, YouTubeOptions, YouTubeRequest};

@@ -26,6 +26,7 @@ mod ms;
 mod newcomer;
 mod openclaw;
 mod openclaw_compose;
+mod openclaw_plugin;
 mod pending;
 mod pkce;
 mod real_idp;
