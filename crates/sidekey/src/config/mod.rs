@@ -53,6 +53,7 @@ struct RawConfig {
 #[serde(deny_unknown_fields)]
 struct RawVault {
     key_file: Option<String>,
+    store: Option<Spanned<String>>,
 }
 
 #[derive(Debug)]
@@ -64,6 +65,9 @@ pub struct Config {
     /// IANA zone for times shown to the person (default: the machine's).
     pub timezone: Option<String>,
     pub key_file: Option<PathBuf>,
+    /// `[vault] store`: the PostgreSQL URL of a vault shared by several daemons (docs/fleet.md);
+    /// `None` is the file vault in `$SIDEKEY_HOME/vault`.
+    pub store: Option<sidekey_flow::Secret>,
     pub notify: Notify,
     pub server: Server,
     pub approvals: Approvals,
@@ -136,6 +140,13 @@ impl Config {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let key_file = raw.vault.key_file.map(|k| base.join(k));
+        let store = match raw.vault.store {
+            Some(s) => Some(
+                store_url(s.get_ref())
+                    .map_err(|m| at(Some(s.span()), &format!("[vault] store: {m}")))?,
+            ),
+            None => None,
+        };
         let timezone = match raw.timezone {
             Some(t) => {
                 if jiff::tz::TimeZone::get(t.get_ref()).is_err() {
@@ -177,6 +188,7 @@ impl Config {
             http_timeout,
             timezone,
             key_file,
+            store,
             notify,
             server,
             approvals,
@@ -298,6 +310,18 @@ pub fn parse_duration(v: &toml::Value) -> Option<Duration> {
             Some(Duration::from_secs(n.checked_mul(mult)?))
         }
         _ => None,
+    }
+}
+
+/// A vault store URL as written in `[vault] store` or the file `SIDEKEY_VAULT_STORE_FILE` names:
+/// `postgres://` or `postgresql://`, surrounding whitespace ignored. The error never repeats
+/// the value (it may carry a password).
+pub fn store_url(text: &str) -> Result<sidekey_flow::Secret, String> {
+    let t = text.trim();
+    if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+        Ok(sidekey_flow::Secret::new(t))
+    } else {
+        Err("expected a PostgreSQL URL, postgres://USER@HOST:PORT/DATABASE (add ?sslmode=require for a database beyond this machine)".into())
     }
 }
 

@@ -15,6 +15,7 @@ mod concurrency;
 mod counterparts;
 mod daemon;
 mod demo;
+mod fleet;
 mod git_credential;
 mod google;
 mod hardening;
