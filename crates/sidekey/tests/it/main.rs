@@ -6,6 +6,7 @@
 mod common;
 
 mod agent_voice;
+mod agents;
 mod approvals;
 mod audit_log;
 mod aws;
