@@ -144,7 +144,7 @@ fn audited(caller: &Caller, call: Call, valid: bool, data: &[u8]) {
 
 fn caller(data: &[u8]) -> Caller {
     if data.len().is_multiple_of(2) {
-        Caller::Api("api:tcp")
+        Caller::api("api:tcp")
     } else {
         Caller::Mcp
     }

@@ -1,8 +1,9 @@
 //! The third-party services sidekey calls for an agent, one module per provider: the HTTP
 //! clients, their typed results and errors, and the text a person reads for them.
 //!
-//! * [`microsoft`]: Microsoft 365 through Microsoft Graph, read-only (me, files, calendar,
-//!   unread mail, birthdays, a one-request dashboard).
+//! * [`microsoft`]: Microsoft 365 through Microsoft Graph (me, files, calendar, unread mail,
+//!   birthdays, a one-request dashboard; and four writes: an event, a mail, a small OneDrive
+//!   file, a OneNote page, each sent once unless a repeat is known to change nothing).
 //! * [`google`]: Google Drive and Docs (the agent's inbox, approved documents, drafting,
 //!   memory) and YouTube (playlists, search, the quota each request costs).
 //! * [`aws`]: the AWS IAM Identity Center access portal (accounts, roles, role credentials).
@@ -93,6 +94,11 @@
 //! * `dashboard` → [`Dashboard`]:
 //!   `{"generated_at","time_zone","appointments_until","birthdays_until","appointments":S,"files":S,"files_source":"recent"|"search","mail":S,"birthdays":S}`
 //!   where each `S` is `{"items":[…],"more":bool,"error":null|"one line","error_kind":null|"forbidden"|…}`.
+//! * the writes ([`microsoft::write`]): `calendar create` → [`CreatedEvent`]: the `calendar`
+//!   fields plus `"attendees":[address…]`; `files upload` → [`Uploaded`]:
+//!   `{"item":DriveItem,"replaced":bool,"folder"}`; `onenote create` → [`OnenotePage`]:
+//!   `{"id","title","section","created","web_url"}`; `mail send` has no result (Graph's 202 has
+//!   no body).
 //!
 //! Errors are [`GraphError`]; its `Display` is one line and `kind()` a stable name.
 //!
@@ -116,6 +122,7 @@ pub use microsoft::{
     MailMessage, Me, PREFER_UTC, Person, RecentFiles, RecentSource, Section, WINDOW_NAMES, Window,
     missing_scope, odata, render, required_scopes, scope_needs,
 };
+pub use microsoft::{CreatedEvent, OnenotePage, Uploaded};
 pub use sidekey_net::parse_retry_after;
 
 /// What the fuzz targets (fuzz/) reach of the reply models: the parsers that turn one item of a

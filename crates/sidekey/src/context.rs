@@ -206,7 +206,7 @@ impl Context {
     /// The vault if one exists, without creating anything (no home, no key file, no vault):
     /// `status` of a machine that never signed in reads it as empty.
     pub fn existing_vault(&self) -> Result<Option<Vault>, Failure> {
-        if self.vault.get().is_none() && !self.vault_dir().exists() {
+        if self.vault.get().is_none() && self.store_url()?.is_none() && !self.vault_dir().exists() {
             return Ok(None);
         }
         self.vault().map(Some)
@@ -228,8 +228,33 @@ impl Context {
         }
         sidekey_vault::create_private_dir(&self.home)?;
         let (key, _) = self.key()?;
-        let v = Vault::open(&self.vault_dir(), &key)?;
+        let v = match self.store_url()? {
+            Some(url) => Vault::open_postgres(url.expose(), "the PostgreSQL vault", &key)?,
+            None => Vault::open(&self.vault_dir(), &key)?,
+        };
         Ok(self.vault.get_or_init(|| v).clone())
+    }
+}
+
+impl Context {
+    /// The vault's PostgreSQL URL: `[vault] store`, else the file `SIDEKEY_VAULT_STORE_FILE`
+    /// names; `None` for the file vault.
+    pub fn store_url(&self) -> Result<Option<Secret>, Failure> {
+        if let Some(s) = &self.config.store {
+            return Ok(Some(s.clone()));
+        }
+        let Some(p) = env::path(env::SIDEKEY_VAULT_STORE_FILE) else {
+            return Ok(None);
+        };
+        let text = std::fs::read_to_string(&p).map_err(|e| {
+            Failure::config(format!(
+                "cannot read SIDEKEY_VAULT_STORE_FILE {}: {e}",
+                p.display()
+            ))
+        })?;
+        crate::config::store_url(&text)
+            .map(Some)
+            .map_err(|m| Failure::config(format!("SIDEKEY_VAULT_STORE_FILE {}: {m}", p.display())))
     }
 }
 

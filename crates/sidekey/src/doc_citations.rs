@@ -14,8 +14,8 @@ use std::path::{Path, PathBuf};
 
 /// Folders never walked: build output, installed packages, virtual environments, git's own.
 const SKIP_DIRS: &[&str] = &["target", "node_modules", ".venv", ".git"];
-/// The files whose citations are checked.
-const EXTENSIONS: &[&str] = &["rs", "md", "toml", "yml", "yaml"];
+/// The files whose citations are checked (JavaScript: the OpenClaw plugin and the test drivers).
+const EXTENSIONS: &[&str] = &["rs", "md", "toml", "yml", "yaml", "js", "mjs"];
 
 #[derive(Debug, PartialEq, Eq)]
 struct Citation {

@@ -12,6 +12,9 @@ pub const SIDEKEY_HOME: &str = "SIDEKEY_HOME";
 pub const SIDEKEY_CONFIG: &str = "SIDEKEY_CONFIG";
 /// A file holding the vault key (e.g. a Docker secret); `[vault] key_file` takes precedence.
 pub const SIDEKEY_VAULT_KEY_FILE: &str = "SIDEKEY_VAULT_KEY_FILE";
+/// A file holding the URL of the vault's PostgreSQL store (`postgres://…`, which may carry a
+/// password), when the config names no `[vault] store`.
+pub const SIDEKEY_VAULT_STORE_FILE: &str = "SIDEKEY_VAULT_STORE_FILE";
 /// The vault key itself (base64 of 32 bytes), when no key file is named.
 pub const SIDEKEY_VAULT_KEY: &str = "SIDEKEY_VAULT_KEY";
 /// Client mode: the daemon to talk to, `unix:///run/sidekey/sidekey.sock` or `http://host:port`.
@@ -45,6 +48,7 @@ pub const SIDEKEY_REGENERATE_DOCS: &str = "SIDEKEY_REGENERATE_DOCS";
 pub const SECRETS: &[&str] = &[
     SIDEKEY_VAULT_KEY,
     SIDEKEY_VAULT_KEY_FILE,
+    SIDEKEY_VAULT_STORE_FILE,
     SIDEKEY_API_KEY_FILE,
     TELEGRAM_BOT_TOKEN,
 ];

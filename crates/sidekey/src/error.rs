@@ -119,9 +119,10 @@ pub enum Reason {
     /// A Google Doc changed since sidekey read it: the revision computed from that read was
     /// refused and nothing was written; read it again and retry.
     DocumentChanged,
-    /// An operation made its change at the service, then the service refused the token before
-    /// the operation finished (its read-back, its next step): the change stands and was not
-    /// made again; check it before running the operation again.
+    /// An operation made its change at the service, or may have: the service refused the token
+    /// before the operation finished (its read-back, its next step), or the write's answer was
+    /// lost (a timeout, a dropped connection or a 5xx after the request went out). The change
+    /// was not made again; check it before running the operation again.
     WrittenUnconfirmed,
     /// The operation waits for the person's approval (exit 7): the failure names the approval.
     ApprovalPending,

@@ -54,7 +54,7 @@ impl Sandbox {
             .expect("a runtime");
         let daemon = crate::daemon::Daemon::with_limits(
             Context::new(home.clone(), config()),
-            Secret::new(API_KEY),
+            Some(Secret::new(API_KEY)),
             Stop::never(),
             crate::daemon::Limits {
                 busy_wait: Duration::from_millis(50),

@@ -82,7 +82,7 @@ pub fn exit_meaning(exit: Exit) -> &'static str {
 pub fn failure_meaning(f: &Failure) -> &'static str {
     match f.reason {
         Reason::WrittenUnconfirmed => {
-            "the change WAS made, then the provider refused the token before sidekey could finish: do not retry it; check the change, and ask the person to sign in again (auth_login) if the next call is refused too"
+            "the change WAS made, or may have been (the provider refused the token after it, or its answer was lost): do not retry it; check the change where the message says, and ask the person to sign in again (auth_login) if the next call is refused too"
         }
         Reason::DocumentChanged => {
             "the document changed since it was read and nothing was written: read it again and make the revision from what it says now"

@@ -17,6 +17,10 @@
 //!   the code and link even when the person has a channel. Default false: with a channel the
 //!   code goes to the person and the agent is told only that it was sent.
 //!
+//! Per named agent of the daemon (`[agents.NAME]`, [`Agent`]): the accounts it may use and its
+//! own `allow`, `ask`, `allow_token_export` and `aws_roles`, which only narrow each account's
+//! policy ([`Policy::permit_as`]: the stricter wins).
+//!
 //! A refusal is exit code 6 / HTTP 403 with a message naming the rule, and an audit entry.
 
 use crate::catalog::{Access, Operation};
@@ -145,6 +149,31 @@ impl Policy {
         self.permit(who, account, op.info().name, op.credential().as_deref())
     }
 
+    /// [`Policy::permit`] for a call of `agent`, a named agent of the daemon's (`None`: the
+    /// person, an MCP client on this machine, or the daemon's unnamed key, whose rights are the
+    /// account's policy alone). The stricter of the two wins: an account the agent may not use
+    /// is refused first; a write must be in both policies' `allow` or `ask`, and `ask` in either
+    /// makes it ask; a token or role keys leave only when both let them.
+    pub fn permit_as(
+        &self,
+        who: Who,
+        agent: Option<&Agent>,
+        account: &str,
+        op: &str,
+        credential: Option<&str>,
+    ) -> Result<Grant, Failure> {
+        if let Some(a) = agent {
+            a.may_use(account)?;
+        }
+        let grant = self.permit(who, account, op, credential)?;
+        match agent {
+            None => Ok(grant),
+            Some(a) => a.narrow(grant, op, credential),
+        }
+    }
+}
+
+impl Policy {
     /// A sign-in may request at most the ceiling (the policy's, else the configured scopes).
     pub fn check_scopes(
         &self,
@@ -191,7 +220,7 @@ const GRAPH_PREFIXES: &[&str] = &[
 ];
 
 /// A scope as providers compare it: case-insensitive, without a Graph resource prefix.
-fn scope_key(s: &str) -> String {
+pub(crate) fn scope_key(s: &str) -> String {
     let l = s.trim().to_ascii_lowercase();
     GRAPH_PREFIXES
         .iter()
@@ -204,6 +233,18 @@ impl Policy {
     /// The scopes the account may ever hold: the policy's `allowed_scopes`, else the configured.
     pub fn ceiling<'a>(&'a self, configured: &'a [String]) -> &'a [String] {
         self.allowed_scopes.as_deref().unwrap_or(configured)
+    }
+
+    /// `scope` as the ceiling writes it (`Mail.Send` for `mail.send` or
+    /// `https://graph.microsoft.com/Mail.Send`), or `None` when the ceiling does not hold it: a
+    /// `login --scope` must name it in the ceiling's own spelling ([`Policy::check_scopes`]
+    /// compares the strings).
+    pub fn in_ceiling(&self, configured: &[String], scope: &str) -> Option<String> {
+        let key = scope_key(scope);
+        self.ceiling(configured)
+            .iter()
+            .find(|c| scope_key(c) == key)
+            .cloned()
     }
 
     /// The *granted* scopes beyond the ceiling (Entra returns every scope the app was ever
@@ -259,6 +300,79 @@ impl Policy {
         match self.granted_warning(account, configured, granted) {
             None => Ok(()),
             Some(w) => Err(Failure::policy(format!("policy: {w}"))),
+        }
+    }
+}
+
+/// A named agent (`[agents.NAME]`): its key's hash and its own rights, which only ever narrow
+/// the policy of each account it uses ([`Policy::permit_as`]).
+#[derive(Clone, Debug, Default)]
+pub struct Agent {
+    /// The name the audit log and the approval messages use (`agent NAME via api:unix`).
+    pub name: String,
+    /// SHA-256 of the agent's API key; the key itself is never stored.
+    pub key_sha256: [u8; 32],
+    /// The accounts it may use (`None`: every account, written `["*"]`). Default: none.
+    pub accounts: Option<Vec<String>>,
+    /// Its writes allowed outright (when the account's policy allows or asks them too).
+    pub allow: Vec<String>,
+    /// Its writes that need the person's approval (also when the account's policy allows them).
+    pub ask: Vec<String>,
+    /// Whether raw tokens may leave for it (when the account's policy lets them). Default false.
+    pub allow_token_export: bool,
+    /// The AWS `ACCOUNT_ID/ROLE_NAME` pairs whose role keys may leave for it (when the
+    /// account's policy lists them too). Default: none.
+    pub aws_roles: Vec<String>,
+}
+
+impl Agent {
+    /// Whether the agent may use `account` at all.
+    pub fn uses(&self, account: &str) -> bool {
+        self.accounts
+            .as_ref()
+            .is_none_or(|list| list.iter().any(|a| a == account))
+    }
+
+    /// [`Agent::uses`], refused with the rule's name.
+    fn may_use(&self, account: &str) -> Result<(), Failure> {
+        if self.uses(account) {
+            return Ok(());
+        }
+        let listed = match self.accounts.as_deref() {
+            Some([]) | None => "none".to_string(),
+            Some(list) => list.join(", "),
+        };
+        Err(Failure::policy(format!(
+            "policy: agent '{}' may not use the account '{account}' ([agents.{}] accounts: {listed})",
+            self.name, self.name
+        )))
+    }
+
+    /// The account policy's `grant` for `op`, narrowed by this agent's own rights.
+    fn narrow(&self, grant: Grant, op: &str, credential: Option<&str>) -> Result<Grant, Failure> {
+        let name = &self.name;
+        let listed = |list: &[String]| list.iter().any(|a| a == op);
+        match kind_of(op) {
+            Some(Access::Read) => Ok(grant),
+            Some(Access::Write) if listed(&self.ask) => Ok(Grant::Ask),
+            Some(Access::Write) if listed(&self.allow) => Ok(grant),
+            Some(Access::Write) => Err(Failure::policy(format!(
+                "policy: '{op}' changes the account and is in neither [agents.{name}] allow nor ask"
+            ))),
+            Some(Access::Export) => match credential {
+                Some(pair) if self.aws_roles.iter().any(|r| r == pair) => Ok(grant),
+                Some(pair) => Err(Failure::policy(format!(
+                    "policy: role credentials for {pair} do not leave the sidekey daemon for agent '{name}': add \"{pair}\" to [agents.{name}] aws_roles"
+                ))),
+                None if !is_account_call(op) => Err(Failure::policy(format!(
+                    "policy: AWS role credentials do not leave the sidekey daemon for agent '{name}' unless the account/role pair is in [agents.{name}] aws_roles"
+                ))),
+                None if self.allow_token_export => Ok(grant),
+                None => Err(Failure::policy(format!(
+                    "policy: raw tokens do not leave the sidekey daemon for agent '{name}' ([agents.{name}] allow_token_export = false)"
+                ))),
+            },
+            None => Err(Failure::policy(format!("policy: unknown operation '{op}'"))),
         }
     }
 }
@@ -370,6 +484,91 @@ mod tests {
                 .is_ok()
         );
         assert!(p.permit(Who::Person, "a", "ms.nope", None).is_err());
+    }
+
+    /// A named agent's rights only narrow the account's policy: the stricter wins.
+    #[test]
+    fn an_agents_rights_narrow_the_accounts_policy() {
+        let set = "google.memory.set";
+        let account = |allow: &[&str], ask: &[&str]| Policy {
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            ask: ask.iter().map(|s| s.to_string()).collect(),
+            allow_token_export: true,
+            aws_roles: vec!["123456789012/ReadOnly".into()],
+            ..Policy::default()
+        };
+        let agent = |allow: &[&str], ask: &[&str]| Agent {
+            name: "bot".into(),
+            accounts: Some(vec!["a".into()]),
+            allow: allow.iter().map(|s| s.to_string()).collect(),
+            ask: ask.iter().map(|s| s.to_string()).collect(),
+            ..Agent::default()
+        };
+        let decide = |p: &Policy, a: &Agent, account: &str, op: &str, cred: Option<&str>| {
+            p.permit_as(Who::Agent, Some(a), account, op, cred)
+        };
+        // (account allow, account ask, agent allow, agent ask) → decision.
+        type Lists<'a> = (&'a [&'a str], &'a [&'a str], &'a [&'a str], &'a [&'a str]);
+        let cases: [(Lists, Option<Grant>); 6] = [
+            ((&[set], &[], &[set], &[]), Some(Grant::Allowed)),
+            ((&[set], &[], &[], &[set]), Some(Grant::Ask)),
+            ((&[], &[set], &[set], &[]), Some(Grant::Ask)),
+            ((&[set], &[], &[], &[]), None),
+            ((&[], &[], &[set], &[]), None),
+            ((&[], &[], &[], &[set]), None),
+        ];
+        for ((acc_allow, acc_ask, ag_allow, ag_ask), want) in cases {
+            let got = decide(
+                &account(acc_allow, acc_ask),
+                &agent(ag_allow, ag_ask),
+                "a",
+                set,
+                None,
+            );
+            assert_eq!(got.as_ref().ok().copied(), want, "{got:?}");
+        }
+        let open = account(&[set], &[]);
+        let writer = agent(&[set], &[]);
+        // Another account: refused before anything else, naming the rule.
+        let f = decide(&open, &writer, "b", "status", None).unwrap_err();
+        assert_eq!(f.exit, crate::error::Exit::Policy);
+        assert!(
+            f.message.contains("[agents.bot] accounts: a"),
+            "{}",
+            f.message
+        );
+        assert!(decide(&open, &writer, "a", "status", None).is_ok());
+        // Tokens and role keys: both must let them out.
+        let f = decide(&open, &writer, "a", "token", None).unwrap_err();
+        assert!(
+            f.message.contains("[agents.bot] allow_token_export"),
+            "{}",
+            f.message
+        );
+        let exporter = Agent {
+            allow_token_export: true,
+            aws_roles: vec!["123456789012/ReadOnly".into()],
+            ..writer.clone()
+        };
+        assert!(decide(&open, &exporter, "a", "token", None).is_ok());
+        assert!(decide(&Policy::default(), &exporter, "a", "token", None).is_err());
+        let pair = Some("123456789012/ReadOnly");
+        assert!(decide(&open, &writer, "a", "aws.credentials", pair).is_err());
+        assert!(decide(&open, &exporter, "a", "aws.credentials", pair).is_ok());
+        let other = Some("123456789012/Admin");
+        assert!(decide(&open, &exporter, "a", "aws.credentials", other).is_err());
+        // Every account (`"*"`): still only within each account's policy.
+        let everywhere = Agent {
+            accounts: None,
+            ..writer.clone()
+        };
+        assert!(decide(&open, &everywhere, "z", set, None).is_ok());
+        assert!(decide(&Policy::default(), &everywhere, "z", set, None).is_err());
+        // No agent: the account's policy alone, as before.
+        assert_eq!(
+            open.permit_as(Who::Agent, None, "a", set, None).unwrap(),
+            Grant::Allowed
+        );
     }
 
     #[test]

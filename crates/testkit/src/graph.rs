@@ -1,6 +1,7 @@
-//! A fake Microsoft Graph v1.0 ([`FakeGraph`]) for the read-only operations of
-//! `sidekey-services`: `/me`, OneDrive search and recent files, `calendarView`, inbox
-//! messages, contacts and contact folders, and JSON `$batch`.
+//! A fake Microsoft Graph v1.0 ([`FakeGraph`]) for the operations of `sidekey-services`:
+//! `/me`, OneDrive search and recent files, `calendarView`, inbox messages, contacts and
+//! contact folders, and JSON `$batch`; and the writes (an event, a mail, a small upload, a
+//! OneNote page: `writes`, which records what they made).
 //!
 //! # Why
 //!
@@ -48,7 +49,12 @@ use axum::http::{StatusCode, header};
 use axum::response::Response;
 use serde_json::{Map, Value, json};
 
-const MAX_BODY: usize = 1024 * 1024;
+mod writes;
+pub use writes::{FakeCreatedEvent, FakePage, FakeSentMail, FakeUpload, WriteFault};
+
+/// Larger than any body sidekey sends (a simple upload is at most 4 MB); a larger one is
+/// answered 413.
+const MAX_BODY: usize = 8 * 1024 * 1024;
 const MAX_BATCH: usize = 20;
 /// Exchange serves at most this many concurrent requests per app and mailbox; Graph dispatches
 /// up to this many sub-requests of a `$batch` at once (docs/graph.md, "Throttling").
@@ -737,6 +743,8 @@ struct GState {
     mailbox_in_flight: usize,
     /// How many were refused for the mailbox concurrency limit.
     mailbox_throttled: usize,
+    /// What the writes made, and the faults waiting for them.
+    writes: writes::Writes,
 }
 
 struct GShared {
@@ -805,6 +813,7 @@ fn is_mailbox(path: &str) -> bool {
             | "events"
             | "contacts"
             | "contactfolders"
+            | "sendmail"
     )
 }
 
@@ -829,6 +838,7 @@ impl FakeGraph {
                 latency: Duration::ZERO,
                 mailbox_in_flight: 0,
                 mailbox_throttled: 0,
+                writes: writes::Writes::default(),
             }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -908,6 +918,38 @@ impl FakeGraph {
     pub fn mailbox_throttled(&self) -> usize {
         self.shared.lock().mailbox_throttled
     }
+
+    /// The events created through `POST /me/events`, in order (a repeated `transactionId`
+    /// creates none).
+    pub fn created_events(&self) -> Vec<FakeCreatedEvent> {
+        self.shared.lock().writes.events.clone()
+    }
+
+    /// The mails `POST /me/sendMail` accepted, in order.
+    pub fn sent_mails(&self) -> Vec<FakeSentMail> {
+        self.shared.lock().writes.mails.clone()
+    }
+
+    /// The files uploaded, as they are now (a replaced one holds its new content).
+    pub fn uploads(&self) -> Vec<FakeUpload> {
+        self.shared.lock().writes.uploads.clone()
+    }
+
+    /// The OneNote pages created, in order.
+    pub fn pages(&self) -> Vec<FakePage> {
+        self.shared.lock().writes.pages.clone()
+    }
+
+    /// The next `times` writes (POST, PUT) whose path+query contains `path_contains` are
+    /// carried out, and then answered with `fault` instead of their answer: the request
+    /// reached Graph and the change was made, but the client does not learn it.
+    pub fn fail_after_write(&self, path_contains: &str, times: usize, fault: WriteFault) {
+        self.shared
+            .lock()
+            .writes
+            .faults
+            .push((path_contains.to_string(), times, fault));
+    }
 }
 
 impl std::fmt::Debug for FakeGraph {
@@ -918,11 +960,13 @@ impl std::fmt::Debug for FakeGraph {
     }
 }
 
-/// An answer: status, extra headers, JSON body.
+/// An answer: status, extra headers, JSON body (`null` on a 202 or 204: none).
 struct Reply {
     status: u16,
     headers: Vec<(String, String)>,
     body: Value,
+    /// Never send it: the connection stays open without an answer ([`WriteFault::Hang`]).
+    hang: bool,
 }
 
 fn ok(body: Value) -> Reply {
@@ -930,12 +974,14 @@ fn ok(body: Value) -> Reply {
         status: 200,
         headers: Vec::new(),
         body,
+        hang: false,
     }
 }
 
 fn gerr(status: u16, code: &str, message: &str) -> Reply {
     Reply {
         status,
+        hang: false,
         headers: Vec::new(),
         body: json!({"error": {
             "code": code,
@@ -955,9 +1001,10 @@ fn bad(message: &str) -> Reply {
 
 async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
     let (parts, body) = request.into_parts();
-    let body = axum::body::to_bytes(body, MAX_BODY)
-        .await
-        .map(|b| String::from_utf8_lossy(&b).into_owned());
+    let bytes = axum::body::to_bytes(body, MAX_BODY).await;
+    let body = bytes
+        .as_ref()
+        .map(|b| String::from_utf8_lossy(b).into_owned());
     let raw_path = parts.uri.path().to_string();
     let raw_query = parts.uri.query().map(str::to_owned);
     let path_and_query = match &raw_query {
@@ -1013,29 +1060,54 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
             "The request body is too large.",
         ),
         Ok(body) => {
-            outer(
-                &sh,
-                parts.method.as_str(),
-                &raw_path,
-                raw_query.as_deref(),
-                &headers,
-                &body,
-            )
-            .await
+            let bytes = bytes.map(|b| b.to_vec()).unwrap_or_default();
+            let req = Incoming {
+                method: parts.method.as_str(),
+                raw_path: &raw_path,
+                raw_query: raw_query.as_deref(),
+                headers: &headers,
+                body: &body,
+                bytes: &bytes,
+            };
+            outer(&sh, &req).await
         }
     };
     drop(slot);
+    if reply.hang {
+        // The change was made; the answer never comes (until the fake stops).
+        std::future::pending::<()>().await;
+    }
     to_response(reply)
 }
 
+/// One HTTP request as `outer` reads it.
+pub(crate) struct Incoming<'a> {
+    method: &'a str,
+    raw_path: &'a str,
+    raw_query: Option<&'a str>,
+    headers: &'a [(String, String)],
+    /// The body as text (lossy UTF-8).
+    body: &'a str,
+    /// The body as sent (an upload's content).
+    bytes: &'a [u8],
+}
+
 fn to_response(r: Reply) -> Response {
-    let mut resp = Response::new(Body::from(r.body.to_string()));
+    // A 202 or 204 without a body (sendMail's 202 Accepted) is sent without one.
+    let empty = matches!(r.status, 202 | 204) && r.body.is_null();
+    let mut resp = Response::new(if empty {
+        Body::empty()
+    } else {
+        Body::from(r.body.to_string())
+    });
     *resp.status_mut() =
         StatusCode::from_u16(r.status).unwrap_or(StatusCode::INTERNAL_SERVER_ERROR);
-    resp.headers_mut().insert(
-        header::CONTENT_TYPE,
-        header::HeaderValue::from_static("application/json"),
-    );
+    if !empty {
+        resp.headers_mut().insert(
+            header::CONTENT_TYPE,
+            header::HeaderValue::from_static("application/json"),
+        );
+    }
     for (k, v) in r.headers {
         if let (Ok(k), Ok(v)) = (
             header::HeaderName::from_bytes(k.as_bytes()),
@@ -1070,14 +1142,15 @@ fn throttled(sh: &GShared, target: &str) -> Option<Reply> {
     Some(r)
 }
 
-async fn outer(
-    sh: &GShared,
-    method: &str,
-    raw_path: &str,
-    raw_query: Option<&str>,
-    headers: &[(String, String)],
-    body: &str,
-) -> Reply {
+async fn outer(sh: &GShared, incoming: &Incoming<'_>) -> Reply {
+    let Incoming {
+        method,
+        raw_path,
+        raw_query,
+        headers,
+        body,
+        ..
+    } = *incoming;
     // Authentication first, as Graph does.
     let token = header_of(headers, "authorization")
         .and_then(|a| {
@@ -1129,6 +1202,9 @@ async fn outer(
             return gerr(405, "BadRequest", "Only POST is supported for $batch.");
         }
         return batch(sh, body).await;
+    }
+    if method != "GET" {
+        return writes::route(sh, incoming, rest);
     }
     route(sh, method, rest, raw_query.unwrap_or(""), headers)
 }
@@ -1279,6 +1355,14 @@ enum Need {
     Calendar,
     Mail,
     Contacts,
+    /// Creating events: Calendars.ReadWrite (user-post-events, "Permissions").
+    CalendarWrite,
+    /// `sendMail`: Mail.Send only (user-sendmail, "Permissions").
+    MailSend,
+    /// Uploads: Files.ReadWrite and wider (driveitem-put-content, "Permissions").
+    FilesWrite,
+    /// OneNote pages: Notes.Create and wider (onenote-post-pages, "Permissions").
+    NotesCreate,
 }
 
 fn norm_scope(s: &str) -> String {
@@ -1343,13 +1427,27 @@ impl Req<'_> {
             ],
             Need::Mail => &["Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"],
             Need::Contacts => &["Contacts.Read", "Contacts.ReadWrite"],
+            Need::CalendarWrite => &["Calendars.ReadWrite"],
+            Need::MailSend => &["Mail.Send"],
+            Need::FilesWrite => &[
+                "Files.ReadWrite",
+                "Files.ReadWrite.All",
+                "Sites.ReadWrite.All",
+            ],
+            Need::NotesCreate => &["Notes.Create", "Notes.ReadWrite", "Notes.ReadWrite.All"],
         })
     }
 }
 
 fn denied(need: Need) -> Reply {
     match need {
-        Need::Files => gerr(403, "accessDenied", "Access denied"),
+        Need::Files | Need::FilesWrite => gerr(403, "accessDenied", "Access denied"),
+        // OneNote's own numeric codes (concepts/onenote-error-codes.md, 40004).
+        Need::NotesCreate => gerr(
+            403,
+            "40004",
+            "The OAuth token doesn't have the required scopes to perform the requested action.",
+        ),
         Need::User => gerr(
             403,
             "Authorization_RequestDenied",
@@ -1563,7 +1661,12 @@ fn item(sh: &GShared, raw_id: &str, q: &Query) -> Reply {
         return bad(&format!("Resource not found for the segment '{seg}'."));
     }
     let id = pct_decode(raw_id, false);
-    let Some(f) = sh.opts.data.files.iter().find(|f| f.id == id) else {
+    // An uploaded file (or an upload's new content of a sample file) first.
+    let uploaded = sh.lock().writes.drive_file(&id);
+    let Some(f) = uploaded
+        .as_ref()
+        .or_else(|| sh.opts.data.files.iter().find(|f| f.id == id))
+    else {
         return gerr(404, "itemNotFound", "The resource could not be found.");
     };
     let v = drive_json(f, sh.opts.personal, false);
@@ -2025,11 +2128,14 @@ fn calendar_view(sh: &Req<'_>, raw_path: &str, q: &Query) -> Reply {
             "The query filter contains one or more invalid nodes.",
         );
     }
+    // The sample's events and those created through `POST /me/events`.
+    let created: Vec<FakeEvent> = sh.lock().writes.calendar_events();
     let mut hits: Vec<(i64, i64, &FakeEvent)> = sh
         .opts
         .data
         .events
         .iter()
+        .chain(created.iter())
         .filter_map(|e| event_span(e).map(|(s, en)| (s, en, e)))
         .filter(|(s, en, _)| *s < we && *en > ws)
         .collect();
@@ -2045,26 +2151,7 @@ fn calendar_view(sh: &Req<'_>, raw_path: &str, q: &Query) -> Reply {
     }
     let items: Vec<Value> = hits
         .iter()
-        .map(|(s, en, e)| {
-            json!({
-                "@odata.etag": format!("W/\"{}\"", e.id),
-                "id": e.id,
-                "subject": e.subject,
-                "isAllDay": e.all_day,
-                "isCancelled": e.cancelled,
-                "start": {"dateTime": fmt_graph_dt(*s), "timeZone": "UTC"},
-                "end": {"dateTime": fmt_graph_dt(*en), "timeZone": "UTC"},
-                "location": {"displayName": e.location, "locationType": "default", "uniqueIdType": "unknown"},
-                "organizer": {"emailAddress": {"name": e.organizer_name, "address": e.organizer_address}},
-                "isOnlineMeeting": e.online_join_url.is_some(),
-                "onlineMeeting": e.online_join_url.as_ref().map(|u| json!({"joinUrl": u})),
-                "showAs": e.show_as,
-                "type": "singleInstance",
-                "webLink": format!("https://outlook.office365.test/owa/?itemid={}&exvsurl=1&path=/calendar/item", e.id),
-                "body": {"contentType": "html", "content": "<p>agenda</p>"},
-                "bodyPreview": "agenda",
-            })
-        })
+        .map(|(s, en, e)| event_json(*s, *en, e))
         .collect();
     let items = match select(&items, q.get("$select"), "event") {
         Ok(i) => i,
@@ -2083,6 +2170,28 @@ fn calendar_view(sh: &Req<'_>, raw_path: &str, q: &Query) -> Reply {
         "$skiptoken",
         "users('me')/calendarView",
     )
+}
+
+/// An event as Graph answers it, its times in UTC (`[s, en)`, Unix seconds).
+fn event_json(s: i64, en: i64, e: &FakeEvent) -> Value {
+    json!({
+        "@odata.etag": format!("W/\"{}\"", e.id),
+        "id": e.id,
+        "subject": e.subject,
+        "isAllDay": e.all_day,
+        "isCancelled": e.cancelled,
+        "start": {"dateTime": fmt_graph_dt(s), "timeZone": "UTC"},
+        "end": {"dateTime": fmt_graph_dt(en), "timeZone": "UTC"},
+        "location": {"displayName": e.location, "locationType": "default", "uniqueIdType": "unknown"},
+        "organizer": {"emailAddress": {"name": e.organizer_name, "address": e.organizer_address}},
+        "isOnlineMeeting": e.online_join_url.is_some(),
+        "onlineMeeting": e.online_join_url.as_ref().map(|u| json!({"joinUrl": u})),
+        "showAs": e.show_as,
+        "type": "singleInstance",
+        "webLink": format!("https://outlook.office365.test/owa/?itemid={}&exvsurl=1&path=/calendar/item", e.id),
+        "body": {"contentType": "html", "content": "<p>agenda</p>"},
+        "bodyPreview": "agenda",
+    })
 }
 
 // ---------------------------------------------------------------------------------------

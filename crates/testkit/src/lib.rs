@@ -67,12 +67,12 @@ pub mod youtube;
 
 pub use google::{FakeGoogle, GoogleOptions};
 pub use graph::{
-    FakeContact, FakeContactFolder, FakeEvent, FakeFile, FakeGraph, FakeMessage, GraphData,
-    GraphOptions, GraphRequest,
+    FakeContact, FakeContactFolder, FakeCreatedEvent, FakeEvent, FakeFile, FakeGraph, FakeMessage,
+    FakePage, FakeSentMail, FakeUpload, GraphData, GraphOptions, GraphRequest, WriteFault,
 };
 pub use telegram::{
-    CallbackAnswer, EditedMessage, FakeHook, FakeTelegram, HookRequest, SentMessage, SentPhoto,
-    TgFault,
+    BotCommand, CallbackAnswer, EditedMessage, FakeHook, FakeTelegram, HookRequest, SentMessage,
+    SentPhoto, TgFault,
 };
 pub use trust::{TokenGrant, TokenStatus, TokenVerifier};
 pub use youtube::{FakePlaylist, FakeVideo, FakeYouTube, YouTubeOptions, YouTubeRequest};

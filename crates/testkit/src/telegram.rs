@@ -22,6 +22,10 @@
 //! edits the message. The rules are in the [`buttons`] module and docs/telegram.md, "Approvals:
 //! buttons and one poller".
 //!
+//! A chat app that uses a bot (OpenClaw's Telegram channel) also sets the bot's command menu and
+//! clears its webhook when it starts, and finds commands by their `bot_command` entity: the
+//! [`commands`] module (docs/telegram.md, "Command menus").
+//!
 //! # Strictness
 //!
 //! The HTML check follows Telegram's *documented* rules: only the supported tags, properly
@@ -50,7 +54,9 @@ use axum::response::Response;
 use serde_json::{Map, Value, json};
 
 pub mod buttons;
+pub mod commands;
 pub use buttons::{CallbackAnswer, EditedMessage};
+pub use commands::BotCommand;
 
 /// Telegram accepts uploads up to 10 MB for photos (50 MB for other files).
 const MAX_BODY: usize = 20 * 1024 * 1024;
@@ -152,6 +158,8 @@ struct TgState {
     allowed_updates: Option<Vec<String>>,
     /// The inline keyboards, callback queries, answers and edits of the approval buttons.
     buttons: buttons::ButtonState,
+    /// The command menus set with `setMyCommands`.
+    menus: commands::Menus,
 }
 
 struct TgShared {
@@ -297,13 +305,16 @@ impl FakeTelegram {
             st.chats
                 .get_or_insert_with(HashMap::new)
                 .insert(chat["id"].to_string(), chat.clone());
-            let message = json!({
+            let mut message = json!({
                 "message_id": message_id,
                 "from": from,
                 "chat": chat,
                 "date": unix_now(),
                 "text": text,
             });
+            if let Some(entities) = commands::entities(text) {
+                message["entities"] = entities;
+            }
             st.queue_update("message", message);
         }
         self.shared.wake.notify_waiters();
@@ -523,6 +534,10 @@ async fn tg_handle(State(sh): State<Arc<TgShared>>, request: Request) -> Respons
         "editmessagetext" => buttons::edit_message_text(&sh, &params),
         "answercallbackquery" => buttons::answer_callback_query(&sh, &params),
         "sendphoto" => send_photo(&sh, &params),
+        "setmycommands" => commands::set_my_commands(&sh, &params),
+        "deletemycommands" => commands::delete_my_commands(&sh, &params),
+        "getmycommands" => commands::get_my_commands(&sh, &params),
+        "deletewebhook" => commands::delete_webhook(&sh, &params),
         _ => envelope_error(404, "Not Found"),
     }
 }

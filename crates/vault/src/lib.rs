@@ -28,6 +28,8 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+pub mod pg;
+
 const MAGIC: &[u8; 4] = b"SKV1";
 const NONCE_LEN: usize = 24;
 const KEYCHECK_PLAINTEXT: &[u8] = b"sidekey vault key check v1";
@@ -56,6 +58,22 @@ pub enum VaultError {
     },
     #[error("vault record for '{account}' could not be encoded or decoded: {msg}")]
     Format { account: String, msg: String },
+    #[error(
+        "the vault's record '{0}' in the database is damaged or was altered; it was left untouched"
+    )]
+    CorruptRow(String),
+    #[error(
+        "the vault's record '{0}' in the database was sealed with another key (key id {1}): use the key it was sealed with"
+    )]
+    OtherKey(String, String),
+    #[error("the vault's database: {0}")]
+    Store(String),
+}
+
+impl From<pg::PgError> for VaultError {
+    fn from(e: pg::PgError) -> VaultError {
+        VaultError::Store(e.0)
+    }
 }
 
 fn io_err(path: &Path) -> impl FnOnce(io::Error) -> VaultError + '_ {
@@ -99,6 +117,17 @@ impl Key {
         getrandom::fill(&mut k)
             .map_err(|e| VaultError::BadKey(format!("no randomness available: {e}")))?;
         Ok(Key(k))
+    }
+
+    /// A name for this key that does not reveal it: the first 8 bytes of SHA-256 over a label
+    /// and the key, in hex. Stored with each database row, so a row sealed with another key
+    /// is reported as such.
+    pub fn id(&self) -> String {
+        let mut input = b"sidekey-key-id-v1:".to_vec();
+        input.extend_from_slice(&self.0);
+        let d = ring::digest::digest(&ring::digest::SHA256, &input);
+        zeroize::Zeroize::zeroize(&mut input);
+        d.as_ref()[..8].iter().map(|b| format!("{b:02x}")).collect()
     }
 
     /// The key as base64, for writing a new key file.
@@ -184,6 +213,24 @@ pub fn check_name(name: &str) -> Result<(), VaultError> {
 pub struct Vault {
     dir: PathBuf,
     cipher: XChaCha20Poly1305,
+    /// The PostgreSQL store when the vault lives in a database (`dir` then only names it).
+    db: Option<Db>,
+}
+
+/// A vault in PostgreSQL: the store and the id of the key that seals its rows.
+#[derive(Clone)]
+struct Db {
+    store: pg::Store,
+    key_id: String,
+}
+
+/// The name of the key check's row (no account or slot name starts with a colon).
+const KEYCHECK_ROW: &str = ":keycheck";
+
+/// A database row's associated data: its name and version, so a row opens only as itself and
+/// at the version it was written as.
+fn row_aad(name: &str, version: i64) -> Vec<u8> {
+    format!("sidekey-pg-v1:{name}:{version}").into_bytes()
 }
 
 impl Vault {
@@ -194,6 +241,7 @@ impl Vault {
         let vault = Vault {
             dir: dir.to_path_buf(),
             cipher: XChaCha20Poly1305::new((&key.0).into()),
+            db: None,
         };
         create_private_dir(&vault.accounts_dir())?;
         create_private_dir(&vault.locks_dir())?;
@@ -217,6 +265,82 @@ impl Vault {
             }
         }
         Ok(vault)
+    }
+
+    /// Open the vault in the PostgreSQL database at `url` (see [`pg`]), creating or migrating
+    /// its schema, and check `key` against its key check row (written if the store is new; with
+    /// rows but no check, the key must open one of them, as for files). `label` names the
+    /// store in messages (never the URL, which may carry a password).
+    pub fn open_postgres(url: &str, label: &str, key: &Key) -> Result<Vault, VaultError> {
+        let store = pg::Store::connect(url)?;
+        let vault = Vault {
+            dir: PathBuf::from(label),
+            cipher: XChaCha20Poly1305::new((&key.0).into()),
+            db: Some(Db {
+                store,
+                key_id: key.id(),
+            }),
+        };
+        let _guard = vault.db_lock(KEYCHECK_ROW, None)?;
+        match vault.db_get(KEYCHECK_ROW) {
+            Ok(Some(plain)) if plain == KEYCHECK_PLAINTEXT => {}
+            Ok(Some(_)) | Err(VaultError::CorruptRow(_)) | Err(VaultError::OtherKey(..)) => {
+                return Err(VaultError::WrongKey(vault.dir.clone()));
+            }
+            Err(e) => return Err(e),
+            Ok(None) => {
+                let names = vault.db()?.store.names()?;
+                if !names.is_empty() && !names.iter().any(|n| vault.db_get(n).is_ok()) {
+                    return Err(VaultError::WrongKey(vault.dir.clone()));
+                }
+                vault.db_put(KEYCHECK_ROW, KEYCHECK_PLAINTEXT.to_vec())?;
+            }
+        }
+        Ok(vault)
+    }
+
+    /// Whether this vault lives in a database.
+    pub fn is_database(&self) -> bool {
+        self.db.is_some()
+    }
+
+    fn db(&self) -> Result<&Db, VaultError> {
+        self.db
+            .as_ref()
+            .ok_or_else(|| VaultError::Store("not a database vault".into()))
+    }
+
+    /// Row `name`'s plaintext, if the row exists.
+    fn db_get(&self, name: &str) -> Result<Option<Vec<u8>>, VaultError> {
+        let db = self.db()?;
+        let Some(row) = db.store.get(name)? else {
+            return Ok(None);
+        };
+        if row.key_id != db.key_id {
+            return Err(VaultError::OtherKey(name.into(), row.key_id));
+        }
+        self.open_with_aad(&row.sealed, &row_aad(name, row.version))
+            .map(Some)
+            .ok_or_else(|| VaultError::CorruptRow(name.into()))
+    }
+
+    /// Seal `plain` for row `name`'s next version and commit it; `plain` is wiped.
+    fn db_put(&self, name: &str, mut plain: Vec<u8>) -> Result<(), VaultError> {
+        let db = self.db()?;
+        let (me, n) = (self.clone(), name.to_string());
+        db.store.put(name, &db.key_id, move |version| {
+            let sealed = me.seal_bytes_aad(&plain, &row_aad(&n, version), &n);
+            zeroize::Zeroize::zeroize(&mut plain);
+            sealed
+        })?
+    }
+
+    fn db_lock(
+        &self,
+        name: &str,
+        wait: Option<std::time::Duration>,
+    ) -> Result<Option<pg::Held>, VaultError> {
+        Ok(self.db()?.store.lock(name, wait)?)
     }
 
     /// With no key check: if sealed files exist, this key must open at least one of them.
@@ -272,6 +396,11 @@ impl Vault {
 
     /// Names of all accounts with a stored record.
     pub fn accounts(&self) -> Result<Vec<String>, VaultError> {
+        if let Some(db) = &self.db {
+            let mut names = db.store.names()?;
+            names.retain(|n| check_name(n).is_ok());
+            return Ok(names);
+        }
         let dir = self.accounts_dir();
         let mut names = Vec::new();
         for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
@@ -308,13 +437,19 @@ impl Vault {
     }
 
     fn load_file<T: DeserializeOwned>(&self, account: &str) -> Result<Option<T>, VaultError> {
-        let path = self.account_path(account);
-        let Some(bytes) = read_limited(&path)? else {
-            return Ok(None);
+        let mut plain = if self.db.is_some() {
+            let Some(plain) = self.db_get(account)? else {
+                return Ok(None);
+            };
+            plain
+        } else {
+            let path = self.account_path(account);
+            let Some(bytes) = read_limited(&path)? else {
+                return Ok(None);
+            };
+            self.open_bytes(&bytes, account)
+                .ok_or_else(|| VaultError::Corrupt(path.clone()))?
         };
-        let mut plain = self
-            .open_bytes(&bytes, account)
-            .ok_or_else(|| VaultError::Corrupt(path.clone()))?;
         let record = serde_json::from_slice(&plain)
             .map(Some)
             .map_err(|e| VaultError::Format {
@@ -328,11 +463,21 @@ impl Vault {
     /// Take the account's exclusive cross-process lock. Blocks until it is free.
     pub fn lock(&self, account: &str) -> Result<AccountLock, VaultError> {
         check_name(account)?;
-        let file = self.lock_file(account)?;
+        let guard = match self.db {
+            Some(_) => Guard::Row(self.db_lock_waiting(account)?),
+            None => Guard::File(self.lock_file(account)?),
+        };
         Ok(AccountLock {
             vault: self.clone(),
             account: account.to_string(),
-            _file: file,
+            _guard: guard,
+        })
+    }
+
+    /// A database lock waited for as long as it takes.
+    fn db_lock_waiting(&self, name: &str) -> Result<pg::Held, VaultError> {
+        self.db_lock(name, None)?.ok_or_else(|| {
+            VaultError::Store("an unbounded lock wait ended without the lock".into())
         })
     }
 
@@ -344,11 +489,18 @@ impl Vault {
         limit: std::time::Duration,
     ) -> Result<Option<AccountLock>, VaultError> {
         check_name(account)?;
+        if self.db.is_some() {
+            return Ok(self.db_lock(account, Some(limit))?.map(|held| AccountLock {
+                vault: self.clone(),
+                account: account.to_string(),
+                _guard: Guard::Row(held),
+            }));
+        }
         let (file, path) = self.open_lock_file(account)?;
         let taken = |file| AccountLock {
             vault: self.clone(),
             account: account.to_string(),
-            _file: file,
+            _guard: Guard::File(file),
         };
         match file.try_lock() {
             Ok(()) => return Ok(Some(taken(file))),
@@ -385,9 +537,20 @@ impl Vault {
     ) -> Result<Option<NamedLock>, VaultError> {
         check_name(account)?;
         check_name(name)?;
+        if self.db.is_some() {
+            let held = self.db_lock(
+                &format!("{account}.{name}"),
+                Some(std::time::Duration::ZERO),
+            )?;
+            return Ok(held.map(|h| NamedLock {
+                _guard: Guard::Row(h),
+            }));
+        }
         let (file, path) = self.open_lock_file(&format!("{account}.{name}"))?;
         match file.try_lock() {
-            Ok(()) => Ok(Some(NamedLock { _file: file })),
+            Ok(()) => Ok(Some(NamedLock {
+                _guard: Guard::File(file),
+            })),
             Err(std::fs::TryLockError::WouldBlock) => Ok(None),
             Err(std::fs::TryLockError::Error(e)) => Err(io_err(&path)(e)),
         }
@@ -397,8 +560,11 @@ impl Vault {
     pub fn lock_named(&self, account: &str, name: &str) -> Result<NamedLock, VaultError> {
         check_name(account)?;
         check_name(name)?;
-        let file = self.lock_file(&format!("{account}.{name}"))?;
-        Ok(NamedLock { _file: file })
+        let guard = match self.db {
+            Some(_) => Guard::Row(self.db_lock_waiting(&format!("{account}.{name}"))?),
+            None => Guard::File(self.lock_file(&format!("{account}.{name}"))?),
+        };
+        Ok(NamedLock { _guard: guard })
     }
 
     fn open_lock_file(&self, name: &str) -> Result<(File, PathBuf), VaultError> {
@@ -433,16 +599,27 @@ impl Vault {
         account: &str,
         nonce: &[u8; NONCE_LEN],
     ) -> Result<Vec<u8>, VaultError> {
-        let aad = aad(account);
+        self.seal_with_nonce_aad(plain, &aad(account), nonce, account)
+    }
+
+    /// Seal with a random nonce and the associated data `aad` (`name` for messages).
+    fn seal_bytes_aad(&self, plain: &[u8], aad: &[u8], name: &str) -> Result<Vec<u8>, VaultError> {
+        let mut nonce = [0u8; NONCE_LEN];
+        getrandom::fill(&mut nonce)
+            .map_err(|e| VaultError::BadKey(format!("no randomness available: {e}")))?;
+        self.seal_with_nonce_aad(plain, aad, &nonce, name)
+    }
+
+    fn seal_with_nonce_aad(
+        &self,
+        plain: &[u8],
+        aad: &[u8],
+        nonce: &[u8; NONCE_LEN],
+        account: &str,
+    ) -> Result<Vec<u8>, VaultError> {
         let ct = self
             .cipher
-            .encrypt(
-                XNonce::from_slice(nonce),
-                Payload {
-                    msg: plain,
-                    aad: &aad,
-                },
-            )
+            .encrypt(XNonce::from_slice(nonce), Payload { msg: plain, aad })
             .map_err(|_| VaultError::Format {
                 account: account.into(),
                 msg: "encryption failed".into(),
@@ -455,13 +632,16 @@ impl Vault {
     }
 
     fn open_bytes(&self, sealed: &[u8], account: &str) -> Option<Vec<u8>> {
+        self.open_with_aad(sealed, &aad(account))
+    }
+
+    fn open_with_aad(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
         if sealed.len() < 4 + NONCE_LEN + 16 || &sealed[..4] != MAGIC {
             return None;
         }
         let (nonce, ct) = sealed[4..].split_at(NONCE_LEN);
-        let aad = aad(account);
         self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad: &aad })
+            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
             .ok()
     }
 }
@@ -490,6 +670,7 @@ pub mod fuzzing {
         Vault {
             dir: PathBuf::new(),
             cipher: XChaCha20Poly1305::new((&key.0).into()),
+            db: None,
         }
     }
 
@@ -551,7 +732,14 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
 
 /// A held named lock (see [`Vault::try_lock_named`]). Released on drop or process exit.
 pub struct NamedLock {
-    _file: File,
+    _guard: Guard,
+}
+
+/// What holds a lock: a locked file (the file store) or an advisory lock in an open
+/// transaction on a connection of its own (the database store). Both end with the process.
+enum Guard {
+    File(#[expect(dead_code, reason = "held for its drop")] File),
+    Row(#[expect(dead_code, reason = "held for its drop")] pg::Held),
 }
 
 /// Exclusive access to one account's record, across threads and processes. Released on drop.
@@ -560,7 +748,7 @@ pub struct NamedLock {
 pub struct AccountLock {
     vault: Vault,
     account: String,
-    _file: File,
+    _guard: Guard,
 }
 
 impl AccountLock {
@@ -583,6 +771,14 @@ impl AccountLock {
             account: self.account.clone(),
             msg: e.to_string(),
         })?;
+        if self.vault.db.is_some() {
+            let name = rescue_aad(&self.account);
+            self.vault.db_put(&name, plain)?;
+            return Ok(PathBuf::from(format!(
+                "{} row '{name}'",
+                self.vault.dir.display()
+            )));
+        }
         let sealed = self.vault.seal_bytes(&plain, &rescue_aad(&self.account));
         zeroize::Zeroize::zeroize(&mut plain);
         write_atomic(&path, &sealed?)?;
@@ -591,14 +787,20 @@ impl AccountLock {
 
     /// The record [`AccountLock::store_rescue`] kept, if any.
     pub fn load_rescue<T: DeserializeOwned>(&self) -> Result<Option<T>, VaultError> {
-        let path = self.vault.rescue_path(&self.account);
-        let Some(bytes) = read_limited(&path)? else {
-            return Ok(None);
+        let plain = if self.vault.db.is_some() {
+            let Some(plain) = self.vault.db_get(&rescue_aad(&self.account))? else {
+                return Ok(None);
+            };
+            plain
+        } else {
+            let path = self.vault.rescue_path(&self.account);
+            let Some(bytes) = read_limited(&path)? else {
+                return Ok(None);
+            };
+            self.vault
+                .open_bytes(&bytes, &rescue_aad(&self.account))
+                .ok_or_else(|| VaultError::Corrupt(path.clone()))?
         };
-        let plain = self
-            .vault
-            .open_bytes(&bytes, &rescue_aad(&self.account))
-            .ok_or_else(|| VaultError::Corrupt(path.clone()))?;
         serde_json::from_slice(&plain)
             .map(Some)
             .map_err(|e| VaultError::Format {
@@ -609,6 +811,9 @@ impl AccountLock {
 
     /// Forget the rescued record (once the account's file holds it again).
     pub fn remove_rescue(&self) -> Result<(), VaultError> {
+        if let Some(db) = &self.vault.db {
+            return Ok(db.store.delete(&rescue_aad(&self.account))?);
+        }
         let path = self.vault.rescue_path(&self.account);
         match fs::remove_file(&path) {
             Ok(()) => Ok(()),
@@ -637,6 +842,9 @@ impl AccountLock {
             account: self.account.clone(),
             msg: e.to_string(),
         })?;
+        if self.vault.db.is_some() {
+            return self.vault.db_put(name, plain);
+        }
         let sealed = self.vault.seal_bytes(&plain, name);
         zeroize::Zeroize::zeroize(&mut plain);
         write_atomic(&self.vault.account_path(name), &sealed?)
@@ -648,6 +856,9 @@ impl AccountLock {
     }
 
     fn remove_file(&self, name: &str) -> Result<(), VaultError> {
+        if let Some(db) = &self.vault.db {
+            return Ok(db.store.delete(name)?);
+        }
         let path = self.vault.account_path(name);
         match fs::remove_file(&path) {
             Ok(()) => {}

@@ -43,6 +43,11 @@ pub enum GraphError {
     Malformed(String),
     /// The caller passed an argument that cannot work (e.g. `BirthdayFilter::Month(13)`).
     Invalid(String),
+    /// A write reached Graph but its answer did not come back as one (a timeout or a lost
+    /// connection after the request was sent, a 5xx, an answer over the size limit): the change
+    /// may have been made. Not sent again by the client (docs/graph.md, "Writes"); the text is
+    /// what happened, without a URL.
+    Unconfirmed(String),
 }
 
 impl GraphError {
@@ -62,6 +67,7 @@ impl GraphError {
             GraphError::Network(_) => "network",
             GraphError::Malformed(_) => "malformed",
             GraphError::Invalid(_) => "invalid_argument",
+            GraphError::Unconfirmed(_) => "unconfirmed",
         }
     }
 }
@@ -105,6 +111,10 @@ impl fmt::Display for GraphError {
             GraphError::Network(m) => write!(f, "cannot reach Microsoft Graph: {m}"),
             GraphError::Malformed(m) => write!(f, "unexpected answer from Microsoft Graph: {m}"),
             GraphError::Invalid(m) => write!(f, "invalid request: {m}"),
+            GraphError::Unconfirmed(m) => write!(
+                f,
+                "Microsoft Graph received the request but its answer was lost ({m}): it may have been carried out"
+            ),
         }
     }
 }

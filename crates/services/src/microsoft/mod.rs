@@ -1,7 +1,8 @@
-//! Microsoft 365 through Microsoft Graph, read-only: the bounded client ([`Graph`]), its
-//! `$batch` dashboard, the result types ([`model`]), the errors ([`GraphError`]), the scopes
-//! each operation needs ([`scopes`]), the calendar windows ([`Window`]), OData literals
-//! ([`odata`]) and the text a person reads ([`render`]).
+//! Microsoft 365 through Microsoft Graph: the bounded client ([`Graph`]), its `$batch`
+//! dashboard, the result types ([`model`]), the errors ([`GraphError`]), the scopes each
+//! operation needs ([`scopes`]), the calendar windows ([`Window`]), OData literals ([`odata`]),
+//! the four writes with their drafts and checks ([`write`](mod@write): an event, a mail, a small file, a
+//! OneNote page) and the text a person reads ([`render`]).
 
 mod dashboard;
 pub(crate) mod error;
@@ -11,6 +12,7 @@ pub mod odata;
 pub mod render;
 pub mod scopes;
 mod window;
+pub mod write;
 
 pub use dashboard::{Dashboard, Section};
 pub use error::GraphError;
@@ -23,4 +25,5 @@ pub use model::{
     RecentSource,
 };
 pub use scopes::{GraphOp, missing_scope, required_scopes, scope_needs};
-pub use window::{Named, WINDOW_NAMES, Window};
+pub use window::{Named, WINDOW_NAMES, Window, instant};
+pub use write::{Conflict, CreatedEvent, EventDraft, MailDraft, OnenotePage, PageDraft, Uploaded};

@@ -7,9 +7,10 @@ use jiff::tz::TimeZone;
 use crate::microsoft::dashboard::{Dashboard, Section};
 use crate::microsoft::graph::tz_name;
 use crate::microsoft::model::{
-    Birthday, CalendarEvent, DriveItem, MailMessage, Me, RecentFiles, RecentSource,
+    Birthday, CalendarEvent, DriveItem, MailMessage, Me, RecentFiles, RecentSource, clean,
 };
 use crate::microsoft::window::Window;
+use crate::microsoft::write::{CreatedEvent, MailDraft, OnenotePage, Uploaded, some_of};
 
 fn list<T>(items: &[T], empty: &str, one: impl Fn(&T) -> String) -> String {
     if items.is_empty() {
@@ -130,5 +131,61 @@ pub fn dashboard(d: &Dashboard, tz: &TimeZone) -> String {
         Birthday::human,
     );
     out.truncate(out.trim_end().len());
+    out
+}
+
+/// `ms calendar create`: the event as `ms calendar` shows it, who was invited, its link.
+pub fn created_event(c: &CreatedEvent, tz: &TimeZone) -> String {
+    let mut out = format!("Created: {}", c.event.human(tz));
+    if !c.attendees.is_empty() {
+        out.push_str(&format!(
+            "\nInvitations sent to {}",
+            some_of(&c.attendees, 10)
+        ));
+    }
+    if let Some(link) = &c.event.web_link {
+        out.push_str(&format!("\n{}", clean(link)));
+    }
+    out
+}
+
+/// `ms mail send`: what Graph accepted (202: accepted for delivery, a copy in Sent Items).
+pub fn mail_sent(m: &MailDraft) -> String {
+    let mut to = some_of(&m.to, 10);
+    if !m.cc.is_empty() {
+        to.push_str(&format!(" (cc {})", some_of(&m.cc, 10)));
+    }
+    format!(
+        "Sent \"{}\" to {to}; Microsoft accepted it for delivery and keeps a copy in Sent Items.",
+        clean(&m.subject)
+    )
+}
+
+/// `ms files upload`: where the file is now, and whether a file was replaced or the name
+/// changed.
+pub fn uploaded(u: &Uploaded, tz: &TimeZone) -> String {
+    let at = if u.folder.is_empty() {
+        clean(&u.item.name)
+    } else {
+        format!("{}/{}", clean(&u.folder), clean(&u.item.name))
+    };
+    let what = if u.replaced {
+        "Replaced the content of"
+    } else {
+        "Uploaded"
+    };
+    format!("{what} {at}\n{}", u.item.human(tz))
+}
+
+/// `ms onenote create`: the page's title, section and link.
+pub fn page_created(p: &OnenotePage) -> String {
+    let mut out = format!(
+        "Created the page \"{}\" in the section \"{}\"",
+        clean(&p.title),
+        clean(&p.section)
+    );
+    if let Some(u) = &p.web_url {
+        out.push_str(&format!("\n{}", clean(u)));
+    }
     out
 }

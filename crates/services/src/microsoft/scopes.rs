@@ -36,6 +36,16 @@ const CALENDAR: Need = &[
 ];
 const MAIL: Need = &["Mail.ReadBasic", "Mail.Read", "Mail.ReadWrite"];
 const CONTACTS: Need = &["Contacts.Read", "Contacts.ReadWrite"];
+// The writes' least-privileged delegated permissions (each endpoint's "Permissions" table:
+// docs/graph.md, "Writes").
+const CALENDAR_WRITE: Need = &["Calendars.ReadWrite"];
+const MAIL_SEND: Need = &["Mail.Send"];
+const FILES_WRITE: Need = &[
+    "Files.ReadWrite",
+    "Files.ReadWrite.All",
+    "Sites.ReadWrite.All",
+];
+const NOTES_CREATE: Need = &["Notes.Create", "Notes.ReadWrite", "Notes.ReadWrite.All"];
 
 /// A Microsoft operation as far as its scopes go: what the caller's typed operation maps to
 /// (an exhaustive match there), so an operation cannot run without a scope entry here.
@@ -49,6 +59,14 @@ pub enum GraphOp {
     MailUnread,
     Birthdays,
     Dashboard,
+    /// `POST /me/events`.
+    CalendarCreate,
+    /// `POST /me/sendMail`.
+    MailSend,
+    /// `PUT /me/drive/root:/{path}:/content`.
+    FilesUpload,
+    /// `POST /me/onenote/pages`.
+    OnenoteCreate,
 }
 
 impl GraphOp {
@@ -61,6 +79,10 @@ impl GraphOp {
             GraphOp::MailUnread => &[MAIL],
             GraphOp::Birthdays => &[CONTACTS],
             GraphOp::Dashboard => &[CALENDAR, FILES, MAIL, CONTACTS],
+            GraphOp::CalendarCreate => &[CALENDAR_WRITE],
+            GraphOp::MailSend => &[MAIL_SEND],
+            GraphOp::FilesUpload => &[FILES_WRITE],
+            GraphOp::OnenoteCreate => &[NOTES_CREATE],
         }
     }
 
@@ -78,6 +100,10 @@ impl GraphOp {
                 "Mail.ReadBasic",
                 "Contacts.Read",
             ],
+            GraphOp::CalendarCreate => &["Calendars.ReadWrite"],
+            GraphOp::MailSend => &["Mail.Send"],
+            GraphOp::FilesUpload => &["Files.ReadWrite"],
+            GraphOp::OnenoteCreate => &["Notes.Create"],
         }
     }
 
@@ -92,6 +118,10 @@ impl GraphOp {
             "mail.unread" => GraphOp::MailUnread,
             "contacts.birthdays" => GraphOp::Birthdays,
             "dashboard" => GraphOp::Dashboard,
+            "calendar.create" => GraphOp::CalendarCreate,
+            "mail.send" => GraphOp::MailSend,
+            "files.upload" => GraphOp::FilesUpload,
+            "onenote.create" => GraphOp::OnenoteCreate,
             _ => return None,
         })
     }
@@ -229,6 +259,10 @@ mod tests {
             "mail.unread",
             "contacts.birthdays",
             "dashboard",
+            "calendar.create",
+            "mail.send",
+            "files.upload",
+            "onenote.create",
         ] {
             let first: Vec<&str> = scope_needs(op).iter().map(|n| n[0]).collect();
             let mut req = required_scopes(op).to_vec();
@@ -238,6 +272,23 @@ mod tests {
             assert_eq!(req, first_sorted, "{op}");
         }
         assert!(required_scopes("nope").is_empty());
+        // A read scope never covers a write.
+        assert_eq!(
+            missing_scope("calendar.create", &s(&["Calendars.Read"])).as_deref(),
+            Some("Calendars.ReadWrite")
+        );
+        assert_eq!(
+            missing_scope("mail.send", &s(&["Mail.ReadWrite"])).as_deref(),
+            Some("Mail.Send")
+        );
+        assert_eq!(
+            missing_scope("files.upload", &s(&["Files.Read.All"])).as_deref(),
+            Some("Files.ReadWrite")
+        );
+        assert_eq!(
+            missing_scope("onenote.create", &s(&["Notes.ReadWrite"])),
+            None
+        );
         assert_eq!(missing_scope("nope", &[]), None);
     }
 }

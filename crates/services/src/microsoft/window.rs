@@ -146,6 +146,21 @@ impl Window {
     }
 }
 
+/// One point in time for an event: an RFC 3339 instant (`2026-12-08T10:00:00+01:00`) or a civil
+/// date-time in `tz` (`2026-12-08T10:00`, `2026-12-08 10:00`, seconds optional). A bare date is
+/// refused: an event needs a time. A civil time that falls in a DST gap moves forward by the
+/// gap (jiff's "compatible" rule, as calendars do).
+pub fn instant(s: &str, tz: &TimeZone) -> Result<Timestamp, String> {
+    let t = s.trim();
+    if t.len() == 10 && t.parse::<Date>().is_ok() {
+        return Err(format!(
+            "{:?} is a date without a time: give a time too (YYYY-MM-DDTHH:MM)",
+            short(t)
+        ));
+    }
+    parse_point(t, tz, false)
+}
+
 fn parse_point(s: &str, tz: &TimeZone, is_end: bool) -> Result<Timestamp, String> {
     let s = s.trim();
     if s.is_empty() || s.len() > 64 {

@@ -8,4 +8,5 @@ mod fake_graph;
 mod google_docs;
 mod ops;
 mod resilience;
+mod writes;
 mod youtube;

@@ -80,10 +80,17 @@ pub async fn obtain(
     let waited = super::wait(&store, &req, limit).await;
     match &waited {
         Err(f) if f.reason == Reason::ApprovalExpired => {
-            super::telegram::settle_expired(ctx, &store).await
+            super::telegram::settle_expired(ctx, &store).await;
         }
-        Err(f) if f.reason == Reason::ApprovalPending && !note.is_empty() => {
-            return Err(super::pending_failure(&req, &note));
+        Err(f) if f.reason == Reason::ApprovalPending => {
+            // The buttons cannot be heard while another program polls the bot: the agent
+            // passes on why, and that the terminal still decides.
+            if let Some(why) = store.conflict() {
+                note.push_str(&format!("{}; ", why.trim()));
+            }
+            if !note.is_empty() {
+                return Err(super::pending_failure(&req, &note));
+            }
         }
         _ => {}
     }
@@ -235,7 +242,9 @@ pub async fn decide(
             };
             super::telegram::show_outcome(ctx, req, &outcome).await;
         }
-        Some(State::Expired) => super::telegram::settle_expired(ctx, &store).await,
+        Some(State::Expired) => {
+            super::telegram::settle_expired(ctx, &store).await;
+        }
         Some(_) => {}
     }
     Ok(taken)
@@ -253,13 +262,16 @@ pub fn remaining(req: &Request, now: i64) -> String {
 
 /// At the daemon's start: the requests open before it are said by name (they stay open until
 /// they expire, and their buttons work again), those that expired meanwhile are closed (audited,
-/// their messages edited). Nothing is dropped silently.
+/// their messages edited, a press made on them meanwhile answered). Nothing is dropped silently.
 pub async fn resume(ctx: &Arc<Context>) {
     let store = Store::new(&ctx.home);
-    super::telegram::settle_expired(ctx, &store).await;
+    let closed = super::telegram::settle_expired(ctx, &store).await;
     let now = now_unix();
     let open = store.open(now);
     if open.is_empty() {
+        if closed > 0 {
+            super::telegram::poll_once(ctx);
+        }
         return;
     }
     let list: Vec<String> = open

@@ -93,13 +93,24 @@ pub fn plain(s: &Shown) -> String {
         }
     }
     out.push_str(&format!(
-        "Asked by: {} (the agent)\nExpires: {}\nOperation: {} · approval {}",
-        clean(s.agent, false),
+        "Asked by: {}\nExpires: {}\nOperation: {} · approval {}",
+        asked_by(s.agent),
         expiry(s),
         s.op,
         s.id
     ));
     out
+}
+
+/// Who asked, as the audit log names them: a named agent as `agent openclaw via api:unix`, the
+/// unnamed one as `api:unix (the agent)`.
+fn asked_by(agent: &str) -> String {
+    let a = clean(agent, false);
+    if a.starts_with("agent ") {
+        a
+    } else {
+        format!("{a} (the agent)")
+    }
 }
 
 /// The message as Telegram HTML.
@@ -122,8 +133,8 @@ pub fn html(s: &Shown) -> String {
         }
     }
     out.push_str(&format!(
-        "<b>Asked by:</b> {} (the agent)\n<b>Expires:</b> {}\n<i>{} · approval {}</i>",
-        escape(&clean(s.agent, false)),
+        "<b>Asked by:</b> {}\n<b>Expires:</b> {}\n<i>{} · approval {}</i>",
+        escape(&asked_by(s.agent)),
         escape(&expiry(s)),
         escape(s.op),
         escape(s.id)
@@ -180,6 +191,18 @@ mod tests {
         let p = plain(&shown(&d, &zone));
         assert!(p.contains("Body:\n  | line one\n  | line two\n"), "{p}");
         assert!(p.contains("Subject: Lunch <today> & more"), "{p}");
+        // A named agent is named, once.
+        let named = Shown {
+            agent: "agent openclaw via api:unix",
+            ..shown(&d, &zone)
+        };
+        let p = plain(&named);
+        assert!(p.contains("Asked by: agent openclaw via api:unix\n"), "{p}");
+        assert!(
+            html(&named).contains("<b>Asked by:</b> agent openclaw via api:unix\n"),
+            "{}",
+            html(&named)
+        );
     }
 
     #[test]

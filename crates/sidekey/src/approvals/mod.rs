@@ -43,6 +43,8 @@ pub const DEFAULT_WAIT: Duration = Duration::from_secs(30);
 pub const MAX_WAIT: Duration = Duration::from_secs(90);
 /// The most requests one account may have open at once: an agent cannot flood the person.
 pub const MAX_OPEN_PER_ACCOUNT: usize = 5;
+/// How long a 409 the poller heard still counts (it polls again every 5 s while refused).
+const CONFLICT_HOLDS: Duration = Duration::from_secs(30);
 /// How often a waiting call looks at the store.
 const LOOK_EVERY: Duration = Duration::from_millis(25);
 
@@ -221,9 +223,16 @@ impl Store {
     }
 
     /// What the poller last heard from Telegram about another poller of the bot (409), if it
-    /// still holds.
+    /// still holds: the poller writes it again at every refused poll and removes it at the first
+    /// accepted one, so one older than [`CONFLICT_HOLDS`] is from a poller that stopped.
     pub fn conflict(&self) -> Option<String> {
-        std::fs::read_to_string(self.dir.join("conflict")).ok()
+        let path = self.dir.join("conflict");
+        let modified = std::fs::metadata(&path).ok()?.modified().ok()?;
+        let age = modified.elapsed().unwrap_or(Duration::ZERO);
+        if age > CONFLICT_HOLDS {
+            return None;
+        }
+        std::fs::read_to_string(path).ok()
     }
 
     pub fn set_conflict(&self, why: &str) {
@@ -330,6 +339,9 @@ impl Store {
                     State::Denied(d)
                 } else if self.path(&req.id, "used").exists() {
                     State::Used(d)
+                } else if now >= req.expires {
+                    // Approved, and not used before the request expired: it lapses too.
+                    State::Expired
                 } else {
                     State::Approved(d)
                 }
@@ -364,6 +376,11 @@ impl Store {
     /// the expiry and edits the message).
     pub fn close(&self, req: &Request) -> Result<bool, Failure> {
         self.publish(&req.id, "closed", b"{}")
+    }
+
+    /// The decision recorded on `req`, whatever its state now.
+    pub fn decision(&self, req: &Request) -> Option<Decision> {
+        self.read(&req.id, "decision")
     }
 
     /// Every request in the store, oldest first.
@@ -484,7 +501,7 @@ pub fn expired_failure(req: &Request) -> Failure {
         Exit::ApprovalExpired,
         Reason::ApprovalExpired,
         format!(
-            "approval {} for '{}' on '{}' expired at {} before the person decided: nothing ran; call again without `approval` to ask again",
+            "approval {} for '{}' on '{}' expired at {} before it was decided and used: nothing ran; call again without `approval` to ask again",
             req.id,
             req.op,
             req.account,
@@ -625,6 +642,23 @@ mod tests {
         let mode = std::fs::metadata(store.path(&req.id, "json")).unwrap();
         use std::os::unix::fs::PermissionsExt;
         assert_eq!(mode.permissions().mode() & 0o777, 0o600);
+    }
+
+    #[test]
+    fn an_approval_not_used_before_the_expiry_lapses() {
+        let dir = tempfile::tempdir().unwrap();
+        let store = Store::new(dir.path());
+        let req = request(&store, 60);
+        assert_eq!(store.decide(&req, by(true, "alice")).unwrap(), None);
+        assert!(matches!(store.state(&req, now_unix()), State::Approved(_)));
+        // Later than its expiry, unused: it no longer lets anything run.
+        assert_eq!(store.state(&req, req.expires), State::Expired);
+        assert!(
+            store
+                .reusable("g", &req.op, &req.hash, "api:unix", req.expires)
+                .is_none()
+        );
+        assert_eq!(store.unclosed_expired(req.expires).len(), 1);
     }
 
     #[test]

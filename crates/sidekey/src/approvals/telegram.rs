@@ -88,6 +88,17 @@ pub async fn post(
 /// it runs already (it stops by itself once nothing is open). Without a Telegram channel,
 /// nothing: requests are decided at the terminal.
 pub fn poll_while_open(ctx: &Arc<Context>) {
+    start(ctx, false);
+}
+
+/// [`poll_while_open`], polling once even with nothing open: at a start, the presses made
+/// while no process polled, on requests that expired meanwhile, are answered ("expired")
+/// instead of being left to the spinner on the person's phone.
+pub fn poll_once(ctx: &Arc<Context>) {
+    start(ctx, true);
+}
+
+fn start(ctx: &Arc<Context>, once: bool) {
     let Some(cfg) = config(ctx) else {
         return;
     };
@@ -96,7 +107,7 @@ pub fn poll_while_open(ctx: &Arc<Context>) {
     }
     let ctx = ctx.clone();
     tokio::spawn(async move {
-        poller(&ctx, &cfg).await;
+        poller(&ctx, &cfg, once).await;
         RECEIVING.store(false, Ordering::SeqCst);
         POLLING.store(false, Ordering::SeqCst);
         // A request filed between the last look and the flag: poll for it too.
@@ -106,8 +117,9 @@ pub fn poll_while_open(ctx: &Arc<Context>) {
     });
 }
 
-/// The poller: while requests are open, take the home's poll lock and long-poll the bot.
-async fn poller(ctx: &Context, cfg: &TelegramConfig) {
+/// The poller: while requests are open (and at least once with `once`), take the home's poll
+/// lock and long-poll the bot.
+async fn poller(ctx: &Context, cfg: &TelegramConfig, once: bool) {
     let store = Store::new(&ctx.home);
     let Ok(http) = ctx.http() else { return };
     let bot = Bot::new(http.client(), cfg);
@@ -117,12 +129,18 @@ async fn poller(ctx: &Context, cfg: &TelegramConfig) {
     let mut first = true;
     loop {
         settle_expired(ctx, &store).await;
-        if store.open(now_unix()).is_empty() {
+        let now = now_unix();
+        let open = store.open(now);
+        if open.is_empty() && !(once && first) {
             return;
         }
         if lock.is_none() {
             lock = take_lock(&store);
             if lock.is_none() {
+                if open.is_empty() {
+                    // The process that polls answers the presses.
+                    return;
+                }
                 // Another process of this home polls: it writes the decisions to the store.
                 RECEIVING.store(true, Ordering::SeqCst);
                 tokio::time::sleep(Duration::from_millis(500)).await;
@@ -130,7 +148,12 @@ async fn poller(ctx: &Context, cfg: &TelegramConfig) {
             }
         }
         let offset = store.offset();
-        let wait = if first { Duration::ZERO } else { LONG_POLL };
+        // A long poll ends by the next expiry, so its message says so when it happens.
+        let wait = if first {
+            Duration::ZERO
+        } else {
+            until_next_expiry(&open, now).min(LONG_POLL)
+        };
         first = false;
         match bot.poll_presses(offset, wait).await {
             Ok(updates) => {
@@ -168,6 +191,12 @@ async fn poller(ctx: &Context, cfg: &TelegramConfig) {
             }
         }
     }
+}
+
+/// How long until the first of `open` expires (at least a second: an open request has not).
+fn until_next_expiry(open: &[Request], now: i64) -> Duration {
+    let secs = open.iter().map(|r| r.expires - now).min().unwrap_or(0);
+    Duration::from_secs(secs.max(1) as u64)
 }
 
 /// The home's poll lock, if free (held until the poller ends).
@@ -248,14 +277,25 @@ async fn handle(ctx: &Context, store: &Store, bot: &Bot<'_>, cfg: &TelegramConfi
     answer(text, false).await;
 }
 
-/// Close the requests that expired undecided: audited once, their messages edited.
-pub async fn settle_expired(ctx: &Context, store: &Store) {
+/// Close the requests that expired undecided: audited once, their messages edited. Returns
+/// how many this call closed.
+pub async fn settle_expired(ctx: &Context, store: &Store) -> usize {
+    let mut closed = 0;
     for req in store.unclosed_expired(now_unix()) {
         if store.close(&req).unwrap_or(false) {
+            closed += 1;
             super::ask::event(ctx, &req, "expired", None);
-            show_outcome(ctx, &req, "⌛ Expired: nobody decided, nothing ran").await;
+            let outcome = match store.decision(&req) {
+                Some(d) if d.approved && d.at <= req.expires => format!(
+                    "⌛ Expired: approved by {}, but not used before it expired; nothing ran",
+                    d.by
+                ),
+                _ => "⌛ Expired: nobody decided, nothing ran".to_string(),
+            };
+            show_outcome(ctx, &req, &outcome).await;
         }
     }
+    closed
 }
 
 /// Edit the request's message to show the outcome and drop its buttons (best effort: the

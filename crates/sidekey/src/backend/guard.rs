@@ -31,7 +31,7 @@ use crate::audit;
 use crate::config::Account;
 use crate::error::Failure;
 use crate::ops;
-use crate::policy::{Grant, Who};
+use crate::policy::{Agent, Grant, Who};
 use crate::signin::{self, Mode};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -45,24 +45,55 @@ pub enum Caller {
     Person,
     /// An MCP client of `sidekey mcp` running on the machine that holds the vault: the agent.
     Mcp,
-    /// A request on the daemon's API (`api:unix`, `api:tcp`): the agent.
-    Api(&'static str),
+    /// A request on the daemon's API: the agent. `via` names the listener (`api:unix`,
+    /// `api:tcp`); `agent` names the agent whose key it carried (`[agents.NAME]`), or `None`
+    /// for the daemon's unnamed key (`[server] api_key_file`), whose rights are the accounts'
+    /// policies alone.
+    Api {
+        via: &'static str,
+        agent: Option<String>,
+    },
 }
 
 impl Caller {
+    /// The unnamed caller of the daemon's listener `via` (the `[server] api_key_file` key).
+    pub fn api(via: &'static str) -> Caller {
+        Caller::Api { via, agent: None }
+    }
+
     pub fn who(&self) -> Who {
         match self {
             Caller::Person => Who::Person,
-            Caller::Mcp | Caller::Api(_) => Who::Agent,
+            Caller::Mcp | Caller::Api { .. } => Who::Agent,
         }
     }
 
-    /// The audit log's name for the caller (`cli uid=1000`, `mcp uid=1000`, `api:unix`).
+    /// The audit log's name for the caller (`cli uid=1000`, `mcp uid=1000`, `api:unix`,
+    /// `agent openclaw via api:unix`).
     pub fn audit_name(&self) -> String {
         match self {
             Caller::Person => audit::local_caller(),
             Caller::Mcp => audit::local_caller().replacen("cli", "mcp", 1),
-            Caller::Api(name) => (*name).to_string(),
+            Caller::Api { via, agent: None } => (*via).to_string(),
+            Caller::Api {
+                via,
+                agent: Some(name),
+            } => format!("agent {name} via {via}"),
+        }
+    }
+
+    /// The named agent's rights, from the config the daemon authenticated it with (`None` for
+    /// every other caller). A name the config does not hold is refused, never read as unnamed.
+    fn rights<'a>(&self, local: &'a Local) -> Result<Option<&'a Agent>, Failure> {
+        match self {
+            Caller::Api {
+                agent: Some(name), ..
+            } => {
+                local.ctx.config.agents.get(name).map(Some).ok_or_else(|| {
+                    Failure::policy(format!("policy: no agent '{name}' in the config"))
+                })
+            }
+            _ => Ok(None),
         }
     }
 }
@@ -220,10 +251,14 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
                 return Err(f);
             }
             args = call.audit_args();
-            let grant = match &call {
-                Call::Op(r) => a.policy.permit_operation(caller.who(), &a.name, &r.op)?,
-                other => a.policy.permit(caller.who(), &a.name, other.name(), None)?,
+            let agent = caller.rights(local)?;
+            let (op, credential) = match &call {
+                Call::Op(r) => (r.op.info().name, r.op.credential()),
+                other => (other.name(), None),
             };
+            let grant =
+                a.policy
+                    .permit_as(caller.who(), agent, &a.name, op, credential.as_deref())?;
             // Step 3b: what the policy leaves to the person runs only with their approval of
             // this exact action, spent by this run.
             if let (Grant::Ask, Call::Op(r)) = (grant, &call) {
@@ -280,7 +315,7 @@ fn validate(caller: &Caller, call: &mut Call) -> Result<(), Failure> {
         Call::Op(r) => {
             // Through the daemon the Picker's 127.0.0.1 redirect would land in the daemon's
             // container, where no browser is: it hands out the link, finished with --paste-url.
-            if matches!(caller, Caller::Api(_)) {
+            if matches!(caller, Caller::Api { .. }) {
                 r.op.without_waiting();
             }
             if let Some(id) = &r.approval {
@@ -372,11 +407,14 @@ async fn run(
     Ok(match call {
         Call::Status { account } => {
             let withheld = withheld_accounts(local, caller, account.as_deref())?;
-            Done::Status(
-                local
-                    .status(account.as_deref(), &withheld, caller.who())
-                    .await?,
-            )
+            let mut reply = local
+                .status(account.as_deref(), &withheld, caller.who())
+                .await?;
+            // A named agent sees the accounts it may use, and no other.
+            if let Some(agent) = caller.rights(local)? {
+                reply.accounts.retain(|a| agent.uses(&a.name));
+            }
+            Done::Status(reply)
         }
         Call::Login {
             req,
@@ -424,7 +462,7 @@ async fn run(
                 text,
             })
         }
-        Call::Ops => Done::Ops(allowed_ops(local, caller.who())),
+        Call::Ops => Done::Ops(allowed_ops(local, caller.who(), caller.rights(local)?)),
         Call::Refused { failure, .. } => return Err(failure.clone()),
     })
 }
@@ -521,8 +559,8 @@ fn withhold_progress(
 }
 
 /// Every operation with the accounts whose policy allows it to `who` (the MCP tool list, the
-/// daemon's `GET /v1/ops`).
-fn allowed_ops(local: &Local, who: Who) -> OpsReply {
+/// daemon's `GET /v1/ops`), as narrowed by a named `agent`'s rights (its accounts only).
+fn allowed_ops(local: &Local, who: Who, agent: Option<&Agent>) -> OpsReply {
     let config = &local.ctx.config;
     let ops = crate::catalog::Operation::all()
         .map(|op| {
@@ -533,7 +571,7 @@ fn allowed_ops(local: &Local, who: Who) -> OpsReply {
                 if a.kind != op.provider() {
                     continue;
                 }
-                match a.policy.permit(who, name, info.name, None) {
+                match a.policy.permit_as(who, agent, name, info.name, None) {
                     Ok(Grant::Allowed) => accounts.push(name.clone()),
                     Ok(Grant::Ask) => {
                         accounts.push(name.clone());
@@ -604,7 +642,7 @@ mod tests {
         let agent = operate(&l, &Caller::Mcp, token("gh")).await.unwrap_err();
         assert_eq!(agent.exit, Exit::Policy, "{}", agent.message);
         assert!(agent.message.contains("allow_token_export"));
-        let api = operate(&l, &Caller::Api("api:unix"), token("gh"))
+        let api = operate(&l, &Caller::api("api:unix"), token("gh"))
             .await
             .unwrap_err();
         assert_eq!(api.exit, Exit::Policy);
@@ -645,7 +683,7 @@ mod tests {
                 host: "evil\nhost".into(),
             }),
         };
-        let f = operate(&l, &Caller::Api("api:unix"), bad)
+        let f = operate(&l, &Caller::api("api:unix"), bad)
             .await
             .unwrap_err();
         assert_eq!(f.exit, Exit::Usage);
@@ -658,7 +696,7 @@ mod tests {
             account: None,
             failure: Failure::policy("policy: unknown tool 'x'"),
         };
-        let f = operate(&l, &Caller::Api("api:unix"), reported)
+        let f = operate(&l, &Caller::api("api:unix"), reported)
             .await
             .unwrap_err();
         assert_eq!(f.exit, Exit::Policy);
@@ -696,13 +734,13 @@ mod tests {
             account: "gh".into(),
             purpose: Some(TokenPurpose::GitCredential { host: host.into() }),
         };
-        let f = operate(&l, &Caller::Api("api:unix"), git("attacker.example"))
+        let f = operate(&l, &Caller::api("api:unix"), git("attacker.example"))
             .await
             .unwrap_err();
         assert_eq!(f.exit, Exit::Policy, "{}", f.message);
         assert!(f.message.contains("github.com"), "{}", f.message);
         // Served (any case): past the check, stopped only by the empty vault.
-        let f = operate(&l, &Caller::Api("api:unix"), git("GitHub.com"))
+        let f = operate(&l, &Caller::api("api:unix"), git("GitHub.com"))
             .await
             .unwrap_err();
         assert_eq!(f.exit, Exit::NotSignedIn, "{}", f.message);
@@ -731,7 +769,7 @@ mod tests {
             mode: Mode::Fresh,
             replace_identity: true,
         };
-        for caller in [Caller::Mcp, Caller::Api("api:unix")] {
+        for caller in [Caller::Mcp, Caller::api("api:unix")] {
             let f = operate(&l, &caller, login()).await.unwrap_err();
             assert_eq!(f.exit, Exit::Policy, "{}", f.message);
             assert!(f.message.contains("--replace-identity"), "{}", f.message);
@@ -796,7 +834,7 @@ mod tests {
     #[tokio::test]
     async fn an_ask_write_runs_once_per_approval_of_exactly_its_arguments() {
         let (_dir, l) = google_local("ask = [\"google.memory.set\"]\n");
-        let agent = Caller::Api("api:unix");
+        let agent = Caller::api("api:unix");
         let f = operate(&l, &agent, memory_set("v", None))
             .await
             .unwrap_err();
@@ -817,6 +855,12 @@ mod tests {
         crate::approvals::ask::decide(&l.ctx, &req, true, "the terminal")
             .await
             .unwrap();
+        // Another caller with the same arguments and the approved id: not theirs to spend.
+        let other_agent = operate(&l, &Caller::Mcp, memory_set("v", Some(&id)))
+            .await
+            .unwrap_err();
+        assert_eq!(other_agent.exit, Exit::Pending, "{}", other_agent.message);
+        assert_ne!(other_agent.approval.as_deref(), Some(id.as_str()));
         // Changed arguments with the approved id: a new request, and the approval is unspent.
         let changed = operate(&l, &agent, memory_set("other", Some(&id)))
             .await
@@ -869,7 +913,14 @@ mod tests {
             .collect();
         assert_eq!(
             events,
-            ["requested", "approved", "requested", "denied", "requested"],
+            [
+                "requested",
+                "approved",
+                "requested",
+                "requested",
+                "denied",
+                "requested"
+            ],
             "{log:?}"
         );
         let run = log
@@ -911,6 +962,7 @@ mod tests {
                 let text = std::fs::read_to_string(&path).unwrap();
                 for needle in [
                     ".permit(",
+                    ".permit_as(",
                     ".permit_operation(",
                     ".check_scopes(",
                     ".check_granted(",

@@ -1,6 +1,12 @@
-//! The Microsoft 365 operations (`ms.*`, read-only, through Microsoft Graph): their typed
-//! arguments, what each is ([`OpInfo`]), the argument checks that run before any token is
-//! fetched, and what the audit keeps. Running them is `crate::ops::microsoft`.
+//! The Microsoft 365 operations (`ms.*`, through Microsoft Graph: reads, and four writes the
+//! policy must allow): their typed arguments, what each is ([`OpInfo`]), the argument checks
+//! that run before any token is fetched, what the audit keeps and what the person reads before
+//! approving one. The writes' checks and words are in [`writes`]. Running them is
+//! `crate::ops::microsoft`.
+
+pub mod writes;
+
+pub use writes::Conflict;
 
 use super::{Access, OpInfo, parse_timezone};
 use crate::error::Failure;
@@ -148,17 +154,77 @@ pub enum MsOp {
         #[serde(default)]
         tz: Option<String>,
     },
+    #[serde(rename = "ms.calendar.create")]
+    CalendarCreate {
+        /// The event's title (at most 255 characters).
+        subject: String,
+        /// When it starts: a date and time in the time zone (2026-12-08T10:00), or RFC 3339
+        /// with an offset.
+        start: String,
+        /// When it ends, in the same forms; give this or duration_minutes.
+        #[serde(default)]
+        end: Option<String>,
+        /// How long it lasts, in minutes (1 to 1440); give this or end.
+        #[serde(default)]
+        #[schemars(range(min = 1, max = 1440))]
+        duration_minutes: Option<u32>,
+        /// IANA time zone of start and end, e.g. Europe/Berlin (default: the config's, else
+        /// the machine's).
+        #[serde(default)]
+        tz: Option<String>,
+        /// Where it takes place.
+        #[serde(default)]
+        location: Option<String>,
+        /// Mail addresses to invite (at most 100): Outlook sends each an invitation.
+        #[serde(default)]
+        attendees: Vec<String>,
+        /// Plain text for the event's description (at most 1 MB).
+        #[serde(default)]
+        body: Option<String>,
+    },
+    #[serde(rename = "ms.mail.send")]
+    MailSend {
+        /// Recipients' mail addresses (at least one).
+        to: Vec<String>,
+        /// Copy recipients' mail addresses (to and cc: at most 100 in all).
+        #[serde(default)]
+        cc: Vec<String>,
+        /// The subject (at most 255 characters).
+        subject: String,
+        /// The mail's plain text (at most 1 MB).
+        body: String,
+    },
+    #[serde(rename = "ms.files.upload")]
+    FilesUpload {
+        /// Where in OneDrive, from the drive's root: folder/name.ext.
+        path: String,
+        /// The file's bytes, base64 (at most 4 MB once decoded).
+        content_base64: String,
+        /// If a file of that name exists: fail (the default), rename (keep both) or replace.
+        #[serde(default)]
+        conflict: Conflict,
+    },
+    #[serde(rename = "ms.onenote.create")]
+    OnenoteCreate {
+        /// A section of the default notebook, by name (created when there is none): at most
+        /// 50 characters, none of ? * \ / : < > | & # " % ~.
+        section: String,
+        /// The page's title (at most 255 characters).
+        title: String,
+        /// The page's plain text; blank lines separate paragraphs (at most 1 MB).
+        text: String,
+    },
 }
 
 impl MsOp {
     /// What the person reads before approving it (times in `zone`): see
     /// [`super::Description`]. Reads are never asked about; they say only what they are.
-    pub fn describe(&self, _zone: &jiff::tz::TimeZone) -> super::Description {
-        super::Description::new(self.info().summary)
+    pub fn describe(&self, zone: &jiff::tz::TimeZone) -> super::Description {
+        writes::describe(self, zone).unwrap_or_else(|| super::Description::new(self.info().summary))
     }
 
     pub fn info(&self) -> &'static OpInfo {
-        use Access::Read;
+        use Access::{Read, Write};
         match self {
             MsOp::Me => &OpInfo {
                 name: "ms.me",
@@ -208,6 +274,30 @@ impl MsOp {
                 summary: "next appointments, recent files, important unread mail and upcoming birthdays in one request",
                 usage: "sidekey ms dashboard",
             },
+            MsOp::CalendarCreate { .. } => &OpInfo {
+                name: "ms.calendar.create",
+                access: Write,
+                summary: "create an Outlook calendar event: subject (≤ 255 characters), start, `--end` or `--duration` (1–1440 minutes), optional place, attendees (≤ 100; each gets an invitation) and text (≤ 1 MB); sent again after a lost answer without making a second one",
+                usage: "sidekey ms calendar create --subject \"Dentist\" --start 2026-12-08T10:00 --duration 30 [--location …] [--attendee a@example.com] [--body-from FILE|-]",
+            },
+            MsOp::MailSend { .. } => &OpInfo {
+                name: "ms.mail.send",
+                access: Write,
+                summary: "send a text mail (to ≥ 1, cc; ≤ 100 addresses, subject ≤ 255 characters, text ≤ 1 MB), kept in Sent Items; never sent twice: a lost answer says to check Sent Items",
+                usage: "sidekey ms mail send --to bob@example.com [--cc …] --subject \"Lunch?\" --body-from FILE|-",
+            },
+            MsOp::FilesUpload { .. } => &OpInfo {
+                name: "ms.files.upload",
+                access: Write,
+                summary: "upload a file of at most 4 MB to a OneDrive path; an existing file is never replaced unless `--conflict replace` (or `rename` to keep both)",
+                usage: "sidekey ms files upload Notes/plan.txt --from FILE|- [--conflict fail|rename|replace]",
+            },
+            MsOp::OnenoteCreate { .. } => &OpInfo {
+                name: "ms.onenote.create",
+                access: Write,
+                summary: "create a OneNote page in a section of the default notebook, by name (created if missing; ≤ 50 characters), with a title (≤ 255 characters) and plain text (≤ 1 MB)",
+                usage: "sidekey ms onenote create --section \"Agent notes\" --title \"Plan\" --from FILE|-",
+            },
         }
     }
 
@@ -223,6 +313,10 @@ impl MsOp {
             MsOp::MailUnread { .. } => GraphOp::MailUnread,
             MsOp::Birthdays { .. } => GraphOp::Birthdays,
             MsOp::Dashboard { .. } => GraphOp::Dashboard,
+            MsOp::CalendarCreate { .. } => GraphOp::CalendarCreate,
+            MsOp::MailSend { .. } => GraphOp::MailSend,
+            MsOp::FilesUpload { .. } => GraphOp::FilesUpload,
+            MsOp::OnenoteCreate { .. } => GraphOp::OnenoteCreate,
         }
     }
 
@@ -235,9 +329,10 @@ impl MsOp {
     /// The time zone the operation names, if any.
     pub fn tz(&self) -> Option<&str> {
         match self {
-            MsOp::Calendar { tz, .. } | MsOp::MailUnread { tz, .. } | MsOp::Dashboard { tz } => {
-                tz.as_deref()
-            }
+            MsOp::Calendar { tz, .. }
+            | MsOp::MailUnread { tz, .. }
+            | MsOp::Dashboard { tz }
+            | MsOp::CalendarCreate { tz, .. } => tz.as_deref(),
             _ => None,
         }
     }
@@ -274,7 +369,7 @@ impl MsOp {
                     sidekey_flow::response::one_line(id, 60)
                 )));
             }
-            _ => {}
+            _ => writes::validate(self)?,
         }
         Ok(())
     }
@@ -294,6 +389,7 @@ impl MsOp {
             }
             MsOp::Birthdays { which } => json!({"which": which}),
             MsOp::Dashboard { tz } => json!({"tz": tz.is_some()}),
+            _ => writes::audit_args(self),
         }
     }
 }
@@ -336,9 +432,10 @@ mod tests {
         assert!(ok.validate().is_ok());
     }
 
-    /// A Microsoft account configured without `scopes` can run every `ms` operation.
+    /// A Microsoft account configured without `scopes` can run every `ms` read, and no write:
+    /// the default sign-in asks for nothing that changes anything.
     #[test]
-    fn the_default_scopes_cover_every_operation() {
+    fn the_default_scopes_cover_every_read_and_no_write() {
         let defaults: Vec<String> = PROVIDER
             .dialect()
             .default_scopes()
@@ -346,7 +443,11 @@ mod tests {
             .map(|s| s.to_string())
             .collect();
         for op in MsOp::iter() {
-            assert_eq!(op.graph_op().missing(&defaults), None, "{}", op.info().name);
+            let missing = op.graph_op().missing(&defaults);
+            match op.info().access {
+                Access::Read => assert_eq!(missing, None, "{}", op.info().name),
+                _ => assert!(missing.is_some(), "{}", op.info().name),
+            }
         }
     }
 

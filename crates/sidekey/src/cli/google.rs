@@ -124,7 +124,7 @@ pub enum MemoryCmd {
     Delete { key: String },
 }
 
-fn read_input(src: &str, cap: usize) -> Result<Vec<u8>, Failure> {
+pub(super) fn read_input(src: &str, cap: usize) -> Result<Vec<u8>, Failure> {
     let mut buf = Vec::new();
     let r = if src == "-" {
         std::io::stdin().take(cap as u64 + 1).read_to_end(&mut buf)
@@ -138,7 +138,7 @@ fn read_input(src: &str, cap: usize) -> Result<Vec<u8>, Failure> {
     Ok(buf)
 }
 
-fn text_input(src: &str, cap: usize) -> Result<String, Failure> {
+pub(super) fn text_input(src: &str, cap: usize) -> Result<String, Failure> {
     String::from_utf8(read_input(src, cap)?)
         .map_err(|_| Failure::usage(format!("{src} is not UTF-8 text")))
 }

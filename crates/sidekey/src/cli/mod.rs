@@ -6,8 +6,10 @@
 //! in `backend/local.rs` and reached through a [`crate::backend::Call`] of the guard, proxied
 //! in `backend/remote.rs`, served in `daemon/routes.rs`), and its output.
 
+mod agents;
 mod approvals;
 mod aws;
+mod config_file;
 #[cfg(feature = "demo")]
 mod demo;
 mod git;
@@ -31,7 +33,7 @@ use std::path::PathBuf;
     name = "sidekey",
     version,
     about = "Auth sidecar: device-flow sign-in, an encrypted token vault, fresh tokens on demand",
-    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 not signed in / re-authentication needed, 4 sign-in declined or code expired, 5 provider or network failure (but written_unconfirmed: the change was made, do not run it again; document_changed: read the document again), 6 refused by policy, 7 waiting for the person's approval (run again with --approval ID), 8 the person denied it, 9 the approval expired. The reasons per code: README, \"Exit codes\"."
+    after_help = "Exit codes: 0 ok, 1 internal error, 2 usage or config error, 3 not signed in / re-authentication needed, 4 sign-in declined or code expired, 5 provider or network failure (but written_unconfirmed: the change was made or may have been, do not run it again, check it; document_changed: read the document again), 6 refused by policy, 7 waiting for the person's approval (run again with --approval ID), 8 the person denied it, 9 the approval expired. The reasons per code: README, \"Exit codes\"."
 )]
 pub struct Cli {
     #[command(subcommand)]
@@ -170,6 +172,11 @@ pub enum Command {
         #[command(subcommand)]
         action: SkillsAction,
     },
+    /// The daemon's named agents, each with a key of its own and its own rights ([agents.NAME])
+    Agents {
+        #[command(subcommand)]
+        action: AgentsAction,
+    },
     /// The agent's requests waiting for your approval (policy `ask`); --all adds the last day's
     Approvals {
         #[arg(long)]
@@ -229,6 +236,33 @@ pub enum TelegramAction {
 }
 
 #[derive(Subcommand)]
+pub enum AgentsAction {
+    /// Make a key for a new agent, print it once and record its SHA-256 and rights in the config
+    Add {
+        /// The agent's name, as the audit log and approval messages show it
+        name: String,
+        /// An account it may use (repeatable; "*" for every account; default: none)
+        #[arg(long = "account", value_name = "ACCOUNT")]
+        accounts: Vec<String>,
+        /// A write it may make, within each account's policy (repeatable)
+        #[arg(long, value_name = "OPERATION")]
+        allow: Vec<String>,
+        /// A write it may make once you approve it (repeatable)
+        #[arg(long, value_name = "OPERATION")]
+        ask: Vec<String>,
+        /// Give an existing agent a new key (its rights kept; the old key stops working when
+        /// the daemon restarts)
+        #[arg(long)]
+        replace_key: bool,
+    },
+    /// The named agents and their rights (never their keys)
+    List {
+        #[arg(long)]
+        json: bool,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum NotifyAction {
     /// Send a test message through every configured channel (Telegram, webhook, ntfy)
     Test,
@@ -273,6 +307,25 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             crate::mcp::serve(backend).await
         }
         // The person's decisions, made here, never through the daemon's API.
+        Command::Agents {
+            action:
+                AgentsAction::Add {
+                    name,
+                    accounts,
+                    allow,
+                    ask,
+                    replace_key,
+                },
+        } => agents::add(agents::NewAgent {
+            name: &name,
+            accounts: &accounts,
+            allow: &allow,
+            ask: &ask,
+            replace_key,
+        }),
+        Command::Agents {
+            action: AgentsAction::List { json },
+        } => agents::list(json),
         Command::Approvals { all, json } => approvals::list(all, json).await,
         Command::Approve { id } => approvals::decide(&id, true).await,
         Command::Deny { id } => approvals::decide(&id, false).await,

@@ -439,19 +439,7 @@ fn record(
             f.message
         )));
     }
-    let mut opts = atomic_write_file::OpenOptions::new();
-    if !path.exists() {
-        use std::os::unix::fs::OpenOptionsExt;
-        opts.mode(0o600);
-    }
-    // A config that is a symlink (dotfiles) is rewritten where it points, the link kept.
-    let target = std::fs::canonicalize(path).unwrap_or_else(|_| path.to_path_buf());
-    let write = || -> std::io::Result<()> {
-        let mut f = opts.open(&target)?;
-        f.write_all(text.as_bytes())?;
-        f.commit()
-    };
-    write().map_err(|e| Failure::config(format!("cannot write {}: {e}", path.display())))?;
+    super::config_file::replace(path, &text)?;
     Ok((token_path, old))
 }
 

@@ -21,7 +21,7 @@ pub struct Approvals {
     /// How long a request stays open (default 5 minutes, at most 30).
     pub expires: Duration,
     /// How long a call waits for the decision before it answers "pending" (default 30 s, at
-    /// most 120 s; a call may ask for less).
+    /// most 90 s; a call may ask for less).
     pub wait: Duration,
     /// The Telegram user ids whose presses count. Empty: the user of the configured private chat
     /// (`[notify.telegram] chat_id`, a positive id); in a group, nobody until this is set.
@@ -53,6 +53,16 @@ impl Approvals {
     }
 }
 
+/// A bound as the person reads it: `30 minutes`, `90 seconds`.
+fn in_words(d: Duration) -> String {
+    let secs = d.as_secs();
+    if secs.is_multiple_of(60) {
+        format!("{} minutes", secs / 60)
+    } else {
+        format!("{secs} seconds")
+    }
+}
+
 /// Check `[approvals]`; errors name the key's span.
 pub(super) fn validate(
     raw: RawApprovals,
@@ -69,8 +79,8 @@ pub(super) fn validate(
             return Err((
                 Some(v.span()),
                 format!(
-                    "[approvals] {what} must be above 0 and at most {} minutes",
-                    max.as_secs() / 60
+                    "[approvals] {what} must be above 0 and at most {}",
+                    in_words(max)
                 ),
             ));
         }
@@ -94,4 +104,32 @@ pub(super) fn validate(
         out.telegram_approvers = ids;
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> Result<Approvals, String> {
+        let raw: RawApprovals = toml::from_str(text).unwrap();
+        validate(raw).map_err(|(_, message)| message)
+    }
+
+    /// A bound is said as it is: `wait` goes to 90 seconds, which is not "1 minutes".
+    #[test]
+    fn a_value_out_of_bounds_names_the_bound() {
+        assert_eq!(
+            check("wait = 120").unwrap_err(),
+            "[approvals] wait must be above 0 and at most 90 seconds"
+        );
+        assert_eq!(
+            check("expires = \"31m\"").unwrap_err(),
+            "[approvals] expires must be above 0 and at most 30 minutes"
+        );
+        assert_eq!(check("wait = 90").unwrap().wait, Duration::from_secs(90));
+        assert_eq!(
+            check("expires = 2").unwrap().expires,
+            Duration::from_secs(2)
+        );
+    }
 }

@@ -6,6 +6,7 @@
 //! before the person is sent a code they cannot use.
 
 mod account;
+mod agents;
 mod approvals;
 mod input;
 mod notify;
@@ -15,6 +16,7 @@ mod services;
 mod validate;
 
 pub use account::{Account, Overrides, SignInFlow};
+pub use agents::{MAX_AGENT_NAME, check_agent_name, hex, key_hash};
 pub use approvals::Approvals;
 pub use notify::{Notify, Ntfy, Telegram, Webhook};
 pub use server::Server;
@@ -47,12 +49,15 @@ struct RawConfig {
     approvals: approvals::RawApprovals,
     #[serde(default)]
     accounts: BTreeMap<String, Spanned<RawAccount>>,
+    #[serde(default)]
+    agents: BTreeMap<String, Spanned<agents::RawAgent>>,
 }
 
 #[derive(Deserialize, Default)]
 #[serde(deny_unknown_fields)]
 struct RawVault {
     key_file: Option<String>,
+    store: Option<Spanned<String>>,
 }
 
 #[derive(Debug)]
@@ -64,10 +69,15 @@ pub struct Config {
     /// IANA zone for times shown to the person (default: the machine's).
     pub timezone: Option<String>,
     pub key_file: Option<PathBuf>,
+    /// `[vault] store`: the PostgreSQL URL of a vault shared by several daemons (docs/fleet.md);
+    /// `None` is the file vault in `$SIDEKEY_HOME/vault`.
+    pub store: Option<sidekey_flow::Secret>,
     pub notify: Notify,
     pub server: Server,
     pub approvals: Approvals,
     pub accounts: BTreeMap<String, Account>,
+    /// The daemon's named agents (`[agents.NAME]`), each with its key's hash and its rights.
+    pub agents: BTreeMap<String, crate::policy::Agent>,
     /// Only from [`Config::load_lenient`] (`doctor`): why `[notify.*]` did not load (it is then
     /// left empty), so the rest can still be checked.
     pub notify_problem: Option<String>,
@@ -136,6 +146,13 @@ impl Config {
         }
         let base = path.parent().unwrap_or(Path::new("."));
         let key_file = raw.vault.key_file.map(|k| base.join(k));
+        let store = match raw.vault.store {
+            Some(s) => Some(
+                store_url(s.get_ref())
+                    .map_err(|m| at(Some(s.span()), &format!("[vault] store: {m}")))?,
+            ),
+            None => None,
+        };
         let timezone = match raw.timezone {
             Some(t) => {
                 if jiff::tz::TimeZone::get(t.get_ref()).is_err() {
@@ -170,6 +187,8 @@ impl Config {
                 })?;
             accounts.insert(name, account);
         }
+        let names: Vec<&str> = accounts.keys().map(String::as_str).collect();
+        let agents = agents::validate(raw.agents, &names).map_err(|(s, m)| at(s, &m))?;
         Ok(Config {
             path: path.to_path_buf(),
             exists: true,
@@ -177,10 +196,12 @@ impl Config {
             http_timeout,
             timezone,
             key_file,
+            store,
             notify,
             server,
             approvals,
             accounts,
+            agents,
             notify_problem,
         })
     }
@@ -298,6 +319,18 @@ pub fn parse_duration(v: &toml::Value) -> Option<Duration> {
             Some(Duration::from_secs(n.checked_mul(mult)?))
         }
         _ => None,
+    }
+}
+
+/// A vault store URL as written in `[vault] store` or the file `SIDEKEY_VAULT_STORE_FILE` names:
+/// `postgres://` or `postgresql://`, surrounding whitespace ignored. The error never repeats
+/// the value (it may carry a password).
+pub fn store_url(text: &str) -> Result<sidekey_flow::Secret, String> {
+    let t = text.trim();
+    if t.starts_with("postgres://") || t.starts_with("postgresql://") {
+        Ok(sidekey_flow::Secret::new(t))
+    } else {
+        Err("expected a PostgreSQL URL, postgres://USER@HOST:PORT/DATABASE (add ?sslmode=require for a database beyond this machine)".into())
     }
 }
 
@@ -663,6 +696,69 @@ issuer = "https://idp.example.com"
             .unwrap_err();
         assert!(!err.contains("did you mean"), "{err}");
         assert!(err.contains("docs/config.md"), "{err}");
+    }
+
+    /// `[agents.NAME]`: a hash (never a key), existing accounts, known writes, one key each.
+    #[test]
+    fn agents_are_checked_against_the_config() {
+        let acc = "[accounts.gh]\nprovider = \"github\"\nclient_id = \"x\"\n";
+        let h1 = "a".repeat(64);
+        let h2 = "B".repeat(64);
+        let c = parse(&format!(
+            "{acc}[agents.one]\nkey_sha256 = \"{h1}\"\naccounts = [\"gh\"]\nallow = [\"logout\"]\n[agents.all]\nkey_sha256 = \"{h2}\"\naccounts = [\"*\"]\n[agents.none]\nkey_sha256 = \"{}\"\n",
+            "c".repeat(64)
+        ))
+        .unwrap();
+        assert_eq!(c.agents["one"].accounts, Some(vec!["gh".to_string()]));
+        assert_eq!(c.agents["one"].key_sha256, [0xaa; 32]);
+        assert_eq!(c.agents["all"].accounts, None);
+        assert_eq!(c.agents["none"].accounts, Some(vec![]));
+        let cases = [
+            (
+                "key_sha256 = \"my-secret-api-key-0123\"\n",
+                "line 5",
+                "SHA-256",
+            ),
+            (
+                &format!("key_sha256 = \"{h1}\"\naccounts = [\"nope\"]\n"),
+                "line 6",
+                "no account 'nope'",
+            ),
+            (
+                &format!("key_sha256 = \"{h1}\"\naccounts = [\"*\", \"gh\"]\n"),
+                "line 4",
+                "stands alone",
+            ),
+            (
+                &format!("key_sha256 = \"{h1}\"\nallow = [\"ms.me\"]\n"),
+                "line 6",
+                "needs no allowing",
+            ),
+            (
+                &format!("key_sha256 = \"{h1}\"\nallow = [\"logout\"]\nask = [\"logout\"]\n"),
+                "line 4",
+                "both allow and ask",
+            ),
+            (&format!("key = \"{h1}\"\n"), "line 5", "unknown field"),
+        ];
+        for (body, line, msg) in cases {
+            let err = parse(&format!("{acc}[agents.bot]\n{body}")).unwrap_err();
+            assert!(err.starts_with(&format!("c.toml {line}:")), "{err}");
+            assert!(err.contains(msg), "{err}");
+            assert!(!err.contains("my-secret-api-key"), "{err}");
+        }
+        let err = parse(&format!(
+            "{acc}[agents.one]\nkey_sha256 = \"{h1}\"\n[agents.two]\nkey_sha256 = \"{}\"\n",
+            h1.to_uppercase()
+        ))
+        .unwrap_err();
+        assert!(err.contains("also agent 'one''s"), "{err}");
+        let err = parse(&format!(
+            "[agents.{}]\nkey_sha256 = \"{h1}\"\n",
+            "a".repeat(41)
+        ))
+        .unwrap_err();
+        assert!(err.contains("invalid agent name"), "{err}");
     }
 
     #[test]

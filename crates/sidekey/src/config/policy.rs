@@ -69,12 +69,12 @@ pub(super) fn validate(
 }
 
 /// The first operation listed in both `allow` and `ask`.
-fn p_both(allow: &[String], ask: &[String]) -> Option<String> {
+pub(super) fn p_both(allow: &[String], ask: &[String]) -> Option<String> {
     allow.iter().find(|a| ask.contains(a)).cloned()
 }
 
 /// The operations of `allow` or `ask` (`key`): each must be a known write.
-fn writes(key: &str, listed: Vec<Spanned<String>>) -> Result<Vec<String>, Located> {
+pub(super) fn writes(key: &str, listed: Vec<Spanned<String>>) -> Result<Vec<String>, Located> {
     let mut out = Vec::new();
     for op in listed {
         match crate::policy::kind_of(op.get_ref()) {

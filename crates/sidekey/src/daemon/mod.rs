@@ -3,8 +3,10 @@
 //! Docker socket (which would give it root on the host).
 //!
 //! * Listens on a unix socket (default `$SIDEKEY_HOME/sidekey.sock`, mode 0660) and, when asked,
-//!   on TCP. Every request but `/healthz` carries `Authorization: Bearer <API key>`; the key comes
-//!   from a file (`SIDEKEY_API_KEY_FILE` or `[server] api_key_file`, e.g. a Docker secret).
+//!   on TCP. Every request but `/healthz` carries `Authorization: Bearer <API key>`: the unnamed
+//!   key from a file (`SIDEKEY_API_KEY_FILE` or `[server] api_key_file`, e.g. a Docker secret),
+//!   or a named agent's, known by its SHA-256 in `[agents.NAME]`; the request is then that
+//!   agent's, with its rights.
 //! * The handlers (`routes.rs`) are thin: the API key (a layer), the body read, then the same
 //!   guard the CLI and the MCP server use ([`crate::backend::guard`]), which validates the
 //!   call, checks the account's policy, runs it on [`Local`] and writes its audit entry. What
@@ -57,7 +59,9 @@ pub use routes::{OP_BODY_LIMIT, router};
 
 pub struct Daemon {
     local: Local,
-    api_key: Secret,
+    /// The unnamed key (`[server] api_key_file`), if any; named agents' keys are known by
+    /// their hashes in the config (`[agents.NAME] key_sha256`).
+    api_key: Option<Secret>,
     /// Work that may rotate a refresh token, running detached; shutdown waits for it.
     inflight: AtomicUsize,
     /// Refusals before the API key: a burst written, the rest counted (see [`audit::Refusals`]).
@@ -92,11 +96,18 @@ impl Default for Limits {
 type Shared = Arc<Daemon>;
 
 impl Daemon {
-    pub fn new(ctx: Context, api_key: Secret, stop: Stop) -> Shared {
+    /// A daemon for `ctx`, taking `api_key` (the unnamed agent's, when there is one) and the
+    /// keys of the config's `[agents.*]`.
+    pub fn new(ctx: Context, api_key: Option<Secret>, stop: Stop) -> Shared {
         Daemon::with_limits(ctx, api_key, stop, Limits::default())
     }
 
-    pub fn with_limits(ctx: Context, api_key: Secret, stop: Stop, limits: Limits) -> Shared {
+    pub fn with_limits(
+        ctx: Context,
+        api_key: Option<Secret>,
+        stop: Stop,
+        limits: Limits,
+    ) -> Shared {
         Arc::new(Daemon {
             local: Local::new(ctx, stop),
             api_key,
@@ -146,12 +157,24 @@ pub async fn serve(
     socket: Option<PathBuf>,
     listen: Option<String>,
 ) -> Result<(), Failure> {
-    let key_path = api_key_path(&ctx).ok_or_else(|| {
-        Failure::config(
-            "the daemon needs an API key: set SIDEKEY_API_KEY_FILE or [server] api_key_file",
-        )
-    })?;
-    let api_key = read_api_key(&key_path)?;
+    let api_key = match api_key_path(&ctx) {
+        Some(path) => Some(read_api_key(&path)?),
+        None if ctx.config.agents.is_empty() => {
+            return Err(Failure::config(
+                "the daemon needs an API key: set SIDEKEY_API_KEY_FILE or [server] api_key_file, or add an agent with `sidekey agents add NAME`",
+            ));
+        }
+        None => None,
+    };
+    if let Some(key) = &api_key {
+        let hash = crate::config::key_hash(key.expose());
+        if let Some(a) = ctx.config.agents.values().find(|a| a.key_sha256 == hash) {
+            return Err(Failure::config(format!(
+                "the daemon's API key file holds agent '{}''s key: the unnamed key and every agent's must differ",
+                a.name
+            )));
+        }
+    }
     for w in crate::doctor::loose_permissions(&ctx) {
         eprintln!("sidekey: warning: {w}");
     }

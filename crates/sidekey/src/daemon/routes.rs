@@ -51,7 +51,7 @@ pub fn router(d: Shared, caller: &'static str) -> Router {
         .route("/healthz", get(healthz))
         .layer(axum::middleware::from_fn_with_state(d.clone(), audit_layer))
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_LIMIT))
-        .layer(axum::Extension(Caller::Api(caller)))
+        .layer(axum::Extension(Caller::api(caller)))
         .with_state(d)
 }
 
@@ -120,17 +120,20 @@ async fn audit_layer(
     if !path.starts_with("/v1/") || resp.extensions().get::<Audited>().is_some() {
         return resp;
     }
+    // Past the key, the caller is the agent it named ([`require_key`]).
+    let caller = resp.extensions().get::<Caller>().cloned().unwrap_or(caller);
     // No route answered (404, 405) or nothing failed: nothing happened, and nothing the
     // caller names is written down.
     let Some(failure) = resp.extensions().get::<Failure>().cloned() else {
         return resp;
     };
-    let Caller::Api(name) = caller else {
+    let Caller::Api { via, .. } = caller else {
         return resp;
     };
-    if failure.reason == Reason::Unauthorized && !d.refusals.admit(&d.ctx().home, name) {
+    if failure.reason == Reason::Unauthorized && !d.refusals.admit(&d.ctx().home, via) {
         return resp;
     }
+    let name = caller.audit_name();
     // Name the route, capped: the first segment after /v1/.
     let op: String = path
         .trim_start_matches("/v1/")
@@ -142,7 +145,7 @@ async fn audit_layer(
         .collect();
     audit::record(
         &d.ctx().home,
-        name,
+        &name,
         None,
         &op,
         json!({}),
@@ -153,25 +156,51 @@ async fn audit_layer(
     resp
 }
 
+/// The API key: the request goes on as the caller its key names (the unnamed key's, or a named
+/// agent's), which the handlers and [`audit_layer`] read from the request and the response.
 async fn require_key(
     AxState(d): AxState<Shared>,
-    req: axum::extract::Request,
+    axum::Extension(caller): axum::Extension<Caller>,
+    mut req: axum::extract::Request,
     next: axum::middleware::Next,
 ) -> Response {
+    let Caller::Api { via, .. } = caller else {
+        return Failure::internal("the daemon's API without a listener").into_response();
+    };
     match authorize(&d, req.headers()) {
-        Ok(()) => next.run(req).await,
+        Ok(agent) => {
+            let caller = Caller::Api { via, agent };
+            req.extensions_mut().insert(caller.clone());
+            let mut resp = next.run(req).await;
+            resp.extensions_mut().insert(caller);
+            resp
+        }
         Err(f) => f.into_response(),
     }
 }
 
-fn authorize(d: &Daemon, headers: &HeaderMap) -> Result<(), Failure> {
+/// Which key the request carries: `Ok(None)` the unnamed key, `Ok(Some(name))` agent `name`'s
+/// (its SHA-256 is the agent's `key_sha256`). Every key is compared, each in constant time, so
+/// the time taken says nothing about which key, or how much of one, matched.
+fn authorize(d: &Daemon, headers: &HeaderMap) -> Result<Option<String>, Failure> {
     let given = headers
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))
         .unwrap_or("");
-    if constant_time_eq(given.as_bytes(), d.api_key.expose().as_bytes()) {
-        Ok(())
+    let unnamed = d
+        .api_key
+        .as_ref()
+        .is_some_and(|k| constant_time_eq(given.as_bytes(), k.expose().as_bytes()));
+    let hash = crate::config::key_hash(given);
+    let mut named = None;
+    for agent in d.ctx().config.agents.values() {
+        if constant_time_eq(&hash, &agent.key_sha256) {
+            named = Some(agent.name.clone());
+        }
+    }
+    if !given.is_empty() && (unnamed || named.is_some()) {
+        Ok(named)
     } else {
         Err(Failure::new(
             Exit::Policy,
@@ -593,7 +622,7 @@ mod tests {
         let home = dir.path().join("home");
         let ctx = Context::new(home.clone(), config);
         ctx.vault().unwrap(); // as `serve` does before it listens
-        let d = Daemon::new(ctx, Secret::new(KEY), Stop::never());
+        let d = Daemon::new(ctx, Some(Secret::new(KEY)), Stop::never());
         Setup {
             _dir: dir,
             home,

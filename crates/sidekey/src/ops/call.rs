@@ -239,6 +239,71 @@ pub fn not_granted_advice(name: &str, asked: bool, add: &str) -> String {
     }
 }
 
+/// What the person runs so that account `name` (configured as `account`, its last sign-in
+/// `rec`) is granted `missing` too (scopes, space-separated) without losing what it holds. A
+/// plain `sidekey login NAME` asks for the configured scopes only, and `--scope` replaces them,
+/// so the advice is the `--scope` list of the scopes the last sign-in asked for plus the
+/// missing ones — when the policy's ceiling allows them (`allowed_scopes`, else the configured
+/// scopes; spelled as the ceiling spells them, which `login` compares). Beyond the ceiling the
+/// config has to change first, and the advice says where. `asked`: the last sign-in asked for
+/// them and they were not granted (unticked on the consent page): signing in again and granting
+/// them is the fix.
+pub fn add_scope_advice(
+    name: &str,
+    account: &Account,
+    rec: &Record,
+    missing: &str,
+    asked: bool,
+) -> String {
+    use crate::policy::scope_key;
+    let needed: Vec<&str> = missing.split_whitespace().collect();
+    let spelled: Option<Vec<String>> = needed
+        .iter()
+        .map(|s| account.policy.in_ceiling(&account.scopes, s))
+        .collect();
+    let Some(spelled) = spelled else {
+        let list = needed.join(" and ");
+        let place = if account.policy.allowed_scopes.is_some() {
+            format!(
+                "[accounts.{name}] scopes and to [accounts.{name}.policy] allowed_scopes (the account's ceiling)"
+            )
+        } else {
+            format!("[accounts.{name}] scopes")
+        };
+        return format!("add {list} to {place}, then run `sidekey login {name}`");
+    };
+    let current: &[String] = if rec.requested_scopes.is_empty() {
+        &account.scopes
+    } else {
+        &rec.requested_scopes
+    };
+    let holds = |list: &[String], s: &str| list.iter().any(|x| scope_key(x) == scope_key(s));
+    // A plain login asks for the configured scopes: enough when they hold everything.
+    let plain = current.iter().all(|s| holds(&account.scopes, s))
+        && needed.iter().all(|s| holds(&account.scopes, s));
+    let command = if plain {
+        format!("sidekey login {name}")
+    } else {
+        let mut all: Vec<String> = current.to_vec();
+        for s in spelled {
+            if !holds(&all, &s) {
+                all.push(s);
+            }
+        }
+        let flags: Vec<String> = all.iter().map(|s| format!("--scope {s}")).collect();
+        format!("sidekey login {name} {}", flags.join(" "))
+    };
+    if asked {
+        format!(
+            "it was asked for but not granted (left unticked on the consent page): run `{command}` and grant it"
+        )
+    } else if plain {
+        format!("run `{command}` to ask for it")
+    } else {
+        format!("run `{command}` to ask for it as well as the scopes '{name}' holds")
+    }
+}
+
 /// The scopes of `granted` that lie within the account's ceiling. An operation these do not
 /// cover, but `granted` does, could run only on a scope the provider granted beyond the ceiling
 /// (consented earlier and returned again): the policy refuses it.

@@ -1,11 +1,18 @@
 //! Running the Microsoft operations ([`MsOp`], defined in `crate::catalog::microsoft`): the
 //! Graph calls and their rendering live in `sidekey-services`; this module checks the granted
-//! scopes (a missing one is named before calling Graph) and hands each operation's call to the
-//! one service-call loop (`super::call`), which refreshes once on a 401 and scrubs the tokens.
+//! scopes (a missing one is named before calling Graph, with the `sidekey login` that adds it)
+//! and hands each operation's call to the one service-call loop (`super::call`), which
+//! refreshes once on a 401 and scrubs the tokens.
+//!
+//! A write is prepared completely before any token is fetched (its times placed in the zone,
+//! its file decoded, an event's `transactionId` drawn once): the 401 retry sends the same
+//! request again, and an event sent twice is still one event. A write whose answer was lost
+//! is never sent again by sidekey (docs/graph.md, "Writes"): it fails with
+//! `written_unconfirmed`, saying where to look.
 
 use crate::catalog::microsoft::*;
 
-use super::call::{ServiceError, not_granted_advice, with_token, within_ceiling};
+use super::call::{ServiceError, add_scope_advice, with_token, within_ceiling};
 use super::timezone;
 use crate::account::Record;
 use crate::context::Context;
@@ -13,18 +20,93 @@ use crate::error::{Exit, Failure, Reason};
 use serde::Serialize;
 use serde_json::{Value, json};
 use sidekey_flow::Secret;
+use sidekey_services::microsoft::write::{EventDraft, MailDraft, PageDraft};
 use sidekey_services::{BirthdayFilter, Graph, GraphError, Window, render};
+
+/// A write, ready to send.
+enum Prepared {
+    Event {
+        draft: EventDraft,
+        transaction_id: String,
+    },
+    Mail(MailDraft),
+    Upload {
+        path: String,
+        content: Vec<u8>,
+        conflict: Conflict,
+    },
+    Page(PageDraft),
+}
+
+/// The request a write sends, built and checked before any token is fetched (exit 2 on bad
+/// arguments, in the zone the event is read in); `None` for a read.
+fn prepare(op: &MsOp, tz: &jiff::tz::TimeZone) -> Result<Option<Prepared>, Failure> {
+    Ok(Some(match op {
+        MsOp::CalendarCreate {
+            subject,
+            start,
+            end,
+            duration_minutes,
+            location,
+            attendees,
+            body,
+            ..
+        } => {
+            let (s, e) = writes::event_times(start, end.as_deref(), *duration_minutes, tz)?;
+            Prepared::Event {
+                draft: writes::event_draft(subject, s, e, location, attendees, body)?,
+                transaction_id: transaction_id()?,
+            }
+        }
+        MsOp::MailSend {
+            to,
+            cc,
+            subject,
+            body,
+        } => Prepared::Mail(writes::mail_draft(to, cc, subject, body)?),
+        MsOp::FilesUpload {
+            path,
+            content_base64,
+            conflict,
+        } => Prepared::Upload {
+            path: path.clone(),
+            content: writes::upload_bytes(content_base64)?,
+            conflict: *conflict,
+        },
+        MsOp::OnenoteCreate {
+            section,
+            title,
+            text,
+        } => Prepared::Page(writes::page_draft(section, title, text)?),
+        _ => return Ok(None),
+    }))
+}
+
+/// A fresh `transactionId` for one event: 128 random bits, hex. Drawn once per run, so every
+/// send of this run's event carries the same one.
+fn transaction_id() -> Result<String, Failure> {
+    let mut b = [0u8; 16];
+    ring::rand::SecureRandom::fill(&ring::rand::SystemRandom::new(), &mut b)
+        .map_err(|_| Failure::internal("the system random generator failed"))?;
+    Ok(format!(
+        "sidekey-{}",
+        b.iter().map(|x| format!("{x:02x}")).collect::<String>()
+    ))
+}
 
 /// Run `op` for account `name`: check the granted scopes, call Graph, refresh once on a 401.
 pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String), Failure> {
     let account = ctx.config.account(name)?;
     let tz = timezone(ctx, op.tz())?;
+    let prepared = prepare(op, &tz)?;
     // Configured, or derived from the authority's cloud by the config (never guessed here).
     let base = account
         .api_base
         .as_deref()
         .ok_or_else(|| Failure::internal("no Microsoft Graph address"))?;
-    let graph = Graph::new(ctx.http()?.client().clone(), base);
+    // The config's `http_timeout` is each request's (a write's lost answer is told after it).
+    let graph =
+        Graph::new(ctx.http()?.client().clone(), base).with_timeout(ctx.config.http_timeout);
     let check = |rec: &Record| {
         let covers = |granted: &[String]| op.graph_op().missing(granted).is_none();
         // The ceiling holds for what was granted: an operation that needs a scope the provider
@@ -54,7 +136,7 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
                     format!(
                         "'{name}' was not granted {missing}, which `ms {}` needs: {}",
                         op.graph_name().replace('.', " "),
-                        not_granted_advice(name, asked, "it")
+                        add_scope_advice(name, account, rec, &missing, asked)
                     ),
                 ));
             }
@@ -62,15 +144,18 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
         Ok(())
     };
     // Dashboard sections carry their own error texts: the loop scrubs the whole reply.
-    let (graph, tz) = (&graph, &tz);
-    with_token(ctx, name, &(), check, |t: Secret| async move {
-        call(graph, t.expose(), op, tz).await
+    let (graph, tz, prepared) = (&graph, &tz, &prepared);
+    with_token(ctx, name, op, check, |t: Secret| async move {
+        match prepared {
+            Some(w) => write(graph, t.expose(), w, tz).await,
+            None => call(graph, t.expose(), op, tz).await,
+        }
     })
     .await
 }
 
 impl ServiceError for GraphError {
-    type Op = ();
+    type Op = MsOp;
 
     fn is_unauthorized(&self) -> bool {
         GraphError::is_unauthorized(self)
@@ -80,9 +165,14 @@ impl ServiceError for GraphError {
         Failure::reauth(account, "Microsoft Graph refused the refreshed token")
     }
 
-    fn into_failure(self, name: &str, _: &()) -> Failure {
+    fn into_failure(self, name: &str, op: &MsOp) -> Failure {
         let msg = self.to_string();
         match self {
+            GraphError::Unconfirmed(what) => unconfirmed(op, &what),
+            GraphError::Request {
+                status: 409, code, ..
+            } if code.eq_ignore_ascii_case("nameAlreadyExists") => name_taken(op, &msg),
+            GraphError::Invalid(m) => Failure::usage(m),
             GraphError::Unauthorized => Failure::reauth(name, &msg),
             GraphError::Forbidden { .. } => Failure::new(
                 Exit::NotSignedIn,
@@ -91,6 +181,108 @@ impl ServiceError for GraphError {
             ),
             GraphError::Throttled { .. } | GraphError::Network(_) => Failure::network(msg),
             _ => Failure::new(Exit::Provider, Reason::ProviderError, msg),
+        }
+    }
+}
+
+/// A write whose answer was lost (`what`): it may have been made, and was not made again.
+fn unconfirmed(op: &MsOp, what: &str) -> Failure {
+    let (thing, check) = match op {
+        MsOp::MailSend { subject, .. } => (
+            format!(
+                "the mail \"{}\" may have been sent",
+                sidekey_flow::response::one_line(subject, 80)
+            ),
+            "it was not sent again: check Sent Items before sending it again".to_string(),
+        ),
+        MsOp::CalendarCreate { .. } => (
+            "the event may have been created".to_string(),
+            "sidekey sent it again with the same transactionId as far as its retry limits allow, without an answer: check the calendar before creating it again".to_string(),
+        ),
+        MsOp::FilesUpload { path, .. } => (
+            format!(
+                "the file may have been uploaded to {}",
+                sidekey_flow::response::one_line(path.trim_start_matches('/'), 120)
+            ),
+            "it was not sent again: check OneDrive before uploading it again".to_string(),
+        ),
+        MsOp::OnenoteCreate { section, .. } => (
+            format!(
+                "the page may have been created in the section \"{}\"",
+                sidekey_flow::response::one_line(section, 60)
+            ),
+            "it was not sent again: check OneNote before creating it again".to_string(),
+        ),
+        _ => (
+            "the change may have been made".to_string(),
+            "it was not made again".to_string(),
+        ),
+    };
+    Failure::new(
+        Exit::Provider,
+        Reason::WrittenUnconfirmed,
+        format!(
+            "{thing}: Microsoft Graph received the request, but its answer was lost ({what}); {check}"
+        ),
+    )
+}
+
+/// An upload onto a name that is taken, with `conflict` fail (Graph's 409 `nameAlreadyExists`).
+fn name_taken(op: &MsOp, msg: &str) -> Failure {
+    let what = match op {
+        MsOp::FilesUpload { path, .. } => format!(
+            "a file named {} already exists in OneDrive, so nothing was uploaded and it is unchanged",
+            sidekey_flow::response::one_line(path.trim_start_matches('/'), 120)
+        ),
+        _ => msg.to_string(),
+    };
+    Failure::new(
+        Exit::Provider,
+        Reason::ProviderError,
+        format!(
+            "{what}: to keep both, upload again with --conflict rename; to overwrite it, with --conflict replace"
+        ),
+    )
+}
+
+/// Send a prepared write.
+async fn write(
+    g: &Graph,
+    token: &str,
+    w: &Prepared,
+    tz: &jiff::tz::TimeZone,
+) -> Result<(Value, String), GraphError> {
+    match w {
+        Prepared::Event {
+            draft,
+            transaction_id,
+        } => {
+            let c = g.create_event(token, draft, transaction_id, tz).await?;
+            Ok((
+                json!({"event": to_json(&c)?, "time_zone": tz.iana_name()}),
+                render::created_event(&c, tz),
+            ))
+        }
+        Prepared::Mail(m) => {
+            g.send_mail(token, m).await?;
+            Ok((
+                json!({"sent": true, "to": m.to, "cc": m.cc, "subject": m.subject, "saved_to_sent_items": true}),
+                render::mail_sent(m),
+            ))
+        }
+        Prepared::Upload {
+            path,
+            content,
+            conflict,
+        } => {
+            let u = g
+                .upload_small(token, path, content, conflict.graph())
+                .await?;
+            Ok((to_json(&u)?, render::uploaded(&u, tz)))
+        }
+        Prepared::Page(p) => {
+            let page = g.create_page(token, p).await?;
+            Ok((to_json(&page)?, render::page_created(&page)))
         }
     }
 }
@@ -165,5 +357,12 @@ async fn call(
             let d = g.dashboard(token, now, tz).await?;
             Ok((to_json(&d)?, render::dashboard(&d, tz)))
         }
+        // Writes are sent by `write`, prepared.
+        MsOp::CalendarCreate { .. }
+        | MsOp::MailSend { .. }
+        | MsOp::FilesUpload { .. }
+        | MsOp::OnenoteCreate { .. } => Err(GraphError::Invalid(
+            "a write without its prepared request".into(),
+        )),
     }
 }

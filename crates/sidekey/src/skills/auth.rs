@@ -85,7 +85,7 @@ sign-in is pending joins it (same code; nothing new is sent).
 | 2 | config or usage error | tell the person the `sidekey:` line; don't retry |
 | 3 | not signed in, or re-authentication needed | start a sign-in (step 2) |
 | 4 | sign-in declined, or the code expired | ask whether to try again |
-| 5 | provider or network failure | try again later — but not when the `sidekey:` line says the change was made (`written_unconfirmed`): check it instead; nor when the document changed (`document_changed`): read it again first |
+| 5 | provider or network failure | try again later — but not when the `sidekey:` line says the change was made or may have been (`written_unconfirmed`): check it instead; nor when the document changed (`document_changed`): read it again first |
 | 6 | refused by policy | tell the person what was refused; don't work around it |
 
 Sign out (`sidekey logout NAME`) only when the person asks for it.

@@ -333,6 +333,40 @@ token_endpoint = "https://auth.example.com/token"
         assert_eq!(render(&config(ALL)), all, "deterministic");
     }
 
+    /// The Microsoft skill lists a write only when the account's scopes allow it, marked as a
+    /// change, and says what a lost answer means; without write scopes it stays read-only.
+    #[test]
+    fn microsoft_writes_follow_the_scopes() {
+        let reads = render(&config(
+            "[accounts.work]\nprovider = \"microsoft\"\nclient_id = \"m\"\n",
+        ));
+        let text = &reads[1].content;
+        assert!(text.contains("Everything here is read-only."), "{text}");
+        assert!(!text.contains("ms mail send") && !text.contains("written_unconfirmed"));
+        let writes = render(&config(
+            "[accounts.work]\nprovider = \"microsoft\"\nclient_id = \"m\"\nscopes = [\"User.Read\", \"Mail.ReadBasic\", \"Mail.Send\", \"Files.ReadWrite\"]\n",
+        ));
+        let text = &writes[1].content;
+        assert!(!text.contains("read-only"), "{text}");
+        assert!(
+            text.contains("`sidekey ms mail send --to bob@example.com")
+                && text.contains("`sidekey ms files upload Notes/plan.txt"),
+            "{text}"
+        );
+        assert!(
+            !text.contains("ms calendar create") && !text.contains("ms onenote create"),
+            "no scope for them: {text}"
+        );
+        assert!(text.contains("(a change: say what you will do"), "{text}");
+        assert!(text.contains("`written_unconfirmed`"), "{text}");
+        let fm = frontmatter_of(&writes[1]);
+        let description = &fm.iter().find(|(k, _)| k == "description").unwrap().1;
+        assert!(
+            description.ends_with("it can also send mail and upload files."),
+            "{description}"
+        );
+    }
+
     #[test]
     fn aws_accounts_get_their_own_skill() {
         let c = config(

