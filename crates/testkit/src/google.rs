@@ -64,7 +64,7 @@
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::running::{Bound, Running};
 use crate::trust::{Admitted, Gate, Refused};
@@ -155,6 +155,8 @@ struct GState {
     tokens: HashMap<String, String>,
     revoked: HashSet<String>,
     requests: Vec<String>,
+    /// When each request of `requests` arrived (before its body was read).
+    arrivals: Vec<Instant>,
     /// The bearer token of each request, in order (`""` when it had none).
     bearers: Vec<String>,
     latency: Duration,
@@ -439,9 +441,21 @@ impl FakeGoogle {
         self.shared.lock().requests.clone()
     }
 
+    /// [`FakeGoogle::requests`] with the moment each arrived, before its body was read (a
+    /// benchmark times when an action reaches Google).
+    pub fn requests_at(&self) -> Vec<(Instant, String)> {
+        let st = self.shared.lock();
+        st.arrivals
+            .iter()
+            .copied()
+            .zip(st.requests.iter().cloned())
+            .collect()
+    }
+
     pub fn clear_requests(&self) {
         let mut st = self.shared.lock();
         st.requests.clear();
+        st.arrivals.clear();
         st.bearers.clear();
     }
 
@@ -594,6 +608,7 @@ fn ok_status(status: u16, v: Value) -> Reply {
 // routing
 
 async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
+    let arrived = Instant::now();
     let (parts, body) = request.into_parts();
     let body = axum::body::to_bytes(body, MAX_UPLOAD * 2)
         .await
@@ -603,6 +618,7 @@ async fn handle(State(sh): State<Arc<GShared>>, request: Request) -> Response {
     let method = parts.method.as_str().to_string();
     let (latency, bearer) = {
         let mut st = sh.lock();
+        st.arrivals.push(arrived);
         st.requests.push(if query.is_empty() {
             format!("{method} {path}")
         } else {

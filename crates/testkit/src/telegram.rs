@@ -43,7 +43,7 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use crate::running::{Bound, Running};
 use axum::Router;
@@ -131,6 +131,8 @@ pub struct SentPhoto {
 #[derive(Default)]
 struct TgState {
     requests: Vec<String>,
+    /// When each request of `requests` arrived (before its body was read).
+    arrivals: Vec<Instant>,
     messages: Vec<SentMessage>,
     photos: Vec<SentPhoto>,
     rejected: Vec<String>,
@@ -224,6 +226,17 @@ impl FakeTelegram {
     /// that is not `/bot<token>/<method>` is recorded as the path itself).
     pub fn requests(&self) -> Vec<String> {
         lock(&self.shared.state).requests.clone()
+    }
+
+    /// [`FakeTelegram::requests`] with the moment each arrived, before its body was read (a
+    /// benchmark times when a press's decision reaches the chat).
+    pub fn requests_at(&self) -> Vec<(Instant, String)> {
+        let st = lock(&self.shared.state);
+        st.arrivals
+            .iter()
+            .copied()
+            .zip(st.requests.iter().cloned())
+            .collect()
     }
 
     pub fn inject(&self, faults: impl IntoIterator<Item = TgFault>) {
@@ -478,6 +491,7 @@ impl TgShared {
 }
 
 async fn tg_handle(State(sh): State<Arc<TgShared>>, request: Request) -> Response {
+    let arrived = Instant::now();
     let (parts, body) = request.into_parts();
     let body = match axum::body::to_bytes(body, MAX_BODY).await {
         Ok(b) => b,
@@ -491,6 +505,7 @@ async fn tg_handle(State(sh): State<Arc<TgShared>>, request: Request) -> Respons
         .filter(|(_, m)| !m.is_empty() && !m.contains('/'));
     let fault = {
         let mut st = lock(&sh.state);
+        st.arrivals.push(arrived);
         st.requests.push(
             parsed
                 .map(|(_, m)| m.to_string())

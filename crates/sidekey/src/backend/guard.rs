@@ -266,9 +266,18 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
                     approval: r.approval.as_deref(),
                     wait: r.wait.map(Duration::from_secs),
                 };
-                let ticket =
-                    approvals::ask::obtain(&local.ctx, &caller.audit_name(), a, &r.op, asked)
-                        .await?;
+                // Boxed: the approval step's future (filing, the message to Telegram, a
+                // document's title looked up) is large, and every call, most of them allowed
+                // outright, would carry and move it inline (docs/benchmarks.md, "An allowed
+                // write").
+                let ticket = Box::pin(approvals::ask::obtain(
+                    &local.ctx,
+                    &caller.audit_name(),
+                    a,
+                    &r.op,
+                    asked,
+                ))
+                .await?;
                 args["approval"] = json!({
                     "id": ticket.id,
                     "hash": ticket.hash,
@@ -794,6 +803,29 @@ mod tests {
         let home = dir.path().join("home");
         std::fs::create_dir_all(&home).unwrap();
         (dir, Local::new(Context::new(home, config), Stop::never()))
+    }
+
+    /// The approval step is boxed: every call carries the guard's future, most of them allowed
+    /// outright, and the step (filing, the message to Telegram, a document's title looked up)
+    /// inline made that future larger than the step itself, moved on every call
+    /// (docs/benchmarks.md, "An allowed write").
+    #[test]
+    fn every_call_does_not_carry_the_approval_step() {
+        let (_dir, l) = google_local("allow = [\"google.memory.set\"]\n");
+        let account = l.ctx.config.account("g").unwrap().clone();
+        let Call::Op(r) = memory_set("v", None) else {
+            unreachable!()
+        };
+        let asked = approvals::ask::Asked::default();
+        let step = std::mem::size_of_val(&approvals::ask::obtain(
+            &l.ctx, "api:unix", &account, &r.op, asked,
+        ));
+        let caller = Caller::Api("api:unix");
+        let call = std::mem::size_of_val(&operate(&l, &caller, memory_set("v", None)));
+        assert!(
+            call < step,
+            "the guard's future ({call} bytes) holds the approval step's ({step} bytes)"
+        );
     }
 
     /// `ask`: the agent's write waits for the person (exit 7 with the approval's id, nothing

@@ -186,3 +186,24 @@ fn metadata_that_is_not_a_json_object_of_the_right_types_is_refused() {
     assert_eq!(r.status, 400, "{}", r.text());
     assert_eq!(r.json()["error"]["errors"][0]["reason"], "invalid");
 }
+
+/// `requests_at` gives when each request arrived, not when it was answered: a benchmark times
+/// an action's start by it (crates/sidekey/benches/approvals.rs).
+#[test]
+fn requests_are_timed_when_they_arrive() {
+    let g = drive();
+    let latency = std::time::Duration::from_millis(150);
+    g.set_latency(latency);
+    let sent = std::time::Instant::now();
+    assert_eq!(list(&g, "").status, 200);
+    let answered = std::time::Instant::now();
+    let at = g.requests_at();
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert!(at[0].1.starts_with("GET /drive/v3/files"), "{at:?}");
+    assert!(
+        at[0].0 >= sent && at[0].0 + latency <= answered,
+        "arrived {:?} after sending, answered {:?} after sending",
+        at[0].0 - sent,
+        answered - sent
+    );
+}

@@ -316,6 +316,26 @@ fn people_and_groups_write_to_the_bot() {
     assert_eq!(description(&r), "Bad Request: chat not found");
 }
 
+/// `requests_at` gives when each call arrived: a long poll is timed when it began waiting, not
+/// when it answered (a benchmark checks by it that a press woke a poll already waiting).
+#[test]
+fn calls_are_timed_when_they_arrive() {
+    let tg = FakeTelegram::start(TOKEN);
+    let sent = std::time::Instant::now();
+    let r = call(&tg, "getUpdates", json!({"timeout": 1}));
+    let answered = std::time::Instant::now();
+    assert_eq!(r.status, 200, "{}", r.text());
+    let at = tg.requests_at();
+    assert_eq!(at.len(), 1, "{at:?}");
+    assert_eq!(at[0].1, "getUpdates");
+    assert!(
+        at[0].0 >= sent && at[0].0 + std::time::Duration::from_secs(1) <= answered,
+        "arrived {:?} after sending, answered {:?} after sending",
+        at[0].0 - sent,
+        answered - sent
+    );
+}
+
 /// A chat app's start (OpenClaw's Telegram channel): the webhook cleared, command menus per scope
 /// set, read back and deleted with Telegram's rules and refusals, and a command message carrying
 /// its `bot_command` entity.
