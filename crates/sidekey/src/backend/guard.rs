@@ -820,7 +820,7 @@ mod tests {
         let step = std::mem::size_of_val(&approvals::ask::obtain(
             &l.ctx, "api:unix", &account, &r.op, asked,
         ));
-        let caller = Caller::Api("api:unix");
+        let caller = Caller::api("api:unix");
         let call = std::mem::size_of_val(&operate(&l, &caller, memory_set("v", None)));
         assert!(
             call < step,
