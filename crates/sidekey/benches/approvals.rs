@@ -1,16 +1,24 @@
 //! `cargo bench -p sidekey --bench approvals`: what approvals cost an agent's write, through the
-//! daemon, as the agent calls it (`POST /v1/op` over the unix socket, a new connection per call).
+//! daemon, as the agent calls it (`POST /v1/op` over the unix socket, a new connection per call),
+//! against the fake Google and the fake Telegram, neither adding latency. `APPROVALS_BENCH_PART`
+//! picks a part; without it, `allow` and `press` run.
 //!
-//! **An `allow`ed write** (`APPROVALS_BENCH_PART=allow`): `google.memory.set` under the policy's
-//! `allow` against the fake Google (no latency), timed at the client. With
-//! `APPROVALS_BENCH_BASELINE=PATH` (a `sidekey` binary built from the commit before approvals),
-//! a daemon of that binary runs beside two daemons of this one, and the calls alternate among
-//! the three (the order rotating each round), so the machine's load falls on all of them alike;
-//! the second daemon of this binary gives the noise (two daemons of one binary differ by that
-//! much). `APPROVALS_BENCH_CALLS` calls each (default 1,000, after 50 untimed). Prints, per
-//! daemon, the median, p99 and min per call, and the daemon's CPU time per call (its user and
-//! system time from `/proc/PID/stat`, whole process); then the difference of the medians, and
-//! its spread over ten blocks of consecutive rounds.
+//! * `allow`: `google.memory.set` under the policy's `allow`, timed at the client. With
+//!   `APPROVALS_BENCH_BASELINE=PATH` (a `sidekey` binary built from the commit before approvals)
+//!   a daemon of that binary runs beside two daemons of this one, and the calls alternate among
+//!   them, each round in another of their orders, so the machine's load falls on all alike; the
+//!   second daemon of this binary gives the noise (two daemons of one binary differ by that
+//!   much). `APPROVALS_BENCH_CALLS` calls each (default 5,000, after 50 untimed). Prints, per
+//!   daemon, the median, p99 and min per call and the daemon's CPU time per call (user and
+//!   system time of the whole process, `/proc/PID/stat`), then the differences of the medians
+//!   with their spread over ten blocks of consecutive rounds.
+//! * `allow-ir`: the same daemons under callgrind, which counts the instructions each executes
+//!   per call (all threads): blocks of calls, alternating as above, each daemon's counts zeroed
+//!   before a block and written out after it (`callgrind_control`). Needs valgrind.
+//! * `press`: the same write under `ask`; once its message with buttons is on the fake phone
+//!   and the daemon's long poll waits, the person presses Approve. Timed from the press to the
+//!   decision (the message's edit arriving at Telegram), to the action's start (the write's
+//!   first request arriving at Google) and to the agent's answer.
 //!
 //! Each daemon has its own home and vault, signed in once at the fake IdP; the write's requests
 //! at the fake Google are counted (the same for every binary).
@@ -249,13 +257,31 @@ fn write_call(d: &Daemon, i: usize) -> Duration {
     took
 }
 
-/// Call every daemon once per round for `rounds` rounds (the order rotating each round, so no
-/// daemon is always first), numbering the calls from `from`: each daemon's times.
+/// Every order of `0..n`.
+fn orders(n: usize) -> Vec<Vec<usize>> {
+    if n == 0 {
+        return vec![vec![]];
+    }
+    let mut out = Vec::new();
+    for rest in orders(n - 1) {
+        for at in 0..=rest.len() {
+            let mut o = rest.clone();
+            o.insert(at, n - 1);
+            out.push(o);
+        }
+    }
+    out
+}
+
+/// Call every daemon once per round for `rounds` rounds, numbering the calls from `from`: each
+/// daemon's times. The rounds go through every order of the daemons in turn, so each is as
+/// often first, last, and after each of the others (a call can be faster or slower for the one
+/// before it).
 fn alternate(daemons: &[Daemon], from: usize, rounds: usize) -> Vec<Vec<Duration>> {
+    let orders = orders(daemons.len());
     let mut times: Vec<Vec<Duration>> = vec![Vec::with_capacity(rounds); daemons.len()];
     for round in 0..rounds {
-        for k in 0..daemons.len() {
-            let j = (round + k) % daemons.len();
+        for &j in &orders[round % orders.len()] {
             times[j].push(write_call(&daemons[j], from + round));
         }
     }
