@@ -269,7 +269,7 @@ pub async fn operate(local: &Local, caller: &Caller, mut call: Call) -> Result<D
                 // Boxed: the approval step's future (filing, the message to Telegram, a
                 // document's title looked up) is large, and every call, most of them allowed
                 // outright, would carry and move it inline (docs/benchmarks.md, "An allowed
-                // write").
+                // write: what approvals cost a call that is not asked about").
                 let ticket = Box::pin(approvals::ask::obtain(
                     &local.ctx,
                     &caller.audit_name(),
@@ -808,7 +808,8 @@ mod tests {
     /// The approval step is boxed: every call carries the guard's future, most of them allowed
     /// outright, and the step (filing, the message to Telegram, a document's title looked up)
     /// inline made that future larger than the step itself, moved on every call
-    /// (docs/benchmarks.md, "An allowed write").
+    /// (docs/benchmarks.md, "An allowed write: what approvals cost a call that is not asked
+    /// about").
     #[test]
     fn every_call_does_not_carry_the_approval_step() {
         let (_dir, l) = google_local("allow = [\"google.memory.set\"]\n");
