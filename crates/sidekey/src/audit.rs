@@ -10,11 +10,12 @@
 use crate::error::Failure;
 use crate::time::{now_unix, rfc3339};
 use serde::{Deserialize, Serialize};
+use sidekey_vault::Vault;
 use std::collections::HashMap;
 use std::io::Write;
 use std::os::unix::fs::OpenOptionsExt;
 use std::path::{Path, PathBuf};
-use std::sync::Mutex;
+use std::sync::{Mutex, OnceLock};
 use std::time::{Duration, Instant};
 
 /// The most characters an account or operation name keeps in an entry (account names are at
@@ -46,6 +47,10 @@ pub struct Entry {
     /// minute").
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub note: Option<String>,
+    /// The process that wrote it (`HOST:PID`), on entries of the shared audit table of a vault
+    /// in PostgreSQL ([`to_database`]): which daemon of the fleet, or which machine's command.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub daemon: Option<String>,
 }
 
 pub fn path(home: &Path) -> PathBuf {
@@ -103,6 +108,7 @@ pub fn record(
         decision: decision.into(),
         outcome,
         duration_ms: started.elapsed().as_millis() as u64,
+        daemon: None,
         note: None,
     };
     write(home, &entry);
@@ -123,6 +129,7 @@ pub fn event(home: &Path, account: &str, operation: &str, outcome: &str, note: S
         decision: if outcome == "ok" { "allow" } else { "fail" }.into(),
         outcome: outcome.into(),
         duration_ms: 0,
+        daemon: None,
         note: Some(cap(&note, 600)),
     };
     write(home, &entry);
@@ -149,15 +156,59 @@ pub fn approval(
         decision: decision.into(),
         outcome: outcome.into(),
         duration_ms: 0,
+        daemon: None,
         note: None,
     };
     write(home, &entry);
 }
 
 fn write(home: &Path, entry: &Entry) {
+    if let Some(db) = DATABASE.get() {
+        let mut shared = entry.clone();
+        shared.daemon = Some(db.daemon.clone());
+        let json = serde_json::to_string(&shared).unwrap_or_default();
+        match db.vault.audit_append(&db.daemon, &json) {
+            Ok(()) => return,
+            // Nothing is lost: the entry goes to this machine's file instead, and says so.
+            Err(e) => eprintln!(
+                "sidekey: warning: could not write the audit entry to the database ({e}); kept in {}",
+                path(home).display()
+            ),
+        }
+    }
     if let Err(e) = append(home, entry) {
         eprintln!("sidekey: warning: could not write the audit log: {e}");
     }
+}
+
+/// The shared audit table this process writes to, once its vault is in PostgreSQL.
+struct Database {
+    vault: Vault,
+    /// `HOST:PID`: which daemon (or command) of the fleet wrote an entry.
+    daemon: String,
+}
+
+static DATABASE: OnceLock<Database> = OnceLock::new();
+
+/// From now on, this process's entries go to `vault`'s shared audit table when the vault is in
+/// PostgreSQL (every daemon of a fleet, and every command run against the same database, writes
+/// to one table; `sidekey audit` reads it). A file vault changes nothing: the log stays in
+/// `$SIDEKEY_HOME/audit.log`. Called when the process opens its vault.
+pub fn to_database(vault: &Vault) {
+    if vault.is_database() {
+        let _ = DATABASE.set(Database {
+            vault: vault.clone(),
+            daemon: process_name(),
+        });
+    }
+}
+
+/// `HOST:PID` of this process (the host name the kernel has, as a container's is).
+fn process_name() -> String {
+    let host = std::fs::read_to_string("/proc/sys/kernel/hostname").unwrap_or_default();
+    let host = host.trim();
+    let host = if host.is_empty() { "unknown" } else { host };
+    format!("{}:{}", cap(host, MAX_NAME), std::process::id())
 }
 
 /// At most `max` characters of `s`, marked when cut.
@@ -261,6 +312,7 @@ fn write_summary(home: &Path, caller: &str, n: u64) {
             decision: "deny".into(),
             outcome: crate::error::Reason::Unauthorized.to_string(),
             duration_ms: 0,
+            daemon: None,
             note: Some(format!(
                 "{n} more refused requests from {} in the last minute",
                 cap(caller, MAX_NAME)
@@ -313,6 +365,10 @@ pub fn render(e: &Entry) -> String {
     if let Some(n) = &e.note {
         line.push_str("  ");
         line.push_str(&escape(n));
+    }
+    if let Some(d) = &e.daemon {
+        line.push_str("  on ");
+        line.push_str(&escape(d));
     }
     line
 }
@@ -440,8 +496,17 @@ pub fn local_caller() -> String {
     }
 }
 
-/// `sidekey audit [--since DURATION] [--json]`.
-pub fn show(home: &Path, since: Option<&str>, json: bool) -> Result<(), Failure> {
+/// How many entries of the shared audit table `sidekey audit` reads at a time.
+const PAGE: i64 = 500;
+
+/// `sidekey audit [--since DURATION] [--json]`: the shared audit table of `database` (a vault in
+/// PostgreSQL), else this machine's log files, oldest first.
+pub fn show(
+    home: &Path,
+    database: Option<&Vault>,
+    since: Option<&str>,
+    json: bool,
+) -> Result<(), Failure> {
     let cutoff = match since {
         None => None,
         Some(s) => {
@@ -456,6 +521,35 @@ pub fn show(home: &Path, since: Option<&str>, json: bool) -> Result<(), Failure>
     };
     let mut out = std::io::stdout().lock();
     let mut shown = 0usize;
+    if let Some(vault) = database {
+        let mut after = 0;
+        loop {
+            let page = vault
+                .audit_page(after, cutoff, PAGE)
+                .map_err(|e| Failure::internal(format!("cannot read the audit table: {e}")))?;
+            let Some(&(last, _)) = page.last() else { break };
+            after = last;
+            for (_, line) in &page {
+                if !print_line(line.as_bytes(), cutoff, json, &mut out, &mut shown) {
+                    return Ok(()); // stdout closed
+                }
+            }
+        }
+        if std::fs::metadata(path(home)).is_ok_and(|m| m.len() > 0) {
+            eprintln!(
+                "sidekey: note: {} holds entries this machine wrote while the database could not be reached; they are not shown here",
+                path(home).display()
+            );
+        }
+        if shown == 0 && !json {
+            let _ = writeln!(
+                out,
+                "No audit entries {} (the shared audit table).",
+                when(since)
+            );
+        }
+        return Ok(());
+    }
     for (name, file) in files(home) {
         let Some(p) = file else {
             eprintln!("sidekey: note: {name} is missing; skipped");
@@ -484,13 +578,21 @@ pub fn show(home: &Path, since: Option<&str>, json: bool) -> Result<(), Failure>
         }
     }
     if shown == 0 && !json {
-        let what = match since {
-            Some(s) => format!("in the last {s}"),
-            None => "yet".to_string(),
-        };
-        let _ = writeln!(out, "No audit entries {what} ({}).", path(home).display());
+        let _ = writeln!(
+            out,
+            "No audit entries {} ({}).",
+            when(since),
+            path(home).display()
+        );
     }
     Ok(())
+}
+
+fn when(since: Option<&str>) -> String {
+    match since {
+        Some(s) => format!("in the last {s}"),
+        None => "yet".to_string(),
+    }
 }
 
 /// Print one file's entries at or after `cutoff` (the text view's header before the first
@@ -511,32 +613,43 @@ fn print(
                 return true;
             }
         };
-        let Ok(e) = serde_json::from_slice::<Entry>(&line) else {
-            continue; // a torn last line after a crash is skipped, not fatal
-        };
-        if let Some(c) = cutoff {
-            let t = e
-                .time
-                .parse::<jiff::Timestamp>()
-                .map(|t| t.as_second())
-                .unwrap_or(0);
-            if t < c {
-                continue;
-            }
-        }
-        let r = if json {
-            out.write_all(&line).and_then(|()| out.write_all(b"\n"))
-        } else if *shown == 0 {
-            writeln!(out, "{}\n{}", header(), render(&e))
-        } else {
-            writeln!(out, "{}", render(&e))
-        };
-        *shown += 1;
-        if r.is_err() {
+        if !print_line(&line, cutoff, json, out, shown) {
             return false;
         }
     }
     true
+}
+
+/// Print one entry (a JSON line) if it is at or after `cutoff`; false when stdout is closed.
+fn print_line(
+    line: &[u8],
+    cutoff: Option<i64>,
+    json: bool,
+    out: &mut impl Write,
+    shown: &mut usize,
+) -> bool {
+    let Ok(e) = serde_json::from_slice::<Entry>(line) else {
+        return true; // a torn last line after a crash is skipped, not fatal
+    };
+    if let Some(c) = cutoff {
+        let t = e
+            .time
+            .parse::<jiff::Timestamp>()
+            .map(|t| t.as_second())
+            .unwrap_or(0);
+        if t < c {
+            return true;
+        }
+    }
+    let r = if json {
+        out.write_all(line).and_then(|()| out.write_all(b"\n"))
+    } else if *shown == 0 {
+        writeln!(out, "{}\n{}", header(), render(&e))
+    } else {
+        writeln!(out, "{}", render(&e))
+    };
+    *shown += 1;
+    r.is_ok()
 }
 
 #[cfg(test)]
@@ -553,6 +666,7 @@ mod tests {
             decision: "allow".into(),
             outcome: "ok".into(),
             duration_ms: 1,
+            daemon: None,
             note: None,
         }
     }
@@ -685,6 +799,7 @@ mod tests {
             decision: "allow".into(),
             outcome: "usage".into(),
             duration_ms: 0,
+            daemon: None,
             note: None,
         };
         let line = render(&e);
@@ -731,6 +846,7 @@ mod tests {
             decision: "deny".into(),
             outcome: "usage".into(),
             duration_ms: 0,
+            daemon: None,
             note: None,
         };
         let line = serde_json::to_string(&e).unwrap();

@@ -232,6 +232,8 @@ impl Context {
             Some(url) => Vault::open_postgres(url.expose(), "the PostgreSQL vault", &key)?,
             None => Vault::open(&self.vault_dir(), &key)?,
         };
+        // A fleet's entries go to its shared table from here on.
+        crate::audit::to_database(&v);
         Ok(self.vault.get_or_init(|| v).clone())
     }
 }

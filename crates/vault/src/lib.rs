@@ -299,6 +299,23 @@ impl Vault {
         Ok(vault)
     }
 
+    /// Append one audit entry (its JSON) to the database's shared audit table, naming the
+    /// process that wrote it (`daemon`). Only for a database vault.
+    pub fn audit_append(&self, daemon: &str, entry: &str) -> Result<(), VaultError> {
+        Ok(self.db()?.store.audit_append(daemon, entry)?)
+    }
+
+    /// A page of the database's audit table: up to `limit` entries after id `after`, at or
+    /// after `since` (Unix seconds), oldest first, as `(id, JSON)`. Only for a database vault.
+    pub fn audit_page(
+        &self,
+        after: i64,
+        since: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, VaultError> {
+        Ok(self.db()?.store.audit_page(after, since, limit)?)
+    }
+
     /// Whether this vault lives in a database.
     pub fn is_database(&self) -> bool {
         self.db.is_some()

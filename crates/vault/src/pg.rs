@@ -14,6 +14,10 @@
 //!   its own; writes go through other connections and commit at once. Dropping the lock ends
 //!   the transaction; a holder that dies loses its connection, and the server releases the lock
 //!   with it.
+//! * **Audit**: `sidekey_audit(id, at, daemon, entry)`, one row per entry, appended by every
+//!   daemon and command of the fleet; a trigger refuses updates, deletes and truncation.
+//!   Entries are names, decisions and outcomes, never a secret, so they are stored as JSON in
+//!   the clear, for the person's own queries.
 //! * **Migrations** are embedded and versioned (`sidekey_schema`); a store whose schema is newer
 //!   than this build knows is refused.
 //!
@@ -37,13 +41,32 @@ const CONNECT_TIMEOUT: Duration = Duration::from_secs(10);
 const POOL_MAX: usize = 8;
 
 /// The schema, one entry per version, applied in order. Never edit an applied entry: add one.
-const MIGRATIONS: &[&str] = &["CREATE TABLE sidekey_records (
+const MIGRATIONS: &[&str] = &[
+    "CREATE TABLE sidekey_records (
         name text PRIMARY KEY,
         version bigint NOT NULL CHECK (version > 0),
         key_id text NOT NULL,
         sealed bytea NOT NULL,
         updated_at timestamptz NOT NULL DEFAULT now()
-    )"];
+    )",
+    // 2: the shared audit log. Append-only by the table's own rules: a trigger refuses every
+    // UPDATE, DELETE and TRUNCATE, whoever asks (docs/fleet.md, "The audit table").
+    "CREATE TABLE sidekey_audit (
+        id bigserial PRIMARY KEY,
+        at timestamptz NOT NULL DEFAULT now(),
+        daemon text NOT NULL,
+        entry jsonb NOT NULL
+    );
+    CREATE INDEX sidekey_audit_at ON sidekey_audit (at);
+    CREATE FUNCTION sidekey_audit_append_only() RETURNS trigger LANGUAGE plpgsql AS $$
+    BEGIN
+        RAISE EXCEPTION 'sidekey_audit is append-only';
+    END $$;
+    CREATE TRIGGER sidekey_audit_no_change BEFORE UPDATE OR DELETE ON sidekey_audit
+        FOR EACH ROW EXECUTE FUNCTION sidekey_audit_append_only();
+    CREATE TRIGGER sidekey_audit_no_truncate BEFORE TRUNCATE ON sidekey_audit
+        FOR EACH STATEMENT EXECUTE FUNCTION sidekey_audit_append_only();",
+];
 
 /// The newest schema version this build knows.
 pub const SCHEMA_VERSION: i32 = MIGRATIONS.len() as i32;
@@ -325,6 +348,48 @@ impl Store {
         })
     }
 
+    /// Append one audit entry (`entry` is its JSON) written by `daemon` (committed).
+    pub fn audit_append(&self, daemon: &str, entry: &str) -> Result<(), PgError> {
+        let shared = self.shared.clone();
+        let (daemon, entry) = (daemon.to_string(), entry.to_string());
+        self.run(async move {
+            let c = Store::client(&shared).await?;
+            c.execute(
+                "INSERT INTO sidekey_audit (daemon, entry) VALUES ($1, $2::text::jsonb)",
+                &[&daemon, &entry],
+            )
+            .await
+            .map_err(db)?;
+            Store::put_back(&shared, c);
+            Ok(())
+        })
+    }
+
+    /// Up to `limit` audit entries after id `after`, written at or after `since` (Unix
+    /// seconds), oldest first: `(id, entry's JSON)`.
+    pub fn audit_page(
+        &self,
+        after: i64,
+        since: Option<i64>,
+        limit: i64,
+    ) -> Result<Vec<(i64, String)>, PgError> {
+        let shared = self.shared.clone();
+        self.run(async move {
+            let c = Store::client(&shared).await?;
+            let rows = c
+                .query(
+                    "SELECT id, entry::text FROM sidekey_audit
+                     WHERE id > $1 AND ($2::bigint IS NULL OR at >= to_timestamp($2::bigint))
+                     ORDER BY id LIMIT $3",
+                    &[&after, &since, &limit],
+                )
+                .await
+                .map_err(db)?;
+            Store::put_back(&shared, c);
+            Ok(rows.into_iter().map(|r| (r.get(0), r.get(1))).collect())
+        })
+    }
+
     /// Take the advisory lock of `name` in a transaction on a connection of its own: wait at
     /// most `wait` (`None`: as long as it takes; zero: not at all). `Ok(None)` when another
     /// holder kept it.
@@ -519,7 +584,7 @@ pub mod scratch {
                 .await
                 .map_err(|e| e.to_string())?;
             tokio::spawn(conn);
-            let msgs = c.simple_query(&sql).await.map_err(|e| e.to_string())?;
+            let msgs = c.simple_query(&sql).await.map_err(|e| super::db(e).0)?;
             Ok(msgs
                 .into_iter()
                 .filter_map(|m| match m {

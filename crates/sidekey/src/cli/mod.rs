@@ -329,9 +329,12 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
         Command::Approvals { all, json } => approvals::list(all, json).await,
         Command::Approve { id } => approvals::decide(&id, true).await,
         Command::Deny { id } => approvals::decide(&id, false).await,
-        // The log lives in the home; it needs no config.
+        // The log lives in the home and needs no config; with a vault in PostgreSQL it is the
+        // fleet's shared audit table.
         Command::Audit { since, json } => {
-            crate::audit::show(&crate::context::default_home()?, since.as_deref(), json)
+            let home = crate::context::default_home()?;
+            let database = audit_database()?;
+            crate::audit::show(&home, database.as_ref(), since.as_deref(), json)
         }
         Command::Skills {
             action: SkillsAction::Write { dir },
@@ -536,4 +539,24 @@ fn variables_holding_config_secrets(config: &crate::config::Config) -> Vec<OsStr
         })
         .map(|(k, _)| k)
         .collect()
+}
+
+/// The vault whose shared audit table `sidekey audit` reads: the configured PostgreSQL vault,
+/// else `None` (this machine's files). A config that cannot be read leaves the files, and says
+/// so.
+fn audit_database() -> Result<Option<sidekey_vault::Vault>, Failure> {
+    let ctx = match crate::context::Context::from_env_allow_missing() {
+        Ok(ctx) => ctx,
+        Err(e) => {
+            eprintln!(
+                "sidekey: note: the config could not be read ({}); showing this machine's audit log",
+                e.message
+            );
+            return Ok(None);
+        }
+    };
+    match ctx.store_url()? {
+        Some(_) => ctx.vault().map(Some),
+        None => Ok(None),
+    }
 }

@@ -349,10 +349,22 @@ impl SignIns {
     pub async fn progress(&self, name: &str, wait: Duration) -> Result<LoginProgress, Failure> {
         let store = PendingStore::new(self.ctx.vault()?, name);
         let deadline = Instant::now() + wait;
+        let mut took_over = false;
         loop {
             match store.seen(now_unix())? {
                 Seen::None => return Ok(LoginProgress::None),
                 Seen::Finished(p, o) => return finished(&store, &p, &o, &self.ctx.config),
+                // Its poller died (another daemon of a fleet sharing this vault, or a process
+                // killed here) while the code is still good: a caller who waits has this process
+                // take it over, as a daemon does at start-up, and keeps waiting. The login lock
+                // keeps it to one poller if several take over at once.
+                Seen::Interrupted(p)
+                    if !wait.is_zero() && !took_over && p.resumable(now_unix() + 1) =>
+                {
+                    took_over = true;
+                    self.resume(name, &p);
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 Seen::Interrupted(p) => {
                     return Ok(LoginProgress::Interrupted {
                         event: p.code_event(name),
@@ -378,31 +390,44 @@ impl SignIns {
             if let Ok(Seen::Interrupted(p)) = store.seen(now_unix())
                 && p.resumable(now_unix() + 1)
             {
-                let mut account = account.clone();
-                account.scopes = p.scopes.clone();
-                let (tx, rx) = watch::channel(Shown::Starting);
-                // Resumed as it was started: a `--replace-identity` sign-in stays one.
-                let begin = Begin {
-                    replace_identity: p.replace_identity,
-                    caller: "daemon".into(),
-                    pasted: false,
-                    by: p.started_by,
-                };
-                let replace_identity = begin.replace_identity;
-                let handle = tokio::spawn(self.job(account, Mode::Resume, begin, tx).run());
-                self.running
-                    .lock()
-                    .unwrap_or_else(|e| e.into_inner())
-                    .insert(
-                        name.clone(),
-                        Task {
-                            shown: rx,
-                            handle,
-                            replace_identity,
-                        },
-                    );
+                self.resume_with(name, account, &p);
             }
         }
+    }
+
+    /// Resume `name`'s interrupted sign-in `p` in this process (unless a task of this process
+    /// already runs it).
+    fn resume(&self, name: &str, p: &Pending) {
+        if let Some(account) = self.ctx.config.accounts.get(name) {
+            self.resume_with(name, account, p);
+        }
+    }
+
+    fn resume_with(&self, name: &str, account: &Account, p: &Pending) {
+        let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        if running.get(name).is_some_and(|t| !t.handle.is_finished()) {
+            return;
+        }
+        let mut account = account.clone();
+        account.scopes = p.scopes.clone();
+        let (tx, rx) = watch::channel(Shown::Starting);
+        // Resumed as it was started: a `--replace-identity` sign-in stays one.
+        let begin = Begin {
+            replace_identity: p.replace_identity,
+            caller: "daemon".into(),
+            pasted: false,
+            by: p.started_by,
+        };
+        let replace_identity = begin.replace_identity;
+        let handle = tokio::spawn(self.job(account, Mode::Resume, begin, tx).run());
+        running.insert(
+            name.to_string(),
+            Task {
+                shown: rx,
+                handle,
+                replace_identity,
+            },
+        );
     }
 
     /// Wait for `name`'s task in this process (if any) to end — its notifications sent, its

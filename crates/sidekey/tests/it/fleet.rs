@@ -208,3 +208,152 @@ fn a_lock_holder_killed_mid_refresh_lets_another_daemon_refresh() {
     // The fleet keeps serving it from the database.
     assert_eq!(token(&b.socket, "o"), (200, at));
 }
+
+/// This machine's host name, as a daemon names itself in the shared audit table (`HOST:PID`).
+fn host() -> String {
+    std::fs::read_to_string("/proc/sys/kernel/hostname")
+        .unwrap()
+        .trim()
+        .to_string()
+}
+
+/// The fleet keeps one audit log: the daemons' entries and the commands' go to the database's
+/// append-only table, each naming the process that wrote it, and `sidekey audit` on any
+/// machine of the fleet reads them all. No member writes a file of its own, and no entry holds a
+/// token.
+#[test]
+fn the_fleet_writes_one_audit_table_that_names_each_daemon() {
+    let Some(db) = database("audit") else { return };
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&fleet_config(&idp, &db));
+    let a = member(&env, 0);
+    let b = member(&env, 1);
+    let login = env.run(&["login", "o"]);
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    assert_eq!(token(&a.socket, "o").0, 200);
+    assert_eq!(token(&b.socket, "o").0, 200);
+    let (s, _) = try_raw(&b.socket, "POST", "/v1/token", Some("wrong-key"), None).unwrap();
+    assert_eq!(s, 401);
+
+    let shown = env.run(&["audit", "--json"]);
+    assert_eq!(shown.status.code(), Some(0), "{}", stderr(&shown));
+    let entries: Vec<serde_json::Value> = stdout(&shown)
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let of = |m: &Member| format!("{}:{}", host(), m.child.id());
+    let by = |daemon: &str, op: &str, outcome: &str| {
+        entries
+            .iter()
+            .filter(|e| e["daemon"] == daemon && e["operation"] == op && e["outcome"] == outcome)
+            .count()
+    };
+    assert_eq!(by(&of(&a), "token", "ok"), 1, "{entries:#?}");
+    assert_eq!(by(&of(&b), "token", "ok"), 1, "{entries:#?}");
+    assert_eq!(by(&of(&b), "token", "unauthorized"), 1, "{entries:#?}");
+    // The sign-in at this terminal is in the same table, named by its own process.
+    assert!(
+        entries.iter().any(|e| e["operation"] == "login"
+            && e["caller"].as_str().unwrap().starts_with("cli")
+            && e["daemon"]
+                .as_str()
+                .unwrap()
+                .starts_with(&format!("{}:", host()))),
+        "{entries:#?}"
+    );
+    for (i, m) in [&a, &b].into_iter().enumerate() {
+        let file = env.dir.path().join(format!("member{i}/home/audit.log"));
+        assert!(
+            !file.exists(),
+            "daemon {} wrote {}",
+            m.child.id(),
+            file.display()
+        );
+    }
+    assert!(!env.home.join("audit.log").exists());
+    // The text view names the daemon of each entry.
+    let text = env.run(&["audit"]);
+    assert!(
+        stdout(&text).contains(&format!("on {}", of(&a))),
+        "{}",
+        stdout(&text)
+    );
+    assert!(
+        scratch::query(&db.url, "DELETE FROM sidekey_audit")
+            .unwrap_err()
+            .contains("append-only")
+    );
+    let mut secrets = idp.issued_access_tokens();
+    secrets.extend(idp.issued_refresh_tokens());
+    for s in &secrets {
+        assert!(
+            !stdout(&shown).contains(s.as_str()),
+            "a token in the audit table"
+        );
+    }
+}
+
+/// A sign-in started through one daemon is the fleet's: another daemon shows its code while the
+/// first polls (and does not poll the provider itself meanwhile), and when the first dies
+/// (`kill -9`) mid-sign-in, the other resumes polling the same code and finishes it — one
+/// device authorization at the provider, no poll after success.
+#[test]
+fn a_sign_in_started_on_one_daemon_is_seen_and_finished_on_another() {
+    let Some(db) = database("signin") else { return };
+    let idp = FakeIdp::start(Options::new(Dialect::Oidc));
+    let env = Env::new(&fleet_config(&idp, &db));
+    let mut a = member(&env, 0);
+    let b = member(&env, 1);
+    let (s, body) = try_raw(
+        &a.socket,
+        "POST",
+        "/v1/login",
+        Some(API_KEY),
+        Some(r#"{"account":"o"}"#),
+    )
+    .unwrap();
+    assert_eq!(s, 200, "{body}");
+    let started: serde_json::Value = serde_json::from_str(&body).unwrap();
+    let code = started["user_code"].as_str().unwrap().to_string();
+
+    // B sees it, and waits on it without polling the provider itself: one poller for the fleet.
+    let polls_before = idp.counters().polls;
+    let t0 = Instant::now();
+    let (s, body) = try_raw(&b.socket, "GET", "/v1/login/o?wait=4", Some(API_KEY), None).unwrap();
+    let waited = t0.elapsed().as_secs_f64();
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains(&code), "b does not show a's code: {body}");
+    let polls = idp.counters().polls - polls_before;
+    assert!(
+        (polls as f64) <= waited + 1.0,
+        "{polls} polls in {waited:.1} s at a 1 s interval: more than one daemon polls"
+    );
+    // A second start on B joins it: the same code, no second device authorization.
+    let (s, body) = try_raw(
+        &b.socket,
+        "POST",
+        "/v1/login",
+        Some(API_KEY),
+        Some(r#"{"account":"o"}"#),
+    )
+    .unwrap();
+    assert_eq!(s, 200, "{body}");
+    assert!(body.contains(&code), "b started another sign-in: {body}");
+    assert_eq!(idp.counters().device_requests, 1);
+
+    a.child.kill().unwrap(); // SIGKILL, mid-sign-in
+    a.child.wait().unwrap();
+    assert!(idp.approve(&code));
+    let (s, body) = try_raw(&b.socket, "GET", "/v1/login/o?wait=20", Some(API_KEY), None).unwrap();
+    assert_eq!(s, 200, "{body}");
+    let v: serde_json::Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["event"], "signed_in", "{v}");
+    let c = idp.counters();
+    assert_eq!((c.device_requests, c.polls_after_success), (1, 0));
+    assert_eq!(
+        token(&b.socket, "o"),
+        (200, idp.issued_access_tokens()[0].clone())
+    );
+}

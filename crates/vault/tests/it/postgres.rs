@@ -229,3 +229,68 @@ fn locks_hold_across_vaults_and_end_with_their_connection() {
     );
     drop(again);
 }
+
+/// The shared audit table: entries from two vaults (two daemons) land in one table in the order
+/// written, are read back page by page and from a cutoff, and no one can change or remove them
+/// (the table's trigger refuses UPDATE, DELETE and TRUNCATE, even from the table's owner).
+#[test]
+fn the_audit_table_is_shared_and_append_only() {
+    let Some(db) = database("audit") else { return };
+    let key = Key::generate().unwrap();
+    let one = open(&db, &key).unwrap();
+    let two = open(&db, &key).unwrap();
+    for i in 0..5 {
+        let (v, who) = if i % 2 == 0 {
+            (&one, "a:1")
+        } else {
+            (&two, "b:2")
+        };
+        v.audit_append(who, &format!(r#"{{"operation":"token","n":{i}}}"#))
+            .unwrap();
+    }
+    let first = one.audit_page(0, None, 3).unwrap();
+    assert_eq!(first.len(), 3);
+    let rest = two.audit_page(first[2].0, None, 100).unwrap();
+    assert_eq!(rest.len(), 2);
+    let ns: Vec<i64> = first
+        .iter()
+        .chain(&rest)
+        .map(|(_, e)| {
+            serde_json::from_str::<serde_json::Value>(e).unwrap()["n"]
+                .as_i64()
+                .unwrap()
+        })
+        .collect();
+    assert_eq!(ns, [0, 1, 2, 3, 4]);
+    assert_eq!(
+        sql(
+            &db,
+            "SELECT string_agg(daemon, ',' ORDER BY id) FROM sidekey_audit"
+        ),
+        vec![Some("a:1,b:2,a:1,b:2,a:1".into())]
+    );
+    // A cutoff in the future leaves nothing; one in the past everything.
+    let now = std::time::SystemTime::now()
+        .duration_since(std::time::UNIX_EPOCH)
+        .unwrap()
+        .as_secs() as i64;
+    assert!(one.audit_page(0, Some(now + 3600), 100).unwrap().is_empty());
+    assert_eq!(one.audit_page(0, Some(now - 3600), 100).unwrap().len(), 5);
+    // Not JSON: refused by the database, nothing written.
+    assert!(one.audit_append("a:1", "not json").is_err());
+    for change in [
+        "UPDATE sidekey_audit SET daemon = 'forged'",
+        "DELETE FROM sidekey_audit",
+        "TRUNCATE sidekey_audit",
+    ] {
+        let err = scratch::query(&db.url, change).unwrap_err();
+        assert!(err.contains("append-only"), "{change}: {err}");
+    }
+    assert_eq!(
+        sql(
+            &db,
+            "SELECT count(*)::text FROM sidekey_audit WHERE daemon <> 'forged'"
+        ),
+        vec![Some("5".into())]
+    );
+}
