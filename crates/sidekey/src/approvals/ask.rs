@@ -2,9 +2,8 @@
 //! the person, wait a bounded time, and let the call run only with an approval it spends.
 
 use super::message::{self, Shown};
-use super::{Decision, Request, State, Store, binding};
+use super::{Decision, Request, Store, binding};
 use crate::account::Record;
-use crate::audit;
 use crate::catalog::Operation;
 use crate::config::Account;
 use crate::context::Context;
@@ -80,7 +79,7 @@ pub async fn obtain(
     let waited = super::wait(&store, &req, limit).await;
     match &waited {
         Err(f) if f.reason == Reason::ApprovalExpired => {
-            super::telegram::settle_expired(ctx, &store).await;
+            super::outcome::settle_expired(ctx, &store).await;
         }
         Err(f) if f.reason == Reason::ApprovalPending => {
             // The buttons cannot be heard while another program polls the bot: the agent
@@ -168,7 +167,7 @@ async fn file(
     req.text = message::plain(&shown);
     req.html = message::html(&shown);
     req = store.rewrite(&req)?;
-    event(ctx, &req, "requested", None);
+    super::outcome::event(ctx, &req, "requested", None);
     match super::telegram::post(ctx, store, &req).await {
         Ok(Some(posted)) => req = posted,
         Ok(None) => {}
@@ -178,76 +177,6 @@ async fn file(
         ),
     }
     Ok(req)
-}
-
-/// One audit entry for an approval's life: `requested`, `approved`, `denied`, `expired`,
-/// `refused_press` (a press by someone who is not an approver). The hash, never the text.
-pub fn event(ctx: &Context, req: &Request, what: &str, by: Option<&str>) {
-    if !ctx.home.exists() {
-        return;
-    }
-    let mut args = serde_json::json!({
-        "approval": req.id,
-        "event": what,
-        "hash": req.hash,
-        "agent": req.agent,
-    });
-    if let Some(by) = by {
-        args["by"] = serde_json::json!(message::clean(by, false));
-    }
-    let decision = match what {
-        "approved" => "allow",
-        "requested" => "ask",
-        _ => "deny",
-    };
-    audit::approval(
-        &ctx.home,
-        by.unwrap_or(&req.agent),
-        &req.account,
-        &req.op,
-        args,
-        decision,
-        what,
-    );
-}
-
-/// The person's decision on `id`, made at the terminal or by a button: recorded once, audited,
-/// and the Telegram message edited to show it. `Ok(None)` when taken; otherwise the state that
-/// stands.
-pub async fn decide(
-    ctx: &Context,
-    req: &Request,
-    approved: bool,
-    by: &str,
-) -> Result<Option<State>, Failure> {
-    let store = Store::new(&ctx.home);
-    let decision = Decision {
-        approved,
-        by: by.to_string(),
-        at: now_unix(),
-    };
-    let taken = store.decide(req, decision)?;
-    match &taken {
-        None => {
-            event(
-                ctx,
-                req,
-                if approved { "approved" } else { "denied" },
-                Some(by),
-            );
-            let outcome = if approved {
-                format!("✅ Approved by {by}")
-            } else {
-                format!("❌ Denied by {by}")
-            };
-            super::telegram::show_outcome(ctx, req, &outcome).await;
-        }
-        Some(State::Expired) => {
-            super::telegram::settle_expired(ctx, &store).await;
-        }
-        Some(_) => {}
-    }
-    Ok(taken)
 }
 
 /// How long until `req` expires, in words (`4 min`).
@@ -265,7 +194,7 @@ pub fn remaining(req: &Request, now: i64) -> String {
 /// their messages edited, a press made on them meanwhile answered). Nothing is dropped silently.
 pub async fn resume(ctx: &Arc<Context>) {
     let store = Store::new(&ctx.home);
-    let closed = super::telegram::settle_expired(ctx, &store).await;
+    let closed = super::outcome::settle_expired(ctx, &store).await;
     let now = now_unix();
     let open = store.open(now);
     if open.is_empty() {

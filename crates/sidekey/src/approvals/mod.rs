@@ -22,6 +22,7 @@
 
 pub mod ask;
 pub mod message;
+pub mod outcome;
 pub mod telegram;
 
 use crate::catalog::Operation;

@@ -16,6 +16,7 @@
 //! (`answerCallbackQuery`), and a decided request's message is edited to show who decided,
 //! without its buttons.
 
+use super::outcome::{config, settle_expired};
 use super::{Posted, Request, State, Store};
 use crate::context::Context;
 use crate::error::Failure;
@@ -37,14 +38,6 @@ static POLLING: AtomicBool = AtomicBool::new(false);
 /// Whether presses are being received for this home: this process's poller has polled with
 /// `callback_query` in `allowed_updates`, or another process holds the poll lock (it has).
 static RECEIVING: AtomicBool = AtomicBool::new(false);
-
-fn config(ctx: &Context) -> Option<TelegramConfig> {
-    ctx.config.notify.telegram.as_ref().map(|t| TelegramConfig {
-        bot_token: t.bot_token.expose().to_string(),
-        chat_id: t.chat_id.clone(),
-        api_base: t.api_base.clone(),
-    })
-}
 
 /// Send `req` to the person's Telegram chat with its buttons: the request as rewritten with
 /// where it went; `None` without a Telegram channel.
@@ -255,7 +248,7 @@ async fn handle(ctx: &Context, store: &Store, bot: &Bot<'_>, cfg: &TelegramConfi
     let by = presser(p);
     let approvers = ctx.config.approvals.approvers(Some(&cfg.chat_id));
     if !approvers.contains(&p.from.id) {
-        super::ask::event(ctx, &req, "refused_press", Some(&by));
+        super::outcome::event(ctx, &req, "refused_press", Some(&by));
         return answer(
             "Only the person sidekey asks may decide this; your press was refused and recorded."
                 .into(),
@@ -263,7 +256,7 @@ async fn handle(ctx: &Context, store: &Store, bot: &Bot<'_>, cfg: &TelegramConfi
         )
         .await;
     }
-    let text = match super::ask::decide(ctx, &req, approved, &by).await {
+    let text = match super::outcome::decide(ctx, &req, approved, &by).await {
         Ok(None) if approved => "Approved: it runs once.".to_string(),
         Ok(None) => "Denied: nothing runs.".to_string(),
         Ok(Some(State::Expired)) => "This request expired: nothing runs.".to_string(),
@@ -275,48 +268,6 @@ async fn handle(ctx: &Context, store: &Store, bot: &Bot<'_>, cfg: &TelegramConfi
         Err(f) => format!("sidekey could not record it: {}", f.message),
     };
     answer(text, false).await;
-}
-
-/// Close the requests that expired undecided: audited once, their messages edited. Returns
-/// how many this call closed.
-pub async fn settle_expired(ctx: &Context, store: &Store) -> usize {
-    let mut closed = 0;
-    for req in store.unclosed_expired(now_unix()) {
-        if store.close(&req).unwrap_or(false) {
-            closed += 1;
-            super::ask::event(ctx, &req, "expired", None);
-            let outcome = match store.decision(&req) {
-                Some(d) if d.approved && d.at <= req.expires => format!(
-                    "⌛ Expired: approved by {}, but not used before it expired; nothing ran",
-                    d.by
-                ),
-                _ => "⌛ Expired: nobody decided, nothing ran".to_string(),
-            };
-            show_outcome(ctx, &req, &outcome).await;
-        }
-    }
-    closed
-}
-
-/// Edit the request's message to show the outcome and drop its buttons (best effort: the
-/// decision stands whatever Telegram says).
-pub async fn show_outcome(ctx: &Context, req: &Request, outcome: &str) {
-    let (Some(cfg), Some(posted)) = (config(ctx), &req.posted) else {
-        return;
-    };
-    let Ok(http) = ctx.http() else { return };
-    let bot = Bot::new(http.client(), &cfg);
-    let html = super::message::outcome_html(&req.html, outcome);
-    if let Err(e) = bot
-        .edit_text(posted.chat_id, posted.message_id, &html)
-        .await
-    {
-        eprintln!(
-            "sidekey: approvals: could not edit the message of approval {} ({})",
-            req.id,
-            crate::error::telegram_failure(e, None).message
-        );
-    }
 }
 
 #[cfg(test)]

@@ -853,7 +853,7 @@ mod tests {
         assert_eq!(again.approval.as_deref(), Some(id.as_str()));
         let store = crate::approvals::Store::new(&l.ctx.home);
         let req = store.load(&id).unwrap().unwrap();
-        crate::approvals::ask::decide(&l.ctx, &req, true, "the terminal")
+        crate::approvals::outcome::decide(&l.ctx, &req, true, "the terminal")
             .await
             .unwrap();
         // Another caller with the same arguments and the approved id: not theirs to spend.
@@ -894,7 +894,7 @@ mod tests {
             .load(changed.approval.as_deref().unwrap())
             .unwrap()
             .unwrap();
-        crate::approvals::ask::decide(&l.ctx, &other, false, "the terminal")
+        crate::approvals::outcome::decide(&l.ctx, &other, false, "the terminal")
             .await
             .unwrap();
         let denied = operate(&l, &agent, memory_set("other", None)).await;

@@ -2,7 +2,7 @@
 //! terminal of the machine that holds the vault. These read and write the approvals folder of
 //! this home directly, never through the daemon's API (whose caller is the agent).
 
-use crate::approvals::{State, Store, ask};
+use crate::approvals::{State, Store, ask, outcome};
 use crate::cli::output;
 use crate::context::Context;
 use crate::error::Failure;
@@ -27,7 +27,7 @@ fn store(ctx: &Context) -> Result<Store, Failure> {
 pub async fn list(all: bool, json: bool) -> Result<(), Failure> {
     let ctx = Context::from_env_allow_missing()?;
     let store = store(&ctx)?;
-    crate::approvals::telegram::settle_expired(&ctx, &store).await;
+    crate::approvals::outcome::settle_expired(&ctx, &store).await;
     let now = now_unix();
     let shown: Vec<_> = store
         .all()
@@ -91,7 +91,7 @@ pub async fn decide(id: &str, approved: bool) -> Result<(), Failure> {
         )));
     };
     let by = terminal();
-    match ask::decide(&ctx, &req, approved, &by).await? {
+    match outcome::decide(&ctx, &req, approved, &by).await? {
         None => output::line(&format!(
             "{} {}: '{}' on '{}'{}",
             if approved { "approved" } else { "denied" },
