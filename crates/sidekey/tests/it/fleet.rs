@@ -295,6 +295,18 @@ fn the_fleet_writes_one_audit_table_that_names_each_daemon() {
     }
 }
 
+/// `POST /v1/login` for account `o` on `socket`: the status and the body.
+fn start_login(socket: &std::path::Path) -> (u16, String) {
+    try_raw(
+        socket,
+        "POST",
+        "/v1/login",
+        Some(API_KEY),
+        Some(r#"{"account":"o"}"#),
+    )
+    .unwrap()
+}
+
 /// A sign-in started through one daemon is the fleet's: another daemon shows its code while the
 /// first polls (and does not poll the provider itself meanwhile), and when the first dies
 /// (`kill -9`) mid-sign-in, the other resumes polling the same code and finishes it — one
@@ -306,14 +318,7 @@ fn a_sign_in_started_on_one_daemon_is_seen_and_finished_on_another() {
     let env = Env::new(&fleet_config(&idp, &db));
     let mut a = member(&env, 0);
     let b = member(&env, 1);
-    let (s, body) = try_raw(
-        &a.socket,
-        "POST",
-        "/v1/login",
-        Some(API_KEY),
-        Some(r#"{"account":"o"}"#),
-    )
-    .unwrap();
+    let (s, body) = start_login(&a.socket);
     assert_eq!(s, 200, "{body}");
     let started: serde_json::Value = serde_json::from_str(&body).unwrap();
     let code = started["user_code"].as_str().unwrap().to_string();
@@ -331,14 +336,7 @@ fn a_sign_in_started_on_one_daemon_is_seen_and_finished_on_another() {
         "{polls} polls in {waited:.1} s at a 1 s interval: more than one daemon polls"
     );
     // A second start on B joins it: the same code, no second device authorization.
-    let (s, body) = try_raw(
-        &b.socket,
-        "POST",
-        "/v1/login",
-        Some(API_KEY),
-        Some(r#"{"account":"o"}"#),
-    )
-    .unwrap();
+    let (s, body) = start_login(&b.socket);
     assert_eq!(s, 200, "{body}");
     assert!(body.contains(&code), "b started another sign-in: {body}");
     assert_eq!(idp.counters().device_requests, 1);
