@@ -262,6 +262,29 @@ async fn refresh_unless_fresh(
     }
 
     let lock = lock_account(ctx, &vault, name).await?;
+    refresh_under(ctx, name, account, lock, rejected).await
+}
+
+/// The background refresher's refresh of `name`, whose lock it already claimed (taken without
+/// waiting, so daemons sharing a database never queue behind each other's refreshes): the
+/// record is re-read under it and refreshed only if still due.
+pub async fn refresh_claimed(
+    ctx: &Context,
+    name: &str,
+    lock: AccountLock,
+) -> Result<Record, Failure> {
+    let account = ctx.config.account(name)?;
+    refresh_under(ctx, name, account, lock, None).await
+}
+
+/// Under the account's lock: re-read the record (and a rescued one), then refresh if due.
+async fn refresh_under(
+    ctx: &Context,
+    name: &str,
+    account: &Account,
+    lock: AccountLock,
+    rejected: Option<&str>,
+) -> Result<Record, Failure> {
     let current: Option<Record> = lock.load()?;
     // A rescued record of the same sign-in is newer than the account's file: the tokens of a
     // refresh whose store failed. It goes back into the vault before anything else happens.

@@ -19,7 +19,7 @@
 //! files exist, a key is only adopted (and the check written again) when it opens one of them.
 
 use base64::Engine;
-use chacha20poly1305::aead::{Aead, KeyInit, Payload};
+use chacha20poly1305::aead::{Aead, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
 use serde::{Serialize, de::DeserializeOwned};
 use std::fs::{self, File, OpenOptions};
@@ -28,7 +28,12 @@ use std::os::unix::fs::{DirBuilderExt, OpenOptionsExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use thiserror::Error;
 
+pub mod keys;
 pub mod pg;
+mod rotate;
+
+pub use keys::KeyRing;
+pub use rotate::Resealed;
 
 const MAGIC: &[u8; 4] = b"SKV1";
 const NONCE_LEN: usize = 24;
@@ -212,7 +217,9 @@ pub fn check_name(name: &str) -> Result<(), VaultError> {
 #[derive(Clone)]
 pub struct Vault {
     dir: PathBuf,
-    cipher: XChaCha20Poly1305,
+    /// The key ring (current key first), read again from its file when a record needs a key
+    /// it does not hold (src/keys.rs).
+    keys: keys::Keys,
     /// The PostgreSQL store when the vault lives in a database (`dir` then only names it).
     db: Option<Db>,
 }
@@ -221,7 +228,6 @@ pub struct Vault {
 #[derive(Clone)]
 struct Db {
     store: pg::Store,
-    key_id: String,
 }
 
 /// The name of the key check's row (no account or slot name starts with a colon).
@@ -237,10 +243,21 @@ impl Vault {
     /// Open (creating if needed) the vault in `dir` with `key`. Checks the key against the
     /// vault's `keycheck` file, writing one if the vault is new.
     pub fn open(dir: &Path, key: &Key) -> Result<Vault, VaultError> {
+        Vault::open_ring(dir, &KeyRing::single(Key(key.0)), None)
+    }
+
+    /// [`Vault::open`] with a key ring: records sealed with any of its keys open, writes are
+    /// sealed with its current key. `key_file`, if given, is read again when a record needs a
+    /// key the ring does not hold (a rotation made elsewhere).
+    pub fn open_ring(
+        dir: &Path,
+        ring: &KeyRing,
+        key_file: Option<&Path>,
+    ) -> Result<Vault, VaultError> {
         create_private_dir(dir)?;
         let vault = Vault {
             dir: dir.to_path_buf(),
-            cipher: XChaCha20Poly1305::new((&key.0).into()),
+            keys: keys::Keys::new(ring, key_file),
             db: None,
         };
         create_private_dir(&vault.accounts_dir())?;
@@ -272,14 +289,21 @@ impl Vault {
     /// rows but no check, the key must open one of them, as for files). `label` names the
     /// store in messages (never the URL, which may carry a password).
     pub fn open_postgres(url: &str, label: &str, key: &Key) -> Result<Vault, VaultError> {
+        Vault::open_postgres_ring(url, label, &KeyRing::single(Key(key.0)), None)
+    }
+
+    /// [`Vault::open_postgres`] with a key ring (see [`Vault::open_ring`]).
+    pub fn open_postgres_ring(
+        url: &str,
+        label: &str,
+        ring: &KeyRing,
+        key_file: Option<&Path>,
+    ) -> Result<Vault, VaultError> {
         let store = pg::Store::connect(url)?;
         let vault = Vault {
             dir: PathBuf::from(label),
-            cipher: XChaCha20Poly1305::new((&key.0).into()),
-            db: Some(Db {
-                store,
-                key_id: key.id(),
-            }),
+            keys: keys::Keys::new(ring, key_file),
+            db: Some(Db { store }),
         };
         let _guard = vault.db_lock(KEYCHECK_ROW, None)?;
         match vault.db_get(KEYCHECK_ROW) {
@@ -333,22 +357,41 @@ impl Vault {
         let Some(row) = db.store.get(name)? else {
             return Ok(None);
         };
-        if row.key_id != db.key_id {
-            return Err(VaultError::OtherKey(name.into(), row.key_id));
+        self.open_row(name, &row).map(Some)
+    }
+
+    /// A row's plaintext, opened with the key its key id names (the key file read again if the
+    /// ring does not hold it: a rotation made by another process).
+    fn open_row(&self, name: &str, row: &pg::Row) -> Result<Vec<u8>, VaultError> {
+        let mut ciphers = self.keys.get();
+        if ciphers.by_id(&row.key_id).is_none() && self.keys.reload() {
+            ciphers = self.keys.get();
         }
-        self.open_with_aad(&row.sealed, &row_aad(name, row.version))
-            .map(Some)
+        let Some(cipher) = ciphers.by_id(&row.key_id) else {
+            return Err(VaultError::OtherKey(name.into(), row.key_id.clone()));
+        };
+        open_sealed(cipher, &row.sealed, &row_aad(name, row.version))
             .ok_or_else(|| VaultError::CorruptRow(name.into()))
     }
 
-    /// Seal `plain` for row `name`'s next version and commit it; `plain` is wiped.
+    /// Seal `plain` for row `name`'s next version with the current key and commit it; `plain`
+    /// is wiped. A row already sealed with a key this vault does not hold (another process
+    /// rotated) makes it read its key file first, so a newer key is never overwritten by an
+    /// older one.
     fn db_put(&self, name: &str, mut plain: Vec<u8>) -> Result<(), VaultError> {
         let db = self.db()?;
         let (me, n) = (self.clone(), name.to_string());
-        db.store.put(name, &db.key_id, move |version| {
-            let sealed = me.seal_bytes_aad(&plain, &row_aad(&n, version), &n);
+        db.store.put(name, move |version, was_key| {
+            if let Some(id) = was_key
+                && me.keys.get().by_id(id).is_none()
+            {
+                me.keys.reload();
+            }
+            let ciphers = me.keys.get();
+            let (id, cipher) = ciphers.current();
+            let sealed = seal_sealed(cipher, &plain, &row_aad(&n, version), &n);
             zeroize::Zeroize::zeroize(&mut plain);
-            sealed
+            Ok((id.to_string(), sealed?))
         })?
     }
 
@@ -431,6 +474,37 @@ impl Vault {
         }
         names.sort();
         Ok(names)
+    }
+
+    /// Add records for accounts that have none yet, all at once: in the database in one
+    /// transaction (all or, if one exists already, none), as files one atomic write each.
+    /// For moving many records in (seeding a fleet's database, the scale benchmark).
+    pub fn import_new<T: Serialize>(&self, records: &[(String, T)]) -> Result<(), VaultError> {
+        for (name, _) in records {
+            check_name(name)?;
+        }
+        let encode = |name: &str, r: &T| {
+            serde_json::to_vec(r).map_err(|e| VaultError::Format {
+                account: name.into(),
+                msg: e.to_string(),
+            })
+        };
+        let Some(db) = &self.db else {
+            for (name, r) in records {
+                self.lock(name)?.store(r)?;
+            }
+            return Ok(());
+        };
+        let ciphers = self.keys.get();
+        let (id, cipher) = ciphers.current();
+        let mut rows = Vec::with_capacity(records.len());
+        for (name, r) in records {
+            let mut plain = encode(name, r)?;
+            let sealed = seal_sealed(cipher, &plain, &row_aad(name, 1), name);
+            zeroize::Zeroize::zeroize(&mut plain);
+            rows.push((name.clone(), id.to_string(), sealed?));
+        }
+        Ok(db.store.insert_new(rows)?)
     }
 
     /// Read an account's record without locking. Safe because writes are atomic renames: the
@@ -619,14 +693,6 @@ impl Vault {
         self.seal_with_nonce_aad(plain, &aad(account), nonce, account)
     }
 
-    /// Seal with a random nonce and the associated data `aad` (`name` for messages).
-    fn seal_bytes_aad(&self, plain: &[u8], aad: &[u8], name: &str) -> Result<Vec<u8>, VaultError> {
-        let mut nonce = [0u8; NONCE_LEN];
-        getrandom::fill(&mut nonce)
-            .map_err(|e| VaultError::BadKey(format!("no randomness available: {e}")))?;
-        self.seal_with_nonce_aad(plain, aad, &nonce, name)
-    }
-
     fn seal_with_nonce_aad(
         &self,
         plain: &[u8],
@@ -634,33 +700,70 @@ impl Vault {
         nonce: &[u8; NONCE_LEN],
         account: &str,
     ) -> Result<Vec<u8>, VaultError> {
-        let ct = self
-            .cipher
-            .encrypt(XNonce::from_slice(nonce), Payload { msg: plain, aad })
-            .map_err(|_| VaultError::Format {
-                account: account.into(),
-                msg: "encryption failed".into(),
-            })?;
-        let mut out = Vec::with_capacity(4 + NONCE_LEN + ct.len());
-        out.extend_from_slice(MAGIC);
-        out.extend_from_slice(nonce);
-        out.extend_from_slice(&ct);
-        Ok(out)
+        seal_with(self.keys.get().current().1, plain, aad, nonce, account)
     }
 
     fn open_bytes(&self, sealed: &[u8], account: &str) -> Option<Vec<u8>> {
         self.open_with_aad(sealed, &aad(account))
     }
 
+    /// A sealed file's plaintext under any key of the ring (files carry no key id); the key
+    /// file is read again once if none opens it.
     fn open_with_aad(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
-        if sealed.len() < 4 + NONCE_LEN + 16 || &sealed[..4] != MAGIC {
-            return None;
-        }
-        let (nonce, ct) = sealed[4..].split_at(NONCE_LEN);
-        self.cipher
-            .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
-            .ok()
+        let try_all = |c: &keys::Ciphers| c.all().find_map(|k| open_sealed(k, sealed, aad));
+        try_all(&self.keys.get()).or_else(|| {
+            if self.keys.reload() {
+                try_all(&self.keys.get())
+            } else {
+                None
+            }
+        })
     }
+}
+
+/// Seal with `cipher` and a random nonce.
+fn seal_sealed(
+    cipher: &XChaCha20Poly1305,
+    plain: &[u8],
+    aad: &[u8],
+    name: &str,
+) -> Result<Vec<u8>, VaultError> {
+    let mut nonce = [0u8; NONCE_LEN];
+    getrandom::fill(&mut nonce)
+        .map_err(|e| VaultError::BadKey(format!("no randomness available: {e}")))?;
+    seal_with(cipher, plain, aad, &nonce, name)
+}
+
+/// The sealed format: magic, nonce, XChaCha20-Poly1305 ciphertext of `plain` with `aad`.
+fn seal_with(
+    cipher: &XChaCha20Poly1305,
+    plain: &[u8],
+    aad: &[u8],
+    nonce: &[u8; NONCE_LEN],
+    account: &str,
+) -> Result<Vec<u8>, VaultError> {
+    let ct = cipher
+        .encrypt(XNonce::from_slice(nonce), Payload { msg: plain, aad })
+        .map_err(|_| VaultError::Format {
+            account: account.into(),
+            msg: "encryption failed".into(),
+        })?;
+    let mut out = Vec::with_capacity(4 + NONCE_LEN + ct.len());
+    out.extend_from_slice(MAGIC);
+    out.extend_from_slice(nonce);
+    out.extend_from_slice(&ct);
+    Ok(out)
+}
+
+/// The plaintext of a sealed file or row, if `cipher` opens it with `aad`.
+fn open_sealed(cipher: &XChaCha20Poly1305, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
+    if sealed.len() < 4 + NONCE_LEN + 16 || &sealed[..4] != MAGIC {
+        return None;
+    }
+    let (nonce, ct) = sealed[4..].split_at(NONCE_LEN);
+    cipher
+        .decrypt(XNonce::from_slice(nonce), Payload { msg: ct, aad })
+        .ok()
 }
 
 /// Why a decrypted record does not decode, without its content: serde's own message quotes
@@ -686,7 +789,7 @@ pub mod fuzzing {
     fn vault(key: &Key) -> Vault {
         Vault {
             dir: PathBuf::new(),
-            cipher: XChaCha20Poly1305::new((&key.0).into()),
+            keys: keys::Keys::new(&KeyRing::single(Key(key.0)), None),
             db: None,
         }
     }

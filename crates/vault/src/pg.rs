@@ -259,20 +259,49 @@ impl Store {
         })
     }
 
+    /// Run a statement that changes nothing or changes it in one step (a read, a delete)
+    /// on a pooled connection; if that connection turns out closed (the server restarted
+    /// since it was pooled), once more on a new one. Only a connection error retries: the
+    /// statement never reached a live server, so running it again repeats nothing.
+    async fn once_more_if_closed<T, F, Fut>(shared: &Arc<Shared>, work: F) -> Result<T, PgError>
+    where
+        F: Fn(Client) -> Fut,
+        Fut: Future<Output = (Client, Result<T, tokio_postgres::Error>)>,
+    {
+        let mut tries = 0;
+        loop {
+            tries += 1;
+            let c = Store::client(shared).await?;
+            let (c, r) = work(c).await;
+            match r {
+                Ok(v) => {
+                    Store::put_back(shared, c);
+                    return Ok(v);
+                }
+                Err(e) if e.is_closed() && tries < 2 => continue,
+                Err(e) => return Err(db(e)),
+            }
+        }
+    }
+
     /// The row `name`, if any.
     pub fn get(&self, name: &str) -> Result<Option<Row>, PgError> {
         let shared = self.shared.clone();
         let name = name.to_string();
         self.run(async move {
-            let c = Store::client(&shared).await?;
-            let row = c
-                .query_opt(
-                    "SELECT version, key_id, sealed FROM sidekey_records WHERE name = $1",
-                    &[&name],
-                )
-                .await
-                .map_err(db)?;
-            Store::put_back(&shared, c);
+            let row = Store::once_more_if_closed(&shared, |c| {
+                let name = name.clone();
+                async move {
+                    let r = c
+                        .query_opt(
+                            "SELECT version, key_id, sealed FROM sidekey_records WHERE name = $1",
+                            &[&name],
+                        )
+                        .await;
+                    (c, r)
+                }
+            })
+            .await?;
             Ok(row.map(|r| Row {
                 version: r.get(0),
                 key_id: r.get(1),
@@ -283,54 +312,138 @@ impl Store {
 
     /// Names of all rows (accounts, slots and the key check alike).
     pub fn names(&self) -> Result<Vec<String>, PgError> {
+        self.names_where("SELECT name FROM sidekey_records ORDER BY name", None)
+    }
+
+    /// Names of the rows not sealed with the key `key_id` (what a rotation still has to
+    /// re-seal).
+    pub fn names_not_under(&self, key_id: &str) -> Result<Vec<String>, PgError> {
+        self.names_where(
+            "SELECT name FROM sidekey_records WHERE key_id <> $1 ORDER BY name",
+            Some(key_id.to_string()),
+        )
+    }
+
+    fn names_where(&self, sql: &'static str, arg: Option<String>) -> Result<Vec<String>, PgError> {
         let shared = self.shared.clone();
         self.run(async move {
-            let c = Store::client(&shared).await?;
-            let rows = c
-                .query("SELECT name FROM sidekey_records ORDER BY name", &[])
-                .await
-                .map_err(db)?;
-            Store::put_back(&shared, c);
+            let rows = Store::once_more_if_closed(&shared, |c| {
+                let arg = arg.clone();
+                async move {
+                    let r = match &arg {
+                        Some(a) => c.query(sql, &[a]).await,
+                        None => c.query(sql, &[]).await,
+                    };
+                    (c, r)
+                }
+            })
+            .await?;
             Ok(rows.into_iter().map(|r| r.get(0)).collect())
         })
     }
 
-    /// Replace row `name` with what `seal(version)` makes for the next version, in one
-    /// committed transaction (the row's current version is read `FOR UPDATE`).
+    /// Replace row `name` with what `seal(version, key_id)` makes for the next version — given
+    /// the key id the row has now, if it exists; giving back the key id it sealed with and the
+    /// sealed bytes — in one committed transaction (the row is read `FOR UPDATE`). A
+    /// connection found closed before the commit was sent is replaced and the write made
+    /// again on it; one lost during the commit is an error (the write may or may not stand).
     pub fn put(
         &self,
         name: &str,
-        key_id: &str,
-        seal: impl FnOnce(i64) -> Result<Vec<u8>, crate::VaultError> + Send + 'static,
+        seal: impl FnOnce(i64, Option<&str>) -> Result<(String, Vec<u8>), crate::VaultError>
+        + Send
+        + 'static,
+    ) -> Result<Result<(), crate::VaultError>, PgError> {
+        self.rewrite(name, move |row| {
+            let (version, key_id) = match &row {
+                Some(r) => (r.version + 1, Some(r.key_id.as_str())),
+                None => (1, None),
+            };
+            seal(version, key_id).map(Some)
+        })
+    }
+
+    /// Read row `name` `FOR UPDATE`, let `f` make its replacement from it (`Ok(None)`: leave
+    /// it as it is), write and commit, in one transaction. See [`Store::put`].
+    pub fn rewrite(
+        &self,
+        name: &str,
+        f: impl FnOnce(Option<Row>) -> Result<Option<(String, Vec<u8>)>, crate::VaultError>
+        + Send
+        + 'static,
     ) -> Result<Result<(), crate::VaultError>, PgError> {
         let shared = self.shared.clone();
-        let (name, key_id) = (name.to_string(), key_id.to_string());
+        let name = name.to_string();
+        self.run(async move {
+            let mut f = Some(f);
+            let mut tries = 0;
+            loop {
+                tries += 1;
+                let mut c = Store::client(&shared).await?;
+                // Before the commit: on a closed connection nothing was written, so it is
+                // safe to start again once on a new one.
+                let tx = match c.transaction().await {
+                    Ok(tx) => tx,
+                    Err(e) if e.is_closed() && tries < 2 => continue,
+                    Err(e) => return Err(db(e)),
+                };
+                let row = match tx
+                    .query_opt(
+                        "SELECT version, key_id, sealed FROM sidekey_records WHERE name = $1 FOR UPDATE",
+                        &[&name],
+                    )
+                    .await
+                {
+                    Ok(r) => r.map(|r| Row {
+                        version: r.get(0),
+                        key_id: r.get(1),
+                        sealed: r.get(2),
+                    }),
+                    Err(e) if e.is_closed() && tries < 2 => continue,
+                    Err(e) => return Err(db(e)),
+                };
+                let next = row.as_ref().map_or(1, |r| r.version + 1);
+                let make = f.take().expect("the replacement is made once");
+                let (key_id, sealed) = match make(row) {
+                    Ok(Some(v)) => v,
+                    Ok(None) => return Ok(Ok(())),
+                    Err(e) => return Ok(Err(e)),
+                };
+                tx.execute(
+                    "INSERT INTO sidekey_records (name, version, key_id, sealed) VALUES ($1, $2, $3, $4)
+                     ON CONFLICT (name) DO UPDATE SET version = $2, key_id = $3, sealed = $4, updated_at = now()",
+                    &[&name, &next, &key_id, &sealed],
+                )
+                .await
+                .map_err(db)?;
+                tx.commit().await.map_err(db)?;
+                Store::put_back(&shared, c);
+                return Ok(Ok(()));
+            }
+        })
+    }
+
+    /// Insert new rows `(name, key_id, sealed)`, each sealed for version 1, in one
+    /// transaction: all of them or, if any name exists already, none.
+    pub fn insert_new(&self, rows: Vec<(String, String, Vec<u8>)>) -> Result<(), PgError> {
+        let shared = self.shared.clone();
         self.run(async move {
             let mut c = Store::client(&shared).await?;
             let tx = c.transaction().await.map_err(db)?;
-            let current: Option<i64> = tx
-                .query_opt(
-                    "SELECT version FROM sidekey_records WHERE name = $1 FOR UPDATE",
-                    &[&name],
+            let insert = tx
+                .prepare(
+                    "INSERT INTO sidekey_records (name, version, key_id, sealed) VALUES ($1, 1, $2, $3)",
                 )
                 .await
-                .map_err(db)?
-                .map(|r| r.get(0));
-            let next = current.unwrap_or(0) + 1;
-            let sealed = match seal(next) {
-                Ok(s) => s,
-                Err(e) => return Ok(Err(e)),
-            };
-            tx.execute(
-                "INSERT INTO sidekey_records (name, version, key_id, sealed) VALUES ($1, $2, $3, $4)
-                 ON CONFLICT (name) DO UPDATE SET version = $2, key_id = $3, sealed = $4, updated_at = now()",
-                &[&name, &next, &key_id, &sealed],
-            )
-            .await
-            .map_err(db)?;
+                .map_err(db)?;
+            for (name, key_id, sealed) in &rows {
+                tx.execute(&insert, &[name, key_id, sealed])
+                    .await
+                    .map_err(db)?;
+            }
             tx.commit().await.map_err(db)?;
             Store::put_back(&shared, c);
-            Ok(Ok(()))
+            Ok(())
         })
     }
 
@@ -339,12 +452,17 @@ impl Store {
         let shared = self.shared.clone();
         let name = name.to_string();
         self.run(async move {
-            let c = Store::client(&shared).await?;
-            c.execute("DELETE FROM sidekey_records WHERE name = $1", &[&name])
-                .await
-                .map_err(db)?;
-            Store::put_back(&shared, c);
-            Ok(())
+            Store::once_more_if_closed(&shared, |c| {
+                let name = name.clone();
+                async move {
+                    let r = c
+                        .execute("DELETE FROM sidekey_records WHERE name = $1", &[&name])
+                        .await;
+                    (c, r)
+                }
+            })
+            .await
+            .map(|_| ())
         })
     }
 
@@ -397,8 +515,15 @@ impl Store {
         let shared = self.shared.clone();
         let key = lock_key(name);
         let got = self.run(async move {
-            let c = Store::client(&shared).await?;
-            c.batch_execute("BEGIN").await.map_err(db)?;
+            let mut c = Store::client(&shared).await?;
+            if let Err(e) = c.batch_execute("BEGIN").await {
+                // A pooled connection the server closed (a restart): once more on a new one.
+                if !e.is_closed() {
+                    return Err(db(e));
+                }
+                c = Store::client(&shared).await?;
+                c.batch_execute("BEGIN").await.map_err(db)?;
+            }
             let taken = match wait {
                 Some(w) if w.is_zero() => c
                     .query_one(

@@ -19,6 +19,7 @@ mod ms;
 pub mod output;
 mod secret_provider;
 mod telegram;
+mod vault;
 mod youtube;
 
 use crate::api::OpRequest;
@@ -188,6 +189,11 @@ pub enum Command {
     Approve { id: String },
     /// Deny one request of the agent's (nothing runs); on the machine that holds the vault
     Deny { id: String },
+    /// The vault itself: rotating its key
+    Vault {
+        #[command(subcommand)]
+        action: VaultAction,
+    },
     /// Show the audit log
     Audit {
         /// Only entries newer than this, e.g. 30m, 24h
@@ -263,6 +269,22 @@ pub enum AgentsAction {
 }
 
 #[derive(Subcommand)]
+pub enum VaultAction {
+    /// A new vault key: written first into the key file (the old key kept after it, so
+    /// every record still opens), then every record is sealed again with it while daemons
+    /// keep serving
+    RotateKey {
+        /// Take the new key from this file (32 bytes, base64 or hex) instead of generating one
+        #[arg(long, value_name = "FILE", conflicts_with = "finish")]
+        new_key: Option<PathBuf>,
+        /// No new key: re-seal what is not yet sealed with the key file's first key (a
+        /// rotation that was interrupted, or a key file written by hand)
+        #[arg(long)]
+        finish: bool,
+    },
+}
+
+#[derive(Subcommand)]
 pub enum NotifyAction {
     /// Send a test message through every configured channel (Telegram, webhook, ntfy)
     Test,
@@ -327,6 +349,9 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             action: AgentsAction::List { json },
         } => agents::list(json),
         Command::Approvals { all, json } => approvals::list(all, json).await,
+        Command::Vault {
+            action: VaultAction::RotateKey { new_key, finish },
+        } => vault::rotate_key(new_key.as_deref(), finish),
         Command::Approve { id } => approvals::decide(&id, true).await,
         Command::Deny { id } => approvals::decide(&id, false).await,
         // The log lives in the home and needs no config; with a vault in PostgreSQL it is the

@@ -270,6 +270,16 @@ pub async fn serve(
     Ok(())
 }
 
+/// `name`'s lock if nobody holds it (taken without waiting); `None` if another daemon does, or
+/// the database did not answer (the next round tries again).
+async fn claim(v: &sidekey_vault::Vault, name: &str) -> Option<sidekey_vault::AccountLock> {
+    let (v, n) = (v.clone(), name.to_string());
+    tokio::task::spawn_blocking(move || v.lock_within(&n, Duration::ZERO))
+        .await
+        .ok()?
+        .ok()?
+}
+
 async fn refresh_loop(d: Shared) {
     loop {
         let margin = d.ctx().config.refresh_margin.as_secs() as i64;
@@ -289,11 +299,28 @@ async fn refresh_loop(d: Shared) {
             Err(_) => vec![],
         };
         for name in due {
+            // Daemons sharing a database claim a due account by taking its lock without
+            // waiting (the advisory-lock form of `SKIP LOCKED`): one another daemon holds is
+            // being refreshed there, and is skipped here (docs/fleet.md, "One refresh per
+            // expiry"). The file vault keeps its way: one daemon per vault.
+            let claimed = match d.ctx().vault() {
+                Ok(v) if v.is_database() => match claim(&v, &name).await {
+                    Some(lock) => Some(lock),
+                    None => continue,
+                },
+                _ => None,
+            };
             let start = Instant::now();
             let d2 = d.clone();
             let n = name.clone();
             let r = d
-                .detached(async move { account::fresh_token(d2.ctx(), &n).await.map(|_| ()) })
+                .detached(async move {
+                    match claimed {
+                        Some(lock) => account::refresh_claimed(d2.ctx(), &n, lock).await,
+                        None => account::fresh_token(d2.ctx(), &n).await,
+                    }
+                    .map(|_| ())
+                })
                 .await;
             audit::record(
                 &d.ctx().home,

@@ -13,7 +13,7 @@ use std::path::PathBuf;
 use std::process::{Child, Stdio};
 use std::time::{Duration, Instant};
 
-fn database(tag: &str) -> Option<Database> {
+pub(crate) fn database(tag: &str) -> Option<Database> {
     match Database::new(tag) {
         Ok(db) => Some(db),
         Err(e) => {
@@ -28,9 +28,9 @@ fn database(tag: &str) -> Option<Database> {
 
 /// A daemon with a home of its own (another machine), sharing the config, the vault key and so
 /// the database.
-struct Member {
-    child: Child,
-    socket: PathBuf,
+pub(crate) struct Member {
+    pub(crate) child: Child,
+    pub(crate) socket: PathBuf,
 }
 
 impl Drop for Member {
@@ -40,13 +40,25 @@ impl Drop for Member {
     }
 }
 
-fn member(env: &Env, n: usize) -> Member {
+pub(crate) fn member(env: &Env, n: usize) -> Member {
+    let m = spawn_member(env, n);
+    wait_for(&m, n);
+    m
+}
+
+/// Start daemon `n` (its home `member{n}/home`) without waiting for it: several can start at
+/// once. A daemon started again after a kill keeps its home.
+pub(crate) fn spawn_member(env: &Env, n: usize) -> Member {
     let dir = env.dir.path().join(format!("member{n}"));
     std::fs::create_dir_all(&dir).unwrap();
     let key = dir.join("api_key");
     std::fs::write(&key, format!("{API_KEY}\n")).unwrap();
     let socket = dir.join("sidekey.sock");
-    let log = std::fs::File::create(dir.join("daemon.log")).unwrap();
+    let log = std::fs::OpenOptions::new()
+        .create(true)
+        .append(true)
+        .open(dir.join("daemon.log"))
+        .unwrap();
     let child = env
         .cmd(&["serve", "--socket", socket.to_str().unwrap()])
         .env("SIDEKEY_HOME", dir.join("home"))
@@ -55,19 +67,23 @@ fn member(env: &Env, n: usize) -> Member {
         .stderr(log)
         .spawn()
         .unwrap();
+    Member { child, socket }
+}
+
+/// Wait until daemon `n` answers.
+pub(crate) fn wait_for(m: &Member, n: usize) {
     let t0 = Instant::now();
-    while try_raw(&socket, "GET", "/healthz", None, None).map(|r| r.0) != Some(200) {
+    while try_raw(&m.socket, "GET", "/healthz", None, None).map(|r| r.0) != Some(200) {
         assert!(
             t0.elapsed() < Duration::from_secs(15),
             "daemon {n} did not start"
         );
-        std::thread::sleep(Duration::from_millis(50));
+        std::thread::sleep(Duration::from_millis(20));
     }
-    Member { child, socket }
 }
 
 /// `POST /v1/token` for `account` on `m`: the status and the access token (or the body).
-fn token(socket: &std::path::Path, account: &str) -> (u16, String) {
+pub(crate) fn token(socket: &std::path::Path, account: &str) -> (u16, String) {
     let body = format!("{{\"account\": \"{account}\"}}");
     let (status, reply) = try_raw(socket, "POST", "/v1/token", Some(API_KEY), Some(&body))
         .unwrap_or((0, "no answer".into()));
@@ -78,11 +94,36 @@ fn token(socket: &std::path::Path, account: &str) -> (u16, String) {
 }
 
 fn fleet_config(idp: &FakeIdp, db: &Database) -> String {
-    format!(
-        "[vault]\nstore = \"{}\"\n\n{}[accounts.o.policy]\nallow_token_export = true\n",
-        db.url,
-        account_toml("o", Dialect::Oidc, idp)
-    )
+    config_with(&db.url, idp, &["o"])
+}
+
+/// The config of a fleet on the database at `url`: the accounts `names`, all at `idp`, their
+/// tokens exportable.
+pub(crate) fn config_with(url: &str, idp: &FakeIdp, names: &[&str]) -> String {
+    let mut out = format!("[vault]\nstore = \"{url}\"\n\n");
+    for n in names {
+        out.push_str(&account_toml(n, Dialect::Oidc, idp));
+        out.push_str(&format!(
+            "[accounts.{n}.policy]\nallow_token_export = true\n\n"
+        ));
+    }
+    out
+}
+
+/// Sign in `names[0]` and give every other account of `names` a copy of its record (the same
+/// refresh token: the IdP must not rotate them), written through the vault API in one
+/// transaction.
+pub(crate) fn sign_in_all(env: &Env, url: &str, names: &[&str]) {
+    let login = env.run(&["login", names[0]]);
+    assert_eq!(login.status.code(), Some(0), "{}", stderr(&login));
+    let key = sidekey_vault::Key::parse(VAULT_KEY).unwrap();
+    let v = sidekey_vault::Vault::open_postgres(url, "fleet test", &key).unwrap();
+    let rec: serde_json::Value = v.load(names[0]).unwrap().unwrap();
+    let copies: Vec<(String, serde_json::Value)> = names[1..]
+        .iter()
+        .map(|n| (n.to_string(), rec.clone()))
+        .collect();
+    v.import_new(&copies).unwrap();
 }
 
 /// Three daemons on one database, 32 clients spread over them, all asking for an expired token
@@ -354,4 +395,54 @@ fn a_sign_in_started_on_one_daemon_is_seen_and_finished_on_another() {
         token(&b.socket, "o"),
         (200, idp.issued_access_tokens()[0].clone())
     );
+}
+
+/// Three daemons started together on nine accounts that are all due: their background
+/// refreshers claim accounts without waiting (a lock another daemon holds is skipped, not
+/// queued on), so each account is refreshed once and the nine refreshes spread over the three
+/// (about three refreshes' time). Refreshers that queued on each other's locks would take
+/// about nine, one after the other.
+#[test]
+fn background_refreshers_claim_due_accounts_without_queueing() {
+    let Some(db) = database("claim") else { return };
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    o.first_access_token_ttl = Some(30); // due from the start
+    o.rotate_refresh_tokens = false; // the copies share one refresh token
+    let refresh = Duration::from_millis(1000);
+    o.refresh_delay = refresh;
+    let idp = FakeIdp::start(o);
+    let names: Vec<String> = (0..9).map(|i| format!("a{i}")).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let env = Env::new(&config_with(&db.url, &idp, &names));
+    sign_in_all(&env, &db.url, &names);
+    let before = idp.counters().refresh_requests;
+
+    let t0 = Instant::now();
+    let members: Vec<Member> = (0..3).map(|n| spawn_member(&env, n)).collect();
+    while idp.counters().refresh_requests < before + 9 {
+        assert!(
+            t0.elapsed() < Duration::from_secs(30),
+            "the refreshers did not refresh the nine accounts"
+        );
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let took = t0.elapsed();
+    std::thread::sleep(refresh * 2);
+    assert_eq!(
+        idp.counters().refresh_requests,
+        before + 9,
+        "an account was refreshed twice"
+    );
+    // Nine refreshes of 1 s over three daemons: about 3 s (+ the daemons' start). Queued one
+    // after the other they take 9 s or more.
+    assert!(
+        took < refresh * 6,
+        "the refreshers queued behind each other: {took:?} for nine refreshes"
+    );
+    for (i, n) in names.iter().enumerate() {
+        let (status, _) = token(&members[i % 3].socket, n);
+        assert_eq!(status, 200, "{n}");
+    }
+    assert_eq!(idp.counters().refresh_requests, before + 9, "all fresh now");
 }

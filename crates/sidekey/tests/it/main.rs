@@ -17,6 +17,8 @@ mod counterparts;
 mod daemon;
 mod demo;
 mod fleet;
+mod fleet_faults;
+mod fleet_keys;
 mod git_credential;
 mod google;
 mod hardening;

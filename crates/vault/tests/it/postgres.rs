@@ -14,7 +14,7 @@ struct Rec {
 }
 
 /// A database of the test's own, or `None` after a SKIPPED line (a failure under CI).
-fn database(tag: &str) -> Option<Database> {
+pub(crate) fn database(tag: &str) -> Option<Database> {
     match Database::new(tag) {
         Ok(db) => Some(db),
         Err(e) if std::env::var_os("CI").is_none() => {
