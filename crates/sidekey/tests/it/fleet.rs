@@ -177,6 +177,13 @@ fn three_daemons_thirty_two_clients_one_refresh() {
         assert_eq!(*status, 200, "{at}");
         assert_eq!(*at, new, "every client gets the refreshed token");
     }
+    // No daemon met `invalid_grant` (the provider revokes the grant on a replayed refresh
+    // token): each re-read the record under the lock and found it refreshed. The account is
+    // signed in, its record kept.
+    let key = sidekey_vault::Key::parse(VAULT_KEY).unwrap();
+    let v = sidekey_vault::Vault::open_postgres(&db.url, "fleet test", &key).unwrap();
+    let rec: serde_json::Value = v.load("o").unwrap().expect("the record is gone");
+    assert_eq!(rec["state"], "signed_in", "{}", rec["reauth_reason"]);
     // The row was written twice by the refresh (before asking, and with the new tokens).
     let v = scratch::query(
         &db.url,
