@@ -19,6 +19,7 @@ pub(super) fn only_account(text: &str, keep: &str) -> Option<(String, Vec<String
     // (where a table's header line starts, the account it belongs to, if any)
     let mut tables: Vec<(usize, Option<String>)> = Vec::new();
     let mut names: Vec<String> = Vec::new();
+    let mut seen: std::collections::HashSet<String> = std::collections::HashSet::new();
     let mut i = 0;
     while i < b.len() {
         let line_start = i;
@@ -38,7 +39,7 @@ pub(super) fn only_account(text: &str, keep: &str) -> Option<(String, Vec<String
                     _ => None,
                 };
                 if let Some(n) = &account
-                    && !names.contains(n)
+                    && seen.insert(n.clone())
                 {
                     names.push(n.clone());
                 }

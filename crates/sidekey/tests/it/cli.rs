@@ -1085,7 +1085,7 @@ fn token_reads_only_its_account_and_a_mistake_elsewhere_is_still_reported() {
     let head =
         "[agents.bot]\nkey_sha256 = \"".to_string() + &"a".repeat(64) + "\"\naccounts = [\"b\"]\n";
     let broken = format!(
-        "{head}{good}[accounts.b]\nclient_id = \"x\"\nprovider = \"myspace\"\n[accounts.b.policy]\nallowed_scopes = \"\"\"\n[accounts.a]\n\"\"\"\n"
+        "{head}{good}[accounts.b]\nclient_id = \"x\"\nprovider = \"myspace\"\nclient_secret = \"\"\"\n[accounts.a]\n\"\"\"\n[accounts.b.policy]\nallow = []\n"
     );
     let line = broken
         .lines()
