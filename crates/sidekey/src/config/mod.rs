@@ -203,13 +203,14 @@ impl Config {
         let server = Server::from_raw(raw.server, base);
         let approvals = approvals::validate(raw.approvals).map_err(|(s, m)| at(s, &m))?;
         let mut accounts = BTreeMap::new();
+        let mut seen = validate::Seen::default();
         for (name, spanned) in raw.accounts {
             let span = spanned.span();
             if let Err(e) = sidekey_vault::check_name(&name) {
                 return Err(at(Some(span), &e.to_string()));
             }
-            let account =
-                validate::validate(&name, spanned.into_inner(), base).map_err(|(s, m)| {
+            let account = validate::validate(&name, spanned.into_inner(), base, &mut seen)
+                .map_err(|(s, m)| {
                     at(s.or(Some(span.clone())), &format!("account '{name}': {m}"))
                 })?;
             accounts.insert(name, account);
