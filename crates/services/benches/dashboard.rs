@@ -278,4 +278,85 @@ fn main() {
         batch_requests.iter().all(|&n| n == 1),
         "the dashboard must be one HTTP request"
     );
+    folders(&rt, &client, latency, runs, now, &tz);
+}
+
+/// With two contact folders besides the default one: the dashboard not knowing them (the
+/// first one, or a day after they were remembered: their ids come first, their contacts in one
+/// more request) against knowing them from the last one (`Graph::dashboard_with`: their
+/// contacts join the one `$batch`).
+fn folders(
+    rt: &tokio::runtime::Runtime,
+    client: &reqwest::Client,
+    latency: Duration,
+    runs: usize,
+    now: jiff::Timestamp,
+    tz: &jiff::tz::TimeZone,
+) {
+    use sidekey_testkit::{FakeContact, FakeContactFolder, GraphData};
+    let mut data = GraphData::sample();
+    data.contact_folders = ["CF-FAMILY", "CF-CLUB"]
+        .iter()
+        .map(|id| FakeContactFolder {
+            id: id.to_string(),
+            display_name: id.to_string(),
+            parent: None,
+            contacts: vec![FakeContact::new(
+                &format!("C-{id}"),
+                "Some One",
+                Some("1970-10-25T00:00:00Z"),
+            )],
+        })
+        .collect();
+    let fake = FakeGraph::start(GraphOptions {
+        data,
+        ..GraphOptions::default()
+    });
+    let g = Graph::new(client.clone(), &fake.base_url());
+    let (_, listed) = rt
+        .block_on(g.dashboard_with("tok", now, tz, None))
+        .expect("dashboard");
+    let known = listed.expect("the folders listed");
+    fake.set_latency(latency);
+    let (mut cold, mut warm) = (Vec::new(), Vec::new());
+    let (mut cold_n, mut warm_n) = (Vec::new(), Vec::new());
+    for _ in 0..runs {
+        for (k, times, counts) in [
+            (None, &mut cold, &mut cold_n),
+            (Some(known.as_slice()), &mut warm, &mut warm_n),
+        ] {
+            fake.clear_requests();
+            let t = Instant::now();
+            let (d, _) = rt
+                .block_on(g.dashboard_with("tok", now, tz, k))
+                .expect("dashboard");
+            times.push(t.elapsed());
+            counts.push(fake.requests().len());
+            let theirs = d.birthdays.items.iter().filter(|b| b.name == "Some One");
+            assert_eq!(
+                theirs.count(),
+                2,
+                "both folders' contacts: {:?}",
+                d.birthdays
+            );
+        }
+    }
+    let (cm, cmin) = stats(cold);
+    let (wm, wmin) = stats(warm);
+    println!(
+        "with {} contact folders besides the default one, {runs} runs each:",
+        known.len()
+    );
+    println!(
+        "dashboard, folders not known   {:>3} HTTP request(s)   median {cm:7.1} ms   min {cmin:7.1} ms",
+        cold_n.iter().max().unwrap()
+    );
+    println!(
+        "dashboard, folders remembered  {:>3} HTTP request(s)   median {wm:7.1} ms   min {wmin:7.1} ms",
+        warm_n.iter().max().unwrap()
+    );
+    assert!(
+        warm_n.iter().all(|&n| n == 1),
+        "with the folders remembered the dashboard is one HTTP request"
+    );
 }

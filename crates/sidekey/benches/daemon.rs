@@ -4,7 +4,9 @@
 //! Prints the accounts configured, the daemon's resident memory idle and after the load, the
 //! throughput and latency percentiles, and the audit entries the load added (counted in the
 //! audit log). `DAEMON_BENCH_CLIENTS` (default 32) and `DAEMON_BENCH_REQUESTS` (per client,
-//! default 200) change the load.
+//! default 200) change the load. `DAEMON_BENCH_BINS` (`PATH:PATH…`) measures other builds of
+//! `sidekey` instead of this one (e.g. main's and a branch's), `DAEMON_BENCH_ROUNDS` times
+//! each (default 1), taking turns, so a machine's changing load falls on each alike.
 
 use sidekey_testkit::{Dialect, FakeIdp, Options};
 use std::io::{Read, Write};
@@ -39,15 +41,47 @@ fn request(socket: &std::path::Path) -> u16 {
 }
 
 fn main() {
-    let bin = env!("CARGO_BIN_EXE_sidekey");
+    let env_num = |name: &str, default: usize| {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .filter(|&n: &usize| n > 0)
+            .unwrap_or(default)
+    };
+    let clients = env_num("DAEMON_BENCH_CLIENTS", 32);
+    let per_client = env_num("DAEMON_BENCH_REQUESTS", 200);
+    let rounds = env_num("DAEMON_BENCH_ROUNDS", 1);
+    let bins: Vec<String> = match std::env::var("DAEMON_BENCH_BINS") {
+        Ok(v) if !v.is_empty() => v.split(':').map(str::to_string).collect(),
+        _ => vec![env!("CARGO_BIN_EXE_sidekey").to_string()],
+    };
     let mut o = Options::new(Dialect::Oidc);
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
-    let dir = std::env::temp_dir().join(format!("sidekey-dbench-{}", std::process::id()));
+    let accounts = ["a", "b", "c"];
+    println!(
+        "sidekey serve, {} accounts configured (1 signed in), GET /v1/status over the unix socket, a new connection per request, {clients} clients x {per_client}:",
+        accounts.len()
+    );
+    for round in 1..=rounds {
+        for bin in &bins {
+            let r = run(bin, &idp, &accounts, clients, per_client);
+            println!("  round {round}, {bin}:\n{r}");
+        }
+    }
+}
+
+/// One daemon of `bin` under the load; the lines to print.
+fn run(bin: &str, idp: &FakeIdp, accounts: &[&str], clients: usize, per_client: usize) -> String {
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let dir = std::env::temp_dir().join(format!(
+        "sidekey-dbench-{}-{}",
+        std::process::id(),
+        N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)
+    ));
     std::fs::create_dir_all(&dir).unwrap();
     let cfg = dir.join("config.toml");
     let mut text = String::new();
-    let accounts = ["a", "b", "c"];
     for name in accounts {
         text.push_str(&format!(
             "[accounts.{name}]\nprovider = \"oidc\"\nissuer = \"{}\"\nclient_id = \"test-client\"\n\n",
@@ -85,15 +119,6 @@ fn main() {
     for _ in 0..50 {
         assert_eq!(request(&socket), 200); // warm up
     }
-    let env_num = |name: &str, default: usize| {
-        std::env::var(name)
-            .ok()
-            .and_then(|v| v.parse().ok())
-            .filter(|&n: &usize| n > 0)
-            .unwrap_or(default)
-    };
-    let clients = env_num("DAEMON_BENCH_CLIENTS", 32);
-    let per_client = env_num("DAEMON_BENCH_REQUESTS", 200);
     let audit_lines = || {
         std::fs::read_to_string(dir.join("home/audit.log"))
             .map(|s| s.lines().count())
@@ -127,24 +152,20 @@ fn main() {
     l.sort();
     let pct = |p: f64| l[((l.len() - 1) as f64 * p) as usize].as_secs_f64() * 1e3;
     let n = l.len();
-    println!(
-        "sidekey serve, {} accounts configured (1 signed in), GET /v1/status over the unix socket, a new connection per request:",
-        accounts.len()
-    );
-    println!("  idle RSS            {:>8.1} MB", idle as f64 / 1024.0);
-    println!("  RSS after the load  {:>8.1} MB", loaded as f64 / 1024.0);
-    println!(
-        "  {clients} clients x {per_client}: {n} requests in {:.2} s = {:.0} req/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms",
+    let out = format!(
+        "    idle RSS            {:>8.1} MB\n    RSS after the load  {:>8.1} MB\n    {n} requests in {:.2} s = {:.0} req/s; latency p50 {:.2} ms, p99 {:.2} ms, max {:.2} ms\n    audit entries added by the load: {audited} (for {n} requests)",
+        idle as f64 / 1024.0,
+        loaded as f64 / 1024.0,
         wall.as_secs_f64(),
         n as f64 / wall.as_secs_f64(),
         pct(0.5),
         pct(0.99),
         l[n - 1].as_secs_f64() * 1e3
     );
-    println!("  audit entries added by the load: {audited} (for {n} requests)");
     let _ = Command::new("kill")
         .args(["-TERM", &daemon.id().to_string()])
         .status();
     let _ = daemon.wait();
     let _ = std::fs::remove_dir_all(&dir);
+    out
 }

@@ -99,6 +99,16 @@ impl Context {
         Ok(ctx)
     }
 
+    /// As [`Context::from_env`] for a command about account `name` alone: only that account
+    /// of the config is read in full ([`Config::load_for`]).
+    pub fn from_env_for(name: &str) -> Result<Context, Failure> {
+        let config = Config::load_for(&default_config_path()?, name)?;
+        if !config.exists {
+            return Err(missing_config(&config.path));
+        }
+        Ok(Context::new(default_home()?, config))
+    }
+
     /// As [`Context::from_env`], with a missing config read as an empty one: for `doctor`
     /// (which reports it) and `health` (which needs only the socket's default place).
     pub fn from_env_allow_missing() -> Result<Context, Failure> {

@@ -745,6 +745,8 @@ struct GState {
     mailbox_throttled: usize,
     /// What the writes made, and the faults waiting for them.
     writes: writes::Writes,
+    /// The contact folders as changed since the start ([`FakeGraph::set_contact_folders`]).
+    contact_folders: Option<Vec<FakeContactFolder>>,
 }
 
 struct GShared {
@@ -756,6 +758,14 @@ struct GShared {
 impl GShared {
     fn lock(&self) -> MutexGuard<'_, GState> {
         self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The person's contact folders now (the data's, unless a test changed them).
+    fn contact_folders(&self) -> Vec<FakeContactFolder> {
+        self.lock()
+            .contact_folders
+            .clone()
+            .unwrap_or_else(|| self.opts.data.contact_folders.clone())
     }
 
     /// A slot of the mailbox's concurrency limit for a request to `path` (relative to the
@@ -839,6 +849,7 @@ impl FakeGraph {
                 mailbox_in_flight: 0,
                 mailbox_throttled: 0,
                 writes: writes::Writes::default(),
+                contact_folders: None,
             }),
         });
         let app = Router::new().fallback(handle).with_state(shared.clone());
@@ -911,6 +922,12 @@ impl FakeGraph {
     /// `ApplicationThrottled` ([`FakeGraph::mailbox_throttled`]).
     pub fn set_latency(&self, d: Duration) {
         self.shared.lock().latency = d;
+    }
+
+    /// Replace the person's contact folders (one added or deleted in Outlook meanwhile): a
+    /// deleted folder's id is then unknown, 404 `ErrorItemNotFound` as Graph answers.
+    pub fn set_contact_folders(&self, folders: Vec<FakeContactFolder>) {
+        self.shared.lock().contact_folders = Some(folders);
     }
 
     /// How many requests (direct or `$batch` sub-requests) got 429 `ApplicationThrottled` for
@@ -1620,7 +1637,8 @@ fn route(
                 // The id as sent (case kept): ids are opaque.
                 let start = "/me/contactfolders/".len();
                 let id = &decoded[start..start + id_len];
-                let Some(folder) = sh.opts.data.contact_folders.iter().find(|f| f.id == id) else {
+                let folders = sh.contact_folders();
+                let Some(folder) = folders.iter().find(|f| f.id == id) else {
                     return gerr(
                         404,
                         "ErrorItemNotFound",
@@ -2346,9 +2364,7 @@ fn contacts(sh: &GShared, raw_path: &str, q: &Query, list: &[FakeContact]) -> Re
 /// `/me/contactFolders` (`parent` `None`) or `/me/contactFolders/{parent}/childFolders`.
 fn contact_folders(sh: &GShared, raw_path: &str, q: &Query, parent: Option<&str>) -> Reply {
     let items: Vec<Value> = sh
-        .opts
-        .data
-        .contact_folders
+        .contact_folders()
         .iter()
         .filter(|f| f.parent.as_deref() == parent)
         .map(|f| {

@@ -507,6 +507,47 @@ impl Vault {
         Ok(db.store.insert_new(rows)?)
     }
 
+    /// Every stored record's name, accounts and their slots alike (`NAME`, `NAME.SLOT`): one
+    /// folder listing (one query for the database), so a reader of many accounts opens only
+    /// the records that exist instead of probing each possible one.
+    pub fn stored(&self) -> Result<std::collections::HashSet<String>, VaultError> {
+        if let Some(db) = &self.db {
+            return Ok(db.store.names()?.into_iter().collect());
+        }
+        let dir = self.accounts_dir();
+        let mut names = std::collections::HashSet::new();
+        for entry in fs::read_dir(&dir).map_err(io_err(&dir))? {
+            let entry = entry.map_err(io_err(&dir))?;
+            if let Some(n) = entry
+                .file_name()
+                .to_str()
+                .and_then(|n| n.strip_suffix(".sealed"))
+            {
+                names.insert(n.to_string());
+            }
+        }
+        Ok(names)
+    }
+
+    /// What the file store's records folder looks like now, from one `stat`: every write is a
+    /// rename into that folder and every removal an unlink from it, so any change another
+    /// process makes changes this stamp (a file overwritten in place by hand does not: see
+    /// [`Stamp`]). `None` for the database store, which has no such cheap check.
+    pub fn stamp(&self) -> Option<Stamp> {
+        use std::os::unix::fs::MetadataExt;
+        if self.db.is_some() {
+            return None;
+        }
+        let m = fs::metadata(self.accounts_dir()).ok()?;
+        Some(Stamp {
+            dev: m.dev(),
+            ino: m.ino(),
+            size: m.size(),
+            mtime: (m.mtime(), m.mtime_nsec()),
+            ctime: (m.ctime(), m.ctime_nsec()),
+        })
+    }
+
     /// Read an account's record without locking. Safe because writes are atomic renames: the
     /// result is the last committed record (or none).
     pub fn load<T: DeserializeOwned>(&self, account: &str) -> Result<Option<T>, VaultError> {
@@ -848,6 +889,37 @@ fn write_atomic(path: &Path, bytes: &[u8]) -> Result<(), VaultError> {
     let mut file = opts.open(path).map_err(io_err(path))?;
     file.write_all(bytes).map_err(io_err(path))?;
     file.commit().map_err(io_err(path))
+}
+
+/// The file store's records folder as one `stat` saw it ([`Vault::stamp`]). Equal stamps mean
+/// no record was written or removed in between, as long as the later one was taken after the
+/// folder's timestamp clock moved on ([`Stamp::settled`]): two changes within one tick of the
+/// file system's clock can leave the same time.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub struct Stamp {
+    dev: u64,
+    ino: u64,
+    size: u64,
+    mtime: (i64, i64),
+    ctime: (i64, i64),
+}
+
+impl Stamp {
+    /// Whether a change made after `at` would surely show as a different stamp: the folder's
+    /// last change is at least `margin` older than `at` (a coarse file system clock rounds a
+    /// later change to a later time then, not to this one).
+    pub fn settled(&self, at: std::time::SystemTime, margin: std::time::Duration) -> bool {
+        // Every write and removal moves the folder's mtime (its ctime with it).
+        let newest = self.mtime;
+        let Ok(since) = at.duration_since(std::time::UNIX_EPOCH) else {
+            return false;
+        };
+        let changed = std::time::Duration::new(
+            newest.0.max(0) as u64,
+            newest.1.clamp(0, 999_999_999) as u32,
+        );
+        since.checked_sub(changed).is_some_and(|d| d >= margin)
+    }
 }
 
 /// A held named lock (see [`Vault::try_lock_named`]). Released on drop or process exit.

@@ -274,8 +274,9 @@ impl Graph {
     /// birthdays, fetched with **one** `$batch` request. More requests only when needed: the
     /// throttled sub-requests sent again; the further pages of the drive search when
     /// `/me/drive/recent` has nothing (recently modified files, approximate); the contacts of
-    /// the folders below the default Contacts folder (one more `$batch` per
-    /// [`EXCHANGE_BATCH`] folders; their child folders are not read here). Each section
+    /// the folders below the default Contacts folder not known from an earlier call
+    /// ([`Graph::dashboard_with`]; one more `$batch` per [`EXCHANGE_BATCH`] of them; their child
+    /// folders are not read here). Each section
     /// carries its own error (a missing scope, no mailbox — also Exchange's 401
     /// `OrganizationFromTenantGuidNotFound` —, still throttled) so the others still show;
     /// only a token refused by every sub-request fails the whole call with
@@ -286,6 +287,22 @@ impl Graph {
         now: Timestamp,
         tz: &TimeZone,
     ) -> Result<Dashboard, GraphError> {
+        Ok(self.dashboard_with(token, now, tz, None).await?.0)
+    }
+
+    /// [`Graph::dashboard`], with the contact folders (below the default one) known from an
+    /// earlier call: their contacts join the one `$batch` (up to [`MAX_BATCH`] sub-requests in
+    /// all), so the dashboard is one request while they stay the same. The batch still lists
+    /// the folders: one added since is read in one more request, one removed (Graph answers
+    /// 404 for its contacts) is dropped. Also returns the folders Graph listed, for the next
+    /// call (`None` when that listing failed: keep what was known).
+    pub async fn dashboard_with(
+        &self,
+        token: &str,
+        now: Timestamp,
+        tz: &TimeZone,
+        known: Option<&[String]>,
+    ) -> Result<(Dashboard, Option<Vec<String>>), GraphError> {
         let window = Window {
             start: now,
             end: now
@@ -314,7 +331,26 @@ impl Graph {
             ("birthdays", contacts_url()),
             ("contactFolders", contact_folders_url(None)),
         ];
+        // The known folders' contacts, as far as the batch has room (ids `f0`, `f1`, …).
+        let joined: Vec<&String> = known
+            .unwrap_or_default()
+            .iter()
+            .take((MAX_BATCH - requests.len()).min(MAX_CONTACT_FOLDERS))
+            .collect();
+        let folder_ids: Vec<String> = (0..joined.len()).map(|i| format!("f{i}")).collect();
+        let mut requests = requests;
+        requests.extend(
+            joined
+                .iter()
+                .zip(&folder_ids)
+                .map(|(f, id)| (id.as_str(), folder_contacts_url(f))),
+        );
         let mut answers = self.batch(token, &requests).await?;
+        let mut joined_answers: HashMap<&str, SubAnswer> = joined
+            .iter()
+            .zip(&folder_ids)
+            .filter_map(|(f, id)| Some((f.as_str(), answers.remove(id)?)))
+            .collect();
         let mut take = |id: &str| answers.remove(id);
 
         let appointments = section(take("calendar"), "Calendars.ReadBasic", |v| {
@@ -389,22 +425,46 @@ impl Graph {
             Ok(items)
         });
 
-        // The default folder came in the batch; other folders' contacts need their ids first.
+        // The default folder came in the batch, and the known folders' contacts with it; a
+        // folder not known (or not answered) needs its id first, so one more request.
         let mut contacts = take("birthdays");
         let mut partial = false;
-        let folders = take("contactFolders")
+        let listed = take("contactFolders")
             .filter(|a| (200..300).contains(&a.status))
-            .map(|a| folder_ids_in(values(&a.body).map(Vec::as_slice).unwrap_or(&[])))
-            .unwrap_or_default();
+            .map(|a| folder_ids_in(values(&a.body).map(Vec::as_slice).unwrap_or(&[])));
+        // Without the listing, the known folders stand (a failed answer among them is missing).
+        let folders: Vec<String> = match &listed {
+            Some(l) => l.clone(),
+            None => joined.iter().map(|f| f.to_string()).collect(),
+        };
         if let Some(a) = contacts
             .as_mut()
             .filter(|a| (200..300).contains(&a.status) && !folders.is_empty())
         {
-            let (more_vals, missing) = self.folder_contacts(token, &folders).await;
+            let mut more_vals = Vec::new();
+            let mut unread = Vec::new();
+            for f in folders.iter().take(MAX_CONTACT_FOLDERS) {
+                match joined_answers.remove(f.as_str()) {
+                    Some(j) if (200..300).contains(&j.status) => match values(&j.body) {
+                        Ok(v) => {
+                            more_vals.extend(v.iter().cloned());
+                            partial |= next_link(&j.body).is_some();
+                        }
+                        Err(_) => partial = true,
+                    },
+                    Some(_) if listed.is_none() => partial = true,
+                    _ => unread.push(f.clone()),
+                }
+            }
+            partial |= folders.len() > MAX_CONTACT_FOLDERS;
+            if !unread.is_empty() {
+                let (vals, missing) = self.folder_contacts(token, &unread).await;
+                more_vals.extend(vals);
+                partial |= missing;
+            }
             if let Some(v) = a.body.get_mut("value").and_then(Value::as_array_mut) {
                 v.extend(more_vals);
             }
-            partial = missing;
         }
         let mut birthdays = section(contacts, "Contacts.Read", |v| {
             Ok(birthdays_in(
@@ -417,17 +477,20 @@ impl Graph {
             birthdays.more |= partial;
         }
 
-        Ok(Dashboard {
-            generated_at: now,
-            time_zone: tz_name(tz),
-            birthdays_until: plus_days(today, i64::from(DASHBOARD_BIRTHDAY_DAYS)),
-            appointments_until: window.end,
-            appointments,
-            files,
-            files_source,
-            mail,
-            birthdays,
-        })
+        Ok((
+            Dashboard {
+                generated_at: now,
+                time_zone: tz_name(tz),
+                birthdays_until: plus_days(today, i64::from(DASHBOARD_BIRTHDAY_DAYS)),
+                appointments_until: window.end,
+                appointments,
+                files,
+                files_source,
+                mail,
+                birthdays,
+            },
+            listed,
+        ))
     }
 }
 

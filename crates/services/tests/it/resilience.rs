@@ -517,3 +517,87 @@ async fn concurrent_dashboards_share_the_mailbox_and_all_complete() {
         assert!(!d.mail.items.is_empty());
     }
 }
+
+/// Issue 23, item 5: the contact folders known from the last dashboard join its one `$batch`;
+/// a folder deleted since (404 inside the batch) is dropped in that same request, one added
+/// since costs one more.
+#[tokio::test]
+async fn known_contact_folders_join_the_one_batch_and_changes_are_seen() {
+    use sidekey_testkit::{FakeContact, FakeContactFolder};
+    let folder = |id: &str, who: &str, born: &str| FakeContactFolder {
+        id: id.into(),
+        display_name: id.into(),
+        parent: None,
+        contacts: vec![FakeContact::new(&format!("C-{id}"), who, Some(born))],
+    };
+    let family = folder("CF-FAMILY", "Aunt Agatha", "1950-10-24T22:00:00Z");
+    let club = folder("CF-CLUB", "Chess Carl", "1970-10-26T00:00:00Z");
+    let mut data = sidekey_testkit::GraphData::sample();
+    data.contact_folders = vec![family.clone(), club.clone()];
+    let (fake, g) = start(GraphOptions {
+        data,
+        ..GraphOptions::default()
+    });
+    let (now, utc) = (ts("2026-10-23T06:00:00Z"), tz("UTC"));
+    let names = |d: &sidekey_services::Dashboard| {
+        let mut n: Vec<String> = d.birthdays.items.iter().map(|b| b.name.clone()).collect();
+        n.sort();
+        n
+    };
+    let requests = |fake: &sidekey_testkit::FakeGraph| {
+        let n = fake.requests().len();
+        fake.clear_requests();
+        n
+    };
+
+    // Nothing known: the folders' ids come first, their contacts in a second request.
+    let (d, listed) = g.dashboard_with("tok", now, &utc, None).await.unwrap();
+    assert_eq!(requests(&fake), 2);
+    let listed = listed.unwrap();
+    assert_eq!(listed, ["CF-FAMILY", "CF-CLUB"]);
+    assert!(
+        names(&d).contains(&"Aunt Agatha".to_string()),
+        "{:?}",
+        names(&d)
+    );
+    assert!(names(&d).contains(&"Chess Carl".to_string()));
+    assert!(!d.birthdays.more);
+
+    // Known: one request, the same birthdays, the same folders listed.
+    let (d2, again) = g
+        .dashboard_with("tok", now, &utc, Some(&listed))
+        .await
+        .unwrap();
+    assert_eq!(requests(&fake), 1);
+    assert_eq!(names(&d2), names(&d));
+    assert_eq!(again.as_deref(), Some(&listed[..]));
+    assert!(!d2.birthdays.more);
+
+    // The club folder deleted: Graph answers 404 for it inside the batch; still one request,
+    // nothing marked missing, and the listing says which folders are left.
+    fake.set_contact_folders(vec![family.clone()]);
+    let (d3, left) = g
+        .dashboard_with("tok", now, &utc, Some(&listed))
+        .await
+        .unwrap();
+    assert_eq!(requests(&fake), 1);
+    assert!(!names(&d3).contains(&"Chess Carl".to_string()));
+    assert!(names(&d3).contains(&"Aunt Agatha".to_string()));
+    assert!(!d3.birthdays.more);
+    assert_eq!(left.unwrap(), ["CF-FAMILY"]);
+
+    // A folder added: the listing names it, its contacts come in one more request.
+    let work = folder("CF-WORK", "Werner Work", "1980-10-25T00:00:00Z");
+    fake.set_contact_folders(vec![family.clone(), work]);
+    let (d4, now_listed) = g
+        .dashboard_with("tok", now, &utc, Some(&["CF-FAMILY".to_string()]))
+        .await
+        .unwrap();
+    assert_eq!(requests(&fake), 2);
+    assert!(
+        names(&d4).contains(&"Werner Work".to_string()),
+        "{:?}",
+        names(&d4)
+    );
+    assert_eq!(now_listed.unwrap(), ["CF-FAMILY", "CF-WORK"]);
+}

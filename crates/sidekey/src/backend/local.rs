@@ -2,13 +2,14 @@
 //! once, and reached only through the guard ([`super::guard`]), which validates, resolves the
 //! account, checks the policy and audits: from the CLI, the daemon and the MCP server alike.
 
-use crate::account::{self, Record, State, now_unix};
+use super::stored::{self, Kept};
+use crate::account::{self, Record, now_unix};
 use crate::api::{
     AccountState, AccountStatus, LoginProgress, LoginStarted, LogoutReply, StatusReply, TokenReply,
 };
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
-use crate::signin::pending::PendingStore;
+use crate::signin::pending::{PendingStore, SLOT as PENDING_SLOT};
 use crate::signin::{SignIns, Stop};
 use sidekey_flow::{DeviceFlow, RevokeOutcome};
 use std::sync::Arc;
@@ -17,6 +18,8 @@ use std::time::Duration;
 pub struct Local {
     pub ctx: Arc<Context>,
     pub signins: SignIns,
+    /// The vault as `status` last read it, kept while the vault is unchanged ([`stored`]).
+    stored: Kept,
 }
 
 impl Local {
@@ -25,6 +28,7 @@ impl Local {
         Local {
             signins: SignIns::new(ctx.clone(), stop),
             ctx,
+            stored: Kept::default(),
         }
     }
 
@@ -46,14 +50,14 @@ impl Local {
         // A machine that never signed in has no vault: every account is signed out, and
         // `status` creates nothing (no home, no key file).
         let vault = self.ctx.existing_vault()?;
-        let mut names: Vec<String> = config.accounts.keys().cloned().collect();
-        let stored_names = match &vault {
-            Some(v) => v.accounts()?,
-            None => vec![],
+        let stored = match &vault {
+            Some(v) => Some(self.stored.get(v, config)?),
+            None => None,
         };
-        for stored in stored_names {
-            if !names.contains(&stored) {
-                names.push(stored);
+        let mut names: Vec<String> = config.accounts.keys().cloned().collect();
+        for s in stored.iter().flat_map(|s| s.accounts()) {
+            if !config.accounts.contains_key(&s) {
+                names.push(s);
             }
         }
         names.sort();
@@ -68,13 +72,12 @@ impl Local {
                 None => None,
             };
             // A file that does not open marks its account damaged; it never hides the others.
-            let (rec, damage): (Option<Record>, Option<String>) =
-                match (&held, vault.as_ref().map(|v| v.load(&name))) {
-                    (Some((r, _)), _) => (Some(r.clone()), None),
-                    (None, None) => (None, None),
-                    (None, Some(Ok(r))) => (r, None),
-                    (None, Some(Err(e))) => (None, Some(Failure::from(e).message)),
-                };
+            let (rec, damage) = match (&held, stored.as_ref().and_then(|s| s.record(&name))) {
+                (Some((r, _)), _) => (Some(stored::Row::of(&name, r, config)), None),
+                (None, None) => (None, None),
+                (None, Some(Ok(r))) => (Some(r.clone()), None),
+                (None, Some(Err(e))) => (None, Some(e.clone())),
+            };
             let provider = configured
                 .map(|a| a.kind.name().to_string())
                 .or_else(|| rec.as_ref().map(|r| r.provider.clone()))
@@ -106,29 +109,8 @@ impl Local {
                     setup: None,
                 },
                 Some(r) => AccountStatus {
-                    note: if configured.is_none() {
-                        Some("not in the config any more".into())
-                    } else {
-                        r.reauth_reason
-                            .clone()
-                            .or_else(|| r.warning(&name, configured))
-                    },
-                    name: name.clone(),
                     provider,
-                    state: match r.state {
-                        State::SignedIn => AccountState::SignedIn,
-                        State::ReauthRequired => AccountState::ReauthRequired,
-                    },
-                    // Unknown (nobody named by the provider): null, as the README documents.
-                    user: (r.user.name.is_some() || r.user.email.is_some()).then(|| {
-                        sidekey_notify::User {
-                            name: r.user.name.clone(),
-                            email: r.user.email.clone(),
-                        }
-                    }),
-                    scopes: r.scopes.clone(),
-                    expires_at: r.expires_at,
-                    setup: None,
+                    ..r.status(&name)
                 },
             };
             if let Some((_, note)) = held {
@@ -139,8 +121,14 @@ impl Local {
                 Some(_) => withheld.get(&name).map(Vec::as_slice),
                 None => Some(&[][..]),
             };
+            // Only a sign-in that left its slot is looked at (the listing says which did).
             let pending = match vault
                 .as_ref()
+                .filter(|_| {
+                    stored
+                        .as_ref()
+                        .is_some_and(|s| s.has_slot(&name, PENDING_SLOT))
+                })
                 .map(|v| PendingStore::new(v.clone(), &name).status_note(now, hidden))
             {
                 None => None,
@@ -227,6 +215,7 @@ impl Local {
             // What other sign-ins left (the Picker client's tokens, cached role keys) goes too.
             lock.remove_rescue()?;
             lock.remove_slot(crate::ops::google::SLOT)?;
+            lock.remove_slot(crate::ops::contact_folders::SLOT)?;
             lock.remove_slot(crate::ops::aws::CREDENTIALS_SLOT)?;
             return Ok(reply(format!("'{name}' was not signed in; nothing to do.")));
         };
@@ -250,6 +239,7 @@ impl Local {
         // Google: the Drive state (inbox id, picks, the Picker client's tokens). Google revokes
         // per project, so the Picker client's grant went with the revocation above.
         lock.remove_slot(crate::ops::google::SLOT)?;
+        lock.remove_slot(crate::ops::contact_folders::SLOT)?;
         if account.kind.dialect().logout() == sidekey_flow::dialect::Logout::EndSession {
             // No revocation (IAM Identity Center): end the portal session instead, and forget
             // the cached role credentials (the client registration stays for the next sign-in).

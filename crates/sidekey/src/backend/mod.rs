@@ -9,6 +9,7 @@
 pub mod guard;
 pub mod local;
 pub mod remote;
+pub mod stored;
 
 pub use guard::{Call, Caller, Done};
 pub use local::Local;
@@ -34,6 +35,12 @@ impl Backend {
     /// `SIDEKEY_URL` set: the daemon it names (with the key from `SIDEKEY_API_KEY_FILE`);
     /// otherwise this process, with the config and vault of this machine.
     pub fn from_env() -> Result<Backend, Failure> {
+        Backend::from_env_for(None)
+    }
+
+    /// As [`Backend::from_env`]; `only`: the command is about this one account, so locally only
+    /// its part of the config is read in full ([`Context::from_env_for`]).
+    pub fn from_env_for(only: Option<&str>) -> Result<Backend, Failure> {
         match env::text(env::SIDEKEY_URL) {
             Some(url) => {
                 let key_file = env::path(env::SIDEKEY_API_KEY_FILE).ok_or_else(|| {
@@ -43,7 +50,13 @@ impl Backend {
                 Ok(Backend::Remote(Remote::new(url.trim(), key)?))
             }
             None => Ok(Backend::Local(
-                Local::new(Context::from_env()?, Stop::never()),
+                Local::new(
+                    match only {
+                        Some(name) => Context::from_env_for(name)?,
+                        None => Context::from_env()?,
+                    },
+                    Stop::never(),
+                ),
                 Caller::Person,
             )),
         }

@@ -301,6 +301,15 @@ impl Command {
     pub fn wants_threads(&self) -> bool {
         matches!(self, Command::Serve { .. })
     }
+
+    /// The one account a command is about when nothing else of the config matters to it
+    /// (`token`): only that account is then read from the config.
+    fn only_account(&self) -> Option<&str> {
+        match self {
+            Command::Token { name, .. } => Some(name),
+            _ => None,
+        }
+    }
 }
 
 /// Run one command to its end.
@@ -406,7 +415,7 @@ pub async fn run(cli: Cli) -> Result<(), Failure> {
             output::line("ok")
         }
         command => {
-            let backend = match Backend::from_env() {
+            let backend = match Backend::from_env_for(command.only_account()) {
                 Ok(b) => b,
                 Err(f) => {
                     if let Command::Login {

@@ -11,6 +11,7 @@ mod approvals;
 mod input;
 mod notify;
 mod policy;
+mod sections;
 mod server;
 mod services;
 mod validate;
@@ -104,16 +105,42 @@ impl Config {
     /// reports it among the rest instead of stopping at it.
     pub fn load_lenient(path: &Path) -> Result<Config, Failure> {
         match std::fs::read_to_string(path) {
-            Ok(text) => Config::parse_with(path, &text, true),
+            Ok(text) => Config::parse_with(path, &text, true, None),
             Err(_) => Config::load(path),
         }
     }
 
-    pub fn parse(path: &Path, text: &str) -> Result<Config, Failure> {
-        Config::parse_with(path, text, false)
+    /// As [`Config::load`] for a command about account `name` alone (`sidekey token`): only
+    /// that account is parsed and validated, so its cost does not grow with the accounts in
+    /// the file ([`sections`]); the others are only named (for `[agents.*]`), and a mistake
+    /// in one of them is left to the commands that read them all (`status`, `doctor`,
+    /// `serve`). The config's `accounts` then hold `name` alone. A file whose tables cannot be
+    /// told apart without parsing, or without `name`, is loaded whole, as [`Config::load`].
+    pub fn load_for(path: &Path, name: &str) -> Result<Config, Failure> {
+        let text = match std::fs::read_to_string(path) {
+            Ok(text) => text,
+            Err(_) => return Config::load(path),
+        };
+        match sections::only_account(&text, name) {
+            Some((one, names)) if names.iter().any(|n| n == name) => {
+                Config::parse_with(path, &one, false, Some(&names))
+            }
+            _ => Config::parse(path, &text),
+        }
     }
 
-    fn parse_with(path: &Path, text: &str, lenient: bool) -> Result<Config, Failure> {
+    pub fn parse(path: &Path, text: &str) -> Result<Config, Failure> {
+        Config::parse_with(path, text, false, None)
+    }
+
+    /// `all_names`: every account's name when `text` holds only some of them
+    /// ([`Config::load_for`]); `[agents.*]` may name any.
+    fn parse_with(
+        path: &Path,
+        text: &str,
+        lenient: bool,
+        all_names: Option<&[String]>,
+    ) -> Result<Config, Failure> {
         let at = |span: Option<std::ops::Range<usize>>, msg: &str| {
             let line = span
                 .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
@@ -176,18 +203,22 @@ impl Config {
         let server = Server::from_raw(raw.server, base);
         let approvals = approvals::validate(raw.approvals).map_err(|(s, m)| at(s, &m))?;
         let mut accounts = BTreeMap::new();
+        let mut seen = validate::Seen::default();
         for (name, spanned) in raw.accounts {
             let span = spanned.span();
             if let Err(e) = sidekey_vault::check_name(&name) {
                 return Err(at(Some(span), &e.to_string()));
             }
-            let account =
-                validate::validate(&name, spanned.into_inner(), base).map_err(|(s, m)| {
+            let account = validate::validate(&name, spanned.into_inner(), base, &mut seen)
+                .map_err(|(s, m)| {
                     at(s.or(Some(span.clone())), &format!("account '{name}': {m}"))
                 })?;
             accounts.insert(name, account);
         }
-        let names: Vec<&str> = accounts.keys().map(String::as_str).collect();
+        let names: Vec<&str> = match all_names {
+            Some(all) => all.iter().map(String::as_str).collect(),
+            None => accounts.keys().map(String::as_str).collect(),
+        };
         let agents = agents::validate(raw.agents, &names).map_err(|(s, m)| at(s, &m))?;
         Ok(Config {
             path: path.to_path_buf(),

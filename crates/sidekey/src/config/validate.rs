@@ -62,9 +62,22 @@ fn key_value(r: &RawAccount, key: ConfigKey) -> &Option<Spanned<String>> {
     }
 }
 
+/// What the dialects made of the endpoint settings already seen in this file: accounts at the
+/// same provider (and tenant, issuer…) share their endpoints, so a file of thousands of accounts
+/// builds each set once instead of parsing the same URLs for every account.
+#[derive(Default)]
+pub(super) struct Seen(
+    std::collections::HashMap<String, (Option<Endpoints>, Option<Option<String>>)>,
+);
+
 /// Generic over the provider: what differs (applicable keys, endpoints, scopes, defaults) comes
 /// from the account's [`sidekey_flow::Dialect`].
-pub(super) fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account, Located> {
+pub(super) fn validate(
+    name: &str,
+    r: RawAccount,
+    base: &Path,
+    seen: &mut Seen,
+) -> Result<Account, Located> {
     let provider = r.provider.as_ref().ok_or_else(|| {
         (
             None,
@@ -227,13 +240,30 @@ pub(super) fn validate(name: &str, r: RawAccount, base: &Path) -> Result<Account
             e.message,
         )
     };
-    let built: Option<Endpoints> = d.endpoints(&settings).map_err(located)?;
     // The API base as configured, else as the dialect derives it (Microsoft: the Graph of the
     // authority's cloud; an unknown cloud needs `api_base`). Sign-in's "who signed in" and the
     // `ms` operations both use this one value.
+    let key = format!("{}\n{settings:?}", d.name());
+    let built: Option<Endpoints> = match seen.0.get(&key) {
+        Some((e, _)) => e.clone(),
+        None => {
+            let e = d.endpoints(&settings).map_err(located)?;
+            seen.0.insert(key.clone(), (e.clone(), None));
+            e
+        }
+    };
     let api_base = match api_base {
         Some(b) => Some(b),
-        None => d.api_base_for(&settings).map_err(located)?,
+        None => match seen.0.get(&key).and_then(|(_, b)| b.clone()) {
+            Some(derived) => derived,
+            None => {
+                let derived = d.api_base_for(&settings).map_err(located)?;
+                if let Some(entry) = seen.0.get_mut(&key) {
+                    entry.1 = Some(derived.clone());
+                }
+                derived
+            }
+        },
     };
     // No endpoints without the network: discovered from the issuer at sign-in.
     let issuer = match built {

@@ -13,6 +13,7 @@
 use crate::catalog::microsoft::*;
 
 use super::call::{ServiceError, add_scope_advice, with_token, within_ceiling};
+use super::contact_folders;
 use super::timezone;
 use crate::account::Record;
 use crate::context::Context;
@@ -143,15 +144,38 @@ pub async fn run(ctx: &Context, name: &str, op: &MsOp) -> Result<(Value, String)
         }
         Ok(())
     };
+    // The dashboard's contact folders known from its last run (they join its one `$batch`).
+    let now = crate::account::now_unix();
+    let folders = Folders {
+        known: matches!(op, MsOp::Dashboard { .. })
+            .then(|| contact_folders::known(ctx, name, now))
+            .flatten(),
+        listed: std::sync::Mutex::new(None),
+    };
     // Dashboard sections carry their own error texts: the loop scrubs the whole reply.
-    let (graph, tz, prepared) = (&graph, &tz, &prepared);
-    with_token(ctx, name, op, check, |t: Secret| async move {
+    let (graph, tz, prepared, f) = (&graph, &tz, &prepared, &folders);
+    let reply = with_token(ctx, name, op, check, |t: Secret| async move {
         match prepared {
             Some(w) => write(graph, t.expose(), w, tz).await,
-            None => call(graph, t.expose(), op, tz).await,
+            None => call(graph, t.expose(), op, tz, f).await,
         }
     })
-    .await
+    .await?;
+    let listed = folders
+        .listed
+        .lock()
+        .unwrap_or_else(|p| p.into_inner())
+        .take();
+    if let Some(listed) = listed {
+        contact_folders::remember(ctx, name, folders.known.as_deref(), listed, now).await;
+    }
+    Ok(reply)
+}
+
+/// The dashboard's contact folders: those known before the call, those Graph listed in it.
+struct Folders {
+    known: Option<Vec<String>>,
+    listed: std::sync::Mutex<Option<Vec<String>>>,
 }
 
 impl ServiceError for GraphError {
@@ -296,6 +320,7 @@ async fn call(
     token: &str,
     op: &MsOp,
     tz: &jiff::tz::TimeZone,
+    folders: &Folders,
 ) -> Result<(Value, String), GraphError> {
     let now = jiff::Timestamp::now();
     match op {
@@ -354,7 +379,10 @@ async fn call(
             ))
         }
         MsOp::Dashboard { .. } => {
-            let d = g.dashboard(token, now, tz).await?;
+            let (d, listed) = g
+                .dashboard_with(token, now, tz, folders.known.as_deref())
+                .await?;
+            *folders.listed.lock().unwrap_or_else(|p| p.into_inner()) = listed;
             Ok((to_json(&d)?, render::dashboard(&d, tz)))
         }
         // Writes are sent by `write`, prepared.

@@ -4,6 +4,7 @@
 
 pub mod aws;
 pub mod call;
+pub mod contact_folders;
 pub mod google;
 pub mod microsoft;
 pub mod youtube;

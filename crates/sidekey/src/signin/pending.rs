@@ -17,7 +17,7 @@ use sidekey_flow::DeviceAuthorization;
 use sidekey_notify::{Event, User};
 use sidekey_vault::{NamedLock, Vault};
 
-const SLOT: &str = "pending";
+pub const SLOT: &str = "pending";
 const LOCK: &str = "login";
 /// How long a handover mark stands for a live poller.
 const HANDOVER_SECS: i64 = 10;

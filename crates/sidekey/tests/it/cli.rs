@@ -1071,3 +1071,66 @@ fn the_secret_scan_at_the_end_of_a_test_finds_a_planted_leak() {
         "the failure quotes a secret: {said}"
     );
 }
+
+/// Issue 23, item 4: `token NAME` reads only NAME's part of the config (its cost does not grow
+/// with the accounts), yet a mistake in another account is still reported by `status`,
+/// `doctor` and `serve`, and by `token` for that account, on the file's own line.
+#[test]
+fn token_reads_only_its_account_and_a_mistake_elsewhere_is_still_reported() {
+    let idp = fake(Dialect::Oidc, 1);
+    let good = account_toml("a", Dialect::Oidc, &idp);
+    let env = Env::new(&good);
+    let out = env.run(&["login", "a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr_of(&out));
+    let head =
+        "[agents.bot]\nkey_sha256 = \"".to_string() + &"a".repeat(64) + "\"\naccounts = [\"b\"]\n";
+    let broken = format!(
+        "{head}{good}[accounts.b]\nclient_id = \"x\"\nprovider = \"myspace\"\nclient_secret = \"\"\"\n[accounts.a]\n\"\"\"\n[accounts.b.policy]\nallow = []\n"
+    );
+    let line = broken
+        .lines()
+        .position(|l| l == "provider = \"myspace\"")
+        .unwrap()
+        + 1;
+    env.write_config(&broken);
+
+    let t = env.run(&["token", "a"]);
+    assert_eq!(t.status.code(), Some(0), "{}", stderr_of(&t));
+    assert_eq!(stdout(&t).trim(), idp.issued_access_tokens()[0]);
+
+    let said = format!("line {line}: account 'b': unknown provider 'myspace'");
+    for args in [&["token", "b"][..], &["status"], &["login", "b"]] {
+        let out = env.run(args);
+        assert_eq!(out.status.code(), Some(2), "{args:?}: {}", stderr_of(&out));
+        assert!(
+            stderr_of(&out).contains(&said),
+            "{args:?}: {}",
+            stderr_of(&out)
+        );
+    }
+    let doctor = env.run(&["doctor"]);
+    assert_ne!(doctor.status.code(), Some(0));
+    let all = format!("{}{}", stdout(&doctor), stderr_of(&doctor));
+    assert!(all.contains("unknown provider 'myspace'"), "{all}");
+    let api_key = env.dir.path().join("api_key");
+    std::fs::write(&api_key, "0123456789abcdef0123456789abcdef").unwrap();
+    let mut serve = env
+        .cmd(&[
+            "serve",
+            "--socket",
+            env.dir.path().join("s.sock").to_str().unwrap(),
+        ])
+        .env("SIDEKEY_API_KEY_FILE", &api_key)
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    assert_eq!(wait_timeout(&mut serve, Duration::from_secs(10)), 2);
+    let mut err = String::new();
+    std::io::Read::read_to_string(&mut serve.stderr.take().unwrap(), &mut err).unwrap();
+    assert!(err.contains(&said), "{err}");
+
+    // An unknown account is named with every account the file has.
+    let out = env.run(&["token", "zz"]);
+    assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
+}

@@ -697,3 +697,56 @@ fn a_pasted_redirect_url_goes_through_the_daemon() {
     secrets.push(code);
     env.assert_no_secrets(&secrets);
 }
+
+/// Issue 23, item 3: the daemon keeps what `status` read while the vault is unchanged, and a
+/// sign-in or logout another process (the CLI, on the same vault) makes shows in its next
+/// status — right after an earlier change, and after a quiet while in which the read was kept.
+#[test]
+fn status_sees_what_another_process_changes_in_the_vault() {
+    let mut o = Options::new(Dialect::Oidc);
+    o.auto_approve_after_polls = Some(1);
+    let idp = FakeIdp::start(o);
+    let env = Env::new(&format!(
+        "{}{}{}",
+        account_toml("a", Dialect::Oidc, &idp),
+        account_toml("b", Dialect::Oidc, &idp),
+        account_toml("c", Dialect::Oidc, &idp)
+    ));
+    let out = env.run(&["login", "a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    let d = start_daemon(&env);
+    let states = || -> Vec<String> {
+        let (st, body) = raw(&d.socket, "GET", "/v1/status", Some(API_KEY), None);
+        assert_eq!(st, 200, "{body}");
+        let v: Value = serde_json::from_str(&body).unwrap();
+        v["accounts"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|a| {
+                format!(
+                    "{}={}",
+                    a["name"].as_str().unwrap(),
+                    a["state"].as_str().unwrap()
+                )
+            })
+            .collect()
+    };
+    assert_eq!(states(), ["a=signed_in", "b=signed_out", "c=signed_out"]);
+    // At once after a change (the folder's clock may not have moved on yet).
+    let out = env.run(&["login", "b"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(states(), ["a=signed_in", "b=signed_in", "c=signed_out"]);
+    // A quiet while: the daemon keeps its read (asked twice), then the CLI changes the vault.
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(states(), ["a=signed_in", "b=signed_in", "c=signed_out"]);
+    assert_eq!(states(), ["a=signed_in", "b=signed_in", "c=signed_out"]);
+    let out = env.run(&["logout", "a"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(states(), ["a=signed_out", "b=signed_in", "c=signed_out"]);
+    std::thread::sleep(Duration::from_millis(2200));
+    assert_eq!(states(), ["a=signed_out", "b=signed_in", "c=signed_out"]);
+    let out = env.run(&["login", "c"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert_eq!(states(), ["a=signed_out", "b=signed_in", "c=signed_in"]);
+}

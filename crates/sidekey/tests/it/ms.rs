@@ -858,3 +858,85 @@ fn an_upload_never_replaces_a_file_unless_asked() {
     }
     assert!(graph.requests().is_empty());
 }
+
+/// Issue 23, item 5: `ms dashboard` remembers the contact folders it found (in the vault, so
+/// across processes), and the next dashboard is one Graph request again; a day later it reads
+/// them afresh; a logout forgets them.
+#[test]
+fn the_dashboard_remembers_contact_folders_for_a_day() {
+    use sidekey_testkit::{FakeContact, FakeContactFolder};
+    let folder = |id: &str| FakeContactFolder {
+        id: id.into(),
+        display_name: id.into(),
+        parent: None,
+        contacts: vec![FakeContact::new(&format!("C-{id}"), "Some One", None)],
+    };
+    let mut data = GraphData::sample();
+    data.contact_folders = vec![folder("CF-FAMILY"), folder("CF-CLUB")];
+    let (_idp, graph, env) = setup_with(
+        None,
+        GraphOptions {
+            data,
+            ..GraphOptions::default()
+        },
+    );
+    let dashboard = |graph: &FakeGraph| {
+        graph.clear_requests();
+        let out = env.run(&["ms", "dashboard", "--json"]);
+        assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+        let paths: Vec<String> = graph
+            .requests()
+            .iter()
+            .map(|r| r.path_and_query.clone())
+            .collect();
+        (paths.len(), paths)
+    };
+    let (n, paths) = dashboard(&graph);
+    assert_eq!(n, 2, "the first dashboard learns the folders: {paths:?}");
+    let (n, paths) = dashboard(&graph);
+    assert_eq!(n, 1, "{paths:?}");
+    let (n, _) = dashboard(&graph);
+    assert_eq!(n, 1);
+
+    // Remembered a day ago: read afresh (two requests), then trusted again.
+    let key = std::fs::read_to_string(&env.key_file).unwrap();
+    let vault = sidekey_vault::Vault::open(
+        &env.home.join("vault"),
+        &sidekey_vault::Key::parse(&key).unwrap(),
+    )
+    .unwrap();
+    let slot: serde_json::Value = vault.load_slot("work", "msfolders").unwrap().unwrap();
+    assert_eq!(
+        slot["ids"],
+        serde_json::json!(["CF-FAMILY", "CF-CLUB"]),
+        "{slot}"
+    );
+    let day_ago = slot["listed_at"].as_i64().unwrap() - 24 * 3600 - 1;
+    let lock = vault.lock("work").unwrap();
+    lock.store_slot(
+        "msfolders",
+        &serde_json::json!({"listed_at": day_ago, "ids": ["CF-FAMILY", "CF-CLUB"]}),
+    )
+    .unwrap();
+    drop(lock);
+    let (n, _) = dashboard(&graph);
+    assert_eq!(n, 2, "a day old: read afresh");
+    let (n, _) = dashboard(&graph);
+    assert_eq!(n, 1);
+
+    // A folder deleted in Outlook: still one request (404 for it inside the batch).
+    graph.set_contact_folders(vec![folder("CF-FAMILY")]);
+    let (n, _) = dashboard(&graph);
+    assert_eq!(n, 1);
+    let slot: serde_json::Value = vault.load_slot("work", "msfolders").unwrap().unwrap();
+    assert_eq!(slot["ids"], serde_json::json!(["CF-FAMILY"]), "{slot}");
+
+    let out = env.run(&["logout", "work"]);
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+    assert!(
+        vault
+            .load_slot::<serde_json::Value>("work", "msfolders")
+            .unwrap()
+            .is_none()
+    );
+}
