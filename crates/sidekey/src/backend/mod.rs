@@ -22,11 +22,13 @@ use crate::context::Context;
 use crate::env;
 use crate::error::Failure;
 use crate::signin::{Mode, Stop};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub enum Backend {
-    /// This process owns the vault; its calls are the caller's.
-    Local(Local, Caller),
+    /// This process owns the vault; its calls are the caller's. Shared: the daemon's MCP
+    /// endpoint serves each request with the daemon's own `Local` and that request's caller.
+    Local(Arc<Local>, Caller),
     Remote(Remote),
 }
 
@@ -43,7 +45,7 @@ impl Backend {
                 Ok(Backend::Remote(Remote::new(url.trim(), key)?))
             }
             None => Ok(Backend::Local(
-                Local::new(Context::from_env()?, Stop::never()),
+                Arc::new(Local::new(Context::from_env()?, Stop::never())),
                 Caller::Person,
             )),
         }
@@ -60,7 +62,7 @@ impl Backend {
     /// The local context, when there is one (commands that need the config itself).
     pub fn local(&self) -> Option<&Local> {
         match self {
-            Backend::Local(l, _) => Some(l),
+            Backend::Local(l, _) => Some(l.as_ref()),
             Backend::Remote(_) => None,
         }
     }
