@@ -24,7 +24,7 @@ passes on only a short safe list by default), and prints one JSON document on st
 
     client.py SERVER bench N TOOL ARGS_JSON
         N tools/call requests of TOOL over one session, one after the other:
-        {"n", "median_ms", "p99_ms", "min_ms", "max_ms", "errors"}
+        {"n", "median_ms", "p99_ms", "min_ms", "max_ms", "errors", "times_ms": [sorted]}
 """
 
 import json
@@ -113,6 +113,7 @@ async def bench(binary, n, tool, arguments):
                 "min_ms": round(times[0], 3),
                 "max_ms": round(times[-1], 3),
                 "errors": errors,
+                "times_ms": [round(t, 4) for t in times],
             }
 
 

@@ -1,5 +1,6 @@
 //! `sidekey mcp`: the typed operations as Model Context Protocol tools, over stdio, with the
-//! official Rust SDK (`rmcp`).
+//! official Rust SDK (`rmcp`). The daemon serves the same [`Server`] over Streamable HTTP at
+//! `/mcp` (`daemon/mcp_http.rs`), one per request with that request's caller.
 //!
 //! * **One tool per operation** of [`Operation::all`], named after it with `_` for `.`
 //!   (`ms.files.search` → `ms_files_search`). Its input schema is the operation variant's own
