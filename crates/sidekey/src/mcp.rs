@@ -259,75 +259,31 @@ fn used_defs(schema: &Value, defs: &Map<String, Value>) -> Map<String, Value> {
     used
 }
 
-/// A tool call on its way, for [`PerRequest::run`].
-pub type CallFuture = std::pin::Pin<Box<dyn std::future::Future<Output = CallToolResult> + Send>>;
-
-/// Where each request's backend comes from when no one backend serves the whole session: the
-/// daemon's `/mcp` (`daemon/mcp_http.rs`), whose requests each carry their own caller.
-pub trait PerRequest: Send + Sync + 'static {
-    /// The backend for the request these extensions came with (its caller's).
-    fn backend(&self, request: &rmcp::model::Extensions) -> Result<Backend, McpError>;
-    /// Run one tool call to its end (the daemon runs it detached, counted for its shutdown).
-    fn run(&self, call: CallFuture) -> CallFuture;
-}
-
-#[derive(Clone)]
-enum Source {
-    /// One backend for the session: `sidekey mcp` (this process's, or the daemon's in client
-    /// mode).
-    Session(Arc<Backend>),
-    PerRequest(Arc<dyn PerRequest>),
-}
-
-/// The MCP server: one per `sidekey mcp` process (one client session), or one for the daemon's
-/// `/mcp`, which finds each request's backend ([`PerRequest`]). One handler type either way, so
-/// rmcp's request dispatch is in the binary once.
+/// The MCP server: one per `sidekey mcp` process (one client session).
 #[derive(Clone)]
 pub struct Server {
-    source: Source,
+    /// Every call goes through the guard: this process's (caller `mcp uid=N`, the agent), or
+    /// the daemon's in client mode.
+    backend: Arc<Backend>,
     schemas: Arc<BTreeMap<String, JsonObject>>,
 }
 
 impl Server {
     pub fn new(backend: Backend) -> Server {
+        Server::sharing(backend, Arc::new(input_schemas()))
+    }
+
+    /// A server for `backend` with schemas derived once elsewhere: the daemon's `/mcp` makes one
+    /// per request (each with that request's caller) and derives the schemas once.
+    pub fn sharing(backend: Backend, schemas: Arc<BTreeMap<String, JsonObject>>) -> Server {
         Server {
-            source: Source::Session(Arc::new(backend)),
-            schemas: Arc::new(input_schemas()),
+            backend: Arc::new(backend),
+            schemas,
         }
     }
 
-    /// The daemon's `/mcp`: each request's backend from `requests`.
-    pub fn per_request(requests: Arc<dyn PerRequest>) -> Server {
-        Server {
-            source: Source::PerRequest(requests),
-            schemas: Arc::new(input_schemas()),
-        }
-    }
-
-    /// The calls of the request `context` belongs to.
-    fn session(&self, context: &RequestContext<RoleServer>) -> Result<Session, McpError> {
-        let backend = match &self.source {
-            Source::Session(b) => b.clone(),
-            Source::PerRequest(p) => Arc::new(p.backend(&context.extensions)?),
-        };
-        Ok(Session {
-            backend,
-            schemas: self.schemas.clone(),
-        })
-    }
-}
-
-/// One backend's calls: the tools it may list, each call through its guard.
-struct Session {
-    /// Every call goes through the guard: this process's (caller `mcp uid=N`, the agent), or
-    /// the daemon's.
-    backend: Arc<Backend>,
-    schemas: Arc<BTreeMap<String, JsonObject>>,
-}
-
-impl Session {
-    /// `tools/list`'s answer: [`Session::tools`], a failure as a JSON-RPC error.
-    async fn list(&self) -> Result<ListToolsResult, McpError> {
+    /// `tools/list`'s answer: [`Server::tools`], a failure as a JSON-RPC error.
+    pub async fn list(&self) -> Result<ListToolsResult, McpError> {
         match self.tools().await {
             Ok(tools) => Ok(ListToolsResult::with_all_items(tools)),
             Err(f) => Err(McpError::internal_error(
@@ -339,7 +295,7 @@ impl Session {
 
     /// The tools this client may call: the operations the policy allows on at least one account,
     /// then `auth_status` and `auth_login`.
-    async fn tools(&self) -> Result<Vec<Tool>, Failure> {
+    pub async fn tools(&self) -> Result<Vec<Tool>, Failure> {
         let grants = self.backend.allowed_ops().await?;
         let mut tools = op_tools(&grants, &self.schemas);
         tools.extend(auth_tools());
@@ -347,7 +303,7 @@ impl Session {
     }
 
     /// Run one tool call to its result: a failure is a tool error, never a protocol error.
-    async fn call(&self, name: &str, args: JsonObject) -> CallToolResult {
+    pub async fn call(&self, name: &str, args: JsonObject) -> CallToolResult {
         match self.dispatch(name, args).await {
             Ok((value, text)) => success(value, text),
             Err(f) => failure(&f),
@@ -708,27 +664,18 @@ impl ServerHandler for Server {
     async fn list_tools(
         &self,
         _request: Option<PaginatedRequestParams>,
-        context: RequestContext<RoleServer>,
+        _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        self.session(&context)?.list().await
+        self.list().await
     }
 
     async fn call_tool(
         &self,
         request: CallToolRequestParams,
-        context: RequestContext<RoleServer>,
+        _context: RequestContext<RoleServer>,
     ) -> Result<CallToolResponse, McpError> {
-        let session = self.session(&context)?;
         let args = request.arguments.unwrap_or_default();
-        let result = match &self.source {
-            Source::Session(_) => session.call(&request.name, args).await,
-            Source::PerRequest(p) => {
-                let name = request.name.to_string();
-                p.run(Box::pin(async move { session.call(&name, args).await }))
-                    .await
-            }
-        };
-        Ok(result.into())
+        Ok(self.call(&request.name, args).await.into())
     }
 }
 

@@ -23,13 +23,18 @@
 use super::{Daemon, Shared};
 use crate::backend::{Backend, Caller};
 use crate::error::{Exit, Failure, Reason};
-use crate::mcp::{CallFuture, PerRequest, Server};
+use crate::mcp::Server;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use rmcp::ErrorData as McpError;
-use rmcp::model::Extensions;
+use rmcp::model::{
+    CallToolRequestParams, CallToolResponse, JsonObject, ListToolsResult, PaginatedRequestParams,
+    ServerConfig,
+};
+use rmcp::service::RequestContext;
 use rmcp::transport::streamable_http_server::session::never::NeverSessionManager;
 use rmcp::transport::{StreamableHttpServerConfig, StreamableHttpService};
+use rmcp::{ErrorData as McpError, RoleServer, ServerHandler};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 
 /// The path of the MCP endpoint.
@@ -105,10 +110,12 @@ pub(super) fn refuse_origin(
     Some(resp)
 }
 
-/// The tower service mounted at [`PATH`]: `sidekey mcp`'s server, each request's backend the
-/// daemon's own with that request's caller ([`Requests`]).
-pub(super) fn service(d: Shared) -> StreamableHttpService<Server, NeverSessionManager> {
-    let server = Server::per_request(Arc::new(Requests { d }));
+/// The tower service mounted at [`PATH`].
+pub(super) fn service(d: Shared) -> StreamableHttpService<Endpoint, NeverSessionManager> {
+    let endpoint = Endpoint {
+        d,
+        schemas: Arc::new(crate::mcp::input_schemas()),
+    };
     let config = StreamableHttpServerConfig::default()
         .with_legacy_session_mode(false)
         .with_json_response(true)
@@ -122,39 +129,64 @@ pub(super) fn service(d: Shared) -> StreamableHttpService<Server, NeverSessionMa
         .disable_allowed_hosts()
         .disable_allowed_origins();
     StreamableHttpService::new(
-        move || Ok(server.clone()),
+        move || Ok(endpoint.clone()),
         Arc::new(NeverSessionManager::default()),
         config,
     )
 }
 
-/// Each request's backend: the daemon's own [`Local`](crate::backend::Local) with the caller the
-/// key layer put on the request.
-struct Requests {
+/// The handler for one request: which caller is asking is read from the request.
+#[derive(Clone)]
+pub(super) struct Endpoint {
     d: Shared,
+    schemas: Arc<BTreeMap<String, JsonObject>>,
 }
 
-impl PerRequest for Requests {
-    fn backend(&self, request: &Extensions) -> Result<Backend, McpError> {
-        let caller = request
+impl Endpoint {
+    /// The server for this request's caller (the key layer put it on the request).
+    fn server(&self, ctx: &RequestContext<RoleServer>) -> Result<Server, McpError> {
+        let caller = ctx
+            .extensions
             .get::<axum::http::request::Parts>()
             .and_then(|p| p.extensions.get::<Caller>())
             .cloned();
         match caller {
-            Some(c @ Caller::Api { .. }) => Ok(Backend::Local(self.d.local.clone(), c)),
+            Some(c @ Caller::Api { .. }) => Ok(Server::sharing(
+                Backend::Local(self.d.local.clone(), c),
+                self.schemas.clone(),
+            )),
             _ => Err(McpError::internal_error(
                 "the request reached MCP without an authenticated caller",
                 None,
             )),
         }
     }
+}
 
-    fn run(&self, call: CallFuture) -> CallFuture {
-        let d = self.d.clone();
-        Box::pin(async move {
-            Daemon::detached(&d, async move { Ok(call.await) })
-                .await
-                .unwrap_or_else(|f| crate::mcp::failure(&f))
-        })
+impl ServerHandler for Endpoint {
+    fn get_info(&self) -> ServerConfig {
+        crate::mcp::info()
+    }
+
+    async fn list_tools(
+        &self,
+        _request: Option<PaginatedRequestParams>,
+        context: RequestContext<RoleServer>,
+    ) -> Result<ListToolsResult, McpError> {
+        self.server(&context)?.list().await
+    }
+
+    async fn call_tool(
+        &self,
+        request: CallToolRequestParams,
+        context: RequestContext<RoleServer>,
+    ) -> Result<CallToolResponse, McpError> {
+        let server = self.server(&context)?;
+        let args = request.arguments.unwrap_or_default();
+        let name = request.name.to_string();
+        let result = Daemon::detached(&self.d, async move { Ok(server.call(&name, args).await) })
+            .await
+            .unwrap_or_else(|f| crate::mcp::failure(&f));
+        Ok(result.into())
     }
 }
