@@ -1,8 +1,12 @@
-//! `cargo bench -p sidekey --bench mcp`: the round trip of one MCP `tools/call` over one stdio
-//! session, as a real client sees it (the official Python SDK, tests/mcp/client.py), N calls one
-//! after the other: `ms_me` against the fake Graph and `auth_status` (no provider call), once
-//! with `sidekey mcp` owning the vault and once in client mode through a daemon on its unix
-//! socket. Prints median and p99 per case. Needs tests/mcp/.venv (`scripts/test` makes it).
+//! `cargo bench -p sidekey --bench mcp`: the round trip of one MCP `tools/call` as a real client
+//! sees it (the official Python SDK, tests/mcp/client.py), calls one after the other over one
+//! session: `ms_me` against the fake Graph and `auth_status` (no provider call), over four
+//! transports: stdio with `sidekey mcp` owning the vault (local), stdio in client mode through a
+//! daemon on its unix socket, and the daemon's `/mcp` over Streamable HTTP on TCP and on the
+//! socket. `MCP_BENCH_ROUNDS` rounds (default 3) of `MCP_BENCH_N` calls per case (default 200),
+//! the cases in a different order each round so a change in the machine's load falls on all of
+//! them; median and p99 per case over every round's calls. Needs tests/mcp/.venv (`scripts/test`
+//! makes it).
 
 use sidekey_testkit::graph::{FakeGraph, GraphData, GraphOptions};
 use sidekey_testkit::{Dialect, FakeIdp, Options};
@@ -26,10 +30,14 @@ fn main() {
         );
         return;
     }
-    let n: usize = std::env::var("MCP_BENCH_N")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(500);
+    let var = |name: &str, default: usize| -> usize {
+        std::env::var(name)
+            .ok()
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(default)
+    };
+    let n = var("MCP_BENCH_N", 200);
+    let rounds = var("MCP_BENCH_ROUNDS", 3).max(1);
 
     let mut o = Options::new(Dialect::Microsoft);
     o.auto_approve_after_polls = Some(1);
@@ -71,9 +79,16 @@ fn main() {
     login.args(["login", "work"]).stdout(Stdio::null());
     local(&mut login);
     assert!(login.status().unwrap().success());
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let listen = format!("127.0.0.1:{port}");
     let mut serve = Command::new(bin);
     serve
         .args(["serve", "--socket", socket.to_str().unwrap()])
+        .args(["--listen", &listen])
         .env("SIDEKEY_API_KEY_FILE", &api_key)
         .stderr(Stdio::null());
     local(&mut serve);
@@ -87,18 +102,42 @@ fn main() {
         std::thread::sleep(Duration::from_millis(20));
     }
 
-    println!(
-        "{n} tools/call requests over one stdio session each (Python SDK client, one at a time):"
-    );
-    for (mode, setup) in [
-        ("local", &local as &dyn Fn(&mut Command)),
-        ("daemon", &agent as &dyn Fn(&mut Command)),
-    ] {
-        for (tool, args) in [("ms_me", "{}"), ("auth_status", "{}")] {
+    while std::net::TcpStream::connect(&listen).is_err() {
+        assert!(t0.elapsed() < Duration::from_secs(10), "no TCP listener");
+        std::thread::sleep(Duration::from_millis(20));
+    }
+
+    // (name, the server client.py is given, the environment of the agent's side)
+    let url = format!("http://{listen}/mcp");
+    let sock = format!("unix://{}", socket.display());
+    type Agent<'a> = &'a dyn Fn(&mut Command);
+    let transports: [(&str, &str, Agent); 4] = [
+        ("stdio local", bin, &local),
+        ("stdio daemon", bin, &agent),
+        ("http tcp", &url, &agent),
+        ("http unix", &sock, &agent),
+    ];
+    let mut cases = vec![];
+    for tool in ["ms_me", "auth_status"] {
+        for t in 0..transports.len() {
+            cases.push((t, tool, Vec::<f64>::new()));
+        }
+    }
+    for round in 0..rounds {
+        // Each round starts at another case and runs them in the other direction every second
+        // round: no case is always first or always after the same one.
+        let k = cases.len();
+        let mut order: Vec<usize> = (0..k).map(|i| (i + round * 3) % k).collect();
+        if round % 2 == 1 {
+            order.reverse();
+        }
+        for i in order {
+            let (t, tool, times) = &mut cases[i];
+            let (_, server, setup) = transports[*t];
             let mut c = Command::new(&py);
             c.arg(mcp.join("client.py"))
-                .arg(bin)
-                .args(["bench", &n.to_string(), tool, args]);
+                .arg(server)
+                .args(["bench", &n.to_string(), tool, "{}"]);
             setup(&mut c);
             let out = c.output().unwrap();
             assert!(
@@ -108,14 +147,31 @@ fn main() {
             );
             let r: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
             assert_eq!(r["errors"], 0, "{r}");
-            println!(
-                "  {mode:<6} {tool:<12} median {:>7.3} ms  p99 {:>7.3} ms  (min {:.3}, max {:.3})",
-                r["median_ms"].as_f64().unwrap(),
-                r["p99_ms"].as_f64().unwrap(),
-                r["min_ms"].as_f64().unwrap(),
-                r["max_ms"].as_f64().unwrap()
+            times.extend(
+                r["times_ms"]
+                    .as_array()
+                    .unwrap()
+                    .iter()
+                    .map(|v| v.as_f64().unwrap()),
             );
         }
+    }
+    println!(
+        "{rounds} rounds x {n} tools/call requests per case, one session per round (Python SDK client, one call at a time):"
+    );
+    for (t, tool, mut times) in cases {
+        times.sort_by(f64::total_cmp);
+        let at =
+            |q: f64| times[((q * times.len() as f64).ceil() as usize).clamp(1, times.len()) - 1];
+        println!(
+            "  {:<13} {tool:<12} median {:>7.3} ms  p99 {:>7.3} ms  (min {:.3}, max {:.3}, {} calls)",
+            transports[t].0,
+            at(0.5),
+            at(0.99),
+            times[0],
+            times[times.len() - 1],
+            times.len()
+        );
     }
     let _ = daemon.kill();
     let _ = daemon.wait();

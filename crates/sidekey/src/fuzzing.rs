@@ -63,7 +63,7 @@ impl Sandbox {
         );
         Sandbox {
             local: Local::new(Context::new(home.clone(), config()), Stop::never()),
-            app: crate::daemon::router(daemon, "api:tcp"),
+            app: crate::daemon::router(daemon, "api:tcp", crate::daemon::Origins::none()),
             home,
             rt,
         }

@@ -1,5 +1,6 @@
 //! `sidekey mcp`: the typed operations as Model Context Protocol tools, over stdio, with the
-//! official Rust SDK (`rmcp`).
+//! official Rust SDK (`rmcp`). The daemon serves the same [`Server`] over Streamable HTTP at
+//! `/mcp` (`daemon/mcp_http.rs`), one per request with that request's caller.
 //!
 //! * **One tool per operation** of [`Operation::all`], named after it with `_` for `.`
 //!   (`ms.files.search` → `ms_files_search`). Its input schema is the operation variant's own
@@ -269,9 +270,26 @@ pub struct Server {
 
 impl Server {
     pub fn new(backend: Backend) -> Server {
+        Server::sharing(backend, Arc::new(input_schemas()))
+    }
+
+    /// A server for `backend` with schemas derived once elsewhere: the daemon's `/mcp` makes one
+    /// per request (each with that request's caller) and derives the schemas once.
+    pub fn sharing(backend: Backend, schemas: Arc<BTreeMap<String, JsonObject>>) -> Server {
         Server {
             backend: Arc::new(backend),
-            schemas: Arc::new(input_schemas()),
+            schemas,
+        }
+    }
+
+    /// `tools/list`'s answer: [`Server::tools`], a failure as a JSON-RPC error.
+    pub async fn list(&self) -> Result<ListToolsResult, McpError> {
+        match self.tools().await {
+            Ok(tools) => Ok(ListToolsResult::with_all_items(tools)),
+            Err(f) => Err(McpError::internal_error(
+                format!("{} [reason: {}]", f.message, f.reason),
+                Some(json!({"error": f})),
+            )),
         }
     }
 
@@ -617,7 +635,7 @@ fn success(value: Value, text: String) -> CallToolResult {
     r
 }
 
-fn failure(f: &Failure) -> CallToolResult {
+pub(crate) fn failure(f: &Failure) -> CallToolResult {
     let meaning = failure_meaning(f);
     let mut r = CallToolResult::error(vec![ContentBlock::text(format!(
         "{} [reason: {}; exit code {}: {meaning}]",
@@ -629,13 +647,18 @@ fn failure(f: &Failure) -> CallToolResult {
     r
 }
 
+/// What the server says of itself at `initialize`, over stdio and over the daemon's `/mcp`.
+pub fn info() -> ServerConfig {
+    InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
+        .with_server_info(Implementation::new("sidekey", env!("CARGO_PKG_VERSION")))
+        .with_instructions(
+            "sidekey runs narrow, audited operations on the person's accounts (no tokens are handed out). If a tool fails with exit code 3, call auth_login and give the person the code and link (unless it says they were sent to the person); exit code 6 is a policy refusal, not worth retrying.",
+        )
+}
+
 impl ServerHandler for Server {
     fn get_info(&self) -> ServerConfig {
-        InitializeResult::new(ServerCapabilities::builder().enable_tools().build())
-            .with_server_info(Implementation::new("sidekey", env!("CARGO_PKG_VERSION")))
-            .with_instructions(
-                "sidekey runs narrow, audited operations on the person's accounts (no tokens are handed out). If a tool fails with exit code 3, call auth_login and give the person the code and link (unless it says they were sent to the person); exit code 6 is a policy refusal, not worth retrying.",
-            )
+        info()
     }
 
     async fn list_tools(
@@ -643,13 +666,7 @@ impl ServerHandler for Server {
         _request: Option<PaginatedRequestParams>,
         _context: RequestContext<RoleServer>,
     ) -> Result<ListToolsResult, McpError> {
-        match self.tools().await {
-            Ok(tools) => Ok(ListToolsResult::with_all_items(tools)),
-            Err(f) => Err(McpError::internal_error(
-                format!("{} [reason: {}]", f.message, f.reason),
-                Some(json!({"error": f})),
-            )),
-        }
+        self.list().await
     }
 
     async fn call_tool(
@@ -865,7 +882,7 @@ aws_roles = ["123456789012/ReadOnly"]
         let config = crate::config::Config::parse(&dir.path().join("c.toml"), text).unwrap();
         let ctx = crate::context::Context::new(dir.path().to_path_buf(), config);
         let local = crate::backend::local::Local::new(ctx, crate::signin::Stop::never());
-        let backend = Backend::Local(local, crate::backend::Caller::Mcp);
+        let backend = Backend::Local(Arc::new(local), crate::backend::Caller::Mcp);
         let grants = tokio::runtime::Builder::new_current_thread()
             .build()
             .unwrap()

@@ -23,11 +23,13 @@ use crate::context::Context;
 use crate::env;
 use crate::error::Failure;
 use crate::signin::{Mode, Stop};
+use std::sync::Arc;
 use std::time::Duration;
 
 pub enum Backend {
-    /// This process owns the vault; its calls are the caller's.
-    Local(Local, Caller),
+    /// This process owns the vault; its calls are the caller's. Shared: the daemon's MCP
+    /// endpoint serves each request with the daemon's own `Local` and that request's caller.
+    Local(Arc<Local>, Caller),
     Remote(Remote),
 }
 
@@ -50,13 +52,13 @@ impl Backend {
                 Ok(Backend::Remote(Remote::new(url.trim(), key)?))
             }
             None => Ok(Backend::Local(
-                Local::new(
+                Arc::new(Local::new(
                     match only {
                         Some(name) => Context::from_env_for(name)?,
                         None => Context::from_env()?,
                     },
                     Stop::never(),
-                ),
+                )),
                 Caller::Person,
             )),
         }
@@ -73,7 +75,7 @@ impl Backend {
     /// The local context, when there is one (commands that need the config itself).
     pub fn local(&self) -> Option<&Local> {
         match self {
-            Backend::Local(l, _) => Some(l),
+            Backend::Local(l, _) => Some(l.as_ref()),
             Backend::Remote(_) => None,
         }
     }

@@ -108,10 +108,10 @@ async fn demo(auto_approve: bool, home: &Path) -> Result<(), Failure> {
         .map_err(|e| Failure::internal(format!("HTTP client setup failed: {e}")))?;
     let http = Http::with_client(client, HttpOptions::default().max_body);
     let backend = Backend::Local(
-        Local::new(
+        std::sync::Arc::new(Local::new(
             Context::new(home.to_path_buf(), config).with_http(http),
             Stop::never(),
-        ),
+        )),
         crate::backend::Caller::Person,
     );
 

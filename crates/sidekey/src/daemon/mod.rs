@@ -49,16 +49,19 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 mod listen;
+mod mcp_http;
 mod routes;
 
 use listen::{bind_unix, connection_slots, open_file_limit, serve_listener, wait_for_signal};
 
 #[doc(hidden)]
 pub use listen::serve_connection;
+pub use mcp_http::Origins;
 pub use routes::{OP_BODY_LIMIT, router};
 
 pub struct Daemon {
-    local: Local,
+    /// Shared with the MCP endpoint's backends (`mcp_http.rs`), one per request's caller.
+    local: Arc<Local>,
     /// The unnamed key (`[server] api_key_file`), if any; named agents' keys are known by
     /// their hashes in the config (`[agents.NAME] key_sha256`).
     api_key: Option<Secret>,
@@ -109,7 +112,7 @@ impl Daemon {
         limits: Limits,
     ) -> Shared {
         Arc::new(Daemon {
-            local: Local::new(ctx, stop),
+            local: Arc::new(Local::new(ctx, stop)),
             api_key,
             inflight: AtomicUsize::new(0),
             refusals: audit::Refusals::default(),
@@ -201,14 +204,15 @@ pub async fn serve(
     let slots = connection_slots(open_file_limit());
     let unix_task = tokio::spawn(serve_listener(
         unix,
-        router(d.clone(), "api:unix"),
+        router(d.clone(), "api:unix", Origins::none()),
         slots,
         down_rx.clone(),
     ));
     let tcp_task = tcp.map(|l| {
+        let origins = l.local_addr().map(Origins::of).unwrap_or_default();
         tokio::spawn(serve_listener(
             l,
-            router(d.clone(), "api:tcp"),
+            router(d.clone(), "api:tcp", origins),
             slots,
             down_rx.clone(),
         ))

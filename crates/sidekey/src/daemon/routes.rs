@@ -2,6 +2,7 @@
 //! and thin handlers that read the body and hand the call to the guard
 //! ([`crate::backend::guard`]), which validates, checks the policy, runs and audits it.
 
+use super::mcp_http::{self, Origins};
 use super::{Daemon, Shared};
 use crate::api::{
     AccountRequest, ApiError, Health, LoginProgress, LoginRequest, LoginStarted, LogoutReply,
@@ -27,8 +28,28 @@ pub const OP_BODY_LIMIT: usize = 8 * 1024 * 1024;
 /// budget ([`super::Limits::budget`]).
 pub const SMALL_BODY_LIMIT: usize = 64 * 1024;
 
-/// The API for one listener. Tested with `oneshot`, no socket needed.
-pub fn router(d: Shared, caller: &'static str) -> Router {
+/// The API for one listener (`caller`: `api:unix`, `api:tcp`), with MCP at `/mcp` for the
+/// `Origin`s that are its own address. Tested with `oneshot`, no socket needed.
+pub fn router(d: Shared, caller: &'static str, origins: Origins) -> Router {
+    // MCP over Streamable HTTP: the same key, body bounds and audit as `/v1`, its caller named
+    // `mcp:*`, and web pages refused by their `Origin` before anything else.
+    let via = mcp_http::mcp_via(caller);
+    let mcp = Router::new()
+        .route_service(mcp_http::PATH, mcp_http::service(d.clone()))
+        .route_layer(axum::middleware::from_fn_with_state(d.clone(), read_body))
+        .route_layer(axum::middleware::from_fn_with_state(d.clone(), require_key))
+        .route_layer(axum::middleware::from_fn(
+            move |req: axum::extract::Request, next: axum::middleware::Next| {
+                let origins = origins.clone();
+                async move {
+                    match mcp_http::refuse_origin(&origins, via, req.headers()) {
+                        None => next.run(req).await,
+                        Some(refused) => refused,
+                    }
+                }
+            },
+        ))
+        .layer(axum::Extension(Caller::api(via)));
     Router::new()
         .route("/v1/status", get(status))
         .route("/v1/login", post(login_start))
@@ -48,6 +69,7 @@ pub fn router(d: Shared, caller: &'static str) -> Router {
         // under a limit and a deadline, before its handler runs.
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), read_body))
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), require_key))
+        .merge(mcp)
         .route("/healthz", get(healthz))
         .layer(axum::middleware::from_fn_with_state(d.clone(), audit_layer))
         .layer(axum::extract::DefaultBodyLimit::max(SMALL_BODY_LIMIT))
@@ -117,10 +139,13 @@ async fn audit_layer(
     let started = Instant::now();
     let path = req.uri().path().to_string();
     let resp = next.run(req).await;
-    if !path.starts_with("/v1/") || resp.extensions().get::<Audited>().is_some() {
+    if !(path.starts_with("/v1/") || path == mcp_http::PATH)
+        || resp.extensions().get::<Audited>().is_some()
+    {
         return resp;
     }
-    // Past the key, the caller is the agent it named ([`require_key`]).
+    // Past the key, the caller is the agent it named ([`require_key`]); on `/mcp`, the
+    // endpoint's caller (`mcp:*`) even when the key is refused.
     let caller = resp.extensions().get::<Caller>().cloned().unwrap_or(caller);
     // No route answered (404, 405) or nothing failed: nothing happened, and nothing the
     // caller names is written down.
@@ -137,6 +162,7 @@ async fn audit_layer(
     // Name the route, capped: the first segment after /v1/.
     let op: String = path
         .trim_start_matches("/v1/")
+        .trim_start_matches('/')
         .split('/')
         .next()
         .unwrap_or_default()
@@ -175,7 +201,12 @@ async fn require_key(
             resp.extensions_mut().insert(caller);
             resp
         }
-        Err(f) => f.into_response(),
+        Err(f) => {
+            // Refused under the listener's own name (`api:tcp`, `mcp:tcp`) for the audit layer.
+            let mut resp = f.into_response();
+            resp.extensions_mut().insert(Caller::api(via));
+            resp
+        }
     }
 }
 
@@ -228,7 +259,8 @@ async fn read_body(
     next: axum::middleware::Next,
 ) -> Response {
     use axum::body::HttpBody;
-    let limit = if req.uri().path() == "/v1/op" {
+    // An MCP tool call carries what `/v1/op` does (uploads, drafts).
+    let limit = if req.uri().path() == "/v1/op" || req.uri().path() == mcp_http::PATH {
         OP_BODY_LIMIT
     } else {
         SMALL_BODY_LIMIT
@@ -626,7 +658,7 @@ mod tests {
         Setup {
             _dir: dir,
             home,
-            app: router(d.clone(), "api:test"),
+            app: router(d.clone(), "api:test", Origins::none()),
             d,
         }
     }

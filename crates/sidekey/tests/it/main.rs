@@ -26,6 +26,7 @@ mod hardening_agent;
 mod identity;
 mod limits;
 mod mcp;
+mod mcp_http;
 mod ms;
 mod newcomer;
 mod openclaw;

@@ -19,13 +19,13 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-fn mcp_dir() -> PathBuf {
+pub(crate) fn mcp_dir() -> PathBuf {
     PathBuf::from(concat!(env!("CARGO_MANIFEST_DIR"), "/../../tests/mcp"))
 }
 
 /// The Python with the pinned SDK: the venv `scripts/test` makes, else `MCP_PYTHON`. `None` (test
 /// skipped, said so and counted) only outside CI. Looked up once per binary.
-fn python() -> Option<PathBuf> {
+pub(crate) fn python() -> Option<PathBuf> {
     static PY: std::sync::OnceLock<Result<PathBuf, Missing>> = std::sync::OnceLock::new();
     counterpart(
         PY.get_or_init(|| {
@@ -37,7 +37,7 @@ fn python() -> Option<PathBuf> {
 const SCOPES: &str = "\"User.Read\", \"Files.Read\", \"Calendars.ReadBasic\", \"Mail.ReadBasic\", \"Contacts.Read\", \"offline_access\"";
 
 /// Two Microsoft accounts on the fakes (`work` signed in, `home` not) and a GitHub one.
-fn setup() -> (FakeIdp, FakeGraph, Env) {
+pub(crate) fn setup() -> (FakeIdp, FakeGraph, Env) {
     let mut o = Options::new(Dialect::Microsoft);
     o.auto_approve_after_polls = Some(1);
     let idp = FakeIdp::start(o);
@@ -66,9 +66,20 @@ fn setup() -> (FakeIdp, FakeGraph, Env) {
 /// Run tests/mcp/client.py with `calls`; its JSON document. `agent` sets the environment of
 /// the MCP server process.
 fn client(env: &Env, py: &PathBuf, calls: Value, agent: impl FnOnce(&mut Command)) -> Value {
+    client_of(env, py, BIN, calls, agent)
+}
+
+/// [`client`] of `server`: the binary (stdio) or the daemon's `/mcp` (a URL, tests/it/mcp_http.rs).
+pub(crate) fn client_of(
+    env: &Env,
+    py: &PathBuf,
+    server: &str,
+    calls: Value,
+    agent: impl FnOnce(&mut Command),
+) -> Value {
     let mut c = Command::new(py);
     c.arg(mcp_dir().join("client.py"))
-        .arg(BIN)
+        .arg(server)
         .arg("calls")
         .arg(calls.to_string());
     env.configure(&mut c);
@@ -94,7 +105,7 @@ fn tool<'a>(doc: &'a Value, name: &str) -> &'a Value {
         .unwrap_or_else(|| panic!("no tool {name}"))
 }
 
-fn calls() -> Value {
+pub(crate) fn calls() -> Value {
     json!([
         {"name": "ms_me", "arguments": {"account": "work"}},
         {"name": "ms_files_search", "arguments": {"account": "work", "query": "report", "top": 5}},
@@ -109,7 +120,7 @@ fn calls() -> Value {
 
 /// What both modes must show: the tools and their schemas as the SDK parsed them, a read with
 /// structured JSON, and refusals as tool errors that carry the reason and the exit code.
-fn check_session(doc: &Value) {
+pub(crate) fn check_session(doc: &Value) {
     assert_eq!(
         doc["server"]["serverInfo"]["name"], "sidekey",
         "{}",
@@ -235,7 +246,7 @@ fn check_session(doc: &Value) {
     assert_eq!(state("home"), "signed_out");
 }
 
-fn audit(env: &Env) -> Vec<Value> {
+pub(crate) fn audit(env: &Env) -> Vec<Value> {
     std::fs::read_to_string(env.home.join("audit.log"))
         .unwrap_or_default()
         .lines()
@@ -424,7 +435,7 @@ fn wait_signed_in(env: &Env, py: &PathBuf, name: &str, agent: impl Fn(&mut Comma
     }
 }
 
-fn openclaw() -> Option<(PathBuf, PathBuf)> {
+pub(crate) fn openclaw() -> Option<(PathBuf, PathBuf)> {
     let root = PathBuf::from(concat!(
         env!("CARGO_MANIFEST_DIR"),
         "/../../tests/openclaw/node_modules"

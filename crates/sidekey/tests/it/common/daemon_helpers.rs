@@ -23,7 +23,22 @@ impl Drop for Daemon {
 }
 
 pub fn start_daemon(env: &Env) -> Daemon {
-    spawn_daemon(env, Stdio::null())
+    spawn_daemon(env, Stdio::null(), &[])
+}
+
+/// [`start_daemon`], listening on TCP too (a free loopback port, returned), its stderr logged as
+/// [`start_daemon_logged`]'s.
+pub fn start_daemon_tcp(env: &Env) -> (Daemon, u16) {
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let log = unique(env.dir.path().join("daemon"));
+    let stderr = std::fs::File::create(&log).unwrap();
+    let addr = format!("127.0.0.1:{port}");
+    let d = spawn_daemon(env, stderr.into(), &["--listen", &addr]);
+    (d, port)
 }
 
 /// [`start_daemon`], its stderr kept in a file of its own under the test's folder (the log a
@@ -31,7 +46,7 @@ pub fn start_daemon(env: &Env) -> Daemon {
 pub fn start_daemon_logged(env: &Env) -> (Daemon, PathBuf) {
     let log = unique(env.dir.path().join("daemon"));
     let stderr = std::fs::File::create(&log).unwrap();
-    (spawn_daemon(env, stderr.into()), log)
+    (spawn_daemon(env, stderr.into(), &[]), log)
 }
 
 /// `p` with the first extension `N.log` that names no file yet.
@@ -42,12 +57,14 @@ pub fn unique(p: PathBuf) -> PathBuf {
         .unwrap()
 }
 
-fn spawn_daemon(env: &Env, stderr: Stdio) -> Daemon {
+fn spawn_daemon(env: &Env, stderr: Stdio, extra: &[&str]) -> Daemon {
     let key = env.dir.path().join("secrets/api_key");
     std::fs::write(&key, format!("{API_KEY}\n")).unwrap();
     let socket = env.dir.path().join("run/sidekey.sock");
+    let mut args = vec!["serve", "--socket", socket.to_str().unwrap()];
+    args.extend_from_slice(extra);
     let child = env
-        .cmd(&["serve", "--socket", socket.to_str().unwrap()])
+        .cmd(&args)
         .env("SIDEKEY_API_KEY_FILE", &key)
         .stdout(Stdio::null())
         .stderr(stderr)
