@@ -1,9 +1,10 @@
 //! The release binary on glibc Linux (`cargo install`, `cargo build --release`) is linked as a
 //! non-PIE executable: the dynamic loader then has none of its 16,000-odd relative relocations
-//! to apply at every start (about a third of a cached `sidekey token`'s instructions before;
-//! docs/benchmarks.md, "Start-up of `sidekey token`"). The code stays position-independent (a
-//! link option, not a codegen one), so nothing else is rebuilt, and debug builds and the tests
-//! keep the default PIE. The static musl build gets the same through `.cargo/config.toml`.
+//! to apply at every start (about a fifth of a cached `sidekey token`'s instructions before;
+//! docs/benchmarks.md, "Start-up of `sidekey token`: static non-PIE, no std start-up, fat LTO").
+//! The code stays position-independent (a link option, not a codegen one), so nothing else is
+//! rebuilt, and debug builds and the tests keep the default PIE. The static musl build gets the
+//! same through `.cargo/config.toml`.
 
 fn main() {
     println!("cargo::rerun-if-changed=build.rs");

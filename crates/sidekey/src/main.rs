@@ -2,17 +2,17 @@
 //! documented exit code. Everything else is in the library (`src/lib.rs`).
 //!
 //! Started like a C program (`#![no_main]`, the C `main` below), not through std's `lang_start`:
-//! that skips the start-up work std does for every Rust program and sidekey does not need, about
-//! a fifth of a cached `sidekey token`'s instructions (docs/benchmarks.md, "Start-up of `sidekey
-//! token`"). On glibc it installs the main thread's stack guard by asking
-//! `pthread_getattr_np`, which reads and parses `/proc/self/maps`; on musl the same call probes
-//! the stack with `mremap` page by page; both also map an alternate signal stack. What of std's
-//! start-up sidekey does rely on is done here, the same way: the standard descriptors opened on
-//! `/dev/null` when the caller closed them (so the vault or the audit log can never become fd 1),
-//! SIGPIPE ignored (a closed pipe is an error, not a silent death), the arguments taken from
-//! `argv` (musl's std only learns them in `lang_start`), and the exit through
-//! `std::process::exit`, which flushes stdout as returning from Rust's `main` does. Lost: std's
-//! "has overflowed its stack" message; a stack overflow still ends the process (SIGSEGV).
+//! that skips the start-up work std does for every Rust program and sidekey does not need. On
+//! glibc the biggest part is the main thread's stack guard: `pthread_getattr_np` reads and
+//! `sscanf`s `/proc/self/maps`, 8.9 % of a cached `sidekey token`'s instructions before
+//! (docs/benchmarks.md, "Start-up of `sidekey token`: static non-PIE, no std start-up, fat LTO");
+//! on musl it is a few system calls (an alternate signal stack and the handlers that use it).
+//! What of std's start-up sidekey does rely on is done here, the same way: the standard
+//! descriptors opened on `/dev/null` when the caller closed them (so the vault or the audit log
+//! can never become fd 1), SIGPIPE ignored (a closed pipe is an error, not a silent death), the
+//! arguments taken from `argv` (musl's std only learns them in `lang_start`), and the exit
+//! through `std::process::exit`, which flushes stdout as returning from Rust's `main` does. Lost:
+//! std's "has overflowed its stack" message; a stack overflow still ends the process (SIGSEGV).
 #![no_main]
 
 use clap::Parser;
