@@ -27,6 +27,8 @@ WORKDIR /src
 # "dummy main.rs" trick, which breaks on this workspace's declared [[bench]] targets.
 # --no-default-features leaves out `sidekey demo` and with it the test kit's fake servers.
 COPY Cargo.toml Cargo.lock ./
+# The musl target is linked as a plain static executable, not a static PIE (.cargo/config.toml).
+COPY .cargo/ .cargo/
 COPY crates/ crates/
 RUN --mount=type=cache,id=sidekey-cargo-registry,target=/usr/local/cargo/registry \
     --mount=type=cache,id=sidekey-target-musl,target=/src/target \

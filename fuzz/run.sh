@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
-# Runs every fuzz target (or the ones named) for a fixed time, one after another, and prints
-# per target: executions, executions per second, corpus size and crashes.
+# Runs every fuzz target (or the ones named) for a fixed time, FUZZ_JOBS at a time (default: one
+# per core), and prints per target: executions, executions per second, corpus size and crashes.
 #
 #   fuzz/run.sh [SECONDS] [TARGET...]        (default: 600 seconds each, all targets)
 #
@@ -47,11 +47,11 @@ fi
 warnings=$(grep -c '^warning' logs/build.log)
 ((warnings)) && echo "note: the build printed $warnings warnings (fuzz/logs/build.log)"
 
-status=0
-printf '%-16s %8s %14s %9s %8s %8s\n' target seconds executions exec/s corpus crashes
-for t in "${TARGETS[@]}"; do
+# One target's run: its log in logs/TARGET.log, its line of the table in logs/TARGET.line, and
+# logs/TARGET.crashed if it crashed.
+run_one() {
+  local t=$1 dict=() before start rc took execs rate corpus crashes
   mkdir -p "corpus/$t" "artifacts/$t"
-  dict=()
   [[ -f dicts/$t.dict ]] && dict=(-dict="dicts/$t.dict")
   before=$(ls "artifacts/$t" | wc -l)
   start=$(date +%s)
@@ -70,8 +70,28 @@ for t in "${TARGETS[@]}"; do
   corpus=$(ls "corpus/$t" | wc -l)
   crashes=$(( $(ls "artifacts/$t" | wc -l) - before ))
   (( rc != 0 && crashes == 0 )) && crashes="rc=$rc"
-  [[ $crashes != 0 ]] && status=1
-  printf '%-16s %8s %14s %9s %8s %8s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" "$corpus" "$crashes"
-  [[ $crashes != 0 ]] && grep -m3 -E 'panicked|Test unit written|SUMMARY' "logs/$t.log" | sed 's/^/    /'
+  {
+    printf '%-16s %8s %14s %9s %8s %8s\n' "$t" "$took" "${execs:-?}" "${rate:-?}" "$corpus" "$crashes"
+    [[ $crashes != 0 ]] && grep -m3 -E 'panicked|Test unit written|SUMMARY' "logs/$t.log" | sed 's/^/    /'
+  } >"logs/$t.line"
+  if [[ $crashes == 0 ]]; then rm -f "logs/$t.crashed"; else : >"logs/$t.crashed"; fi
+}
+
+# FUZZ_JOBS targets at a time (default: one per core): each libFuzzer run is one process on one
+# core, so on two cores two targets run in the time of one, each for the same SECONDS.
+JOBS=${FUZZ_JOBS:-$(nproc)}
+((JOBS >= 1)) || JOBS=1
+status=0
+printf '%-16s %8s %14s %9s %8s %8s\n' target seconds executions exec/s corpus crashes
+for t in "${TARGETS[@]}"; do
+  while (($(jobs -rp | wc -l) >= JOBS)); do wait -n || true; done
+  rm -f "logs/$t.line" "logs/$t.crashed"
+  run_one "$t" &
+done
+wait
+for t in "${TARGETS[@]}"; do
+  [[ -f logs/$t.line ]] || { echo "$t: no result (logs/$t.log)"; status=1; continue; }
+  cat "logs/$t.line"
+  [[ -f logs/$t.crashed ]] && status=1
 done
 exit $status

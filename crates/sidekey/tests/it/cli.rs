@@ -1134,3 +1134,66 @@ fn token_reads_only_its_account_and_a_mistake_elsewhere_is_still_reported() {
     let out = env.run(&["token", "zz"]);
     assert_eq!(out.status.code(), Some(2), "{}", stderr_of(&out));
 }
+
+/// `main.rs` starts the process itself (`#![no_main]`, not std's start-up) and must still do
+/// what std's start-up did: a standard descriptor the caller closed is reopened on `/dev/null`
+/// before anything else is opened. Otherwise the first descriptor sidekey opens (the runtime's
+/// epoll, the audit log, the vault) becomes fd 1, and what it prints — a token — goes there; here
+/// `exec` hands its fd 1 to the command, which reports what it is.
+#[test]
+fn a_closed_stdout_is_reopened_on_dev_null_before_anything_is_opened() {
+    let idp = fake(Dialect::Oidc, 1);
+    let env = Env::new(&account_toml("o", Dialect::Oidc, &idp));
+    assert_eq!(env.run(&["login", "o"]).status.code(), Some(0));
+    let mut c = std::process::Command::new("sh");
+    env.configure(&mut c);
+    // The shell closes fd 1, then becomes sidekey; `exec` runs a shell whose exit status says
+    // whether its fd 1 (sidekey's) is /dev/null (`test` is the shell's own: no redirection).
+    c.args([
+        "-c",
+        r#"exec "$0" "$@" >&-"#,
+        common::BIN,
+        "exec",
+        "o",
+        "--",
+    ])
+    .args(["sh", "-c", "test /proc/self/fd/1 -ef /dev/null"]);
+    let out = c.output().unwrap();
+    env.record(&stderr(&out));
+    assert_eq!(
+        out.status.code(),
+        Some(0),
+        "sidekey's fd 1 was not /dev/null: {}",
+        stderr(&out)
+    );
+    assert!(env.leaks().is_empty(), "{:?}", env.leaks());
+}
+
+/// std's start-up also ignores SIGPIPE, and `main.rs` does the same: a reader that went away
+/// (`sidekey ... | head -1`) makes a write fail with an error, it does not kill sidekey with a
+/// signal (exit 141 in a shell, and none of its cleanup).
+#[test]
+fn a_closed_pipe_on_stdout_does_not_kill_sidekey_with_sigpipe() {
+    use std::os::unix::process::ExitStatusExt;
+    let env = Env::new("");
+    // Started with SIGPIPE at its default, as a shell starts it (this test process ignores it,
+    // and a child would inherit that): GNU env's --default-signal.
+    let mut c = std::process::Command::new("env");
+    env.configure(&mut c);
+    let mut child = c
+        .args(["--default-signal=PIPE", common::BIN, "--help"])
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .unwrap();
+    // The reading end is gone before sidekey writes its help.
+    drop(child.stdout.take());
+    let out = child.wait_with_output().unwrap();
+    assert_eq!(
+        out.status.signal(),
+        None,
+        "killed by a signal: {:?}",
+        out.status
+    );
+    assert_eq!(out.status.code(), Some(0), "{}", stderr(&out));
+}

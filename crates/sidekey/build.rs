@@ -1,0 +1,18 @@
+//! The release binary on glibc Linux (`cargo install`, `cargo build --release`) is linked as a
+//! non-PIE executable: the dynamic loader then has none of its 16,000-odd relative relocations
+//! to apply at every start (about a fifth of a cached `sidekey token`'s instructions before;
+//! docs/benchmarks.md, "Start-up of `sidekey token`: static non-PIE, no std start-up, fat LTO").
+//! The code stays position-independent (a link option, not a codegen one), so nothing else is
+//! rebuilt, and debug builds and the tests keep the default PIE. The static musl build gets the
+//! same through `.cargo/config.toml`.
+
+fn main() {
+    println!("cargo::rerun-if-changed=build.rs");
+    let var = |k: &str| std::env::var(k).unwrap_or_default();
+    if var("PROFILE") == "release"
+        && var("CARGO_CFG_TARGET_OS") == "linux"
+        && var("CARGO_CFG_TARGET_ENV") == "gnu"
+    {
+        println!("cargo::rustc-link-arg-bins=-no-pie");
+    }
+}
