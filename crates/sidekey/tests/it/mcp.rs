@@ -15,7 +15,7 @@ use daemon_helpers::{API_KEY, start_daemon};
 use serde_json::{Value, json};
 use sidekey_testkit::graph::{FakeGraph, GraphData, GraphOptions};
 use sidekey_testkit::{Dialect, FakeIdp, Options};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::time::Duration;
 
@@ -434,6 +434,47 @@ fn wait_signed_in(env: &Env, py: &PathBuf, name: &str, agent: impl Fn(&mut Comma
         std::thread::sleep(Duration::from_millis(500));
     }
 }
+/// What `openclaw mcp add` (its output `saved`) and then `openclaw mcp probe sidekey --json`
+/// (`probe`) must say of sidekey's server, by command or by URL alike: saved, ten tools (the
+/// test config's), no diagnostics.
+pub(crate) fn assert_probed(saved: &str, probe: &str) {
+    assert!(saved.contains("Saved MCP server \"sidekey\""), "{saved}");
+    let probe: Value = serde_json::from_str(probe).unwrap();
+    assert_eq!(probe["servers"]["sidekey"]["tools"], 10, "{probe}");
+    assert!(
+        probe["diagnostics"].as_array().unwrap().is_empty(),
+        "{probe}"
+    );
+    let tools = probe["tools"].to_string();
+    assert!(
+        tools.contains("sidekey__ms_files_search") && tools.contains("sidekey__auth_login"),
+        "{tools}"
+    );
+}
+
+/// `calls` made through OpenClaw's own tool runtime (tests/mcp/openclaw_tools.mjs, with the
+/// OpenClaw package `pkg` and the state folder `state`): its JSON report of the tools and the
+/// calls' results.
+pub(crate) fn openclaw_tools(
+    env: &Env,
+    node: &Path,
+    pkg: &Path,
+    state: &Path,
+    calls: &Value,
+) -> Value {
+    let mut c = Command::new(node);
+    c.arg(mcp_dir().join("openclaw_tools.mjs"))
+        .arg(pkg)
+        .arg(state.join("openclaw.json"))
+        .arg(calls.to_string());
+    env.configure(&mut c);
+    c.env("OPENCLAW_STATE_DIR", state);
+    let out = c.output().unwrap();
+    env.record(&String::from_utf8_lossy(&out.stdout));
+    env.record(&String::from_utf8_lossy(&out.stderr));
+    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
+    serde_json::from_slice(&out.stdout).unwrap()
+}
 
 pub(crate) fn openclaw() -> Option<(PathBuf, PathBuf)> {
     let root = PathBuf::from(concat!(
@@ -488,18 +529,7 @@ fn the_real_openclaw_adds_probes_and_calls_sidekey() {
         add.extend(["--env", v.as_str()]);
     }
     let saved = oc(&add);
-    assert!(saved.contains("Saved MCP server \"sidekey\""), "{saved}");
-    let probe: Value = serde_json::from_str(&oc(&["mcp", "probe", "sidekey", "--json"])).unwrap();
-    assert_eq!(probe["servers"]["sidekey"]["tools"], 10, "{probe}");
-    assert!(
-        probe["diagnostics"].as_array().unwrap().is_empty(),
-        "{probe}"
-    );
-    let tools = probe["tools"].to_string();
-    assert!(
-        tools.contains("sidekey__ms_files_search") && tools.contains("sidekey__auth_login"),
-        "{tools}"
-    );
+    assert_probed(&saved, &oc(&["mcp", "probe", "sidekey", "--json"]));
 
     let calls = json!([
         {"name": "sidekey__ms_me", "input": {"account": "work"}},
@@ -507,18 +537,7 @@ fn the_real_openclaw_adds_probes_and_calls_sidekey() {
         {"name": "sidekey__ms_me", "input": {"account": "home"}},
         {"name": "sidekey__auth_status", "input": {}},
     ]);
-    let mut c = Command::new(&node);
-    c.arg(mcp_dir().join("openclaw_tools.mjs"))
-        .arg(&pkg)
-        .arg(state.join("openclaw.json"))
-        .arg(calls.to_string());
-    env.configure(&mut c);
-    c.env("OPENCLAW_STATE_DIR", &state);
-    let out = c.output().unwrap();
-    env.record(&String::from_utf8_lossy(&out.stdout));
-    env.record(&String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = openclaw_tools(&env, &node, &pkg, &state, &calls);
     // The parameters the model gets: OpenClaw inlines the `$defs`, the enum survives.
     let cal = doc["tools"]
         .as_array()

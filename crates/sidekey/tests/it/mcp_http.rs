@@ -11,7 +11,9 @@
 
 use crate::common;
 use crate::common::daemon_helpers::{API_KEY, start_daemon_tcp};
-use crate::mcp::{audit, calls, check_session, client_of, mcp_dir, openclaw, python, setup};
+use crate::mcp::{
+    assert_probed, audit, calls, check_session, client_of, openclaw, openclaw_tools, python, setup,
+};
 
 use common::*;
 use serde_json::{Value, json};
@@ -436,35 +438,13 @@ fn the_real_openclaw_adds_probes_and_calls_sidekey_over_http() {
         "--header",
         &header,
     ]);
-    assert!(saved.contains("Saved MCP server \"sidekey\""), "{saved}");
-    let probe: Value = serde_json::from_str(&oc(&["mcp", "probe", "sidekey", "--json"])).unwrap();
-    assert_eq!(probe["servers"]["sidekey"]["tools"], 10, "{probe}");
-    assert!(
-        probe["diagnostics"].as_array().unwrap().is_empty(),
-        "{probe}"
-    );
-    let tools = probe["tools"].to_string();
-    assert!(
-        tools.contains("sidekey__ms_files_search") && tools.contains("sidekey__auth_login"),
-        "{tools}"
-    );
+    assert_probed(&saved, &oc(&["mcp", "probe", "sidekey", "--json"]));
 
     let calls = json!([
         {"name": "sidekey__ms_me", "input": {"account": "work"}},
         {"name": "sidekey__ms_me", "input": {"account": "home"}},
     ]);
-    let mut c = Command::new(&node);
-    c.arg(mcp_dir().join("openclaw_tools.mjs"))
-        .arg(&pkg)
-        .arg(state.join("openclaw.json"))
-        .arg(calls.to_string());
-    env.configure(&mut c);
-    c.env("OPENCLAW_STATE_DIR", &state);
-    let out = c.output().unwrap();
-    env.record(&String::from_utf8_lossy(&out.stdout));
-    env.record(&String::from_utf8_lossy(&out.stderr));
-    assert!(out.status.success(), "{}\n{}", stderr(&out), stdout(&out));
-    let doc: Value = serde_json::from_slice(&out.stdout).unwrap();
+    let doc = openclaw_tools(&env, &node, &pkg, &state, &calls);
     let r: Vec<&Value> = doc["calls"]
         .as_array()
         .unwrap()
