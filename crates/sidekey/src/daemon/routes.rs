@@ -35,7 +35,7 @@ pub fn router(d: Shared, caller: &'static str, origins: Origins) -> Router {
     // `mcp:*`, and web pages refused by their `Origin` before anything else.
     let via = mcp_http::mcp_via(caller);
     let mcp = Router::new()
-        .route_service(mcp_http::PATH, mcp_http::service(d.clone()))
+        .route(mcp_http::PATH, mcp_http::route(d.clone()))
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), read_body))
         .route_layer(axum::middleware::from_fn_with_state(d.clone(), require_key))
         .route_layer(axum::middleware::from_fn(

@@ -58,7 +58,7 @@ fn leading_id(line: &[u8]) -> Option<Value> {
 }
 
 /// JSON-RPC 2.0 error codes (§5.1).
-const PARSE_ERROR: i64 = -32700;
+pub(crate) const PARSE_ERROR: i64 = -32700;
 const INVALID_REQUEST: i64 = -32600;
 const INVALID_PARAMS: i64 = -32602;
 
@@ -74,7 +74,7 @@ pub enum Incoming {
 }
 
 /// A JSON-RPC 2.0 error answer.
-fn error(id: Value, code: i64, message: &str) -> Value {
+pub(crate) fn error(id: Value, code: i64, message: &str) -> Value {
     json!({"jsonrpc": "2.0", "id": id, "error": {"code": code, "message": message}})
 }
 

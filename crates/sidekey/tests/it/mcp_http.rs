@@ -49,13 +49,25 @@ fn raw(
         At::Unix(_) => "sidekey".into(),
     };
     let mut head = format!(
-        "{method} /mcp HTTP/1.1\r\nHost: {host}\r\nContent-Type: application/json\r\nAccept: application/json, text/event-stream\r\nMCP-Protocol-Version: 2025-11-25\r\nContent-Length: {}\r\nConnection: close\r\n",
+        "{method} /mcp HTTP/1.1\r\nContent-Length: {}\r\nConnection: close\r\n",
         body.len()
     );
+    // What an MCP client sends, unless `extra` names the header (an empty value: not sent).
+    let defaults = [
+        ("Host", host.as_str()),
+        ("Content-Type", "application/json"),
+        ("Accept", "application/json, text/event-stream"),
+        ("MCP-Protocol-Version", "2025-11-25"),
+    ];
+    for (n, v) in defaults {
+        if !extra.iter().any(|(e, _)| e.eq_ignore_ascii_case(n)) {
+            head.push_str(&format!("{n}: {v}\r\n"));
+        }
+    }
     if let Some(k) = key {
         head.push_str(&format!("Authorization: Bearer {k}\r\n"));
     }
-    for (n, v) in extra {
+    for (n, v) in extra.iter().filter(|(_, v)| !v.is_empty()) {
         head.push_str(&format!("{n}: {v}\r\n"));
     }
     head.push_str("\r\n");
@@ -271,6 +283,101 @@ fn keys_origins_and_bodies_are_checked_before_mcp() {
         .map(|e| e["caller"].as_str().unwrap())
         .collect();
     assert_eq!(listed, ["mcp:tcp", "mcp:tcp", "mcp:unix"]);
+}
+
+/// The exchange itself, as the Streamable HTTP transport of the MCP specification has it for a
+/// stateless server that answers with JSON: the handshake without a session, a notification
+/// accepted with 202, what is not one JSON-RPC request refused with 400 and a JSON-RPC error,
+/// the media types checked (406, 415), a revision without `initialize` told which ones this
+/// server speaks (`-32022`, which makes an SDK in "auto" mode fall back to `initialize`), and a
+/// method the server lacks answered `-32601`.
+#[test]
+fn the_exchange_follows_the_transport() {
+    let env = Env::new("[accounts.gh]\nprovider = \"github\"\nclient_id = \"Iv1.x\"\n");
+    let (_daemon, port) = start_daemon_tcp(&env);
+    let at = At::Tcp(port);
+    let post = |extra: &[(&str, &str)], body: &str| raw(&at, "POST", Some(API_KEY), extra, body);
+    let json = |b: &str| serde_json::from_str::<Value>(b).unwrap_or_else(|e| panic!("{e}: {b}"));
+
+    let init = r#"{"jsonrpc":"2.0","id":"i-1","method":"initialize","params":{"protocolVersion":"2025-06-18","capabilities":{},"clientInfo":{"name":"t","version":"1"}}}"#;
+    let (s, b) = post(&[("MCP-Protocol-Version", "")], init);
+    assert_eq!(s, 200, "{b}");
+    let v = json(&b);
+    assert_eq!(v["id"], "i-1", "{v}");
+    assert_eq!(v["result"]["protocolVersion"], "2025-06-18", "{v}");
+    assert_eq!(v["result"]["serverInfo"]["name"], "sidekey", "{v}");
+    assert!(v["result"]["capabilities"]["tools"].is_object(), "{v}");
+    // A revision this server does not know: it answers with its newest.
+    let newer = init.replace("2025-06-18", "2099-01-01");
+    let (s, b) = post(&[("MCP-Protocol-Version", "")], &newer);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(json(&b)["result"]["protocolVersion"], "2025-11-25");
+
+    let (s, b) = post(
+        &[],
+        r#"{"jsonrpc":"2.0","method":"notifications/initialized"}"#,
+    );
+    assert_eq!((s, b.as_str()), (202, ""));
+    let (s, b) = post(&[], r#"{"jsonrpc":"2.0","id":7,"method":"ping"}"#);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(json(&b), json!({"jsonrpc": "2.0", "id": 7, "result": {}}));
+
+    let (s, b) = post(&[], r#"{"jsonrpc":"2.0","id":8,"method":"resources/list"}"#);
+    assert_eq!(s, 200, "{b}");
+    assert_eq!(json(&b)["error"]["code"], -32601, "{b}");
+    assert_eq!(json(&b)["id"], 8, "{b}");
+
+    for (body, code) in [
+        ("{\"jsonrpc\":\"2.0\",\"id\":9,", -32700),
+        ("", -32700),
+        ("[1]", -32600),
+        ("42", -32600),
+    ] {
+        let (s, b) = post(&[], body);
+        assert_eq!(s, 400, "{body}: {b}");
+        assert_eq!(json(&b)["error"]["code"], code, "{body}: {b}");
+        assert_eq!(json(&b)["id"], Value::Null, "{body}: {b}");
+    }
+    // Batches are not part of the transport since 2025-06-18: each request gets its error.
+    let (s, b) = post(
+        &[],
+        &format!(
+            "[{TOOLS_LIST},{}]",
+            TOOLS_LIST.replace("\"id\":1", "\"id\":2")
+        ),
+    );
+    assert_eq!(s, 400, "{b}");
+    let ids: Vec<Value> = json(&b)
+        .as_array()
+        .unwrap_or_else(|| panic!("{b}"))
+        .iter()
+        .map(|e| e["id"].clone())
+        .collect();
+    assert_eq!(ids, [json!(1), json!(2)]);
+
+    let (s, b) = post(&[("Accept", "text/event-stream")], TOOLS_LIST);
+    assert_eq!(s, 406, "{b}");
+    let (s, b) = post(&[("Accept", "")], TOOLS_LIST);
+    assert_eq!(s, 200, "no Accept (a program) takes JSON: {b}");
+    let (s, b) = post(&[("Content-Type", "text/plain")], TOOLS_LIST);
+    assert_eq!(s, 415, "{b}");
+    let (s, b) = post(
+        &[("Content-Type", "application/json; charset=utf-8")],
+        TOOLS_LIST,
+    );
+    assert_eq!(s, 200, "{b}");
+
+    let (s, b) = post(&[("MCP-Protocol-Version", "2026-07-28")], TOOLS_LIST);
+    assert_eq!(s, 400, "{b}");
+    let v = json(&b);
+    assert_eq!(v["error"]["code"], -32022, "{v}");
+    let supported = v["error"]["data"]["supported"].as_array().unwrap();
+    assert!(supported.contains(&json!("2025-11-25")), "{v}");
+    assert!(!supported.contains(&json!("2026-07-28")), "{v}");
+    for method in ["DELETE", "PUT"] {
+        let (s, _) = raw(&at, method, Some(API_KEY), &[], "");
+        assert_eq!(s, 405, "{method}");
+    }
 }
 
 /// `sidekey agents add NAME ARGS…`: its key, in a key file of its own.
