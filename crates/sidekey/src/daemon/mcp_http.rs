@@ -11,8 +11,9 @@
 //! * **Stateless**, JSON answers: each POST is one JSON-RPC exchange, answered with one JSON
 //!   body; there is no session to hijack and nothing kept between requests. The exchange is
 //!   read here, not by rmcp's Streamable HTTP server: that server (sessions, SSE streams,
-//!   resumption, its own request and header checks) added 1.9 MB to the binary for the four
-//!   methods this endpoint answers (docs/dependencies.md, "rmcp"). The messages are rmcp's
+//!   resumption, its own request and header checks) cost the static binary 876 KB for the four
+//!   methods this endpoint answers, the handler here 172 KB (docs/benchmarks.md, "The binary
+//!   with MCP over HTTP"; docs/dependencies.md, "MCP server"). The messages are rmcp's
 //!   types, read by the stdio transport's [`classify`](crate::mcp::wire::classify), so a body
 //!   gets the answers a line of `sidekey mcp` gets.
 //! * **`Origin`** (the MCP specification's rule against DNS rebinding, "Security Warning" of its
