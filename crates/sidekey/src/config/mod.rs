@@ -122,8 +122,8 @@ impl Config {
             Err(_) => return Config::load(path),
         };
         match sections::only_account(&text, name) {
-            Some((one, names)) if names.iter().any(|n| n == name) => {
-                Config::parse_with(path, &one, false, Some(&names))
+            Some(part) if part.names.contains(&name) => {
+                Config::parse_with(path, &part.text, false, Some((&part, &text)))
             }
             _ => Config::parse(path, &text),
         }
@@ -133,17 +133,21 @@ impl Config {
         Config::parse_with(path, text, false, None)
     }
 
-    /// `all_names`: every account's name when `text` holds only some of them
-    /// ([`Config::load_for`]); `[agents.*]` may name any.
+    /// `part`: when `text` is only part of the file ([`Config::load_for`]), that part and the
+    /// file's whole text: errors name the file's lines, and `[agents.*]` may name any account
+    /// of the file.
     fn parse_with(
         path: &Path,
         text: &str,
         lenient: bool,
-        all_names: Option<&[String]>,
+        part: Option<(&sections::Part, &str)>,
     ) -> Result<Config, Failure> {
         let at = |span: Option<std::ops::Range<usize>>, msg: &str| {
             let line = span
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .map(|s| match part {
+                    Some((p, file)) => line_of(file, p.file_offset(s.start)),
+                    None => line_of(text, s.start),
+                })
                 .map(|l| format!(" line {l}"))
                 .unwrap_or_default();
             Failure::config(format!("{}{line}: {msg}", path.display()))
@@ -215,11 +219,15 @@ impl Config {
                 })?;
             accounts.insert(name, account);
         }
-        let names: Vec<&str> = match all_names {
-            Some(all) => all.iter().map(String::as_str).collect(),
-            None => accounts.keys().map(String::as_str).collect(),
+        let own: Vec<&str>;
+        let names = match part {
+            Some((p, _)) => &p.names,
+            None => {
+                own = accounts.keys().map(String::as_str).collect();
+                &own
+            }
         };
-        let agents = agents::validate(raw.agents, &names).map_err(|(s, m)| at(s, &m))?;
+        let agents = agents::validate(raw.agents, names).map_err(|(s, m)| at(s, &m))?;
         Ok(Config {
             path: path.to_path_buf(),
             exists: true,
@@ -257,6 +265,11 @@ impl Config {
             })
         })
     }
+}
+
+/// The line of `text` (from 1) that holds the byte at `at` (or its end).
+fn line_of(text: &str, at: usize) -> usize {
+    memchr::memchr_iter(b'\n', &text.as_bytes()[..at.min(text.len())]).count() + 1
 }
 
 /// Serde's "unknown field `tennant`, expected one of `provider`, `client_id`, … (27 of them)"
