@@ -805,6 +805,43 @@ issuer = "https://idp.example.com"
         assert!(err.contains("invalid agent name"), "{err}");
     }
 
+    /// Issue 23, item 4: `load_for` validates the account asked for alone, and its mistakes
+    /// name the file's own lines though the other accounts are not handed to the parser; the
+    /// whole-file load still reports a mistake anywhere.
+    #[test]
+    fn load_for_reads_one_account_and_names_the_file_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let mut text = String::from("refresh_margin = 60\n\n");
+        for i in 0..50 {
+            text += &format!(
+                "[accounts.a{i}]\nprovider = \"github\"\nclient_id = \"x\"\nscopes = [\"repo\"]\n\n"
+            );
+        }
+        text += "[accounts.bad]\nprovider = \"myspace\"\n\n[accounts.k]\nprovider = \"github\"\nclient_id = \"x\"\nclinet = 1\n[agents.bot]\nkey_sha256 = \"";
+        text += &"a".repeat(64);
+        text += "\"\naccounts = [\"a3\"]\n";
+        std::fs::write(&path, &text).unwrap();
+        let line = |l: &str| text.lines().position(|t| t == l).unwrap() + 1;
+
+        let c = Config::load_for(&path, "a7").unwrap();
+        assert_eq!(c.accounts.keys().collect::<Vec<_>>(), ["a7"]);
+        assert_eq!(c.agents["bot"].accounts, Some(vec!["a3".to_string()]));
+        let clinet = line("clinet = 1");
+        let e = Config::load_for(&path, "k").unwrap_err().message;
+        assert!(e.contains(&format!(" line {clinet}: ")), "{e}");
+        let e = Config::load_for(&path, "bad").unwrap_err().message;
+        let myspace = line("provider = \"myspace\"");
+        assert!(e.contains(&format!(" line {myspace}: ")), "{e}");
+        assert!(e.contains("unknown provider 'myspace'"), "{e}");
+        // The whole file (and an account it does not have, which reads the whole file): the
+        // first mistake the parser meets.
+        for e in [Config::load(&path), Config::load_for(&path, "zz")] {
+            let e = e.unwrap_err().message;
+            assert!(e.contains(&format!(" line {clinet}: ")), "{e}");
+        }
+    }
+
     #[test]
     fn secret_not_in_errors() {
         let err = parse("[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\nclient_secret = \"hunter2-secret\"\nnope = 1\n").unwrap_err();

@@ -15,9 +15,11 @@
 //! The parser is handed only the root part, the tables of no account and the kept account's
 //! tables, one after the other ([`Part::text`]); [`Part::file_offset`] turns a place in that
 //! text back into the file's, so errors name the file's own lines. The scan jumps through
-//! strings and comments with `memchr` and looks at each other byte once.
+//! strings and comments with `memchr`; past the root part of a file without multi-line strings
+//! (no `"""` or `'''` anywhere), it reads only the lines that hold a bracket, the others
+//! holding neither a header nor a value that goes on to the next line.
 
-use memchr::{memchr, memchr2, memchr3};
+use memchr::{memchr, memchr2, memchr3, memmem, memrchr};
 
 /// The part of the config text that a command about one account parses.
 pub(super) struct Part<'a> {
@@ -65,8 +67,19 @@ pub(super) fn only_account<'a>(text: &'a str, keep: &str) -> Option<Part<'a>> {
     };
     // The table being read (the root part first): where its first line starts, whether kept.
     let (mut start, mut kept, mut root) = (0, true, true);
+    // Without a multi-line string in the file, a line can only be inside a value that a
+    // bracket opened on a line before, and a header is a bracket: past the root part, the lines
+    // before the next `[` or `{` are skipped unread (they hold no header, and end their values).
+    let jump = memmem::find(b, b"\"\"\"").is_none() && memmem::find(b, b"'''").is_none();
     let mut i = 0;
     while i < b.len() {
+        if jump && !root {
+            let Some(p) = memchr2(b'[', b'{', &b[i..]) else {
+                break;
+            };
+            // The start of the bracket's line (`i` is at a line start or at a line's `\n`).
+            i = memrchr(b'\n', &b[i..i + p]).map_or(i, |k| i + k + 1);
+        }
         let line_start = i;
         i = skip_blank(b, i);
         match b.get(i) {
@@ -171,13 +184,25 @@ fn key(text: &str, i: usize) -> Option<(&str, usize)> {
         _ => {
             let len = b[i..]
                 .iter()
-                .position(|c| !(c.is_ascii_alphanumeric() || *c == b'_' || *c == b'-'))
+                .position(|&c| !BARE[c as usize])
                 .unwrap_or(b.len() - i);
             (len > 0).then_some(())?;
             Some((text.get(i..i + len)?, i + len))
         }
     }
 }
+
+/// The bytes of a bare key: ASCII letters and digits, `_` and `-`.
+const BARE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'_' || b == b'-';
+        c += 1;
+    }
+    t
+};
 
 /// The bytes that end a run of plain value text: a line break, a comment, a string, a bracket.
 const STOPS: [bool; 256] = {
@@ -259,6 +284,37 @@ mod tests {
     /// spaced and quoted headers, tables of no account between the accounts'.
     const TEXT: &str = "refresh_margin = 60 # [accounts.x]\n[notify.webhook]\nurl = \"https://h.example/[accounts.z]\"\n\n[accounts.a]\nprovider = \"github\"\nscopes = [\n  \"a\",\n[\"b\"],\n]\n[accounts.b]\nprovider = \"github\"\nx = '''\n[accounts.c]\n'''\ny = \"\\\"[accounts.c]\"\n[ accounts . \"a\" . policy ]\nallow = []\n  # [accounts.d]\n[accounts.b.drive] # hi\ninbox = \"\"\"\n[x]\\\"\"\"\"\"\n[accounts.'c']\nprovider = \"github\"\nz = { a = [1, {b = 2}] }\n[agents.bot]\nkey = 1\n";
 
+    /// As [`TEXT`] without a multi-line string, so the scan jumps from bracket to bracket:
+    /// header-like lines in a multi-line array, a string and a comment.
+    const PLAIN: &str = r#"refresh_margin = 60 # [accounts.x]
+[notify.webhook]
+url = "https://h.example/[accounts.z]"
+
+[accounts.a]
+provider = "github"
+scopes = [
+  "a",
+["b"],
+["q"]
+]
+[accounts.b]
+provider = "github"
+y = "\"[accounts.c]"
+  [accounts.b.inner]
+w = [
+["accounts"]
+]
+[ accounts . "a" . policy ]
+allow = []
+  # [accounts.d]
+[accounts.b.drive] # hi
+v = { a = [1, {b = 2}] }
+[accounts.'c']
+provider = "github"
+[agents.bot]
+key = 1
+"#;
+
     /// What `keep`'s part parses to is what the whole file parses to, less the other accounts;
     /// every byte of the part is the file's byte at [`Part::file_offset`].
     fn same_as_whole<'a>(text: &'a str, keep: &str) -> Part<'a> {
@@ -312,6 +368,27 @@ mod tests {
     }
 
     #[test]
+    fn without_multi_line_strings_it_jumps_from_bracket_to_bracket() {
+        for text in [PLAIN.to_string(), PLAIN.replace('\n', "\r\n")] {
+            for keep in ["a", "b", "c"] {
+                let part = same_as_whole(&text, keep);
+                assert_eq!(part.names, ["a", "b", "b", "a", "b", "c"]);
+            }
+            let part = only_account(&text, "a").unwrap();
+            assert!(!part.text.contains("[\"accounts\"]"), "{}", part.text);
+            assert!(part.text.contains("[\"q\"]"), "{}", part.text);
+        }
+        // A line without a bracket is not read: a string left open in another account's
+        // table is that account's mistake, for the commands that read it.
+        let open = "[accounts.b]\nx = \"open\n[accounts.a]\nprovider = \"github\"\n";
+        let part = only_account(open, "a").unwrap();
+        assert_eq!(part.text, "[accounts.a]\nprovider = \"github\"\n");
+        assert_eq!(part.file_offset(0), open.find("[accounts.a]").unwrap());
+        // With a multi-line string anywhere, every line is read: the same is refused.
+        assert!(only_account(&format!("{open}z = '''\n'''\n"), "a").is_none());
+    }
+
+    #[test]
     fn what_it_cannot_follow_is_left_to_the_full_parse() {
         for text in [
             "accounts.a.provider = \"github\"\n",
@@ -323,10 +400,10 @@ mod tests {
             "[accounts.\"a\\u0062\"]\nprovider = \"github\"\n",
             "[accounts.a] x = 1\n",
             "[accounts.a]\nscopes = [\"a\"\n",
-            "[accounts.a]\nx = \"unclosed\n[accounts.b]\n",
+            "[accounts.a]\nx = \"unclosed\n[accounts.b]\ny = '''\n'''\n",
             "[accounts.a]\nx = \"\"\"unclosed\n[accounts.b]\n",
             "[accounts.b]\nx = '''\n[accounts.a]\nprovider = \"github\"\n",
-            "[accounts.a]\nx = ]\n",
+            "[accounts.a]\nx = ]\ny = '''\n'''\n",
             "[accounts.a\n",
             "[accounts.a]\r[accounts.b]\n",
             "[accounts.'a\n']\n",
@@ -343,6 +420,7 @@ mod tests {
     fn no_text_makes_it_panic() {
         let hostile = [
             TEXT,
+            PLAIN,
             "[accounts.a]\nx = \"\\",
             "[accounts.a]\nx = \"\"\"\\\"\"\"\n[accounts.b]\n",
             "[accounts.é]\nprovider = 'ü'\n[accounts.\"ö\"]\n",
