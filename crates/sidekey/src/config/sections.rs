@@ -70,15 +70,22 @@ pub(super) fn only_account<'a>(text: &'a str, keep: &str) -> Option<Part<'a>> {
     // Without a multi-line string in the file, a line can only be inside a value that a
     // bracket opened on a line before, and a header is a bracket: past the root part, the lines
     // before the next `[` or `{` are skipped unread (they hold no header, and end their values).
-    let jump = memmem::find(b, b"\"\"\"").is_none() && memmem::find(b, b"'''").is_none();
+    let jump = memmem::find(b, b"\"\"\"").is_none()
+        && (memchr(b'\'', b).is_none() || memmem::find(b, b"'''").is_none());
     let mut i = 0;
     while i < b.len() {
         if jump && !root {
             let Some(p) = memchr2(b'[', b'{', &b[i..]) else {
                 break;
             };
-            // The start of the bracket's line (`i` is at a line start or at a line's `\n`).
-            i = memrchr(b'\n', &b[i..i + p]).map_or(i, |k| i + k + 1);
+            // The start of the bracket's line (`i` is at a line start or at a line's `\n`):
+            // mostly the bracket's own place, after a line break and any blanks.
+            let before = &b[i..i + p];
+            i += match before.iter().rposition(|&c| !matches!(c, b' ' | b'\t')) {
+                None => 0,
+                Some(k) if before[k] == b'\n' => k + 1,
+                Some(_) => memrchr(b'\n', before).map_or(0, |k| k + 1),
+            };
         }
         let line_start = i;
         i = skip_blank(b, i);
@@ -133,6 +140,20 @@ fn line_end(b: &[u8], i: usize) -> usize {
 /// only whitespace and a comment may follow the closing bracket(s).
 fn header(text: &str, mut i: usize, array: bool) -> Option<(&str, Option<&str>, usize)> {
     let b = text.as_bytes();
+    // The usual one, `[accounts.NAME]` and its line break, read at once.
+    if let Some(rest) = b[i..].strip_prefix(b"accounts.").filter(|_| !array) {
+        let len = rest.iter().position(|&c| !BARE[c as usize]);
+        let end = i + "accounts.".len() + len.unwrap_or(0);
+        let line_end = match (b.get(end), b.get(end + 1), b.get(end + 2)) {
+            (Some(b']'), None, _) => Some(end + 1),
+            (Some(b']'), Some(b'\n'), _) => Some(end + 1),
+            (Some(b']'), Some(b'\r'), Some(b'\n')) => Some(end + 2),
+            _ => None,
+        };
+        if let (Some(len @ 1..), Some(line_end)) = (len, line_end) {
+            return Some(("accounts", Some(text.get(end - len..end)?), line_end));
+        }
+    }
     let mut keys: [Option<&str>; 2] = [None, None];
     for n in 0.. {
         let (k, next) = key(text, i)?;
