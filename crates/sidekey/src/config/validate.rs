@@ -248,17 +248,18 @@ pub(super) fn validate(
     // authority's cloud; an unknown cloud needs `api_base`). Sign-in's "who signed in" and the
     // `ms` operations both use this one value.
     let key = (d.name(), settings);
-    let built: Option<Endpoints> = match seen.0.get(&key) {
-        Some((e, _)) => e.clone(),
+    // One look-up per account (the settings' hash is most of its cost).
+    let (built, derived): (Option<Endpoints>, _) = match seen.0.get(&key) {
+        Some((e, b)) => (e.clone(), b.clone()),
         None => {
             let e = d.endpoints(&key.1).map_err(located)?;
             seen.0.insert(key.clone(), (e.clone(), None));
-            e
+            (e, None)
         }
     };
     let api_base = match api_base {
         Some(b) => Some(b),
-        None => match seen.0.get(&key).and_then(|(_, b)| b.clone()) {
+        None => match derived {
             Some(derived) => derived,
             None => {
                 let derived = d.api_base_for(&key.1).map_err(located)?;
