@@ -206,24 +206,19 @@ impl Config {
         };
         let server = Server::from_raw(raw.server, base);
         let approvals = approvals::validate(raw.approvals).map_err(|(s, m)| at(s, &m))?;
+        let mut accounts = BTreeMap::new();
         let mut seen = validate::Seen::default();
-        // Collected, not inserted one by one: the names come sorted, and a map built from
-        // sorted pairs at once moves each account once (10,000 inserts moved them many times).
-        let accounts = raw
-            .accounts
-            .into_iter()
-            .map(|(name, spanned)| {
-                let span = spanned.span();
-                if let Err(e) = sidekey_vault::check_name(&name) {
-                    return Err(at(Some(span), &e.to_string()));
-                }
-                let account = validate::validate(&name, spanned.into_inner(), base, &mut seen)
-                    .map_err(|(s, m)| {
-                        at(s.or(Some(span.clone())), &format!("account '{name}': {m}"))
-                    })?;
-                Ok((name, account))
-            })
-            .collect::<Result<BTreeMap<_, _>, _>>()?;
+        for (name, spanned) in raw.accounts {
+            let span = spanned.span();
+            if let Err(e) = sidekey_vault::check_name(&name) {
+                return Err(at(Some(span), &e.to_string()));
+            }
+            let account = validate::validate(&name, spanned.into_inner(), base, &mut seen)
+                .map_err(|(s, m)| {
+                    at(s.or(Some(span.clone())), &format!("account '{name}': {m}"))
+                })?;
+            accounts.insert(name, account);
+        }
         let own: Vec<&str>;
         let names = match part {
             Some((p, _)) => &p.names,
