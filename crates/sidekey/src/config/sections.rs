@@ -154,11 +154,13 @@ fn header(text: &str, mut i: usize, array: bool) -> Option<(&str, Option<&str>, 
             return Some(("accounts", Some(text.get(end - len..end)?), line_end));
         }
     }
-    let mut keys: [Option<&str>; 2] = [None, None];
-    for n in 0.. {
+    let (mut first, mut second) = (None, None);
+    loop {
         let (k, next) = key(text, i)?;
-        if n < 2 {
-            keys[n] = Some(k);
+        match (first, second) {
+            (None, _) => first = Some(k),
+            (Some(_), None) => second = Some(k),
+            _ => {}
         }
         i = skip_blank(b, next);
         match b.get(i) {
@@ -177,7 +179,7 @@ fn header(text: &str, mut i: usize, array: bool) -> Option<(&str, Option<&str>, 
     i = skip_blank(b, i);
     match (b.get(i), b.get(i + 1)) {
         (None | Some(b'\n' | b'#'), _) | (Some(b'\r'), Some(b'\n')) => {
-            Some((keys[0]?, keys[1], line_end(b, i)))
+            Some((first?, second, line_end(b, i)))
         }
         _ => None,
     }

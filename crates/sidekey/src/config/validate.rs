@@ -67,12 +67,13 @@ fn key_value(r: &RawAccount, key: ConfigKey) -> &Option<Spanned<String>> {
 /// builds each set once instead of parsing the same URLs for every account.
 /// Keyed by the provider's name and the settings themselves (hashed, not formatted).
 #[derive(Default)]
-pub(super) struct Seen(
-    std::collections::HashMap<
-        (&'static str, DialectSettings),
-        (Option<Endpoints>, Option<Option<String>>),
-    >,
-);
+pub(super) struct Seen(std::collections::HashMap<SeenKey, SeenSet>);
+
+/// A provider's name and an account's endpoint settings.
+type SeenKey = (&'static str, DialectSettings);
+
+/// The endpoints those settings make, and the API base derived from them once asked for.
+type SeenSet = (Option<Endpoints>, Option<Option<String>>);
 
 /// Generic over the provider: what differs (applicable keys, endpoints, scopes, defaults) comes
 /// from the account's [`sidekey_flow::Dialect`].
