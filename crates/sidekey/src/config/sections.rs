@@ -437,6 +437,65 @@ key = 1
         }
     }
 
+    /// Files made of random tables and lines (a fixed seed): whenever the whole file parses
+    /// and the scan answers, the part parses to the whole file less the other accounts.
+    #[test]
+    fn random_files_give_the_same_account_as_the_whole_parse() {
+        const PIECES: &[&str] = &[
+            "[accounts.a]\n",
+            "[accounts.b]\n",
+            "[ accounts . 'c' ]\n",
+            "[accounts.a.x]\n",
+            "[accounts.b.x]\n",
+            "[server]\n",
+            "[agents.z] # [accounts.a]\n",
+            "k1 = \"v [accounts.b]\"\n",
+            "k2 = [\n\"x\",\n[\"accounts\"],\n[1]\n]\n",
+            "k3 = { a = [1, 2], b = \"]\" }\n",
+            "k4 = '''\n[accounts.b]\n'''\n",
+            "k5 = \"\"\"\n[accounts.a]\\\n  x\"\"\"\n",
+            "# [accounts.c]\n",
+            "  \n",
+            "k6 = 1 # {[\n",
+            "\"k7\" = \"\\\"[x]\"\n",
+            "k8 = []\n",
+        ];
+        let mut seed: u64 = 23;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        // Files checked, and those of them without a multi-line string (the bracket jumps).
+        let (mut checked, mut plain) = (0, 0);
+        for round in 0..3000 {
+            let mut text = String::new();
+            for _ in 0..next(14) + 1 {
+                text.push_str(PIECES[next(PIECES.len())]);
+            }
+            if round % 3 == 0 {
+                text = text.replace('\n', "\r\n");
+            }
+            if toml::from_str::<toml::Table>(&text).is_err() {
+                continue;
+            }
+            for keep in ["a", "b", "c"] {
+                if only_account(&text, keep).is_some_and(|p| p.names.contains(&keep)) {
+                    same_as_whole(&text, keep);
+                    checked += 1;
+                    if !text.contains("'''") && !text.contains("\"\"\"") {
+                        plain += 1;
+                    }
+                }
+            }
+        }
+        assert!(
+            checked > 300 && plain > 100,
+            "only {checked} ({plain} plain) checked"
+        );
+    }
+
     /// Every cut of hostile text answers (a part or `None`), never a panic, and a part is
     /// always made of the file's own bytes.
     #[test]
