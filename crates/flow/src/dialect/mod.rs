@@ -120,7 +120,7 @@ impl ConfigKey {
 
 /// The raw endpoint-related settings of an account, as written in the config file. Endpoint
 /// overrides arrive already parsed (and checked for https) by the config.
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq, Eq, Hash)]
 pub struct DialectSettings {
     pub tenant: Option<String>,
     pub authority: Option<String>,

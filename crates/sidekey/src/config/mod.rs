@@ -122,8 +122,8 @@ impl Config {
             Err(_) => return Config::load(path),
         };
         match sections::only_account(&text, name) {
-            Some((one, names)) if names.iter().any(|n| n == name) => {
-                Config::parse_with(path, &one, false, Some(&names))
+            Some(part) if part.names.contains(&name) => {
+                Config::parse_with(path, &part.text, false, Some((&part, &text)))
             }
             _ => Config::parse(path, &text),
         }
@@ -133,17 +133,21 @@ impl Config {
         Config::parse_with(path, text, false, None)
     }
 
-    /// `all_names`: every account's name when `text` holds only some of them
-    /// ([`Config::load_for`]); `[agents.*]` may name any.
+    /// `part`: when `text` is only part of the file ([`Config::load_for`]), that part and the
+    /// file's whole text: errors name the file's lines, and `[agents.*]` may name any account
+    /// of the file.
     fn parse_with(
         path: &Path,
         text: &str,
         lenient: bool,
-        all_names: Option<&[String]>,
+        part: Option<(&sections::Part, &str)>,
     ) -> Result<Config, Failure> {
         let at = |span: Option<std::ops::Range<usize>>, msg: &str| {
             let line = span
-                .map(|s| text[..s.start.min(text.len())].matches('\n').count() + 1)
+                .map(|s| match part {
+                    Some((p, file)) => line_of(file, p.file_offset(s.start)),
+                    None => line_of(text, s.start),
+                })
                 .map(|l| format!(" line {l}"))
                 .unwrap_or_default();
             Failure::config(format!("{}{line}: {msg}", path.display()))
@@ -215,11 +219,15 @@ impl Config {
                 })?;
             accounts.insert(name, account);
         }
-        let names: Vec<&str> = match all_names {
-            Some(all) => all.iter().map(String::as_str).collect(),
-            None => accounts.keys().map(String::as_str).collect(),
+        let own: Vec<&str>;
+        let names = match part {
+            Some((p, _)) => &p.names,
+            None => {
+                own = accounts.keys().map(String::as_str).collect();
+                &own
+            }
         };
-        let agents = agents::validate(raw.agents, &names).map_err(|(s, m)| at(s, &m))?;
+        let agents = agents::validate(raw.agents, names).map_err(|(s, m)| at(s, &m))?;
         Ok(Config {
             path: path.to_path_buf(),
             exists: true,
@@ -257,6 +265,11 @@ impl Config {
             })
         })
     }
+}
+
+/// The line of `text` (from 1) that holds the byte at `at` (or its end).
+fn line_of(text: &str, at: usize) -> usize {
+    memchr::memchr_iter(b'\n', &text.as_bytes()[..at.min(text.len())]).count() + 1
 }
 
 /// Serde's "unknown field `tennant`, expected one of `provider`, `client_id`, … (27 of them)"
@@ -790,6 +803,43 @@ issuer = "https://idp.example.com"
         ))
         .unwrap_err();
         assert!(err.contains("invalid agent name"), "{err}");
+    }
+
+    /// Issue 23, item 4: `load_for` validates the account asked for alone, and its mistakes
+    /// name the file's own lines though the other accounts are not handed to the parser; the
+    /// whole-file load still reports a mistake anywhere.
+    #[test]
+    fn load_for_reads_one_account_and_names_the_file_lines() {
+        let dir = tempfile::tempdir().unwrap();
+        let path = dir.path().join("c.toml");
+        let mut text = String::from("refresh_margin = 60\n\n");
+        for i in 0..50 {
+            text += &format!(
+                "[accounts.a{i}]\nprovider = \"github\"\nclient_id = \"x\"\nscopes = [\"repo\"]\n\n"
+            );
+        }
+        text += "[accounts.bad]\nprovider = \"myspace\"\n\n[accounts.k]\nprovider = \"github\"\nclient_id = \"x\"\nclinet = 1\n[agents.bot]\nkey_sha256 = \"";
+        text += &"a".repeat(64);
+        text += "\"\naccounts = [\"a3\"]\n";
+        std::fs::write(&path, &text).unwrap();
+        let line = |l: &str| text.lines().position(|t| t == l).unwrap() + 1;
+
+        let c = Config::load_for(&path, "a7").unwrap();
+        assert_eq!(c.accounts.keys().collect::<Vec<_>>(), ["a7"]);
+        assert_eq!(c.agents["bot"].accounts, Some(vec!["a3".to_string()]));
+        let clinet = line("clinet = 1");
+        let e = Config::load_for(&path, "k").unwrap_err().message;
+        assert!(e.contains(&format!(" line {clinet}: ")), "{e}");
+        let e = Config::load_for(&path, "bad").unwrap_err().message;
+        let myspace = line("provider = \"myspace\"");
+        assert!(e.contains(&format!(" line {myspace}: ")), "{e}");
+        assert!(e.contains("unknown provider 'myspace'"), "{e}");
+        // The whole file (and an account it does not have, which reads the whole file): the
+        // first mistake the parser meets.
+        for e in [Config::load(&path), Config::load_for(&path, "zz")] {
+            let e = e.unwrap_err().message;
+            assert!(e.contains(&format!(" line {clinet}: ")), "{e}");
+        }
     }
 
     #[test]

@@ -65,10 +65,15 @@ fn key_value(r: &RawAccount, key: ConfigKey) -> &Option<Spanned<String>> {
 /// What the dialects made of the endpoint settings already seen in this file: accounts at the
 /// same provider (and tenant, issuer…) share their endpoints, so a file of thousands of accounts
 /// builds each set once instead of parsing the same URLs for every account.
+/// Keyed by the provider's name and the settings themselves (hashed, not formatted).
 #[derive(Default)]
-pub(super) struct Seen(
-    std::collections::HashMap<String, (Option<Endpoints>, Option<Option<String>>)>,
-);
+pub(super) struct Seen(std::collections::HashMap<SeenKey, SeenSet>);
+
+/// A provider's name and an account's endpoint settings.
+type SeenKey = (&'static str, DialectSettings);
+
+/// The endpoints those settings make, and the API base derived from them once asked for.
+type SeenSet = (Option<Endpoints>, Option<Option<String>>);
 
 /// Generic over the provider: what differs (applicable keys, endpoints, scopes, defaults) comes
 /// from the account's [`sidekey_flow::Dialect`].
@@ -243,21 +248,22 @@ pub(super) fn validate(
     // The API base as configured, else as the dialect derives it (Microsoft: the Graph of the
     // authority's cloud; an unknown cloud needs `api_base`). Sign-in's "who signed in" and the
     // `ms` operations both use this one value.
-    let key = format!("{}\n{settings:?}", d.name());
-    let built: Option<Endpoints> = match seen.0.get(&key) {
-        Some((e, _)) => e.clone(),
+    let key = (d.name(), settings);
+    // One look-up per account (the settings' hash is most of its cost).
+    let (built, derived): (Option<Endpoints>, _) = match seen.0.get(&key) {
+        Some((e, b)) => (e.clone(), b.clone()),
         None => {
-            let e = d.endpoints(&settings).map_err(located)?;
+            let e = d.endpoints(&key.1).map_err(located)?;
             seen.0.insert(key.clone(), (e.clone(), None));
-            e
+            (e, None)
         }
     };
     let api_base = match api_base {
         Some(b) => Some(b),
-        None => match seen.0.get(&key).and_then(|(_, b)| b.clone()) {
+        None => match derived {
             Some(derived) => derived,
             None => {
-                let derived = d.api_base_for(&settings).map_err(located)?;
+                let derived = d.api_base_for(&key.1).map_err(located)?;
                 if let Some(entry) = seen.0.get_mut(&key) {
                     entry.1 = Some(derived.clone());
                 }
@@ -265,6 +271,7 @@ pub(super) fn validate(
             }
         },
     };
+    let settings = key.1;
     // No endpoints without the network: discovered from the issuer at sign-in.
     let issuer = match built {
         Some(_) => None,
