@@ -490,15 +490,20 @@ fn withheld_for(
 
 /// The channels a pending sign-in's code went to instead of `caller` (as [`withheld_for`]);
 /// and the code of the person's `--replace-identity` sign-in is never the agent's (`Some` with
-/// no channel).
+/// no channel). `pending`: whether the account may have a sign-in's slot (`false` when the
+/// vault's listing says it has none: nothing is read).
 fn withheld_code(
     local: &Local,
     caller: &Caller,
     account: &Account,
+    pending: bool,
 ) -> Result<Option<Vec<String>>, Failure> {
     Ok(match withheld_for(local, caller, account)? {
         Some(names) => Some(names),
-        None if caller.who() == Who::Agent && local.signins.replacing(&account.name)? => {
+        None if caller.who() == Who::Agent
+            && pending
+            && local.signins.replacing(&account.name)? =>
+        {
             Some(vec![])
         }
         None => None,
@@ -513,11 +518,15 @@ fn withheld_accounts(
     only: Option<&str>,
 ) -> Result<BTreeMap<String, Vec<String>>, Failure> {
     let mut withheld = BTreeMap::new();
+    // Which accounts have a sign-in's slot, from the read `status` keeps while the vault is
+    // unchanged: a `--replace-identity` sign-in is looked for in those only, not probed for in
+    // every account's file on every call.
+    let pending = local.pending_slots()?;
     for (name, account) in &local.ctx.config.accounts {
         if only.is_some_and(|o| o != name) {
             continue;
         }
-        if let Some(names) = withheld_code(local, caller, account)? {
+        if let Some(names) = withheld_code(local, caller, account, pending.contains(name))? {
             withheld.insert(name.clone(), names);
         }
     }
@@ -532,7 +541,7 @@ async fn withhold_started(
     account: &Account,
     mut started: LoginStarted,
 ) -> Result<LoginStarted, Failure> {
-    if let Some(names) = withheld_code(local, caller, account)? {
+    if let Some(names) = withheld_code(local, caller, account, true)? {
         local.signins.tell_person(&account.name).await?;
         crate::api::withhold_code(&mut started.event);
         started.sent_to = names;
@@ -550,7 +559,7 @@ fn withhold_progress(
 ) -> Result<LoginProgress, Failure> {
     if let LoginProgress::Pending { event, sent_to } | LoginProgress::Interrupted { event, sent_to } =
         &mut progress
-        && let Some(names) = withheld_code(local, caller, account)?
+        && let Some(names) = withheld_code(local, caller, account, true)?
     {
         crate::api::withhold_code(event);
         *sent_to = names;

@@ -33,6 +33,23 @@ impl Local {
     }
 
     /// Every configured account (and any stored one no longer configured), or just `only`.
+    /// The accounts with a sign-in's slot in the vault (none without a vault), from the read
+    /// `status` keeps while the vault is unchanged ([`Kept`]).
+    pub fn pending_slots(&self) -> Result<std::collections::HashSet<String>, Failure> {
+        let Some(vault) = self.ctx.existing_vault()? else {
+            return Ok(Default::default());
+        };
+        let stored = self.stored.get(&vault, &self.ctx.config)?;
+        Ok(self
+            .ctx
+            .config
+            .accounts
+            .keys()
+            .filter(|n| stored.has_slot(n, PENDING_SLOT))
+            .cloned()
+            .collect())
+    }
+
     /// `withheld`: the accounts whose sign-in code and link the caller must not see (the guard
     /// decides), with the channels they went to; no note names them. A pending sign-in of an
     /// account no longer configured never shows its code either (nothing can resume it).
