@@ -9,7 +9,7 @@ use crate::api::{
 };
 use crate::context::Context;
 use crate::error::{Exit, Failure, Reason};
-use crate::signin::pending::{PendingStore, SLOT as PENDING_SLOT};
+use crate::signin::pending::PendingStore;
 use crate::signin::{SignIns, Stop};
 use sidekey_flow::{DeviceFlow, RevokeOutcome};
 use std::sync::Arc;
@@ -33,7 +33,8 @@ impl Local {
     }
 
     /// Every configured account (and any stored one no longer configured), or just `only`.
-    /// The accounts with a sign-in's slot in the vault (none without a vault), from the read
+    /// The accounts with a sign-in's slot in the vault that did not finish well (none without a
+    /// vault), from the read
     /// `status` keeps while the vault is unchanged ([`Kept`]).
     pub fn pending_slots(&self) -> Result<std::collections::HashSet<String>, Failure> {
         let Some(vault) = self.ctx.existing_vault()? else {
@@ -45,7 +46,7 @@ impl Local {
             .config
             .accounts
             .keys()
-            .filter(|n| stored.has_slot(n, PENDING_SLOT))
+            .filter(|n| stored.sign_in_to_show(n))
             .cloned()
             .collect())
     }
@@ -138,14 +139,11 @@ impl Local {
                 Some(_) => withheld.get(&name).map(Vec::as_slice),
                 None => Some(&[][..]),
             };
-            // Only a sign-in that left its slot is looked at (the listing says which did).
+            // Only a sign-in that left its slot is looked at (the listing says which did), and
+            // not one the kept read saw finish well (nothing to show).
             let pending = match vault
                 .as_ref()
-                .filter(|_| {
-                    stored
-                        .as_ref()
-                        .is_some_and(|s| s.has_slot(&name, PENDING_SLOT))
-                })
+                .filter(|_| stored.as_ref().is_some_and(|s| s.sign_in_to_show(&name)))
                 .map(|v| PendingStore::new(v.clone(), &name).status_note(now, hidden))
             {
                 None => None,

@@ -13,7 +13,8 @@
 use crate::account::Record;
 use crate::api::{AccountState, AccountStatus};
 use crate::config::Config;
-use crate::error::Failure;
+use crate::error::{Exit, Failure};
+use crate::signin::pending::{PendingStore, SLOT as PENDING_SLOT};
 use sidekey_vault::{Stamp, Vault};
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -33,6 +34,9 @@ pub struct Stored {
     names: HashSet<String>,
     /// Each account with a record: what its row shows, or why the record does not open.
     records: HashMap<String, Result<Row, String>>,
+    /// The accounts whose sign-in slot holds a sign-in that finished well: `status` shows
+    /// nothing of it, so it is not read again while the vault is unchanged.
+    settled: HashSet<String>,
 }
 
 /// One record as a status row shows it (no token).
@@ -105,7 +109,23 @@ impl Stored {
             };
             records.insert(name.clone(), row);
         }
-        Ok(Stored { names, records })
+        let mut settled = HashSet::new();
+        let slots = names
+            .iter()
+            .filter_map(|n| n.strip_suffix(PENDING_SLOT)?.strip_suffix('.'));
+        for account in slots.filter(|a| sidekey_vault::check_name(a).is_ok()) {
+            // One that does not open is read (and its failure shown) by `status` as before.
+            if let Ok(Some(p)) = PendingStore::new(vault.clone(), account).load()
+                && p.outcome.is_some_and(|o| o.exit_code == Exit::Ok)
+            {
+                settled.insert(account.to_string());
+            }
+        }
+        Ok(Stored {
+            names,
+            records,
+            settled,
+        })
     }
 
     /// The accounts with a record, sorted.
@@ -123,6 +143,12 @@ impl Stored {
     /// Whether `name` has a side record `slot` (e.g. a pending sign-in).
     pub fn has_slot(&self, name: &str, slot: &str) -> bool {
         self.names.contains(&format!("{name}.{slot}"))
+    }
+
+    /// Whether `name` has a sign-in's slot worth reading for `status`: one that is not known to
+    /// have finished well (in progress, interrupted, failed, or not readable).
+    pub fn sign_in_to_show(&self, name: &str) -> bool {
+        self.has_slot(name, PENDING_SLOT) && !self.settled.contains(name)
     }
 }
 
@@ -208,5 +234,40 @@ mod tests {
         std::thread::sleep(MAX_AGE + Duration::from_millis(50));
         assert!(!Arc::ptr_eq(&third, &kept.get(&vault, &config).unwrap()));
         assert!(!third.has_slot("b", "pending"));
+    }
+
+    /// Issue 23, item 3: a sign-in that finished well is read once with the listing and not
+    /// again on each `status` while the vault is unchanged; one in progress or failed still is.
+    #[tokio::test]
+    async fn a_sign_in_that_finished_well_is_not_read_again() {
+        use crate::signin::pending::{Outcome, for_test};
+        let dir = tempfile::tempdir().unwrap();
+        let vault = Vault::open(
+            &dir.path().join("vault"),
+            &sidekey_vault::Key::generate().unwrap(),
+        )
+        .unwrap();
+        let config = Config::parse(std::path::Path::new("c.toml"), "").unwrap();
+        let now = crate::time::now_unix();
+        let outcome = |exit_code| Outcome {
+            at: now,
+            exit_code,
+            reason: None,
+            message: "done".into(),
+        };
+        let mut well = for_test("AAAA-AAAA", now, None);
+        well.outcome = Some(outcome(Exit::Ok));
+        let mut failed = for_test("BBBB-BBBB", now, None);
+        failed.outcome = Some(outcome(Exit::Declined));
+        let waiting = for_test("CCCC-CCCC", now, None);
+        for (name, p) in [("well", &well), ("failed", &failed), ("waiting", &waiting)] {
+            PendingStore::new(vault.clone(), name).save(p).await.unwrap();
+        }
+        let stored = Stored::read(&vault, &config).unwrap();
+        assert!(stored.has_slot("well", PENDING_SLOT));
+        assert!(!stored.sign_in_to_show("well"));
+        assert!(stored.sign_in_to_show("failed"));
+        assert!(stored.sign_in_to_show("waiting"));
+        assert!(!stored.sign_in_to_show("none"));
     }
 }

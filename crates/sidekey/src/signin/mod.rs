@@ -655,7 +655,7 @@ mod tests {
 
         // Another process holds the login lock and has a code out: join it.
         let store = PendingStore::new(s.ctx.vault().unwrap(), "o");
-        let pending = pending_for("WDJB-MJHT", now_unix(), None);
+        let pending = pending::for_test("WDJB-MJHT", now_unix(), None);
         store.save(&pending).await.unwrap();
         let held = store.claim().unwrap().expect("free");
         let other = SignIns::new(s.ctx.clone(), Stop::never());
@@ -672,12 +672,12 @@ mod tests {
         let store = PendingStore::new(s.ctx.vault().unwrap(), "o");
         let now = now_unix();
         store
-            .save(&pending_for("ABCD-EFGH", now, Some(now - 2)))
+            .save(&pending::for_test("ABCD-EFGH", now, Some(now - 2)))
             .await
             .unwrap();
         assert!(matches!(store.seen(now).unwrap(), Seen::Live(_)));
         store
-            .save(&pending_for("ABCD-EFGH", now, Some(now - 30)))
+            .save(&pending::for_test("ABCD-EFGH", now, Some(now - 30)))
             .await
             .unwrap();
         assert!(matches!(store.seen(now).unwrap(), Seen::Interrupted(_)));
@@ -686,33 +686,5 @@ mod tests {
             !pending && note.contains("resumes the code ABCD-EFGH"),
             "{note}"
         );
-    }
-
-    fn pending_for(code: &str, received_at: i64, handover_at: Option<i64>) -> Pending {
-        Pending {
-            auth: sidekey_flow::DeviceAuthorization {
-                device_code: sidekey_flow::Secret::new("device-code-0123456789"),
-                user_code: code.into(),
-                verification_uri: "http://127.0.0.1:9/device".into(),
-                verification_uri_complete: None,
-                message: None,
-                expires_in: 600,
-                interval: 5,
-            },
-            received_at,
-            provider: "oidc".into(),
-            scopes: vec![],
-            device_endpoint: "http://127.0.0.1:9/device".into(),
-            token_endpoint: "http://127.0.0.1:9/token".into(),
-            revocation_endpoint: None,
-            userinfo_endpoint: None,
-            handover_at,
-            code: None,
-            notify_code: false,
-            replace_identity: false,
-            told: false,
-            started_by: Starter::Person,
-            outcome: None,
-        }
     }
 }

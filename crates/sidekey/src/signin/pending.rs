@@ -338,3 +338,33 @@ impl PendingStore {
         Ok(lock.remove_slot(SLOT)?)
     }
 }
+
+/// A device-code sign-in for tests: `code` shown, received at `received_at`.
+#[cfg(test)]
+pub(crate) fn for_test(code: &str, received_at: i64, handover_at: Option<i64>) -> Pending {
+    Pending {
+        auth: sidekey_flow::DeviceAuthorization {
+            device_code: sidekey_flow::Secret::new("device-code-0123456789"),
+            user_code: code.into(),
+            verification_uri: "http://127.0.0.1:9/device".into(),
+            verification_uri_complete: None,
+            message: None,
+            expires_in: 600,
+            interval: 5,
+        },
+        received_at,
+        provider: "oidc".into(),
+        scopes: vec![],
+        device_endpoint: "http://127.0.0.1:9/device".into(),
+        token_endpoint: "http://127.0.0.1:9/token".into(),
+        revocation_endpoint: None,
+        userinfo_endpoint: None,
+        handover_at,
+        code: None,
+        notify_code: false,
+        replace_identity: false,
+        told: false,
+        started_by: Starter::Person,
+        outcome: None,
+    }
+}
