@@ -261,7 +261,10 @@ mod tests {
         failed.outcome = Some(outcome(Exit::Declined));
         let waiting = for_test("CCCC-CCCC", now, None);
         for (name, p) in [("well", &well), ("failed", &failed), ("waiting", &waiting)] {
-            PendingStore::new(vault.clone(), name).save(p).await.unwrap();
+            PendingStore::new(vault.clone(), name)
+                .save(p)
+                .await
+                .unwrap();
         }
         let stored = Stored::read(&vault, &config).unwrap();
         assert!(stored.has_slot("well", PENDING_SLOT));
