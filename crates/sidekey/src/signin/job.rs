@@ -188,18 +188,23 @@ impl Job {
         // From here the code is spent: nobody joins it while the outcome is stored (a joiner
         // would be handed a code whose sign-in has ended; see `SignIns::start_as`).
         if !matches!(&result, Err(f) if f.reason == Reason::Interrupted) {
-            self.tx.send_if_modified(|s| {
-                let live = matches!(s, Shown::Code(_));
-                if live {
-                    *s = Shown::Finishing;
+            self.tx.send_if_modified(|s| match s {
+                Shown::Code(started) => {
+                    *s = Shown::Finishing(started.clone());
+                    true
                 }
-                live
+                _ => false,
             });
         }
         let outcome = self.finish(store, provider, pending, result).await;
         drop(lock);
         if !matches!(&outcome, Err(f) if f.reason == Reason::Interrupted) {
-            self.tx.send_replace(Shown::Done);
+            self.tx.send_modify(|s| {
+                *s = Shown::Done(match s {
+                    Shown::Code(started) | Shown::Finishing(started) => Some(started.clone()),
+                    _ => None,
+                })
+            });
         }
         match &outcome {
             // The ceiling is the configured account's (`self.account` may carry `--scope`).

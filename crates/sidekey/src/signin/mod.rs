@@ -106,9 +106,12 @@ enum Shown {
     Failed(Failure),
     /// The code is spent and the outcome is being stored: nobody joins it any more, and a new
     /// sign-in waits for it to let go of the account (else it would be handed this spent code).
-    Finishing,
-    /// The outcome is stored; what is left is notifying. Nobody joins it any more.
-    Done,
+    /// It keeps the code it showed: a waiter that wakes only now (a watch shows the latest
+    /// value) still learns the code was shown, and reads the outcome from the slot.
+    Finishing(LoginStarted),
+    /// The outcome is stored; what is left is notifying. Nobody joins it any more. The code it
+    /// showed, as for `Finishing`.
+    Done(Option<LoginStarted>),
 }
 
 struct Task {
@@ -121,12 +124,12 @@ struct Task {
 impl Task {
     fn joinable(&self) -> bool {
         !self.handle.is_finished()
-            && !matches!(*self.shown.borrow(), Shown::Done | Shown::Finishing)
+            && !matches!(*self.shown.borrow(), Shown::Done(_) | Shown::Finishing(_))
     }
 
     /// Storing its outcome: a new sign-in of the account waits for it.
     fn finishing(&self) -> bool {
-        !self.handle.is_finished() && matches!(*self.shown.borrow(), Shown::Finishing)
+        !self.handle.is_finished() && matches!(*self.shown.borrow(), Shown::Finishing(_))
     }
 }
 
@@ -199,7 +202,7 @@ impl SignIns {
         if let Some(mut rx) = finishing {
             let _ = tokio::time::timeout(
                 Duration::from_secs(30),
-                rx.wait_for(|s| !matches!(s, Shown::Finishing)),
+                rx.wait_for(|s| !matches!(s, Shown::Finishing(_))),
             )
             .await;
         }
@@ -233,9 +236,13 @@ impl SignIns {
         .await;
         let outcome = match waited {
             Ok(Ok(s)) => match s.clone() {
-                Shown::Code(started) => return Ok(started),
+                // Shown, and maybe already spent while this waiter was not looking (a pasted
+                // redirect is exchanged at once): the caller reads the outcome from the slot.
+                Shown::Code(started) | Shown::Finishing(started) | Shown::Done(Some(started)) => {
+                    return Ok(started);
+                }
                 Shown::Failed(f) => Err(f),
-                Shown::Starting | Shown::Finishing | Shown::Done => {
+                Shown::Starting | Shown::Done(None) => {
                     Err(Failure::internal("the sign-in ended without a code"))
                 }
             },
