@@ -184,10 +184,8 @@ mod tests {
     use super::*;
     use std::time::SystemTime;
 
-    /// Issue 23, item 3: a read is kept while the records folder is unchanged and settled, and
-    /// read again after any write, and after [`MAX_AGE`].
-    #[test]
-    fn a_read_is_kept_while_the_vault_is_unchanged() {
+    /// A new vault in a folder of its own, and an empty config.
+    fn empty_vault() -> (tempfile::TempDir, Vault, Config) {
         let dir = tempfile::tempdir().unwrap();
         let vault = Vault::open(
             &dir.path().join("vault"),
@@ -195,6 +193,14 @@ mod tests {
         )
         .unwrap();
         let config = Config::parse(std::path::Path::new("c.toml"), "").unwrap();
+        (dir, vault, config)
+    }
+
+    /// Issue 23, item 3: a read is kept while the records folder is unchanged and settled, and
+    /// read again after any write, and after [`MAX_AGE`].
+    #[test]
+    fn a_read_is_kept_while_the_vault_is_unchanged() {
+        let (dir, vault, config) = empty_vault();
         // Not a record: shown as damaged, which is as good as any row here.
         vault
             .lock("a")
@@ -241,13 +247,7 @@ mod tests {
     #[tokio::test]
     async fn a_sign_in_that_finished_well_is_not_read_again() {
         use crate::signin::pending::{Outcome, for_test};
-        let dir = tempfile::tempdir().unwrap();
-        let vault = Vault::open(
-            &dir.path().join("vault"),
-            &sidekey_vault::Key::generate().unwrap(),
-        )
-        .unwrap();
-        let config = Config::parse(std::path::Path::new("c.toml"), "").unwrap();
+        let (_dir, vault, config) = empty_vault();
         let now = crate::time::now_unix();
         let outcome = |exit_code| Outcome {
             at: now,
