@@ -141,24 +141,27 @@ impl Keys {
         self.now.read().unwrap_or_else(|p| p.into_inner()).clone()
     }
 
-    /// Read the key file again; `true` when it holds a ring other than the one in use (which
-    /// then replaces it). A file that cannot be read or parsed leaves the keys as they were.
-    pub(crate) fn reload(&self) -> bool {
-        let Some(path) = &self.file else { return false };
-        let Ok(text) = std::fs::read_to_string(path) else {
-            return false;
-        };
-        let Ok(ring) = KeyRing::parse(&text) else {
-            return false;
-        };
-        let fresh = ring.ciphers();
+    /// The keys in use if they are newer than `seen` (a snapshot the caller took with
+    /// [`Keys::get`] and found lacking): the key file is read again, one caller at a time, and
+    /// its ring installed when it differs. A ring another caller installed since `seen` is
+    /// returned without reading the file, so every caller that raced to a rotation gets the
+    /// new keys, not only the one that read them. `None` when nothing newer is known (no key
+    /// file, or a file that cannot be read or parsed, which leaves the keys as they were).
+    pub(crate) fn newer_than(&self, seen: &Arc<Ciphers>) -> Option<Arc<Ciphers>> {
+        let path = self.file.as_ref()?;
         let mut now = self.now.write().unwrap_or_else(|p| p.into_inner());
+        if !Arc::ptr_eq(&now, seen) {
+            return Some(now.clone());
+        }
+        let ring = KeyRing::parse(&std::fs::read_to_string(path).ok()?).ok()?;
+        let fresh = ring.ciphers();
         let same = now.list.len() == fresh.list.len()
             && now.list.iter().zip(&fresh.list).all(|(a, b)| a.0 == b.0);
-        if !same {
-            *now = Arc::new(fresh);
+        if same {
+            return None;
         }
-        !same
+        *now = Arc::new(fresh);
+        Some(now.clone())
     }
 }
 
@@ -189,5 +192,40 @@ mod tests {
         assert!(KeyRing::parse("# nothing\n\n").is_err());
         let ring = KeyRing::parse(&a.to_base64()).unwrap();
         assert!(!format!("{ring:?}").contains(&a.to_base64()));
+    }
+
+    /// Two callers that met a record under a new key at once: the first reads the key file,
+    /// the second, still holding the old snapshot, gets the ring the first installed (it once
+    /// got `false` and gave up: a daemon answered 500 during a rotation).
+    #[test]
+    fn every_caller_that_raced_to_a_rotation_gets_the_new_keys() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("keys");
+        let (a, b) = (Key::generate().unwrap(), Key::generate().unwrap());
+        let ring = KeyRing::parse(&a.to_base64()).unwrap();
+        std::fs::write(&file, ring.to_file_text()).unwrap();
+        let keys = Keys::new(&ring, Some(&file));
+        let (first, second) = (keys.get(), keys.get());
+        assert!(keys.newer_than(&first).is_none(), "the file is unchanged");
+
+        let rotated = KeyRing::parse(&a.to_base64()).unwrap().with_current(b);
+        std::fs::write(&file, rotated.to_file_text()).unwrap();
+        let got = keys
+            .newer_than(&first)
+            .expect("the first caller reads the new ring");
+        assert_eq!(got.current().0, rotated.ids()[0]);
+        let got = keys
+            .newer_than(&second)
+            .expect("the second caller gets it too");
+        assert_eq!(got.current().0, rotated.ids()[0]);
+        assert!(
+            keys.newer_than(&keys.get()).is_none(),
+            "nothing newer than the new ring"
+        );
+
+        // A file that no longer parses leaves the keys as they were.
+        std::fs::write(&file, "not a key\n").unwrap();
+        assert!(keys.newer_than(&keys.get()).is_none());
+        assert_eq!(keys.get().current().0, rotated.ids()[0]);
     }
 }

@@ -364,8 +364,10 @@ impl Vault {
     /// ring does not hold it: a rotation made by another process).
     fn open_row(&self, name: &str, row: &pg::Row) -> Result<Vec<u8>, VaultError> {
         let mut ciphers = self.keys.get();
-        if ciphers.by_id(&row.key_id).is_none() && self.keys.reload() {
-            ciphers = self.keys.get();
+        if ciphers.by_id(&row.key_id).is_none()
+            && let Some(newer) = self.keys.newer_than(&ciphers)
+        {
+            ciphers = newer;
         }
         let Some(cipher) = ciphers.by_id(&row.key_id) else {
             return Err(VaultError::OtherKey(name.into(), row.key_id.clone()));
@@ -382,12 +384,13 @@ impl Vault {
         let db = self.db()?;
         let (me, n) = (self.clone(), name.to_string());
         db.store.put(name, move |version, was_key| {
+            let mut ciphers = me.keys.get();
             if let Some(id) = was_key
-                && me.keys.get().by_id(id).is_none()
+                && ciphers.by_id(id).is_none()
+                && let Some(newer) = me.keys.newer_than(&ciphers)
             {
-                me.keys.reload();
+                ciphers = newer;
             }
-            let ciphers = me.keys.get();
             let (id, cipher) = ciphers.current();
             let sealed = seal_sealed(cipher, &plain, &row_aad(&n, version), &n);
             zeroize::Zeroize::zeroize(&mut plain);
@@ -752,13 +755,8 @@ impl Vault {
     /// file is read again once if none opens it.
     fn open_with_aad(&self, sealed: &[u8], aad: &[u8]) -> Option<Vec<u8>> {
         let try_all = |c: &keys::Ciphers| c.all().find_map(|k| open_sealed(k, sealed, aad));
-        try_all(&self.keys.get()).or_else(|| {
-            if self.keys.reload() {
-                try_all(&self.keys.get())
-            } else {
-                None
-            }
-        })
+        let ciphers = self.keys.get();
+        try_all(&ciphers).or_else(|| try_all(&*self.keys.newer_than(&ciphers)?))
     }
 }
 
