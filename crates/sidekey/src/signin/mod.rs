@@ -122,6 +122,10 @@ struct Task {
 }
 
 impl Task {
+    fn alive(&self) -> bool {
+        !self.handle.is_finished()
+    }
+
     fn joinable(&self) -> bool {
         !self.handle.is_finished()
             && !matches!(*self.shown.borrow(), Shown::Done(_) | Shown::Finishing(_))
@@ -372,6 +376,13 @@ impl SignIns {
                     self.resume(name, &p);
                     tokio::time::sleep(Duration::from_millis(100)).await;
                 }
+                // Taken over, but its task has not taken the login lock yet (a loaded machine,
+                // a slow database): still ours, keep waiting rather than say "interrupted".
+                Seen::Interrupted(_)
+                    if took_over && Instant::now() < deadline && self.runs(name) =>
+                {
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                }
                 Seen::Interrupted(p) => {
                     return Ok(LoginProgress::Interrupted {
                         event: p.code_event(name),
@@ -402,6 +413,12 @@ impl SignIns {
         }
     }
 
+    /// Whether a task of this process runs `name`'s sign-in now.
+    fn runs(&self, name: &str) -> bool {
+        let running = self.running.lock().unwrap_or_else(|e| e.into_inner());
+        running.get(name).is_some_and(Task::alive)
+    }
+
     /// Resume `name`'s interrupted sign-in `p` in this process (unless a task of this process
     /// already runs it).
     fn resume(&self, name: &str, p: &Pending) {
@@ -412,7 +429,7 @@ impl SignIns {
 
     fn resume_with(&self, name: &str, account: &Account, p: &Pending) {
         let mut running = self.running.lock().unwrap_or_else(|e| e.into_inner());
-        if running.get(name).is_some_and(|t| !t.handle.is_finished()) {
+        if running.get(name).is_some_and(Task::alive) {
             return;
         }
         let mut account = account.clone();
