@@ -8,8 +8,9 @@
 # works on the stable toolchain (the code under test is safe Rust; set FUZZ_SANITIZER=address and
 # RUSTC_BOOTSTRAP=1 for AddressSanitizer, which needs nightly flags). Corpora grow in
 # fuzz/corpus/TARGET, crashing inputs land in fuzz/artifacts/TARGET, full logs in fuzz/logs/
-# (all ignored by git). FUZZ_DEV=1 builds unoptimised (CI's smoke run). Exit status: 1 if any
-# target crashed, 2 if the targets do not build or cargo-fuzz is missing.
+# (all ignored by git). FUZZ_DEV=1 builds unoptimised (CI's smoke run); FUZZ_BUILD_ONLY=1 only
+# builds. Exit status: 1 if any target crashed, 2 if the targets do not build or cargo-fuzz is
+# missing.
 set -uo pipefail
 cd "$(dirname "$0")"
 
@@ -46,6 +47,12 @@ if ! build >logs/build.log 2>&1; then
 fi
 warnings=$(grep -c '^warning' logs/build.log)
 ((warnings)) && echo "note: the build printed $warnings warnings (fuzz/logs/build.log)"
+# FUZZ_BUILD_ONLY=1: stop here (.ci/run builds the targets in the background, during its other
+# builds, and runs them later, when this script finds them built).
+if [[ ${FUZZ_BUILD_ONLY:-0} == 1 ]]; then
+  echo "built; not run (FUZZ_BUILD_ONLY=1)"
+  exit 0
+fi
 
 # One target's run: its log in logs/TARGET.log, its line of the table in logs/TARGET.line, and
 # logs/TARGET.crashed if it crashed.
