@@ -59,14 +59,63 @@ impl Part<'_> {
 /// The part of `text` that a command about account `keep` parses, and the names of all
 /// accounts. `None` when the text is not plainly made of such tables.
 pub(super) fn only_account<'a>(text: &'a str, keep: &str) -> Option<Part<'a>> {
-    let b = text.as_bytes();
     let mut part = Part {
         text: String::new(),
         runs: Vec::new(),
         names: Vec::new(),
     };
-    // The table being read (the root part first): where its first line starts, whether kept.
-    let (mut start, mut kept, mut root) = (0, true, true);
+    tables(text, |account, start, end| {
+        if let Some(name) = account {
+            part.names.push(name);
+        }
+        if account.is_none_or(|a| a == keep) {
+            part.keep(text, start, end);
+        }
+    })?;
+    Some(part)
+}
+
+/// The text cut into what no account holds and the accounts' tables (`sidekey status`, and
+/// every command that reads the whole config, parses the accounts a batch at a time).
+pub(super) struct Split<'a> {
+    /// The root part and every table of no account, in the file's order; its `names` are every
+    /// `[accounts.NAME…]` header's account, as [`only_account`]'s.
+    pub rest: Part<'a>,
+    /// Each `[accounts.NAME…]` table in the file's order: its account and where it is in the
+    /// file (from its header's line to the next header's line, or the end).
+    pub tables: Vec<(&'a str, std::ops::Range<usize>)>,
+}
+
+/// `text` cut as [`Split`] says. `None` when the text is not plainly made of such tables (as
+/// [`only_account`]).
+pub(super) fn split(text: &str) -> Option<Split<'_>> {
+    let mut rest = Part {
+        text: String::new(),
+        runs: Vec::new(),
+        names: Vec::new(),
+    };
+    let mut accounts = Vec::new();
+    tables(text, |account, start, end| match account {
+        Some(name) => {
+            rest.names.push(name);
+            accounts.push((name, start..end));
+        }
+        None => rest.keep(text, start, end),
+    })?;
+    Some(Split {
+        rest,
+        tables: accounts,
+    })
+}
+
+/// Hands `table` each table of `text` in the file's order, the root part first: the account
+/// its header names (`None` for the root part and the tables of no account) and where it is
+/// (from its header's line to the next header's line). `None` when the text is not plainly
+/// made of such tables; `table` may then have been handed some of them.
+fn tables<'a>(text: &'a str, mut table: impl FnMut(Option<&'a str>, usize, usize)) -> Option<()> {
+    let b = text.as_bytes();
+    // The table being read (the root part first): where its first line starts, its account.
+    let (mut start, mut account, mut root): (usize, Option<&'a str>, bool) = (0, None, true);
     // Without a multi-line string in the file, a line can only be inside a value that a
     // bracket opened on a line before, and a header is a bracket: past the root part, the lines
     // before the next `[` or `{` are skipped unread (they hold no header, and end their values).
@@ -101,19 +150,14 @@ pub(super) fn only_account<'a>(text: &'a str, keep: &str) -> Option<Part<'a>> {
                 }
                 let array = b.get(i + 1) == Some(&b'[');
                 let (first, second, after) = header(text, i + if array { 2 } else { 1 }, array)?;
-                let account = match (first, second) {
+                let next = match (first, second) {
                     ("accounts", _) if array => return None,
                     ("accounts", None) => return None,
                     ("accounts", Some(name)) => Some(name),
                     _ => None,
                 };
-                if kept {
-                    part.keep(text, start, line_start);
-                }
-                if let Some(name) = account {
-                    part.names.push(name);
-                }
-                (start, kept, root) = (line_start, account.is_none_or(|a| a == keep), false);
+                table(account, start, line_start);
+                (start, account, root) = (line_start, next, false);
                 i = after;
             }
             Some(_) => {
@@ -125,10 +169,8 @@ pub(super) fn only_account<'a>(text: &'a str, keep: &str) -> Option<Part<'a>> {
             }
         }
     }
-    if kept {
-        part.keep(text, start, b.len());
-    }
-    Some(part)
+    table(account, start, b.len());
+    Some(())
 }
 
 /// Where the line holding `i` ends (at its `\n`, or the end).
