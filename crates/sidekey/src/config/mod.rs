@@ -349,9 +349,9 @@ fn batch_accounts(
     #[derive(Deserialize)]
     #[serde(deny_unknown_fields)]
     struct Batch {
-        accounts: BTreeMap<String, RawAccount>,
+        accounts: InOrder,
     }
-    let mut accounts = BTreeMap::new();
+    let mut accounts = Vec::with_capacity(tables.len());
     let mut seen = validate::Seen::default();
     let mut i = 0;
     while i < tables.len() {
@@ -366,16 +366,47 @@ fn batch_accounts(
             j += 1;
         }
         let parsed: Batch = toml::from_str(&text[start..end]).ok()?;
-        for (name, raw) in parsed.accounts {
+        for (name, raw) in parsed.accounts.0 {
             sidekey_vault::check_name(&name).ok()?;
             let account = validate::validate(&name, raw, base, &mut seen).ok()?;
-            if accounts.insert(name, account).is_some() {
-                return None;
-            }
+            accounts.push((name, account));
         }
         i = j;
     }
-    Some(accounts)
+    // Built at once from the sorted accounts (full nodes, each account moved once), as long
+    // as no account came from two batches.
+    accounts.sort_by(|a, b| a.0.cmp(&b.0));
+    if accounts.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    Some(accounts.into_iter().collect())
+}
+
+/// A batch's `[accounts.*]` as the parser hands them (each name once: the parser refuses a
+/// table defined twice), without building a map of them.
+struct InOrder(Vec<(String, RawAccount)>);
+
+impl<'de> Deserialize<'de> for InOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<InOrder, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = InOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of accounts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<InOrder, A::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(0));
+                while let Some(entry) = m.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(InOrder(out))
+            }
+        }
+        d.deserialize_map(Visitor)
+    }
 }
 
 /// The line of `text` (from 1) that holds the byte at `at` (or its end).
