@@ -337,26 +337,21 @@ impl Config {
 const BATCH: usize = 64 * 1024;
 
 /// The accounts of `tables` (the file's `[accounts.NAME…]` tables, [`sections::Split`]),
-/// parsed a batch at a time: a run of adjacent tables of at least `batch` bytes, never
-/// cut between two tables of one account. `None` for any mistake, and for an account whose
-/// tables are not all in one batch (the whole parse then merges them, or reports them).
+/// parsed a batch at a time: a run of adjacent tables of at least `batch` bytes, never cut
+/// between two tables of one account. From [`THREAD_BATCHES`] batches on, the second half of
+/// them (by bytes) is parsed and validated on a second thread. `None` for any mistake, and for
+/// an account whose tables are not all in one batch (the whole parse then merges them, or
+/// reports them).
 fn batch_accounts(
     text: &str,
     tables: &[(&str, std::ops::Range<usize>)],
     base: &Path,
     batch: usize,
 ) -> Option<BTreeMap<String, Account>> {
-    #[derive(Deserialize)]
-    #[serde(deny_unknown_fields)]
-    struct Batch {
-        accounts: InOrder,
-    }
-    let mut accounts = Vec::with_capacity(tables.len());
-    let mut seen = validate::Seen::default();
+    let mut batches = Vec::new();
     let mut i = 0;
     while i < tables.len() {
-        let range = tables[i].1.clone();
-        let (start, mut end) = (range.start, range.end);
+        let (start, mut end) = (tables[i].1.start, tables[i].1.end);
         let mut j = i + 1;
         while j < tables.len()
             && tables[j].1.start == end
@@ -365,14 +360,29 @@ fn batch_accounts(
             end = tables[j].1.end;
             j += 1;
         }
-        let parsed: Batch = toml::from_str(&text[start..end]).ok()?;
-        for (name, raw) in parsed.accounts.0 {
-            sidekey_vault::check_name(&name).ok()?;
-            let account = validate::validate(&name, raw, base, &mut seen).ok()?;
-            accounts.push((name, account));
-        }
+        batches.push(start..end);
         i = j;
     }
+    let mut accounts = if batches.len() >= THREAD_BATCHES {
+        // The first batch from the middle of the bytes on goes to the second thread.
+        let middle = (batches[0].start + batches[batches.len() - 1].end) / 2;
+        let cut = batches.partition_point(|b| b.start < middle).max(1);
+        let (first, second) = batches.split_at(cut);
+        std::thread::scope(|scope| {
+            let other = std::thread::Builder::new()
+                .name("config".into())
+                .spawn_scoped(scope, || parse_accounts(text, second, base));
+            let mut accounts = parse_accounts(text, first, base)?;
+            let rest = match other {
+                Ok(thread) => thread.join().ok()??,
+                Err(_) => parse_accounts(text, second, base)?,
+            };
+            accounts.extend(rest);
+            Some(accounts)
+        })?
+    } else {
+        parse_accounts(text, &batches, base)?
+    };
     // Built at once from the sorted accounts (full nodes, each account moved once), as long
     // as no account came from two batches.
     accounts.sort_by(|a, b| a.0.cmp(&b.0));
@@ -380,6 +390,35 @@ fn batch_accounts(
         return None;
     }
     Some(accounts.into_iter().collect())
+}
+
+/// From how many batches [`batch_accounts`] uses a second thread: a file of about 256 KB of
+/// accounts (2,000 of them), whose parse is long beside starting a thread.
+const THREAD_BATCHES: usize = 4;
+
+/// The accounts of `batches` (ranges of the file's text), each batch's tree and raw settings
+/// dropped before the next; `None` for any mistake.
+fn parse_accounts(
+    text: &str,
+    batches: &[std::ops::Range<usize>],
+    base: &Path,
+) -> Option<Vec<(String, Account)>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Batch {
+        accounts: InOrder,
+    }
+    let mut accounts = Vec::new();
+    let mut seen = validate::Seen::default();
+    for range in batches {
+        let parsed: Batch = toml::from_str(&text[range.clone()]).ok()?;
+        for (name, raw) in parsed.accounts.0 {
+            sidekey_vault::check_name(&name).ok()?;
+            let account = validate::validate(&name, raw, base, &mut seen).ok()?;
+            accounts.push((name, account));
+        }
+    }
+    Some(accounts)
 }
 
 /// A batch's `[accounts.*]` as the parser hands them (each name once: the parser refuses a
