@@ -142,7 +142,12 @@ impl Stored {
 
     /// Whether `name` has a side record `slot` (e.g. a pending sign-in).
     pub fn has_slot(&self, name: &str, slot: &str) -> bool {
-        self.names.contains(&format!("{name}.{slot}"))
+        // Asked for every account by `status`: built without `format!`'s machinery.
+        let mut key = String::with_capacity(name.len() + 1 + slot.len());
+        key.push_str(name);
+        key.push('.');
+        key.push_str(slot);
+        self.names.contains(&key)
     }
 
     /// Whether `name` has a sign-in's slot worth reading for `status`: one that is not known to

@@ -5,6 +5,7 @@ use super::services::DriveSettings;
 use crate::error::Failure;
 use sidekey_flow::provider::{Endpoints, ProviderKind, endpoint_url};
 use sidekey_flow::{Http, Provider, Secret};
+use std::sync::Arc;
 
 /// A validated account.
 #[derive(Clone, Debug)]
@@ -15,11 +16,14 @@ pub struct Account {
     pub client_secret: Option<Secret>,
     pub scopes: Vec<String>,
     pub device_params: Vec<(String, String)>,
-    /// Endpoints known without the network (everything but `oidc` discovery).
-    pub endpoints: Option<Endpoints>,
+    /// Endpoints known without the network (everything but `oidc` discovery). Shared by the
+    /// accounts of a file whose settings make the same ones (a file of thousands of accounts
+    /// holds each set once).
+    pub endpoints: Option<Arc<Endpoints>>,
     /// For `oidc`: the issuer to discover, plus any explicit overrides.
     pub issuer: Option<String>,
-    pub overrides: Overrides,
+    /// Shared, as `endpoints`, by the accounts of a file that override none.
+    pub overrides: Arc<Overrides>,
     pub api_base: Option<String>,
     /// Google: the YouTube Data API root, when not the default (tests, proxies).
     pub youtube_api_base: Option<String>,
@@ -34,8 +38,9 @@ pub struct Account {
     pub policy: crate::policy::Policy,
     /// How this account signs in (`flow = "device" | "code"`).
     pub flow: SignInFlow,
-    /// Google Drive settings (`[accounts.NAME.drive]`; defaults when absent).
-    pub drive: DriveSettings,
+    /// Google Drive settings (`[accounts.NAME.drive]`; defaults when absent, shared by the
+    /// accounts of a file that have none).
+    pub drive: Arc<DriveSettings>,
 }
 
 /// The sign-in method of an account.
@@ -66,7 +71,7 @@ pub(super) fn normalize_for(
     }
 }
 
-#[derive(Clone, Debug, Default)]
+#[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overrides {
     pub device_authorization: Option<url::Url>,
     pub token: Option<url::Url>,
@@ -98,7 +103,7 @@ impl Account {
     /// The full provider description; `oidc` accounts run discovery here (network).
     pub async fn resolve(&self, http: &Http) -> Result<Provider, Failure> {
         let endpoints = match (&self.endpoints, &self.issuer) {
-            (Some(e), _) => e.clone(),
+            (Some(e), _) => Endpoints::clone(e),
             (None, Some(issuer)) => {
                 match (&self.overrides.device_authorization, &self.overrides.token) {
                     (Some(d), Some(t)) => apply(
@@ -147,7 +152,7 @@ impl Account {
         revocation: Option<&str>,
     ) -> Result<Provider, Failure> {
         let endpoints = match &self.endpoints {
-            Some(e) => e.clone(),
+            Some(e) => Endpoints::clone(e),
             None => {
                 let t = endpoint_url(token).map_err(Failure::config)?;
                 apply(
@@ -160,7 +165,7 @@ impl Account {
                     },
                     &Overrides {
                         device_authorization: None,
-                        ..self.overrides.clone()
+                        ..Overrides::clone(&self.overrides)
                     },
                 )
             }

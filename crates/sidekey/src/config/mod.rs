@@ -142,6 +142,22 @@ impl Config {
         lenient: bool,
         part: Option<(&sections::Part, &str)>,
     ) -> Result<Config, Failure> {
+        if part.is_none()
+            && let Some(config) = Config::parse_batches(path, text, lenient, BATCH)
+        {
+            return Ok(config);
+        }
+        Config::parse_tree(path, text, lenient, part)
+    }
+
+    /// As [`Config::parse_with`], from the whole text's TOML tree: the parse whose mistakes
+    /// are reported.
+    fn parse_tree(
+        path: &Path,
+        text: &str,
+        lenient: bool,
+        part: Option<(&sections::Part, &str)>,
+    ) -> Result<Config, Failure> {
         let at = |span: Option<std::ops::Range<usize>>, msg: &str| {
             let line = span
                 .map(|s| match part {
@@ -152,10 +168,71 @@ impl Config {
                 .unwrap_or_default();
             Failure::config(format!("{}{line}: {msg}", path.display()))
         };
-        let raw: RawConfig = toml::from_str(text).map_err(|e| {
+        let mut raw: RawConfig = toml::from_str(text).map_err(|e| {
             let msg = redact_quoted(&e.message().trim().replace('\n', " "));
             at(e.span(), &did_you_mean(&msg))
         })?;
+        let raw_accounts = std::mem::take(&mut raw.accounts);
+        let accounts = |base: &Path| {
+            let mut accounts = BTreeMap::new();
+            let mut seen = validate::Seen::default();
+            for (name, spanned) in raw_accounts {
+                let span = spanned.span();
+                if let Err(e) = sidekey_vault::check_name(&name) {
+                    return Err(at(Some(span), &e.to_string()));
+                }
+                let account = validate::validate(&name, spanned.into_inner(), base, &mut seen)
+                    .map_err(|(s, m)| {
+                        at(s.or(Some(span.clone())), &format!("account '{name}': {m}"))
+                    })?;
+                accounts.insert(name, account);
+            }
+            Ok(accounts)
+        };
+        Config::from_raw(
+            path,
+            raw,
+            lenient,
+            &at,
+            accounts,
+            part.map(|(p, _)| &p.names[..]),
+        )
+    }
+
+    /// The whole file without its tree: the accounts' tables ([`sections::split`]) are parsed
+    /// and validated a batch of about `batch` bytes ([`BATCH`]) at a time, each batch's TOML tree and raw
+    /// settings dropped before the next, and the rest of the file as one document. The same
+    /// config as the whole parse; `None` (and the whole parse, whose errors are the ones
+    /// reported) for anything else: a text the scan does not follow, any mistake anywhere, an
+    /// account whose tables fall in two batches, `[notify.*]` that `doctor` reports.
+    fn parse_batches(path: &Path, text: &str, lenient: bool, batch: usize) -> Option<Config> {
+        let split = sections::split(text)?;
+        if split.tables.is_empty() {
+            return None;
+        }
+        let raw: RawConfig = toml::from_str(&split.rest.text).ok()?;
+        if !raw.accounts.is_empty() {
+            return None;
+        }
+        let fail = |_: Option<std::ops::Range<usize>>, _: &str| Failure::config(String::new());
+        let accounts = |base: &Path| {
+            batch_accounts(text, &split.tables, base, batch).ok_or_else(|| fail(None, ""))
+        };
+        let config = Config::from_raw(path, raw, lenient, &fail, accounts, None).ok()?;
+        config.notify_problem.is_none().then_some(config)
+    }
+
+    /// The config from its raw root: `accounts` validates the accounts (given the config's
+    /// folder), at their place among the checks; `names` are the accounts `[agents.*]` may
+    /// name when not those.
+    fn from_raw(
+        path: &Path,
+        raw: RawConfig,
+        lenient: bool,
+        at: &dyn Fn(Option<std::ops::Range<usize>>, &str) -> Failure,
+        accounts: impl FnOnce(&Path) -> Result<BTreeMap<String, Account>, Failure>,
+        names: Option<&[&str]>,
+    ) -> Result<Config, Failure> {
         let duration = |v: &Option<Spanned<toml::Value>>, default: u64, what: &str| {
             let Some(v) = v else {
                 return Ok(Duration::from_secs(default));
@@ -206,22 +283,10 @@ impl Config {
         };
         let server = Server::from_raw(raw.server, base);
         let approvals = approvals::validate(raw.approvals).map_err(|(s, m)| at(s, &m))?;
-        let mut accounts = BTreeMap::new();
-        let mut seen = validate::Seen::default();
-        for (name, spanned) in raw.accounts {
-            let span = spanned.span();
-            if let Err(e) = sidekey_vault::check_name(&name) {
-                return Err(at(Some(span), &e.to_string()));
-            }
-            let account = validate::validate(&name, spanned.into_inner(), base, &mut seen)
-                .map_err(|(s, m)| {
-                    at(s.or(Some(span.clone())), &format!("account '{name}': {m}"))
-                })?;
-            accounts.insert(name, account);
-        }
+        let accounts = accounts(base)?;
         let own: Vec<&str>;
-        let names = match part {
-            Some((p, _)) => &p.names,
+        let names = match names {
+            Some(names) => names,
             None => {
                 own = accounts.keys().map(String::as_str).collect();
                 &own
@@ -264,6 +329,122 @@ impl Config {
                 )
             })
         })
+    }
+}
+
+/// About how many bytes of account tables [`Config::parse_batches`] hands the TOML parser at
+/// once: a few hundred accounts, whose trees are small beside the file's.
+const BATCH: usize = 64 * 1024;
+
+/// The accounts of `tables` (the file's `[accounts.NAME…]` tables, [`sections::Split`]),
+/// parsed a batch at a time: a run of adjacent tables of at least `batch` bytes, never cut
+/// between two tables of one account. From [`THREAD_BATCHES`] batches on, the second half of
+/// them (by bytes) is parsed and validated on a second thread. `None` for any mistake, and for
+/// an account whose tables are not all in one batch (the whole parse then merges them, or
+/// reports them).
+fn batch_accounts(
+    text: &str,
+    tables: &[(&str, std::ops::Range<usize>)],
+    base: &Path,
+    batch: usize,
+) -> Option<BTreeMap<String, Account>> {
+    let mut batches = Vec::new();
+    let mut i = 0;
+    while i < tables.len() {
+        let (start, mut end) = (tables[i].1.start, tables[i].1.end);
+        let mut j = i + 1;
+        while j < tables.len()
+            && tables[j].1.start == end
+            && (end - start < batch || tables[j].0 == tables[j - 1].0)
+        {
+            end = tables[j].1.end;
+            j += 1;
+        }
+        batches.push(start..end);
+        i = j;
+    }
+    let mut accounts = if batches.len() >= THREAD_BATCHES {
+        // The first batch from the middle of the bytes on goes to the second thread.
+        let middle = (batches[0].start + batches[batches.len() - 1].end) / 2;
+        let cut = batches.partition_point(|b| b.start < middle).max(1);
+        let (first, second) = batches.split_at(cut);
+        std::thread::scope(|scope| {
+            let other = std::thread::Builder::new()
+                .name("config".into())
+                .spawn_scoped(scope, || parse_accounts(text, second, base));
+            let mut accounts = parse_accounts(text, first, base)?;
+            let rest = match other {
+                Ok(thread) => thread.join().ok()??,
+                Err(_) => parse_accounts(text, second, base)?,
+            };
+            accounts.extend(rest);
+            Some(accounts)
+        })?
+    } else {
+        parse_accounts(text, &batches, base)?
+    };
+    // Built at once from the sorted accounts (full nodes, each account moved once), as long
+    // as no account came from two batches.
+    accounts.sort_by(|a, b| a.0.cmp(&b.0));
+    if accounts.windows(2).any(|w| w[0].0 == w[1].0) {
+        return None;
+    }
+    Some(accounts.into_iter().collect())
+}
+
+/// From how many batches [`batch_accounts`] uses a second thread: a file of about 256 KB of
+/// accounts (2,000 of them), whose parse is long beside starting a thread.
+const THREAD_BATCHES: usize = 4;
+
+/// The accounts of `batches` (ranges of the file's text), each batch's tree and raw settings
+/// dropped before the next; `None` for any mistake.
+fn parse_accounts(
+    text: &str,
+    batches: &[std::ops::Range<usize>],
+    base: &Path,
+) -> Option<Vec<(String, Account)>> {
+    #[derive(Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct Batch {
+        accounts: InOrder,
+    }
+    let mut accounts = Vec::new();
+    let mut seen = validate::Seen::default();
+    for range in batches {
+        let parsed: Batch = toml::from_str(&text[range.clone()]).ok()?;
+        for (name, raw) in parsed.accounts.0 {
+            sidekey_vault::check_name(&name).ok()?;
+            let account = validate::validate(&name, raw, base, &mut seen).ok()?;
+            accounts.push((name, account));
+        }
+    }
+    Some(accounts)
+}
+
+/// A batch's `[accounts.*]` as the parser hands them (each name once: the parser refuses a
+/// table defined twice), without building a map of them.
+struct InOrder(Vec<(String, RawAccount)>);
+
+impl<'de> Deserialize<'de> for InOrder {
+    fn deserialize<D: serde::Deserializer<'de>>(d: D) -> Result<InOrder, D::Error> {
+        struct Visitor;
+        impl<'de> serde::de::Visitor<'de> for Visitor {
+            type Value = InOrder;
+            fn expecting(&self, f: &mut std::fmt::Formatter) -> std::fmt::Result {
+                f.write_str("a table of accounts")
+            }
+            fn visit_map<A: serde::de::MapAccess<'de>>(
+                self,
+                mut m: A,
+            ) -> Result<InOrder, A::Error> {
+                let mut out = Vec::with_capacity(m.size_hint().unwrap_or(0));
+                while let Some(entry) = m.next_entry()? {
+                    out.push(entry);
+                }
+                Ok(InOrder(out))
+            }
+        }
+        d.deserialize_map(Visitor)
     }
 }
 
@@ -840,6 +1021,132 @@ issuer = "https://idp.example.com"
             let e = e.unwrap_err().message;
             assert!(e.contains(&format!(" line {clinet}: ")), "{e}");
         }
+    }
+
+    /// The whole config, each account's secret shown (`Debug` redacts them).
+    fn shown(c: &Config) -> String {
+        let secrets: Vec<_> = c
+            .accounts
+            .values()
+            .map(|a| a.client_secret.as_ref().map(|s| s.expose().to_string()))
+            .collect();
+        format!("{c:?} {secrets:?}")
+    }
+
+    /// Issue 23, item 4: random files of accounts, their subtables and other tables (a fixed
+    /// seed). Whenever the batched parse answers, the whole parse gives the same config; when
+    /// it does not, the commands get the whole parse's config or mistake. Batches of every size.
+    #[test]
+    fn batched_parse_is_the_whole_parse() {
+        const GOOD: &[&str] = &[
+            "[accounts.a]\nprovider = \"github\"\nclient_id = \"x\"\n",
+            "[accounts.b]\nprovider = \"microsoft\"\nclient_id = \"m\"\ntenant = \"organizations\"\nscopes = [\"User.Read\"]\n",
+            "[ accounts . 'c' ]\nprovider = \"google\"\nclient_id = \"g\"\nclient_secret = \"s3\"\nscopes = [\"openid\", \"drive.file\"]\n",
+            "[accounts.\"d\"]\nprovider = \"oidc\"\nissuer = \"https://idp.example.com\"\nclient_id = \"o\"\n",
+            "[accounts.e]\nprovider = \"github\"\nclient_id = \"y\"\ngit_hosts = [\n  \"GitHub.com\",\n]\n",
+            "[accounts.a.policy]\nallow_token_export = false\n",
+            "[accounts.c.drive]\ninbox_folder = \"In\"\n",
+            "[accounts.b.policy]\nallowed_scopes = [\"User.Read\"]\n",
+            "[server]\nsocket = '''\n[accounts.a]\n'''\n",
+            "[agents.bot]\nkey_sha256 = \"aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa\"\naccounts = [\"*\"]\n",
+            "[vault]\nstore = \"postgres://u@h/db\"\n",
+            "# [accounts.z]\n",
+            "\n",
+        ];
+        const BAD: &[&str] = &[
+            "[accounts.f]\nprovider = \"microsoft\"\nclient_id = \"m\"\ntenant = \"a/b\"\n",
+            "[accounts.g]\nprovider = \"myspace\"\n",
+            "[accounts.h]\nprovider = \"github\"\nclient_id = \"x\"\nclinet = 1\n",
+            "[accounts.Bad]\nprovider = \"github\"\nclient_id = \"x\"\n",
+            "[agents.one]\nkey_sha256 = \"bbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbbb\"\naccounts = [\"a\"]\n",
+            "x = 1\n",
+            "note = \"\"\"\nq\"\"\"\n",
+            "[accounts.i]\nprovider = \"github\"\nclient_id = \"x\"\nscopes = [\"a\"\n",
+        ];
+        let mut seed: u64 = 4;
+        let mut next = |n: usize| {
+            seed = seed
+                .wrapping_mul(6364136223846793005)
+                .wrapping_add(1442695040888963407);
+            (seed >> 33) as usize % n
+        };
+        let path = Path::new("c.toml");
+        let (mut same, mut refused) = (0, 0);
+        for round in 0..6000 {
+            let roots = ["", "refresh_margin = 60\n", "timezone = \"UTC\"\n"];
+            let mut text = String::from(roots[next(roots.len())]);
+            for _ in 0..next(8) + 1 {
+                text.push_str(match next(10) {
+                    0 => BAD[next(BAD.len())],
+                    _ => GOOD[next(GOOD.len())],
+                });
+            }
+            if round % 4 == 0 {
+                text = text.replace('\n', "\r\n");
+            }
+            let whole = Config::parse_tree(path, &text, false, None);
+            for batch in [1, 60, 200, BATCH] {
+                match Config::parse_batches(path, &text, false, batch) {
+                    Some(c) => {
+                        let whole = whole.as_ref().unwrap_or_else(|e| panic!("{text}\n{e:?}"));
+                        assert_eq!(shown(&c), shown(whole), "{text}");
+                        same += 1;
+                    }
+                    None => refused += whole.is_err() as usize,
+                }
+            }
+            // What the commands get is the whole parse's, mistakes and all.
+            let got = Config::parse(path, &text).map(|c| shown(&c));
+            let want = whole.map(|c| shown(&c));
+            assert_eq!(
+                got.map_err(|e| e.message),
+                want.map_err(|e| e.message),
+                "{text}"
+            );
+        }
+        assert!(
+            same > 3000 && refused > 3000,
+            "{same} the same, {refused} refused"
+        );
+    }
+
+    /// The batched parse reads a file like the growth bench's, in batches of every size, and
+    /// a mistake in its last account is the whole parse's, with its line.
+    #[test]
+    fn batched_parse_of_many_accounts() {
+        let mut text = String::from("refresh_margin = \"5m\"\n\n");
+        for i in 0..400 {
+            text += &format!("[accounts.acct-{i:05}]\n");
+            text += match i % 4 {
+                0 => {
+                    "provider = \"oidc\"\nissuer = \"https://idp.example.com\"\nclient_id = \"test-client\"\n"
+                }
+                1 => {
+                    "provider = \"microsoft\"\nclient_id = \"00000000-0000-0000-0000-000000000001\"\ntenant = \"organizations\"\nscopes = [\"User.Read\", \"Calendars.ReadBasic\"]\n"
+                }
+                2 => "provider = \"github\"\nclient_id = \"Iv1.0123456789abcdef\"\n",
+                _ => {
+                    "provider = \"google\"\nclient_id = \"x.apps.googleusercontent.com\"\nclient_secret = \"not-a-secret\"\nscopes = [\"openid\", \"drive.file\"]\n"
+                }
+            };
+            text += "\n";
+        }
+        text += "[agents.bot]\nkey_sha256 = \"";
+        text += &"b".repeat(64);
+        text += "\"\naccounts = [\"acct-00007\"]\n";
+        let path = Path::new("c.toml");
+        let whole = shown(&Config::parse_tree(path, &text, false, None).unwrap());
+        for batch in [1, 1000, 10_000, BATCH] {
+            let c = Config::parse_batches(path, &text, false, batch).unwrap();
+            assert_eq!(c.accounts.len(), 400);
+            assert_eq!(shown(&c), whole);
+        }
+        let bad =
+            format!("{text}[accounts.zz]\nprovider = \"github\"\nclient_id = \"x\"\nclinet = 1\n");
+        assert!(Config::parse_batches(path, &bad, false, 1000).is_none());
+        let e = Config::parse(path, &bad).unwrap_err().message;
+        let line = bad.lines().position(|l| l == "clinet = 1").unwrap() + 1;
+        assert!(e.starts_with(&format!("c.toml line {line}: ")), "{e}");
     }
 
     #[test]

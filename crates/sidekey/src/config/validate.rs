@@ -12,6 +12,7 @@ use serde::Deserialize;
 use sidekey_flow::dialect::{self, ClientIdentity, ConfigKey, Dialect, DialectSettings};
 use sidekey_flow::provider::{Endpoints, endpoint_url};
 use std::path::Path;
+use std::sync::Arc;
 use toml::Spanned;
 
 #[derive(Deserialize)]
@@ -65,15 +66,20 @@ fn key_value(r: &RawAccount, key: ConfigKey) -> &Option<Spanned<String>> {
 /// What the dialects made of the endpoint settings already seen in this file: accounts at the
 /// same provider (and tenant, issuer…) share their endpoints, so a file of thousands of accounts
 /// builds each set once instead of parsing the same URLs for every account.
-/// Keyed by the provider's name and the settings themselves (hashed, not formatted).
+/// Keyed by the provider's name and the settings themselves (hashed, not formatted). The
+/// accounts share those endpoints, and the empty overrides and default Drive settings.
 #[derive(Default)]
-pub(super) struct Seen(std::collections::HashMap<SeenKey, SeenSet>);
+pub(super) struct Seen {
+    sets: std::collections::HashMap<SeenKey, SeenSet>,
+    no_overrides: Arc<Overrides>,
+    default_drive: Arc<DriveSettings>,
+}
 
 /// A provider's name and an account's endpoint settings.
 type SeenKey = (&'static str, DialectSettings);
 
 /// The endpoints those settings make, and the API base derived from them once asked for.
-type SeenSet = (Option<Endpoints>, Option<Option<String>>);
+type SeenSet = (Option<Arc<Endpoints>>, Option<Option<String>>);
 
 /// Generic over the provider: what differs (applicable keys, endpoints, scopes, defaults) comes
 /// from the account's [`sidekey_flow::Dialect`].
@@ -250,11 +256,11 @@ pub(super) fn validate(
     // `ms` operations both use this one value.
     let key = (d.name(), settings);
     // One look-up per account (the settings' hash is most of its cost).
-    let (built, derived): (Option<Endpoints>, _) = match seen.0.get(&key) {
+    let (built, derived): (Option<Arc<Endpoints>>, _) = match seen.sets.get(&key) {
         Some((e, b)) => (e.clone(), b.clone()),
         None => {
-            let e = d.endpoints(&key.1).map_err(located)?;
-            seen.0.insert(key.clone(), (e.clone(), None));
+            let e = d.endpoints(&key.1).map_err(located)?.map(Arc::new);
+            seen.sets.insert(key.clone(), (e.clone(), None));
             (e, None)
         }
     };
@@ -264,7 +270,7 @@ pub(super) fn validate(
             Some(derived) => derived,
             None => {
                 let derived = d.api_base_for(&key.1).map_err(located)?;
-                if let Some(entry) = seen.0.get_mut(&key) {
+                if let Some(entry) = seen.sets.get_mut(&key) {
                     entry.1 = Some(derived.clone());
                 }
                 derived
@@ -303,8 +309,8 @@ pub(super) fn validate(
     let mut verification_hosts = r.verification_hosts.unwrap_or_default();
     verification_hosts.extend(d.verification_hosts(&settings));
     let drive = match r.drive {
-        None => DriveSettings::default(),
-        Some(drive) => DriveSettings::validate(d, drive, base)?,
+        None => seen.default_drive.clone(),
+        Some(drive) => Arc::new(DriveSettings::validate(d, drive, base)?),
     };
     let policy = policy::validate(d, kind, flow, r.policy)?;
     Ok(Account {
@@ -314,9 +320,18 @@ pub(super) fn validate(
         client_secret,
         scopes,
         device_params,
-        endpoints: built.map(|e| apply(e, &overrides)),
+        endpoints: match built {
+            Some(e) if overrides != Overrides::default() => {
+                Some(Arc::new(apply(Endpoints::clone(&e), &overrides)))
+            }
+            e => e,
+        },
         issuer,
-        overrides,
+        overrides: if overrides == Overrides::default() {
+            seen.no_overrides.clone()
+        } else {
+            Arc::new(overrides)
+        },
         api_base,
         youtube_api_base,
         token_env,
