@@ -6,6 +6,7 @@ use crate::catalog::aws::AwsOp;
 use clap::Subcommand;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum AwsCmd {
     /// The AWS accounts this Identity Center user may use
     Accounts,

@@ -12,6 +12,7 @@ use std::io::Read;
 use std::path::Path;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum GoogleCmd {
     /// YouTube playlists and search (scope `youtube`; writes need the account's policy)
     Youtube {
@@ -48,6 +49,7 @@ pub enum GoogleCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum InboxCmd {
     /// Files in the inbox that sidekey can see
     List,
@@ -69,6 +71,7 @@ pub enum InboxCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum DocsCmd {
     /// Search by name (or name and text with --content)
     Search {
@@ -109,6 +112,7 @@ pub enum DocsCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum MemoryCmd {
     /// The keys
     List,

@@ -41,7 +41,13 @@ pub struct Cli {
     pub command: Command,
 }
 
+// `defer`, here and on every nested command enum: a command's arguments and its own commands are
+// built only when it is the one being run (clap's `Command::defer`); names and one-line
+// descriptions stay eager, so `--help`, suggestions and errors read the same. Building the whole
+// tree and dropping it again was two thirds of a cached `sidekey token`'s instructions
+// (docs/benchmarks.md, "Start-up of `sidekey token`: static non-PIE, no std start-up, fat LTO").
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum Command {
     /// Sign in to an account with the device flow and wait until it is done
     Login {
@@ -211,7 +217,9 @@ pub enum Command {
     },
 }
 
-/// For a write the person approves first (`ask` in the account's policy), through the daemon.
+// For a write the person approves first (`ask` in the account's policy), through the daemon.
+// A plain comment: a doc comment here would become the `about` of every command that flattens
+// these arguments, since a deferred command applies its arguments' metadata last.
 #[derive(clap::Args, Default, Clone)]
 pub struct AskArgs {
     /// Wait again on this approval (the id a pending answer, exit 7, named)
@@ -223,6 +231,7 @@ pub struct AskArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum TelegramAction {
     /// Take a bot token (sidekey's own bot from @BotFather, never the one OpenClaw polls), wait
     /// for you to send /start to it, record the chat in the config, send a test message
@@ -242,6 +251,7 @@ pub enum TelegramAction {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum AgentsAction {
     /// Make a key for a new agent, print it once and record its SHA-256 and rights in the config
     Add {
@@ -269,6 +279,7 @@ pub enum AgentsAction {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum VaultAction {
     /// A new vault key: written first into the key file (the old key kept after it, so
     /// every record still opens), then every record is sealed again with it while daemons
@@ -285,12 +296,14 @@ pub enum VaultAction {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum NotifyAction {
     /// Send a test message through every configured channel (Telegram, webhook, ntfy)
     Test,
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum SkillsAction {
     /// Write one skill folder per capability into DIR (OpenClaw's workspace `skills/`)
     Write { dir: PathBuf },

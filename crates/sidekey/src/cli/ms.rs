@@ -12,6 +12,7 @@ use clap::{Args, Subcommand};
 use sidekey_services::microsoft::write::{MAX_SIMPLE_UPLOAD, MAX_TEXT};
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum MsCmd {
     /// Who is signed in
     Me,
@@ -60,6 +61,7 @@ pub enum MsCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum FilesCmd {
     /// Search by name and content
     Search {
@@ -93,6 +95,7 @@ pub enum FilesCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum CalendarCmd {
     /// Create an event (a write: the account's policy must allow ms.calendar.create)
     Create(EventArgs),
@@ -132,6 +135,7 @@ pub struct EventArgs {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum OnenoteCmd {
     /// Create a page in a section of the default notebook (a write: the account's policy must
     /// allow ms.onenote.create)
@@ -158,6 +162,7 @@ pub enum OnenoteCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum MailCmd {
     /// Unread messages: sender, subject, received time
     Unread {
@@ -196,6 +201,7 @@ pub enum MailCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum ContactsCmd {
     /// Birthdays, sorted by upcoming date
     Birthdays {

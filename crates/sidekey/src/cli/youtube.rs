@@ -7,6 +7,7 @@ use crate::error::Failure;
 use clap::Subcommand;
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum YoutubeCmd {
     /// The playlists of your channel
     Playlists {
@@ -33,6 +34,7 @@ pub enum YoutubeCmd {
 }
 
 #[derive(Subcommand)]
+#[command(defer = true)]
 pub enum PlaylistCmd {
     /// Create a playlist (private unless --privacy says otherwise)
     Create {
