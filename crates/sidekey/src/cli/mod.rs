@@ -607,3 +607,64 @@ fn audit_database() -> Result<Option<sidekey_vault::Vault>, Failure> {
         None => Ok(None),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::Cli;
+    use clap::CommandFactory;
+
+    /// clap's own consistency checks over the whole tree, deferred commands built.
+    #[test]
+    fn the_command_line_is_consistent() {
+        Cli::command().debug_assert();
+    }
+
+    /// Every command is deferred (`#[command(defer = true)]`): its parent's help lists it with
+    /// the description on its variant, its own help shows what it has once built. They must be
+    /// the same: a doc comment on flattened arguments would silently replace the latter (as it
+    /// once would have for `ms` and `google`, through `AskArgs`). Read from the help texts
+    /// themselves, each rendered as `sidekey PATH -h` would render it.
+    #[test]
+    fn a_command_reads_the_same_in_its_parents_help_and_its_own() {
+        fn help(path: &[String]) -> String {
+            let args = std::iter::once("sidekey")
+                .chain(path.iter().map(String::as_str))
+                .chain(["-h"]);
+            match Cli::command().try_get_matches_from(args) {
+                Err(e) if e.kind() == clap::error::ErrorKind::DisplayHelp => e.to_string(),
+                _ => panic!("`sidekey {} -h` printed no help", path.join(" ")),
+            }
+        }
+        fn walk(path: &mut Vec<String>, seen: &mut usize) {
+            let text = help(path);
+            let listed: Vec<(String, String)> = text
+                .lines()
+                .skip_while(|l| *l != "Commands:")
+                .skip(1)
+                .take_while(|l| !l.is_empty())
+                .filter_map(|l| {
+                    let (name, about) = l.trim_start().split_once(' ')?;
+                    Some((name.to_string(), about.trim().to_string()))
+                })
+                .filter(|(name, _)| name != "help")
+                .collect();
+            for (name, about) in listed {
+                path.push(name);
+                let own = help(path);
+                let first = own.lines().next().unwrap_or_default();
+                assert_eq!(
+                    first,
+                    about,
+                    "`sidekey {}`: its parent lists another description",
+                    path.join(" ")
+                );
+                *seen += 1;
+                walk(path, seen);
+                path.pop();
+            }
+        }
+        let mut seen = 0;
+        walk(&mut Vec::new(), &mut seen);
+        assert!(seen > 60, "only {seen} commands walked");
+    }
+}
