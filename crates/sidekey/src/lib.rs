@@ -37,6 +37,8 @@
 //! | [`env`] | every environment variable sidekey reads | read a new variable |
 //! | [`context`] | where things live (config, home, vault key), the open vault, the one HTTP client, the API key | |
 //! | [`time`] | Unix seconds now and as RFC 3339 (a leaf) | |
+//! | [`arena`] | the binary's global allocator: the first allocations from a fixed arena (a leaf) | |
+//! | [`signals`] | waiting for SIGINT or SIGTERM, only in the commands that do (a leaf) | |
 //! | [`skills`] | OpenClaw skills generated from the config and the operations | |
 //! | [`mcp`] | `sidekey mcp`: the operations as MCP tools over stdio | |
 //! | [`doctor`] | `sidekey doctor`: the usual problems checked and explained | add a check |
@@ -52,6 +54,7 @@
 pub mod account;
 pub mod api;
 pub mod approvals;
+pub mod arena;
 pub mod audit;
 pub mod backend;
 pub mod catalog;
@@ -75,6 +78,7 @@ pub mod mcp;
 pub mod ops;
 pub mod policy;
 pub mod registration;
+pub mod signals;
 pub mod signin;
 pub mod skills;
 pub mod time;

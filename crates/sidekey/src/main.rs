@@ -16,10 +16,15 @@
 #![no_main]
 
 use clap::Parser;
+use sidekey::arena::{ARENA_BYTES, Arena};
 use sidekey::cli::{self, Cli};
 use sidekey::error::{Exit, Failure};
 use std::ffi::{CStr, OsString, c_char, c_int};
 use std::os::unix::ffi::OsStringExt;
+
+/// The first allocations from a fixed arena, the rest from the system allocator (`arena.rs`).
+#[global_allocator]
+static ALLOC: Arena<ARENA_BYTES> = Arena::new();
 
 /// The C entry point: libc's start-up calls it with the arguments, after its own start-up.
 #[unsafe(no_mangle)]

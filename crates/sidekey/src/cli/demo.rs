@@ -35,13 +35,14 @@ const BOT_TOKEN: &str = "100200300:sidekey-demo-bot";
 const CHAT_ID: &str = "424242";
 
 pub async fn run(auto_approve: bool) -> Result<(), Failure> {
-    use tokio::signal::unix::{SignalKind, signal};
-    let watch = |kind: SignalKind| {
-        signal(kind).map_err(|e| Failure::internal(format!("cannot watch for Ctrl-C: {e}")))
+    use crate::signals::{SIGINT, SIGTERM, Signal};
+    let watch = |signal| {
+        Signal::catch(signal)
+            .map_err(|e| Failure::internal(format!("cannot watch for Ctrl-C: {e}")))
     };
     // Watched before the folder exists, so no signal can find it without its clean-up.
-    let mut interrupt = watch(SignalKind::interrupt())?;
-    let mut terminate = watch(SignalKind::terminate())?;
+    let mut interrupt = watch(SIGINT)?;
+    let mut terminate = watch(SIGTERM)?;
     let home = std::env::temp_dir().join(format!("sidekey-demo-{}", std::process::id()));
     let cleanup = RemoveOnDrop(home.clone());
     let code = tokio::select! {

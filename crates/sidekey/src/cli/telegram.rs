@@ -287,6 +287,8 @@ async fn wait_for_start(
     username: &str,
     only: Option<i64>,
 ) -> Result<Chat, Failure> {
+    let mut interrupt = crate::signals::Signal::catch(crate::signals::SIGINT)
+        .map_err(|e| Failure::internal(format!("cannot watch for Ctrl-C: {e}")))?;
     let deadline = Instant::now() + wait;
     let mut starters: Vec<Chat> = vec![];
     let mut ignored: Vec<i64> = vec![];
@@ -323,7 +325,7 @@ async fn wait_for_start(
         let poll = left.min(Duration::from_secs(25));
         let updates = tokio::select! {
             r = bot.get_updates(*offset, poll) => r.map_err(|e| crate::error::telegram_failure(e, Some(username)))?,
-            _ = tokio::signal::ctrl_c() => {
+            _ = interrupt.recv() => {
                 return Err(Failure::new(
                     Exit::Declined,
                     Reason::Interrupted,

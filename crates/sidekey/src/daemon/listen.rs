@@ -108,21 +108,20 @@ async fn stopped(down: &mut tokio::sync::watch::Receiver<bool>) {
     let _ = down.wait_for(|s| *s).await;
 }
 
+/// Until SIGTERM or SIGINT; caught from the call on (the daemon calls it once it serves).
 pub(super) async fn wait_for_signal() {
-    use tokio::signal::unix::{SignalKind, signal};
-    let mut term = signal(SignalKind::terminate()).ok();
-    let mut int = signal(SignalKind::interrupt()).ok();
+    use crate::signals::{SIGINT, SIGTERM, Signal};
+    let mut term = Signal::catch(SIGTERM).ok();
+    let mut int = Signal::catch(SIGINT).ok();
     tokio::select! {
         _ = recv(term.as_mut()) => {}
         _ = recv(int.as_mut()) => {}
     }
 }
 
-async fn recv(s: Option<&mut tokio::signal::unix::Signal>) {
+async fn recv(s: Option<&mut crate::signals::Signal>) {
     match s {
-        Some(s) => {
-            s.recv().await;
-        }
+        Some(s) => s.recv().await,
         None => std::future::pending().await,
     }
 }
