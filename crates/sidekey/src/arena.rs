@@ -3,10 +3,11 @@
 //!
 //! A cached `sidekey token` makes about 300 allocations, most of them freed before it exits; with
 //! musl's allocator (the static binary of the image) they were 40 % of its instructions, and its
-//! mapping and unmapping of small groups 37 of its 107 system calls (docs/benchmarks.md, "Start-up
-//! of `sidekey token`: static non-PIE, no std start-up, fat LTO"). From the arena an allocation
-//! is one atomic add, a free nothing (or, for the newest block, handing it back), and the pages
-//! are contiguous, in `.bss`: no system call, fewer page faults.
+//! mapping and unmapping of small groups 37 of its 107 system calls (docs/benchmarks.md,
+//! "`sidekey token` against a process spawn: the command line on demand, an arena, signals").
+//! From the arena an allocation is one atomic compare-and-swap, a free nothing (or, for the
+//! newest block, handing it back), and the pages are contiguous, in `.bss`: no system call,
+//! fewer page faults.
 //!
 //! Once the arena is used up every allocation goes to the system allocator, which frees: the
 //! daemon spends the arena on its start-up (its config, its routes, its first requests) and then

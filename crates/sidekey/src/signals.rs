@@ -4,8 +4,8 @@
 //! Why not tokio's `signal` feature: with it, every runtime that enables I/O sets up tokio's
 //! signal driver and its table of every signal, whether or not a signal is ever awaited. That
 //! was 65 allocations and about a tenth of the instructions of a cached `sidekey token`, a
-//! command that never waits for a signal (docs/benchmarks.md, "Start-up of `sidekey token`:
-//! static non-PIE, no std start-up, fat LTO").
+//! command that never waits for a signal (docs/benchmarks.md, "`sidekey token` against a process
+//! spawn: the command line on demand, an arena, signals").
 //!
 //! How: signal-hook's handler (async-signal-safe: one `send` of one byte) writes into a socket
 //! pair, one pair per signal, and [`Signal::recv`] reads the other end on the runtime. Once a

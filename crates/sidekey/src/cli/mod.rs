@@ -44,8 +44,9 @@ pub struct Cli {
 // `defer`, here and on every nested command enum: a command's arguments and its own commands are
 // built only when it is the one being run (clap's `Command::defer`); names and one-line
 // descriptions stay eager, so `--help`, suggestions and errors read the same. Building the whole
-// tree and dropping it again was two thirds of a cached `sidekey token`'s instructions
-// (docs/benchmarks.md, "Start-up of `sidekey token`: static non-PIE, no std start-up, fat LTO").
+// tree and dropping it again was half of a cached `sidekey token`'s instructions
+// (docs/benchmarks.md, "`sidekey token` against a process spawn: the command line on demand, an
+// arena, signals").
 #[derive(Subcommand)]
 #[command(defer = true)]
 pub enum Command {
