@@ -198,8 +198,12 @@ impl Env {
                 .flatten()
                 .flatten()
                 .any(|p| {
+                    // The `tee`s, and the process substitutions' subshells before they `exec`
+                    // into `tee` (still `bash`, with the wrapper's arguments): a run's output
+                    // can wait in their pipe after the run has exited, unread until then.
                     std::fs::read(p.path().join("cmdline")).is_ok_and(|c| {
-                        c.starts_with(b"tee\0") && String::from_utf8_lossy(&c).contains(&needle)
+                        (c.starts_with(b"tee\0") || c.starts_with(b"bash\0"))
+                            && String::from_utf8_lossy(&c).contains(&needle)
                     })
                 });
             if !busy {
